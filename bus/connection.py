@@ -1,0 +1,76 @@
+"""Connecting to NATS with the options from :class:`NatsSettings`, in one place."""
+
+from __future__ import annotations
+
+import ssl
+from typing import Any
+
+import nats
+import structlog
+from nats.aio.client import Client
+
+from hookbus.bus.errors import ConfigError, ConnectError
+from hookbus.bus.settings import NatsSettings
+
+log = structlog.get_logger("hookbus.bus.connection")
+
+
+def connect_options(settings: NatsSettings, urls: list[str] | None = None) -> dict[str, Any]:
+    """Keyword arguments for :func:`nats.connect` built from *settings*."""
+    servers = urls or list(settings.urls)
+    if not servers:
+        raise ConfigError("no NATS server URL given")
+    options: dict[str, Any] = {
+        "servers": servers,
+        "name": settings.name,
+        "connect_timeout": settings.connect_timeout,
+        "reconnect_time_wait": settings.reconnect_wait,
+        "max_reconnect_attempts": settings.max_reconnect_attempts,
+        "allow_reconnect": True,
+    }
+    if settings.user:
+        options["user"] = settings.user
+        options["password"] = settings.password or ""
+    if settings.token:
+        options["token"] = settings.token
+    if settings.creds_file:
+        options["user_credentials"] = settings.creds_file
+    if settings.nkey_seed_file:
+        options["nkeys_seed"] = settings.nkey_seed_file
+    if settings.tls_ca or settings.tls_cert:
+        try:
+            context = ssl.create_default_context(cafile=settings.tls_ca)
+            if settings.tls_cert:
+                context.load_cert_chain(settings.tls_cert, settings.tls_key)
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigError(f"cannot load TLS files: {exc}") from exc
+        options["tls"] = context
+    return options
+
+
+async def connect(settings: NatsSettings, urls: list[str] | None = None, **extra: Any) -> Client:
+    """Connect to NATS; a server that cannot be reached is a :class:`ConnectError`."""
+    options = connect_options(settings, urls)
+    options.setdefault("error_cb", _log_error)
+    options.setdefault("disconnected_cb", _log_disconnect)
+    options.setdefault("reconnected_cb", _log_reconnect)
+    options.update(extra)
+    # The first connection fails fast; once connected, reconnects go on as configured.
+    options["max_reconnect_attempts"] = options.get("max_reconnect_attempts", -1)
+    try:
+        return await nats.connect(**options)
+    except Exception as exc:
+        shown = ", ".join(options["servers"])
+        raise ConnectError(f"cannot connect to NATS at {shown}: {exc or type(exc).__name__}") from exc
+
+
+async def _log_error(exc: Exception) -> None:
+    log.warning("NATS client error", error=str(exc) or type(exc).__name__)
+
+
+async def _log_disconnect() -> None:
+    log.warning("disconnected from NATS")
+
+
+async def _log_reconnect() -> None:
+    log.info("reconnected to NATS")

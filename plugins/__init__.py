@@ -1,0 +1,1 @@
+"""hookbus.plugins: plugins that ship with hookbus, built on the public hookbus.bus API only."""

@@ -1,0 +1,71 @@
+"""Shared fixtures: a real nats-server per test on a random loopback port."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from nats.aio.client import Client
+
+from hookbus.bus import EmbeddedServer, NatsSettings
+from hookbus.bus.connection import connect
+
+
+@pytest.fixture
+async def nats_server(tmp_path: Path) -> AsyncIterator[EmbeddedServer]:
+    """A fresh nats-server with JetStream, on a free port, stopped after the test."""
+    async with EmbeddedServer(store_dir=tmp_path / "nats") as server:
+        yield server
+
+
+@pytest.fixture
+async def nats_url(nats_server: EmbeddedServer) -> str:
+    return nats_server.url
+
+
+@pytest.fixture
+async def nc(nats_url: str) -> AsyncIterator[Client]:
+    """A client connected to :func:`nats_server`."""
+    client = await connect(NatsSettings(urls=(nats_url,)))
+    yield client
+    await client.close()
+
+
+async def wait_for(
+    predicate: Callable[[], bool | Awaitable[bool]],
+    timeout: float = 10.0,
+    interval: float = 0.01,
+    what: str = "condition",
+) -> None:
+    """Poll *predicate* until it is true; fail the test after *timeout* seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        result: Any = predicate()
+        if asyncio.iscoroutine(result):
+            result = await result
+        if result:
+            return
+        if loop.time() > deadline:
+            pytest.fail(f"timed out after {timeout}s waiting for {what}")
+        await asyncio.sleep(interval)
+
+
+@pytest.fixture(autouse=True)
+async def _no_leftover_tasks() -> AsyncIterator[None]:
+    """A test that leaves asyncio tasks running fails."""
+    before = asyncio.all_tasks()
+    yield
+    current = asyncio.current_task()
+    await asyncio.sleep(0)
+    leftover = [
+        t for t in asyncio.all_tasks() - before if t is not current and not t.done()
+    ]
+    if leftover:
+        for t in leftover:
+            t.cancel()
+        names = ", ".join(sorted(t.get_name() for t in leftover))
+        pytest.fail(f"test left tasks running: {names}")
