@@ -1,0 +1,1 @@
+"""The Argo Workflows language: manifests, lint, expressions, substitution, names."""

@@ -1,0 +1,1 @@
+"""The workflow engine: node model, scheduling, per-workflow workers, the Controller."""

@@ -1,0 +1,1 @@
+"""Executors: where a node's work runs (local processes, simulation; Kubernetes later)."""
