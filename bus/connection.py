@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import ssl
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import nats
 import structlog
-from nats.aio.client import Client
 
 from hookbus.bus.errors import ConfigError, ConnectError
-from hookbus.bus.settings import NatsSettings
+
+if TYPE_CHECKING:
+    from nats.aio.client import Client
+
+    from hookbus.bus.settings import NatsSettings
 
 log = structlog.get_logger("hookbus.bus.connection")
 

@@ -16,11 +16,14 @@ import signal
 import sysconfig
 import tempfile
 from pathlib import Path
-from types import TracebackType
+from typing import TYPE_CHECKING
 
 import structlog
 
 from hookbus.bus.errors import ServerError
+
+if TYPE_CHECKING:
+    from types import TracebackType
 
 log = structlog.get_logger("hookbus.bus.server")
 
@@ -32,9 +35,8 @@ def find_binary() -> Path:
     """The ``nats-server`` executable: ``$HOOKBUS_NATS_SERVER``, this environment's scripts, then ``PATH``."""
     explicit = os.environ.get("HOOKBUS_NATS_SERVER")
     candidates = [Path(explicit)] if explicit else []
-    for scheme_path in {sysconfig.get_path("scripts"), sysconfig.get_path("scripts", "posix_user")}:
-        if scheme_path:
-            candidates.append(Path(scheme_path) / "nats-server")
+    scripts = {sysconfig.get_path("scripts"), sysconfig.get_path("scripts", "posix_user")}
+    candidates.extend(Path(p) / "nats-server" for p in scripts if p)
     which = shutil.which("nats-server")
     if which:
         candidates.append(Path(which))

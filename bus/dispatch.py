@@ -1,0 +1,533 @@
+"""The controller side of blocking hooks: one call, many items, every registered plugin.
+
+``Dispatcher.call(hook, workflow_meta, items)`` picks the live plugins for the
+hook, drops the items each one does not care about (filters), sends only the
+fields it asked for (projection), splits the rest into requests below the
+server's payload limit, and merges the replies into one :class:`ItemOutcome`
+per item, naming the plugin behind each verdict.
+
+Mutating plugins run one after another (priority, then name), each seeing the
+item as the previous one left it; validating plugins run concurrently on the
+final item. Once a plugin settled an item (a rejection, or a hook's decision
+such as a short-circuit), later plugins are not asked about it.
+
+Every failure is mapped once, here, to a :class:`PluginCallError` and then to
+the plugin's failure policy: ``Fail`` turns the items into rejections marked as
+errors, ``Ignore`` records and counts the failure and goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import time
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import jsonpatch
+import structlog
+from nats.errors import NoRespondersError
+from nats.errors import TimeoutError as NatsTimeoutError
+
+from hookbus.bus import subjects
+from hookbus.bus.breaker import CircuitBreaker
+from hookbus.bus.codec import decode_map, encode
+from hookbus.bus.errors import BusError, DecodeError, EncodeError
+from hookbus.bus.filters import ItemPredicate, compile_item_filter, project, workflow_matches
+from hookbus.bus.hooks import HOOKS, Hook
+from hookbus.bus.manifest import FailurePolicy, HookSpec, PluginManifest
+from hookbus.bus.settings import DispatchSettings
+
+if TYPE_CHECKING:
+    from nats.aio.client import Client
+
+    from hookbus.bus.registry import RegistryView
+
+log = structlog.get_logger("hookbus.bus.dispatch")
+
+ERROR_CODE = "Nats-Service-Error-Code"
+ERROR_TEXT = "Nats-Service-Error"
+TIMEOUT_HEADER = "Hookbus-Timeout-Ms"
+REQUEST_ID_HEADER = "Hookbus-Request-Id"
+PAYLOAD_HEADROOM = 4096
+"""Bytes kept free below max_payload for headers."""
+
+_RESERVED_KEYS = frozenset({"patch", "mergePatch", "warnings"})
+
+
+class PluginCallError(BusError):
+    """A hook request to a plugin failed. ``kind`` says how; ``retryable`` whether to try again."""
+
+    def __init__(self, plugin: str, hook: Hook, kind: str, detail: str, *, retryable: bool = False) -> None:
+        self.plugin = plugin
+        self.hook = hook
+        self.kind = kind
+        self.detail = detail
+        self.retryable = retryable
+        super().__init__(f"plugin {plugin!r} failed hook {hook.value}: {detail}")
+
+
+@dataclass(slots=True)
+class Warning:
+    plugin: str
+    message: str
+
+
+@dataclass(slots=True)
+class Verdict:
+    plugin: str
+    result: dict[str, Any]
+
+
+@dataclass(slots=True)
+class ItemOutcome:
+    """What the plugins made of one item."""
+
+    result: dict[str, Any] = field(default_factory=dict)
+    """The settling result (a rejection or a hook decision), ``{}`` if no plugin settled the item."""
+    plugin: str | None = None
+    """The plugin behind :attr:`result`."""
+    target: Any = None
+    """The hook's target object after every applied patch (``None`` if nothing was patched)."""
+    patched_by: list[str] = field(default_factory=list)
+    warnings: list[Warning] = field(default_factory=list)
+    shadow: list[Verdict] = field(default_factory=list)
+    """What plugins in shadow mode said (recorded, not applied)."""
+    ignored: list[str] = field(default_factory=list)
+    """Failures skipped under the ``Ignore`` policy, as messages naming the plugin."""
+
+    @property
+    def allowed(self) -> bool:
+        return self.result.get("allowed", True) is not False
+
+    @property
+    def error(self) -> bool:
+        """Whether the item was rejected because a plugin failed (not because it said no)."""
+        return bool(self.result.get("error"))
+
+    @property
+    def message(self) -> str:
+        return str(self.result.get("message", ""))
+
+    @property
+    def settled(self) -> bool:
+        return bool(self.result)
+
+
+@dataclass(slots=True)
+class CallStats:
+    requests: int = 0
+    items_sent: int = 0
+    plugins_called: int = 0
+    failures: int = 0
+    ignored: int = 0
+    breaker_skips: int = 0
+    not_implemented: int = 0
+    retries: int = 0
+
+    def add(self, other: CallStats) -> None:
+        for name in self.__slots__:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
+@dataclass(slots=True)
+class CallResult:
+    items: list[ItemOutcome]
+    stats: CallStats
+
+    def __iter__(self) -> Any:
+        return iter(self.items)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index: int) -> ItemOutcome:
+        return self.items[index]
+
+
+@dataclass(slots=True)
+class _Plan:
+    manifest: PluginManifest
+    spec: HookSpec
+    match: ItemPredicate | None
+
+
+class Dispatcher:
+    """Makes hook calls to plugins on behalf of the controller."""
+
+    def __init__(
+        self,
+        nc: Client,
+        registry: RegistryView,
+        settings: DispatchSettings | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._nc = nc
+        self.registry = registry
+        self.settings = settings or DispatchSettings()
+        self._clock = clock
+        self._breakers: dict[str, CircuitBreaker] = {}
+        self._filters: dict[tuple[str, Hook], tuple[PluginManifest, ItemPredicate | None]] = {}
+        self.stats = CallStats()
+        self._request_seq = 0
+
+    # -- public -----------------------------------------------------------------
+
+    def breaker(self, plugin: str) -> CircuitBreaker:
+        breaker = self._breakers.get(plugin)
+        if breaker is None:
+            breaker = CircuitBreaker(self.settings.breaker_threshold, self.settings.breaker_cooldown, clock=self._clock)
+            self._breakers[plugin] = breaker
+        return breaker
+
+    def wants(self, hook: Hook, workflow_meta: Mapping[str, Any] | None = None) -> bool:
+        """Whether any live plugin could be called for *hook* (cheap; lets callers skip building items)."""
+        return any(
+            workflow_meta is None or workflow_matches(m.hooks[hook].filters, workflow_meta)
+            for m in self.registry.plugins_for(hook)
+        )
+
+    async def call(
+        self,
+        hook: Hook,
+        workflow_meta: Mapping[str, Any],
+        items: Sequence[Mapping[str, Any]],
+        *,
+        timeout: float | None = None,
+    ) -> CallResult:
+        """Ask every interested plugin about *items*; one :class:`ItemOutcome` per item, in order.
+
+        *timeout* bounds the whole call; each request also has its plugin's own timeout.
+        """
+        stats = CallStats()
+        outcomes = [ItemOutcome() for _ in items]
+        plans = self._plans(hook, workflow_meta)
+        if not plans or not items:
+            return CallResult(outcomes, stats)
+        deadline = None if timeout is None else self._clock() + timeout
+        target_key = HOOKS[hook].target
+        current: list[Mapping[str, Any]] = list(items)
+        mutators = sorted((p for p in plans if p.spec.mutating), key=lambda p: (p.spec.priority, p.manifest.name))
+        validators = sorted((p for p in plans if not p.spec.mutating), key=lambda p: p.manifest.name)
+        for plan in mutators:
+            replies = await self._call_plugin(plan, hook, workflow_meta, current, outcomes, stats, deadline)
+            self._merge(plan, hook, target_key, replies, current, outcomes)
+        if validators:
+            all_replies = await asyncio.gather(
+                *(self._call_plugin(plan, hook, workflow_meta, current, outcomes, stats, deadline) for plan in validators)
+            )
+            for plan, replies in zip(validators, all_replies, strict=True):
+                self._merge(plan, hook, target_key, replies, current, outcomes)
+        self.stats.add(stats)
+        return CallResult(outcomes, stats)
+
+    # -- planning ---------------------------------------------------------------
+
+    def _plans(self, hook: Hook, workflow_meta: Mapping[str, Any]) -> list[_Plan]:
+        plans = []
+        for manifest in self.registry.plugins_for(hook):
+            spec = manifest.hooks[hook]
+            if not workflow_matches(spec.filters, workflow_meta):
+                continue
+            cached = self._filters.get((manifest.name, hook))
+            if cached is None or cached[0] is not manifest:
+                cached = (manifest, _with_ownership(hook, manifest, compile_item_filter(spec.filters)))
+                self._filters[(manifest.name, hook)] = cached
+            plans.append(_Plan(manifest, spec, cached[1]))
+        return plans
+
+    # -- one plugin ---------------------------------------------------------------
+
+    async def _call_plugin(
+        self,
+        plan: _Plan,
+        hook: Hook,
+        workflow_meta: Mapping[str, Any],
+        items: Sequence[Mapping[str, Any]],
+        outcomes: Sequence[ItemOutcome],
+        stats: CallStats,
+        deadline: float | None,
+    ) -> list[tuple[int, dict[str, Any] | PluginCallError]]:
+        match = plan.match
+        indexes = [
+            i for i, item in enumerate(items) if not outcomes[i].result and (match is None or match(item))
+        ]
+        if not indexes:
+            return []
+        name = plan.manifest.name
+        breaker = self.breaker(name)
+        if not breaker.allow():
+            stats.breaker_skips += 1
+            error = PluginCallError(name, hook, "breaker", "circuit breaker is open after repeated failures")
+            return [(i, error) for i in indexes]
+        stats.plugins_called += 1
+        fields = plan.spec.fields
+        payload = [project(items[i], fields) for i in indexes] if fields else [items[i] for i in indexes]
+        chunks = self._chunks(plan, hook, workflow_meta, indexes, payload)
+        replies: list[tuple[int, dict[str, Any] | PluginCallError]] = []
+        queue = deque(chunks)
+        outcome_ok = True
+
+        async def worker() -> None:
+            nonlocal outcome_ok
+            while queue:
+                chunk_indexes, data = queue.popleft()
+                try:
+                    results = await self._request(plan, hook, data, len(chunk_indexes), stats, deadline)
+                except PluginCallError as exc:
+                    outcome_ok = False
+                    replies.extend((i, exc) for i in chunk_indexes)
+                    continue
+                replies.extend(zip(chunk_indexes, results, strict=True))
+
+        workers = min(self.settings.max_in_flight, len(chunks))
+        try:
+            if workers == 1:
+                await worker()
+            else:
+                await asyncio.gather(*(worker() for _ in range(workers)))
+        except BaseException:
+            breaker.release()
+            raise
+        if outcome_ok:
+            breaker.success()
+        else:
+            breaker.failure()
+        return replies
+
+    def _chunks(
+        self,
+        plan: _Plan,
+        hook: Hook,
+        workflow_meta: Mapping[str, Any],
+        indexes: list[int],
+        payload: list[Any],
+    ) -> list[tuple[list[int], bytes]]:
+        size = min(plan.spec.max_batch or self.settings.max_batch, self.settings.max_batch)
+        limit = self._max_request()
+        chunks: list[tuple[list[int], bytes]] = []
+        envelope = {"v": subjects.PROTOCOL_VERSION, "hook": hook.value, "plugin": plan.manifest.name, "workflow": {"metadata": dict(workflow_meta)}}
+        encoding = plan.manifest.encoding
+
+        def add(start: int, end: int) -> None:
+            try:
+                data = encode({**envelope, "items": payload[start:end]}, encoding)
+            except EncodeError:
+                if end - start == 1:
+                    raise
+                data = b""
+            if len(data) > limit or not data:
+                if end - start == 1:
+                    raise EncodeError(
+                        f"one {hook.value} item for plugin {plan.manifest.name!r} encodes to {len(data)} bytes, "
+                        f"over the request limit of {limit}; declare 'fields' to send less"
+                    )
+                middle = (start + end) // 2
+                add(start, middle)
+                add(middle, end)
+                return
+            chunks.append((indexes[start:end], data))
+
+        for start in range(0, len(payload), size):
+            add(start, min(start + size, len(payload)))
+        return chunks
+
+    def _max_request(self) -> int:
+        if self.settings.max_payload is not None:
+            return self.settings.max_payload
+        return max(1024, self._nc.max_payload - PAYLOAD_HEADROOM)
+
+    def _max_reply(self) -> int:
+        return self.settings.max_reply if self.settings.max_reply is not None else self._nc.max_payload
+
+    async def _request(
+        self,
+        plan: _Plan,
+        hook: Hook,
+        data: bytes,
+        count: int,
+        stats: CallStats,
+        deadline: float | None,
+    ) -> list[dict[str, Any]]:
+        name = plan.manifest.name
+        subject = subjects.hook(name, hook)
+        backoff = self.settings.retry_backoff
+        attempt = 0
+        while True:
+            timeout = plan.spec.timeout
+            if deadline is not None:
+                timeout = min(timeout, deadline - self._clock())
+                if timeout <= 0:
+                    raise PluginCallError(name, hook, "timeout", "no time left before the call's deadline")
+            self._request_seq += 1
+            headers = {
+                TIMEOUT_HEADER: str(max(1, int(timeout * 1000))),
+                REQUEST_ID_HEADER: str(self._request_seq),
+                "Content-Type": plan.manifest.encoding.content_type,
+            }
+            stats.requests += 1
+            stats.items_sent += count
+            try:
+                msg = await self._nc.request(subject, data, timeout=timeout, headers=headers)
+            except NoRespondersError:
+                raise PluginCallError(name, hook, "no-responders", "no instance of the plugin is listening (no responders)") from None
+            except (NatsTimeoutError, TimeoutError):
+                raise PluginCallError(name, hook, "timeout", f"no reply within {timeout:.3g}s") from None
+            code = (msg.headers or {}).get(ERROR_CODE)
+            if code:
+                text = (msg.headers or {}).get(ERROR_TEXT, "")
+                if code == "503" and attempt < self.settings.retries:
+                    attempt += 1
+                    stats.retries += 1
+                    delay = backoff * (2 ** (attempt - 1))
+                    if deadline is not None and self._clock() + delay >= deadline:
+                        raise PluginCallError(name, hook, "unavailable", f"503 {text}", retryable=True)
+                    await asyncio.sleep(delay)
+                    continue
+                if code == "404":
+                    stats.not_implemented += count
+                    return [{} for _ in range(count)]
+                kind = "unavailable" if code == "503" else "error"
+                raise PluginCallError(name, hook, kind, f"error reply {code}: {text}".rstrip(": "), retryable=code == "503")
+            return self._parse_reply(plan, hook, subject, msg.data, count)
+
+    def _parse_reply(self, plan: _Plan, hook: Hook, subject: str, data: bytes, count: int) -> list[dict[str, Any]]:
+        name = plan.manifest.name
+        limit = self._max_reply()
+        if len(data) > limit:
+            raise PluginCallError(name, hook, "oversized", f"reply of {len(data)} bytes is over the limit of {limit} bytes")
+        try:
+            reply = decode_map(data, plan.manifest.encoding, subject=subject, version=subjects.PROTOCOL_VERSION)
+        except DecodeError as exc:
+            raise PluginCallError(name, hook, "malformed", f"malformed reply: {exc.reason} ({exc.preview})") from None
+        if reply.get("plugin", name) != name:
+            raise PluginCallError(name, hook, "malformed", f"reply claims to come from plugin {reply.get('plugin')!r}")
+        results = reply.get("results")
+        if not isinstance(results, list) or len(results) != count:
+            got = f"{len(results)} results" if isinstance(results, list) else f"'results' of type {type(results).__name__}"
+            raise PluginCallError(name, hook, "malformed", f"malformed reply: expected {count} results, got {got}")
+        for i, result in enumerate(results):
+            if result is None:
+                results[i] = {}
+            elif not isinstance(result, dict):
+                raise PluginCallError(name, hook, "malformed", f"malformed reply: result {i} is a {type(result).__name__}, not a map")
+        return results
+
+    # -- merging ------------------------------------------------------------------
+
+    def _merge(
+        self,
+        plan: _Plan,
+        hook: Hook,
+        target_key: str | None,
+        replies: list[tuple[int, dict[str, Any] | PluginCallError]],
+        current: list[Mapping[str, Any]],
+        outcomes: list[ItemOutcome],
+    ) -> None:
+        name = plan.manifest.name
+        spec = plan.spec
+        decisions = HOOKS[hook].decision_keys
+        failures: dict[str, int] = {}
+        for index, reply in replies:
+            outcome = outcomes[index]
+            if isinstance(reply, PluginCallError):
+                failures[reply.detail] = failures.get(reply.detail, 0) + 1
+                if spec.failure_policy is FailurePolicy.IGNORE or spec.shadow:
+                    outcome.ignored.append(str(reply))
+                elif not outcome.result:
+                    outcome.result = {"allowed": False, "error": True, "message": str(reply), "reason": reply.kind}
+                    outcome.plugin = name
+                continue
+            warnings = reply.get("warnings")
+            if isinstance(warnings, list):
+                outcome.warnings.extend(Warning(name, str(w)) for w in warnings)
+            if spec.shadow:
+                outcome.shadow.append(Verdict(name, reply))
+                continue
+            if "patch" in reply or "mergePatch" in reply:
+                error = self._apply_patch(plan, hook, target_key, reply, index, current, outcome)
+                if error is not None:
+                    failures[error] = failures.get(error, 0) + 1
+                    if spec.failure_policy is FailurePolicy.IGNORE:
+                        outcome.ignored.append(f"plugin {name!r} failed hook {hook.value}: {error}")
+                    elif not outcome.result:
+                        outcome.result = {"allowed": False, "error": True, "message": f"plugin {name!r} failed hook {hook.value}: {error}", "reason": "bad-patch"}
+                        outcome.plugin = name
+                    continue
+            if outcome.result:
+                continue
+            if reply.get("allowed") is False or (decisions and not decisions.isdisjoint(reply)):
+                outcome.result = {k: v for k, v in reply.items() if k not in _RESERVED_KEYS}
+                outcome.plugin = name
+        for detail, count in failures.items():
+            policy = "ignored" if spec.failure_policy is FailurePolicy.IGNORE or spec.shadow else "failed"
+            log.warning("plugin call failed", plugin=name, hook=hook.value, items=count, error=detail, policy=policy)
+            self.stats.failures += count
+            if policy == "ignored":
+                self.stats.ignored += count
+
+    def _apply_patch(
+        self,
+        plan: _Plan,
+        hook: Hook,
+        target_key: str | None,
+        reply: Mapping[str, Any],
+        index: int,
+        current: list[Mapping[str, Any]],
+        outcome: ItemOutcome,
+    ) -> str | None:
+        if target_key is None:
+            return f"{hook.value} has nothing to patch"
+        if not plan.spec.mutating:
+            return "a validating plugin may not patch (register the hook as mutating)"
+        item = current[index]
+        target = item.get(target_key)
+        try:
+            if "patch" in reply:
+                ops = reply["patch"]
+                if not isinstance(ops, list):
+                    return "'patch' must be a list of JSON Patch operations"
+                target = jsonpatch.apply_patch(target, ops, in_place=False)
+            if "mergePatch" in reply:
+                target = merge_patch(target, reply["mergePatch"])
+        except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException, TypeError, ValueError, KeyError, IndexError) as exc:
+            return f"patch does not apply: {exc}"
+        current[index] = {**item, target_key: target}
+        outcome.target = target
+        outcome.patched_by.append(plan.manifest.name)
+        return None
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7386 JSON merge patch; returns a new object, *target* is left as it was."""
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    result = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = merge_patch(result.get(key), value)
+    return result
+
+
+def _with_ownership(hook: Hook, manifest: PluginManifest, predicate: ItemPredicate | None) -> ItemPredicate | None:
+    """Add the implicit filters of owned placeholders and ``plugin:`` templates."""
+    if hook is Hook.PARAMETERS_RESOLVE:
+        owned = frozenset(manifest.placeholders)
+        own: ItemPredicate = lambda item: item.get("scope") in owned  # noqa: E731
+    elif hook is Hook.TEMPLATE_EXECUTE and manifest.templates:
+        keys = frozenset(manifest.templates)
+
+        def own(item: Mapping[str, Any]) -> bool:
+            plugin = (item.get("template") or {}).get("plugin")
+            return isinstance(plugin, Mapping) and not keys.isdisjoint(plugin)
+    else:
+        return predicate
+    if predicate is None:
+        return own
+    return lambda item: own(item) and predicate(item)
+

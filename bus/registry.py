@@ -1,0 +1,299 @@
+"""The plugin registry: manifests in a JetStream KV bucket, kept alive by heartbeats.
+
+Each running instance of a plugin puts its manifest (JSON) under
+``<plugin>.<instance>`` and puts it again every ``heartbeat`` seconds; on a clean
+shutdown it deletes its own key, so replicas come and go independently. The controller
+watches the bucket and keeps an in-memory :class:`RegistryView`: a plugin whose
+last put is older than the TTL drops out, and is called again as soon as it
+puts again. The operator's allow-list decides who may be called at all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import structlog
+from nats import nuid
+from nats.js.api import KeyValueConfig, StorageType
+from nats.js.errors import BucketNotFoundError, NotFoundError
+
+from hookbus.bus.codec import Encoding, decode_map
+from hookbus.bus.errors import BusError, ConfigError, DecodeError
+from hookbus.bus.manifest import PluginManifest, parse_manifest
+from hookbus.bus.settings import RegistrySettings
+
+if TYPE_CHECKING:
+    from nats.js import JetStreamContext
+    from nats.js.kv import KeyValue
+
+    from hookbus.bus.hooks import Hook
+
+log = structlog.get_logger("hookbus.bus.registry")
+
+Clock = Callable[[], float]
+
+
+async def open_bucket(js: JetStreamContext, settings: RegistrySettings) -> KeyValue:
+    """The registry bucket, created if it does not exist yet (plugins and controller both may)."""
+    try:
+        return await js.key_value(settings.bucket)
+    except BucketNotFoundError:
+        pass
+    config = KeyValueConfig(
+        bucket=settings.bucket,
+        history=1,
+        # Keys of instances that died without deregistering are removed by the server.
+        ttl=max(60.0, settings.ttl * 4),
+        storage=StorageType.FILE,
+        description="hookbus plugin manifests (one key per plugin, refreshed by heartbeats)",
+    )
+    try:
+        return await js.create_key_value(config)
+    except Exception:
+        # Another process created it first.
+        return await js.key_value(settings.bucket)
+
+
+@dataclass(frozen=True, slots=True)
+class Registered:
+    """One live plugin as the controller sees it."""
+
+    manifest: PluginManifest
+    seen: float
+    """Wall-clock time of the last registration put."""
+    revision: int
+
+
+class RegistryView:
+    """The controller's live view of registered plugins.
+
+    ``plugins_for(hook)`` is what the dispatcher asks on every call: cheap,
+    in memory, already filtered by the allow-list and the TTL.
+    """
+
+    def __init__(
+        self,
+        js: JetStreamContext,
+        settings: RegistrySettings | None = None,
+        *,
+        clock: Clock = time.time,
+    ) -> None:
+        self._js = js
+        self.settings = settings or RegistrySettings()
+        self._clock = clock
+        self._instances: dict[str, dict[str, Registered]] = {}
+        self._rejected: dict[str, str] = {}
+        self._watcher: Any = None
+        self._task: asyncio.Task[None] | None = None
+        self._ready = asyncio.Event()
+        self._changed = asyncio.Condition()
+        self._listeners: list[Callable[[str, PluginManifest | None], None]] = []
+
+    async def start(self) -> None:
+        """Open the bucket, load what is there and follow changes. Returns once loaded."""
+        if self._task is not None:
+            return
+        kv = await open_bucket(self._js, self.settings)
+        self._watcher = await kv.watchall()
+        self._task = asyncio.create_task(self._follow(), name="hookbus-registry-watch")
+        await self._ready.wait()
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self._watcher is not None:
+            with contextlib.suppress(Exception):
+                await self._watcher.stop()
+            self._watcher = None
+
+    async def __aenter__(self) -> RegistryView:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    def on_change(self, listener: Callable[[str, PluginManifest | None], None]) -> None:
+        """Call *listener(name, manifest or None)* whenever a plugin comes, changes or goes."""
+        self._listeners.append(listener)
+
+    async def _follow(self) -> None:
+        async for entry in self._watcher:
+            if entry is None:  # end of the initial values
+                self._ready.set()
+                continue
+            self._apply(entry)
+            if entry.delta == 0:
+                self._ready.set()
+            async with self._changed:
+                self._changed.notify_all()
+
+    def _apply(self, entry: Any) -> None:
+        name, _, instance = entry.key.partition(".")
+        before = self.get(name)
+        if entry.operation in ("DEL", "PURGE") or not entry.value:
+            self._instances.get(name, {}).pop(instance, None)
+            self._rejected.pop(entry.key, None)
+        else:
+            try:
+                subject = f"$KV.{self.settings.bucket}.{entry.key}"
+                manifest = parse_manifest(decode_map(entry.value, Encoding.JSON, subject=subject))
+                if manifest.name != name:
+                    raise ConfigError(f"manifest name {manifest.name!r} does not match its key {entry.key!r}")
+            except (ConfigError, DecodeError) as exc:
+                if self._rejected.get(entry.key) != str(exc):
+                    log.warning("invalid plugin manifest ignored", plugin=name, error=str(exc))
+                self._rejected[entry.key] = str(exc)
+                self._instances.get(name, {}).pop(instance, None)
+            else:
+                self._rejected.pop(entry.key, None)
+                seen = _timestamp(entry.created, self._clock())
+                self._instances.setdefault(name, {})[instance] = Registered(manifest, seen, entry.revision or 0)
+        if not self._instances.get(name):
+            self._instances.pop(name, None)
+        after = self.get(name)
+        if after != before:
+            if after is None:
+                log.info("plugin deregistered", plugin=name)
+            else:
+                log.info("plugin registered", plugin=name, version=after.version, hooks=[h.value for h in after.hooks])
+            self._notify(name, after)
+
+    def _notify(self, name: str, manifest: PluginManifest | None) -> None:
+        for listener in self._listeners:
+            try:
+                listener(name, manifest)
+            except Exception:
+                log.exception("registry listener failed", plugin=name)
+
+    def allowed(self, name: str) -> bool:
+        allow = self.settings.allow
+        return allow is None or name in allow
+
+    def alive(self, registered: Registered) -> bool:
+        return self._clock() - registered.seen <= self.settings.ttl
+
+    def get(self, name: str) -> PluginManifest | None:
+        """The manifest of the most recently seen live instance of *name*, if allowed."""
+        if not self.allowed(name):
+            return None
+        live = [r for r in self._instances.get(name, {}).values() if self.alive(r)]
+        if not live:
+            return None
+        return max(live, key=lambda r: (r.seen, r.revision)).manifest
+
+    def instances(self, name: str) -> int:
+        """How many live instances of *name* are registered."""
+        return sum(1 for r in self._instances.get(name, {}).values() if self.alive(r))
+
+    def plugins(self) -> list[PluginManifest]:
+        """Every live and allowed plugin, by name."""
+        return [m for name in sorted(self._instances) if (m := self.get(name)) is not None]
+
+    def plugins_for(self, hook: Hook) -> list[PluginManifest]:
+        """Live, allowed plugins registered for *hook*, by name."""
+        return [m for m in self.plugins() if hook in m.hooks]
+
+    def rejected(self) -> dict[str, str]:
+        """Plugins whose manifest was invalid, with the reason."""
+        return dict(self._rejected)
+
+    def snapshot(self) -> dict[str, dict[str, Any]]:
+        """Every known plugin with its state, for status output."""
+        out: dict[str, dict[str, Any]] = {}
+        for name, instances in sorted(self._instances.items()):
+            newest = max(instances.values(), key=lambda r: (r.seen, r.revision))
+            state = "ok"
+            if not self.allowed(name):
+                state = "not allowed"
+            elif self.get(name) is None:
+                state = "expired"
+            out[name] = {
+                "version": newest.manifest.version,
+                "state": state,
+                "instances": self.instances(name),
+                "hooks": [h.value for h in newest.manifest.hooks],
+            }
+        for key, reason in self._rejected.items():
+            out.setdefault(key.partition(".")[0], {"state": "invalid", "error": reason})
+        return out
+
+    async def wait_for(self, predicate: Callable[[RegistryView], bool], timeout: float) -> None:
+        """Wait until *predicate(self)* holds after some registry change, or raise TimeoutError."""
+        async def until() -> None:
+            async with self._changed:
+                await self._changed.wait_for(lambda: predicate(self))
+
+        await asyncio.wait_for(until(), timeout)
+
+
+def _timestamp(created: Any, now: float) -> float:
+    if isinstance(created, dt.datetime):
+        if created.tzinfo is None:
+            created = created.replace(tzinfo=dt.UTC)
+        # Never in the future: a skewed clock must not keep a plugin alive forever.
+        return min(float(created.timestamp()), now)
+    return now
+
+
+class Registration:
+    """The plugin side: put the manifest, refresh it every heartbeat, delete it on close."""
+
+    def __init__(
+        self,
+        js: JetStreamContext,
+        manifest: PluginManifest,
+        settings: RegistrySettings | None = None,
+        *,
+        instance: str | None = None,
+    ) -> None:
+        self._js = js
+        self.manifest = manifest
+        self.instance = instance or nuid.NUID().next().decode()
+        self.key = f"{manifest.name}.{self.instance}"
+        self.settings = settings or RegistrySettings()
+        self._kv: KeyValue | None = None
+        self._task: asyncio.Task[None] | None = None
+        self.failures = 0
+
+    async def start(self) -> None:
+        self._kv = await open_bucket(self._js, self.settings)
+        await self._put()
+        self._task = asyncio.create_task(self._beat(), name=f"hookbus-heartbeat-{self.manifest.name}")
+
+    async def _put(self) -> None:
+        assert self._kv is not None
+        await self._kv.put(self.key, self.manifest.to_json())
+
+    async def _beat(self) -> None:
+        while True:
+            await asyncio.sleep(self.manifest.heartbeat)
+            try:
+                await self._put()
+                self.failures = 0
+            except Exception as exc:  # NATS down: keep beating, the reconnect will carry it
+                self.failures += 1
+                log.warning("heartbeat failed", plugin=self.manifest.name, error=str(exc) or type(exc).__name__)
+
+    async def stop(self, *, deregister: bool = True) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if deregister and self._kv is not None:
+            with contextlib.suppress(NotFoundError, BusError, TimeoutError, Exception):
+                await self._kv.delete(self.key)
+
+
+def names(manifests: Iterable[PluginManifest]) -> list[str]:
+    return [m.name for m in manifests]

@@ -1,0 +1,472 @@
+"""The plugin SDK: write a plugin as decorated functions, run it as a process.
+
+.. code-block:: python
+
+    from hookbus.bus import Plugin, reject
+
+    plugin = Plugin("image-allowlist", version="1.0.0")
+
+    @plugin.workflow_pre_operate(timeout=2.0, failure_policy="Fail")
+    def check(workflow, **kwargs):
+        ...
+        return reject("template 'main' uses image 'evil:latest', not on the allow-list")
+
+Handlers take keyword arguments and should end in ``**kwargs``, so that
+context added later never breaks them; a handler that does not take
+``**kwargs`` gets only the arguments it names. A handler handles one item
+(called once per item) unless registered with ``batch=True`` (called once per
+request with ``items`` and returning one result per item). Handlers may be
+``async``; plain functions run inline on the event loop unless
+``blocking=True`` (then in a worker thread).
+
+A handler that raises :class:`TemporaryError` makes the controller retry
+(reply 503); any other exception is a fatal error reply (500) that the
+controller maps to the plugin's failure policy. Requests that cannot be
+decoded are answered 400; hooks the plugin does not implement, 404.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import inspect
+import signal
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+from hookbus.bus import subjects
+from hookbus.bus.codec import Encoding, decode_map, encode, parse_encoding
+from hookbus.bus.connection import connect
+from hookbus.bus.errors import BusError, ConfigError, DecodeError, EncodeError
+from hookbus.bus.hooks import Hook, parse_hook
+from hookbus.bus.manifest import FailurePolicy, Filters, HookSpec, PluginManifest
+from hookbus.bus.registry import Registration
+from hookbus.bus.settings import BusSettings, RegistrySettings
+
+if TYPE_CHECKING:
+    from nats.aio.client import Client
+    from nats.aio.msg import Msg
+
+log = structlog.get_logger("hookbus.bus.sdk")
+
+Handler = Callable[..., Any]
+
+
+class PluginError(BusError):
+    """Raised by a handler to answer its request with an error."""
+
+    code = 500
+
+
+class TemporaryError(PluginError):
+    """The plugin cannot answer now; the controller retries within its deadline (503)."""
+
+    code = 503
+    retryable = True
+
+
+class PermanentError(PluginError):
+    """The request cannot succeed; the controller applies the failure policy (500)."""
+
+    code = 500
+
+
+@dataclass(frozen=True, slots=True)
+class _Registered:
+    spec: HookSpec
+    handler: Handler
+    batch: bool
+    blocking: bool
+    accepts: frozenset[str] | None
+    """Keyword names the handler takes, or None if it takes **kwargs."""
+    is_async: bool
+
+
+def _accepted(handler: Handler) -> frozenset[str] | None:
+    params = inspect.signature(handler).parameters.values()
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+        return None
+    return frozenset(p.name for p in params if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD))
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """Context of one hook request, passed to handlers as ``request``."""
+
+    hook: Hook
+    workflow: Mapping[str, Any]
+    """The call's workflow: ``{"metadata": {...}}``."""
+    deadline: float
+    """``time.monotonic()`` value by which the controller stops waiting."""
+    request_id: str
+
+    @property
+    def remaining(self) -> float:
+        return max(0.0, self.deadline - time.monotonic())
+
+
+class Plugin:
+    """A plugin: a name, a version, and handlers registered with the hook decorators."""
+
+    def __init__(
+        self,
+        name: str,
+        version: str = "0.0.0",
+        *,
+        encoding: Encoding | str = Encoding.MSGPACK,
+        heartbeat: float = 5.0,
+        description: str = "",
+        max_concurrency: int = 64,
+    ) -> None:
+        self.name = subjects.validate_plugin_name(name)
+        self.version = version
+        self.encoding = parse_encoding(str(encoding))
+        self.heartbeat = heartbeat
+        self.description = description
+        self.max_concurrency = max_concurrency
+        self._handlers: dict[Hook, _Registered] = {}
+        self._scopes: list[str] = []
+        self._templates: list[str] = []
+        self._nc: Client | None = None
+        self._own_nc = False
+        self._sub: Any = None
+        self._registration: Registration | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._slots: asyncio.Semaphore | None = None
+        self.stats = {"requests": 0, "items": 0, "errors": 0}
+
+    # -- declaring -------------------------------------------------------------------
+
+    @property
+    def manifest(self) -> PluginManifest:
+        return PluginManifest(
+            name=self.name,
+            version=self.version,
+            encoding=self.encoding,
+            hooks={hook: reg.spec for hook, reg in self._handlers.items()},
+            placeholders=tuple(self._scopes),
+            templates=tuple(self._templates),
+            heartbeat=self.heartbeat,
+            description=self.description,
+        )
+
+    def on(
+        self,
+        hook: Hook | str,
+        *,
+        timeout: float = 5.0,
+        failure_policy: FailurePolicy | str = FailurePolicy.FAIL,
+        priority: int = 100,
+        mutating: bool | None = None,
+        filters: Filters | None = None,
+        namespaces: Iterable[str] = (),
+        labels: Mapping[str, str] | None = None,
+        templates: Iterable[str] = (),
+        template_types: Iterable[str] = (),
+        images: Iterable[str] = (),
+        expression: str | None = None,
+        fields: Iterable[str] = (),
+        shadow: bool = False,
+        max_batch: int | None = None,
+        batch: bool = False,
+        blocking: bool = False,
+    ) -> Callable[[Handler], Handler]:
+        """Register the decorated function for *hook*; the hook-named decorators call this."""
+        hook = parse_hook(str(hook))
+        from hookbus.bus.hooks import HOOKS
+
+        if filters is None:
+            filters = Filters(
+                namespaces=tuple(namespaces),
+                labels=dict(labels or {}),
+                templates=tuple(templates),
+                template_types=tuple(template_types),
+                images=tuple(images),
+                expression=expression,
+            )
+        spec = HookSpec(
+            hook=hook,
+            timeout=timeout,
+            failure_policy=FailurePolicy(str(failure_policy)),
+            priority=priority,
+            mutating=HOOKS[hook].mutating_default if mutating is None else mutating,
+            filters=filters,
+            fields=tuple(fields),
+            shadow=shadow,
+            max_batch=max_batch,
+        )
+
+        def decorate(handler: Handler) -> Handler:
+            if hook in self._handlers:
+                raise ConfigError(f"plugin {self.name!r} already has a handler for {hook.value}")
+            self._handlers[hook] = _Registered(
+                spec=spec,
+                handler=handler,
+                batch=batch,
+                blocking=blocking,
+                accepts=_accepted(handler),
+                is_async=inspect.iscoroutinefunction(handler),
+            )
+            return handler
+
+        return decorate
+
+    def workflow_pre_operate(self, **options: Any) -> Callable[[Handler], Handler]:
+        """Validate or mutate a workflow before the controller first operates on it."""
+        return self.on(Hook.WORKFLOW_PRE_OPERATE, **options)
+
+    def workflow_pre_update(self, **options: Any) -> Callable[[Handler], Handler]:
+        """Change a workflow's labels/annotations before it is persisted."""
+        return self.on(Hook.WORKFLOW_PRE_UPDATE, **options)
+
+    def node_pre_execute(self, **options: Any) -> Callable[[Handler], Handler]:
+        """Continue, short-circuit, take over, hold or fail a node before it executes."""
+        return self.on(Hook.NODE_PRE_EXECUTE, **options)
+
+    def node_post_execute(self, **options: Any) -> Callable[[Handler], Handler]:
+        """View or change a node's outputs and message after it finished."""
+        return self.on(Hook.NODE_POST_EXECUTE, **options)
+
+    def pod_pre_create(self, **options: Any) -> Callable[[Handler], Handler]:
+        """Patch or veto a pod (or local process) before it is created."""
+        return self.on(Hook.POD_PRE_CREATE, **options)
+
+    def parameters_resolve(self, *, scopes: Sequence[str], **options: Any) -> Callable[[Handler], Handler]:
+        """Supply values for ``{{<scope>.<key>}}`` placeholders in the given *scopes*."""
+        if not scopes:
+            raise ConfigError("parameters_resolve needs at least one scope (e.g. scopes=['vault'])")
+        for scope in scopes:
+            if not scope.replace("-", "").replace("_", "").isalnum():
+                raise ConfigError(f"placeholder scope {scope!r} must be letters, digits, '-' or '_'")
+        self._scopes.extend(scopes)
+        return self.on(Hook.PARAMETERS_RESOLVE, **options)
+
+    def template_execute(self, *, templates: Sequence[str] = (), **options: Any) -> Callable[[Handler], Handler]:
+        """Run ``plugin:`` templates (Argo's executor-plugin contract); *templates* are the keys handled."""
+        self._templates.extend(templates)
+        return self.on(Hook.TEMPLATE_EXECUTE, **options)
+
+    # -- serving ---------------------------------------------------------------------
+
+    async def start(self, nc: Client, registry: RegistrySettings | None = None) -> None:
+        """Subscribe on *nc* (queue group per plugin, so replicas share the load) and register."""
+        if self._sub is not None:
+            return
+        if not self._handlers:
+            raise ConfigError(f"plugin {self.name!r} has no handlers")
+        self._nc = nc
+        self._slots = asyncio.Semaphore(self.max_concurrency)
+        self._sub = await nc.subscribe(subjects.hook_wildcard(self.name), queue=f"hookbus-{self.name}", cb=self._on_message)
+        await nc.flush()
+        self._registration = Registration(nc.jetstream(), self.manifest, registry)
+        await self._registration.start()
+        log.info("plugin serving", plugin=self.name, version=self.version, hooks=[h.value for h in self._handlers])
+
+    async def stop(self, timeout: float = 10.0) -> None:
+        """Deregister, stop taking requests, finish the ones in flight. Idempotent."""
+        if self._registration is not None:
+            await self._registration.stop()
+            self._registration = None
+        if self._sub is not None:
+            with contextlib.suppress(Exception):
+                await self._sub.unsubscribe()
+            self._sub = None
+        if self._tasks:
+            _, pending = await asyncio.wait(set(self._tasks), timeout=timeout)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending)
+        if self._own_nc and self._nc is not None:
+            with contextlib.suppress(Exception):
+                await self._nc.drain()
+        self._nc = None
+        self._own_nc = False
+
+    async def serve(self, settings: BusSettings | None = None, *, stop: asyncio.Event | None = None) -> None:
+        """Connect, serve until *stop* is set (or SIGTERM/SIGINT), then drain gracefully."""
+        settings = settings or BusSettings()
+        nc = await connect(settings.nats)
+        self._own_nc = True
+        stop = stop or asyncio.Event()
+        loop = asyncio.get_running_loop()
+        installed = []
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(sig, stop.set)
+                installed.append(sig)
+        try:
+            await self.start(nc, settings.registry)
+            await stop.wait()
+            log.info("plugin stopping", plugin=self.name)
+        finally:
+            for sig in installed:
+                loop.remove_signal_handler(sig)
+            await self.stop()
+
+    def run(self, nats_url: str | None = None, settings: BusSettings | None = None) -> None:
+        """Blocking entry point for a plugin process: ``plugin.run(nats_url="nats://...")``."""
+        from dataclasses import replace
+
+        from hookbus.bus.settings import from_env
+
+        settings = settings or from_env()
+        if nats_url:
+            settings = replace(settings, nats=replace(settings.nats, urls=(nats_url,)))
+        if not settings.nats.urls:
+            raise ConfigError("no NATS server given: pass nats_url= or set HOOKBUS_NATS_URL")
+        asyncio.run(self.serve(settings))
+
+    # -- requests --------------------------------------------------------------------
+
+    async def _on_message(self, msg: Msg) -> None:
+        if not msg.reply:
+            return
+        task = asyncio.create_task(self._handle(msg), name=f"hookbus-plugin-{self.name}-request")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _handle(self, msg: Msg) -> None:
+        assert self._slots is not None
+        async with self._slots:
+            try:
+                results = await self._answer(msg)
+            except PluginError as exc:
+                self.stats["errors"] += 1
+                await self._error(msg, exc.code, str(exc) or type(exc).__name__)
+                return
+            except Exception as exc:
+                self.stats["errors"] += 1
+                log.exception("handler failed", plugin=self.name, subject=msg.subject)
+                await self._error(msg, 500, f"{type(exc).__name__}: {exc}")
+                return
+            if results is None:
+                return
+            try:
+                data = encode({"v": subjects.PROTOCOL_VERSION, "plugin": self.name, "results": results}, self.encoding)
+            except EncodeError as exc:
+                await self._error(msg, 500, f"cannot encode the results: {exc}")
+                return
+            assert self._nc is not None
+            if len(data) > self._nc.max_payload:
+                await self._error(msg, 413, f"reply of {len(data)} bytes is over the server's max_payload of {self._nc.max_payload}")
+                return
+            await self._nc.publish(msg.reply, data)
+
+    async def _answer(self, msg: Msg) -> list[Any] | None:
+        try:
+            parsed = subjects.parse_hook_subject(msg.subject)
+            hook = Hook(parsed.hook)
+        except (ConfigError, ValueError):
+            await self._error(msg, 404, f"plugin {self.name!r} does not implement {msg.subject.rsplit('.', 2)[-2:]}")
+            return None
+        registered = self._handlers.get(hook)
+        if registered is None:
+            await self._error(msg, 404, f"plugin {self.name!r} does not implement {hook.value}")
+            return None
+        headers = msg.headers or {}
+        encoding = self.encoding
+        if content_type := headers.get("Content-Type"):
+            with contextlib.suppress(EncodeError):
+                encoding = parse_encoding(content_type)
+        try:
+            body = decode_map(msg.data, encoding, subject=msg.subject, version=subjects.PROTOCOL_VERSION)
+            items = body.get("items")
+            if not isinstance(items, list):
+                raise DecodeError("'items' must be a list", subject=msg.subject, data=msg.data)
+        except DecodeError as exc:
+            await self._error(msg, 400, str(exc))
+            return None
+        try:
+            timeout_ms = float(headers.get("Hookbus-Timeout-Ms", "5000"))
+        except ValueError:
+            timeout_ms = 5000.0
+        workflow = body.get("workflow") or {}
+        request = Request(hook, workflow, time.monotonic() + timeout_ms / 1000, headers.get("Hookbus-Request-Id", ""))
+        self.stats["requests"] += 1
+        self.stats["items"] += len(items)
+        return await self._run(registered, request, items)
+
+    async def _run(self, registered: _Registered, request: Request, items: list[Any]) -> list[Any]:
+        context = {"hook": request.hook, "request": request, "plugin": self}
+        if registered.batch:
+            out = await self._invoke(registered, {**context, "items": items, "workflow": request.workflow})
+            if not isinstance(out, list) or len(out) != len(items):
+                raise PermanentError(
+                    f"batch handler for {request.hook.value} returned {type(out).__name__}"
+                    f"{f' of {len(out)}' if isinstance(out, list) else ''}; expected a list of {len(items)} results"
+                )
+            return [_normalise(r, request.hook) for r in out]
+        results = []
+        for item in items:
+            kwargs = {**context, "workflow": request.workflow}
+            if isinstance(item, dict):
+                kwargs.update(item)
+            kwargs["item"] = item
+            results.append(_normalise(await self._invoke(registered, kwargs), request.hook))
+        return results
+
+    async def _invoke(self, registered: _Registered, kwargs: dict[str, Any]) -> Any:
+        if registered.accepts is not None:
+            kwargs = {k: v for k, v in kwargs.items() if k in registered.accepts}
+        if registered.is_async:
+            return await registered.handler(**kwargs)
+        if registered.blocking:
+            return await asyncio.to_thread(registered.handler, **kwargs)
+        result = registered.handler(**kwargs)
+        if inspect.isawaitable(result):
+            return await result
+        return result
+
+    async def _error(self, msg: Msg, code: int, text: str) -> None:
+        if self._nc is None or not msg.reply:
+            return
+        headers = {"Nats-Service-Error-Code": str(code), "Nats-Service-Error": text[:1000]}
+        with contextlib.suppress(Exception):
+            await self._nc.publish(msg.reply, b"", headers=headers)
+
+
+def _normalise(result: Any, hook: Hook) -> dict[str, Any]:
+    if result is None:
+        return {}
+    if isinstance(result, dict):
+        return result
+    if isinstance(result, bool):
+        return {} if result else {"allowed": False}
+    raise PermanentError(f"handler for {hook.value} returned {type(result).__name__}; expected a dict or None")
+
+
+def load_plugin(spec: str) -> Plugin:
+    """The :class:`Plugin` named by ``module:attribute`` (or ``module`` holding ``plugin``)."""
+    module_name, _, attribute = spec.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ConfigError(f"cannot import plugin module {module_name!r}: {exc}") from exc
+    target: Any = module
+    for part in (attribute or "plugin").split("."):
+        try:
+            target = getattr(target, part)
+        except AttributeError:
+            raise ConfigError(f"module {module_name!r} has no attribute {attribute or 'plugin'!r}") from None
+    if callable(target) and not isinstance(target, Plugin):
+        target = target()
+    if not isinstance(target, Plugin):
+        raise ConfigError(f"{spec!r} is a {type(target).__name__}, not a hookbus Plugin")
+    return target
+
+
+def run_from_spec(spec: str, settings: BusSettings) -> int:
+    """``hookbus plugin run MODULE:ATTR``: load the plugin and serve it until SIGTERM. Returns an exit code."""
+    plugin = load_plugin(spec)
+    if not settings.nats.urls:
+        raise ConfigError("no NATS server given: pass --nats-url or set HOOKBUS_NATS_URL")
+    asyncio.run(plugin.serve(settings))
+    return 0
+
+
