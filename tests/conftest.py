@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
-from nats.aio.client import Client
 
 from hookbus.bus import EmbeddedServer, NatsSettings
 from hookbus.bus.connection import connect
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Awaitable, Callable
+    from pathlib import Path
+
+    from nats.aio.client import Client
 
 
 @pytest.fixture

@@ -1,11 +1,14 @@
 from __future__ import annotations
 
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from hookbus.bus import EmbeddedServer, NatsSettings, ServerError
 from hookbus.bus.connection import connect
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 async def test_embedded_server_serves_jetstream_on_a_random_port(tmp_path: Path) -> None:

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
-from nats.aio.client import Client
 
 from hookbus.bus import (
     BusSettings,
@@ -25,6 +23,11 @@ from hookbus.bus.connection import connect
 from hookbus.bus.dispatch import Dispatcher
 from hookbus.bus.registry import RegistryView
 from hookbus.bus.testing import PluginHarness, wait_registered
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from nats.aio.client import Client
 
 WF = {"name": "wf", "namespace": "default", "uid": "u1", "labels": {"team": "a"}}
 
