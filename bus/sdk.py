@@ -34,7 +34,7 @@ import inspect
 import signal
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -43,10 +43,11 @@ from hookbus.bus import subjects
 from hookbus.bus.codec import Encoding, decode_map, encode, parse_encoding
 from hookbus.bus.connection import connect
 from hookbus.bus.errors import BusError, ConfigError, DecodeError, EncodeError
-from hookbus.bus.hooks import Hook, parse_hook
+from hookbus.bus.hooks import HOOKS, Hook, parse_hook
+from hookbus.bus.log import configure
 from hookbus.bus.manifest import FailurePolicy, Filters, HookSpec, PluginManifest
 from hookbus.bus.registry import Registration
-from hookbus.bus.settings import BusSettings, RegistrySettings
+from hookbus.bus.settings import BusSettings, RegistrySettings, from_env
 
 if TYPE_CHECKING:
     from nats.aio.client import Client
@@ -178,8 +179,6 @@ class Plugin:
     ) -> Callable[[Handler], Handler]:
         """Register the decorated function for *hook*; the hook-named decorators call this."""
         hook = parse_hook(str(hook))
-        from hookbus.bus.hooks import HOOKS
-
         if filters is None:
             filters = Filters(
                 namespaces=tuple(namespaces),
@@ -311,10 +310,7 @@ class Plugin:
 
     def run(self, nats_url: str | None = None, settings: BusSettings | None = None) -> None:
         """Blocking entry point for a plugin process: ``plugin.run(nats_url="nats://...")``."""
-        from dataclasses import replace
-
-        from hookbus.bus.settings import from_env
-
+        configure()
         settings = settings or from_env()
         if nats_url:
             settings = replace(settings, nats=replace(settings.nats, urls=(nats_url,)))
@@ -463,6 +459,7 @@ def load_plugin(spec: str) -> Plugin:
 
 def run_from_spec(spec: str, settings: BusSettings) -> int:
     """``hookbus plugin run MODULE:ATTR``: load the plugin and serve it until SIGTERM. Returns an exit code."""
+    configure()
     plugin = load_plugin(spec)
     if not settings.nats.urls:
         raise ConfigError("no NATS server given: pass --nats-url or set HOOKBUS_NATS_URL")

@@ -1,0 +1,35 @@
+"""A no-op plugin process for benchmarks: answers every hook with "no opinion".
+
+    python -m benchmarks.noop_plugin NAME NATS_URL [HOOK ...]
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from hookbus.bus import Hook, Plugin
+
+
+def make(name: str, hooks: list[str], *, max_batch: int | None = None) -> Plugin:
+    plugin = Plugin(name, version="bench")
+
+    def answer(items: list[Any], **kwargs: Any) -> list[Any]:
+        return [None] * len(items)
+
+    for hook in hooks:
+        plugin.on(hook, batch=True, timeout=30.0, max_batch=max_batch)(answer)
+    return plugin
+
+
+def main(argv: list[str]) -> None:
+    name, url, *rest = argv
+    max_batch = None
+    if rest and rest[0].startswith("--max-batch="):
+        max_batch = int(rest.pop(0).split("=", 1)[1])
+    hooks = rest or [Hook.NODE_PRE_EXECUTE.value, Hook.POD_PRE_CREATE.value]
+    make(name, hooks, max_batch=max_batch).run(nats_url=url)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,101 @@
+"""The distribution: package list, layer contracts, a real wheel, lint and types."""
+
+from __future__ import annotations
+
+import ast
+import os
+import subprocess
+import sys
+import tomllib
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+FOLDERS = {"bus": "hookbus.bus", "controller": "hookbus.controller", "plugins": "hookbus.plugins"}
+
+
+def _packages_on_disk() -> set[str]:
+    found = set()
+    for folder, dotted in FOLDERS.items():
+        for init in (ROOT / folder).rglob("__init__.py"):
+            rel = init.parent.relative_to(ROOT / folder)
+            found.add(".".join([dotted, *rel.parts]))
+    return found
+
+
+def test_every_package_folder_is_listed_in_pyproject() -> None:
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    listed = set(config["tool"]["setuptools"]["packages"])
+    assert _packages_on_disk() == listed
+
+
+def _imports(path: Path) -> list[str]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    names = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.extend(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.append(node.module)
+    return names
+
+
+def test_bus_never_imports_the_controller() -> None:
+    offenders = [
+        f"{path.relative_to(ROOT)} imports {name}"
+        for path in (ROOT / "bus").rglob("*.py")
+        for name in _imports(path)
+        if name.startswith("hookbus.controller") or name.split(".")[0] in ("controller", "bus", "plugins")
+    ]
+    assert offenders == []
+
+
+def test_plugins_use_only_the_public_bus_api() -> None:
+    allowed = ("hookbus.bus", "hookbus.bus.testing")
+    offenders = [
+        f"{path.relative_to(ROOT)} imports {name}"
+        for folder in ("plugins", "examples")
+        if (ROOT / folder).exists()
+        for path in (ROOT / folder).rglob("*.py")
+        for name in _imports(path)
+        if name.startswith("hookbus.") and name not in allowed
+    ]
+    assert offenders == []
+
+
+@pytest.mark.slow
+def test_wheel_holds_the_namespace_packages_and_the_cli(tmp_path: Path) -> None:
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(ROOT)],
+        check=True,
+        capture_output=True,
+    )
+    (wheel,) = tmp_path.glob("hookbus-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for module in ("hookbus/bus/dispatch.py", "hookbus/bus/sdk.py", "hookbus/controller/__init__.py", "hookbus/plugins/__init__.py"):
+        assert module in names
+    assert not any(n.startswith(("bus/", "controller/", "plugins/", "tests/")) for n in names)
+    entry_points = next(n for n in names if n.endswith("entry_points.txt"))
+    assert "hookbus = hookbus.controller.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
+
+
+def test_ruff_is_clean() -> None:
+    result = subprocess.run([sys.executable, "-m", "ruff", "check", "--quiet", str(ROOT)], capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_mypy_strict_is_clean_on_the_bus(tmp_path: Path) -> None:
+    # The folders install under hookbus.*; mirror that layout so mypy sees the real module names.
+    (tmp_path / "hookbus").mkdir()
+    for folder in FOLDERS:
+        os.symlink(ROOT / folder, tmp_path / "hookbus" / folder)
+    result = subprocess.run(
+        [sys.executable, "-m", "mypy", "--config-file", str(ROOT / "pyproject.toml"), "--namespace-packages", "--cache-dir", str(tmp_path / ".mypy"), "-p", "hookbus.bus"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "MYPYPATH": str(tmp_path)},
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
