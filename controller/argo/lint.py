@@ -1,0 +1,671 @@
+"""Lint Argo manifests the way ``argo lint`` does: every problem, each with its field path.
+
+Two passes. The *schema* pass walks the document against the tables of
+:mod:`hookbus.controller.argo.schema`: unknown fields (with a "did you mean" hint),
+wrong types, missing required fields. The *semantic* pass checks what a table cannot
+say: template names present and unique, exactly one kind per template, the entrypoint
+and every ``template:`` / ``templateRef`` / ``onExit`` / hook reference resolving, DAG
+task names unique, ``dependencies`` xor ``depends``, dependencies naming known tasks,
+no dependency cycles, ``withItems``/``withParam``/``withSequence`` exclusive.
+
+Paths look like ``spec.templates[2].dag.tasks[0].depends``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from typing import TYPE_CHECKING, Any
+
+from hookbus.controller.argo.errors import LintError, ManifestError
+from hookbus.controller.argo.manifest import (
+    ARGO_API_VERSION,
+    Bundle,
+    merge_specs,
+    resolve_template_ref,
+)
+from hookbus.controller.argo.schema import OBJECTS, TEMPLATE_KINDS, FieldType, parse_type
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+__all__ = [
+    "check_document",
+    "check_workflow",
+    "lint_document",
+    "lint_template_resource",
+    "lint_workflow",
+]
+
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_DEPENDS_RESULTS = frozenset(
+    {"Succeeded", "Failed", "Errored", "Skipped", "Omitted", "Daemoned", "AnySucceeded", "AllFailed"}
+)
+_DEPENDS_TOKEN = re.compile(r"\s*(&&|\|\||!|\(|\)|[^\s&|!()]+)")
+_LOOPS = ("withItems", "withParam", "withSequence")
+
+
+def _key(path: str, key: object) -> str:
+    text = str(key)
+    if not _IDENT.match(text):
+        return f'{path}["{text}"]'
+    return f"{path}.{text}" if path else text
+
+
+def _idx(path: str, index: int) -> str:
+    return f"{path}[{index}]"
+
+
+def _type_name(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int):
+        return "int"
+    if isinstance(value, float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "list"
+    if isinstance(value, dict):
+        return "map"
+    return type(value).__name__
+
+
+def _is_map(value: object) -> bool:
+    return isinstance(value, dict)
+
+
+def _is_templated(value: Any) -> bool:
+    return isinstance(value, str) and "{{" in value
+
+
+# ---------------------------------------------------------------------------------------
+# Schema pass
+
+
+class _SchemaChecker:
+    def __init__(self, errors: list[LintError]) -> None:
+        self.errors = errors
+
+    def error(self, path: str, message: str) -> None:
+        self.errors.append(LintError(path, message))
+
+    def check(self, value: Any, ftype: FieldType, path: str) -> None:
+        if value is None:
+            return  # JSON null is "unset" to Kubernetes' decoder
+        if ftype.kind == "scalar":
+            self._scalar(value, ftype.name, path)
+        elif ftype.kind == "enum":
+            if not isinstance(value, str):
+                self.error(path, f"expected string, got {_type_name(value)}")
+            elif value not in ftype.values and not _is_templated(value):
+                self.error(path, f"invalid value {value!r}: must be one of {', '.join(ftype.values)}")
+        elif ftype.kind == "list":
+            assert ftype.item is not None
+            if not isinstance(value, list):
+                self.error(path, f"expected list, got {_type_name(value)}")
+                return
+            for index, item in enumerate(value):
+                self.check(item, ftype.item, _idx(path, index))
+        elif ftype.kind == "map":
+            assert ftype.item is not None
+            if not isinstance(value, dict):
+                self.error(path, f"expected map, got {_type_name(value)}")
+                return
+            for key, item in value.items():
+                if not isinstance(key, str):
+                    self.error(_key(path, key), f"map key must be a string, got {_type_name(key)}")
+                self.check(item, ftype.item, _key(path, key))
+        else:
+            self.object(value, ftype.name, path)
+
+    def _scalar(self, value: Any, name: str, path: str) -> None:
+        ok: bool
+        if name == "any":
+            ok = True
+        elif name == "object":
+            ok = isinstance(value, dict)
+        elif name == "string":
+            ok = isinstance(value, str)
+        elif name == "bool":
+            ok = isinstance(value, bool)
+        elif name == "int":
+            ok = isinstance(value, int) and not isinstance(value, bool)
+        elif name == "number":
+            ok = isinstance(value, int | float) and not isinstance(value, bool)
+        elif name == "intstr":
+            ok = isinstance(value, int | str) and not isinstance(value, bool)
+        elif name == "anystr":
+            ok = isinstance(value, str | int | float | bool)
+        elif name == "quantity":
+            ok = isinstance(value, str | int | float) and not isinstance(value, bool)
+        else:  # pragma: no cover - schema self-check forbids it
+            raise AssertionError(name)
+        if not ok:
+            wanted = {
+                "object": "map",
+                "intstr": "int or string",
+                "anystr": "string, number or bool",
+                "quantity": "quantity (string or number)",
+            }.get(name, name)
+            self.error(path, f"expected {wanted}, got {_type_name(value)}")
+
+    def object(self, value: Any, schema_name: str, path: str) -> None:
+        if not isinstance(value, dict):
+            self.error(path, f"expected map ({schema_name}), got {_type_name(value)}")
+            return
+        schema = OBJECTS[schema_name]
+        for key, item in value.items():
+            sub = _key(path, key)
+            type_text = schema.fields.get(key) if isinstance(key, str) else None
+            if type_text is None:
+                hint = difflib.get_close_matches(str(key), list(schema.fields), n=1, cutoff=0.75)
+                suffix = f' (did you mean "{hint[0]}"?)' if hint else ""
+                self.error(sub, f"unknown field{suffix}")
+                continue
+            self.check(item, parse_type(type_text), sub)
+        for name in sorted(schema.required):
+            if value.get(name) is None:
+                self.error(_key(path, name), "required")
+
+
+# ---------------------------------------------------------------------------------------
+# Semantic pass
+
+
+def depends_task_names(text: str) -> tuple[set[str], list[str]]:
+    """Task names an Argo ``depends`` expression mentions, and problems found in it.
+
+    A term is ``task`` or ``task.Result`` (``Succeeded Failed Errored Skipped Omitted
+    Daemoned AnySucceeded AllFailed``), joined by ``&&``, ``||``, ``!`` and parentheses.
+    """
+    names: set[str] = set()
+    problems: list[str] = []
+    depth = 0
+    expect_operand = True
+    position = 0
+    text = text.strip()
+    while position < len(text):
+        match = _DEPENDS_TOKEN.match(text, position)
+        if match is None:  # pragma: no cover - the token pattern matches any non-space
+            break
+        token = match.group(1)
+        position = match.end()
+        if token in ("&&", "||"):
+            if expect_operand:
+                problems.append(f"unexpected {token!r}")
+            expect_operand = True
+        elif token == "!":
+            if not expect_operand:
+                problems.append("unexpected '!'")
+        elif token == "(":
+            if not expect_operand:
+                problems.append("unexpected '('")
+            depth += 1
+        elif token == ")":
+            depth -= 1
+            if depth < 0 or expect_operand:
+                problems.append("unexpected ')'")
+                depth = max(depth, 0)
+            expect_operand = False
+        else:
+            if not expect_operand:
+                problems.append(f"missing operator before {token!r}")
+            task, dot, result = token.partition(".")
+            if dot and result not in _DEPENDS_RESULTS:
+                problems.append(
+                    f"unknown result {result!r} of task {task!r} "
+                    f"(one of {', '.join(sorted(_DEPENDS_RESULTS))})"
+                )
+            names.add(task)
+            expect_operand = False
+    if depth > 0:
+        problems.append("unbalanced '('")
+    if expect_operand and text:
+        problems.append("expression ends with an operator")
+    return names, problems
+
+
+class _Scope:
+    """The templates a reference may name, and the bundle for ``templateRef``."""
+
+    def __init__(self, names: Iterable[str], bundle: Bundle | None, complete: bool) -> None:
+        self.names = set(names)
+        self.bundle = bundle
+        self.complete = complete  # False when templates may come from an unknown resource
+
+
+class _SemanticChecker:
+    def __init__(self, errors: list[LintError]) -> None:
+        self.errors = errors
+
+    def error(self, path: str, message: str) -> None:
+        self.errors.append(LintError(path, message))
+
+    # -- references ---------------------------------------------------------------------
+
+    def template_name_ref(self, name: Any, path: str, scope: _Scope) -> None:
+        if not isinstance(name, str) or _is_templated(name):
+            return
+        if name not in scope.names and scope.complete:
+            self.error(path, f'template "{name}" not found')
+
+    def template_ref(self, ref: Any, path: str, scope: _Scope) -> None:
+        if not isinstance(ref, dict) or scope.bundle is None:
+            return
+        if any(_is_templated(ref.get(k)) for k in ("name", "template")):
+            return
+        if not isinstance(ref.get("name"), str) or not isinstance(ref.get("template"), str):
+            return  # the schema pass reported it
+        try:
+            resolve_template_ref(ref, scope.bundle)
+        except ManifestError as exc:
+            for err in exc.errors:
+                self.error(_key(path, err.path.rpartition(".")[2]), err.message)
+
+    def hooks(self, hooks: Any, path: str, scope: _Scope, *, workflow_level: bool) -> None:
+        if not isinstance(hooks, dict):
+            return
+        for name, hook in hooks.items():
+            sub = _key(path, name)
+            if not isinstance(hook, dict):
+                continue
+            if hook.get("template") is None and hook.get("templateRef") is None:
+                self.error(sub, "needs template or templateRef")
+            elif hook.get("template") is not None and hook.get("templateRef") is not None:
+                self.error(sub, "template and templateRef are mutually exclusive")
+            if name != "exit" and not hook.get("expression"):
+                self.error(_key(sub, "expression"), f'required for hook "{name}" (only "exit" runs without one)')
+            self.template_name_ref(hook.get("template"), _key(sub, "template"), scope)
+            self.template_ref(hook.get("templateRef"), _key(sub, "templateRef"), scope)
+
+    # -- a whole spec -------------------------------------------------------------------
+
+    def spec(
+        self,
+        spec: Any,
+        path: str,
+        *,
+        scope: _Scope,
+        entrypoint_required: bool,
+    ) -> None:
+        if not isinstance(spec, dict):
+            return
+        templates = spec.get("templates")
+        if isinstance(templates, list):
+            seen: dict[str, int] = {}
+            for index, template in enumerate(templates):
+                tpath = _idx(_key(path, "templates"), index)
+                if not isinstance(template, dict):
+                    continue
+                name = template.get("name")
+                if not name:
+                    self.error(_key(tpath, "name"), "required")
+                elif isinstance(name, str):
+                    if name in seen:
+                        self.error(
+                            _key(tpath, "name"),
+                            f'duplicate template name "{name}" (also templates[{seen[name]}])',
+                        )
+                    else:
+                        seen[name] = index
+                self.template(template, tpath, scope)
+        entrypoint = spec.get("entrypoint")
+        if entrypoint:
+            self.template_name_ref(entrypoint, _key(path, "entrypoint"), scope)
+        elif entrypoint_required:
+            self.error(_key(path, "entrypoint"), "required (or use workflowTemplateRef)")
+        on_exit = spec.get("onExit")
+        if on_exit:
+            self.template_name_ref(on_exit, _key(path, "onExit"), scope)
+        self.hooks(spec.get("hooks"), _key(path, "hooks"), scope, workflow_level=True)
+
+    # -- templates ----------------------------------------------------------------------
+
+    def template(self, template: dict[str, Any], path: str, scope: _Scope) -> None:
+        kinds = [kind for kind in TEMPLATE_KINDS if template.get(kind) is not None]
+        if not kinds:
+            self.error(path, f"template needs exactly one of {', '.join(TEMPLATE_KINDS)}; has none")
+        elif len(kinds) > 1:
+            self.error(_key(path, kinds[1]), f"template has more than one kind: {', '.join(kinds)}")
+        for group_name in ("inputs", "outputs"):
+            group = template.get(group_name)
+            if isinstance(group, dict):
+                for list_name in ("parameters", "artifacts"):
+                    self.unique_names(group.get(list_name), _key(_key(path, group_name), list_name), "name")
+        steps = template.get("steps")
+        if isinstance(steps, list):
+            self.steps(steps, _key(path, "steps"), scope)
+        dag = template.get("dag")
+        if isinstance(dag, dict):
+            self.dag(dag, _key(path, "dag"), scope)
+        for kind in ("container", "script"):
+            body = template.get(kind)
+            if isinstance(body, dict) and not body.get("image"):
+                self.error(_key(_key(path, kind), "image"), "required")
+        container_set = template.get("containerSet")
+        if isinstance(container_set, dict):
+            self.container_set(container_set, _key(path, "containerSet"))
+        resource = template.get("resource")
+        if isinstance(resource, dict):
+            has = [k for k in ("manifest", "manifestFrom") if resource.get(k) is not None]
+            if resource.get("action") != "delete" and len(has) != 1:
+                self.error(
+                    _key(path, "resource"),
+                    "needs exactly one of manifest, manifestFrom"
+                    + (f" (has {', '.join(has)})" if has else ""),
+                )
+        plugin = template.get("plugin")
+        if isinstance(plugin, dict) and len(plugin) != 1:
+            self.error(_key(path, "plugin"), f"must name exactly one plugin, has {len(plugin)}")
+
+    def unique_names(self, items: Any, path: str, key: str) -> None:
+        if not isinstance(items, list):
+            return
+        seen: dict[Any, int] = {}
+        for index, item in enumerate(items):
+            if not isinstance(item, dict):
+                continue
+            value = item.get(key)
+            if value is None or _is_templated(value):
+                continue
+            if value in seen:
+                self.error(_key(_idx(path, index), key), f'duplicate {key} "{value}" (also [{seen[value]}])')
+            else:
+                seen[value] = index
+
+    def invocation(self, item: dict[str, Any], path: str, scope: _Scope) -> None:
+        """A step, a DAG task: what it runs and how it loops."""
+        has = [k for k in ("template", "templateRef", "inline") if item.get(k) is not None]
+        if not has:
+            self.error(path, "needs one of template, templateRef, inline")
+        elif len(has) > 1:
+            self.error(_key(path, has[1]), f"{', '.join(has)} are mutually exclusive")
+        self.template_name_ref(item.get("template"), _key(path, "template"), scope)
+        self.template_ref(item.get("templateRef"), _key(path, "templateRef"), scope)
+        inline = item.get("inline")
+        if isinstance(inline, dict):
+            self.template(inline, _key(path, "inline"), scope)
+        loops = [k for k in _LOOPS if item.get(k) is not None]
+        if len(loops) > 1:
+            self.error(_key(path, loops[1]), f"{', '.join(loops)} are mutually exclusive")
+        if item.get("onExit"):
+            self.template_name_ref(item["onExit"], _key(path, "onExit"), scope)
+        self.hooks(item.get("hooks"), _key(path, "hooks"), scope, workflow_level=False)
+
+    def steps(self, groups: list[Any], path: str, scope: _Scope) -> None:
+        seen: dict[str, str] = {}
+        for group_index, group in enumerate(groups):
+            gpath = _idx(path, group_index)
+            if not isinstance(group, list):
+                continue
+            for step_index, step in enumerate(group):
+                spath = _idx(gpath, step_index)
+                if not isinstance(step, dict):
+                    continue
+                name = step.get("name")
+                if not name:
+                    self.error(_key(spath, "name"), "required")
+                elif isinstance(name, str):
+                    if name in seen:
+                        self.error(_key(spath, "name"), f'duplicate step name "{name}" (also {seen[name]})')
+                    else:
+                        seen[name] = f"steps[{group_index}][{step_index}]"
+                self.invocation(step, spath, scope)
+
+    def dag(self, dag: dict[str, Any], path: str, scope: _Scope) -> None:
+        tasks = dag.get("tasks")
+        if not isinstance(tasks, list):
+            return
+        names: dict[str, int] = {}
+        for index, task in enumerate(tasks):
+            if isinstance(task, dict) and isinstance(task.get("name"), str):
+                name = task["name"]
+                if name in names:
+                    self.error(
+                        _key(_idx(_key(path, "tasks"), index), "name"),
+                        f'duplicate task name "{name}" (also tasks[{names[name]}])',
+                    )
+                else:
+                    names[name] = index
+        edges: dict[str, set[str]] = {name: set() for name in names}
+        for index, task in enumerate(tasks):
+            tpath = _idx(_key(path, "tasks"), index)
+            if not isinstance(task, dict):
+                continue
+            self.invocation(task, tpath, scope)
+            deps = self.task_dependencies(task, tpath, names)
+            if isinstance(task.get("name"), str):
+                edges[task["name"]] |= deps
+        self.cycles(edges, names, _key(path, "tasks"))
+        target = dag.get("target")
+        if isinstance(target, str) and target and not _is_templated(target):
+            for name in re.split(r"[\s,]+", target.strip()):
+                if name and name not in names:
+                    self.error(_key(path, "target"), f'unknown task "{name}"')
+
+    def task_dependencies(self, task: dict[str, Any], path: str, names: dict[str, int]) -> set[str]:
+        dependencies = task.get("dependencies")
+        depends = task.get("depends")
+        found: set[str] = set()
+        if dependencies is not None and depends is not None:
+            self.error(_key(path, "depends"), "cannot be used together with dependencies")
+        if isinstance(dependencies, list):
+            for index, dep in enumerate(dependencies):
+                if not isinstance(dep, str):
+                    continue
+                if dep not in names:
+                    self.error(_idx(_key(path, "dependencies"), index), f'unknown task "{dep}"')
+                else:
+                    found.add(dep)
+        if isinstance(depends, str) and depends.strip() and not _is_templated(depends):
+            mentioned, problems = depends_task_names(depends)
+            for problem in problems:
+                self.error(_key(path, "depends"), f"{problem} in {depends!r}")
+            for dep in sorted(mentioned):
+                if dep not in names:
+                    self.error(_key(path, "depends"), f'unknown task "{dep}" in {depends!r}')
+                else:
+                    found.add(dep)
+        return found
+
+    def cycles(self, edges: dict[str, set[str]], names: dict[str, int], path: str) -> None:
+        white, grey, black = 0, 1, 2
+        color = dict.fromkeys(edges, white)
+        reported: set[str] = set()
+
+        def visit(node: str, trail: list[str]) -> None:
+            color[node] = grey
+            for dep in sorted(edges[node]):
+                if color[dep] == grey and dep not in reported:
+                    cycle = [*trail[trail.index(dep):], dep] if dep in trail else [node, dep]
+                    reported.add(dep)
+                    self.error(
+                        _key(_idx(path, names[dep]), "name"),
+                        f"dependency cycle: {' -> '.join(cycle)}",
+                    )
+                elif color[dep] == white:
+                    visit(dep, [*trail, dep])
+            color[node] = black
+
+        for node in sorted(edges, key=names.__getitem__):
+            if color[node] == white:
+                visit(node, [node])
+
+    def container_set(self, body: dict[str, Any], path: str) -> None:
+        containers = body.get("containers")
+        if not isinstance(containers, list):
+            return
+        self.unique_names(containers, _key(path, "containers"), "name")
+        names = {c.get("name") for c in containers if isinstance(c, dict)}
+        for index, container in enumerate(containers):
+            if not isinstance(container, dict):
+                continue
+            cpath = _idx(_key(path, "containers"), index)
+            if not container.get("name"):
+                self.error(_key(cpath, "name"), "required")
+            if not container.get("image"):
+                self.error(_key(cpath, "image"), "required")
+            deps = container.get("dependencies")
+            if isinstance(deps, list):
+                for dep_index, dep in enumerate(deps):
+                    if isinstance(dep, str) and dep not in names:
+                        self.error(_idx(_key(cpath, "dependencies"), dep_index), f'unknown container "{dep}"')
+
+
+# ---------------------------------------------------------------------------------------
+# Entry points
+
+
+def _header(doc: dict[str, Any], kind: str, errors: list[LintError]) -> None:
+    api = doc.get("apiVersion")
+    if api is not None and api != ARGO_API_VERSION and kind != "ConfigMap":
+        errors.append(LintError("apiVersion", f"expected {ARGO_API_VERSION!r}, got {api!r}"))
+    if kind == "ConfigMap" and api is not None and api != "v1":
+        errors.append(LintError("apiVersion", f"expected 'v1', got {api!r}"))
+    actual = doc.get("kind")
+    if actual is not None and actual != kind:
+        errors.append(LintError("kind", f"expected {kind!r}, got {actual!r}"))
+
+
+def _own_template_names(spec: Any) -> set[str]:
+    if not isinstance(spec, dict) or not isinstance(spec.get("templates"), list):
+        return set()
+    return {t["name"] for t in spec["templates"] if isinstance(t, dict) and isinstance(t.get("name"), str)}
+
+
+def lint_workflow(workflow: dict[str, Any], bundle: Bundle | None = None) -> list[LintError]:
+    """Every problem of a ``Workflow`` manifest, as ``argo lint`` would report it.
+
+    With a ``bundle``, ``spec.workflowTemplateRef`` and every ``templateRef`` are
+    resolved against it (a missing resource or template is an error), and the
+    entrypoint and template names are checked against the merged spec. Without one,
+    references into other resources are not checked.
+    """
+    errors: list[LintError] = []
+    if not _is_map(workflow):
+        return [LintError("", f"expected a map, got {_type_name(workflow)}")]
+    _header(workflow, "Workflow", errors)
+    _SchemaChecker(errors).object(workflow, "Workflow", "")
+    # A missing name/generateName is not a lint error (``argo lint`` does not report
+    # it); :func:`~hookbus.controller.argo.manifest.workflow_name` refuses it at submit.
+    _lint_workflow_spec(workflow.get("spec"), "spec", bundle, errors)
+    return errors
+
+
+def _lint_workflow_spec(spec: Any, path: str, bundle: Bundle | None, errors: list[LintError]) -> None:
+    if not isinstance(spec, dict):
+        return
+    names = _own_template_names(spec)
+    ref = spec.get("workflowTemplateRef")
+    semantic = _SemanticChecker(errors)
+    if isinstance(ref, dict) and isinstance(ref.get("name"), str):
+        referenced: dict[str, Any] | None = None
+        if bundle is not None:
+            try:
+                owner = bundle.template_resource(ref["name"], cluster_scope=bool(ref.get("clusterScope")))
+            except ManifestError as exc:
+                errors.append(LintError(_key(_key(path, "workflowTemplateRef"), "name"), exc.errors[0].message))
+            else:
+                referenced = owner.get("spec") if isinstance(owner.get("spec"), dict) else {}
+        if referenced is not None:
+            merged = merge_specs(spec, referenced)
+            scope = _Scope(names | _own_template_names(referenced), bundle, complete=True)
+            semantic.spec(spec, path, scope=scope, entrypoint_required=False)
+            if not merged.get("entrypoint"):
+                errors.append(
+                    LintError(_key(path, "entrypoint"), "required: neither the workflow nor its workflowTemplateRef sets it")
+                )
+            elif not spec.get("entrypoint"):
+                semantic.template_name_ref(merged["entrypoint"], _key(path, "entrypoint"), scope)
+        else:
+            scope = _Scope(names, bundle, complete=False)
+            semantic.spec(spec, path, scope=scope, entrypoint_required=False)
+    else:
+        semantic.spec(spec, path, scope=_Scope(names, bundle, complete=True), entrypoint_required=True)
+
+
+def lint_template_resource(doc: dict[str, Any], bundle: Bundle | None = None) -> list[LintError]:
+    """Every problem of a ``WorkflowTemplate`` or ``ClusterWorkflowTemplate`` manifest.
+
+    The entrypoint is optional here (a workflow referring to the template may set it);
+    when present it must name one of the template's templates.
+    """
+    if not _is_map(doc):
+        return [LintError("", f"expected a map, got {_type_name(doc)}")]
+    kind = doc.get("kind")
+    if kind not in ("WorkflowTemplate", "ClusterWorkflowTemplate"):
+        return [LintError("kind", f"expected WorkflowTemplate or ClusterWorkflowTemplate, got {kind!r}")]
+    errors: list[LintError] = []
+    _header(doc, kind, errors)
+    _SchemaChecker(errors).object(doc, kind, "")
+    meta = doc.get("metadata")
+    if isinstance(meta, dict) and not meta.get("name"):
+        errors.append(LintError("metadata.name", "required"))
+    spec = doc.get("spec")
+    if isinstance(spec, dict):
+        if spec.get("workflowTemplateRef") is not None:
+            errors.append(LintError("spec.workflowTemplateRef", f"not allowed in a {kind}"))
+        scope = _Scope(_own_template_names(spec), bundle, complete=True)
+        _SemanticChecker(errors).spec(spec, "spec", scope=scope, entrypoint_required=False)
+    return errors
+
+
+def _lint_cron_workflow(doc: dict[str, Any], bundle: Bundle | None) -> list[LintError]:
+    errors: list[LintError] = []
+    _header(doc, "CronWorkflow", errors)
+    _SchemaChecker(errors).object(doc, "CronWorkflow", "")
+    spec = doc.get("spec")
+    if isinstance(spec, dict):
+        if not spec.get("schedules") and not spec.get("schedule"):
+            errors.append(LintError("spec.schedules", "required"))
+        _lint_workflow_spec(spec.get("workflowSpec"), "spec.workflowSpec", bundle, errors)
+    return errors
+
+
+def _lint_config_map(doc: dict[str, Any]) -> list[LintError]:
+    errors: list[LintError] = []
+    _header(doc, "ConfigMap", errors)
+    _SchemaChecker(errors).object(doc, "ConfigMap", "")
+    return errors
+
+
+def lint_document(doc: dict[str, Any], bundle: Bundle | None = None) -> list[LintError]:
+    """Lint any supported document by its kind (Workflow, WorkflowTemplate,
+    ClusterWorkflowTemplate, CronWorkflow, ConfigMap); other kinds give one error."""
+    if not _is_map(doc):
+        return [LintError("", f"expected a map, got {_type_name(doc)}")]
+    kind = doc.get("kind")
+    if kind == "Workflow":
+        return lint_workflow(doc, bundle)
+    if kind in ("WorkflowTemplate", "ClusterWorkflowTemplate"):
+        return lint_template_resource(doc, bundle)
+    if kind == "CronWorkflow":
+        return _lint_cron_workflow(doc, bundle)
+    if kind == "ConfigMap":
+        return _lint_config_map(doc)
+    return [LintError("kind", f"unsupported kind {kind!r}")]
+
+
+def _label(doc: dict[str, Any]) -> str:
+    meta = doc.get("metadata") if isinstance(doc.get("metadata"), dict) else {}
+    assert isinstance(meta, dict)
+    name = meta.get("name") or meta.get("generateName") or "<unnamed>"
+    return f"{doc.get('kind', 'document')} {name}"
+
+
+def check_workflow(workflow: dict[str, Any], bundle: Bundle | None = None) -> None:
+    """Raise :class:`ManifestError` listing every problem :func:`lint_workflow` finds."""
+    errors = lint_workflow(workflow, bundle)
+    if errors:
+        raise ManifestError(errors, source=_label(workflow) if isinstance(workflow, dict) else "")
+
+
+def check_document(doc: dict[str, Any], bundle: Bundle | None = None) -> None:
+    """Raise :class:`ManifestError` listing every problem :func:`lint_document` finds."""
+    errors = lint_document(doc, bundle)
+    if errors:
+        raise ManifestError(errors, source=_label(doc) if isinstance(doc, dict) else "")
