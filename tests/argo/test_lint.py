@@ -1,0 +1,568 @@
+"""Lint: Argo's examples lint clean; each deliberately broken manifest names its field."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+import yaml
+
+from hookbus.controller.argo.errors import LintError, ManifestError
+from hookbus.controller.argo.lint import (
+    check_workflow,
+    depends_task_names,
+    lint_document,
+    lint_template_resource,
+    lint_workflow,
+)
+from hookbus.controller.argo.manifest import Bundle, load_bundle, load_documents
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+EXAMPLES = Path(__file__).resolve().parents[2] / ".." / "shared" / "conformance" / "argo-examples"
+SPEC_KINDS = ("Workflow", "WorkflowTemplate", "ClusterWorkflowTemplate")
+
+
+def _example_files() -> list[Any]:
+    if not EXAMPLES.is_dir():
+        reason = f"Argo examples folder not present at {EXAMPLES} (it is not part of the repo)"
+        return [pytest.param(None, marks=pytest.mark.skip(reason=reason), id="no-examples")]
+    files = sorted(p for p in EXAMPLES.rglob("*") if p.suffix in (".yaml", ".yml", ".json"))
+    return [pytest.param(p, id=str(p.relative_to(EXAMPLES))) for p in files]
+
+
+@pytest.fixture(scope="module")
+def examples_bundle() -> Bundle:
+    if not EXAMPLES.is_dir():
+        pytest.skip(f"Argo examples folder not present at {EXAMPLES} (it is not part of the repo)")
+    return load_bundle(EXAMPLES)
+
+
+@pytest.mark.parametrize("path", _example_files())
+def test_argo_example_lints_clean(path: Path, examples_bundle: Bundle) -> None:
+    docs = [d for d in load_documents(path) if d.get("kind") in SPEC_KINDS]
+    for doc in docs:
+        errors = lint_document(doc, examples_bundle)
+        assert errors == [], "\n".join(map(str, errors))
+
+
+def test_examples_walk_covers_every_kind(examples_bundle: Bundle) -> None:
+    # Guards the test above against silently linting nothing.
+    assert len(examples_bundle.workflows) > 150
+    assert examples_bundle.workflow_templates
+    assert examples_bundle.cluster_workflow_templates
+
+
+# ---------------------------------------------------------------------------------------
+# A valid base manifest, broken one way per case
+
+BASE_YAML = """
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata:
+  generateName: base-
+spec:
+  entrypoint: main
+  arguments:
+    parameters:
+    - name: msg
+      value: hi
+  templates:
+  - name: echo
+    inputs:
+      parameters:
+      - name: msg
+    container:
+      image: alpine:3.20
+      imagePullPolicy: IfNotPresent
+      command: [echo]
+      args: ["{{inputs.parameters.msg}}"]
+      env:
+      - name: GREETING
+        value: hello
+  - name: main
+    steps:
+    - - name: first
+        template: echo
+        arguments:
+          parameters:
+          - name: msg
+            value: one
+    - - name: second
+        template: flow
+  - name: flow
+    dag:
+      tasks:
+      - name: A
+        template: echo
+        arguments:
+          parameters: [{name: msg, value: a}]
+      - name: B
+        depends: A
+        template: echo
+        arguments:
+          parameters: [{name: msg, value: b}]
+      - name: C
+        dependencies: [A, B]
+        template: echo
+        arguments:
+          parameters: [{name: msg, value: c}]
+"""
+
+BASE: dict[str, Any] = yaml.safe_load(BASE_YAML)
+
+
+def _spec(wf: dict[str, Any]) -> dict[str, Any]:
+    spec: dict[str, Any] = wf["spec"]
+    return spec
+
+
+def _tpl(wf: dict[str, Any], index: int) -> dict[str, Any]:
+    template: dict[str, Any] = _spec(wf)["templates"][index]
+    return template
+
+
+def _task(wf: dict[str, Any], index: int) -> dict[str, Any]:
+    task: dict[str, Any] = _tpl(wf, 2)["dag"]["tasks"][index]
+    return task
+
+
+def _step(wf: dict[str, Any], group: int, index: int = 0) -> dict[str, Any]:
+    step: dict[str, Any] = _tpl(wf, 1)["steps"][group][index]
+    return step
+
+
+def test_base_manifest_is_clean() -> None:
+    assert lint_workflow(copy.deepcopy(BASE)) == []
+
+
+BROKEN: list[tuple[str, Callable[[dict[str, Any]], None], str, str]] = [
+    (
+        "misspelled container field",
+        lambda wf: _tpl(wf, 0)["container"].update(imagePulPolicy="Always"),
+        "spec.templates[0].container.imagePulPolicy",
+        'unknown field (did you mean "imagePullPolicy"?)',
+    ),
+    (
+        "unknown spec field",
+        lambda wf: _spec(wf).update(entryPoint="main"),
+        "spec.entryPoint",
+        "unknown field",
+    ),
+    (
+        "depends together with dependencies",
+        lambda wf: _task(wf, 2).update(depends="A && B"),
+        "spec.templates[2].dag.tasks[2].depends",
+        "cannot be used together with dependencies",
+    ),
+    (
+        "depends names an unknown task",
+        lambda wf: _task(wf, 1).update(depends="A && Z"),
+        "spec.templates[2].dag.tasks[1].depends",
+        'unknown task "Z"',
+    ),
+    (
+        "depends with an unknown result",
+        lambda wf: _task(wf, 1).update(depends="A.Finished"),
+        "spec.templates[2].dag.tasks[1].depends",
+        "unknown result 'Finished'",
+    ),
+    (
+        "depends ending in an operator",
+        lambda wf: _task(wf, 1).update(depends="A ||"),
+        "spec.templates[2].dag.tasks[1].depends",
+        "ends with an operator",
+    ),
+    (
+        "dependencies name an unknown task",
+        lambda wf: _task(wf, 2).update(dependencies=["A", "Nope"]),
+        "spec.templates[2].dag.tasks[2].dependencies[1]",
+        'unknown task "Nope"',
+    ),
+    (
+        "duplicate task names",
+        lambda wf: _task(wf, 1).update(name="A", depends=None),
+        "spec.templates[2].dag.tasks[1].name",
+        'duplicate task name "A"',
+    ),
+    (
+        "dependency cycle",
+        lambda wf: _task(wf, 0).update(depends="C"),
+        "spec.templates[2].dag.tasks[0].name",
+        "dependency cycle",
+    ),
+    (
+        "dag target names an unknown task",
+        lambda wf: _tpl(wf, 2)["dag"].update(target="C D"),
+        "spec.templates[2].dag.target",
+        'unknown task "D"',
+    ),
+    (
+        "template without a kind",
+        lambda wf: _tpl(wf, 0).pop("container"),
+        "spec.templates[0]",
+        "has none",
+    ),
+    (
+        "template with two kinds",
+        lambda wf: _tpl(wf, 0).update(script={"image": "python:3", "source": "print(1)"}),
+        "spec.templates[0].script",
+        "more than one kind: container, script",
+    ),
+    (
+        "template without a name",
+        lambda wf: _tpl(wf, 0).pop("name"),
+        "spec.templates[0].name",
+        "required",
+    ),
+    (
+        "duplicate template names",
+        lambda wf: _tpl(wf, 2).update(name="echo"),
+        "spec.templates[2].name",
+        'duplicate template name "echo"',
+    ),
+    (
+        "entrypoint names no template",
+        lambda wf: _spec(wf).update(entrypoint="mian"),
+        "spec.entrypoint",
+        'template "mian" not found',
+    ),
+    (
+        "no entrypoint",
+        lambda wf: _spec(wf).pop("entrypoint"),
+        "spec.entrypoint",
+        "required",
+    ),
+    (
+        "onExit names no template",
+        lambda wf: _spec(wf).update(onExit="cleanup"),
+        "spec.onExit",
+        'template "cleanup" not found',
+    ),
+    (
+        "step template names no template",
+        lambda wf: _step(wf, 1).update(template="flwo"),
+        "spec.templates[1].steps[1][0].template",
+        'template "flwo" not found',
+    ),
+    (
+        "step without a name",
+        lambda wf: _step(wf, 0).pop("name"),
+        "spec.templates[1].steps[0][0].name",
+        "required",
+    ),
+    (
+        "step with nothing to run",
+        lambda wf: _step(wf, 1).pop("template"),
+        "spec.templates[1].steps[1][0]",
+        "needs one of template, templateRef, inline",
+    ),
+    (
+        "step with template and inline",
+        lambda wf: _step(wf, 1).update(inline={"suspend": {}}),
+        "spec.templates[1].steps[1][0].inline",
+        "mutually exclusive",
+    ),
+    (
+        "two loops on one task",
+        lambda wf: _task(wf, 0).update(withItems=[1, 2], withParam="[1]"),
+        "spec.templates[2].dag.tasks[0].withParam",
+        "mutually exclusive",
+    ),
+    (
+        "step hook without expression",
+        lambda wf: _step(wf, 0).update(hooks={"running": {"template": "echo"}}),
+        "spec.templates[1].steps[0][0].hooks.running.expression",
+        "required",
+    ),
+    (
+        "int where a string belongs",
+        lambda wf: _tpl(wf, 0)["container"]["env"][0].update(value=5),
+        "spec.templates[0].container.env[0].value",
+        "expected string, got int",
+    ),
+    (
+        "string where an int belongs",
+        lambda wf: _spec(wf).update(parallelism="2"),
+        "spec.parallelism",
+        "expected int, got string",
+    ),
+    (
+        "bool where IntOrString belongs",
+        lambda wf: _tpl(wf, 0).update(retryStrategy={"limit": True}),
+        "spec.templates[0].retryStrategy.limit",
+        "expected int or string, got bool",
+    ),
+    (
+        "string where a list belongs",
+        lambda wf: _tpl(wf, 0)["container"].update(command="echo"),
+        "spec.templates[0].container.command",
+        "expected list, got string",
+    ),
+    (
+        "value outside an enumeration",
+        lambda wf: _tpl(wf, 0)["container"].update(imagePullPolicy="Sometimes"),
+        "spec.templates[0].container.imagePullPolicy",
+        "must be one of Always, Never, IfNotPresent",
+    ),
+    (
+        "label value not a string",
+        lambda wf: wf["metadata"].update(labels={"team": 7}),
+        "metadata.labels.team",
+        "expected string, got int",
+    ),
+    (
+        "parameter without a name",
+        lambda wf: _spec(wf)["arguments"]["parameters"][0].pop("name"),
+        "spec.arguments.parameters[0].name",
+        "required",
+    ),
+    (
+        "duplicate input parameter",
+        lambda wf: _tpl(wf, 0)["inputs"]["parameters"].append({"name": "msg"}),
+        "spec.templates[0].inputs.parameters[1].name",
+        'duplicate name "msg"',
+    ),
+    (
+        "container without image",
+        lambda wf: _tpl(wf, 0)["container"].pop("image"),
+        "spec.templates[0].container.image",
+        "required",
+    ),
+    (
+        "unknown field in a probe",
+        lambda wf: _tpl(wf, 0)["container"].update(
+            readinessProbe={"httpGet": {"path": "/", "port": 80}, "initialDelay": 3}
+        ),
+        "spec.templates[0].container.readinessProbe.initialDelay",
+        'unknown field (did you mean "initialDelaySeconds"?)',
+    ),
+    (
+        "retry policy misspelled",
+        lambda wf: _tpl(wf, 0).update(retryStrategy={"retryPolicy": "Allways"}),
+        "spec.templates[0].retryStrategy.retryPolicy",
+        "must be one of",
+    ),
+    (
+        "plugin template naming two plugins",
+        lambda wf: _tpl(wf, 0).update(container=None, plugin={"a": {}, "b": {}}),
+        "spec.templates[0].plugin",
+        "exactly one plugin",
+    ),
+    (
+        "containerSet dependency on an unknown container",
+        lambda wf: _tpl(wf, 0).update(
+            container=None,
+            containerSet={
+                "containers": [
+                    {"name": "a", "image": "alpine"},
+                    {"name": "b", "image": "alpine", "dependencies": ["x"]},
+                ]
+            },
+        ),
+        "spec.templates[0].containerSet.containers[1].dependencies[0]",
+        'unknown container "x"',
+    ),
+    (
+        "resource template without manifest",
+        lambda wf: _tpl(wf, 0).update(container=None, resource={"action": "create"}),
+        "spec.templates[0].resource",
+        "needs exactly one of manifest, manifestFrom",
+    ),
+    (
+        "wrong apiVersion",
+        lambda wf: wf.update(apiVersion="argoproj.io/v1"),
+        "apiVersion",
+        "expected 'argoproj.io/v1alpha1'",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("mutate", "path", "message"),
+    [pytest.param(m, p, msg, id=desc) for desc, m, p, msg in BROKEN],
+)
+def test_broken_manifest_names_the_field(
+    mutate: Callable[[dict[str, Any]], None], path: str, message: str
+) -> None:
+    wf = copy.deepcopy(BASE)
+    mutate(wf)
+    errors = lint_workflow(wf)
+    matching = [e for e in errors if e.path == path and message in e.message]
+    assert matching, f"expected {path}: ...{message}... in:\n" + "\n".join(map(str, errors))
+
+
+def test_lint_reports_every_problem_at_once() -> None:
+    wf = copy.deepcopy(BASE)
+    _tpl(wf, 0)["container"]["imagePulPolicy"] = "Always"
+    _spec(wf)["entrypoint"] = "nope"
+    _task(wf, 1)["depends"] = "Z"
+    paths = {e.path for e in lint_workflow(wf)}
+    assert {
+        "spec.templates[0].container.imagePulPolicy",
+        "spec.entrypoint",
+        "spec.templates[2].dag.tasks[1].depends",
+    } <= paths
+
+
+def test_check_workflow_raises_with_every_error_listed() -> None:
+    wf = copy.deepcopy(BASE)
+    _tpl(wf, 0)["container"]["imagePulPolicy"] = "Always"
+    _spec(wf)["parallelism"] = "many"
+    with pytest.raises(ManifestError) as info:
+        check_workflow(wf)
+    assert len(info.value.errors) == 2
+    text = str(info.value)
+    assert "spec.templates[0].container.imagePulPolicy: unknown field" in text
+    assert "spec.parallelism: expected int, got string" in text
+    assert isinstance(info.value, ValueError)
+    assert info.value.retryable is False
+    check_workflow(copy.deepcopy(BASE))  # a valid one passes silently
+
+
+def test_lint_error_str() -> None:
+    assert str(LintError("spec.entrypoint", "required")) == "spec.entrypoint: required"
+
+
+# ---------------------------------------------------------------------------------------
+# What Argo accepts must not be flagged
+
+
+def test_int_or_string_and_any_string_fields_accept_both() -> None:
+    wf = copy.deepcopy(BASE)
+    _tpl(wf, 0)["retryStrategy"] = {"limit": "3", "backoff": {"duration": "1s", "factor": 2}}
+    _tpl(wf, 0)["activeDeadlineSeconds"] = "{{workflow.parameters.deadline}}"
+    _tpl(wf, 2)["retryStrategy"] = {"limit": 2}
+    _spec(wf)["arguments"]["parameters"] += [
+        {"name": "n", "value": 3},
+        {"name": "ratio", "value": 0.5},
+        {"name": "flag", "value": True},
+        {"name": "pick", "value": "a", "enum": ["a", 1]},
+    ]
+    _tpl(wf, 0)["container"]["resources"] = {"limits": {"cpu": 1, "memory": "64Mi"}}
+    assert lint_workflow(wf) == []
+
+
+def test_placeholders_pass_enumerations_and_references() -> None:
+    wf = copy.deepcopy(BASE)
+    _tpl(wf, 0)["container"]["imagePullPolicy"] = "{{workflow.parameters.policy}}"
+    _tpl(wf, 2)["dag"]["target"] = "{{workflow.parameters.target}}"
+    assert lint_workflow(wf) == []
+
+
+def test_enhanced_depends_with_results_and_groups() -> None:
+    wf = copy.deepcopy(BASE)
+    _task(wf, 2).pop("dependencies")
+    _task(wf, 2)["depends"] = "(A.Succeeded || A.Failed) && !B.Errored && B.AnySucceeded"
+    assert lint_workflow(wf) == []
+
+
+def test_depends_task_names() -> None:
+    names, problems = depends_task_names("(task-1.Succeeded || b.AllFailed) && !c")
+    assert names == {"task-1", "b", "c"}
+    assert problems == []
+    assert depends_task_names("a b")[1] == ["missing operator before 'b'"]
+    assert depends_task_names("(a")[1] == ["unbalanced '('"]
+
+
+def test_exit_hook_needs_no_expression_and_workflow_hooks_are_checked() -> None:
+    wf = copy.deepcopy(BASE)
+    _spec(wf)["hooks"] = {
+        "exit": {"template": "echo"},
+        "running": {"expression": "workflow.status == 'Running'", "template": "missing"},
+    }
+    errors = lint_workflow(wf)
+    assert [str(e) for e in errors] == ['spec.hooks.running.template: template "missing" not found']
+
+
+# ---------------------------------------------------------------------------------------
+# References into other resources
+
+
+WFT = yaml.safe_load(
+    """
+apiVersion: argoproj.io/v1alpha1
+kind: WorkflowTemplate
+metadata:
+  name: lib
+spec:
+  templates:
+  - name: say
+    inputs: {parameters: [{name: msg}]}
+    container: {image: alpine, command: [echo, "{{inputs.parameters.msg}}"]}
+"""
+)
+
+
+def _bundle(*docs: dict[str, Any]) -> Bundle:
+    bundle = Bundle()
+    for doc in docs:
+        bundle.add(copy.deepcopy(doc))
+    return bundle
+
+
+def test_template_ref_is_checked_against_the_bundle() -> None:
+    wf = copy.deepcopy(BASE)
+    _step(wf, 0).pop("template")
+    _step(wf, 0)["templateRef"] = {"name": "lib", "template": "say"}
+    assert lint_workflow(wf, _bundle(WFT)) == []
+    assert lint_workflow(wf) == []  # without a bundle, other resources are not checked
+
+    _step(wf, 0)["templateRef"] = {"name": "lib", "template": "shout"}
+    errors = lint_workflow(wf, _bundle(WFT))
+    assert [e.path for e in errors] == ["spec.templates[1].steps[0][0].templateRef.template"]
+    assert 'template "shout" not found in WorkflowTemplate "lib"' in errors[0].message
+
+    _step(wf, 0)["templateRef"] = {"name": "lib", "template": "say", "clusterScope": True}
+    errors = lint_workflow(wf, _bundle(WFT))
+    assert [e.path for e in errors] == ["spec.templates[1].steps[0][0].templateRef.name"]
+    assert 'ClusterWorkflowTemplate "lib" not found' in errors[0].message
+
+
+def test_workflow_template_ref() -> None:
+    wf = {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Workflow",
+        "metadata": {"generateName": "ref-"},
+        "spec": {"entrypoint": "say", "workflowTemplateRef": {"name": "lib"}},
+    }
+    assert lint_workflow(wf) == []  # unknown without a bundle: not an error
+    assert lint_workflow(wf, _bundle(WFT)) == []
+    wf["spec"]["entrypoint"] = "shout"
+    assert [str(e) for e in lint_workflow(wf, _bundle(WFT))] == [
+        'spec.entrypoint: template "shout" not found'
+    ]
+    wf["spec"].pop("entrypoint")
+    errors = lint_workflow(wf, _bundle(WFT))
+    assert [e.path for e in errors] == ["spec.entrypoint"]
+    errors = lint_workflow(wf, Bundle())
+    assert errors[0].path == "spec.workflowTemplateRef.name"
+    assert 'WorkflowTemplate "lib" not found' in errors[0].message
+
+
+def test_template_resource_lint() -> None:
+    assert lint_template_resource(copy.deepcopy(WFT)) == []  # no entrypoint needed
+    broken = copy.deepcopy(WFT)
+    broken["spec"]["entrypoint"] = "nope"
+    broken["metadata"].pop("name")
+    broken["spec"]["templates"][0]["container"]["args"] = "x"
+    assert sorted(str(e) for e in lint_template_resource(broken)) == [
+        "metadata.name: required",
+        'spec.entrypoint: template "nope" not found',
+        "spec.templates[0].container.args: expected list, got string",
+    ]
+    cluster = copy.deepcopy(WFT)
+    cluster["kind"] = "ClusterWorkflowTemplate"
+    assert lint_template_resource(cluster) == []
+    assert lint_template_resource(copy.deepcopy(BASE))[0].path == "kind"
+
+
+def test_lint_document_dispatches_and_rejects_other_kinds() -> None:
+    assert lint_document(copy.deepcopy(BASE)) == []
+    assert lint_document(copy.deepcopy(WFT)) == []
+    config_map = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"k": 1}}
+    assert [str(e) for e in lint_document(config_map)] == ["data.k: expected string, got int"]
+    assert lint_document({"apiVersion": "v1", "kind": "Pod"})[0].path == "kind"
