@@ -1,0 +1,439 @@
+"""Durable workflow state on a JetStream key-value bucket (no extra server).
+
+Layout of the bucket (default ``hookbus-workflows``), one KV key per record::
+
+    wf.<namespace>.<name>            the workflow object without status.nodes
+    nd.<namespace>.<name>.<node>     one node of status.nodes
+
+One key per node (rather than chunks of nodes) keeps every write of a
+scheduling pass proportional to the nodes that changed, keeps each value far
+below the server's ``max_payload`` however large the workflow grows, and lets a
+100k-node workflow be written and read back in a few seconds (see
+``benchmarks/store_bench.py``). Values are msgpack.
+
+Names become key tokens reversibly: Kubernetes names (``[a-z0-9.-]``) write
+``.`` as ``_`` (as the bus subjects do); a node id that is not made of
+``[A-Za-z0-9-]`` only is written as ``=`` followed by its unpadded base64url
+form. Node ids are also stored inside their values, so reading never has to
+decode a key.
+
+Writes of one pass go out as pipelined JetStream publishes and
+:meth:`WorkflowStore.put_nodes` returns only once the server acknowledged every
+one of them (persist, then notify). Reads use an ordered consumer that delivers
+the last value of every key, so a full reload is one stream pass.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import nats.js.errors
+import ormsgpack
+import structlog
+from nats.js.api import DeliverPolicy, KeyValueConfig
+
+from hookbus.bus.subjects import name_token, token_name
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+
+    from nats.aio.msg import Msg
+    from nats.js import JetStreamContext
+
+log = structlog.get_logger(__name__)
+
+DEFAULT_BUCKET = "hookbus-workflows"
+_WF = "wf"
+_ND = "nd"
+_PLAIN_ID = re.compile(r"^[A-Za-z0-9-]+$")
+_KV_OPERATION = "KV-Operation"
+
+
+class StoreError(Exception):
+    """The store could not read or write durable state.
+
+    ``retryable`` says whether trying again may help (a server that is away or
+    slow) or not (a record that can never be stored, such as one too large).
+    """
+
+    def __init__(self, message: str, *, retryable: bool) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+@dataclass(frozen=True, slots=True)
+class WorkflowKey:
+    """Identity of a stored workflow."""
+
+    namespace: str
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+
+@dataclass
+class StoredWorkflow:
+    """A workflow as read back from the store: the object, its nodes by id, and its revision."""
+
+    key: WorkflowKey
+    workflow: dict[str, Any]
+    nodes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    revision: int = 0
+
+
+def node_token(node_id: str) -> str:
+    """A node id as one KV key token (injective; see the module docstring)."""
+    if _PLAIN_ID.match(node_id):
+        return node_id
+    encoded = base64.urlsafe_b64encode(node_id.encode()).decode().rstrip("=")
+    return "=" + encoded
+
+
+def token_node(token: str) -> str:
+    """Inverse of :func:`node_token`."""
+    if not token.startswith("="):
+        return token
+    body = token[1:]
+    return base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)).decode()
+
+
+def workflow_key_name(key: WorkflowKey) -> str:
+    """The KV key holding the workflow object of *key*."""
+    return f"{_WF}.{name_token(key.namespace)}.{name_token(key.name)}"
+
+
+def nodes_prefix(key: WorkflowKey) -> str:
+    """The KV key prefix (with trailing dot) of the nodes of *key*."""
+    return f"{_ND}.{name_token(key.namespace)}.{name_token(key.name)}."
+
+
+def _pack(value: Any) -> bytes:
+    return ormsgpack.packb(value)
+
+
+def _unpack(data: bytes) -> Any:
+    return ormsgpack.unpackb(data)
+
+
+class _Rejected(Exception):
+    """The server answered a write with an error."""
+
+
+class _Batch:
+    __slots__ = ("acked", "done", "errors", "sent", "total")
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.sent = 0
+        self.acked = 0
+        self.errors: list[str] = []
+        self.done = asyncio.Event()
+
+
+class _AckPipe:
+    """Pipelined JetStream publishes with one reply subscription and a bounded window.
+
+    ``js.publish_async`` creates a future, a token and a callback per message;
+    for the many small writes of one pass that client-side work is most of the
+    cost. Here every message of one batch shares a reply subject and acks are
+    counted, so the only per-message work is the publish and the ack callback.
+    At most ``window`` writes wait for their acks at any time (backpressure).
+    """
+
+    def __init__(self, js: JetStreamContext, window: int = 4000) -> None:
+        self._nc = js._nc  # the context's connection; nats-py has no public accessor
+        self._window = window
+        self._in_flight = 0
+        self._room = asyncio.Event()
+        self._room.set()
+        self._batches: dict[str, _Batch] = {}
+        self._prefix = ""
+        self._sub: Any = None
+        self._ids = 0
+
+    async def start(self) -> None:
+        if self._sub is None:
+            self._prefix = self._nc.new_inbox()
+            self._sub = await self._nc.subscribe(self._prefix + ".*", cb=self._on_ack)
+
+    async def stop(self) -> None:
+        sub, self._sub = self._sub, None
+        if sub is not None:
+            with contextlib.suppress(nats.errors.Error):
+                await sub.unsubscribe()
+
+    async def publish_all(
+        self,
+        records: list[tuple[str, bytes]],
+        headers: dict[str, str] | None,
+        deadline: float,
+    ) -> None:
+        await self.start()
+        self._ids += 1
+        reply = f"{self._prefix}.{self._ids}"
+        batch = _Batch(len(records))
+        self._batches[reply] = batch
+        publish = self._nc.publish
+        try:
+            async with asyncio.timeout(deadline):
+                for subject, payload in records:
+                    while self._in_flight >= self._window:
+                        self._room.clear()
+                        await self._room.wait()
+                    self._in_flight += 1
+                    batch.sent += 1
+                    await publish(subject, payload, reply=reply, headers=headers)
+                await batch.done.wait()
+        finally:
+            del self._batches[reply]
+            self._in_flight -= batch.sent - batch.acked
+            self._room.set()
+        if batch.errors:
+            raise _Rejected(f"{len(batch.errors)} of {batch.total} writes failed, first: {batch.errors[0]}")
+
+    async def _on_ack(self, msg: Msg) -> None:
+        batch = self._batches.get(msg.subject)
+        if batch is None:
+            return  # a late ack of a batch that timed out
+        batch.acked += 1
+        self._in_flight -= 1
+        if self._in_flight < self._window:
+            self._room.set()
+        if msg.headers and msg.headers.get("Status") == "503":
+            batch.errors.append("no stream answers (is JetStream enabled and the bucket created?)")
+        elif b'"error"' in msg.data:
+            batch.errors.append(msg.data.decode(errors="replace")[:200])
+        if batch.acked >= batch.total:
+            batch.done.set()
+
+
+class WorkflowStore:
+    """Workflows and their nodes in a JetStream KV bucket.
+
+    ``js`` is a JetStream context of a connected client; call :meth:`open` once
+    before use. ``timeout`` bounds every server round trip (and the wait for the
+    acknowledgements of one :meth:`put_nodes`, per 10k records).
+    """
+
+    def __init__(
+        self,
+        js: JetStreamContext,
+        *,
+        bucket: str = DEFAULT_BUCKET,
+        timeout: float = 10.0,
+    ) -> None:
+        self._js = js
+        self.bucket = bucket
+        self.timeout = timeout
+        self._stream = f"KV_{bucket}"
+        self._prefix = f"$KV.{bucket}."
+        self._opened = False
+        self._acks = _AckPipe(js)
+
+    async def open(self) -> None:
+        """Create the bucket if it does not exist yet (file storage, history 1). Idempotent."""
+        if self._opened:
+            return
+        try:
+            await self._js.key_value(self.bucket)
+        except nats.js.errors.BucketNotFoundError:
+            try:
+                await self._js.create_key_value(KeyValueConfig(bucket=self.bucket, history=1))
+            except nats.js.errors.Error as exc:
+                raise StoreError(f"cannot create KV bucket {self.bucket!r}: {exc}", retryable=True) from exc
+        except nats.errors.Error as exc:
+            raise StoreError(f"cannot open KV bucket {self.bucket!r}: {exc}", retryable=True) from exc
+        await self._acks.start()
+        self._opened = True
+
+    async def close(self) -> None:
+        """Stop listening for acknowledgements (the connection stays open). Idempotent."""
+        await self._acks.stop()
+        self._opened = False
+
+    # -- writes ---------------------------------------------------------------
+
+    async def put_workflow(self, key: WorkflowKey, workflow: dict[str, Any]) -> int:
+        """Store the workflow object (``status.nodes`` is left out); returns its revision."""
+        status = workflow.get("status")
+        if isinstance(status, dict) and "nodes" in status:
+            workflow = {**workflow, "status": {k: v for k, v in status.items() if k != "nodes"}}
+        payload = _pack(workflow)
+        subject = self._prefix + workflow_key_name(key)
+        try:
+            ack = await self._js.publish(subject, payload, timeout=self.timeout)
+        except nats.errors.MaxPayloadError as exc:
+            raise StoreError(
+                f"workflow {key} is {len(payload)} bytes encoded, more than the NATS server's "
+                "max_payload; shrink the manifest or raise max_payload",
+                retryable=False,
+            ) from exc
+        except (nats.errors.Error, TimeoutError) as exc:
+            raise StoreError(f"cannot store workflow {key}: {exc or type(exc).__name__}", retryable=True) from exc
+        return int(ack.seq)
+
+    async def put_nodes(self, key: WorkflowKey, nodes: Mapping[str, dict[str, Any]]) -> None:
+        """Store these nodes (by id); returns once the server acknowledged every write."""
+        if not nodes:
+            return
+        prefix = self._prefix + nodes_prefix(key)
+        records = [(prefix + node_token(node_id), _pack(node)) for node_id, node in nodes.items()]
+        await self._publish_all(key, records)
+
+    async def delete_nodes(self, key: WorkflowKey, ids: Iterable[str]) -> None:
+        """Remove these nodes (ids that are not stored are ignored)."""
+        prefix = self._prefix + nodes_prefix(key)
+        records = [(prefix + node_token(node_id), b"") for node_id in ids]
+        if records:
+            await self._publish_all(key, records, headers={_KV_OPERATION: "DEL"})
+
+    async def _publish_all(
+        self,
+        key: WorkflowKey,
+        records: list[tuple[str, bytes]],
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        deadline = self.timeout * (1 + len(records) // 10_000)
+        try:
+            await self._acks.publish_all(records, headers, deadline)
+        except TimeoutError as exc:
+            raise StoreError(
+                f"the NATS server did not acknowledge {len(records)} writes for workflow {key} "
+                f"within {deadline:.0f}s",
+                retryable=True,
+            ) from exc
+        except nats.errors.MaxPayloadError as exc:
+            raise StoreError(
+                f"a node of workflow {key} is larger than the NATS server's max_payload",
+                retryable=False,
+            ) from exc
+        except nats.errors.Error as exc:
+            raise StoreError(f"cannot store nodes of workflow {key}: {exc}", retryable=True) from exc
+        except _Rejected as exc:
+            raise StoreError(f"the NATS server refused nodes of workflow {key}: {exc}", retryable=True) from exc
+
+    async def delete(self, key: WorkflowKey) -> None:
+        """Remove the workflow and all its nodes (the stream is purged, no markers stay)."""
+        try:
+            await self._js.purge_stream(self._stream, subject=self._prefix + nodes_prefix(key) + ">")
+            await self._js.purge_stream(self._stream, subject=self._prefix + workflow_key_name(key))
+        except (nats.errors.Error, TimeoutError) as exc:
+            raise StoreError(f"cannot delete workflow {key}: {exc or type(exc).__name__}", retryable=True) from exc
+
+    # -- reads ----------------------------------------------------------------
+
+    async def load(self, key: WorkflowKey) -> StoredWorkflow | None:
+        """The stored workflow *key* with its nodes, or ``None`` if it is not stored."""
+        found = await self._scan(self._prefix + workflow_key_name(key))
+        if not found:
+            return None
+        _subject, data, seq = found[0]
+        nodes: dict[str, dict[str, Any]] = {}
+        for subject, node_data, _seq in await self._scan(self._prefix + nodes_prefix(key) + ">"):
+            self._add_node(nodes, subject, node_data)
+        return StoredWorkflow(key=key, workflow=_unpack(data), nodes=nodes, revision=seq)
+
+    async def keys(self) -> list[WorkflowKey]:
+        """Every stored workflow's key."""
+        found = await self._scan(self._prefix + _WF + ".>", headers_only=True)
+        return [self._workflow_key(subject) for subject, _data, _seq in found]
+
+    async def load_all(self) -> list[StoredWorkflow]:
+        """Every stored workflow with its nodes (one pass over the bucket)."""
+        workflows: dict[WorkflowKey, StoredWorkflow] = {}
+        by_prefix: dict[str, dict[str, dict[str, Any]]] = {}
+        wf_prefix = self._prefix + _WF + "."
+        skip = len(self._prefix)
+        for subject, data, seq in await self._scan(self._prefix + ">"):
+            if subject.startswith(wf_prefix):
+                wkey = self._workflow_key(subject)
+                workflows[wkey] = StoredWorkflow(key=wkey, workflow=_unpack(data), revision=seq)
+                continue
+            prefix, _, token = subject.rpartition(".")
+            nodes = by_prefix.get(prefix)
+            if nodes is None:
+                nodes = by_prefix[prefix] = {}
+            value = _unpack(data)
+            node_id = value.get("id") if isinstance(value, dict) else None
+            nodes[node_id if isinstance(node_id, str) else token_node(token)] = value
+        orphans = []
+        for prefix, nodes in by_prefix.items():
+            wkey = self._workflow_key(prefix[skip:] + ".")
+            if wkey in workflows:
+                workflows[wkey].nodes = nodes
+            else:
+                orphans.append(str(wkey))
+        if orphans:
+            log.warning("nodes stored without their workflow; ignored", workflows=sorted(orphans))
+        return list(workflows.values())
+
+    def _add_node(self, nodes: dict[str, dict[str, Any]], subject: str, data: bytes) -> None:
+        value = _unpack(data)
+        node_id = value.get("id") if isinstance(value, dict) else None
+        if not isinstance(node_id, str):
+            node_id = token_node(subject.rsplit(".", 1)[1])
+        nodes[node_id] = value
+
+    def _workflow_key(self, subject: str) -> WorkflowKey:
+        """The workflow of a ``wf.<ns>.<name>`` or ``nd.<ns>.<name>.<node>`` key (prefix optional)."""
+        if subject.startswith(self._prefix):
+            subject = subject[len(self._prefix) :]
+        parts = subject.split(".")
+        return WorkflowKey(token_name(parts[1]), token_name(parts[2]))
+
+    async def _scan(self, subject: str, *, headers_only: bool = False) -> list[tuple[str, bytes, int]]:
+        """The live value of every key matching *subject*: (subject, data, sequence)."""
+        try:
+            stream = await self._js.stream_info(self._stream)
+        except (nats.errors.Error, TimeoutError) as exc:
+            raise StoreError(f"cannot read KV bucket {self.bucket!r}: {exc or type(exc).__name__}", retryable=True) from exc
+        if not stream.state.messages:
+            return []
+        out: list[tuple[str, bytes, int]] = []
+        done = asyncio.get_running_loop().create_future()
+
+        async def on_message(msg: Msg) -> None:
+            # Read the ack subject directly: Msg.metadata costs more than the rest of this callback.
+            # v1: $JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<time>.<pending>
+            # v2: $JS.ACK.<domain>.<account>.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<time>.<pending>[.<token>]
+            tokens = msg.reply.split(".")
+            base = 2 if len(tokens) == 9 else 4
+            if not (msg.headers and _KV_OPERATION in msg.headers):
+                out.append((msg.subject, msg.data, int(tokens[base + 3])))
+            if tokens[base + 6] == "0" and not done.done():
+                done.set_result(None)
+
+        sub = await self._js.subscribe(
+            subject,
+            stream=self._stream,
+            cb=on_message,
+            ordered_consumer=True,
+            deliver_policy=DeliverPolicy.LAST_PER_SUBJECT,
+            headers_only=headers_only or None,
+            inactive_threshold=60.0,
+        )
+        try:
+            info = await sub.consumer_info()
+            delivered = info.delivered.consumer_seq if info.delivered else 0
+            if (info.num_pending or 0) + delivered == 0:
+                return []  # nothing matches the filter
+            try:
+                async with asyncio.timeout(self.timeout * 6):
+                    await done
+            except TimeoutError as exc:
+                raise StoreError(
+                    f"reading KV bucket {self.bucket!r} stalled after {len(out)} records",
+                    retryable=True,
+                ) from exc
+        except (nats.errors.Error, TimeoutError) as exc:
+            raise StoreError(f"cannot read KV bucket {self.bucket!r}: {exc or type(exc).__name__}", retryable=True) from exc
+        finally:
+            with contextlib.suppress(nats.errors.Error):
+                await sub.unsubscribe()
+        return out

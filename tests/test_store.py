@@ -1,0 +1,181 @@
+"""The JetStream KV workflow store, against a real nats-server."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from hookbus.bus import EmbeddedServer, NatsSettings
+from hookbus.bus.connection import connect
+from hookbus.controller.store import (
+    StoreError,
+    WorkflowKey,
+    WorkflowStore,
+    node_token,
+    token_node,
+)
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from nats.aio.client import Client
+
+
+def node(node_id: str, phase: str = "Running", **extra: Any) -> dict[str, Any]:
+    return {"id": node_id, "name": f"wf[0].{node_id}", "type": "Pod", "phase": phase, **extra}
+
+
+@pytest.fixture
+async def store(nc: Client) -> WorkflowStore:
+    s = WorkflowStore(nc.jetstream())
+    await s.open()
+    return s
+
+
+@pytest.mark.parametrize(
+    "node_id", ["wf-123", "my.wf-42", "wf.with.dots-1", "odd id/with spaces", "ünïcode", "=x", "a_b"]
+)
+def test_node_token_is_a_valid_kv_token_and_reversible(node_id: str) -> None:
+    token = node_token(node_id)
+    assert token and all(c.isalnum() and c.isascii() or c in "-_=" for c in token)
+    assert token_node(token) == node_id
+
+
+def test_node_tokens_do_not_collide() -> None:
+    ids = ["a.b", "a_b", "a-b", "=a", "YQ", "=YQ"]
+    assert len({node_token(i) for i in ids}) == len(ids)
+
+
+async def test_roundtrip_workflow_and_nodes(store: WorkflowStore) -> None:
+    key = WorkflowKey("default", "hello.world")  # a dot in a Kubernetes name
+    wf = {"metadata": {"name": key.name, "namespace": key.namespace}, "spec": {"entrypoint": "main"}, "status": {"phase": "Running"}}
+    rev = await store.put_workflow(key, wf)
+    assert rev > 0
+    nodes = {"hello.world": node("hello.world"), "hello.world-1": node("hello.world-1", outputs={"result": "hi"})}
+    await store.put_nodes(key, nodes)
+
+    loaded = await store.load(key)
+    assert loaded is not None
+    assert loaded.key == key
+    assert loaded.workflow == wf
+    assert loaded.nodes == nodes
+    assert loaded.revision == rev
+    assert await store.keys() == [key]
+
+
+async def test_status_nodes_are_not_stored_with_the_workflow(store: WorkflowStore) -> None:
+    key = WorkflowKey("ns1", "wf")
+    await store.put_workflow(key, {"metadata": {"name": "wf"}, "status": {"phase": "Running", "nodes": {"x": node("x")}}})
+    loaded = await store.load(key)
+    assert loaded is not None
+    assert loaded.workflow["status"] == {"phase": "Running"}
+    assert loaded.nodes == {}
+
+
+async def test_later_writes_win_and_revision_grows(store: WorkflowStore) -> None:
+    key = WorkflowKey("default", "wf")
+    first = await store.put_workflow(key, {"v": 1})
+    await store.put_nodes(key, {"n1": node("n1", "Running"), "n2": node("n2", "Pending")})
+    second = await store.put_workflow(key, {"v": 2})
+    await store.put_nodes(key, {"n1": node("n1", "Succeeded")})
+    assert second > first
+    loaded = await store.load(key)
+    assert loaded is not None
+    assert loaded.workflow == {"v": 2}
+    assert loaded.revision == second
+    assert {k: v["phase"] for k, v in loaded.nodes.items()} == {"n1": "Succeeded", "n2": "Pending"}
+
+
+async def test_delete_nodes_and_delete_workflow(store: WorkflowStore) -> None:
+    a, b = WorkflowKey("default", "a"), WorkflowKey("default", "b")
+    for key in (a, b):
+        await store.put_workflow(key, {"name": key.name})
+        await store.put_nodes(key, {f"{key.name}-{i}": node(f"{key.name}-{i}") for i in range(5)})
+    await store.delete_nodes(a, ["a-1", "a-3", "not-there"])
+    loaded = await store.load(a)
+    assert loaded is not None
+    assert sorted(loaded.nodes) == ["a-0", "a-2", "a-4"]
+
+    await store.delete(a)
+    assert await store.load(a) is None
+    assert await store.keys() == [b]
+    everything = await store.load_all()
+    assert [(w.key, len(w.nodes)) for w in everything] == [(b, 5)]
+
+
+async def test_missing_workflow_and_empty_bucket(store: WorkflowStore) -> None:
+    assert await store.load(WorkflowKey("default", "nope")) is None
+    assert await store.keys() == []
+    assert await store.load_all() == []
+
+
+async def test_load_all_separates_workflows_with_similar_names(store: WorkflowStore) -> None:
+    keys = [WorkflowKey("default", "wf"), WorkflowKey("default", "wf-2"), WorkflowKey("other", "wf"), WorkflowKey("default", "wf.2")]
+    for i, key in enumerate(keys):
+        await store.put_workflow(key, {"i": i})
+        await store.put_nodes(key, {f"n{j}": node(f"n{j}", index=i) for j in range(i + 1)})
+    loaded = {w.key: w for w in await store.load_all()}
+    assert set(loaded) == set(keys)
+    for i, key in enumerate(keys):
+        assert loaded[key].workflow == {"i": i}
+        assert len(loaded[key].nodes) == i + 1
+        assert {n["index"] for n in loaded[key].nodes.values()} == {i}
+
+
+async def test_put_nodes_many_pipelined_writes_all_acknowledged(store: WorkflowStore, nc: Client) -> None:
+    key = WorkflowKey("default", "big")
+    await store.put_workflow(key, {"big": True})
+    nodes = {f"big-{i}": node(f"big-{i}", padding="x" * 200) for i in range(12_000)}  # > the 4000 window
+    await store.put_nodes(key, nodes)
+    # Every write is in the stream once put_nodes has returned (acknowledged, not just sent).
+    info = await nc.jetstream().stream_info(f"KV_{store.bucket}")
+    assert info.state.messages == 12_001
+    loaded = await store.load(key)
+    assert loaded is not None and loaded.nodes == nodes
+
+
+async def test_oversized_node_is_a_permanent_error(store: WorkflowStore) -> None:
+    key = WorkflowKey("default", "huge")
+    with pytest.raises(StoreError) as info:
+        await store.put_nodes(key, {"x": node("x", blob="y" * (2 * 1024 * 1024))})
+    assert not info.value.retryable
+    assert "max_payload" in str(info.value)
+
+
+async def test_survives_kill_9_of_the_server(tmp_path: Path) -> None:
+    store_dir = tmp_path / "nats"
+    key = WorkflowKey("default", "durable.wf")
+    wf = {"metadata": {"name": key.name}, "status": {"phase": "Running"}}
+    nodes = {f"durable.wf-{i}": node(f"durable.wf-{i}", "Succeeded" if i % 2 else "Running") for i in range(2500)}
+
+    server = EmbeddedServer(store_dir=store_dir)
+    await server.start()
+    try:
+        client = await connect(NatsSettings(urls=(server.url,)), allow_reconnect=False)
+        store = WorkflowStore(client.jetstream())
+        await store.open()
+        rev = await store.put_workflow(key, wf)
+        await store.put_nodes(key, nodes)
+        await store.delete_nodes(key, ["durable.wf-0"])
+        await store.close()
+        await client.close()
+        await server.kill()
+    finally:
+        await server.stop()
+
+    async with EmbeddedServer(store_dir=store_dir) as again:
+        client = await connect(NatsSettings(urls=(again.url,)))
+        try:
+            store = WorkflowStore(client.jetstream())
+            await store.open()
+            everything = await store.load_all()
+        finally:
+            await client.close()
+    expected = dict(nodes)
+    del expected["durable.wf-0"]
+    assert len(everything) == 1
+    assert everything[0].key == key
+    assert everything[0].workflow == wf
+    assert everything[0].revision == rev
+    assert everything[0].nodes == expected
