@@ -1,0 +1,363 @@
+"""The Controller: submits, runs, persists and controls Argo workflows."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+from hookbus.controller.argo.errors import LintError, ManifestError
+from hookbus.controller.argo.lint import lint_workflow
+from hookbus.controller.argo.manifest import (
+    Bundle,
+    iter_template_refs,
+    resolve_template_ref,
+    resolve_workflow,
+    workflow_name,
+)
+from hookbus.controller.engine.clock import Clock, SystemClock
+from hookbus.controller.engine.hooks import EventSink, HookPoints, NullEvents, NullHooks
+from hookbus.controller.engine.model import FAILED, LEAF_TYPES, RUNNING, SUCCEEDED, timestamp
+from hookbus.controller.engine.reactor import Reactor
+from hookbus.controller.engine.run import WORKFLOW_DONE, Command, Event, RunEnv, Start, WorkflowRun
+from hookbus.controller.store import WorkflowKey
+
+if TYPE_CHECKING:
+    from hookbus.controller.engine.settings import ControllerSettings
+    from hookbus.controller.executors.base import Executor
+    from hookbus.controller.store import WorkflowStore
+
+log = structlog.get_logger(__name__)
+
+JSON = dict[str, Any]
+
+
+class WorkflowRejected(ManifestError):
+    """A ``workflow.preOperate`` plugin rejected the workflow (change it; retrying will not help)."""
+
+
+class WorkflowNotFound(KeyError):
+    """No workflow with that namespace/name is known to this controller."""
+
+
+class Controller:
+    """Runs Argo workflows: one :class:`WorkflowRun` per workflow, driven by the reactor."""
+
+    def __init__(
+        self,
+        settings: ControllerSettings,
+        *,
+        store: WorkflowStore | Any,
+        executor: Executor | None = None,
+        hooks: HookPoints | None = None,
+        events: EventSink | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self._executor = executor
+        self._own_executor = executor is None
+        self.hooks: HookPoints = hooks or NullHooks()
+        self.events: EventSink = events or NullEvents()
+        self.clock: Clock = clock or SystemClock()
+        self._runs: dict[WorkflowKey, WorkflowRun] = {}
+        self._reactor: Reactor[WorkflowKey, Event] = Reactor(
+            self._handle, limit=settings.max_workflows, batch=settings.max_nodes_per_pass
+        )
+        self._memo: dict[tuple[str, str], tuple[JSON, float]] = {}
+        self._tmpdir: tempfile.TemporaryDirectory[str] | None = None
+        self._started = False
+        self._stopped = False
+
+    # ------------------------------------------------------------- lifecycle
+
+    async def __aenter__(self) -> Controller:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.stop()
+
+    @property
+    def executor(self) -> Executor:
+        if self._executor is None:
+            from hookbus.controller.executors.registry import make_executor
+
+            options: dict[str, Any] = {}
+            if self.settings.executor == "local":
+                state_dir = self.settings.state_dir
+                if state_dir is None:
+                    self._tmpdir = tempfile.TemporaryDirectory(prefix="hookbus-")
+                    state_dir = Path(self._tmpdir.name)
+                options["state_dir"] = state_dir
+            self._executor = make_executor(self.settings.executor, **options)
+        return self._executor
+
+    async def start(self) -> None:
+        """Open the store and resume every persisted workflow that had not finished."""
+        if self._started:
+            return
+        self._started = True
+        opener = getattr(self.store, "open", None)
+        if opener is not None:
+            await opener()
+        for stored in await self.store.load_all():
+            workflow = stored.workflow
+            run = self._make_run(stored.key, workflow, stored.nodes)
+            self._runs[stored.key] = run
+            if run.phase not in WORKFLOW_DONE:
+                log.info("resuming workflow", workflow=stored.key.name, namespace=stored.key.namespace)
+                self._reactor.post(stored.key, Start())
+
+    async def stop(self) -> None:
+        """Stop operating (idempotent). Nothing is marked: a restart resumes from the store."""
+        if self._stopped:
+            return
+        self._stopped = True
+        await self._reactor.close()
+        for run in list(self._runs.values()):
+            await run.close()
+        if self._own_executor and self._executor is not None:
+            await self._executor.close()
+        if self._tmpdir is not None:
+            self._tmpdir.cleanup()
+
+    # --------------------------------------------------------------- submit
+
+    async def submit(
+        self,
+        workflow: JSON,
+        *,
+        parameters: Mapping[str, str] | None = None,
+        bundle: Bundle | None = None,
+    ) -> WorkflowKey:
+        """Lint, resolve and persist *workflow*, then start it. Returns its key."""
+        bundle = bundle or Bundle()
+        errors = lint_workflow(workflow, bundle)
+        if errors:
+            raise ManifestError(errors)
+        resolved = resolve_workflow(workflow, bundle)
+        meta = resolved.setdefault("metadata", {})
+        meta["name"] = workflow_name(resolved)
+        meta.pop("generateName", None) if meta.get("name") else None
+        meta.setdefault("namespace", self.settings.namespace)
+        meta["uid"] = str(uuid.uuid4())
+        meta["creationTimestamp"] = timestamp(self.clock.now())
+        spec = resolved.setdefault("spec", {})
+        if parameters:
+            args = spec.setdefault("arguments", {})
+            params = args.setdefault("parameters", [])
+            for name, value in parameters.items():
+                for param in params:
+                    if param.get("name") == name:
+                        param["value"] = value
+                        param.pop("valueFrom", None)
+                        break
+                else:
+                    params.append({"name": name, "value": value})
+        admissions = await self.hooks.workflow_pre_operate([resolved])
+        for admission in admissions:
+            if not admission.allowed:
+                raise WorkflowRejected([LintError("", admission.message or "rejected by a plugin")])
+            if admission.workflow is not None:
+                resolved = copy.deepcopy(admission.workflow)
+        key = WorkflowKey(str(resolved["metadata"]["namespace"]), str(resolved["metadata"]["name"]))
+        if key in self._runs:
+            raise ManifestError([LintError("metadata.name", f"workflow {key.name!r} already exists in {key.namespace!r}")])
+        status = resolved.setdefault("status", {})
+        status["phase"] = "Pending"
+        stored = self._stored_templates(resolved, bundle)
+        if stored:
+            status["storedTemplates"] = stored
+        config_maps = [
+            {"namespace": ns, "name": name, "data": (doc.get("data") or {})}
+            for (ns, name), doc in bundle.config_maps.items()
+        ]
+        if config_maps:
+            status["x-configMaps"] = config_maps
+        await self.store.put_workflow(key, resolved)
+        run = self._make_run(key, resolved, {})
+        self._runs[key] = run
+        self._reactor.post(key, Start())
+        log.info("workflow submitted", workflow=key.name, namespace=key.namespace)
+        return key
+
+    def _stored_templates(self, workflow: JSON, bundle: Bundle) -> dict[str, JSON]:
+        stored: dict[str, JSON] = {}
+        seen: set[tuple[bool, str]] = set()
+        pending = [ref for _, ref in iter_template_refs(workflow)]
+        while pending:
+            ref = pending.pop()
+            cluster = bool(ref.get("clusterScope"))
+            owner_name = str(ref.get("name", ""))
+            if (cluster, owner_name) in seen:
+                continue
+            seen.add((cluster, owner_name))
+            try:
+                _, owner = resolve_template_ref(ref, bundle)
+            except ManifestError:
+                raise
+            scope = "cluster" if cluster else "namespaced"
+            for tmpl in (owner.get("spec") or {}).get("templates") or []:
+                stored[f"{scope}/{owner_name}/{tmpl.get('name')}"] = tmpl
+            pending.extend(r for _, r in iter_template_refs(owner))
+        return stored
+
+    def _make_run(self, key: WorkflowKey, workflow: JSON, nodes: Mapping[str, JSON]) -> WorkflowRun:
+        env = RunEnv(
+            settings=self.settings,
+            executor=self.executor,
+            hooks=self.hooks,
+            events=self.events,
+            store=self.store,
+            clock=self.clock,
+            memo=self._memo,
+        )
+        config_maps = {
+            (str(c.get("namespace", "")), str(c["name"])): {"data": c.get("data") or {}}
+            for c in (workflow.get("status") or {}).get("x-configMaps") or []
+        }
+        return WorkflowRun(key, workflow, nodes, env, lambda event: self._reactor.post(key, event), config_maps)
+
+    async def _handle(self, key: WorkflowKey, events: list[Event]) -> None:
+        run = self._runs.get(key)
+        if run is None:
+            return
+        structlog.contextvars.bind_contextvars(workflow=key.name, namespace=key.namespace)
+        try:
+            await run.handle(events)
+        finally:
+            structlog.contextvars.unbind_contextvars("workflow", "namespace")
+
+    # ----------------------------------------------------------------- reads
+
+    def _run(self, key: WorkflowKey) -> WorkflowRun:
+        run = self._runs.get(key)
+        if run is None:
+            raise WorkflowNotFound(f"workflow {key.namespace}/{key.name} not found")
+        return run
+
+    def get(self, key: WorkflowKey) -> JSON:
+        """The Argo-like Workflow object (metadata, spec, status with every node)."""
+        return self._run(key).snapshot()
+
+    def list(self, namespace: str | None = None) -> list[JSON]:
+        """Every known workflow (without nodes), optionally of one namespace."""
+        out = []
+        for key, run in self._runs.items():
+            if namespace is not None and key.namespace != namespace:
+                continue
+            obj = run.workflow_object()
+            obj["status"] = {
+                k: v for k, v in obj["status"].items() if not k.startswith("x-") and k != "storedTemplates"
+            }
+            obj["status"]["progress"] = run.progress()
+            out.append(obj)
+        return out
+
+    async def wait(self, key: WorkflowKey, timeout: float | None = None) -> JSON:
+        """Wait until the workflow finished; its final object. ``TimeoutError`` after *timeout*."""
+        run = self._run(key)
+        await asyncio.wait_for(run.done_event.wait(), timeout)
+        return self.get(key)
+
+    async def watch(self, key: WorkflowKey) -> AsyncIterator[JSON]:
+        """Snapshots after passes (coalesced: a slow reader sees the latest), until finished."""
+        run = self._run(key)
+        while True:
+            run.changed.clear()
+            snapshot = run.snapshot()
+            yield snapshot
+            if run.phase in WORKFLOW_DONE:
+                return
+            await run.changed.wait()
+
+    def log_path(self, key: WorkflowKey, node_id: str) -> Path | None:
+        """Where the executor wrote *node_id*'s logs, if known."""
+        path = self._run(key).log_paths.get(node_id)
+        return Path(path) if path else None
+
+    # -------------------------------------------------------------- commands
+
+    async def _command(self, key: WorkflowKey, op: str, **args: Any) -> Any:
+        self._run(key)
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._reactor.post(key, Command(op, args, future))
+        return await future
+
+    async def suspend(self, key: WorkflowKey) -> None:
+        """Start no new nodes until :meth:`resume` (running ones continue)."""
+        await self._command(key, "suspend")
+
+    async def resume(self, key: WorkflowKey) -> None:
+        """Resume a suspended workflow and every suspend node waiting in it."""
+        await self._command(key, "resume")
+
+    async def stop_workflow(self, key: WorkflowKey, message: str = "") -> None:
+        """Argo's ``stop``: kill running nodes, start nothing new, still run exit handlers."""
+        await self._command(key, "stop", message=message)
+
+    async def terminate(self, key: WorkflowKey) -> None:
+        """Argo's ``terminate``: kill everything, no exit handlers."""
+        await self._command(key, "terminate")
+
+    async def complete_node(
+        self, key: WorkflowKey, node_id: str, phase: str, *, message: str = "", outputs: JSON | None = None
+    ) -> None:
+        """Report the end of a node a plugin took over (``node.preExecute`` takeOver)."""
+        await self._command(key, "complete", node_id=node_id, phase=phase, message=message, outputs=outputs)
+
+    async def retry(self, key: WorkflowKey) -> None:
+        """Run a Failed/Error workflow again: Succeeded nodes are kept, the rest re-run."""
+        run = self._run(key)
+        if run.phase not in (FAILED, "Error"):
+            raise ValueError(f"workflow {key.name} is {run.phase}; only Failed or Error workflows can be retried")
+        await run.close()
+        keep = {
+            i: n for i, n in run.nodes.items()
+            if n.phase == SUCCEEDED and not n.name.startswith(f"{run.name}.onExit")
+        }
+        drop = [i for i in run.nodes if i not in keep]
+        nodes: dict[str, JSON] = {}
+        for node_id, node in keep.items():
+            node.children = [c for c in node.children if c in keep]
+            node.outbound_nodes = [c for c in node.outbound_nodes if c in keep]
+            nodes[node_id] = node.to_dict()
+        workflow = run.workflow_object()
+        status = workflow["status"]
+        status["phase"] = RUNNING
+        for field in ("finishedAt", "message"):
+            status.pop(field, None)
+        spec = workflow["spec"]
+        spec.pop("shutdown", None)
+        await self.store.delete_nodes(key, drop)
+        await self.store.put_nodes(key, nodes)
+        await self.store.put_workflow(key, workflow)
+        new_run = self._make_run(key, workflow, nodes)
+        self._runs[key] = new_run
+        self._reactor.post(key, Start())
+
+    async def delete(self, key: WorkflowKey) -> None:
+        """Stop and forget the workflow, and delete it from the store."""
+        run = self._run(key)
+        await run.close()
+        self._runs.pop(key, None)
+        self._reactor.forget(key)
+        await self.store.delete(key)
+
+    def counts(self, key: WorkflowKey) -> dict[str, int]:
+        """Leaf nodes per phase (cheap; what progress is computed from)."""
+        run = self._run(key)
+        return {k: v for k, v in run.counts.items() if v > 0 and k}
+
+
+__all__ = ["LEAF_TYPES", "Controller", "WorkflowNotFound", "WorkflowRejected"]

@@ -1,0 +1,751 @@
+"""Frames: the per-node state machines of composite nodes (steps, groups, DAGs, retries).
+
+A frame owns the nodes it starts; when one of them reaches a final phase the run
+calls the frame's ``child_done`` (event-driven: only the owner is re-evaluated,
+never the whole tree). Frames re-adopt existing nodes by name, so the same code
+rebuilds a workflow's state after a restart.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import ChainMap
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from hookbus.controller.argo import names
+from hookbus.controller.argo.depends import TaskState, parse_depends
+from hookbus.controller.argo.errors import ArgoError
+from hookbus.controller.argo.substitute import substitute
+from hookbus.controller.engine.model import (
+    DAG,
+    ERROR,
+    FAILED,
+    FULFILLED,
+    OMITTED,
+    RUNNING,
+    SKIPPED,
+    SKIPPED_TYPE,
+    STEP_GROUP,
+    SUCCEEDED,
+    TASK_GROUP,
+    UNSUCCESSFUL,
+    Node,
+)
+from hookbus.controller.engine.scope import aggregate_scope, format_value, node_scope
+from hookbus.controller.engine.templates import TemplateError, json_list
+
+if TYPE_CHECKING:
+    from hookbus.controller.engine.run import ExecCtx, WorkflowRun
+
+Scope = Mapping[str, Any]
+Thunk = Callable[["GroupFrame"], None]
+
+
+def continues_on(step: Mapping[str, Any], phase: str) -> bool:
+    """Whether a step/task's ``continueOn`` lets *phase* pass."""
+    cont = step.get("continueOn") or {}
+    return bool((phase == FAILED and cont.get("failed")) or (phase == ERROR and cont.get("error")))
+
+
+def expand(step: Mapping[str, Any], scope: Scope) -> list[Any] | None:
+    """The items of a ``withItems`` / ``withParam`` / ``withSequence`` step, or ``None`` (no loop)."""
+    if step.get("withItems") is not None:
+        return list(substitute(step["withItems"], scope, strict=False))
+    if step.get("withParam") is not None:
+        value = substitute(step["withParam"], scope, strict=False)
+        if isinstance(value, list):
+            return value
+        return json_list(str(value), "withParam")
+    if step.get("withSequence") is not None:
+        seq = substitute(step["withSequence"], scope, strict=False)
+        return list(names.expand_sequence(seq))
+    return None
+
+
+def evaluate_when(run: WorkflowRun, step: Mapping[str, Any], scope: Scope) -> tuple[bool, str]:
+    """Argo's ``when``: substitute, then evaluate; returns (proceed, substituted text)."""
+    when = step.get("when")
+    if when is None or when == "":
+        return True, ""
+    from hookbus.controller.argo.expr import evaluate_when as _eval
+
+    text = format_value(substitute(when, scope, strict=False))
+    return bool(_eval(text)), text
+
+
+class GroupFrame:
+    """A StepGroup or TaskGroup: children started up to *limit* at a time, done when all are."""
+
+    def __init__(
+        self,
+        run: WorkflowRun,
+        node: Node,
+        *,
+        limit: int | None = None,
+    ) -> None:
+        self.run = run
+        self.node = node
+        self.limit = limit if limit and limit > 0 else None
+        self.thunks: list[Thunk] = []
+        self.next = 0
+        self.active = 0
+        self.done = 0
+        self.allowed: dict[str, Mapping[str, Any]] = {}
+        """Child node id → its step, for children whose step has ``continueOn``."""
+        self.step_of: list[tuple[str, str, bool]] = []
+        """Per child, in order: (node name, step name, expanded)."""
+
+    def add(self, name: str, step_name: str, expanded: bool, thunk: Thunk) -> None:
+        self.thunks.append(thunk)
+        self.step_of.append((name, step_name, expanded))
+
+    def seal(self) -> None:
+        """All children are known: start the first ones (or finish at once if there are none)."""
+        if not self.thunks:
+            self._finish()
+            return
+        self._fill()
+
+    def _fill(self) -> None:
+        while self.next < len(self.thunks) and (self.limit is None or self.active < self.limit):
+            thunk = self.thunks[self.next]
+            self.thunks[self.next] = _started
+            self.next += 1
+            self.active += 1
+            thunk(self)
+
+    def child_done(self, child: Node) -> None:
+        self.active -= 1
+        self.done += 1
+        if self.done >= len(self.thunks):
+            self._finish()
+        else:
+            self._fill()
+
+    def children(self) -> list[Node]:
+        return [n for n in (self.run.lookup(name) for name, _, _ in self.step_of) if n is not None]
+
+    def _finish(self) -> None:
+        failed: Node | None = None
+        for child in self.children():
+            if child.phase in UNSUCCESSFUL:
+                step = self.allowed.get(child.id)
+                if step is not None and continues_on(step, child.phase):
+                    continue
+                failed = child
+                break
+        if failed is not None:
+            self.run.finish(self.node, FAILED, f"child '{failed.id}' failed")
+        else:
+            self.run.finish(self.node, SUCCEEDED)
+
+
+def _started(frame: GroupFrame) -> None:  # placeholder once a thunk ran (frees its closure)
+    return None
+
+
+def start_child(
+    run: WorkflowRun,
+    frame: GroupFrame,
+    name: str,
+    display: str,
+    step: Mapping[str, Any],
+    scope: Scope,
+    ctx: ExecCtx,
+) -> None:
+    """Start one child of a group: ``when`` first (Skipped node if false), then execute."""
+    if step.get("continueOn"):
+        frame.allowed[run.node_id(name)] = step
+    try:
+        proceed, text = evaluate_when(run, step, scope)
+    except (ArgoError, ValueError) as exc:
+        run.error_node(name, display, step, ctx, frame.node.id, frame, f"when: {exc}")
+        return
+    if not proceed:
+        run.skipped_node(name, display, step, ctx, [frame.node.id], frame, f"when '{text}' evaluated false")
+        return
+    run.execute(name, step, scope, ctx, frame, display=display, parents=[frame.node.id])
+
+
+class StepsFrame:
+    """A ``steps`` template: groups run one after the other, steps of a group in parallel."""
+
+    def __init__(self, run: WorkflowRun, node: Node, tmpl: Mapping[str, Any], scope: Scope, ctx: ExecCtx) -> None:
+        self.run = run
+        self.node = node
+        self.tmpl = tmpl
+        self.local: dict[str, Any] = {}
+        self.scope: Scope = ChainMap(self.local, dict(scope))
+        self.ctx = ctx.inner(node.id)
+        self.groups: list[list[dict[str, Any]]] = [
+            g if isinstance(g, list) else [g] for g in (tmpl.get("steps") or [])
+        ]
+        self.index = -1
+        self.prev_outbound: list[str] = [node.id]
+        self.group: GroupFrame | None = None
+
+    def start(self) -> None:
+        self._next_group()
+
+    def _next_group(self) -> None:
+        self.index += 1
+        if self.index >= len(self.groups):
+            self._complete()
+            return
+        run = self.run
+        gname = f"{self.node.name}[{self.index}]"
+        gnode = run.new_node(gname, STEP_GROUP, "", RUNNING, self.ctx.boundary_id, f"[{self.index}]")
+        for parent in self.prev_outbound:
+            run.link(parent, gnode.id)
+        run.own(gnode, self)
+        frame = GroupFrame(run, gnode, limit=_int_or_none(self.tmpl.get("parallelism")))
+        self.group = frame
+        if gnode.fulfilled:
+            # adopted after a restart: rebuild the scope from its children, then move on
+            for step in self.groups[self.index]:
+                self._plan_step(frame, gname, step)
+            run.notify(gnode)
+            return
+        for step in self.groups[self.index]:
+            self._plan_step(frame, gname, step)
+        frame.seal()
+
+    def _plan_step(self, frame: GroupFrame, gname: str, step: dict[str, Any]) -> None:
+        run = self.run
+        base = f"{gname}.{step['name']}"
+        try:
+            items = expand(step, self.scope)
+        except (ArgoError, ValueError) as exc:
+            message = f"{step['name']}: {exc}"
+            frame.add(base, step["name"], False, lambda f: run.error_node(base, step["name"], step, self.ctx, f.node.id, f, message))
+            return
+        if items is None:
+            frame.add(base, step["name"], False, lambda f: start_child(run, f, base, step["name"], step, self.scope, self.ctx))
+            return
+        if not items:
+            frame.add(base, step["name"], False, lambda f: run.skipped_node(base, step["name"], step, self.ctx, [f.node.id], f, "Skipped, empty params"))
+            return
+        for i, item in enumerate(items):
+            name = names.item_node_name(base, i, item)
+            display = name[len(gname) + 1 :]
+            frame.add(name, step["name"], True, _item_thunk(run, name, display, step, self.scope, item, self.ctx))
+
+    def child_done(self, gnode: Node) -> None:
+        frame = self.group
+        assert frame is not None
+        children = frame.children()
+        by_step: dict[str, list[Node]] = {}
+        expanded: set[str] = set()
+        for (name, step_name, was_expanded), node in zip(frame.step_of, _align(frame, children), strict=False):
+            if node is None:
+                continue
+            by_step.setdefault(step_name, []).append(node)
+            if was_expanded:
+                expanded.add(step_name)
+            del name
+        for step_name, nodes in by_step.items():
+            prefix = f"steps.{step_name}"
+            if step_name in expanded:
+                self.local.update(aggregate_scope(prefix, nodes))
+            else:
+                self.local.update(node_scope(prefix, nodes[0]))
+        if gnode.phase in UNSUCCESSFUL:
+            self.node.outbound_nodes = self._outbound(children, gnode)
+            self.run.finish(self.node, FAILED, gnode.message)
+            return
+        self.prev_outbound = self._outbound(children, gnode)
+        self._next_group()
+
+    def _outbound(self, children: list[Node], gnode: Node) -> list[str]:
+        if not children:
+            return [gnode.id]
+        out: list[str] = []
+        for child in children:
+            out.extend(self.run.outbound(child))
+        return out
+
+    def _complete(self) -> None:
+        self.node.outbound_nodes = list(self.prev_outbound) if self.index > 0 else []
+        self.run.finish_composite(self.node, self.tmpl, self.scope)
+
+
+def _align(frame: GroupFrame, children: list[Node]) -> list[Node | None]:
+    run = frame.run
+    return [run.lookup(name) for name, _, _ in frame.step_of]
+
+
+def _item_thunk(
+    run: WorkflowRun, name: str, display: str, step: Mapping[str, Any], scope: Scope, item: Any, ctx: ExecCtx
+) -> Thunk:
+    def thunk(frame: GroupFrame) -> None:
+        start_child(run, frame, name, display, step, ChainMap(names.item_variables(item), scope), ctx)  # type: ignore[arg-type]
+
+    return thunk
+
+
+def _int_or_none(value: Any) -> int | None:
+    if value is None or value == "":
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+class DagFrame:
+    """A ``dag`` template: tasks start when their dependencies finished and ``depends`` holds."""
+
+    def __init__(self, run: WorkflowRun, node: Node, tmpl: Mapping[str, Any], scope: Scope, ctx: ExecCtx) -> None:
+        self.run = run
+        self.node = node
+        self.tmpl = tmpl
+        self.local: dict[str, Any] = {}
+        self.scope: Scope = ChainMap(self.local, dict(scope))
+        self.ctx = ctx.inner(node.id)
+        dag = tmpl.get("dag") or {}
+        self.tasks: dict[str, dict[str, Any]] = {t["name"]: t for t in dag.get("tasks") or []}
+        self.fail_fast = dag.get("failFast") is not False
+        self.limit = _int_or_none(tmpl.get("parallelism"))
+        self.deps: dict[str, list[str]] = {}
+        self.depends: dict[str, Any] = {}
+        for name, task in self.tasks.items():
+            text, dep_names = self._depends_text(task)
+            self.deps[name] = dep_names
+            self.depends[name] = parse_depends(text) if text else None
+        targets = self._targets(dag)
+        self.active_tasks = targets
+        self.dependants: dict[str, list[str]] = {n: [] for n in self.tasks}
+        for name in targets:
+            for dep in self.deps[name]:
+                self.dependants[dep].append(name)
+        self.remaining = {n: len(self.deps[n]) for n in targets}
+        self.states: dict[str, TaskState] = {}
+        self.node_task: dict[str, str] = {}
+        self.waiting: list[str] = []
+        self.running = 0
+        self.failed = False
+        self.decided: set[str] = set()
+        self.finished = False
+
+    def _depends_text(self, task: Mapping[str, Any]) -> tuple[str, list[str]]:
+        if task.get("depends"):
+            text = str(task["depends"])
+            return text, sorted(parse_depends(text).tasks)
+        deps = [str(d) for d in task.get("dependencies") or []]
+        parts = []
+        for dep in deps:
+            other = self.tasks.get(dep, {})
+            allowed = ["Succeeded", "Skipped", "Daemoned"]
+            cont = other.get("continueOn") or {}
+            if cont.get("failed"):
+                allowed.append("Failed")
+            if cont.get("error"):
+                allowed.append("Errored")
+            if len(allowed) == 3:
+                parts.append(dep)
+            else:
+                parts.append("(" + " || ".join(f"{dep}.{a}" for a in allowed) + ")")
+        return " && ".join(parts), deps
+
+    def _targets(self, dag: Mapping[str, Any]) -> set[str]:
+        target = dag.get("target")
+        if not target:
+            return set(self.tasks)
+        wanted = format_value(substitute(target, self.scope, strict=False)).replace(",", " ").split()
+        out: set[str] = set()
+        stack = [t for t in wanted if t in self.tasks]
+        while stack:
+            name = stack.pop()
+            if name in out:
+                continue
+            out.add(name)
+            stack.extend(self.deps[name])
+        return out
+
+    def leaves(self) -> list[str]:
+        """Target tasks: those no other (active) task depends on."""
+        return [n for n in self.tasks if n in self.active_tasks and not self.dependants[n]]
+
+    def start(self) -> None:
+        roots = [n for n in self.tasks if n in self.active_tasks and not self.deps[n]]
+        for name in roots:
+            self._decide(name)
+        self._maybe_complete()
+
+    def task_node_name(self, task: str) -> str:
+        return f"{self.node.name}.{task}"
+
+    def _decide(self, name: str) -> None:
+        if name in self.decided:
+            return
+        self.decided.add(name)
+        task = self.tasks[name]
+        dep = self.depends[name]
+        existing = self.run.lookup(self.task_node_name(name))
+        if dep is not None and existing is None:
+            try:
+                verdict = dep.evaluate(self.states)
+            except (ArgoError, ValueError) as exc:
+                self.run.error_node(self.task_node_name(name), name, task, self.ctx, self._parents(name), self._owner_for(name), f"depends: {exc}")
+                return
+            if verdict is False:
+                node = self.run.skipped_node(
+                    self.task_node_name(name), name, task, self.ctx, self._parents(name), self._owner_for(name),
+                    "omitted: depends condition not met", phase=OMITTED,
+                )
+                del node
+                return
+        if existing is None and self.failed and self.fail_fast:
+            self.decided.discard(name)
+            return
+        if self.limit is not None and self.running >= self.limit and existing is None:
+            self.waiting.append(name)
+            return
+        self._start(name)
+
+    def _owner_for(self, name: str) -> DagFrame:
+        self.node_task[self.run.node_id(self.task_node_name(name))] = name
+        self.running += 1
+        return self
+
+    def _parents(self, name: str) -> list[str]:
+        deps = self.deps[name]
+        if not deps:
+            return [self.node.id]
+        out: list[str] = []
+        for dep in deps:
+            dep_node = self.run.lookup(self.task_node_name(dep))
+            if dep_node is not None:
+                out.extend(self.run.outbound(dep_node))
+        return out
+
+    def _start(self, name: str) -> None:
+        run = self.run
+        task = self.tasks[name]
+        node_name = self.task_node_name(name)
+        parents = self._parents(name)
+        owner = self._owner_for(name)
+        try:
+            items = expand(task, self.scope)
+        except (ArgoError, ValueError) as exc:
+            run.error_node(node_name, name, task, self.ctx, parents, owner, f"{name}: {exc}")
+            return
+        if items is None:
+            try:
+                proceed, text = evaluate_when(run, task, self.scope)
+            except (ArgoError, ValueError) as exc:
+                run.error_node(node_name, name, task, self.ctx, parents, owner, f"when: {exc}")
+                return
+            if not proceed:
+                run.skipped_node(node_name, name, task, self.ctx, parents, owner, f"when '{text}' evaluated false")
+                return
+            run.execute(node_name, task, self.scope, self.ctx, owner, display=name, parents=parents)
+            return
+        gnode = run.new_node(node_name, TASK_GROUP, _template_name(task), RUNNING, self.ctx.boundary_id, name)
+        for parent in parents:
+            run.link(parent, gnode.id)
+        run.own(gnode, owner)
+        frame = GroupFrame(run, gnode, limit=self.limit)
+        if not items:
+            frame.add(node_name, name, False, lambda f: None)
+            frame.thunks.clear()
+            frame.step_of.clear()
+        for i, item in enumerate(items):
+            child = names.item_node_name(node_name, i, item)
+            display = child[len(self.node.name) + 1 :]
+            frame.add(child, name, True, _item_thunk(run, child, display, task, self.scope, item, self.ctx))
+        group_frames = getattr(self, "_groups", {})
+        group_frames[gnode.id] = frame
+        self._groups = group_frames
+        if gnode.fulfilled:
+            run.notify(gnode)
+            return
+        frame.seal()
+
+    def child_done(self, node: Node) -> None:
+        name = self.node_task.get(node.id)
+        if name is None:
+            return
+        self.running -= 1
+        task = self.tasks[name]
+        if node.type == TASK_GROUP:
+            frame = self._groups.get(node.id)
+            kids = frame.children() if frame is not None else []
+            self.states[name] = TaskState(phase=node.phase, group=True, children_phases=tuple(k.phase for k in kids))
+            self.local.update(aggregate_scope(f"tasks.{name}", kids))
+            self.local[f"tasks.{name}.status"] = node.phase
+            self.local[f"tasks.{name}.id"] = node.id
+        else:
+            self.states[name] = TaskState(phase=node.phase)
+            self.local.update(node_scope(f"tasks.{name}", node))
+        if node.phase in UNSUCCESSFUL and not continues_on(task, node.phase):
+            self.failed = True
+        for dependant in self.dependants[name]:
+            self.remaining[dependant] -= 1
+            if self.remaining[dependant] == 0:
+                self._decide(dependant)
+        while self.waiting and (self.limit is None or self.running < self.limit):
+            self._start(self.waiting.pop(0))
+        self._maybe_complete()
+
+    def _maybe_complete(self) -> None:
+        if self.finished or self.running > 0 or self.waiting:
+            return
+        if not (self.failed and self.fail_fast) and len(self.states) < len(self.active_tasks):
+            return
+        self.finished = True
+        phase = self._assess()
+        out: list[str] = []
+        for leaf in self.leaves():
+            leaf_node = self.run.lookup(self.task_node_name(leaf))
+            if leaf_node is not None:
+                out.extend(self.run.outbound(leaf_node))
+        self.node.outbound_nodes = out
+        if phase == SUCCEEDED:
+            self.run.finish_composite(self.node, self.tmpl, self.scope)
+        else:
+            self.run.finish(self.node, phase)
+
+    def _assess(self) -> str:
+        branch: dict[str, str] = {}
+        order = self._topological()
+        for name in order:
+            state = self.states.get(name)
+            if state is None:
+                continue
+            if state.phase == OMITTED:
+                inherited = [branch[d] for d in self.deps[name] if d in branch]
+                bad = [p for p in inherited if p in UNSUCCESSFUL]
+                branch[name] = bad[0] if bad else (inherited[0] if inherited else SUCCEEDED)
+            else:
+                branch[name] = state.phase
+        for leaf in self.leaves():
+            phase = branch.get(leaf)
+            if phase in UNSUCCESSFUL and not continues_on(self.tasks[leaf], phase or ""):
+                return FAILED if phase == FAILED else ERROR
+        if self.failed and self.fail_fast:
+            return FAILED
+        return SUCCEEDED
+
+    def _topological(self) -> list[str]:
+        seen: set[str] = set()
+        order: list[str] = []
+
+        def visit(name: str) -> None:
+            if name in seen:
+                return
+            seen.add(name)
+            for dep in self.deps[name]:
+                if dep in self.tasks:
+                    visit(dep)
+            order.append(name)
+
+        for name in self.tasks:
+            visit(name)
+        return order
+
+
+def _template_name(step: Mapping[str, Any]) -> str:
+    if step.get("template"):
+        return str(step["template"])
+    ref = step.get("templateRef") or {}
+    return str(ref.get("template", ""))
+
+
+class RetryFrame:
+    """A Retry node: runs attempts ``name(0)``, ``name(1)`` ... under a ``retryStrategy``."""
+
+    def __init__(
+        self,
+        run: WorkflowRun,
+        node: Node,
+        step: Mapping[str, Any],
+        strategy: Mapping[str, Any],
+        scope: Scope,
+        ctx: ExecCtx,
+        arguments: Mapping[str, Any] | None,
+    ) -> None:
+        self.run = run
+        self.node = node
+        self.step = step
+        self.strategy = strategy
+        self.scope = scope
+        self.ctx = ctx
+        self.arguments = arguments
+        self.attempt = 0
+
+    def start(self) -> None:
+        self._run_attempt()
+
+    def _run_attempt(self) -> None:
+        name = f"{self.node.name}({self.attempt})"
+        self.run.execute(
+            name, self.step, self.scope, self.ctx.attempt(self.attempt), self,
+            display=f"{self.node.display_name}({self.attempt})", parents=[self.node.id],
+            arguments=self.arguments,
+        )
+
+    def child_done(self, child: Node) -> None:
+        run = self.run
+        node = self.node
+        if child.phase not in UNSUCCESSFUL:
+            node.outputs = child.outputs
+            node.outbound_nodes = []
+            run.finish(node, child.phase if child.phase in FULFILLED else SUCCEEDED)
+            return
+        self.attempt += 1
+        if run.lookup(f"{node.name}({self.attempt})") is not None:
+            self._run_attempt()  # adopted after a restart: the decision was made before
+            return
+        verdict = self._decide(child)
+        if verdict is not None:
+            node.outputs = child.outputs
+            run.finish(node, child.phase, verdict)
+            return
+        delay = self._backoff(child)
+        if delay is None:
+            node.outputs = child.outputs
+            run.finish(node, child.phase, "Backoff would exceed max duration limit")
+            return
+        if delay > 0:
+            from hookbus.controller.engine.templates import parse_duration
+
+            del parse_duration
+            node.message = f"Backoff for {_human(delay)}"
+            run.touch(node)
+            run.call_at(run.clock.now() + delay, self._after_backoff)
+        else:
+            self._run_attempt()
+
+    def _after_backoff(self) -> None:
+        self.node.message = ""
+        self.run.touch(self.node)
+        if self.run.accepting(self.ctx):
+            self._run_attempt()
+        else:
+            self.run.finish(self.node, FAILED, self.run.shutdown_message())
+
+    def _decide(self, child: Node) -> str | None:
+        """Why not to retry (a message for the Retry node), or ``None`` to retry."""
+        run = self.run
+        if not run.accepting(self.ctx):
+            return run.shutdown_message()
+        backoff = self.strategy.get("backoff") or {}
+        if backoff.get("maxDuration"):
+            from hookbus.controller.engine.templates import parse_duration
+
+            first = run.lookup(f"{self.node.name}(0)")
+            started = first.started_at if first and first.started_at else run.clock.now()
+            if run.clock.now() > started + parse_duration(backoff["maxDuration"]):
+                return "Max duration limit exceeded"
+        policy = str(self.strategy.get("retryPolicy") or "OnFailure")
+        on_failed = policy in ("Always", "OnFailure")
+        on_error = policy in ("Always", "OnError")
+        if policy == "OnTransientError":
+            on_failed = on_error = _transient(child.message)
+        if (child.phase == FAILED and not on_failed) or (child.phase == ERROR and not on_error):
+            return child.message
+        limit = self.strategy.get("limit")
+        if limit is not None:
+            limit_value = int(format_value(substitute(limit, self.scope, strict=False)))
+            if self.attempt > limit_value:
+                return "No more retries left"
+        expression = self.strategy.get("expression")
+        if expression:
+            outputs = child.outputs or {}
+            duration = (child.finished_at or 0.0) - (child.started_at or 0.0)
+            env = {
+                "lastRetry": {
+                    "exitCode": outputs.get("exitCode", "-1"),
+                    "status": child.phase,
+                    "duration": str(duration),
+                    "message": child.message,
+                },
+                "retries": str(self.attempt - 1),
+            }
+            from hookbus.controller.argo.expr import evaluate_bool
+
+            if not evaluate_bool(str(expression), env):
+                return "retryStrategy.expression evaluated to false"
+        return None
+
+    def _backoff(self, child: Node) -> float | None:
+        """Seconds to wait before the next attempt; ``None`` when it would pass maxDuration."""
+        backoff = self.strategy.get("backoff") or {}
+        if not backoff.get("duration"):
+            return 0.0
+        from hookbus.controller.engine.templates import parse_duration
+
+        base = parse_duration(substitute(backoff["duration"], self.scope, strict=False))
+        factor_raw = backoff.get("factor")
+        wait = base
+        if factor_raw is not None:
+            factor = float(format_value(substitute(factor_raw, self.scope, strict=False)))
+            if factor > 0:
+                wait = base * factor ** (self.attempt - 1)
+        if backoff.get("cap"):
+            wait = min(wait, parse_duration(backoff["cap"]))
+        finished = child.finished_at or self.run.clock.now()
+        if backoff.get("maxDuration"):
+            first = self.run.lookup(f"{self.node.name}(0)")
+            started = first.started_at if first and first.started_at else finished
+            if finished + wait > started + parse_duration(backoff["maxDuration"]):
+                return None
+        return max(0.0, finished + wait - self.run.clock.now())
+
+
+def _transient(message: str) -> bool:
+    lowered = message.lower()
+    return any(
+        marker in lowered
+        for marker in ("pod deleted", "connection refused", "timeout", "temporar", "transient", "too many requests")
+    )
+
+
+def _human(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:g} seconds"
+    return f"{seconds / 60:g} minutes"
+
+
+class ExitFrame:
+    """Waits for a node's exit handler (``onExit`` / ``hooks.exit``), then reports the node."""
+
+    def __init__(self, run: WorkflowRun, node: Node, owner: Any) -> None:
+        self.run = run
+        self.node = node
+        self.owner = owner
+
+    def child_done(self, exit_node: Node) -> None:
+        self.owner.child_done(self.node)
+
+
+def failures_json(nodes: list[Node]) -> str:
+    """``workflow.failures``: the failed and errored leaf nodes, as Argo lists them."""
+    from hookbus.controller.engine.model import timestamp
+
+    out = [
+        {
+            "displayName": n.display_name,
+            "message": n.message,
+            "templateName": n.template_name,
+            "phase": n.phase,
+            "podName": n.id,
+            "finishedAt": timestamp(n.finished_at),
+        }
+        for n in nodes
+    ]
+    return json.dumps(out, separators=(",", ":"))
+
+
+__all__ = [
+    "DAG",
+    "SKIPPED",
+    "SKIPPED_TYPE",
+    "DagFrame",
+    "ExitFrame",
+    "GroupFrame",
+    "RetryFrame",
+    "StepsFrame",
+]

@@ -1,0 +1,264 @@
+"""Where plugins plug in: the engine's hook points and event sink.
+
+Every hook of DESIGN.md has one method on :class:`HookPoints`. Each call carries
+the whole batch of one scheduling pass of one workflow (a list, in order) and
+returns one result per item, in the same order. Every hook is called once per
+transition of an item, never once per loop. :class:`NullHooks` has no opinion
+anywhere; another layer maps these calls to NATS plugins.
+
+:class:`EventSink` receives notifications after the state they describe has
+been persisted (persist, then notify).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+JSON = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class WorkflowInfo:
+    """Identity of the workflow a batch belongs to (what filters and logs need)."""
+
+    namespace: str
+    name: str
+    uid: str
+    labels: Mapping[str, str] = field(default_factory=dict)
+    annotations: Mapping[str, str] = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------- requests
+
+
+@dataclass(frozen=True)
+class NodeItem:
+    """A node about to execute (``node.preExecute``) or just finished (``node.postExecute``)."""
+
+    node: JSON
+    """The Argo-shaped node status (``status.nodes[id]``)."""
+    template: JSON
+    """The template the node runs, after substitution."""
+
+
+@dataclass(frozen=True)
+class PodItem:
+    """A process (pod) about to be created for a node (``pod.preCreate``)."""
+
+    node: JSON
+    pod: JSON
+    """``{name, image, command, args, env, workingDir, source, labels, annotations}``."""
+
+
+@dataclass(frozen=True)
+class PluginItem:
+    """A ``plugin:`` template node to run (``template.execute``, Argo's executor-plugin contract)."""
+
+    node: JSON
+    template: JSON
+
+
+# ----------------------------------------------------------------- results
+
+
+@dataclass(frozen=True)
+class Admission:
+    """``workflow.preOperate`` result: allow (optionally patched) or reject."""
+
+    allowed: bool = True
+    message: str = ""
+    workflow: JSON | None = None
+    """A replacement workflow object (mutating plugins), or ``None`` to keep it."""
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class MetadataPatch:
+    """``workflow.preUpdate`` result: labels/annotations to merge before persisting."""
+
+    labels: Mapping[str, str] = field(default_factory=dict)
+    annotations: Mapping[str, str] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
+
+
+PreExecuteDecision = Literal["continue", "shortCircuit", "takeOver", "hold", "fail"]
+
+
+@dataclass(frozen=True)
+class PreExecute:
+    """``node.preExecute`` result."""
+
+    decision: PreExecuteDecision = "continue"
+    phase: str = "Succeeded"
+    """For ``shortCircuit``: Succeeded, Skipped or Failed."""
+    outputs: JSON | None = None
+    message: str = ""
+    requeue: float | None = None
+    """For ``hold``: seconds until the node is offered again."""
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class PostExecute:
+    """``node.postExecute`` result: replace outputs and/or message (``None`` keeps them)."""
+
+    outputs: JSON | None = None
+    message: str | None = None
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class PodDecision:
+    """``pod.preCreate`` result: veto, or a replacement pod dict."""
+
+    allowed: bool = True
+    message: str = ""
+    pod: JSON | None = None
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ResolvedValue:
+    """``parameters.resolve`` result for one placeholder."""
+
+    value: str
+    secret: bool = False
+
+
+@dataclass(frozen=True)
+class PluginReply:
+    """``template.execute`` result (Argo executor-plugin reply).
+
+    ``phase`` ``None`` means no plugin handled the template.
+    """
+
+    phase: str | None = None
+    message: str = ""
+    outputs: JSON | None = None
+    requeue: float | None = None
+
+
+# ------------------------------------------------------------------ protocols
+
+
+class HookPoints(Protocol):
+    """The blocking hooks of DESIGN.md, one method each, batched per scheduling pass."""
+
+    async def workflow_pre_operate(self, workflows: Sequence[JSON]) -> list[Admission]:
+        """Before the controller first operates on each workflow (at submit)."""
+        ...
+
+    async def workflow_pre_update(
+        self, workflow: WorkflowInfo, updates: Sequence[JSON]
+    ) -> list[MetadataPatch]:
+        """Before a changed workflow object (phase change) is persisted."""
+        ...
+
+    async def node_pre_execute(
+        self, workflow: WorkflowInfo, nodes: Sequence[NodeItem]
+    ) -> list[PreExecute]:
+        """Once per node, before it executes."""
+        ...
+
+    async def node_post_execute(
+        self, workflow: WorkflowInfo, nodes: Sequence[NodeItem]
+    ) -> list[PostExecute]:
+        """Once per node, after its work reached a final phase (before it is recorded)."""
+        ...
+
+    async def pod_pre_create(
+        self, workflow: WorkflowInfo, pods: Sequence[PodItem]
+    ) -> list[PodDecision]:
+        """Before a process is started for each node."""
+        ...
+
+    async def parameters_resolve(
+        self, workflow: WorkflowInfo, names: Sequence[str]
+    ) -> list[ResolvedValue | None]:
+        """Values for placeholders no built-in namespace resolves (``{{vault.x}}``)."""
+        ...
+
+    async def template_execute(
+        self, workflow: WorkflowInfo, nodes: Sequence[PluginItem]
+    ) -> list[PluginReply]:
+        """Run ``plugin:`` templates."""
+        ...
+
+
+class NullHooks:
+    """No plugins: continue everywhere, change nothing."""
+
+    async def workflow_pre_operate(self, workflows: Sequence[JSON]) -> list[Admission]:
+        return [Admission() for _ in workflows]
+
+    async def workflow_pre_update(
+        self, workflow: WorkflowInfo, updates: Sequence[JSON]
+    ) -> list[MetadataPatch]:
+        return [MetadataPatch() for _ in updates]
+
+    async def node_pre_execute(
+        self, workflow: WorkflowInfo, nodes: Sequence[NodeItem]
+    ) -> list[PreExecute]:
+        return [PreExecute() for _ in nodes]
+
+    async def node_post_execute(
+        self, workflow: WorkflowInfo, nodes: Sequence[NodeItem]
+    ) -> list[PostExecute]:
+        return [PostExecute() for _ in nodes]
+
+    async def pod_pre_create(
+        self, workflow: WorkflowInfo, pods: Sequence[PodItem]
+    ) -> list[PodDecision]:
+        return [PodDecision() for _ in pods]
+
+    async def parameters_resolve(
+        self, workflow: WorkflowInfo, names: Sequence[str]
+    ) -> list[ResolvedValue | None]:
+        return [None for _ in names]
+
+    async def template_execute(
+        self, workflow: WorkflowInfo, nodes: Sequence[PluginItem]
+    ) -> list[PluginReply]:
+        return [PluginReply() for _ in nodes]
+
+
+class EventSink(Protocol):
+    """Notifications, sent after the state they describe is persisted."""
+
+    async def workflow_phase(self, workflow: WorkflowInfo, phase: str, message: str) -> None:
+        """The workflow's phase changed (Pending, Running, Succeeded, Failed, Error)."""
+        ...
+
+    async def node_phases(self, workflow: WorkflowInfo, nodes: Sequence[JSON]) -> None:
+        """Nodes whose phase changed in one pass (Argo-shaped node dicts)."""
+        ...
+
+    async def pod_created(self, workflow: WorkflowInfo, pods: Sequence[JSON]) -> None:
+        """Processes started in one pass (``{node, pod}`` dicts)."""
+        ...
+
+    async def progress(
+        self, workflow: WorkflowInfo, done: int, total: int, phases: Mapping[str, int]
+    ) -> None:
+        """Coalesced progress after a pass: leaf nodes done/total and counts per phase."""
+        ...
+
+
+class NullEvents:
+    """Drops every notification."""
+
+    async def workflow_phase(self, workflow: WorkflowInfo, phase: str, message: str) -> None:
+        return None
+
+    async def node_phases(self, workflow: WorkflowInfo, nodes: Sequence[JSON]) -> None:
+        return None
+
+    async def pod_created(self, workflow: WorkflowInfo, pods: Sequence[JSON]) -> None:
+        return None
+
+    async def progress(
+        self, workflow: WorkflowInfo, done: int, total: int, phases: Mapping[str, int]
+    ) -> None:
+        return None

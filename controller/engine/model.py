@@ -1,0 +1,156 @@
+"""The node model: Argo's node types, phases and the per-node status record."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+# Node phases (Argo's NodePhase).
+PENDING = "Pending"
+RUNNING = "Running"
+SUCCEEDED = "Succeeded"
+FAILED = "Failed"
+ERROR = "Error"
+SKIPPED = "Skipped"
+OMITTED = "Omitted"
+
+FULFILLED = frozenset({SUCCEEDED, FAILED, ERROR, SKIPPED, OMITTED})
+"""Phases after which a node never changes again."""
+UNSUCCESSFUL = frozenset({FAILED, ERROR})
+
+# Node types (Argo's NodeType).
+POD = "Pod"
+CONTAINER = "Container"
+STEPS = "Steps"
+STEP_GROUP = "StepGroup"
+DAG = "DAG"
+TASK_GROUP = "TaskGroup"
+RETRY = "Retry"
+SKIPPED_TYPE = "Skipped"
+SUSPEND = "Suspend"
+HTTP = "HTTP"
+PLUGIN = "Plugin"
+
+LEAF_TYPES = frozenset({POD, CONTAINER, HTTP, PLUGIN})
+"""Types counted by ``progress`` (work that runs somewhere)."""
+
+
+def timestamp(seconds: float | None) -> str | None:
+    """RFC 3339 UTC timestamp with second precision, as Kubernetes writes them."""
+    if seconds is None:
+        return None
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_timestamp(text: str | None) -> float | None:
+    """Inverse of :func:`timestamp` (also accepts fractional seconds)."""
+    if not text:
+        return None
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+@dataclass(slots=True, eq=False)
+class Node:
+    """One node of a workflow's status, mutable while the workflow runs.
+
+    ``children`` and ``outbound_nodes`` hold node ids. ``extra`` keeps fields this
+    engine does not interpret (preserved through persistence).
+    """
+
+    id: str
+    name: str
+    display_name: str
+    type: str
+    template_name: str
+    phase: str
+    boundary_id: str
+    started_at: float | None
+    finished_at: float | None = None
+    message: str = ""
+    children: list[str] = field(default_factory=list)
+    outbound_nodes: list[str] = field(default_factory=list)
+    inputs: dict[str, Any] | None = None
+    outputs: dict[str, Any] | None = None
+    progress: str | None = None
+    extra: dict[str, Any] | None = None
+
+    @property
+    def fulfilled(self) -> bool:
+        return self.phase in FULFILLED
+
+    def leaf_progress(self) -> str:
+        return "1/1" if self.phase == SUCCEEDED else "0/1"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The Argo ``status.nodes[id]`` shape."""
+        out: dict[str, Any] = {
+            "id": self.id,
+            "name": self.name,
+            "displayName": self.display_name,
+            "type": self.type,
+            "phase": self.phase,
+        }
+        if self.template_name:
+            out["templateName"] = self.template_name
+        if self.boundary_id:
+            out["boundaryID"] = self.boundary_id
+        if self.children:
+            out["children"] = list(self.children)
+        if self.outbound_nodes:
+            out["outboundNodes"] = list(self.outbound_nodes)
+        out["startedAt"] = timestamp(self.started_at)
+        out["finishedAt"] = timestamp(self.finished_at)
+        if self.message:
+            out["message"] = self.message
+        if self.type in LEAF_TYPES:
+            out["progress"] = self.leaf_progress()
+        elif self.progress:
+            out["progress"] = self.progress
+        if self.inputs:
+            out["inputs"] = self.inputs
+        if self.outputs:
+            out["outputs"] = self.outputs
+        if self.extra:
+            for key, value in self.extra.items():
+                out.setdefault(key, value)
+        # Exact float times survive a restart (timestamps have second precision).
+        hb: dict[str, Any] = {"startedAt": self.started_at, "finishedAt": self.finished_at}
+        out["x-hookbus"] = hb
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Node:
+        """Rebuild a node from :meth:`to_dict` output (as stored)."""
+        known = {
+            "id", "name", "displayName", "type", "templateName", "phase", "boundaryID",
+            "children", "outboundNodes", "startedAt", "finishedAt", "message", "progress",
+            "inputs", "outputs", "x-hookbus",
+        }
+        hb = data.get("x-hookbus") or {}
+        started = hb.get("startedAt", parse_timestamp(data.get("startedAt")))
+        finished = hb.get("finishedAt", parse_timestamp(data.get("finishedAt")))
+        extra = {k: v for k, v in data.items() if k not in known} or None
+        return cls(
+            id=data["id"],
+            name=data["name"],
+            display_name=data.get("displayName", data["name"]),
+            type=data["type"],
+            template_name=data.get("templateName", ""),
+            phase=data.get("phase", PENDING),
+            boundary_id=data.get("boundaryID", ""),
+            started_at=started,
+            finished_at=finished,
+            message=data.get("message", ""),
+            children=list(data.get("children", ())),
+            outbound_nodes=list(data.get("outboundNodes", ())),
+            inputs=data.get("inputs"),
+            outputs=data.get("outputs"),
+            progress=data.get("progress") if data["type"] not in LEAF_TYPES else None,
+            extra=extra,
+        )
+
+
+def public_node(data: dict[str, Any]) -> dict[str, Any]:
+    """A stored node dict without the engine's private fields."""
+    return {k: v for k, v in data.items() if k != "x-hookbus"}

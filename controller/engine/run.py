@@ -1,0 +1,1254 @@
+"""One workflow's live state and its scheduling passes.
+
+A :class:`WorkflowRun` is driven by its worker (see :mod:`.reactor`), one batch of
+events at a time. A pass applies the events (executor results, timers, commands),
+lets the owning frames of finished nodes react (nothing else is looked at), then
+for the leaves that became ready: hook calls for the whole batch, executor starts
+(bounded), one ``put_nodes`` for every node that changed, and finally events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import json
+from collections import ChainMap, deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, Protocol
+
+import structlog
+
+from hookbus.controller.argo import names
+from hookbus.controller.argo.errors import ArgoError
+from hookbus.controller.argo.substitute import substitute
+from hookbus.controller.engine import frames
+from hookbus.controller.engine.hooks import NodeItem, PluginItem, PodItem, WorkflowInfo
+from hookbus.controller.engine.model import (
+    DAG,
+    ERROR,
+    FAILED,
+    FULFILLED,
+    LEAF_TYPES,
+    PENDING,
+    PLUGIN,
+    POD,
+    RETRY,
+    RUNNING,
+    SKIPPED,
+    SKIPPED_TYPE,
+    STEPS,
+    SUCCEEDED,
+    SUSPEND,
+    UNSUCCESSFUL,
+    Node,
+    public_node,
+    timestamp,
+)
+from hookbus.controller.engine.scope import format_value, inputs_scope
+from hookbus.controller.engine.templates import (
+    TemplateError,
+    bind_inputs,
+    leaf_outputs,
+    output_paths,
+    parse_duration,
+    pod_dict,
+    stored_template_key,
+    template_kind,
+)
+from hookbus.controller.executors.base import ProcessSpec, TaskResult, TaskSpec
+
+if TYPE_CHECKING:
+    from hookbus.controller.engine.clock import Clock
+    from hookbus.controller.engine.hooks import EventSink, HookPoints
+    from hookbus.controller.engine.settings import ControllerSettings
+    from hookbus.controller.executors.base import Executor
+    from hookbus.controller.store import WorkflowKey
+
+log = structlog.get_logger(__name__)
+
+JSON = dict[str, Any]
+WORKFLOW_DONE = frozenset({SUCCEEDED, FAILED, ERROR})
+
+
+class Owner(Protocol):
+    def child_done(self, node: Node) -> None: ...
+
+
+class StoreLike(Protocol):
+    async def put_workflow(self, key: WorkflowKey, workflow: JSON) -> int: ...
+    async def put_nodes(self, key: WorkflowKey, nodes: Mapping[str, JSON]) -> None: ...
+    async def delete_nodes(self, key: WorkflowKey, ids: Any) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ExecCtx:
+    """Where a template executes: its boundary, template owner, exit-handler flag, attempt."""
+
+    boundary_id: str
+    owner: str = ""
+    """``namespaced/<WorkflowTemplate>`` when running a template of a templateRef."""
+    on_exit: bool = False
+    retry_attempt: int | None = None
+
+    def inner(self, boundary_id: str) -> ExecCtx:
+        return ExecCtx(boundary_id, self.owner, self.on_exit, None)
+
+    def attempt(self, number: int) -> ExecCtx:
+        return ExecCtx(self.boundary_id, self.owner, self.on_exit, number)
+
+
+@dataclass(slots=True)
+class LeafJob:
+    """A leaf node waiting to start (or running): its substituted template."""
+
+    node: Node
+    template: JSON
+    kind: str
+    ctx: ExecCtx
+    task: TaskSpec | None = None
+
+
+# ------------------------------------------------------------------ events
+
+
+@dataclass(frozen=True, slots=True)
+class TaskFinished:
+    node_id: str
+    result: TaskResult
+
+
+@dataclass(frozen=True, slots=True)
+class Wake:
+    """A timer may be due."""
+
+
+@dataclass(slots=True)
+class Command:
+    op: str
+    args: Mapping[str, Any] = field(default_factory=dict)
+    future: asyncio.Future[Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Start:
+    """Operate on the workflow (first time, or resume after a restart)."""
+
+
+Event = TaskFinished | Wake | Command | Start
+
+
+@dataclass
+class RunEnv:
+    """What a run needs from its controller."""
+
+    settings: ControllerSettings
+    executor: Executor
+    hooks: HookPoints
+    events: EventSink
+    store: StoreLike
+    clock: Clock
+    memo: dict[tuple[str, str], tuple[JSON, float]]
+
+
+class _RootOwner:
+    def __init__(self, run: WorkflowRun) -> None:
+        self.run = run
+
+    def child_done(self, node: Node) -> None:
+        self.run._root_done(node)
+
+
+class _ExitOwner:
+    def __init__(self, run: WorkflowRun) -> None:
+        self.run = run
+
+    def child_done(self, node: Node) -> None:
+        self.run._exit_done(node)
+
+
+class WorkflowRun:
+    """The in-memory state of one workflow and the logic of its scheduling passes."""
+
+    def __init__(
+        self,
+        key: WorkflowKey,
+        workflow: JSON,
+        nodes: Mapping[str, JSON],
+        env: RunEnv,
+        post: Callable[[Event], None],
+        config_maps: Mapping[tuple[str, str], JSON] | None = None,
+    ) -> None:
+        self.key = key
+        self.wf = workflow
+        self.env = env
+        self.clock = env.clock
+        self.post = post
+        self.config_maps = dict(config_maps or {})
+        meta = workflow.setdefault("metadata", {})
+        self.name: str = meta["name"]
+        self.spec: JSON = workflow.setdefault("spec", {})
+        self.status: JSON = workflow.setdefault("status", {})
+        self.info = WorkflowInfo(
+            namespace=key.namespace,
+            name=self.name,
+            uid=str(meta.get("uid", "")),
+            labels=dict(meta.get("labels") or {}),
+            annotations=dict(meta.get("annotations") or {}),
+        )
+        self.nodes: dict[str, Node] = {i: Node.from_dict(d) for i, d in nodes.items()}
+        self.log_paths: dict[str, str] = {}
+        self._owners: dict[str, Owner] = {}
+        self._done: deque[str] = deque()
+        self._queue: deque[LeafJob] = deque()
+        self._jobs: dict[str, LeafJob] = {}
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._dirty: set[str] = set()
+        self._changed_phase: set[str] = set()
+        self._pods_created: list[JSON] = []
+        self._timers: list[tuple[float, int, Callable[[], None]]] = []
+        self._timer_seq = itertools.count()
+        self._timer_task: asyncio.Task[None] | None = None
+        self._timer_at: float | None = None
+        self._wf_dirty = False
+        self._phase_event: tuple[str, str] | None = None
+        self._suspended_nodes: dict[str, JSON] = {}
+        self._exit_frames: dict[str, frames.ExitFrame] = {}
+        self._exit_steps: dict[str, tuple[Mapping[str, Any], ExecCtx]] = {}
+        self._root_phase: Node | None = None
+        self.shutdown: str | None = str(self.spec.get("shutdown")) if self.spec.get("shutdown") else None
+        self.deadline_exceeded = False
+        self.globals: dict[str, Any] = {}
+        self.counts: dict[str, int] = {}
+        for node in self.nodes.values():
+            if node.type in LEAF_TYPES:
+                self.counts[node.phase] = self.counts.get(node.phase, 0) + 1
+        self.done_event = asyncio.Event()
+        self.changed = asyncio.Event()
+        self.started = False
+        if self.status.get("phase") in WORKFLOW_DONE:
+            self.done_event.set()
+        self._build_globals()
+
+    # ------------------------------------------------------------ bookkeeping
+
+    @property
+    def phase(self) -> str:
+        return str(self.status.get("phase") or PENDING)
+
+    def node_id(self, name: str) -> str:
+        return names.node_id(self.name, name)
+
+    def lookup(self, name: str) -> Node | None:
+        return self.nodes.get(self.node_id(name))
+
+    def touch(self, node: Node) -> None:
+        self._dirty.add(node.id)
+
+    def own(self, node: Node, owner: Owner) -> None:
+        self._owners[node.id] = owner
+
+    def notify(self, node: Node) -> None:
+        self._done.append(node.id)
+
+    def link(self, parent_id: str, child_id: str) -> None:
+        parent = self.nodes.get(parent_id)
+        if parent is not None and child_id not in parent.children:
+            parent.children.append(child_id)
+            self._dirty.add(parent_id)
+
+    def _set_phase(self, node: Node, phase: str) -> None:
+        if node.phase == phase:
+            return
+        if node.type in LEAF_TYPES:
+            self.counts[node.phase] = self.counts.get(node.phase, 1) - 1
+            self.counts[phase] = self.counts.get(phase, 0) + 1
+        node.phase = phase
+        self._dirty.add(node.id)
+        self._changed_phase.add(node.id)
+
+    def new_node(
+        self,
+        name: str,
+        type_: str,
+        template_name: str,
+        phase: str,
+        boundary_id: str,
+        display: str,
+        message: str = "",
+        inputs: JSON | None = None,
+    ) -> Node:
+        """The node called *name*: the existing one (adopted after a restart) or a new one."""
+        node_id = self.node_id(name)
+        existing = self.nodes.get(node_id)
+        if existing is not None:
+            return existing
+        node = Node(
+            id=node_id,
+            name=name,
+            display_name=display,
+            type=type_,
+            template_name=template_name,
+            phase=phase,
+            boundary_id=boundary_id,
+            started_at=self.clock.now(),
+            message=message,
+            inputs=inputs or None,
+        )
+        self.nodes[node_id] = node
+        if type_ in LEAF_TYPES:
+            self.counts[phase] = self.counts.get(phase, 0) + 1
+        self._dirty.add(node_id)
+        self._changed_phase.add(node_id)
+        return node
+
+    def finish(self, node: Node, phase: str, message: str = "", outputs: JSON | None = None) -> None:
+        """Put *node* in a final phase and queue its owner's reaction."""
+        if node.fulfilled:
+            return
+        if outputs is not None:
+            node.outputs = outputs or None
+        if message:
+            node.message = message
+        node.finished_at = self.clock.now()
+        if node.type not in LEAF_TYPES and node.type != SKIPPED_TYPE:
+            node.progress = self._progress_of(node)
+        self._set_phase(node, phase)
+        self._dirty.add(node.id)
+        self._register_globals(node)
+        self._done.append(node.id)
+
+    def accepting(self, ctx: ExecCtx) -> bool:
+        """Whether new work may start in *ctx* (not after stop/terminate/deadline, except exit handlers on stop)."""
+        if self.shutdown == "Terminate":
+            return False
+        if self.shutdown == "Stop" or self.deadline_exceeded:
+            return ctx.on_exit
+        return True
+
+    def shutdown_message(self) -> str:
+        if self.deadline_exceeded and not self.shutdown:
+            return "Step exceeded its deadline"
+        return f"Stopped with strategy '{self.shutdown}'"
+
+    def outbound(self, node: Node) -> list[str]:
+        """Argo's outbound nodes of *node* (where the next step group or task attaches)."""
+        if node.type in (POD, SKIPPED_TYPE, SUSPEND, PLUGIN) or node.type in LEAF_TYPES:
+            return [node.id]
+        if node.type == "TaskGroup":
+            if not node.children:
+                return [node.id]
+            out: list[str] = []
+            for child_id in node.children:
+                child = self.nodes.get(child_id)
+                if child is not None and not child.name.endswith(".onExit"):
+                    out.extend(self.outbound(child))
+            return out
+        if node.type == RETRY:
+            attempts = [c for c in node.children if not self.nodes[c].name.endswith(".onExit")] if node.children else []
+            return [attempts[-1]] if attempts else [node.id]
+        out = []
+        for child_id in node.outbound_nodes:
+            child = self.nodes.get(child_id)
+            if child is not None:
+                out.extend(self.outbound(child))
+        return out or [node.id]
+
+    # ---------------------------------------------------------------- scope
+
+    def _build_globals(self) -> None:
+        meta = self.wf["metadata"]
+        g = self.globals
+        g["workflow.name"] = self.name
+        g["workflow.namespace"] = self.key.namespace
+        g["workflow.uid"] = str(meta.get("uid", ""))
+        g["workflow.serviceAccountName"] = str(self.spec.get("serviceAccountName") or "default")
+        g["workflow.creationTimestamp"] = str(meta.get("creationTimestamp", ""))
+        g["workflow.mainEntrypoint"] = str(self.spec.get("entrypoint", ""))
+        g["workflow.priority"] = str(self.spec.get("priority", 0))
+        params = (self.spec.get("arguments") or {}).get("parameters") or []
+        plist = []
+        for p in params:
+            value = p.get("value")
+            if value is None and (p.get("valueFrom") or {}).get("configMapKeyRef"):
+                ref = p["valueFrom"]["configMapKeyRef"]
+                value = self.config_map(ref["name"], ref["key"], bool(ref.get("optional")))
+            if value is not None:
+                g[f"workflow.parameters.{p['name']}"] = format_value(value)
+                plist.append({"name": p["name"], "value": format_value(value)})
+        g["workflow.parameters"] = json.dumps(plist, separators=(",", ":"))
+        for kind in ("labels", "annotations"):
+            values = meta.get(kind) or {}
+            for k, v in values.items():
+                g[f"workflow.{kind}.{k}"] = format_value(v)
+            g[f"workflow.{kind}"] = json.dumps(values, separators=(",", ":"))
+        for p in (self.status.get("outputs") or {}).get("parameters") or []:
+            g[f"workflow.outputs.parameters.{p['name']}"] = p["value"]
+
+    def config_map(self, name: str, key: str, optional: bool) -> str | None:
+        doc = self.config_maps.get((self.key.namespace, name)) or self.config_maps.get(("", name))
+        data = (doc or {}).get("data") or {}
+        if key in data:
+            return format_value(data[key])
+        if optional:
+            return None
+        raise TemplateError(f'ConfigMap "{name}" key "{key}" not found')
+
+    def _register_globals(self, node: Node) -> None:
+        for param in (node.outputs or {}).get("parameters") or []:
+            global_name = param.get("globalName")
+            if global_name and param.get("value") is not None:
+                self.globals[f"workflow.outputs.parameters.{global_name}"] = param["value"]
+                outs = self.status.setdefault("outputs", {}).setdefault("parameters", [])
+                for entry in outs:
+                    if entry["name"] == global_name:
+                        entry["value"] = param["value"]
+                        break
+                else:
+                    outs.append({"name": global_name, "value": param["value"]})
+                self._wf_dirty = True
+
+    # --------------------------------------------------------------- templates
+
+    def resolve(self, step: Mapping[str, Any], ctx: ExecCtx) -> tuple[JSON, str, ExecCtx]:
+        """The template a step/task/hook uses, its name, and the context it runs in."""
+        if step.get("inline") is not None:
+            return dict(step["inline"]), "", ctx
+        stored = self.status.get("storedTemplates") or {}
+        ref = step.get("templateRef")
+        if ref:
+            key = stored_template_key(ref)
+            if key not in stored:
+                raise TemplateError(f"templateRef {ref.get('name')}/{ref.get('template')} not found")
+            owner = key.rsplit("/", 1)[0]
+            return stored[key], str(ref.get("template")), replace(ctx, owner=owner)
+        name = str(step.get("template") or "")
+        if ctx.owner:
+            key = f"{ctx.owner}/{name}"
+            if key in stored:
+                return stored[key], name, ctx
+        for tmpl in self.spec.get("templates") or []:
+            if tmpl.get("name") == name:
+                return tmpl, name, ctx
+        raise TemplateError(f'template "{name}" not found')
+
+    # --------------------------------------------------------------- execute
+
+    def execute(
+        self,
+        name: str,
+        step: Mapping[str, Any],
+        scope: Mapping[str, Any],
+        ctx: ExecCtx,
+        owner: Owner,
+        *,
+        display: str,
+        parents: list[str],
+        arguments: Mapping[str, Any] | None = None,
+    ) -> Node:
+        """Run the template *step* refers to as node *name* (Argo's executeTemplate)."""
+        existing = self.lookup(name)
+        if existing is not None:
+            for parent in parents:
+                self.link(parent, existing.id)
+            return self._adopt(existing, step, scope, ctx, owner, arguments)
+        try:
+            tmpl, tname, tctx = self.resolve(step, ctx)
+            kind = template_kind(tmpl)
+            if arguments is None:
+                arguments = substitute(step.get("arguments") or {}, scope, strict=False)
+            strategy = tmpl.get("retryStrategy") or self.spec.get("retryStrategy")
+            if strategy and ctx.retry_attempt is None and kind not in ("suspend",):
+                node = self.new_node(name, RETRY, tname, RUNNING, ctx.boundary_id, display)
+                self._attach(node, parents, owner, step, ctx)
+                frame = frames.RetryFrame(self, node, step, strategy, scope, ctx, arguments)
+                frame.start()
+                return node
+            inputs = bind_inputs(tmpl, arguments, self.config_map)
+        except (ArgoError, ValueError, KeyError, TypeError) as exc:
+            node = self.new_node(name, POD, str(step.get("template") or ""), PENDING, ctx.boundary_id, display)
+            self._attach(node, parents, owner, step, ctx)
+            self.finish(node, ERROR, str(exc))
+            return node
+        node_type = {"steps": STEPS, "dag": DAG, "suspend": SUSPEND, "plugin": PLUGIN}.get(kind, POD)
+        phase = RUNNING if node_type in (STEPS, DAG, SUSPEND) else PENDING
+        node = self.new_node(name, node_type, tname, phase, ctx.boundary_id, display, inputs=inputs)
+        self._attach(node, parents, owner, step, ctx)
+        self._begin(node, tmpl, kind, tctx, inputs)
+        return node
+
+    def _attach(self, node: Node, parents: list[str], owner: Owner, step: Mapping[str, Any], ctx: ExecCtx) -> None:
+        for parent in parents:
+            self.link(parent, node.id)
+        exit_step = _exit_hook(step)
+        if exit_step is not None:
+            frame = frames.ExitFrame(self, node, owner)
+            self._exit_frames[node.id] = frame
+            self._exit_steps[node.id] = (exit_step, ctx)
+            self.own(node, _ExitHookRunner(self))
+        else:
+            self.own(node, owner)
+
+    def _begin(self, node: Node, tmpl: JSON, kind: str, ctx: ExecCtx, inputs: JSON) -> None:
+        scope = ChainMap(inputs_scope(inputs), self.globals)
+        if kind == "steps":
+            frames.StepsFrame(self, node, tmpl, scope, ctx).start()
+        elif kind == "dag":
+            frames.DagFrame(self, node, tmpl, scope, ctx).start()
+        elif kind == "suspend":
+            self._suspend(node, tmpl, scope)
+        else:
+            if self._memo_hit(node, tmpl, scope):
+                return
+            leaf_scope = ChainMap(
+                {"pod.name": node.id, "node.name": node.name, "retries": str(ctx.retry_attempt or 0)},
+                scope,
+            )
+            try:
+                body = substitute({k: v for k, v in tmpl.items() if k != "outputs"}, leaf_scope, strict=False)
+                body["outputs"] = tmpl.get("outputs") or {}
+            except (ArgoError, ValueError) as exc:
+                self.finish(node, ERROR, str(exc))
+                return
+            if kind in ("resource", "data", "http"):
+                self.finish(node, ERROR, f"{kind} templates are not supported by this controller yet")
+                return
+            self._queue.append(LeafJob(node, body, kind, ctx))
+
+    def _adopt(
+        self,
+        node: Node,
+        step: Mapping[str, Any],
+        scope: Mapping[str, Any],
+        ctx: ExecCtx,
+        owner: Owner,
+        arguments: Mapping[str, Any] | None,
+    ) -> Node:
+        """Re-attach an existing node after a restart (or a retry of the workflow)."""
+        exit_step = _exit_hook(step)
+        if exit_step is not None:
+            self._exit_frames[node.id] = frames.ExitFrame(self, node, owner)
+            self._exit_steps[node.id] = (exit_step, ctx)
+            self.own(node, _ExitHookRunner(self))
+        else:
+            self.own(node, owner)
+        if node.fulfilled:
+            self._register_globals(node)
+            self._done.append(node.id)
+            return node
+        try:
+            tmpl, _, tctx = self.resolve(step, ctx)
+            kind = template_kind(tmpl)
+            if arguments is None:
+                arguments = substitute(step.get("arguments") or {}, scope, strict=False)
+        except (ArgoError, ValueError) as exc:
+            self.finish(node, ERROR, str(exc))
+            return node
+        if node.type == RETRY:
+            strategy = tmpl.get("retryStrategy") or self.spec.get("retryStrategy") or {}
+            frames.RetryFrame(self, node, step, strategy, scope, ctx, arguments).start()
+            return node
+        inputs = node.inputs or {}
+        if node.type in LEAF_TYPES and node.phase == RUNNING and node.type != PLUGIN:
+            self.finish(node, ERROR, self.env.settings.pod_deleted_message)
+            return node
+        self._begin(node, tmpl, kind, tctx, inputs)
+        return node
+
+    def skipped_node(
+        self,
+        name: str,
+        display: str,
+        step: Mapping[str, Any],
+        ctx: ExecCtx,
+        parents: list[str],
+        owner: Owner,
+        message: str,
+        *,
+        phase: str = SKIPPED,
+    ) -> Node:
+        node = self.new_node(name, SKIPPED_TYPE, _tname(step), phase, ctx.boundary_id, display, message)
+        for parent in parents:
+            self.link(parent, node.id)
+        self.own(node, owner)
+        if node.fulfilled:
+            self._done.append(node.id)
+        else:
+            self.finish(node, phase, message)
+        return node
+
+    def error_node(
+        self, name: str, display: str, step: Mapping[str, Any], ctx: ExecCtx, parents: Any, owner: Owner, message: str
+    ) -> Node:
+        node = self.new_node(name, POD, _tname(step), PENDING, ctx.boundary_id, display)
+        for parent in [parents] if isinstance(parents, str) else parents:
+            self.link(parent, node.id)
+        self.own(node, owner)
+        if node.fulfilled:
+            self._done.append(node.id)
+        else:
+            self.finish(node, ERROR, message)
+        return node
+
+    def finish_composite(self, node: Node, tmpl: Mapping[str, Any], scope: Mapping[str, Any]) -> None:
+        """Finish a steps/DAG node Succeeded, resolving its template outputs from *scope*."""
+        try:
+            outputs = composite_outputs(tmpl, scope)
+        except (ArgoError, ValueError) as exc:
+            self.finish(node, ERROR, f"outputs: {exc}")
+            return
+        self.finish(node, SUCCEEDED, outputs=outputs)
+
+    # ---------------------------------------------------------------- memoize
+
+    def _memo_key(self, tmpl: Mapping[str, Any], scope: Mapping[str, Any]) -> tuple[str, str] | None:
+        memo = tmpl.get("memoize")
+        if not memo:
+            return None
+        key = format_value(substitute(memo.get("key", ""), scope, strict=False))
+        cache = str(((memo.get("cache") or {}).get("configMap") or {}).get("name", "default"))
+        return cache, key
+
+    def _memo_hit(self, node: Node, tmpl: Mapping[str, Any], scope: Mapping[str, Any]) -> bool:
+        found = self._memo_key(tmpl, scope)
+        if found is None:
+            return False
+        cache, key = found
+        entry = self.env.memo.get(found)
+        max_age = (tmpl.get("memoize") or {}).get("maxAge")
+        fresh = entry is not None and (not max_age or self.clock.now() - entry[1] <= parse_duration(max_age))
+        node.extra = {**(node.extra or {}), "memoizationStatus": {"hit": bool(fresh), "key": key, "cacheName": cache}}
+        if fresh and entry is not None:
+            self.finish(node, SUCCEEDED, outputs=dict(entry[0]))
+            return True
+        return False
+
+    def _memo_store(self, node: Node, tmpl: Mapping[str, Any]) -> None:
+        status = (node.extra or {}).get("memoizationStatus")
+        if status and node.phase == SUCCEEDED:
+            self.env.memo[(status["cacheName"], status["key"])] = (dict(node.outputs or {}), self.clock.now())
+
+    # ---------------------------------------------------------------- suspend
+
+    def _suspend(self, node: Node, tmpl: Mapping[str, Any], scope: Mapping[str, Any]) -> None:
+        if not self.accepting(ExecCtx("", on_exit=False)):
+            self.finish(node, FAILED, self.shutdown_message())
+            return
+        self._suspended_nodes[node.id] = dict(tmpl)
+        duration = (tmpl.get("suspend") or {}).get("duration")
+        if duration not in (None, ""):
+            try:
+                seconds = parse_duration(substitute(duration, scope, strict=False))
+            except (ArgoError, ValueError) as exc:
+                self.finish(node, ERROR, str(exc))
+                return
+            start = node.started_at or self.clock.now()
+            self.call_at(start + seconds, lambda: self._resume_node(node.id))
+
+    def _resume_node(self, node_id: str) -> None:
+        tmpl = self._suspended_nodes.pop(node_id, None)
+        node = self.nodes.get(node_id)
+        if tmpl is None or node is None or node.fulfilled:
+            return
+        params = []
+        for decl in (tmpl.get("outputs") or {}).get("parameters") or []:
+            value_from = decl.get("valueFrom") or {}
+            if "default" in value_from:
+                params.append({"name": decl["name"], "value": format_value(value_from["default"])})
+        self.finish(node, SUCCEEDED, outputs={"parameters": params} if params else None)
+
+    # ------------------------------------------------------------------ timers
+
+    def call_at(self, when: float, callback: Callable[[], None]) -> None:
+        heapq.heappush(self._timers, (when, next(self._timer_seq), callback))
+        if self._timer_at is None or when < self._timer_at:
+            self._arm(when)
+
+    def _arm(self, when: float) -> None:
+        if self._timer_task is not None:
+            self._timer_task.cancel()
+        self._timer_at = when
+
+        async def sleeper() -> None:
+            await self.clock.sleep_until(when)
+            self._timer_at = None
+            self._timer_task = None
+            self.post(Wake())
+
+        self._timer_task = asyncio.create_task(sleeper(), name=f"hookbus-timer-{self.name}")
+
+    def _run_timers(self) -> None:
+        now = self.clock.now()
+        while self._timers and self._timers[0][0] <= now:
+            _, _, callback = heapq.heappop(self._timers)
+            callback()
+        if self._timers and self._timer_at is None:
+            self._arm(self._timers[0][0])
+
+    # ------------------------------------------------------------------- pass
+
+    async def handle(self, events: list[Event]) -> None:
+        """One scheduling pass over a batch of events."""
+        results = [e for e in events if isinstance(e, TaskFinished)]
+        if results:
+            await self._apply_results(results)
+        for event in events:
+            if isinstance(event, Start):
+                self._start()
+            elif isinstance(event, Command):
+                self._command(event)
+        if any(isinstance(e, Wake) for e in events):
+            self._run_timers()
+        while True:
+            self._drain()
+            jobs = self._launchable()
+            if not jobs:
+                break
+            await self._launch(jobs)
+        if self._done:
+            self._drain()
+        await self._persist_and_emit()
+
+    def _drain(self) -> None:
+        while self._done:
+            node_id = self._done.popleft()
+            owner = self._owners.pop(node_id, None)
+            node = self.nodes[node_id]
+            if owner is not None:
+                owner.child_done(node)
+
+    def _start(self) -> None:
+        if self.started:
+            return
+        self.started = True
+        if self.phase in WORKFLOW_DONE:
+            return
+        now = self.clock.now()
+        if self.phase == PENDING:
+            self.status["phase"] = RUNNING
+            self.status["startedAt"] = timestamp(now)
+            self.status["x-startedAt"] = now
+            self._wf_dirty = True
+            self._phase_event = (RUNNING, "")
+        deadline = self.spec.get("activeDeadlineSeconds")
+        if deadline not in (None, ""):
+            began = float(self.status.get("x-startedAt", now))
+            self.call_at(began + float(deadline), self._deadline)
+        entry = {"template": self.spec.get("entrypoint")}
+        if self.spec.get("workflowTemplateRef") and not any(
+            t.get("name") == self.spec.get("entrypoint") for t in self.spec.get("templates") or []
+        ):
+            entry = {"template": self.spec.get("entrypoint")}
+        args = {"parameters": [{"name": k.split(".", 2)[2], "value": v} for k, v in self.globals.items() if k.startswith("workflow.parameters.")]}
+        root = self.execute(self.name, entry, self.globals, ExecCtx(""), _RootOwner(self), display=self.name, parents=[], arguments=args)
+        del root
+
+    def _root_done(self, root: Node) -> None:
+        on_exit = self.spec.get("onExit") or ((self.spec.get("hooks") or {}).get("exit") or {}).get("template")
+        exit_step: JSON | None = None
+        if self.spec.get("onExit"):
+            exit_step = {"template": self.spec["onExit"]}
+        elif on_exit:
+            exit_step = dict((self.spec.get("hooks") or {})["exit"])
+        if exit_step is not None and self.shutdown != "Terminate":
+            self.globals["workflow.status"] = root.phase
+            self.globals["workflow.failures"] = frames.failures_json(
+                [n for n in self.nodes.values() if n.phase in UNSUCCESSFUL and n.type in LEAF_TYPES]
+            )
+            began = float(self.status.get("x-startedAt", self.clock.now()))
+            self.globals["workflow.duration"] = f"{self.clock.now() - began:.6f}"
+            self._root_phase = root
+            self.execute(
+                f"{self.name}.onExit", exit_step, self.globals, ExecCtx("", on_exit=True), _ExitOwner(self),
+                display=f"{self.name}.onExit", parents=[],
+            )
+            return
+        self._complete(root, None)
+
+    def _exit_done(self, exit_node: Node) -> None:
+        assert self._root_phase is not None
+        self._complete(self._root_phase, exit_node)
+
+    def _complete(self, root: Node, exit_node: Node | None) -> None:
+        message = root.message
+        if root.phase in UNSUCCESSFUL and self.shutdown:
+            message = f"Stopped with strategy '{self.shutdown}'"
+        if root.phase in (SUCCEEDED, SKIPPED):
+            if exit_node is not None and exit_node.phase in UNSUCCESSFUL:
+                phase, message = exit_node.phase, exit_node.message
+            else:
+                phase, message = SUCCEEDED, ""
+        elif root.phase == ERROR:
+            phase = ERROR
+        else:
+            phase = FAILED
+        self._set_workflow_phase(phase, message)
+
+    def _set_workflow_phase(self, phase: str, message: str) -> None:
+        now = self.clock.now()
+        self.status["phase"] = phase
+        self.status["message"] = message or None
+        if phase in WORKFLOW_DONE:
+            self.status["finishedAt"] = timestamp(now)
+        self._wf_dirty = True
+        self._phase_event = (phase, message)
+        if self._timer_task is not None:
+            self._timer_task.cancel()
+            self._timer_task = None
+        self._timers.clear()
+
+    def _deadline(self) -> None:
+        if self.phase in WORKFLOW_DONE:
+            return
+        self.deadline_exceeded = True
+        self._fail_active("Step exceeded its deadline")
+
+    def _fail_active(self, message: str, *, include_exit: bool = False) -> None:
+        """Kill running leaves, fail pending ones and active suspends (Argo's shutdown)."""
+        for node_id, task in list(self._tasks.items()):
+            job = self._jobs.get(node_id)
+            if job is not None and job.ctx.on_exit and not include_exit:
+                continue
+            task.cancel()
+            self._tasks.pop(node_id, None)
+            self._jobs.pop(node_id, None)
+            self.finish(self.nodes[node_id], FAILED, message)
+        kept: deque[LeafJob] = deque()
+        for job in self._queue:
+            if job.ctx.on_exit and not include_exit:
+                kept.append(job)
+            else:
+                self.finish(job.node, FAILED, message)
+        self._queue = kept
+        for node_id in list(self._suspended_nodes):
+            self._suspended_nodes.pop(node_id)
+            self.finish(self.nodes[node_id], FAILED, message)
+
+    # ---------------------------------------------------------------- commands
+
+    def _command(self, cmd: Command) -> None:
+        try:
+            result = self._do_command(cmd)
+        except Exception as exc:  # noqa: BLE001 - reported to the caller
+            if cmd.future is not None and not cmd.future.done():
+                cmd.future.set_exception(exc)
+            return
+        if cmd.future is not None and not cmd.future.done():
+            cmd.future.set_result(result)
+
+    def _do_command(self, cmd: Command) -> Any:
+        if cmd.op == "suspend":
+            self.spec["suspend"] = True
+            self._wf_dirty = True
+        elif cmd.op == "resume":
+            self.spec.pop("suspend", None)
+            self._wf_dirty = True
+            for node_id in list(self._suspended_nodes):
+                self._resume_node(node_id)
+        elif cmd.op in ("stop", "terminate"):
+            if self.phase in WORKFLOW_DONE:
+                return None
+            self.shutdown = "Stop" if cmd.op == "stop" else "Terminate"
+            self.spec["shutdown"] = self.shutdown
+            self._wf_dirty = True
+            self._fail_active(f"Stopped with strategy '{self.shutdown}'", include_exit=self.shutdown == "Terminate")
+        elif cmd.op == "complete":
+            node = self.nodes[str(cmd.args["node_id"])]
+            if not node.fulfilled:
+                self.finish(node, str(cmd.args["phase"]), str(cmd.args.get("message", "")), cmd.args.get("outputs"))
+        else:
+            raise ValueError(f"unknown command {cmd.op!r}")
+        return None
+
+    # ---------------------------------------------------------------- leaves
+
+    def _launchable(self) -> list[LeafJob]:
+        if not self._queue:
+            return []
+        if self.spec.get("suspend"):
+            return []
+        limit = self.env.settings.max_running_nodes
+        parallelism = self.spec.get("parallelism")
+        if parallelism:
+            limit = min(limit, int(parallelism))
+        free = limit - len(self._tasks)
+        jobs: list[LeafJob] = []
+        while self._queue and len(jobs) < free:
+            job = self._queue.popleft()
+            if job.node.fulfilled:
+                continue
+            if not self.accepting(job.ctx):
+                self.finish(job.node, FAILED, self.shutdown_message())
+                continue
+            jobs.append(job)
+        return jobs
+
+    async def _launch(self, jobs: list[LeafJob]) -> None:
+        hooks = self.env.hooks
+        decisions = await hooks.node_pre_execute(
+            self.info, [NodeItem(public_node(j.node.to_dict()), j.template) for j in jobs]
+        )
+        pods: list[LeafJob] = []
+        plugins: list[LeafJob] = []
+        for job, decision in zip(jobs, decisions, strict=True):
+            node = job.node
+            if decision.decision == "shortCircuit":
+                self.finish(node, decision.phase, decision.message, decision.outputs or {})
+            elif decision.decision == "fail":
+                self.finish(node, FAILED, decision.message)
+            elif decision.decision == "hold":
+                delay = decision.requeue or 1.0
+                node.message = decision.message
+                self.touch(node)
+                self.call_at(self.clock.now() + delay, lambda j=job: self._queue.append(j))  # type: ignore[misc]
+            elif decision.decision == "takeOver":
+                self._set_phase(node, RUNNING)
+                if decision.message:
+                    node.message = decision.message
+                self._jobs[node.id] = job
+            elif job.kind == "plugin":
+                plugins.append(job)
+            else:
+                pods.append(job)
+        if plugins:
+            await self._run_plugins(plugins)
+        if not pods:
+            return
+        items = []
+        for job in pods:
+            try:
+                job.task = self._task_spec(job)
+            except (ArgoError, ValueError, KeyError) as exc:
+                self.finish(job.node, ERROR, str(exc))
+                continue
+            items.append(job)
+        verdicts = await hooks.pod_pre_create(
+            self.info, [PodItem(public_node(j.node.to_dict()), _pod_of(j.task)) for j in items if j.task]
+        )
+        for job, verdict in zip(items, verdicts, strict=True):
+            if not verdict.allowed:
+                self.finish(job.node, ERROR, f"pod creation vetoed: {verdict.message}")
+                continue
+            if verdict.pod is not None and job.task is not None:
+                job.task = _apply_pod(job.task, verdict.pod)
+            self._start_task(job)
+
+    def _task_spec(self, job: LeafJob) -> TaskSpec:
+        pod = pod_dict(job.template, self.wf)
+        tmpl = job.template
+        return TaskSpec(
+            namespace=self.key.namespace,
+            workflow=self.name,
+            node_id=job.node.id,
+            node_name=job.node.name,
+            template_name=job.node.template_name,
+            main=_process(pod["main"]),
+            sidecars=tuple(_process(p) for p in pod["sidecars"]),
+            init=tuple(_process(p) for p in pod["init"]),
+            output_parameters=output_paths(tmpl),
+            timeout=None,
+            annotations=pod["annotations"],
+            labels=pod["labels"],
+        )
+
+    def _start_task(self, job: LeafJob) -> None:
+        node = job.node
+        assert job.task is not None
+        node.started_at = self.clock.now()
+        self._set_phase(node, RUNNING)
+        self._jobs[node.id] = job
+        self._pods_created.append({"node": node.id, "name": node.name, "image": job.task.main.image})
+        task = job.task
+        executor = self.env.executor
+
+        async def runner() -> None:
+            try:
+                result = await executor.run(task)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - an executor bug fails the node, not the controller
+                now = self.clock.now()
+                result = TaskResult(ERROR, None, f"executor error: {exc}", None, {}, None, now, now)
+            self.post(TaskFinished(node.id, result))
+
+        self._tasks[node.id] = asyncio.create_task(runner(), name=f"hookbus-node-{node.id}")
+        deadline = _deadline_seconds(job.template)
+        if deadline is not None:
+            self.call_at(self.clock.now() + deadline, lambda: self._node_deadline(node.id))
+
+    def _node_deadline(self, node_id: str) -> None:
+        task = self._tasks.pop(node_id, None)
+        if task is None:
+            return
+        task.cancel()
+        self._jobs.pop(node_id, None)
+        self.finish(self.nodes[node_id], FAILED, "Pod was active on the node longer than the specified deadline")
+
+    async def _apply_results(self, results: list[TaskFinished]) -> None:
+        live = [(r, self._jobs.get(r.node_id)) for r in results if r.node_id in self._tasks]
+        applied: list[tuple[LeafJob, JSON, str, str]] = []
+        for finished, job in live:
+            self._tasks.pop(finished.node_id, None)
+            if job is None:
+                continue
+            result = finished.result
+            outputs, problem = leaf_outputs(job.template, result)
+            phase = result.phase if result.phase in (SUCCEEDED, FAILED, ERROR) else ERROR
+            message = result.message
+            if problem is not None:
+                phase, message = ERROR, problem
+            if result.log_path:
+                self.log_paths[job.node.id] = result.log_path
+            applied.append((job, outputs, phase, message))
+        if not applied:
+            return
+        items = []
+        for job, outputs, phase, message in applied:
+            preview = public_node(job.node.to_dict())
+            preview.update(phase=phase, outputs=outputs, message=message)
+            items.append(NodeItem(preview, job.template))
+        changes = await self.env.hooks.node_post_execute(self.info, items)
+        for (job, outputs, phase, message), change in zip(applied, changes, strict=True):
+            self._jobs.pop(job.node.id, None)
+            if change.outputs is not None:
+                outputs = change.outputs
+            if change.message is not None:
+                message = change.message
+            self.finish(job.node, phase, message, outputs)
+            self._memo_store(job.node, job.template)
+
+    async def _run_plugins(self, jobs: list[LeafJob]) -> None:
+        replies = await self.env.hooks.template_execute(
+            self.info, [PluginItem(public_node(j.node.to_dict()), j.template) for j in jobs]
+        )
+        for job, reply in zip(jobs, replies, strict=True):
+            node = job.node
+            if reply.phase is None:
+                self.finish(node, ERROR, f"no plugin executed template {node.template_name!r}")
+            elif reply.phase in FULFILLED:
+                self.finish(node, reply.phase, reply.message, reply.outputs or {})
+            else:
+                self._set_phase(node, RUNNING)
+                node.message = reply.message
+                delay = reply.requeue if reply.requeue is not None else 10.0
+                self.call_at(self.clock.now() + delay, lambda j=job: self._queue.append(j))  # type: ignore[misc]
+
+    # ------------------------------------------------------------- persistence
+
+    async def _persist_and_emit(self) -> None:
+        changed = [self.nodes[i] for i in self._dirty if i in self.nodes]
+        self._dirty.clear()
+        phase_changed = [i for i in self._changed_phase if i in self.nodes]
+        self._changed_phase.clear()
+        dicts: dict[str, JSON] = {n.id: n.to_dict() for n in changed}
+        if self._wf_dirty:
+            self._wf_dirty = False
+            if self._phase_event is not None:
+                patches = await self.env.hooks.workflow_pre_update(self.info, [self.workflow_object()])
+                for patch in patches:
+                    meta = self.wf["metadata"]
+                    if patch.labels:
+                        meta.setdefault("labels", {}).update(patch.labels)
+                    if patch.annotations:
+                        meta.setdefault("annotations", {}).update(patch.annotations)
+            self.status["progress"] = self.progress()
+            await self.env.store.put_workflow(self.key, self.workflow_object())
+        batch = self.env.settings.node_status_batch
+        items = list(dicts.items())
+        for start in range(0, len(items), batch):
+            await self.env.store.put_nodes(self.key, dict(items[start : start + batch]))
+        events = self.env.events
+        if phase_changed:
+            await events.node_phases(self.info, [public_node(dicts[i]) if i in dicts else public_node(self.nodes[i].to_dict()) for i in phase_changed])
+        if self._pods_created:
+            pods, self._pods_created = self._pods_created, []
+            await events.pod_created(self.info, pods)
+        if self._phase_event is not None:
+            phase, message = self._phase_event
+            self._phase_event = None
+            await events.workflow_phase(self.info, phase, message)
+            if phase in WORKFLOW_DONE:
+                self.done_event.set()
+        if changed:
+            done = self.counts.get(SUCCEEDED, 0)
+            total = sum(self.counts.values())
+            await events.progress(self.info, done, total, dict(self.counts))
+        self.changed.set()
+
+    # --------------------------------------------------------------- snapshots
+
+    def progress(self) -> str:
+        total = sum(v for v in self.counts.values() if v > 0)
+        return f"{self.counts.get(SUCCEEDED, 0)}/{total}"
+
+    def _progress_of(self, node: Node) -> str:
+        done = total = 0
+        seen: set[str] = set()
+        stack = list(node.children)
+        while stack:
+            child_id = stack.pop()
+            if child_id in seen:
+                continue
+            seen.add(child_id)
+            child = self.nodes.get(child_id)
+            if child is None:
+                continue
+            if child.type in LEAF_TYPES:
+                total += 1
+                done += child.phase == SUCCEEDED
+            stack.extend(child.children)
+        return f"{done}/{total}"
+
+    def workflow_object(self) -> JSON:
+        """The workflow without ``status.nodes`` (what the store keeps as the workflow record)."""
+        status = {k: v for k, v in self.status.items() if v is not None}
+        return {**self.wf, "status": status}
+
+    def snapshot(self) -> JSON:
+        """An Argo-like Workflow object with every node (``get``)."""
+        status: JSON = {
+            k: v for k, v in self.status.items() if v is not None and not k.startswith("x-") and k != "storedTemplates"
+        }
+        status.setdefault("phase", self.phase)
+        status["progress"] = self.progress()
+        nodes: JSON = {}
+        for node in self.nodes.values():
+            data = public_node(node.to_dict())
+            if node.type not in LEAF_TYPES and not node.fulfilled and node.type != SKIPPED_TYPE:
+                data["progress"] = self._progress_of(node)
+            nodes[node.id] = data
+        status["nodes"] = nodes
+        return {
+            "apiVersion": self.wf.get("apiVersion", "argoproj.io/v1alpha1"),
+            "kind": "Workflow",
+            "metadata": self.wf["metadata"],
+            "spec": self.spec,
+            "status": status,
+        }
+
+    async def close(self) -> None:
+        """Cancel timers and executor tasks (controller shutdown); nodes stay as persisted."""
+        tasks = list(self._tasks.values())
+        if self._timer_task is not None:
+            tasks.append(self._timer_task)
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
+        self._tasks.clear()
+        self._timer_task = None
+
+
+class _ExitHookRunner:
+    """Owner of a node with an exit hook: runs the hook when the node finishes."""
+
+    def __init__(self, run: WorkflowRun) -> None:
+        self.run = run
+
+    def child_done(self, node: Node) -> None:
+        run = self.run
+        frame = run._exit_frames.pop(node.id)
+        step, ctx = run._exit_steps.pop(node.id)
+        scope = ChainMap({"workflow.status": node.phase}, run.globals)
+        run.execute(f"{node.name}.onExit", step, scope, ctx.inner(node.boundary_id), frame, display=f"{node.display_name}.onExit", parents=[node.id])
+
+
+def _exit_hook(step: Mapping[str, Any]) -> JSON | None:
+    hooks = step.get("hooks") or {}
+    if isinstance(hooks.get("exit"), dict):
+        return dict(hooks["exit"])
+    if step.get("onExit"):
+        return {"template": step["onExit"]}
+    return None
+
+
+def _tname(step: Mapping[str, Any]) -> str:
+    if step.get("template"):
+        return str(step["template"])
+    return str((step.get("templateRef") or {}).get("template", ""))
+
+
+def _deadline_seconds(tmpl: Mapping[str, Any]) -> float | None:
+    values = []
+    for key in ("activeDeadlineSeconds", "timeout"):
+        raw = tmpl.get(key)
+        if raw not in (None, ""):
+            try:
+                values.append(parse_duration(raw))
+            except (ArgoError, ValueError):
+                continue
+    return min(values) if values else None
+
+
+def _process(p: Mapping[str, Any]) -> ProcessSpec:
+    return ProcessSpec(
+        name=str(p.get("name") or "main"),
+        image=p.get("image"),
+        command=tuple(p.get("command") or ()),
+        args=tuple(p.get("args") or ()),
+        env=dict(p.get("env") or {}),
+        working_dir=p.get("workingDir"),
+        source=p.get("source"),
+    )
+
+
+def _pod_of(task: TaskSpec | None) -> JSON:
+    assert task is not None
+
+    def proc(p: ProcessSpec) -> JSON:
+        return {
+            "name": p.name, "image": p.image, "command": list(p.command), "args": list(p.args),
+            "env": dict(p.env), "workingDir": p.working_dir, "source": p.source,
+        }
+
+    return {
+        "name": task.node_id,
+        "main": proc(task.main),
+        "init": [proc(p) for p in task.init],
+        "sidecars": [proc(p) for p in task.sidecars],
+        "labels": dict(task.labels),
+        "annotations": dict(task.annotations),
+    }
+
+
+def _apply_pod(task: TaskSpec, pod: Mapping[str, Any]) -> TaskSpec:
+    return replace(
+        task,
+        main=_process(pod.get("main") or {}),
+        init=tuple(_process(p) for p in pod.get("init") or []),
+        sidecars=tuple(_process(p) for p in pod.get("sidecars") or []),
+        labels=dict(pod.get("labels") or {}),
+        annotations=dict(pod.get("annotations") or {}),
+    )
+
+
+def composite_outputs(tmpl: Mapping[str, Any], scope: Mapping[str, Any]) -> JSON:
+    """A steps/DAG template's outputs, from ``valueFrom.parameter`` / ``expression`` / ``default``."""
+    params = []
+    for decl in (tmpl.get("outputs") or {}).get("parameters") or []:
+        value_from = decl.get("valueFrom") or {}
+        value: Any = None
+        if "parameter" in value_from:
+            text = substitute(value_from["parameter"], scope, strict=False)
+            if "{{" not in format_value(text):
+                value = text
+        elif "expression" in value_from:
+            try:
+                value = substitute("{{=" + str(value_from["expression"]) + "}}", scope, strict=False)
+            except (ArgoError, ValueError):
+                value = None
+        elif "value" in decl:
+            value = substitute(decl["value"], scope, strict=False)
+        if value is None and "default" in value_from:
+            value = value_from["default"]
+        if value is None:
+            raise TemplateError(f"output parameter {decl['name']!r} could not be resolved")
+        entry: JSON = {"name": decl["name"], "value": format_value(value)}
+        if decl.get("globalName"):
+            entry["globalName"] = decl["globalName"]
+        params.append(entry)
+    return {"parameters": params} if params else {}

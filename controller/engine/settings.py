@@ -1,0 +1,38 @@
+"""Controller settings: one frozen dataclass, filled in one place (CLI flags, environment)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class ControllerSettings:
+    """Everything the workflow engine needs to know, passed explicitly."""
+
+    executor: str = "local"
+    """Executor name for ``make_executor`` when no executor object is given: ``local`` or ``simulate``."""
+
+    state_dir: Path | None = None
+    """Where executors keep per-node state (logs, output files). ``None``: a temporary directory."""
+
+    max_workflows: int = 100
+    """How many workflows are operated on at the same time (one serial worker each)."""
+
+    namespace: str = "default"
+    """Namespace given to submitted workflows that do not name one."""
+
+    max_running_nodes: int = 64
+    """Upper bound on executor tasks running at once in one workflow (before ``parallelism``)."""
+
+    max_nodes_per_pass: int = 10_000
+    """Upper bound on executor results applied in one scheduling pass (keeps passes short)."""
+
+    node_status_batch: int = 5_000
+    """Nodes per ``put_nodes`` call; a pass with more changed nodes persists in chunks."""
+
+    watch_buffer: int = 16
+    """Snapshots a slow ``watch()`` consumer may lag before older ones are dropped (coalesced)."""
+
+    pod_deleted_message: str = "pod deleted"
+    """Message given to a node whose process was lost when the controller stopped (as Argo does)."""

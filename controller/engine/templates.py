@@ -1,0 +1,217 @@
+"""Templates: finding them, binding their inputs, turning them into executor tasks,
+and reading their outputs back, the way Argo does."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from hookbus.controller.argo.errors import ArgoError
+from hookbus.controller.engine.scope import format_value
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from hookbus.controller.executors.base import TaskResult
+
+JSON = dict[str, Any]
+
+LEAF_KINDS = ("container", "script", "containerSet", "resource", "http", "data", "plugin")
+
+
+class TemplateError(ArgoError, ValueError):
+    """A template could not be resolved or bound (a user error: fix the manifest)."""
+
+
+def template_kind(tmpl: Mapping[str, Any]) -> str:
+    """Which of Argo's template types *tmpl* is (``container``, ``steps``, ``dag`` ...)."""
+    for kind in ("steps", "dag", "suspend", *LEAF_KINDS):
+        if kind in tmpl and tmpl[kind] is not None:
+            return kind
+    raise TemplateError(f"template {tmpl.get('name', '<inline>')!r} has no type (container, script, steps, dag, ...)")
+
+
+def stored_template_key(ref: Mapping[str, Any]) -> str:
+    """Argo's ``status.storedTemplates`` key for a ``templateRef``."""
+    scope = "cluster" if ref.get("clusterScope") else "namespaced"
+    return f"{scope}/{ref.get('name', '')}/{ref.get('template', '')}"
+
+
+def bind_inputs(
+    tmpl: Mapping[str, Any],
+    arguments: Mapping[str, Any] | None,
+    config_map: Any = None,
+) -> JSON:
+    """The node's ``inputs``: each declared input parameter with its value.
+
+    Argument value first, then the template's ``value``/``default``, then
+    ``valueFrom.configMapKeyRef`` (via *config_map(name, key, optional)*). A parameter
+    with none of them raises :class:`TemplateError` (``inputs.parameters.x was not supplied``).
+    """
+    given = {p["name"]: p for p in (arguments or {}).get("parameters") or [] if "name" in p}
+    params: list[JSON] = []
+    for decl in (tmpl.get("inputs") or {}).get("parameters") or []:
+        name = decl["name"]
+        arg = given.get(name)
+        value: Any = None
+        if arg is not None and "value" in arg:
+            value = arg["value"]
+        elif arg is not None and (arg.get("valueFrom") or {}).get("configMapKeyRef") and config_map:
+            ref = arg["valueFrom"]["configMapKeyRef"]
+            value = config_map(ref["name"], ref["key"], bool(ref.get("optional")))
+        elif "value" in decl:
+            value = decl["value"]
+        elif "default" in decl:
+            value = decl["default"]
+        elif (decl.get("valueFrom") or {}).get("configMapKeyRef") and config_map:
+            ref = decl["valueFrom"]["configMapKeyRef"]
+            value = config_map(ref["name"], ref["key"], bool(ref.get("optional")))
+        if value is None:
+            raise TemplateError(f"inputs.parameters.{name} was not supplied")
+        enum = decl.get("enum")
+        if enum and format_value(value) not in [format_value(e) for e in enum]:
+            raise TemplateError(f"inputs.parameters.{name}: value {format_value(value)!r} is not one of {enum}")
+        bound: JSON = {"name": name, "value": format_value(value)}
+        params.append(bound)
+    out: JSON = {}
+    if params:
+        out["parameters"] = params
+    artifacts = (tmpl.get("inputs") or {}).get("artifacts")
+    if artifacts:
+        out["artifacts"] = [dict(a) for a in artifacts]
+    return out
+
+
+def process_spec_fields(container: Mapping[str, Any]) -> JSON:
+    """The executor-facing fields of a container (image, command, args, env, workingDir)."""
+    env: dict[str, str] = {}
+    for var in container.get("env") or []:
+        if "value" in var:
+            env[str(var["name"])] = format_value(var["value"])
+    return {
+        "name": str(container.get("name") or "main"),
+        "image": container.get("image"),
+        "command": [format_value(c) for c in container.get("command") or []],
+        "args": [format_value(a) for a in container.get("args") or []],
+        "env": env,
+        "workingDir": container.get("workingDir"),
+        "source": container.get("source"),
+    }
+
+
+def pod_dict(tmpl: Mapping[str, Any], workflow: Mapping[str, Any]) -> JSON:
+    """A pod-like description of a leaf template, what ``pod.preCreate`` sees and patches."""
+    kind = template_kind(tmpl)
+    init = [process_spec_fields(c) for c in tmpl.get("initContainers") or []]
+    sidecars = [process_spec_fields(c) for c in tmpl.get("sidecars") or []]
+    if kind == "script":
+        main = process_spec_fields(tmpl["script"])
+        if not main["command"]:
+            main["command"] = ["sh"]
+    elif kind == "containerSet":
+        # A containerSet's containers run in order in one "pod": all but the last as
+        # init processes, the last as main (dependencies between them are not modelled).
+        containers = [process_spec_fields(c) for c in tmpl["containerSet"].get("containers") or []]
+        if not containers:
+            raise TemplateError("containerSet has no containers")
+        init.extend(containers[:-1])
+        main = containers[-1]
+    else:
+        main = process_spec_fields(tmpl.get("container") or {})
+    meta = tmpl.get("metadata") or {}
+    pod_meta = (workflow.get("spec") or {}).get("podMetadata") or {}
+    labels = {**(pod_meta.get("labels") or {}), **(meta.get("labels") or {})}
+    annotations = {**(pod_meta.get("annotations") or {}), **(meta.get("annotations") or {})}
+    return {
+        "main": main,
+        "init": init,
+        "sidecars": sidecars,
+        "labels": {str(k): format_value(v) for k, v in labels.items()},
+        "annotations": {str(k): format_value(v) for k, v in annotations.items()},
+    }
+
+
+def output_paths(tmpl: Mapping[str, Any]) -> dict[str, str]:
+    """Output parameters read from files: name → path."""
+    out: dict[str, str] = {}
+    for param in (tmpl.get("outputs") or {}).get("parameters") or []:
+        path = (param.get("valueFrom") or {}).get("path")
+        if path:
+            out[param["name"]] = str(path)
+    return out
+
+
+def leaf_outputs(tmpl: Mapping[str, Any], result: TaskResult) -> tuple[JSON, str | None]:
+    """A finished leaf's ``outputs`` and, if a required output is missing, an error message."""
+    outputs: JSON = {}
+    params: list[JSON] = []
+    problem: str | None = None
+    for decl in (tmpl.get("outputs") or {}).get("parameters") or []:
+        name = decl["name"]
+        value_from = decl.get("valueFrom") or {}
+        value: str | None = None
+        if name in result.parameters:
+            value = result.parameters[name]
+        elif "default" in value_from:
+            value = format_value(value_from["default"])
+        elif "value" in decl:
+            value = format_value(decl["value"])
+        elif value_from.get("path") and result.phase == "Succeeded" and problem is None:
+            problem = f"output parameter {name!r}: no file at {value_from['path']}"
+        if value is not None:
+            entry: JSON = {"name": name, "value": value}
+            if decl.get("globalName"):
+                entry["globalName"] = decl["globalName"]
+            params.append(entry)
+    if params:
+        outputs["parameters"] = params
+    if result.result is not None:
+        outputs["result"] = result.result
+    if result.exit_code is not None:
+        outputs["exitCode"] = str(result.exit_code)
+    return outputs, problem
+
+
+def parse_duration(value: Any) -> float:
+    """Seconds from an Argo duration: a number of seconds, or ``"30s"``, ``"2m"``, ``"1h30m"``."""
+    if isinstance(value, (int, float)):
+        return float(value)
+    text = str(value).strip()
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    units = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+    total = 0.0
+    number = ""
+    i = 0
+    if not text:
+        raise TemplateError("empty duration")
+    while i < len(text):
+        ch = text[i]
+        if ch.isdigit() or ch == ".":
+            number += ch
+            i += 1
+            continue
+        unit = ""
+        while i < len(text) and not (text[i].isdigit() or text[i] == "."):
+            unit += text[i]
+            i += 1
+        if not number or unit not in units:
+            raise TemplateError(f"invalid duration {text!r}")
+        total += float(number) * units[unit]
+        number = ""
+    if number:
+        raise TemplateError(f"invalid duration {text!r} (missing unit)")
+    return total
+
+
+def json_list(text: str, what: str) -> list[Any]:
+    """Parse a JSON list (``withParam``), naming *what* in the error."""
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise TemplateError(f"{what}: {text[:80]!r} is not a JSON list: {exc}") from None
+    if not isinstance(value, list):
+        raise TemplateError(f"{what}: {text[:80]!r} is not a JSON list")
+    return value
