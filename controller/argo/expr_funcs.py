@@ -162,11 +162,9 @@ def _arith(op: str, a: Any, b: Any) -> Any:
         return a - b
     if op == "*":
         return a * b
-    if op == "/":
+    if op == "/":  # always float64 division, so x / 0 is ±Inf (or NaN), as in Go
         if b == 0:
-            if both_int or a == 0:
-                raise EvalError("integer divide by zero" if both_int else "division by zero")
-            return math.copysign(math.inf, a) * math.copysign(1, b)
+            return math.nan if a == 0 else math.copysign(math.inf, a) * math.copysign(1, b)
         return a / b
     if op == "%":
         if not both_int:
