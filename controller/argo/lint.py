@@ -43,6 +43,7 @@ _DEPENDS_RESULTS = frozenset(
 )
 _DEPENDS_TOKEN = re.compile(r"\s*(&&|\|\||!|\(|\)|[^\s&|!()]+)")
 _LOOPS = ("withItems", "withParam", "withSequence")
+_ARTIFACT_LOCATIONS = ("artifactory", "azure", "gcs", "git", "hdfs", "http", "oss", "plugin", "raw", "s3")
 
 
 def _key(path: str, key: object) -> str:
@@ -313,6 +314,7 @@ class _SemanticChecker:
                     else:
                         seen[name] = index
                 self.template(template, tpath, scope)
+        self.arguments(spec.get("arguments"), _key(path, "arguments"), allow_empty=True)
         entrypoint = spec.get("entrypoint")
         if entrypoint:
             self.template_name_ref(entrypoint, _key(path, "entrypoint"), scope)
@@ -358,9 +360,84 @@ class _SemanticChecker:
                     "needs exactly one of manifest, manifestFrom"
                     + (f" (has {', '.join(has)})" if has else ""),
                 )
+        the_kind = kinds[0] if len(kinds) == 1 else None
+        if template.get("parallelism") is not None and the_kind not in (None, "steps", "dag"):
+            self.error(_key(path, "parallelism"), "only valid for steps and dag templates")
+        outputs = template.get("outputs")
+        if isinstance(outputs, dict) and isinstance(outputs.get("parameters"), list):
+            for index, param in enumerate(outputs["parameters"]):
+                if isinstance(param, dict):
+                    self.output_parameter(param, _idx(_key(_key(path, "outputs"), "parameters"), index), the_kind)
         plugin = template.get("plugin")
         if isinstance(plugin, dict) and len(plugin) != 1:
             self.error(_key(path, "plugin"), f"must name exactly one plugin, has {len(plugin)}")
+
+    def arguments(self, args: Any, path: str, *, allow_empty: bool) -> None:
+        """Arguments passed to a template (or to the workflow): names unique, every
+        parameter given a value (``allow_empty`` for workflow arguments under lint, which
+        may be supplied at submit), enum respected, every artifact given a source."""
+        if not isinstance(args, dict):
+            return
+        params = args.get("parameters")
+        self.unique_names(params, _key(path, "parameters"), "name")
+        if isinstance(params, list):
+            for index, param in enumerate(params):
+                if isinstance(param, dict):
+                    self.argument_parameter(param, _idx(_key(path, "parameters"), index), allow_empty)
+        artifacts = args.get("artifacts")
+        self.unique_names(artifacts, _key(path, "artifacts"), "name")
+        if isinstance(artifacts, list):
+            for index, art in enumerate(artifacts):
+                if not isinstance(art, dict):
+                    continue
+                apath = _idx(_key(path, "artifacts"), index)
+                sources = [k for k in ("from", "fromExpression", *_ARTIFACT_LOCATIONS) if art.get(k)]
+                if not sources:
+                    self.error(apath, "needs from, fromExpression or an artifact location")
+                if art.get("from") and art.get("fromExpression"):
+                    self.error(_key(apath, "fromExpression"), "from and fromExpression are mutually exclusive")
+
+    def argument_parameter(self, param: dict[str, Any], path: str, allow_empty: bool) -> None:
+        value_from = param.get("valueFrom")
+        if param.get("value") is None and value_from is None and not allow_empty:
+            self.error(path, "needs value or valueFrom")
+        if isinstance(value_from, dict):
+            if not any(value_from.get(k) is not None for k in ("configMapKeyRef", "event", "supplied")):
+                self.error(_key(path, "valueFrom"), "arguments allow only configMapKeyRef, supplied or event (with default)")
+            for key in ("path", "jsonPath", "jqFilter", "parameter", "expression"):
+                if value_from.get(key):
+                    self.error(_key(_key(path, "valueFrom"), key), "not allowed in arguments")
+        enum = param.get("enum")
+        if isinstance(enum, list):
+            if not enum:
+                self.error(_key(path, "enum"), "should contain at least one value")
+            value = param.get("value")
+            if value is not None and not _is_templated(value):
+                if str(value) not in {str(v) for v in enum}:
+                    self.error(_key(path, "value"), f"{value!r} is not one of the enum values")
+
+    def output_parameter(self, param: dict[str, Any], path: str, kind: str | None) -> None:
+        value_from = param.get("valueFrom")
+        if param.get("value") is not None:
+            if value_from is not None:
+                self.error(path, "has both value and valueFrom; choose one")
+            return
+        if not isinstance(value_from, dict):
+            self.error(path, "needs valueFrom or value")
+            return
+        sources = [k for k in ("path", "jqFilter", "jsonPath", "parameter", "expression", "event") if value_from.get(k)]
+        vpath = _key(path, "valueFrom")
+        if not sources and value_from.get("supplied") is None and value_from.get("configMapKeyRef") is None:
+            self.error(vpath, "needs one of path, jqFilter, jsonPath, parameter, expression")
+        elif len(sources) > 1:
+            self.error(vpath, f"has more than one source: {', '.join(sources)}")
+        if kind in ("container", "containerSet", "script") and not value_from.get("path") and value_from.get("supplied") is None:
+            self.error(_key(vpath, "path"), f"required for {kind} templates")
+        elif kind == "resource" and not (value_from.get("jqFilter") or value_from.get("jsonPath")):
+            self.error(vpath, "needs jqFilter or jsonPath for resource templates")
+        elif kind in ("steps", "dag") and not (value_from.get("parameter") or value_from.get("expression")):
+            if value_from.get("supplied") is None:
+                self.error(vpath, f"needs parameter or expression for {kind} templates")
 
     def unique_names(self, items: Any, path: str, key: str) -> None:
         if not isinstance(items, list):
@@ -389,6 +466,7 @@ class _SemanticChecker:
         inline = item.get("inline")
         if isinstance(inline, dict):
             self.template(inline, _key(path, "inline"), scope)
+        self.arguments(item.get("arguments"), _key(path, "arguments"), allow_empty=False)
         loops = [k for k in _LOOPS if item.get(k) is not None]
         if len(loops) > 1:
             self.error(_key(path, loops[1]), f"{', '.join(loops)} are mutually exclusive")
@@ -431,12 +509,16 @@ class _SemanticChecker:
                     )
                 else:
                     names[name] = index
+        if not tasks:
+            self.error(_key(path, "tasks"), "must have at least one task")
+        using_depends = any(isinstance(t, dict) and t.get("depends") for t in tasks)
         edges: dict[str, set[str]] = {name: set() for name in names}
         for index, task in enumerate(tasks):
             tpath = _idx(_key(path, "tasks"), index)
             if not isinstance(task, dict):
                 continue
             self.invocation(task, tpath, scope)
+            self.dag_task_rules(task, tpath, using_depends)
             deps = self.task_dependencies(task, tpath, names)
             if isinstance(task.get("name"), str):
                 edges[task["name"]] |= deps
@@ -447,12 +529,30 @@ class _SemanticChecker:
                 if name and name not in names:
                     self.error(_key(path, "target"), f'unknown task "{name}"')
 
+    def dag_task_rules(self, task: dict[str, Any], path: str, using_depends: bool) -> None:
+        """Argo's DAG-wide rules: ``depends`` excludes ``dependencies`` and ``continueOn``
+        in the whole DAG, and task names cannot start with a digit once either is used."""
+        if task.get("depends") and task.get("dependencies"):
+            self.error(_key(path, "depends"), "cannot be used together with dependencies")
+        elif using_depends and task.get("dependencies"):
+            self.error(
+                _key(path, "dependencies"),
+                "cannot use both 'depends' and 'dependencies' in the same DAG template",
+            )
+        if using_depends and task.get("continueOn") is not None:
+            self.error(
+                _key(path, "continueOn"),
+                "cannot be used in a DAG that uses 'depends'; use 'task.Failed' / 'task.Errored' there",
+            )
+        name = task.get("name")
+        uses_deps = using_depends or bool(task.get("dependencies"))
+        if uses_deps and isinstance(name, str) and name[:1].isdigit():
+            self.error(_key(path, "name"), "cannot begin with a digit when using 'depends' or 'dependencies'")
+
     def task_dependencies(self, task: dict[str, Any], path: str, names: dict[str, int]) -> set[str]:
         dependencies = task.get("dependencies")
         depends = task.get("depends")
         found: set[str] = set()
-        if dependencies is not None and depends is not None:
-            self.error(_key(path, "depends"), "cannot be used together with dependencies")
         if isinstance(dependencies, list):
             for index, dep in enumerate(dependencies):
                 if not isinstance(dep, str):

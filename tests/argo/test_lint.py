@@ -106,7 +106,7 @@ spec:
         arguments:
           parameters: [{name: msg, value: b}]
       - name: C
-        dependencies: [A, B]
+        depends: A && B
         template: echo
         arguments:
           parameters: [{name: msg, value: c}]
@@ -139,7 +139,7 @@ def test_base_manifest_is_clean() -> None:
     assert lint_workflow(copy.deepcopy(BASE)) == []
 
 
-BROKEN: list[tuple[str, Callable[[dict[str, Any]], None], str, str]] = [
+BROKEN: list[tuple[str, Callable[[dict[str, Any]], object], str, str]] = [
     (
         "misspelled container field",
         lambda wf: _tpl(wf, 0)["container"].update(imagePulPolicy="Always"),
@@ -154,9 +154,33 @@ BROKEN: list[tuple[str, Callable[[dict[str, Any]], None], str, str]] = [
     ),
     (
         "depends together with dependencies",
-        lambda wf: _task(wf, 2).update(depends="A && B"),
+        lambda wf: _task(wf, 2).update(dependencies=["A", "B"]),
         "spec.templates[2].dag.tasks[2].depends",
         "cannot be used together with dependencies",
+    ),
+    (
+        "dependencies in a DAG that uses depends",
+        lambda wf: _task(wf, 1).update(depends=None, dependencies=["A"]),
+        "spec.templates[2].dag.tasks[1].dependencies",
+        "cannot use both 'depends' and 'dependencies' in the same DAG template",
+    ),
+    (
+        "continueOn in a DAG that uses depends",
+        lambda wf: _task(wf, 0).update(continueOn={"failed": True}),
+        "spec.templates[2].dag.tasks[0].continueOn",
+        "cannot be used in a DAG that uses 'depends'",
+    ),
+    (
+        "task name starting with a digit",
+        lambda wf: (_task(wf, 0).update(name="1st"), _task(wf, 1).update(depends="1st")),
+        "spec.templates[2].dag.tasks[0].name",
+        "cannot begin with a digit",
+    ),
+    (
+        "empty DAG",
+        lambda wf: _tpl(wf, 2)["dag"].update(tasks=[]),
+        "spec.templates[2].dag.tasks",
+        "must have at least one task",
     ),
     (
         "depends names an unknown task",
@@ -178,7 +202,10 @@ BROKEN: list[tuple[str, Callable[[dict[str, Any]], None], str, str]] = [
     ),
     (
         "dependencies name an unknown task",
-        lambda wf: _task(wf, 2).update(dependencies=["A", "Nope"]),
+        lambda wf: (
+            _task(wf, 1).update(depends=None, dependencies=["A"]),
+            _task(wf, 2).update(depends=None, dependencies=["A", "Nope"]),
+        ),
         "spec.templates[2].dag.tasks[2].dependencies[1]",
         'unknown task "Nope"',
     ),
@@ -373,6 +400,56 @@ BROKEN: list[tuple[str, Callable[[dict[str, Any]], None], str, str]] = [
         "needs exactly one of manifest, manifestFrom",
     ),
     (
+        "step argument without a value",
+        lambda wf: _step(wf, 0)["arguments"]["parameters"][0].pop("value"),
+        "spec.templates[1].steps[0][0].arguments.parameters[0]",
+        "needs value or valueFrom",
+    ),
+    (
+        "argument valueFrom with an output-only source",
+        lambda wf: _task(wf, 0)["arguments"]["parameters"][0].update(value=None, valueFrom={"path": "/tmp/x"}),
+        "spec.templates[2].dag.tasks[0].arguments.parameters[0].valueFrom.path",
+        "not allowed in arguments",
+    ),
+    (
+        "workflow argument outside its enum",
+        lambda wf: _spec(wf)["arguments"]["parameters"][0].update(enum=["hello", "bye"]),
+        "spec.arguments.parameters[0].value",
+        "'hi' is not one of the enum values",
+    ),
+    (
+        "argument artifact without a source",
+        lambda wf: _step(wf, 0)["arguments"].update(artifacts=[{"name": "data"}]),
+        "spec.templates[1].steps[0][0].arguments.artifacts[0]",
+        "needs from, fromExpression or an artifact location",
+    ),
+    (
+        "output parameter without a source",
+        lambda wf: _tpl(wf, 0).update(outputs={"parameters": [{"name": "out"}]}),
+        "spec.templates[0].outputs.parameters[0]",
+        "needs valueFrom or value",
+    ),
+    (
+        "container output parameter without a path",
+        lambda wf: _tpl(wf, 0).update(
+            outputs={"parameters": [{"name": "out", "valueFrom": {"parameter": "{{steps.a.outputs.result}}"}}]}
+        ),
+        "spec.templates[0].outputs.parameters[0].valueFrom.path",
+        "required for container templates",
+    ),
+    (
+        "dag output parameter with a path",
+        lambda wf: _tpl(wf, 2).update(outputs={"parameters": [{"name": "out", "valueFrom": {"path": "/tmp/x"}}]}),
+        "spec.templates[2].outputs.parameters[0].valueFrom",
+        "needs parameter or expression for dag templates",
+    ),
+    (
+        "parallelism on a container template",
+        lambda wf: _tpl(wf, 0).update(parallelism=2),
+        "spec.templates[0].parallelism",
+        "only valid for steps and dag templates",
+    ),
+    (
         "wrong apiVersion",
         lambda wf: wf.update(apiVersion="argoproj.io/v1"),
         "apiVersion",
@@ -386,7 +463,7 @@ BROKEN: list[tuple[str, Callable[[dict[str, Any]], None], str, str]] = [
     [pytest.param(m, p, msg, id=desc) for desc, m, p, msg in BROKEN],
 )
 def test_broken_manifest_names_the_field(
-    mutate: Callable[[dict[str, Any]], None], path: str, message: str
+    mutate: Callable[[dict[str, Any]], object], path: str, message: str
 ) -> None:
     wf = copy.deepcopy(BASE)
     mutate(wf)
@@ -455,8 +532,14 @@ def test_placeholders_pass_enumerations_and_references() -> None:
 
 def test_enhanced_depends_with_results_and_groups() -> None:
     wf = copy.deepcopy(BASE)
-    _task(wf, 2).pop("dependencies")
     _task(wf, 2)["depends"] = "(A.Succeeded || A.Failed) && !B.Errored && B.AnySucceeded"
+    assert lint_workflow(wf) == []
+
+
+def test_dag_with_dependencies_only_and_continue_on() -> None:
+    wf = copy.deepcopy(BASE)
+    _task(wf, 1).update(depends=None, dependencies=["A"], continueOn={"failed": True})
+    _task(wf, 2).update(depends=None, dependencies=["A", "B"])
     assert lint_workflow(wf) == []
 
 
@@ -523,7 +606,7 @@ def test_template_ref_is_checked_against_the_bundle() -> None:
 
 
 def test_workflow_template_ref() -> None:
-    wf = {
+    wf: dict[str, Any] = {
         "apiVersion": "argoproj.io/v1alpha1",
         "kind": "Workflow",
         "metadata": {"generateName": "ref-"},
