@@ -254,9 +254,7 @@ def binary(op: str, a: Any, b: Any) -> Any:
     if op == "..":
         if not (isinstance(a, int) and isinstance(b, int)) or isinstance(a, bool) or isinstance(b, bool):
             raise _mismatch(op, a, b)
-        if b - a > 1_000_000:
-            raise EvalError("range is too long")
-        return list(range(a, b + 1))
+        return _bounded_range(a, b + 1)
     return _arith(op, a, b)
 
 
@@ -388,6 +386,27 @@ def predicate(name: str, results: list[tuple[bool, int, Any]]) -> Any:
 # --------------------------------------------------------------------------------------
 # expr-lang builtins
 # --------------------------------------------------------------------------------------
+
+
+_MAX_RESULT = 1_000_000  # longest string or list a single function may build
+
+
+def _repeat(text: Any, count: Any) -> str:
+    if not isinstance(text, str) or not isinstance(count, int) or isinstance(count, bool):
+        raise EvalError("repeat() expects a string and an integer")
+    if count < 0:
+        raise EvalError("repeat(): negative repeat count")
+    if len(text) * count > _MAX_RESULT:
+        raise EvalError(f"repeat(): result longer than {_MAX_RESULT} characters")
+    return text * count
+
+
+def _bounded_range(start: int, stop: int, step: int = 1) -> list[int]:
+    if step == 0:
+        raise EvalError("step must not be zero")
+    if len(range(start, stop, step)) > _MAX_RESULT:
+        raise EvalError(f"range longer than {_MAX_RESULT} items")
+    return list(range(start, stop, step))
 
 
 def _len(value: Any) -> int:
@@ -571,7 +590,7 @@ BUILTINS: dict[str, Callable[..., Any]] = {
     "split": lambda s, sep, n=-1: s.split(sep, n - 1 if n > 0 else -1) if sep else list(s),
     "splitAfter": lambda s, sep: [p + sep for p in s.split(sep)[:-1]] + [s.split(sep)[-1]],
     "replace": lambda s, old, new: s.replace(old, new),
-    "repeat": lambda s, n: s * n,
+    "repeat": _repeat,
     "join": lambda items, sep="": sep.join(go_string(i) for i in items),
     "indexOf": lambda s, sub: s.find(sub),
     "lastIndexOf": lambda s, sub: s.rfind(sub),
@@ -785,7 +804,7 @@ SPRIG: dict[str, Callable[..., Any]] = {
     "lower": lambda s: str(s).lower(),
     "title": lambda s: str(s).title(),
     "replace": lambda old, new, s: str(s).replace(old, new),
-    "repeat": lambda n, s: str(s) * max(0, _to_int64(n)),
+    "repeat": lambda n, s: _repeat(str(s), max(0, _to_int64(n))),
     "trunc": _trunc,
     "substr": _substr,
     "nospace": lambda s: "".join(str(s).split()),
@@ -842,8 +861,8 @@ SPRIG: dict[str, Callable[..., Any]] = {
     "has": lambda needle, xs: any(_equal(needle, x) for x in xs),
     "without": lambda xs, *drop: [x for x in xs if not any(_equal(x, d) for d in drop)],
     "sortAlpha": lambda xs: sorted(go_string(x) for x in xs),
-    "until": lambda n: list(range(_to_int64(n))),
-    "untilStep": lambda a, b, s: list(range(_to_int64(a), _to_int64(b), _to_int64(s))),
+    "until": lambda n: _bounded_range(0, _to_int64(n)),
+    "untilStep": lambda a, b, s: _bounded_range(_to_int64(a), _to_int64(b), _to_int64(s)),
     "dict": _dict,
     "get": _sprig_get,
     "set": lambda d, k, v: {**d, k: v},

@@ -424,3 +424,18 @@ def test_format_result_matches_argo_substitution() -> None:
     assert format_result(True) == "true"
     assert format_result([1, "a"]) == '[1,"a"]'
     assert format_result({"b": 1, "a": None}) == '{"a":null,"b":1}'
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["repeat('ab', 10000000)", "sprig.repeat(10000000, 'ab')", "len(0..100000000)", "sprig.until(100000000)"],
+)
+def test_resource_guards(text: str) -> None:
+    with pytest.raises(ExpressionError, match="longer than"):
+        ev(text)
+
+
+def test_large_closures_fail_cleanly() -> None:
+    assert ev("len(filter(1..5000, # % 2 == 0))") == 2500
+    with pytest.raises(ExpressionError):
+        ev("len(map(1..200000, # + 1))")
