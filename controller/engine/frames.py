@@ -326,6 +326,7 @@ class DagFrame:
         self.running = 0
         self.failed = False
         self.decided: set[str] = set()
+        self.branch: dict[str, str] = {}
         self.finished = False
 
     def _depends_text(self, task: Mapping[str, Any]) -> tuple[str, list[str]]:
@@ -479,8 +480,7 @@ class DagFrame:
         else:
             self.states[name] = TaskState(phase=node.phase)
             self.local.update(node_scope(f"tasks.{name}", node))
-        if node.phase in UNSUCCESSFUL and not continues_on(task, node.phase):
-            self.failed = True
+        self._branch(name, node.phase)
         for dependant in self.dependants[name]:
             self.remaining[dependant] -= 1
             if self.remaining[dependant] == 0:
@@ -488,6 +488,20 @@ class DagFrame:
         while self.waiting and (self.limit is None or self.running < self.limit):
             self._start(self.waiting.pop(0))
         self._maybe_complete()
+
+    def _branch(self, name: str, phase: str) -> None:
+        """Record the task's branch phase (an omitted task inherits its dependencies', failure first).
+
+        With failFast, a target task whose branch failed stops the DAG from starting more
+        tasks (Argo marks the DAG failed as soon as a target's branch is known to fail).
+        """
+        if phase == OMITTED:
+            inherited = [self.branch[d] for d in self.deps[name] if d in self.branch]
+            bad = [p for p in inherited if p in UNSUCCESSFUL]
+            phase = bad[0] if bad else (inherited[0] if inherited else SUCCEEDED)
+        self.branch[name] = phase
+        if not self.dependants[name] and phase in UNSUCCESSFUL and not continues_on(self.tasks[name], phase):
+            self.failed = True
 
     def _maybe_complete(self) -> None:
         if self.finished or self.running > 0 or self.waiting:
@@ -508,23 +522,11 @@ class DagFrame:
             self.run.finish(self.node, phase)
 
     def _assess(self) -> str:
-        branch: dict[str, str] = {}
-        order = self._topological()
-        for name in order:
-            state = self.states.get(name)
-            if state is None:
-                continue
-            if state.phase == OMITTED:
-                inherited = [branch[d] for d in self.deps[name] if d in branch]
-                bad = [p for p in inherited if p in UNSUCCESSFUL]
-                branch[name] = bad[0] if bad else (inherited[0] if inherited else SUCCEEDED)
-            else:
-                branch[name] = state.phase
         for leaf in self.leaves():
-            phase = branch.get(leaf)
+            phase = self.branch.get(leaf)
             if phase in UNSUCCESSFUL and not continues_on(self.tasks[leaf], phase or ""):
                 return FAILED if phase == FAILED else ERROR
-        if self.failed and self.fail_fast:
+        if self.failed:
             return FAILED
         return SUCCEEDED
 
