@@ -424,10 +424,9 @@ def to_int(value: Any) -> int:
     if isinstance(value, float):
         return int(value)
     if isinstance(value, str):
-        try:
-            return int(value.strip(), 10)
-        except ValueError:
-            raise EvalError(f'strconv.Atoi: parsing "{value}": invalid syntax') from None
+        if not re.fullmatch(r"[+-]?[0-9]+", value):  # Go's strconv.Atoi: no spaces, no fractions
+            raise EvalError(f"invalid operation: int({value})")
+        return int(value, 10)
     raise EvalError(f"invalid operation: int({type_name(value)})")
 
 
@@ -438,10 +437,12 @@ def to_float(value: Any) -> float:
     if isinstance(value, int | float):
         return float(value)
     if isinstance(value, str):
+        if value != value.strip() or "_" in value:  # Go's strconv.ParseFloat accepts neither
+            raise EvalError(f"invalid operation: float({value})")
         try:
-            return float(value.strip())
+            return float(value)
         except ValueError:
-            raise EvalError(f'strconv.ParseFloat: parsing "{value}": invalid syntax') from None
+            raise EvalError(f"invalid operation: float({value})") from None
     raise EvalError(f"invalid operation: float({type_name(value)})")
 
 

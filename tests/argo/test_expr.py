@@ -366,7 +366,10 @@ def test_syntax_errors_name_the_expression(text: str, fragment: str) -> None:
         ("nosuchfunc(1)", "unknown function nosuchfunc"),
         ("inputs.nothing.deeper", "cannot fetch deeper from nil"),
         ("[1][5]", "index out of range"),
-        ("asInt('x1')", "invalid syntax"),
+        ("asInt('x1')", "invalid operation: int(x1)"),
+        ("asInt('30.5')", "invalid operation: int(30.5)"),  # Atoi: no fractions
+        ("asInt(' 3')", "invalid operation: int( 3)"),
+        ("asFloat('abc')", "invalid operation: float(abc)"),
         ("jsonpath('{bad', '$.a')", "invalid JSON"),
         ("'a' matches '('", "invalid regular expression"),
     ],
