@@ -14,7 +14,7 @@ not in matches contains startsWith endsWith .. + - * / % ** ^ ??`` with expr-lan
 precedences, chained comparisons (``1 < x < 3``), the ternary ``c ? a : b``, the pipe
 ``x | f(y)``, and closures ``{...}`` with ``#``, ``#index`` and ``.field`` as the
 predicate of the builtins ``all any none one filter map count find findIndex findLast
-findLastIndex sum``. Not supported: ``let``, ``if``/``else`` blocks, ``reduce``,
+findLastIndex sum``, and ``//`` / ``/* */`` comments. Not supported: ``let``, ``if``/``else`` blocks, ``reduce``,
 ``sortBy``, ``groupBy``; they fail with a clear message.
 """
 
@@ -66,6 +66,16 @@ def _tokenize(text: str) -> list[_Token]:
         ch = text[i]
         if ch.isspace():
             i += 1
+            continue
+        if text.startswith("//", i):  # comments, as in expr-lang
+            end = text.find("\n", i)
+            i = n if end < 0 else end + 1
+            continue
+        if text.startswith("/*", i):
+            end = text.find("*/", i + 2)
+            if end < 0:
+                raise ParseError("unclosed comment", i)
+            i = end + 2
             continue
         if ch in "'\"":
             value, i2 = _scan_string(text, i)
@@ -406,7 +416,7 @@ class _Parser:
         values: list[ast.expr] = []
         while not self.is_("bracket", "}"):
             tok = self.cur
-            if tok.kind in {"ident", "op"} and tok.value.replace("$", "a").replace("_", "a").isalnum():
+            if tok.kind == "ident" or (tok.kind == "op" and tok.value in _OPERATOR_WORDS):
                 self.advance()
                 keys.append(_const(tok.value))
             elif tok.kind in {"string", "number"}:
@@ -450,7 +460,8 @@ class _Parser:
             elif tok.kind == "bracket" and tok.value == "[":
                 key_tok = self.peek()
                 node = self.index_or_slice(node, optional=False)
-                simple = key_tok.kind == "string" and self.tokens[self.index - 1].pos == key_tok.pos + len(key_tok.value)
+                # a plain ['name'] subscript continues the dotted path
+                simple = key_tok.kind == "string" and self.tokens[self.index - 2] is key_tok
                 path = f"{path}.{key_tok.literal}" if path is not None and simple else None
             elif tok.kind == "bracket" and tok.value == "(":
                 self.advance()
@@ -557,5 +568,6 @@ def parse_expression(text: str) -> ParsedExpression:
         text=text,
         tree=tree,
         identifiers=frozenset(parser.identifiers),
-        paths=frozenset(parser.paths),
+        # only the longest chains: "a.b.c" implies "a.b"
+        paths=frozenset(p for p in parser.paths if not any(q.startswith(p + ".") for q in parser.paths)),
     )

@@ -273,6 +273,7 @@ def test_lifecycle_hook_expressions() -> None:
         ("[1, 2] | map(# + 1)", [2, 3]),
         ("'abc' | upper()", "ABC"),
         ("duration('1h30m') > duration('90s')", True),
+        ("1 + /* two */ 2 // three", 3),
     ],
 )
 def test_language(text: str, want: Any) -> None:
@@ -415,8 +416,8 @@ def test_variables_shadow_argo_functions() -> None:
 def test_compiled_expression_lists_identifiers_and_paths() -> None:
     compiled = compile_expression("inputs.parameters['my-x'] + steps.s.outputs.result + string(item)")
     assert compiled.identifiers == {"inputs", "steps", "item"}
-    assert "inputs.parameters.my-x" in compiled.paths
-    assert "steps.s.outputs.result" in compiled.paths
+    assert compiled.paths == {"inputs.parameters.my-x", "steps.s.outputs.result"}
+    assert compile_expression("a[b].c + d?.e").paths == set()  # computed keys and ?. end a path
 
 
 def test_format_result_matches_argo_substitution() -> None:
