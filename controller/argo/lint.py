@@ -233,10 +233,19 @@ def depends_task_names(text: str) -> tuple[set[str], list[str]]:
 class _Scope:
     """The templates a reference may name, and the bundle for ``templateRef``."""
 
-    def __init__(self, names: Iterable[str], bundle: Bundle | None, complete: bool) -> None:
+    def __init__(
+        self,
+        names: Iterable[str],
+        bundle: Bundle | None,
+        complete: bool,
+        global_params: Iterable[str] | None = None,
+    ) -> None:
         self.names = set(names)
         self.bundle = bundle
         self.complete = complete  # False when templates may come from an unknown resource
+        # Names ``{{workflow.parameters.X}}`` may use; None when they cannot be known
+        # (a WorkflowTemplate's come from the workflow that submits it).
+        self.global_params = None if global_params is None else set(global_params)
 
 
 class _SemanticChecker:
@@ -328,6 +337,7 @@ class _SemanticChecker:
     # -- templates ----------------------------------------------------------------------
 
     def template(self, template: dict[str, Any], path: str, scope: _Scope) -> None:
+        _VariableChecker(self, template, path, scope).run()
         kinds = [kind for kind in TEMPLATE_KINDS if template.get(kind) is not None]
         if not kinds:
             self.error(path, f"template needs exactly one of {', '.join(TEMPLATE_KINDS)}; has none")
@@ -617,6 +627,172 @@ class _SemanticChecker:
 
 
 # ---------------------------------------------------------------------------------------
+# {{variables}}
+
+_TAG = re.compile(r"\{\{\s*([^=\s{}][^{}]*?)\s*\}\}")
+
+
+def _strings(value: Any, path: str, skip: frozenset[str] = frozenset()) -> Iterable[tuple[str, str]]:
+    """Every string in a JSON-like value with its path, not entering keys in ``skip``."""
+    if isinstance(value, str):
+        yield path, value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if key not in skip:
+                yield from _strings(item, _key(path, key), skip)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _strings(item, _idx(path, index), skip)
+
+
+def _declared(template: dict[str, Any], group: str, kind: str) -> set[str]:
+    section = template.get(group)
+    items = section.get(kind) if isinstance(section, dict) else None
+    if not isinstance(items, list):
+        return set()
+    return {str(i["name"]) for i in items if isinstance(i, dict) and i.get("name") is not None}
+
+
+class _VariableChecker:
+    """Checks the ``{{...}}`` references of one template resolve, as ``argo lint`` does
+    for the ones it can know statically:
+
+    * ``inputs.parameters.X`` / ``inputs.artifacts.X`` name a declared input;
+    * ``workflow.parameters.X`` names a workflow argument (Workflows only);
+    * in a steps template, ``steps.X`` names a step of an *earlier* group (any step
+      in the template's outputs); in a DAG, ``tasks.X`` names a task the referring task
+      depends on, directly or not (any task in the template's outputs).
+
+    Expression tags (``{{=...}}``) and other prefixes are left to run time.
+    """
+
+    def __init__(self, owner: _SemanticChecker, template: dict[str, Any], path: str, scope: _Scope) -> None:
+        self.owner = owner
+        self.template = template
+        self.path = path
+        self.scope = scope
+        self.input_params = _declared(template, "inputs", "parameters")
+        self.input_artifacts = _declared(template, "inputs", "artifacts")
+
+    def run(self) -> None:
+        body = {k: v for k, v in self.template.items() if k not in ("steps", "dag")}
+        self.check_strings(body, self.path, steps=None, tasks=None)
+        steps = self.template.get("steps")
+        if isinstance(steps, list):
+            all_steps = {
+                str(step.get("name"))
+                for group in steps
+                if isinstance(group, list)
+                for step in group
+                if isinstance(step, dict)
+            }
+            # The template's outputs may name any step: re-check them with all in scope.
+            self.check_strings(self.template.get("outputs"), _key(self.path, "outputs"), steps=all_steps, tasks=None)
+            earlier: set[str] = set()
+            for group_index, group in enumerate(steps):
+                if not isinstance(group, list):
+                    continue
+                gpath = _idx(_key(self.path, "steps"), group_index)
+                for step_index, step in enumerate(group):
+                    if isinstance(step, dict):
+                        own = {str(step.get("name"))}
+                        spath = _idx(gpath, step_index)
+                        self.check_strings(step, spath, steps=earlier, tasks=None, hooks_extra=own)
+                earlier = earlier | {
+                    str(step.get("name")) for step in group if isinstance(step, dict)
+                }
+        dag = self.template.get("dag")
+        if isinstance(dag, dict) and isinstance(dag.get("tasks"), list):
+            tasks = [t for t in dag["tasks"] if isinstance(t, dict)]
+            all_tasks = {str(t.get("name")) for t in tasks}
+            self.check_strings(self.template.get("outputs"), _key(self.path, "outputs"), steps=None, tasks=all_tasks)
+            ancestors = self.ancestry(tasks)
+            self.check_strings(
+                {k: v for k, v in dag.items() if k != "tasks"}, _key(self.path, "dag"), steps=None, tasks=all_tasks
+            )
+            for index, task in enumerate(dag["tasks"]):
+                if isinstance(task, dict):
+                    name = str(task.get("name"))
+                    tpath = _idx(_key(_key(self.path, "dag"), "tasks"), index)
+                    self.check_strings(task, tpath, steps=None, tasks=ancestors.get(name, set()), hooks_extra={name})
+
+    @staticmethod
+    def ancestry(tasks: list[dict[str, Any]]) -> dict[str, set[str]]:
+        direct: dict[str, set[str]] = {}
+        for task in tasks:
+            deps: set[str] = set()
+            if isinstance(task.get("dependencies"), list):
+                deps |= {str(d) for d in task["dependencies"]}
+            if isinstance(task.get("depends"), str):
+                deps |= depends_task_names(task["depends"])[0]
+            direct[str(task.get("name"))] = deps
+        result: dict[str, set[str]] = {}
+
+        def closure(name: str, trail: frozenset[str]) -> set[str]:
+            if name in result:
+                return result[name]
+            found: set[str] = set()
+            for dep in direct.get(name, set()):
+                found.add(dep)
+                if dep not in trail:
+                    found |= closure(dep, trail | {dep})
+            result[name] = found
+            return found
+
+        for name in direct:
+            closure(name, frozenset({name}))
+        return result
+
+    def check_strings(
+        self,
+        value: Any,
+        path: str,
+        *,
+        steps: set[str] | None,
+        tasks: set[str] | None,
+        hooks_extra: set[str] | None = None,
+    ) -> None:
+        skip = frozenset({"inline", "hooks"}) if hooks_extra is not None else frozenset({"inline"})
+        for spath, text in _strings(value, path, skip):
+            self.check_text(text, spath, steps, tasks)
+        if hooks_extra is not None and isinstance(value, dict) and isinstance(value.get("hooks"), dict):
+            hook_steps = None if steps is None else steps | hooks_extra
+            hook_tasks = None if tasks is None else tasks | hooks_extra
+            for spath, text in _strings(value["hooks"], _key(path, "hooks"), frozenset({"inline"})):
+                self.check_text(text, spath, hook_steps, hook_tasks)
+
+    def check_text(self, text: str, path: str, steps: set[str] | None, tasks: set[str] | None) -> None:
+        if "{{" not in text:
+            return
+        for match in _TAG.finditer(text):
+            problem = self.problem(match.group(1), steps, tasks)
+            if problem is not None:
+                self.owner.error(path, f"failed to resolve {{{{{match.group(1)}}}}}{problem}")
+
+    def problem(self, tag: str, steps: set[str] | None, tasks: set[str] | None) -> str | None:
+        parts = tag.split(".")
+        if len(parts) >= 3 and parts[0] == "inputs" and parts[1] in ("parameters", "artifacts"):
+            declared = self.input_params if parts[1] == "parameters" else self.input_artifacts
+            if parts[2] not in declared:
+                return _known(f"inputs.{parts[1]}", declared)
+        elif len(parts) >= 3 and parts[0] == "workflow" and parts[1] == "parameters":
+            known = self.scope.global_params
+            if known is not None and parts[2] not in known and parts[2] != "json":
+                return _known("workflow arguments", known)
+        elif len(parts) >= 2 and parts[0] == "steps" and steps is not None and parts[1] != "name":
+            if parts[1] not in steps:
+                return _known("steps before this one", steps)
+        elif len(parts) >= 2 and parts[0] == "tasks" and tasks is not None and parts[1] != "name":
+            if parts[1] not in tasks:
+                return _known("tasks this one depends on", tasks)
+        return None
+
+
+def _known(what: str, names: set[str]) -> str:
+    return f" ({what}: {', '.join(sorted(names)) if names else 'none'})"
+
+
+# ---------------------------------------------------------------------------------------
 # Entry points
 
 
@@ -629,6 +805,14 @@ def _header(doc: dict[str, Any], kind: str, errors: list[LintError]) -> None:
     actual = doc.get("kind")
     if actual is not None and actual != kind:
         errors.append(LintError("kind", f"expected {kind!r}, got {actual!r}"))
+
+
+def _argument_names(spec: dict[str, Any]) -> set[str]:
+    args = spec.get("arguments")
+    params = args.get("parameters") if isinstance(args, dict) else None
+    if not isinstance(params, list):
+        return set()
+    return {str(p["name"]) for p in params if isinstance(p, dict) and p.get("name") is not None}
 
 
 def _own_template_names(spec: Any) -> set[str]:
@@ -673,7 +857,9 @@ def _lint_workflow_spec(spec: Any, path: str, bundle: Bundle | None, errors: lis
                 referenced = owner.get("spec") if isinstance(owner.get("spec"), dict) else {}
         if referenced is not None:
             merged = merge_specs(spec, referenced)
-            scope = _Scope(names | _own_template_names(referenced), bundle, complete=True)
+            scope = _Scope(
+                names | _own_template_names(referenced), bundle, complete=True, global_params=_argument_names(merged)
+            )
             semantic.spec(spec, path, scope=scope, entrypoint_required=False)
             if not merged.get("entrypoint"):
                 errors.append(
@@ -685,7 +871,8 @@ def _lint_workflow_spec(spec: Any, path: str, bundle: Bundle | None, errors: lis
             scope = _Scope(names, bundle, complete=False)
             semantic.spec(spec, path, scope=scope, entrypoint_required=False)
     else:
-        semantic.spec(spec, path, scope=_Scope(names, bundle, complete=True), entrypoint_required=True)
+        scope = _Scope(names, bundle, complete=True, global_params=_argument_names(spec))
+        semantic.spec(spec, path, scope=scope, entrypoint_required=True)
 
 
 def lint_template_resource(doc: dict[str, Any], bundle: Bundle | None = None) -> list[LintError]:

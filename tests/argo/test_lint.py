@@ -450,6 +450,36 @@ BROKEN: list[tuple[str, Callable[[dict[str, Any]], object], str, str]] = [
         "only valid for steps and dag templates",
     ),
     (
+        "misspelled input parameter reference",
+        lambda wf: _tpl(wf, 0)["container"].update(args=["{{inputs.parameters.mesage}}"]),
+        "spec.templates[0].container.args[0]",
+        "failed to resolve {{inputs.parameters.mesage}} (inputs.parameters: msg)",
+    ),
+    (
+        "undeclared input artifact reference",
+        lambda wf: _tpl(wf, 0)["container"].update(args=["cat {{inputs.artifacts.data.path}}"]),
+        "spec.templates[0].container.args[0]",
+        "failed to resolve {{inputs.artifacts.data.path}}",
+    ),
+    (
+        "unknown workflow parameter",
+        lambda wf: _step(wf, 0)["arguments"]["parameters"][0].update(value="{{workflow.parameters.mgs}}"),
+        "spec.templates[1].steps[0][0].arguments.parameters[0].value",
+        "failed to resolve {{workflow.parameters.mgs}} (workflow arguments: msg)",
+    ),
+    (
+        "step output used before the step ran",
+        lambda wf: _step(wf, 0)["arguments"]["parameters"][0].update(value="{{steps.second.outputs.result}}"),
+        "spec.templates[1].steps[0][0].arguments.parameters[0].value",
+        "failed to resolve {{steps.second.outputs.result}}",
+    ),
+    (
+        "task output of a task not depended on",
+        lambda wf: _task(wf, 1)["arguments"]["parameters"][0].update(value="{{tasks.C.outputs.result}}"),
+        "spec.templates[2].dag.tasks[1].arguments.parameters[0].value",
+        "failed to resolve {{tasks.C.outputs.result}} (tasks this one depends on: A)",
+    ),
+    (
         "wrong apiVersion",
         lambda wf: wf.update(apiVersion="argoproj.io/v1"),
         "apiVersion",
@@ -512,6 +542,7 @@ def test_int_or_string_and_any_string_fields_accept_both() -> None:
     wf = copy.deepcopy(BASE)
     _tpl(wf, 0)["retryStrategy"] = {"limit": "3", "backoff": {"duration": "1s", "factor": 2}}
     _tpl(wf, 0)["activeDeadlineSeconds"] = "{{workflow.parameters.deadline}}"
+    _spec(wf)["arguments"]["parameters"].append({"name": "deadline", "value": "60"})
     _tpl(wf, 2)["retryStrategy"] = {"limit": 2}
     _spec(wf)["arguments"]["parameters"] += [
         {"name": "n", "value": 3},
@@ -527,6 +558,7 @@ def test_placeholders_pass_enumerations_and_references() -> None:
     wf = copy.deepcopy(BASE)
     _tpl(wf, 0)["container"]["imagePullPolicy"] = "{{workflow.parameters.policy}}"
     _tpl(wf, 2)["dag"]["target"] = "{{workflow.parameters.target}}"
+    _spec(wf)["arguments"]["parameters"] += [{"name": "policy", "value": "Always"}, {"name": "target", "value": "C"}]
     assert lint_workflow(wf) == []
 
 
@@ -534,6 +566,30 @@ def test_enhanced_depends_with_results_and_groups() -> None:
     wf = copy.deepcopy(BASE)
     _task(wf, 2)["depends"] = "(A.Succeeded || A.Failed) && !B.Errored && B.AnySucceeded"
     assert lint_workflow(wf) == []
+
+
+def test_variables_argo_resolves_are_accepted() -> None:
+    wf = copy.deepcopy(BASE)
+    _tpl(wf, 0)["container"]["args"] = [
+        "{{inputs.parameters.msg}} {{ workflow.name }} {{workflow.parameters.msg}} {{pod.name}}",
+        "{{=inputs.parameters.anything}} {{item}} {{custom.thing}}",
+    ]
+    _step(wf, 1)["arguments"] = {"parameters": [{"name": "msg", "value": "{{steps.first.outputs.result}}"}]}
+    _task(wf, 2)["arguments"]["parameters"][0]["value"] = "{{tasks.A.outputs.result}}"  # via B, transitively
+    _task(wf, 2)["depends"] = "B"
+    _tpl(wf, 2)["outputs"] = {
+        "parameters": [{"name": "out", "valueFrom": {"parameter": "{{tasks.C.outputs.result}}"}}]
+    }
+    _tpl(wf, 1)["outputs"] = {
+        "parameters": [{"name": "out", "valueFrom": {"parameter": "{{steps.second.outputs.result}}"}}]
+    }
+    assert lint_workflow(wf) == []
+
+
+def test_workflow_parameters_of_a_workflow_template_are_not_known() -> None:
+    wft = copy.deepcopy(WFT)
+    wft["spec"]["templates"][0]["container"]["args"] = ["{{workflow.parameters.from-submitter}}"]
+    assert lint_template_resource(wft) == []
 
 
 def test_dag_with_dependencies_only_and_continue_on() -> None:
