@@ -99,6 +99,12 @@ class EventSettings:
     """Seconds within which a re-published event id is dropped as a duplicate."""
     replicas: int = 1
     """Stream replicas (clustered NATS only)."""
+    ack_timeout: float = 5.0
+    """Seconds to wait for JetStream to acknowledge a publish before retrying it."""
+    retry_backoff: float = 0.05
+    """First delay in seconds before a failed publish is retried; doubles each attempt."""
+    retry_backoff_max: float = 2.0
+    """Longest delay in seconds between retries of a failed publish."""
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,1081 @@
+"""Notifications: CloudEvents on durable JetStream streams, published off the reconcile path.
+
+Every workflow, node, pod and plugin transition becomes a :class:`CloudEvent`
+(CloudEvents 1.0, binary content mode over NATS: the attributes travel as
+``ce-*`` headers, the body is the compact JSON of ``data``). The event id is
+deterministic (:func:`event_id`) and copied to ``Nats-Msg-Id``, so a re-publish
+of the same transition inside the stream's duplicate window (after a retry or
+a controller restart) is dropped by JetStream.
+
+:class:`EventPublisher` takes events from the controller without ever making it
+wait for NATS: ``publish`` only enqueues (and waits only while the bounded queue
+is full), ``try_publish`` and ``publish_progress`` never wait. One background
+task moves events to JetStream with ``publish_async`` under a window of
+unacknowledged publishes; a publish that fails or is not acknowledged in time is
+retried with backoff until it is acknowledged or the publisher is closed, so an
+event is never silently dropped. During a NATS outage events stay queued.
+
+Progress (done/total, phase counts) goes to a separate last-value stream and is
+coalesced per workflow: only the newest pending value is kept.
+
+Retries may reorder events of one workflow; consumers that care order by
+``ce-time`` (and by phase order within a node).
+
+:func:`replay` reads the events back (from the start, only new ones, or resuming
+a durable consumer) and decodes them into :class:`CloudEvent` objects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import hashlib
+import heapq
+import itertools
+import json
+import random
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Final
+
+import structlog
+from nats.js.api import (
+    AckPolicy,
+    ConsumerConfig,
+    DeliverPolicy,
+    DiscardPolicy,
+    RetentionPolicy,
+    StorageType,
+    StreamConfig,
+)
+from nats.js.errors import APIError, NotFoundError
+
+from hookbus.bus import subjects
+from hookbus.bus.errors import BusError, ConfigError, DecodeError, EncodeError, PayloadTooLarge
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Mapping
+    from types import TracebackType
+
+    from nats.aio.client import Client
+    from nats.aio.msg import Msg
+    from nats.js.api import PubAck
+    from nats.js.client import JetStreamContext
+
+    from hookbus.bus.settings import EventSettings
+
+log = structlog.get_logger("hookbus.bus.events")
+
+SPEC_VERSION: Final = "1.0"
+"""The CloudEvents specification version every event declares."""
+TYPE_PREFIX: Final = "io.hookbus"
+"""Prefix of every event type (``io.hookbus.node.succeeded``)."""
+CONTENT_TYPE: Final = "application/json"
+PROGRESS_TYPE: Final = f"{TYPE_PREFIX}.workflow.progress"
+
+# Header names (CloudEvents NATS protocol binding, binary content mode).
+H_SPECVERSION: Final = "ce-specversion"
+H_ID: Final = "ce-id"
+H_SOURCE: Final = "ce-source"
+H_TYPE: Final = "ce-type"
+H_TIME: Final = "ce-time"
+H_SUBJECT: Final = "ce-subject"
+H_CONTENT_TYPE: Final = "Content-Type"
+H_MSG_ID: Final = "Nats-Msg-Id"
+
+NODE_FIELDS: Final = (
+    "id",
+    "name",
+    "displayName",
+    "type",
+    "templateName",
+    "phase",
+    "message",
+    "boundaryID",
+    "startedAt",
+    "finishedAt",
+    "progress",
+)
+"""Node fields copied into node events. Inputs and outputs stay out: they may hold
+secrets and can be large; consumers read them from the workflow's status."""
+
+_VERDICT_TYPES: Final = {
+    "reject": "rejected",
+    "rejected": "rejected",
+    "short-circuit": "short-circuited",
+    "shortcircuit": "short-circuited",
+    "short-circuited": "short-circuited",
+    "veto": "vetoed",
+    "vetoed": "vetoed",
+    "warn": "warning",
+    "warning": "warning",
+    "take-over": "taken-over",
+    "takeover": "taken-over",
+    "taken-over": "taken-over",
+    "hold": "held",
+    "held": "held",
+}
+
+
+class PublisherClosedError(BusError, RuntimeError):
+    """The event publisher is closed (or closing): the event was not accepted.
+
+    Retrying on the same publisher will not help.
+    """
+
+
+# --------------------------------------------------------------------------- events
+
+
+@dataclass(frozen=True, slots=True)
+class CloudEvent:
+    """One notification, in CloudEvents 1.0 terms.
+
+    ``subject`` is the NATS subject it is published on; the CloudEvents
+    ``subject`` attribute (what inside the source it is about) is ``ce_subject``.
+    """
+
+    id: str
+    """Deterministic id (see :func:`event_id`); also the ``Nats-Msg-Id``."""
+    source: str
+    """``/hookbus/namespaces/<namespace>/workflows/<name>``."""
+    type: str
+    """``io.hookbus.<kind>.<phase>``, e.g. ``io.hookbus.workflow.succeeded``."""
+    subject: str
+    """NATS subject (``hookbus.event.v1.<ns>.<workflow>.<kind>.<phase>``)."""
+    time: str
+    """When the transition happened, RFC 3339 in UTC."""
+    data: dict[str, Any] = field(default_factory=dict)
+    """JSON-able payload."""
+    ce_subject: str | None = None
+    """CloudEvents ``subject`` attribute (``nodes/<node id>``), when there is one."""
+
+    def headers(self) -> dict[str, str]:
+        """NATS headers of the binary content mode, with ``Nats-Msg-Id`` for deduplication."""
+        headers = {
+            H_SPECVERSION: SPEC_VERSION,
+            H_ID: self.id,
+            H_SOURCE: self.source,
+            H_TYPE: self.type,
+            H_TIME: self.time,
+            H_CONTENT_TYPE: CONTENT_TYPE,
+            H_MSG_ID: self.id,
+        }
+        if self.ce_subject is not None:
+            headers[H_SUBJECT] = self.ce_subject
+        return headers
+
+    def body(self) -> bytes:
+        """The compact JSON of ``data``; :class:`EncodeError` if it is not JSON-able."""
+        try:
+            return json.dumps(self.data, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+        except (TypeError, ValueError) as exc:
+            raise EncodeError(f"data of event {self.id} ({self.type}) is not JSON: {exc}") from exc
+
+    @classmethod
+    def from_message(cls, subject: str, headers: Mapping[str, str] | None, body: bytes) -> CloudEvent:
+        """Decode an event from a NATS message; :class:`DecodeError` names what is missing."""
+        headers = headers or {}
+        missing = [h for h in (H_ID, H_SOURCE, H_TYPE, H_TIME) if not headers.get(h)]
+        if missing:
+            raise DecodeError(f"not a CloudEvent: header(s) {', '.join(missing)} missing", subject=subject, data=body)
+        version = headers.get(H_SPECVERSION)
+        if version != SPEC_VERSION:
+            raise DecodeError(f"unsupported ce-specversion {version!r} (expected {SPEC_VERSION})", subject=subject, data=body)
+        data: Any = {}
+        if body:
+            try:
+                data = json.loads(body)
+            except ValueError as exc:
+                raise DecodeError(f"event body is not JSON: {exc}", subject=subject, data=body) from exc
+        if not isinstance(data, dict):
+            raise DecodeError(f"event data must be a JSON object, got {type(data).__name__}", subject=subject, data=body)
+        return cls(
+            id=headers[H_ID],
+            source=headers[H_SOURCE],
+            type=headers[H_TYPE],
+            subject=subject,
+            time=headers[H_TIME],
+            data=data,
+            ce_subject=headers.get(H_SUBJECT),
+        )
+
+
+def event_id(*parts: str | int) -> str:
+    """A deterministic event id: the same parts always give the same id.
+
+    Parts are length-prefixed before hashing, so ``("ab", "c")`` and
+    ``("a", "bc")`` differ. 32 hex characters (blake2b, 128 bits).
+    """
+    digest = hashlib.blake2b(digest_size=16)
+    for part in parts:
+        text = str(part).encode()
+        digest.update(b"%d:" % len(text))
+        digest.update(text)
+    return digest.hexdigest()
+
+
+def now_rfc3339() -> str:
+    """The current UTC time as RFC 3339 with microseconds and a ``Z``."""
+    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def workflow_source(namespace: str, workflow: str) -> str:
+    """The ``ce-source`` of every event about one workflow."""
+    return f"/hookbus/namespaces/{namespace}/workflows/{workflow}"
+
+
+def _type(kind: str, what: str) -> str:
+    return f"{TYPE_PREFIX}.{kind}.{what.lower()}"
+
+
+def _base(namespace: str, workflow: str, uid: str) -> dict[str, Any]:
+    return {"namespace": namespace, "workflow": workflow, "uid": uid}
+
+
+def workflow_event(
+    namespace: str,
+    workflow: str,
+    uid: str,
+    phase: str,
+    *,
+    message: str = "",
+    data: Mapping[str, Any] | None = None,
+    attempt: int = 0,
+    time: str | None = None,
+) -> CloudEvent:
+    """A workflow reached *phase* (``Submitted``, ``Running``, ``Succeeded``, ``Failed``, ``Error``).
+
+    *attempt* tells apart the same phase reached again (after ``retry``), so
+    that it is not deduplicated; *data* adds fields (it cannot replace the
+    identity fields).
+    """
+    payload: dict[str, Any] = dict(data or {})
+    payload.update(_base(namespace, workflow, uid), phase=phase, message=message)
+    return CloudEvent(
+        id=event_id("workflow", namespace, workflow, uid, phase, attempt),
+        source=workflow_source(namespace, workflow),
+        type=_type("workflow", phase),
+        subject=subjects.event(namespace, workflow, "workflow", phase),
+        time=time or now_rfc3339(),
+        data=payload,
+    )
+
+
+def node_event(
+    namespace: str,
+    workflow: str,
+    uid: str,
+    node: Mapping[str, Any],
+    *,
+    attempt: int = 0,
+    time: str | None = None,
+) -> CloudEvent:
+    """A node reached its ``phase`` (``node`` is an Argo status node: id, name, type, phase, ...).
+
+    Only :data:`NODE_FIELDS` are copied. *attempt* tells apart the same node
+    reaching the same phase again (a workflow ``retry`` resets failed nodes).
+    """
+    try:
+        node_id = str(node["id"])
+        phase = str(node["phase"])
+    except KeyError as exc:
+        raise ConfigError(f"node of workflow {namespace}/{workflow} has no {exc.args[0]!r} field") from None
+    projected = {key: node[key] for key in NODE_FIELDS if key in node}
+    payload = _base(namespace, workflow, uid)
+    payload.update(phase=phase, node=projected, attempt=attempt)
+    return CloudEvent(
+        id=event_id("node", namespace, workflow, uid, node_id, phase, attempt),
+        source=workflow_source(namespace, workflow),
+        type=_type("node", phase),
+        subject=subjects.event(namespace, workflow, "node", phase),
+        time=time or now_rfc3339(),
+        data=payload,
+        ce_subject=f"nodes/{node_id}",
+    )
+
+
+def pod_event(
+    namespace: str,
+    workflow: str,
+    uid: str,
+    node_id: str,
+    pod_name: str,
+    *,
+    phase: str = "created",
+    node_name: str | None = None,
+    template_name: str | None = None,
+    image: str | None = None,
+    attempt: int = 0,
+    time: str | None = None,
+) -> CloudEvent:
+    """A pod (or local process) of a node was created (or reached another *phase*)."""
+    payload = _base(namespace, workflow, uid)
+    node: dict[str, Any] = {"id": node_id}
+    if node_name is not None:
+        node["name"] = node_name
+    if template_name is not None:
+        node["templateName"] = template_name
+    pod: dict[str, Any] = {"name": pod_name}
+    if image is not None:
+        pod["image"] = image
+    payload.update(phase=phase, node=node, pod=pod, attempt=attempt)
+    return CloudEvent(
+        id=event_id("pod", namespace, workflow, uid, node_id, pod_name, phase, attempt),
+        source=workflow_source(namespace, workflow),
+        type=_type("pod", phase),
+        subject=subjects.event(namespace, workflow, "pod", phase),
+        time=time or now_rfc3339(),
+        data=payload,
+        ce_subject=f"pods/{pod_name}",
+    )
+
+
+def verdict_type(verdict: str) -> str:
+    """The event phase of a plugin *verdict*: ``reject`` -> ``rejected``, ``veto`` -> ``vetoed``, ..."""
+    key = verdict.strip().lower().replace("_", "-")
+    return _VERDICT_TYPES.get(key, key)
+
+
+def plugin_event(
+    namespace: str,
+    workflow: str,
+    uid: str,
+    plugin: str,
+    verdict: str,
+    *,
+    node_id: str | None = None,
+    message: str = "",
+    hook: str | None = None,
+    attempt: int = 0,
+    time: str | None = None,
+) -> CloudEvent:
+    """A plugin's verdict took effect (reject, short-circuit, veto, warning, take-over, hold)."""
+    phase = verdict_type(verdict)
+    payload = _base(namespace, workflow, uid)
+    payload.update(plugin=plugin, verdict=phase, message=message)
+    if hook is not None:
+        payload["hook"] = hook
+    if node_id is not None:
+        payload["nodeId"] = node_id
+    return CloudEvent(
+        id=event_id("plugin", namespace, workflow, uid, plugin, phase, hook or "", node_id or "", message, attempt),
+        source=workflow_source(namespace, workflow),
+        type=_type("plugin", phase),
+        subject=subjects.event(namespace, workflow, "plugin", phase),
+        time=time or now_rfc3339(),
+        data=payload,
+        ce_subject=f"nodes/{node_id}" if node_id is not None else None,
+    )
+
+
+def progress_event(namespace: str, workflow: str, data: Mapping[str, Any], *, time: str | None = None) -> CloudEvent:
+    """A progress snapshot of a workflow for the last-value stream.
+
+    Its id is random: the same progress value may legitimately repeat, and
+    only retries of this very publish must deduplicate.
+    """
+    payload = dict(data)
+    payload.update(namespace=namespace, workflow=workflow)
+    return CloudEvent(
+        id=uuid.uuid4().hex,
+        source=workflow_source(namespace, workflow),
+        type=PROGRESS_TYPE,
+        subject=subjects.progress(namespace, workflow),
+        time=time or now_rfc3339(),
+        data=payload,
+    )
+
+
+# --------------------------------------------------------------------------- streams
+
+
+def events_stream_config(settings: EventSettings) -> StreamConfig:
+    """Configuration of the ``HOOKBUS_EVENTS`` stream."""
+    return StreamConfig(
+        name=subjects.EVENTS_STREAM,
+        description="hookbus notifications (CloudEvents)",
+        subjects=[f"{subjects.EVENT_ROOT}.>"],
+        retention=RetentionPolicy.LIMITS,
+        discard=DiscardPolicy.OLD,
+        storage=StorageType.FILE,
+        max_age=settings.max_age,
+        duplicate_window=settings.duplicate_window,
+        num_replicas=settings.replicas,
+    )
+
+
+def progress_stream_config(settings: EventSettings) -> StreamConfig:
+    """Configuration of the ``HOOKBUS_PROGRESS`` last-value stream (one message per workflow)."""
+    return StreamConfig(
+        name=subjects.PROGRESS_STREAM,
+        description="hookbus workflow progress, latest value per workflow",
+        subjects=[f"{subjects.PROGRESS_ROOT}.>"],
+        retention=RetentionPolicy.LIMITS,
+        discard=DiscardPolicy.OLD,
+        storage=StorageType.FILE,
+        max_msgs_per_subject=1,
+        max_age=settings.max_age,
+        duplicate_window=min(settings.duplicate_window, settings.max_age),
+        num_replicas=settings.replicas,
+    )
+
+
+_STREAM_EXISTS: Final = 10058  # stream name already in use with a different configuration
+
+
+async def _ensure_stream(js: JetStreamContext, config: StreamConfig) -> None:
+    try:
+        await js.add_stream(config)
+        return
+    except APIError as exc:
+        if exc.err_code != _STREAM_EXISTS:
+            raise
+    # It exists with another configuration: bring it to ours. Two controllers
+    # racing here both send the same configuration, so either order is fine.
+    try:
+        await js.update_stream(config)
+    except APIError as exc:
+        raise ConfigError(
+            f"stream {config.name} exists with a configuration that cannot be updated "
+            f"({exc.description}); fix or delete the stream, retrying will not help"
+        ) from exc
+    log.info("updated stream configuration", stream=config.name)
+
+
+async def ensure_streams(js: JetStreamContext, settings: EventSettings) -> None:
+    """Create or update the events and progress streams. Idempotent, safe under races."""
+    if settings.duplicate_window > settings.max_age > 0:
+        raise ConfigError(
+            f"events duplicate_window ({settings.duplicate_window}s) must not exceed max_age ({settings.max_age}s)"
+        )
+    await _ensure_stream(js, events_stream_config(settings))
+    await _ensure_stream(js, progress_stream_config(settings))
+
+
+# --------------------------------------------------------------------------- publisher
+
+
+@dataclass(frozen=True, slots=True)
+class PublisherStats:
+    """A snapshot of an :class:`EventPublisher`'s counters."""
+
+    published: int
+    """Events stored by JetStream (acknowledged, not duplicates)."""
+    duplicates: int
+    """Publishes JetStream acknowledged as duplicates of a stored event."""
+    failed_attempts: int
+    """Publishes that failed or were not acknowledged in time (each was retried)."""
+    retried: int
+    """Re-publishes after a failure."""
+    coalesced: int
+    """Progress updates replaced by a newer one before they were sent."""
+    queued: int
+    """Events and progress updates waiting to be sent."""
+    pending: int
+    """Events sent or waiting for a retry, not yet acknowledged."""
+    dropped: int
+    """Events given up when the publisher closed before they were acknowledged."""
+
+
+class _Item:
+    """One event on its way: encoded once, retried as is."""
+
+    __slots__ = ("attempt", "body", "event", "headers", "progress_key", "ticket")
+
+    def __init__(self, event: CloudEvent, body: bytes, progress_key: str | None = None) -> None:
+        self.event = event
+        self.body = body
+        self.headers = event.headers()
+        self.progress_key = progress_key
+        self.ticket = -1
+        self.attempt = 0
+
+
+class EventPublisher:
+    """Publishes CloudEvents to JetStream in the background, with backpressure and retries.
+
+    ``async with EventPublisher(nc, settings) as events: await events.publish(e)``.
+    *on_error* is called (synchronously, in the publisher's task) for every
+    failed attempt and for each event given up at close; it must not block.
+    """
+
+    def __init__(
+        self,
+        nc: Client,
+        settings: EventSettings,
+        *,
+        on_error: Callable[[CloudEvent, Exception], None] | None = None,
+        create_streams: bool = True,
+    ) -> None:
+        if settings.queue_size < 1 or settings.max_pending_acks < 1:
+            raise ConfigError("events queue_size and max_pending_acks must be at least 1")
+        self._nc = nc
+        self._settings = settings
+        self._on_error = on_error
+        self._create_streams = create_streams
+        self._capacity = settings.queue_size
+        self._window = settings.max_pending_acks
+        self._js: JetStreamContext | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._wakeup = asyncio.Event()
+        # Waiting to be sent.
+        self._events: collections.deque[_Item] = collections.deque()
+        self._putters: collections.deque[asyncio.Future[None]] = collections.deque()
+        self._progress: dict[str, _Item] = {}
+        self._progress_ready: collections.deque[str] = collections.deque()
+        self._progress_busy: set[str] = set()
+        # Taken, not yet acknowledged: sent (in flight) or waiting for a retry.
+        self._outstanding = 0
+        self._inflight: collections.deque[tuple[float, _Item, asyncio.Future[PubAck]]] = collections.deque()
+        self._retry: list[tuple[float, int, _Item]] = []
+        # Flush bookkeeping: tickets in acceptance order, the finished ones, waiters.
+        self._tickets = itertools.count()
+        self._next_ticket = 0
+        self._open: collections.deque[int] = collections.deque()
+        self._done: set[int] = set()
+        self._flushers: collections.deque[tuple[int, asyncio.Future[None]]] = collections.deque()
+        self._take_progress = False
+        self._failing = False
+        self._closing = False
+        self._stopped = False
+        self._closed = asyncio.Event()
+        self._failure: BaseException | None = None
+        self._published = 0
+        self._duplicates = 0
+        self._failed_attempts = 0
+        self._retried = 0
+        self._coalesced = 0
+        self._dropped = 0
+
+    # ----------------------------------------------------------------- lifecycle
+
+    async def start(self) -> None:
+        """Create the streams (unless told not to) and start the background task. Idempotent."""
+        if self._closing:
+            raise PublisherClosedError("event publisher is closed; create a new one")
+        if self._task is not None:
+            return
+        self._js = self._nc.jetstream(publish_async_max_pending=self._window)
+        if self._create_streams:
+            await ensure_streams(self._js, self._settings)
+        self._task = asyncio.create_task(self._run(), name="hookbus-events-publisher")
+
+    async def flush(self, timeout: float | None = None) -> None:
+        """Return once every event accepted so far is acknowledged by JetStream.
+
+        Raises :class:`TimeoutError` after *timeout* seconds (the events stay
+        queued; calling again may succeed) and :class:`PublisherClosedError`
+        if the publisher stopped before they went out.
+        """
+        target = self._next_ticket
+        if self._low() >= target:
+            return
+        if self._stopped:
+            raise PublisherClosedError(f"event publisher closed with {self._unacked()} event(s) not published")
+        if self._failure is not None:
+            raise PublisherClosedError("event publisher task failed") from self._failure
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._flushers.append((target, waiter))
+        try:
+            await asyncio.wait_for(waiter, timeout)
+        except TimeoutError:
+            raise TimeoutError(
+                f"{self._unacked()} event(s) not acknowledged by JetStream within {timeout}s; they stay queued"
+            ) from None
+
+    async def close(self, timeout: float | None = 10.0) -> None:
+        """Stop accepting events, flush for up to *timeout* seconds, then stop. Idempotent.
+
+        Events still unacknowledged at the deadline are counted as ``dropped``,
+        logged and reported to ``on_error``.
+        """
+        if self._closing:
+            await self._closed.wait()
+            return
+        self._closing = True
+        for putter in self._putters:
+            if not putter.done():
+                putter.set_result(None)
+        try:
+            if self._task is not None and not self._task.done():
+                with contextlib.suppress(TimeoutError, PublisherClosedError):
+                    await self.flush(timeout)
+        finally:
+            self._stopped = True
+            task, self._task = self._task, None
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            self._give_up()
+            self._closed.set()
+
+    async def __aenter__(self) -> EventPublisher:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` has begun."""
+        return self._closing
+
+    @property
+    def stats(self) -> PublisherStats:
+        """Counters and queue sizes right now."""
+        return PublisherStats(
+            published=self._published,
+            duplicates=self._duplicates,
+            failed_attempts=self._failed_attempts,
+            retried=self._retried,
+            coalesced=self._coalesced,
+            queued=len(self._events) + len(self._progress),
+            pending=self._outstanding,
+            dropped=self._dropped,
+        )
+
+    # ----------------------------------------------------------------- accepting
+
+    def _prepare(self, event: CloudEvent, progress_key: str | None = None) -> _Item:
+        if self._closing:
+            raise PublisherClosedError(f"event publisher is closed; event {event.id} ({event.type}) not accepted")
+        body = event.body()
+        if self._nc.is_connected and len(body) > self._nc.max_payload - 1024:
+            raise PayloadTooLarge(len(body), self._nc.max_payload - 1024, what=f"event {event.id} ({event.type})")
+        return _Item(event, body, progress_key)
+
+    def _accept(self, item: _Item) -> None:
+        ticket = next(self._tickets)
+        self._next_ticket = ticket + 1
+        item.ticket = ticket
+        self._open.append(ticket)
+        self._events.append(item)
+        self._wakeup.set()
+
+    async def publish(self, event: CloudEvent) -> None:
+        """Queue *event*; waits only while the queue is full. Never loses it.
+
+        :class:`EncodeError`/:class:`PayloadTooLarge` if it cannot be sent at
+        all; :class:`PublisherClosedError` once closing has begun.
+        """
+        item = self._prepare(event)
+        while len(self._events) >= self._capacity:
+            waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._putters.append(waiter)
+            try:
+                await waiter
+            except asyncio.CancelledError:
+                # If we were handed a free slot, pass it on.
+                if waiter.done() and not waiter.cancelled():
+                    self._wake_putter()
+                raise
+            finally:
+                with contextlib.suppress(ValueError):
+                    self._putters.remove(waiter)
+            if self._closing:
+                raise PublisherClosedError(f"event publisher closed while event {event.id} waited for room")
+        self._accept(item)
+
+    async def publish_many(self, events: Iterable[CloudEvent]) -> None:
+        """Queue several events in order (a batch of one scheduling pass)."""
+        for event in events:
+            await self.publish(event)
+
+    def try_publish(self, event: CloudEvent) -> bool:
+        """Queue *event* if there is room now; return False (event not taken) when full."""
+        item = self._prepare(event)
+        if len(self._events) >= self._capacity:
+            return False
+        self._accept(item)
+        return True
+
+    def publish_progress(self, namespace: str, workflow: str, data: Mapping[str, Any]) -> None:
+        """Set the latest progress of a workflow; never waits.
+
+        Only the newest value waiting to be sent is kept per workflow, and one
+        publish per workflow is in flight at a time, so the stream ends with
+        the last value.
+        """
+        event = progress_event(namespace, workflow, data)
+        key = event.subject
+        item = self._prepare(event, key)
+        waiting = self._progress.get(key)
+        if waiting is not None:
+            item.ticket = waiting.ticket  # the newest value answers for the older one
+            self._progress[key] = item
+            self._coalesced += 1
+            return
+        ticket = next(self._tickets)
+        self._next_ticket = ticket + 1
+        item.ticket = ticket
+        self._open.append(ticket)
+        self._progress[key] = item
+        if key not in self._progress_busy:
+            self._progress_ready.append(key)
+        self._wakeup.set()
+
+    def _wake_putter(self) -> None:
+        while self._putters:
+            putter = self._putters.popleft()
+            if not putter.done():
+                putter.set_result(None)
+                return
+
+    # ----------------------------------------------------------------- background
+
+    async def _run(self) -> None:
+        try:
+            await self._drain()
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:
+            self._failure = exc
+            log.exception("event publisher task failed; events are no longer sent")
+            for _, waiter in self._flushers:
+                if not waiter.done():
+                    waiter.set_exception(PublisherClosedError("event publisher task failed"))
+            raise
+
+    async def _drain(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            self._wakeup.clear()
+            now = loop.time()
+            self._expire(now)
+            if not self._nc.is_connected:
+                # Keep events queued until the client is back; poll its state.
+                await self._sleep(0.05)
+                continue
+            item = self._take(now)
+            if item is None:
+                await self._sleep(self._next_deadline(now))
+                continue
+            await self._send(item, loop.time())
+
+    async def _sleep(self, delay: float | None) -> None:
+        if delay is None:
+            await self._wakeup.wait()
+            return
+        handle = asyncio.get_running_loop().call_later(max(delay, 0.0), self._wakeup.set)
+        try:
+            await self._wakeup.wait()
+        finally:
+            handle.cancel()
+
+    def _next_deadline(self, now: float) -> float | None:
+        deadlines = []
+        if self._retry:
+            deadlines.append(self._retry[0][0])
+        if self._inflight:
+            deadlines.append(self._inflight[0][0])
+        return min(deadlines) - now if deadlines else None
+
+    def _take(self, now: float) -> _Item | None:
+        if self._retry and self._retry[0][0] <= now:
+            item = heapq.heappop(self._retry)[2]
+            self._retried += 1
+            return item
+        if self._outstanding >= self._window:
+            return None
+        # Alternate between events and progress so that neither starves the other.
+        self._take_progress = not self._take_progress
+        order = (self._take_progress, not self._take_progress)
+        for progress in order:
+            if progress and self._progress_ready:
+                key = self._progress_ready.popleft()
+                item = self._progress.pop(key)
+                self._progress_busy.add(key)
+                self._outstanding += 1
+                return item
+            if not progress and self._events:
+                item = self._events.popleft()
+                self._wake_putter()
+                self._outstanding += 1
+                return item
+        return None
+
+    async def _send(self, item: _Item, now: float) -> None:
+        assert self._js is not None
+        try:
+            future = await self._js.publish_async(item.event.subject, item.body, headers=item.headers)
+        except Exception as exc:  # connection closed or buffer full: retry later
+            self._failed(item, exc)
+            return
+        self._inflight.append((now + self._settings.ack_timeout, item, future))
+        future.add_done_callback(lambda f: self._acked(item, f))
+
+    def _expire(self, now: float) -> None:
+        while self._inflight:
+            deadline, _, future = self._inflight[0]
+            if not future.done() and deadline > now:
+                break
+            self._inflight.popleft()
+            if not future.done():
+                future.cancel()  # its callback sees a timeout and schedules a retry
+
+    def _acked(self, item: _Item, future: asyncio.Future[PubAck]) -> None:
+        if self._stopped:
+            return
+        if future.cancelled():
+            self._failed(item, TimeoutError(f"no acknowledgement within {self._settings.ack_timeout}s"))
+            return
+        exc = future.exception()
+        if exc is not None:
+            self._failed(item, exc if isinstance(exc, Exception) else RuntimeError(repr(exc)))
+            return
+        if future.result().duplicate:
+            self._duplicates += 1
+        else:
+            self._published += 1
+        if self._failing:
+            self._failing = False
+            log.info("event publishing recovered", failed_attempts=self._failed_attempts)
+        self._finish(item)
+
+    def _failed(self, item: _Item, exc: Exception) -> None:
+        self._failed_attempts += 1
+        item.attempt += 1
+        event = item.event
+        error = str(exc) or type(exc).__name__
+        if not self._failing:
+            self._failing = True
+            log.warning("event publish failed; retrying", event_id=event.id, type=event.type, subject=event.subject, error=error)
+        else:
+            log.debug("event publish failed; retrying", event_id=event.id, type=event.type, attempt=item.attempt, error=error)
+        self._report(event, exc)
+        key = item.progress_key
+        if key is not None and key in self._progress:
+            # A newer progress value is waiting: it replaces this one.
+            self._coalesced += 1
+            self._finish(item)
+            return
+        backoff = self._settings.retry_backoff * (2 ** min(item.attempt - 1, 16))
+        delay = min(backoff, self._settings.retry_backoff_max) * random.uniform(0.8, 1.2)
+        heapq.heappush(self._retry, (asyncio.get_running_loop().time() + delay, item.ticket, item))
+        self._wakeup.set()
+
+    def _report(self, event: CloudEvent, exc: Exception) -> None:
+        if self._on_error is None:
+            return
+        try:
+            self._on_error(event, exc)
+        except Exception:
+            log.exception("event publisher on_error callback failed", event_id=event.id)
+
+    def _finish(self, item: _Item) -> None:
+        self._outstanding -= 1
+        key = item.progress_key
+        if key is not None:
+            self._progress_busy.discard(key)
+            if key in self._progress:
+                self._progress_ready.append(key)
+        self._done.add(item.ticket)
+        while self._open and self._open[0] in self._done:
+            self._done.discard(self._open.popleft())
+        low = self._low()
+        while self._flushers and self._flushers[0][0] <= low:
+            _, waiter = self._flushers.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+        self._wakeup.set()
+
+    def _low(self) -> int:
+        """Every ticket below this one is finished."""
+        return self._open[0] if self._open else self._next_ticket
+
+    def _unacked(self) -> int:
+        return len(self._open)
+
+    def _give_up(self) -> None:
+        leftovers: list[_Item] = list(self._events)
+        leftovers.extend(self._progress.values())
+        leftovers.extend(item for _, _, item in self._retry)
+        for _, item, future in self._inflight:
+            if not future.done():
+                future.cancel()
+                leftovers.append(item)
+        self._events.clear()
+        self._progress.clear()
+        self._progress_ready.clear()
+        self._retry.clear()
+        self._inflight.clear()
+        for putter in self._putters:
+            if not putter.done():
+                putter.set_result(None)
+        for _, waiter in self._flushers:
+            if not waiter.done():
+                waiter.set_exception(PublisherClosedError(f"event publisher closed with {len(leftovers)} event(s) not published"))
+        self._flushers.clear()
+        if not leftovers:
+            return
+        self._dropped += len(leftovers)
+        log.error("event publisher closed before events were acknowledged", dropped=len(leftovers))
+        error = PublisherClosedError("event publisher closed before the event was acknowledged")
+        for item in leftovers:
+            self._report(item.event, error)
+
+
+# --------------------------------------------------------------------------- reading
+
+
+class EventReader:
+    """Reads CloudEvents back from ``HOOKBUS_EVENTS``; create it with :func:`replay`.
+
+    ``async with replay(js, namespace="ns") as reader: async for event in reader: ...``.
+    Without *follow* the iteration ends once the reader has caught up with the
+    stream; with it, it waits for new events until closed. A durable reader
+    acknowledges an event when the next one is asked for (or on close), so a
+    reader that crashes mid-event sees it again.
+    """
+
+    def __init__(
+        self,
+        js: JetStreamContext,
+        *,
+        namespace: str | None = None,
+        workflow: str | None = None,
+        durable: str | None = None,
+        deliver_new: bool = False,
+        follow: bool = False,
+        batch: int = 256,
+        poll: float = 1.0,
+    ) -> None:
+        self._js = js
+        self._filter = subjects.events_filter(namespace, workflow)
+        self._durable = durable
+        self._deliver_new = deliver_new
+        self._follow = follow
+        self._batch = batch
+        self._poll = poll
+        self._sub: JetStreamContext.PullSubscription | None = None
+        self._consumer: str | None = None
+        self._buffer: collections.deque[Msg] = collections.deque()
+        self._last: Msg | None = None
+        self._caught_up = False
+        self._at_tail = False
+
+    async def open(self) -> EventReader:
+        """Create (or resume) the consumer."""
+        if self._sub is not None:
+            return self
+        config = ConsumerConfig(
+            deliver_policy=DeliverPolicy.NEW if self._deliver_new else DeliverPolicy.ALL,
+            ack_policy=AckPolicy.EXPLICIT if self._durable else AckPolicy.NONE,
+            inactive_threshold=None if self._durable else 60.0,
+            max_ack_pending=-1 if not self._durable else 10_000,
+        )
+        self._sub = await self._js.pull_subscribe(
+            self._filter, durable=self._durable, stream=subjects.EVENTS_STREAM, config=config
+        )
+        info = await self._sub.consumer_info()
+        self._consumer = info.name
+        self._caught_up = not self._follow and not info.num_pending and not info.num_ack_pending
+        return self
+
+    async def _nothing_left(self) -> bool:
+        """True when the consumer has neither undelivered nor unacknowledged events."""
+        assert self._sub is not None
+        info = await self._sub.consumer_info()
+        return not info.num_pending and not info.num_ack_pending
+
+    async def close(self) -> None:
+        """Acknowledge the last event read (durable), stop, delete an ephemeral consumer. Idempotent."""
+        sub, self._sub = self._sub, None
+        if sub is None:
+            return
+        await self._ack_last()
+        if self._durable:
+            # Fetched but not handed out: give them back for the next reader, now.
+            for msg in self._buffer:
+                await msg.nak()
+        self._buffer.clear()
+        with contextlib.suppress(Exception):
+            await sub.unsubscribe()
+        if not self._durable and self._consumer:
+            with contextlib.suppress(NotFoundError, APIError, asyncio.TimeoutError):
+                await self._js.delete_consumer(subjects.EVENTS_STREAM, self._consumer)
+
+    async def _ack_last(self) -> None:
+        last, self._last = self._last, None
+        if last is not None and self._durable:
+            await last.ack()
+
+    async def __aenter__(self) -> EventReader:
+        return await self.open()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    def __aiter__(self) -> EventReader:
+        return self
+
+    async def __anext__(self) -> CloudEvent:
+        await self._ack_last()
+        while not self._buffer:
+            if self._caught_up or self._sub is None:
+                raise StopAsyncIteration
+            if self._at_tail and await self._nothing_left():
+                self._caught_up = True
+                continue
+            try:
+                messages = await self._sub.fetch(self._batch, timeout=self._poll)
+            except TimeoutError:
+                if not self._follow:
+                    self._caught_up = True
+                continue
+            self._buffer.extend(messages)
+            self._at_tail = not self._follow and bool(messages) and messages[-1].metadata.num_pending == 0
+        msg = self._buffer.popleft()
+        self._last = msg
+        return CloudEvent.from_message(msg.subject, msg.headers, msg.data)
+
+
+def replay(
+    js: JetStreamContext,
+    *,
+    namespace: str | None = None,
+    workflow: str | None = None,
+    durable: str | None = None,
+    deliver_new: bool = False,
+    follow: bool = False,
+    batch: int = 256,
+) -> EventReader:
+    """An :class:`EventReader` over the events of *namespace*/*workflow* (``None``: all).
+
+    From the start of the stream, or only new events with *deliver_new*; a
+    *durable* name resumes where that consumer left off.
+    """
+    return EventReader(
+        js,
+        namespace=namespace,
+        workflow=workflow,
+        durable=durable,
+        deliver_new=deliver_new,
+        follow=follow,
+        batch=batch,
+    )
+
+
+async def latest_progress(js: JetStreamContext, namespace: str, workflow: str) -> CloudEvent | None:
+    """The last progress event of a workflow, or None if it has none."""
+    subject = subjects.progress(namespace, workflow)
+    try:
+        msg = await js.get_last_msg(subjects.PROGRESS_STREAM, subject)
+    except NotFoundError:
+        return None
+    return CloudEvent.from_message(subject, msg.headers, msg.data or b"")
