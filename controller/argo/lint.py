@@ -39,11 +39,31 @@ __all__ = [
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _DEPENDS_RESULTS = frozenset(
-    {"Succeeded", "Failed", "Errored", "Skipped", "Omitted", "Daemoned", "AnySucceeded", "AllFailed"}
+    {
+        "Succeeded",
+        "Failed",
+        "Errored",
+        "Skipped",
+        "Omitted",
+        "Daemoned",
+        "AnySucceeded",
+        "AllFailed",
+    }
 )
 _DEPENDS_TOKEN = re.compile(r"\s*(&&|\|\||!|\(|\)|[^\s&|!()]+)")
 _LOOPS = ("withItems", "withParam", "withSequence")
-_ARTIFACT_LOCATIONS = ("artifactory", "azure", "gcs", "git", "hdfs", "http", "oss", "plugin", "raw", "s3")
+_ARTIFACT_LOCATIONS = (
+    "artifactory",
+    "azure",
+    "gcs",
+    "git",
+    "hdfs",
+    "http",
+    "oss",
+    "plugin",
+    "raw",
+    "s3",
+)
 
 
 def _key(path: str, key: object) -> str:
@@ -103,7 +123,9 @@ class _SchemaChecker:
             if not isinstance(value, str):
                 self.error(path, f"expected string, got {_type_name(value)}")
             elif value not in ftype.values and not _is_templated(value):
-                self.error(path, f"invalid value {value!r}: must be one of {', '.join(ftype.values)}")
+                self.error(
+                    path, f"invalid value {value!r}: must be one of {', '.join(ftype.values)}"
+                )
         elif ftype.kind == "list":
             assert ftype.item is not None
             if not isinstance(value, list):
@@ -288,7 +310,10 @@ class _SemanticChecker:
             elif hook.get("template") is not None and hook.get("templateRef") is not None:
                 self.error(sub, "template and templateRef are mutually exclusive")
             if name != "exit" and not hook.get("expression"):
-                self.error(_key(sub, "expression"), f'required for hook "{name}" (only "exit" runs without one)')
+                self.error(
+                    _key(sub, "expression"),
+                    f'required for hook "{name}" (only "exit" runs without one)',
+                )
             self.template_name_ref(hook.get("template"), _key(sub, "template"), scope)
             self.template_ref(hook.get("templateRef"), _key(sub, "templateRef"), scope)
 
@@ -347,7 +372,9 @@ class _SemanticChecker:
             group = template.get(group_name)
             if isinstance(group, dict):
                 for list_name in ("parameters", "artifacts"):
-                    self.unique_names(group.get(list_name), _key(_key(path, group_name), list_name), "name")
+                    self.unique_names(
+                        group.get(list_name), _key(_key(path, group_name), list_name), "name"
+                    )
         steps = template.get("steps")
         if isinstance(steps, list):
             self.steps(steps, _key(path, "steps"), scope)
@@ -377,7 +404,9 @@ class _SemanticChecker:
         if isinstance(outputs, dict) and isinstance(outputs.get("parameters"), list):
             for index, param in enumerate(outputs["parameters"]):
                 if isinstance(param, dict):
-                    self.output_parameter(param, _idx(_key(_key(path, "outputs"), "parameters"), index), the_kind)
+                    self.output_parameter(
+                        param, _idx(_key(_key(path, "outputs"), "parameters"), index), the_kind
+                    )
         plugin = template.get("plugin")
         if isinstance(plugin, dict) and len(plugin) != 1:
             self.error(_key(path, "plugin"), f"must name exactly one plugin, has {len(plugin)}")
@@ -393,7 +422,9 @@ class _SemanticChecker:
         if isinstance(params, list):
             for index, param in enumerate(params):
                 if isinstance(param, dict):
-                    self.argument_parameter(param, _idx(_key(path, "parameters"), index), allow_empty)
+                    self.argument_parameter(
+                        param, _idx(_key(path, "parameters"), index), allow_empty
+                    )
         artifacts = args.get("artifacts")
         self.unique_names(artifacts, _key(path, "artifacts"), "name")
         if isinstance(artifacts, list):
@@ -401,19 +432,29 @@ class _SemanticChecker:
                 if not isinstance(art, dict):
                     continue
                 apath = _idx(_key(path, "artifacts"), index)
-                sources = [k for k in ("from", "fromExpression", *_ARTIFACT_LOCATIONS) if art.get(k)]
+                sources = [
+                    k for k in ("from", "fromExpression", *_ARTIFACT_LOCATIONS) if art.get(k)
+                ]
                 if not sources:
                     self.error(apath, "needs from, fromExpression or an artifact location")
                 if art.get("from") and art.get("fromExpression"):
-                    self.error(_key(apath, "fromExpression"), "from and fromExpression are mutually exclusive")
+                    self.error(
+                        _key(apath, "fromExpression"),
+                        "from and fromExpression are mutually exclusive",
+                    )
 
     def argument_parameter(self, param: dict[str, Any], path: str, allow_empty: bool) -> None:
         value_from = param.get("valueFrom")
         if param.get("value") is None and value_from is None and not allow_empty:
             self.error(path, "needs value or valueFrom")
         if isinstance(value_from, dict):
-            if not any(value_from.get(k) is not None for k in ("configMapKeyRef", "event", "supplied")):
-                self.error(_key(path, "valueFrom"), "arguments allow only configMapKeyRef, supplied or event (with default)")
+            if not any(
+                value_from.get(k) is not None for k in ("configMapKeyRef", "event", "supplied")
+            ):
+                self.error(
+                    _key(path, "valueFrom"),
+                    "arguments allow only configMapKeyRef, supplied or event (with default)",
+                )
             for key in ("path", "jsonPath", "jqFilter", "parameter", "expression"):
                 if value_from.get(key):
                     self.error(_key(_key(path, "valueFrom"), key), "not allowed in arguments")
@@ -435,17 +476,31 @@ class _SemanticChecker:
         if not isinstance(value_from, dict):
             self.error(path, "needs valueFrom or value")
             return
-        sources = [k for k in ("path", "jqFilter", "jsonPath", "parameter", "expression", "event") if value_from.get(k)]
+        sources = [
+            k
+            for k in ("path", "jqFilter", "jsonPath", "parameter", "expression", "event")
+            if value_from.get(k)
+        ]
         vpath = _key(path, "valueFrom")
-        if not sources and value_from.get("supplied") is None and value_from.get("configMapKeyRef") is None:
+        if (
+            not sources
+            and value_from.get("supplied") is None
+            and value_from.get("configMapKeyRef") is None
+        ):
             self.error(vpath, "needs one of path, jqFilter, jsonPath, parameter, expression")
         elif len(sources) > 1:
             self.error(vpath, f"has more than one source: {', '.join(sources)}")
-        if kind in ("container", "containerSet", "script") and not value_from.get("path") and value_from.get("supplied") is None:
+        if (
+            kind in ("container", "containerSet", "script")
+            and not value_from.get("path")
+            and value_from.get("supplied") is None
+        ):
             self.error(_key(vpath, "path"), f"required for {kind} templates")
         elif kind == "resource" and not (value_from.get("jqFilter") or value_from.get("jsonPath")):
             self.error(vpath, "needs jqFilter or jsonPath for resource templates")
-        elif kind in ("steps", "dag") and not (value_from.get("parameter") or value_from.get("expression")):
+        elif kind in ("steps", "dag") and not (
+            value_from.get("parameter") or value_from.get("expression")
+        ):
             if value_from.get("supplied") is None:
                 self.error(vpath, f"needs parameter or expression for {kind} templates")
 
@@ -460,7 +515,10 @@ class _SemanticChecker:
             if value is None or _is_templated(value):
                 continue
             if value in seen:
-                self.error(_key(_idx(path, index), key), f'duplicate {key} "{value}" (also [{seen[value]}])')
+                self.error(
+                    _key(_idx(path, index), key),
+                    f'duplicate {key} "{value}" (also [{seen[value]}])',
+                )
             else:
                 seen[value] = index
 
@@ -499,7 +557,9 @@ class _SemanticChecker:
                     self.error(_key(spath, "name"), "required")
                 elif isinstance(name, str):
                     if name in seen:
-                        self.error(_key(spath, "name"), f'duplicate step name "{name}" (also {seen[name]})')
+                        self.error(
+                            _key(spath, "name"), f'duplicate step name "{name}" (also {seen[name]})'
+                        )
                     else:
                         seen[name] = f"steps[{group_index}][{step_index}]"
                 self.invocation(step, spath, scope)
@@ -557,7 +617,10 @@ class _SemanticChecker:
         name = task.get("name")
         uses_deps = using_depends or bool(task.get("dependencies"))
         if uses_deps and isinstance(name, str) and name[:1].isdigit():
-            self.error(_key(path, "name"), "cannot begin with a digit when using 'depends' or 'dependencies'")
+            self.error(
+                _key(path, "name"),
+                "cannot begin with a digit when using 'depends' or 'dependencies'",
+            )
 
     def task_dependencies(self, task: dict[str, Any], path: str, names: dict[str, int]) -> set[str]:
         dependencies = task.get("dependencies")
@@ -591,7 +654,7 @@ class _SemanticChecker:
             color[node] = grey
             for dep in sorted(edges[node]):
                 if color[dep] == grey and dep not in reported:
-                    cycle = [*trail[trail.index(dep):], dep] if dep in trail else [node, dep]
+                    cycle = [*trail[trail.index(dep) :], dep] if dep in trail else [node, dep]
                     reported.add(dep)
                     self.error(
                         _key(_idx(path, names[dep]), "name"),
@@ -623,7 +686,10 @@ class _SemanticChecker:
             if isinstance(deps, list):
                 for dep_index, dep in enumerate(deps):
                     if isinstance(dep, str) and dep not in names:
-                        self.error(_idx(_key(cpath, "dependencies"), dep_index), f'unknown container "{dep}"')
+                        self.error(
+                            _idx(_key(cpath, "dependencies"), dep_index),
+                            f'unknown container "{dep}"',
+                        )
 
 
 # ---------------------------------------------------------------------------------------
@@ -632,7 +698,9 @@ class _SemanticChecker:
 _TAG = re.compile(r"\{\{\s*([^=\s{}][^{}]*?)\s*\}\}")
 
 
-def _strings(value: Any, path: str, skip: frozenset[str] = frozenset()) -> Iterable[tuple[str, str]]:
+def _strings(
+    value: Any, path: str, skip: frozenset[str] = frozenset()
+) -> Iterable[tuple[str, str]]:
     """Every string in a JSON-like value with its path, not entering keys in ``skip``."""
     if isinstance(value, str):
         yield path, value
@@ -666,7 +734,9 @@ class _VariableChecker:
     Expression tags (``{{=...}}``) and other prefixes are left to run time.
     """
 
-    def __init__(self, owner: _SemanticChecker, template: dict[str, Any], path: str, scope: _Scope) -> None:
+    def __init__(
+        self, owner: _SemanticChecker, template: dict[str, Any], path: str, scope: _Scope
+    ) -> None:
         self.owner = owner
         self.template = template
         self.path = path
@@ -687,7 +757,12 @@ class _VariableChecker:
                 if isinstance(step, dict)
             }
             # The template's outputs may name any step: re-check them with all in scope.
-            self.check_strings(self.template.get("outputs"), _key(self.path, "outputs"), steps=all_steps, tasks=None)
+            self.check_strings(
+                self.template.get("outputs"),
+                _key(self.path, "outputs"),
+                steps=all_steps,
+                tasks=None,
+            )
             earlier: set[str] = set()
             for group_index, group in enumerate(steps):
                 if not isinstance(group, list):
@@ -705,16 +780,30 @@ class _VariableChecker:
         if isinstance(dag, dict) and isinstance(dag.get("tasks"), list):
             tasks = [t for t in dag["tasks"] if isinstance(t, dict)]
             all_tasks = {str(t.get("name")) for t in tasks}
-            self.check_strings(self.template.get("outputs"), _key(self.path, "outputs"), steps=None, tasks=all_tasks)
+            self.check_strings(
+                self.template.get("outputs"),
+                _key(self.path, "outputs"),
+                steps=None,
+                tasks=all_tasks,
+            )
             ancestors = self.ancestry(tasks)
             self.check_strings(
-                {k: v for k, v in dag.items() if k != "tasks"}, _key(self.path, "dag"), steps=None, tasks=all_tasks
+                {k: v for k, v in dag.items() if k != "tasks"},
+                _key(self.path, "dag"),
+                steps=None,
+                tasks=all_tasks,
             )
             for index, task in enumerate(dag["tasks"]):
                 if isinstance(task, dict):
                     name = str(task.get("name"))
                     tpath = _idx(_key(_key(self.path, "dag"), "tasks"), index)
-                    self.check_strings(task, tpath, steps=None, tasks=ancestors.get(name, set()), hooks_extra={name})
+                    self.check_strings(
+                        task,
+                        tpath,
+                        steps=None,
+                        tasks=ancestors.get(name, set()),
+                        hooks_extra={name},
+                    )
 
     @staticmethod
     def ancestry(tasks: list[dict[str, Any]]) -> dict[str, set[str]]:
@@ -755,13 +844,19 @@ class _VariableChecker:
         skip = frozenset({"inline", "hooks"}) if hooks_extra is not None else frozenset({"inline"})
         for spath, text in _strings(value, path, skip):
             self.check_text(text, spath, steps, tasks)
-        if hooks_extra is not None and isinstance(value, dict) and isinstance(value.get("hooks"), dict):
+        if (
+            hooks_extra is not None
+            and isinstance(value, dict)
+            and isinstance(value.get("hooks"), dict)
+        ):
             hook_steps = None if steps is None else steps | hooks_extra
             hook_tasks = None if tasks is None else tasks | hooks_extra
             for spath, text in _strings(value["hooks"], _key(path, "hooks"), frozenset({"inline"})):
                 self.check_text(text, spath, hook_steps, hook_tasks)
 
-    def check_text(self, text: str, path: str, steps: set[str] | None, tasks: set[str] | None) -> None:
+    def check_text(
+        self, text: str, path: str, steps: set[str] | None, tasks: set[str] | None
+    ) -> None:
         if "{{" not in text:
             return
         for match in _TAG.finditer(text):
@@ -818,7 +913,11 @@ def _argument_names(spec: dict[str, Any]) -> set[str]:
 def _own_template_names(spec: Any) -> set[str]:
     if not isinstance(spec, dict) or not isinstance(spec.get("templates"), list):
         return set()
-    return {t["name"] for t in spec["templates"] if isinstance(t, dict) and isinstance(t.get("name"), str)}
+    return {
+        t["name"]
+        for t in spec["templates"]
+        if isinstance(t, dict) and isinstance(t.get("name"), str)
+    }
 
 
 def lint_workflow(workflow: dict[str, Any], bundle: Bundle | None = None) -> list[LintError]:
@@ -840,7 +939,9 @@ def lint_workflow(workflow: dict[str, Any], bundle: Bundle | None = None) -> lis
     return errors
 
 
-def _lint_workflow_spec(spec: Any, path: str, bundle: Bundle | None, errors: list[LintError]) -> None:
+def _lint_workflow_spec(
+    spec: Any, path: str, bundle: Bundle | None, errors: list[LintError]
+) -> None:
     if not isinstance(spec, dict):
         return
     names = _own_template_names(spec)
@@ -850,20 +951,32 @@ def _lint_workflow_spec(spec: Any, path: str, bundle: Bundle | None, errors: lis
         referenced: dict[str, Any] | None = None
         if bundle is not None:
             try:
-                owner = bundle.template_resource(ref["name"], cluster_scope=bool(ref.get("clusterScope")))
+                owner = bundle.template_resource(
+                    ref["name"], cluster_scope=bool(ref.get("clusterScope"))
+                )
             except ManifestError as exc:
-                errors.append(LintError(_key(_key(path, "workflowTemplateRef"), "name"), exc.errors[0].message))
+                errors.append(
+                    LintError(
+                        _key(_key(path, "workflowTemplateRef"), "name"), exc.errors[0].message
+                    )
+                )
             else:
                 referenced = owner.get("spec") if isinstance(owner.get("spec"), dict) else {}
         if referenced is not None:
             merged = merge_specs(spec, referenced)
             scope = _Scope(
-                names | _own_template_names(referenced), bundle, complete=True, global_params=_argument_names(merged)
+                names | _own_template_names(referenced),
+                bundle,
+                complete=True,
+                global_params=_argument_names(merged),
             )
             semantic.spec(spec, path, scope=scope, entrypoint_required=False)
             if not merged.get("entrypoint"):
                 errors.append(
-                    LintError(_key(path, "entrypoint"), "required: neither the workflow nor its workflowTemplateRef sets it")
+                    LintError(
+                        _key(path, "entrypoint"),
+                        "required: neither the workflow nor its workflowTemplateRef sets it",
+                    )
                 )
             elif not spec.get("entrypoint"):
                 semantic.template_name_ref(merged["entrypoint"], _key(path, "entrypoint"), scope)
@@ -885,7 +998,9 @@ def lint_template_resource(doc: dict[str, Any], bundle: Bundle | None = None) ->
         return [LintError("", f"expected a map, got {_type_name(doc)}")]
     kind = doc.get("kind")
     if kind not in ("WorkflowTemplate", "ClusterWorkflowTemplate"):
-        return [LintError("kind", f"expected WorkflowTemplate or ClusterWorkflowTemplate, got {kind!r}")]
+        return [
+            LintError("kind", f"expected WorkflowTemplate or ClusterWorkflowTemplate, got {kind!r}")
+        ]
     errors: list[LintError] = []
     _header(doc, kind, errors)
     _SchemaChecker(errors).object(doc, kind, "")

@@ -45,7 +45,9 @@ __all__ = [
 
 ARGO_API_VERSION = "argoproj.io/v1alpha1"
 #: Kinds of the Argo API group that carry a workflow spec.
-WORKFLOW_KINDS = frozenset({"Workflow", "WorkflowTemplate", "ClusterWorkflowTemplate", "CronWorkflow"})
+WORKFLOW_KINDS = frozenset(
+    {"Workflow", "WorkflowTemplate", "ClusterWorkflowTemplate", "CronWorkflow"}
+)
 #: Kinds that hold templates other workflows refer to.
 TEMPLATE_RESOURCE_KINDS = frozenset({"WorkflowTemplate", "ClusterWorkflowTemplate"})
 
@@ -87,7 +89,9 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> dict[Any, Any
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
-def load_documents(source: str | bytes | pathlib.Path, *, name: str = "<input>") -> list[dict[str, Any]]:
+def load_documents(
+    source: str | bytes | pathlib.Path, *, name: str = "<input>"
+) -> list[dict[str, Any]]:
     """Parse every document of a YAML stream or a JSON text.
 
     ``source`` is the manifest text (``str`` or ``bytes``) or a :class:`pathlib.Path` to
@@ -316,7 +320,11 @@ def config_map_value(
         if optional:
             return None
         raise ManifestError(
-            [LintError("configMapKeyRef", f'ConfigMap "{name}" not found in namespace "{namespace}"')]
+            [
+                LintError(
+                    "configMapKeyRef", f'ConfigMap "{name}" not found in namespace "{namespace}"'
+                )
+            ]
         )
     data = doc.get("data") or {}
     if key not in data:
@@ -395,12 +403,18 @@ def find_template(
     mutate it. Raises :class:`ManifestError` naming what is missing.
     """
     if (name is None) == (template_ref is None):
-        raise ManifestError([LintError("", "find_template needs exactly one of name or template_ref")])
+        raise ManifestError(
+            [LintError("", "find_template needs exactly one of name or template_ref")]
+        )
     if template_ref is not None:
         if bundle is None:
             ref = template_ref.get("name")
             raise ManifestError(
-                [LintError("templateRef", f'cannot resolve templateRef to "{ref}" without a bundle')]
+                [
+                    LintError(
+                        "templateRef", f'cannot resolve templateRef to "{ref}" without a bundle'
+                    )
+                ]
             )
         return resolve_template_ref(template_ref, bundle)[0]
     assert name is not None
@@ -415,7 +429,9 @@ def find_template(
         if found is not None:
             return found
     known = ", ".join(str(t.get("name")) for t in _templates_of(workflow)) or "none"
-    raise ManifestError([LintError("template", f'template "{name}" not found (workflow has: {known})')])
+    raise ManifestError(
+        [LintError("template", f'template "{name}" not found (workflow has: {known})')]
+    )
 
 
 # ---------------------------------------------------------------------------------------
@@ -559,9 +575,15 @@ def merge_specs(own: dict[str, Any], referenced: dict[str, Any]) -> dict[str, An
         merged["hooks"] = _merge_first_wins(own.get("hooks"), referenced.get("hooks"))
     own_meta = own.get("workflowMetadata")
     ref_meta = referenced.get("workflowMetadata")
-    if isinstance(ref_meta, dict) and "labelsFrom" in ref_meta and isinstance(merged.get("workflowMetadata"), dict):
+    if (
+        isinstance(ref_meta, dict)
+        and "labelsFrom" in ref_meta
+        and isinstance(merged.get("workflowMetadata"), dict)
+    ):
         own_labels = own_meta.get("labelsFrom") if isinstance(own_meta, dict) else None
-        merged["workflowMetadata"]["labelsFrom"] = _merge_first_wins(own_labels, ref_meta["labelsFrom"])
+        merged["workflowMetadata"]["labelsFrom"] = _merge_first_wins(
+            own_labels, ref_meta["labelsFrom"]
+        )
     if "suspend" in own:
         merged["suspend"] = own["suspend"]
     else:

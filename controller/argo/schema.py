@@ -73,7 +73,9 @@ class FieldType:
     item: FieldType | None = None
 
 
-SCALARS = frozenset({"string", "int", "bool", "number", "intstr", "anystr", "quantity", "any", "object"})
+SCALARS = frozenset(
+    {"string", "int", "bool", "number", "intstr", "anystr", "quantity", "any", "object"}
+)
 
 #: The template kinds; a template has exactly one of these fields.
 TEMPLATE_KINDS: tuple[str, ...] = (

@@ -407,7 +407,9 @@ BROKEN: list[tuple[str, Callable[[dict[str, Any]], object], str, str]] = [
     ),
     (
         "argument valueFrom with an output-only source",
-        lambda wf: _task(wf, 0)["arguments"]["parameters"][0].update(value=None, valueFrom={"path": "/tmp/x"}),
+        lambda wf: _task(wf, 0)["arguments"]["parameters"][0].update(
+            value=None, valueFrom={"path": "/tmp/x"}
+        ),
         "spec.templates[2].dag.tasks[0].arguments.parameters[0].valueFrom.path",
         "not allowed in arguments",
     ),
@@ -432,14 +434,20 @@ BROKEN: list[tuple[str, Callable[[dict[str, Any]], object], str, str]] = [
     (
         "container output parameter without a path",
         lambda wf: _tpl(wf, 0).update(
-            outputs={"parameters": [{"name": "out", "valueFrom": {"parameter": "{{steps.a.outputs.result}}"}}]}
+            outputs={
+                "parameters": [
+                    {"name": "out", "valueFrom": {"parameter": "{{steps.a.outputs.result}}"}}
+                ]
+            }
         ),
         "spec.templates[0].outputs.parameters[0].valueFrom.path",
         "required for container templates",
     ),
     (
         "dag output parameter with a path",
-        lambda wf: _tpl(wf, 2).update(outputs={"parameters": [{"name": "out", "valueFrom": {"path": "/tmp/x"}}]}),
+        lambda wf: _tpl(wf, 2).update(
+            outputs={"parameters": [{"name": "out", "valueFrom": {"path": "/tmp/x"}}]}
+        ),
         "spec.templates[2].outputs.parameters[0].valueFrom",
         "needs parameter or expression for dag templates",
     ),
@@ -463,19 +471,25 @@ BROKEN: list[tuple[str, Callable[[dict[str, Any]], object], str, str]] = [
     ),
     (
         "unknown workflow parameter",
-        lambda wf: _step(wf, 0)["arguments"]["parameters"][0].update(value="{{workflow.parameters.mgs}}"),
+        lambda wf: _step(wf, 0)["arguments"]["parameters"][0].update(
+            value="{{workflow.parameters.mgs}}"
+        ),
         "spec.templates[1].steps[0][0].arguments.parameters[0].value",
         "failed to resolve {{workflow.parameters.mgs}} (workflow arguments: msg)",
     ),
     (
         "step output used before the step ran",
-        lambda wf: _step(wf, 0)["arguments"]["parameters"][0].update(value="{{steps.second.outputs.result}}"),
+        lambda wf: _step(wf, 0)["arguments"]["parameters"][0].update(
+            value="{{steps.second.outputs.result}}"
+        ),
         "spec.templates[1].steps[0][0].arguments.parameters[0].value",
         "failed to resolve {{steps.second.outputs.result}}",
     ),
     (
         "task output of a task not depended on",
-        lambda wf: _task(wf, 1)["arguments"]["parameters"][0].update(value="{{tasks.C.outputs.result}}"),
+        lambda wf: _task(wf, 1)["arguments"]["parameters"][0].update(
+            value="{{tasks.C.outputs.result}}"
+        ),
         "spec.templates[2].dag.tasks[1].arguments.parameters[0].value",
         "failed to resolve {{tasks.C.outputs.result}} (tasks this one depends on: A)",
     ),
@@ -558,7 +572,10 @@ def test_placeholders_pass_enumerations_and_references() -> None:
     wf = copy.deepcopy(BASE)
     _tpl(wf, 0)["container"]["imagePullPolicy"] = "{{workflow.parameters.policy}}"
     _tpl(wf, 2)["dag"]["target"] = "{{workflow.parameters.target}}"
-    _spec(wf)["arguments"]["parameters"] += [{"name": "policy", "value": "Always"}, {"name": "target", "value": "C"}]
+    _spec(wf)["arguments"]["parameters"] += [
+        {"name": "policy", "value": "Always"},
+        {"name": "target", "value": "C"},
+    ]
     assert lint_workflow(wf) == []
 
 
@@ -574,14 +591,20 @@ def test_variables_argo_resolves_are_accepted() -> None:
         "{{inputs.parameters.msg}} {{ workflow.name }} {{workflow.parameters.msg}} {{pod.name}}",
         "{{=inputs.parameters.anything}} {{item}} {{custom.thing}}",
     ]
-    _step(wf, 1)["arguments"] = {"parameters": [{"name": "msg", "value": "{{steps.first.outputs.result}}"}]}
-    _task(wf, 2)["arguments"]["parameters"][0]["value"] = "{{tasks.A.outputs.result}}"  # via B, transitively
+    _step(wf, 1)["arguments"] = {
+        "parameters": [{"name": "msg", "value": "{{steps.first.outputs.result}}"}]
+    }
+    _task(wf, 2)["arguments"]["parameters"][0]["value"] = (
+        "{{tasks.A.outputs.result}}"  # via B, transitively
+    )
     _task(wf, 2)["depends"] = "B"
     _tpl(wf, 2)["outputs"] = {
         "parameters": [{"name": "out", "valueFrom": {"parameter": "{{tasks.C.outputs.result}}"}}]
     }
     _tpl(wf, 1)["outputs"] = {
-        "parameters": [{"name": "out", "valueFrom": {"parameter": "{{steps.second.outputs.result}}"}}]
+        "parameters": [
+            {"name": "out", "valueFrom": {"parameter": "{{steps.second.outputs.result}}"}}
+        ]
     }
     assert lint_workflow(wf) == []
 
@@ -702,6 +725,11 @@ def test_template_resource_lint() -> None:
 def test_lint_document_dispatches_and_rejects_other_kinds() -> None:
     assert lint_document(copy.deepcopy(BASE)) == []
     assert lint_document(copy.deepcopy(WFT)) == []
-    config_map = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"k": 1}}
+    config_map = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "c"},
+        "data": {"k": 1},
+    }
     assert [str(e) for e in lint_document(config_map)] == ["data.k: expected string, got int"]
     assert lint_document({"apiVersion": "v1", "kind": "Pod"})[0].path == "kind"

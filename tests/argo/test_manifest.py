@@ -219,7 +219,12 @@ def test_resolve_merges_the_workflow_template() -> None:
     wf = _wf(
         {
             "workflowTemplateRef": {"name": "lib"},
-            "arguments": {"parameters": [{"name": "msg", "value": "from-workflow"}, {"name": "extra", "value": "x"}]},
+            "arguments": {
+                "parameters": [
+                    {"name": "msg", "value": "from-workflow"},
+                    {"name": "extra", "value": "x"},
+                ]
+            },
         }
     )
     original = copy.deepcopy(wf)
@@ -238,7 +243,10 @@ def test_resolve_merges_the_workflow_template() -> None:
     assert "suspend" not in spec
     # resolving shares nothing with the bundle
     spec["templates"][0]["container"]["image"] = "changed"
-    assert _bundle().workflow_templates["lib"]["spec"]["templates"][0]["container"]["image"] == "alpine:3.19"
+    assert (
+        _bundle().workflow_templates["lib"]["spec"]["templates"][0]["container"]["image"]
+        == "alpine:3.19"
+    )
 
 
 def test_resolve_own_fields_win_and_templates_merge_by_name() -> None:
@@ -248,7 +256,10 @@ def test_resolve_own_fields_win_and_templates_merge_by_name() -> None:
             "entrypoint": "shout",
             "hooks": {"exit": {"template": "shout"}},
             "templates": [
-                {"name": "say", "container": {"image": "alpine:3.20", "env": [{"name": "B", "value": "wf"}]}},
+                {
+                    "name": "say",
+                    "container": {"image": "alpine:3.20", "env": [{"name": "B", "value": "wf"}]},
+                },
                 {"name": "own", "suspend": {}},
             ],
         }
@@ -267,7 +278,9 @@ def test_resolve_own_fields_win_and_templates_merge_by_name() -> None:
 
 
 def test_resolve_cluster_scope_and_missing_template_resource() -> None:
-    wf = _wf({"entrypoint": "cluster-say", "workflowTemplateRef": {"name": "lib", "clusterScope": True}})
+    wf = _wf(
+        {"entrypoint": "cluster-say", "workflowTemplateRef": {"name": "lib", "clusterScope": True}}
+    )
     spec = resolve_workflow(wf, _bundle())["spec"]
     assert [t["name"] for t in spec["templates"]] == ["cluster-say"]
 
@@ -305,7 +318,9 @@ def test_strategic_merge_replaces_unkeyed_lists() -> None:
 
 def test_find_template_by_name_and_through_the_workflow_template_ref() -> None:
     bundle = _bundle()
-    wf = _wf({"workflowTemplateRef": {"name": "lib"}, "templates": [{"name": "own", "suspend": {}}]})
+    wf = _wf(
+        {"workflowTemplateRef": {"name": "lib"}, "templates": [{"name": "own", "suspend": {}}]}
+    )
     assert find_template(wf, "own")["suspend"] == {}
     assert find_template(wf, "shout", bundle=bundle)["container"]["command"] == ["echo", "HEY"]
     resolved = resolve_workflow(wf, bundle)
@@ -320,7 +335,9 @@ def test_find_template_by_template_ref() -> None:
     say = find_template(wf, template_ref={"name": "lib", "template": "say"}, bundle=bundle)
     assert say["name"] == "say"
     cluster = find_template(
-        wf, template_ref={"name": "lib", "template": "cluster-say", "clusterScope": True}, bundle=bundle
+        wf,
+        template_ref={"name": "lib", "template": "cluster-say", "clusterScope": True},
+        bundle=bundle,
     )
     assert cluster["container"]["image"] == "busybox"
     template, owner = resolve_template_ref({"name": "lib", "template": "say"}, bundle)
@@ -434,7 +451,11 @@ def test_every_reference_in_the_examples_resolves(examples: Bundle) -> None:
             assert template["name"] == ref["template"], f"{where}: {path}"
             checked_refs += 1
         if doc["kind"] == "CronWorkflow":
-            doc = {"kind": "Workflow", "metadata": doc["metadata"], "spec": doc["spec"]["workflowSpec"]}
+            doc = {
+                "kind": "Workflow",
+                "metadata": doc["metadata"],
+                "spec": doc["spec"]["workflowSpec"],
+            }
         if "workflowTemplateRef" in doc.get("spec", {}):
             resolved = resolve_workflow(doc, examples)
             entry = resolved["spec"]["entrypoint"]
