@@ -32,6 +32,7 @@ class ScriptedExecutor:
     name: str = "scripted"
     _gates: dict[str, asyncio.Event] = field(default_factory=dict)
     started: list[str] = field(default_factory=list)
+    blocking: bool = True
 
     def release(self, node_name_suffix: str = "") -> None:
         for key, gate in self._gates.items():
@@ -54,7 +55,7 @@ class ScriptedExecutor:
                 files[words[1]] = " ".join(words[2:])
             elif words[0] == "exit":
                 code = int(words[1])
-            elif words[0] == "block":
+            elif words[0] == "block" and self.blocking:
                 gate = self._gates.setdefault(task.node_name, asyncio.Event())
                 await gate.wait()
         codes = self.plan.get(task.template_name)

@@ -1,0 +1,112 @@
+"""Crash and restart on the JetStream store: nothing that Succeeded runs again."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from hookbus.controller.store import WorkflowStore
+from tests.conftest import wait_for
+from tests.engine.helpers import ScriptedExecutor, by_name, load, make_controller
+
+if TYPE_CHECKING:
+    from nats.aio.client import Client
+
+CRASH = """
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {name: crash}
+spec:
+  entrypoint: main
+  templates:
+  - name: main
+    steps:
+    - - name: a
+        template: ok
+    - - name: fan
+        template: ok
+        withItems: [1, 2]
+      - name: b
+        template: slow
+    - - name: c
+        template: ok
+  - name: ok
+    container: {image: alpine, args: ["echo ok"]}
+  - name: slow
+    RETRY
+    container: {image: alpine, args: ["block"]}
+"""
+
+
+async def _crash_and_restart(nc: Client, retry: str) -> tuple[dict, ScriptedExecutor]:  # type: ignore[type-arg]
+    js = nc.jetstream()
+    store1 = WorkflowStore(js, bucket="engine-crash")
+    ex1 = ScriptedExecutor()
+    ctl1 = make_controller(ex1, store=store1)
+    await ctl1.start()
+    key = await ctl1.submit(load(CRASH.replace("RETRY", retry)))
+    await wait_for(lambda: len(ex1.runs) == 3 and len(ex1.started) == 4, what="a and fan done, b running")
+    # the pass that started b has persisted it as Running: wait for the store to say so
+    async def persisted() -> bool:
+        stored = await store1.load(key)
+        assert stored is not None
+        phases = {n["name"]: n["phase"] for n in stored.nodes.values()}
+        b = "crash[1].b(0)" if retry else "crash[1].b"
+        return phases.get(b) == "Running" and phases.get("crash[1].fan(1:2)") == "Succeeded"
+
+    await wait_for(persisted, what="b persisted as Running")
+    await ctl1.stop()  # abrupt: tasks cancelled, nothing marked
+    await store1.close()
+
+    store2 = WorkflowStore(js, bucket="engine-crash")
+    ex2 = ScriptedExecutor(blocking=False)
+    async with make_controller(ex2, store=store2) as ctl2:
+        wf = await ctl2.wait(key, timeout=10)
+    await store2.close()
+    return wf, ex2
+
+
+async def test_restart_resumes_and_retries_lost_node(nc: Client) -> None:
+    wf, ex2 = await _crash_and_restart(nc, "retryStrategy: {limit: 2, retryPolicy: Always}")
+    nodes = by_name(wf)
+    # nothing that Succeeded ran again
+    assert "crash[0].a" not in ex2.runs
+    assert not any(r.startswith("crash[1].fan") for r in ex2.runs)
+    # the node that was running when the controller died: Error "pod deleted", then retried
+    lost = nodes["crash[1].b(0)"]
+    assert lost["phase"] == "Error" and lost["message"] == "pod deleted"
+    assert nodes["crash[1].b(1)"]["phase"] == "Succeeded"
+    assert ex2.runs == ["crash[1].b(1)", "crash[2].c"]
+    assert wf["status"]["phase"] == "Succeeded"
+    assert nodes["crash[1]"]["phase"] == "Succeeded"
+    assert nodes["crash"]["phase"] == "Succeeded"
+
+
+async def test_restart_without_retry_errors_the_lost_node(nc: Client) -> None:
+    wf, ex2 = await _crash_and_restart(nc, "")
+    nodes = by_name(wf)
+    assert nodes["crash[1].b"]["phase"] == "Error"
+    assert nodes["crash[1].b"]["message"] == "pod deleted"
+    assert ex2.runs == []
+    assert wf["status"]["phase"] == "Failed"
+    assert "crash[2].c" not in nodes
+
+
+async def test_finished_workflows_are_listed_after_restart(nc: Client) -> None:
+    js = nc.jetstream()
+    store = WorkflowStore(js, bucket="engine-list")
+    ex = ScriptedExecutor()
+    async with make_controller(ex, store=store) as ctl:
+        key = await ctl.submit(load(CRASH.replace("RETRY", "").replace("block", "echo")))
+        await ctl.wait(key, timeout=5)
+    await store.close()
+    store2 = WorkflowStore(js, bucket="engine-list")
+    ex2 = ScriptedExecutor()
+    async with make_controller(ex2, store=store2) as ctl2:
+        listed = ctl2.list()
+        wf = ctl2.get(key)
+    await store2.close()
+    assert [w["metadata"]["name"] for w in listed] == ["crash"]
+    assert wf["status"]["phase"] == "Succeeded"
+    # root, [0], a, [1], fan x2, b, [2], c
+    assert len(wf["status"]["nodes"]) == 9
+    assert ex2.runs == []
