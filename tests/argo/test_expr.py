@@ -443,3 +443,48 @@ def test_large_closures_fail_cleanly() -> None:
     assert ev("len(filter(1..5000, # % 2 == 0))") == 2500
     with pytest.raises(ExpressionError):
         ev("len(map(1..200000, # + 1))")
+
+
+STORE = json.dumps({
+    "store": {
+        "book": [
+            {"category": "reference", "author": "Nigel Rees", "price": 8.95},
+            {"category": "fiction", "author": "Evelyn Waugh", "price": 12.99},
+            {"category": "fiction", "author": "Herman Melville", "isbn": "0-553-21311-3", "price": 8.99},
+        ],
+        "bicycle": {"color": "red", "price": 19.95},
+    }
+})
+
+
+@pytest.mark.parametrize(
+    ("path", "want"),
+    [
+        # Goessner's JSONPath examples
+        ("$.store.book[*].author", ["Nigel Rees", "Evelyn Waugh", "Herman Melville"]),
+        ("$..author", ["Nigel Rees", "Evelyn Waugh", "Herman Melville"]),
+        ("$.store.bicycle.color", "red"),
+        ("$['store']['bicycle']['price']", 19.95),
+        ("$.store.book[-1].author", "Herman Melville"),
+        ("$.store.book[0,1].price", [8.95, 12.99]),
+        ("$.store.book[:2].category", ["reference", "fiction"]),
+        ("$.store.book[?(@.isbn)].author", ["Herman Melville"]),
+        ("$.store.book[?(@.price < 10)].author", ["Nigel Rees", "Herman Melville"]),
+        ("$.store.book[?(@.price > 10 || @.category == 'reference')].price", [8.95, 12.99]),
+        ("$.store.book[?(!(@.category == 'fiction'))].author", ["Nigel Rees"]),
+        ("$.store.book[?(@.author =~ /^H.*/)].price", [8.99]),
+        ("$.store.book[?(@.price == $.store.book[0].price)].author", ["Nigel Rees"]),
+        ("$.store.nothing[*]", []),
+    ],
+)
+def test_jsonpath(path: str, want: Any) -> None:
+    assert evaluate("jsonpath(doc, path)", {"doc": STORE, "path": path}) == want
+
+
+def test_jsonpath_errors() -> None:
+    with pytest.raises(ExpressionError, match="matched nothing"):
+        evaluate("jsonpath(doc, '$.store.nothing')", {"doc": STORE})
+    with pytest.raises(ExpressionError, match="must start with"):
+        evaluate("jsonpath(doc, 'store')", {"doc": STORE})
+    with pytest.raises(ExpressionError, match="unclosed"):
+        evaluate("jsonpath(doc, '$.store[0')", {"doc": STORE})
