@@ -89,7 +89,7 @@ class RegistryView:
         self._clock = clock
         self._instances: dict[str, dict[str, Registered]] = {}
         self._rejected: dict[str, str] = {}
-        self._watcher: Any = None
+        self._kv: KeyValue | None = None
         self._task: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
         self._changed = asyncio.Condition()
@@ -99,8 +99,7 @@ class RegistryView:
         """Open the bucket, load what is there and follow changes. Returns once loaded."""
         if self._task is not None:
             return
-        kv = await open_bucket(self._js, self.settings)
-        self._watcher = await kv.watchall()
+        self._kv = await open_bucket(self._js, self.settings)
         self._task = asyncio.create_task(self._follow(), name="hookbus-registry-watch")
         await self._ready.wait()
 
@@ -110,10 +109,6 @@ class RegistryView:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        if self._watcher is not None:
-            with contextlib.suppress(Exception):
-                await self._watcher.stop()
-            self._watcher = None
 
     async def __aenter__(self) -> RegistryView:
         await self.start()
@@ -127,15 +122,51 @@ class RegistryView:
         self._listeners.append(listener)
 
     async def _follow(self) -> None:
-        async for entry in self._watcher:
-            if entry is None:  # end of the initial values
-                self._ready.set()
+        """Watch the bucket; start a fresh watch every ``resync`` seconds.
+
+        A fresh watch delivers every current entry again, so the view heals
+        itself after a NATS restart (which loses the watch's consumer) and
+        forgets keys the server expired while nobody was looking.
+        """
+        while True:
+            try:
+                assert self._kv is not None
+                watcher = await self._kv.watchall()
+            except Exception as exc:
+                log.warning("cannot watch the plugin registry; retrying", error=str(exc) or type(exc).__name__)
+                await asyncio.sleep(min(self.settings.resync, 1.0))
                 continue
-            self._apply(entry)
-            if entry.delta == 0:
-                self._ready.set()
-            async with self._changed:
-                self._changed.notify_all()
+            snapshot: set[str] | None = set()
+            try:
+                # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation.
+                async with asyncio.timeout(self.settings.resync):
+                    async for entry in watcher:
+                        if entry is None:
+                            if snapshot is not None:
+                                self._forget_missing(snapshot)
+                                snapshot = None
+                            self._ready.set()
+                        else:
+                            if snapshot is not None:
+                                snapshot.add(entry.key)
+                            self._apply(entry)
+                            if entry.delta == 0 and snapshot is not None:
+                                self._forget_missing(snapshot)
+                                snapshot = None
+                                self._ready.set()
+                        async with self._changed:
+                            self._changed.notify_all()
+            except TimeoutError:
+                pass
+            finally:
+                with contextlib.suppress(Exception):
+                    await watcher.stop()
+
+    def _forget_missing(self, present: set[str]) -> None:
+        for name in list(self._instances):
+            for instance in list(self._instances[name]):
+                if f"{name}.{instance}" not in present:
+                    self._apply(_Gone(f"{name}.{instance}"))
 
     def _apply(self, entry: Any) -> None:
         name, _, instance = entry.key.partition(".")
@@ -234,6 +265,15 @@ class RegistryView:
                 await self._changed.wait_for(lambda: predicate(self))
 
         await asyncio.wait_for(until(), timeout)
+
+
+@dataclass(frozen=True, slots=True)
+class _Gone:
+    """A key that is no longer in the bucket, shaped like a KV delete entry."""
+
+    key: str
+    operation: str = "DEL"
+    value: bytes = b""
 
 
 def _timestamp(created: Any, now: float) -> float:

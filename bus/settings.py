@@ -63,6 +63,8 @@ class RegistrySettings:
     """Seconds after its last heartbeat that a plugin counts as gone."""
     allow: tuple[str, ...] | None = None
     """Operator allow-list of plugin names. ``None``: every registered plugin may be called."""
+    resync: float = 10.0
+    """Seconds between fresh watches of the bucket (heals the view after a NATS restart)."""
 
 
 @dataclass(frozen=True)
