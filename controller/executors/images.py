@@ -1,0 +1,114 @@
+"""What a container would run, worked out without its image.
+
+Kubernetes runs ``command + args`` when ``command`` is set; otherwise the
+image's ENTRYPOINT with ``args`` (or, with no ``args``, the image's CMD). The
+local executor never pulls images, so it knows the entrypoint and CMD only of
+the images listed in :data:`KNOWN_IMAGES` (those Argo's examples use). Several
+official images start through a ``docker-entrypoint.sh`` that runs the image's
+program when the first argument is an option (``-x``) and otherwise runs the
+arguments as a command; that rule is modelled by ``program``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from hookbus.controller.executors.base import ProcessSpec
+
+
+class CommandError(Exception):
+    """The container's command cannot be determined or run on this host (retrying does not help)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ImageDefaults:
+    """The parts of an image that decide what runs when a container sets no ``command``."""
+
+    entrypoint: tuple[str, ...] = ()
+    cmd: tuple[str, ...] = ()
+    program: str | None = None
+    """Set for images whose entrypoint script runs ``program`` for option-style arguments."""
+
+
+KNOWN_IMAGES: dict[str, ImageDefaults] = {
+    "busybox": ImageDefaults(cmd=("sh",)),
+    "alpine": ImageDefaults(cmd=("/bin/sh",)),
+    "debian": ImageDefaults(cmd=("bash",)),
+    "ubuntu": ImageDefaults(cmd=("/bin/bash",)),
+    "python": ImageDefaults(cmd=("python3",)),
+    "golang": ImageDefaults(cmd=("bash",)),
+    "node": ImageDefaults(cmd=("node",), program="node"),
+    "argoproj/argosay:v1": ImageDefaults(cmd=("cowsay",)),
+    "argoproj/argosay": ImageDefaults(entrypoint=("/argosay",)),
+    "docker/whalesay": ImageDefaults(cmd=("/bin/bash",)),
+    "curlimages/curl": ImageDefaults(cmd=("curl",), program="curl"),
+    "nginx": ImageDefaults(cmd=("nginx", "-g", "daemon off;"), program="nginx"),
+    "influxdb": ImageDefaults(cmd=("influxd",), program="influxd"),
+    "stedolan/jq": ImageDefaults(entrypoint=("jq",)),
+}
+"""Entrypoint and CMD of images by repository (``repo:tag`` entries win over ``repo``)."""
+
+
+def split_image(image: str) -> tuple[str, str]:
+    """``(repository, tag)`` of an image reference; the registry host and ``library/`` are dropped.
+
+    >>> split_image("docker.io/library/python:alpine3.23")
+    ('python', 'alpine3.23')
+    """
+    ref = image.split("@", 1)[0]
+    slash = ref.rfind("/")
+    colon = ref.rfind(":")
+    repo, tag = (ref[:colon], ref[colon + 1 :]) if colon > slash else (ref, "latest")
+    parts = repo.split("/")
+    if len(parts) > 1 and ("." in parts[0] or ":" in parts[0] or parts[0] == "localhost"):
+        parts = parts[1:]
+    if parts[:1] == ["library"]:
+        parts = parts[1:]
+    return "/".join(parts), tag
+
+
+def image_defaults(image: str | None) -> ImageDefaults | None:
+    """The known defaults of *image*, or ``None``."""
+    if not image:
+        return None
+    repo, tag = split_image(image)
+    return KNOWN_IMAGES.get(f"{repo}:{tag}") or KNOWN_IMAGES.get(repo)
+
+
+def container_argv(
+    spec: ProcessSpec,
+    *,
+    script_path: str | None = None,
+    available: Callable[[str], bool] = lambda _name: True,
+) -> tuple[str, ...]:
+    """The argv the container runs, as Kubernetes would build it.
+
+    For script templates (``spec.source`` set) *script_path* is appended, as
+    Argo appends its script file to the container's arguments. *available*
+    tells whether a command exists (for entrypoint scripts that fall back to
+    their program). Raises :class:`CommandError` when the image's entrypoint
+    would be needed but is not known.
+    """
+    tail = (script_path,) if script_path is not None else ()
+    if spec.command:
+        return (*spec.command, *spec.args, *tail)
+    defaults = image_defaults(spec.image)
+    if defaults is None:
+        shown = spec.image or "(no image)"
+        raise CommandError(
+            f"container {spec.name!r} sets no command, so image {shown}'s entrypoint would run; "
+            "the local executor does not pull images and does not know that entrypoint: "
+            "set 'command' in the template"
+        )
+    args = (*spec.args, *tail)
+    if defaults.entrypoint:
+        return (*defaults.entrypoint, *(args or defaults.cmd))
+    if not args:
+        return defaults.cmd
+    if defaults.program and (args[0].startswith("-") or not available(args[0])):
+        return (defaults.program, *args)
+    return args

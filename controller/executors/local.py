@@ -1,0 +1,496 @@
+"""The local executor: each container or script template runs as a host process.
+
+The template's ``image`` is recorded, never pulled. What runs is the
+container's ``command + args`` (Kubernetes semantics; when ``command`` is
+empty the image's entrypoint would run, which is known only for the images in
+:mod:`.images`). Script templates get their ``source`` written to a file that
+is appended to the command, as Argo does.
+
+Per node, under ``state_dir/<namespace>/<workflow>/<node id>/``:
+
+- ``<container>.log``: stdout and stderr of each container (``main.log`` is the
+  node's log); stdout of ``main`` is also kept for ``outputs.result``.
+- ``upper/``: every file the node wrote, at its absolute path, when the node ran
+  isolated (see :mod:`.isolation`); output parameters are read from there.
+
+Outcome: exit code 0 is ``Succeeded``; non-zero is ``Failed`` with Argo's
+message ``Error (exit code N)``; a process that cannot start (unknown command,
+isolation failure) is ``Error``. Init containers run first, in order; sidecars
+start before ``main`` and are stopped (SIGTERM, then SIGKILL after
+``kill_grace``) when it ends. A deadline or a cancelled :meth:`run` kills the
+process group at once.
+
+Helper commands for image-only tools are put on the PATH of node processes:
+``argosay`` (see :mod:`.argosay`) and ``python`` when the host has only
+``python3``. A command the host lacks fails the node naming the command and
+the image it comes from.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import re
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO, Final
+
+import structlog
+
+from hookbus.controller.executors import isolation
+from hookbus.controller.executors.base import (
+    ERROR,
+    FAILED,
+    RESULT_MAX_BYTES,
+    SUCCEEDED,
+    ProcessSpec,
+    TaskResult,
+    TaskSpec,
+    trim_result,
+)
+from hookbus.controller.executors.images import CommandError, container_argv
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+log = structlog.get_logger(__name__)
+
+DEFAULT_INHERIT_ENV: Final = ("HOME", "LANG", "LC_ALL", "TZ", "USER", "PYENV_ROOT", "PYENV_VERSION")
+"""Host environment variables node processes inherit (besides ``PATH``); template env wins."""
+DEADLINE_MESSAGE: Final = "Pod was active on the node longer than the specified deadline"
+PARAMETER_MAX_BYTES: Final = 256 * 1024
+"""An output parameter file larger than this fails the node (Argo stores outputs in a 256 kB annotation)."""
+_NOT_FOUND = re.compile(rb"([^\s:'\"]+): (?:command )?not found")
+_SAFE = re.compile(r"[^A-Za-z0-9._-]")
+_DEFAULT_PATH: Final = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    phase: str
+    exit_code: int | None
+    message: str
+    stdout: bytes | None = None
+
+
+class _Running:
+    """One started container process: its readers and its log."""
+
+    def __init__(
+        self,
+        proc: asyncio.subprocess.Process,
+        readers: list[asyncio.Task[None]],
+        log_file: BinaryIO,
+        stdout: bytearray,
+        ready: Path | None,
+    ) -> None:
+        self.proc = proc
+        self.readers = readers
+        self.log_file = log_file
+        self.stdout = stdout
+        self.ready = ready
+
+
+class LocalExecutor:
+    """Runs nodes as host processes, isolated per node when the host allows it.
+
+    ``state_dir``: where node directories go (``None``: a temporary directory
+    removed by :meth:`close`). ``isolate``: ``None`` detects once whether
+    isolation works and falls back with a warning; ``True`` requires it (nodes
+    fail with ``Error`` when it is impossible); ``False`` turns it off.
+    After the first run, :attr:`isolated` tells which it is and
+    :attr:`isolation_note` why.
+    """
+
+    name = "local"
+
+    def __init__(
+        self,
+        state_dir: Path | str | None = None,
+        *,
+        isolate: bool | None = None,
+        kill_grace: float = 5.0,
+        inherit_env: tuple[str, ...] = DEFAULT_INHERIT_ENV,
+    ) -> None:
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        if state_dir is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="hookbus-local-")
+            state_dir = self._tmp.name
+        self.state_dir = Path(state_dir).resolve()
+        self.isolate = isolate
+        self.kill_grace = kill_grace
+        self.inherit_env = inherit_env
+        self.isolated: bool | None = None
+        """Whether nodes run isolated (``None`` until the first run decided it)."""
+        self.isolation_note = "not decided yet"
+        """Why nodes do or do not run isolated."""
+        self._shims = self.state_dir / "shims" / "bin"
+        self._binds: tuple[str, ...] = ()
+        self._ready_lock = asyncio.Lock()
+        self._ready = False
+        self._live: set[asyncio.subprocess.Process] = set()
+        self._closed = False
+
+    # -- set-up ---------------------------------------------------------------
+
+    async def prepare(self) -> None:
+        """Install helper commands and decide isolation (done by the first :meth:`run`)."""
+        async with self._ready_lock:
+            if self._ready:
+                return
+            self.state_dir.mkdir(parents=True, exist_ok=True)
+            self._install_shims()
+            if self.isolate is False:
+                self.isolated, self.isolation_note = False, "isolation turned off in the executor settings"
+            else:
+                reason = await isolation.probe(self.state_dir / "isolation-probe", self._shims)
+                self.isolated = reason is None
+                self.isolation_note = reason or "each node runs in its own mount namespace over a private overlay of /"
+                if reason:
+                    log.warning(
+                        "local executor runs nodes WITHOUT isolation: concurrent nodes share /tmp and every absolute path",
+                        reason=reason,
+                        required=bool(self.isolate),
+                    )
+                self._binds = isolation.bind_mounts()
+            self._ready = True
+
+    def _install_shims(self) -> None:
+        self._shims.mkdir(parents=True, exist_ok=True)
+        source = Path(__file__).with_name("argosay.py").read_text(encoding="utf-8")
+        python = os.path.realpath(sys.executable)
+        target = self._shims / "argosay"
+        target.write_text(f"#!{python} -IS\n{source}", encoding="utf-8")
+        target.chmod(0o755)
+        host_path = os.environ.get("PATH", _DEFAULT_PATH)
+        if shutil.which("python", path=host_path) is None:
+            python3 = shutil.which("python3", path=host_path)
+            link = self._shims / "python"
+            if python3 and not link.exists():
+                link.symlink_to(python3)
+
+    # -- running --------------------------------------------------------------
+
+    async def run(self, task: TaskSpec) -> TaskResult:
+        """Run *task*'s containers and report the outcome (node failures are results, not exceptions)."""
+        started = time.time()
+        await self.prepare()
+        bound = log.bind(workflow=f"{task.namespace}/{task.workflow}", node=task.node_id)
+        node_dir = self._node_dir(task)
+        log_path = node_dir / f"{_SAFE.sub('_', task.main.name or 'main')}.log"
+        if self.isolate is True and not self.isolated:
+            return self._result(ERROR, None, f"node isolation is required but impossible: {self.isolation_note}", None, {}, None, started)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + task.timeout if task.timeout is not None else None
+        layout = isolation.Layout.under(node_dir / "fs") if self.isolated else None
+        sidecars: list[_Running] = []
+        try:
+            for spec in task.init:
+                outcome = await self._run_one(task, spec, node_dir, layout, deadline, keep_stdout=False)
+                if outcome.phase != SUCCEEDED:
+                    message = f"init container {spec.name!r} failed: {outcome.message}"
+                    return self._result(outcome.phase, outcome.exit_code, message, None, {}, log_path, started)
+            for spec in task.sidecars:
+                side_layout = isolation.Layout.under(node_dir / "sidecars" / _SAFE.sub("_", spec.name)) if self.isolated else None
+                try:
+                    sidecars.append(await self._start(task, spec, node_dir, side_layout))
+                except CommandError as exc:
+                    return self._result(ERROR, None, f"sidecar {spec.name!r}: {exc}", None, {}, None, started)
+            outcome = await self._run_one(task, task.main, node_dir, layout, deadline, keep_stdout=True)
+        except BaseException:
+            await self._kill_all(sidecars)
+            raise
+        if sidecars:
+            await self._stop_sidecars(sidecars)
+        if outcome.exit_code is None and outcome.phase == ERROR:
+            return self._result(ERROR, None, outcome.message, None, {}, log_path if log_path.exists() else None, started)
+        parameters, problem = self._read_parameters(task.output_parameters, layout)
+        phase, message = outcome.phase, outcome.message
+        if problem and phase == SUCCEEDED:
+            phase, message = ERROR, problem
+        result = trim_result(outcome.stdout) if outcome.stdout is not None else None
+        bound.debug("node finished", phase=phase, exit_code=outcome.exit_code)
+        return self._result(phase, outcome.exit_code, message, result, parameters, log_path, started)
+
+    async def _run_one(
+        self,
+        task: TaskSpec,
+        spec: ProcessSpec,
+        node_dir: Path,
+        layout: isolation.Layout | None,
+        deadline: float | None,
+        *,
+        keep_stdout: bool,
+    ) -> _Outcome:
+        try:
+            running = await self._start(task, spec, node_dir, layout, keep_stdout=keep_stdout)
+        except CommandError as exc:
+            return _Outcome(ERROR, None, str(exc))
+        proc = running.proc
+        timed_out = False
+        try:
+            remaining = None if deadline is None else max(0.0, deadline - asyncio.get_running_loop().time())
+            try:
+                await asyncio.wait_for(proc.wait(), remaining)
+            except TimeoutError:
+                timed_out = True
+        finally:
+            # The container is over: nothing it started outlives it (cancellation included).
+            _signal_group(proc, signal.SIGKILL)
+            if proc.returncode is None:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await asyncio.shield(proc.wait())
+            await self._finish(running)
+        code = proc.returncode
+        assert code is not None
+        exit_code = 128 - code if code < 0 else code
+        stdout = bytes(running.stdout) if keep_stdout else None
+        if timed_out:
+            return _Outcome(FAILED, None, DEADLINE_MESSAGE, stdout)
+        if running.ready is not None and not running.ready.exists():
+            return _Outcome(ERROR, None, self._isolation_failure(node_dir, spec), None)
+        if exit_code == 0:
+            return _Outcome(SUCCEEDED, 0, "", stdout)
+        message = f"Error (exit code {exit_code})"
+        if exit_code == 127:
+            missing = self._missing_command(node_dir, spec)
+            if missing:
+                message += ": " + _unavailable(missing, spec.image)
+        return _Outcome(FAILED, exit_code, message, stdout)
+
+    async def _start(
+        self,
+        task: TaskSpec,
+        spec: ProcessSpec,
+        node_dir: Path,
+        layout: isolation.Layout | None,
+        *,
+        keep_stdout: bool = False,
+    ) -> _Running:
+        env = self._env(task, spec, isolated=layout is not None)
+        host_path = f"{self._shims}:{spec.env.get('PATH') or os.environ.get('PATH', _DEFAULT_PATH)}"
+        script: str | None = None
+        if spec.source is not None:
+            script = self._write_script(node_dir, spec, layout)
+        argv = container_argv(spec, script_path=script, available=lambda name: shutil.which(name, path=host_path) is not None)
+        argv = (self._resolve(argv[0], spec.image, host_path, isolated=layout is not None), *argv[1:])
+        log_file = _open_log(node_dir, spec)
+        ready: Path | None = None
+        if layout is not None:
+            ready = node_dir / f"{_SAFE.sub('_', spec.name)}.{isolation.READY_MARK}"
+            ready.unlink(missing_ok=True)
+            argv = isolation.wrap(argv, layout, shims=self._shims, cwd=spec.working_dir or "/", ready=ready, binds=self._binds)
+            cwd = None
+        else:
+            cwd = _make_dir(spec.working_dir or str(node_dir / "work"))
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *argv,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                env=env,
+                cwd=cwd,
+                start_new_session=True,
+            )
+        except OSError as exc:
+            log_file.close()
+            raise CommandError(f"cannot start {argv[0]!r} for container {spec.name!r}: {exc.strerror or exc}") from exc
+        self._live.add(proc)
+        stdout = bytearray()
+        assert proc.stdout is not None and proc.stderr is not None
+        readers = [
+            asyncio.create_task(_pump(proc.stdout, log_file, stdout if keep_stdout else None), name=f"hookbus-local-stdout-{task.node_id}"),
+            asyncio.create_task(_pump(proc.stderr, log_file, None), name=f"hookbus-local-stderr-{task.node_id}"),
+        ]
+        return _Running(proc, readers, log_file, stdout, ready)
+
+    async def _finish(self, running: _Running) -> None:
+        """Wait for the output readers (briefly: a process that escaped the group may hold the pipes)."""
+        _done, pending = await asyncio.wait(running.readers, timeout=5.0)
+        for reader in pending:
+            reader.cancel()
+        for reader in running.readers:
+            with contextlib.suppress(asyncio.CancelledError):
+                await reader
+        if not running.log_file.closed:
+            running.log_file.close()
+        self._live.discard(running.proc)
+
+    async def _stop_sidecars(self, sidecars: list[_Running]) -> None:
+        """SIGTERM every sidecar's group, SIGKILL what is left after ``kill_grace``."""
+        for sidecar in sidecars:
+            _signal_group(sidecar.proc, signal.SIGTERM)
+        waits = [asyncio.create_task(s.proc.wait(), name="hookbus-local-sidecar-wait") for s in sidecars]
+        try:
+            await asyncio.wait(waits, timeout=self.kill_grace)
+        finally:
+            await self._kill_all(sidecars)
+            for task in waits:
+                task.cancel()
+            await asyncio.gather(*waits, return_exceptions=True)
+
+    async def _kill_all(self, running: list[_Running]) -> None:
+        """SIGKILL these containers' groups and collect them."""
+        for item in running:
+            _signal_group(item.proc, signal.SIGKILL)
+        for item in running:
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.shield(item.proc.wait())
+            await self._finish(item)
+
+    # -- helpers --------------------------------------------------------------
+
+    def _node_dir(self, task: TaskSpec) -> Path:
+        path = self.state_dir / _SAFE.sub("_", task.namespace) / _SAFE.sub("_", task.workflow) / _SAFE.sub("_", task.node_id)
+        if path.exists():
+            shutil.rmtree(path, ignore_errors=True)  # an earlier, interrupted attempt of this node
+        path.mkdir(parents=True)
+        return path
+
+    def _env(self, task: TaskSpec, spec: ProcessSpec, *, isolated: bool) -> dict[str, str]:
+        env = {k: os.environ[k] for k in self.inherit_env if k in os.environ}
+        shims = isolation.SHIM_DIR if isolated else str(self._shims)
+        env["PATH"] = f"{shims}:{os.environ.get('PATH', _DEFAULT_PATH)}"
+        env["ARGO_CONTAINER_NAME"] = spec.name
+        env["ARGO_NODE_ID"] = task.node_id
+        env["ARGO_TEMPLATE_NAME"] = task.template_name
+        for key, value in spec.env.items():
+            env[key] = f"{shims}:{value}" if key == "PATH" else value
+        return env
+
+    def _write_script(self, node_dir: Path, spec: ProcessSpec, layout: isolation.Layout | None) -> str:
+        assert spec.source is not None
+        if layout is not None:
+            host = layout.host_path(isolation.SCRIPT_PATH)
+            inside = isolation.SCRIPT_PATH
+        else:
+            host = node_dir / "staging" / "script"
+            inside = str(host)
+        host.parent.mkdir(parents=True, exist_ok=True)
+        host.write_text(spec.source, encoding="utf-8")
+        return inside
+
+    def _resolve(self, command: str, image: str | None, host_path: str, *, isolated: bool) -> str:
+        """The program to exec, checked on the host; ``CommandError`` names what is missing."""
+        if "/" in command and not command.startswith("/"):
+            return command  # relative to the working directory: left to the process
+        if command.startswith("/"):
+            if os.path.isfile(command) and os.access(command, os.X_OK):
+                return command
+            # An image path (``/argosay``, ``/usr/local/bin/python``): look the name up instead.
+            base = os.path.basename(command)
+            found = shutil.which(base, path=host_path)
+            if found is None:
+                raise CommandError(_unavailable(command, image))
+            return base if isolated else found
+        found = shutil.which(command, path=host_path)
+        if found is None:
+            raise CommandError(_unavailable(command, image))
+        return command if isolated else found
+
+    def _read_parameters(self, paths: Mapping[str, str], layout: isolation.Layout | None) -> tuple[dict[str, str], str | None]:
+        values: dict[str, str] = {}
+        for name, path in paths.items():
+            host = layout.host_path(path) if layout is not None else Path(path)
+            try:
+                if not host.is_file():  # missing, a directory, or an overlay whiteout (deleted)
+                    continue
+                size = host.stat().st_size
+                if size > PARAMETER_MAX_BYTES:
+                    return values, f"output parameter {name!r} ({path}) is {size} bytes, more than the {PARAMETER_MAX_BYTES} allowed"
+                values[name] = host.read_bytes().decode("utf-8", errors="replace")
+            except OSError as exc:
+                return values, f"cannot read output parameter {name!r} from {path}: {exc.strerror or exc}"
+        return values, None
+
+    def _missing_command(self, node_dir: Path, spec: ProcessSpec) -> str | None:
+        """The command a shell reported as not found (exit code 127), from the container's log tail."""
+        path = node_dir / f"{_SAFE.sub('_', spec.name or 'main')}.log"
+        try:
+            with path.open("rb") as fh:
+                fh.seek(max(0, path.stat().st_size - 4096))
+                tail = fh.read()
+        except OSError:
+            return None
+        found = _NOT_FOUND.findall(tail)
+        return found[-1].decode(errors="replace") if found else None
+
+    def _isolation_failure(self, node_dir: Path, spec: ProcessSpec) -> str:
+        path = node_dir / f"{_SAFE.sub('_', spec.name or 'main')}.log"
+        lines = [ln for ln in path.read_text(errors="replace").splitlines() if ln.startswith("hookbus:")] if path.exists() else []
+        return lines[-1] if lines else "hookbus: cannot isolate the node (the namespace set-up failed)"
+
+    def _result(
+        self,
+        phase: str,
+        exit_code: int | None,
+        message: str,
+        result: str | None,
+        parameters: dict[str, str],
+        log_path: Path | None,
+        started: float,
+    ) -> TaskResult:
+        return TaskResult(
+            phase=phase,
+            exit_code=exit_code,
+            message=message,
+            result=result,
+            parameters=parameters,
+            log_path=str(log_path) if log_path is not None else None,
+            started_at=started,
+            finished_at=time.time(),
+        )
+
+    async def close(self) -> None:
+        """Kill every process still running and remove a temporary state dir. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        for proc in list(self._live):
+            _signal_group(proc, signal.SIGKILL)
+        for proc in list(self._live):
+            with contextlib.suppress(ProcessLookupError):
+                await proc.wait()
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+
+
+def _open_log(node_dir: Path, spec: ProcessSpec) -> BinaryIO:
+    """The container's log file, opened for appending (closed by ``_finish``)."""
+    return open(node_dir / f"{_SAFE.sub('_', spec.name or 'main')}.log", "ab")
+
+
+def _make_dir(path: str) -> str:
+    """Create a working directory if missing (Kubernetes does); returns *path*."""
+    with contextlib.suppress(OSError):
+        Path(path).mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _unavailable(command: str, image: str | None) -> str:
+    where = f" (it is part of image {image})" if image else ""
+    return f"command {command!r} is not available on this host{where}"
+
+
+def _signal_group(proc: asyncio.subprocess.Process, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, sig)
+
+
+async def _pump(stream: asyncio.StreamReader, log_file: BinaryIO, keep: bytearray | None) -> None:
+    write = log_file.write
+    cap = RESULT_MAX_BYTES + 1
+    while chunk := await stream.read(65536):
+        write(chunk)
+        if keep is not None:
+            keep += chunk
+            if len(keep) > cap:
+                del keep[:-cap]

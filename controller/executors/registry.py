@@ -1,0 +1,41 @@
+"""Executors by name, for settings and the CLI (``--executor local``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from hookbus.controller.executors.local import LocalExecutor
+from hookbus.controller.executors.simulate import SimulateExecutor
+
+if TYPE_CHECKING:
+    from hookbus.controller.executors.base import Executor
+
+EXECUTORS = ("local", "simulate")
+"""Names :func:`make_executor` knows."""
+
+
+def make_executor(name: str, **options: Any) -> Executor:
+    """Build the executor called *name*.
+
+    ``local`` takes ``state_dir`` (``None``: a temporary directory), ``isolate``
+    (``None`` auto, ``True`` required, ``False`` off), ``kill_grace`` and
+    ``inherit_env``; ``simulate`` ignores ``state_dir`` and takes nothing else. Unknown names or options raise
+    ``ValueError`` naming them (a configuration error: retrying does not help).
+    """
+    if name == "local":
+        allowed = {"state_dir", "isolate", "kill_grace", "inherit_env"}
+        _check(name, options, allowed)
+        state_dir = options.pop("state_dir", None)
+        return LocalExecutor(Path(state_dir) if state_dir is not None else None, **options)
+    if name == "simulate":
+        _check(name, options, {"state_dir"})  # accepted (and unused) so settings can pass it to any executor
+        return SimulateExecutor()
+    raise ValueError(f"unknown executor {name!r}; choose one of: {', '.join(EXECUTORS)}")
+
+
+def _check(name: str, options: dict[str, Any], allowed: set[str]) -> None:
+    unknown = sorted(set(options) - allowed)
+    if unknown:
+        shown = ", ".join(sorted(allowed)) or "none"
+        raise ValueError(f"executor {name!r} does not take {', '.join(unknown)} (it takes: {shown})")
