@@ -215,6 +215,7 @@ class WorkflowRun:
         self._phase_event: tuple[str, str] | None = None
         self._suspended_nodes: dict[str, JSON] = {}
         self._exit_frames: dict[str, frames.ExitFrame] = {}
+        self._child_sets: dict[str, set[str]] = {}
         self._exit_steps: dict[str, tuple[Mapping[str, Any], ExecCtx]] = {}
         self._root_phase: Node | None = None
         self.shutdown: str | None = str(self.spec.get("shutdown")) if self.spec.get("shutdown") else None
@@ -253,10 +254,23 @@ class WorkflowRun:
         self._done.append(node.id)
 
     def link(self, parent_id: str, child_id: str) -> None:
+        """Add *child_id* to the parent's children once (O(1): big fan-outs stay linear)."""
         parent = self.nodes.get(parent_id)
-        if parent is not None and child_id not in parent.children:
-            parent.children.append(child_id)
-            self._dirty.add(parent_id)
+        if parent is None:
+            return
+        children = parent.children
+        if len(children) < 16:
+            if child_id in children:
+                return
+        else:
+            known = self._child_sets.get(parent_id)
+            if known is None:
+                known = self._child_sets[parent_id] = set(children)
+            if child_id in known:
+                return
+            known.add(child_id)
+        children.append(child_id)
+        self._dirty.add(parent_id)
 
     def _set_phase(self, node: Node, phase: str) -> None:
         if node.phase == phase:
@@ -1054,10 +1068,8 @@ class WorkflowRun:
                         meta.setdefault("annotations", {}).update(patch.annotations)
             self.status["progress"] = self.progress()
             await self.env.store.put_workflow(self.key, self.workflow_object())
-        batch = self.env.settings.node_status_batch
-        items = list(dicts.items())
-        for start in range(0, len(items), batch):
-            await self.env.store.put_nodes(self.key, dict(items[start : start + batch]))
+        if dicts:
+            await self.env.store.put_nodes(self.key, dicts)
         events = self.env.events
         if phase_changed:
             await events.node_phases(self.info, [public_node(dicts[i]) if i in dicts else public_node(self.nodes[i].to_dict()) for i in phase_changed])

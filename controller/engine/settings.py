@@ -28,11 +28,5 @@ class ControllerSettings:
     max_nodes_per_pass: int = 10_000
     """Upper bound on executor results applied in one scheduling pass (keeps passes short)."""
 
-    node_status_batch: int = 5_000
-    """Nodes per ``put_nodes`` call; a pass with more changed nodes persists in chunks."""
-
-    watch_buffer: int = 16
-    """Snapshots a slow ``watch()`` consumer may lag before older ones are dropped (coalesced)."""
-
     pod_deleted_message: str = "pod deleted"
     """Message given to a node whose process was lost when the controller stopped (as Argo does)."""

@@ -1,0 +1,200 @@
+"""Hook points: called once per transition, batched per pass; decisions are applied."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from hookbus.controller.argo.errors import ManifestError
+from hookbus.controller.engine.hooks import (
+    JSON,
+    Admission,
+    NodeItem,
+    NullHooks,
+    PluginItem,
+    PluginReply,
+    PodDecision,
+    PodItem,
+    PostExecute,
+    PreExecute,
+    WorkflowInfo,
+)
+from hookbus.controller.engine.memory_store import MemoryStore
+from hookbus.controller.engine.settings import ControllerSettings
+from hookbus.controller.engine.controller import Controller
+from tests.engine.helpers import ScriptedExecutor, by_name, load
+
+FAN = """
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {name: fan}
+spec:
+  entrypoint: main
+  templates:
+  - name: main
+    steps:
+    - - name: s
+        template: TEMPLATE
+        withSequence: {count: "5"}
+        arguments: {parameters: [{name: i, value: "{{item}}"}]}
+  - name: work
+    inputs: {parameters: [{name: i}]}
+    container: {image: alpine, args: ["echo run{{inputs.parameters.i}}"]}
+  - name: plug
+    inputs: {parameters: [{name: i}]}
+    plugin: {hello: {msg: "{{inputs.parameters.i}}"}}
+"""
+
+
+class Recorder(NullHooks):
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, int]] = []
+        self.pre: dict[str, PreExecute] = {}
+        self.veto: set[str] = set()
+        self.seen_pre: list[str] = []
+
+    async def node_pre_execute(self, workflow: WorkflowInfo, nodes: Sequence[NodeItem]) -> list[PreExecute]:
+        self.calls.append(("pre", len(nodes)))
+        self.seen_pre.extend(n.node["name"] for n in nodes)
+        return [self.pre.get(n.node["displayName"], PreExecute()) for n in nodes]
+
+    async def pod_pre_create(self, workflow: WorkflowInfo, pods: Sequence[PodItem]) -> list[PodDecision]:
+        self.calls.append(("pod", len(pods)))
+        out = []
+        for item in pods:
+            if item.node["displayName"] in self.veto:
+                out.append(PodDecision(allowed=False, message="image not allowed"))
+            else:
+                pod = dict(item.pod)
+                pod["annotations"] = {**pod["annotations"], "seen": "yes"}
+                out.append(PodDecision(pod=pod))
+        return out
+
+    async def node_post_execute(self, workflow: WorkflowInfo, nodes: Sequence[NodeItem]) -> list[PostExecute]:
+        self.calls.append(("post", len(nodes)))
+        return [
+            PostExecute(outputs={"result": n.node["outputs"]["result"] + "!"}) for n in nodes
+        ]
+
+    async def template_execute(self, workflow: WorkflowInfo, nodes: Sequence[PluginItem]) -> list[PluginReply]:
+        self.calls.append(("plugin", len(nodes)))
+        return [
+            PluginReply(phase="Succeeded", outputs={"parameters": [{"name": "echo", "value": n.template["plugin"]["hello"]["msg"]}]})
+            for n in nodes
+        ]
+
+
+class AnnotationExecutor(ScriptedExecutor):
+    async def run(self, task: Any) -> Any:
+        assert task.annotations.get("seen") == "yes"
+        return await super().run(task)
+
+
+def _controller(hooks: Any, executor: Any) -> Controller:
+    return Controller(ControllerSettings(executor="x"), store=MemoryStore(), executor=executor, hooks=hooks)
+
+
+async def test_hooks_are_batched_per_pass_and_applied() -> None:
+    hooks = Recorder()
+    hooks.pre = {
+        "s(0:0)": PreExecute(decision="shortCircuit", outputs={"result": "cached"}),
+        "s(1:1)": PreExecute(decision="fail", message="blocked by policy"),
+    }
+    hooks.veto = {"s(2:2)"}
+    ex = AnnotationExecutor()
+    async with _controller(hooks, ex) as ctl:
+        key = await ctl.submit(load(FAN.replace("TEMPLATE", "work")))
+        wf = await ctl.wait(key, timeout=5)
+    nodes = by_name(wf)
+    # one preExecute call carrying all five nodes (they became ready in one pass)
+    assert hooks.calls[0] == ("pre", 5)
+    assert sorted(hooks.seen_pre) == sorted(f"fan[0].s({i}:{i})" for i in range(5))
+    assert ("pod", 3) in hooks.calls
+    assert nodes["fan[0].s(0:0)"]["phase"] == "Succeeded"
+    assert nodes["fan[0].s(0:0)"]["outputs"] == {"result": "cached"}
+    assert nodes["fan[0].s(1:1)"]["phase"] == "Failed"
+    assert nodes["fan[0].s(1:1)"]["message"] == "blocked by policy"
+    assert nodes["fan[0].s(2:2)"]["phase"] == "Error"
+    assert "image not allowed" in nodes["fan[0].s(2:2)"]["message"]
+    assert sorted(ex.runs) == ["fan[0].s(3:3)", "fan[0].s(4:4)"]
+    # postExecute changed the outputs before they were recorded
+    assert nodes["fan[0].s(3:3)"]["outputs"] == {"result": "run3!"}
+    assert sum(n for kind, n in hooks.calls if kind == "post") == 2
+    assert wf["status"]["phase"] == "Failed"
+
+
+async def test_plugin_templates_go_to_template_execute() -> None:
+    hooks = Recorder()
+    ex = ScriptedExecutor()
+    async with _controller(hooks, ex) as ctl:
+        key = await ctl.submit(load(FAN.replace("TEMPLATE", "plug")))
+        wf = await ctl.wait(key, timeout=5)
+    nodes = by_name(wf)
+    assert ("plugin", 5) in hooks.calls
+    node = nodes["fan[0].s(3:3)"]
+    assert node["type"] == "Plugin" and node["phase"] == "Succeeded"
+    assert node["outputs"]["parameters"] == [{"name": "echo", "value": "3"}]
+    assert ex.runs == []
+    assert wf["status"]["phase"] == "Succeeded"
+
+
+async def test_plugin_template_without_plugin_is_an_error() -> None:
+    ex = ScriptedExecutor()
+    async with _controller(NullHooks(), ex) as ctl:
+        key = await ctl.submit(load(FAN.replace("TEMPLATE", "plug")))
+        wf = await ctl.wait(key, timeout=5)
+    assert by_name(wf)["fan[0].s(0:0)"]["phase"] == "Error"
+
+
+class Rejecter(NullHooks):
+    async def workflow_pre_operate(self, workflows: Sequence[JSON]) -> list[Admission]:
+        return [Admission(allowed=False, message="image alpine is not allowed") for _ in workflows]
+
+
+async def test_pre_operate_rejects() -> None:
+    import pytest
+
+    async with _controller(Rejecter(), ScriptedExecutor()) as ctl:
+        with pytest.raises(ManifestError, match="image alpine is not allowed"):
+            await ctl.submit(load(FAN.replace("TEMPLATE", "work")))
+        assert ctl.list() == []
+
+
+class Events:
+    def __init__(self, store: MemoryStore) -> None:
+        self.store = store
+        self.log: list[tuple[str, Any]] = []
+
+    async def workflow_phase(self, workflow: WorkflowInfo, phase: str, message: str) -> None:
+        self.log.append(("workflow", phase))
+
+    async def node_phases(self, workflow: WorkflowInfo, nodes: Sequence[JSON]) -> None:
+        # persist, then notify: every reported node is already in the store as reported
+        stored = self.store._nodes[next(iter(self.store._nodes))]
+        for node in nodes:
+            assert stored[node["id"]]["phase"] == node["phase"]
+        self.log.extend(("node", (n["name"], n["phase"])) for n in nodes)
+
+    async def pod_created(self, workflow: WorkflowInfo, pods: Sequence[JSON]) -> None:
+        self.log.extend(("pod", p["name"]) for p in pods)
+
+    async def progress(self, workflow: WorkflowInfo, done: int, total: int, phases: Mapping[str, int]) -> None:
+        self.log.append(("progress", (done, total)))
+
+
+async def test_events_after_persist_once_per_transition() -> None:
+    store = MemoryStore()
+    events = Events(store)
+    ex = ScriptedExecutor()
+    ctl = Controller(ControllerSettings(executor="x"), store=store, executor=ex, events=events)
+    async with ctl:
+        key = await ctl.submit(load(FAN.replace("TEMPLATE", "work")))
+        await ctl.wait(key, timeout=5)
+    workflow_phases = [p for kind, p in events.log if kind == "workflow"]
+    assert workflow_phases == ["Running", "Succeeded"]
+    node_events = [p for kind, p in events.log if kind == "node"]
+    item = "fan[0].s(2:2)"
+    # created and started in the same pass: the first persisted (and reported) phase is Running
+    assert [ph for name, ph in node_events if name == item] == ["Running", "Succeeded"]
+    assert sorted(p for kind, p in events.log if kind == "pod") == sorted(f"fan[0].s({i}:{i})" for i in range(5))
+    assert [p for kind, p in events.log if kind == "progress"][-1] == (5, 5)
