@@ -733,3 +733,37 @@ def test_lint_document_dispatches_and_rejects_other_kinds() -> None:
     }
     assert [str(e) for e in lint_document(config_map)] == ["data.k: expected string, got int"]
     assert lint_document({"apiVersion": "v1", "kind": "Pod"})[0].path == "kind"
+
+
+def _chain(length: int) -> dict[str, Any]:
+    wf = copy.deepcopy(BASE)
+    tasks: list[dict[str, Any]] = [
+        {
+            "name": "t0",
+            "template": "echo",
+            "arguments": {"parameters": [{"name": "msg", "value": "go"}]},
+        }
+    ]
+    for i in range(1, length):
+        value = f"{{{{tasks.t{i - 1}.outputs.result}}}} {{{{tasks.t0.outputs.result}}}}"
+        tasks.append(
+            {
+                "name": f"t{i}",
+                "depends": f"t{i - 1}",
+                "template": "echo",
+                "arguments": {"parameters": [{"name": "msg", "value": value}]},
+            }
+        )
+    _tpl(wf, 2)["dag"]["tasks"] = tasks
+    return wf
+
+
+def test_long_chains_lint_without_recursion_limits() -> None:
+    wf = _chain(3000)  # deeper than Python's default recursion limit
+    assert lint_workflow(wf) == []
+    _task(wf, 0)["depends"] = "t2999"
+    errors = lint_workflow(wf)
+    assert [e.path for e in errors] == ["spec.templates[2].dag.tasks[0].name"]
+    assert errors[0].message.startswith("dependency cycle: t0 -> t2999 -> t2998")
+    assert errors[0].message.endswith("t1 -> t0 -> t2999")
+    assert len(errors[0].message) < 200  # long cycles are abbreviated
