@@ -6,9 +6,7 @@ import asyncio
 import copy
 import tempfile
 import uuid
-from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -30,6 +28,9 @@ from hookbus.controller.engine.run import WORKFLOW_DONE, Command, Event, RunEnv,
 from hookbus.controller.store import WorkflowKey
 
 if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Mapping
+    from types import TracebackType
+
     from hookbus.controller.engine.settings import ControllerSettings
     from hookbus.controller.executors.base import Executor
     from hookbus.controller.store import WorkflowStore

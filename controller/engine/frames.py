@@ -18,14 +18,11 @@ from hookbus.controller.argo.depends import TaskState, parse_depends
 from hookbus.controller.argo.errors import ArgoError
 from hookbus.controller.argo.substitute import substitute
 from hookbus.controller.engine.model import (
-    DAG,
     ERROR,
     FAILED,
     FULFILLED,
     OMITTED,
     RUNNING,
-    SKIPPED,
-    SKIPPED_TYPE,
     STEP_GROUP,
     SUCCEEDED,
     TASK_GROUP,
@@ -33,13 +30,13 @@ from hookbus.controller.engine.model import (
     Node,
 )
 from hookbus.controller.engine.scope import aggregate_scope, format_value, node_scope
-from hookbus.controller.engine.templates import TemplateError, json_list
+from hookbus.controller.engine.templates import json_list
 
 if TYPE_CHECKING:
     from hookbus.controller.engine.run import ExecCtx, WorkflowRun
 
 Scope = Mapping[str, Any]
-Thunk = Callable[["GroupFrame"], None]
+Thunk = Callable[["GroupFrame"], object]
 
 
 def continues_on(step: Mapping[str, Any], phase: str) -> bool:
@@ -237,13 +234,12 @@ class StepsFrame:
         children = frame.children()
         by_step: dict[str, list[Node]] = {}
         expanded: set[str] = set()
-        for (name, step_name, was_expanded), node in zip(frame.step_of, _align(frame, children), strict=False):
+        for (_, step_name, was_expanded), node in zip(frame.step_of, _align(frame), strict=True):
             if node is None:
                 continue
             by_step.setdefault(step_name, []).append(node)
             if was_expanded:
                 expanded.add(step_name)
-            del name
         for step_name, nodes in by_step.items():
             prefix = f"steps.{step_name}"
             if step_name in expanded:
@@ -270,7 +266,7 @@ class StepsFrame:
         self.run.finish_composite(self.node, self.tmpl, self.scope)
 
 
-def _align(frame: GroupFrame, children: list[Node]) -> list[Node | None]:
+def _align(frame: GroupFrame) -> list[Node | None]:
     run = frame.run
     return [run.lookup(name) for name, _, _ in frame.step_of]
 
@@ -327,6 +323,7 @@ class DagFrame:
         self.failed = False
         self.decided: set[str] = set()
         self.branch: dict[str, str] = {}
+        self._groups: dict[str, GroupFrame] = {}
         self.finished = False
 
     def _depends_text(self, task: Mapping[str, Any]) -> tuple[str, list[str]]:
@@ -391,11 +388,10 @@ class DagFrame:
                 self.run.error_node(self.task_node_name(name), name, task, self.ctx, self._parents(name), self._owner_for(name), f"depends: {exc}")
                 return
             if verdict is False:
-                node = self.run.skipped_node(
+                self.run.skipped_node(
                     self.task_node_name(name), name, task, self.ctx, self._parents(name), self._owner_for(name),
                     "omitted: depends condition not met", phase=OMITTED,
                 )
-                del node
                 return
         if existing is None and self.failed and self.fail_fast:
             self.decided.discard(name)
@@ -448,17 +444,11 @@ class DagFrame:
             run.link(parent, gnode.id)
         run.own(gnode, owner)
         frame = GroupFrame(run, gnode, limit=self.limit)
-        if not items:
-            frame.add(node_name, name, False, lambda f: None)
-            frame.thunks.clear()
-            frame.step_of.clear()
         for i, item in enumerate(items):
             child = names.item_node_name(node_name, i, item)
             display = child[len(self.node.name) + 1 :]
             frame.add(child, name, True, _item_thunk(run, child, display, task, self.scope, item, self.ctx))
-        group_frames = getattr(self, "_groups", {})
-        group_frames[gnode.id] = frame
-        self._groups = group_frames
+        self._groups[gnode.id] = frame
         if gnode.fulfilled:
             run.notify(gnode)
             return
@@ -469,7 +459,6 @@ class DagFrame:
         if name is None:
             return
         self.running -= 1
-        task = self.tasks[name]
         if node.type == TASK_GROUP:
             frame = self._groups.get(node.id)
             kids = frame.children() if frame is not None else []
@@ -529,23 +518,6 @@ class DagFrame:
         if self.failed:
             return FAILED
         return SUCCEEDED
-
-    def _topological(self) -> list[str]:
-        seen: set[str] = set()
-        order: list[str] = []
-
-        def visit(name: str) -> None:
-            if name in seen:
-                return
-            seen.add(name)
-            for dep in self.deps[name]:
-                if dep in self.tasks:
-                    visit(dep)
-            order.append(name)
-
-        for name in self.tasks:
-            visit(name)
-        return order
 
 
 def _template_name(step: Mapping[str, Any]) -> str:
@@ -611,9 +583,6 @@ class RetryFrame:
             run.finish(node, child.phase, "Backoff would exceed max duration limit")
             return
         if delay > 0:
-            from hookbus.controller.engine.templates import parse_duration
-
-            del parse_duration
             node.message = f"Backoff for {_human(delay)}"
             run.touch(node)
             run.call_at(run.clock.now() + delay, self._after_backoff)
@@ -741,13 +710,4 @@ def failures_json(nodes: list[Node]) -> str:
     return json.dumps(out, separators=(",", ":"))
 
 
-__all__ = [
-    "DAG",
-    "SKIPPED",
-    "SKIPPED_TYPE",
-    "DagFrame",
-    "ExitFrame",
-    "GroupFrame",
-    "RetryFrame",
-    "StepsFrame",
-]
+__all__ = ["DagFrame", "ExitFrame", "GroupFrame", "RetryFrame", "StepsFrame", "failures_json"]

@@ -14,7 +14,6 @@ import heapq
 import itertools
 import json
 from collections import ChainMap, deque
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -60,6 +59,8 @@ from hookbus.controller.engine.templates import (
 from hookbus.controller.executors.base import ProcessSpec, TaskResult, TaskSpec
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
     from hookbus.controller.engine.clock import Clock
     from hookbus.controller.engine.hooks import EventSink, HookPoints
     from hookbus.controller.engine.settings import ControllerSettings
@@ -844,7 +845,7 @@ class WorkflowRun:
     def _command(self, cmd: Command) -> None:
         try:
             result = self._do_command(cmd)
-        except Exception as exc:  # noqa: BLE001 - reported to the caller
+        except Exception as exc:
             if cmd.future is not None and not cmd.future.done():
                 cmd.future.set_exception(exc)
             return
@@ -981,7 +982,7 @@ class WorkflowRun:
                 result = await executor.run(task)
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # noqa: BLE001 - an executor bug fails the node, not the controller
+            except Exception as exc:
                 now = self.clock.now()
                 result = TaskResult(ERROR, None, f"executor error: {exc}", None, {}, None, now, now)
             self.post(TaskFinished(node.id, result))

@@ -6,15 +6,17 @@ import asyncio
 import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from hookbus.controller.engine.clock import Clock
 from hookbus.controller.engine.controller import Controller
 from hookbus.controller.engine.memory_store import MemoryStore
 from hookbus.controller.engine.settings import ControllerSettings
 from hookbus.controller.executors.base import TaskResult, TaskSpec
+
+if TYPE_CHECKING:
+    from hookbus.controller.engine.clock import Clock
 
 
 @dataclass

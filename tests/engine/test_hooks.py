@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hookbus.controller.argo.errors import ManifestError
+from hookbus.controller.engine.controller import Controller
 from hookbus.controller.engine.hooks import (
     JSON,
     Admission,
@@ -21,8 +21,10 @@ from hookbus.controller.engine.hooks import (
 )
 from hookbus.controller.engine.memory_store import MemoryStore
 from hookbus.controller.engine.settings import ControllerSettings
-from hookbus.controller.engine.controller import Controller
 from tests.engine.helpers import ScriptedExecutor, by_name, load
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
 
 FAN = """
 apiVersion: argoproj.io/v1alpha1
