@@ -126,6 +126,13 @@ class PublisherClosedError(BusError, RuntimeError):
     """
 
 
+class PublisherNotStartedError(BusError, RuntimeError):
+    """:meth:`EventPublisher.flush` was called before :meth:`EventPublisher.start`.
+
+    Start the publisher first; waiting will not help.
+    """
+
+
 # --------------------------------------------------------------------------- events
 
 
@@ -423,6 +430,8 @@ def progress_stream_config(settings: EventSettings) -> StreamConfig:
     )
 
 
+_DISCONNECTED_POLL: Final = 0.05  # seconds between looks at a disconnected client
+_BURST: Final = 64  # publishes sent before the background task yields to the event loop
 _STREAM_EXISTS: Final = 10058  # stream name already in use with a different configuration
 
 
@@ -577,6 +586,8 @@ class EventPublisher:
             raise PublisherClosedError(f"event publisher closed with {self._unacked()} event(s) not published")
         if self._failure is not None:
             raise PublisherClosedError("event publisher task failed") from self._failure
+        if self._task is None:
+            raise PublisherNotStartedError(f"{self._unacked()} event(s) queued but the event publisher is not started")
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._flushers.append((target, waiter))
         try:
@@ -748,19 +759,26 @@ class EventPublisher:
 
     async def _drain(self) -> None:
         loop = asyncio.get_running_loop()
+        burst = 0
         while True:
             self._wakeup.clear()
             now = loop.time()
             self._expire(now)
             if not self._nc.is_connected:
                 # Keep events queued until the client is back; poll its state.
-                await self._sleep(0.05)
+                await asyncio.sleep(_DISCONNECTED_POLL)
                 continue
             item = self._take(now)
             if item is None:
+                burst = 0
                 await self._sleep(self._next_deadline(now))
                 continue
             await self._send(item, loop.time())
+            burst += 1
+            if burst >= _BURST:
+                # Sending does not suspend; give the controller's tasks a turn.
+                burst = 0
+                await asyncio.sleep(0)
 
     async def _sleep(self, delay: float | None) -> None:
         if delay is None:

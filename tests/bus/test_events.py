@@ -17,6 +17,7 @@ from hookbus.bus.events import (
     CloudEvent,
     EventPublisher,
     PublisherClosedError,
+    PublisherNotStartedError,
     ensure_streams,
     event_id,
     latest_progress,
@@ -315,7 +316,12 @@ async def test_close_is_idempotent_and_refuses_new_events(nc: Client) -> None:
     with pytest.raises(PublisherClosedError):
         publisher.publish_progress("default", "wf", {"done": 1})
     never_started = EventPublisher(nc, FAST)
+    await never_started.flush()  # nothing accepted: nothing to wait for
+    await never_started.publish(wf_event(3))
+    with pytest.raises(PublisherNotStartedError):
+        await never_started.flush()
     await never_started.close()
+    assert never_started.stats.dropped == 1
     await never_started.close()
 
 
