@@ -52,6 +52,12 @@ _DEPENDS_RESULTS = frozenset(
 )
 _DEPENDS_TOKEN = re.compile(r"\s*(&&|\|\||!|\(|\)|[^\s&|!()]+)")
 _LOOPS = ("withItems", "withParam", "withSequence")
+# Argo's name rules: templates, steps and tasks; parameters and artifacts.
+_FIELD_NAME = re.compile(r"^[a-zA-Z0-9][-a-zA-Z0-9]*$")
+_FIELD_NAME_MAX = 128
+_PARAM_NAME = re.compile(r"^[-a-zA-Z0-9_]+$")
+_PLACEHOLDER = re.compile(r"\{\{[^{}]*\}\}")
+_RESOURCE_NAME_MAX = {"CronWorkflow": 52}  # others: 63, a Kubernetes label value
 _ARTIFACT_LOCATIONS = (
     "artifactory",
     "azure",
@@ -277,6 +283,26 @@ class _SemanticChecker:
     def error(self, path: str, message: str) -> None:
         self.errors.append(LintError(path, message))
 
+    # -- names --------------------------------------------------------------------------
+
+    def field_name(self, name: Any, path: str) -> None:
+        """A template, step or task name: letters, digits and '-', starting alphanumeric."""
+        if not isinstance(name, str) or not name:
+            return
+        plain = _PLACEHOLDER.sub("x", name)
+        if len(plain) > _FIELD_NAME_MAX:
+            self.error(path, f"must be no more than {_FIELD_NAME_MAX} characters")
+        elif not _FIELD_NAME.match(plain):
+            self.error(
+                path,
+                f"{name!r} is invalid: use letters, digits and '-', starting with a letter or digit",
+            )
+
+    def param_name(self, name: Any, path: str) -> None:
+        """A parameter or artifact name: letters, digits, '_' and '-'."""
+        if isinstance(name, str) and name and not _PARAM_NAME.match(name):
+            self.error(path, f"{name!r} is invalid: use letters, digits, '_' and '-'")
+
     # -- references ---------------------------------------------------------------------
 
     def template_name_ref(self, name: Any, path: str, scope: _Scope) -> None:
@@ -337,6 +363,7 @@ class _SemanticChecker:
                 if not isinstance(template, dict):
                     continue
                 name = template.get("name")
+                self.field_name(name, _key(tpath, "name"))
                 if not name:
                     self.error(_key(tpath, "name"), "required")
                 elif isinstance(name, str):
@@ -372,6 +399,7 @@ class _SemanticChecker:
             group = template.get(group_name)
             if isinstance(group, dict):
                 for list_name in ("parameters", "artifacts"):
+                    self.param_names(group.get(list_name), _key(_key(path, group_name), list_name))
                     self.unique_names(
                         group.get(list_name), _key(_key(path, group_name), list_name), "name"
                     )
@@ -418,6 +446,8 @@ class _SemanticChecker:
         if not isinstance(args, dict):
             return
         params = args.get("parameters")
+        self.param_names(params, _key(path, "parameters"))
+        self.param_names(args.get("artifacts"), _key(path, "artifacts"))
         self.unique_names(params, _key(path, "parameters"), "name")
         if isinstance(params, list):
             for index, param in enumerate(params):
@@ -504,6 +534,12 @@ class _SemanticChecker:
             if value_from.get("supplied") is None:
                 self.error(vpath, f"needs parameter or expression for {kind} templates")
 
+    def param_names(self, items: Any, path: str) -> None:
+        if isinstance(items, list):
+            for index, item in enumerate(items):
+                if isinstance(item, dict):
+                    self.param_name(item.get("name"), _key(_idx(path, index), "name"))
+
     def unique_names(self, items: Any, path: str, key: str) -> None:
         if not isinstance(items, list):
             return
@@ -553,6 +589,7 @@ class _SemanticChecker:
                 if not isinstance(step, dict):
                     continue
                 name = step.get("name")
+                self.field_name(name, _key(spath, "name"))
                 if not name:
                     self.error(_key(spath, "name"), "required")
                 elif isinstance(name, str):
@@ -572,6 +609,7 @@ class _SemanticChecker:
         for index, task in enumerate(tasks):
             if isinstance(task, dict) and isinstance(task.get("name"), str):
                 name = task["name"]
+                self.field_name(name, _key(_idx(_key(path, "tasks"), index), "name"))
                 if name in names:
                     self.error(
                         _key(_idx(_key(path, "tasks"), index), "name"),
@@ -965,6 +1003,13 @@ def _header(doc: dict[str, Any], kind: str, errors: list[LintError]) -> None:
     actual = doc.get("kind")
     if actual is not None and actual != kind:
         errors.append(LintError("kind", f"expected {kind!r}, got {actual!r}"))
+    meta = doc.get("metadata")
+    name = meta.get("name") if isinstance(meta, dict) else None
+    limit = _RESOURCE_NAME_MAX.get(kind, 63)
+    if isinstance(name, str) and len(name) > limit and kind != "ConfigMap":
+        errors.append(
+            LintError("metadata.name", f"must be no more than {limit} characters (has {len(name)})")
+        )
 
 
 def _argument_names(spec: dict[str, Any]) -> set[str]:

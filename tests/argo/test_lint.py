@@ -494,6 +494,36 @@ BROKEN: list[tuple[str, Callable[[dict[str, Any]], object], str, str]] = [
         "failed to resolve {{tasks.C.outputs.result}} (tasks this one depends on: A)",
     ),
     (
+        "template name with an underscore",
+        lambda wf: (_tpl(wf, 0).update(name="echo_it"), _step(wf, 0).update(template="echo_it")),
+        "spec.templates[0].name",
+        "'echo_it' is invalid",
+    ),
+    (
+        "step name with a space",
+        lambda wf: _step(wf, 1).update(name="second step"),
+        "spec.templates[1].steps[1][0].name",
+        "'second step' is invalid",
+    ),
+    (
+        "task name too long",
+        lambda wf: _task(wf, 0).update(name="a" * 129),
+        "spec.templates[2].dag.tasks[0].name",
+        "no more than 128 characters",
+    ),
+    (
+        "parameter name with a dot",
+        lambda wf: _spec(wf)["arguments"]["parameters"][0].update(name="my.msg"),
+        "spec.arguments.parameters[0].name",
+        "'my.msg' is invalid",
+    ),
+    (
+        "workflow name longer than a label value",
+        lambda wf: wf["metadata"].update(name="w" * 64),
+        "metadata.name",
+        "no more than 63 characters",
+    ),
+    (
         "wrong apiVersion",
         lambda wf: wf.update(apiVersion="argoproj.io/v1"),
         "apiVersion",
@@ -613,6 +643,13 @@ def test_workflow_parameters_of_a_workflow_template_are_not_known() -> None:
     wft = copy.deepcopy(WFT)
     wft["spec"]["templates"][0]["container"]["args"] = ["{{workflow.parameters.from-submitter}}"]
     assert lint_template_resource(wft) == []
+
+
+def test_names_with_placeholders_and_underscored_parameters_are_valid() -> None:
+    wf = copy.deepcopy(BASE)
+    _step(wf, 1)["name"] = "second-{{workflow.parameters.msg}}"
+    _spec(wf)["arguments"]["parameters"].append({"name": "my_param-2", "value": "x"})
+    assert lint_workflow(wf) == []
 
 
 def test_dag_with_dependencies_only_and_continue_on() -> None:
