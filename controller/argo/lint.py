@@ -274,6 +274,7 @@ class _Scope:
         # Names ``{{workflow.parameters.X}}`` may use; None when they cannot be known
         # (a WorkflowTemplate's come from the workflow that submits it).
         self.global_params = None if global_params is None else set(global_params)
+        self.defaults: dict[str, Any] = {}  # spec.templateDefaults
 
 
 class _SemanticChecker:
@@ -355,6 +356,8 @@ class _SemanticChecker:
     ) -> None:
         if not isinstance(spec, dict):
             return
+        defaults = spec.get("templateDefaults")
+        scope.defaults = defaults if isinstance(defaults, dict) else {}
         templates = spec.get("templates")
         if isinstance(templates, list):
             seen: dict[str, int] = {}
@@ -411,8 +414,14 @@ class _SemanticChecker:
             self.dag(dag, _key(path, "dag"), scope)
         for kind in ("container", "script"):
             body = template.get(kind)
-            if isinstance(body, dict) and not body.get("image"):
-                self.error(_key(_key(path, kind), "image"), "required")
+            default = scope.defaults.get(kind)
+            has_default = isinstance(default, dict) and bool(default.get("image"))
+            if isinstance(body, dict) and not body.get("image") and not has_default:
+                self.error(
+                    _key(_key(path, kind), "image"), "required (here or in spec.templateDefaults)"
+                )
+            if isinstance(body, dict):
+                self.mount_paths(template, body, _key(path, kind))
         container_set = template.get("containerSet")
         if isinstance(container_set, dict):
             self.container_set(container_set, _key(path, "containerSet"))
@@ -533,6 +542,34 @@ class _SemanticChecker:
         ):
             if value_from.get("supplied") is None:
                 self.error(vpath, f"needs parameter or expression for {kind} templates")
+
+    def mount_paths(self, template: dict[str, Any], body: dict[str, Any], path: str) -> None:
+        """No two volume mounts, nor a mount and an input artifact, share a path."""
+        seen: dict[str, str] = {}
+        mounts = body.get("volumeMounts")
+        if isinstance(mounts, list):
+            for index, mount in enumerate(mounts):
+                mpath = mount.get("mountPath") if isinstance(mount, dict) else None
+                if not isinstance(mpath, str) or _is_templated(mpath):
+                    continue
+                where = _key(_idx(_key(path, "volumeMounts"), index), "mountPath")
+                if mpath in seen:
+                    self.error(where, f"{mpath!r} already mounted by {seen[mpath]}")
+                else:
+                    seen[mpath] = where
+        inputs = template.get("inputs")
+        artifacts = inputs.get("artifacts") if isinstance(inputs, dict) else None
+        if isinstance(artifacts, list):
+            base = path.rpartition(".")[0]
+            for index, art in enumerate(artifacts):
+                apath = art.get("path") if isinstance(art, dict) else None
+                if not isinstance(apath, str) or _is_templated(apath):
+                    continue
+                where = _key(_idx(_key(_key(base, "inputs"), "artifacts"), index), "path")
+                if apath in seen:
+                    self.error(where, f"{apath!r} already mounted by {seen[apath]}")
+                else:
+                    seen[apath] = where
 
     def param_names(self, items: Any, path: str) -> None:
         if isinstance(items, list):

@@ -29,13 +29,17 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ARGO_API_VERSION",
+    "MERGE_KEYS",
     "TEMPLATE_RESOURCE_KINDS",
     "WORKFLOW_KINDS",
     "Bundle",
+    "apply_template_defaults",
     "config_map_value",
     "find_template",
     "load_bundle",
+    "iter_template_refs",
     "load_documents",
+    "merge_specs",
     "resolve_template_ref",
     "resolve_workflow",
     "strategic_merge",
@@ -399,8 +403,11 @@ def find_template(
 
     A name not in the workflow's own templates is looked up in the WorkflowTemplate its
     ``spec.workflowTemplateRef`` names (when a bundle is given), so this works on both a
-    resolved and an unresolved workflow. The returned dict is shared, not copied: do not
-    mutate it. Raises :class:`ManifestError` naming what is missing.
+    resolved and an unresolved workflow. Inside a template reached through a
+    ``templateRef``, names refer to that template's WorkflowTemplate: pass the owner from
+    :func:`resolve_template_ref` as ``workflow`` to look them up there. The returned dict
+    is shared, not copied: do not mutate it (see :func:`apply_template_defaults` for a
+    ready-to-run copy). Raises :class:`ManifestError` naming what is missing.
     """
     if (name is None) == (template_ref is None):
         raise ManifestError(
@@ -588,6 +595,22 @@ def merge_specs(own: dict[str, Any], referenced: dict[str, Any]) -> dict[str, An
         merged["suspend"] = own["suspend"]
     else:
         merged.pop("suspend", None)
+    return merged
+
+
+def apply_template_defaults(
+    template: dict[str, Any], defaults: dict[str, Any] | None
+) -> dict[str, Any]:
+    """``template`` with the workflow's ``spec.templateDefaults`` filled in, as Argo does
+    before running it: the template's own fields win (strategic merge), and a default of
+    a template kind (``container:``, ``script:``, ...) applies only to templates of that
+    kind. Returns a new dict; neither argument is changed.
+    """
+    if not defaults:
+        return copy.deepcopy(template)
+    own_kinds = {kind for kind in TEMPLATE_KINDS if template.get(kind) is not None}
+    applicable = {k: v for k, v in defaults.items() if k not in TEMPLATE_KINDS or k in own_kinds}
+    merged: dict[str, Any] = strategic_merge(applicable, template)
     return merged
 
 

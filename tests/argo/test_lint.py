@@ -524,6 +524,23 @@ BROKEN: list[tuple[str, Callable[[dict[str, Any]], object], str, str]] = [
         "no more than 63 characters",
     ),
     (
+        "two volumes mounted at one path",
+        lambda wf: _tpl(wf, 0)["container"].update(
+            volumeMounts=[{"name": "a", "mountPath": "/data"}, {"name": "b", "mountPath": "/data"}]
+        ),
+        "spec.templates[0].container.volumeMounts[1].mountPath",
+        "'/data' already mounted by spec.templates[0].container.volumeMounts[0].mountPath",
+    ),
+    (
+        "input artifact over a volume mount",
+        lambda wf: (
+            _tpl(wf, 0)["container"].update(volumeMounts=[{"name": "a", "mountPath": "/in"}]),
+            _tpl(wf, 0)["inputs"].update(artifacts=[{"name": "data", "path": "/in"}]),
+        ),
+        "spec.templates[0].inputs.artifacts[0].path",
+        "'/in' already mounted",
+    ),
+    (
         "wrong apiVersion",
         lambda wf: wf.update(apiVersion="argoproj.io/v1"),
         "apiVersion",
@@ -650,6 +667,15 @@ def test_names_with_placeholders_and_underscored_parameters_are_valid() -> None:
     _step(wf, 1)["name"] = "second-{{workflow.parameters.msg}}"
     _spec(wf)["arguments"]["parameters"].append({"name": "my_param-2", "value": "x"})
     assert lint_workflow(wf) == []
+
+
+def test_template_defaults_may_supply_the_image() -> None:
+    wf = copy.deepcopy(BASE)
+    _tpl(wf, 0)["container"].pop("image")
+    _spec(wf)["templateDefaults"] = {"container": {"image": "alpine:3.20"}, "timeout": "1m"}
+    assert lint_workflow(wf) == []
+    _spec(wf)["templateDefaults"] = {"script": {"image": "python:3", "source": ""}}
+    assert [e.path for e in lint_workflow(wf)] == ["spec.templates[0].container.image"]
 
 
 def test_dag_with_dependencies_only_and_continue_on() -> None:

@@ -14,6 +14,7 @@ import yaml
 from hookbus.controller.argo.errors import ManifestError
 from hookbus.controller.argo.manifest import (
     Bundle,
+    apply_template_defaults,
     config_map_value,
     find_template,
     iter_template_refs,
@@ -312,6 +313,34 @@ def test_strategic_merge_replaces_unkeyed_lists() -> None:
     }
 
 
+def test_template_defaults_fill_gaps_of_the_same_kind_only() -> None:
+    defaults = {
+        "timeout": "1m",
+        "retryStrategy": {"limit": 2},
+        "container": {"image": "alpine", "env": [{"name": "A", "value": "default"}]},
+        "script": {"image": "python:3"},
+    }
+    template = {
+        "name": "t",
+        "timeout": "5m",
+        "container": {"command": ["true"], "env": [{"name": "B", "value": "own"}]},
+    }
+    merged = apply_template_defaults(template, defaults)
+    assert merged == {
+        "name": "t",
+        "timeout": "5m",  # the template's own value wins
+        "retryStrategy": {"limit": 2},
+        "container": {
+            "image": "alpine",
+            "command": ["true"],
+            "env": [{"name": "A", "value": "default"}, {"name": "B", "value": "own"}],
+        },
+    }
+    assert "script" not in merged  # a default of another template kind does not apply
+    assert apply_template_defaults(template, None) == template
+    assert template["container"] == {"command": ["true"], "env": [{"name": "B", "value": "own"}]}
+
+
 # ---------------------------------------------------------------------------------------
 # find_template / templateRef
 
@@ -327,6 +356,13 @@ def test_find_template_by_name_and_through_the_workflow_template_ref() -> None:
     assert find_template(resolved, "say")["container"]["image"] == "alpine:3.19"
     with pytest.raises(ManifestError, match='template "nope" not found'):
         find_template(wf, "nope", bundle=bundle)
+
+
+def test_names_inside_a_referenced_template_resolve_in_its_owner() -> None:
+    bundle = _bundle()
+    _, owner = resolve_template_ref({"name": "lib", "template": "say"}, bundle)
+    # A steps template of "lib" naming "shout" means lib's "shout", whatever the workflow has.
+    assert find_template(owner, "shout")["container"]["command"] == ["echo", "HEY"]
 
 
 def test_find_template_by_template_ref() -> None:
