@@ -313,15 +313,16 @@ class LocalExecutor:
 
     async def _finish(self, running: _Running) -> None:
         """Wait for the output readers (briefly: a process that escaped the group may hold the pipes)."""
-        _done, pending = await asyncio.wait(running.readers, timeout=5.0)
-        for reader in pending:
-            reader.cancel()
-        for reader in running.readers:
-            with contextlib.suppress(asyncio.CancelledError):
-                await reader
-        if not running.log_file.closed:
-            running.log_file.close()
-        self._live.discard(running.proc)
+        try:
+            await asyncio.wait(running.readers, timeout=5.0)
+        finally:
+            for reader in running.readers:
+                if not reader.done():
+                    reader.cancel()
+            await asyncio.gather(*running.readers, return_exceptions=True)
+            if not running.log_file.closed:
+                running.log_file.close()
+            self._live.discard(running.proc)
 
     async def _stop_sidecars(self, sidecars: list[_Running]) -> None:
         """SIGTERM every sidecar's group, SIGKILL what is left after ``kill_grace``."""
