@@ -128,7 +128,7 @@ class _SchemaChecker:
         elif ftype.kind == "enum":
             if not isinstance(value, str):
                 self.error(path, f"expected string, got {_type_name(value)}")
-            elif value not in ftype.values and not _is_templated(value):
+            elif value and value not in ftype.values and not _is_templated(value):
                 self.error(
                     path, f"invalid value {value!r}: must be one of {', '.join(ftype.values)}"
                 )

@@ -119,7 +119,10 @@ def load_documents(
             raise ManifestError([LintError(name, f"not UTF-8 text: {exc}")]) from exc
     else:
         text = source
-    raw = _parse_json(text, name) if text.lstrip().startswith(("{", "[")) else None
+    strict_json = name.lower().endswith(".json")
+    raw = None
+    if strict_json or text.lstrip().startswith(("{", "[")):
+        raw = _parse_json(text, name, strict=strict_json)
     if raw is None:
         raw = _parse_yaml(text, name)
     docs: list[dict[str, Any]] = []
@@ -128,14 +131,15 @@ def load_documents(
     return docs
 
 
-def _parse_json(text: str, name: str) -> list[Any] | None:
+def _parse_json(text: str, name: str, *, strict: bool) -> list[Any] | None:
+    """JSON documents, or None to let the YAML parser judge (unless ``strict``: a
+    ``.json`` file gets JSON's own error, since YAML would accept ``{"a": }``)."""
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
-        if text.lstrip().startswith("["):
-            # ``[`` cannot start a YAML document we accept either: report JSON's error.
+        if strict:
             raise ManifestError([LintError(f"{name}:{exc.lineno}:{exc.colno}", exc.msg)]) from exc
-        return None  # a YAML flow mapping, perhaps; let the YAML parser judge
+        return None
     return value if isinstance(value, list) else [value]
 
 

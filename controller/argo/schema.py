@@ -19,7 +19,7 @@ entries. ``!`` marks a field the object cannot do without; a missing ``:type`` m
     A list of ``T`` / a mapping from string keys to ``T``.
 ``(A|B|C)``
     A string that is one of the listed words (or contains a ``{{...}}`` placeholder,
-    which Argo substitutes before use).
+    which Argo substitutes before use; an empty string means unset).
 ``Name``
     Another table of this module.
 

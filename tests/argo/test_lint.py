@@ -618,6 +618,7 @@ def test_int_or_string_and_any_string_fields_accept_both() -> None:
 def test_placeholders_pass_enumerations_and_references() -> None:
     wf = copy.deepcopy(BASE)
     _tpl(wf, 0)["container"]["imagePullPolicy"] = "{{workflow.parameters.policy}}"
+    _tpl(wf, 0)["retryStrategy"] = {"retryPolicy": ""}  # empty means unset
     _tpl(wf, 2)["dag"]["target"] = "{{workflow.parameters.target}}"
     _spec(wf)["arguments"]["parameters"] += [
         {"name": "policy", "value": "Always"},

@@ -77,6 +77,13 @@ def test_json_error_names_line() -> None:
     assert info.value.errors[0].path.startswith("x.json:3:")
 
 
+def test_yaml_flow_text_is_not_mistaken_for_json() -> None:
+    assert load_documents("{kind: Workflow, spec: {entrypoint: main}}") == [
+        {"kind": "Workflow", "spec": {"entrypoint": "main"}}
+    ]
+    assert load_documents("[{kind: A}, {kind: B}]") == [{"kind": "A"}, {"kind": "B"}]
+
+
 def test_non_mapping_document_is_refused() -> None:
     with pytest.raises(ManifestError, match="document 2 is a str"):
         load_documents("kind: A\n---\njust text\n", name="odd.yaml")
