@@ -69,6 +69,11 @@ class TaskSpec:
     timeout: float | None = None
     annotations: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
     labels: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
+    output_artifacts: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
+    """Output artifact name -> absolute path in the node (file or directory) to hand back."""
+    input_files: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
+    """Absolute path in the node -> host file or directory copied there before the node starts
+    (input artifacts: ``raw`` data written to a host file, or another node's output artifact)."""
 
 
 @dataclass(frozen=True)
@@ -91,6 +96,9 @@ class TaskResult:
     log_path: str | None
     started_at: float
     finished_at: float
+    artifacts: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
+    """Output artifact name -> host path of what the node wrote there (absent when it wrote nothing).
+    The path stays valid until the executor's state for the node is removed."""
 
 
 @runtime_checkable

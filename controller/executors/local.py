@@ -37,7 +37,7 @@ import signal
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Final
 
@@ -189,6 +189,9 @@ class LocalExecutor:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + task.timeout if task.timeout is not None else None
         layout = isolation.Layout.under(node_dir / "fs") if self.isolated else None
+        problem = self._place_inputs(task.input_files, layout)
+        if problem:
+            return self._result(ERROR, None, problem, None, {}, None, started)
         sidecars: list[_Running] = []
         try:
             for spec in task.init:
@@ -216,7 +219,9 @@ class LocalExecutor:
             phase, message = ERROR, problem
         result = trim_result(outcome.stdout) if outcome.stdout is not None else None
         bound.debug("node finished", phase=phase, exit_code=outcome.exit_code)
-        return self._result(phase, outcome.exit_code, message, result, parameters, log_path, started)
+        done = self._result(phase, outcome.exit_code, message, result, parameters, log_path, started)
+        artifacts = self._find_artifacts(task.output_artifacts, layout)
+        return replace(done, artifacts=artifacts) if artifacts else done
 
     async def _run_one(
         self,
@@ -348,8 +353,11 @@ class LocalExecutor:
 
     # -- helpers --------------------------------------------------------------
 
+    def _node_dir_path(self, task: TaskSpec) -> Path:
+        return self.state_dir / _SAFE.sub("_", task.namespace) / _SAFE.sub("_", task.workflow) / _SAFE.sub("_", task.node_id)
+
     def _node_dir(self, task: TaskSpec) -> Path:
-        path = self.state_dir / _SAFE.sub("_", task.namespace) / _SAFE.sub("_", task.workflow) / _SAFE.sub("_", task.node_id)
+        path = self._node_dir_path(task)
         if path.exists():
             shutil.rmtree(path, ignore_errors=True)  # an earlier, interrupted attempt of this node
         path.mkdir(parents=True)
@@ -395,6 +403,34 @@ class LocalExecutor:
         if found is None:
             raise CommandError(_unavailable(command, image))
         return command if isolated else found
+
+    def host_path(self, task: TaskSpec, path: str) -> Path:
+        """Where a file the node wrote at absolute *path* is on the host (after or during its run)."""
+        node_dir = self._node_dir_path(task)
+        if self.isolated:
+            return isolation.Layout(node_dir / "fs" / "root", node_dir / "fs" / "upper", node_dir / "fs" / "work").host_path(path)
+        return Path(path)
+
+    def _place_inputs(self, files: Mapping[str, str], layout: isolation.Layout | None) -> str | None:
+        for inside, source in files.items():
+            target = layout.host_path(inside) if layout is not None else Path(inside)
+            try:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                if os.path.isdir(source):
+                    shutil.copytree(source, target, dirs_exist_ok=True, symlinks=True)
+                else:
+                    shutil.copy2(source, target)
+            except OSError as exc:
+                return f"cannot place input {inside} (from {source}): {exc.strerror or exc}"
+        return None
+
+    def _find_artifacts(self, paths: Mapping[str, str], layout: isolation.Layout | None) -> dict[str, str]:
+        found: dict[str, str] = {}
+        for name, path in paths.items():
+            host = layout.host_path(path) if layout is not None else Path(path)
+            if host.is_file() or host.is_dir():
+                found[name] = str(host)
+        return found
 
     def _read_parameters(self, paths: Mapping[str, str], layout: isolation.Layout | None) -> tuple[dict[str, str], str | None]:
         values: dict[str, str] = {}

@@ -33,6 +33,8 @@ def task(
     sidecars: Sequence[ProcessSpec] = (),
     timeout: float | None = None,
     annotations: Mapping[str, str] | None = None,
+    artifacts: Mapping[str, str] | None = None,
+    inputs: Mapping[str, str] | None = None,
 ) -> TaskSpec:
     return TaskSpec(
         namespace="default",
@@ -46,6 +48,8 @@ def task(
         output_parameters=dict(outputs or {}),
         timeout=timeout,
         annotations=dict(annotations or {}),
+        output_artifacts=dict(artifacts or {}),
+        input_files=dict(inputs or {}),
     )
 
 

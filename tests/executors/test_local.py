@@ -284,3 +284,30 @@ def _alive(pid: int) -> bool:
             return fh.read().split(")")[-1].split()[0] != "Z"
     except OSError:
         return False
+
+
+async def test_input_files_are_placed_and_output_artifacts_found(local: LocalExecutor, tmp_path: Path) -> None:
+    source = tmp_path / "message.txt"
+    source.write_text("passed along")
+    folder = tmp_path / "tree"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "sub" / "leaf.txt").write_text("leaf")
+    base = "/tmp" if local.isolated else str(tmp_path / "node")
+    spec = task(
+        sh(f"cat {base}/in/message.txt; cat {base}/in/tree/sub/leaf.txt >&2; mkdir -p {base}/out; echo made > {base}/out/file.txt"),
+        inputs={f"{base}/in/message.txt": str(source), f"{base}/in/tree": str(folder)},
+        artifacts={"file": f"{base}/out/file.txt", "dir": f"{base}/out", "missing": f"{base}/nothing"},
+    )
+    result = await local.run(spec)
+    assert result.phase == "Succeeded", result.message
+    assert result.result == "passed along"
+    assert sorted(result.artifacts) == ["dir", "file"]
+    assert read(result.artifacts["file"]) == "made\n"
+    assert read(f"{result.artifacts['dir']}/file.txt") == "made\n"
+    assert str(local.host_path(spec, f"{base}/out/file.txt")) == result.artifacts["file"]
+
+
+async def test_missing_input_source_is_an_error(local: LocalExecutor, tmp_path: Path) -> None:
+    result = await local.run(task(sh("true"), inputs={"/tmp/in.txt": str(tmp_path / "absent")}))
+    assert result.phase == "Error"
+    assert "/tmp/in.txt" in result.message
