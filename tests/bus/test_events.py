@@ -371,3 +371,30 @@ async def test_a_late_consumer_replays_what_it_missed(nc: Client) -> None:
             await publisher.publish(fresh)
             assert (await asyncio.wait_for(anext(reader), 10)).id == fresh.id
     assert (await all_events(js, workflow="alpha"))[0] == first[0]
+
+
+async def test_events_in_flight_when_nats_dies_are_stored_exactly_once(
+    nats_server: EmbeddedServer, fast_nc: Client
+) -> None:
+    port = int(nats_server.url.rsplit(":", 1)[1])
+    publisher = EventPublisher(fast_nc, replace(FAST, max_pending_acks=500))
+    await publisher.start()
+    sent = [wf_event(n, f"wf{n % 7}") for n in range(3000)]
+    for event in sent:
+        publisher.try_publish(event) or await publisher.publish(event)
+    await nats_server.kill()  # some are queued, some sent without an ack, some stored
+    server = EmbeddedServer(store_dir=nats_server.store_dir, port=port)
+    await server.start()
+    try:
+        await publisher.flush(timeout=60)
+        js = fast_nc.jetstream()
+        assert await stream_count(js) == len(sent)
+        assert sorted(e.id for e in await all_events(js)) == sorted(e.id for e in sent)
+        stats = publisher.stats
+        assert stats.published <= len(sent) <= stats.published + stats.duplicates
+        assert stats.retried == stats.failed_attempts  # every failed attempt was sent again
+        assert (stats.queued, stats.pending, stats.dropped) == (0, 0, 0)
+    finally:
+        await publisher.close()
+        await fast_nc.close()
+        await server.stop()
