@@ -38,7 +38,7 @@ import random
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 import structlog
 from nats.js.api import (
@@ -56,7 +56,7 @@ from hookbus.bus import subjects
 from hookbus.bus.errors import BusError, ConfigError, DecodeError, EncodeError, PayloadTooLarge
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Mapping
+    from collections.abc import Callable, Iterable, Mapping, Sequence
     from types import TracebackType
 
     from nats.aio.client import Client
@@ -282,8 +282,9 @@ def node_event(
 ) -> CloudEvent:
     """A node reached its ``phase`` (``node`` is an Argo status node: id, name, type, phase, ...).
 
-    Only :data:`NODE_FIELDS` are copied. *attempt* tells apart the same node
-    reaching the same phase again (a workflow ``retry`` resets failed nodes).
+    Only :data:`NODE_FIELDS` are copied. The id covers the node's ``startedAt``,
+    so a node run again (a workflow ``retry`` resets failed nodes) yields new
+    ids; *attempt* tells apart repeats the caller knows of otherwise.
     """
     try:
         node_id = str(node["id"])
@@ -293,8 +294,9 @@ def node_event(
     projected = {key: node[key] for key in NODE_FIELDS if key in node}
     payload = _base(namespace, workflow, uid)
     payload.update(phase=phase, node=projected, attempt=attempt)
+    started = str(node.get("startedAt") or "")
     return CloudEvent(
-        id=event_id("node", namespace, workflow, uid, node_id, phase, attempt),
+        id=event_id("node", namespace, workflow, uid, node_id, phase, started, attempt),
         source=workflow_source(namespace, workflow),
         type=_type("node", phase),
         subject=subjects.event(namespace, workflow, "node", phase),
@@ -799,8 +801,13 @@ class EventPublisher:
         return min(deadlines) - now if deadlines else None
 
     def _take(self, now: float) -> _Item | None:
-        if self._retry and self._retry[0][0] <= now:
+        while self._retry and self._retry[0][0] <= now:
             item = heapq.heappop(self._retry)[2]
+            if item.progress_key is not None and item.progress_key in self._progress:
+                # A newer progress value is waiting: send that one instead.
+                self._coalesced += 1
+                self._finish(item)
+                continue
             self._retried += 1
             return item
         if self._outstanding >= self._window:
@@ -941,6 +948,68 @@ class EventPublisher:
         error = PublisherClosedError("event publisher closed before the event was acknowledged")
         for item in leftovers:
             self._report(item.event, error)
+
+
+class WorkflowRef(Protocol):
+    """What :class:`PublisherSink` needs to know of a workflow (the engine's ``WorkflowInfo`` fits)."""
+
+    @property
+    def namespace(self) -> str: ...
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def uid(self) -> str: ...
+
+
+class PublisherSink:
+    """The controller's event sink (``workflow_phase``, ``node_phases``, ``pod_created``,
+    ``progress``) on top of an :class:`EventPublisher`.
+
+    Each method only queues: it waits only while the publisher's queue is full.
+    """
+
+    def __init__(self, publisher: EventPublisher) -> None:
+        self.publisher = publisher
+
+    async def workflow_phase(self, workflow: WorkflowRef, phase: str, message: str) -> None:
+        """The workflow's phase changed."""
+        await self.publisher.publish(
+            workflow_event(workflow.namespace, workflow.name, workflow.uid, phase, message=message)
+        )
+
+    async def node_phases(self, workflow: WorkflowRef, nodes: Sequence[Mapping[str, Any]]) -> None:
+        """Nodes whose phase changed in one scheduling pass."""
+        for node in nodes:
+            await self.publisher.publish(node_event(workflow.namespace, workflow.name, workflow.uid, node))
+
+    async def pod_created(self, workflow: WorkflowRef, pods: Sequence[Mapping[str, Any]]) -> None:
+        """Processes started in one pass: ``{"node": {...}, "pod": {"name", "image", ...}}`` each."""
+        for item in pods:
+            node: Mapping[str, Any] = item.get("node") or {}
+            pod: Mapping[str, Any] = item.get("pod") or {}
+            node_id = str(node.get("id", ""))
+            await self.publisher.publish(
+                pod_event(
+                    workflow.namespace,
+                    workflow.name,
+                    workflow.uid,
+                    node_id,
+                    str(pod.get("name") or node_id),
+                    node_name=node.get("name"),
+                    template_name=node.get("templateName"),
+                    image=pod.get("image"),
+                )
+            )
+
+    async def progress(self, workflow: WorkflowRef, done: int, total: int, phases: Mapping[str, int]) -> None:
+        """Coalesced progress after a pass (never waits)."""
+        self.publisher.publish_progress(
+            workflow.namespace,
+            workflow.name,
+            {"uid": workflow.uid, "progress": f"{done}/{total}", "done": done, "total": total, "phases": dict(phases)},
+        )
 
 
 # --------------------------------------------------------------------------- reading

@@ -18,6 +18,7 @@ from hookbus.bus.events import (
     EventPublisher,
     PublisherClosedError,
     PublisherNotStartedError,
+    PublisherSink,
     ensure_streams,
     event_id,
     latest_progress,
@@ -398,3 +399,47 @@ async def test_events_in_flight_when_nats_dies_are_stored_exactly_once(
         await publisher.close()
         await fast_nc.close()
         await server.stop()
+
+
+async def test_a_failing_progress_update_is_replaced_by_a_newer_one(nc: Client) -> None:
+    js = nc.jetstream()
+    settings = replace(FAST, retry_backoff=0.05)
+    publisher = EventPublisher(nc, settings, create_streams=False)
+    async with publisher:
+        publisher.publish_progress("default", "wf", {"done": 1})
+        await wait_for(lambda: publisher.stats.failed_attempts >= 1, what="the progress stream to be missing")
+        publisher.publish_progress("default", "wf", {"done": 2})
+        publisher.publish_progress("default", "wf", {"done": 3})
+        await ensure_streams(js, settings)
+        await publisher.flush(timeout=10)
+        stats = publisher.stats
+    last = await latest_progress(js, "default", "wf")
+    assert last is not None and last.data["done"] == 3
+    assert stats.coalesced >= 2  # {"done": 2} and the failing {"done": 1} gave way to {"done": 3}
+    assert await stream_count(js, subjects.PROGRESS_STREAM) == 1
+
+
+async def test_the_sink_turns_controller_notifications_into_events(nc: Client) -> None:
+    from hookbus.controller.engine.hooks import WorkflowInfo
+
+    js = nc.jetstream()
+    info = WorkflowInfo(namespace="default", name="hello", uid="u1")
+    async with EventPublisher(nc, FAST) as publisher:
+        sink = PublisherSink(publisher)
+        await sink.workflow_phase(info, "Running", "")
+        await sink.node_phases(info, [NODE, {**NODE, "id": "hello-2", "phase": "Pending"}])
+        await sink.pod_created(info, [{"node": NODE, "pod": {"name": "hello-1234", "image": "alpine:3"}}])
+        await sink.progress(info, 1, 3, {"Succeeded": 1, "Running": 2})
+        await publisher.flush(timeout=10)
+    types = [event.type for event in await all_events(js, workflow="hello")]
+    assert types == ["io.hookbus.workflow.running", "io.hookbus.node.running", "io.hookbus.node.pending", "io.hookbus.pod.created"]
+    progress = await latest_progress(js, "default", "hello")
+    assert progress is not None
+    assert progress.data["progress"] == "1/3"
+    assert progress.data["phases"] == {"Succeeded": 1, "Running": 2}
+
+
+def test_a_node_run_again_gets_new_event_ids() -> None:
+    first = node_event("default", "wf", "u1", {**NODE, "phase": "Failed", "startedAt": "2026-01-01T00:00:00Z"})
+    rerun = node_event("default", "wf", "u1", {**NODE, "phase": "Failed", "startedAt": "2026-01-01T00:05:00Z"})
+    assert first.id != rerun.id
