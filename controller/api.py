@@ -171,10 +171,16 @@ def error_from_wire(error: Mapping[str, Any]) -> ApiError:
     return exc
 
 
-def error_for_exception(exc: BaseException) -> ApiError:
-    """Map an exception raised by the controller to the error sent back."""
+ACTIONS = frozenset({"suspend", "resume", "stop", "terminate", "retry", "delete"})
+"""Verbs that change a workflow's state; a ValueError from them means "not now" (409)."""
+
+
+def error_for_exception(exc: BaseException, verb: str = "") -> ApiError:
+    """Map an exception the controller raised while serving *verb* to the error sent back."""
     if isinstance(exc, ApiError):
         return exc
+    if verb in ACTIONS and isinstance(exc, ValueError) and getattr(exc, "errors", None) is None:
+        return Conflict(str(exc))
     errors = getattr(exc, "errors", None)
     if isinstance(exc, ValueError) and isinstance(errors, list):  # ManifestError
         return BadRequest(
@@ -374,7 +380,7 @@ class ApiServer:
         except DecodeError as exc:
             reply, headers = self._error(BadRequest(str(exc)))
         except Exception as exc:
-            error = error_for_exception(exc)
+            error = error_for_exception(exc, verb)
             if error.code >= 500:
                 log.exception("control request failed", verb=verb)
             reply, headers = self._error(error)
@@ -687,6 +693,6 @@ class ApiClient:
         self, verb: str, name: str, namespace: str | None = None, **extra: Any
     ) -> dict[str, Any]:
         """``suspend``, ``resume``, ``stop``, ``terminate``, ``retry`` or ``delete`` one workflow."""
-        if verb not in ("suspend", "resume", "stop", "terminate", "retry", "delete"):
+        if verb not in ACTIONS:
             raise ValueError(f"{verb!r} is not a workflow action")
         return await self.request(verb, {**self._named(name, namespace), **extra})

@@ -37,7 +37,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import importlib
 import json
 import logging
 import signal
@@ -281,6 +280,10 @@ async def _ignore_error(exc: Exception) -> None:
     """A client's connection errors surface as its exit code and message, not as log lines."""
 
 
+async def _ignore() -> None:
+    """A client closing its connection is not news."""
+
+
 @contextlib.asynccontextmanager
 async def nats_connection(
     settings: BusSettings,
@@ -300,7 +303,9 @@ async def nats_connection(
         server = EmbeddedServer(store_dir=store_dir, port=port, max_payload=EMBEDDED_MAX_PAYLOAD)
         urls = [await server.start()]
     try:
-        extra: dict[str, Any] = {"error_cb": _ignore_error} if quiet else {}
+        extra: dict[str, Any] = (
+            {"error_cb": _ignore_error, "disconnected_cb": _ignore} if quiet else {}
+        )
         nc = await connect(settings.nats, urls, **extra)
         try:
             yield nc, (urls[0] if urls else ",".join(_shown_url(u) for u in settings.nats.urls))
@@ -363,6 +368,11 @@ async def _first(awaitable: Any, stop: asyncio.Event) -> tuple[bool, Any]:
     stopper = asyncio.create_task(stop.wait(), name="hookbus-cli-stop")
     try:
         await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    except BaseException:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+        raise
     finally:
         stopper.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -434,7 +444,7 @@ async def run_command(args: argparse.Namespace) -> int:
     finals: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="hookbus-run-") as tmp:
         async with nats_connection(
-            settings, embedded=not external, store_dir=Path(tmp) / "nats"
+            settings, embedded=not external, store_dir=Path(tmp) / "nats", quiet=args.verbose == 0
         ) as (nc, _url):
             js = nc.jetstream()
             store = WorkflowStore(js, bucket=bucket)
@@ -554,6 +564,7 @@ def lint_command(args: argparse.Namespace) -> int:
 
 async def server_command(args: argparse.Namespace) -> int:
     """``hookbus server``: controller + control API (+ embedded NATS) until SIGTERM/SIGINT."""
+    from hookbus.bus.events import EventPublisher, PublisherSink
     from hookbus.controller.engine.controller import Controller
     from hookbus.controller.engine.settings import ControllerSettings
     from hookbus.controller.store import WorkflowStore
@@ -578,6 +589,8 @@ async def server_command(args: argparse.Namespace) -> int:
         ) as (nc, url):
             store = WorkflowStore(nc.jetstream())
             await store.open()
+            publisher = EventPublisher(nc, settings.events)
+            await publisher.start()
             controller = Controller(
                 ControllerSettings(
                     executor=args.executor,
@@ -585,9 +598,10 @@ async def server_command(args: argparse.Namespace) -> int:
                     namespace=args.namespace,
                 ),
                 store=store,
+                events=PublisherSink(publisher),
             )
-            await controller.start()
             try:
+                await controller.start()
                 async with ApiServer(controller, nc, default_namespace=args.namespace):
                     print(f"hookbus server is ready; NATS URL: {url}", flush=True)
                     print(f"  export HOOKBUS_NATS_URL={url}", flush=True)
@@ -597,6 +611,7 @@ async def server_command(args: argparse.Namespace) -> int:
                     print("hookbus server: shutting down", file=sys.stderr, flush=True)
             finally:
                 await controller.stop()
+                await publisher.close()
                 undo()
     return EXIT_OK if received else EXIT_INTERRUPTED
 
@@ -781,61 +796,75 @@ def plugin_run_command(args: argparse.Namespace) -> int:
 
 
 async def events_command(args: argparse.Namespace) -> int:
-    """``hookbus events``: print workflow / node events from the events stream."""
+    """``hookbus events``: print the workflow / node / pod events a server published."""
     try:
-        bus_events = importlib.import_module("hookbus.bus.events")
+        from hookbus.bus.events import replay
     except ImportError:
         raise CliError(
-            "'hookbus events' is not available yet in this build (no hookbus.bus.events)",
+            "'hookbus events' is not available in this build (no hookbus.bus.events)",
             EXIT_INTERNAL,
         ) from None
-    follow_events = getattr(bus_events, "follow", None) or getattr(
-        bus_events, "subscribe_events", None
-    )
-    if follow_events is None:
-        raise CliError(
-            "'hookbus events' is not available yet: hookbus.bus.events has no reader", EXIT_INTERNAL
-        )
+    from nats.js.errors import NotFoundError
+
     settings = bus_settings(args)
     if not settings.nats.urls:
         raise CliError(
             "no server given: pass --nats-url URL or set HOOKBUS_NATS_URL", EXIT_UNAVAILABLE
         )
+    settings = replace(
+        settings, nats=replace(settings.nats, max_reconnect_attempts=1, reconnect_wait=0.2)
+    )
     stop, received, undo = _stop_signals()
     try:
-        async with nats_connection(settings, embedded=False) as (nc, _url):
+        async with nats_connection(settings, embedded=False, quiet=args.verbose == 0) as (nc, _u):
 
             async def pump() -> None:
-                async for event in follow_events(
-                    nc, namespace=args.namespace, workflow=args.workflow, follow=args.follow
-                ):
-                    print(
-                        json.dumps(event, default=str)
-                        if args.output == "json"
-                        else _event_line(event),
-                        flush=True,
-                    )
+                reader = replay(
+                    nc.jetstream(),
+                    namespace=None if args.all_namespaces else args.namespace,
+                    workflow=args.workflow,
+                    follow=args.follow,
+                )
+                async with reader:
+                    async for event in reader:
+                        if args.output == "json":
+                            record = {
+                                "id": event.id,
+                                "type": event.type,
+                                "source": event.source,
+                                "subject": event.ce_subject,
+                                "time": event.time,
+                                "data": event.data,
+                            }
+                            print(json.dumps(record, default=str), flush=True)
+                        else:
+                            print(_event_line(event), flush=True)
 
-            await _first(pump(), stop)
+            try:
+                await _first(pump(), stop)
+            except NotFoundError:
+                raise CliError(
+                    "no events stream on this NATS server: no hookbus server has published events here",
+                    EXIT_NOT_FOUND,
+                ) from None
     finally:
         undo()
     return _signal_exit(received) if received else EXIT_OK
 
 
 def _event_line(event: Any) -> str:
-    if isinstance(event, Mapping):
-        data = event.get("data") or {}
-        return " ".join(
-            str(part)
-            for part in (
-                event.get("time", ""),
-                event.get("type", ""),
-                event.get("subject", ""),
-                data.get("phase", "") if isinstance(data, Mapping) else "",
-            )
-            if part
-        )
-    return str(event)
+    """``TIME TYPE WORKFLOW [NODE] PHASE MESSAGE`` for one CloudEvent."""
+    data = event.data if isinstance(event.data, Mapping) else {}
+    workflow = str(event.source).rsplit("/", 1)[-1]
+    node = data.get("name") or data.get("node") or ""
+    parts = [
+        str(event.time),
+        str(event.type).removeprefix("io.hookbus."),
+        workflow,
+        str(node) if node and node != workflow else "",
+        str(data.get("message") or ""),
+    ]
+    return " ".join(p for p in parts if p)
 
 
 def version_command(args: argparse.Namespace) -> int:
@@ -1080,8 +1109,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=plugin_run_command)
 
     p = add("events", "Print workflow and node events.", [nats, namespace], events_command)
-    p.add_argument("--workflow", metavar="NAME")
-    p.add_argument("-f", "--follow", action="store_true")
+    p.add_argument("--workflow", metavar="NAME", help="only this workflow's events")
+    p.add_argument("-A", "--all-namespaces", action="store_true")
+    p.add_argument(
+        "-f", "--follow", action="store_true", help="keep printing new events until interrupted"
+    )
     p.add_argument("-o", "--output", choices=("json", "text"), default="text")
 
     add("version", "Print the version.", [], version_command)

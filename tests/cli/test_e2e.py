@@ -1,0 +1,244 @@
+"""End to end: the ``hookbus`` command as a user runs it, as a separate process.
+
+``hookbus run`` starts its own embedded NATS and controller; ``hookbus server``
+runs in the background while client commands talk to it over NATS.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from tests.conftest import wait_for
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+ROOT = Path(__file__).resolve().parents[2]
+HELLO = ROOT / "examples" / "hello-world.yaml"
+
+FAILING = """
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {generateName: failing-}
+spec:
+  entrypoint: main
+  templates:
+  - name: main
+    steps:
+    - - {name: ok, template: say}
+    - - {name: boom, template: fail}
+  - name: say
+    container: {image: busybox, command: [echo, fine]}
+  - name: fail
+    container: {image: busybox, command: [sh, -c, "echo going down; exit 3"]}
+"""
+
+INVALID = """
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {generateName: invalid-}
+spec:
+  entrypoint: main
+  templates:
+  - name: main
+    dag:
+      tasks:
+      - {name: a, template: missing-template}
+"""
+
+SLEEPY = """
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {name: sleepy}
+spec:
+  entrypoint: main
+  templates:
+  - name: main
+    steps:
+    - - {name: first, template: nap}
+    - - {name: second, template: nap}
+  - name: nap
+    container: {image: busybox, command: [sh, -c, "echo napping; sleep 0.5; echo awake"]}
+"""
+
+
+async def hookbus(
+    *argv: str, env: dict[str, str] | None = None, timeout: float = 60
+) -> tuple[int, str, str]:
+    """Run ``python -m hookbus.controller.cli ARGV``; its exit code, stdout and stderr."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "hookbus.controller.cli",
+        *argv,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, **(env or {})},
+        cwd=ROOT,
+    )
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), timeout)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+        raise
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+async def test_run_hello_world_succeeds() -> None:
+    code, out, err = await hookbus("run", str(HELLO.relative_to(ROOT)), "--log")
+    assert code == 0, err
+    assert "hello world" in out, "--log prints the pod's output"
+    assert "Status:              Succeeded" in out
+    tree = [line for line in out.splitlines() if line.startswith(" ✔ hello-world-")]
+    assert len(tree) == 1, out
+    assert "Succeeded" in err, "progress goes to stderr"
+
+
+async def test_run_json_output_is_an_argo_workflow() -> None:
+    code, out, _err = await hookbus("run", str(HELLO), "-o", "json", "-p", "greeting=bonjour")
+    assert code == 0
+    workflow = json.loads(out)
+    assert workflow["kind"] == "Workflow"
+    assert workflow["metadata"]["name"].startswith("hello-world-")
+    assert workflow["status"]["phase"] == "Succeeded"
+    nodes = list(workflow["status"]["nodes"].values())
+    assert [(n["type"], n["templateName"], n["phase"]) for n in nodes] == [
+        ("Pod", "hello", "Succeeded")
+    ]
+    assert nodes[0]["id"] == workflow["metadata"]["name"], "the root node's id is the workflow name"
+    assert nodes[0]["inputs"]["parameters"] == [{"name": "greeting", "value": "bonjour"}]
+
+
+async def test_run_failed_workflow_exits_1(tmp_path: Path) -> None:
+    manifest = tmp_path / "failing.yaml"
+    manifest.write_text(FAILING)
+    code, out, _err = await hookbus("run", str(manifest))
+    assert code == 1
+    assert "Status:              Failed" in out
+    assert " ├───✔ ok" in out
+    assert " └───✖ boom" in out
+    assert "exit code 3" in out
+
+
+async def test_run_invalid_workflow_exits_2_with_lint_messages(tmp_path: Path) -> None:
+    manifest = tmp_path / "invalid.yaml"
+    manifest.write_text(INVALID)
+    code, out, err = await hookbus("run", str(manifest))
+    assert code == 2
+    assert out == ""
+    assert "spec.templates[0].dag.tasks[0]" in err
+    assert "missing-template" in err
+
+    code, out, _err = await hookbus("lint", str(manifest), str(HELLO))
+    assert code == 2
+    assert "missing-template" in out
+    code, out, _err = await hookbus("lint", str(HELLO))
+    assert (code, out.strip()) == (0, "✔ no linting errors found!")
+
+
+async def test_run_missing_file_and_bad_parameter_exit_2(tmp_path: Path) -> None:
+    code, _out, err = await hookbus("run", str(tmp_path / "nope.yaml"))
+    assert code == 2
+    assert "nope.yaml" in err
+    code, _out, err = await hookbus("run", str(HELLO), "-p", "greeting")
+    assert code == 2
+    assert "name=value" in err
+
+
+@pytest.fixture
+async def server(tmp_path: Path) -> AsyncIterator[str]:
+    """A ``hookbus server`` process; yields the NATS URL it printed, stops it with SIGTERM."""
+    url_file = tmp_path / "url"
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "hookbus.controller.cli",
+        "server",
+        "--state-dir",
+        str(tmp_path / "state"),
+        "--url-file",
+        str(url_file),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+        cwd=ROOT,
+    )
+    try:
+        await wait_for(url_file.exists, timeout=30, what="the server to write its URL")
+        url = url_file.read_text().strip()
+        assert proc.stdout is not None
+        first = (await proc.stdout.readline()).decode()
+        assert url in first, "the server prints where clients should connect"
+        yield url
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(proc.wait(), 30) == 0, "SIGTERM is a clean shutdown"
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+
+
+async def test_server_submit_get_watch_logs(server: str, tmp_path: Path) -> None:
+    env = {"HOOKBUS_NATS_URL": server}
+    manifest = tmp_path / "sleepy.yaml"
+    manifest.write_text(SLEEPY)
+
+    code, out, err = await hookbus("submit", str(manifest), "-o", "name", env=env)
+    assert code == 0, err
+    assert out.strip() == "sleepy"
+
+    code, out, err = await hookbus("watch", "sleepy", env=env)
+    assert code == 0, err
+    assert "Status:              Succeeded" in out
+    assert " ├───✔ first" in out and " └───✔ second" in out
+
+    code, out, _err = await hookbus("get", "sleepy", "-o", "json", env=env)
+    assert code == 0
+    workflow = json.loads(out)
+    assert workflow["status"]["phase"] == "Succeeded"
+    by_name = {n["name"]: n for n in workflow["status"]["nodes"].values()}
+    assert by_name["sleepy"]["type"] == "Steps"
+    assert by_name["sleepy[0].first"]["type"] == "Pod"
+    assert by_name["sleepy[1].second"]["phase"] == "Succeeded"
+    assert by_name["sleepy[0].first"]["finishedAt"] <= by_name["sleepy[1].second"]["startedAt"]
+
+    code, out, _err = await hookbus("logs", "sleepy", env=env)
+    assert code == 0
+    lines = out.splitlines()
+    assert len(lines) == 4
+    assert [line.split(": ", 1)[1] for line in lines] == ["napping", "awake", "napping", "awake"]
+
+    code, out, _err = await hookbus("list", "-o", "name", env=env)
+    assert (code, out.split()) == (0, ["sleepy"])
+
+    code, out, _err = await hookbus("events", "--workflow", "sleepy", "-o", "json", env=env)
+    assert code == 0
+    types = [json.loads(line)["type"] for line in out.splitlines()]
+    assert "io.hookbus.workflow.succeeded" in types
+
+    code, _out, err = await hookbus("submit", str(manifest), env=env)
+    assert code != 0, "a workflow name that exists is refused"
+
+    code, _out, _err = await hookbus("delete", "sleepy", env=env)
+    assert code == 0
+    code, _out, err = await hookbus("get", "sleepy", env=env)
+    assert code == 3, err
+
+
+async def test_submit_watch_failed_exit_1(server: str, tmp_path: Path) -> None:
+    manifest = tmp_path / "failing.yaml"
+    manifest.write_text(FAILING)
+    code, out, _err = await hookbus(
+        "submit", str(manifest), "--watch", env={"HOOKBUS_NATS_URL": server}
+    )
+    assert code == 1
+    assert "Status:              Failed" in out
