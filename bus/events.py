@@ -50,7 +50,7 @@ from nats.js.api import (
     StorageType,
     StreamConfig,
 )
-from nats.js.errors import APIError, NotFoundError
+from nats.js.errors import APIError, NotFoundError, TooManyStalledMsgsError
 
 from hookbus.bus import subjects
 from hookbus.bus.errors import BusError, ConfigError, DecodeError, EncodeError, PayloadTooLarge
@@ -623,7 +623,11 @@ class EventPublisher:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            dropped = self._dropped
             self._give_up()
+            await asyncio.sleep(0)  # the callbacks of cancelled in-flight publishes run and count
+            if self._dropped > dropped:
+                log.error("event publisher closed before events were acknowledged", dropped=self._dropped - dropped)
             self._closed.set()
 
     async def __aenter__(self) -> EventPublisher:
@@ -663,7 +667,7 @@ class EventPublisher:
         if self._closing:
             raise PublisherClosedError(f"event publisher is closed; event {event.id} ({event.type}) not accepted")
         body = event.body()
-        if self._nc.is_connected and len(body) > self._nc.max_payload - 1024:
+        if len(body) > self._nc.max_payload - 1024:
             raise PayloadTooLarge(len(body), self._nc.max_payload - 1024, what=f"event {event.id} ({event.type})")
         return _Item(event, body, progress_key)
 
@@ -831,8 +835,20 @@ class EventPublisher:
 
     async def _send(self, item: _Item, now: float) -> None:
         assert self._js is not None
+        if self._js.publish_async_pending() >= self._window:
+            # Our window keeps nats-py below its cap, so its slots leaked (a publish
+            # that raises never frees its slot): start over with a fresh context
+            # rather than wait forever for a slot.
+            log.warning("JetStream publish slots exhausted; renewing the context")
+            self._js = self._nc.jetstream(publish_async_max_pending=self._window)
         try:
             future = await self._js.publish_async(item.event.subject, item.body, headers=item.headers)
+        except TooManyStalledMsgsError as exc:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise asyncio.CancelledError from exc  # nats-py turns our cancellation into this
+            self._failed(item, exc)
+            return
         except Exception as exc:  # connection closed or buffer full: retry later
             self._failed(item, exc)
             return
@@ -850,6 +866,7 @@ class EventPublisher:
 
     def _acked(self, item: _Item, future: asyncio.Future[PubAck]) -> None:
         if self._stopped:
+            self._settle_after_stop(item, future)
             return
         if future.cancelled():
             self._failed(item, TimeoutError(f"no acknowledgement within {self._settings.ack_timeout}s"))
@@ -866,6 +883,16 @@ class EventPublisher:
             self._failing = False
             log.info("event publishing recovered", failed_attempts=self._failed_attempts)
         self._finish(item)
+
+    def _settle_after_stop(self, item: _Item, future: asyncio.Future[PubAck]) -> None:
+        if not future.cancelled() and future.exception() is None:
+            if future.result().duplicate:
+                self._duplicates += 1
+            else:
+                self._published += 1
+            return
+        self._dropped += 1
+        self._report(item.event, PublisherClosedError("event publisher closed before the event was acknowledged"))
 
     def _failed(self, item: _Item, exc: Exception) -> None:
         self._failed_attempts += 1
@@ -925,10 +952,9 @@ class EventPublisher:
         leftovers: list[_Item] = list(self._events)
         leftovers.extend(self._progress.values())
         leftovers.extend(item for _, _, item in self._retry)
-        for _, item, future in self._inflight:
+        for _, _, future in self._inflight:
             if not future.done():
-                future.cancel()
-                leftovers.append(item)
+                future.cancel()  # _settle_after_stop counts and reports it
         self._events.clear()
         self._progress.clear()
         self._progress_ready.clear()
@@ -939,12 +965,9 @@ class EventPublisher:
                 putter.set_result(None)
         for _, waiter in self._flushers:
             if not waiter.done():
-                waiter.set_exception(PublisherClosedError(f"event publisher closed with {len(leftovers)} event(s) not published"))
+                waiter.set_exception(PublisherClosedError("event publisher closed before every event was published"))
         self._flushers.clear()
-        if not leftovers:
-            return
         self._dropped += len(leftovers)
-        log.error("event publisher closed before events were acknowledged", dropped=len(leftovers))
         error = PublisherClosedError("event publisher closed before the event was acknowledged")
         for item in leftovers:
             self._report(item.event, error)

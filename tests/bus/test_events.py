@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -443,3 +445,23 @@ def test_a_node_run_again_gets_new_event_ids() -> None:
     first = node_event("default", "wf", "u1", {**NODE, "phase": "Failed", "startedAt": "2026-01-01T00:00:00Z"})
     rerun = node_event("default", "wf", "u1", {**NODE, "phase": "Failed", "startedAt": "2026-01-01T00:05:00Z"})
     assert first.id != rerun.id
+
+
+async def test_events_in_flight_at_close_are_counted_and_reported(nats_server: EmbeddedServer, nc: Client) -> None:
+    errors: list[tuple[str, Exception]] = []
+    publisher = EventPublisher(nc, replace(FAST, ack_timeout=60.0), on_error=lambda event, exc: errors.append((event.id, exc)))
+    await publisher.start()
+    assert nats_server.pid is not None
+    os.kill(nats_server.pid, signal.SIGSTOP)  # connected, but nothing is acknowledged
+    try:
+        events = [wf_event(n) for n in range(10)]
+        for event in events:
+            await publisher.publish(event)
+        await wait_for(lambda: publisher.stats.queued == 0, what="every event to be sent")
+        assert publisher.stats.pending == 10
+        await publisher.close(timeout=0.2)
+    finally:
+        os.kill(nats_server.pid, signal.SIGCONT)
+    stats = publisher.stats
+    assert (stats.published, stats.dropped) == (0, 10)
+    assert {event_id for event_id, exc in errors if isinstance(exc, PublisherClosedError)} == {e.id for e in events}
