@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from hookbus.bus import EmbeddedServer, EventSettings, NatsSettings, subjects
 from hookbus.bus.connection import connect
 from hookbus.bus.events import CloudEvent, EventPublisher, ensure_streams, node_event
+from hookbus.bus.log import configure as configure_logging
 
 if TYPE_CHECKING:
     from nats.aio.client import Client
@@ -155,6 +156,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=20_000, help="events per variant")
     args = parser.parse_args()
+    configure_logging("warning")  # logs go to stderr; stdout is the JSON document
     print(json.dumps(asyncio.run(main_async(args)), indent=2))
 
 
