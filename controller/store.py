@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import json
 import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -35,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 import nats.js.errors
 import ormsgpack
 import structlog
-from nats.js.api import DeliverPolicy, KeyValueConfig
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, KeyValueConfig
 
 from hookbus.bus.subjects import name_token, token_name
 
@@ -52,6 +53,7 @@ _WF = "wf"
 _ND = "nd"
 _PLAIN_ID = re.compile(r"^[A-Za-z0-9-]+$")
 _KV_OPERATION = "KV-Operation"
+_SCAN_BATCH = 2000
 
 
 class StoreError(Exception):
@@ -147,7 +149,7 @@ class _AckPipe:
     """
 
     def __init__(self, js: JetStreamContext, window: int = 4000) -> None:
-        self._nc = js._nc  # the context's connection; nats-py has no public accessor
+        self.nc = js._nc  # the context's connection; nats-py has no public accessor
         self._window = window
         self._in_flight = 0
         self._room = asyncio.Event()
@@ -159,8 +161,8 @@ class _AckPipe:
 
     async def start(self) -> None:
         if self._sub is None:
-            self._prefix = self._nc.new_inbox()
-            self._sub = await self._nc.subscribe(self._prefix + ".*", cb=self._on_ack)
+            self._prefix = self.nc.new_inbox()
+            self._sub = await self.nc.subscribe(self._prefix + ".*", cb=self._on_ack)
 
     async def stop(self) -> None:
         sub, self._sub = self._sub, None
@@ -179,7 +181,7 @@ class _AckPipe:
         reply = f"{self._prefix}.{self._ids}"
         batch = _Batch(len(records))
         self._batches[reply] = batch
-        publish = self._nc.publish
+        publish = self.nc.publish
         try:
             async with asyncio.timeout(deadline):
                 for subject, payload in records:
@@ -388,52 +390,78 @@ class WorkflowStore:
         return WorkflowKey(token_name(parts[1]), token_name(parts[2]))
 
     async def _scan(self, subject: str, *, headers_only: bool = False) -> list[tuple[str, bytes, int]]:
-        """The live value of every key matching *subject*: (subject, data, sequence)."""
+        """The live value of every key matching *subject*: (subject, data, stream sequence).
+
+        An ephemeral pull consumer (last value per subject, no acks) is drained
+        in pipelined batches into a plain subscription: bounded in flight (the
+        server never sees a slow consumer) and without nats-py's per-message
+        JetStream bookkeeping, which would cost more than everything else here.
+        """
         try:
             stream = await self._js.stream_info(self._stream)
         except (nats.errors.Error, TimeoutError) as exc:
             raise StoreError(f"cannot read KV bucket {self.bucket!r}: {exc or type(exc).__name__}", retryable=True) from exc
         if not stream.state.messages:
             return []
+        nc = self._acks.nc
+        inbox = nc.new_inbox()
         out: list[tuple[str, bytes, int]] = []
-        done = asyncio.get_running_loop().create_future()
+        progress = asyncio.Event()
+        state = {"received": 0, "ended": False, "total": 0}
 
         async def on_message(msg: Msg) -> None:
-            # Read the ack subject directly: Msg.metadata costs more than the rest of this callback.
-            # v1: $JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<time>.<pending>
-            # v2: $JS.ACK.<domain>.<account>.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<time>.<pending>[.<token>]
-            tokens = msg.reply.split(".")
-            base = 2 if len(tokens) == 9 else 4
-            if not (msg.headers and _KV_OPERATION in msg.headers):
-                out.append((msg.subject, msg.data, int(tokens[base + 3])))
-            if tokens[base + 6] == "0" and not done.done():
-                done.set_result(None)
+            headers = msg.headers
+            if headers and "Status" in headers:
+                state["ended"] = True  # 404 no messages / 408 expired: the consumer has nothing more
+                progress.set()
+                return
+            state["received"] += 1
+            if not (headers and _KV_OPERATION in headers):
+                # $JS.ACK.<stream>.<consumer>.<delivered>.<sseq>... (v1, 9 tokens) or with domain and account (v2)
+                tokens = msg.reply.split(".")
+                out.append((msg.subject, msg.data, int(tokens[5] if len(tokens) == 9 else tokens[7])))
+            if state["received"] % _SCAN_BATCH == 0 or state["received"] >= state["total"]:
+                progress.set()
 
-        sub = await self._js.subscribe(
-            subject,
-            stream=self._stream,
-            cb=on_message,
-            ordered_consumer=True,
-            deliver_policy=DeliverPolicy.LAST_PER_SUBJECT,
-            headers_only=headers_only or None,
-            inactive_threshold=60.0,
-        )
+        sub = await nc.subscribe(inbox, cb=on_message)
+        consumer: str | None = None
         try:
-            info = await sub.consumer_info()
-            delivered = info.delivered.consumer_seq if info.delivered else 0
-            if (info.num_pending or 0) + delivered == 0:
-                return []  # nothing matches the filter
-            try:
-                async with asyncio.timeout(self.timeout * 6):
-                    await done
-            except TimeoutError as exc:
-                raise StoreError(
-                    f"reading KV bucket {self.bucket!r} stalled after {len(out)} records",
-                    retryable=True,
-                ) from exc
-        except (nats.errors.Error, TimeoutError) as exc:
-            raise StoreError(f"cannot read KV bucket {self.bucket!r}: {exc or type(exc).__name__}", retryable=True) from exc
+            info = await self._js.add_consumer(
+                self._stream,
+                ConsumerConfig(
+                    deliver_policy=DeliverPolicy.LAST_PER_SUBJECT,
+                    ack_policy=AckPolicy.NONE,
+                    filter_subject=subject,
+                    headers_only=headers_only or None,
+                    inactive_threshold=60.0,
+                    mem_storage=True,
+                    num_replicas=1,
+                ),
+            )
+            consumer = info.name
+            total = state["total"] = info.num_pending or 0
+            next_subject = f"$JS.API.CONSUMER.MSG.NEXT.{self._stream}.{consumer}"
+            requested = 0
+            async with asyncio.timeout(self.timeout * (6 + total // 50_000)):
+                while state["received"] < total and not state["ended"]:
+                    while requested < total and requested - state["received"] < 2 * _SCAN_BATCH:
+                        size = min(_SCAN_BATCH, total - requested)
+                        request = json.dumps({"batch": size, "no_wait": True}).encode()
+                        await nc.publish(next_subject, request, reply=inbox)
+                        requested += size
+                    progress.clear()
+                    if state["received"] < total and not state["ended"]:
+                        await progress.wait()
+        except TimeoutError as exc:
+            raise StoreError(
+                f"reading KV bucket {self.bucket!r} stalled after {state['received']} records", retryable=True
+            ) from exc
+        except nats.errors.Error as exc:
+            raise StoreError(f"cannot read KV bucket {self.bucket!r}: {exc}", retryable=True) from exc
         finally:
             with contextlib.suppress(nats.errors.Error):
                 await sub.unsubscribe()
+            if consumer is not None:
+                with contextlib.suppress(nats.errors.Error, TimeoutError):
+                    await self._js.delete_consumer(self._stream, consumer)
         return out
