@@ -126,6 +126,15 @@ class PublisherClosedError(BusError, RuntimeError):
     """
 
 
+class StreamNotFoundError(BusError, LookupError):
+    """The events stream does not exist yet: no controller has created it on this NATS.
+
+    Retrying after a controller started (or :func:`ensure_streams` ran) helps.
+    """
+
+    retryable = True
+
+
 class PublisherNotStartedError(BusError, RuntimeError):
     """:meth:`EventPublisher.flush` was called before :meth:`EventPublisher.start`.
 
@@ -435,6 +444,7 @@ def progress_stream_config(settings: EventSettings) -> StreamConfig:
 _DISCONNECTED_POLL: Final = 0.05  # seconds between looks at a disconnected client
 _BURST: Final = 64  # publishes sent before the background task yields to the event loop
 _STREAM_EXISTS: Final = 10058  # stream name already in use with a different configuration
+_STREAM_NOT_FOUND: Final = 10059
 
 
 async def _ensure_stream(js: JetStreamContext, config: StreamConfig) -> None:
@@ -1084,9 +1094,15 @@ class EventReader:
             inactive_threshold=None if self._durable else 60.0,
             max_ack_pending=-1 if not self._durable else 10_000,
         )
-        self._sub = await self._js.pull_subscribe(
-            self._filter, durable=self._durable, stream=subjects.EVENTS_STREAM, config=config
-        )
+        try:
+            self._sub = await self._js.pull_subscribe(
+                self._filter, durable=self._durable, stream=subjects.EVENTS_STREAM, config=config
+            )
+        except NotFoundError as exc:
+            raise StreamNotFoundError(
+                f"stream {subjects.EVENTS_STREAM} does not exist: start the controller "
+                "(it creates the stream) or call ensure_streams"
+            ) from exc
         info = await self._sub.consumer_info()
         self._consumer = info.name
         self._caught_up = not self._follow and not info.num_pending and not info.num_ack_pending
@@ -1186,6 +1202,8 @@ async def latest_progress(js: JetStreamContext, namespace: str, workflow: str) -
     subject = subjects.progress(namespace, workflow)
     try:
         msg = await js.get_last_msg(subjects.PROGRESS_STREAM, subject)
-    except NotFoundError:
+    except NotFoundError as exc:
+        if exc.err_code == _STREAM_NOT_FOUND:
+            raise StreamNotFoundError(f"stream {subjects.PROGRESS_STREAM} does not exist") from exc
         return None
     return CloudEvent.from_message(subject, msg.headers, msg.data or b"")

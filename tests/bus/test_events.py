@@ -21,6 +21,7 @@ from hookbus.bus.events import (
     PublisherClosedError,
     PublisherNotStartedError,
     PublisherSink,
+    StreamNotFoundError,
     ensure_streams,
     event_id,
     latest_progress,
@@ -465,3 +466,11 @@ async def test_events_in_flight_at_close_are_counted_and_reported(nats_server: E
     stats = publisher.stats
     assert (stats.published, stats.dropped) == (0, 10)
     assert {event_id for event_id, exc in errors if isinstance(exc, PublisherClosedError)} == {e.id for e in events}
+
+
+async def test_reading_before_any_controller_created_the_streams_says_so(nc: Client) -> None:
+    js = nc.jetstream()
+    with pytest.raises(StreamNotFoundError, match="HOOKBUS_EVENTS"):
+        await all_events(js)
+    with pytest.raises(StreamNotFoundError, match="HOOKBUS_PROGRESS"):
+        await latest_progress(js, "default", "wf")
