@@ -168,6 +168,24 @@ class CloudEvent:
     ce_subject: str | None = None
     """CloudEvents ``subject`` attribute (``nodes/<node id>``), when there is one."""
 
+    def __hash__(self) -> int:
+        return hash(self.id)
+
+    def to_structured(self) -> dict[str, Any]:
+        """The event in CloudEvents' structured JSON form (what ``hookbus events`` can print)."""
+        out: dict[str, Any] = {
+            "specversion": SPEC_VERSION,
+            "id": self.id,
+            "source": self.source,
+            "type": self.type,
+            "time": self.time,
+            "datacontenttype": CONTENT_TYPE,
+        }
+        if self.ce_subject is not None:
+            out["subject"] = self.ce_subject
+        out["data"] = self.data
+        return out
+
     def headers(self) -> dict[str, str]:
         """NATS headers of the binary content mode, with ``Nats-Msg-Id`` for deduplication."""
         headers = {

@@ -126,6 +126,12 @@ def test_headers_round_trip_and_bad_messages_are_decode_errors() -> None:
     event = node_event("default", "hello", "u1", NODE)
     decoded = CloudEvent.from_message(event.subject, event.headers(), event.body())
     assert decoded == event
+    assert len({event, decoded}) == 1
+    structured = event.to_structured()
+    assert structured["specversion"] == "1.0"
+    assert structured["subject"] == "nodes/hello-1234"
+    assert structured["datacontenttype"] == "application/json"
+    assert structured["data"] == event.data
     headers = event.headers()
     del headers["ce-type"]
     with pytest.raises(DecodeError, match="ce-type"):
