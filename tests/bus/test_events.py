@@ -480,3 +480,19 @@ async def test_reading_before_any_controller_created_the_streams_says_so(nc: Cli
         await all_events(js)
     with pytest.raises(StreamNotFoundError, match="HOOKBUS_PROGRESS"):
         await latest_progress(js, "default", "wf")
+
+
+async def test_an_on_error_callback_that_raises_does_not_stop_publishing(nc: Client) -> None:
+    calls: list[str] = []
+
+    def broken(event: CloudEvent, exc: Exception) -> None:
+        calls.append(event.id)
+        raise RuntimeError("callback bug")
+
+    publisher = EventPublisher(nc, FAST, on_error=broken, create_streams=False)
+    async with publisher:
+        await publisher.publish(wf_event(1))
+        await wait_for(lambda: len(calls) >= 2, what="the callback to be called on each failed attempt")
+        await ensure_streams(nc.jetstream(), FAST)
+        await publisher.flush(timeout=10)
+        assert publisher.stats.published == 1
