@@ -85,6 +85,10 @@ H_SUBJECT: Final = "ce-subject"
 H_CONTENT_TYPE: Final = "Content-Type"
 H_MSG_ID: Final = "Nats-Msg-Id"
 
+# JetStream API error codes.
+_STREAM_EXISTS: Final = 10058  # stream name already in use with a different configuration
+_STREAM_NOT_FOUND: Final = 10059
+
 NODE_FIELDS: Final = (
     "id",
     "name",
@@ -126,13 +130,21 @@ class PublisherClosedError(BusError, RuntimeError):
     """
 
 
-class StreamNotFoundError(BusError, LookupError):
+class StreamNotFoundError(BusError, NotFoundError):
     """The events stream does not exist yet: no controller has created it on this NATS.
 
     Retrying after a controller started (or :func:`ensure_streams` ran) helps.
+    Also a ``nats.js.errors.NotFoundError``, for callers that catch that.
     """
 
     retryable = True
+
+    def __init__(self, message: str) -> None:
+        NotFoundError.__init__(self, code=404, err_code=_STREAM_NOT_FOUND, description=message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
 
 
 class PublisherNotStartedError(BusError, RuntimeError):
@@ -461,8 +473,6 @@ def progress_stream_config(settings: EventSettings) -> StreamConfig:
 
 _DISCONNECTED_POLL: Final = 0.05  # seconds between looks at a disconnected client
 _BURST: Final = 64  # publishes sent before the background task yields to the event loop
-_STREAM_EXISTS: Final = 10058  # stream name already in use with a different configuration
-_STREAM_NOT_FOUND: Final = 10059
 
 
 async def _ensure_stream(js: JetStreamContext, config: StreamConfig) -> None:

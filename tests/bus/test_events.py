@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from conftest import wait_for
+from nats.js.errors import NotFoundError
 
 from hookbus.bus import EmbeddedServer, EventSettings, NatsSettings, subjects
 from hookbus.bus.connection import connect
@@ -476,8 +477,10 @@ async def test_events_in_flight_at_close_are_counted_and_reported(nats_server: E
 
 async def test_reading_before_any_controller_created_the_streams_says_so(nc: Client) -> None:
     js = nc.jetstream()
-    with pytest.raises(StreamNotFoundError, match="HOOKBUS_EVENTS"):
+    with pytest.raises(StreamNotFoundError, match="HOOKBUS_EVENTS") as caught:
         await all_events(js)
+    assert isinstance(caught.value, NotFoundError)  # callers catching nats' error still do
+    assert caught.value.retryable
     with pytest.raises(StreamNotFoundError, match="HOOKBUS_PROGRESS"):
         await latest_progress(js, "default", "wf")
 
