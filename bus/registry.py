@@ -160,7 +160,7 @@ class RegistryView:
                 pass
             finally:
                 with contextlib.suppress(Exception):
-                    await watcher.stop()
+                    await watcher.stop()  # type: ignore[no-untyped-call]
 
     def _forget_missing(self, present: set[str]) -> None:
         for name in list(self._instances):
