@@ -21,8 +21,10 @@ coalesced per workflow: only the newest pending value is kept.
 Retries may reorder events of one workflow; consumers that care order by
 ``ce-time`` (and by phase order within a node).
 
+:class:`PublisherSink` is the controller's event sink on top of a publisher.
 :func:`replay` reads the events back (from the start, only new ones, or resuming
-a durable consumer) and decodes them into :class:`CloudEvent` objects.
+a durable consumer) and decodes them into :class:`CloudEvent` objects;
+:func:`latest_progress` reads a workflow's last progress value.
 """
 
 from __future__ import annotations
