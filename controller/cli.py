@@ -442,7 +442,7 @@ async def run_command(args: argparse.Namespace) -> int:
     bucket = f"hookbus-run-{uuid.uuid4().hex[:12]}" if external else "hookbus-workflows"
     stop, received, undo = _stop_signals()
     finals: list[dict[str, Any]] = []
-    with tempfile.TemporaryDirectory(prefix="hookbus-run-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="hookbus-run-", ignore_cleanup_errors=True) as tmp:
         async with nats_connection(
             settings, embedded=not external, store_dir=Path(tmp) / "nats", quiet=args.verbose == 0
         ) as (nc, _url):
@@ -576,7 +576,11 @@ async def server_command(args: argparse.Namespace) -> int:
     with contextlib.ExitStack() as stack:
         if state_dir is None:
             state_dir = Path(
-                stack.enter_context(tempfile.TemporaryDirectory(prefix="hookbus-server-"))
+                stack.enter_context(
+                    tempfile.TemporaryDirectory(
+                        prefix="hookbus-server-", ignore_cleanup_errors=True
+                    )
+                )
             )
             if not external:
                 print(

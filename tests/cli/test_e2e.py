@@ -12,7 +12,7 @@ import os
 import signal
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -242,3 +242,100 @@ async def test_submit_watch_failed_exit_1(server: str, tmp_path: Path) -> None:
     )
     assert code == 1
     assert "Status:              Failed" in out
+
+
+PLUGIN = """
+from hookbus.bus import Plugin
+
+plugin = Plugin("cli-test", version="1.0.0")
+
+
+@plugin.node_pre_execute()
+def seen(node=None, **kwargs):
+    return {}
+"""
+
+
+async def test_plugin_run_serves_until_sigterm(nats_url: str, nc: Any, tmp_path: Path) -> None:
+    from nats.errors import NoRespondersError
+
+    from hookbus.bus import subjects
+    from hookbus.bus.codec import decode_map, encode
+
+    (tmp_path / "cli_test_plugin.py").write_text(PLUGIN)
+    env = {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "hookbus.controller.cli",
+        "plugin",
+        "run",
+        "cli_test_plugin:plugin",
+        "--nats-url",
+        nats_url,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+        env=env,
+        cwd=ROOT,
+    )
+    try:
+        subject = subjects.hook("cli-test", "node.preExecute")
+        request = encode(
+            {"v": 1, "hook": "node.preExecute", "workflow": {}, "items": [{"node": {}}]}
+        )
+
+        async def answers() -> bool:
+            try:
+                reply = await nc.request(subject, request, timeout=2)
+            except NoRespondersError:
+                return False
+            return "results" in decode_map(reply.data) or bool(reply.data)
+
+        await wait_for(answers, timeout=30, interval=0.1, what="the plugin to answer its hook")
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(proc.wait(), 30) == 0
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+
+
+async def test_plugin_run_bad_spec_exits_2(nats_url: str) -> None:
+    code, _out, err = await hookbus(
+        "plugin", "run", "no_such_module_here:plugin", "--nats-url", nats_url
+    )
+    assert code == 2
+    assert "no_such_module_here" in err
+
+
+async def test_run_interrupted_terminates_the_workflow(tmp_path: Path) -> None:
+    manifest = tmp_path / "long.yaml"
+    manifest.write_text(
+        "apiVersion: argoproj.io/v1alpha1\nkind: Workflow\nmetadata: {name: long}\n"
+        "spec:\n  entrypoint: main\n  templates:\n  - name: main\n"
+        "    container: {image: busybox, command: [sleep, '60']}\n"
+    )
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "hookbus.controller.cli",
+        "run",
+        str(manifest),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        cwd=ROOT,
+    )
+    try:
+        assert proc.stderr is not None and proc.stdout is not None
+        while b"Running" not in (line := await asyncio.wait_for(proc.stderr.readline(), 30)):
+            assert line, "the run ended before it showed progress"
+        proc.send_signal(signal.SIGINT)
+        out, err = await asyncio.wait_for(proc.communicate(), 30)
+        assert proc.returncode == 130, err.decode()
+        text = out.decode()
+        assert "Name:                long" in text
+        assert "Running" not in text.split("STEP")[0], "the final tree shows the workflow ended"
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()

@@ -334,7 +334,9 @@ async def run_examples(
 
         examples = [e for e in examples if chosen(e)]
         results = [r for r in results if r.example.removesuffix(".yaml") in wanted]
-    with tempfile.TemporaryDirectory(prefix="hookbus-conformance-") as tmp:
+    with tempfile.TemporaryDirectory(
+        prefix="hookbus-conformance-", ignore_cleanup_errors=True
+    ) as tmp:
         async with EmbeddedServer(
             store_dir=Path(tmp) / "nats", max_payload=8 * 1024 * 1024
         ) as server:
