@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import tempfile
 import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -73,7 +72,6 @@ class Controller:
             self._handle, limit=settings.max_workflows, batch=settings.max_nodes_per_pass
         )
         self._memo: dict[tuple[str, str], tuple[JSON, float]] = {}
-        self._tmpdir: tempfile.TemporaryDirectory[str] | None = None
         self._started = False
         self._stopped = False
 
@@ -93,13 +91,7 @@ class Controller:
         if self._executor is None:
             from hookbus.controller.executors.registry import make_executor
 
-            options: dict[str, Any] = {}
-            if self.settings.executor == "local":
-                state_dir = self.settings.state_dir
-                if state_dir is None:
-                    self._tmpdir = tempfile.TemporaryDirectory(prefix="hookbus-")
-                    state_dir = Path(self._tmpdir.name)
-                options["state_dir"] = state_dir
+            options: dict[str, Any] = {"state_dir": self.settings.state_dir}
             self._executor = make_executor(self.settings.executor, **options)
         return self._executor
 
@@ -129,8 +121,6 @@ class Controller:
             await run.close()
         if self._own_executor and self._executor is not None:
             await self._executor.close()
-        if self._tmpdir is not None:
-            self._tmpdir.cleanup()
 
     # --------------------------------------------------------------- submit
 

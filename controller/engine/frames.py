@@ -231,10 +231,11 @@ class StepsFrame:
     def child_done(self, gnode: Node) -> None:
         frame = self.group
         assert frame is not None
-        children = frame.children()
+        aligned = _align(frame)
+        children = [n for n in aligned if n is not None]
         by_step: dict[str, list[Node]] = {}
         expanded: set[str] = set()
-        for (_, step_name, was_expanded), node in zip(frame.step_of, _align(frame), strict=True):
+        for (_, step_name, was_expanded), node in zip(frame.step_of, aligned, strict=True):
             if node is None:
                 continue
             by_step.setdefault(step_name, []).append(node)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -40,6 +41,11 @@ def timestamp(seconds: float | None) -> str | None:
     """RFC 3339 UTC timestamp with second precision, as Kubernetes writes them."""
     if seconds is None:
         return None
+    return _timestamp(int(seconds))
+
+
+@functools.lru_cache(maxsize=1024)
+def _timestamp(seconds: int) -> str:
     return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 

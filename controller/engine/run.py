@@ -23,7 +23,16 @@ from hookbus.controller.argo import names
 from hookbus.controller.argo.errors import ArgoError
 from hookbus.controller.argo.substitute import substitute
 from hookbus.controller.engine import frames
-from hookbus.controller.engine.hooks import NodeItem, PluginItem, PodItem, WorkflowInfo
+from hookbus.controller.engine.hooks import (
+    NodeItem,
+    NullHooks,
+    PluginItem,
+    PodDecision,
+    PodItem,
+    PostExecute,
+    PreExecute,
+    WorkflowInfo,
+)
 from hookbus.controller.engine.model import (
     DAG,
     ERROR,
@@ -70,6 +79,9 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 JSON = dict[str, Any]
+_CONTINUE = PreExecute()
+_ALLOW = PodDecision()
+_KEEP = PostExecute()
 WORKFLOW_DONE = frozenset({SUCCEEDED, FAILED, ERROR})
 
 
@@ -199,6 +211,7 @@ class WorkflowRun:
             annotations=dict(meta.get("annotations") or {}),
         )
         self.nodes: dict[str, Node] = {i: Node.from_dict(d) for i, d in nodes.items()}
+        self.by_name: dict[str, Node] = {n.name: n for n in self.nodes.values()}
         self.log_paths: dict[str, str] = {}
         self._owners: dict[str, Owner] = {}
         self._done: deque[str] = deque()
@@ -243,7 +256,7 @@ class WorkflowRun:
         return names.node_id(self.name, name)
 
     def lookup(self, name: str) -> Node | None:
-        return self.nodes.get(self.node_id(name))
+        return self.by_name.get(name)
 
     def touch(self, node: Node) -> None:
         self._dirty.add(node.id)
@@ -295,10 +308,10 @@ class WorkflowRun:
         inputs: JSON | None = None,
     ) -> Node:
         """The node called *name*: the existing one (adopted after a restart) or a new one."""
-        node_id = self.node_id(name)
-        existing = self.nodes.get(node_id)
+        existing = self.by_name.get(name)
         if existing is not None:
             return existing
+        node_id = self.node_id(name)
         node = Node(
             id=node_id,
             name=name,
@@ -312,6 +325,7 @@ class WorkflowRun:
             inputs=inputs or None,
         )
         self.nodes[node_id] = node
+        self.by_name[name] = node
         if type_ in LEAF_TYPES:
             self.counts[phase] = self.counts.get(phase, 0) + 1
         self._dirty.add(node_id)
@@ -901,9 +915,13 @@ class WorkflowRun:
 
     async def _launch(self, jobs: list[LeafJob]) -> None:
         hooks = self.env.hooks
-        decisions = await hooks.node_pre_execute(
-            self.info, [NodeItem(public_node(j.node.to_dict()), j.template) for j in jobs]
-        )
+        plain = type(hooks) is NullHooks  # no plugins: skip building request payloads
+        if plain:
+            decisions = [_CONTINUE] * len(jobs)
+        else:
+            decisions = await hooks.node_pre_execute(
+                self.info, [NodeItem(public_node(j.node.to_dict()), j.template) for j in jobs]
+            )
         pods: list[LeafJob] = []
         plugins: list[LeafJob] = []
         for job, decision in zip(jobs, decisions, strict=True):
@@ -938,9 +956,12 @@ class WorkflowRun:
                 self.finish(job.node, ERROR, str(exc))
                 continue
             items.append(job)
-        verdicts = await hooks.pod_pre_create(
-            self.info, [PodItem(public_node(j.node.to_dict()), _pod_of(j.task)) for j in items if j.task]
-        )
+        if plain:
+            verdicts = [_ALLOW] * len(items)
+        else:
+            verdicts = await hooks.pod_pre_create(
+                self.info, [PodItem(public_node(j.node.to_dict()), _pod_of(j.task)) for j in items if j.task]
+            )
         for job, verdict in zip(items, verdicts, strict=True):
             if not verdict.allowed:
                 self.finish(job.node, ERROR, f"pod creation vetoed: {verdict.message}")
@@ -1018,12 +1039,15 @@ class WorkflowRun:
             applied.append((job, outputs, phase, message))
         if not applied:
             return
-        items = []
-        for job, outputs, phase, message in applied:
-            preview = public_node(job.node.to_dict())
-            preview.update(phase=phase, outputs=outputs, message=message)
-            items.append(NodeItem(preview, job.template))
-        changes = await self.env.hooks.node_post_execute(self.info, items)
+        if type(self.env.hooks) is NullHooks:
+            changes = [_KEEP] * len(applied)
+        else:
+            items = []
+            for job, outputs, phase, message in applied:
+                preview = public_node(job.node.to_dict())
+                preview.update(phase=phase, outputs=outputs, message=message)
+                items.append(NodeItem(preview, job.template))
+            changes = await self.env.hooks.node_post_execute(self.info, items)
         for (job, outputs, phase, message), change in zip(applied, changes, strict=True):
             self._jobs.pop(job.node.id, None)
             if change.outputs is not None:

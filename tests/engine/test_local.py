@@ -1,0 +1,111 @@
+"""End to end with the local executor: real processes, outputs from files and stdout."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from hookbus.controller.engine.controller import Controller
+from hookbus.controller.engine.memory_store import MemoryStore
+from hookbus.controller.engine.settings import ControllerSettings
+from tests.engine.helpers import by_name, load
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+OUTPUTS = """
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {generateName: out-}
+spec:
+  entrypoint: main
+  arguments: {parameters: [{name: greeting, value: hi}]}
+  templates:
+  - name: main
+    dag:
+      tasks:
+      - name: gen
+        template: gen
+        arguments: {parameters: [{name: g, value: "{{workflow.parameters.greeting}}"}]}
+      - name: gen2
+        template: gen
+        arguments: {parameters: [{name: g, value: other}]}
+      - name: show
+        dependencies: [gen, gen2]
+        template: show
+        arguments:
+          parameters:
+          - {name: p, value: "{{tasks.gen.outputs.parameters.msg}}"}
+          - {name: r, value: "{{tasks.gen.outputs.result}}"}
+          - {name: q, value: "{{tasks.gen2.outputs.parameters.msg}}"}
+  - name: gen
+    inputs: {parameters: [{name: g}]}
+    script:
+      image: python:alpine3.6
+      command: [sh]
+      source: |
+        echo -n "{{inputs.parameters.g}} from file" > /tmp/hello_world.txt
+        echo "{{inputs.parameters.g}} on stdout"
+    outputs:
+      parameters:
+      - name: msg
+        valueFrom: {path: /tmp/hello_world.txt}
+  - name: show
+    inputs: {parameters: [{name: p}, {name: r}, {name: q}]}
+    container:
+      image: alpine
+      command: [sh, -c]
+      args: ["echo '{{inputs.parameters.p}}|{{inputs.parameters.r}}|{{inputs.parameters.q}}'"]
+"""
+
+
+async def test_local_dag_outputs(tmp_path: Path) -> None:
+    settings = ControllerSettings(executor="local", state_dir=tmp_path / "state")
+    async with Controller(settings, store=MemoryStore()) as ctl:
+        key = await ctl.submit(load(OUTPUTS))
+        assert key.name.startswith("out-") and len(key.name) == len("out-") + 5
+        wf = await ctl.wait(key, timeout=60)
+        nodes = by_name(wf)
+        show = nodes[f"{key.name}.show"]
+        assert wf["status"]["phase"] == "Succeeded", wf["status"].get("message")
+        # each node had its own /tmp: gen and gen2 did not see each other's file
+        assert show["outputs"]["result"] == "hi from file|hi on stdout|other from file"
+        assert show["outputs"]["exitCode"] == "0"
+        log = ctl.log_path(key, show["id"])
+        assert log is not None and log.exists()
+
+
+FAILING = """
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {name: exitcodes}
+spec:
+  entrypoint: main
+  templates:
+  - name: main
+    steps:
+    - - name: fails
+        template: fails
+        continueOn: {failed: true}
+    - - name: code
+        template: echo
+        arguments: {parameters: [{name: c, value: "{{steps.fails.exitCode}}"}]}
+  - name: fails
+    retryStrategy: {limit: 1}
+    container: {image: alpine, command: [sh, -c], args: ["exit 3"]}
+  - name: echo
+    inputs: {parameters: [{name: c}]}
+    container: {image: alpine, command: [echo], args: ["code={{inputs.parameters.c}}"]}
+"""
+
+
+async def test_local_exit_codes_and_retries(tmp_path: Path) -> None:
+    settings = ControllerSettings(executor="local", state_dir=tmp_path / "state")
+    async with Controller(settings, store=MemoryStore()) as ctl:
+        key = await ctl.submit(load(FAILING))
+        wf = await ctl.wait(key, timeout=60)
+    nodes = by_name(wf)
+    assert nodes["exitcodes[0].fails"]["type"] == "Retry"
+    assert nodes["exitcodes[0].fails"]["phase"] == "Failed"
+    assert nodes["exitcodes[0].fails(1)"]["outputs"]["exitCode"] == "3"
+    assert nodes["exitcodes[1].code"]["outputs"]["result"] == "code=3"
+    assert wf["status"]["phase"] == "Succeeded"
