@@ -47,6 +47,7 @@ import asyncio
 import contextlib
 import hashlib
 import json
+import zlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -95,6 +96,13 @@ WATCH_WAIT_MAX = 30.0
 
 ERROR_CODE_HEADER = "Nats-Service-Error-Code"
 ERROR_HEADER = "Nats-Service-Error"
+ENCODING_HEADER = "Hookbus-Encoding"
+"""Header of a reply whose body is compressed (value ``zlib``)."""
+ZLIB = "zlib"
+COMPRESS_OVER = 64 * 1024
+"""Replies larger than this are compressed when the request's ``accept`` lists ``zlib``."""
+MAX_REPLY = 1024 * 1024 * 1024
+"""Largest decompressed reply a client accepts."""
 
 
 WorkflowList = list[dict[str, Any]]
@@ -364,6 +372,7 @@ class ApiServer:
 
     async def _answer(self, verb: str, msg: Msg) -> None:
         headers: dict[str, str] | None = None
+        body: Any = None
         try:
             body = decode_map(msg.data, Encoding.JSON, subject=msg.subject)
             if body.get("v") not in (None, API_VERSION):
@@ -386,10 +395,23 @@ class ApiServer:
             reply, headers = self._error(error)
         if not msg.reply:
             return
+        accepts_zlib = ZLIB in (body.get("accept") or ()) if isinstance(body, dict) else False
         try:
-            data = encode(reply, Encoding.JSON, limit=self.nc.max_payload)
+            data, encoded = await _pack_reply(reply, compress=accepts_zlib)
+            if len(data) > self.nc.max_payload:
+                raise ApiError(
+                    413,
+                    f"the reply to {verb!r} is {len(data)} bytes, over the NATS server's max_payload "
+                    f"of {self.nc.max_payload}; raise max_payload on the server"
+                    + ("" if accepts_zlib else " or ask for zlib replies"),
+                )
+            if encoded:
+                headers = {**(headers or {}), ENCODING_HEADER: ZLIB}
         except Exception as exc:
-            reply, headers = self._error(ApiError(500, f"reply cannot be sent: {exc}"))
+            error = (
+                exc if isinstance(exc, ApiError) else ApiError(500, f"reply cannot be sent: {exc}")
+            )
+            reply, headers = self._error(error)
             data = encode(reply, Encoding.JSON)
         await self.nc.publish(msg.reply, data, headers=headers)
 
@@ -452,7 +474,10 @@ class ApiServer:
         key = self._key_of(body)
         since = body.get("since")
         wait = min(max(float(body.get("wait") or 0.0), 0.0), WATCH_WAIT_MAX)
-        current = self._get(key)
+        with_nodes = body.get("nodes", True) is not False
+
+        def shown(workflow: dict[str, Any]) -> dict[str, Any]:
+            return workflow if with_nodes else without_nodes(workflow)
 
         def reply(workflow: dict[str, Any]) -> dict[str, Any]:
             return {
@@ -461,21 +486,23 @@ class ApiServer:
                 "done": is_finished(workflow),
             }
 
+        current = shown(self._get(key))
         if since != fingerprint(current) or is_finished(current) or wait <= 0:
             return reply(current)
         snapshots = self.controller.watch(key)
         try:
             async with asyncio.timeout(wait):
                 async for snapshot in snapshots:
-                    if fingerprint(snapshot) != since or is_finished(snapshot):
-                        return reply(snapshot)
+                    view = shown(snapshot)
+                    if fingerprint(view) != since or is_finished(view):
+                        return reply(view)
         except TimeoutError:
             pass
         finally:
             aclose = getattr(snapshots, "aclose", None)
             if aclose is not None:
                 await aclose()
-        return reply(self._get(key))
+        return reply(shown(self._get(key)))
 
     async def _do_logs(self, body: Mapping[str, Any]) -> dict[str, Any]:
         key = self._key_of(body)
@@ -561,6 +588,32 @@ class ApiServer:
         return {}
 
 
+async def _pack_reply(reply: Mapping[str, Any], *, compress: bool) -> tuple[bytes, bool]:
+    """The JSON of *reply*, zlib-compressed when allowed and over :data:`COMPRESS_OVER` bytes."""
+    data = encode(reply, Encoding.JSON)
+    if not compress or len(data) <= COMPRESS_OVER:
+        return data, False
+    if len(data) > 1024 * 1024:
+        return await asyncio.to_thread(zlib.compress, data, 1), True
+    return zlib.compress(data, 1), True
+
+
+def _unpack_reply(msg: Msg, limit: int = MAX_REPLY) -> bytes:
+    """The reply's JSON bytes, decompressed when the server compressed them."""
+    if (msg.headers or {}).get(ENCODING_HEADER) != ZLIB:
+        return bytes(msg.data)
+    inflater = zlib.decompressobj()
+    try:
+        data = inflater.decompress(msg.data, limit)
+    except zlib.error as exc:
+        raise DecodeError(f"bad zlib reply: {exc}", subject=msg.subject, data=msg.data) from exc
+    if inflater.unconsumed_tail:
+        raise DecodeError(
+            f"reply inflates to over {limit} bytes", subject=msg.subject, data=msg.data[:64]
+        )
+    return data
+
+
 def _read_from(path: Path, offset: int, limit: int) -> bytes:
     try:
         with path.open("rb") as handle:
@@ -598,7 +651,7 @@ class ApiClient:
         self, verb: str, body: Mapping[str, Any], *, timeout: float | None = None
     ) -> dict[str, Any]:
         """Send one request and return its ``result``; raise on an error reply."""
-        payload = encode({"v": API_VERSION, **body}, Encoding.JSON)
+        payload = encode({"v": API_VERSION, "accept": [ZLIB], **body}, Encoding.JSON)
         wait = self.timeout if timeout is None else timeout
         try:
             msg = await self.nc.request(subject(verb), payload, timeout=wait)
@@ -613,7 +666,7 @@ class ApiClient:
             )
             error.retryable = True
             raise error from None
-        reply = decode_map(msg.data, Encoding.JSON, subject=msg.subject)
+        reply = decode_map(_unpack_reply(msg), Encoding.JSON, subject=msg.subject)
         if reply.get("ok") is True:
             result = reply.get("result")
             return result if isinstance(result, dict) else {}
@@ -658,12 +711,16 @@ class ApiClient:
         return dict(result["workflow"])
 
     async def watch(
-        self, name: str, namespace: str | None = None, *, wait: float = 10.0
+        self, name: str, namespace: str | None = None, *, wait: float = 10.0, nodes: bool = True
     ) -> AsyncIterator[dict[str, Any]]:
-        """Yield the workflow now and after every change, ending after it finished."""
+        """Yield the workflow now and after every change, ending after it finished.
+
+        With ``nodes=False`` the snapshots leave ``status.nodes`` out (enough
+        for a progress bar, and small however big the workflow is).
+        """
         since: str | None = None
         while True:
-            body = {**self._named(name, namespace), "since": since, "wait": wait}
+            body = {**self._named(name, namespace), "since": since, "wait": wait, "nodes": nodes}
             result = await self.request("watch", body, timeout=wait + self.timeout)
             workflow = dict(result["workflow"])
             if result.get("fingerprint") != since:

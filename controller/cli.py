@@ -629,12 +629,12 @@ async def _watch_remote(
     display = render.LiveDisplay(stream or sys.stderr, tree=tree)
     workflow: dict[str, Any] = {}
     try:
-        async for snapshot in client.watch(name):
+        async for snapshot in client.watch(name, nodes=tree):
             workflow = snapshot
             display.update(workflow)
     finally:
         display.close()
-    return workflow
+    return workflow if tree else await client.get(name)
 
 
 async def submit_command(args: argparse.Namespace) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -217,3 +218,36 @@ async def test_stop_cancels_requests_in_flight(nc: Client, controller: FakeContr
     pending.cancel()
     with pytest.raises(asyncio.CancelledError):
         await pending
+
+
+async def test_big_workflows_travel_compressed(
+    client: ApiClient, controller: FakeController, nc: Client
+) -> None:
+    name = (await client.submit(HELLO))["name"]
+    workflow = controller.workflows[Key("default", name)]
+    nodes = workflow["status"]["nodes"]
+    for i in range(20_000):  # about 3 MB of JSON, over the test server's 1 MB max_payload
+        node_id = f"{name}-{i}"
+        nodes[node_id] = {
+            "id": node_id,
+            "name": f"{name}.task-{i}",
+            "type": "Pod",
+            "phase": "Succeeded",
+            "templateName": "main",
+            "boundaryID": name,
+            "message": "done " * 20,
+        }
+    assert len(json.dumps(workflow)) > nc.max_payload
+    got = await client.get(name)
+    assert len(got["status"]["nodes"]) == 20_001
+
+    raw = await nc.request(
+        subject("get"), encode({"v": 1, "name": name}, Encoding.JSON), timeout=10
+    )
+    error = decode_map(raw.data, Encoding.JSON)["error"]
+    assert error["code"] == 413
+    assert "max_payload" in error["message"]
+
+    summary = await client.request("watch", {"name": name, "wait": 0, "nodes": False})
+    assert "nodes" not in summary["workflow"]["status"]
+    assert summary["workflow"]["status"]["phase"] == "Running"

@@ -339,3 +339,46 @@ async def test_run_interrupted_terminates_the_workflow(tmp_path: Path) -> None:
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
+
+
+async def test_server_on_an_external_nats(nats_url: str, tmp_path: Path) -> None:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "hookbus.controller.cli",
+        "server",
+        "--nats-url",
+        nats_url,
+        "--executor",
+        "simulate",
+        "--url-file",
+        str(tmp_path / "url"),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+        cwd=ROOT,
+    )
+    try:
+        await wait_for((tmp_path / "url").exists, timeout=30, what="the server to be ready")
+        assert (tmp_path / "url").read_text().strip() == nats_url, "it reports the server it uses"
+        code, out, err = await hookbus(
+            "submit", str(HELLO), "--watch", "-o", "json", env={"HOOKBUS_NATS_URL": nats_url}
+        )
+        assert code == 0, err
+        workflow = json.loads(out)
+        assert workflow["status"]["phase"] == "Succeeded"
+        assert len(workflow["status"]["nodes"]) == 1
+        proc.send_signal(signal.SIGINT)
+        assert await asyncio.wait_for(proc.wait(), 30) == 0
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+
+
+async def test_run_simulate_starts_no_process() -> None:
+    code, out, err = await hookbus(
+        "run", str(ROOT / "examples" / "diamond.yaml"), "--executor", "simulate", "--log"
+    )
+    assert code == 0, err
+    assert "Progress:            4/4" in out
+    assert ": " not in out.split("Name:")[0], "no pod wrote a log line"
