@@ -99,6 +99,8 @@ class Result:
     reason: str = ""
     needs: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    log_tail: str = ""
+    """The last lines the first failed pod wrote, when it did not succeed."""
 
 
 # --------------------------------------------------------------------------- loading
@@ -213,10 +215,9 @@ def failure_needs(workflow: dict[str, Any]) -> list[str]:
     return sorted(needs)
 
 
-def first_failure(workflow: dict[str, Any]) -> str:
-    """``status.message`` and the first failed leaf node as ``name: message``."""
-    status = workflow.get("status") or {}
-    nodes = list((status.get("nodes") or {}).values())
+def failed_leaves(workflow: dict[str, Any]) -> list[dict[str, Any]]:
+    """Failed or errored leaf nodes (pods and the like), earliest first."""
+    nodes = list(((workflow.get("status") or {}).get("nodes") or {}).values())
     failed = [
         n
         for n in nodes
@@ -224,6 +225,24 @@ def first_failure(workflow: dict[str, Any]) -> str:
         and n.get("type") in ("Pod", "Suspend", "Plugin", "HTTP", "Container")
     ]
     failed.sort(key=lambda n: str(n.get("finishedAt") or n.get("startedAt") or "~"))
+    return failed
+
+
+def log_tail(controller: Controller, key: Any, workflow: dict[str, Any], lines: int = 3) -> str:
+    """The last *lines* of the first failed pod's log, on one line."""
+    for node in failed_leaves(workflow):
+        with contextlib.suppress(Exception):
+            path = controller.log_path(key, str(node.get("id")))
+            if path is not None and path.is_file():
+                text = path.read_text(errors="replace").strip().splitlines()[-lines:]
+                return _one_line(" / ".join(text), 240)
+    return ""
+
+
+def first_failure(workflow: dict[str, Any]) -> str:
+    """``status.message`` and the first failed leaf node as ``name: message``."""
+    status = workflow.get("status") or {}
+    failed = failed_leaves(workflow)
     parts = []
     if status.get("message"):
         parts.append(str(status["message"]))
@@ -300,6 +319,8 @@ async def run_one(
             result.reason += f" ({detail})" if detail != "no message" else ""
     result.seconds = round(time.monotonic() - started, 2)
     result.phase = str(((workflow or {}).get("status") or {}).get("phase") or "")
+    if workflow is not None and result.phase != "Succeeded":
+        result.log_tail = log_tail(controller, key, workflow)
     if result.outcome == "timeout":
         classify(result, workflow, needs)
         result.outcome = "timeout" if not result.needs else result.outcome
@@ -424,6 +445,8 @@ def report_markdown(results: Sequence[Result]) -> str:
         why = r.reason
         if r.needs:
             why = "needs " + ", ".join(r.needs) + (f" — {r.reason}" if r.reason else "")
+        if r.log_tail:
+            why += f" — log: {r.log_tail}"
         escaped = why.replace("|", "\\|")
         lines.append(f"| {r.example} | {r.outcome} | {r.phase or '-'} | {escaped} |")
     return "\n".join(lines) + "\n"
