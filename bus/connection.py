@@ -58,13 +58,20 @@ async def connect(settings: NatsSettings, urls: list[str] | None = None, **extra
     options.setdefault("disconnected_cb", _log_disconnect)
     options.setdefault("reconnected_cb", _log_reconnect)
     options.update(extra)
-    # The first connection fails fast; once connected, reconnects go on as configured.
-    options["max_reconnect_attempts"] = options.get("max_reconnect_attempts", -1)
+    # The first connection gives up after a few attempts with a clear error;
+    # once connected, reconnects go on as configured (forever by default).
+    after = options["max_reconnect_attempts"]
+    options["max_reconnect_attempts"] = max(1, settings.connect_attempts)
     try:
-        return await nats.connect(**options)
+        nc = await nats.connect(**options)
     except Exception as exc:
         shown = ", ".join(options["servers"])
-        raise ConnectError(f"cannot connect to NATS at {shown}: {exc or type(exc).__name__}") from exc
+        reason = str(exc) or type(exc).__name__
+        if type(exc).__name__ == "NoServersError":
+            reason = f"no server answered after {settings.connect_attempts} attempts"
+        raise ConnectError(f"cannot connect to NATS at {shown}: {reason}") from exc
+    nc.options["max_reconnect_attempts"] = after
+    return nc
 
 
 async def _log_error(exc: Exception) -> None:

@@ -357,7 +357,7 @@ class Dispatcher:
         backoff = self.settings.retry_backoff
         attempt = 0
         while True:
-            timeout = plan.spec.timeout
+            timeout = plan.spec.timeout or self.settings.default_timeout
             if deadline is not None:
                 timeout = min(timeout, deadline - self._clock())
                 if timeout <= 0:

@@ -81,8 +81,8 @@ class HookSpec:
     """How one plugin takes part in one hook."""
 
     hook: Hook
-    timeout: float = 5.0
-    """Seconds the plugin has to answer one request."""
+    timeout: float | None = None
+    """Seconds the plugin has to answer one request (``None``: the controller's default, 5 s)."""
     failure_policy: FailurePolicy = FailurePolicy.FAIL
     """What a failed call means for the items in it."""
     priority: int = 100
@@ -100,11 +100,12 @@ class HookSpec:
 
     def to_wire(self) -> dict[str, Any]:
         out: dict[str, Any] = {
-            "timeout": self.timeout,
             "failurePolicy": self.failure_policy.value,
             "priority": self.priority,
             "mutating": self.mutating,
         }
+        if self.timeout is not None:
+            out["timeout"] = self.timeout
         if not self.filters.empty:
             out["filters"] = self.filters.to_wire()
         if self.fields:
@@ -203,9 +204,11 @@ def parse_hook_spec(hook: Hook, data: Any, path: str) -> HookSpec:
         {"timeout", "failurePolicy", "priority", "mutating", "filters", "fields", "shadow", "maxBatch"},
         path,
     )
-    timeout = float(_expect(data.get("timeout", 5.0), (int, float), f"{path}.timeout"))
-    if timeout <= 0:
-        raise ConfigError(f"{path}.timeout: must be positive, got {timeout}")
+    timeout = data.get("timeout")
+    if timeout is not None:
+        timeout = float(_expect(timeout, (int, float), f"{path}.timeout"))
+        if timeout <= 0:
+            raise ConfigError(f"{path}.timeout: must be positive, got {timeout}")
     policy = data.get("failurePolicy", "Fail")
     try:
         failure_policy = FailurePolicy(policy)

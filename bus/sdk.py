@@ -160,7 +160,7 @@ class Plugin:
         self,
         hook: Hook | str,
         *,
-        timeout: float = 5.0,
+        timeout: float | None = None,
         failure_policy: FailurePolicy | str = FailurePolicy.FAIL,
         priority: int = 100,
         mutating: bool | None = None,

@@ -63,6 +63,7 @@ class EmbeddedServer:
         port: int = -1,
         jetstream: bool = True,
         max_payload: int | None = None,
+        config: str | None = None,
         binary: Path | None = None,
         ready_timeout: float = 15.0,
         stop_timeout: float = 10.0,
@@ -71,6 +72,8 @@ class EmbeddedServer:
         self.port = port
         self.jetstream = jetstream
         self.max_payload = max_payload
+        self.config = config
+        """Extra nats-server configuration (its own syntax), e.g. an ``authorization`` block."""
         self.ready_timeout = ready_timeout
         self.stop_timeout = stop_timeout
         self._binary = binary
@@ -103,9 +106,14 @@ class EmbeddedServer:
         args = [str(binary), "-a", self.host, "-p", str(self.port)]
         if self.jetstream:
             args += ["-js", "-sd", str(self._store_dir)]
+        lines = []
         if self.max_payload is not None:
+            lines.append(f"max_payload: {int(self.max_payload)}")
+        if self.config:
+            lines.append(self.config)
+        if lines:
             conf = self._store_dir / "hookbus-nats.conf"
-            conf.write_text(f"max_payload: {int(self.max_payload)}\n")
+            conf.write_text("\n".join(lines) + "\n")
             args += ["-c", str(conf)]
         try:
             self._proc = await asyncio.create_subprocess_exec(

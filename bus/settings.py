@@ -44,6 +44,8 @@ class NatsSettings:
     """Seconds between reconnect attempts (nats-py adds jitter)."""
     max_reconnect_attempts: int = -1
     """Reconnect attempts after a disconnect; -1 retries forever."""
+    connect_attempts: int = 3
+    """Attempts per server for the first connection before giving up with a clear error."""
     embedded_store_dir: str | None = None
     """JetStream store directory of the embedded server (a temporary one if unset)."""
 

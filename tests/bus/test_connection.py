@@ -1,0 +1,59 @@
+"""Connecting with the settings' authentication options, and failing clearly."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+
+from hookbus.bus import ConnectError, EmbeddedServer, NatsSettings
+from hookbus.bus.connection import connect
+from hookbus.bus.settings import from_env
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+
+async def test_user_and_password(tmp_path: Path) -> None:
+    config = 'authorization { user: "hb", password: "s3cret" }'
+    async with EmbeddedServer(store_dir=tmp_path, config=config) as server:
+        nc = await connect(NatsSettings(urls=(server.url,), user="hb", password="s3cret"))
+        assert nc.is_connected
+        await nc.close()
+        with pytest.raises(ConnectError, match="cannot connect to NATS"):
+            await connect(NatsSettings(urls=(server.url,), user="hb", password="wrong", connect_attempts=1))
+
+
+async def test_token(tmp_path: Path) -> None:
+    async with EmbeddedServer(store_dir=tmp_path, config='authorization { token: "t0ken" }') as server:
+        nc = await connect(NatsSettings(urls=(server.url,), token="t0ken"))
+        assert nc.is_connected
+        await nc.close()
+
+
+async def test_unreachable_server_is_a_clear_error_not_a_hang() -> None:
+    with pytest.raises(ConnectError, match=r"nats://127\.0\.0\.1:1: no server answered after 2 attempts"):
+        await connect(NatsSettings(urls=("nats://127.0.0.1:1",), connect_attempts=2, reconnect_wait=0.01))
+
+
+def test_settings_from_environment_keep_secrets_out_of_reprs() -> None:
+    settings = from_env(
+        {
+            "HOOKBUS_NATS_URL": "nats://a:1, nats://b:2",
+            "HOOKBUS_NATS_USER": "u",
+            "HOOKBUS_NATS_PASSWORD": "hunter2",
+            "HOOKBUS_PLUGIN_ALLOW": "x,y",
+            "HOOKBUS_HOOK_TIMEOUT": "1.5",
+        }
+    )
+    assert settings.nats.urls == ("nats://a:1", "nats://b:2")
+    assert settings.registry.allow == ("x", "y")
+    assert settings.dispatch.default_timeout == 1.5
+    assert "hunter2" not in repr(settings)
+
+
+def test_invalid_numbers_in_the_environment_name_the_variable() -> None:
+    from hookbus.bus import ConfigError
+
+    with pytest.raises(ConfigError, match="HOOKBUS_HOOK_TIMEOUT='soon'"):
+        from_env({"HOOKBUS_HOOK_TIMEOUT": "soon"})
