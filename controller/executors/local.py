@@ -238,7 +238,7 @@ class LocalExecutor:
         except CommandError as exc:
             return _Outcome(ERROR, None, str(exc))
         proc = running.proc
-        timed_out = False
+        timed_out = cancelled = False
         try:
             remaining = None if deadline is None else max(0.0, deadline - asyncio.get_running_loop().time())
             try:
@@ -249,9 +249,14 @@ class LocalExecutor:
             # The container is over: nothing it started outlives it (cancellation included).
             _signal_group(proc, signal.SIGKILL)
             if proc.returncode is None:
-                with contextlib.suppress(asyncio.CancelledError):
+                try:
                     await asyncio.shield(proc.wait())
+                except asyncio.CancelledError:
+                    cancelled = True
+                    await proc.wait()
             await self._finish(running)
+        if cancelled:
+            raise asyncio.CancelledError
         code = proc.returncode
         assert code is not None
         exit_code = 128 - code if code < 0 else code
@@ -294,8 +299,8 @@ class LocalExecutor:
             cwd = None
         else:
             cwd = _make_dir(spec.working_dir or str(node_dir / "work"))
-        try:
-            proc = await asyncio.create_subprocess_exec(
+        spawn = asyncio.ensure_future(
+            asyncio.create_subprocess_exec(
                 *argv,
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE,
@@ -304,9 +309,21 @@ class LocalExecutor:
                 cwd=cwd,
                 start_new_session=True,
             )
+        )
+        try:
+            # Shielded: a cancel that lands while the process is being set up must still
+            # find the process, to kill its group, rather than leave it running unseen.
+            proc = await asyncio.shield(spawn)
         except OSError as exc:
             log_file.close()
             raise CommandError(f"cannot start {argv[0]!r} for container {spec.name!r}: {exc.strerror or exc}") from exc
+        except asyncio.CancelledError:
+            log_file.close()
+            with contextlib.suppress(Exception):
+                started = await spawn
+                _signal_group(started, signal.SIGKILL)
+                await started.wait()
+            raise
         self._live.add(proc)
         stdout = bytearray()
         assert proc.stdout is not None and proc.stderr is not None

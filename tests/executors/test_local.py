@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import time
@@ -311,3 +312,17 @@ async def test_missing_input_source_is_an_error(local: LocalExecutor, tmp_path: 
     result = await local.run(task(sh("true"), inputs={"/tmp/in.txt": str(tmp_path / "absent")}))
     assert result.phase == "Error"
     assert "/tmp/in.txt" in result.message
+
+
+async def test_cancelling_at_any_moment_leaves_no_process_behind(plain: LocalExecutor, tmp_path: Path) -> None:
+    children: list[int] = []
+    for i in range(12):
+        pid_file = tmp_path / f"child-{i}.pid"
+        running = asyncio.create_task(plain.run(task(sh(f"sleep 60 & echo $! > {pid_file}; wait"), node_id=f"wf-{i}")))
+        await asyncio.sleep(i * 0.004)  # from "not started yet" to "well under way"
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
+        if pid_file.exists() and pid_file.read_text().strip():
+            children.append(int(pid_file.read_text()))
+    await wait_for(lambda: not any(_alive(pid) for pid in children), timeout=5, what="every background child to be killed")
