@@ -562,6 +562,43 @@ def lint_command(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- server
 
 
+class SafeEvents:
+    """Wraps an event sink so that a failing notification is logged, never raised.
+
+    Notifications are published after the state they describe is persisted;
+    a sink error must not fail the scheduling pass that sent them.
+    """
+
+    def __init__(self, sink: Any) -> None:
+        self._sink = sink
+
+    async def _call(self, method: str, *args: Any) -> None:
+        try:
+            await getattr(self._sink, method)(*args)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("event sink failed; notification dropped", hook=method)
+
+    async def workflow_phase(self, workflow: Any, phase: str, message: str) -> None:
+        """See :class:`hookbus.controller.engine.hooks.EventSink`."""
+        await self._call("workflow_phase", workflow, phase, message)
+
+    async def node_phases(self, workflow: Any, nodes: Sequence[Any]) -> None:
+        """See :class:`hookbus.controller.engine.hooks.EventSink`."""
+        await self._call("node_phases", workflow, nodes)
+
+    async def pod_created(self, workflow: Any, pods: Sequence[Any]) -> None:
+        """See :class:`hookbus.controller.engine.hooks.EventSink`."""
+        await self._call("pod_created", workflow, pods)
+
+    async def progress(
+        self, workflow: Any, done: int, total: int, phases: Mapping[str, int]
+    ) -> None:
+        """See :class:`hookbus.controller.engine.hooks.EventSink`."""
+        await self._call("progress", workflow, done, total, phases)
+
+
 async def server_command(args: argparse.Namespace) -> int:
     """``hookbus server``: controller + control API (+ embedded NATS) until SIGTERM/SIGINT."""
     from hookbus.bus.events import EventPublisher, PublisherSink
@@ -602,7 +639,7 @@ async def server_command(args: argparse.Namespace) -> int:
                     namespace=args.namespace,
                 ),
                 store=store,
-                events=PublisherSink(publisher),
+                events=SafeEvents(PublisherSink(publisher)),
             )
             try:
                 await controller.start()

@@ -206,3 +206,19 @@ async def test_logs_prefix_and_follow(
     assert capsys.readouterr().out.splitlines()[-1] == "hello: partial end"
 
     assert await hookbus("logs", "hello", "nope", "--nats-url", served) == cli.EXIT_NOT_FOUND
+
+
+async def test_safe_events_drop_a_failing_notification(capsys: pytest.CaptureFixture[str]) -> None:
+    calls: list[str] = []
+
+    class Broken:
+        async def workflow_phase(self, workflow: Any, phase: str, message: str) -> None:
+            calls.append(phase)
+
+        async def pod_created(self, workflow: Any, pods: Any) -> None:
+            raise AttributeError("'str' object has no attribute 'get'")
+
+    sink = cli.SafeEvents(Broken())
+    await sink.pod_created(None, ["x"])
+    await sink.workflow_phase(None, "Succeeded", "")
+    assert calls == ["Succeeded"], "the next notification still goes out"

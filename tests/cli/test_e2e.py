@@ -223,7 +223,8 @@ async def test_server_submit_get_watch_logs(server: str, tmp_path: Path) -> None
     code, out, _err = await hookbus("events", "--workflow", "sleepy", "-o", "json", env=env)
     assert code == 0
     types = [json.loads(line)["type"] for line in out.splitlines()]
-    assert "io.hookbus.workflow.succeeded" in types
+    assert types.index("io.hookbus.workflow.running") < types.index("io.hookbus.workflow.succeeded")
+    assert types.count("io.hookbus.node.succeeded") >= 3, "the steps node and its two pods"
 
     code, _out, err = await hookbus("submit", str(manifest), env=env)
     assert code != 0, "a workflow name that exists is refused"
