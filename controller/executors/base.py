@@ -74,6 +74,10 @@ class TaskSpec:
     input_files: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
     """Absolute path in the node -> host file or directory copied there before the node starts
     (input artifacts: ``raw`` data written to a host file, or another node's output artifact)."""
+    mounts: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
+    """Volume mounts: absolute mount path in the node -> host directory shared there by every
+    container of the node (and by other nodes given the same directory, as a PVC is). An empty
+    host directory string means a fresh directory private to this node (an ``emptyDir``)."""
 
 
 @dataclass(frozen=True)

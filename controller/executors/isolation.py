@@ -26,7 +26,10 @@ import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 SHIM_DIR: Final = "/var/lib/hookbus/bin"
 """Where the executor's helper commands appear inside an isolated node."""
@@ -36,8 +39,8 @@ READY_MARK: Final = "isolation.ready"
 """File the wrapper creates in the node dir once the namespace is set up."""
 
 _WRAPPER: Final = r"""
-root=$1 upper=$2 work=$3 shims=$4 cwd=$5 binds=$6 ready=$7
-shift 7
+root=$1 upper=$2 work=$3 shims=$4 cwd=$5 binds=$6 ready=$7 volumes=$8
+shift 8
 fail() { echo "hookbus: cannot isolate the node: $*" >&2; exit 125; }
 mount -t overlay hookbus-node -o "lowerdir=/,upperdir=$upper,workdir=$work" "$root" || fail "overlay mount of / refused"
 IFS=:
@@ -46,6 +49,11 @@ for dir in $binds; do
 done
 unset IFS
 mkdir -p "$root/var/lib/hookbus/bin" && mount --bind "$shims" "$root/var/lib/hookbus/bin" || fail "cannot bind the helper commands"
+while [ "$volumes" -gt 0 ]; do
+  mkdir -p "$root$2" && mount --bind "$1" "$root$2" || fail "cannot mount the volume at $2"
+  shift 2
+  volumes=$((volumes - 1))
+done
 : > "$ready"
 exec chroot "$root" /bin/sh -c 'mkdir -p "$1" 2>/dev/null; cd "$1" || exit 126; shift; exec "$@"' hookbus-node "$cwd" "$@"
 """
@@ -91,8 +99,13 @@ def wrap(
     cwd: str,
     ready: Path,
     binds: tuple[str, ...],
+    volumes: Mapping[str, str] | None = None,
 ) -> tuple[str, ...]:
-    """The host command that runs *argv* isolated in *layout*, in directory *cwd*."""
+    """The host command that runs *argv* isolated in *layout*, in directory *cwd*.
+
+    *volumes* maps a mount path inside the node to the host directory mounted there.
+    """
+    pairs = [part for inside, host in (volumes or {}).items() for part in (host, inside)]
     return (
         "unshare",
         "--mount",
@@ -109,6 +122,8 @@ def wrap(
         cwd,
         ":".join(binds),
         str(ready),
+        str(len(pairs) // 2),
+        *pairs,
         *argv,
     )
 

@@ -189,23 +189,24 @@ class LocalExecutor:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + task.timeout if task.timeout is not None else None
         layout = isolation.Layout.under(node_dir / "fs") if self.isolated else None
+        volumes = self._volumes(task, node_dir)
         problem = self._place_inputs(task.input_files, layout)
         if problem:
             return self._result(ERROR, None, problem, None, {}, None, started)
         sidecars: list[_Running] = []
         try:
             for spec in task.init:
-                outcome = await self._run_one(task, spec, node_dir, layout, deadline, keep_stdout=False)
+                outcome = await self._run_one(task, spec, node_dir, layout, deadline, volumes, keep_stdout=False)
                 if outcome.phase != SUCCEEDED:
                     message = f"init container {spec.name!r} failed: {outcome.message}"
                     return self._result(outcome.phase, outcome.exit_code, message, None, {}, log_path, started)
             for spec in task.sidecars:
                 side_layout = isolation.Layout.under(node_dir / "sidecars" / _SAFE.sub("_", spec.name)) if self.isolated else None
                 try:
-                    sidecars.append(await self._start(task, spec, node_dir, side_layout))
+                    sidecars.append(await self._start(task, spec, node_dir, side_layout, volumes))
                 except CommandError as exc:
                     return self._result(ERROR, None, f"sidecar {spec.name!r}: {exc}", None, {}, None, started)
-            outcome = await self._run_one(task, task.main, node_dir, layout, deadline, keep_stdout=True)
+            outcome = await self._run_one(task, task.main, node_dir, layout, deadline, volumes, keep_stdout=True)
         except BaseException:
             await self._kill_all(sidecars)
             raise
@@ -230,11 +231,12 @@ class LocalExecutor:
         node_dir: Path,
         layout: isolation.Layout | None,
         deadline: float | None,
+        volumes: Mapping[str, str],
         *,
         keep_stdout: bool,
     ) -> _Outcome:
         try:
-            running = await self._start(task, spec, node_dir, layout, keep_stdout=keep_stdout)
+            running = await self._start(task, spec, node_dir, layout, volumes, keep_stdout=keep_stdout)
         except CommandError as exc:
             return _Outcome(ERROR, None, str(exc))
         proc = running.proc
@@ -280,6 +282,7 @@ class LocalExecutor:
         spec: ProcessSpec,
         node_dir: Path,
         layout: isolation.Layout | None,
+        volumes: Mapping[str, str],
         *,
         keep_stdout: bool = False,
     ) -> _Running:
@@ -295,7 +298,9 @@ class LocalExecutor:
         if layout is not None:
             ready = node_dir / f"{_SAFE.sub('_', spec.name)}.{isolation.READY_MARK}"
             ready.unlink(missing_ok=True)
-            argv = isolation.wrap(argv, layout, shims=self._shims, cwd=spec.working_dir or "/", ready=ready, binds=self._binds)
+            argv = isolation.wrap(
+                argv, layout, shims=self._shims, cwd=spec.working_dir or "/", ready=ready, binds=self._binds, volumes=volumes
+            )
             cwd = None
         else:
             cwd = _make_dir(spec.working_dir or str(node_dir / "work"))
@@ -401,6 +406,7 @@ class LocalExecutor:
             inside = str(host)
         host.parent.mkdir(parents=True, exist_ok=True)
         host.write_text(spec.source, encoding="utf-8")
+        host.chmod(0o755)  # ``sh -c <file>`` runs it as a program, as Argo's staged script allows
         return inside
 
     def _resolve(self, command: str, image: str | None, host_path: str, *, isolated: bool) -> str:
@@ -427,6 +433,15 @@ class LocalExecutor:
         if self.isolated:
             return isolation.Layout(node_dir / "fs" / "root", node_dir / "fs" / "upper", node_dir / "fs" / "work").host_path(path)
         return Path(path)
+
+    def _volumes(self, task: TaskSpec, node_dir: Path) -> dict[str, str]:
+        """Host directories of the node's volume mounts (created; ``""`` becomes a fresh one)."""
+        volumes: dict[str, str] = {}
+        for index, (inside, host) in enumerate(sorted(task.mounts.items())):
+            path = Path(host) if host else node_dir / "volumes" / str(index)
+            path.mkdir(parents=True, exist_ok=True)
+            volumes[inside] = str(path)
+        return volumes
 
     def _place_inputs(self, files: Mapping[str, str], layout: isolation.Layout | None) -> str | None:
         for inside, source in files.items():

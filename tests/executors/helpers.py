@@ -35,6 +35,7 @@ def task(
     annotations: Mapping[str, str] | None = None,
     artifacts: Mapping[str, str] | None = None,
     inputs: Mapping[str, str] | None = None,
+    mounts: Mapping[str, str] | None = None,
 ) -> TaskSpec:
     return TaskSpec(
         namespace="default",
@@ -50,6 +51,7 @@ def task(
         annotations=dict(annotations or {}),
         output_artifacts=dict(artifacts or {}),
         input_files=dict(inputs or {}),
+        mounts=dict(mounts or {}),
     )
 
 

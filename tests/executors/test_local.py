@@ -326,3 +326,26 @@ async def test_cancelling_at_any_moment_leaves_no_process_behind(plain: LocalExe
         if pid_file.exists() and pid_file.read_text().strip():
             children.append(int(pid_file.read_text()))
     await wait_for(lambda: not any(_alive(pid) for pid in children), timeout=5, what="every background child to be killed")
+
+
+async def test_script_file_can_be_run_by_sh_c(local: LocalExecutor) -> None:
+    # Argo's scripts-bash example: command [sh, -c] runs the staged script path as a program
+    result = await local.run(task(proc(["sh", "-c"], source="echo from script\n")))
+    assert (result.phase, result.result) == ("Succeeded", "from script"), result.message
+
+
+async def test_volume_mounts_are_real_mounts_shared_by_the_nodes_containers(local: LocalExecutor, tmp_path: Path) -> None:
+    needs_isolation(local)
+    shared = tmp_path / "pvc"
+    result = await local.run(
+        task(
+            sh("grep -q ' /mnt/vol ' /proc/mounts && echo mounted; cat /mnt/vol/from-init; echo main > /mnt/claim/from-main"),
+            init=[sh("echo init > /mnt/vol/from-init", name="init")],
+            mounts={"/mnt/vol": "", "/mnt/claim": str(shared)},
+        )
+    )
+    assert result.phase == "Succeeded", result.message
+    assert result.result == "mounted\ninit"
+    assert read(shared / "from-main") == "main\n"  # a host directory given by the engine (a PVC) keeps the data
+    other = await local.run(task(sh("ls /mnt/vol; cat /mnt/claim/from-main"), node_id="wf-2", mounts={"/mnt/vol": "", "/mnt/claim": str(shared)}))
+    assert (other.phase, other.result) == ("Succeeded", "main")  # emptyDir is fresh per node, the claim is shared
