@@ -6,7 +6,7 @@ Commands (``hookbus COMMAND --help`` for each)::
     hookbus lint FILE...                   check manifests as ``argo lint`` does
     hookbus server                         the long-running controller (+ embedded NATS)
     hookbus submit FILE [--watch]          submit to a running server
-    hookbus list | get NAME | watch NAME | logs NAME [NODE] [-f]
+    hookbus list | get NAME | watch NAME | wait NAME... | logs NAME [NODE] [-f]
     hookbus suspend | resume | stop | terminate | retry | delete NAME...
     hookbus plugin run MODULE:ATTR         serve a plugin written with the hookbus SDK
     hookbus events [--workflow W] [--follow]
@@ -755,6 +755,35 @@ async def watch_command(args: argparse.Namespace) -> int:
     return exit_code_for(final)
 
 
+async def wait_command(args: argparse.Namespace) -> int:
+    """``hookbus wait NAME...``: block until the workflows end; exit 0 only if all Succeeded."""
+    stop, received, undo = _stop_signals()
+    code = EXIT_OK
+    try:
+        async with api_client(args) as client:
+            for name in args.names:
+
+                async def last(name: str = name) -> dict[str, Any]:
+                    final: dict[str, Any] = {}
+                    async for snapshot in client.watch(name, nodes=False):
+                        final = snapshot
+                    return final
+
+                finished, final = await _first(last(), stop)
+                if not finished:
+                    return _signal_exit(received)
+                phase = render.phase_of(final)
+                message = (final.get("status") or {}).get("message")
+                print(
+                    f"{name} {phase}"
+                    + (f" ({message})" if message and phase != "Succeeded" else "")
+                )
+                code = max(code, exit_code_for(final))
+    finally:
+        undo()
+    return code
+
+
 async def logs_command(args: argparse.Namespace) -> int:
     """``hookbus logs``: print (and with -f, follow) the logs of a workflow's pods."""
     cursor = LogCursor()
@@ -908,14 +937,18 @@ def _event_line(event: Any) -> str:
     return " ".join(p for p in parts if p)
 
 
-def version_command(args: argparse.Namespace) -> int:
-    """``hookbus version``."""
+def _version_text() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
     try:
-        print(f"hookbus {version('hookbus')}")
+        return f"hookbus {version('hookbus')}"
     except PackageNotFoundError:
-        print("hookbus (not installed)")
+        return "hookbus (not installed)"
+
+
+def version_command(args: argparse.Namespace) -> int:
+    """``hookbus version``."""
+    print(_version_text())
     return EXIT_OK
 
 
@@ -1103,6 +1136,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", metavar="NAME")
 
     p = add(
+        "wait",
+        "Wait for workflows to end; exit 0 only if all Succeeded.",
+        [nats, namespace],
+        wait_command,
+    )
+    p.add_argument("names", nargs="+", metavar="NAME")
+
+    p = add(
         "logs",
         "Print the logs of a workflow's pods (or of one node).",
         [nats, namespace],
@@ -1158,6 +1199,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", choices=("json", "text"), default="text")
 
     add("version", "Print the version.", [], version_command)
+    parser.add_argument("--version", action="version", version=_version_text())
     return parser
 
 

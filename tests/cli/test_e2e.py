@@ -7,6 +7,7 @@ runs in the background while client commands talk to it over NATS.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -155,22 +156,24 @@ async def test_run_missing_file_and_bad_parameter_exit_2(tmp_path: Path) -> None
     assert "name=value" in err
 
 
-@pytest.fixture
-async def server(tmp_path: Path) -> AsyncIterator[str]:
+@contextlib.asynccontextmanager
+async def running_server(state_dir: Path) -> AsyncIterator[str]:
     """A ``hookbus server`` process; yields the NATS URL it printed, stops it with SIGTERM."""
-    url_file = tmp_path / "url"
+    url_file = state_dir.parent / f"{state_dir.name}.url"
+    url_file.unlink(missing_ok=True)
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "hookbus.controller.cli",
         "server",
         "--state-dir",
-        str(tmp_path / "state"),
+        str(state_dir),
         "--url-file",
         str(url_file),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.DEVNULL,
         cwd=ROOT,
+        env={k: v for k, v in os.environ.items() if k != "HOOKBUS_NATS_URL"},
     )
     try:
         await wait_for(url_file.exists, timeout=30, what="the server to write its URL")
@@ -185,6 +188,12 @@ async def server(tmp_path: Path) -> AsyncIterator[str]:
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
+
+
+@pytest.fixture
+async def server(tmp_path: Path) -> AsyncIterator[str]:
+    async with running_server(tmp_path / "state") as url:
+        yield url
 
 
 async def test_server_submit_get_watch_logs(server: str, tmp_path: Path) -> None:
@@ -383,3 +392,34 @@ async def test_run_simulate_starts_no_process() -> None:
     assert code == 0, err
     assert "Progress:            4/4" in out
     assert ": " not in out.split("Name:")[0], "no pod wrote a log line"
+
+
+async def test_workflows_survive_a_server_restart(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    failing = tmp_path / "failing.yaml"
+    failing.write_text(FAILING.replace("generateName: failing-", "name: failing"))
+    async with running_server(state) as url:
+        env = {"HOOKBUS_NATS_URL": url}
+        code, out, err = await hookbus(
+            "submit", str(HELLO), "--name", "hello", "-o", "name", env=env
+        )
+        assert (code, out.strip()) == (0, "hello"), err
+        assert (await hookbus("submit", str(failing), env=env))[0] == 0
+        code, out, _err = await hookbus("wait", "hello", env=env)
+        assert (code, out.strip()) == (0, "hello Succeeded")
+        code, out, _err = await hookbus("wait", "failing", "hello", env=env)
+        assert code == 1
+        assert out.splitlines()[0].startswith("failing Failed")
+    async with running_server(state) as url:
+        env = {"HOOKBUS_NATS_URL": url}
+        code, out, _err = await hookbus("list", "-o", "name", env=env)
+        assert sorted(out.split()) == ["failing", "hello"]
+        code, out, _err = await hookbus("get", "hello", "-o", "json", env=env)
+        workflow = json.loads(out)
+        assert workflow["status"]["phase"] == "Succeeded"
+        assert [n["phase"] for n in workflow["status"]["nodes"].values()] == ["Succeeded"]
+        code, _out, err = await hookbus("retry", "hello", env=env)
+        assert code == 4, f"a Succeeded workflow cannot be retried: {err}"
+        assert (await hookbus("retry", "failing", env=env))[0] == 0
+        code, out, _err = await hookbus("wait", "failing", env=env)
+        assert code == 1, "it fails again: its failing step always exits 3"
