@@ -928,7 +928,14 @@ class _VariableChecker:
                     if isinstance(step, dict):
                         own = {str(step.get("name"))}
                         spath = _idx(gpath, step_index)
-                        self.check_strings(step, spath, steps=earlier, tasks=None, hooks_extra=own)
+                        self.check_strings(
+                            step,
+                            spath,
+                            steps=earlier,
+                            tasks=None,
+                            hooks_extra=own,
+                            looped=any(step.get(k) is not None for k in _LOOPS),
+                        )
                 earlier.update(str(step.get("name")) for step in group if isinstance(step, dict))
         dag = self.template.get("dag")
         if isinstance(dag, dict) and isinstance(dag.get("tasks"), list):
@@ -957,6 +964,7 @@ class _VariableChecker:
                         steps=None,
                         tasks=_Upstream(name, reach),
                         hooks_extra={name},
+                        looped=any(task.get(k) is not None for k in _LOOPS),
                     )
 
     @staticmethod
@@ -979,10 +987,11 @@ class _VariableChecker:
         steps: set[str] | None,
         tasks: _Names | None,
         hooks_extra: set[str] | None = None,
+        looped: bool = False,
     ) -> None:
         skip = frozenset({"inline", "hooks"}) if hooks_extra is not None else frozenset({"inline"})
         for spath, text in _strings(value, path, skip):
-            self.check_text(text, spath, steps, tasks)
+            self.check_text(text, spath, steps, tasks, looped)
         if (
             hooks_extra is not None
             and isinstance(value, dict)
@@ -991,20 +1000,24 @@ class _VariableChecker:
             hook_steps = None if steps is None else steps | hooks_extra
             hook_tasks = None if tasks is None else tasks | hooks_extra
             for spath, text in _strings(value["hooks"], _key(path, "hooks"), frozenset({"inline"})):
-                self.check_text(text, spath, hook_steps, hook_tasks)
+                self.check_text(text, spath, hook_steps, hook_tasks, looped)
 
     def check_text(
-        self, text: str, path: str, steps: set[str] | None, tasks: _Names | None
+        self, text: str, path: str, steps: set[str] | None, tasks: _Names | None, looped: bool
     ) -> None:
         if "{{" not in text:
             return
         for match in _TAG.finditer(text):
-            problem = self.problem(match.group(1), steps, tasks)
+            problem = self.problem(match.group(1), steps, tasks, looped)
             if problem is not None:
                 self.owner.error(path, f"failed to resolve {{{{{match.group(1)}}}}}{problem}")
 
-    def problem(self, tag: str, steps: set[str] | None, tasks: _Names | None) -> str | None:
+    def problem(
+        self, tag: str, steps: set[str] | None, tasks: _Names | None, looped: bool
+    ) -> str | None:
         parts = tag.split(".")
+        if (parts[0] == "item" or tag.startswith("item[")) and not looped:
+            return " (item is only set in a step or task with withItems, withParam or withSequence)"
         if len(parts) >= 3 and parts[0] == "inputs" and parts[1] in ("parameters", "artifacts"):
             declared = self.input_params if parts[1] == "parameters" else self.input_artifacts
             if parts[2] not in declared:

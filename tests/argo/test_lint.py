@@ -541,6 +541,21 @@ BROKEN: list[tuple[str, Callable[[dict[str, Any]], object], str, str]] = [
         "'/in' already mounted",
     ),
     (
+        "item in a step without a loop",
+        lambda wf: _step(wf, 0)["arguments"]["parameters"][0].update(value="{{item}}"),
+        "spec.templates[1].steps[0][0].arguments.parameters[0].value",
+        "failed to resolve {{item}} (item is only set in a step or task with withItems",
+    ),
+    (
+        "item inside a template body",
+        lambda wf: (
+            _task(wf, 0).update(withItems=[1, 2]),
+            _tpl(wf, 0)["container"].update(args=["{{item.name}}"]),
+        ),
+        "spec.templates[0].container.args[0]",
+        "failed to resolve {{item.name}}",
+    ),
+    (
         "wrong apiVersion",
         lambda wf: wf.update(apiVersion="argoproj.io/v1"),
         "apiVersion",
@@ -637,7 +652,7 @@ def test_variables_argo_resolves_are_accepted() -> None:
     wf = copy.deepcopy(BASE)
     _tpl(wf, 0)["container"]["args"] = [
         "{{inputs.parameters.msg}} {{ workflow.name }} {{workflow.parameters.msg}} {{pod.name}}",
-        "{{=inputs.parameters.anything}} {{item}} {{custom.thing}}",
+        "{{=inputs.parameters.anything}} {{custom.thing}}",
     ]
     _step(wf, 1)["arguments"] = {
         "parameters": [{"name": "msg", "value": "{{steps.first.outputs.result}}"}]
@@ -646,6 +661,10 @@ def test_variables_argo_resolves_are_accepted() -> None:
         "{{tasks.A.outputs.result}}"  # via B, transitively
     )
     _task(wf, 2)["depends"] = "B"
+    _step(wf, 0)["withItems"] = [{"a": 1}]
+    _step(wf, 0)["arguments"]["parameters"][0]["value"] = "{{item}} {{item.a}}"
+    _task(wf, 0)["withParam"] = '["x"]'
+    _task(wf, 0)["arguments"]["parameters"][0]["value"] = "{{item}}"
     _tpl(wf, 2)["outputs"] = {
         "parameters": [{"name": "out", "valueFrom": {"parameter": "{{tasks.C.outputs.result}}"}}]
     }
