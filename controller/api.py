@@ -240,7 +240,10 @@ def pod_name(workflow_name: str, node: Mapping[str, Any]) -> str:
     if node_id == workflow_name or not node_id.startswith(workflow_name + "-"):
         return node_id
     suffix = node_id[len(workflow_name) + 1 :]
-    template = node.get("templateName") or ""
+    ref = node.get("templateRef")
+    template = (
+        node.get("templateName") or (ref.get("template") if isinstance(ref, dict) else "") or ""
+    )
     return f"{workflow_name}-{template}-{suffix}" if template else node_id
 
 

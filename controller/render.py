@@ -302,9 +302,7 @@ def node_table(
         node = row.node
         mark = symbol(node)
         step = f" {row.prefix}{mark} {_node_name(node)}"
-        template = str(
-            node.get("templateName") or (node.get("templateRef") or {}).get("template") or ""
-        )
+        template = template_label(node)
         pod = pod_name(name, node) if node.get("type") == "Pod" else ""
         duration = human_duration(_span(node, clock)) if node.get("type") == "Pod" else ""
         message = str(node.get("message") or "").replace("\n", " ")
@@ -318,6 +316,14 @@ def node_table(
         for i, (mark, phase) in enumerate(painted, start=1):
             lines[i] = lines[i].replace(mark, paint(mark, phase, True), 1)
     return lines
+
+
+def template_label(node: Node) -> str:
+    """The TEMPLATE column: the template's name, or ``<WorkflowTemplate>/<template>`` for a templateRef."""
+    ref = node.get("templateRef")
+    if isinstance(ref, Mapping) and ref.get("name"):
+        return f"{ref.get('name')}/{ref.get('template', '')}"
+    return str(node.get("templateName") or "")
 
 
 def _outputs_text(node: Node) -> str:

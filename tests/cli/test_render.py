@@ -403,3 +403,25 @@ def test_live_display_tty_redraws_in_place() -> None:
     text = out.getvalue()
     assert "\n" not in text, "the one-line bar is rewritten in place"
     assert text.count("\r\x1b[J") == 2
+
+
+def test_wide_table_and_template_refs() -> None:
+    wf = diamond_workflow()
+    a = wf["status"]["nodes"]["dag-diamond-8q7vp-a"]
+    a["outputs"] = {"result": "1", "parameters": [{"name": "out", "value": "x"}], "exitCode": "0"}
+    b = wf["status"]["nodes"]["dag-diamond-8q7vp-b"]
+    del b["templateName"]
+    b["templateRef"] = {"name": "shared-templates", "template": "echo"}
+    table = render.node_table(wf, wide=True, now=NOW)
+    assert table[0].split() == [
+        "STEP",
+        "TEMPLATE",
+        "PODNAME",
+        "DURATION",
+        "NODE-ID",
+        "OUTPUTS",
+        "MESSAGE",
+    ]
+    row_a = table[2].split()
+    assert row_a[-2:] == ["dag-diamond-8q7vp-a", "result=1,out=x,exitCode=0"]
+    assert table[3].split()[2] == "shared-templates/echo"
