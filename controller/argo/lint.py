@@ -14,6 +14,7 @@ Paths look like ``spec.templates[2].dag.tasks[0].depends``.
 from __future__ import annotations
 
 import difflib
+import functools
 import re
 from typing import TYPE_CHECKING, Any
 
@@ -72,9 +73,14 @@ _ARTIFACT_LOCATIONS = (
 )
 
 
+@functools.lru_cache(maxsize=8192)
+def _plain_key(text: str) -> bool:
+    return _IDENT.match(text) is not None
+
+
 def _key(path: str, key: object) -> str:
-    text = str(key)
-    if not _IDENT.match(text):
+    text = key if isinstance(key, str) else str(key)
+    if not _plain_key(text):
         return f'{path}["{text}"]'
     return f"{path}.{text}" if path else text
 
@@ -325,7 +331,7 @@ class _SemanticChecker:
             for err in exc.errors:
                 self.error(_key(path, err.path.rpartition(".")[2]), err.message)
 
-    def hooks(self, hooks: Any, path: str, scope: _Scope, *, workflow_level: bool) -> None:
+    def hooks(self, hooks: Any, path: str, scope: _Scope) -> None:
         if not isinstance(hooks, dict):
             return
         for name, hook in hooks.items():
@@ -387,7 +393,7 @@ class _SemanticChecker:
         on_exit = spec.get("onExit")
         if on_exit:
             self.template_name_ref(on_exit, _key(path, "onExit"), scope)
-        self.hooks(spec.get("hooks"), _key(path, "hooks"), scope, workflow_level=True)
+        self.hooks(spec.get("hooks"), _key(path, "hooks"), scope)
 
     # -- templates ----------------------------------------------------------------------
 
@@ -613,7 +619,7 @@ class _SemanticChecker:
             self.error(_key(path, loops[1]), f"{', '.join(loops)} are mutually exclusive")
         if item.get("onExit"):
             self.template_name_ref(item["onExit"], _key(path, "onExit"), scope)
-        self.hooks(item.get("hooks"), _key(path, "hooks"), scope, workflow_level=False)
+        self.hooks(item.get("hooks"), _key(path, "hooks"), scope)
 
     def steps(self, groups: list[Any], path: str, scope: _Scope) -> None:
         seen: dict[str, str] = {}
