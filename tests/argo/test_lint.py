@@ -23,7 +23,14 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
 EXAMPLES = Path(__file__).resolve().parents[2] / ".." / "shared" / "conformance" / "argo-examples"
-SPEC_KINDS = ("Workflow", "WorkflowTemplate", "ClusterWorkflowTemplate")
+# The brief's yardstick is the first three; CronWorkflows and ConfigMaps lint clean too.
+SPEC_KINDS = (
+    "Workflow",
+    "WorkflowTemplate",
+    "ClusterWorkflowTemplate",
+    "CronWorkflow",
+    "ConfigMap",
+)
 
 
 def _example_files() -> list[Any]:
@@ -803,6 +810,30 @@ def test_template_resource_lint() -> None:
     cluster["kind"] = "ClusterWorkflowTemplate"
     assert lint_template_resource(cluster) == []
     assert lint_template_resource(copy.deepcopy(BASE))[0].path == "kind"
+
+
+def test_cron_workflow_lint() -> None:
+    cron = {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "CronWorkflow",
+        "metadata": {"name": "nightly"},
+        "spec": {
+            "schedules": ["0 1 * * *"],
+            "concurrencyPolicy": "Replace",
+            "workflowSpec": copy.deepcopy(BASE["spec"]),
+        },
+    }
+    assert lint_document(cron) == []
+    cron["spec"].pop("schedules")
+    cron["spec"]["concurrencyPolicy"] = "Sometimes"
+    cron["spec"]["workflowSpec"]["entrypoint"] = "nope"
+    cron["metadata"]["name"] = "n" * 53
+    assert sorted(e.path for e in lint_document(cron)) == [
+        "metadata.name",
+        "spec.concurrencyPolicy",
+        "spec.schedules",
+        "spec.workflowSpec.entrypoint",
+    ]
 
 
 def test_lint_document_dispatches_and_rejects_other_kinds() -> None:
