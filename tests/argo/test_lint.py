@@ -813,7 +813,7 @@ def test_template_resource_lint() -> None:
 
 
 def test_cron_workflow_lint() -> None:
-    cron = {
+    cron: dict[str, Any] = {
         "apiVersion": "argoproj.io/v1alpha1",
         "kind": "CronWorkflow",
         "metadata": {"name": "nightly"},
