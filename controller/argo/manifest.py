@@ -194,8 +194,8 @@ class Bundle:
     ``workflow_templates`` and ``cluster_workflow_templates`` are keyed by name;
     ``config_maps`` by ``(namespace, name)`` where a ConfigMap without a namespace has
     namespace ``""`` (and is found from any namespace). ``others`` keeps every document
-    of another kind (CronWorkflows, PVCs, ...), and ``sources`` maps ``id()`` of a
-    document to the file it came from, for messages.
+    of another kind (CronWorkflows, PVCs, ...); :meth:`source_of` tells the file a
+    document came from, for messages.
     """
 
     workflows: list[dict[str, Any]] = field(default_factory=list)
@@ -203,14 +203,15 @@ class Bundle:
     cluster_workflow_templates: dict[str, dict[str, Any]] = field(default_factory=dict)
     config_maps: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     others: list[dict[str, Any]] = field(default_factory=list)
-    sources: dict[int, str] = field(default_factory=dict, repr=False)
+    sources: dict[int, tuple[dict[str, Any], str]] = field(default_factory=dict, repr=False)
 
     def add(self, doc: dict[str, Any], *, source: str | None = None) -> None:
         """File one document by its kind (a later resource of the same name replaces an earlier one)."""
         kind = doc.get("kind")
         name = _meta(doc).get("name")
         if source is not None:
-            self.sources[id(doc)] = source
+            # The document is kept with its source so that its id() is never reused.
+            self.sources[id(doc)] = (doc, source)
         if kind == "Workflow":
             self.workflows.append(doc)
         elif kind == "WorkflowTemplate" and isinstance(name, str):
@@ -234,7 +235,8 @@ class Bundle:
 
     def source_of(self, doc: dict[str, Any]) -> str | None:
         """The file a document was loaded from, if known."""
-        return self.sources.get(id(doc))
+        entry = self.sources.get(id(doc))
+        return entry[1] if entry is not None and entry[0] is doc else None
 
     def template_resource(self, name: str, *, cluster_scope: bool = False) -> dict[str, Any]:
         """The WorkflowTemplate (or ClusterWorkflowTemplate) called ``name``.
