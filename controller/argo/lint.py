@@ -141,7 +141,12 @@ class _SchemaChecker:
         elif ftype.kind == "list":
             assert ftype.item is not None
             if not isinstance(value, list):
-                self.error(path, f"expected list, got {_type_name(value)}")
+                hint = ""
+                if isinstance(value, dict) and re.search(r"\.steps\[\d+\]$", path):
+                    hint = (
+                        " (steps is a list of parallel groups: write each step as '- - name: ...')"
+                    )
+                self.error(path, f"expected list, got {_type_name(value)}{hint}")
                 return
             for index, item in enumerate(value):
                 self.check(item, ftype.item, _idx(path, index))

@@ -563,6 +563,12 @@ BROKEN: list[tuple[str, Callable[[dict[str, Any]], object], str, str]] = [
         "failed to resolve {{item.name}}",
     ),
     (
+        "steps written as a flat list",
+        lambda wf: _tpl(wf, 1).update(steps=[_step(wf, 0), _step(wf, 1)]),
+        "spec.templates[1].steps[0]",
+        "expected list, got map (steps is a list of parallel groups",
+    ),
+    (
         "wrong apiVersion",
         lambda wf: wf.update(apiVersion="argoproj.io/v1"),
         "apiVersion",
