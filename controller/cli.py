@@ -409,7 +409,10 @@ async def _follow_local(controller: Any, key: Any, display: render.LiveDisplay) 
     return dict(workflow)
 
 
-def _print_local_logs(controller: Any, key: Any, workflow: Mapping[str, Any]) -> None:
+def _print_local_logs(
+    controller: Any, key: Any, workflow: Mapping[str, Any], stream: Any = None
+) -> None:
+    """Each pod's log lines, prefixed with its pod name as ``argo logs`` does."""
     nodes = (workflow.get("status") or {}).get("nodes") or {}
     pods = sorted(
         (n for n in nodes.values() if n.get("type") == "Pod"),
@@ -421,7 +424,7 @@ def _print_local_logs(controller: Any, key: Any, workflow: Mapping[str, Any]) ->
             continue
         prefix = pod_name(key.name, node)
         for line in Path(path).read_text(errors="replace").splitlines():
-            print(f"{prefix}: {line}")
+            print(f"{prefix}: {line}", file=stream or sys.stdout)
 
 
 async def run_command(args: argparse.Namespace) -> int:
@@ -486,7 +489,10 @@ async def run_command(args: argparse.Namespace) -> int:
                         result = controller.get(key)
                     finals.append(result)
                     if args.log:
-                        _print_local_logs(controller, key, result)
+                        machine = args.output in ("json", "yaml", "name")
+                        _print_local_logs(
+                            controller, key, result, sys.stderr if machine else sys.stdout
+                        )
                     emit(result, args.output)
                     if interrupted:
                         break

@@ -106,9 +106,12 @@ async def test_run_hello_world_succeeds() -> None:
 
 
 async def test_run_json_output_is_an_argo_workflow() -> None:
-    code, out, _err = await hookbus("run", str(HELLO), "-o", "json", "-p", "greeting=bonjour")
+    code, out, err = await hookbus(
+        "run", str(HELLO), "-o", "json", "-p", "greeting=bonjour", "--log"
+    )
     assert code == 0
     workflow = json.loads(out)
+    assert ": bonjour" in err, "with -o json the pod logs go to stderr"
     assert workflow["kind"] == "Workflow"
     assert workflow["metadata"]["name"].startswith("hello-world-")
     assert workflow["status"]["phase"] == "Succeeded"
