@@ -596,7 +596,7 @@ class _SemanticChecker:
             if not isinstance(item, dict):
                 continue
             value = item.get(key)
-            if value is None or _is_templated(value):
+            if not isinstance(value, str | int | float) or _is_templated(value):
                 continue
             if value in seen:
                 self.error(

@@ -336,7 +336,7 @@ def config_map_value(
                 )
             ]
         )
-    data = doc.get("data") or {}
+    data = _as_dict(doc.get("data"))
     if key not in data:
         if optional:
             return None
@@ -491,16 +491,23 @@ def strategic_merge(base: Any, override: Any, *, field_name: str = "") -> Any:
     return copy.deepcopy(override)
 
 
+def _merge_id(item: Any, key: str) -> str | int | float | bool | None:
+    """The merge key of a list element, or None when it has none (or a malformed one)."""
+    value = item.get(key) if isinstance(item, dict) else None
+    return value if isinstance(value, str | int | float | bool) else None
+
+
 def _merge_lists(base: list[Any], override: list[Any], key: str) -> list[Any]:
     merged = [copy.deepcopy(item) for item in base]
     positions = {
-        item[key]: index
+        _merge_id(item, key): index
         for index, item in enumerate(merged)
-        if isinstance(item, dict) and key in item
+        if _merge_id(item, key) is not None
     }
     for item in override:
-        if isinstance(item, dict) and key in item and item[key] in positions:
-            index = positions[item[key]]
+        merge_id = _merge_id(item, key)
+        if merge_id is not None and merge_id in positions:
+            index = positions[merge_id]
             merged[index] = strategic_merge(merged[index], item)
         else:
             merged.append(copy.deepcopy(item))
@@ -549,10 +556,12 @@ def _merge_named(own: Any, referenced: Any, combine: Any) -> list[Any] | None:
     ref_list = referenced if isinstance(referenced, list) else []
     merged = [copy.deepcopy(item) for item in ref_list]
     positions = {
-        item.get("name"): index for index, item in enumerate(merged) if isinstance(item, dict)
+        _merge_id(item, "name"): index
+        for index, item in enumerate(merged)
+        if _merge_id(item, "name") is not None
     }
     for item in own_list:
-        name = item.get("name") if isinstance(item, dict) else None
+        name = _merge_id(item, "name")
         if name is not None and name in positions:
             merged[positions[name]] = combine(merged[positions[name]], item)
         else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,7 +18,7 @@ from hookbus.controller.argo.lint import (
     lint_template_resource,
     lint_workflow,
 )
-from hookbus.controller.argo.manifest import Bundle, load_bundle, load_documents
+from hookbus.controller.argo.manifest import Bundle, load_bundle, load_documents, resolve_workflow
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -887,3 +888,46 @@ def test_long_chains_lint_without_recursion_limits() -> None:
     assert errors[0].message.startswith("dependency cycle: t0 -> t2999 -> t2998")
     assert errors[0].message.endswith("t2 -> t1 -> t0")
     assert len(errors[0].message) < 200  # long cycles are abbreviated
+
+
+def _paths(value: Any, trail: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    found: list[tuple[Any, ...]] = []
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found.append((*trail, key))
+            found.extend(_paths(item, (*trail, key)))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found.append((*trail, index))
+            found.extend(_paths(item, (*trail, index)))
+    return found
+
+
+@pytest.mark.parametrize("replacement", [None, 7, "x", [], {}, True, [{"a": 1}], {"name": 3}])
+def test_lint_never_raises_on_wrong_shapes(replacement: Any) -> None:
+    base = copy.deepcopy(BASE)
+    _spec(base)["workflowTemplateRef"] = {"name": "lib"}
+    _spec(base)["hooks"] = {"exit": {"template": "echo"}}
+    for trail in _paths(base):
+        wf = copy.deepcopy(base)
+        target: Any = wf
+        for step in trail[:-1]:
+            target = target[step]
+        target[trail[-1]] = replacement
+        for bundle in (None, Bundle(), _bundle(WFT)):
+            errors = lint_workflow(wf, bundle)
+            assert all(isinstance(e, LintError) for e in errors), trail
+        with contextlib.suppress(ManifestError):
+            assert isinstance(resolve_workflow(wf, _bundle(WFT)), dict)
+        # The same shapes inside a WorkflowTemplate that others refer to.
+        wft = {**copy.deepcopy(WFT), "spec": copy.deepcopy(wf["spec"])}
+        wft["spec"].pop("workflowTemplateRef", None) if isinstance(wft["spec"], dict) else None
+        assert all(isinstance(e, LintError) for e in lint_template_resource(wft))
+        referring = {
+            "kind": "Workflow",
+            "metadata": {"name": "r"},
+            "spec": {"workflowTemplateRef": {"name": "lib"}},
+        }
+        assert all(isinstance(e, LintError) for e in lint_workflow(referring, _bundle(wft)))
+        with contextlib.suppress(ManifestError):
+            resolve_workflow(referring, _bundle(wft))
