@@ -388,7 +388,26 @@ async def _first(awaitable: Any, stop: asyncio.Event) -> tuple[bool, Any]:
 # --------------------------------------------------------------------------- run
 
 
+@contextlib.asynccontextmanager
+async def ticking(display: render.LiveDisplay) -> AsyncIterator[None]:
+    """Keep a terminal display's elapsed time moving between snapshots."""
+    ticker = asyncio.create_task(display.tick(), name="hookbus-cli-ticker")
+    try:
+        yield
+    finally:
+        ticker.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await ticker
+
+
 async def _follow_local(controller: Any, key: Any, display: render.LiveDisplay) -> dict[str, Any]:
+    async with ticking(display):
+        return await _follow_local_snapshots(controller, key, display)
+
+
+async def _follow_local_snapshots(
+    controller: Any, key: Any, display: render.LiveDisplay
+) -> dict[str, Any]:
     workflow: dict[str, Any] = controller.get(key)
     display.update(workflow)
     if is_finished(workflow):
@@ -672,9 +691,10 @@ async def _watch_remote(
     display = render.LiveDisplay(stream or sys.stderr, tree=tree)
     workflow: dict[str, Any] = {}
     try:
-        async for snapshot in client.watch(name, nodes=tree):
-            workflow = snapshot
-            display.update(workflow)
+        async with ticking(display):
+            async for snapshot in client.watch(name, nodes=tree):
+                workflow = snapshot
+                display.update(workflow)
     finally:
         display.close()
     return workflow if tree else await client.get(name)

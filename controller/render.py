@@ -10,6 +10,7 @@ node waiting to be resumed.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import shutil
 import sys
@@ -469,9 +470,24 @@ class LiveDisplay:
         self.tree = tree
         self._drawn = 0
         self._last: tuple[str, int, int] | None = None
+        self._snapshot: Workflow | None = None
+
+    def refresh(self, *, now: dt.datetime | None = None) -> None:
+        """Redraw the last snapshot (on a terminal), so elapsed times keep ticking."""
+        if self.tty and self._snapshot is not None and self._drawn:
+            self.update(self._snapshot, now=now)
+
+    async def tick(self, interval: float = 1.0) -> None:
+        """Call :meth:`refresh` every *interval* seconds until cancelled (terminals only)."""
+        if not self.tty:
+            return
+        while True:
+            await asyncio.sleep(interval)
+            self.refresh()
 
     def update(self, workflow: Workflow, *, now: dt.datetime | None = None) -> None:
         """Show the latest snapshot."""
+        self._snapshot = workflow
         if self.tty:
             width = shutil.get_terminal_size((100, 20)).columns
             if self.tree:
