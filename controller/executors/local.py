@@ -10,8 +10,14 @@ Per node, under ``state_dir/<namespace>/<workflow>/<node id>/``:
 
 - ``<container>.log``: stdout and stderr of each container (``main.log`` is the
   node's log); stdout of ``main`` is also kept for ``outputs.result``.
-- ``upper/``: every file the node wrote, at its absolute path, when the node ran
-  isolated (see :mod:`.isolation`); output parameters are read from there.
+- ``fs/upper/``: every file the node wrote, at its absolute path, when the node
+  ran isolated (see :mod:`.isolation`); output parameters and artifacts are read
+  from there. Init containers share ``main``'s view (what they write, ``main``
+  sees); each sidecar has its own. Volume mounts (``TaskSpec.mounts``) are real
+  bind mounts shared by all containers of the node.
+
+Without isolation, nodes run directly on the host: absolute paths are the
+host's, shared by concurrent nodes, and volume mounts are not applied.
 
 Outcome: exit code 0 is ``Succeeded``; non-zero is ``Failed`` with Argo's
 message ``Error (exit code N)``; a process that cannot start (unknown command,
@@ -180,6 +186,8 @@ class LocalExecutor:
     async def run(self, task: TaskSpec) -> TaskResult:
         """Run *task*'s containers and report the outcome (node failures are results, not exceptions)."""
         started = time.time()
+        if self._closed:
+            return self._result(ERROR, None, "the local executor is closed (the controller is stopping); retry after a restart", None, {}, None, started)
         await self.prepare()
         bound = log.bind(workflow=f"{task.namespace}/{task.workflow}", node=task.node_id)
         node_dir = self._node_dir(task)
