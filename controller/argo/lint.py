@@ -16,7 +16,7 @@ from __future__ import annotations
 import difflib
 import functools
 import re
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ParamSpec
 
 from hookbus.controller.argo.errors import LintError, ManifestError
 from hookbus.controller.argo.manifest import (
@@ -28,7 +28,7 @@ from hookbus.controller.argo.manifest import (
 from hookbus.controller.argo.schema import OBJECTS, TEMPLATE_KINDS, FieldType, parse_type
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator
+    from collections.abc import Callable, Iterable, Iterator
 
 __all__ = [
     "check_document",
@@ -1091,6 +1091,23 @@ def _own_template_names(spec: Any) -> set[str]:
     }
 
 
+_P = ParamSpec("_P")
+
+
+def _depth_guard(lint: Callable[_P, list[LintError]]) -> Callable[_P, list[LintError]]:
+    """A manifest nested deeper than Python's recursion limit is a lint error, not a crash."""
+
+    @functools.wraps(lint)
+    def guarded(*args: _P.args, **kwargs: _P.kwargs) -> list[LintError]:
+        try:
+            return lint(*args, **kwargs)
+        except RecursionError:
+            return [LintError("", "manifest is nested too deeply to check")]
+
+    return guarded
+
+
+@_depth_guard
 def lint_workflow(workflow: dict[str, Any], bundle: Bundle | None = None) -> list[LintError]:
     """Every problem of a ``Workflow`` manifest, as ``argo lint`` would report it.
 
@@ -1159,6 +1176,7 @@ def _lint_workflow_spec(
         semantic.spec(spec, path, scope=scope, entrypoint_required=True)
 
 
+@_depth_guard
 def lint_template_resource(doc: dict[str, Any], bundle: Bundle | None = None) -> list[LintError]:
     """Every problem of a ``WorkflowTemplate`` or ``ClusterWorkflowTemplate`` manifest.
 
@@ -1206,6 +1224,7 @@ def _lint_config_map(doc: dict[str, Any]) -> list[LintError]:
     return errors
 
 
+@_depth_guard
 def lint_document(doc: dict[str, Any], bundle: Bundle | None = None) -> list[LintError]:
     """Lint any supported document by its kind (Workflow, WorkflowTemplate,
     ClusterWorkflowTemplate, CronWorkflow, ConfigMap); other kinds give one error."""

@@ -140,6 +140,8 @@ def _parse_json(text: str, name: str, *, strict: bool) -> list[Any] | None:
         if strict:
             raise ManifestError([LintError(f"{name}:{exc.lineno}:{exc.colno}", exc.msg)]) from exc
         return None
+    except RecursionError as exc:
+        raise ManifestError([LintError(name, "nested too deeply to parse")]) from exc
     return value if isinstance(value, list) else [value]
 
 
@@ -155,6 +157,8 @@ def _parse_yaml(text: str, name: str) -> list[Any]:
         raise ManifestError([LintError(where, problem)]) from exc
     except yaml.YAMLError as exc:
         raise ManifestError([LintError(name, f"invalid YAML: {exc}")]) from exc
+    except RecursionError as exc:
+        raise ManifestError([LintError(name, "nested too deeply to parse")]) from exc
 
 
 def _collect(doc: Any, name: str, label: str, out: list[dict[str, Any]]) -> None:
@@ -638,6 +642,13 @@ def resolve_workflow(workflow: dict[str, Any], bundle: Bundle) -> dict[str, Any]
     without a reference is returned as a plain deep copy. Raises :class:`ManifestError`
     naming the missing template resource.
     """
+    try:
+        return _resolve_workflow(workflow, bundle)
+    except RecursionError as exc:
+        raise ManifestError([LintError("spec", "nested too deeply to resolve")]) from exc
+
+
+def _resolve_workflow(workflow: dict[str, Any], bundle: Bundle) -> dict[str, Any]:
     resolved = copy.deepcopy(workflow)
     spec = resolved.get("spec")
     if not isinstance(spec, dict):

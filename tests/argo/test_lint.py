@@ -931,3 +931,16 @@ def test_lint_never_raises_on_wrong_shapes(replacement: Any) -> None:
         assert all(isinstance(e, LintError) for e in lint_workflow(referring, _bundle(wft)))
         with contextlib.suppress(ManifestError):
             resolve_workflow(referring, _bundle(wft))
+
+
+def test_absurdly_deep_manifests_are_lint_errors_not_crashes() -> None:
+    wf = copy.deepcopy(BASE)
+    deep: Any = "bottom"
+    for _ in range(5000):
+        deep = [deep]
+    _tpl(wf, 0)["container"]["args"] = deep
+    errors = lint_workflow(wf)
+    assert errors and isinstance(errors[0], LintError)
+    assert lint_document(wf) and lint_template_resource({**WFT, "spec": wf["spec"]})
+    with pytest.raises(ManifestError, match="nested too deeply"):
+        resolve_workflow(wf, Bundle())

@@ -84,6 +84,12 @@ def test_yaml_flow_text_is_not_mistaken_for_json() -> None:
     assert load_documents("[{kind: A}, {kind: B}]") == [{"kind": "A"}, {"kind": "B"}]
 
 
+@pytest.mark.parametrize("text", ["[" * 100_000, "a: " + "[" * 100_000, "{" + '"a": {' * 50_000])
+def test_absurd_nesting_is_a_manifest_error(text: str) -> None:
+    with pytest.raises(ManifestError):
+        load_documents(text, name="deep.yaml")
+
+
 def test_non_mapping_document_is_refused() -> None:
     with pytest.raises(ManifestError, match="document 2 is a str"):
         load_documents("kind: A\n---\njust text\n", name="odd.yaml")
