@@ -2,13 +2,28 @@
 
 Two passes. The *schema* pass walks the document against the tables of
 :mod:`hookbus.controller.argo.schema`: unknown fields (with a "did you mean" hint),
-wrong types, missing required fields. The *semantic* pass checks what a table cannot
-say: template names present and unique, exactly one kind per template, the entrypoint
-and every ``template:`` / ``templateRef`` / ``onExit`` / hook reference resolving, DAG
-task names unique, ``dependencies`` xor ``depends``, dependencies naming known tasks,
-no dependency cycles, ``withItems``/``withParam``/``withSequence`` exclusive.
+wrong types, missing required fields, values outside an enumeration. The *semantic*
+pass checks what a table cannot say, following Argo's validation rules:
 
-Paths look like ``spec.templates[2].dag.tasks[0].depends``.
+* templates: a valid, unique name; exactly one kind; an image (here or in
+  ``templateDefaults``); no two mounts on one path; ``parallelism`` only on steps/dag;
+  output parameters with the source their kind needs; a resource template with one of
+  ``manifest``/``manifestFrom``; a plugin template naming one plugin;
+* references: the entrypoint, ``onExit``, every step/task ``template``, every
+  ``templateRef`` and ``workflowTemplateRef`` (against a bundle, when one is given),
+  lifecycle hooks (an ``expression`` unless the hook is ``exit``);
+* steps and DAGs: names valid and unique; exactly one of ``template``/``templateRef``/
+  ``inline``; one loop kind at most; ``depends`` parsed, naming known tasks and known
+  results; ``depends`` excluding ``dependencies`` and ``continueOn`` in the whole DAG;
+  no cycles; ``target`` naming known tasks;
+* arguments: unique valid names, a value (or ``valueFrom`` of the kinds arguments allow)
+  for every step/task parameter, ``enum`` respected, an artifact source;
+* ``{{...}}`` references: declared inputs, known workflow parameters, steps of earlier
+  groups, upstream tasks, ``item`` only inside a loop;
+* resource names: at most 63 characters (52 for a CronWorkflow).
+
+Paths look like ``spec.templates[2].dag.tasks[0].depends``. Linting never raises on a
+badly shaped document: every problem, however odd, comes back as a :class:`LintError`.
 """
 
 from __future__ import annotations
