@@ -33,6 +33,8 @@ import functools
 import re
 from typing import TYPE_CHECKING, Any, ParamSpec
 
+import yaml
+
 from hookbus.controller.argo.errors import LintError, ManifestError
 from hookbus.controller.argo.manifest import (
     ARGO_API_VERSION,
@@ -72,6 +74,7 @@ _LOOPS = ("withItems", "withParam", "withSequence")
 _FIELD_NAME = re.compile(r"^[a-zA-Z0-9][-a-zA-Z0-9]*$")
 _FIELD_NAME_MAX = 128
 _PARAM_NAME = re.compile(r"^[-a-zA-Z0-9_]+$")
+_METRIC_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 _PLACEHOLDER = re.compile(r"\{\{[^{}]*\}\}")
 _RESOURCE_NAME_MAX = {"CronWorkflow": 52}  # others: 63, a Kubernetes label value
 _ARTIFACT_LOCATIONS = (
@@ -405,6 +408,8 @@ class _SemanticChecker:
                         seen[name] = index
                 self.template(template, tpath, scope)
         self.arguments(spec.get("arguments"), _key(path, "arguments"), allow_empty=True)
+        if isinstance(spec.get("metrics"), dict):
+            self.metrics(spec["metrics"], _key(path, "metrics"))
         entrypoint = spec.get("entrypoint")
         if entrypoint:
             self.template_name_ref(entrypoint, _key(path, "entrypoint"), scope)
@@ -470,6 +475,12 @@ class _SemanticChecker:
                     self.output_parameter(
                         param, _idx(_key(_key(path, "outputs"), "parameters"), index), the_kind
                     )
+        self.deadline(template.get("activeDeadlineSeconds"), _key(path, "activeDeadlineSeconds"))
+        if isinstance(resource, dict) and isinstance(resource.get("manifest"), str):
+            self.resource_manifest(resource["manifest"], _key(_key(path, "resource"), "manifest"))
+        metrics = template.get("metrics")
+        if isinstance(metrics, dict):
+            self.metrics(metrics, _key(path, "metrics"))
         plugin = template.get("plugin")
         if isinstance(plugin, dict) and len(plugin) != 1:
             self.error(_key(path, "plugin"), f"must name exactly one plugin, has {len(plugin)}")
@@ -568,6 +579,39 @@ class _SemanticChecker:
         ):
             if value_from.get("supplied") is None:
                 self.error(vpath, f"needs parameter or expression for {kind} templates")
+
+    def deadline(self, value: Any, path: str) -> None:
+        """``activeDeadlineSeconds``: a positive number of seconds or a placeholder."""
+        if isinstance(value, bool) or value is None or _is_templated(value):
+            return
+        if isinstance(value, str):
+            if not value.strip().isdigit():
+                self.error(path, "must be a positive integer or an Argo variable")
+        elif isinstance(value, int) and value < 0:
+            self.error(path, "must be a positive integer or an Argo variable")
+
+    def resource_manifest(self, manifest: str, path: str) -> None:
+        """The manifest of a resource template must be YAML (placeholders aside)."""
+        text = _PLACEHOLDER.sub("placeholder", manifest)
+        try:
+            list(yaml.safe_load_all(text))
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" (line {mark.line + 1})" if mark is not None else ""
+            problem = getattr(exc, "problem", None) or "invalid YAML"
+            self.error(path, f"must be valid YAML: {problem}{where}")
+
+    def metrics(self, metrics: dict[str, Any], path: str) -> None:
+        prometheus = metrics.get("prometheus")
+        if not isinstance(prometheus, list):
+            return
+        for index, metric in enumerate(prometheus):
+            name = metric.get("name") if isinstance(metric, dict) else None
+            if isinstance(name, str) and name and not _METRIC_NAME.match(name):
+                self.error(
+                    _key(_idx(_key(path, "prometheus"), index), "name"),
+                    f"{name!r} is invalid: use letters, digits and '_'",
+                )
 
     def mount_paths(self, template: dict[str, Any], body: dict[str, Any], path: str) -> None:
         """No two volume mounts, nor a mount and an input artifact, share a path."""

@@ -570,6 +570,37 @@ BROKEN: list[tuple[str, Callable[[dict[str, Any]], object], str, str]] = [
         "expected list, got map (steps is a list of parallel groups",
     ),
     (
+        "negative deadline",
+        lambda wf: _tpl(wf, 0).update(activeDeadlineSeconds=-5),
+        "spec.templates[0].activeDeadlineSeconds",
+        "must be a positive integer or an Argo variable",
+    ),
+    (
+        "deadline as a duration",
+        lambda wf: _tpl(wf, 0).update(activeDeadlineSeconds="5m"),
+        "spec.templates[0].activeDeadlineSeconds",
+        "must be a positive integer or an Argo variable",
+    ),
+    (
+        "resource manifest that is not YAML",
+        lambda wf: _tpl(wf, 0).update(
+            container=None,
+            resource={"action": "create", "manifest": "kind: Pod\nmetadata: [name\n"},
+        ),
+        "spec.templates[0].resource.manifest",
+        "must be valid YAML",
+    ),
+    (
+        "metric name with a dash",
+        lambda wf: _tpl(wf, 0).update(
+            metrics={
+                "prometheus": [{"name": "run-count", "help": "runs", "counter": {"value": "1"}}]
+            }
+        ),
+        "spec.templates[0].metrics.prometheus[0].name",
+        "'run-count' is invalid",
+    ),
+    (
         "wrong apiVersion",
         lambda wf: wf.update(apiVersion="argoproj.io/v1"),
         "apiVersion",
@@ -700,6 +731,17 @@ def test_names_with_placeholders_and_underscored_parameters_are_valid() -> None:
     wf = copy.deepcopy(BASE)
     _step(wf, 1)["name"] = "second-{{workflow.parameters.msg}}"
     _spec(wf)["arguments"]["parameters"].append({"name": "my_param-2", "value": "x"})
+    assert lint_workflow(wf) == []
+
+
+def test_resource_manifest_with_placeholders_is_yaml() -> None:
+    wf = copy.deepcopy(BASE)
+    _tpl(wf, 0).pop("container")
+    _tpl(wf, 0)["resource"] = {
+        "action": "create",
+        "manifest": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{inputs.parameters.msg}}\n",
+    }
+    _tpl(wf, 0)["activeDeadlineSeconds"] = "30"
     assert lint_workflow(wf) == []
 
 
