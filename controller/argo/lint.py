@@ -8,7 +8,8 @@ pass checks what a table cannot say, following Argo's validation rules:
 * templates: a valid, unique name; exactly one kind; an image (here or in
   ``templateDefaults``); no two mounts on one path; ``parallelism`` only on steps/dag;
   output parameters with the source their kind needs; a resource template with one of
-  ``manifest``/``manifestFrom``; a plugin template naming one plugin;
+  ``manifest``/``manifestFrom`` whose manifest is YAML; a plugin template naming one
+  plugin; ``activeDeadlineSeconds`` a positive integer or a variable; valid metric names;
 * references: the entrypoint, ``onExit``, every step/task ``template``, every
   ``templateRef`` and ``workflowTemplateRef`` (against a bundle, when one is given),
   lifecycle hooks (an ``expression`` unless the hook is ``exit``);
