@@ -276,7 +276,7 @@ class WorkflowStore:
                 "max_payload; shrink the manifest or raise max_payload",
                 retryable=False,
             ) from exc
-        except (nats.errors.Error, TimeoutError) as exc:
+        except (nats.errors.Error, OSError) as exc:
             raise StoreError(f"cannot store workflow {key}: {exc or type(exc).__name__}", retryable=True) from exc
         return int(ack.seq)
 
@@ -315,8 +315,8 @@ class WorkflowStore:
                 f"a node of workflow {key} is larger than the NATS server's max_payload",
                 retryable=False,
             ) from exc
-        except nats.errors.Error as exc:
-            raise StoreError(f"cannot store nodes of workflow {key}: {exc}", retryable=True) from exc
+        except (nats.errors.Error, OSError) as exc:
+            raise StoreError(f"cannot store nodes of workflow {key}: {exc or type(exc).__name__}", retryable=True) from exc
         except _Rejected as exc:
             raise StoreError(f"the NATS server refused nodes of workflow {key}: {exc}", retryable=True) from exc
 
@@ -440,7 +440,8 @@ class WorkflowStore:
             )
             consumer = info.name
             total = state["total"] = info.num_pending or 0
-            next_subject = f"$JS.API.CONSUMER.MSG.NEXT.{self._stream}.{consumer}"
+            api_prefix = getattr(self._js, "_prefix", "$JS.API")  # the context's API prefix (domains)
+            next_subject = f"{api_prefix}.CONSUMER.MSG.NEXT.{self._stream}.{consumer}"
             requested = 0
             async with asyncio.timeout(self.timeout * (6 + total // 50_000)):
                 while state["received"] < total and not state["ended"]:

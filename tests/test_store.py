@@ -15,6 +15,7 @@ from hookbus.controller.store import (
     node_token,
     token_node,
 )
+from tests.conftest import wait_for
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -179,3 +180,52 @@ async def test_survives_kill_9_of_the_server(tmp_path: Path) -> None:
     assert everything[0].workflow == wf
     assert everything[0].revision == rev
     assert everything[0].nodes == expected
+
+
+async def test_keeps_working_across_a_server_restart(tmp_path: Path) -> None:
+    server = EmbeddedServer(store_dir=tmp_path / "nats")
+    url = await server.start()
+    port = int(url.rsplit(":", 1)[1])
+    client = await connect(NatsSettings(urls=(url,), reconnect_wait=0.05))
+    try:
+        store = WorkflowStore(client.jetstream())
+        await store.open()
+        key = WorkflowKey("default", "restarted")
+        await store.put_workflow(key, {"v": 1})
+        await store.put_nodes(key, {"a": node("a")})
+
+        await server.kill()
+        server = EmbeddedServer(store_dir=tmp_path / "nats", port=port)
+        await server.start()
+        await wait_for(lambda: client.is_connected, what="the client to reconnect")
+
+        # acknowledged writes came back with the server; new writes are acknowledged again
+        await store.put_nodes(key, {"b": node("b", "Succeeded")})
+        loaded = await store.load(key)
+        assert loaded is not None
+        assert loaded.workflow == {"v": 1}
+        assert sorted(loaded.nodes) == ["a", "b"]
+    finally:
+        await client.close()
+        await server.stop()
+
+
+async def test_writes_without_a_server_fail_as_retryable(tmp_path: Path) -> None:
+    server = EmbeddedServer(store_dir=tmp_path / "nats")
+    url = await server.start()
+    client = await connect(NatsSettings(urls=(url,)), allow_reconnect=False)
+    try:
+        store = WorkflowStore(client.jetstream(), timeout=0.5)
+        await store.open()
+        await server.kill()
+        await wait_for(lambda: client.is_closed, what="the client to notice")
+        for write in (
+            store.put_nodes(WorkflowKey("default", "lost"), {"a": node("a")}),
+            store.put_workflow(WorkflowKey("default", "lost"), {"v": 1}),
+        ):
+            with pytest.raises(StoreError) as info:
+                await write
+            assert info.value.retryable
+    finally:
+        await client.close()
+        await server.stop()
