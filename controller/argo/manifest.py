@@ -289,7 +289,7 @@ def template_kind(template: dict[str, Any]) -> str:
 
     Raises :class:`ManifestError` when the template has none or more than one.
     """
-    kinds = [kind for kind in TEMPLATE_KINDS if template.get(kind) is not None]
+    kinds: list[str] = [kind for kind in TEMPLATE_KINDS if template.get(kind) is not None]
     name = template.get("name", "<inline>")
     if len(kinds) != 1:
         detail = "none" if not kinds else ", ".join(kinds)
