@@ -51,6 +51,7 @@ if TYPE_CHECKING:
 __all__ = [
     "check_document",
     "check_workflow",
+    "depends_task_names",
     "lint_document",
     "lint_template_resource",
     "lint_workflow",
