@@ -39,6 +39,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import signal
 import sys
 import tempfile
@@ -232,10 +233,21 @@ class _StderrLogger:
     log = debug = info = warning = warn = error = critical = exception = fatal = msg
 
 
-def configure_logging(verbosity: int, fmt: str = "auto") -> None:
-    """structlog to stderr: warnings by default, ``-v`` info, ``-vv`` debug; JSON unless a terminal."""
-    level = logging.WARNING if verbosity <= 0 else logging.INFO if verbosity == 1 else logging.DEBUG
-    json_logs = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
+def configure_logging(verbosity: int, fmt: str = "auto", *, default: str = "warning") -> None:
+    """structlog to stderr, at the level ``-v`` (info) / ``-vv`` (debug) ask for, else
+    ``$HOOKBUS_LOG_LEVEL``, else *default*; JSON or console as ``--log-format`` or
+    ``$HOOKBUS_LOG_FORMAT`` say, else JSON unless stderr is a terminal."""
+    names = logging.getLevelNamesMapping()
+    if verbosity >= 2:
+        level = logging.DEBUG
+    elif verbosity == 1:
+        level = logging.INFO
+    else:
+        wanted = (os.environ.get("HOOKBUS_LOG_LEVEL") or default).upper()
+        level = names.get(wanted, names[default.upper()])
+    if fmt == "auto":
+        fmt = os.environ.get("HOOKBUS_LOG_FORMAT") or "auto"
+    json_logs = fmt == "json" or (fmt != "console" and not sys.stderr.isatty())
     renderer: Any = (
         structlog.processors.JSONRenderer()
         if json_logs
@@ -465,6 +477,7 @@ async def run_command(args: argparse.Namespace) -> int:
     stop, received, undo = _stop_signals()
     finals: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="hookbus-run-", ignore_cleanup_errors=True) as tmp:
+        # Always a fresh store: a run must not resume the workflows of earlier runs.
         async with nats_connection(
             settings, embedded=not external, store_dir=Path(tmp) / "nats", quiet=args.verbose == 0
         ) as (nc, _url):
@@ -587,6 +600,13 @@ def lint_command(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- server
 
 
+def _write_atomically(path: Path, text: str) -> None:
+    """Write *text* so that a reader sees either no file or all of it."""
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(text)
+    os.replace(partial, path)
+
+
 class SafeEvents:
     """Wraps an event sink so that a failing notification is logged, never raised.
 
@@ -650,8 +670,9 @@ async def server_command(args: argparse.Namespace) -> int:
                     file=sys.stderr,
                 )
         state_dir.mkdir(parents=True, exist_ok=True)
+        store_dir = Path(settings.nats.embedded_store_dir or state_dir / "nats")
         async with nats_connection(
-            settings, embedded=not external, store_dir=state_dir / "nats", port=args.port
+            settings, embedded=not external, store_dir=store_dir, port=args.port
         ) as (nc, url):
             store = WorkflowStore(nc.jetstream())
             await store.open()
@@ -672,7 +693,7 @@ async def server_command(args: argparse.Namespace) -> int:
                     print(f"hookbus server is ready; NATS URL: {url}", flush=True)
                     print(f"  export HOOKBUS_NATS_URL={url}", flush=True)
                     if args.url_file:
-                        await asyncio.to_thread(Path(args.url_file).write_text, url + "\n")
+                        await asyncio.to_thread(_write_atomically, Path(args.url_file), url + "\n")
                     await stop.wait()
                     print("hookbus server: shutting down", file=sys.stderr, flush=True)
             finally:
@@ -1237,7 +1258,8 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     saved = structlog.get_config()
-    configure_logging(args.verbose, args.log_format)
+    long_running = args.command in ("server", "plugin")
+    configure_logging(args.verbose, args.log_format, default="info" if long_running else "warning")
     try:
         return _dispatch(args)
     finally:
