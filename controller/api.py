@@ -30,13 +30,22 @@ delete        ``name``                                               ``{}``
 ``watch`` is a long poll: the reply comes as soon as the workflow's snapshot
 differs from the one the client last saw (``since``), when the workflow is
 finished, or after ``wait`` seconds. No server-side state outlives a request.
+With ``"nodes": false`` its snapshots leave ``status.nodes`` out (a progress
+bar needs only the phase and ``status.progress``).
+
+A request may say ``"accept": ["zlib"]``: replies over 64 KiB then come
+zlib-compressed, marked with the header ``Hookbus-Encoding: zlib``, so that the
+node tree of a big workflow fits in one NATS message. A reply still over the
+server's ``max_payload`` is an error 413. (``hookbus server`` starts its
+embedded NATS with an 8 MiB ``max_payload``.)
 
 A success reply is ``{"v": 1, "ok": true, "result": {...}}``. An error reply is
 ``{"v": 1, "ok": false, "error": {"code": C, "message": M, "details": [...]}}``
 and carries the NATS micro headers ``Nats-Service-Error-Code`` /
 ``Nats-Service-Error`` too. Codes follow HTTP: 400 bad input (``details``
 lists lint messages), 404 no such workflow, node or verb, 409 not possible in
-the workflow's current state, 500 a controller fault, 503 not ready (retry).
+the workflow's current state, 413 reply too large, 500 a controller fault,
+503 not ready (retry).
 On the client, every error is an :class:`ApiError`; a request nobody answers
 is a :class:`NoServerError` (NATS "no responders", detected at once).
 """

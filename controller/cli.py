@@ -30,6 +30,12 @@ Exit codes, for scripts:
 Errors are printed to stderr as ``hookbus: error: <message>``; results go to
 stdout (``-o json`` / ``-o yaml`` / ``-o name`` where offered), live progress to
 stderr, so ``NAME=$(hookbus submit -o name wf.yaml)`` works.
+
+``hookbus run`` always uses a fresh, temporary store (with ``--nats-url``: a
+KV bucket of its own, deleted at the end), so it never resumes or disturbs
+another run's or a server's workflows. Run one ``hookbus server`` per NATS
+server (or per store): two servers on the same store would both resume the
+same workflows.
 """
 
 from __future__ import annotations
