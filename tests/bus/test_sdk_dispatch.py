@@ -161,7 +161,7 @@ async def test_mutators_run_in_order_and_each_sees_the_previous_patch() -> None:
     assert seen["second"] == {"orig": "x", "first": "1"}
     assert seen["third"] == {"orig": "x", "first": "1", "second": "2"}
     assert outcome.target["metadata"]["labels"] == {"orig": "x", "first": "1", "second": "2b"}
-    assert outcome.patched_by == ["a-first", "b-second", "c-third"]
+    assert outcome.patched_by == ("a-first", "b-second", "c-third")
     assert pod["metadata"]["labels"] == {"orig": "x"}, "the caller's object is never changed"
 
 
