@@ -491,12 +491,11 @@ class LiveDisplay:
         if self.tty:
             width = shutil.get_terminal_size((100, 20)).columns
             if self.tree:
-                text = render_workflow(workflow, color=self.color, now=now)
-                lines = [
-                    line[: max(width - 1, 20)] if "\x1b" not in line else line
-                    for line in text.splitlines()
-                ]
-                lines.append(progress_line(workflow, now=now))
+                # Uncoloured and cut to the terminal's width: a wrapped line would
+                # throw off the count of lines to redraw.
+                text = render_workflow(workflow, color=False, now=now)
+                lines = [line[: max(width - 1, 20)] for line in text.splitlines()]
+                lines.append(progress_line(workflow, now=now)[: max(width - 1, 20)])
             else:
                 lines = [progress_line(workflow, now=now)[: max(width - 1, 20)]]
             self._clear()

@@ -425,3 +425,20 @@ def test_wide_table_and_template_refs() -> None:
     row_a = table[2].split()
     assert row_a[-2:] == ["dag-diamond-8q7vp-a", "result=1,out=x,exitCode=0"]
     assert table[3].split()[2] == "shared-templates/echo"
+
+
+def test_live_tree_redraw_counts_its_lines() -> None:
+    out = io.StringIO()
+    display = render.LiveDisplay(out, tree=True, tty=True)
+    wf = steps_workflow()
+    display.update(wf, now=NOW)
+    first = out.getvalue()
+    drawn = first.count("\n") + 1
+    display.update(wf, now=NOW)
+    second = out.getvalue()[len(first) :]
+    assert second.startswith(f"\x1b[{drawn - 1}F\r\x1b[J"), (
+        "moves up to the first drawn line, clears"
+    )
+    assert "\x1b[32m" not in second, "no colours in the live area"
+    display.refresh(now=NOW)
+    assert out.getvalue().count("Name:") == 3
