@@ -10,6 +10,9 @@ output parameters after the process exits. ``/proc``, ``/dev`` and ``/sys``
 (and ``/run`` when it is a separate mount) are the host's. Other separate host
 mounts (a tmpfs ``/tmp`` for instance) appear empty inside the node.
 
+The set-up runs with the host's ``PATH``; the node's own ``PATH`` travels in
+:data:`NODE_PATH_VAR` and is put in place just before the node's command runs.
+
 Inside the node, the executor's helper commands (``argosay``, ...) are at
 :data:`SHIM_DIR` and a script template's source at :data:`SCRIPT_PATH`, as
 Argo places it.
@@ -35,6 +38,8 @@ SHIM_DIR: Final = "/var/lib/hookbus/bin"
 """Where the executor's helper commands appear inside an isolated node."""
 SCRIPT_PATH: Final = "/argo/staging/script"
 """Where a script template's source appears inside an isolated node (Argo's path)."""
+NODE_PATH_VAR: Final = "HOOKBUS_NODE_PATH"
+"""Environment variable carrying the node's ``PATH`` through the set-up (removed before the command runs)."""
 READY_MARK: Final = "isolation.ready"
 """File the wrapper creates in the node dir once the namespace is set up."""
 
@@ -55,7 +60,7 @@ while [ "$volumes" -gt 0 ]; do
   volumes=$((volumes - 1))
 done
 : > "$ready"
-exec chroot "$root" /bin/sh -c 'mkdir -p "$1" 2>/dev/null; cd "$1" || exit 126; shift; exec "$@"' hookbus-node "$cwd" "$@"
+exec chroot "$root" /bin/sh -c 'PATH=$HOOKBUS_NODE_PATH; export PATH; unset HOOKBUS_NODE_PATH; mkdir -p "$1" 2>/dev/null; cd "$1" || exit 126; shift; exec "$@"' hookbus-node "$cwd" "$@"
 """
 
 
@@ -166,6 +171,7 @@ async def probe(base: Path, shims: Path) -> str | None:
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.PIPE,
             start_new_session=True,
+            env={**os.environ, NODE_PATH_VAR: os.environ.get("PATH", "/usr/bin:/bin")},
         )
         _, err = await asyncio.wait_for(proc.communicate(), 30)
     except (OSError, TimeoutError) as exc:

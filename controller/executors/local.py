@@ -402,6 +402,10 @@ class LocalExecutor:
         env["ARGO_TEMPLATE_NAME"] = task.template_name
         for key, value in spec.env.items():
             env[key] = f"{shims}:{value}" if key == "PATH" else value
+        if isolated:
+            # the namespace set-up needs the host's tools; the node's PATH is restored inside
+            env[isolation.NODE_PATH_VAR] = env["PATH"]
+            env["PATH"] = os.environ.get("PATH", _DEFAULT_PATH) + ":" + _DEFAULT_PATH
         return env
 
     def _write_script(self, node_dir: Path, spec: ProcessSpec, layout: isolation.Layout | None) -> str:

@@ -349,3 +349,11 @@ async def test_volume_mounts_are_real_mounts_shared_by_the_nodes_containers(loca
     assert read(shared / "from-main") == "main\n"  # a host directory given by the engine (a PVC) keeps the data
     other = await local.run(task(sh("ls /mnt/vol; cat /mnt/claim/from-main"), node_id="wf-2", mounts={"/mnt/vol": "", "/mnt/claim": str(shared)}))
     assert (other.phase, other.result) == ("Succeeded", "main")  # emptyDir is fresh per node, the claim is shared
+
+
+async def test_a_template_path_replaces_the_nodes_path_but_not_the_set_up(local: LocalExecutor) -> None:
+    result = await local.run(task(proc(["/bin/sh", "-c"], ['echo "$PATH"; [ -z "${HOOKBUS_NODE_PATH+set}" ] && echo 0 || echo 1'], env={"PATH": "/opt/tool/bin"})))
+    assert result.phase == "Succeeded", result.message
+    path, leaked = (result.result or "").split("\n")
+    assert path.endswith(":/opt/tool/bin")  # the helper directory, then the template's PATH
+    assert leaked == "0"  # no set-up variable reaches the node
