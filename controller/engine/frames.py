@@ -89,7 +89,7 @@ class GroupFrame:
         self.active = 0
         self.done = 0
         self.allowed: dict[str, Mapping[str, Any]] = {}
-        """Child node id → its step, for children whose step has ``continueOn``."""
+        """Child node name → its step, for children whose step has ``continueOn``."""
         self.step_of: list[tuple[str, str, bool]] = []
         """Per child, in order: (node name, step name, expanded)."""
 
@@ -127,7 +127,7 @@ class GroupFrame:
         failed: Node | None = None
         for child in self.children():
             if child.phase in UNSUCCESSFUL:
-                step = self.allowed.get(child.id)
+                step = self.allowed.get(child.name)
                 if step is not None and continues_on(step, child.phase):
                     continue
                 failed = child
@@ -153,7 +153,7 @@ def start_child(
 ) -> None:
     """Start one child of a group: ``when`` first (Skipped node if false), then execute."""
     if step.get("continueOn"):
-        frame.allowed[run.node_id(name)] = step
+        frame.allowed[name] = step
     try:
         proceed, text = evaluate_when(run, step, scope)
     except (ArgoError, ValueError) as exc:
@@ -403,7 +403,7 @@ class DagFrame:
         self._start(name)
 
     def _owner_for(self, name: str) -> DagFrame:
-        self.node_task[self.run.node_id(self.task_node_name(name))] = name
+        self.node_task[self.task_node_name(name)] = name
         self.running += 1
         return self
 
@@ -456,7 +456,7 @@ class DagFrame:
         frame.seal()
 
     def child_done(self, node: Node) -> None:
-        name = self.node_task.get(node.id)
+        name = self.node_task.get(node.name)
         if name is None:
             return
         self.running -= 1

@@ -312,6 +312,13 @@ class WorkflowRun:
         if existing is not None:
             return existing
         node_id = self.node_id(name)
+        if node_id in self.nodes:
+            # fnv32a ids collide (likely past ~50k nodes): keep ids unique with a suffix
+            base, k = node_id, 1
+            while node_id in self.nodes:
+                node_id = f"{base}-{k}"
+                k += 1
+            log.warning("node id collision", node=name, id=node_id, other=self.nodes[base].name)
         node = Node(
             id=node_id,
             name=name,
