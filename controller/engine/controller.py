@@ -21,7 +21,14 @@ from hookbus.controller.argo.manifest import (
 )
 from hookbus.controller.engine.clock import Clock, SystemClock
 from hookbus.controller.engine.hooks import EventSink, HookPoints, NullEvents, NullHooks
-from hookbus.controller.engine.model import FAILED, LEAF_TYPES, RUNNING, SUCCEEDED, timestamp
+from hookbus.controller.engine.model import (
+    FAILED,
+    LEAF_TYPES,
+    RUNNING,
+    SUCCEEDED,
+    storage_records,
+    timestamp,
+)
 from hookbus.controller.engine.reactor import Reactor
 from hookbus.controller.engine.run import WORKFLOW_DONE, Command, Event, RunEnv, Start, WorkflowRun
 from hookbus.controller.store import WorkflowKey
@@ -319,10 +326,10 @@ class Controller:
         }
         drop = [i for i in run.nodes if i not in keep]
         nodes: dict[str, JSON] = {}
-        for node_id, node in keep.items():
+        for node in keep.values():
             node.children = [c for c in node.children if c in keep]
             node.outbound_nodes = [c for c in node.outbound_nodes if c in keep]
-            nodes[node_id] = node.to_dict()
+            nodes.update(storage_records(node))
         workflow = run.workflow_object()
         status = workflow["status"]
         status["phase"] = RUNNING

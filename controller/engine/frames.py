@@ -173,7 +173,7 @@ class StepsFrame:
         self.node = node
         self.tmpl = tmpl
         self.local: dict[str, Any] = {}
-        self.scope: Scope = ChainMap(self.local, dict(scope))
+        self.scope: Scope = ChainMap(self.local, scope)  # type: ignore[arg-type]
         self.ctx = ctx.inner(node.id)
         self.groups: list[list[dict[str, Any]]] = [
             g if isinstance(g, list) else [g] for g in (tmpl.get("steps") or [])
@@ -298,7 +298,7 @@ class DagFrame:
         self.node = node
         self.tmpl = tmpl
         self.local: dict[str, Any] = {}
-        self.scope: Scope = ChainMap(self.local, dict(scope))
+        self.scope: Scope = ChainMap(self.local, scope)  # type: ignore[arg-type]
         self.ctx = ctx.inner(node.id)
         dag = tmpl.get("dag") or {}
         self.tasks: dict[str, dict[str, Any]] = {t["name"]: t for t in dag.get("tasks") or []}

@@ -5,7 +5,10 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 # Node phases (Argo's NodePhase).
 PENDING = "Pending"
@@ -160,3 +163,41 @@ class Node:
 def public_node(data: dict[str, Any]) -> dict[str, Any]:
     """A stored node dict without the engine's private fields."""
     return {k: v for k, v in data.items() if k != "x-hookbus"}
+
+
+CHILD_CHUNK = 4096
+"""Children ids per stored record: a node with more (a 100k fan-out) keeps them in
+extra ``<id>~c<k>`` records so no single record passes the NATS max payload."""
+
+
+def storage_records(node: Node, data: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
+    """The store records of *node*: its dict, plus children chunks when it has many."""
+    data = data if data is not None else node.to_dict()
+    children = node.children
+    if len(children) <= CHILD_CHUNK:
+        return {node.id: data}
+    main = dict(data)
+    main.pop("children", None)
+    chunks = [children[i : i + CHILD_CHUNK] for i in range(0, len(children), CHILD_CHUNK)]
+    main["x-hookbus"] = {**main.get("x-hookbus", {}), "childChunks": len(chunks)}
+    out: dict[str, dict[str, Any]] = {node.id: main}
+    for k, chunk in enumerate(chunks):
+        out[f"{node.id}~c{k}"] = {"id": f"{node.id}~c{k}", "chunkOf": node.id, "children": chunk}
+    return out
+
+
+def merge_records(records: Mapping[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Inverse of :func:`storage_records` over a whole stored workflow."""
+    nodes = {i: d for i, d in records.items() if "chunkOf" not in d}
+    for node_id, data in nodes.items():
+        count = (data.get("x-hookbus") or {}).get("childChunks")
+        if count:
+            children: list[str] = []
+            for k in range(int(count)):
+                chunk = records.get(f"{node_id}~c{k}")
+                if chunk is not None:
+                    children.extend(chunk.get("children") or [])
+            data = dict(data)
+            data["children"] = children
+            nodes[node_id] = data
+    return nodes

@@ -51,7 +51,9 @@ from hookbus.controller.engine.model import (
     SUSPEND,
     UNSUCCESSFUL,
     Node,
+    merge_records,
     public_node,
+    storage_records,
     timestamp,
 )
 from hookbus.controller.engine.scope import format_value, inputs_scope
@@ -210,7 +212,7 @@ class WorkflowRun:
             labels=dict(meta.get("labels") or {}),
             annotations=dict(meta.get("annotations") or {}),
         )
-        self.nodes: dict[str, Node] = {i: Node.from_dict(d) for i, d in nodes.items()}
+        self.nodes: dict[str, Node] = {i: Node.from_dict(d) for i, d in merge_records(nodes).items()}
         self.by_name: dict[str, Node] = {n.name: n for n in self.nodes.values()}
         self.log_paths: dict[str, str] = {}
         self._owners: dict[str, Owner] = {}
@@ -413,12 +415,12 @@ class WorkflowRun:
             if value is not None:
                 g[f"workflow.parameters.{p['name']}"] = format_value(value)
                 plist.append({"name": p["name"], "value": format_value(value)})
-        g["workflow.parameters"] = json.dumps(plist, separators=(",", ":"))
+        g["workflow.parameters"] = g["workflow.parameters.json"] = json.dumps(plist, separators=(",", ":"))
         for kind in ("labels", "annotations"):
             values = meta.get(kind) or {}
             for k, v in values.items():
                 g[f"workflow.{kind}.{k}"] = format_value(v)
-            g[f"workflow.{kind}"] = json.dumps(values, separators=(",", ":"))
+            g[f"workflow.{kind}"] = g[f"workflow.{kind}.json"] = json.dumps(values, separators=(",", ":"))
         for p in (self.status.get("outputs") or {}).get("parameters") or []:
             g[f"workflow.outputs.parameters.{p['name']}"] = p["value"]
 
@@ -1088,6 +1090,9 @@ class WorkflowRun:
         phase_changed = [i for i in self._changed_phase if i in self.nodes]
         self._changed_phase.clear()
         dicts: dict[str, JSON] = {n.id: n.to_dict() for n in changed}
+        records: dict[str, JSON] = {}
+        for node in changed:
+            records.update(storage_records(node, dicts[node.id]))
         if self._wf_dirty:
             self._wf_dirty = False
             if self._phase_event is not None:
@@ -1100,8 +1105,8 @@ class WorkflowRun:
                         meta.setdefault("annotations", {}).update(patch.annotations)
             self.status["progress"] = self.progress()
             await self.env.store.put_workflow(self.key, self.workflow_object())
-        if dicts:
-            await self.env.store.put_nodes(self.key, dicts)
+        if records:
+            await self.env.store.put_nodes(self.key, records)
         events = self.env.events
         if phase_changed:
             await events.node_phases(self.info, [public_node(dicts[i]) if i in dicts else public_node(self.nodes[i].to_dict()) for i in phase_changed])

@@ -152,6 +152,9 @@ def leaf_outputs(tmpl: Mapping[str, Any], result: TaskResult) -> tuple[JSON, str
         value: str | None = None
         if name in result.parameters:
             value = result.parameters[name]
+            # Argo trims one trailing newline from a parameter file, for convenience
+            if value.endswith("\n"):
+                value = value[:-1]
         elif "default" in value_from:
             value = format_value(value_from["default"])
         elif "value" in decl:

@@ -110,3 +110,41 @@ async def test_finished_workflows_are_listed_after_restart(nc: Client) -> None:
     # root, [0], a, [1], fan x2, b, [2], c
     assert len(wf["status"]["nodes"]) == 9
     assert ex2.runs == []
+
+
+WIDE = """
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {name: wide}
+spec:
+  entrypoint: main
+  templates:
+  - name: main
+    steps:
+    - - name: s
+        template: ok
+        withSequence: {count: "5000"}
+  - name: ok
+    container: {image: alpine, args: ["echo ok"]}
+"""
+
+
+async def test_wide_fan_out_round_trips_through_the_store(nc: Client) -> None:
+    """A group with more children than fit one NATS message is stored in chunks."""
+    js = nc.jetstream()
+    store = WorkflowStore(js, bucket="engine-wide")
+    ex = ScriptedExecutor()
+    async with make_controller(ex, store=store, max_running_nodes=500) as ctl:
+        key = await ctl.submit(load(WIDE))
+        before = await ctl.wait(key, timeout=60)
+    await store.close()
+    store2 = WorkflowStore(js, bucket="engine-wide")
+    async with make_controller(ScriptedExecutor(), store=store2) as ctl2:
+        after = ctl2.get(key)
+    await store2.close()
+    group_before = by_name(before)["wide[0]"]
+    group_after = by_name(after)["wide[0]"]
+    assert len(group_after["children"]) == 5000
+    assert group_after["children"] == group_before["children"]
+    assert after["status"]["phase"] == "Succeeded"
+    assert after["status"]["progress"] == "5000/5000"

@@ -1,0 +1,214 @@
+"""Controller API: retry, watch, delete, templateRef through a bundle, expressions."""
+
+from __future__ import annotations
+
+import pytest
+
+from hookbus.controller.argo.errors import ManifestError
+from hookbus.controller.argo.manifest import Bundle
+from hookbus.controller.engine.controller import WorkflowNotFound
+from tests.conftest import wait_for
+from tests.engine.helpers import ScriptedExecutor, by_name, load, make_controller
+
+TWO = """
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {name: two}
+spec:
+  entrypoint: main
+  templates:
+  - name: main
+    steps:
+    - - name: first
+        template: first
+    - - name: second
+        template: second
+  - name: first
+    container: {image: alpine, args: ["echo one"]}
+  - name: second
+    container: {image: alpine, args: ["echo two"]}
+"""
+
+
+async def test_retry_reruns_only_what_did_not_succeed() -> None:
+    ex = ScriptedExecutor(plan={"second": [1, 0]})
+    async with make_controller(ex) as ctl:
+        key = await ctl.submit(load(TWO))
+        failed = await ctl.wait(key, timeout=5)
+        assert failed["status"]["phase"] == "Failed"
+        first_id = by_name(failed)["two[0].first"]["id"]
+        await ctl.retry(key)
+        wf = await ctl.wait(key, timeout=5)
+    assert wf["status"]["phase"] == "Succeeded"
+    assert ex.runs == ["two[0].first", "two[1].second", "two[1].second"]
+    assert by_name(wf)["two[0].first"]["id"] == first_id
+
+
+async def test_retry_refuses_running_or_succeeded() -> None:
+    ex = ScriptedExecutor()
+    async with make_controller(ex) as ctl:
+        key = await ctl.submit(load(TWO))
+        await ctl.wait(key, timeout=5)
+        with pytest.raises(ValueError, match="only Failed or Error"):
+            await ctl.retry(key)
+
+
+async def test_watch_yields_until_done() -> None:
+    ex = ScriptedExecutor()
+    async with make_controller(ex) as ctl:
+        key = await ctl.submit(load(TWO.replace('"echo one"', '"block"')))
+        seen = []
+        async for snapshot in ctl.watch(key):
+            seen.append(snapshot["status"]["phase"])
+            if "two[0].first" in ex.started:
+                ex.release()
+        assert seen[-1] == "Succeeded"
+        assert len(seen) >= 2
+
+
+async def test_delete_and_not_found() -> None:
+    ex = ScriptedExecutor()
+    async with make_controller(ex) as ctl:
+        key = await ctl.submit(load(TWO))
+        await ctl.wait(key, timeout=5)
+        assert [w["metadata"]["name"] for w in ctl.list()] == ["two"]
+        assert ctl.list(namespace="elsewhere") == []
+        await ctl.delete(key)
+        assert ctl.list() == []
+        with pytest.raises(WorkflowNotFound):
+            ctl.get(key)
+        assert await ctl.store.load(key) is None
+
+
+async def test_invalid_manifest_is_rejected_with_a_path() -> None:
+    bad = load(TWO.replace("template: second\n", "template: nope\n", 1))
+    async with make_controller(ScriptedExecutor()) as ctl:
+        with pytest.raises(ManifestError, match="nope"):
+            await ctl.submit(bad)
+
+
+async def test_duplicate_name_is_rejected() -> None:
+    async with make_controller(ScriptedExecutor()) as ctl:
+        await ctl.submit(load(TWO))
+        with pytest.raises(ManifestError, match="already exists"):
+            await ctl.submit(load(TWO))
+
+
+TEMPLATE = """
+apiVersion: argoproj.io/v1alpha1
+kind: WorkflowTemplate
+metadata: {name: lib}
+spec:
+  templates:
+  - name: greet
+    inputs: {parameters: [{name: who}]}
+    steps:
+    - - name: inner
+        template: say
+        arguments: {parameters: [{name: m, value: "hello {{inputs.parameters.who}}"}]}
+  - name: say
+    inputs: {parameters: [{name: m}]}
+    container: {image: alpine, args: ["echo {{inputs.parameters.m}}"]}
+"""
+
+USES_REF = """
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {name: ref}
+spec:
+  entrypoint: main
+  templates:
+  - name: main
+    steps:
+    - - name: call
+        templateRef: {name: lib, template: greet}
+        arguments: {parameters: [{name: who, value: "{{=sprig.upper('bob')}}"}]}
+"""
+
+
+async def test_template_ref_from_bundle_and_expression_tag() -> None:
+    bundle = Bundle()
+    bundle.add(load(TEMPLATE))
+    ex = ScriptedExecutor()
+    async with make_controller(ex) as ctl:
+        key = await ctl.submit(load(USES_REF), bundle=bundle)
+        wf = await ctl.wait(key, timeout=5)
+    nodes = by_name(wf)
+    assert wf["status"]["phase"] == "Succeeded", wf["status"].get("message")
+    assert nodes["ref[0].call"]["templateName"] == "greet"
+    # the referenced template's own steps resolve inside the WorkflowTemplate
+    assert nodes["ref[0].call[0].inner"]["outputs"]["result"] == "hello BOB"
+
+
+SUSPEND_OUT = """
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {name: approve}
+spec:
+  entrypoint: main
+  templates:
+  - name: main
+    steps:
+    - - name: ask
+        template: ask
+    - - name: use
+        template: say
+        arguments: {parameters: [{name: m, value: "{{steps.ask.outputs.parameters.answer}}"}]}
+  - name: ask
+    suspend: {}
+    outputs:
+      parameters:
+      - name: answer
+        valueFrom: {default: "yes", supplied: {}}
+  - name: say
+    inputs: {parameters: [{name: m}]}
+    container: {image: alpine, args: ["echo {{inputs.parameters.m}}"]}
+"""
+
+
+async def test_suspend_outputs_default_on_resume() -> None:
+    ex = ScriptedExecutor()
+    async with make_controller(ex) as ctl:
+        key = await ctl.submit(load(SUSPEND_OUT))
+        await wait_for(lambda: "approve[0].ask" in by_name(ctl.get(key)), what="suspended")
+        await ctl.resume(key)
+        wf = await ctl.wait(key, timeout=5)
+    assert by_name(wf)["approve[1].use"]["outputs"]["result"] == "yes"
+
+
+DAG_HOOK = """
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {name: dh}
+spec:
+  entrypoint: main
+  templates:
+  - name: main
+    outputs:
+      parameters:
+      - name: total
+        valueFrom: {expression: "string(int(tasks.a.outputs.result) + 1)"}
+    dag:
+      tasks:
+      - name: a
+        template: num
+        hooks: {exit: {template: bye}}
+      - {name: b, dependencies: [a], template: bye}
+  - name: num
+    container: {image: alpine, args: ["echo 41"]}
+  - name: bye
+    container: {image: alpine, args: ["echo bye"]}
+"""
+
+
+async def test_dag_task_exit_hook_and_expression_output() -> None:
+    ex = ScriptedExecutor()
+    async with make_controller(ex) as ctl:
+        key = await ctl.submit(load(DAG_HOOK))
+        wf = await ctl.wait(key, timeout=5)
+    nodes = by_name(wf)
+    assert wf["status"]["phase"] == "Succeeded", wf["status"].get("message")
+    assert nodes["dh.a.onExit"]["phase"] == "Succeeded"
+    # the dependant starts after the task's exit hook finished
+    assert ex.runs.index("dh.a.onExit") < ex.runs.index("dh.b")
+    assert nodes["dh"]["outputs"]["parameters"] == [{"name": "total", "value": "42"}]
