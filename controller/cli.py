@@ -606,6 +606,31 @@ def lint_command(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- server
 
 
+@contextlib.asynccontextmanager
+async def plugin_hooks(
+    nc: Client, settings: BusSettings, publisher: Any = None
+) -> AsyncIterator[Any]:
+    """The engine's hook points answered by the plugins registered on *nc* (None if unavailable).
+
+    Follows the plugin registry (``settings.registry``: bucket, TTL, allow-list)
+    and calls plugins through the dispatcher (``settings.dispatch``).
+    """
+    try:
+        from hookbus.controller.plugin_hooks import PluginHooks
+    except ImportError:
+        log.warning("plugin hooks are not available in this build; plugins will not be called")
+        yield None
+        return
+    from hookbus.bus import Dispatcher, RegistryView
+
+    registry = RegistryView(nc.jetstream(), settings.registry)
+    await registry.start()
+    try:
+        yield PluginHooks(Dispatcher(nc, registry, settings.dispatch), events=publisher)
+    finally:
+        await registry.stop()
+
+
 def _write_atomically(path: Path, text: str) -> None:
     """Write *text* so that a reader sees either no file or all of it."""
     partial = path.with_name(path.name + ".partial")
@@ -659,10 +684,12 @@ async def server_command(args: argparse.Namespace) -> int:
 
     settings = bus_settings(args)
     external = bool(settings.nats.urls)
-    state_dir = Path(args.state_dir) if args.state_dir else None
     stop, received, undo = _stop_signals()
-    with contextlib.ExitStack() as stack:
-        if state_dir is None:
+    async with contextlib.AsyncExitStack() as stack:
+        stack.callback(undo)
+        if args.state_dir:
+            state_dir = Path(args.state_dir)
+        else:
             state_dir = Path(
                 stack.enter_context(
                     tempfile.TemporaryDirectory(
@@ -677,35 +704,38 @@ async def server_command(args: argparse.Namespace) -> int:
                 )
         state_dir.mkdir(parents=True, exist_ok=True)
         store_dir = Path(settings.nats.embedded_store_dir or state_dir / "nats")
-        async with nats_connection(
-            settings, embedded=not external, store_dir=store_dir, port=args.port
-        ) as (nc, url):
-            store = WorkflowStore(nc.jetstream())
-            await store.open()
-            publisher = EventPublisher(nc, settings.events)
-            await publisher.start()
-            controller = Controller(
-                ControllerSettings(
-                    executor=args.executor,
-                    state_dir=state_dir / "executor",
-                    namespace=args.namespace,
-                ),
-                store=store,
-                events=SafeEvents(PublisherSink(publisher)),
-            )
-            try:
-                await controller.start()
-                async with ApiServer(controller, nc, default_namespace=args.namespace):
-                    print(f"hookbus server is ready; NATS URL: {url}", flush=True)
-                    print(f"  export HOOKBUS_NATS_URL={url}", flush=True)
-                    if args.url_file:
-                        await asyncio.to_thread(_write_atomically, Path(args.url_file), url + "\n")
-                    await stop.wait()
-                    print("hookbus server: shutting down", file=sys.stderr, flush=True)
-            finally:
-                await controller.stop()
-                await publisher.close()
-                undo()
+        nc, url = await stack.enter_async_context(
+            nats_connection(settings, embedded=not external, store_dir=store_dir, port=args.port)
+        )
+        store = WorkflowStore(nc.jetstream())
+        await store.open()
+        publisher = EventPublisher(nc, settings.events)
+        await publisher.start()
+        stack.push_async_callback(publisher.close)
+        hooks = (
+            await stack.enter_async_context(plugin_hooks(nc, settings, publisher))
+            if args.plugins
+            else None
+        )
+        controller = Controller(
+            ControllerSettings(
+                executor=args.executor,
+                state_dir=state_dir / "executor",
+                namespace=args.namespace,
+            ),
+            store=store,
+            hooks=hooks,
+            events=SafeEvents(PublisherSink(publisher)),
+        )
+        stack.push_async_callback(controller.stop)
+        await controller.start()
+        await stack.enter_async_context(ApiServer(controller, nc, default_namespace=args.namespace))
+        print(f"hookbus server is ready; NATS URL: {url}", flush=True)
+        print(f"  export HOOKBUS_NATS_URL={url}", flush=True)
+        if args.url_file:
+            await asyncio.to_thread(_write_atomically, Path(args.url_file), url + "\n")
+        await stop.wait()
+        print("hookbus server: shutting down", file=sys.stderr, flush=True)
     return EXIT_OK if received else EXIT_INTERRUPTED
 
 
@@ -979,13 +1009,18 @@ def _event_line(event: Any) -> str:
     """``TIME TYPE WORKFLOW [NODE] PHASE MESSAGE`` for one CloudEvent."""
     data = event.data if isinstance(event.data, Mapping) else {}
     workflow = str(event.source).rsplit("/", 1)[-1]
-    node = data.get("name") or data.get("node") or ""
+    node: Any = data.get("node")
+    message = data.get("message")
+    if isinstance(node, Mapping):
+        message = message or node.get("message")
+        node = node.get("name") or node.get("id")
+    node = node or data.get("node_name") or data.get("name") or ""
     parts = [
         str(event.time),
         str(event.type).removeprefix("io.hookbus."),
         workflow,
         str(node) if node and node != workflow else "",
-        str(data.get("message") or ""),
+        str(message or ""),
     ]
     return " ".join(p for p in parts if p)
 
@@ -1148,6 +1183,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--url-file", metavar="FILE", help="also write the NATS URL to this file once ready"
     )
     p.add_argument(
+        "--no-plugins",
+        dest="plugins",
+        action="store_false",
+        help="never call plugins (by default every registered plugin the allow-list "
+        "HOOKBUS_PLUGIN_ALLOW permits is called)",
+    )
+    p.add_argument(
         "-n",
         "--namespace",
         default="default",
@@ -1280,12 +1322,12 @@ def _dispatch(args: argparse.Namespace) -> int:
         return int(result)
     except CliError as exc:
         print(f"hookbus: error: {exc}", file=sys.stderr)
-        _print_lines(exc.details)
+        _print_lines([d for d in exc.details if d != str(exc)])
         return exc.code
     except ApiError as exc:
         error = _exit_for_api(exc)
         print(f"hookbus: error: {error}", file=sys.stderr)
-        _print_lines(error.details)
+        _print_lines([d for d in error.details if d != str(error)])
         return error.code
     except (ConnectError, ConfigError) as exc:
         print(f"hookbus: error: {exc}", file=sys.stderr)

@@ -426,3 +426,80 @@ async def test_workflows_survive_a_server_restart(tmp_path: Path) -> None:
         assert (await hookbus("retry", "failing", env=env))[0] == 0
         code, out, _err = await hookbus("wait", "failing", env=env)
         assert code == 1, "it fails again: its failing step always exits 3"
+
+
+DENY_PLUGIN = """
+from hookbus.bus import Plugin, reject
+
+plugin = Plugin("deny-evil", version="1.0.0")
+
+
+@plugin.workflow_pre_operate(timeout=5.0, mutating=False)
+def check(workflow, **kwargs):
+    for template in workflow["spec"].get("templates", []):
+        image = (template.get("container") or {}).get("image", "")
+        if image.startswith("evil/"):
+            return reject(f"template {template['name']!r} uses image {image!r}, which is not allowed")
+    return None
+"""
+
+EVIL = """
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {generateName: evil-}
+spec:
+  entrypoint: main
+  templates:
+  - name: main
+    container: {image: evil/miner, command: [echo, mining]}
+"""
+
+
+async def test_a_plugin_rejects_a_workflow_through_the_server(server: str, tmp_path: Path) -> None:
+    pytest.importorskip("hookbus.controller.plugin_hooks")
+    (tmp_path / "deny_plugin.py").write_text(DENY_PLUGIN)
+    (tmp_path / "evil.yaml").write_text(EVIL)
+    env = {"HOOKBUS_NATS_URL": server}
+    plugin_env = {
+        **os.environ,
+        **env,
+        "PYTHONPATH": f"{tmp_path}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
+    }
+    plugin = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "hookbus.controller.cli",
+        "plugin",
+        "run",
+        "deny_plugin:plugin",
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+        env=plugin_env,
+        cwd=tmp_path,
+    )
+    outcome: list[tuple[int, str]] = []
+
+    async def rejected() -> bool:
+        # Until the server has seen the plugin register, a submit is accepted: delete and try again.
+        code, out, err = await hookbus("submit", str(tmp_path / "evil.yaml"), "-o", "name", env=env)
+        if code == 0:
+            await hookbus("delete", out.strip(), env=env)
+            return False
+        outcome.append((code, err))
+        return True
+
+    try:
+        await wait_for(rejected, timeout=60, interval=0.2, what="the plugin to reject the workflow")
+        code, err = outcome[-1]
+        assert code == 2
+        assert "evil/miner" in err and "deny-evil" in err
+        code, out, err = await hookbus("submit", str(HELLO), "--watch", "-o", "name", env=env)
+        assert code == 0, "workflows the plugin does not object to still run"
+    finally:
+        plugin.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(plugin.wait(), 30)
+        finally:
+            if plugin.returncode is None:
+                plugin.kill()
+                await plugin.wait()
