@@ -21,7 +21,7 @@ import structlog
 
 from hookbus.controller.argo import names
 from hookbus.controller.argo.errors import ArgoError
-from hookbus.controller.argo.substitute import substitute
+from hookbus.controller.argo.substitute import placeholders, substitute
 from hookbus.controller.engine import frames
 from hookbus.controller.engine.hooks import (
     NodeItem,
@@ -81,6 +81,7 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 JSON = dict[str, Any]
+_OWN_PREFIXES = ("inputs.", "outputs.", "workflow.", "steps.", "tasks.", "item", "pod.", "node.", "retries", "lastRetry")
 _CONTINUE = PreExecute()
 _ALLOW = PodDecision()
 _KEEP = PostExecute()
@@ -925,6 +926,8 @@ class WorkflowRun:
     async def _launch(self, jobs: list[LeafJob]) -> None:
         hooks = self.env.hooks
         plain = type(hooks) is NullHooks  # no plugins: skip building request payloads
+        if not plain:
+            await self._resolve_parameters(jobs)
         if plain:
             decisions = [_CONTINUE] * len(jobs)
         else:
@@ -978,6 +981,25 @@ class WorkflowRun:
             if verdict.pod is not None and job.task is not None:
                 job.task = _apply_pod(job.task, verdict.pod)
             self._start_task(job)
+
+    async def _resolve_parameters(self, jobs: list[LeafJob]) -> None:
+        """``parameters.resolve``: one call for every foreign placeholder left in this batch."""
+        wanted: dict[str, None] = {}
+        per_job: list[set[str]] = []
+        for job in jobs:
+            found = {n for n in placeholders(job.template) if not n.startswith(_OWN_PREFIXES)}
+            per_job.append(found)
+            wanted.update(dict.fromkeys(sorted(found)))
+        if not wanted:
+            return
+        names = list(wanted)
+        values = await self.env.hooks.parameters_resolve(self.info, names)
+        resolved = {n: v.value for n, v in zip(names, values, strict=True) if v is not None}
+        if not resolved:
+            return
+        for job, found in zip(jobs, per_job, strict=True):
+            if found & resolved.keys():
+                job.template = substitute(job.template, resolved, strict=False)
 
     def _task_spec(self, job: LeafJob) -> TaskSpec:
         pod = pod_dict(job.template, self.wf)

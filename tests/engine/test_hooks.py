@@ -200,3 +200,41 @@ async def test_events_after_persist_once_per_transition() -> None:
     assert [ph for name, ph in node_events if name == item] == ["Running", "Succeeded"]
     assert sorted(p for kind, p in events.log if kind == "pod") == sorted(f"fan[0].s({i}:{i})" for i in range(5))
     assert [p for kind, p in events.log if kind == "progress"][-1] == (5, 5)
+
+
+SECRET = """
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {name: sec}
+spec:
+  entrypoint: main
+  templates:
+  - name: main
+    steps:
+    - - {name: a, template: use}
+      - {name: b, template: use}
+  - name: use
+    container: {image: alpine, args: ["echo {{vault.db-password}} {{vault.user}}"]}
+"""
+
+
+class Resolver(NullHooks):
+    def __init__(self) -> None:
+        self.asked: list[list[str]] = []
+
+    async def parameters_resolve(self, workflow: WorkflowInfo, names: Sequence[str]) -> list[Any]:
+        from hookbus.controller.engine.hooks import ResolvedValue
+
+        self.asked.append(list(names))
+        return [ResolvedValue("s3cret", secret=True) if n == "vault.db-password" else None for n in names]
+
+
+async def test_parameters_resolve_once_per_pass() -> None:
+    hooks = Resolver()
+    ex = ScriptedExecutor()
+    async with _controller(hooks, ex) as ctl:
+        key = await ctl.submit(load(SECRET))
+        wf = await ctl.wait(key, timeout=5)
+    # both nodes became ready together: one call, each name once
+    assert hooks.asked == [["vault.db-password", "vault.user"]]
+    assert by_name(wf)["sec[0].a"]["outputs"]["result"] == "s3cret {{vault.user}}"
