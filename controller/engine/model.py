@@ -171,33 +171,51 @@ extra ``<id>~c<k>`` records so no single record passes the NATS max payload."""
 
 
 def storage_records(node: Node, data: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
-    """The store records of *node*: its dict, plus children chunks when it has many."""
+    """The store records of *node*: its dict, plus id-list chunks when it has many.
+
+    ``children`` and ``outboundNodes`` longer than :data:`CHILD_CHUNK` go to records
+    ``<id>~c<k>`` / ``<id>~o<k>`` so no single record passes the NATS max payload.
+    """
     data = data if data is not None else node.to_dict()
-    children = node.children
-    if len(children) <= CHILD_CHUNK:
+    big = [
+        (key, tag, ids)
+        for key, tag, ids in (("children", "c", node.children), ("outboundNodes", "o", node.outbound_nodes))
+        if len(ids) > CHILD_CHUNK
+    ]
+    if not big:
         return {node.id: data}
     main = dict(data)
-    main.pop("children", None)
-    chunks = [children[i : i + CHILD_CHUNK] for i in range(0, len(children), CHILD_CHUNK)]
-    main["x-hookbus"] = {**main.get("x-hookbus", {}), "childChunks": len(chunks)}
-    out: dict[str, dict[str, Any]] = {node.id: main}
-    for k, chunk in enumerate(chunks):
-        out[f"{node.id}~c{k}"] = {"id": f"{node.id}~c{k}", "chunkOf": node.id, "children": chunk}
+    extra = dict(main.get("x-hookbus", {}))
+    out: dict[str, dict[str, Any]] = {}
+    for key, tag, ids in big:
+        main.pop(key, None)
+        chunks = [ids[i : i + CHILD_CHUNK] for i in range(0, len(ids), CHILD_CHUNK)]
+        extra[f"{key}Chunks"] = len(chunks)
+        for k, chunk in enumerate(chunks):
+            chunk_id = f"{node.id}~{tag}{k}"
+            out[chunk_id] = {"id": chunk_id, "chunkOf": node.id, "ids": chunk}
+    main["x-hookbus"] = extra
+    out[node.id] = main
     return out
 
 
 def merge_records(records: Mapping[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """Inverse of :func:`storage_records` over a whole stored workflow."""
     nodes = {i: d for i, d in records.items() if "chunkOf" not in d}
-    for node_id, data in nodes.items():
-        count = (data.get("x-hookbus") or {}).get("childChunks")
-        if count:
-            children: list[str] = []
+    for node_id, data in list(nodes.items()):
+        extra = data.get("x-hookbus") or {}
+        merged = None
+        for key, tag in (("children", "c"), ("outboundNodes", "o")):
+            count = extra.get(f"{key}Chunks")
+            if not count:
+                continue
+            ids: list[str] = []
             for k in range(int(count)):
-                chunk = records.get(f"{node_id}~c{k}")
+                chunk = records.get(f"{node_id}~{tag}{k}")
                 if chunk is not None:
-                    children.extend(chunk.get("children") or [])
-            data = dict(data)
-            data["children"] = children
-            nodes[node_id] = data
+                    ids.extend(chunk.get("ids") or [])
+            merged = merged or dict(data)
+            merged[key] = ids
+        if merged is not None:
+            nodes[node_id] = merged
     return nodes

@@ -148,3 +148,7 @@ async def test_wide_fan_out_round_trips_through_the_store(nc: Client) -> None:
     assert group_after["children"] == group_before["children"]
     assert after["status"]["phase"] == "Succeeded"
     assert after["status"]["progress"] == "5000/5000"
+    root_before = by_name(before)["wide"]
+    root_after = by_name(after)["wide"]
+    assert len(root_after["outboundNodes"]) == 5000
+    assert root_after["outboundNodes"] == root_before["outboundNodes"]
