@@ -1,0 +1,415 @@
+"""The engine's hook points, answered by NATS plugins through the bus dispatcher.
+
+:class:`PluginHooks` implements :class:`~hookbus.controller.engine.hooks.HookPoints`:
+each method turns one scheduling pass's batch into one dispatcher call (which
+makes one request per interested plugin, chunked), and turns the merged
+outcomes back into the engine's result records. Plugin verdicts that take
+effect (a rejection, a veto, a short-circuit, a take-over, a hold, a warning)
+are logged with the plugin named and published as ``plugin`` notifications.
+
+A plugin failure under the ``Fail`` policy becomes an *error* of the node or
+workflow, with a message naming the plugin and the hook; under ``Ignore`` the
+work goes on and the dispatcher counts the skipped call.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+from hookbus.bus import Hook, ItemOutcome
+from hookbus.bus.events import plugin_event
+from hookbus.controller.engine.hooks import (
+    Admission,
+    MetadataPatch,
+    PluginReply,
+    PodDecision,
+    PostExecute,
+    PreExecute,
+    ResolvedValue,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+    from hookbus.bus import Dispatcher
+    from hookbus.bus.events import EventPublisher
+    from hookbus.controller.engine.hooks import NodeItem, PluginItem, PodItem, WorkflowInfo
+
+log = structlog.get_logger("hookbus.controller.plugin_hooks")
+
+JSON = dict[str, Any]
+
+_SHORT_CIRCUIT_PHASES = frozenset({"Succeeded", "Skipped", "Failed"})
+
+
+def workflow_meta(info: WorkflowInfo) -> JSON:
+    """The ``metadata`` every hook call carries for its workflow."""
+    return {
+        "name": info.name,
+        "namespace": info.namespace,
+        "uid": info.uid,
+        "labels": dict(info.labels),
+        "annotations": dict(info.annotations),
+    }
+
+
+def _meta_of(workflow: Mapping[str, Any]) -> JSON:
+    meta = workflow.get("metadata") or {}
+    return {
+        "name": meta.get("name", ""),
+        "namespace": meta.get("namespace", "default"),
+        "uid": meta.get("uid", ""),
+        "labels": dict(meta.get("labels") or {}),
+        "annotations": dict(meta.get("annotations") or {}),
+    }
+
+
+class PluginHooks:
+    """:class:`HookPoints` served by the plugins registered on the bus."""
+
+    def __init__(self, dispatcher: Dispatcher, *, events: EventPublisher | None = None) -> None:
+        self.dispatcher = dispatcher
+        self.events = events
+
+    # -- workflow hooks -----------------------------------------------------------------
+
+    async def workflow_pre_operate(self, workflows: Sequence[JSON]) -> list[Admission]:
+        out = []
+        for workflow in workflows:
+            meta = _meta_of(workflow)
+            if not self.dispatcher.wants(Hook.WORKFLOW_PRE_OPERATE, meta):
+                out.append(Admission())
+                continue
+            item = {"id": meta["uid"] or meta["name"], "workflow": workflow}
+            (outcome,) = await self.dispatcher.call(Hook.WORKFLOW_PRE_OPERATE, meta, [item])
+            warnings = await self._warnings(meta, Hook.WORKFLOW_PRE_OPERATE, outcome)
+            if not outcome.allowed:
+                await self._verdict(meta, Hook.WORKFLOW_PRE_OPERATE, outcome, "reject")
+                out.append(Admission(allowed=False, message=_message(outcome, Hook.WORKFLOW_PRE_OPERATE), warnings=warnings))
+                continue
+            out.append(Admission(workflow=outcome.target, warnings=warnings))
+        return out
+
+    async def workflow_pre_update(self, workflow: WorkflowInfo, updates: Sequence[JSON]) -> list[MetadataPatch]:
+        meta = workflow_meta(workflow)
+        if not updates or not self.dispatcher.wants(Hook.WORKFLOW_PRE_UPDATE, meta):
+            return [MetadataPatch() for _ in updates]
+        items = [{"id": workflow.uid or workflow.name, "workflow": update} for update in updates]
+        result = await self.dispatcher.call(Hook.WORKFLOW_PRE_UPDATE, meta, items)
+        out = []
+        for update, outcome in zip(updates, result, strict=True):
+            warnings = await self._warnings(meta, Hook.WORKFLOW_PRE_UPDATE, outcome)
+            labels: dict[str, str] = {}
+            annotations: dict[str, str] = {}
+            if isinstance(outcome.target, dict):
+                before = update.get("metadata") or {}
+                after = outcome.target.get("metadata") or {}
+                labels = _changed_strings(before.get("labels"), after.get("labels"))
+                annotations = _changed_strings(before.get("annotations"), after.get("annotations"))
+            out.append(MetadataPatch(labels=labels, annotations=annotations, warnings=warnings))
+        return out
+
+    # -- node hooks -----------------------------------------------------------------------
+
+    async def node_pre_execute(self, workflow: WorkflowInfo, nodes: Sequence[NodeItem]) -> list[PreExecute]:
+        meta = workflow_meta(workflow)
+        if not nodes or not self.dispatcher.wants(Hook.NODE_PRE_EXECUTE, meta):
+            return [PreExecute() for _ in nodes]
+        items = [{"id": n.node.get("id"), "node": n.node, "template": n.template} for n in nodes]
+        result = await self.dispatcher.call(Hook.NODE_PRE_EXECUTE, meta, items)
+        out = []
+        for node, outcome in zip(nodes, result, strict=True):
+            warnings = await self._warnings(meta, Hook.NODE_PRE_EXECUTE, outcome, node.node.get("id"))
+            out.append(await self._pre_execute(meta, node, outcome, warnings))
+        return out
+
+    async def _pre_execute(self, meta: JSON, node: NodeItem, outcome: ItemOutcome, warnings: tuple[str, ...]) -> PreExecute:
+        hook = Hook.NODE_PRE_EXECUTE
+        node_id = node.node.get("id")
+        if not outcome.settled:
+            return PreExecute(warnings=warnings)
+        result = outcome.result
+        if not outcome.allowed or result.get("decision") == "fail":
+            await self._verdict(meta, hook, outcome, "fail", node_id)
+            phase = "Error" if outcome.error else "Failed"
+            return PreExecute(decision="fail", phase=phase, message=_message(outcome, hook), warnings=warnings)
+        decision = result.get("decision")
+        message = str(result.get("message", ""))
+        if decision == "shortCircuit":
+            phase = result.get("phase", "Succeeded")
+            outputs = result.get("outputs")
+            if phase not in _SHORT_CIRCUIT_PHASES or (outputs is not None and not isinstance(outputs, dict)):
+                return self._bad_reply(outcome, hook, "a short-circuit needs phase Succeeded, Skipped or Failed and outputs as a map", warnings)
+            await self._verdict(meta, hook, outcome, "short-circuit", node_id)
+            return PreExecute(decision="shortCircuit", phase=phase, outputs=outputs, message=message, warnings=warnings)
+        if decision in ("takeOver", "hold"):
+            requeue = _seconds(result.get("requeue"))
+            if decision == "hold" and requeue is None:
+                return self._bad_reply(outcome, hook, "'hold' needs 'requeue' seconds", warnings)
+            await self._verdict(meta, hook, outcome, "take-over" if decision == "takeOver" else "hold", node_id)
+            return PreExecute(decision=decision, message=message, requeue=requeue, warnings=warnings)
+        return self._bad_reply(outcome, hook, f"unknown decision {decision!r}", warnings)
+
+    def _bad_reply(self, outcome: ItemOutcome, hook: Hook, problem: str, warnings: tuple[str, ...]) -> PreExecute:
+        message = f"plugin {outcome.plugin!r} failed hook {hook.value}: malformed reply: {problem}"
+        log.warning("malformed plugin verdict", plugin=outcome.plugin, hook=hook.value, error=problem)
+        return PreExecute(decision="fail", phase="Error", message=message, warnings=warnings)
+
+    async def node_post_execute(self, workflow: WorkflowInfo, nodes: Sequence[NodeItem]) -> list[PostExecute]:
+        meta = workflow_meta(workflow)
+        if not nodes or not self.dispatcher.wants(Hook.NODE_POST_EXECUTE, meta):
+            return [PostExecute() for _ in nodes]
+        items = [{"id": n.node.get("id"), "node": n.node, "template": n.template} for n in nodes]
+        result = await self.dispatcher.call(Hook.NODE_POST_EXECUTE, meta, items)
+        out = []
+        for node, outcome in zip(nodes, result, strict=True):
+            warnings = await self._warnings(meta, Hook.NODE_POST_EXECUTE, outcome, node.node.get("id"))
+            if not outcome.allowed:
+                await self._verdict(meta, Hook.NODE_POST_EXECUTE, outcome, "fail", node.node.get("id"))
+                out.append(PostExecute(message=_message(outcome, Hook.NODE_POST_EXECUTE), warnings=warnings))
+                continue
+            target = outcome.target if isinstance(outcome.target, dict) else None
+            outputs = target.get("outputs") if target is not None else None
+            message = target.get("message") if target is not None else None
+            out.append(
+                PostExecute(
+                    outputs=outputs if isinstance(outputs, dict) else None,
+                    message=str(message) if message is not None and message != node.node.get("message") else None,
+                    warnings=warnings,
+                )
+            )
+        return out
+
+    # -- pods ------------------------------------------------------------------------------
+
+    async def pod_pre_create(self, workflow: WorkflowInfo, pods: Sequence[PodItem]) -> list[PodDecision]:
+        meta = workflow_meta(workflow)
+        if not pods or not self.dispatcher.wants(Hook.POD_PRE_CREATE, meta):
+            return [PodDecision() for _ in pods]
+        items = [{"id": p.node.get("id"), "node": p.node, "pod": to_kubernetes_pod(p.pod, workflow)} for p in pods]
+        result = await self.dispatcher.call(Hook.POD_PRE_CREATE, meta, items)
+        out = []
+        for pod, outcome in zip(pods, result, strict=True):
+            node_id = pod.node.get("id")
+            warnings = await self._warnings(meta, Hook.POD_PRE_CREATE, outcome, node_id)
+            if not outcome.allowed:
+                await self._verdict(meta, Hook.POD_PRE_CREATE, outcome, "veto", node_id)
+                out.append(PodDecision(allowed=False, message=_message(outcome, Hook.POD_PRE_CREATE), warnings=warnings))
+                continue
+            if outcome.target is None:
+                out.append(PodDecision(warnings=warnings))
+                continue
+            try:
+                patched = from_kubernetes_pod(outcome.target, pod.pod)
+            except (TypeError, ValueError, KeyError) as exc:
+                message = f"plugins {', '.join(outcome.patched_by)} patched the pod into something hookbus cannot run: {exc}"
+                out.append(PodDecision(allowed=False, message=message, warnings=warnings))
+                continue
+            out.append(PodDecision(pod=patched, warnings=warnings))
+        return out
+
+    # -- parameters and executor plugins -------------------------------------------------
+
+    async def parameters_resolve(self, workflow: WorkflowInfo, names: Sequence[str]) -> list[ResolvedValue | None]:
+        meta = workflow_meta(workflow)
+        if not names or not self.dispatcher.wants(Hook.PARAMETERS_RESOLVE, meta):
+            return [None for _ in names]
+        items = []
+        for name in names:
+            scope, _, key = name.partition(".")
+            items.append({"id": name, "placeholder": name, "scope": scope, "key": key})
+        result = await self.dispatcher.call(Hook.PARAMETERS_RESOLVE, meta, items)
+        out: list[ResolvedValue | None] = []
+        for outcome in result:
+            await self._warnings(meta, Hook.PARAMETERS_RESOLVE, outcome)
+            value = outcome.result.get("value")
+            if outcome.allowed and value is not None:
+                out.append(ResolvedValue(value=str(value), secret=bool(outcome.result.get("secret"))))
+            else:
+                out.append(None)
+        return out
+
+    async def template_execute(self, workflow: WorkflowInfo, nodes: Sequence[PluginItem]) -> list[PluginReply]:
+        meta = workflow_meta(workflow)
+        if not nodes or not self.dispatcher.wants(Hook.TEMPLATE_EXECUTE, meta):
+            return [PluginReply() for _ in nodes]
+        items = [{"id": n.node.get("id"), "node": n.node, "template": n.template} for n in nodes]
+        result = await self.dispatcher.call(Hook.TEMPLATE_EXECUTE, meta, items)
+        out = []
+        for node, outcome in zip(nodes, result, strict=True):
+            await self._warnings(meta, Hook.TEMPLATE_EXECUTE, outcome, node.node.get("id"))
+            if not outcome.allowed:
+                out.append(PluginReply(phase="Error" if outcome.error else "Failed", message=_message(outcome, Hook.TEMPLATE_EXECUTE)))
+                continue
+            reply = outcome.result.get("node")
+            if not isinstance(reply, dict) or not reply.get("phase"):
+                out.append(PluginReply())  # nobody executed it
+                continue
+            outputs = reply.get("outputs")
+            out.append(
+                PluginReply(
+                    phase=str(reply["phase"]),
+                    message=str(reply.get("message", "")),
+                    outputs=outputs if isinstance(outputs, dict) else None,
+                    requeue=_seconds(outcome.result.get("requeue")),
+                )
+            )
+        return out
+
+    # -- reporting ---------------------------------------------------------------------------
+
+    async def _warnings(self, meta: JSON, hook: Hook, outcome: ItemOutcome, node_id: str | None = None) -> tuple[str, ...]:
+        shown = tuple(f"{w.plugin}: {w.message}" for w in outcome.warnings)
+        for warning in outcome.warnings:
+            log.info("plugin warning", plugin=warning.plugin, hook=hook.value, workflow=meta["name"], node=node_id, warning=warning.message)
+            await self._publish(meta, warning.plugin, "warning", hook, node_id, warning.message)
+        for verdict in outcome.shadow:
+            log.info("shadow plugin verdict", plugin=verdict.plugin, hook=hook.value, workflow=meta["name"], node=node_id, verdict=_summary(verdict.result))
+        return shown
+
+    async def _verdict(self, meta: JSON, hook: Hook, outcome: ItemOutcome, verdict: str, node_id: str | None = None) -> None:
+        plugin = outcome.plugin or ""
+        log.info("plugin verdict", plugin=plugin, hook=hook.value, workflow=meta["name"], node=node_id, verdict=verdict, error=outcome.error)
+        await self._publish(meta, plugin, verdict, hook, node_id, _message(outcome, hook))
+
+    async def _publish(self, meta: JSON, plugin: str, verdict: str, hook: Hook, node_id: str | None, message: str) -> None:
+        if self.events is None or not meta["name"]:
+            return
+        event = plugin_event(
+            meta["namespace"], meta["name"], meta["uid"], plugin or "hookbus", verdict, node_id=node_id, message=message, hook=hook.value
+        )
+        if not self.events.try_publish(event):
+            await self.events.publish(event)
+
+
+def _message(outcome: ItemOutcome, hook: Hook) -> str:
+    """The user-facing message of a rejection: the plugin's words, naming the plugin."""
+    message = outcome.message
+    if outcome.error:
+        return message  # already names plugin and hook
+    plugin = outcome.plugin or "a plugin"
+    return f"{message} (plugin {plugin!r}, {hook.value})" if message else f"rejected by plugin {plugin!r} ({hook.value})"
+
+
+def _summary(result: Mapping[str, Any]) -> str:
+    if result.get("allowed") is False:
+        return "reject"
+    for key in ("decision", "patch", "mergePatch", "value", "node"):
+        if key in result:
+            return str(result[key]) if key == "decision" else key
+    return "no opinion"
+
+
+def _seconds(value: Any) -> float | None:
+    """Seconds from a number or an Argo-style duration string (``30s``, ``2m``, ``1h``)."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    text = str(value).strip()
+    units = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+    for suffix in ("ms", "s", "m", "h"):
+        if text.endswith(suffix):
+            try:
+                return float(text[: -len(suffix)]) * units[suffix]
+            except ValueError:
+                return None
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def _changed_strings(before: Any, after: Any) -> dict[str, str]:
+    before = before if isinstance(before, dict) else {}
+    after = after if isinstance(after, dict) else {}
+    return {str(k): str(v) for k, v in after.items() if before.get(k) != v and v is not None}
+
+
+# -- the pod a plugin sees ----------------------------------------------------------------
+
+
+def to_kubernetes_pod(pod: Mapping[str, Any], workflow: WorkflowInfo) -> JSON:
+    """The engine's process description as the Pod the Kubernetes executor would create."""
+
+    def container(process: Mapping[str, Any], name: str) -> JSON:
+        out: JSON = {"name": process.get("name") or name, "image": process.get("image") or ""}
+        if process.get("command"):
+            out["command"] = list(process["command"])
+        if process.get("args"):
+            out["args"] = list(process["args"])
+        env = process.get("env") or {}
+        if env:
+            out["env"] = [{"name": str(k), "value": str(v)} for k, v in env.items()]
+        if process.get("workingDir"):
+            out["workingDir"] = process["workingDir"]
+        return out
+
+    main = pod.get("main") or {}
+    spec: JSON = {
+        "restartPolicy": "Never",
+        "containers": [container(main, "main")] + [container(s, f"sidecar-{i}") for i, s in enumerate(pod.get("sidecars") or [])],
+    }
+    if pod.get("init"):
+        spec["initContainers"] = [container(p, f"init-{i}") for i, p in enumerate(pod["init"])]
+    labels = {"workflows.argoproj.io/workflow": workflow.name, **dict(pod.get("labels") or {})}
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": str(pod.get("name", "")),
+            "namespace": workflow.namespace,
+            "labels": labels,
+            "annotations": dict(pod.get("annotations") or {}),
+        },
+        "spec": spec,
+    }
+
+
+def from_kubernetes_pod(patched: Mapping[str, Any], original: Mapping[str, Any]) -> JSON:
+    """The engine's process description from a (patched) Pod; the main container keeps its script."""
+    spec = patched.get("spec")
+    if not isinstance(spec, dict):
+        raise ValueError("the pod has no 'spec'")
+    containers = spec.get("containers")
+    if not isinstance(containers, list) or not containers:
+        raise ValueError("the pod has no containers")
+    main_name = (original.get("main") or {}).get("name") or "main"
+
+    def process(container: Any, template: Mapping[str, Any] | None) -> JSON:
+        if not isinstance(container, dict):
+            raise TypeError("a container must be a map")
+        env: dict[str, str] = {}
+        for entry in container.get("env") or []:
+            if not isinstance(entry, dict) or "name" not in entry:
+                raise ValueError(f"env entry {entry!r} has no name")
+            if "value" in entry:
+                env[str(entry["name"])] = str(entry["value"])
+        out: JSON = {
+            "name": str(container.get("name", "")),
+            "image": container.get("image"),
+            "command": [str(c) for c in container.get("command") or []],
+            "args": [str(a) for a in container.get("args") or []],
+            "env": env,
+            "workingDir": container.get("workingDir"),
+            "source": (template or {}).get("source"),
+        }
+        return out
+
+    main = next((c for c in containers if isinstance(c, dict) and c.get("name") == main_name), containers[0])
+    meta = patched.get("metadata") or {}
+    labels = dict(meta.get("labels") or {})
+    labels.pop("workflows.argoproj.io/workflow", None)
+    return {
+        "name": original.get("name"),
+        "main": process(main, original.get("main")),
+        "init": [process(c, None) for c in spec.get("initContainers") or []],
+        "sidecars": [process(c, None) for c in containers if c is not main],
+        "labels": {str(k): str(v) for k, v in labels.items()},
+        "annotations": {str(k): str(v) for k, v in (meta.get("annotations") or {}).items()},
+    }
+
