@@ -490,12 +490,20 @@ async def run_command(args: argparse.Namespace) -> int:
             js = nc.jetstream()
             store = WorkflowStore(js, bucket=bucket)
             await store.open()
+            extras = contextlib.AsyncExitStack()
+            # On a shared NATS the plugins registered there are called, as a server would.
+            hooks = (
+                await extras.enter_async_context(plugin_hooks(nc, settings))
+                if external and args.plugins
+                else None
+            )
             state_dir = Path(args.state_dir) if args.state_dir else Path(tmp) / "state"
             controller = Controller(
                 ControllerSettings(
                     executor=args.executor, state_dir=state_dir, namespace=args.namespace
                 ),
                 store=store,
+                hooks=hooks,
             )
             await controller.start()
             interrupted = False
@@ -536,6 +544,7 @@ async def run_command(args: argparse.Namespace) -> int:
                         break
             finally:
                 await controller.stop()
+                await extras.aclose()
                 undo()
                 if external:
                     with contextlib.suppress(Exception):
@@ -1148,6 +1157,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="print the final workflow in this format (default: a tree)",
     )
     p.add_argument("--log", action="store_true", help="print the pods' logs after the run")
+    p.add_argument(
+        "--no-plugins",
+        dest="plugins",
+        action="store_false",
+        help="with --nats-url: do not call the plugins registered on that NATS server",
+    )
     p.add_argument(
         "--state-dir",
         metavar="DIR",

@@ -495,6 +495,13 @@ async def test_a_plugin_rejects_a_workflow_through_the_server(server: str, tmp_p
         assert "evil/miner" in err and "deny-evil" in err
         code, out, err = await hookbus("submit", str(HELLO), "--watch", "-o", "name", env=env)
         assert code == 0, "workflows the plugin does not object to still run"
+        code, _out, err = await hookbus("run", str(tmp_path / "evil.yaml"), "--nats-url", server)
+        assert code == 2, "hookbus run on that NATS calls the plugins registered there"
+        assert "deny-evil" in err
+        code, _out, _err = await hookbus(
+            "run", str(tmp_path / "evil.yaml"), "--nats-url", server, "--no-plugins"
+        )
+        assert code == 0
     finally:
         plugin.send_signal(signal.SIGTERM)
         try:
