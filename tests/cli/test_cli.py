@@ -222,3 +222,10 @@ async def test_safe_events_drop_a_failing_notification(capsys: pytest.CaptureFix
     await sink.pod_created(None, ["x"])
     await sink.workflow_phase(None, "Succeeded", "")
     assert calls == ["Succeeded"], "the next notification still goes out"
+
+
+async def test_events_without_a_stream_exit_3(
+    nats_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert await hookbus("events", "--nats-url", nats_url) == cli.EXIT_NOT_FOUND
+    assert "no events stream" in capsys.readouterr().err
