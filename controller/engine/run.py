@@ -56,7 +56,7 @@ from hookbus.controller.engine.model import (
     storage_records,
     timestamp,
 )
-from hookbus.controller.engine.scope import format_value, inputs_scope
+from hookbus.controller.engine.scope import format_value, inputs_scope, node_scope
 from hookbus.controller.engine.templates import (
     TemplateError,
     bind_inputs,
@@ -233,7 +233,7 @@ class WorkflowRun:
         self._suspended_nodes: dict[str, JSON] = {}
         self._exit_frames: dict[str, frames.ExitFrame] = {}
         self._child_sets: dict[str, set[str]] = {}
-        self._exit_steps: dict[str, tuple[Mapping[str, Any], ExecCtx]] = {}
+        self._exit_steps: dict[str, tuple[Mapping[str, Any], ExecCtx, Mapping[str, Any], str]] = {}
         self._root_phase: Node | None = None
         self.shutdown: str | None = str(self.spec.get("shutdown")) if self.spec.get("shutdown") else None
         self.deadline_exceeded = False
@@ -500,31 +500,38 @@ class WorkflowRun:
             strategy = tmpl.get("retryStrategy") or self.spec.get("retryStrategy")
             if strategy and ctx.retry_attempt is None and kind not in ("suspend",):
                 node = self.new_node(name, RETRY, tname, RUNNING, ctx.boundary_id, display)
-                self._attach(node, parents, owner, step, ctx)
+                self._attach(node, parents, owner, step, ctx, scope)
                 frame = frames.RetryFrame(self, node, step, strategy, scope, ctx, arguments)
                 frame.start()
                 return node
             inputs = bind_inputs(tmpl, arguments, self.config_map)
         except (ArgoError, ValueError, KeyError, TypeError) as exc:
             node = self.new_node(name, POD, str(step.get("template") or ""), PENDING, ctx.boundary_id, display)
-            self._attach(node, parents, owner, step, ctx)
+            self._attach(node, parents, owner, step, ctx, scope)
             self.finish(node, ERROR, str(exc))
             return node
         node_type = {"steps": STEPS, "dag": DAG, "suspend": SUSPEND, "plugin": PLUGIN}.get(kind, POD)
         phase = RUNNING if node_type in (STEPS, DAG, SUSPEND) else PENDING
         node = self.new_node(name, node_type, tname, phase, ctx.boundary_id, display, inputs=inputs)
-        self._attach(node, parents, owner, step, ctx)
+        self._attach(node, parents, owner, step, ctx, scope)
         self._begin(node, tmpl, kind, tctx, inputs)
         return node
 
-    def _attach(self, node: Node, parents: list[str], owner: Owner, step: Mapping[str, Any], ctx: ExecCtx) -> None:
+    def _attach(
+        self, node: Node, parents: list[str], owner: Owner, step: Mapping[str, Any], ctx: ExecCtx, scope: Mapping[str, Any]
+    ) -> None:
         for parent in parents:
             self.link(parent, node.id)
+        self._own_with_hook(node, step, ctx, owner, scope)
+
+    def _own_with_hook(
+        self, node: Node, step: Mapping[str, Any], ctx: ExecCtx, owner: Owner, scope: Mapping[str, Any]
+    ) -> None:
+        """Register *owner*; with an exit hook (``onExit`` / ``hooks.exit``) run it first."""
         exit_step = _exit_hook(step)
         if exit_step is not None:
-            frame = frames.ExitFrame(self, node, owner)
-            self._exit_frames[node.id] = frame
-            self._exit_steps[node.id] = (exit_step, ctx)
+            self._exit_frames[node.id] = frames.ExitFrame(self, node, owner)
+            self._exit_steps[node.id] = (exit_step, ctx, scope, str(step.get("name") or node.display_name))
             self.own(node, _ExitHookRunner(self))
         else:
             self.own(node, owner)
@@ -565,13 +572,7 @@ class WorkflowRun:
         arguments: Mapping[str, Any] | None,
     ) -> Node:
         """Re-attach an existing node after a restart (or a retry of the workflow)."""
-        exit_step = _exit_hook(step)
-        if exit_step is not None:
-            self._exit_frames[node.id] = frames.ExitFrame(self, node, owner)
-            self._exit_steps[node.id] = (exit_step, ctx)
-            self.own(node, _ExitHookRunner(self))
-        else:
-            self.own(node, owner)
+        self._own_with_hook(node, step, ctx, owner, scope)
         if node.fulfilled:
             self._register_globals(node)
             self._done.append(node.id)
@@ -1223,8 +1224,11 @@ class _ExitHookRunner:
     def child_done(self, node: Node) -> None:
         run = self.run
         frame = run._exit_frames.pop(node.id)
-        step, ctx = run._exit_steps.pop(node.id)
-        scope = ChainMap({"workflow.status": node.phase}, run.globals)
+        step, ctx, outer, step_name = run._exit_steps.pop(node.id)
+        own: dict[str, Any] = {}
+        for prefix in (f"steps.{step_name}", f"tasks.{step_name}"):
+            own.update(node_scope(prefix, node))
+        scope = ChainMap(own, outer)
         run.execute(f"{node.name}.onExit", step, scope, ctx.inner(node.boundary_id), frame, display=f"{node.display_name}.onExit", parents=[node.id])
 
 

@@ -21,13 +21,16 @@ spec:
     - - name: work
         template: CHOICE
         hooks:
-          exit: {template: step-exit}
+          exit:
+            template: step-exit
+            arguments: {parameters: [{name: s, value: "{{steps.work.status}}"}]}
   - name: ok
     container: {image: alpine, args: ["echo ok"]}
   - name: bad
     container: {image: alpine, args: ["exit 1"]}
   - name: step-exit
-    container: {image: alpine, args: ["echo step-exit {{workflow.status}}"]}
+    inputs: {parameters: [{name: s}]}
+    container: {image: alpine, args: ["echo step-exit {{inputs.parameters.s}}"]}
   - name: handler
     steps:
     - - name: report
@@ -68,8 +71,9 @@ async def test_exit_handler_sees_failures() -> None:
     failures = json.loads(report["inputs"]["parameters"][1]["value"])
     assert [f["displayName"] for f in failures] == ["work"]
     assert failures[0]["templateName"] == "bad" and failures[0]["phase"] == "Failed"
-    # the step's own exit hook still ran
+    # the step's own exit hook still ran, seeing the step's status
     assert nodes["ex[0].work.onExit"]["phase"] == "Succeeded"
+    assert nodes["ex[0].work.onExit"]["outputs"]["result"] == "step-exit Failed"
 
 
 EXIT_FAILS = """
