@@ -10,6 +10,7 @@ for the leaves that became ready: hook calls for the whole batch, executor start
 from __future__ import annotations
 
 import asyncio
+import copy
 import heapq
 import itertools
 import json
@@ -21,6 +22,7 @@ import structlog
 
 from hookbus.controller.argo import names
 from hookbus.controller.argo.errors import ArgoError
+from hookbus.controller.argo.manifest import strategic_merge
 from hookbus.controller.argo.substitute import placeholders, substitute
 from hookbus.controller.engine import frames
 from hookbus.controller.engine.hooks import (
@@ -233,6 +235,8 @@ class WorkflowRun:
         self._suspended_nodes: dict[str, JSON] = {}
         self._exit_frames: dict[str, frames.ExitFrame] = {}
         self._child_sets: dict[str, set[str]] = {}
+        self._defaulted: dict[int, JSON] = {}
+        self._keep: list[JSON] = []  # templates whose id() keys _defaulted stay alive
         self._exit_steps: dict[str, tuple[Mapping[str, Any], ExecCtx, Mapping[str, Any], str]] = {}
         self._root_phase: Node | None = None
         self.shutdown: str | None = str(self.spec.get("shutdown")) if self.spec.get("shutdown") else None
@@ -451,7 +455,19 @@ class WorkflowRun:
     # --------------------------------------------------------------- templates
 
     def resolve(self, step: Mapping[str, Any], ctx: ExecCtx) -> tuple[JSON, str, ExecCtx]:
-        """The template a step/task/hook uses, its name, and the context it runs in."""
+        """The template a step/task/hook uses (with ``spec.templateDefaults``), its name, its context."""
+        tmpl, name, tctx = self._resolve(step, ctx)
+        defaults = self.spec.get("templateDefaults")
+        if not defaults:
+            return tmpl, name, tctx
+        merged = self._defaulted.get(id(tmpl))
+        if merged is None:
+            merged = strategic_merge(copy.deepcopy(defaults), tmpl)
+            self._defaulted[id(tmpl)] = merged
+            self._keep.append(tmpl)
+        return merged, name, tctx
+
+    def _resolve(self, step: Mapping[str, Any], ctx: ExecCtx) -> tuple[JSON, str, ExecCtx]:
         if step.get("inline") is not None:
             return dict(step["inline"]), "", ctx
         stored = self.status.get("storedTemplates") or {}
@@ -497,7 +513,7 @@ class WorkflowRun:
             kind = template_kind(tmpl)
             if arguments is None:
                 arguments = substitute(step.get("arguments") or {}, scope, strict=False)
-            strategy = tmpl.get("retryStrategy") or self.spec.get("retryStrategy")
+            strategy = tmpl.get("retryStrategy")
             if strategy and ctx.retry_attempt is None and kind not in ("suspend",):
                 node = self.new_node(name, RETRY, tname, RUNNING, ctx.boundary_id, display)
                 self._attach(node, parents, owner, step, ctx, scope)
@@ -586,7 +602,7 @@ class WorkflowRun:
             self.finish(node, ERROR, str(exc))
             return node
         if node.type == RETRY:
-            strategy = tmpl.get("retryStrategy") or self.spec.get("retryStrategy") or {}
+            strategy = tmpl.get("retryStrategy") or {}
             frames.RetryFrame(self, node, step, strategy, scope, ctx, arguments).start()
             return node
         inputs = node.inputs or {}
@@ -1228,7 +1244,7 @@ class _ExitHookRunner:
         own: dict[str, Any] = {}
         for prefix in (f"steps.{step_name}", f"tasks.{step_name}"):
             own.update(node_scope(prefix, node))
-        scope = ChainMap(own, outer)
+        scope = ChainMap(own, outer)  # type: ignore[arg-type]
         run.execute(f"{node.name}.onExit", step, scope, ctx.inner(node.boundary_id), frame, display=f"{node.display_name}.onExit", parents=[node.id])
 
 

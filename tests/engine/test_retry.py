@@ -107,3 +107,28 @@ async def test_max_duration_stops_retries() -> None:
     retry = by_name(wf)["rt[0].flaky"]
     assert retry["phase"] == "Failed"
     assert retry["message"] == "Backoff would exceed max duration limit"
+
+
+DEFAULTS = """
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {name: td}
+spec:
+  entrypoint: flaky
+  templateDefaults:
+    retryStrategy: {limit: 2}
+  templates:
+  - name: flaky
+    container: {image: alpine, args: ["echo try"]}
+"""
+
+
+async def test_template_defaults_apply_retry_strategy() -> None:
+    ex = ScriptedExecutor(plan={"flaky": [1, 0]})
+    async with make_controller(ex) as ctl:
+        key = await ctl.submit(load(DEFAULTS))
+        wf = await ctl.wait(key, timeout=5)
+    nodes = by_name(wf)
+    assert nodes["td"]["type"] == "Retry"
+    assert [nodes[f"td({i})"]["phase"] for i in range(2)] == ["Failed", "Succeeded"]
+    assert wf["status"]["phase"] == "Succeeded"
