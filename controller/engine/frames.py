@@ -586,11 +586,14 @@ class RetryFrame:
         if delay > 0:
             node.message = f"Backoff for {_human(delay)}"
             run.touch(node)
+            run.backoffs[node.id] = self
             run.call_at(run.clock.now() + delay, self._after_backoff)
         else:
             self._run_attempt()
 
     def _after_backoff(self) -> None:
+        if self.run.backoffs.pop(self.node.id, None) is None or self.node.fulfilled:
+            return  # failed meanwhile (stop, terminate, deadline)
         self.node.message = ""
         self.run.touch(self.node)
         if self.run.accepting(self.ctx):

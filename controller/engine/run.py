@@ -235,6 +235,9 @@ class WorkflowRun:
         self._suspended_nodes: dict[str, JSON] = {}
         self._exit_frames: dict[str, frames.ExitFrame] = {}
         self._child_sets: dict[str, set[str]] = {}
+        self._held: dict[str, LeafJob] = {}
+        self.backoffs: dict[str, Any] = {}
+        """Retry frames waiting out a backoff, by Retry node id (failed at once on shutdown)."""
         self._defaulted: dict[int, JSON] = {}
         self._keep: list[JSON] = []  # templates whose id() keys _defaulted stay alive
         self._exit_steps: dict[str, tuple[Mapping[str, Any], ExecCtx, Mapping[str, Any], str]] = {}
@@ -734,6 +737,16 @@ class WorkflowRun:
 
         self._timer_task = asyncio.create_task(sleeper(), name=f"hookbus-timer-{self.name}")
 
+    def _requeue_later(self, job: LeafJob, delay: float) -> None:
+        """Offer *job* again after *delay* (a ``hold`` decision or a plugin's ``requeue``)."""
+        self._held[job.node.id] = job
+
+        def again() -> None:
+            if self._held.pop(job.node.id, None) is not None and not job.node.fulfilled:
+                self._queue.append(job)
+
+        self.call_at(self.clock.now() + delay, again)
+
     def _run_timers(self) -> None:
         now = self.clock.now()
         while self._timers and self._timers[0][0] <= now:
@@ -880,6 +893,14 @@ class WorkflowRun:
         for node_id in list(self._suspended_nodes):
             self._suspended_nodes.pop(node_id)
             self.finish(self.nodes[node_id], FAILED, message)
+        for node_id, job in list(self._held.items()):
+            if include_exit or not job.ctx.on_exit:
+                del self._held[node_id]
+                self.finish(job.node, FAILED, message)
+        for node_id, frame in list(self.backoffs.items()):
+            if include_exit or not frame.ctx.on_exit:
+                del self.backoffs[node_id]
+                self.finish(frame.node, FAILED, message)
 
     # ---------------------------------------------------------------- commands
 
@@ -963,7 +984,7 @@ class WorkflowRun:
                 delay = decision.requeue or 1.0
                 node.message = decision.message
                 self.touch(node)
-                self.call_at(self.clock.now() + delay, lambda j=job: self._queue.append(j))  # type: ignore[misc]
+                self._requeue_later(job, delay)
             elif decision.decision == "takeOver":
                 self._set_phase(node, RUNNING)
                 if decision.message:
@@ -1119,7 +1140,7 @@ class WorkflowRun:
                 self._set_phase(node, RUNNING)
                 node.message = reply.message
                 delay = reply.requeue if reply.requeue is not None else 10.0
-                self.call_at(self.clock.now() + delay, lambda j=job: self._queue.append(j))  # type: ignore[misc]
+                self._requeue_later(job, delay)
 
     # ------------------------------------------------------------- persistence
 

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from hookbus.controller.store import WorkflowStore
 from tests.conftest import wait_for
-from tests.engine.helpers import ScriptedExecutor, by_name, load, make_controller
+from tests.engine.helpers import ScriptedExecutor, by_name, children_names, load, make_controller
 
 if TYPE_CHECKING:
     from nats.aio.client import Client
@@ -152,3 +152,61 @@ async def test_wide_fan_out_round_trips_through_the_store(nc: Client) -> None:
     root_after = by_name(after)["wide"]
     assert len(root_after["outboundNodes"]) == 5000
     assert root_after["outboundNodes"] == root_before["outboundNodes"]
+
+
+DAG_CRASH = """
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {name: dcrash}
+spec:
+  entrypoint: main
+  templates:
+  - name: main
+    dag:
+      tasks:
+      - {name: A, template: ok}
+      - {name: fan, depends: A, template: ok, withItems: [x, y]}
+      - {name: skip, depends: A, template: ok, when: "a == b"}
+      - {name: B, depends: A, template: slow}
+      - {name: C, depends: "B && fan && skip", template: ok}
+      - {name: never, depends: "A.Failed", template: ok}
+  - name: ok
+    container: {image: alpine, args: ["echo ok"]}
+  - name: slow
+    retryStrategy: {limit: 1, retryPolicy: OnError}
+    container: {image: alpine, args: ["block"]}
+"""
+
+
+async def test_dag_restart_adopts_finished_tasks(nc: Client) -> None:
+    js = nc.jetstream()
+    store1 = WorkflowStore(js, bucket="engine-dcrash")
+    ex1 = ScriptedExecutor()
+    ctl1 = make_controller(ex1, store=store1)
+    await ctl1.start()
+    key = await ctl1.submit(load(DAG_CRASH))
+    await wait_for(lambda: len(ex1.runs) == 3 and "dcrash.B(0)" in ex1.started, what="A, fan done; B running")
+
+    async def persisted() -> bool:
+        stored = await store1.load(key)
+        assert stored is not None
+        phases = {n["name"]: n.get("phase") for n in stored.nodes.values() if "name" in n}
+        return phases.get("dcrash.B(0)") == "Running" and phases.get("dcrash.fan") == "Succeeded"
+
+    await wait_for(persisted, what="state persisted")
+    await ctl1.stop()
+    await store1.close()
+
+    store2 = WorkflowStore(js, bucket="engine-dcrash")
+    ex2 = ScriptedExecutor(blocking=False)
+    async with make_controller(ex2, store=store2) as ctl2:
+        wf = await ctl2.wait(key, timeout=10)
+    await store2.close()
+    nodes = by_name(wf)
+    assert ex2.runs == ["dcrash.B(1)", "dcrash.C"]
+    assert nodes["dcrash.B(0)"]["message"] == "pod deleted"
+    assert nodes["dcrash.skip"]["phase"] == "Skipped"
+    assert nodes["dcrash.never"]["phase"] == "Omitted"
+    assert nodes["dcrash.fan"]["type"] == "TaskGroup"
+    assert sorted(children_names(wf, "dcrash.fan")) == ["dcrash.fan(0:x)", "dcrash.fan(1:y)"]
+    assert wf["status"]["phase"] == "Succeeded"

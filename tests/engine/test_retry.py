@@ -132,3 +132,18 @@ async def test_template_defaults_apply_retry_strategy() -> None:
     assert nodes["td"]["type"] == "Retry"
     assert [nodes[f"td({i})"]["phase"] for i in range(2)] == ["Failed", "Succeeded"]
     assert wf["status"]["phase"] == "Succeeded"
+
+
+async def test_stop_during_backoff_fails_the_retry_node_at_once() -> None:
+    clock = ManualClock()
+    ex = ScriptedExecutor(plan={"flaky": [1, 0]})
+    strategy = '{limit: 3, backoff: {duration: "1h"}}'
+    async with make_controller(ex, clock=clock) as ctl:
+        key = await ctl.submit(load(RETRY.replace("STRATEGY", strategy)))
+        await wait_for(lambda: clock.sleepers == 1 and len(ex.runs) == 1, what="in backoff")
+        await ctl.stop_workflow(key)
+        wf = await ctl.wait(key, timeout=5)  # no clock advance needed
+    retry = by_name(wf)["rt[0].flaky"]
+    assert retry["phase"] == "Failed"
+    assert retry["message"] == "Stopped with strategy 'Stop'"
+    assert len(ex.runs) == 1
