@@ -281,8 +281,8 @@ class Controller:
 
     def log_path(self, key: WorkflowKey, node_id: str) -> Path | None:
         """Where the executor wrote *node_id*'s logs, if known."""
-        path = self._run(key).log_paths.get(node_id)
-        return Path(path) if path else None
+        node = self._run(key).nodes.get(node_id)
+        return Path(node.log_path) if node is not None and node.log_path else None
 
     # -------------------------------------------------------------- commands
 

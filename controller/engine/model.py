@@ -83,6 +83,8 @@ class Node:
     outputs: dict[str, Any] | None = None
     progress: str | None = None
     extra: dict[str, Any] | None = None
+    log_path: str | None = None
+    """Where the executor wrote the node's logs (kept across restarts, not shown in status)."""
 
     @property
     def fulfilled(self) -> bool:
@@ -125,6 +127,8 @@ class Node:
                 out.setdefault(key, value)
         # Exact float times survive a restart (timestamps have second precision).
         hb: dict[str, Any] = {"startedAt": self.started_at, "finishedAt": self.finished_at}
+        if self.log_path:
+            hb["logPath"] = self.log_path
         out["x-hookbus"] = hb
         return out
 
@@ -157,6 +161,7 @@ class Node:
             outputs=data.get("outputs"),
             progress=data.get("progress") if data["type"] not in LEAF_TYPES else None,
             extra=extra,
+            log_path=hb.get("logPath"),
         )
 
 

@@ -217,7 +217,6 @@ class WorkflowRun:
         )
         self.nodes: dict[str, Node] = {i: Node.from_dict(d) for i, d in merge_records(nodes).items()}
         self.by_name: dict[str, Node] = {n.name: n for n in self.nodes.values()}
-        self.log_paths: dict[str, str] = {}
         self._owners: dict[str, Owner] = {}
         self._done: deque[str] = deque()
         self._queue: deque[LeafJob] = deque()
@@ -1104,7 +1103,7 @@ class WorkflowRun:
             if problem is not None:
                 phase, message = ERROR, problem
             if result.log_path:
-                self.log_paths[job.node.id] = result.log_path
+                job.node.log_path = result.log_path
             applied.append((job, outputs, phase, message))
         if not applied:
             return
