@@ -238,3 +238,61 @@ async def test_parameters_resolve_once_per_pass() -> None:
     # both nodes became ready together: one call, each name once
     assert hooks.asked == [["vault.db-password", "vault.user"]]
     assert by_name(wf)["sec[0].a"]["outputs"]["result"] == "s3cret {{vault.user}}"
+
+
+ONE = """
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {name: one}
+spec:
+  entrypoint: main
+  templates:
+  - name: main
+    container: {image: alpine, args: ["echo ran"]}
+"""
+
+
+class Holder(NullHooks):
+    def __init__(self, decisions: list[PreExecute]) -> None:
+        self.decisions = decisions
+        self.asked = 0
+
+    async def node_pre_execute(self, workflow: WorkflowInfo, nodes: Sequence[NodeItem]) -> list[PreExecute]:
+        self.asked += 1
+        return [self.decisions.pop(0) if self.decisions else PreExecute() for _ in nodes]
+
+
+async def test_hold_requeues_on_the_clock() -> None:
+    from hookbus.controller.engine.clock import ManualClock
+    from tests.conftest import wait_for
+
+    clock = ManualClock()
+    hooks = Holder([PreExecute(decision="hold", requeue=30, message="waiting for db")])
+    ex = ScriptedExecutor()
+    ctl = Controller(ControllerSettings(executor="x"), store=MemoryStore(), executor=ex, hooks=hooks, clock=clock)
+    async with ctl:
+        key = await ctl.submit(load(ONE))
+        await wait_for(lambda: clock.sleepers == 1, what="hold timer")
+        node = by_name(ctl.get(key))["one"]
+        assert node["phase"] == "Pending" and node["message"] == "waiting for db"
+        assert ex.runs == []
+        clock.advance(30)
+        wf = await ctl.wait(key, timeout=5)
+    assert hooks.asked == 2  # offered again after the hold
+    assert ex.runs == ["one"]
+    assert wf["status"]["phase"] == "Succeeded"
+
+
+async def test_take_over_and_complete_later() -> None:
+    from tests.conftest import wait_for
+
+    hooks = Holder([PreExecute(decision="takeOver", message="external system")])
+    ex = ScriptedExecutor()
+    async with _controller(hooks, ex) as ctl:
+        key = await ctl.submit(load(ONE))
+        await wait_for(lambda: by_name(ctl.get(key)).get("one", {}).get("phase") == "Running", what="taken over")
+        await ctl.complete_node(key, "one", "Succeeded", outputs={"result": "done elsewhere"})
+        wf = await ctl.wait(key, timeout=5)
+    assert ex.runs == []
+    assert by_name(wf)["one"]["outputs"] == {"result": "done elsewhere"}
+    assert wf["status"]["phase"] == "Succeeded"
