@@ -147,3 +147,25 @@ async def test_stop_during_backoff_fails_the_retry_node_at_once() -> None:
     assert retry["phase"] == "Failed"
     assert retry["message"] == "Stopped with strategy 'Stop'"
     assert len(ex.runs) == 1
+
+
+class TransientExecutor(ScriptedExecutor):
+    """Fails with a transient message first, then a permanent one."""
+
+    async def run(self, task):  # type: ignore[no-untyped-def]
+        from hookbus.controller.executors.base import TaskResult
+
+        self.runs.append(task.node_name)
+        message = "connection refused" if len(self.runs) == 1 else "bad input"
+        return TaskResult("Error", None, message, None, {}, None, 0.0, 0.0)
+
+
+async def test_on_transient_error_retries_only_transient_messages() -> None:
+    ex = TransientExecutor()
+    async with make_controller(ex) as ctl:
+        key = await ctl.submit(load(RETRY.replace("STRATEGY", "{limit: 5, retryPolicy: OnTransientError}")))
+        wf = await ctl.wait(key, timeout=5)
+    nodes = by_name(wf)
+    assert len(ex.runs) == 2
+    assert nodes["rt[0].flaky"]["phase"] == "Error"
+    assert nodes["rt[0].flaky"]["message"] == "bad input"

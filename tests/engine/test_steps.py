@@ -329,3 +329,78 @@ async def test_missing_input_is_an_error() -> None:
     assert "inputs.parameters.x was not supplied" in nodes["miss[0].a"]["message"]
     assert wf["status"]["phase"] == "Failed"
     assert ex.runs == []
+
+
+INLINE = """
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {name: inl}
+spec:
+  entrypoint: main
+  templates:
+  - name: main
+    dag:
+      tasks:
+      - name: a
+        inline:
+          container: {image: alpine, args: ["echo inline"]}
+      - name: b
+        depends: a
+        inline:
+          inputs: {parameters: [{name: x, value: "{{tasks.a.outputs.result}}"}]}
+          steps:
+          - - name: s
+              inline:
+                container: {image: alpine, args: ["echo nested"]}
+"""
+
+
+async def test_inline_templates() -> None:
+    ex = ScriptedExecutor()
+    async with make_controller(ex) as ctl:
+        key = await ctl.submit(load(INLINE))
+        wf = await ctl.wait(key, timeout=5)
+    nodes = by_name(wf)
+    assert wf["status"]["phase"] == "Succeeded", wf["status"].get("message")
+    assert nodes["inl.a"]["outputs"]["result"] == "inline"
+    assert nodes["inl.b"]["type"] == "Steps"
+    assert nodes["inl.b[0].s"]["outputs"]["result"] == "nested"
+
+
+OUTPUT_FILES = """
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {name: outf}
+spec:
+  entrypoint: main
+  templates:
+  - name: main
+    steps:
+    - - {name: dflt, template: dflt}
+    - - {name: missing, template: missing}
+  - name: dflt
+    container: {image: alpine, args: ["echo nothing written"]}
+    outputs:
+      parameters:
+      - name: p
+        valueFrom: {path: /tmp/none.txt, default: fallback}
+  - name: missing
+    container: {image: alpine, args: ["echo nothing written"]}
+    outputs:
+      parameters:
+      - name: p
+        valueFrom: {path: /tmp/none.txt}
+"""
+
+
+async def test_output_parameter_default_and_missing_file() -> None:
+    ex = ScriptedExecutor()
+    async with make_controller(ex) as ctl:
+        key = await ctl.submit(load(OUTPUT_FILES))
+        wf = await ctl.wait(key, timeout=5)
+    nodes = by_name(wf)
+    assert nodes["outf[0].dflt"]["outputs"]["parameters"] == [{"name": "p", "value": "fallback"}]
+    missing = nodes["outf[1].missing"]
+    assert missing["phase"] == "Error"
+    assert "/tmp/none.txt" in missing["message"]
+    assert wf["status"]["phase"] == "Failed"
