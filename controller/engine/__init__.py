@@ -42,7 +42,8 @@ Where this differs from Argo (on purpose or not yet done):
   finish when the running ones end (Argo marks the DAG failed at once).
 - A node created and started in the same pass is first persisted (and reported) as
   Running, not Pending then Running.
-- Not supported yet: artifacts (inputs/outputs, repositories), ``daemon`` templates,
+- Daemons are "ready" as soon as their process starts (no readiness probe).
+- Not supported yet: artifacts (inputs/outputs, repositories),
   ``http``/``resource``/``data`` templates (nodes end in Error saying so),
   lifecycle hooks other than ``exit`` (``hooks.<name>.expression``),
   synchronization (mutex/semaphore), ``podSpecPatch``; ``containerSet`` runs its

@@ -468,7 +468,7 @@ class DagFrame:
             self.local[f"tasks.{name}.status"] = node.phase
             self.local[f"tasks.{name}.id"] = node.id
         else:
-            self.states[name] = TaskState(phase=node.phase)
+            self.states[name] = TaskState(phase=node.phase, daemoned=bool((node.extra or {}).get("daemoned")))
             self.local.update(node_scope(f"tasks.{name}", node))
         self._branch(name, node.phase)
         for dependant in self.dependants[name]:

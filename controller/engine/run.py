@@ -235,6 +235,7 @@ class WorkflowRun:
         self._exit_frames: dict[str, frames.ExitFrame] = {}
         self._child_sets: dict[str, set[str]] = {}
         self._held: dict[str, LeafJob] = {}
+        self._daemons: dict[str, str] = {}
         self.backoffs: dict[str, Any] = {}
         """Retry frames waiting out a backoff, by Retry node id (failed at once on shutdown)."""
         self._defaulted: dict[int, JSON] = {}
@@ -363,6 +364,20 @@ class WorkflowRun:
         self._dirty.add(node.id)
         self._register_globals(node)
         self._done.append(node.id)
+        self._daemons.pop(node.id, None)
+        if self._daemons and node.type in (STEPS, DAG):
+            self._kill_daemons(node.id)
+
+    def _kill_daemons(self, boundary_id: str | None) -> None:
+        """Stop the daemons started inside *boundary_id* (``None``: all of them)."""
+        for node_id, boundary in list(self._daemons.items()):
+            if boundary_id is None or boundary == boundary_id:
+                del self._daemons[node_id]
+                task = self._tasks.pop(node_id, None)
+                if task is not None:
+                    task.cancel()
+                self._jobs.pop(node_id, None)
+                self.finish(self.nodes[node_id], SUCCEEDED)
 
     def accepting(self, ctx: ExecCtx) -> bool:
         """Whether new work may start in *ctx* (not after stop/terminate/deadline, except exit handlers on stop)."""
@@ -839,6 +854,7 @@ class WorkflowRun:
         self._complete(self._root_phase, exit_node)
 
     def _complete(self, root: Node, exit_node: Node | None) -> None:
+        self._kill_daemons(None)
         message = root.message
         if root.phase in UNSUCCESSFUL and self.shutdown:
             message = f"Stopped with strategy '{self.shutdown}'"
@@ -1077,6 +1093,12 @@ class WorkflowRun:
             self.post(TaskFinished(node.id, result))
 
         self._tasks[node.id] = asyncio.create_task(runner(), name=f"hookbus-node-{node.id}")
+        if job.template.get("daemon"):
+            # Argo's daemon: once it runs, dependants proceed; it is killed (Succeeded)
+            # when the steps/DAG template that started it completes.
+            node.extra = {**(node.extra or {}), "daemoned": True}
+            self._daemons[node.id] = node.boundary_id
+            self._done.append(node.id)
         deadline = _deadline_seconds(job.template)
         if deadline is not None:
             self.call_at(self.clock.now() + deadline, lambda: self._node_deadline(node.id))

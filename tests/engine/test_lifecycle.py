@@ -305,3 +305,71 @@ async def test_memoize_second_run_hits_cache() -> None:
     assert hit["memoizationStatus"] == {"hit": True, "key": "k-1", "cacheName": "my-cache"}
     assert hit["phase"] == "Succeeded" and hit["outputs"]["result"] == "computed"
     assert by_name(third)["m3"]["memoizationStatus"]["hit"] is False
+
+
+DAEMON = """
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {name: dmn}
+spec:
+  entrypoint: main
+  templates:
+  - name: main
+    steps:
+    - - name: server
+        template: server
+    - - name: client
+        template: client
+        arguments: {parameters: [{name: s, value: "{{steps.server.status}}"}]}
+  - name: server
+    daemon: true
+    container: {image: nginx, args: ["block"]}
+  - name: client
+    inputs: {parameters: [{name: s}]}
+    container: {image: alpine, args: ["echo server is {{inputs.parameters.s}}"]}
+"""
+
+
+async def test_daemon_step_lets_next_steps_run_and_is_killed_at_the_end() -> None:
+    ex = ScriptedExecutor()
+    async with make_controller(ex) as ctl:
+        key = await ctl.submit(load(DAEMON))
+        wf = await ctl.wait(key, timeout=5)  # never released: the daemon is killed
+    nodes = by_name(wf)
+    assert nodes["dmn[1].client"]["outputs"]["result"] == "server is Running"
+    server = nodes["dmn[0].server"]
+    assert server["daemoned"] is True
+    assert server["phase"] == "Succeeded"
+    assert wf["status"]["phase"] == "Succeeded"
+    assert "dmn[0].server" not in ex.runs  # its process never finished on its own
+
+
+DAG_DAEMON = """
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {name: dd}
+spec:
+  entrypoint: main
+  templates:
+  - name: main
+    dag:
+      tasks:
+      - {name: server, template: server}
+      - {name: client, depends: server.Daemoned, template: client}
+  - name: server
+    daemon: true
+    container: {image: nginx, args: ["block"]}
+  - name: client
+    container: {image: alpine, args: ["echo hi"]}
+"""
+
+
+async def test_dag_depends_daemoned() -> None:
+    ex = ScriptedExecutor()
+    async with make_controller(ex) as ctl:
+        key = await ctl.submit(load(DAG_DAEMON))
+        wf = await ctl.wait(key, timeout=5)
+    nodes = by_name(wf)
+    assert nodes["dd.client"]["phase"] == "Succeeded"
+    assert nodes["dd.server"]["phase"] == "Succeeded"
+    assert wf["status"]["phase"] == "Succeeded"
