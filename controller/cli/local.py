@@ -1,0 +1,234 @@
+"""``hookbus run`` and ``hookbus lint``: work done in this process."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sys
+import tempfile
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from hookbus.controller import render
+from hookbus.controller.api import (
+    is_finished,
+    pod_name,
+)
+
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Mapping
+
+from hookbus.controller.cli.common import (
+    EXIT_OK,
+    EXIT_USAGE,
+    CliError,
+    bus_settings,
+    emit,
+    exit_code_for,
+    first_of,
+    lint_messages,
+    load_input,
+    manifest_error,
+    nats_connection,
+    parse_parameters,
+    signal_exit,
+    stop_signals,
+    ticking,
+)
+from hookbus.controller.cli.server import plugin_hooks
+
+
+async def _follow_local(controller: Any, key: Any, display: render.LiveDisplay) -> dict[str, Any]:
+    async with ticking(display):
+        return await _follow_local_snapshots(controller, key, display)
+
+
+async def _follow_local_snapshots(
+    controller: Any, key: Any, display: render.LiveDisplay
+) -> dict[str, Any]:
+    workflow: dict[str, Any] = controller.get(key)
+    display.update(workflow)
+    if is_finished(workflow):
+        return workflow
+    snapshots = controller.watch(key)
+    try:
+        async for snapshot in snapshots:
+            workflow = snapshot
+            display.update(workflow)
+            if is_finished(workflow):
+                break
+    finally:
+        aclose = getattr(snapshots, "aclose", None)
+        if aclose is not None:
+            await aclose()
+    if not is_finished(workflow):
+        workflow = await controller.wait(key)
+    return dict(workflow)
+
+
+def _print_local_logs(
+    controller: Any, key: Any, workflow: Mapping[str, Any], stream: Any = None
+) -> None:
+    """Each pod's log lines, prefixed with its pod name as ``argo logs`` does."""
+    nodes = (workflow.get("status") or {}).get("nodes") or {}
+    pods = sorted(
+        (n for n in nodes.values() if n.get("type") == "Pod"),
+        key=lambda n: n.get("startedAt") or "~",
+    )
+    for node in pods:
+        path = controller.log_path(key, node["id"])
+        if path is None or not Path(path).is_file():
+            continue
+        prefix = pod_name(key.name, node)
+        for line in Path(path).read_text(errors="replace").splitlines():
+            print(f"{prefix}: {line}", file=stream or sys.stdout)
+
+
+async def run_command(args: argparse.Namespace) -> int:
+    """``hookbus run``: embedded NATS + controller, one workflow to its end."""
+    from hookbus.controller.engine.controller import Controller
+    from hookbus.controller.engine.settings import ControllerSettings
+    from hookbus.controller.store import WorkflowStore
+
+    bundle, workflows = load_input([args.file], args.templates or ())
+    if not workflows:
+        raise CliError(f"{args.file}: no Workflow document in it (kind: Workflow)", EXIT_USAGE)
+    parameters = parse_parameters(args.parameter)
+    if messages := lint_messages(workflows, bundle):
+        raise CliError(f"{args.file}: {len(messages)} lint error(s)", EXIT_USAGE, messages)
+
+    settings = bus_settings(args)
+    external = bool(settings.nats.urls)
+    bucket = f"hookbus-run-{uuid.uuid4().hex[:12]}" if external else "hookbus-workflows"
+    stop, received, undo = stop_signals()
+    finals: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="hookbus-run-", ignore_cleanup_errors=True) as tmp:
+        # Always a fresh store: a run must not resume the workflows of earlier runs.
+        async with nats_connection(
+            settings, embedded=not external, store_dir=Path(tmp) / "nats", quiet=args.verbose == 0
+        ) as (nc, _url):
+            js = nc.jetstream()
+            store = WorkflowStore(js, bucket=bucket)
+            await store.open()
+            extras = contextlib.AsyncExitStack()
+            # On a shared NATS the plugins registered there are called, as a server would.
+            hooks = (
+                await extras.enter_async_context(plugin_hooks(nc, settings))
+                if external and args.plugins
+                else None
+            )
+            state_dir = Path(args.state_dir) if args.state_dir else Path(tmp) / "state"
+            controller = Controller(
+                ControllerSettings(
+                    executor=args.executor, state_dir=state_dir, namespace=args.namespace
+                ),
+                store=store,
+                hooks=hooks,
+            )
+            await controller.start()
+            interrupted = False
+            try:
+                keys = []
+                for _source, workflow in workflows:
+                    try:
+                        keys.append(
+                            await controller.submit(workflow, parameters=parameters, bundle=bundle)
+                        )
+                    except ValueError as exc:
+                        if getattr(exc, "errors", None) is not None:
+                            raise manifest_error(exc, args.file) from exc
+                        raise CliError(f"{args.file}: {exc}", EXIT_USAGE) from exc
+                for key in keys:
+                    display = render.LiveDisplay(sys.stderr)
+                    finished, result = await first_of(_follow_local(controller, key, display), stop)
+                    display.close()
+                    if not finished:
+                        interrupted = True
+                        print(
+                            f"hookbus: interrupted; terminating workflow {key.name}",
+                            file=sys.stderr,
+                        )
+                        with contextlib.suppress(Exception):
+                            await controller.terminate(key)
+                        with contextlib.suppress(Exception):
+                            await asyncio.wait_for(controller.wait(key), 10.0)
+                        result = controller.get(key)
+                    finals.append(result)
+                    if args.log:
+                        machine = args.output in ("json", "yaml", "name")
+                        _print_local_logs(
+                            controller, key, result, sys.stderr if machine else sys.stdout
+                        )
+                    emit(result, args.output)
+                    if interrupted:
+                        break
+            finally:
+                await controller.stop()
+                await extras.aclose()
+                undo()
+                if external:
+                    with contextlib.suppress(Exception):
+                        await js.delete_key_value(bucket)
+    if interrupted:
+        return signal_exit(received)
+    return max(exit_code_for(w) for w in finals)
+
+
+# --------------------------------------------------------------------------- lint
+
+
+def lint_command(args: argparse.Namespace) -> int:
+    """``hookbus lint``: argo lint's checks and output."""
+    from hookbus.controller.argo.errors import ArgoError
+    from hookbus.controller.argo.lint import lint_template_resource, lint_workflow
+    from hookbus.controller.argo.manifest import Bundle, load_documents
+
+    sources: list[tuple[str, list[dict[str, Any]]]] = []
+    bundle = Bundle()
+    failures: list[str] = []
+    paths: list[Path] = []
+    for file in args.files:
+        path = Path(file)
+        if path.is_dir():
+            paths.extend(
+                sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml", ".json"))
+            )
+        elif path.is_file():
+            paths.append(path)
+        else:
+            failures.append(f"{file}: no such file or directory")
+    for path in paths:
+        try:
+            docs = load_documents(path, name=str(path))
+        except ArgoError as exc:
+            failures.extend([str(e) for e in getattr(exc, "errors", [])] or [str(exc)])
+            continue
+        sources.append((str(path), docs))
+        for doc in docs:
+            if isinstance(doc, dict) and doc.get("kind") != "Workflow":
+                with contextlib.suppress(ArgoError, ValueError, KeyError):
+                    bundle.add(doc)
+    for source, docs in sources:
+        for doc in docs:
+            kind = doc.get("kind")
+            name = (
+                (doc.get("metadata") or {}).get("name")
+                or (doc.get("metadata") or {}).get("generateName")
+                or "?"
+            )
+            if kind == "Workflow":
+                errors = lint_workflow(doc, bundle)
+            elif kind in ("WorkflowTemplate", "ClusterWorkflowTemplate"):
+                errors = lint_template_resource(doc)
+            else:
+                continue
+            failures.extend(f"{source}: {kind} {name!r}: {error}" for error in errors)
+    if failures:
+        for failure in failures:
+            print(f"✖ {failure}")
+        print(f"✖ {len(failures)} linting error(s) found!")
+        return EXIT_USAGE
+    print("✔ no linting errors found!")
+    return EXIT_OK

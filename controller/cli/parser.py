@@ -1,0 +1,291 @@
+"""The ``hookbus`` argument parser: every command and flag, ``--help`` everywhere."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import TYPE_CHECKING, Any, NoReturn
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+from hookbus.controller.cli.client import (
+    _version_text,
+    action_command,
+    events_command,
+    get_command,
+    list_command,
+    logs_command,
+    plugin_run_command,
+    submit_command,
+    version_command,
+    wait_command,
+    watch_command,
+)
+from hookbus.controller.cli.common import (
+    EPILOG,
+    EXIT_USAGE,
+)
+from hookbus.controller.cli.local import lint_command, run_command
+from hookbus.controller.cli.server import server_command
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with our error format and exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        print(f"hookbus: error: {message}", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``hookbus`` argument parser (every command has ``--help``)."""
+    common = _Parser(add_help=False)
+    common.add_argument(
+        "-v", "--verbose", action="count", default=0, help="more log output on stderr (-vv: debug)"
+    )
+    common.add_argument(
+        "--log-format",
+        choices=("auto", "console", "json"),
+        default="auto",
+        help="log format (auto: json unless stderr is a terminal)",
+    )
+
+    nats = _Parser(add_help=False)
+    nats.add_argument(
+        "--nats-url",
+        metavar="URL",
+        help="NATS server URL(s), comma-separated (default: $HOOKBUS_NATS_URL)",
+    )
+    nats.add_argument(
+        "--nats-creds", metavar="FILE", help="NATS credentials file (default: $HOOKBUS_NATS_CREDS)"
+    )
+
+    namespace = _Parser(add_help=False)
+    namespace.add_argument(
+        "-n", "--namespace", default="default", help="namespace (default: %(default)s)"
+    )
+
+    params = _Parser(add_help=False)
+    params.add_argument(
+        "-p",
+        "--parameter",
+        action="append",
+        metavar="NAME=VALUE",
+        help="set a workflow argument (repeatable)",
+    )
+    params.add_argument(
+        "-t",
+        "--templates",
+        action="append",
+        metavar="PATH",
+        help="file or folder of WorkflowTemplates / ClusterWorkflowTemplates / ConfigMaps the workflow refers to (repeatable)",
+    )
+
+    executor = _Parser(add_help=False)
+    executor.add_argument(
+        "--executor",
+        choices=("local", "simulate"),
+        default="local",
+        help="how templates run: local host processes, or simulate (default: %(default)s)",
+    )
+
+    parser = _Parser(
+        prog="hookbus",
+        description="Run Argo Workflows manifests with a controller whose every stage plugins can hook into over NATS.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    def add(
+        name: str,
+        help_text: str,
+        parents: list[_Parser],
+        func: Callable[[argparse.Namespace], Any],
+        **kwargs: Any,
+    ) -> argparse.ArgumentParser:
+        p = sub.add_parser(
+            name,
+            help=help_text,
+            description=help_text,
+            parents=[common, *parents],
+            epilog=EPILOG,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+            **kwargs,
+        )
+        p.set_defaults(func=func)
+        return p
+
+    p = add(
+        "run",
+        "Run a workflow to its end here (embedded NATS and controller), show progress and the final tree; exit 0 only if it Succeeded.",
+        [nats, namespace, params, executor],
+        run_command,
+    )
+    p.add_argument(
+        "file", metavar="FILE", help="manifest with a Workflow (YAML or JSON; - for stdin)"
+    )
+    p.add_argument(
+        "-o",
+        "--output",
+        choices=("json", "yaml", "name", "wide"),
+        help="print the final workflow in this format (default: a tree)",
+    )
+    p.add_argument("--log", action="store_true", help="print the pods' logs after the run")
+    p.add_argument(
+        "--no-plugins",
+        dest="plugins",
+        action="store_false",
+        help="with --nats-url: do not call the plugins registered on that NATS server",
+    )
+    p.add_argument(
+        "--state-dir",
+        metavar="DIR",
+        help="keep logs and outputs here (default: a temporary folder)",
+    )
+
+    p = add(
+        "lint",
+        "Check manifests (files or folders) as 'argo lint' does; exit 2 on errors.",
+        [],
+        lint_command,
+    )
+    p.add_argument("files", nargs="+", metavar="FILE")
+
+    p = add(
+        "server",
+        "Run the controller and its control API until SIGTERM/SIGINT; prints the NATS URL clients should use.",
+        [nats, executor],
+        server_command,
+    )
+    p.add_argument(
+        "--state-dir",
+        metavar="DIR",
+        help="durable state (NATS store, logs); default: a temporary folder lost at exit",
+    )
+    p.add_argument(
+        "--port",
+        type=int,
+        default=-1,
+        help="port of the embedded NATS server (default: a free one)",
+    )
+    p.add_argument(
+        "--url-file", metavar="FILE", help="also write the NATS URL to this file once ready"
+    )
+    p.add_argument(
+        "--no-plugins",
+        dest="plugins",
+        action="store_false",
+        help="never call plugins (by default every registered plugin the allow-list "
+        "HOOKBUS_PLUGIN_ALLOW permits is called)",
+    )
+    p.add_argument(
+        "-n",
+        "--namespace",
+        default="default",
+        help="default namespace of submitted workflows (default: %(default)s)",
+    )
+
+    p = add(
+        "submit",
+        "Submit a workflow to a running server.",
+        [nats, namespace, params],
+        submit_command,
+    )
+    p.add_argument("file", metavar="FILE")
+    p.add_argument(
+        "-w",
+        "--watch",
+        action="store_true",
+        help="follow the workflow to its end; exit 0 only if it Succeeded",
+    )
+    p.add_argument("--generate-name", metavar="PREFIX", help="override metadata.generateName")
+    p.add_argument("--name", help="override metadata.name")
+    p.add_argument("-o", "--output", choices=("json", "yaml", "name", "wide"))
+
+    p = add("list", "List workflows.", [nats, namespace], list_command)
+    p.add_argument("-A", "--all-namespaces", action="store_true")
+    p.add_argument("--status", help="only these phases, comma-separated (e.g. Running,Failed)")
+    p.add_argument("-o", "--output", choices=("json", "yaml", "name", "wide"))
+
+    p = add("get", "Show a workflow: its status and node tree.", [nats, namespace], get_command)
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("-o", "--output", choices=("json", "yaml", "name", "wide"))
+
+    p = add(
+        "watch",
+        "Follow a workflow live until it ends; exit 0 only if it Succeeded.",
+        [nats, namespace],
+        watch_command,
+    )
+    p.add_argument("name", metavar="NAME")
+
+    p = add(
+        "wait",
+        "Wait for workflows to end; exit 0 only if all Succeeded.",
+        [nats, namespace],
+        wait_command,
+    )
+    p.add_argument("names", nargs="+", metavar="NAME")
+
+    p = add(
+        "logs",
+        "Print the logs of a workflow's pods (or of one node).",
+        [nats, namespace],
+        logs_command,
+    )
+    p.add_argument("name", metavar="NAME")
+    p.add_argument(
+        "node", metavar="NODE", nargs="?", help="node id, pod name, node name or display name"
+    )
+    p.add_argument(
+        "-f", "--follow", action="store_true", help="keep printing until the workflow ends"
+    )
+
+    for verb, text in (
+        ("suspend", "Suspend workflows: no new steps start."),
+        ("resume", "Resume suspended workflows (and suspend nodes)."),
+        ("stop", "Stop workflows: no new steps start, exit handlers still run."),
+        (
+            "terminate",
+            "Terminate workflows at once: running steps are killed, exit handlers skipped.",
+        ),
+        ("retry", "Retry failed workflows from their failed nodes."),
+        ("delete", "Delete workflows."),
+    ):
+        p = add(verb, text, [nats, namespace], action_command)
+        p.add_argument("names", nargs="+", metavar="NAME")
+        if verb == "stop":
+            p.add_argument("--message", help="why (shown in the workflow's message)")
+
+    plugin = sub.add_parser(
+        "plugin", help="Plugin commands.", description="Plugin commands.", parents=[common]
+    )
+    plugin_sub = plugin.add_subparsers(
+        dest="plugin_command", metavar="COMMAND", parser_class=_Parser
+    )
+    plugin_sub.required = True
+    p = plugin_sub.add_parser(
+        "run",
+        help="Serve a plugin object MODULE:ATTR until SIGTERM/SIGINT.",
+        description="Serve a plugin object MODULE:ATTR (a hookbus.bus Plugin) until SIGTERM/SIGINT.",
+        parents=[common, nats],
+        epilog=EPILOG,
+    )
+    p.add_argument("spec", metavar="MODULE:ATTR")
+    p.set_defaults(func=plugin_run_command)
+
+    p = add("events", "Print workflow and node events.", [nats, namespace], events_command)
+    p.add_argument("--workflow", metavar="NAME", help="only this workflow's events")
+    p.add_argument("-A", "--all-namespaces", action="store_true")
+    p.add_argument(
+        "-f", "--follow", action="store_true", help="keep printing new events until interrupted"
+    )
+    p.add_argument("-o", "--output", choices=("json", "text"), default="text")
+
+    add("version", "Print the version.", [], version_command)
+    parser.add_argument("--version", action="version", version=_version_text())
+    return parser
