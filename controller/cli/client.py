@@ -19,10 +19,6 @@ from hookbus.controller.api import (
     LogCursor,
     documents_of,
 )
-
-if TYPE_CHECKING:
-    import argparse
-
 from hookbus.controller.cli.common import (
     EXIT_INTERNAL,
     EXIT_NOT_FOUND,
@@ -44,6 +40,9 @@ from hookbus.controller.cli.common import (
     stop_signals,
     ticking,
 )
+
+if TYPE_CHECKING:
+    import argparse
 
 
 async def _watch_remote(

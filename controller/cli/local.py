@@ -15,11 +15,6 @@ from hookbus.controller.api import (
     is_finished,
     pod_name,
 )
-
-if TYPE_CHECKING:
-    import argparse
-    from collections.abc import Mapping
-
 from hookbus.controller.cli.common import (
     EXIT_OK,
     EXIT_USAGE,
@@ -38,6 +33,10 @@ from hookbus.controller.cli.common import (
     ticking,
 )
 from hookbus.controller.cli.server import plugin_hooks
+
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Mapping
 
 
 async def _follow_local(controller: Any, key: Any, display: render.LiveDisplay) -> dict[str, Any]:

@@ -6,9 +6,6 @@ import argparse
 import sys
 from typing import TYPE_CHECKING, Any, NoReturn
 
-if TYPE_CHECKING:
-    from collections.abc import Callable
-
 from hookbus.controller.cli.client import (
     _version_text,
     action_command,
@@ -28,6 +25,9 @@ from hookbus.controller.cli.common import (
 )
 from hookbus.controller.cli.local import lint_command, run_command
 from hookbus.controller.cli.server import server_command
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 
 class _Parser(argparse.ArgumentParser):

@@ -13,15 +13,6 @@ from typing import TYPE_CHECKING, Any
 from hookbus.controller.api import (
     ApiServer,
 )
-
-if TYPE_CHECKING:
-    import argparse
-    from collections.abc import AsyncIterator, Mapping, Sequence
-
-    from nats.aio.client import Client
-
-    from hookbus.bus.settings import BusSettings
-
 from hookbus.controller.cli.common import (
     EXIT_INTERRUPTED,
     EXIT_OK,
@@ -30,6 +21,14 @@ from hookbus.controller.cli.common import (
     nats_connection,
     stop_signals,
 )
+
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import AsyncIterator, Mapping, Sequence
+
+    from nats.aio.client import Client
+
+    from hookbus.bus.settings import BusSettings
 
 
 @contextlib.asynccontextmanager
