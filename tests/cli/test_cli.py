@@ -229,3 +229,20 @@ async def test_events_without_a_stream_exit_3(
 ) -> None:
     assert await hookbus("events", "--nats-url", nats_url) == cli.EXIT_NOT_FOUND
     assert "no events stream" in capsys.readouterr().err
+
+
+def test_lint_folders_and_broken_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from pathlib import Path as P
+
+    examples = P(__file__).resolve().parents[2] / "examples"
+    assert cli.main(["lint", str(examples)]) == 0
+    assert capsys.readouterr().out.strip() == "✔ no linting errors found!"
+
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("apiVersion: argoproj.io/v1alpha1\nkind: Workflow\nspec: [unclosed\n")
+    assert cli.main(["lint", str(broken), str(examples / "hello-world.yaml")]) == cli.EXIT_USAGE
+    out = capsys.readouterr().out
+    assert "broken.yaml" in out and "✖ 1 linting error(s) found!" in out
+
+    assert cli.main(["lint", str(tmp_path / "missing.yaml")]) == cli.EXIT_USAGE
+    assert "no such file" in capsys.readouterr().out
