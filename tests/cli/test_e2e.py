@@ -510,3 +510,41 @@ async def test_a_plugin_rejects_a_workflow_through_the_server(server: str, tmp_p
             if plugin.returncode is None:
                 plugin.kill()
                 await plugin.wait()
+
+
+APPROVAL = """
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {name: approval}
+spec:
+  entrypoint: main
+  templates:
+  - name: main
+    steps:
+    - - {name: approve, template: approve}
+    - - {name: release, template: say}
+  - name: approve
+    suspend: {}
+  - name: say
+    container: {image: busybox, command: [echo, released]}
+"""
+
+
+async def test_resume_a_suspend_node(server: str, tmp_path: Path) -> None:
+    env = {"HOOKBUS_NATS_URL": server}
+    (tmp_path / "approval.yaml").write_text(APPROVAL)
+    assert (await hookbus("submit", str(tmp_path / "approval.yaml"), env=env))[0] == 0
+
+    async def waiting() -> bool:
+        _code, out, _err = await hookbus("get", "approval", "-o", "json", env=env)
+        nodes = json.loads(out)["status"].get("nodes", {}).values()
+        return any(n.get("type") == "Suspend" and n.get("phase") == "Running" for n in nodes)
+
+    await wait_for(waiting, timeout=30, interval=0.2, what="the suspend node to wait")
+    code, out, _err = await hookbus("get", "approval", env=env)
+    assert "ǁ approve" in out, "a waiting suspend node shows as suspended"
+    assert (await hookbus("resume", "approval", env=env))[0] == 0
+    code, out, _err = await hookbus("wait", "approval", env=env)
+    assert (code, out.strip()) == (0, "approval Succeeded")
+    _code, out, _err = await hookbus("logs", "approval", env=env)
+    assert out.strip().endswith(": released")
