@@ -82,6 +82,11 @@ def exit_for_api(exc: ApiError) -> CliError:
     )
 
 
+def given(**options: Any) -> dict[str, Any]:
+    """The options whose flag was given (not None): the rest keep the settings' defaults."""
+    return {name: value for name, value in options.items() if value is not None}
+
+
 def parse_parameters(values: Sequence[str] | None) -> dict[str, str]:
     """``-p name=value`` flags as a dict; a flag without ``=`` is a usage error."""
     parameters: dict[str, str] = {}

@@ -23,6 +23,7 @@ from hookbus.controller.cli.common import (
     emit,
     exit_code_for,
     first_of,
+    given,
     lint_messages,
     load_input,
     manifest_error,
@@ -121,7 +122,10 @@ async def run_command(args: argparse.Namespace) -> int:
             state_dir = Path(args.state_dir) if args.state_dir else Path(tmp) / "state"
             controller = Controller(
                 ControllerSettings(
-                    executor=args.executor, state_dir=state_dir, namespace=args.namespace
+                    executor=args.executor,
+                    state_dir=state_dir,
+                    namespace=args.namespace,
+                    **given(max_running_nodes=args.max_running_nodes),
                 ),
                 store=store,
                 hooks=hooks,

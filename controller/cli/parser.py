@@ -83,6 +83,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="file or folder of WorkflowTemplates / ClusterWorkflowTemplates / ConfigMaps the workflow refers to (repeatable)",
     )
 
+    limits = _Parser(add_help=False)
+    limits.add_argument(
+        "--max-running-nodes",
+        type=int,
+        metavar="N",
+        help="processes one workflow may run at once, before its own parallelism (default: 64)",
+    )
+
     executor = _Parser(add_help=False)
     executor.add_argument(
         "--executor",
@@ -122,7 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = add(
         "run",
         "Run a workflow to its end here (embedded NATS and controller), show progress and the final tree; exit 0 only if it Succeeded.",
-        [nats, namespace, params, executor],
+        [nats, namespace, params, executor, limits],
         run_command,
     )
     p.add_argument(
@@ -158,8 +166,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = add(
         "server",
         "Run the controller and its control API until SIGTERM/SIGINT; prints the NATS URL clients should use.",
-        [nats, executor],
+        [nats, executor, limits],
         server_command,
+    )
+    p.add_argument(
+        "--max-workflows",
+        type=int,
+        metavar="N",
+        help="workflows operated on at once (default: 100)",
     )
     p.add_argument(
         "--state-dir",
