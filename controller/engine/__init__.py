@@ -43,7 +43,11 @@ Where this differs from Argo (on purpose or not yet done):
 - A node created and started in the same pass is first persisted (and reported) as
   Running, not Pending then Running.
 - Daemons are "ready" as soon as their process starts (no readiness probe).
-- Not supported yet: artifacts (inputs/outputs, repositories),
+- Artifacts in local mode: single text files up to 256 kB travel inside the node
+  records (outputs read back like parameter files, inputs written by an init process
+  before the main one); ``raw``, ``from`` step/task outputs and global artifacts work.
+  Directories, archives, ``subPath`` and artifact repositories (S3, GCS, ...) do not.
+- Not supported yet:
   ``http``/``resource``/``data`` templates (nodes end in Error saying so),
   lifecycle hooks other than ``exit`` (``hooks.<name>.expression``),
   synchronization (mutex/semaphore), ``podSpecPatch``; ``containerSet`` runs its

@@ -166,8 +166,16 @@ class Node:
 
 
 def public_node(data: dict[str, Any]) -> dict[str, Any]:
-    """A stored node dict without the engine's private fields."""
-    return {k: v for k, v in data.items() if k != "x-hookbus"}
+    """A stored node dict without the engine's private fields (nor artifact contents)."""
+    out = {k: v for k, v in data.items() if k != "x-hookbus"}
+    for key in ("inputs", "outputs"):
+        section = out.get(key)
+        if section and section.get("artifacts"):
+            out[key] = {
+                **section,
+                "artifacts": [{k: v for k, v in a.items() if k != "x-hookbus-data"} for a in section["artifacts"]],
+            }
+    return out
 
 
 CHILD_CHUNK = 4096

@@ -58,9 +58,12 @@ from hookbus.controller.engine.model import (
     storage_records,
     timestamp,
 )
-from hookbus.controller.engine.scope import format_value, inputs_scope, node_scope
+from hookbus.controller.engine.scope import artifact_ref, format_value, inputs_scope, node_scope
 from hookbus.controller.engine.templates import (
+    ARTIFACT_KEY,
+    ARTIFACT_REF,
     TemplateError,
+    artifact_writers,
     bind_inputs,
     leaf_outputs,
     output_paths,
@@ -455,7 +458,24 @@ class WorkflowRun:
             return None
         raise TemplateError(f'ConfigMap "{name}" key "{key}" not found')
 
+    def artifact_data(self, ref: str) -> str | None:
+        """The content behind an artifact reference (``{{steps.X.outputs.artifacts.Y}}``)."""
+        if "{{" in ref:
+            ref = format_value(substitute(ref, self.globals, strict=False))
+        if not ref.startswith(ARTIFACT_REF):
+            return None
+        node_id, _, name = ref[len(ARTIFACT_REF) :].rpartition("/")
+        node = self.nodes.get(node_id)
+        for art in ((node.outputs or {}) if node else {}).get("artifacts") or []:
+            if art.get("name") == name:
+                data = art.get(ARTIFACT_KEY)
+                return None if data is None else str(data)
+        return None
+
     def _register_globals(self, node: Node) -> None:
+        for art in (node.outputs or {}).get("artifacts") or []:
+            if art.get("globalName"):
+                self.globals[f"workflow.outputs.artifacts.{art['globalName']}"] = artifact_ref(node.id, art["name"])
         for param in (node.outputs or {}).get("parameters") or []:
             global_name = param.get("globalName")
             if global_name and param.get("value") is not None:
@@ -537,7 +557,10 @@ class WorkflowRun:
                 frame = frames.RetryFrame(self, node, step, strategy, scope, ctx, arguments)
                 frame.start()
                 return node
-            inputs = bind_inputs(tmpl, arguments, self.config_map)
+            inputs = bind_inputs(tmpl, arguments, self.config_map, self.artifact_data)
+            if inputs.get("parameters"):
+                # a template's own input values/defaults may use global variables
+                inputs["parameters"] = substitute(inputs["parameters"], self.globals, strict=False)
         except (ArgoError, ValueError, KeyError, TypeError) as exc:
             node = self.new_node(name, POD, str(step.get("template") or ""), PENDING, ctx.boundary_id, display)
             self._attach(node, parents, owner, step, ctx, scope)
@@ -1065,7 +1088,7 @@ class WorkflowRun:
             template_name=job.node.template_name,
             main=_process(pod["main"]),
             sidecars=tuple(_process(p) for p in pod["sidecars"]),
-            init=tuple(_process(p) for p in pod["init"]),
+            init=tuple(_process(p) for p in [*artifact_writers(job.node.inputs), *pod["init"]]),
             output_parameters=output_paths(tmpl),
             timeout=None,
             annotations=pod["annotations"],

@@ -80,7 +80,14 @@ def node_scope(prefix: str, node: Node) -> Scope:
     for param in outputs.get("parameters") or []:
         if param.get("value") is not None:
             scope[f"{prefix}.outputs.parameters.{param['name']}"] = format_value(param["value"])
+    for art in outputs.get("artifacts") or []:
+        scope[f"{prefix}.outputs.artifacts.{art['name']}"] = artifact_ref(node.id, art["name"])
     return scope
+
+
+def artifact_ref(node_id: str, name: str) -> str:
+    """The placeholder value standing for a node's output artifact (resolved when bound)."""
+    return f"hookbus-artifact://{node_id}/{name}"
 
 
 def aggregate_scope(prefix: str, nodes: Iterable[Node]) -> Scope:

@@ -41,12 +41,15 @@ def bind_inputs(
     tmpl: Mapping[str, Any],
     arguments: Mapping[str, Any] | None,
     config_map: Any = None,
+    artifact_data: Any = None,
 ) -> JSON:
     """The node's ``inputs``: each declared input parameter with its value.
 
     Argument value first, then the template's ``value``/``default``, then
     ``valueFrom.configMapKeyRef`` (via *config_map(name, key, optional)*). A parameter
     with none of them raises :class:`TemplateError` (``inputs.parameters.x was not supplied``).
+    Input artifacts take ``raw.data`` or ``from`` (a reference resolved by
+    *artifact_data(ref)*); their content travels under :data:`ARTIFACT_KEY`.
     """
     given = {p["name"]: p for p in (arguments or {}).get("parameters") or [] if "name" in p}
     params: list[JSON] = []
@@ -76,9 +79,32 @@ def bind_inputs(
     out: JSON = {}
     if params:
         out["parameters"] = params
-    artifacts = (tmpl.get("inputs") or {}).get("artifacts")
+    given_art = {a["name"]: a for a in (arguments or {}).get("artifacts") or [] if "name" in a}
+    artifacts: list[JSON] = []
+    for decl in (tmpl.get("inputs") or {}).get("artifacts") or []:
+        name = decl["name"]
+        arg = given_art.get(name) or {}
+        raw = arg.get("raw") or decl.get("raw")
+        source = arg.get("from") or decl.get("from")
+        data: str | None = None
+        if raw is not None:
+            data = format_value(raw.get("data", ""))
+        elif source:
+            data = artifact_data(str(source)) if artifact_data else None
+            if data is None and not decl.get("optional"):
+                raise TemplateError(f"inputs.artifacts.{name}: cannot resolve {source!r}")
+        elif arg.get(ARTIFACT_KEY) is not None:
+            data = str(arg[ARTIFACT_KEY])
+        elif not decl.get("optional") and not arg:
+            raise TemplateError(f"inputs.artifacts.{name} was not supplied")
+        entry: JSON = {"name": name}
+        if decl.get("path"):
+            entry["path"] = decl["path"]
+        if data is not None:
+            entry[ARTIFACT_KEY] = data
+        artifacts.append(entry)
     if artifacts:
-        out["artifacts"] = [dict(a) for a in artifacts]
+        out["artifacts"] = artifacts
     return out
 
 
@@ -131,13 +157,23 @@ def pod_dict(tmpl: Mapping[str, Any], workflow: Mapping[str, Any]) -> JSON:
     }
 
 
+ARTIFACT_KEY = "x-hookbus-data"
+"""Where a (small, text) artifact's content travels inside ``inputs``/``outputs`` records."""
+ARTIFACT_MAX = 256 * 1024
+ARTIFACT_REF = "hookbus-artifact://"
+
+
 def output_paths(tmpl: Mapping[str, Any]) -> dict[str, str]:
-    """Output parameters read from files: name → path."""
+    """Files the executor reads back: output parameters by name, artifacts as ``artifact:<name>``."""
     out: dict[str, str] = {}
-    for param in (tmpl.get("outputs") or {}).get("parameters") or []:
+    outputs = tmpl.get("outputs") or {}
+    for param in outputs.get("parameters") or []:
         path = (param.get("valueFrom") or {}).get("path")
         if path:
             out[param["name"]] = str(path)
+    for art in outputs.get("artifacts") or []:
+        if art.get("path"):
+            out[f"artifact:{art['name']}"] = str(art["path"])
     return out
 
 
@@ -168,6 +204,23 @@ def leaf_outputs(tmpl: Mapping[str, Any], result: TaskResult) -> tuple[JSON, str
             params.append(entry)
     if params:
         outputs["parameters"] = params
+    artifacts: list[JSON] = []
+    for decl in (tmpl.get("outputs") or {}).get("artifacts") or []:
+        name = decl["name"]
+        data = result.parameters.get(f"artifact:{name}")
+        if data is None:
+            if not decl.get("optional") and decl.get("path") and result.phase == "Succeeded" and problem is None:
+                problem = f"output artifact {name!r}: no file at {decl['path']} (local mode keeps single text files only)"
+            continue
+        if len(data) > ARTIFACT_MAX:
+            problem = problem or f"output artifact {name!r} is larger than {ARTIFACT_MAX} bytes (local mode limit)"
+            continue
+        entry = {"name": name, "path": decl.get("path"), ARTIFACT_KEY: data}
+        if decl.get("globalName"):
+            entry["globalName"] = decl["globalName"]
+        artifacts.append(entry)
+    if artifacts:
+        outputs["artifacts"] = artifacts
     if result.result is not None:
         outputs["result"] = result.result
     if result.exit_code is not None:
@@ -218,3 +271,26 @@ def json_list(text: str, what: str) -> list[Any]:
     if not isinstance(value, list):
         raise TemplateError(f"{what}: {text[:80]!r} is not a JSON list")
     return value
+
+
+_WRITE_ARTIFACT = 'mkdir -p "$(dirname "$HOOKBUS_PATH")" && printf %s "$HOOKBUS_DATA" > "$HOOKBUS_PATH"'
+
+
+def artifact_writers(inputs: Mapping[str, Any] | None) -> list[JSON]:
+    """Init processes that place each input artifact's content at its path (in the node's view)."""
+    out: list[JSON] = []
+    for art in (inputs or {}).get("artifacts") or []:
+        if art.get(ARTIFACT_KEY) is None or not art.get("path"):
+            continue
+        out.append(
+            {
+                "name": f"artifact-{art['name']}",
+                "image": None,
+                "command": ["sh", "-c", _WRITE_ARTIFACT],
+                "args": [],
+                "env": {"HOOKBUS_PATH": str(art["path"]), "HOOKBUS_DATA": str(art[ARTIFACT_KEY])},
+                "workingDir": None,
+                "source": None,
+            }
+        )
+    return out

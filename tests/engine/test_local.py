@@ -109,3 +109,62 @@ async def test_local_exit_codes_and_retries(tmp_path: Path) -> None:
     assert nodes["exitcodes[0].fails(1)"]["outputs"]["exitCode"] == "3"
     assert nodes["exitcodes[1].code"]["outputs"]["result"] == "code=3"
     assert wf["status"]["phase"] == "Succeeded"
+
+
+ARTIFACTS = """
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {name: arts}
+spec:
+  entrypoint: main
+  templates:
+  - name: main
+    steps:
+    - - name: gen
+        template: gen
+    - - name: use
+        template: use
+        arguments:
+          artifacts:
+          - name: msg
+            from: "{{steps.gen.outputs.artifacts.out}}"
+      - name: raw
+        template: raw
+      - name: glob
+        template: glob
+  - name: gen
+    container: {image: busybox, command: [sh, -c], args: ["printf 'line one\\nline two' > /tmp/out.txt"]}
+    outputs:
+      artifacts:
+      - {name: out, path: /tmp/out.txt, globalName: g}
+  - name: use
+    inputs: {artifacts: [{name: msg, path: /tmp/in/msg.txt}]}
+    container: {image: busybox, command: [sh, -c], args: ["cat {{inputs.artifacts.msg.path}}"]}
+  - name: raw
+    inputs:
+      artifacts:
+      - name: f
+        path: /tmp/raw.txt
+        raw: {data: "raw data"}
+    container: {image: busybox, command: [cat, /tmp/raw.txt]}
+  - name: glob
+    inputs: {artifacts: [{name: a, path: /tmp/g.txt, from: "{{workflow.outputs.artifacts.g}}"}]}
+    container: {image: busybox, command: [cat, /tmp/g.txt]}
+"""
+
+
+async def test_local_text_artifacts(tmp_path: Path) -> None:
+    settings = ControllerSettings(executor="local", state_dir=tmp_path / "state")
+    async with Controller(settings, store=MemoryStore()) as ctl:
+        key = await ctl.submit(load(ARTIFACTS))
+        wf = await ctl.wait(key, timeout=60)
+    nodes = by_name(wf)
+    assert wf["status"]["phase"] == "Succeeded", wf["status"].get("message")
+    assert nodes["arts[1].use"]["outputs"]["result"] == "line one\nline two"
+    assert nodes["arts[1].raw"]["outputs"]["result"] == "raw data"
+    assert nodes["arts[1].glob"]["outputs"]["result"] == "line one\nline two"
+    # status shows artifacts like Argo (name, path), never their contents
+    assert nodes["arts[0].gen"]["outputs"]["artifacts"] == [
+        {"name": "out", "path": "/tmp/out.txt", "globalName": "g"}
+    ]
+    assert "x-hookbus-data" not in str(wf)
