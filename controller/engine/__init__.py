@@ -45,7 +45,8 @@ Where this differs from Argo (on purpose or not yet done):
 - Daemons are "ready" as soon as their process starts (no readiness probe).
 - Artifacts in local mode: single text files up to 256 kB travel inside the node
   records (outputs read back like parameter files, inputs written by an init process
-  before the main one); ``raw``, ``from`` step/task outputs and global artifacts work.
+  before the main one); ``raw``, ``from`` step/task outputs, global artifacts and
+  key-only artifacts (``s3: {key}`` ... within one workflow) work.
   Directories, archives, ``subPath`` and artifact repositories (S3, GCS, ...) do not.
 - Not supported yet:
   ``http``/``resource``/``data`` templates (nodes end in Error saying so),

@@ -66,9 +66,11 @@ from hookbus.controller.engine.templates import (
     artifact_writers,
     bind_inputs,
     leaf_outputs,
+    output_path_scope,
     output_paths,
     parse_duration,
     pod_dict,
+    repository_key,
     stored_template_key,
     template_kind,
 )
@@ -462,6 +464,8 @@ class WorkflowRun:
         """The content behind an artifact reference (``{{steps.X.outputs.artifacts.Y}}``)."""
         if "{{" in ref:
             ref = format_value(substitute(ref, self.globals, strict=False))
+        if ref.startswith("key:"):
+            return self._repository_data(ref[4:])
         if not ref.startswith(ARTIFACT_REF):
             return None
         node_id, _, name = ref[len(ARTIFACT_REF) :].rpartition("/")
@@ -471,6 +475,18 @@ class WorkflowRun:
                 data = art.get(ARTIFACT_KEY)
                 return None if data is None else str(data)
         return None
+
+    def _repository_data(self, key: str) -> str | None:
+        """Key-only artifacts: the latest output artifact stored under *key* in this workflow."""
+        found: str | None = None
+        best = -1.0
+        for node in self.nodes.values():
+            for art in (node.outputs or {}).get("artifacts") or []:
+                if repository_key(art) == key and art.get(ARTIFACT_KEY) is not None:
+                    when = node.finished_at or 0.0
+                    if when >= best:
+                        best, found = when, str(art[ARTIFACT_KEY])
+        return found
 
     def _register_globals(self, node: Node) -> None:
         for art in (node.outputs or {}).get("artifacts") or []:
@@ -604,7 +620,12 @@ class WorkflowRun:
             if self._memo_hit(node, tmpl, scope):
                 return
             leaf_scope = ChainMap(
-                {"pod.name": node.id, "node.name": node.name, "retries": str(ctx.retry_attempt or 0)},
+                {
+                    "pod.name": node.id,
+                    "node.name": node.name,
+                    "retries": str(ctx.retry_attempt or 0),
+                    **output_path_scope(tmpl),
+                },
                 scope,
             )
             try:
@@ -846,7 +867,14 @@ class WorkflowRun:
             t.get("name") == self.spec.get("entrypoint") for t in self.spec.get("templates") or []
         ):
             entry = {"template": self.spec.get("entrypoint")}
-        args = {"parameters": [{"name": k.split(".", 2)[2], "value": v} for k, v in self.globals.items() if k.startswith("workflow.parameters.")]}
+        args: JSON = {
+            "parameters": [
+                {"name": k.split(".", 2)[2], "value": v}
+                for k, v in self.globals.items()
+                if k.startswith("workflow.parameters.") and k != "workflow.parameters.json"
+            ],
+            "artifacts": list((self.spec.get("arguments") or {}).get("artifacts") or []),
+        }
         root = self.execute(self.name, entry, self.globals, ExecCtx(""), _RootOwner(self), display=self.name, parents=[], arguments=args)
         del root
 

@@ -93,9 +93,13 @@ def bind_inputs(
             data = artifact_data(str(source)) if artifact_data else None
             if data is None and not decl.get("optional"):
                 raise TemplateError(f"inputs.artifacts.{name}: cannot resolve {source!r}")
+        elif repository_key(arg) or repository_key(decl):
+            data = artifact_data("key:" + (repository_key(arg) or repository_key(decl))) if artifact_data else None
+            if data is None and not decl.get("optional"):
+                raise TemplateError(f"inputs.artifacts.{name}: no artifact stored under key {repository_key(arg) or repository_key(decl)!r}")
         elif arg.get(ARTIFACT_KEY) is not None:
             data = str(arg[ARTIFACT_KEY])
-        elif not decl.get("optional") and not arg:
+        elif not decl.get("optional") and not _located(arg) and not _located(decl):
             raise TemplateError(f"inputs.artifacts.{name} was not supplied")
         entry: JSON = {"name": name}
         if decl.get("path"):
@@ -216,6 +220,9 @@ def leaf_outputs(tmpl: Mapping[str, Any], result: TaskResult) -> tuple[JSON, str
             problem = problem or f"output artifact {name!r} is larger than {ARTIFACT_MAX} bytes (local mode limit)"
             continue
         entry = {"name": name, "path": decl.get("path"), ARTIFACT_KEY: data}
+        for loc in _REPOSITORIES:
+            if isinstance(decl.get(loc), dict):
+                entry[loc] = dict(decl[loc])
         if decl.get("globalName"):
             entry["globalName"] = decl["globalName"]
         artifacts.append(entry)
@@ -293,4 +300,36 @@ def artifact_writers(inputs: Mapping[str, Any] | None) -> list[JSON]:
                 "source": None,
             }
         )
+    return out
+
+
+_REPOSITORIES = ("s3", "gcs", "artifactory", "hdfs", "oss", "azure")
+_LOCATIONS = ("s3", "gcs", "http", "git", "artifactory", "hdfs", "oss", "azure", "raw", "from", "fromExpression", "key", "url")
+
+
+def _located(art: Mapping[str, Any]) -> bool:
+    """Whether an artifact names a location (a repository this engine cannot fetch counts)."""
+    return any(art.get(k) for k in _LOCATIONS)
+
+
+def repository_key(art: Mapping[str, Any]) -> str:
+    """The ``key`` of an artifact's repository location (``s3: {key: ...}``), or ``""``."""
+    for loc in _REPOSITORIES:
+        value = art.get(loc)
+        if isinstance(value, dict) and value.get("key"):
+            return str(value["key"])
+    return ""
+
+
+def output_path_scope(tmpl: Mapping[str, Any]) -> dict[str, str]:
+    """``outputs.parameters.<n>.path`` and ``outputs.artifacts.<n>.path`` placeholders."""
+    out: dict[str, str] = {}
+    outputs = tmpl.get("outputs") or {}
+    for param in outputs.get("parameters") or []:
+        path = (param.get("valueFrom") or {}).get("path")
+        if path:
+            out[f"outputs.parameters.{param['name']}.path"] = str(path)
+    for art in outputs.get("artifacts") or []:
+        if art.get("path"):
+            out[f"outputs.artifacts.{art['name']}.path"] = str(art["path"])
     return out

@@ -168,3 +168,42 @@ async def test_local_text_artifacts(tmp_path: Path) -> None:
         {"name": "out", "path": "/tmp/out.txt", "globalName": "g"}
     ]
     assert "x-hookbus-data" not in str(wf)
+
+
+KEYED = """
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {name: keyed}
+spec:
+  entrypoint: main
+  templates:
+  - name: main
+    dag:
+      tasks:
+      - {name: put, template: put}
+      - {name: get, depends: put, template: get}
+  - name: put
+    container:
+      image: busybox
+      command: [sh, -c]
+      args: ['mkdir -p "$(dirname {{outputs.artifacts.f.path}})" && echo stored > {{outputs.artifacts.f.path}}']
+    outputs:
+      artifacts:
+      - {name: f, path: /mnt/out/file, s3: {key: my-key}}
+  - name: get
+    inputs:
+      artifacts:
+      - {name: f, path: /tmp/file, s3: {key: my-key}}
+    container: {image: busybox, command: [cat, /tmp/file]}
+"""
+
+
+async def test_local_key_only_artifacts_and_output_path_placeholders(tmp_path: Path) -> None:
+    settings = ControllerSettings(executor="local", state_dir=tmp_path / "state")
+    async with Controller(settings, store=MemoryStore()) as ctl:
+        key = await ctl.submit(load(KEYED))
+        wf = await ctl.wait(key, timeout=60)
+    nodes = by_name(wf)
+    assert wf["status"]["phase"] == "Succeeded", wf["status"].get("message")
+    assert nodes["keyed.get"]["outputs"]["result"] == "stored"
+    assert nodes["keyed.put"]["outputs"]["artifacts"][0]["s3"] == {"key": "my-key"}
