@@ -32,6 +32,8 @@ Layers (each module imports only the ones above it):
     watch, suspend, resume, stop, terminate, retry, delete, log_path).
 ``memory_store``
     A non-durable store with the WorkflowStore interface (dry runs, benchmarks).
+``http_template``
+    Argo ``http`` templates, sent by the controller (``successCondition``, body as result).
 
 Where this differs from Argo (on purpose or not yet done):
 
@@ -49,7 +51,7 @@ Where this differs from Argo (on purpose or not yet done):
   key-only artifacts (``s3: {key}`` ... within one workflow) work.
   Directories, archives, ``subPath`` and artifact repositories (S3, GCS, ...) do not.
 - Not supported yet:
-  ``http``/``resource``/``data`` templates (nodes end in Error saying so),
+  ``resource``/``data`` templates (nodes end in Error saying so),
   lifecycle hooks other than ``exit`` (``hooks.<name>.expression``),
   synchronization (mutex/semaphore), ``podSpecPatch``; ``containerSet`` runs its
   containers in order (all but the last as init processes), ignoring dependencies.

@@ -35,11 +35,13 @@ from hookbus.controller.engine.hooks import (
     PreExecute,
     WorkflowInfo,
 )
+from hookbus.controller.engine.http_template import run_http
 from hookbus.controller.engine.model import (
     DAG,
     ERROR,
     FAILED,
     FULFILLED,
+    HTTP,
     LEAF_TYPES,
     PENDING,
     PLUGIN,
@@ -582,7 +584,7 @@ class WorkflowRun:
             self._attach(node, parents, owner, step, ctx, scope)
             self.finish(node, ERROR, str(exc))
             return node
-        node_type = {"steps": STEPS, "dag": DAG, "suspend": SUSPEND, "plugin": PLUGIN}.get(kind, POD)
+        node_type = {"steps": STEPS, "dag": DAG, "suspend": SUSPEND, "plugin": PLUGIN, "http": HTTP}.get(kind, POD)
         phase = RUNNING if node_type in (STEPS, DAG, SUSPEND) else PENDING
         node = self.new_node(name, node_type, tname, phase, ctx.boundary_id, display, inputs=inputs)
         self._attach(node, parents, owner, step, ctx, scope)
@@ -634,7 +636,7 @@ class WorkflowRun:
             except (ArgoError, ValueError) as exc:
                 self.finish(node, ERROR, str(exc))
                 return
-            if kind in ("resource", "data", "http"):
+            if kind in ("resource", "data"):
                 self.finish(node, ERROR, f"{kind} templates are not supported by this controller yet")
                 return
             self._queue.append(LeafJob(node, body, kind, ctx))
@@ -1058,6 +1060,8 @@ class WorkflowRun:
                 self._jobs[node.id] = job
             elif job.kind == "plugin":
                 plugins.append(job)
+            elif job.kind == "http":
+                self._start_http(job)
             else:
                 pods.append(job)
         if plugins:
@@ -1150,6 +1154,23 @@ class WorkflowRun:
             node.extra = {**(node.extra or {}), "daemoned": True}
             self._daemons[node.id] = node.boundary_id
             self._done.append(node.id)
+        deadline = _deadline_seconds(job.template)
+        if deadline is not None:
+            self.call_at(self.clock.now() + deadline, lambda: self._node_deadline(node.id))
+
+    def _start_http(self, job: LeafJob) -> None:
+        """``http`` templates: the controller sends the request itself."""
+        node = job.node
+        node.started_at = self.clock.now()
+        self._set_phase(node, RUNNING)
+        self._jobs[node.id] = job
+        spec = dict(job.template.get("http") or {})
+
+        async def runner() -> None:
+            result = await run_http(spec)
+            self.post(TaskFinished(node.id, result))
+
+        self._tasks[node.id] = asyncio.create_task(runner(), name=f"hookbus-http-{node.id}")
         deadline = _deadline_seconds(job.template)
         if deadline is not None:
             self.call_at(self.clock.now() + deadline, lambda: self._node_deadline(node.id))
