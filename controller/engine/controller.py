@@ -233,6 +233,18 @@ class Controller:
         structlog.contextvars.bind_contextvars(workflow=key.name, namespace=key.namespace)
         try:
             await run.handle(events)
+        except Exception as exc:
+            if getattr(exc, "retryable", False):
+                # the store is away: keep state in memory and write it again shortly
+                log.warning("persisting failed, will retry", error=str(exc))
+                run.call_at(self.clock.now() + self.settings.store_retry_seconds, lambda: None)
+                return
+            log.exception("workflow pass failed")
+            run.crash(f"internal error: {type(exc).__name__}: {exc}")
+            try:
+                await run.handle([])
+            except Exception:
+                log.exception("could not record the internal error")
         finally:
             structlog.contextvars.unbind_contextvars("workflow", "namespace")
 

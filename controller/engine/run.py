@@ -908,6 +908,8 @@ class WorkflowRun:
 
     def _complete(self, root: Node, exit_node: Node | None) -> None:
         self._kill_daemons(None)
+        if self.phase in WORKFLOW_DONE:
+            return  # already ended (an internal error)
         message = root.message
         if root.phase in UNSUCCESSFUL and self.shutdown:
             message = f"Stopped with strategy '{self.shutdown}'"
@@ -1238,16 +1240,20 @@ class WorkflowRun:
     # ------------------------------------------------------------- persistence
 
     async def _persist_and_emit(self) -> None:
-        changed = [self.nodes[i] for i in self._dirty if i in self.nodes]
-        self._dirty.clear()
-        phase_changed = [i for i in self._changed_phase if i in self.nodes]
-        self._changed_phase.clear()
+        # Nothing is forgotten before the store acknowledged it: a failed write leaves the
+        # dirty sets in place and the next pass writes them again.
+        dirty = set(self._dirty)
+        changed = [self.nodes[i] for i in dirty if i in self.nodes]
+        phase_ids = set(self._changed_phase)
+        phase_changed = [i for i in phase_ids if i in self.nodes]
         dicts: dict[str, JSON] = {n.id: n.to_dict() for n in changed}
         records: dict[str, JSON] = {}
         for node in changed:
             records.update(storage_records(node, dicts[node.id]))
+        if records:
+            await self.env.store.put_nodes(self.key, records)
+        self._dirty -= dirty
         if self._wf_dirty:
-            self._wf_dirty = False
             if self._phase_event is not None:
                 patches = await self.env.hooks.workflow_pre_update(self.info, [self.workflow_object()])
                 for patch in patches:
@@ -1257,9 +1263,11 @@ class WorkflowRun:
                     if patch.annotations:
                         meta.setdefault("annotations", {}).update(patch.annotations)
             self.status["progress"] = self.progress()
+            # nodes first, then the workflow record: a finished phase is never stored
+            # ahead of the nodes that justify it
             await self.env.store.put_workflow(self.key, self.workflow_object())
-        if records:
-            await self.env.store.put_nodes(self.key, records)
+            self._wf_dirty = False
+        self._changed_phase -= phase_ids
         events = self.env.events
         if phase_changed:
             await events.node_phases(self.info, [public_node(dicts[i]) if i in dicts else public_node(self.nodes[i].to_dict()) for i in phase_changed])
@@ -1328,6 +1336,15 @@ class WorkflowRun:
             "spec": self.spec,
             "status": status,
         }
+
+    def crash(self, message: str) -> None:
+        """An internal error in a pass: end the workflow in Error (it is never retried blindly)."""
+        if self.phase in WORKFLOW_DONE:
+            return
+        self.shutdown = "Terminate"
+        self._fail_active(message, include_exit=True)
+        self._kill_daemons(None)
+        self._set_workflow_phase(ERROR, message)
 
     async def close(self) -> None:
         """Cancel timers and executor tasks (controller shutdown); nodes stay as persisted."""

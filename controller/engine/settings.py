@@ -31,5 +31,8 @@ class ControllerSettings:
     max_nodes_per_pass: int = 10_000
     """Upper bound on executor results applied in one scheduling pass (keeps passes short)."""
 
+    store_retry_seconds: float = 1.0
+    """Delay before writing again after the store reported a retryable error."""
+
     pod_deleted_message: str = "pod deleted"
     """Message given to a node whose process was lost when the controller stopped (as Argo does)."""

@@ -296,3 +296,61 @@ async def test_take_over_and_complete_later() -> None:
     assert ex.runs == []
     assert by_name(wf)["one"]["outputs"] == {"result": "done elsewhere"}
     assert wf["status"]["phase"] == "Succeeded"
+
+
+class Broken(NullHooks):
+    async def node_pre_execute(self, workflow: WorkflowInfo, nodes: Sequence[NodeItem]) -> list[PreExecute]:
+        raise RuntimeError("boom")
+
+
+async def test_an_internal_error_ends_the_workflow_not_the_controller() -> None:
+    ex = ScriptedExecutor()
+    async with _controller(Broken(), ex) as ctl:
+        key = await ctl.submit(load(ONE))
+        wf = await ctl.wait(key, timeout=5)
+        assert wf["status"]["phase"] == "Error"
+        assert wf["status"]["message"] == "internal error: RuntimeError: boom"
+        stored = await ctl.store.load(key)
+        assert stored.workflow["status"]["phase"] == "Error"
+        # the controller still works
+        other = await ctl.submit(load(ONE.replace("name: one", "name: two")))
+        assert (await ctl.wait(other, timeout=5))["status"]["phase"] == "Error"
+    assert ex.runs == []
+
+
+class FlakyStore(MemoryStore):
+    def __init__(self) -> None:
+        super().__init__()
+        self.failures = 2
+
+    async def put_nodes(self, key: Any, nodes: Mapping[str, JSON]) -> None:
+        from hookbus.controller.store import StoreError
+
+        if self.failures:
+            self.failures -= 1
+            raise StoreError("server away", retryable=True)
+        await super().put_nodes(key, nodes)
+
+
+async def test_store_outage_is_retried_without_losing_state() -> None:
+    from hookbus.controller.engine.clock import ManualClock
+    from tests.conftest import wait_for
+
+    clock = ManualClock()
+    store = FlakyStore()
+    store.failures = 1
+    ex = ScriptedExecutor(blocking=True)
+    ctl = Controller(ControllerSettings(executor="x"), store=store, executor=ex, clock=clock)
+    async with ctl:
+        key = await ctl.submit(load(ONE.replace('"echo ran"', '"block"')))
+        # the first pass could not write: a retry is scheduled, nothing was lost
+        await wait_for(lambda: store.failures == 0 and clock.sleepers == 1, what="retry timer")
+        assert (await store.load(key)).nodes == {}  # type: ignore[union-attr]
+        clock.advance(1)
+        await wait_for(lambda: len(store._nodes[key]) == 1, what="written on retry")
+        ex.release()
+        wf = await ctl.wait(key, timeout=5)
+    assert wf["status"]["phase"] == "Succeeded"
+    stored = await store.load(key)
+    assert stored is not None
+    assert {n["name"]: n["phase"] for n in stored.nodes.values()} == {"one": "Succeeded"}
