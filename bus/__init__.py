@@ -7,6 +7,7 @@ package is an implementation detail that may change between releases.
 from __future__ import annotations
 
 from hookbus.bus.codec import Encoding
+from hookbus.bus.control import ControlError, complete_node
 from hookbus.bus.dispatch import CallResult, Dispatcher, ItemOutcome, PluginCallError
 from hookbus.bus.errors import (
     BusError,
@@ -49,6 +50,7 @@ __all__ = [
     "CallResult",
     "ConfigError",
     "ConnectError",
+    "ControlError",
     "DecodeError",
     "Dispatcher",
     "DispatchSettings",
@@ -75,6 +77,7 @@ __all__ = [
     "ServerError",
     "TemporaryError",
     "allow",
+    "complete_node",
     "fail",
     "hold",
     "merge_patch",

@@ -1050,8 +1050,10 @@ class PublisherSink:
     async def pod_created(self, workflow: WorkflowRef, pods: Sequence[Mapping[str, Any]]) -> None:
         """Processes started in one pass: ``{"node": {...}, "pod": {"name", "image", ...}}`` each."""
         for item in pods:
-            node: Mapping[str, Any] = item.get("node") or {}
-            pod: Mapping[str, Any] = item.get("pod") or {}
+            raw_node = item.get("node") or {}
+            # Also accept the flat form {"node": "<id>", "name": ..., "image": ...}.
+            node: Mapping[str, Any] = raw_node if isinstance(raw_node, dict) else {"id": raw_node, "name": item.get("name")}
+            pod: Mapping[str, Any] = item.get("pod") or {"image": item.get("image")}
             node_id = str(node.get("id", ""))
             await self.publisher.publish(
                 pod_event(

@@ -30,8 +30,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib
+import importlib.util
 import inspect
+import pathlib
 import signal
+import sys
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -252,6 +255,13 @@ class Plugin:
 
     # -- serving ---------------------------------------------------------------------
 
+    @property
+    def connection(self) -> Client:
+        """The NATS connection the plugin serves on (for :func:`hookbus.bus.complete_node`)."""
+        if self._nc is None:
+            raise ConfigError(f"plugin {self.name!r} is not running")
+        return self._nc
+
     async def start(self, nc: Client, registry: RegistrySettings | None = None) -> None:
         """Subscribe on *nc* (queue group per plugin, so replicas share the load) and register."""
         if self._sub is not None:
@@ -438,10 +448,24 @@ def _normalise(result: Any, hook: Hook) -> dict[str, Any]:
 
 
 def load_plugin(spec: str) -> Plugin:
-    """The :class:`Plugin` named by ``module:attribute`` (or ``module`` holding ``plugin``)."""
+    """The :class:`Plugin` named by ``module:attribute`` or ``path/to/file.py[:attribute]``.
+
+    The attribute defaults to ``plugin``; a callable is called to make the plugin.
+    """
     module_name, _, attribute = spec.partition(":")
     try:
-        module = importlib.import_module(module_name)
+        if module_name.endswith(".py") or "/" in module_name:
+            path = pathlib.Path(module_name)
+            if not path.is_file():
+                raise ConfigError(f"plugin file {module_name!r} does not exist")
+            loader_spec = importlib.util.spec_from_file_location(f"hookbus_plugin_{path.stem}", path)
+            if loader_spec is None or loader_spec.loader is None:
+                raise ConfigError(f"cannot load plugin file {module_name!r}")
+            module = importlib.util.module_from_spec(loader_spec)
+            sys.modules[loader_spec.name] = module
+            loader_spec.loader.exec_module(module)
+        else:
+            module = importlib.import_module(module_name)
     except ImportError as exc:
         raise ConfigError(f"cannot import plugin module {module_name!r}: {exc}") from exc
     target: Any = module
@@ -449,7 +473,7 @@ def load_plugin(spec: str) -> Plugin:
         try:
             target = getattr(target, part)
         except AttributeError:
-            raise ConfigError(f"module {module_name!r} has no attribute {attribute or 'plugin'!r}") from None
+            raise ConfigError(f"{module_name!r} has no attribute {attribute or 'plugin'!r}") from None
     if callable(target) and not isinstance(target, Plugin):
         target = target()
     if not isinstance(target, Plugin):

@@ -1,0 +1,120 @@
+"""The plugin use cases, end to end: the controller, plugin processes, a real nats-server."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from conftest import wait_for
+from hookstack import Stack, make_stack
+
+from hookbus.controller.engine.controller import WorkflowRejected
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+    from pathlib import Path
+
+pytestmark = pytest.mark.slow
+
+STEPS = """
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {generateName: uc-}
+spec:
+  entrypoint: main
+  templates:
+    - name: main
+      steps:
+        - - {name: first, template: work}
+        - - {name: second, template: work}
+    - name: work
+      container: {image: IMAGE, command: [echo], args: [hi]}
+"""
+
+
+@pytest.fixture
+async def stack(nats_url: str, tmp_path: Path) -> AsyncIterator[Stack]:
+    s = await make_stack(nats_url, tmp_path / "state")
+    yield s
+    await s.close()
+
+
+async def test_image_allowlist_rejects_a_workflow_naming_template_and_image(stack: Stack) -> None:
+    await stack.plugin("image-allowlist", "image_allowlist.py", {"HOOKBUS_ALLOWED_IMAGES": "alpine:*"})
+    with pytest.raises(WorkflowRejected) as info:
+        await stack.run(STEPS.replace("IMAGE", "evil/miner:1"))
+    message = str(info.value)
+    assert "template 'work'" in message and "'evil/miner:1'" in message and "image-allowlist" in message
+    done = await stack.run(STEPS.replace("IMAGE", "alpine:3.23"))
+    assert done["status"]["phase"] == "Succeeded"
+
+
+async def test_lineage_records_every_node_and_stamps_the_workflow(stack: Stack, tmp_path: Path) -> None:
+    db = tmp_path / "lineage.sqlite"
+    await stack.plugin("lineage", "lineage.py", {"HOOKBUS_LINEAGE_DB": str(db)})
+    done = await stack.run(STEPS.replace("IMAGE", "alpine"))
+    assert done["status"]["phase"] == "Succeeded"
+    assert done["metadata"]["annotations"]["lineage.hookbus.io/run-id"].startswith("run-")
+    rows = sqlite3.connect(db).execute("SELECT name, phase FROM nodes ORDER BY name").fetchall()
+    pods = [n["name"] for n in done["status"]["nodes"].values() if n["type"] == "Pod"]
+    assert sorted(r[0] for r in rows) == sorted(pods)
+    assert {r[1] for r in rows} == {"Succeeded"}
+
+
+async def test_gate_holds_a_node_until_the_external_system_says_go(stack: Stack, tmp_path: Path) -> None:
+    gates = tmp_path / "gates"
+    gates.mkdir()
+    await stack.plugin("gate", "gate.py", {"HOOKBUS_GATE_DIR": str(gates), "HOOKBUS_GATE_POLL": "0.2"})
+    manifest = STEPS.replace("IMAGE", "alpine").replace(
+        "    - name: work\n", "    - name: work\n      metadata: {annotations: {gate.hookbus.io/wait-for: logged}}\n"
+    )
+    key = await stack.submit(manifest)
+
+    def held() -> bool:
+        nodes = stack.controller.get(key)["status"].get("nodes", {}).values()
+        return any("waiting for 'logged'" in (n.get("message") or "") for n in nodes)
+
+    await wait_for(held, timeout=20, what="the first step to be held")
+    assert stack.controller.get(key)["status"]["phase"] == "Running"
+    (gates / "logged").touch()
+    done = await stack.controller.wait(key, timeout=30)
+    assert done["status"]["phase"] == "Succeeded"
+
+
+async def test_external_cache_hit_skips_the_node_and_its_outputs_feed_downstream(stack: Stack, tmp_path: Path) -> None:
+    await stack.plugin("cache", "cache.py", {"HOOKBUS_CACHE_DIR": str(tmp_path / "cache")})
+    manifest = """
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {generateName: cached-}
+spec:
+  entrypoint: main
+  templates:
+    - name: main
+      steps:
+        - - {name: produce, template: produce}
+        - - name: consume
+            template: consume
+            arguments: {parameters: [{name: x, value: "{{steps.produce.outputs.parameters.answer}}"}]}
+    - name: produce
+      metadata:
+        annotations: {cache.hookbus.io/enabled: "true", hookbus.io/simulate-output.answer: "ANSWER"}
+      container: {image: alpine, command: [sh, -c, "echo 42 > /tmp/answer"]}
+      outputs: {parameters: [{name: answer, valueFrom: {path: /tmp/answer}}]}
+    - name: consume
+      inputs: {parameters: [{name: x}]}
+      container: {image: alpine, command: [echo, "{{inputs.parameters.x}}"]}
+"""
+
+    def node(workflow: dict[str, Any], name: str) -> dict[str, Any]:
+        return next(n for n in workflow["status"]["nodes"].values() if n["displayName"] == name)
+
+    first = await stack.run(manifest.replace("ANSWER", "42"))
+    assert first["status"]["phase"] == "Succeeded", first["status"].get("message")
+    assert node(first, "produce").get("message", "") != "cache hit"
+    assert node(first, "consume")["inputs"]["parameters"][0]["value"] == "42"
+    # Same template and inputs: a hit. Had the node run, it would have produced 7.
+    second = await stack.run(manifest.replace("ANSWER", "7").replace("generateName: cached-", "generateName: again-"))
+    assert node(second, "produce")["message"] == "cache hit"
+    assert node(second, "consume")["inputs"]["parameters"][0]["value"] == "42"
