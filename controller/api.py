@@ -256,6 +256,22 @@ def pod_name(workflow_name: str, node: Mapping[str, Any]) -> str:
     return f"{workflow_name}-{template}-{suffix}" if template else node_id
 
 
+SUMMARY_POLL = 0.2
+"""Seconds between looks at a workflow's summary while following it without its nodes."""
+
+
+def workflow_summary(controller: ControllerApi, key: WorkflowKey) -> dict[str, Any]:
+    """The workflow without its nodes, from ``Controller.list``: cheap however big it is.
+
+    (A full snapshot costs time in proportion to the node count; following a
+    100k-node workflow by snapshots would cost more than running it.)
+    """
+    for workflow in controller.list(key.namespace):
+        if (workflow.get("metadata") or {}).get("name") == key.name:
+            return without_nodes(workflow)
+    raise NotFound(f"workflow {key.namespace}/{key.name} not found")
+
+
 def find_node(workflow: Mapping[str, Any], wanted: str) -> dict[str, Any] | None:
     """The node named *wanted* by id, pod name, full name or display name."""
     name = (workflow.get("metadata") or {}).get("name", "")
@@ -498,6 +514,8 @@ class ApiServer:
                 "done": is_finished(workflow),
             }
 
+        if not with_nodes:
+            return reply(await self._summary_change(key, since, wait))
         current = shown(self._get(key))
         if since != fingerprint(current) or is_finished(current) or wait <= 0:
             return reply(current)
@@ -515,6 +533,16 @@ class ApiServer:
             if aclose is not None:
                 await aclose()
         return reply(shown(self._get(key)))
+
+    async def _summary_change(self, key: WorkflowKey, since: Any, wait: float) -> dict[str, Any]:
+        """The workflow's summary once it differs from *since*, it finished, or *wait* passed."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait
+        while True:
+            current = workflow_summary(self.controller, key)
+            if since != fingerprint(current) or is_finished(current) or loop.time() >= deadline:
+                return current
+            await asyncio.sleep(min(SUMMARY_POLL, max(deadline - loop.time(), 0.0)))
 
     async def _do_logs(self, body: Mapping[str, Any]) -> dict[str, Any]:
         key = self._key_of(body)

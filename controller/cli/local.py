@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 from hookbus.controller import render
 from hookbus.controller.api import (
-    is_finished,
+    SUMMARY_POLL,
     pod_name,
+    workflow_summary,
 )
 from hookbus.controller.cli.common import (
     EXIT_OK,
@@ -48,24 +49,22 @@ async def _follow_local(controller: Any, key: Any, display: render.LiveDisplay) 
 async def _follow_local_snapshots(
     controller: Any, key: Any, display: render.LiveDisplay
 ) -> dict[str, Any]:
-    workflow: dict[str, Any] = controller.get(key)
-    display.update(workflow)
-    if is_finished(workflow):
-        return workflow
-    snapshots = controller.watch(key)
+    # Progress from the node-less summary; one full snapshot at the end.
+    done = asyncio.ensure_future(controller.wait(key))
     try:
-        async for snapshot in snapshots:
-            workflow = snapshot
-            display.update(workflow)
-            if is_finished(workflow):
+        while True:
+            display.update(workflow_summary(controller, key))
+            finished, _ = await asyncio.wait({done}, timeout=SUMMARY_POLL)
+            if finished:
                 break
     finally:
-        aclose = getattr(snapshots, "aclose", None)
-        if aclose is not None:
-            await aclose()
-    if not is_finished(workflow):
-        workflow = await controller.wait(key)
-    return dict(workflow)
+        if not done.done():
+            done.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await done
+    final: dict[str, Any] = done.result()
+    display.update(final)
+    return dict(final)
 
 
 def _print_local_logs(

@@ -39,6 +39,8 @@ class FakeController:
     def __init__(self, log_dir: Path) -> None:
         self.workflows: dict[Key, dict[str, Any]] = {}
         self.calls: list[tuple[str, str]] = []
+        self.snapshots = 0
+        """How many full snapshots (``get``) were taken."""
         self.log_dir = log_dir
         self._changed = asyncio.Condition()
         self._counter = itertools.count(1)
@@ -87,6 +89,7 @@ class FakeController:
         return key
 
     def get(self, key: Key) -> dict[str, Any]:
+        self.snapshots += 1
         try:
             return self.workflows[key]
         except KeyError:

@@ -251,3 +251,23 @@ async def test_big_workflows_travel_compressed(
     summary = await client.request("watch", {"name": name, "wait": 0, "nodes": False})
     assert "nodes" not in summary["workflow"]["status"]
     assert summary["workflow"]["status"]["phase"] == "Running"
+
+
+async def test_progress_watch_takes_no_full_snapshots(
+    client: ApiClient, controller: FakeController
+) -> None:
+    name = (await client.submit(HELLO))["name"]
+    controller.snapshots = 0
+    seen: list[str] = []
+
+    async def watcher() -> None:
+        async for workflow in client.watch(name, nodes=False, wait=5.0):
+            assert "nodes" not in workflow["status"]
+            seen.append(workflow["status"]["phase"])
+
+    task = asyncio.create_task(watcher())
+    await wait_for(lambda: seen == ["Running"], what="the first summary")
+    controller.workflows[Key("default", name)]["status"]["phase"] = "Succeeded"
+    await asyncio.wait_for(task, 10)
+    assert seen == ["Running", "Succeeded"]
+    assert controller.snapshots == 0, "a progress watch reads summaries only"
