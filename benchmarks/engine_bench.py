@@ -2,7 +2,8 @@
 
 Prints one JSON object per variant: wall seconds, nodes/s, peak RSS, and the store
 used (``memory``: the engine alone; ``jetstream``: the durable KV store on an
-embedded nats-server). Run: ``python benchmarks/engine_bench.py --nodes 100000``.
+embedded nats-server). Run: ``python benchmarks/engine_bench.py --nodes 100000``, or
+``--sizes 25000,50000,100000`` for one fresh process per size (linearity check).
 """
 
 from __future__ import annotations
@@ -91,7 +92,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--store", choices=["memory", "jetstream"], default="memory")
     parser.add_argument("--shape", choices=["steps", "dag"], default="steps")
     parser.add_argument("--running", type=int, default=1000, help="max_running_nodes")
+    parser.add_argument(
+        "--sizes",
+        help="comma-separated node counts: one fresh process per size (peak RSS per size), "
+        "to check that time and memory grow linearly",
+    )
     args = parser.parse_args(argv)
+    if args.sizes:
+        import subprocess
+
+        ok = True
+        for size in (int(x) for x in args.sizes.split(",")):
+            cmd = [sys.executable, __file__, "--nodes", str(size), "--store", args.store,
+                   "--shape", args.shape, "--running", str(args.running)]
+            done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+            lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+            print(lines[-1] if lines else json.dumps({"pods": size, "error": done.stderr[-300:]}))
+            ok = ok and done.returncode == 0
+        return 0 if ok else 1
     result = asyncio.run(run(args.nodes, args.store, args.shape, args.running))
     print(json.dumps(result))
     return 0 if result["phase"] == "Succeeded" else 1
