@@ -35,15 +35,6 @@ def format_value(value: Any) -> str:
     return str(value)
 
 
-def item_scope(item: Any) -> Scope:
-    """``item`` and, for a map item, ``item.<key>`` for each key."""
-    scope: Scope = {"item": format_value(item)}
-    if isinstance(item, dict):
-        for key, value in item.items():
-            scope[f"item.{key}"] = format_value(value)
-    return scope
-
-
 def inputs_scope(inputs: Mapping[str, Any] | None) -> Scope:
     """``inputs.parameters.<name>`` (and ``inputs.parameters`` as JSON) from a node's inputs."""
     scope: Scope = {}
