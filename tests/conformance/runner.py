@@ -435,6 +435,14 @@ def report_markdown(results: Sequence[Result]) -> str:
     lines = [
         "# Conformance: Argo's examples in local mode",
         "",
+        "Every Workflow of Argo's examples folder without the label",
+        "`workflows.argoproj.io/no-test`, run with the local executor after loading every",
+        "ConfigMap, WorkflowTemplate and ClusterWorkflowTemplate of the folder, as Argo's e2e",
+        "suite does. `needs-cluster` / `needs-image`: the example did not succeed and needs",
+        "something local mode cannot give (named). Regenerate with",
+        "`python -m tests.conformance.runner --out tests/conformance/report.json"
+        " --markdown tests/conformance/REPORT.md`.",
+        "",
         f"{counts['total']} examples: "
         + ", ".join(f"{n} {k}" for k, n in counts["outcomes"].items()),
         "",
