@@ -548,3 +548,28 @@ async def test_resume_a_suspend_node(server: str, tmp_path: Path) -> None:
     assert (code, out.strip()) == (0, "approval Succeeded")
     _code, out, _err = await hookbus("logs", "approval", env=env)
     assert out.strip().endswith(": released")
+
+
+async def test_submit_sends_the_templates_a_workflow_refers_to(server: str, tmp_path: Path) -> None:
+    templates = tmp_path / "templates.yaml"
+    templates.write_text(
+        "apiVersion: argoproj.io/v1alpha1\nkind: WorkflowTemplate\nmetadata: {name: greeter}\n"
+        "spec:\n  entrypoint: greet\n  arguments: {parameters: [{name: who, value: world}]}\n"
+        "  templates:\n  - name: greet\n    inputs: {parameters: [{name: who}]}\n"
+        "    container: {image: busybox, command: [echo, 'hello {{inputs.parameters.who}}']}\n"
+    )
+    ref = tmp_path / "ref.yaml"
+    ref.write_text(
+        "apiVersion: argoproj.io/v1alpha1\nkind: Workflow\nmetadata: {name: by-ref}\n"
+        "spec:\n  workflowTemplateRef: {name: greeter}\n"
+    )
+    env = {"HOOKBUS_NATS_URL": server}
+    code, _out, err = await hookbus("submit", str(ref), env=env)
+    assert code == 2, "without its template the reference does not resolve"
+    assert "greeter" in err
+    code, out, err = await hookbus(
+        "submit", str(ref), "-t", str(templates), "-p", "who=bus", "--watch", env=env
+    )
+    assert code == 0, err
+    _code, out, _err = await hookbus("logs", "by-ref", env=env)
+    assert out.strip().endswith("hello bus")
