@@ -1082,7 +1082,7 @@ class WorkflowRun:
             verdicts = [_ALLOW] * len(items)
         else:
             verdicts = await hooks.pod_pre_create(
-                self.info, [PodItem(public_node(j.node.to_dict()), _pod_of(j.task)) for j in items if j.task]
+                self.info, [PodItem(public_node(j.node.to_dict()), _pod_of(j.task, j.template)) for j in items if j.task]
             )
         for job, verdict in zip(items, verdicts, strict=True):
             if not verdict.allowed:
@@ -1418,20 +1418,34 @@ def _process(p: Mapping[str, Any]) -> ProcessSpec:
     )
 
 
-def _pod_of(task: TaskSpec | None) -> JSON:
-    assert task is not None
+_PROCESS_KEYS = frozenset({"name", "image", "command", "args", "env", "workingDir", "source"})
 
-    def proc(p: ProcessSpec) -> JSON:
-        return {
-            "name": p.name, "image": p.image, "command": list(p.command), "args": list(p.args),
-            "env": dict(p.env), "workingDir": p.working_dir, "source": p.source,
-        }
+
+def _pod_of(task: TaskSpec | None, template: Mapping[str, Any] | None = None) -> JSON:
+    """What ``pod.preCreate`` sees: the processes, plus the template's other container
+    fields (``securityContext``, ``resources``, ``volumeMounts`` ...) for policy plugins."""
+    assert task is not None
+    tmpl = template or {}
+    main_spec = tmpl.get("container") or tmpl.get("script") or {}
+    init_specs = list(tmpl.get("initContainers") or [])
+    sidecar_specs = list(tmpl.get("sidecars") or [])
+
+    def proc(p: ProcessSpec, spec: Mapping[str, Any] | None = None) -> JSON:
+        out: JSON = {k: v for k, v in (spec or {}).items() if k not in _PROCESS_KEYS}
+        out.update(
+            name=p.name, image=p.image, command=list(p.command), args=list(p.args),
+            env=dict(p.env), workingDir=p.working_dir, source=p.source,
+        )
+        return out
+
+    def spec_named(specs: list[Any], name: str) -> Mapping[str, Any] | None:
+        return next((c for c in specs if isinstance(c, dict) and c.get("name") == name), None)
 
     return {
         "name": task.node_id,
-        "main": proc(task.main),
-        "init": [proc(p) for p in task.init],
-        "sidecars": [proc(p) for p in task.sidecars],
+        "main": proc(task.main, main_spec),
+        "init": [proc(p, spec_named(init_specs, p.name)) for p in task.init],
+        "sidecars": [proc(p, spec_named(sidecar_specs, p.name)) for p in task.sidecars],
         "labels": dict(task.labels),
         "annotations": dict(task.annotations),
     }

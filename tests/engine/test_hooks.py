@@ -354,3 +354,40 @@ async def test_store_outage_is_retried_without_losing_state() -> None:
     stored = await store.load(key)
     assert stored is not None
     assert {n["name"]: n["phase"] for n in stored.nodes.values()} == {"one": "Succeeded"}
+
+
+PRIV = """
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {name: priv}
+spec:
+  entrypoint: main
+  templates:
+  - name: main
+    container:
+      image: alpine
+      args: ["echo hi"]
+      securityContext: {privileged: true}
+      resources: {limits: {cpu: "1"}}
+"""
+
+
+class PodPolicy(NullHooks):
+    async def pod_pre_create(self, workflow: WorkflowInfo, pods: Sequence[PodItem]) -> list[PodDecision]:
+        return [
+            PodDecision(allowed=False, message="privileged containers are forbidden")
+            if (p.pod["main"].get("securityContext") or {}).get("privileged")
+            else PodDecision()
+            for p in pods
+        ]
+
+
+async def test_pod_pre_create_sees_container_fields_beyond_the_process() -> None:
+    ex = ScriptedExecutor()
+    async with _controller(PodPolicy(), ex) as ctl:
+        key = await ctl.submit(load(PRIV))
+        wf = await ctl.wait(key, timeout=5)
+    node = by_name(wf)["priv"]
+    assert node["phase"] == "Error"
+    assert node["message"] == "pod creation vetoed: privileged containers are forbidden"
+    assert ex.runs == []
