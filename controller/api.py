@@ -357,11 +357,15 @@ class ApiServer:
         *,
         default_namespace: str = DEFAULT_NAMESPACE,
         key_factory: Callable[[str, str], WorkflowKey] | None = None,
+        templates: Bundle | None = None,
     ) -> None:
         self.controller = controller
         self.nc = nc
         self.default_namespace = default_namespace
         self.key_factory = key_factory or _key
+        self.templates = templates
+        """WorkflowTemplates, ClusterWorkflowTemplates and ConfigMaps every submit may use
+        (the documents a request sends along win over same-named ones)."""
         self._sub: Subscription | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -477,10 +481,12 @@ class ApiServer:
         if not isinstance(documents, list) or not all(isinstance(d, dict) for d in documents):
             raise BadRequest("request field 'documents' must be a list of objects")
         bundle: Bundle | None = None
-        if documents:
+        if documents or self.templates is not None:
             from hookbus.controller.argo.manifest import Bundle
 
             bundle = Bundle()
+            if self.templates is not None:
+                bundle.merge(self.templates)
             for doc in documents:
                 bundle.add(doc)
         metadata = workflow.setdefault("metadata", {})

@@ -32,7 +32,6 @@ from hookbus.controller.cli.common import (
     exit_code_for,
     exit_for_api,
     first_of,
-    lint_messages,
     load_input,
     nats_connection,
     parse_parameters,
@@ -61,7 +60,7 @@ async def _watch_remote(
 
 
 async def submit_command(args: argparse.Namespace) -> int:
-    """``hookbus submit``: lint here, submit to the server, optionally watch."""
+    """``hookbus submit``: send to the server (which lints), optionally watch."""
     bundle, workflows = load_input([args.file], args.templates or ())
     if not workflows:
         raise CliError(f"{args.file}: no Workflow document in it (kind: Workflow)", EXIT_USAGE)
@@ -74,8 +73,7 @@ async def submit_command(args: argparse.Namespace) -> int:
         if args.name:
             metadata.pop("generateName", None)
             metadata["name"] = args.name
-    if messages := lint_messages(workflows, bundle):
-        raise CliError(f"{args.file}: {len(messages)} lint error(s)", EXIT_USAGE, messages)
+    # No lint here: the server lints, knowing the templates it was started with.
     code = EXIT_OK
     async with api_client(args) as client:
         for _source, workflow in workflows:

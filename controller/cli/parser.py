@@ -170,6 +170,14 @@ def build_parser() -> argparse.ArgumentParser:
         server_command,
     )
     p.add_argument(
+        "-t",
+        "--templates",
+        action="append",
+        metavar="PATH",
+        help="file or folder of WorkflowTemplates / ClusterWorkflowTemplates / ConfigMaps that "
+        "every submitted workflow may refer to, as if created in the cluster (repeatable)",
+    )
+    p.add_argument(
         "--max-workflows",
         type=int,
         metavar="N",

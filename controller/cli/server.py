@@ -18,6 +18,7 @@ from hookbus.controller.cli.common import (
     EXIT_OK,
     bus_settings,
     given,
+    load_input,
     log,
     nats_connection,
     stop_signals,
@@ -108,6 +109,7 @@ async def server_command(args: argparse.Namespace) -> int:
     from hookbus.controller.engine.settings import ControllerSettings
     from hookbus.controller.store import WorkflowStore
 
+    templates = load_input([], args.templates)[0] if args.templates else None
     settings = bus_settings(args)
     external = bool(settings.nats.urls)
     stop, received, undo = stop_signals()
@@ -156,7 +158,9 @@ async def server_command(args: argparse.Namespace) -> int:
         )
         stack.push_async_callback(controller.stop)
         await controller.start()
-        await stack.enter_async_context(ApiServer(controller, nc, default_namespace=args.namespace))
+        await stack.enter_async_context(
+            ApiServer(controller, nc, default_namespace=args.namespace, templates=templates)
+        )
         print(f"hookbus server is ready; NATS URL: {url}", flush=True)
         print(f"  export HOOKBUS_NATS_URL={url}", flush=True)
         if args.url_file:

@@ -160,7 +160,7 @@ async def test_run_missing_file_and_bad_parameter_exit_2(tmp_path: Path) -> None
 
 
 @contextlib.asynccontextmanager
-async def running_server(state_dir: Path) -> AsyncIterator[str]:
+async def running_server(state_dir: Path, *extra: str) -> AsyncIterator[str]:
     """A ``hookbus server`` process; yields the NATS URL it printed, stops it with SIGTERM."""
     url_file = state_dir.parent / f"{state_dir.name}.url"
     url_file.unlink(missing_ok=True)
@@ -173,6 +173,7 @@ async def running_server(state_dir: Path) -> AsyncIterator[str]:
         str(state_dir),
         "--url-file",
         str(url_file),
+        *extra,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.DEVNULL,
         cwd=ROOT,
@@ -573,3 +574,10 @@ async def test_submit_sends_the_templates_a_workflow_refers_to(server: str, tmp_
     assert code == 0, err
     _code, out, _err = await hookbus("logs", "by-ref", env=env)
     assert out.strip().endswith("hello bus")
+
+    async with running_server(tmp_path / "state2", "-t", str(templates)) as url:
+        env = {"HOOKBUS_NATS_URL": url}
+        code, out, err = await hookbus("submit", str(ref), "--watch", env=env)
+        assert code == 0, f"the server's own templates resolve the reference: {err}"
+        _code, out, _err = await hookbus("logs", "by-ref", env=env)
+        assert out.strip().endswith("hello world"), "the template's default argument"
