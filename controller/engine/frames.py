@@ -71,6 +71,15 @@ def evaluate_when(run: WorkflowRun, step: Mapping[str, Any], scope: Scope) -> tu
     return bool(_eval(text)), text
 
 
+def _when_false(run: WorkflowRun, step: Mapping[str, Any], scope: Scope) -> str | None:
+    """The Skipped message if the step's ``when`` is false (``None``: true, absent or broken)."""
+    try:
+        proceed, text = evaluate_when(run, step, scope)
+    except (ArgoError, ValueError):
+        return None
+    return None if proceed or not step.get("when") else f"when '{text}' evaluated false"
+
+
 class GroupFrame:
     """A StepGroup or TaskGroup: children started up to *limit* at a time, done when all are."""
 
@@ -214,6 +223,11 @@ class StepsFrame:
         try:
             items = expand(step, self.scope)
         except (ArgoError, ValueError) as exc:
+            # As Argo: a loop that cannot expand is only an error if the step would run
+            skip = _when_false(run, step, self.scope)
+            if skip is not None:
+                frame.add(base, step["name"], False, lambda f: run.skipped_node(base, step["name"], step, self.ctx, [f.node.id], f, skip))
+                return
             message = f"{step['name']}: {exc}"
             frame.add(base, step["name"], False, lambda f: run.error_node(base, step["name"], step, self.ctx, f.node.id, f, message))
             return
@@ -427,7 +441,11 @@ class DagFrame:
         try:
             items = expand(task, self.scope)
         except (ArgoError, ValueError) as exc:
-            run.error_node(node_name, name, task, self.ctx, parents, owner, f"{name}: {exc}")
+            skip = _when_false(run, task, self.scope)
+            if skip is not None:
+                run.skipped_node(node_name, name, task, self.ctx, parents, owner, skip)
+            else:
+                run.error_node(node_name, name, task, self.ctx, parents, owner, f"{name}: {exc}")
             return
         if items is None:
             try:

@@ -404,3 +404,37 @@ async def test_output_parameter_default_and_missing_file() -> None:
     assert missing["phase"] == "Error"
     assert "/tmp/none.txt" in missing["message"]
     assert wf["status"]["phase"] == "Failed"
+
+
+SKIPPED_PARAM = """
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {name: skp}
+spec:
+  entrypoint: main
+  templates:
+  - name: main
+    steps:
+    - - name: gen
+        template: say
+        when: "a == b"
+    - - name: fan
+        template: say
+        withParam: "{{steps.gen.outputs.result}}"
+        when: "{{steps.gen.status}} == Succeeded"
+  - name: say
+    container: {image: alpine, args: ["echo hi"]}
+"""
+
+
+async def test_unexpandable_loop_with_false_when_is_skipped() -> None:
+    ex = ScriptedExecutor()
+    async with make_controller(ex) as ctl:
+        key = await ctl.submit(load(SKIPPED_PARAM))
+        wf = await ctl.wait(key, timeout=5)
+    nodes = by_name(wf)
+    assert nodes["skp[0].gen"]["phase"] == "Skipped"
+    fan = nodes["skp[1].fan"]
+    assert fan["phase"] == "Skipped"
+    assert fan["message"] == "when 'Skipped == Succeeded' evaluated false"
+    assert wf["status"]["phase"] == "Succeeded"
