@@ -32,6 +32,9 @@ Layers (each module imports only the ones above it):
     watch, suspend, resume, stop, terminate, retry, delete, log_path).
 ``memory_store``
     A non-durable store with the WorkflowStore interface (dry runs, benchmarks).
+``lifecycle``
+    Expression lifecycle hooks (``hooks.<name>.expression`` on steps, tasks and the
+    workflow), evaluated when the node's phase changes, each fired at most once.
 ``http_template``
     Argo ``http`` templates, sent by the controller (``successCondition``, body as result).
 
@@ -52,7 +55,6 @@ Where this differs from Argo (on purpose or not yet done):
   Directories, archives, ``subPath`` and artifact repositories (S3, GCS, ...) do not.
 - Not supported yet:
   ``resource``/``data`` templates (nodes end in Error saying so),
-  lifecycle hooks other than ``exit`` (``hooks.<name>.expression``),
   synchronization (mutex/semaphore), ``podSpecPatch``; ``containerSet`` runs its
   containers in order (all but the last as init processes), ignoring dependencies.
 """

@@ -36,6 +36,8 @@ from hookbus.controller.engine.hooks import (
     WorkflowInfo,
 )
 from hookbus.controller.engine.http_template import run_http
+from hookbus.controller.engine.lifecycle import LifeCycle, expression_hooks
+from hookbus.controller.engine.lifecycle import holds as lifecycle_holds
 from hookbus.controller.engine.model import (
     DAG,
     ERROR,
@@ -185,6 +187,14 @@ class _RootOwner:
         self.run._root_done(node)
 
 
+class _WorkflowHookDone:
+    def __init__(self, run: WorkflowRun) -> None:
+        self.run = run
+
+    def child_done(self, node: Node) -> None:
+        self.run._wf_hook_done(node)
+
+
 class _ExitOwner:
     def __init__(self, run: WorkflowRun) -> None:
         self.run = run
@@ -241,6 +251,12 @@ class WorkflowRun:
         self._suspended_nodes: dict[str, JSON] = {}
         self._exit_frames: dict[str, frames.ExitFrame] = {}
         self._child_sets: dict[str, set[str]] = {}
+        self.lifecycles: dict[str, LifeCycle] = {}
+        self._wf_hooks = expression_hooks(self.spec)
+        self._wf_fired: set[str] = set()
+        self._wf_pending: set[str] = set()
+        self._deferred: tuple[Node, Node | None] | None = None
+        self._hook_checks: set[str] = set()
         self._held: dict[str, LeafJob] = {}
         self._daemons: dict[str, str] = {}
         self.backoffs: dict[str, Any] = {}
@@ -312,6 +328,8 @@ class WorkflowRun:
         node.phase = phase
         self._dirty.add(node.id)
         self._changed_phase.add(node.id)
+        if node.id in self.lifecycles:
+            self._hook_checks.add(node.id)
 
     def new_node(
         self,
@@ -603,12 +621,19 @@ class WorkflowRun:
     ) -> None:
         """Register *owner*; with an exit hook (``onExit`` / ``hooks.exit``) run it first."""
         exit_step = _exit_hook(step)
+        step_name = str(step.get("name") or node.display_name)
+        inner: Owner = owner
         if exit_step is not None:
             self._exit_frames[node.id] = frames.ExitFrame(self, node, owner)
-            self._exit_steps[node.id] = (exit_step, ctx, scope, str(step.get("name") or node.display_name))
-            self.own(node, _ExitHookRunner(self))
-        else:
-            self.own(node, owner)
+            self._exit_steps[node.id] = (exit_step, ctx, scope, step_name)
+            inner = _ExitHookRunner(self)
+        hooks = expression_hooks(step)
+        if hooks:
+            lifecycle = LifeCycle(self, node, hooks, ctx, scope, step_name, inner)
+            self.lifecycles[node.id] = lifecycle
+            self._hook_checks.add(node.id)
+            inner = lifecycle
+        self.own(node, inner)
 
     def _begin(self, node: Node, tmpl: JSON, kind: str, ctx: ExecCtx, inputs: JSON) -> None:
         scope = ChainMap(inputs_scope(inputs), self.globals)
@@ -840,12 +865,18 @@ class WorkflowRun:
         await self._persist_and_emit()
 
     def _drain(self) -> None:
-        while self._done:
-            node_id = self._done.popleft()
-            owner = self._owners.pop(node_id, None)
-            node = self.nodes[node_id]
-            if owner is not None:
-                owner.child_done(node)
+        while self._done or self._hook_checks:
+            while self._done:
+                node_id = self._done.popleft()
+                owner = self._owners.pop(node_id, None)
+                node = self.nodes[node_id]
+                if owner is not None:
+                    owner.child_done(node)
+            checks, self._hook_checks = self._hook_checks, set()
+            for node_id in checks:
+                lifecycle = self.lifecycles.get(node_id)
+                if lifecycle is not None and not lifecycle.finished:
+                    lifecycle.evaluate()
 
     def _start(self) -> None:
         if self.started:
@@ -877,10 +908,33 @@ class WorkflowRun:
             ],
             "artifacts": list((self.spec.get("arguments") or {}).get("artifacts") or []),
         }
-        root = self.execute(self.name, entry, self.globals, ExecCtx(""), _RootOwner(self), display=self.name, parents=[], arguments=args)
-        del root
+        self._eval_wf_hooks(RUNNING)
+        self.execute(self.name, entry, self.globals, ExecCtx(""), _RootOwner(self), display=self.name, parents=[], arguments=args)
+
+    def _eval_wf_hooks(self, status: str) -> None:
+        """Workflow-level expression hooks (``spec.hooks.<name>.expression``), each at most once."""
+        if not self._wf_hooks:
+            return
+        scope = ChainMap({"workflow.status": status}, self.globals)
+        for name, hook in self._wf_hooks.items():
+            if name in self._wf_fired or not lifecycle_holds(str(hook["expression"]), scope):
+                continue
+            self._wf_fired.add(name)
+            node = self.execute(
+                f"{self.name}.hooks.{name}", hook, scope, ExecCtx(""), _WorkflowHookDone(self),
+                display=f"{self.name}.hooks.{name}", parents=[],
+            )
+            self._wf_pending.add(node.id)
+
+    def _wf_hook_done(self, node: Node) -> None:
+        self._wf_pending.discard(node.id)
+        if self._deferred is not None and not self._wf_pending:
+            root, exit_node = self._deferred
+            self._deferred = None
+            self._complete(root, exit_node)
 
     def _root_done(self, root: Node) -> None:
+        self._eval_wf_hooks(root.phase)
         on_exit = self.spec.get("onExit") or ((self.spec.get("hooks") or {}).get("exit") or {}).get("template")
         exit_step: JSON | None = None
         if self.spec.get("onExit"):
@@ -907,6 +961,9 @@ class WorkflowRun:
         self._complete(self._root_phase, exit_node)
 
     def _complete(self, root: Node, exit_node: Node | None) -> None:
+        if self._wf_pending:
+            self._deferred = (root, exit_node)  # finish once the workflow's hooks have
+            return
         self._kill_daemons(None)
         if self.phase in WORKFLOW_DONE:
             return  # already ended (an internal error)

@@ -373,3 +373,60 @@ async def test_dag_depends_daemoned() -> None:
     assert nodes["dd.client"]["phase"] == "Succeeded"
     assert nodes["dd.server"]["phase"] == "Succeeded"
     assert wf["status"]["phase"] == "Succeeded"
+
+
+HOOKS = """
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {name: lh}
+spec:
+  entrypoint: main
+  hooks:
+    running:
+      expression: workflow.status == "Running"
+      template: note
+    failed:
+      expression: workflow.status == "Failed"
+      template: note
+  templates:
+  - name: main
+    steps:
+    - - name: step-1
+        template: work
+        hooks:
+          running:
+            expression: steps["step-1"].status == "Running"
+            template: note
+          success:
+            expression: steps["step-1"].status == "Succeeded"
+            template: note
+          failure:
+            expression: steps["step-1"].status == "Failed"
+            template: note
+    - - name: after
+        template: work
+  - name: work
+    container: {image: alpine, args: ["echo work"]}
+  - name: note
+    container: {image: alpine, args: ["echo note"]}
+"""
+
+
+async def test_lifecycle_hooks_fire_on_transitions() -> None:
+    ex = ScriptedExecutor()
+    async with make_controller(ex) as ctl:
+        key = await ctl.submit(load(HOOKS))
+        wf = await ctl.wait(key, timeout=5)
+    nodes = by_name(wf)
+    assert wf["status"]["phase"] == "Succeeded", wf["status"].get("message")
+    # step hooks: running and success fired (once each), failure did not
+    assert nodes["lh[0].step-1.hooks.running"]["phase"] == "Succeeded"
+    assert nodes["lh[0].step-1.hooks.success"]["phase"] == "Succeeded"
+    assert "lh[0].step-1.hooks.failure" not in nodes
+    assert set(children_names(wf, "lh[0].step-1")) >= {"lh[0].step-1.hooks.running", "lh[0].step-1.hooks.success"}
+    # the next step starts only after the step's hooks finished
+    assert ex.runs.index("lh[0].step-1.hooks.success") < ex.runs.index("lh[1].after")
+    # workflow-level: the running hook fired, the failed one not
+    assert nodes["lh.hooks.running"]["phase"] == "Succeeded"
+    assert "lh.hooks.failed" not in nodes
+    assert ex.runs.count("lh.hooks.running") == 1

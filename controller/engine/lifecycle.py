@@ -1,0 +1,103 @@
+"""Lifecycle hooks with an ``expression`` (Argo's ``hooks.<name>``, other than ``exit``).
+
+A step, task or the workflow itself may declare hooks that run a template once their
+expression becomes true (``steps.s.status == "Running"``, ``workflow.status ==
+"Succeeded"``). Expressions are evaluated when the node's phase changes (event-driven,
+never by polling); a hook fires at most once, as node ``<node>.hooks.<name>``, and the
+node is reported to its owner only after the hooks it fired have finished.
+"""
+
+from __future__ import annotations
+
+from collections import ChainMap
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+from hookbus.controller.argo.errors import ArgoError
+from hookbus.controller.argo.substitute import substitute
+from hookbus.controller.engine.scope import format_value, node_scope
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from hookbus.controller.engine.model import Node
+    from hookbus.controller.engine.run import ExecCtx, Owner, WorkflowRun
+
+log = structlog.get_logger(__name__)
+
+
+def expression_hooks(holder: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """The ``hooks`` of a step/task/workflow spec that have an expression (``exit`` excluded)."""
+    hooks = holder.get("hooks") or {}
+    return {
+        str(name): dict(hook)
+        for name, hook in hooks.items()
+        if name != "exit" and isinstance(hook, dict) and hook.get("expression")
+    }
+
+
+def holds(expression: str, scope: Mapping[str, Any]) -> bool:
+    """Evaluate a hook expression against a flat scope (``steps.x.status`` ...)."""
+    try:
+        value = substitute("{{=" + expression + "}}", scope, strict=False)
+    except (ArgoError, ValueError) as exc:
+        log.warning("lifecycle hook expression failed", expression=expression, error=str(exc))
+        return False
+    return format_value(value) == "true"
+
+
+@dataclass(eq=False)
+class LifeCycle:
+    """The expression hooks of one node, and the hook nodes it is waiting for."""
+
+    run: WorkflowRun
+    node: Node
+    hooks: dict[str, dict[str, Any]]
+    ctx: ExecCtx
+    scope: Mapping[str, Any]
+    step_name: str
+    inner: Owner
+    fired: set[str] = field(default_factory=set)
+    pending: set[str] = field(default_factory=set)
+    finished: bool = False
+
+    def evaluate(self) -> None:
+        """Fire every hook whose expression holds now (each at most once)."""
+        own: dict[str, Any] = {}
+        for prefix in (f"steps.{self.step_name}", f"tasks.{self.step_name}"):
+            own.update(node_scope(prefix, self.node))
+        scope: Mapping[str, Any] = ChainMap(own, self.scope)  # type: ignore[arg-type]
+        for name, hook in self.hooks.items():
+            if name in self.fired or not holds(str(hook["expression"]), scope):
+                continue
+            self.fired.add(name)
+            hook_node = self.run.execute(
+                f"{self.node.name}.hooks.{name}", hook, scope, self.ctx.inner(self.node.boundary_id),
+                _HookDone(self), display=f"{self.node.display_name}.hooks.{name}", parents=[self.node.id],
+            )
+            self.pending.add(hook_node.id)
+
+    def child_done(self, node: Node) -> None:
+        """The node itself finished: last look at the hooks, then report once they are done."""
+        self.finished = True
+        self.evaluate()
+        self._maybe_report()
+
+    def hook_done(self, hook_node: Node) -> None:
+        self.pending.discard(hook_node.id)
+        self._maybe_report()
+
+    def _maybe_report(self) -> None:
+        if self.finished and not self.pending:
+            self.run.lifecycles.pop(self.node.id, None)
+            self.inner.child_done(self.node)
+
+
+class _HookDone:
+    def __init__(self, lifecycle: LifeCycle) -> None:
+        self.lifecycle = lifecycle
+
+    def child_done(self, node: Node) -> None:
+        self.lifecycle.hook_done(node)
