@@ -20,9 +20,10 @@ what local mode cannot give is reported as such, by name of the need
 Kubernetes Secrets, artifacts from a repository that does not exist here, an
 executor plugin, or a command that exists only inside the example's image.
 
-Outcomes: ``passed`` (Succeeded), ``needs-cluster`` / ``needs-image``
-(did not succeed and needs something local mode lacks), ``failed``,
-``timeout``, ``rejected`` (the manifest did not load or lint).
+Outcomes: ``passed`` (Succeeded), ``needs-cluster`` / ``needs-image`` /
+``needs-network`` (did not succeed and needs something local mode, or this
+machine, lacks), ``failed``, ``timeout``, ``rejected`` (the manifest did not
+load or lint).
 
 The process exits 0 when every example passed or is explained by a need, 1
 otherwise.
@@ -53,6 +54,8 @@ NO_TEST_LABEL = "workflows.argoproj.io/no-test"
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_EXAMPLES = ROOT.parent / "shared" / "conformance" / "argo-examples"
 FINAL = frozenset({"Succeeded", "Failed", "Error"})
+EXPLAINED = frozenset({"passed", "needs-cluster", "needs-image", "needs-network"})
+"""Outcomes that meet the bar: succeeded, or cannot succeed in local mode for a named reason."""
 
 _REMOTE_ARTIFACTS = ("s3", "gcs", "git", "http", "oss", "azure", "hdfs", "artifactory", "raw")
 _K8S_VOLUMES = (
@@ -69,6 +72,9 @@ _TOOL_MISSING = re.compile(
     r"command '([^']+)' is not available on this host(?: \(it is part of image ([^)]+)\))?"
 )
 _ENTRYPOINT_MISSING = re.compile(r"image (\S+)'s entrypoint would run")
+_NO_NETWORK = re.compile(
+    r"(Name or service not known|Temporary failure in name resolution|Network is unreachable)"
+)
 _SHELL_NOT_FOUND = re.compile(r"(?:^|: )([\w./-]+): (?:command )?not found")
 
 
@@ -212,6 +218,8 @@ def failure_needs(workflow: dict[str, Any]) -> list[str]:
             needs.add(f"the entrypoint of image {match.group(1)}")
         elif match := _SHELL_NOT_FOUND.search(message):
             needs.add(f"the command {match.group(1)!r} (not on this host)")
+        elif match := _NO_NETWORK.search(message):
+            needs.add(f"network access ({match.group(1)})")
     return sorted(needs)
 
 
@@ -271,8 +279,12 @@ def classify(result: Result, workflow: dict[str, Any] | None, needs: Sequence[st
     if workflow is not None and not result.reason:
         result.reason = first_failure(workflow)
     if found:
-        image_only = all(n.startswith(("the command", "the entrypoint")) for n in found)
-        result.outcome = "needs-image" if image_only else "needs-cluster"
+        if all(n.startswith(("the command", "the entrypoint")) for n in found):
+            result.outcome = "needs-image"
+        elif all(n.startswith("network access") for n in found):
+            result.outcome = "needs-network"
+        else:
+            result.outcome = "needs-cluster"
     elif result.outcome != "timeout":
         result.outcome = "failed"
 
@@ -513,9 +525,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         Path(args.out).write_text(json.dumps(report_json(results, folder), indent=2) + "\n")
     if args.markdown:
         Path(args.markdown).write_text(report_markdown(results))
-    unexplained = [
-        r for r in results if r.outcome not in ("passed", "needs-cluster", "needs-image")
-    ]
+    unexplained = [r for r in results if r.outcome not in EXPLAINED]
     return 0 if not unexplained else 1
 
 

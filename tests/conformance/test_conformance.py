@@ -54,9 +54,7 @@ async def test_subset_succeeds() -> None:
 async def test_every_example_succeeds_or_is_explained() -> None:
     results = await runner.run_examples(EXAMPLES, timeout=120, parallel=6, progress=False)
     unexplained = [
-        (r.example, r.outcome, r.reason)
-        for r in results
-        if r.outcome not in ("passed", "needs-cluster", "needs-image")
+        (r.example, r.outcome, r.reason) for r in results if r.outcome not in runner.EXPLAINED
     ]
     assert unexplained == []
 
@@ -164,3 +162,25 @@ def test_failure_needs_and_classification() -> None:
         result, {"status": {"phase": "Succeeded"}}, ["a Kubernetes Secret (secretKeyRef)"]
     )
     assert (result.outcome, result.needs) == ("passed", [])
+
+
+def test_no_network_is_a_named_need() -> None:
+    workflow: dict[str, Any] = {
+        "status": {
+            "phase": "Failed",
+            "nodes": {
+                "h": {
+                    "name": "h",
+                    "type": "HTTP",
+                    "phase": "Failed",
+                    "message": "http request failed: <urlopen error [Errno -2] Name or service not known>",
+                }
+            },
+        }
+    }
+    result = runner.Result("http.yaml", phase="Failed")
+    runner.classify(result, workflow, [])
+    assert (result.outcome, result.needs) == (
+        "needs-network",
+        ["network access (Name or service not known)"],
+    )
