@@ -256,6 +256,7 @@ class WorkflowRun:
         self._wf_fired: set[str] = set()
         self._wf_pending: set[str] = set()
         self._deferred: tuple[Node, Node | None] | None = None
+        self._repository: dict[str, str] | None = None
         self._hook_checks: set[str] = set()
         self._held: dict[str, LeafJob] = {}
         self._daemons: dict[str, str] = {}
@@ -388,6 +389,8 @@ class WorkflowRun:
         self._set_phase(node, phase)
         self._dirty.add(node.id)
         self._register_globals(node)
+        if node.outputs and "artifacts" in node.outputs:
+            self._index_artifacts(node)
         self._done.append(node.id)
         self._daemons.pop(node.id, None)
         if self._daemons and node.type in (STEPS, DAG):
@@ -498,15 +501,20 @@ class WorkflowRun:
 
     def _repository_data(self, key: str) -> str | None:
         """Key-only artifacts: the latest output artifact stored under *key* in this workflow."""
-        found: str | None = None
-        best = -1.0
-        for node in self.nodes.values():
-            for art in (node.outputs or {}).get("artifacts") or []:
-                if repository_key(art) == key and art.get(ARTIFACT_KEY) is not None:
-                    when = node.finished_at or 0.0
-                    if when >= best:
-                        best, found = when, str(art[ARTIFACT_KEY])
-        return found
+        if self._repository is None:
+            self._repository = {}
+            finished = sorted((n for n in self.nodes.values() if n.outputs), key=lambda n: n.finished_at or 0.0)
+            for node in finished:
+                self._index_artifacts(node)
+        return self._repository.get(key)
+
+    def _index_artifacts(self, node: Node) -> None:
+        if self._repository is None:
+            return  # built lazily from every node on first use
+        for art in (node.outputs or {}).get("artifacts") or []:
+            key = repository_key(art)
+            if key and art.get(ARTIFACT_KEY) is not None:
+                self._repository[key] = str(art[ARTIFACT_KEY])
 
     def _register_globals(self, node: Node) -> None:
         for art in (node.outputs or {}).get("artifacts") or []:
