@@ -313,7 +313,10 @@ class Controller:
         await self._command(key, "resume")
 
     async def stop_workflow(self, key: WorkflowKey, message: str = "") -> None:
-        """Argo's ``stop``: kill running nodes, start nothing new, still run exit handlers."""
+        """Argo's ``stop``: kill running nodes, start nothing new, still run exit handlers.
+
+        *message* (``argo stop --message``) replaces the message given to the killed nodes.
+        """
         await self._command(key, "stop", message=message)
 
     async def terminate(self, key: WorkflowKey) -> None:

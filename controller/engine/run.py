@@ -1064,7 +1064,8 @@ class WorkflowRun:
             self.shutdown = "Stop" if cmd.op == "stop" else "Terminate"
             self.spec["shutdown"] = self.shutdown
             self._wf_dirty = True
-            self._fail_active(f"Stopped with strategy '{self.shutdown}'", include_exit=self.shutdown == "Terminate")
+            given = str(cmd.args.get("message") or "")
+            self._fail_active(given or f"Stopped with strategy '{self.shutdown}'", include_exit=self.shutdown == "Terminate")
         elif cmd.op == "complete":
             node = self.nodes[str(cmd.args["node_id"])]
             if not node.fulfilled:
