@@ -277,23 +277,29 @@ class Plugin:
         log.info("plugin serving", plugin=self.name, version=self.version, hooks=[h.value for h in self._handlers])
 
     async def stop(self, timeout: float = 10.0) -> None:
-        """Deregister, stop taking requests, finish the ones in flight. Idempotent."""
+        """Deregister, stop taking requests, finish the ones in flight. Idempotent.
+
+        Every step is bounded: with NATS unreachable the plugin still stops
+        within about *timeout* seconds (its registration then expires by TTL).
+        """
+        connected = self._nc is not None and self._nc.is_connected
         if self._registration is not None:
-            await self._registration.stop()
-            self._registration = None
+            registration, self._registration = self._registration, None
+            await _bounded(registration.stop(deregister=connected), timeout / 4)
         if self._sub is not None:
-            with contextlib.suppress(Exception):
-                await self._sub.unsubscribe()
-            self._sub = None
+            sub, self._sub = self._sub, None
+            if connected:
+                await _bounded(sub.unsubscribe(), timeout / 4)
         if self._tasks:
-            _, pending = await asyncio.wait(set(self._tasks), timeout=timeout)
+            _, pending = await asyncio.wait(set(self._tasks), timeout=timeout / 2)
             for task in pending:
                 task.cancel()
             if pending:
                 await asyncio.wait(pending)
         if self._own_nc and self._nc is not None:
-            with contextlib.suppress(Exception):
-                await self._nc.drain()
+            nc = self._nc
+            if not await _bounded(nc.drain(), timeout / 4) or not nc.is_closed:
+                await _bounded(nc.close(), 1.0)
         self._nc = None
         self._own_nc = False
 
@@ -435,6 +441,16 @@ class Plugin:
         headers = {"Nats-Service-Error-Code": str(code), "Nats-Service-Error": text[:1000]}
         with contextlib.suppress(Exception):
             await self._nc.publish(msg.reply, b"", headers=headers)
+
+
+async def _bounded(awaitable: Any, timeout: float) -> bool:
+    """Await *awaitable* for at most *timeout* seconds; True if it finished without error."""
+    try:
+        async with asyncio.timeout(timeout):
+            await awaitable
+    except Exception:
+        return False
+    return True
 
 
 def _normalise(result: Any, hook: Hook) -> dict[str, Any]:

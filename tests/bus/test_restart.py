@@ -66,3 +66,41 @@ async def test_plugin_and_dispatcher_survive_a_server_restart(tmp_path: Path) ->
         await controller_nc.close()
         await plugin_nc.close()
         await server.stop()
+
+
+async def test_a_plugin_process_stops_on_sigterm_even_with_nats_gone(tmp_path: Path) -> None:
+    import asyncio
+    import os
+    import signal
+    import sys
+
+    plugin_file = tmp_path / "tiny.py"
+    plugin_file.write_text(
+        "from hookbus.bus import Plugin\n"
+        "plugin = Plugin('tiny')\n"
+        "@plugin.node_pre_execute()\n"
+        "def noop(**kwargs):\n"
+        "    return None\n"
+    )
+    server = EmbeddedServer(store_dir=tmp_path / "nats")
+    url = await server.start()
+    nc = await connect(NatsSettings(urls=(url,)))
+    registry = RegistryView(nc.jetstream(), RegistrySettings())
+    hookbus = os.path.join(os.path.dirname(sys.executable), "hookbus")
+    proc = await asyncio.create_subprocess_exec(
+        hookbus, "plugin", "run", str(plugin_file), "--nats-url", url, stdin=asyncio.subprocess.DEVNULL
+    )
+    try:
+        await registry.start()
+        await wait_registered(registry, "tiny", timeout=30)
+        await registry.stop()
+        await nc.close()
+        await server.kill()
+        proc.send_signal(signal.SIGTERM)
+        code = await asyncio.wait_for(proc.wait(), 20)
+        assert code in (0, 143)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+        await server.stop()
