@@ -14,6 +14,7 @@ work goes on and the dispatcher counts the skipped call.
 
 from __future__ import annotations
 
+import copy
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -42,6 +43,8 @@ log = structlog.get_logger("hookbus.controller.plugin_hooks")
 JSON = dict[str, Any]
 
 _SHORT_CIRCUIT_PHASES = frozenset({"Succeeded", "Skipped", "Failed"})
+_PROCESS_KEYS = frozenset({"name", "image", "command", "args", "env", "workingDir", "source"})
+"""Container fields the engine's process description holds itself; the rest pass through."""
 
 
 def workflow_meta(info: WorkflowInfo) -> JSON:
@@ -337,7 +340,9 @@ def to_kubernetes_pod(pod: Mapping[str, Any], workflow: WorkflowInfo) -> JSON:
     """The engine's process description as the Pod the Kubernetes executor would create."""
 
     def container(process: Mapping[str, Any], name: str) -> JSON:
-        out: JSON = {"name": process.get("name") or name, "image": process.get("image") or ""}
+        # Other container fields of the template (securityContext, resources, ...) as they are.
+        out: JSON = {k: copy.deepcopy(v) for k, v in process.items() if k not in _PROCESS_KEYS}
+        out.update(name=process.get("name") or name, image=process.get("image") or "")
         if process.get("command"):
             out["command"] = list(process["command"])
         if process.get("args"):
@@ -389,7 +394,8 @@ def from_kubernetes_pod(patched: Mapping[str, Any], original: Mapping[str, Any])
                 raise ValueError(f"env entry {entry!r} has no name")
             if "value" in entry:
                 env[str(entry["name"])] = str(entry["value"])
-        out: JSON = {
+        out: JSON = {k: v for k, v in container.items() if k not in _PROCESS_KEYS}
+        out.update({
             "name": str(container.get("name", "")),
             "image": container.get("image"),
             "command": [str(c) for c in container.get("command") or []],
@@ -397,7 +403,7 @@ def from_kubernetes_pod(patched: Mapping[str, Any], original: Mapping[str, Any])
             "env": env,
             "workingDir": container.get("workingDir"),
             "source": (template or {}).get("source"),
-        }
+        })
         return out
 
     main = next((c for c in containers if isinstance(c, dict) and c.get("name") == main_name), containers[0])

@@ -118,3 +118,46 @@ spec:
     second = await stack.run(manifest.replace("ANSWER", "7").replace("generateName: cached-", "generateName: again-"))
     assert node(second, "produce")["message"] == "cache hit"
     assert node(second, "consume")["inputs"]["parameters"][0]["value"] == "42"
+
+
+POD_POLICY = """
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {generateName: pods-}
+spec:
+  entrypoint: main
+  templates:
+    - name: main
+      steps:
+        - - {name: plain, template: plain}
+    - name: plain
+      container: {image: alpine, command: [sh, -c, "echo ok"]}
+    - name: privileged
+      container: {image: alpine, command: [echo, root], securityContext: {privileged: true}}
+"""
+
+
+async def test_pod_policy_vetoes_privileged_pods_and_patches_the_others(nats_url: str, tmp_path: Path) -> None:
+    stack = await make_stack(nats_url, tmp_path / "state", executor="local")
+    try:
+        await stack.plugin("pod-policy", "pod_policy.py")
+        vetoed = await stack.run(POD_POLICY.replace("template: plain}", "template: privileged}"))
+        assert vetoed["status"]["phase"] in ("Failed", "Error")
+        pod = next(n for n in vetoed["status"]["nodes"].values() if n["type"] == "Pod")
+        assert "privileged" in pod["message"] and "pod-policy" in pod["message"]
+        done = await stack.run(POD_POLICY)
+        assert done["status"]["phase"] == "Succeeded", done["status"].get("message")
+        pod = next(n for n in done["status"]["nodes"].values() if n["type"] == "Pod")
+        # The sidecar the plugin added ran beside the main container: it has a log of its own.
+        log_path = stack.controller.log_path(stack_key(done), pod["id"])
+        assert log_path is not None
+        logs = sorted(p.name for p in log_path.parent.iterdir())
+        assert any("log-shipper" in name for name in logs), logs
+    finally:
+        await stack.close()
+
+
+def stack_key(workflow: dict[str, Any]) -> Any:
+    from hookbus.controller.store import WorkflowKey
+
+    return WorkflowKey(workflow["metadata"]["namespace"], workflow["metadata"]["name"])
