@@ -25,6 +25,8 @@ terminate,
 retry
 stop          ``name``, ``message``                                  ``workflow``
 delete        ``name``                                               ``{}``
+complete      ``name``, ``node`` (id or name), ``phase``             ``{}`` (409 if the node already ended)
+              (Succeeded/Failed/Error), ``message``, ``outputs``
 ============  =====================================================  ==========================================
 
 ``watch`` is a long poll: the reply comes as soon as the workflow's snapshot
@@ -96,6 +98,7 @@ VERBS = (
     "terminate",
     "retry",
     "delete",
+    "complete",
 )
 FINAL_PHASES = frozenset({"Succeeded", "Failed", "Error"})
 LOG_CHUNK_LIMIT = 256 * 1024
@@ -327,6 +330,10 @@ class ControllerApi(Protocol):
     async def delete(self, key: WorkflowKey) -> None: ...
 
     def log_path(self, key: WorkflowKey, node_id: str) -> Path | None: ...
+
+    async def complete_node(
+        self, key: WorkflowKey, node_id: str, phase: str, *, message: str = "", outputs: dict[str, Any] | None = None
+    ) -> None: ...
 
 
 def _key(namespace: str, name: str) -> WorkflowKey:
@@ -595,6 +602,26 @@ class ApiServer:
                 complete = False
                 break
         return {"chunks": chunks, "done": complete and is_finished(workflow)}
+
+    async def _do_complete(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        """A plugin that took a node over reports its end (``hookbus.bus.complete_node``)."""
+        key = self._key_of(body)
+        workflow = self._get(key)
+        wanted = _text(body, "node")
+        node = find_node(workflow, wanted)
+        if node is None:
+            raise NotFound(f"workflow {key.name!r} has no node {wanted!r}")
+        phase = _text(body, "phase")
+        if phase not in FINAL_PHASES:
+            raise BadRequest(f"phase must be one of {', '.join(sorted(FINAL_PHASES))}, not {phase!r}")
+        if node.get("phase") in FINAL_PHASES or node.get("phase") in ("Skipped", "Omitted"):
+            raise Conflict(f"node {node.get('name')!r} already ended {node.get('phase')}")
+        outputs = body.get("outputs")
+        if outputs is not None and not isinstance(outputs, dict):
+            raise BadRequest("outputs must be a map like {'parameters': [{'name': ..., 'value': ...}]}")
+        message = body.get("message") or ""
+        await self.controller.complete_node(key, str(node["id"]), phase, message=str(message), outputs=outputs)
+        return {}
 
     async def _do_suspend(self, body: Mapping[str, Any]) -> dict[str, Any]:
         key = self._key_of(body)

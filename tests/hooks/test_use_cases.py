@@ -161,3 +161,66 @@ def stack_key(workflow: dict[str, Any]) -> Any:
     from hookbus.controller.store import WorkflowKey
 
     return WorkflowKey(workflow["metadata"]["namespace"], workflow["metadata"]["name"])
+
+
+TAKE_OVER = """
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {generateName: callable-}
+spec:
+  entrypoint: main
+  templates:
+    - name: main
+      steps:
+        - - name: count
+            template: count
+            arguments: {parameters: [{name: text, value: "one two three"}]}
+        - - name: show
+            template: show
+            arguments: {parameters: [{name: n, value: "{{steps.count.outputs.parameters.words}}"}]}
+    - name: count
+      metadata: {annotations: {task.hookbus.io/callable: word-count}}
+      inputs: {parameters: [{name: text}]}
+      outputs: {parameters: [{name: words, valueFrom: {path: /tmp/words}}]}
+      container: {image: alpine, command: [sh, -c, "exit 1"]}
+    - name: show
+      inputs: {parameters: [{name: n}]}
+      container: {image: alpine, command: [echo, "{{inputs.parameters.n}}"]}
+"""
+
+
+async def test_a_plugin_takes_a_node_over_and_reports_its_end_asynchronously(stack: Stack) -> None:
+    from hookbus.controller.api import ApiServer
+
+    async with ApiServer(stack.controller, stack.nc):
+        await stack.plugin("python-task", "python_task.py")
+        done = await stack.run(TAKE_OVER)
+    assert done["status"]["phase"] == "Succeeded", done["status"].get("message")
+    count = next(n for n in done["status"]["nodes"].values() if n["displayName"] == "count")
+    show = next(n for n in done["status"]["nodes"].values() if n["displayName"] == "show")
+    # The container would have exited 1: the plugin ran the node instead, and its outputs flowed on.
+    assert count["phase"] == "Succeeded"
+    assert show["inputs"]["parameters"][0]["value"] == "3"
+
+
+async def test_completion_reports_are_checked(stack: Stack) -> None:
+    from hookbus.bus import ControlError, complete_node
+    from hookbus.controller.api import ApiServer
+
+    name = "uc-x"
+    with pytest.raises(ControlError) as nobody:
+        await complete_node(stack.nc, workflow=name, node_id="n", phase="Succeeded")
+    assert nobody.value.code == 503 and nobody.value.retryable
+    async with ApiServer(stack.controller, stack.nc):
+        done = await stack.run(STEPS.replace("IMAGE", "alpine"))
+        name = done["metadata"]["name"]
+        pod = next(n for n in done["status"]["nodes"].values() if n["type"] == "Pod")
+        with pytest.raises(ControlError) as finished:
+            await complete_node(stack.nc, workflow=name, node_id=pod["id"], phase="Failed")
+        assert finished.value.code == 409 and "already ended Succeeded" in str(finished.value)
+        with pytest.raises(ControlError) as unknown:
+            await complete_node(stack.nc, workflow=name, node_id="no-such-node", phase="Succeeded")
+        assert unknown.value.code == 404
+        with pytest.raises(ControlError) as bad:
+            await complete_node(stack.nc, workflow=name, node_id=pod["id"], phase="Done")  # type: ignore[arg-type]
+        assert bad.value.code == 400
