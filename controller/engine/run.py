@@ -1115,7 +1115,8 @@ class WorkflowRun:
             if decision.decision == "shortCircuit":
                 self.finish(node, decision.phase, decision.message, decision.outputs or {})
             elif decision.decision == "fail":
-                self.finish(node, FAILED, decision.message)
+                # Error when the plugin itself failed (Fail policy), Failed when it said no.
+                self.finish(node, ERROR if decision.phase == ERROR else FAILED, decision.message)
             elif decision.decision == "hold":
                 delay = decision.requeue or 1.0
                 node.message = decision.message

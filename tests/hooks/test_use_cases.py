@@ -224,3 +224,30 @@ async def test_completion_reports_are_checked(stack: Stack) -> None:
         with pytest.raises(ControlError) as bad:
             await complete_node(stack.nc, workflow=name, node_id=pod["id"], phase="Done")  # type: ignore[arg-type]
         assert bad.value.code == 400
+
+
+async def test_a_plugin_that_is_down_errors_the_node_naming_plugin_and_hook(stack: Stack, tmp_path: Path) -> None:
+    from hookbus.bus import Plugin
+
+    down = Plugin("down-plugin")
+
+    @down.node_pre_execute(failure_policy="Fail", timeout=0.5)
+    def never(**kwargs: Any) -> None:
+        return None
+
+    # Register the manifest, but serve nobody: every call meets "no responders".
+    from hookbus.bus.registry import Registration
+
+    registration = Registration(stack.nc.jetstream(), down.manifest)
+    await registration.start()
+    try:
+        from hookbus.bus.testing import wait_registered
+
+        await wait_registered(stack.registry, "down-plugin")
+        done = await stack.run(STEPS.replace("IMAGE", "alpine"), timeout=30)
+    finally:
+        await registration.stop()
+    assert done["status"]["phase"] == "Error" or done["status"]["phase"] == "Failed"
+    pod = next(n for n in done["status"]["nodes"].values() if n["type"] == "Pod")
+    assert pod["phase"] == "Error"
+    assert "'down-plugin'" in pod["message"] and "node.preExecute" in pod["message"] and "no responders" in pod["message"]
