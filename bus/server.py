@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import os
 import re
 import shutil
 import signal
+import sys
 import sysconfig
 import tempfile
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -29,6 +32,53 @@ log = structlog.get_logger("hookbus.bus.server")
 
 _LISTEN = re.compile(rb"Listening for client connections on ([^\s]+):(\d+)")
 _READY = b"Server is ready"
+
+
+PID_FILE = "nats-server.pid"
+"""Written by the server into its store directory, so a later start can find a stale one."""
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the forked child
+    """Linux: the server gets SIGTERM when the process that started it dies (even by SIGKILL)."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(Exception):
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def _is_nats_server(pid: int) -> bool:
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        try:
+            os.kill(pid, 0)
+        except OSError:
+            return False
+        return True  # no /proc: trust the pid file
+    return b"nats-server" in cmdline
+
+
+def _stop_stale_server(pid_file: Path, timeout: float) -> None:
+    """A server left running on this store by a controller that was killed: stop it first.
+
+    Two servers on one JetStream store would corrupt it. Blocking: run it in a thread.
+    """
+    try:
+        pid = int(pid_file.read_text().strip())
+    except (OSError, ValueError):
+        return
+    if pid == os.getpid() or not _is_nats_server(pid):
+        return
+    log.warning("stopping a stale nats-server left on this store", pid=pid, store=str(pid_file.parent))
+    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, timeout)):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, sig)
+        deadline = time.monotonic() + wait
+        while _is_nats_server(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if not _is_nats_server(pid):
+            return
+    raise ServerError(f"a stale nats-server (pid {pid}) holds the store {pid_file.parent} and does not stop")
 
 
 def find_binary() -> Path:
@@ -103,7 +153,9 @@ class EmbeddedServer:
             self._tmp = tempfile.TemporaryDirectory(prefix="hookbus-nats-")
             self._store_dir = Path(self._tmp.name)
         self._store_dir.mkdir(parents=True, exist_ok=True)
-        args = [str(binary), "-a", self.host, "-p", str(self.port)]
+        pid_file = self._store_dir / PID_FILE
+        await asyncio.to_thread(_stop_stale_server, pid_file, self.stop_timeout)
+        args = [str(binary), "-a", self.host, "-p", str(self.port), "-P", str(pid_file)]
         if self.jetstream:
             args += ["-js", "-sd", str(self._store_dir)]
         lines = []
@@ -122,6 +174,7 @@ class EmbeddedServer:
                 stdout=asyncio.subprocess.DEVNULL,
                 stderr=asyncio.subprocess.PIPE,
                 start_new_session=True,
+                preexec_fn=_die_with_parent,
             )
         except OSError as exc:
             self._cleanup_tmp()

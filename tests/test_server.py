@@ -45,3 +45,50 @@ async def test_stop_is_idempotent(tmp_path: Path) -> None:
     await server.start()
     await server.stop()
     await server.stop()
+
+
+async def test_a_server_orphaned_by_a_killed_controller_is_stopped_before_a_new_one_starts(tmp_path: Path) -> None:
+    import asyncio
+    import os
+    import signal
+    import sys
+    from pathlib import Path as RealPath
+
+    from conftest import wait_for
+
+    # A controller process that starts an embedded server and is then killed with SIGKILL.
+    script = (
+        "import asyncio, sys\n"
+        "from hookbus.bus import EmbeddedServer\n"
+        "async def main():\n"
+        f"    server = EmbeddedServer(store_dir={str(tmp_path / 'store')!r})\n"
+        "    await server.start()\n"
+        "    print('PID', server.pid, flush=True)\n"
+        "    await asyncio.Event().wait()\n"
+        "asyncio.run(main())\n"
+    )
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-c", script, stdout=asyncio.subprocess.PIPE)
+    assert proc.stdout is not None
+    line = b""
+    while not line.startswith(b"PID "):
+        line = await asyncio.wait_for(proc.stdout.readline(), 30)
+        assert line, "the controller process ended before its server was ready"
+    server_pid = int(line.split()[1])
+    proc.send_signal(signal.SIGKILL)
+    await proc.wait()
+
+    def gone(pid: int) -> bool:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        try:
+            return b"nats-server" not in RealPath(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            return True
+
+    # On Linux the server follows its parent; elsewhere the next start stops it. Either way,
+    # a new server on the same store starts alone.
+    async with EmbeddedServer(store_dir=tmp_path / "store") as server:
+        await wait_for(lambda: gone(server_pid), timeout=15, what="the orphaned server to be gone")
+        assert server.pid != server_pid
