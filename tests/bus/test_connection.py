@@ -57,3 +57,41 @@ def test_invalid_numbers_in_the_environment_name_the_variable() -> None:
 
     with pytest.raises(ConfigError, match="HOOKBUS_HOOK_TIMEOUT='soon'"):
         from_env({"HOOKBUS_HOOK_TIMEOUT": "soon"})
+
+
+def _certificates(folder: Path) -> dict[str, Path]:
+    """A CA, a server certificate for 127.0.0.1 and a client certificate, made with openssl."""
+    import shutil
+    import subprocess
+
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed")
+
+    def run(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=folder, check=True, capture_output=True)
+
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "1", "-subj", "/CN=hookbus-test-ca")
+    for name, extra in (("server", "subjectAltName=IP:127.0.0.1"), ("client", "extendedKeyUsage=clientAuth")):
+        run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", f"/CN={name}")
+        (folder / f"{name}.ext").write_text(extra + "\n")
+        run("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", f"{name}.pem", "-days", "1", "-extfile", f"{name}.ext")
+    return {n: folder / n for n in ("ca.pem", "server.pem", "server.key", "client.pem", "client.key")}
+
+
+async def test_mutual_tls(tmp_path: Path) -> None:
+    certs = _certificates(tmp_path)
+    config = (
+        "tls {\n"
+        f'  cert_file: "{certs["server.pem"]}"\n  key_file: "{certs["server.key"]}"\n'
+        f'  ca_file: "{certs["ca.pem"]}"\n  verify: true\n'
+        "}"
+    )
+    async with EmbeddedServer(store_dir=tmp_path / "store", config=config) as server:
+        url = server.url.replace("nats://", "tls://")
+        nc = await connect(
+            NatsSettings(urls=(url,), tls_ca=str(certs["ca.pem"]), tls_cert=str(certs["client.pem"]), tls_key=str(certs["client.key"]))
+        )
+        assert nc.is_connected
+        await nc.close()
+        with pytest.raises(ConnectError):
+            await connect(NatsSettings(urls=(url,), tls_ca=str(certs["ca.pem"]), connect_attempts=1))
