@@ -32,6 +32,8 @@ Layers (each module imports only the ones above it):
     watch, suspend, resume, stop, terminate, retry, delete, log_path).
 ``memory_store``
     A non-durable store with the WorkflowStore interface (dry runs, benchmarks).
+``volumes``
+    A leaf's ``volumeMounts`` as executor mounts (emptyDir, PVCs, hostPath, ConfigMaps).
 ``lifecycle``
     Expression lifecycle hooks (``hooks.<name>.expression`` on steps, tasks and the
     workflow), evaluated when the node's phase changes, each fired at most once.
@@ -50,9 +52,15 @@ Where this differs from Argo (on purpose or not yet done):
 - Daemons are "ready" as soon as their process starts (no readiness probe).
 - Artifacts in local mode: single text files up to 256 kB travel inside the node
   records (outputs read back like parameter files, inputs written by an init process
-  before the main one); ``raw``, ``from`` step/task outputs, global artifacts and
-  key-only artifacts (``s3: {key}`` ... within one workflow) work.
-  Directories, archives, ``subPath`` and artifact repositories (S3, GCS, ...) do not.
+  before the main one); directories (and larger files) stay where the producing node
+  left them in the executor's state and are copied into consumers, whose ``subPath``
+  picks a path inside a directory artifact. ``raw``, ``from`` step/task outputs,
+  global artifacts and key-only artifacts (``s3: {key}`` ... within one workflow)
+  work. Archives (tar/gzip) and artifact repositories (S3, GCS, ...) do not.
+- Volumes (``volumes``): see :mod:`.volumes`. ``emptyDir`` per node,
+  ``volumeClaimTemplates`` as one host directory per workflow (not deleted when the
+  workflow ends, unlike Argo's PVC garbage collection), ``persistentVolumeClaim`` only
+  for a claim directory made beforehand, ``hostPath``, ``configMap``; no Secrets.
 - Not supported yet:
   ``resource``/``data`` templates (nodes end in Error saying so),
   synchronization (mutex/semaphore), ``podSpecPatch``; ``containerSet`` runs its

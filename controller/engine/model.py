@@ -166,14 +166,14 @@ class Node:
 
 
 def public_node(data: dict[str, Any]) -> dict[str, Any]:
-    """A stored node dict without the engine's private fields (nor artifact contents)."""
+    """A stored node dict without the engine's private fields (nor artifact contents or host paths)."""
     out = {k: v for k, v in data.items() if k != "x-hookbus"}
     for key in ("inputs", "outputs"):
         section = out.get(key)
         if section and section.get("artifacts"):
             out[key] = {
                 **section,
-                "artifacts": [{k: v for k, v in a.items() if k != "x-hookbus-data"} for a in section["artifacts"]],
+                "artifacts": [{k: v for k, v in a.items() if not k.startswith("x-hookbus-")} for a in section["artifacts"]],
             }
     return out
 

@@ -16,6 +16,7 @@ import itertools
 import json
 from collections import ChainMap, deque
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import structlog
@@ -65,11 +66,15 @@ from hookbus.controller.engine.model import (
 from hookbus.controller.engine.scope import artifact_ref, format_value, inputs_scope, node_scope
 from hookbus.controller.engine.templates import (
     ARTIFACT_KEY,
+    ARTIFACT_PATH_KEY,
     ARTIFACT_REF,
+    StoredArtifact,
     TemplateError,
     artifact_writers,
     bind_inputs,
+    input_files,
     leaf_outputs,
+    output_artifact_paths,
     output_path_scope,
     output_paths,
     parse_duration,
@@ -78,6 +83,7 @@ from hookbus.controller.engine.templates import (
     stored_template_key,
     template_kind,
 )
+from hookbus.controller.engine.volumes import node_mounts
 from hookbus.controller.executors.base import ProcessSpec, TaskResult, TaskSpec
 
 if TYPE_CHECKING:
@@ -256,7 +262,7 @@ class WorkflowRun:
         self._wf_fired: set[str] = set()
         self._wf_pending: set[str] = set()
         self._deferred: tuple[Node, Node | None] | None = None
-        self._repository: dict[str, str] | None = None
+        self._repository: dict[str, str | StoredArtifact] | None = None
         self._hook_checks: set[str] = set()
         self._held: dict[str, LeafJob] = {}
         self._daemons: dict[str, str] = {}
@@ -483,8 +489,8 @@ class WorkflowRun:
             return None
         raise TemplateError(f'ConfigMap "{name}" key "{key}" not found')
 
-    def artifact_data(self, ref: str) -> str | None:
-        """The content behind an artifact reference (``{{steps.X.outputs.artifacts.Y}}``)."""
+    def artifact_data(self, ref: str) -> str | StoredArtifact | None:
+        """The content (or host copy) behind an artifact reference (``{{steps.X.outputs.artifacts.Y}}``)."""
         if "{{" in ref:
             ref = format_value(substitute(ref, self.globals, strict=False))
         if ref.startswith("key:"):
@@ -495,11 +501,10 @@ class WorkflowRun:
         node = self.nodes.get(node_id)
         for art in ((node.outputs or {}) if node else {}).get("artifacts") or []:
             if art.get("name") == name:
-                data = art.get(ARTIFACT_KEY)
-                return None if data is None else str(data)
+                return _stored(art)
         return None
 
-    def _repository_data(self, key: str) -> str | None:
+    def _repository_data(self, key: str) -> str | StoredArtifact | None:
         """Key-only artifacts: the latest output artifact stored under *key* in this workflow."""
         if self._repository is None:
             self._repository = {}
@@ -513,8 +518,9 @@ class WorkflowRun:
             return  # built lazily from every node on first use
         for art in (node.outputs or {}).get("artifacts") or []:
             key = repository_key(art)
-            if key and art.get(ARTIFACT_KEY) is not None:
-                self._repository[key] = str(art[ARTIFACT_KEY])
+            stored = _stored(art)
+            if key and stored is not None:
+                self._repository[key] = stored
 
     def _register_globals(self, node: Node) -> None:
         for art in (node.outputs or {}).get("artifacts") or []:
@@ -1194,6 +1200,22 @@ class WorkflowRun:
             timeout=None,
             annotations=pod["annotations"],
             labels=pod["labels"],
+            output_artifacts=output_artifact_paths(tmpl),
+            input_files=input_files(job.node.inputs),
+            mounts=self._mounts(job),
+        )
+
+    def _mounts(self, job: LeafJob) -> dict[str, str]:
+        """The node's volume mounts (see :mod:`.volumes`); raises ``TemplateError`` naming the volume."""
+        root = self.env.settings.state_dir or getattr(self.env.executor, "state_dir", None)
+        return node_mounts(
+            job.template,
+            self.spec,
+            root=None if root is None else Path(root),
+            namespace=self.key.namespace,
+            workflow=self.name,
+            node_id=job.node.id,
+            config_map=lambda name: self.config_maps.get((self.key.namespace, name)) or self.config_maps.get(("", name)),
         )
 
     def _start_task(self, job: LeafJob) -> None:
@@ -1555,3 +1577,12 @@ def composite_outputs(tmpl: Mapping[str, Any], scope: Mapping[str, Any]) -> JSON
             entry["globalName"] = decl["globalName"]
         params.append(entry)
     return {"parameters": params} if params else {}
+
+
+def _stored(art: Mapping[str, Any]) -> str | StoredArtifact | None:
+    """An output artifact's content (text kept in the record) or its host copy, ``None`` if neither."""
+    if art.get(ARTIFACT_KEY) is not None:
+        return str(art[ARTIFACT_KEY])
+    if art.get(ARTIFACT_PATH_KEY):
+        return StoredArtifact(str(art[ARTIFACT_PATH_KEY]))
+    return None

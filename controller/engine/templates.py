@@ -4,6 +4,9 @@ and reading their outputs back, the way Argo does."""
 from __future__ import annotations
 
 import json
+import os
+from dataclasses import dataclass
+from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from hookbus.controller.argo.errors import ArgoError
@@ -49,7 +52,9 @@ def bind_inputs(
     ``valueFrom.configMapKeyRef`` (via *config_map(name, key, optional)*). A parameter
     with none of them raises :class:`TemplateError` (``inputs.parameters.x was not supplied``).
     Input artifacts take ``raw.data`` or ``from`` (a reference resolved by
-    *artifact_data(ref)*); their content travels under :data:`ARTIFACT_KEY`.
+    *artifact_data(ref)*, a ``str`` or a :class:`StoredArtifact`); their content travels
+    under :data:`ARTIFACT_KEY`, or their host path under :data:`ARTIFACT_PATH_KEY`
+    (``subPath`` picks a file or folder inside a directory artifact).
     """
     given = {p["name"]: p for p in (arguments or {}).get("parameters") or [] if "name" in p}
     params: list[JSON] = []
@@ -86,7 +91,7 @@ def bind_inputs(
         arg = given_art.get(name) or {}
         raw = arg.get("raw") or decl.get("raw")
         source = arg.get("from") or decl.get("from")
-        data: str | None = None
+        data: str | StoredArtifact | None = None
         if raw is not None:
             data = format_value(raw.get("data", ""))
         elif source:
@@ -99,12 +104,19 @@ def bind_inputs(
                 raise TemplateError(f"inputs.artifacts.{name}: no artifact stored under key {repository_key(arg) or repository_key(decl)!r}")
         elif arg.get(ARTIFACT_KEY) is not None:
             data = str(arg[ARTIFACT_KEY])
+        elif arg.get(ARTIFACT_PATH_KEY):
+            data = StoredArtifact(str(arg[ARTIFACT_PATH_KEY]))
         elif not decl.get("optional") and not _located(arg) and not _located(decl):
             raise TemplateError(f"inputs.artifacts.{name} was not supplied")
         entry: JSON = {"name": name}
         if decl.get("path"):
             entry["path"] = decl["path"]
-        if data is not None:
+        sub_path = str(arg.get("subPath") or decl.get("subPath") or "")
+        if sub_path and data is not None:
+            data = _sub_path(data, sub_path, name)
+        if isinstance(data, StoredArtifact):
+            entry[ARTIFACT_PATH_KEY] = data.path
+        elif data is not None:
             entry[ARTIFACT_KEY] = data
         artifacts.append(entry)
     if artifacts:
@@ -163,8 +175,45 @@ def pod_dict(tmpl: Mapping[str, Any], workflow: Mapping[str, Any]) -> JSON:
 
 ARTIFACT_KEY = "x-hookbus-data"
 """Where a (small, text) artifact's content travels inside ``inputs``/``outputs`` records."""
+ARTIFACT_PATH_KEY = "x-hookbus-path"
+"""Where a directory (or large file) artifact's host path travels instead of its content."""
 ARTIFACT_MAX = 256 * 1024
 ARTIFACT_REF = "hookbus-artifact://"
+
+
+@dataclass(frozen=True, slots=True)
+class StoredArtifact:
+    """An artifact kept on the host (a directory, or a file too large for node records)."""
+
+    path: str
+
+
+def _sub_path(data: str | StoredArtifact, sub_path: str, name: str) -> StoredArtifact:
+    """Argo's input ``subPath``: that file or directory inside a directory artifact."""
+    parts = PurePosixPath(sub_path.strip("/")).parts
+    if ".." in parts:
+        raise TemplateError(f"inputs.artifacts.{name}: subPath {sub_path!r} must not contain '..'")
+    if not isinstance(data, StoredArtifact) or not os.path.isdir(data.path):
+        raise TemplateError(f"inputs.artifacts.{name}: subPath {sub_path!r} needs a directory artifact (this one is a single file)")
+    target = os.path.join(data.path, *parts)
+    if not os.path.lexists(target):
+        raise TemplateError(f"inputs.artifacts.{name}: subPath {sub_path!r} is not in the artifact")
+    return StoredArtifact(target)
+
+
+def input_files(inputs: Mapping[str, Any] | None) -> dict[str, str]:
+    """Input artifacts kept on the host: path in the node -> host file or directory to copy there."""
+    out: dict[str, str] = {}
+    for art in (inputs or {}).get("artifacts") or []:
+        if art.get(ARTIFACT_PATH_KEY) and art.get("path"):
+            out[str(art["path"])] = str(art[ARTIFACT_PATH_KEY])
+    return out
+
+
+def output_artifact_paths(tmpl: Mapping[str, Any]) -> dict[str, str]:
+    """Output artifact name -> path in the node, for the executor to hand back (files or directories)."""
+    outputs = tmpl.get("outputs") or {}
+    return {str(a["name"]): str(a["path"]) for a in outputs.get("artifacts") or [] if a.get("path") and a.get("name")}
 
 
 def output_paths(tmpl: Mapping[str, Any]) -> dict[str, str]:
@@ -212,14 +261,18 @@ def leaf_outputs(tmpl: Mapping[str, Any], result: TaskResult) -> tuple[JSON, str
     for decl in (tmpl.get("outputs") or {}).get("artifacts") or []:
         name = decl["name"]
         data = result.parameters.get(f"artifact:{name}")
-        if data is None:
+        host = result.artifacts.get(name)
+        if data is None and host is None:
             if not decl.get("optional") and decl.get("path") and result.phase == "Succeeded" and problem is None:
-                problem = f"output artifact {name!r}: no file at {decl['path']} (local mode keeps single text files only)"
+                problem = f"output artifact {name!r}: nothing at {decl['path']}"
             continue
-        if len(data) > ARTIFACT_MAX:
+        if data is not None and len(data) <= ARTIFACT_MAX:
+            entry = {"name": name, "path": decl.get("path"), ARTIFACT_KEY: data}
+        elif host is not None:
+            entry = {"name": name, "path": decl.get("path"), ARTIFACT_PATH_KEY: host}
+        else:
             problem = problem or f"output artifact {name!r} is larger than {ARTIFACT_MAX} bytes (local mode limit)"
             continue
-        entry = {"name": name, "path": decl.get("path"), ARTIFACT_KEY: data}
         for loc in _REPOSITORIES:
             if isinstance(decl.get(loc), dict):
                 entry[loc] = dict(decl[loc])
