@@ -5,7 +5,8 @@ each method turns one scheduling pass's batch into one dispatcher call (which
 makes one request per interested plugin, chunked), and turns the merged
 outcomes back into the engine's result records. Plugin verdicts that take
 effect (a rejection, a veto, a short-circuit, a take-over, a hold, a warning)
-are logged with the plugin named and published as ``plugin`` notifications.
+are logged with the plugin named and published as ``plugin`` notifications;
+so are the verdicts of shadow plugins (verdict ``shadow``), which take no effect.
 
 A plugin failure under the ``Fail`` policy becomes an *error* of the node or
 workflow, with a message naming the plugin and the hook; under ``Ignore`` the
@@ -269,7 +270,10 @@ class PluginHooks:
             log.info("plugin warning", plugin=warning.plugin, hook=hook.value, workflow=meta["name"], node=node_id, warning=warning.message)
             await self._publish(meta, warning.plugin, "warning", hook, node_id, warning.message)
         for verdict in outcome.shadow:
-            log.info("shadow plugin verdict", plugin=verdict.plugin, hook=hook.value, workflow=meta["name"], node=node_id, verdict=_summary(verdict.result))
+            summary = _summary(verdict.result)
+            log.info("shadow plugin verdict", plugin=verdict.plugin, hook=hook.value, workflow=meta["name"], node=node_id, verdict=summary)
+            said = verdict.result.get("message")
+            await self._publish(meta, verdict.plugin, "shadow", hook, node_id, f"{summary}: {said}" if said else summary)
         return shown
 
     async def _verdict(self, meta: JSON, hook: Hook, outcome: ItemOutcome, verdict: str, node_id: str | None = None) -> None:

@@ -1,0 +1,599 @@
+"""The dispatch semantics of issue 4, end to end through the controller.
+
+Each test runs the real :class:`Controller` with :class:`PluginHooks` on a real
+nats-server; plugins are in-process :class:`hookbus.bus.Plugin` objects, each
+serving on a NATS connection of its own, found by the controller through the
+registry like any plugin process. Ordering, timeouts and failure policies,
+shadow mode, filters and projection, the circuit breaker, plugins coming and
+going mid-run, and once-only hooks across a controller restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import pytest
+import yaml
+from conftest import wait_for
+from hookstack import Stack
+
+from hookbus.bus import DispatchSettings, NatsSettings, Plugin, RegistrySettings, patch, reject
+from hookbus.bus.connection import connect
+from hookbus.bus.dispatch import Dispatcher
+from hookbus.bus.events import EventPublisher, PublisherSink, replay
+from hookbus.bus.registry import RegistryView
+from hookbus.bus.settings import EventSettings
+from hookbus.bus.testing import wait_registered
+from hookbus.controller.engine.controller import Controller
+from hookbus.controller.engine.settings import ControllerSettings
+from hookbus.controller.executors.base import TaskResult, TaskSpec
+from hookbus.controller.plugin_hooks import PluginHooks
+from hookbus.controller.store import WorkflowStore
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+    from pathlib import Path
+
+    from nats.aio.client import Client
+
+    from hookbus.bus.events import CloudEvent
+
+pytestmark = pytest.mark.slow
+
+
+# ------------------------------------------------------------------------------ harness
+
+
+@dataclass
+class RecordingExecutor:
+    """An executor double: records every TaskSpec it is given; nodes of *gated* templates
+    wait until :meth:`release`; everything else succeeds at once."""
+
+    gated: set[str] = field(default_factory=set)
+    tasks: list[TaskSpec] = field(default_factory=list)
+    name: str = "recording"
+    _gates: dict[str, asyncio.Event] = field(default_factory=dict)
+
+    def gate(self, template: str) -> asyncio.Event:
+        return self._gates.setdefault(template, asyncio.Event())
+
+    def release(self, template: str) -> None:
+        self.gate(template).set()
+
+    def started(self, template: str) -> list[TaskSpec]:
+        return [t for t in self.tasks if t.template_name == template]
+
+    async def run(self, task: TaskSpec) -> TaskResult:
+        self.tasks.append(task)
+        if task.template_name in self.gated:
+            await self.gate(task.template_name).wait()
+        now = time.time()
+        return TaskResult("Succeeded", 0, "", "", {}, None, now, now)
+
+    async def close(self) -> None:
+        return None
+
+
+async def open_stack(
+    url: str,
+    tmp_path: Path,
+    executor: RecordingExecutor,
+    *,
+    dispatch: DispatchSettings | None = None,
+    bucket: str = "semantics",
+) -> Stack:
+    """A controller as ``hookbus controller`` wires it, with *executor* and a JetStream store."""
+    nc = await connect(NatsSettings(urls=(url,), name="controller"))
+    registry = RegistryView(nc.jetstream(), RegistrySettings(resync=2.0))
+    await registry.start()
+    dispatcher = Dispatcher(nc, registry, dispatch or DispatchSettings(default_timeout=5.0))
+    publisher = EventPublisher(nc, EventSettings())
+    await publisher.start()
+    controller = Controller(
+        ControllerSettings(executor="recording", state_dir=tmp_path / "state"),
+        store=WorkflowStore(nc.jetstream(), bucket=bucket),
+        executor=executor,
+        hooks=PluginHooks(dispatcher, events=publisher),
+        events=PublisherSink(publisher),
+    )
+    await controller.start()
+    return Stack(url, nc, registry, dispatcher, publisher, controller)
+
+
+@contextlib.asynccontextmanager
+async def serving(url: str, *plugins: Plugin) -> AsyncIterator[list[Client]]:
+    """Serve *plugins* in process, each on a connection of its own; stopped on exit."""
+    clients: list[Client] = []
+    try:
+        for plugin in plugins:
+            nc = await connect(NatsSettings(urls=(url,), name=plugin.name))
+            clients.append(nc)
+            await plugin.start(nc)
+        yield clients
+    finally:
+        for plugin in plugins:
+            await plugin.stop(timeout=4)
+        for nc in clients:
+            await nc.close()
+
+
+async def run(stack: Stack, manifest: str, timeout: float = 8.0) -> dict[str, Any]:
+    key = await stack.controller.submit(yaml.safe_load(manifest))
+    return await stack.controller.wait(key, timeout=timeout)
+
+
+def pods(workflow: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The workflow's Pod nodes by display name."""
+    return {n["displayName"]: n for n in workflow["status"]["nodes"].values() if n["type"] == "Pod"}
+
+
+@pytest.fixture
+async def executor() -> RecordingExecutor:
+    return RecordingExecutor()
+
+
+@pytest.fixture
+async def stack(nats_url: str, tmp_path: Path, executor: RecordingExecutor) -> AsyncIterator[Stack]:
+    s = await open_stack(nats_url, tmp_path, executor)
+    yield s
+    await s.close()
+
+
+STEPS = """
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {name: NAME}
+spec:
+  entrypoint: main
+  templates:
+    - name: main
+      steps:
+        - - {name: one, template: work}
+        - - {name: two, template: work}
+    - name: work
+      container: {image: alpine:3.23, command: [echo], args: [hi]}
+"""
+
+
+# ------------------------------------------------------------------------------ ordering
+
+
+async def test_mutating_pod_plugins_run_in_priority_order_and_both_patches_reach_the_executor(
+    nats_url: str, stack: Stack, executor: RecordingExecutor
+) -> None:
+    # Names sort the other way round: priority, not name, must decide the order.
+    first = Plugin("zz-first")
+    second = Plugin("aa-second")
+    seen_by_second: list[dict[str, Any]] = []
+
+    @first.pod_pre_create(priority=10)
+    def label(pod: dict[str, Any], **kwargs: Any) -> Any:
+        return patch([
+            {"op": "add", "path": "/metadata/labels/stage", "value": "first"},
+            {"op": "add", "path": "/spec/containers/0/env", "value": [{"name": "FIRST", "value": "1"}]},
+        ])
+
+    @second.pod_pre_create(priority=20)
+    def extend(pod: dict[str, Any], **kwargs: Any) -> Any:
+        seen_by_second.append(pod)
+        # "env/-" only applies if the first plugin's env list is already there.
+        stage = pod["metadata"]["labels"].get("stage", "none")
+        return patch([
+            {"op": "add", "path": "/metadata/labels/after", "value": stage},
+            {"op": "add", "path": "/spec/containers/0/env/-", "value": {"name": "SECOND", "value": f"saw-{stage}"}},
+        ])
+
+    async with serving(nats_url, second, first):
+        await wait_registered(stack.registry, "zz-first", "aa-second")
+        done = await run(stack, STEPS.replace("NAME", "order"))
+    assert done["status"]["phase"] == "Succeeded", done["status"].get("message")
+    assert len(seen_by_second) == 2
+    for pod in seen_by_second:
+        assert pod["metadata"]["labels"]["stage"] == "first"
+        assert pod["spec"]["containers"][0]["env"] == [{"name": "FIRST", "value": "1"}]
+    assert len(executor.tasks) == 2
+    for task in executor.tasks:
+        assert dict(task.main.env) == {"FIRST": "1", "SECOND": "saw-first"}
+        assert task.labels["stage"] == "first" and task.labels["after"] == "first"
+
+
+# ------------------------------------------------------------------------------ timeouts
+
+
+@pytest.mark.parametrize("policy", ["Fail", "Ignore"])
+async def test_a_plugin_slower_than_its_timeout_errors_the_node_or_is_skipped(
+    nats_url: str, stack: Stack, executor: RecordingExecutor, policy: str
+) -> None:
+    slow = Plugin("slow-plugin")
+    release = asyncio.Event()
+    calls: list[str] = []
+
+    @slow.node_pre_execute(failure_policy=policy, timeout=0.3)
+    async def stall(node: dict[str, Any], **kwargs: Any) -> None:
+        calls.append(node["id"])
+        await release.wait()
+
+    async with serving(nats_url, slow):
+        await wait_registered(stack.registry, "slow-plugin")
+        began = time.monotonic()
+        try:
+            done = await run(stack, STEPS.replace("NAME", f"slow-{policy.lower()}"), timeout=8)
+        finally:
+            release.set()
+        took = time.monotonic() - began
+    nodes = pods(done)
+    if policy == "Fail":
+        # The first step errors; Argo does not start the second step of a failed steps template.
+        assert done["status"]["phase"] == "Failed"
+        assert nodes["one"]["phase"] == "Error"
+        message = nodes["one"]["message"]
+        assert "'slow-plugin'" in message and "node.preExecute" in message and "no reply within" in message
+        assert "two" not in nodes
+        assert executor.tasks == []
+        assert len(calls) == 1
+    else:
+        assert done["status"]["phase"] == "Succeeded", done["status"].get("message")
+        assert {n["phase"] for n in nodes.values()} == {"Succeeded"}
+        assert len(calls) == 2 and len(executor.tasks) == 2
+        assert stack.dispatcher.stats.ignored == 2
+    # Bounded by the plugin's timeout per call, not by the plugin.
+    assert took < 5
+
+
+async def test_a_plugin_that_is_down_under_ignore_is_skipped_and_counted(stack: Stack, executor: RecordingExecutor) -> None:
+    from hookbus.bus.registry import Registration
+
+    down = Plugin("down-ignored")
+
+    @down.node_pre_execute(failure_policy="Ignore", timeout=0.5)
+    def never(**kwargs: Any) -> None:
+        return None
+
+    # Registered, but nobody serves the subject: every call meets "no responders".
+    registration = Registration(stack.nc.jetstream(), down.manifest)
+    await registration.start()
+    try:
+        await wait_registered(stack.registry, "down-ignored")
+        done = await run(stack, STEPS.replace("NAME", "down-ignore"))
+    finally:
+        await registration.stop()
+    assert done["status"]["phase"] == "Succeeded", done["status"].get("message")
+    assert len(executor.tasks) == 2
+    assert stack.dispatcher.stats.ignored == 2
+
+
+# ------------------------------------------------------------------------------ shadow mode
+
+
+async def all_events(js: Any, workflow: str) -> list[CloudEvent]:
+    async with replay(js, workflow=workflow) as reader:
+        return [event async for event in reader]
+
+
+async def test_a_shadow_plugin_that_vetoes_every_pod_changes_nothing_but_is_reported(
+    nats_url: str, stack: Stack, executor: RecordingExecutor
+) -> None:
+    shadow = Plugin("strict-shadow")
+
+    @shadow.pod_pre_create(shadow=True)
+    def veto(**kwargs: Any) -> Any:
+        return reject("no pods today")
+
+    async with serving(nats_url, shadow):
+        await wait_registered(stack.registry, "strict-shadow")
+        done = await run(stack, STEPS.replace("NAME", "shadowed"))
+    assert done["status"]["phase"] == "Succeeded", done["status"].get("message")
+    assert len(executor.tasks) == 2
+    node_ids = {n["id"] for n in pods(done).values()}
+
+    async def reported() -> bool:
+        events = await all_events(stack.nc.jetstream(), "shadowed")
+        shadows = [e.data for e in events if e.data.get("verdict") == "shadow"]
+        return {d.get("nodeId") for d in shadows} == node_ids
+
+    await wait_for(reported, timeout=8, what="a shadow verdict event per pod")
+    events = await all_events(stack.nc.jetstream(), "shadowed")
+    shadows = [e.data for e in events if e.data.get("verdict") == "shadow"]
+    assert len(shadows) == 2
+    for data in shadows:
+        assert data["plugin"] == "strict-shadow" and data["hook"] == "pod.preCreate"
+        assert "no pods today" in data["message"]
+    # Nothing was vetoed for real.
+    assert not [e for e in events if e.data.get("verdict") == "vetoed"]
+
+
+# ------------------------------------------------------------------------------ filters and projection
+
+MIXED = """
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {name: mixed}
+spec:
+  entrypoint: main
+  templates:
+    - name: main
+      steps:
+        - - {name: build, template: build}
+        - - name: deploy
+            template: deploy
+            withItems: [eu, us]
+            arguments: {parameters: [{name: region, value: "{{item}}"}]}
+        - - {name: check, template: check}
+    - name: build
+      container: {image: alpine:3.23, command: [echo], args: [build]}
+    - name: deploy
+      inputs: {parameters: [{name: region}]}
+      container: {image: alpine:3.23, command: [echo], args: ["{{inputs.parameters.region}}"]}
+    - name: check
+      script: {image: "python:3.12", command: [python], source: "print(1)"}
+"""
+
+
+async def test_filters_and_projection_decide_what_each_plugin_receives(nats_url: str, stack: Stack) -> None:
+    by_template = Plugin("deploy-only")
+    by_image = Plugin("python-only")
+    projected = Plugin("names-only")
+    got: dict[str, list[Any]] = {"deploy-only": [], "python-only": [], "names-only": []}
+
+    @by_template.node_pre_execute(mutating=False, templates=["deploy"])
+    def on_deploy(node: dict[str, Any], **kwargs: Any) -> None:
+        got["deploy-only"].append(node["templateName"])
+
+    @by_image.node_pre_execute(mutating=False, images=["python:*"])
+    def on_python(node: dict[str, Any], **kwargs: Any) -> None:
+        got["python-only"].append(node["templateName"])
+
+    @projected.node_pre_execute(mutating=False, fields=["node.name"])
+    def on_any(item: dict[str, Any], **kwargs: Any) -> None:
+        got["names-only"].append(item)
+
+    async with serving(nats_url, by_template, by_image, projected):
+        await wait_registered(stack.registry, "deploy-only", "python-only", "names-only")
+        done = await run(stack, MIXED)
+    assert done["status"]["phase"] == "Succeeded", done["status"].get("message")
+    leaves = pods(done)
+    assert len(leaves) == 4
+    assert got["deploy-only"] == ["deploy", "deploy"]
+    assert got["python-only"] == ["check"]
+    assert sorted(got["names-only"], key=lambda i: i["id"]) == sorted(
+        ({"id": n["id"], "node": {"name": n["name"]}} for n in leaves.values()), key=lambda i: i["id"]
+    )
+
+
+# ------------------------------------------------------------------------------ circuit breaker
+
+FOUR = """
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {name: NAME}
+spec:
+  entrypoint: main
+  templates:
+    - name: main
+      steps:
+        - - {name: s1, template: work}
+        - - {name: s2, template: work}
+        - - {name: s3, template: work}
+        - - {name: s4, template: work}
+    - name: work
+      container: {image: alpine:3.23, command: [echo], args: [hi]}
+"""
+
+
+async def test_the_circuit_breaker_stops_calling_a_failing_plugin(
+    nats_url: str, tmp_path: Path, executor: RecordingExecutor
+) -> None:
+    stack = await open_stack(
+        nats_url, tmp_path, executor, dispatch=DispatchSettings(default_timeout=2.0, breaker_threshold=2, retries=0)
+    )
+    broken = Plugin("flaky")
+    calls: list[str] = []
+
+    @broken.node_pre_execute(failure_policy="Ignore")
+    def boom(node: dict[str, Any], **kwargs: Any) -> None:
+        calls.append(node["displayName"])
+        raise RuntimeError("backend unreachable")
+
+    try:
+        async with serving(nats_url, broken):
+            await wait_registered(stack.registry, "flaky")
+            done = await run(stack, FOUR.replace("NAME", "breaker"))
+        stats = stack.dispatcher.stats
+    finally:
+        await stack.close()
+    assert done["status"]["phase"] == "Succeeded", done["status"].get("message")
+    assert len(executor.tasks) == 4
+    # Two failures open the breaker; the last two nodes never reach the plugin.
+    assert calls == ["s1", "s2"]
+    assert stats.breaker_skips == 2
+    assert stats.ignored == 4
+
+
+# ------------------------------------------------------------------------------ plugins come and go
+
+SLOW_FIRST = """
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {name: NAME}
+spec:
+  entrypoint: main
+  templates:
+    - name: main
+      steps:
+        - - {name: s1, template: slow}
+        - - {name: s2, template: work}
+        - - {name: s3, template: work}
+    - name: slow
+      container: {image: alpine:3.23, command: [echo], args: [slow]}
+    - name: work
+      container: {image: alpine:3.23, command: [echo], args: [hi]}
+"""
+
+
+def counting_plugin(name: str, seen: list[str]) -> Plugin:
+    plugin = Plugin(name)
+
+    @plugin.node_pre_execute(mutating=False)
+    def count(node: dict[str, Any], **kwargs: Any) -> None:
+        seen.append(node["displayName"])
+
+    return plugin
+
+
+async def test_a_plugin_registered_mid_run_is_called_for_later_nodes(
+    nats_url: str, stack: Stack, executor: RecordingExecutor
+) -> None:
+    executor.gated.add("slow")
+    seen: list[str] = []
+    key = await stack.controller.submit(yaml.safe_load(SLOW_FIRST.replace("NAME", "late-plugin")))
+    await wait_for(lambda: bool(executor.started("slow")), what="s1 to run")
+    async with serving(nats_url, counting_plugin("latecomer", seen)):
+        await wait_registered(stack.registry, "latecomer")
+        executor.release("slow")
+        done = await stack.controller.wait(key, timeout=8)
+    assert done["status"]["phase"] == "Succeeded", done["status"].get("message")
+    assert seen == ["s2", "s3"]
+
+
+async def test_a_plugin_deregistered_mid_run_is_no_longer_called(
+    nats_url: str, stack: Stack, executor: RecordingExecutor
+) -> None:
+    executor.gated.add("slow")
+    seen: list[str] = []
+    plugin = counting_plugin("leaver", seen)
+    async with serving(nats_url, plugin):
+        await wait_registered(stack.registry, "leaver")
+        key = await stack.controller.submit(yaml.safe_load(SLOW_FIRST.replace("NAME", "leaving-plugin")))
+        await wait_for(lambda: bool(executor.started("slow")), what="s1 to run")
+        await plugin.stop(timeout=4)  # deregisters: deletes its registry key
+        await wait_for(lambda: stack.registry.get("leaver") is None, what="the controller to see it go")
+        executor.release("slow")
+        done = await stack.controller.wait(key, timeout=8)
+    assert done["status"]["phase"] == "Succeeded", done["status"].get("message")
+    # Not called after leaving, and (the default Fail policy) nothing errored for lack of it.
+    assert seen == ["s1"]
+    assert {n["phase"] for n in pods(done).values()} == {"Succeeded"}
+
+
+# ------------------------------------------------------------------------------ restart
+
+CRASH = """
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {name: crashy}
+spec:
+  entrypoint: main
+  templates:
+    - name: main
+      steps:
+        - - {name: a, template: work}
+        - - {name: fan, template: work, withItems: [1, 2]}
+          - {name: b, template: slow}
+        - - {name: c, template: work}
+    - name: work
+      container: {image: alpine:3.23, command: [echo], args: [hi]}
+    - name: slow
+      retryStrategy: {limit: 2, retryPolicy: Always}
+      container: {image: alpine:3.23, command: [echo], args: [slow]}
+"""
+
+
+@dataclass
+class Restarted:
+    """What the ``once`` plugin saw of :data:`CRASH` across a controller restart."""
+
+    workflow: dict[str, Any]
+    pre: Counter[str]
+    post: Counter[str]
+    pre_before_crash: set[str]
+    post_before_crash: set[str]
+    second_runs: list[str]
+
+    @property
+    def ids(self) -> dict[str, str]:
+        return {name: node["id"] for name, node in pods(self.workflow).items()}
+
+
+async def crash_and_restart(url: str, tmp_path: Path) -> Restarted:
+    """Run CRASH, stop the controller while ``b`` runs, finish it with a new controller
+    on the same store; a plugin (running throughout) counts the node hooks per node id."""
+    pre: Counter[str] = Counter()
+    post: Counter[str] = Counter()
+    plugin = Plugin("once")
+
+    @plugin.node_pre_execute(mutating=False)
+    def before(node: dict[str, Any], **kwargs: Any) -> None:
+        pre[node["id"]] += 1
+
+    @plugin.node_post_execute(mutating=False)
+    def after(node: dict[str, Any], **kwargs: Any) -> None:
+        post[node["id"]] += 1
+
+    first = RecordingExecutor(gated={"slow"})
+    async with serving(url, plugin):
+        stack = await open_stack(url, tmp_path, first, bucket="semantics-restart")
+        try:
+            await wait_registered(stack.registry, "once")
+            key = await stack.controller.submit(yaml.safe_load(CRASH))
+            store = stack.controller.store
+
+            async def b_running_fan_done() -> bool:
+                stored = await store.load(key)
+                assert stored is not None
+                phases = {n.get("displayName"): n.get("phase") for n in stored.nodes.values()}
+                return phases.get("b(0)") == "Running" and phases.get("fan(0:1)") == phases.get("fan(1:2)") == "Succeeded"
+
+            await wait_for(b_running_fan_done, what="fan done and b persisted as Running")
+            pre_before, post_before = set(pre), set(post)
+            await stack.controller.stop()  # abrupt: the running node is cancelled, nothing is marked
+            await store.close()
+        finally:
+            await stack.close()
+
+        second = RecordingExecutor()
+        stack = await open_stack(url, tmp_path, second, bucket="semantics-restart")
+        try:
+            await wait_registered(stack.registry, "once")
+            done = await stack.controller.wait(key, timeout=8)
+            await stack.controller.store.close()
+        finally:
+            await stack.close()
+    runs = sorted(t.node_name.rsplit(".", 1)[-1] for t in second.tasks)
+    return Restarted(done, pre, post, pre_before, post_before, runs)
+
+
+async def test_hooks_fire_once_per_node_across_a_controller_restart(nats_url: str, tmp_path: Path) -> None:
+    """What we observe: ``a`` and both ``fan`` nodes had their ``node.preExecute`` and
+    ``node.postExecute`` calls from the first controller and get none from the second.
+    ``b(0)``, Running at the crash, got its ``node.preExecute`` from the first controller;
+    the second marks it Error ("pod deleted") and retries it as the new node ``b(1)``,
+    whose hooks (like ``c``'s) fire once, from the second controller. ``b(0)`` gets no
+    ``node.postExecute`` at all (see the xfail test below).
+    """
+    seen = await crash_and_restart(nats_url, tmp_path)
+    done, ids = seen.workflow, seen.ids
+    assert done["status"]["phase"] == "Succeeded", done["status"].get("message")
+    assert sorted(ids) == ["a", "b(0)", "b(1)", "c", "fan(0:1)", "fan(1:2)"]
+    nodes = pods(done)
+    assert nodes["b(0)"]["phase"] == "Error" and nodes["b(0)"]["message"] == "pod deleted"
+    # Nothing that finished before the crash ran again.
+    assert seen.second_runs == ["b(1)", "c"]
+    # node.preExecute: once per node id, from the controller that started the node.
+    assert dict(seen.pre) == dict.fromkeys(ids.values(), 1)
+    assert seen.pre_before_crash == {ids["a"], ids["fan(0:1)"], ids["fan(1:2)"], ids["b(0)"]}
+    # node.postExecute: once per node that finished running, never repeated by the restart.
+    assert dict(seen.post) == {ids[n]: 1 for n in ("a", "fan(0:1)", "fan(1:2)", "b(1)", "c")}
+    assert seen.post_before_crash == {ids["a"], ids["fan(0:1)"], ids["fan(1:2)"]}
+
+
+@pytest.mark.xfail(reason="engine: a node lost in a restart (Error 'pod deleted') gets no node.postExecute", strict=True)
+async def test_a_node_lost_in_a_restart_gets_its_post_execute(nats_url: str, tmp_path: Path) -> None:
+    """``node.postExecute`` is "once per node, after it reached a final phase" (docs/protocol.md);
+    the engine only calls it for results that came back from the executor."""
+    seen = await crash_and_restart(nats_url, tmp_path)
+    assert seen.post[seen.ids["b(0)"]] == 1
