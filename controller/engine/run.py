@@ -98,7 +98,12 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 JSON = dict[str, Any]
-_OWN_PREFIXES = ("inputs.", "outputs.", "workflow.", "steps.", "tasks.", "item", "pod.", "node.", "retries", "lastRetry")
+_OWN_SCOPES = frozenset(
+    {"inputs", "outputs", "workflow", "steps", "tasks", "item", "pod", "node", "lastRetry", "resourcesDuration", "cronworkflow"}
+)
+"""Placeholder scopes the engine resolves itself; any other ``{{scope.key}}`` belongs to a plugin."""
+REDACTED = "[redacted]"
+"""What a secret value from ``parameters.resolve`` is replaced with in status, messages and outputs."""
 _CONTINUE = PreExecute()
 _ALLOW = PodDecision()
 _KEEP = PostExecute()
@@ -265,6 +270,8 @@ class WorkflowRun:
         self._repository: dict[str, str | StoredArtifact] | None = None
         self._hook_checks: set[str] = set()
         self._held: dict[str, LeafJob] = {}
+        self._secrets: set[str] = set()
+        """Secret values plugins resolved: substituted into processes, redacted from status."""
         self._daemons: dict[str, str] = {}
         self.backoffs: dict[str, Any] = {}
         """Retry frames waiting out a backoff, by Retry node id (failed at once on shutdown)."""
@@ -385,6 +392,8 @@ class WorkflowRun:
         """Put *node* in a final phase and queue its owner's reaction."""
         if node.fulfilled:
             return
+        if self._secrets:
+            message, outputs = _redact(message, self._secrets), _redact(outputs, self._secrets)
         if outputs is not None:
             node.outputs = outputs or None
         if message:
@@ -1107,7 +1116,7 @@ class WorkflowRun:
         hooks = self.env.hooks
         plain = type(hooks) is NullHooks  # no plugins: skip building request payloads
         if not plain:
-            await self._resolve_parameters(jobs)
+            jobs = await self._resolve_parameters(jobs)
         if plain:
             decisions = [_CONTINUE] * len(jobs)
         else:
@@ -1165,24 +1174,35 @@ class WorkflowRun:
                 job.task = _apply_pod(job.task, verdict.pod)
             self._start_task(job)
 
-    async def _resolve_parameters(self, jobs: list[LeafJob]) -> None:
-        """``parameters.resolve``: one call for every foreign placeholder left in this batch."""
+    async def _resolve_parameters(self, jobs: list[LeafJob]) -> list[LeafJob]:
+        """``parameters.resolve``: one call for every plugin placeholder left in this batch.
+
+        Returns the jobs that may go on; a job with a placeholder no plugin resolved
+        is finished as an Error naming the placeholder and its namespace. Secret
+        values are remembered so that :meth:`finish` redacts them.
+        """
         wanted: dict[str, None] = {}
         per_job: list[set[str]] = []
         for job in jobs:
-            found = {n for n in placeholders(job.template) if not n.startswith(_OWN_PREFIXES)}
+            found = {n for n in placeholders(job.template) if _plugin_placeholder(n)}
             per_job.append(found)
             wanted.update(dict.fromkeys(sorted(found)))
         if not wanted:
-            return
+            return jobs
         names = list(wanted)
         values = await self.env.hooks.parameters_resolve(self.info, names)
         resolved = {n: v.value for n, v in zip(names, values, strict=True) if v is not None}
-        if not resolved:
-            return
+        self._secrets.update(v.value for v in values if v is not None and v.secret and v.value)
+        ready: list[LeafJob] = []
         for job, found in zip(jobs, per_job, strict=True):
-            if found & resolved.keys():
+            missing = sorted(found - resolved.keys())
+            if missing:
+                self.finish(job.node, ERROR, _unresolved_message(missing))
+                continue
+            if found:
                 job.template = substitute(job.template, resolved, strict=False)
+            ready.append(job)
+        return ready
 
     def _task_spec(self, job: LeafJob) -> TaskSpec:
         pod = pod_dict(job.template, self.wf)
@@ -1586,3 +1606,33 @@ def _stored(art: Mapping[str, Any]) -> str | StoredArtifact | None:
     if art.get(ARTIFACT_PATH_KEY):
         return StoredArtifact(str(art[ARTIFACT_PATH_KEY]))
     return None
+
+
+def _plugin_placeholder(name: str) -> bool:
+    """Whether ``{{name}}`` is a plugin's ``{{scope.key}}`` (not one the engine resolves itself)."""
+    scope, dot, key = name.partition(".")
+    return bool(dot and key and scope) and scope not in _OWN_SCOPES
+
+
+def _unresolved_message(names: list[str]) -> str:
+    """The error of a node whose plugin placeholders were not resolved."""
+    tags = ", ".join("{{" + n + "}}" for n in names)
+    scopes = ", ".join(sorted({repr(n.partition(".")[0]) for n in names}))
+    return (
+        f"unresolved placeholder {tags}: no live plugin owning the placeholder namespace {scopes} gave it a value "
+        "(start a plugin that owns it, or fix the name; retrying the workflow does not help until then)"
+    )
+
+
+def _redact(value: Any, secrets: set[str]) -> Any:
+    """*value* with every secret string replaced by :data:`REDACTED` (strings, lists and maps)."""
+    if isinstance(value, str):
+        for secret in secrets:
+            if secret in value:
+                value = value.replace(secret, REDACTED)
+        return value
+    if isinstance(value, dict):
+        return {k: _redact(v, secrets) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redact(v, secrets) for v in value]
+    return value
