@@ -1309,6 +1309,8 @@ class WorkflowRun:
                 phase, message = ERROR, problem
             if result.log_path:
                 job.node.log_path = result.log_path
+            if self._secrets:  # before node.postExecute plugins see them (lineage stores outputs)
+                outputs, message = _redact(outputs, self._secrets), _redact(message, self._secrets)
             applied.append((job, outputs, phase, message))
         if not applied:
             return

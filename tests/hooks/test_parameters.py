@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
+import sqlite3
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -131,11 +132,13 @@ spec:
 """
 
 
-async def test_a_plain_value_shows_and_a_printed_secret_is_redacted_from_status(stack: Stack) -> None:
+async def test_a_plain_value_shows_and_a_printed_secret_is_redacted_from_status(stack: Stack, tmp_path: Path) -> None:
     secret = "s3cr3t-" + secrets.token_hex(8)
     await stack.plugin(
         "vault", "vault.py", {"VAULT_DB_PASSWORD": secret, "VAULT_REGION": "eu-west-7", "VAULT_PUBLIC_KEYS": "region"}
     )
+    db = tmp_path / "lineage.sqlite"  # a node.postExecute plugin that stores every node's outputs
+    await stack.plugin("lineage", "lineage.py", {"HOOKBUS_LINEAGE_DB": str(db)})
     done = await stack.run(PRINTED)
     assert done["status"]["phase"] == "Succeeded", done["status"].get("message")
     # Not secret: substituted and shown like any value.
@@ -145,6 +148,10 @@ async def test_a_plain_value_shows_and_a_printed_secret_is_redacted_from_status(
     assert secret not in json.dumps(stack.controller.get(key_of(done)))
     events = await settled_events(stack, done)
     assert all(secret not in json.dumps(e.data) for e in events)
+    # node.postExecute plugins are shown the redacted outputs too.
+    stored = dict(sqlite3.connect(db).execute("SELECT name, outputs FROM nodes").fetchall())
+    leak = next(outputs for name, outputs in stored.items() if name.endswith(".leak"))
+    assert "password=[redacted]" in leak and secret not in json.dumps(stored)
 
 
 UNKNOWN = """
