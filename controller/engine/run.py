@@ -83,7 +83,7 @@ from hookbus.controller.engine.templates import (
     stored_template_key,
     template_kind,
 )
-from hookbus.controller.engine.volumes import node_mounts
+from hookbus.controller.engine.volumes import node_mounts, release_workflow_volumes
 from hookbus.controller.executors.base import ProcessSpec, TaskResult, TaskSpec
 
 if TYPE_CHECKING:
@@ -1010,6 +1010,7 @@ class WorkflowRun:
         self.status["message"] = message or None
         if phase in WORKFLOW_DONE:
             self.status["finishedAt"] = timestamp(now)
+            release_workflow_volumes(self.spec, root=self._volume_root(), namespace=self.key.namespace, workflow=self.name, phase=phase)
         self._wf_dirty = True
         self._phase_event = (phase, message)
         if self._timer_task is not None:
@@ -1225,13 +1226,17 @@ class WorkflowRun:
             mounts=self._mounts(job),
         )
 
+    def _volume_root(self) -> Path | None:
+        """The state directory volumes live under (the executor's when the settings name none)."""
+        root = self.env.settings.state_dir or getattr(self.env.executor, "state_dir", None)
+        return None if root is None else Path(root)
+
     def _mounts(self, job: LeafJob) -> dict[str, str]:
         """The node's volume mounts (see :mod:`.volumes`); raises ``TemplateError`` naming the volume."""
-        root = self.env.settings.state_dir or getattr(self.env.executor, "state_dir", None)
         return node_mounts(
             job.template,
             self.spec,
-            root=None if root is None else Path(root),
+            root=self._volume_root(),
             namespace=self.key.namespace,
             workflow=self.name,
             node_id=job.node.id,

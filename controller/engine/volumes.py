@@ -19,6 +19,9 @@ A mount names a volume of the template (``volumes``) or, failing that, of the wo
     Files written from the controller's ConfigMaps (``items`` pick and rename keys).
     There are no Secrets in local mode: a secret volume errors unless ``optional``.
 
+When the workflow ends, its claim-template directories (and the node folders of this
+module) are deleted as ``volumeClaimGC`` says (see :func:`release_workflow_volumes`).
+
 A mount's ``subPath`` mounts that sub-directory of the volume. ``readOnly`` is not enforced.
 Other volume kinds (``nfs``, ``csi``, ...) error, naming the kind.
 """
@@ -26,6 +29,7 @@ Other volume kinds (``nfs``, ``csi``, ...) error, naming the kind.
 from __future__ import annotations
 
 import re
+import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
@@ -213,3 +217,18 @@ def _files_volume(
 
 def _safe(text: str) -> str:
     return _SAFE.sub("_", text) or "_"
+
+
+def release_workflow_volumes(spec: Mapping[str, Any], *, root: Path | None, namespace: str, workflow: str, phase: str) -> None:
+    """Delete a finished workflow's claim-template directories, as Argo's ``volumeClaimGC`` does.
+
+    The strategy ``OnWorkflowCompletion`` (the default) deletes them whatever the phase;
+    ``OnWorkflowSuccess`` only when the workflow Succeeded (then nothing else is kept either).
+    Existing claims and host paths are never touched.
+    """
+    if root is None:
+        return
+    strategy = str((spec.get("volumeClaimGC") or {}).get("strategy") or "OnWorkflowCompletion")
+    if strategy == "OnWorkflowSuccess" and phase != "Succeeded":
+        return
+    shutil.rmtree(volume_root(root, namespace) / _safe(workflow), ignore_errors=True)

@@ -198,7 +198,7 @@ class LocalExecutor:
         deadline = loop.time() + task.timeout if task.timeout is not None else None
         layout = isolation.Layout.under(node_dir / "fs") if self.isolated else None
         volumes = self._volumes(task, node_dir)
-        problem = self._place_inputs(task.input_files, layout)
+        problem = self._place_inputs(task.input_files, layout, volumes)
         if problem:
             return self._result(ERROR, None, problem, None, {}, None, started)
         sidecars: list[_Running] = []
@@ -222,14 +222,14 @@ class LocalExecutor:
             await self._stop_sidecars(sidecars)
         if outcome.exit_code is None and outcome.phase == ERROR:
             return self._result(ERROR, None, outcome.message, None, {}, log_path if log_path.exists() else None, started)
-        parameters, problem = self._read_parameters(task.output_parameters, layout)
+        parameters, problem = self._read_parameters(task.output_parameters, layout, volumes)
         phase, message = outcome.phase, outcome.message
         if problem and phase == SUCCEEDED:
             phase, message = ERROR, problem
         result = trim_result(outcome.stdout) if outcome.stdout is not None else None
         bound.debug("node finished", phase=phase, exit_code=outcome.exit_code)
         done = self._result(phase, outcome.exit_code, message, result, parameters, log_path, started)
-        artifacts = self._find_artifacts(task.output_artifacts, layout)
+        artifacts = self._find_artifacts(task.output_artifacts, layout, volumes)
         return replace(done, artifacts=artifacts) if artifacts else done
 
     async def _run_one(
@@ -455,9 +455,9 @@ class LocalExecutor:
             volumes[inside] = str(path)
         return volumes
 
-    def _place_inputs(self, files: Mapping[str, str], layout: isolation.Layout | None) -> str | None:
+    def _place_inputs(self, files: Mapping[str, str], layout: isolation.Layout | None, volumes: Mapping[str, str]) -> str | None:
         for inside, source in files.items():
-            target = layout.host_path(inside) if layout is not None else Path(inside)
+            target = _host_of(inside, layout, volumes)
             try:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 if os.path.isdir(source):
@@ -468,18 +468,20 @@ class LocalExecutor:
                 return f"cannot place input {inside} (from {source}): {exc.strerror or exc}"
         return None
 
-    def _find_artifacts(self, paths: Mapping[str, str], layout: isolation.Layout | None) -> dict[str, str]:
+    def _find_artifacts(self, paths: Mapping[str, str], layout: isolation.Layout | None, volumes: Mapping[str, str]) -> dict[str, str]:
         found: dict[str, str] = {}
         for name, path in paths.items():
-            host = layout.host_path(path) if layout is not None else Path(path)
+            host = _host_of(path, layout, volumes)
             if host.is_file() or host.is_dir():
                 found[name] = str(host)
         return found
 
-    def _read_parameters(self, paths: Mapping[str, str], layout: isolation.Layout | None) -> tuple[dict[str, str], str | None]:
+    def _read_parameters(
+        self, paths: Mapping[str, str], layout: isolation.Layout | None, volumes: Mapping[str, str]
+    ) -> tuple[dict[str, str], str | None]:
         values: dict[str, str] = {}
         for name, path in paths.items():
-            host = layout.host_path(path) if layout is not None else Path(path)
+            host = _host_of(path, layout, volumes)
             try:
                 if not host.is_file():  # missing, a directory, or an overlay whiteout (deleted)
                     continue
@@ -575,3 +577,14 @@ async def _pump(stream: asyncio.StreamReader, log_file: BinaryIO, keep: bytearra
             keep += chunk
             if len(keep) > cap:
                 del keep[:-cap]
+
+
+def _host_of(path: str, layout: isolation.Layout | None, volumes: Mapping[str, str]) -> Path:
+    """Where absolute *path* of an isolated node is on the host: in a volume mounted over it, else in its view."""
+    if layout is None:
+        return Path(path)  # not isolated: the host's own path (volumes are not applied)
+    for inside in sorted(volumes, key=len, reverse=True):
+        base = inside.rstrip("/") or "/"
+        if path == base or path.startswith(base.rstrip("/") + "/"):
+            return Path(volumes[inside]) / path[len(base) :].lstrip("/")
+    return layout.host_path(path)

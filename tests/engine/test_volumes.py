@@ -18,7 +18,12 @@ from hookbus.controller.engine.controller import Controller
 from hookbus.controller.engine.memory_store import MemoryStore
 from hookbus.controller.engine.settings import ControllerSettings
 from hookbus.controller.engine.templates import TemplateError
-from hookbus.controller.engine.volumes import claim_dir, node_mounts, workflow_claim_dir
+from hookbus.controller.engine.volumes import (
+    claim_dir,
+    node_mounts,
+    release_workflow_volumes,
+    workflow_claim_dir,
+)
 from hookbus.controller.executors.local import LocalExecutor
 from tests.engine.helpers import by_name, load
 
@@ -91,6 +96,19 @@ def test_existing_claim_and_host_path(tmp_path: Path) -> None:
     assert _mounts(tmpl, {"volumes": [{"name": "workdir", "hostPath": {"path": str(host)}}]}, tmp_path) == {"/mnt/vol": str(host)}
 
 
+def test_claim_gc_follows_the_strategy(tmp_path: Path) -> None:
+    claim = workflow_claim_dir(tmp_path, "ns", "wf", "workdir")
+    claim.mkdir(parents=True)
+    keep = {"volumeClaimGC": {"strategy": "OnWorkflowSuccess"}}
+    release_workflow_volumes(keep, root=tmp_path, namespace="ns", workflow="wf", phase="Failed")
+    assert claim.is_dir()
+    release_workflow_volumes(keep, root=tmp_path, namespace="ns", workflow="wf", phase="Succeeded")
+    assert not claim.exists()
+    claim.mkdir(parents=True)
+    release_workflow_volumes({}, root=tmp_path, namespace="ns", workflow="wf", phase="Error")
+    assert not claim.exists()
+
+
 def test_config_map_volume_writes_one_file_per_key(tmp_path: Path) -> None:
     maps = {"settings": {"data": {"a.conf": "x=1", "b": "two"}}}
     tmpl = {"container": {"volumeMounts": [{"name": "cfg", "mountPath": "/etc/cfg"}, {"name": "one", "mountPath": "/etc/one"}]}}
@@ -161,6 +179,10 @@ spec:
       - {name: scratch, mountPath: /scratch}
       - {name: shared, mountPath: /shared}
       - {name: cfg, mountPath: /etc/cfg}
+    outputs:
+      parameters:
+      - name: from-volume
+        valueFrom: {path: /scratch/f}
   - name: read
     container:
       image: alpine
@@ -179,6 +201,10 @@ async def test_volumes_end_to_end(isolated: LocalExecutor) -> None:
     # the init container's emptyDir file reached main, the ConfigMap value is the file verbatim
     # (no newline added); the PVC carried it to the next step, whose own emptyDir started empty
     assert by_name(wf)["vols[1].read"]["outputs"]["result"] == "from-init\nhello\n0"
+    # an output parameter is read from the volume mounted over its path
+    assert by_name(wf)["vols[0].write"]["outputs"]["parameters"] == [{"name": "from-volume", "value": "from-init"}]
+    # volumeClaimGC's default (OnWorkflowCompletion) deleted the workflow's claim
+    assert not workflow_claim_dir(isolated.state_dir, "default", "vols", "shared").exists()
 
 
 EXISTING = """
