@@ -12,8 +12,8 @@ Verbs and their bodies (``namespace`` defaults to ``"default"`` everywhere):
 ============  =====================================================  ==========================================
 verb          request                                                reply ``result``
 ============  =====================================================  ==========================================
-submit        ``workflow``, ``parameters`` {name: value},             ``namespace``, ``name``, ``workflow``
-              ``documents`` (templates / ConfigMaps sent along)
+submit        ``workflow``, ``parameters`` {name: value},             ``namespace``, ``name``, ``workflow``,
+              ``documents`` (templates / ConfigMaps sent along)      ``warnings`` ["plugin: message"]
 list          ``namespace`` (``null``: every namespace)              ``items``: workflows without ``status.nodes``
 get           ``name``                                               ``workflow``
 watch         ``name``, ``since`` (a fingerprint), ``wait`` (s)      ``workflow``, ``fingerprint``, ``done``
@@ -28,6 +28,10 @@ delete        ``name``                                               ``{}``
 complete      ``name``, ``node`` (id or name), ``phase``             ``{}`` (409 if the node already ended)
               (Succeeded/Failed/Error), ``message``, ``outputs``
 ============  =====================================================  ==========================================
+
+The ``warnings`` of a submit reply are what ``workflow.preOperate`` plugins said
+about the workflow without rejecting it; they stay on the workflow as the
+annotation ``hookbus.io/warnings`` (see :mod:`hookbus.controller.plugin_warnings`).
 
 ``watch`` is a long poll: the reply comes as soon as the workflow's snapshot
 differs from the one the client last saw (``since``), when the workflow is
@@ -69,6 +73,7 @@ from nats.errors import TimeoutError as NatsTimeoutError
 from hookbus.bus import subjects
 from hookbus.bus.codec import Encoding, decode_map, encode
 from hookbus.bus.errors import DecodeError
+from hookbus.controller.plugin_warnings import warnings_of
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Mapping, Sequence
@@ -500,7 +505,13 @@ class ApiServer:
         if isinstance(metadata, dict) and body.get("namespace") and not metadata.get("namespace"):
             metadata["namespace"] = body["namespace"]
         key = await self.controller.submit(workflow, parameters=parameters, bundle=bundle)
-        return {"namespace": key.namespace, "name": key.name, "workflow": self._get(key)}
+        submitted = self._get(key)
+        return {
+            "namespace": key.namespace,
+            "name": key.name,
+            "workflow": submitted,
+            "warnings": warnings_of(submitted),
+        }
 
     async def _do_list(self, body: Mapping[str, Any]) -> dict[str, Any]:
         namespace = body.get("namespace")

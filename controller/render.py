@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any, TextIO
 
 from hookbus.controller.api import pod_name
+from hookbus.controller.plugin_warnings import warnings_of
 
 SYMBOLS = {
     "Succeeded": "✔",
@@ -370,7 +371,9 @@ def summary_lines(
     done, total = progress_counts(workflow)
     if total or status.get("progress"):
         fields.append(("Progress", f"{done}/{total}"))
-    lines = [f"{label + ':':<20} {value}" for label, value in fields]
+    for index, warning in enumerate(warnings_of(workflow)):
+        fields.append(("Warnings" if index == 0 else "", warning))
+    lines = [f"{label + ':' if label else '':<20} {value}" for label, value in fields]
     parameters = ((spec.get("arguments") or {}).get("parameters")) or []
     if parameters:
         lines.append("Parameters:")

@@ -81,6 +81,8 @@ async def submit_command(args: argparse.Namespace) -> int:
                 workflow, parameters=parameters, documents=documents_of(bundle)
             )
             name = str(result["name"])
+            for warning in result.get("warnings") or ():
+                print(f"Warning: {warning}", file=sys.stderr, flush=True)
             if not args.watch:
                 emit(result["workflow"], args.output)
                 continue

@@ -31,6 +31,7 @@ from hookbus.controller.engine.model import (
 )
 from hookbus.controller.engine.reactor import Reactor
 from hookbus.controller.engine.run import WORKFLOW_DONE, Command, Event, RunEnv, Start, WorkflowRun
+from hookbus.controller.plugin_warnings import set_warnings
 from hookbus.controller.store import WorkflowKey
 
 if TYPE_CHECKING:
@@ -163,11 +164,14 @@ class Controller:
                 else:
                     params.append({"name": name, "value": value})
         admissions = await self.hooks.workflow_pre_operate([resolved])
+        warnings: list[str] = []
         for admission in admissions:
             if not admission.allowed:
                 raise WorkflowRejected([LintError("", admission.message or "rejected by a plugin")])
             if admission.workflow is not None:
                 resolved = copy.deepcopy(admission.workflow)
+            warnings.extend(admission.warnings)
+        set_warnings(resolved, warnings)  # kept as the hookbus.io/warnings annotation
         key = WorkflowKey(str(resolved["metadata"]["namespace"]), str(resolved["metadata"]["name"]))
         if key in self._runs:
             raise ManifestError([LintError("metadata.name", f"workflow {key.name!r} already exists in {key.namespace!r}")])
