@@ -141,3 +141,31 @@ async def test_a_plugin_template_with_no_plugins_at_all_fails_the_node(stack: St
     node = plugin_node(done)
     assert node["phase"] in ("Failed", "Error")
     assert "no plugin executed" in node["message"]
+
+
+async def test_a_plugin_that_answers_not_mine_passes_the_template_to_the_next(stack: Stack) -> None:
+    from hookbus.bus import NatsSettings, Plugin
+    from hookbus.bus.connection import connect
+    from hookbus.bus.testing import wait_registered
+
+    asked: list[str] = []
+    first = Plugin("aa-declines")  # offered every plugin: template, asked first (priority 10)
+
+    @first.template_execute(priority=10)
+    def decline(node: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        asked.append(node["id"])
+        return {}
+
+    nc = await connect(NatsSettings(urls=(stack.url,), name="aa-declines"))
+    try:
+        await first.start(nc)
+        await wait_registered(stack.registry, "aa-declines")
+        await stack.plugin("hello-executor", "hello_executor.py")
+        done = await stack.run(HELLO)
+    finally:
+        await first.stop(timeout=4)
+        await nc.close()
+    assert done["status"]["phase"] == "Succeeded", done["status"].get("message")
+    node = plugin_node(done)
+    assert asked == [node["id"]]  # asked once, declined, and the next plugin executed it
+    assert node["message"] == "Hello template!"
