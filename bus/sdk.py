@@ -289,7 +289,10 @@ class Plugin:
         if self._sub is not None:
             sub, self._sub = self._sub, None
             if connected:
-                await _bounded(sub.unsubscribe(), timeout / 4)
+                # Drain, not unsubscribe: the round trip makes sure the server routes this
+                # instance nothing more once stop() returns, and requests it routed here
+                # before are still answered instead of dropped (a replica leaving mid-run).
+                await _bounded(sub.drain(), timeout / 4)
         if self._tasks:
             _, pending = await asyncio.wait(set(self._tasks), timeout=timeout / 2)
             for task in pending:

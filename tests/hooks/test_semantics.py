@@ -188,11 +188,20 @@ async def test_mutating_pod_plugins_run_in_priority_order_and_both_patches_reach
             {"op": "add", "path": "/spec/containers/0/env/-", "value": {"name": "SECOND", "value": f"saw-{stage}"}},
         ])
 
-    async with serving(nats_url, second, first):
-        await wait_registered(stack.registry, "zz-first", "aa-second")
+    # A validating plugin runs after every mutating one, whatever its name or priority.
+    checker = Plugin("a-checker")
+    seen_by_checker: list[dict[str, Any]] = []
+
+    @checker.pod_pre_create(mutating=False, priority=1)
+    def check(pod: dict[str, Any], **kwargs: Any) -> None:
+        seen_by_checker.append(pod)
+
+    async with serving(nats_url, second, first, checker):
+        await wait_registered(stack.registry, "zz-first", "aa-second", "a-checker")
         done = await run(stack, STEPS.replace("NAME", "order"))
     assert done["status"]["phase"] == "Succeeded", done["status"].get("message")
     assert len(seen_by_second) == 2
+    assert [p["metadata"]["labels"]["after"] for p in seen_by_checker] == ["first", "first"]
     for pod in seen_by_second:
         assert pod["metadata"]["labels"]["stage"] == "first"
         assert pod["spec"]["containers"][0]["env"] == [{"name": "FIRST", "value": "1"}]
@@ -200,6 +209,35 @@ async def test_mutating_pod_plugins_run_in_priority_order_and_both_patches_reach
     for task in executor.tasks:
         assert dict(task.main.env) == {"FIRST": "1", "SECOND": "saw-first"}
         assert task.labels["stage"] == "first" and task.labels["after"] == "first"
+
+
+async def test_a_pod_vetoed_by_an_earlier_plugin_is_not_shown_to_later_ones(
+    nats_url: str, stack: Stack, executor: RecordingExecutor
+) -> None:
+    gate = Plugin("gatekeeper")
+    later = Plugin("labeller")
+    seen_by_later: list[str] = []
+
+    @gate.pod_pre_create(priority=1)
+    def veto(node: dict[str, Any], **kwargs: Any) -> Any:
+        return reject("step two may not run") if node["displayName"] == "two" else None
+
+    @later.pod_pre_create(priority=2)
+    def label(node: dict[str, Any], **kwargs: Any) -> Any:
+        seen_by_later.append(node["displayName"])
+        return patch([{"op": "add", "path": "/metadata/labels/seen", "value": "yes"}])
+
+    manifest = STEPS.replace("        - - {name: one, template: work}\n        - - {name: two, template: work}",
+                             "        - - {name: one, template: work}\n          - {name: two, template: work}")
+    async with serving(nats_url, gate, later):
+        await wait_registered(stack.registry, "gatekeeper", "labeller")
+        done = await run(stack, manifest.replace("NAME", "settled"))
+    nodes = pods(done)
+    assert nodes["two"]["phase"] == "Error"
+    assert "step two may not run" in nodes["two"]["message"] and "gatekeeper" in nodes["two"]["message"]
+    assert nodes["one"]["phase"] == "Succeeded"
+    assert seen_by_later == ["one"]
+    assert [t.labels.get("seen") for t in executor.tasks] == ["yes"]
 
 
 # ------------------------------------------------------------------------------ timeouts
@@ -307,6 +345,21 @@ async def test_a_shadow_plugin_that_vetoes_every_pod_changes_nothing_but_is_repo
     assert not [e for e in events if e.data.get("verdict") == "vetoed"]
 
 
+async def test_a_failing_shadow_plugin_never_fails_a_node(nats_url: str, stack: Stack, executor: RecordingExecutor) -> None:
+    shadow = Plugin("broken-shadow")
+
+    @shadow.node_pre_execute(shadow=True, failure_policy="Fail")
+    def boom(**kwargs: Any) -> Any:
+        raise RuntimeError("shadow backend down")
+
+    async with serving(nats_url, shadow):
+        await wait_registered(stack.registry, "broken-shadow")
+        done = await run(stack, STEPS.replace("NAME", "shadow-broken"))
+    assert done["status"]["phase"] == "Succeeded", done["status"].get("message")
+    assert len(executor.tasks) == 2
+    assert stack.dispatcher.stats.ignored == 2
+
+
 # ------------------------------------------------------------------------------ filters and projection
 
 MIXED = """
@@ -335,34 +388,45 @@ spec:
 
 
 async def test_filters_and_projection_decide_what_each_plugin_receives(nats_url: str, stack: Stack) -> None:
-    by_template = Plugin("deploy-only")
-    by_image = Plugin("python-only")
-    projected = Plugin("names-only")
-    got: dict[str, list[Any]] = {"deploy-only": [], "python-only": [], "names-only": []}
+    got: dict[str, list[tuple[str, Any]]] = {}
 
-    @by_template.node_pre_execute(mutating=False, templates=["deploy"])
-    def on_deploy(node: dict[str, Any], **kwargs: Any) -> None:
-        got["deploy-only"].append(node["templateName"])
+    def recorder(name: str, **options: Any) -> Plugin:
+        """A validating node.preExecute plugin that records (workflow, what it was sent)."""
+        plugin = Plugin(name)
+        got[name] = []
 
-    @by_image.node_pre_execute(mutating=False, images=["python:*"])
-    def on_python(node: dict[str, Any], **kwargs: Any) -> None:
-        got["python-only"].append(node["templateName"])
+        @plugin.node_pre_execute(mutating=False, **options)
+        def record(item: dict[str, Any], workflow: dict[str, Any], **kwargs: Any) -> None:
+            got[name].append((workflow["metadata"]["name"], item))
 
-    @projected.node_pre_execute(mutating=False, fields=["node.name"])
-    def on_any(item: dict[str, Any], **kwargs: Any) -> None:
-        got["names-only"].append(item)
+        return plugin
 
-    async with serving(nats_url, by_template, by_image, projected):
-        await wait_registered(stack.registry, "deploy-only", "python-only", "names-only")
-        done = await run(stack, MIXED)
-    assert done["status"]["phase"] == "Succeeded", done["status"].get("message")
-    leaves = pods(done)
-    assert len(leaves) == 4
-    assert got["deploy-only"] == ["deploy", "deploy"]
-    assert got["python-only"] == ["check"]
-    assert sorted(got["names-only"], key=lambda i: i["id"]) == sorted(
-        ({"id": n["id"], "node": {"name": n["name"]}} for n in leaves.values()), key=lambda i: i["id"]
+    plugins = (
+        recorder("deploy-only", templates=["deploy"]),
+        recorder("python-only", images=["python:*"]),
+        recorder("names-only", fields=["node.name"]),
+        recorder("team-data", labels={"team": "data"}),
+        recorder("eu-only", expression="item['node']['displayName'].endswith(':eu)')"),
     )
+    async with serving(nats_url, *plugins):
+        await wait_registered(stack.registry, *(p.name for p in plugins))
+        done = await run(stack, MIXED)
+        labelled = await run(stack, MIXED.replace("{name: mixed}", "{name: labelled, labels: {team: data}}"))
+    assert done["status"]["phase"] == labelled["status"]["phase"] == "Succeeded", done["status"].get("message")
+
+    def sent(plugin: str, workflow: str = "mixed") -> list[str]:
+        return sorted(item["node"]["displayName"] for wf, item in got[plugin] if wf == workflow)
+
+    assert len(pods(done)) == 4
+    assert sent("deploy-only") == ["deploy(0:eu)", "deploy(1:us)"]
+    assert sent("python-only") == ["check"]
+    assert sent("eu-only") == ["deploy(0:eu)"]
+    # Workflow-level filter: only the labelled workflow's nodes.
+    assert sent("team-data") == [] and sent("team-data", "labelled") == sorted(pods(labelled))
+    # Projection: the id and the one field asked for, nothing else.
+    names_only = sorted((item for wf, item in got["names-only"] if wf == "mixed"), key=lambda i: i["id"])
+    expected = sorted(({"id": n["id"], "node": {"name": n["name"]}} for n in pods(done).values()), key=lambda i: i["id"])
+    assert names_only == expected
 
 
 # ------------------------------------------------------------------------------ circuit breaker
@@ -597,3 +661,39 @@ async def test_a_node_lost_in_a_restart_gets_its_post_execute(nats_url: str, tmp
     the engine only calls it for results that came back from the executor."""
     seen = await crash_and_restart(nats_url, tmp_path)
     assert seen.post[seen.ids["b(0)"]] == 1
+
+
+async def test_a_plugin_upgraded_mid_run_is_called_with_its_new_manifest(
+    nats_url: str, stack: Stack, executor: RecordingExecutor
+) -> None:
+    """A rolling upgrade: v2 (other filters) starts beside v1, then v1 leaves; later nodes
+    are filtered by v2's manifest, without restarting the controller."""
+    executor.gated.add("slow")
+    seen: dict[str, list[str]] = {"1.0": [], "2.0": []}
+
+    def version(number: str, templates: list[str]) -> Plugin:
+        plugin = Plugin("upgrader", number)
+
+        @plugin.node_pre_execute(mutating=False, templates=templates)
+        def count(node: dict[str, Any], **kwargs: Any) -> None:
+            seen[number].append(node["displayName"])
+
+        return plugin
+
+    old, new = version("1.0", ["slow"]), version("2.0", ["work"])
+    async with serving(nats_url, old):
+        await wait_registered(stack.registry, "upgrader")
+        key = await stack.controller.submit(yaml.safe_load(SLOW_FIRST.replace("NAME", "upgrade")))
+        await wait_for(lambda: bool(executor.started("slow")), what="s1 to run")
+        async with serving(nats_url, new):
+            await wait_for(lambda: stack.registry.instances("upgrader") == 2, what="both versions live")
+            await old.stop(timeout=4)
+            await wait_for(lambda: stack.registry.instances("upgrader") == 1, what="v1 to leave")
+            manifest = stack.registry.get("upgrader")
+            assert manifest is not None and manifest.version == "2.0"
+            executor.release("slow")
+            done = await stack.controller.wait(key, timeout=8)
+    # Before Plugin.stop drained its subscription, s2's request could still be routed to
+    # the leaving v1 and be dropped there: s2 then errored with "no reply within 5s".
+    assert done["status"]["phase"] == "Succeeded", done["status"].get("message")
+    assert seen == {"1.0": ["s1"], "2.0": ["s2", "s3"]}
