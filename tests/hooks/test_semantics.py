@@ -577,6 +577,8 @@ class Restarted:
     pre_before_crash: set[str]
     post_before_crash: set[str]
     second_runs: list[str]
+    pods_created: Counter[str]
+    admitted: Counter[str]
 
     @property
     def ids(self) -> dict[str, str]:
@@ -588,6 +590,8 @@ async def crash_and_restart(url: str, tmp_path: Path) -> Restarted:
     on the same store; a plugin (running throughout) counts the node hooks per node id."""
     pre: Counter[str] = Counter()
     post: Counter[str] = Counter()
+    pods_created: Counter[str] = Counter()
+    admitted: Counter[str] = Counter()
     plugin = Plugin("once")
 
     @plugin.node_pre_execute(mutating=False)
@@ -597,6 +601,14 @@ async def crash_and_restart(url: str, tmp_path: Path) -> Restarted:
     @plugin.node_post_execute(mutating=False)
     def after(node: dict[str, Any], **kwargs: Any) -> None:
         post[node["id"]] += 1
+
+    @plugin.pod_pre_create(mutating=False)
+    def pod(node: dict[str, Any], **kwargs: Any) -> None:
+        pods_created[node["id"]] += 1
+
+    @plugin.workflow_pre_operate(mutating=False)
+    def admit(workflow: dict[str, Any], **kwargs: Any) -> None:
+        admitted[workflow["metadata"]["name"]] += 1
 
     first = RecordingExecutor(gated={"slow"})
     async with serving(url, plugin):
@@ -628,7 +640,7 @@ async def crash_and_restart(url: str, tmp_path: Path) -> Restarted:
         finally:
             await stack.close()
     runs = sorted(t.node_name.rsplit(".", 1)[-1] for t in second.tasks)
-    return Restarted(done, pre, post, pre_before, post_before, runs)
+    return Restarted(done, pre, post, pre_before, post_before, runs, pods_created, admitted)
 
 
 async def test_hooks_fire_once_per_node_across_a_controller_restart(nats_url: str, tmp_path: Path) -> None:
@@ -637,7 +649,8 @@ async def test_hooks_fire_once_per_node_across_a_controller_restart(nats_url: st
     ``b(0)``, Running at the crash, got its ``node.preExecute`` from the first controller;
     the second marks it Error ("pod deleted") and retries it as the new node ``b(1)``,
     whose hooks (like ``c``'s) fire once, from the second controller. ``b(0)`` gets no
-    ``node.postExecute`` at all (see the xfail test below).
+    ``node.postExecute`` at all (see the xfail test below). ``pod.preCreate`` fires once
+    per pod, and ``workflow.preOperate`` once: the resumed workflow is not admitted again.
     """
     seen = await crash_and_restart(nats_url, tmp_path)
     done, ids = seen.workflow, seen.ids
@@ -653,6 +666,9 @@ async def test_hooks_fire_once_per_node_across_a_controller_restart(nats_url: st
     # node.postExecute: once per node that finished running, never repeated by the restart.
     assert dict(seen.post) == {ids[n]: 1 for n in ("a", "fan(0:1)", "fan(1:2)", "b(1)", "c")}
     assert seen.post_before_crash == {ids["a"], ids["fan(0:1)"], ids["fan(1:2)"]}
+    # pod.preCreate: once per pod; workflow.preOperate: once, not again on resume.
+    assert dict(seen.pods_created) == dict.fromkeys(ids.values(), 1)
+    assert dict(seen.admitted) == {"crashy": 1}
 
 
 @pytest.mark.xfail(reason="engine: a node lost in a restart (Error 'pod deleted') gets no node.postExecute", strict=True)
