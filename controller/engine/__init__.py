@@ -32,6 +32,8 @@ Layers (each module imports only the ones above it):
     watch, suspend, resume, stop, terminate, retry, delete, log_path).
 ``memory_store``
     A non-durable store with the WorkflowStore interface (dry runs, benchmarks).
+``key_artifacts``
+    Key-only artifacts: a file inside a stored directory, a directory from a key prefix.
 ``volumes``
     A leaf's ``volumeMounts`` as executor mounts (emptyDir, PVCs, hostPath, ConfigMaps).
 ``lifecycle``
@@ -55,8 +57,8 @@ Where this differs from Argo (on purpose or not yet done):
   before the main one); directories (and larger files) stay where the producing node
   left them in the executor's state and are copied into consumers, whose ``subPath``
   picks a path inside a directory artifact. ``raw``, ``from`` step/task outputs,
-  global artifacts and key-only artifacts (``s3: {key}`` ... within one workflow)
-  work. Archives (tar/gzip) and artifact repositories (S3, GCS, ...) do not.
+  global artifacts and key-only artifacts (``s3: {key}`` ... within one workflow, read
+  as an object store reads keys: see :mod:`.key_artifacts`) work. Archives (tar/gzip) and artifact repositories (S3, GCS, ...) do not.
 - Volumes (``volumes``): see :mod:`.volumes`. ``emptyDir`` per node,
   ``volumeClaimTemplates`` as one host directory per workflow (not deleted when the
   workflow ends, unlike Argo's PVC garbage collection), ``persistentVolumeClaim`` only

@@ -25,7 +25,7 @@ from hookbus.controller.argo import names
 from hookbus.controller.argo.errors import ArgoError
 from hookbus.controller.argo.manifest import strategic_merge
 from hookbus.controller.argo.substitute import placeholders, substitute
-from hookbus.controller.engine import frames
+from hookbus.controller.engine import frames, key_artifacts
 from hookbus.controller.engine.hooks import (
     NodeItem,
     NullHooks,
@@ -83,7 +83,7 @@ from hookbus.controller.engine.templates import (
     stored_template_key,
     template_kind,
 )
-from hookbus.controller.engine.volumes import node_mounts, release_workflow_volumes
+from hookbus.controller.engine.volumes import node_mounts, release_workflow_volumes, workflow_dir
 from hookbus.controller.executors.base import ProcessSpec, TaskResult, TaskSpec
 
 if TYPE_CHECKING:
@@ -520,7 +520,9 @@ class WorkflowRun:
             finished = sorted((n for n in self.nodes.values() if n.outputs), key=lambda n: n.finished_at or 0.0)
             for node in finished:
                 self._index_artifacts(node)
-        return self._repository.get(key)
+        root = self._volume_root()
+        scratch = None if root is None else workflow_dir(root, self.key.namespace, self.name) / ".keys"
+        return key_artifacts.lookup(self._repository, key, scratch)
 
     def _index_artifacts(self, node: Node) -> None:
         if self._repository is None:
@@ -680,7 +682,7 @@ class WorkflowRun:
             )
             try:
                 body = substitute({k: v for k, v in tmpl.items() if k != "outputs"}, leaf_scope, strict=False)
-                body["outputs"] = tmpl.get("outputs") or {}
+                body["outputs"] = key_artifacts.resolve_output_keys(tmpl.get("outputs") or {}, leaf_scope)
             except (ArgoError, ValueError) as exc:
                 self.finish(node, ERROR, str(exc))
                 return

@@ -356,7 +356,9 @@ def artifact_writers(inputs: Mapping[str, Any] | None) -> list[JSON]:
     return out
 
 
-_REPOSITORIES = ("s3", "gcs", "artifactory", "hdfs", "oss", "azure")
+REPOSITORIES = ("s3", "gcs", "artifactory", "hdfs", "oss", "azure")
+"""Artifact locations that name a repository (whose ``key`` makes key-only artifacts)."""
+_REPOSITORIES = REPOSITORIES
 _LOCATIONS = ("s3", "gcs", "http", "git", "artifactory", "hdfs", "oss", "azure", "raw", "from", "fromExpression", "key", "url")
 
 

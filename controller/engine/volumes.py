@@ -53,6 +53,11 @@ def claim_dir(root: Path, namespace: str, claim: str) -> Path:
     return volume_root(root, namespace) / ".claims" / _safe(claim)
 
 
+def workflow_dir(root: Path, namespace: str, workflow: str) -> Path:
+    """The folder of one workflow's volumes and scratch files (deleted when it ends, see below)."""
+    return volume_root(root, namespace) / _safe(workflow)
+
+
 def workflow_claim_dir(root: Path, namespace: str, workflow: str, claim: str) -> Path:
     """The directory of a workflow's ``volumeClaimTemplates`` entry *claim*."""
     return volume_root(root, namespace) / _safe(workflow) / _safe(claim)
@@ -231,4 +236,4 @@ def release_workflow_volumes(spec: Mapping[str, Any], *, root: Path | None, name
     strategy = str((spec.get("volumeClaimGC") or {}).get("strategy") or "OnWorkflowCompletion")
     if strategy == "OnWorkflowSuccess" and phase != "Succeeded":
         return
-    shutil.rmtree(volume_root(root, namespace) / _safe(workflow), ignore_errors=True)
+    shutil.rmtree(workflow_dir(root, namespace, workflow), ignore_errors=True)
