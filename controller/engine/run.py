@@ -1346,7 +1346,8 @@ class WorkflowRun:
         for job, reply in zip(jobs, replies, strict=True):
             node = job.node
             if reply.phase is None:
-                self.finish(node, ERROR, f"no plugin executed template {node.template_name!r}")
+                # Argo's agent: the node fails with exactly this message (plus the template's name here)
+                self.finish(node, FAILED, f"no plugin executed the template {node.template_name!r}")
             elif reply.phase in FULFILLED:
                 self.finish(node, reply.phase, reply.message, reply.outputs or {})
             else:

@@ -140,12 +140,14 @@ async def test_plugin_templates_go_to_template_execute() -> None:
     assert wf["status"]["phase"] == "Succeeded"
 
 
-async def test_plugin_template_without_plugin_is_an_error() -> None:
+async def test_plugin_template_without_plugin_fails_as_in_argo() -> None:
     ex = ScriptedExecutor()
     async with _controller(NullHooks(), ex) as ctl:
         key = await ctl.submit(load(FAN.replace("TEMPLATE", "plug")))
         wf = await ctl.wait(key, timeout=5)
-    assert by_name(wf)["fan[0].s(0:0)"]["phase"] == "Error"
+    # Argo's agent: NodeFailed, "no plugin executed the template"
+    assert by_name(wf)["fan[0].s(0:0)"]["phase"] == "Failed"
+    assert by_name(wf)["fan[0].s(0:0)"]["message"].startswith("no plugin executed the template")
 
 
 class Rejecter(NullHooks):
