@@ -318,6 +318,8 @@ def _event_line(event: Any) -> str:
         message = message or node.get("message")
         node = node.get("name") or node.get("id")
     node = node or data.get("node_name") or data.get("name") or ""
+    if data.get("plugin") and message:
+        message = f"{data['plugin']}: {message}"  # who warned, rejected, vetoed...
     parts = [
         str(event.time),
         str(event.type).removeprefix("io.hookbus."),

@@ -35,6 +35,7 @@ from hookbus.controller.cli.common import (
     ticking,
 )
 from hookbus.controller.cli.server import plugin_hooks
+from hookbus.controller.plugin_warnings import warnings_of
 
 if TYPE_CHECKING:
     import argparse
@@ -142,6 +143,8 @@ async def run_command(args: argparse.Namespace) -> int:
                         if getattr(exc, "errors", None) is not None:
                             raise manifest_error(exc, args.file) from exc
                         raise CliError(f"{args.file}: {exc}", EXIT_USAGE) from exc
+                    for warning in warnings_of(controller.get(keys[-1])):
+                        print(f"Warning: {warning}", file=sys.stderr, flush=True)
                 for key in keys:
                     display = render.LiveDisplay(sys.stderr)
                     finished, result = await first_of(_follow_local(controller, key, display), stop)
