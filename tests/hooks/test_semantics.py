@@ -713,3 +713,47 @@ async def test_a_plugin_upgraded_mid_run_is_called_with_its_new_manifest(
     # the leaving v1 and be dropped there: s2 then errored with "no reply within 5s".
     assert done["status"]["phase"] == "Succeeded", done["status"].get("message")
     assert seen == {"1.0": ["s1"], "2.0": ["s2", "s3"]}
+
+
+# ------------------------------------------------------------------------------ a plugin process dies
+
+DOOMED = '''
+from hookbus.bus import Plugin
+
+plugin = Plugin("doomed")
+
+
+@plugin.node_pre_execute(failure_policy="Fail", timeout=1.0, mutating=False)
+def see(**kwargs):
+    return None
+'''
+
+
+async def test_a_plugin_process_killed_mid_run_errors_the_next_node_without_a_hang(
+    stack: Stack, executor: RecordingExecutor, tmp_path: Path
+) -> None:
+    """SIGKILL: no deregistration, the registry still lists the plugin until its TTL.
+    The next node's call finds nobody (or, if the server has not yet noticed the dead
+    connection, nobody answers within the hook's 1 s timeout): under ``Fail`` the node
+    errors naming plugin and hook, and the workflow ends."""
+    executor.gated.add("slow")
+    source = tmp_path / "doomed.py"
+    source.write_text(DOOMED)
+    proc = await stack.plugin("doomed", str(source))
+    key = await stack.controller.submit(yaml.safe_load(SLOW_FIRST.replace("NAME", "doomed")))
+    await wait_for(lambda: bool(executor.started("slow")), what="s1 to run")
+    proc.kill()
+    await proc.wait()
+    assert stack.registry.get("doomed") is not None  # not deregistered: it never got to
+    executor.release("slow")
+    began = time.monotonic()
+    done = await stack.controller.wait(key, timeout=8)
+    assert time.monotonic() - began < 5
+    nodes = pods(done)
+    assert nodes["s1"]["phase"] == "Succeeded"
+    assert nodes["s2"]["phase"] == "Error"
+    message = nodes["s2"]["message"]
+    assert "'doomed'" in message and "node.preExecute" in message
+    assert "no responders" in message or "no reply within" in message
+    assert done["status"]["phase"] == "Failed"
+    assert "s3" not in nodes
