@@ -229,7 +229,11 @@ class PluginHooks:
         for outcome in result:
             await self._warnings(meta, Hook.PARAMETERS_RESOLVE, outcome)
             value = outcome.result.get("value")
-            if outcome.allowed and value is not None:
+            if not outcome.allowed:
+                # never the item itself: the name is enough, a value may be secret
+                log.warning("placeholder not resolved", plugin=outcome.plugin, hook=Hook.PARAMETERS_RESOLVE.value, workflow=meta["name"], error=outcome.error)
+                out.append(ResolvedValue("", error=_message(outcome, Hook.PARAMETERS_RESOLVE)))
+            elif value is not None:
                 out.append(ResolvedValue(value=str(value), secret=bool(outcome.result.get("secret"))))
             else:
                 out.append(None)

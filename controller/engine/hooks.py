@@ -127,6 +127,8 @@ class ResolvedValue:
 
     value: str
     secret: bool = False
+    error: str = ""
+    """Set when the plugin owning the placeholder failed (``Fail`` policy): the node errors with it."""
 
 
 @dataclass(frozen=True)

@@ -1181,7 +1181,8 @@ class WorkflowRun:
         """``parameters.resolve``: one call for every plugin placeholder left in this batch.
 
         Returns the jobs that may go on; a job with a placeholder no plugin resolved
-        is finished as an Error naming the placeholder and its namespace. Secret
+        is finished as an Error naming the placeholder and its namespace (or, when
+        the owning plugin failed under the ``Fail`` policy, naming plugin and hook). Secret
         values are remembered so that :meth:`finish` redacts them.
         """
         wanted: dict[str, None] = {}
@@ -1194,13 +1195,15 @@ class WorkflowRun:
             return jobs
         names = list(wanted)
         values = await self.env.hooks.parameters_resolve(self.info, names)
-        resolved = {n: v.value for n, v in zip(names, values, strict=True) if v is not None}
+        resolved = {n: v.value for n, v in zip(names, values, strict=True) if v is not None and not v.error}
+        failed = {n: v.error for n, v in zip(names, values, strict=True) if v is not None and v.error}
         self._secrets.update(v.value for v in values if v is not None and v.secret and v.value)
         ready: list[LeafJob] = []
         for job, found in zip(jobs, per_job, strict=True):
-            missing = sorted(found - resolved.keys())
-            if missing:
-                self.finish(job.node, ERROR, _unresolved_message(missing))
+            errors = sorted({failed[n] for n in found if n in failed})
+            missing = sorted(found - resolved.keys() - failed.keys())
+            if errors or missing:
+                self.finish(job.node, ERROR, "; ".join(errors + ([_unresolved_message(missing)] if missing else [])))
                 continue
             if found:
                 job.template = substitute(job.template, resolved, strict=False)

@@ -191,3 +191,28 @@ async def test_the_same_process_runs_when_its_placeholder_resolves(stack: Stack)
     main = node(done, done["metadata"]["name"])
     assert main["outputs"]["exitCode"] == "0" and main["outputs"]["result"].strip() == "eu-west-7"
     assert stack.controller.log_path(key_of(done), main["id"]) is not None
+
+
+async def test_a_resolving_plugin_that_is_down_errors_the_node_naming_plugin_and_hook(stack: Stack) -> None:
+    from hookbus.bus import Plugin
+    from hookbus.bus.registry import Registration
+    from hookbus.bus.testing import wait_registered
+
+    down = Plugin("sealed-vault")
+
+    @down.parameters_resolve(scopes=["sealed"], failure_policy="Fail", timeout=0.5)
+    def never(**kwargs: Any) -> None:
+        return None
+
+    # Registered, but nobody serves: every call meets "no responders".
+    registration = Registration(stack.nc.jetstream(), down.manifest)
+    await registration.start()
+    try:
+        await wait_registered(stack.registry, "sealed-vault")
+        done = await stack.run(UNKNOWN.replace("PLACEHOLDER", "sealed.token"))
+    finally:
+        await registration.stop()
+    main = node(done, done["metadata"]["name"])
+    assert main["phase"] == "Error"
+    assert "'sealed-vault'" in main["message"] and "parameters.resolve" in main["message"], main["message"]
+    assert "exitCode" not in (main.get("outputs") or {})
