@@ -458,6 +458,8 @@ class LocalExecutor:
     def _place_inputs(self, files: Mapping[str, str], layout: isolation.Layout | None, volumes: Mapping[str, str]) -> str | None:
         for inside, source in files.items():
             target = _host_of(inside, layout, volumes)
+            if os.path.isdir(source) and target.resolve().is_relative_to(Path(source).resolve()):
+                return f"cannot place input {inside}: it is inside the directory copied there ({source}); run the node isolated"
             try:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 if os.path.isdir(source):
