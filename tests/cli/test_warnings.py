@@ -146,6 +146,16 @@ async def test_plugin_warnings_reach_submit_get_and_events(tmp_path: Path) -> No
             code, out, _err = await hookbus("get", "all-pinned", env=env)
             assert "Warnings:" not in out
 
+            # 'hookbus run' on that NATS calls the same plugins and prints their warnings too.
+            code, out, err = await hookbus("run", str(HELLO), "--nats-url", url)
+            assert code == 0, err
+            hello_warning = (
+                "tag-advisor: template 'hello': image 'busybox' has no tag, "
+                "so it means ':latest'; pin a version"
+            )
+            assert f"Warning: {hello_warning}" in err.splitlines()
+            assert f"{'Warnings:':<20} {hello_warning}" in out
+
 
 async def _lines_until(
     proc: asyncio.subprocess.Process, seen: list[dict[str, Any]], done: Any, timeout: float = 60
