@@ -27,7 +27,8 @@ Exit codes, for scripts:
  130 interrupted (SIGINT) / 143 terminated (SIGTERM)
 ==== ===========================================================================
 
-Errors are printed to stderr as ``hookbus: error: <message>``; results go to
+Errors are printed to stderr as ``hookbus: error: <message>``, plugin warnings
+about a submitted workflow as ``Warning: <plugin>: <message>``; results go to
 stdout (``-o json`` / ``-o yaml`` / ``-o name`` where offered), live progress to
 stderr, so ``NAME=$(hookbus submit -o name wf.yaml)`` works.
 
