@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 import sqlite3
+import threading
 from typing import Any
 
 from hookbus.bus import Plugin, merge_patch
@@ -23,12 +24,14 @@ plugin = Plugin("lineage", version="1.0.0", description="records lineage in SQLi
 RUN_ID = "lineage.hookbus.io/run-id"
 
 _db: sqlite3.Connection | None = None
+_lock = threading.Lock()
+"""Blocking handlers run in worker threads: one connection, used under this lock."""
 
 
 def db() -> sqlite3.Connection:
     global _db
     if _db is None:
-        _db = sqlite3.connect(os.environ.get("HOOKBUS_LINEAGE_DB", "lineage.sqlite"))
+        _db = sqlite3.connect(os.environ.get("HOOKBUS_LINEAGE_DB", "lineage.sqlite"), check_same_thread=False)
         _db.execute("CREATE TABLE IF NOT EXISTS workflows (uid TEXT PRIMARY KEY, name TEXT, run_id TEXT, phase TEXT)")
         _db.execute(
             "CREATE TABLE IF NOT EXISTS nodes (id TEXT PRIMARY KEY, workflow TEXT, name TEXT, phase TEXT, outputs TEXT)"
@@ -46,7 +49,7 @@ def stamp(workflow: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
     uid = meta.get("uid") or meta.get("name", "")
     rid = run_id(uid)
     phase = (workflow.get("status") or {}).get("phase", "")
-    with db() as conn:
+    with _lock, db() as conn:
         conn.execute("INSERT OR REPLACE INTO workflows VALUES (?, ?, ?, ?)", (uid, meta.get("name"), rid, phase))
     return merge_patch({"metadata": {"annotations": {RUN_ID: rid}}})
 
@@ -54,7 +57,7 @@ def stamp(workflow: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
 @plugin.node_post_execute(blocking=True, batch=True)
 def record(items: list[dict[str, Any]], workflow: dict[str, Any], **kwargs: Any) -> list[None]:
     name = workflow["metadata"]["name"]
-    with db() as conn:
+    with _lock, db() as conn:
         conn.executemany(
             "INSERT OR REPLACE INTO nodes VALUES (?, ?, ?, ?, ?)",
             [

@@ -1,6 +1,6 @@
 """Take over nodes and run them outside any pod: here a Python callable, reported back asynchronously.
 
-    hookbus plugin run examples/plugins/http_task.py
+    hookbus plugin run examples/plugins/python_task.py
 
 Nodes whose template is annotated ``task.hookbus.io/callable: <name>`` are taken over:
 the plugin answers ``take_over()`` at once, runs the callable in the background, and
