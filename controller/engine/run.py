@@ -252,6 +252,11 @@ class WorkflowRun:
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._dirty: set[str] = set()
         self._changed_phase: set[str] = set()
+        self._executing: set[str] = set()
+        """Leaf nodes whose node.preExecute fired and whose node.postExecute has not."""
+        self._post_pending: list[str] = []
+        """Leaf nodes that ended without an executor result (short-circuit, veto, deadline,
+        lost in a restart): their node.postExecute goes out before the pass persists."""
         self._pods_created: list[JSON] = []
         self._timers: list[tuple[float, int, Callable[[], None]]] = []
         self._timer_seq = itertools.count()
@@ -403,6 +408,9 @@ class WorkflowRun:
             node.progress = self._progress_of(node)
         self._set_phase(node, phase)
         self._dirty.add(node.id)
+        if node.id in self._executing:
+            self._executing.discard(node.id)
+            self._post_pending.append(node.id)
         self._register_globals(node)
         if node.outputs and "artifacts" in node.outputs:
             self._index_artifacts(node)
@@ -720,6 +728,8 @@ class WorkflowRun:
             return node
         inputs = node.inputs or {}
         if node.type in LEAF_TYPES and node.phase == RUNNING and node.type != PLUGIN:
+            # Its node.preExecute fired before the restart: node.postExecute is still owed.
+            self._executing.add(node.id)
             self.finish(node, ERROR, self.env.settings.pod_deleted_message)
             return node
         self._begin(node, tmpl, kind, tctx, inputs)
@@ -1126,6 +1136,7 @@ class WorkflowRun:
             decisions = await hooks.node_pre_execute(
                 self.info, [NodeItem(public_node(j.node.to_dict()), j.template) for j in jobs]
             )
+            self._executing.update(j.node.id for j in jobs)
         pods: list[LeafJob] = []
         plugins: list[LeafJob] = []
         for job, decision in zip(jobs, decisions, strict=True):
@@ -1335,6 +1346,7 @@ class WorkflowRun:
             changes = await self.env.hooks.node_post_execute(self.info, items)
         for (job, outputs, phase, message), change in zip(applied, changes, strict=True):
             self._jobs.pop(job.node.id, None)
+            self._executing.discard(job.node.id)  # its node.postExecute just happened
             if change.outputs is not None:
                 outputs = change.outputs
             if change.message is not None:
@@ -1361,7 +1373,25 @@ class WorkflowRun:
 
     # ------------------------------------------------------------- persistence
 
+    async def _post_execute_the_rest(self) -> None:
+        """node.postExecute for leaf nodes that ended without an executor result."""
+        pending = [self.nodes[i] for i in self._post_pending if i in self.nodes]
+        self._post_pending.clear()
+        if not pending or type(self.env.hooks) is NullHooks:
+            return
+        jobs = {n.id: self._jobs.pop(n.id, None) for n in pending}
+        items = [NodeItem(public_node(n.to_dict()), jobs[n.id].template if jobs[n.id] else {}) for n in pending]  # type: ignore[union-attr]
+        changes = await self.env.hooks.node_post_execute(self.info, items)
+        for node, change in zip(pending, changes, strict=True):
+            if change.outputs is not None:
+                node.outputs = _redact(change.outputs, self._secrets) if self._secrets else change.outputs
+                self._dirty.add(node.id)
+            if change.message is not None:
+                node.message = _redact(change.message, self._secrets) if self._secrets else change.message
+                self._dirty.add(node.id)
+
     async def _persist_and_emit(self) -> None:
+        await self._post_execute_the_rest()
         # Nothing is forgotten before the store acknowledged it: a failed write leaves the
         # dirty sets in place and the next pass writes them again.
         dirty = set(self._dirty)
