@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from hookbus.bus import Hook, ItemOutcome
-from hookbus.bus.events import plugin_event
+from hookbus.bus.events import CloudEvent, plugin_event
 from hookbus.controller.engine.hooks import (
     Admission,
     MetadataPatch,
@@ -76,6 +76,13 @@ class PluginHooks:
     def __init__(self, dispatcher: Dispatcher, *, events: EventPublisher | None = None) -> None:
         self.dispatcher = dispatcher
         self.events = events
+        self._pending: dict[str, list[CloudEvent]] = {}
+        """Verdict notifications per workflow uid, held until the engine has persisted the pass."""
+
+    async def persisted(self, workflow: WorkflowInfo) -> None:
+        """Publish the verdict notifications of *workflow*'s pass, now that its changes are stored."""
+        for event in self._pending.pop(workflow.uid or workflow.name, []):
+            await self._send(event)
 
     # -- workflow hooks -----------------------------------------------------------------
 
@@ -291,6 +298,13 @@ class PluginHooks:
         event = plugin_event(
             meta["namespace"], meta["name"], meta["uid"], plugin or "hookbus", verdict, node_id=node_id, message=message, hook=hook.value
         )
+        if hook is Hook.WORKFLOW_PRE_OPERATE:
+            await self._send(event)  # at submit: a rejection persists nothing to wait for
+        else:
+            self._pending.setdefault(meta["uid"] or meta["name"], []).append(event)
+
+    async def _send(self, event: CloudEvent) -> None:
+        assert self.events is not None
         if not self.events.try_publish(event):
             await self.events.publish(event)
 

@@ -190,6 +190,10 @@ class HookPoints(Protocol):
         """Run ``plugin:`` templates."""
         ...
 
+    async def persisted(self, workflow: WorkflowInfo) -> None:
+        """The pass's changes are stored: notifications about plugin verdicts may go out."""
+        ...
+
 
 class NullHooks:
     """No plugins: continue everywhere, change nothing."""
@@ -226,6 +230,9 @@ class NullHooks:
         self, workflow: WorkflowInfo, nodes: Sequence[PluginItem]
     ) -> list[PluginReply]:
         return [PluginReply() for _ in nodes]
+
+    async def persisted(self, workflow: WorkflowInfo) -> None:
+        return None
 
 
 class EventSink(Protocol):

@@ -1420,6 +1420,7 @@ class WorkflowRun:
             await self.env.store.put_workflow(self.key, self.workflow_object())
             self._wf_dirty = False
         self._changed_phase -= phase_ids
+        await self.env.hooks.persisted(self.info)  # plugin verdict notifications, after the persist
         events = self.env.events
         if phase_changed:
             await events.node_phases(self.info, [public_node(dicts[i]) if i in dicts else public_node(self.nodes[i].to_dict()) for i in phase_changed])

@@ -251,3 +251,28 @@ async def test_a_plugin_that_is_down_errors_the_node_naming_plugin_and_hook(stac
     pod = next(n for n in done["status"]["nodes"].values() if n["type"] == "Pod")
     assert pod["phase"] == "Error"
     assert "'down-plugin'" in pod["message"] and "node.preExecute" in pod["message"] and "no responders" in pod["message"]
+
+
+async def test_verdict_notifications_go_out_after_the_change_is_persisted(stack: Stack) -> None:
+    from hookbus.controller.store import WorkflowStore
+
+    await stack.plugin("pod-policy", "pod_policy.py")
+    store = WorkflowStore(stack.nc.jetstream())
+    seen: list[tuple[str, str | None]] = []
+
+    async def on_verdict(msg: Any) -> None:
+        headers = msg.headers or {}
+        node_id = headers.get("ce-subject", "").removeprefix("nodes/")
+        workflow = msg.subject.split(".")[4]
+        stored = await store.load(stack_key({"metadata": {"namespace": "default", "name": workflow}}))
+        phase = stored.nodes.get(node_id, {}).get("phase") if stored else None
+        seen.append((headers.get("ce-type", ""), phase))
+
+    sub = await stack.nc.subscribe("hookbus.event.v1.*.*.plugin.vetoed", cb=on_verdict)
+    try:
+        await stack.run(POD_POLICY.replace("template: plain}", "template: privileged}"))
+        await wait_for(lambda: bool(seen), timeout=10, what="the veto notification")
+    finally:
+        await sub.unsubscribe()
+    # When the notification arrived, the store already held the node's final phase.
+    assert seen[0] == ("io.hookbus.plugin.vetoed", "Error")
