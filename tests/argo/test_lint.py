@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
 EXAMPLES = Path(__file__).resolve().parents[2] / ".." / "shared" / "conformance" / "argo-examples"
-# The brief's yardstick is the first three; CronWorkflows and ConfigMaps lint clean too.
+# Argo's e2e yardstick is the first three; CronWorkflows and ConfigMaps lint clean too.
 SPEC_KINDS = (
     "Workflow",
     "WorkflowTemplate",
