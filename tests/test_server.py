@@ -68,14 +68,17 @@ async def test_a_server_orphaned_by_a_killed_controller_is_stopped_before_a_new_
         "asyncio.run(main())\n"
     )
     proc = await asyncio.create_subprocess_exec(sys.executable, "-c", script, stdout=asyncio.subprocess.PIPE)
-    assert proc.stdout is not None
-    line = b""
-    while not line.startswith(b"PID "):
-        line = await asyncio.wait_for(proc.stdout.readline(), 30)
-        assert line, "the controller process ended before its server was ready"
-    server_pid = int(line.split()[1])
-    proc.send_signal(signal.SIGKILL)
-    await proc.wait()
+    try:
+        assert proc.stdout is not None
+        line = b""
+        while not line.startswith(b"PID "):
+            line = await asyncio.wait_for(proc.stdout.readline(), 30)
+            assert line, "the controller process ended before its server was ready"
+        server_pid = int(line.split()[1])
+    finally:
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGKILL)
+        await proc.wait()
 
     def gone(pid: int) -> bool:
         try:
