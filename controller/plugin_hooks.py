@@ -79,6 +79,10 @@ class PluginHooks:
         self._pending: dict[str, list[CloudEvent]] = {}
         """Verdict notifications per workflow uid, held until the engine has persisted the pass."""
 
+    def wants(self, hook: str, workflow: WorkflowInfo) -> bool:
+        """Whether a live plugin could be called for *hook* on *workflow* (cheap, in memory)."""
+        return self.dispatcher.wants(Hook(hook), workflow_meta(workflow))
+
     async def persisted(self, workflow: WorkflowInfo) -> None:
         """Publish the verdict notifications of *workflow*'s pass, now that its changes are stored."""
         for event in self._pending.pop(workflow.uid or workflow.name, []):

@@ -194,9 +194,20 @@ class HookPoints(Protocol):
         """The pass's changes are stored: notifications about plugin verdicts may go out."""
         ...
 
+    def wants(self, hook: str, workflow: WorkflowInfo) -> bool:
+        """Whether *hook* (``"node.preExecute"``, ...) may have anyone to ask for *workflow*.
 
-class NullHooks:
-    """No plugins: continue everywhere, change nothing."""
+        When it is False the engine builds no request items for that hook at all, so a
+        controller without interested plugins pays nothing per node.
+        """
+        ...
+
+
+class NoOpinionHooks:
+    """Every hook answered with "no opinion"; a base for hook points that override a few."""
+
+    def wants(self, hook: str, workflow: WorkflowInfo) -> bool:
+        return True
 
     async def workflow_pre_operate(self, workflows: Sequence[JSON]) -> list[Admission]:
         return [Admission() for _ in workflows]
@@ -233,6 +244,13 @@ class NullHooks:
 
     async def persisted(self, workflow: WorkflowInfo) -> None:
         return None
+
+
+class NullHooks(NoOpinionHooks):
+    """No plugins: nobody is asked, nothing changes, no request is ever built."""
+
+    def wants(self, hook: str, workflow: WorkflowInfo) -> bool:
+        return False
 
 
 class EventSink(Protocol):

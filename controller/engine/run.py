@@ -28,7 +28,6 @@ from hookbus.controller.argo.substitute import placeholders, substitute
 from hookbus.controller.engine import frames, key_artifacts
 from hookbus.controller.engine.hooks import (
     NodeItem,
-    NullHooks,
     PluginItem,
     PodDecision,
     PodItem,
@@ -243,6 +242,11 @@ class WorkflowRun:
             labels=dict(meta.get("labels") or {}),
             annotations=dict(meta.get("annotations") or {}),
         )
+        self._plugin_placeholders = any(
+            _plugin_placeholder(n) for n in placeholders([self.spec, self.status.get("storedTemplates")])
+        )
+        """Whether the manifest names any ``{{scope.key}}`` placeholder a plugin must resolve;
+        when it does not, no node's template is scanned for them (a per-node cost)."""
         self.nodes: dict[str, Node] = {i: Node.from_dict(d) for i, d in merge_records(nodes).items()}
         self.by_name: dict[str, Node] = {n.name: n for n in self.nodes.values()}
         self._owners: dict[str, Owner] = {}
@@ -1127,16 +1131,16 @@ class WorkflowRun:
 
     async def _launch(self, jobs: list[LeafJob]) -> None:
         hooks = self.env.hooks
-        plain = type(hooks) is NullHooks  # no plugins: skip building request payloads
-        if not plain:
+        if self._plugin_placeholders:
             jobs = await self._resolve_parameters(jobs)
-        if plain:
-            decisions = [_CONTINUE] * len(jobs)
-        else:
+        # node.postExecute is owed to every launched leaf, whatever ends it
+        self._executing.update(j.node.id for j in jobs)
+        if hooks.wants("node.preExecute", self.info):
             decisions = await hooks.node_pre_execute(
                 self.info, [NodeItem(public_node(j.node.to_dict()), j.template) for j in jobs]
             )
-            self._executing.update(j.node.id for j in jobs)
+        else:  # nobody to ask: build no request items
+            decisions = [_CONTINUE] * len(jobs)
         pods: list[LeafJob] = []
         plugins: list[LeafJob] = []
         for job, decision in zip(jobs, decisions, strict=True):
@@ -1174,7 +1178,7 @@ class WorkflowRun:
                 self.finish(job.node, ERROR, str(exc))
                 continue
             items.append(job)
-        if plain:
+        if not hooks.wants("pod.preCreate", self.info):
             verdicts = [_ALLOW] * len(items)
         else:
             verdicts = await hooks.pod_pre_create(
@@ -1205,7 +1209,10 @@ class WorkflowRun:
         if not wanted:
             return jobs
         names = list(wanted)
-        values = await self.env.hooks.parameters_resolve(self.info, names)
+        if self.env.hooks.wants("parameters.resolve", self.info):
+            values = await self.env.hooks.parameters_resolve(self.info, names)
+        else:  # no plugin owns any namespace: every such placeholder is unresolved
+            values = [None] * len(names)
         resolved = {n: v.value for n, v in zip(names, values, strict=True) if v is not None and not v.error}
         failed = {n: v.error for n, v in zip(names, values, strict=True) if v is not None and v.error}
         self._secrets.update(v.value for v in values if v is not None and v.secret and v.value)
@@ -1335,7 +1342,7 @@ class WorkflowRun:
             applied.append((job, outputs, phase, message))
         if not applied:
             return
-        if type(self.env.hooks) is NullHooks:
+        if not self.env.hooks.wants("node.postExecute", self.info):
             changes = [_KEEP] * len(applied)
         else:
             items = []
@@ -1377,7 +1384,7 @@ class WorkflowRun:
         """node.postExecute for leaf nodes that ended without an executor result."""
         pending = [self.nodes[i] for i in self._post_pending if i in self.nodes]
         self._post_pending.clear()
-        if not pending or type(self.env.hooks) is NullHooks:
+        if not pending or not self.env.hooks.wants("node.postExecute", self.info):
             return
         jobs = {n.id: self._jobs.pop(n.id, None) for n in pending}
         items = [NodeItem(public_node(n.to_dict()), jobs[n.id].template if jobs[n.id] else {}) for n in pending]  # type: ignore[union-attr]

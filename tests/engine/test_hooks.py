@@ -10,6 +10,7 @@ from hookbus.controller.engine.hooks import (
     JSON,
     Admission,
     NodeItem,
+    NoOpinionHooks,
     NullHooks,
     PluginItem,
     PluginReply,
@@ -48,7 +49,7 @@ spec:
 """
 
 
-class Recorder(NullHooks):
+class Recorder(NoOpinionHooks):
     def __init__(self) -> None:
         self.calls: list[tuple[str, int]] = []
         self.pre: dict[str, PreExecute] = {}
@@ -153,7 +154,7 @@ async def test_plugin_template_without_plugin_fails_as_in_argo() -> None:
     assert by_name(wf)["fan[0].s(0:0)"]["message"].startswith("no plugin executed the template")
 
 
-class Rejecter(NullHooks):
+class Rejecter(NoOpinionHooks):
     async def workflow_pre_operate(self, workflows: Sequence[JSON]) -> list[Admission]:
         return [Admission(allowed=False, message="image alpine is not allowed") for _ in workflows]
 
@@ -223,7 +224,7 @@ spec:
 """
 
 
-class Resolver(NullHooks):
+class Resolver(NoOpinionHooks):
     def __init__(self) -> None:
         self.asked: list[list[str]] = []
 
@@ -259,7 +260,7 @@ spec:
 """
 
 
-class Holder(NullHooks):
+class Holder(NoOpinionHooks):
     def __init__(self, decisions: list[PreExecute]) -> None:
         self.decisions = decisions
         self.asked = 0
@@ -305,7 +306,7 @@ async def test_take_over_and_complete_later() -> None:
     assert wf["status"]["phase"] == "Succeeded"
 
 
-class Broken(NullHooks):
+class Broken(NoOpinionHooks):
     async def node_pre_execute(self, workflow: WorkflowInfo, nodes: Sequence[NodeItem]) -> list[PreExecute]:
         raise RuntimeError("boom")
 
@@ -379,7 +380,7 @@ spec:
 """
 
 
-class PodPolicy(NullHooks):
+class PodPolicy(NoOpinionHooks):
     async def pod_pre_create(self, workflow: WorkflowInfo, pods: Sequence[PodItem]) -> list[PodDecision]:
         return [
             PodDecision(allowed=False, message="privileged containers are forbidden")
