@@ -245,6 +245,10 @@ def bus_settings(args: argparse.Namespace) -> BusSettings:
         nats["creds_file"] = args.nats_creds
     if nats:
         settings = replace(settings, nats=replace(settings.nats, **nats))
+    allow = getattr(args, "plugin_allow", None)
+    if allow is not None:
+        names = tuple(n.strip() for n in allow.split(",") if n.strip())
+        settings = replace(settings, registry=replace(settings.registry, allow=names))
     return settings
 
 

@@ -205,6 +205,12 @@ def build_parser() -> argparse.ArgumentParser:
         "HOOKBUS_PLUGIN_ALLOW permits is called)",
     )
     p.add_argument(
+        "--plugin-allow",
+        metavar="NAMES",
+        help="operator allow-list: only these plugins (comma-separated) are ever called "
+        "(default: $HOOKBUS_PLUGIN_ALLOW; unset: every registered plugin)",
+    )
+    p.add_argument(
         "-n",
         "--namespace",
         default="default",
