@@ -27,6 +27,7 @@ from typing import Any
 from hookbus.bus import DispatchSettings, EmbeddedServer, Hook, NatsSettings
 from hookbus.bus.connection import connect
 from hookbus.bus.dispatch import Dispatcher
+from hookbus.bus.log import configure
 from hookbus.bus.registry import RegistryView
 from hookbus.bus.testing import wait_registered
 
@@ -122,6 +123,7 @@ def main() -> None:
     parser.add_argument("--plugins", type=int, default=5)
     parser.add_argument("--in-flight", type=int, default=8)
     args = parser.parse_args()
+    configure("warning")  # logs to stderr: stdout carries the JSON document only
     print(json.dumps(asyncio.run(main_async(args)), indent=2))
 
 

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from hookbus.bus.log import configure as configure_logging
 from hookbus.controller.engine.controller import Controller
 from hookbus.controller.engine.memory_store import MemoryStore
 from hookbus.controller.engine.settings import ControllerSettings
@@ -98,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         "to check that time and memory grow linearly",
     )
     args = parser.parse_args(argv)
+    configure_logging("warning")  # logs go to stderr; stdout is the JSON document
     if args.sizes:
         import subprocess
 

@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from hookbus.bus.log import configure as configure_logging
 from hookbus.controller.executors.base import Executor, ProcessSpec, TaskSpec
 from hookbus.controller.executors.local import LocalExecutor
 from hookbus.controller.executors.simulate import SimulateExecutor
@@ -92,6 +93,7 @@ def main() -> None:
     parser.add_argument("--local", type=int, default=50)
     parser.add_argument("--concurrency", type=int, default=10)
     args = parser.parse_args()
+    configure_logging("warning")  # logs go to stderr; stdout is the JSON document
     result = asyncio.run(run(args.simulate, args.local, args.concurrency))
     result.update({"python": platform.python_version(), "cpus": os.cpu_count()})
     print(json.dumps(result, indent=2))

@@ -29,6 +29,7 @@ import ormsgpack
 
 from hookbus.bus import EmbeddedServer, NatsSettings
 from hookbus.bus.connection import connect
+from hookbus.bus.log import configure as configure_logging
 from hookbus.controller.store import WorkflowKey, WorkflowStore
 
 
@@ -127,6 +128,7 @@ def main() -> None:
     parser.add_argument("--nodes", type=int, default=100_000)
     parser.add_argument("--batch", type=int, default=0)
     args = parser.parse_args()
+    configure_logging("warning")  # logs go to stderr; stdout is the JSON document
     result = asyncio.run(run(args.nodes, args.batch))
     result.update({"python": platform.python_version(), "cpus": os.cpu_count()})
     print(json.dumps(result, indent=2))

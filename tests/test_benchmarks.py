@@ -37,3 +37,18 @@ def test_fanout_smoke_counts_every_event_and_batches_requests() -> None:
     # One request per plugin per hook per 1000-node wave: 2 plugins x 2 hooks.
     assert batched["requests"] == 4
     assert report["variants"]["codec_floor"]["records"] == 4000
+
+
+def test_dispatch_benchmark_prints_only_json_and_batches() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "benchmarks.dispatch_bench", "--items", "2000", "--per-call-items", "50", "--plugins", "2"],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    report = json.loads(out.stdout)  # nothing but the JSON document on stdout
+    assert report["variants"]["batched"]["requests"] == 2 * 2  # 2000 items in waves of 1000, 2 plugins
+    assert report["variants"]["per_call"]["requests"] == 50 * 2
