@@ -258,13 +258,14 @@ class PluginHooks:
         result = await self.dispatcher.call(Hook.TEMPLATE_EXECUTE, meta, items)
         out = []
         for node, outcome in zip(nodes, result, strict=True):
-            await self._warnings(meta, Hook.TEMPLATE_EXECUTE, outcome, node.node.get("id"))
+            warnings = await self._warnings(meta, Hook.TEMPLATE_EXECUTE, outcome, node.node.get("id"))
             if not outcome.allowed:
-                out.append(PluginReply(phase="Error" if outcome.error else "Failed", message=_message(outcome, Hook.TEMPLATE_EXECUTE)))
+                message = _message(outcome, Hook.TEMPLATE_EXECUTE)
+                out.append(PluginReply(phase="Error" if outcome.error else "Failed", message=message, warnings=warnings))
                 continue
             reply = outcome.result.get("node")
             if not isinstance(reply, dict) or not reply.get("phase"):
-                out.append(PluginReply())  # nobody executed it
+                out.append(PluginReply(warnings=warnings))  # nobody executed it
                 continue
             outputs = reply.get("outputs")
             out.append(
@@ -273,6 +274,7 @@ class PluginHooks:
                     message=str(reply.get("message", "")),
                     outputs=outputs if isinstance(outputs, dict) else None,
                     requeue=_seconds(outcome.result.get("requeue")),
+                    warnings=warnings,
                 )
             )
         return out

@@ -142,6 +142,7 @@ class PluginReply:
     message: str = ""
     outputs: JSON | None = None
     requeue: float | None = None
+    warnings: tuple[str, ...] = ()
 
 
 # ------------------------------------------------------------------ protocols

@@ -84,9 +84,10 @@ from hookbus.controller.engine.templates import (
 )
 from hookbus.controller.engine.volumes import node_mounts, release_workflow_volumes, workflow_dir
 from hookbus.controller.executors.base import ProcessSpec, TaskResult, TaskSpec
+from hookbus.controller.plugin_warnings import add_warnings
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable, Mapping, Sequence
 
     from hookbus.controller.engine.clock import Clock
     from hookbus.controller.engine.hooks import EventSink, HookPoints
@@ -1145,6 +1146,8 @@ class WorkflowRun:
         plugins: list[LeafJob] = []
         for job, decision in zip(jobs, decisions, strict=True):
             node = job.node
+            if decision.warnings:
+                self._note_warnings(node, decision.warnings)
             if decision.decision == "shortCircuit":
                 self.finish(node, decision.phase, decision.message, decision.outputs or {})
             elif decision.decision == "fail":
@@ -1185,12 +1188,27 @@ class WorkflowRun:
                 self.info, [PodItem(public_node(j.node.to_dict()), _pod_of(j.task, j.template)) for j in items if j.task]
             )
         for job, verdict in zip(items, verdicts, strict=True):
+            if verdict.warnings:
+                self._note_warnings(job.node, verdict.warnings)
             if not verdict.allowed:
                 self.finish(job.node, ERROR, f"pod creation vetoed: {verdict.message}")
                 continue
             if verdict.pod is not None and job.task is not None:
                 job.task = _apply_pod(job.task, verdict.pod)
+                # what plugins made of the pod's metadata stays visible on the node
+                job.node.extra = {**(job.node.extra or {}), "podMetadata": _pod_metadata(job.task)}
             self._start_task(job)
+
+    def _note_warnings(self, node: Node, warnings: Sequence[str]) -> None:
+        """Keep plugin *warnings* about *node* on it, and each distinct text on the workflow."""
+        extra = node.extra or {}
+        kept = list(extra.get("warnings") or ())
+        new = [w for w in warnings if w not in kept]
+        if new:
+            node.extra = {**extra, "warnings": kept + new}
+            self.touch(node)
+        if add_warnings(self.wf, warnings):
+            self._wf_dirty = True
 
     async def _resolve_parameters(self, jobs: list[LeafJob]) -> list[LeafJob]:
         """``parameters.resolve``: one call for every plugin placeholder left in this batch.
@@ -1352,6 +1370,8 @@ class WorkflowRun:
                 items.append(NodeItem(preview, job.template))
             changes = await self.env.hooks.node_post_execute(self.info, items)
         for (job, outputs, phase, message), change in zip(applied, changes, strict=True):
+            if change.warnings:
+                self._note_warnings(job.node, change.warnings)
             self._jobs.pop(job.node.id, None)
             self._executing.discard(job.node.id)  # its node.postExecute just happened
             if change.outputs is not None:
@@ -1367,6 +1387,8 @@ class WorkflowRun:
         )
         for job, reply in zip(jobs, replies, strict=True):
             node = job.node
+            if reply.warnings:
+                self._note_warnings(node, reply.warnings)
             if reply.phase is None:
                 # Argo's agent: the node fails with exactly this message (plus the template's name here)
                 self.finish(node, FAILED, f"no plugin executed the template {node.template_name!r}")
@@ -1390,6 +1412,8 @@ class WorkflowRun:
         items = [NodeItem(public_node(n.to_dict()), jobs[n.id].template if jobs[n.id] else {}) for n in pending]  # type: ignore[union-attr]
         changes = await self.env.hooks.node_post_execute(self.info, items)
         for node, change in zip(pending, changes, strict=True):
+            if change.warnings:
+                self._note_warnings(node, change.warnings)
             if change.outputs is not None:
                 node.outputs = _redact(change.outputs, self._secrets) if self._secrets else change.outputs
                 self._dirty.add(node.id)
@@ -1609,6 +1633,11 @@ def _pod_of(task: TaskSpec | None, template: Mapping[str, Any] | None = None) ->
         "labels": dict(task.labels),
         "annotations": dict(task.annotations),
     }
+
+
+def _pod_metadata(task: TaskSpec) -> JSON:
+    """The labels and annotations of the pod a node runs in (kept on the node when plugins patched them)."""
+    return {"labels": dict(task.labels), "annotations": dict(task.annotations)}
 
 
 def _apply_pod(task: TaskSpec, pod: Mapping[str, Any]) -> TaskSpec:

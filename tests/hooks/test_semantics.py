@@ -756,3 +756,55 @@ async def test_a_plugin_process_killed_mid_run_errors_the_next_node_without_a_ha
     assert "no responders" in message or "no reply within" in message
     assert done["status"]["phase"] == "Failed"
     assert "s3" not in nodes
+
+
+# ------------------------------------------------------------- what plugins said, on the record
+
+
+async def test_pod_metadata_a_plugin_patched_is_kept_on_the_node_record(nats_url: str, stack: Stack) -> None:
+    labeller = Plugin("labeller")
+
+    @labeller.pod_pre_create(priority=10)
+    def label(**kwargs: Any) -> Any:
+        return patch(
+            [
+                {"op": "add", "path": "/metadata/labels/team", "value": "data"},
+                {"op": "add", "path": "/metadata/annotations/cost-center", "value": "42"},
+            ]
+        )
+
+    async with serving(nats_url, labeller):
+        await wait_registered(stack.registry, "labeller", timeout=10)
+        done = await run(stack, STEPS.replace("NAME", "labelled"))
+    assert done["status"]["phase"] == "Succeeded"
+    for node in pods(done).values():
+        assert node["podMetadata"]["labels"]["team"] == "data"
+        assert node["podMetadata"]["annotations"]["cost-center"] == "42"
+    stored = {s.key.name: s for s in await stack.controller.store.load_all()}["labelled"]
+    assert all(stored.nodes[n["id"]]["podMetadata"]["labels"]["team"] == "data" for n in pods(done).values())
+
+
+async def test_node_and_pod_warnings_are_kept_on_the_node_and_once_on_the_workflow(nats_url: str, stack: Stack) -> None:
+    from hookbus.bus import warn
+    from hookbus.controller.plugin_warnings import warnings_of
+
+    advisor = Plugin("advisor")
+
+    @advisor.node_pre_execute(mutating=False)
+    def before(node: dict[str, Any], **kwargs: Any) -> Any:
+        return warn("step runs without a cache")
+
+    @advisor.pod_pre_create(mutating=False)
+    def pod_check(**kwargs: Any) -> Any:
+        return warn("no resource limits")
+
+    async with serving(nats_url, advisor):
+        await wait_registered(stack.registry, "advisor", timeout=10)
+        done = await run(stack, STEPS.replace("NAME", "advised"))
+    assert done["status"]["phase"] == "Succeeded"
+    for node in pods(done).values():
+        assert node["warnings"] == ["advisor: step runs without a cache", "advisor: no resource limits"]
+    # two nodes gave the same two warnings: the workflow lists each text once
+    assert warnings_of(done) == ["advisor: step runs without a cache", "advisor: no resource limits"]
+    stored = {s.key.name: s for s in await stack.controller.store.load_all()}["advised"]
+    assert warnings_of(stored.workflow) == warnings_of(done)
