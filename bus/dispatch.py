@@ -143,6 +143,8 @@ class CallStats:
     breaker_skips: int = 0
     not_implemented: int = 0
     retries: int = 0
+    busy_s: float = 0.0
+    """Wall seconds spent in calls that had a plugin to ask (summed over calls; concurrent calls each count)."""
 
     def add(self, other: CallStats) -> None:
         for name in self.__slots__:
@@ -228,6 +230,7 @@ class Dispatcher:
         plans = self._plans(hook, workflow_meta)
         if not plans or not items:
             return CallResult([NO_OPINION] * len(items), stats)
+        started = time.perf_counter()
         deadline = None if timeout is None else self._clock() + timeout
         current: list[Mapping[str, Any]] = list(items)
         mutators = sorted((p for p in plans if p.spec.mutating), key=lambda p: (p.spec.priority, p.manifest.name))
@@ -262,6 +265,7 @@ class Dispatcher:
             await worker()
         else:
             await asyncio.gather(*(worker() for _ in range(workers)))
+        stats.busy_s = time.perf_counter() - started
         self.stats.add(stats)
         return CallResult([o if o is not None else NO_OPINION for o in outcomes], stats)
 
