@@ -304,10 +304,7 @@ class PluginHooks:
         event = plugin_event(
             meta["namespace"], meta["name"], meta["uid"], plugin or "hookbus", verdict, node_id=node_id, message=message, hook=hook.value
         )
-        if hook is Hook.WORKFLOW_PRE_OPERATE:
-            await self._send(event)  # at submit: a rejection persists nothing to wait for
-        else:
-            self._pending.setdefault(meta["uid"] or meta["name"], []).append(event)
+        self._pending.setdefault(meta["uid"] or meta["name"], []).append(event)
 
     async def _send(self, event: CloudEvent) -> None:
         assert self.events is not None

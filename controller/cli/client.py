@@ -83,6 +83,14 @@ async def submit_command(args: argparse.Namespace) -> int:
             name = str(result["name"])
             for warning in result.get("warnings") or ():
                 print(f"Warning: {warning}", file=sys.stderr, flush=True)
+            submitted = result["workflow"]
+            if render.phase_of(submitted) in ("Failed", "Error"):
+                # a workflow.preOperate plugin rejected it: stored, failed, never run
+                message = (submitted.get("status") or {}).get("message") or "rejected"
+                print(f"hookbus: workflow {name} failed at once: {message}", file=sys.stderr, flush=True)
+                emit(submitted, args.output)
+                code = max(code, exit_code_for(submitted))
+                continue
             if not args.watch:
                 emit(result["workflow"], args.output)
                 continue

@@ -47,10 +47,6 @@ log = structlog.get_logger(__name__)
 JSON = dict[str, Any]
 
 
-class WorkflowRejected(ManifestError):
-    """A ``workflow.preOperate`` plugin rejected the workflow (change it; retrying will not help)."""
-
-
 class WorkflowNotFound(KeyError):
     """No workflow with that namespace/name is known to this controller."""
 
@@ -139,7 +135,13 @@ class Controller:
         parameters: Mapping[str, str] | None = None,
         bundle: Bundle | None = None,
     ) -> WorkflowKey:
-        """Lint, resolve and persist *workflow*, then start it. Returns its key."""
+        """Lint, resolve and persist *workflow*, then start it. Returns its key.
+
+        Invalid manifests raise :class:`ManifestError` and store nothing. A workflow a
+        ``workflow.preOperate`` plugin rejects is stored as Failed at once, with the
+        plugin's message, and nothing of it runs (as Argo fails a workflow its
+        controller finds invalid); check the phase of :meth:`get`.
+        """
         bundle = bundle or Bundle()
         errors = lint_workflow(workflow, bundle)
         if errors:
@@ -163,20 +165,32 @@ class Controller:
                         break
                 else:
                     params.append({"name": name, "value": value})
+        self._check_new(WorkflowKey(str(meta["namespace"]), str(meta["name"])))
         admissions = await self.hooks.workflow_pre_operate([resolved])
         warnings: list[str] = []
+        rejection: str | None = None
         for admission in admissions:
-            if not admission.allowed:
-                raise WorkflowRejected([LintError("", admission.message or "rejected by a plugin")])
-            if admission.workflow is not None:
-                resolved = copy.deepcopy(admission.workflow)
             warnings.extend(admission.warnings)
+            if not admission.allowed:
+                rejection = admission.message or "rejected by a plugin (workflow.preOperate)"
+                break
+            if admission.workflow is not None:
+                patched = copy.deepcopy(admission.workflow)
+                patch_errors = lint_workflow(patched, bundle)
+                if patch_errors:  # keep (and fail) the workflow as submitted
+                    rejection = "a workflow.preOperate patch left the workflow invalid: " + "; ".join(map(str, patch_errors))
+                    break
+                resolved = patched
         set_warnings(resolved, warnings)  # kept as the hookbus.io/warnings annotation
         key = WorkflowKey(str(resolved["metadata"]["namespace"]), str(resolved["metadata"]["name"]))
-        if key in self._runs:
-            raise ManifestError([LintError("metadata.name", f"workflow {key.name!r} already exists in {key.namespace!r}")])
+        self._check_new(key)  # a mutating plugin may have renamed it
         status = resolved.setdefault("status", {})
-        status["phase"] = "Pending"
+        if rejection is None:
+            status["phase"] = "Pending"
+        else:
+            # Like a workflow Argo's controller finds invalid: it exists, failed, and never ran.
+            now = timestamp(self.clock.now())
+            status.update(phase=FAILED, message=rejection, startedAt=now, finishedAt=now, progress="0/0")
         stored = self._stored_templates(resolved, bundle)
         if stored:
             status["storedTemplates"] = stored
@@ -189,9 +203,18 @@ class Controller:
         await self.store.put_workflow(key, resolved)
         run = self._make_run(key, resolved, {})
         self._runs[key] = run
+        await self.hooks.persisted(run.info)  # the plugins' verdicts, now that there is a record
+        if rejection is not None:
+            log.info("workflow rejected by a plugin", workflow=key.name, namespace=key.namespace, reason=rejection)
+            await self.events.workflow_phase(run.info, FAILED, rejection)
+            return key
         self._reactor.post(key, Start())
         log.info("workflow submitted", workflow=key.name, namespace=key.namespace)
         return key
+
+    def _check_new(self, key: WorkflowKey) -> None:
+        if key in self._runs:
+            raise ManifestError([LintError("metadata.name", f"workflow {key.name!r} already exists in {key.namespace!r}")])
 
     def _stored_templates(self, workflow: JSON, bundle: Bundle) -> dict[str, JSON]:
         stored: dict[str, JSON] = {}
@@ -377,4 +400,4 @@ class Controller:
         return {k: v for k, v in run.counts.items() if v > 0 and k}
 
 
-__all__ = ["LEAF_TYPES", "Controller", "WorkflowNotFound", "WorkflowRejected"]
+__all__ = ["LEAF_TYPES", "Controller", "WorkflowNotFound"]

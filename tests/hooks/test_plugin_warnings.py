@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from hookbus.controller.plugin_warnings import MAX_WORKFLOW_WARNINGS, add_warnings, set_warnings, warnings_of
+from hookbus.controller.plugin_warnings import (
+    MAX_WORKFLOW_WARNINGS,
+    add_warnings,
+    set_warnings,
+    warnings_of,
+)
 
 
 def test_add_warnings_keeps_each_text_once_after_the_admission_warnings() -> None:

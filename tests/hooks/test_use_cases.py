@@ -9,8 +9,6 @@ import pytest
 from conftest import wait_for
 from hookstack import Stack, make_stack
 
-from hookbus.controller.engine.controller import WorkflowRejected
-
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
     from pathlib import Path
@@ -42,10 +40,25 @@ async def stack(nats_url: str, tmp_path: Path) -> AsyncIterator[Stack]:
 
 async def test_image_allowlist_rejects_a_workflow_naming_template_and_image(stack: Stack) -> None:
     await stack.plugin("image-allowlist", "image_allowlist.py", {"HOOKBUS_ALLOWED_IMAGES": "alpine:*"})
-    with pytest.raises(WorkflowRejected) as info:
-        await stack.run(STEPS.replace("IMAGE", "evil/miner:1"))
-    message = str(info.value)
+    events: list[str] = []
+
+    async def on_event(msg: Any) -> None:
+        events.append((msg.headers or {}).get("ce-type", ""))
+
+    sub = await stack.nc.subscribe("hookbus.event.v1.default.*.>", cb=on_event)
+    try:
+        rejected = await stack.run(STEPS.replace("IMAGE", "evil/miner:1"))
+        wanted = {"io.hookbus.plugin.rejected", "io.hookbus.workflow.failed"}
+        await wait_for(lambda: wanted <= set(events), timeout=10, what="the rejection and failure events")
+    finally:
+        await sub.unsubscribe()
+    status = rejected["status"]
+    assert status["phase"] == "Failed" and not status.get("nodes"), "rejected: failed at once, nothing ran"
+    message = status["message"]
     assert "template 'work'" in message and "'evil/miner:1'" in message and "image-allowlist" in message
+    # the record, the phase event and the verdict event are all there for anyone watching
+    stored = {s.key.name: s for s in await stack.controller.store.load_all()}
+    assert stored[rejected["metadata"]["name"]].workflow["status"]["phase"] == "Failed"
     done = await stack.run(STEPS.replace("IMAGE", "alpine:3.23"))
     assert done["status"]["phase"] == "Succeeded"
 
