@@ -1162,7 +1162,11 @@ class WorkflowRun:
                 self._set_phase(node, RUNNING)
                 if decision.message:
                     node.message = decision.message
+                    self.touch(node)
                 self._jobs[node.id] = job
+                if decision.requeue is not None:
+                    # Argo's requeue: ask the plugin again then (it may say the node ended)
+                    self._requeue_later(job, decision.requeue)
             elif job.kind == "plugin":
                 plugins.append(job)
             elif job.kind == "http":

@@ -808,3 +808,53 @@ async def test_node_and_pod_warnings_are_kept_on_the_node_and_once_on_the_workfl
     assert warnings_of(done) == ["advisor: step runs without a cache", "advisor: no resource limits"]
     stored = {s.key.name: s for s in await stack.controller.store.load_all()}["advised"]
     assert warnings_of(stored.workflow) == warnings_of(done)
+
+
+# ------------------------------------------------------------- take over, then requeue polling
+
+CHAIN = """
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {name: polled}
+spec:
+  entrypoint: main
+  templates:
+    - name: main
+      steps:
+        - - {name: remote, template: remote}
+        - - name: after
+            template: work
+            arguments: {parameters: [{name: n, value: "{{steps.remote.outputs.parameters.rows}}"}]}
+    - name: remote
+      outputs: {parameters: [{name: rows, valueFrom: {path: /tmp/rows}}]}
+      container: {image: alpine:3.23, command: [sh, -c, "exit 1"]}
+    - name: work
+      inputs: {parameters: [{name: n}]}
+      container: {image: alpine:3.23, command: [echo, "{{inputs.parameters.n}}"]}
+"""
+
+
+async def test_a_taken_over_node_is_polled_by_requeue_until_the_plugin_says_it_ended(
+    nats_url: str, stack: Stack, executor: RecordingExecutor
+) -> None:
+    from hookbus.bus import short_circuit, take_over
+
+    runner = Plugin("remote-runner")
+    calls: Counter[str] = Counter()
+
+    @runner.node_pre_execute(templates=["remote"])
+    def poll(node: dict[str, Any], **kwargs: Any) -> Any:
+        calls[node["id"]] += 1
+        if calls[node["id"]] < 3:
+            return take_over(requeue=0.2, message=f"remote job running (poll {calls[node['id']]})")
+        return short_circuit("Succeeded", outputs={"parameters": [{"name": "rows", "value": "1234"}]}, message="remote job done")
+
+    async with serving(nats_url, runner):
+        await wait_registered(stack.registry, "remote-runner", timeout=10)
+        done = await run(stack, CHAIN)
+    assert done["status"]["phase"] == "Succeeded", done["status"].get("message")
+    remote, after = pods(done)["remote"], pods(done)["after"]
+    assert list(calls.values()) == [3], "asked again after each requeue, never after the end"
+    assert remote["message"] == "remote job done"
+    assert [t.template_name for t in executor.tasks] == ["work"], "the taken-over node never ran a process"
+    assert after["inputs"]["parameters"][0]["value"] == "1234"
