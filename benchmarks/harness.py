@@ -1,0 +1,372 @@
+"""What every issue-#5 benchmark part shares: an embedded controller rig, workflows, figures.
+
+:class:`Rig` is one controller as ``hookbus server`` embeds it (``Controller`` +
+``PluginHooks`` + ``EventPublisher`` + ``WorkflowStore`` on an embedded nats-server)
+with P no-op plugin processes and an :class:`~benchmarks.event_counter.EventCounter`
+in a process of its own. Each part runs in a fresh interpreter (:func:`run_child`), so
+its peak RSS is the controller's alone and no part inherits another's heap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import json
+import math
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+from benchmarks.event_counter import CounterResult, EventCounter, final_key
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from types import TracebackType
+
+    from hookbus.bus.dispatch import CallStats, Dispatcher
+    from hookbus.controller.engine.controller import Controller
+    from hookbus.controller.store import WorkflowKey
+
+ROOT: Final = Path(__file__).resolve().parent.parent
+JSON = dict[str, Any]
+
+FANOUT_HOOKS: Final = ("node.preExecute", "pod.preCreate")
+"""The hooks the fan-out's plugins register for (the issue's configuration)."""
+BLOCKING_HOOKS: Final = ("workflow.preOperate", "workflow.preUpdate", "node.preExecute", "node.postExecute", "pod.preCreate")
+"""Every blocking hook that fires for plain container nodes (``parameters.resolve`` and
+``template.execute`` fire only for plugin placeholders and ``plugin:`` templates)."""
+
+PARTS: Final = {
+    "fanout": "benchmarks.fanout:run_fanout",
+    "latency": "benchmarks.latency:run_latency",
+    "isolation": "benchmarks.isolation:run_isolation",
+    "throughput": "benchmarks.throughput:run_throughput",
+}
+"""Child entry points (``python -m benchmarks.harness PART PARAMS_JSON``)."""
+
+
+# --------------------------------------------------------------------------- workflows
+
+
+def _work_template() -> JSON:
+    return {"name": "work", "container": {"image": "alpine", "command": ["true"]}}
+
+
+def fanout_workflow(name: str, nodes: int) -> JSON:
+    """A steps template with ``withSequence`` over *nodes* items (one step group, *nodes* pods)."""
+    main = {"name": "main", "steps": [[{"name": "fan", "template": "work", "withSequence": {"count": str(nodes)}}]]}
+    return _workflow(name, [main, _work_template()])
+
+
+def sequential_workflow(name: str, steps: int) -> JSON:
+    """A steps template of *steps* step groups of one step each: pods run one after another."""
+    main = {"name": "main", "steps": [[{"name": f"s{i}", "template": "work"}] for i in range(steps)]}
+    return _workflow(name, [main, _work_template()])
+
+
+def chain_dag_workflow(name: str, tasks: int = 3) -> JSON:
+    """A DAG of *tasks* pods in a chain (``t1`` depends on ``t0`` ...)."""
+    dag_tasks: list[JSON] = [{"name": "t0", "template": "work"}]
+    dag_tasks += [{"name": f"t{i}", "template": "work", "depends": f"t{i - 1}"} for i in range(1, tasks)]
+    return _workflow(name, [{"name": "main", "dag": {"tasks": dag_tasks}}, _work_template()])
+
+
+def _workflow(name: str, templates: list[JSON]) -> JSON:
+    return {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Workflow",
+        "metadata": {"name": name},
+        "spec": {"entrypoint": "main", "templates": templates},
+    }
+
+
+# --------------------------------------------------------------------------- figures
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """Nearest-rank percentile (``q`` in 0..100) of a non-empty sequence."""
+    if not values:
+        raise ValueError("percentile of no values")
+    ordered = sorted(values)
+    rank = max(1, math.ceil(q / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+def step_intervals(stored_nodes: JSON) -> list[tuple[float, float]]:
+    """``(finishedAt, next startedAt)`` of each pod and the pod that started after it.
+
+    *stored_nodes* are the node records as the store holds them (:meth:`Rig.stored_nodes`):
+    they keep the engine's own float timestamps (``x-hookbus``: the controller's
+    ``time.time()`` when it finished a node, and when it started the next one's process,
+    after that node's hooks), where the status has whole seconds. Pods are ordered by
+    start time.
+    """
+    pods = sorted(
+        (n["x-hookbus"] for n in stored_nodes.values() if n.get("type") == "Pod"),
+        key=lambda times: float(times["startedAt"]),
+    )
+    return [(float(a["finishedAt"]), float(b["startedAt"])) for a, b in zip(pods, pods[1:], strict=False)]
+
+
+def step_gaps(stored_nodes: JSON) -> list[float]:
+    """Seconds from each pod's ``finishedAt`` to the next pod's ``startedAt`` (see :func:`step_intervals`)."""
+    return [started - finished for finished, started in step_intervals(stored_nodes)]
+
+
+def latency_figures(gaps_s: Sequence[float]) -> JSON:
+    """p50/p99/mean/max of step gaps, in milliseconds."""
+    if not gaps_s:
+        return {"samples": 0}
+    return {
+        "samples": len(gaps_s),
+        "p50_ms": round(percentile(gaps_s, 50) * 1e3, 3),
+        "p99_ms": round(percentile(gaps_s, 99) * 1e3, 3),
+        "mean_ms": round(sum(gaps_s) / len(gaps_s) * 1e3, 3),
+        "max_ms": round(max(gaps_s) * 1e3, 3),
+    }
+
+
+def peak_rss_mb() -> float:
+    """Peak resident set size of this process, in MiB."""
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def machine_info() -> JSON:
+    """The machine and the versions the figures were measured with."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from hookbus.bus.server import find_binary
+
+    def package(name: str) -> str | None:
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return None
+
+    try:
+        out = subprocess.run([str(find_binary()), "--version"], capture_output=True, text=True, check=False, timeout=10)
+        server = out.stdout.strip().removeprefix("nats-server: ").removeprefix("v") or None
+    except (OSError, subprocess.SubprocessError):
+        server = None
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=False)
+    return {
+        "cpus": os.cpu_count(),
+        "platform": platform.platform(),
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+        "versions": {
+            "python": platform.python_version(),
+            "nats-py": package("nats-py"),
+            "nats-server": server,
+            "hookbus": package("hookbus"),
+            "hookbus_commit": commit.stdout.strip() or None,
+        },
+    }
+
+
+# --------------------------------------------------------------------------- the rig
+
+
+@dataclass(frozen=True)
+class RigSettings:
+    """How to build one embedded controller for a benchmark part."""
+
+    plugins: int = 0
+    """No-op plugin processes (``noop-0`` ...)."""
+    hooks: tuple[str, ...] = FANOUT_HOOKS
+    """The hooks every plugin registers for."""
+    max_batch: int | None = None
+    """The plugins' ``maxBatch`` (``None``: the dispatcher's default chunking)."""
+    max_in_flight: int = 8
+    """The dispatcher's in-flight limit."""
+    max_running_nodes: int = 10_000
+    """``ControllerSettings.max_running_nodes`` (executor tasks per workflow)."""
+    count_events: str | None = None
+    """Subject filter of the event counter process (``None``: no counter)."""
+
+
+async def start_noop_plugins(url: str, names: list[str], hooks: Sequence[str], max_batch: int | None) -> list[asyncio.subprocess.Process]:
+    """Start ``benchmarks.noop_plugin`` processes answering *hooks* with "no opinion"."""
+    from benchmarks.dispatch_bench import start_plugins
+
+    if tuple(hooks) == FANOUT_HOOKS:  # the plugin's default hooks: use its owner's launcher
+        return await start_plugins(url, names, max_batch)
+    procs = []
+    for name in names:
+        args = [sys.executable, "-m", "benchmarks.noop_plugin", name, url]
+        if max_batch:
+            args.append(f"--max-batch={max_batch}")
+        args += list(hooks)
+        procs.append(await asyncio.create_subprocess_exec(*args, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}))
+    return procs
+
+
+class Rig:
+    """An embedded controller, its nats-server, plugin processes and event counter.
+
+    ``async with Rig(settings) as rig: key = await rig.controller.submit(...)``.
+    """
+
+    def __init__(self, settings: RigSettings) -> None:
+        self.settings = settings
+        self._tmp = tempfile.TemporaryDirectory(prefix="hookbus-bench-")
+        self._cleanup: list[Any] = []
+        self.url = ""
+        self.counter: EventCounter | None = None
+        self._controller: Controller | None = None
+        self._dispatcher: Dispatcher | None = None
+
+    @property
+    def controller(self) -> Controller:
+        assert self._controller is not None, "rig not started"
+        return self._controller
+
+    @property
+    def dispatcher(self) -> Dispatcher:
+        assert self._dispatcher is not None, "rig not started"
+        return self._dispatcher
+
+    @property
+    def hook_stats(self) -> CallStats:
+        """The dispatcher's cumulative counters (requests, ``busy_s`` ...)."""
+        return self.dispatcher.stats
+
+    async def __aenter__(self) -> Rig:
+        from benchmarks.dispatch_bench import stop_plugins
+        from hookbus.bus import DispatchSettings, EmbeddedServer, NatsSettings, RegistrySettings
+        from hookbus.bus.connection import connect
+        from hookbus.bus.dispatch import Dispatcher
+        from hookbus.bus.events import EventPublisher, PublisherSink
+        from hookbus.bus.registry import RegistryView
+        from hookbus.bus.settings import EventSettings
+        from hookbus.bus.testing import wait_registered
+        from hookbus.controller.engine.controller import Controller
+        from hookbus.controller.engine.settings import ControllerSettings
+        from hookbus.controller.plugin_hooks import PluginHooks
+        from hookbus.controller.store import WorkflowStore
+
+        s = self.settings
+        try:
+            server = EmbeddedServer(store_dir=Path(self._tmp.name) / "nats", max_payload=8 * 1024 * 1024)
+            self.url = await server.start()
+            self._cleanup.append(server.stop)
+            names = [f"noop-{i}" for i in range(s.plugins)]
+            procs = await start_noop_plugins(self.url, names, s.hooks, s.max_batch)
+            self._cleanup.append(lambda: stop_plugins(procs))
+            nc = await connect(NatsSettings(urls=(self.url,), name="bench-controller"))
+            self._cleanup.append(nc.close)
+            registry = RegistryView(nc.jetstream(), RegistrySettings())
+            await registry.start()
+            self._cleanup.append(registry.stop)
+            if names:
+                await wait_registered(registry, *names, timeout=60)
+            publisher = EventPublisher(nc, EventSettings())
+            await publisher.start()
+            self._cleanup.append(publisher.close)
+            if s.count_events:
+                self.counter = await EventCounter.start(self.url, s.count_events)
+                self._cleanup.append(self.counter.stop)
+            dispatch = DispatchSettings(default_timeout=60.0, max_in_flight=s.max_in_flight)
+            if s.max_batch:
+                dispatch = replace(dispatch, max_batch=s.max_batch)
+            self._dispatcher = Dispatcher(nc, registry, dispatch)
+            self._controller = Controller(
+                ControllerSettings(executor="simulate", max_running_nodes=s.max_running_nodes),
+                store=WorkflowStore(nc.jetstream()),
+                hooks=PluginHooks(self._dispatcher, events=publisher),
+                events=PublisherSink(publisher),
+            )
+            await self._controller.start()
+            self._cleanup.append(self._controller.stop)
+        except BaseException:
+            await self.close()
+            raise
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Stop everything this rig started, newest first (idempotent)."""
+        while self._cleanup:
+            step = self._cleanup.pop()
+            try:
+                await step()
+            except Exception as exc:  # keep stopping the rest, say what failed
+                print(f"benchmark rig: cleanup step failed: {exc!r}", file=sys.stderr)
+        self._tmp.cleanup()
+
+    async def stored_nodes(self, key: WorkflowKey) -> JSON:
+        """The node records of workflow *key* as persisted (with the engine's float times)."""
+        stored = await self.controller.store.load(key)
+        if stored is None:
+            raise RuntimeError(f"workflow {key} is not in the store")
+        return stored.nodes
+
+    async def count_finals(self, workflows: list[JSON], timeout: float = 600.0) -> CounterResult:
+        """Every node's final event of *workflows* (final objects) as the counter saw them."""
+        assert self.counter is not None, "rig has no event counter"
+        expect = [final_key(wf["metadata"]["name"], node_id) for wf in workflows for node_id in wf["status"]["nodes"]]
+        result = await self.counter.result(expect, timeout)
+        self.counter = None
+        return result
+
+
+def events_figures(result: CounterResult, started_epoch: float) -> JSON:
+    """The event counter's result as benchmark figures."""
+    return {
+        "events_wall_s": round(result["last_final_at"] - started_epoch, 3) if result["last_final_at"] else None,
+        "final_events_expected": result["expected"],
+        "final_events_received": result["expected_seen"],
+        "events_received": result["received"],
+        "events_lost": result["lost"],
+        "events_missing_sample": result["missing_sample"],
+    }
+
+
+# --------------------------------------------------------------------------- child processes
+
+
+def run_child(part: str, params: JSON, *, timeout: float = 1800.0) -> JSON:
+    """Run one part in a fresh interpreter; its last stdout line is the part's JSON result."""
+    started = time.perf_counter()
+    try:
+        out = subprocess.run(
+            [sys.executable, "-m", "benchmarks.harness", part, json.dumps(params)],
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT), "HOOKBUS_LOG_LEVEL": "error"},
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=timeout,
+        )
+    except subprocess.TimeoutExpired:
+        return {"error": f"{part} {params} did not finish in {timeout:.0f} s"}
+    lines = [line for line in out.stdout.splitlines() if line.startswith("{")]
+    if out.returncode != 0 or not lines:
+        return {"error": f"{part} {params} failed (exit {out.returncode}): {out.stderr[-1500:]}"}
+    result: JSON = json.loads(lines[-1])
+    result["process_wall_s"] = round(time.perf_counter() - started, 1)
+    return result
+
+
+def _child_main(argv: list[str]) -> None:
+    from hookbus.bus.log import configure
+
+    part, params = argv
+    configure("error", json=True)
+    module, _, function = PARTS[part].partition(":")
+    body = getattr(importlib.import_module(module), function)
+    print(json.dumps(asyncio.run(body(**json.loads(params)))), flush=True)
+
+
+if __name__ == "__main__":
+    _child_main(sys.argv[1:])

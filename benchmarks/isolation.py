@@ -1,0 +1,113 @@
+"""Isolation: does a big fan-out slow down a small workflow on the same controller?
+
+One embedded controller with P no-op plugin processes (``node.preExecute`` and
+``pod.preCreate``, as in the fan-out). A small S-step sequential workflow runs first on the
+idle controller (a warm-up, then R measured runs one after another), then a fan-out of N
+nodes is submitted and the small workflow runs again and again, one run after another,
+until the fan-out ends. A step gap counts as "under fan-out" when it began before the
+fan-out ended (and ended after it was submitted); the gaps of the last run that fell
+wholly after the fan-out's end are dropped and counted (``gaps_after_fanout_dropped``).
+
+Step-to-step latency is measured as in :mod:`benchmarks.latency` (a pod's ``finishedAt``
+to the next pod's ``startedAt``, the engine's float timestamps as stored), read from the
+store after the fan-out ended so that reading it never adds load during the measurement.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import TYPE_CHECKING
+
+from benchmarks.harness import (
+    FANOUT_HOOKS,
+    JSON,
+    Rig,
+    RigSettings,
+    events_figures,
+    fanout_workflow,
+    latency_figures,
+    peak_rss_mb,
+    sequential_workflow,
+    step_gaps,
+    step_intervals,
+)
+
+if TYPE_CHECKING:
+    from hookbus.controller.store import WorkflowKey
+
+
+async def _run_small(rig: Rig, name: str, steps: int) -> tuple[WorkflowKey, JSON, float]:
+    started = time.perf_counter()
+    key = await rig.controller.submit(sequential_workflow(name, steps))
+    done = await rig.controller.wait(key, timeout=1800)
+    return key, done, time.perf_counter() - started
+
+
+async def run_isolation(fanout_nodes: int = 100_000, steps: int = 10, idle_runs: int = 10, plugins: int = 5, in_flight: int = 8) -> JSON:
+    """Small-workflow step latency on an idle controller and under a fan-out; its figures."""
+    settings = RigSettings(
+        plugins=plugins, hooks=FANOUT_HOOKS, max_in_flight=in_flight, count_events="hookbus.event.v1.default.*.node.>"
+    )
+    async with Rig(settings) as rig:
+        finished: list[JSON] = []
+        _, warm, _ = await _run_small(rig, "warm-up", steps)
+        finished.append(warm)
+        idle_keys: list[WorkflowKey] = []
+        idle_walls: list[float] = []
+        for i in range(idle_runs):
+            key, done, wall = await _run_small(rig, f"idle-{i}", steps)
+            idle_keys.append(key)
+            idle_walls.append(wall)
+            finished.append(done)
+
+        started_epoch = time.time()
+        started = time.perf_counter()
+        fan_key = await rig.controller.submit(fanout_workflow("fanout", fanout_nodes))
+        fan_wait = asyncio.create_task(rig.controller.wait(fan_key, timeout=1800), name="isolation-fanout-wait")
+        fan_end: list[float] = []
+        fan_wait.add_done_callback(lambda _: fan_end.append(time.time()))
+        busy_keys: list[WorkflowKey] = []
+        try:
+            while not fan_wait.done():
+                key, done, _ = await _run_small(rig, f"busy-{len(busy_keys)}", steps)
+                busy_keys.append(key)
+                finished.append(done)
+            fan_done = await fan_wait
+        finally:
+            if not fan_wait.done():
+                fan_wait.cancel()
+        fanout_wall = time.perf_counter() - started
+        fan_end_epoch = fan_end[0] if fan_end else time.time()  # the callback may not have run yet
+        finished.append(fan_done)
+        idle_gaps = [gap for key in idle_keys for gap in step_gaps(await rig.stored_nodes(key))]
+        busy_gaps: list[float] = []
+        after = 0
+        for key in busy_keys:
+            for prev_finished, next_started in step_intervals(await rig.stored_nodes(key)):
+                if prev_finished < fan_end_epoch and next_started > started_epoch:
+                    busy_gaps.append(next_started - prev_finished)
+                else:
+                    after += 1
+        events = await rig.count_finals(finished)
+    idle = latency_figures(idle_gaps)
+    busy = latency_figures(busy_gaps)
+    ratio = round(busy["p99_ms"] / idle["p99_ms"], 2) if busy_gaps and idle_gaps and idle["p99_ms"] > 0 else None
+    return {
+        "fanout_nodes": fanout_nodes,
+        "fanout_phase": fan_done["status"]["phase"],
+        "fanout_wall_s": round(fanout_wall, 3),
+        "steps": steps,
+        "plugins": plugins,
+        "hooks": list(FANOUT_HOOKS) if plugins else [],
+        "idle": {"runs": len(idle_keys), "mean_run_s": _mean(idle_walls), **idle},
+        "under_fanout": {"runs": len(busy_keys), "gaps_after_fanout_dropped": after, **busy},
+        "p99_ratio": ratio,
+        "small_phases": sorted({wf["status"]["phase"] for wf in finished if wf["metadata"]["name"] != "fanout"}),
+        "peak_rss_mb": peak_rss_mb(),
+        **events_figures(events, started_epoch),
+    }
+
+
+def _mean(values: list[float]) -> float | None:
+    return round(sum(values) / len(values), 4) if values else None

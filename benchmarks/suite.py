@@ -1,0 +1,315 @@
+"""Issue #5's benchmark suite: fan-out, latency, isolation, scaling, throughput, targets.
+
+    python -m benchmarks.fanout                  # everything at the issue's sizes (< 10 min)
+    python -m benchmarks.fanout --quick          # the same parts at small sizes (~2 min)
+    python -m benchmarks.fanout --parts latency,throughput --throughput-workflows 200
+
+Every measurement runs in a fresh child process with its own embedded nats-server,
+no-op plugin processes and event counter process (:mod:`benchmarks.harness`). One JSON
+document goes to stdout (nothing else does), a short table to stderr. ``targets`` holds
+the issue's pass/fail criteria; a part that is not run (not asked for, over the time
+budget, or failed) is listed under ``skipped`` with the reason and its targets are
+``null``, never silently absent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from typing import Any
+
+from benchmarks.harness import FANOUT_HOOKS, JSON, machine_info, run_child
+
+PARTS = ("fanout", "scaling", "latency", "throughput", "isolation")
+FANOUT_VARIANTS = ("plugins0", "batched", "per_call", "per_call_sequential", "codec_floor")
+
+FULL = {
+    "nodes": 100_000,
+    "per_call_nodes": 10_000,
+    "sequential_nodes": 1_000,
+    "scaling_sizes": "1000,10000",
+    "latency_steps": 200,
+    "isolation_nodes": None,  # the fan-out's size
+    "isolation_steps": 10,
+    "isolation_idle_runs": 10,
+    "throughput_workflows": 1_000,
+}
+QUICK = {
+    "nodes": 10_000,
+    "per_call_nodes": 2_000,
+    "sequential_nodes": 500,
+    "scaling_sizes": "1000,3000",
+    "latency_steps": 50,
+    "isolation_nodes": None,
+    "isolation_steps": 10,
+    "isolation_idle_runs": 5,
+    "throughput_workflows": 200,
+}
+
+TARGETS = {
+    "batched_decisions_per_hook_s": (">=", 250_000),
+    "batched_vs_per_call_per_node": (">=", 10),
+    "batched_vs_per_call_sequential_per_node": (">=", 100),
+    "batched_vs_plugins0_wall": ("<=", 1.5),
+    "latency_p50_ms": ("<=", 5),
+    "latency_p99_ms": ("<=", 50),
+    "isolation_p99_ratio": ("<=", 3),
+    "scaling_cost_ratio": ("<=", 1.5),
+    "controller_peak_rss_mb": ("<", 1536),
+    "events_lost": ("==", 0),
+}
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.fanout", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="small sizes (every part still runs)")
+    parser.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated subset of {', '.join(PARTS)}")
+    parser.add_argument("--variants", default=",".join(FANOUT_VARIANTS), help="fan-out variants to run")
+    parser.add_argument("--nodes", type=int, help="fan-out size of plugins0 and batched (100000; quick 10000)")
+    parser.add_argument("--per-call-nodes", type=int, help="per_call size (10000; quick 2000)")
+    parser.add_argument("--sequential-nodes", type=int, help="per_call_sequential size (1000; quick 500)")
+    parser.add_argument("--scaling-sizes", help="batched sizes besides --nodes (1000,10000; quick 1000,3000)")
+    parser.add_argument("--latency-steps", type=int, help="steps of the latency workflow (200; quick 50)")
+    parser.add_argument("--isolation-nodes", type=int, help="fan-out size under the small workflow (default --nodes)")
+    parser.add_argument("--isolation-steps", type=int, help="steps of the small workflow (10)")
+    parser.add_argument("--isolation-idle-runs", type=int, help="small-workflow runs on the idle controller (10; quick 5)")
+    parser.add_argument("--throughput-workflows", type=int, help="workflows submitted at once (1000; quick 200)")
+    parser.add_argument("--plugins", type=int, default=5)
+    parser.add_argument("--in-flight", type=int, default=8, help="the dispatcher's in-flight limit")
+    parser.add_argument("--budget-s", type=float, default=570.0, help="stop starting runs after this many seconds")
+    args = parser.parse_args(argv)
+    defaults = QUICK if args.quick else FULL
+    for name, value in defaults.items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
+    if args.isolation_nodes is None:
+        args.isolation_nodes = args.nodes
+    unknown = set(args.parts.split(",")) - set(PARTS)
+    if unknown:
+        parser.error(f"unknown part(s) {', '.join(sorted(unknown))}; known: {', '.join(PARTS)}")
+    unknown = set(args.variants.split(",")) - set(FANOUT_VARIANTS)
+    if unknown:
+        parser.error(f"unknown variant(s) {', '.join(sorted(unknown))}; known: {', '.join(FANOUT_VARIANTS)}")
+    return args
+
+
+class Runner:
+    """Runs child processes within the time budget and remembers what it skipped."""
+
+    def __init__(self, budget_s: float) -> None:
+        self.started = time.perf_counter()
+        self.budget_s = budget_s
+        self.skipped: list[JSON] = []
+        self.fanouts: dict[tuple[str, int], JSON] = {}
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.started
+
+    def run(self, what: str, part: str, params: JSON) -> JSON | None:
+        left = self.budget_s - self.elapsed()
+        if left <= 0:
+            self.skipped.append({"run": what, "reason": f"time budget of {self.budget_s:.0f} s used up"})
+            return None
+        print(f"[{self.elapsed():6.1f} s] {what} ...", file=sys.stderr, flush=True)
+        result = run_child(part, params, timeout=max(left + 120, 60))
+        if "error" in result:
+            self.skipped.append({"run": what, "reason": result["error"]})
+            print(f"    failed: {result['error'][:300]}", file=sys.stderr, flush=True)
+            return None
+        return result
+
+    def fanout(self, variant: str, nodes: int, args: argparse.Namespace) -> JSON | None:
+        key = (variant, nodes)
+        if key not in self.fanouts:
+            params = {"variant": variant, "nodes": nodes, "plugins": args.plugins, "in_flight": args.in_flight}
+            result = self.run(f"fanout {variant} @ {nodes}", "fanout", params)
+            if result is None:
+                return None
+            self.fanouts[key] = result
+        return self.fanouts[key]
+
+
+def _ratio(a: float | None, b: float | None, digits: int = 2) -> float | None:
+    if a is None or b is None or b <= 0:
+        return None
+    return round(a / b, digits)
+
+
+def run_fanout_part(runner: Runner, args: argparse.Namespace, variants: list[str]) -> JSON:
+    sizes = {"plugins0": args.nodes, "batched": args.nodes, "per_call": args.per_call_nodes, "per_call_sequential": args.sequential_nodes}
+    out: JSON = {"hooks": list(FANOUT_HOOKS), "plugins": args.plugins, "in_flight": args.in_flight}
+    for variant in variants:
+        if variant == "codec_floor":
+            from benchmarks.fanout import codec_floor
+
+            out[variant] = codec_floor(args.nodes, args.plugins)
+            continue
+        size = sizes[variant]
+        result = runner.fanout(variant, size, args)
+        if result is None:
+            out[variant] = None
+            continue
+        # The same-size references: per-node figures are compared at equal sizes.
+        base = runner.fanout("plugins0", size, args) if variant != "plugins0" else result
+        if base is not None and variant != "plugins0":
+            result["hook_overhead_us_per_node"] = round(result["us_per_node"] - base["us_per_node"], 1)
+            result["plugins0_us_per_node_same_size"] = base["us_per_node"]
+        if variant.startswith("per_call"):
+            batched = runner.fanout("batched", size, args)
+            if batched is not None:
+                result["batched_hook_us_per_node_same_size"] = batched["hook_us_per_node"]
+                result["batched_vs_this_per_node"] = _ratio(result["hook_us_per_node"], batched["hook_us_per_node"], 1)
+        out[variant] = result
+    batched, plugins0 = out.get("batched"), out.get("plugins0")
+    if batched and plugins0:
+        out["batched_vs_plugins0_wall"] = _ratio(batched["wall_s"], plugins0["wall_s"])
+    return out
+
+
+def run_scaling_part(runner: Runner, args: argparse.Namespace) -> JSON:
+    sizes = sorted({int(s) for s in args.scaling_sizes.split(",") if s} | {args.nodes})
+    rows = {}
+    for size in sizes:
+        result = runner.fanout("batched", size, args)
+        if result is not None:
+            rows[str(size)] = {
+                "us_per_node": result["us_per_node"],
+                "hook_us_per_node": result["hook_us_per_node"],
+                "wall_s": result["wall_s"],
+                "peak_rss_mb": result["peak_rss_mb"],
+                "events_lost": result["events_lost"],
+            }
+    out: JSON = {"variant": "batched", "sizes": sizes, "per_size": rows}
+    small, large = rows.get(str(sizes[0])), rows.get(str(sizes[-1]))
+    out["cost_ratio_largest_to_smallest"] = _ratio(large["us_per_node"], small["us_per_node"]) if small and large else None
+    return out
+
+
+def evaluate(report: JSON, args: argparse.Namespace, fanout_runs: list[JSON]) -> JSON:
+    """The issue's targets, each ``{"value", "limit", "pass"}`` (``pass`` null when not measured)."""
+    fanout = report.get("fanout") or {}
+    batched = fanout.get("batched") or {}
+    per_call = fanout.get("per_call") or {}
+    sequential = fanout.get("per_call_sequential") or {}
+    latency = ((report.get("latency") or {}).get("plugins") or {}).get("step_to_step") or {}
+    values: dict[str, Any] = {
+        "batched_decisions_per_hook_s": batched.get("decisions_per_hook_s"),
+        "batched_vs_per_call_per_node": per_call.get("batched_vs_this_per_node"),
+        "batched_vs_per_call_sequential_per_node": sequential.get("batched_vs_this_per_node"),
+        "batched_vs_plugins0_wall": fanout.get("batched_vs_plugins0_wall"),
+        "latency_p50_ms": latency.get("p50_ms"),
+        "latency_p99_ms": latency.get("p99_ms"),
+        "isolation_p99_ratio": (report.get("isolation") or {}).get("p99_ratio"),
+        "scaling_cost_ratio": (report.get("scaling") or {}).get("cost_ratio_largest_to_smallest"),
+        "controller_peak_rss_mb": max(
+            (r["peak_rss_mb"] for r in (fanout.get("plugins0"), fanout.get("batched")) if r), default=None
+        ),
+        "events_lost": _events_lost(report, fanout_runs),
+    }
+    targets: JSON = {}
+    for name, (op, limit) in TARGETS.items():
+        value = values[name]
+        ok = None if value is None else {">=": value >= limit, "<=": value <= limit, "<": value < limit, "==": value == limit}[op]
+        targets[name] = {"value": value, "target": f"{op} {limit}", "pass": ok}
+    targets["controller_peak_rss_mb"]["nodes"] = args.nodes
+    targets["scaling_cost_ratio"]["sizes"] = (report.get("scaling") or {}).get("sizes")
+    return targets
+
+
+def _events_lost(report: JSON, fanout_runs: list[JSON]) -> int | None:
+    """Lost final events over every run (``None`` when a run did not report them)."""
+    runs = list(fanout_runs)
+    latency = report.get("latency") or {}
+    runs += [latency[k] for k in ("plugins0", "plugins") if latency.get(k)]
+    runs += [report[k] for k in ("isolation", "throughput") if report.get(k)]
+    if not runs or any(r.get("events_lost") is None for r in runs):
+        return None
+    return sum(int(r["events_lost"]) for r in runs)
+
+
+def table(report: JSON) -> str:
+    """A short human summary of *report*."""
+    lines = [f"{'run':34} {'nodes':>7} {'wall s':>8} {'us/node':>8} {'hook us/node':>12} {'dec/hook-s':>11} {'RSS MB':>7} {'lost':>5}"]
+    for (variant, nodes), r in sorted((report.get("_fanouts") or {}).items(), key=lambda kv: (kv[0][1], kv[0][0])):
+        lines.append(
+            f"fanout {variant:27} {nodes:>7} {r['wall_s']:>8.2f} {r['us_per_node']:>8.1f} {r['hook_us_per_node']:>12.1f} "
+            f"{r['decisions_per_hook_s']:>11} {r['peak_rss_mb']:>7.0f} {r['events_lost']:>5}"
+        )
+    latency = report.get("latency") or {}
+    for name in ("plugins0", "plugins"):
+        r = latency.get(name)
+        if r:
+            s = r["step_to_step"]
+            lines.append(f"latency {name:8} {r['steps']} steps: step-to-step p50 {s['p50_ms']} ms, p99 {s['p99_ms']} ms, lost {r['events_lost']}")
+    iso = report.get("isolation")
+    if iso:
+        lines.append(
+            f"isolation: small-workflow p99 idle {iso['idle'].get('p99_ms')} ms, under a {iso['fanout_nodes']}-node fan-out "
+            f"{iso['under_fanout'].get('p99_ms')} ms (x{iso['p99_ratio']}), lost {iso['events_lost']}"
+        )
+    thr = report.get("throughput")
+    if thr:
+        lines.append(f"throughput: {thr['workflows']} workflows in {thr['wall_s']} s = {thr['workflows_per_s']} workflows/s, lost {thr['events_lost']}")
+    for name, t in (report.get("targets") or {}).items():
+        verdict = {True: "pass", False: "FAIL", None: "not measured"}[t["pass"]]
+        lines.append(f"target {name:42} {t['value']!s:>12} {t['target']:>10}  {verdict}")
+    lines.append(f"total {report.get('total_wall_s')} s; skipped: {len(report.get('skipped') or [])}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> JSON:
+    """Run the asked parts; print the JSON report on stdout and the table on stderr."""
+    import json
+
+    args = parse_args(argv)
+    parts = args.parts.split(",")
+    variants = args.variants.split(",")
+    runner = Runner(args.budget_s)
+    report: JSON = {
+        "benchmark": "hookbus issue #5",
+        "mode": "quick" if args.quick else "full",
+        "machine": machine_info(),
+        "settings": {k: getattr(args, k) for k in (*FULL, "plugins", "in_flight", "budget_s")},
+    }
+    for part in PARTS:
+        if part not in parts:
+            report[part] = None
+            runner.skipped.append({"run": part, "reason": "not asked for (--parts)"})
+            continue
+        if part == "fanout":
+            report["fanout"] = run_fanout_part(runner, args, variants)
+        elif part == "scaling":
+            report["scaling"] = run_scaling_part(runner, args)
+        elif part == "latency":
+            report["latency"] = runner.run("latency", "latency", {"steps": args.latency_steps, "plugins": args.plugins, "in_flight": args.in_flight})
+        elif part == "throughput":
+            report["throughput"] = runner.run(
+                "throughput", "throughput", {"workflows": args.throughput_workflows, "plugins": args.plugins, "in_flight": args.in_flight}
+            )
+        elif part == "isolation":
+            params = {
+                "fanout_nodes": args.isolation_nodes,
+                "steps": args.isolation_steps,
+                "idle_runs": args.isolation_idle_runs,
+                "plugins": args.plugins,
+                "in_flight": args.in_flight,
+            }
+            report["isolation"] = runner.run("isolation", "isolation", params)
+    if report.get("fanout") is not None:
+        used = {(v, r["nodes"]) for v, r in report["fanout"].items() if isinstance(r, dict) and "nodes" in r and "variant" in r}
+        report["fanout"]["same_size_references"] = {
+            f"{variant}@{nodes}": result for (variant, nodes), result in runner.fanouts.items() if (variant, nodes) not in used
+        }
+    report["skipped"] = runner.skipped
+    report["targets"] = evaluate(report, args, list(runner.fanouts.values()))
+    report["total_wall_s"] = round(runner.elapsed(), 1)
+    report["_fanouts"] = runner.fanouts
+    print(table(report), file=sys.stderr, flush=True)
+    del report["_fanouts"]
+    print(json.dumps(report, indent=2), flush=True)
+    return report
+
+
+if __name__ == "__main__":
+    main()
