@@ -4,13 +4,28 @@ msgpack (through ormsgpack, measured about twice as fast as msgpack-python on
 our records) is the default; JSON is there for plugins that ask for it in their
 manifest, so that a plugin can be a shell script. Every failure is a typed
 :class:`DecodeError` / :class:`EncodeError`, never a library exception.
+
+Large payloads decode with the cyclic garbage collector paused: decoding a
+batch allocates thousands of dicts and lists at once, each of which would
+otherwise count towards a collection that walks every young object again,
+which measured about three times slower than the decode itself. Decoded
+payloads hold no reference cycles, so pausing loses nothing.
+
+:class:`ListEnvelope` builds a message whose last field is a list from
+elements encoded once, so that one batch of items can go to several plugins
+(each with its own envelope) without being encoded again.
 """
 
 from __future__ import annotations
 
 import enum
+import gc
 import json
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 import ormsgpack
 
@@ -30,6 +45,9 @@ CONTENT_TYPES = {Encoding.MSGPACK: "application/msgpack", Encoding.JSON: "applic
 _BY_CONTENT_TYPE = {v: k for k, v in CONTENT_TYPES.items()}
 
 _PACK_OPTS = ormsgpack.OPT_NON_STR_KEYS
+
+QUIET_GC_BYTES = 16 * 1024
+"""Payloads at least this large decode with the cyclic garbage collector paused."""
 
 
 def parse_encoding(value: str) -> Encoding:
@@ -68,12 +86,18 @@ def decode(
         raise DecodeError(f"payload of {len(data)} bytes is over the limit of {limit}", subject=subject, data=data)
     if not data:
         raise DecodeError("empty payload", subject=subject, data=data)
+    pause = len(data) >= QUIET_GC_BYTES and gc.isenabled()
+    if pause:
+        gc.disable()
     try:
         if encoding is Encoding.MSGPACK:
             return ormsgpack.unpackb(data, option=_PACK_OPTS)
         return json.loads(data)
     except (ValueError, TypeError, ormsgpack.MsgpackDecodeError) as exc:
         raise DecodeError(f"invalid {encoding}: {exc}", subject=subject, data=data) from exc
+    finally:
+        if pause:
+            gc.enable()
 
 
 def decode_map(
@@ -95,3 +119,44 @@ def decode_map(
             data=data,
         )
     return value
+
+
+_MSGPACK_NIL = b"\xc0"
+_JSON_NULL_END = b"null}"
+
+
+@dataclass(frozen=True, slots=True)
+class ListEnvelope:
+    """A map whose last field is a list, ready to be filled with already-encoded elements.
+
+    ``ListEnvelope.of({"v": 1, "plugin": "p"}, "items", encoding).wrap(encode(items, encoding))``
+    gives the same bytes as ``encode({"v": 1, "plugin": "p", "items": items}, encoding)``.
+    """
+
+    prefix: bytes
+    suffix: bytes
+    encoding: Encoding
+
+    @classmethod
+    def of(cls, head: Mapping[str, Any], key: str, encoding: Encoding = Encoding.MSGPACK) -> ListEnvelope:
+        """The envelope ``{**head, key: <list>}``; *key* must not be in *head*."""
+        if key in head:
+            raise EncodeError(f"envelope already has a field {key!r}")
+        data = encode({**head, key: None}, encoding)
+        # The list field is last (dicts keep insertion order), so its nil/null
+        # value sits at the very end and the encoded list can take its place.
+        if encoding is Encoding.MSGPACK:
+            if not data.endswith(_MSGPACK_NIL):
+                raise EncodeError(f"cannot build an envelope for {key!r}: unexpected msgpack layout")
+            return cls(data[: -len(_MSGPACK_NIL)], b"", encoding)
+        if not data.endswith(_JSON_NULL_END):
+            raise EncodeError(f"cannot build an envelope for {key!r}: unexpected JSON layout")
+        return cls(data[: -len(_JSON_NULL_END)], b"}", encoding)
+
+    def wrap(self, encoded_list: bytes) -> bytes:
+        """The whole message, with *encoded_list* (``encode(a_list, encoding)``) as the list field."""
+        return b"".join((self.prefix, encoded_list, self.suffix))
+
+    def size(self, encoded_list_size: int) -> int:
+        """Bytes of the whole message for a list that encodes to *encoded_list_size* bytes."""
+        return len(self.prefix) + encoded_list_size + len(self.suffix)

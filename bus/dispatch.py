@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import math
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
@@ -34,7 +35,7 @@ from nats.errors import TimeoutError as NatsTimeoutError
 
 from hookbus.bus import subjects
 from hookbus.bus.breaker import CircuitBreaker
-from hookbus.bus.codec import decode_map, encode
+from hookbus.bus.codec import Encoding, ListEnvelope, decode_map, encode
 from hookbus.bus.errors import BusError, DecodeError, EncodeError
 from hookbus.bus.filters import ItemPredicate, compile_item_filter, project, workflow_matches
 from hookbus.bus.hooks import HOOKS, Hook
@@ -54,6 +55,10 @@ TIMEOUT_HEADER = "Hookbus-Timeout-Ms"
 REQUEST_ID_HEADER = "Hookbus-Request-Id"
 PAYLOAD_HEADROOM = 4096
 """Bytes kept free below max_payload for headers."""
+REQUEST_BYTES = 64 * 1024
+"""Target size of one request: NATS request/reply moves records fastest in messages of
+roughly 20-200 KB (bigger ones cost the plugin more per record), so requests are cut near
+this size as well as at max_batch items; an item larger than this still travels alone."""
 
 _RESERVED_KEYS = frozenset({"patch", "mergePatch", "warnings"})
 
@@ -166,8 +171,23 @@ class CallResult:
         return self.items[index]
 
 
-_Reply = tuple[list[int], "list[dict[str, Any]] | PluginCallError"]
-"""The replies of one request: the item indexes it carried and their results (or its failure)."""
+_Reply = tuple[list[int], "list[dict[str, Any]] | PluginCallError | None"]
+"""The replies of one request: the item indexes it carried and their results, its failure,
+or ``None`` when the plugin had no opinion on any of them."""
+
+_Chunk = tuple[list[int], bytes]
+"""Item indexes of one request and their encoded list of items."""
+
+_SharedKey = tuple[tuple[str, ...], Encoding, int]
+"""What makes two plugins' requests alike: projection, encoding and items per request."""
+
+
+@dataclass(slots=True)
+class _Encoded:
+    """The items of one wave as one projection encodes them, chunked, shared by plugins alike."""
+
+    indexes: list[int]
+    chunks: list[_Chunk]
 
 
 @dataclass(slots=True)
@@ -187,11 +207,15 @@ class Dispatcher:
         settings: DispatchSettings | None = None,
         *,
         clock: Callable[[], float] = time.monotonic,
+        request_bytes: int = REQUEST_BYTES,
     ) -> None:
+        """*request_bytes*: target size of one request (see :data:`REQUEST_BYTES`)."""
         self._nc = nc
         self.registry = registry
         self.settings = settings or DispatchSettings()
+        self.request_bytes = request_bytes
         self._clock = clock
+        self._empty_replies: dict[tuple[str, Encoding, int], bytes] = {}
         self._breakers: dict[str, CircuitBreaker] = {}
         self._filters: dict[tuple[str, Hook], tuple[PluginManifest, ItemPredicate | None]] = {}
         self.stats = CallStats()
@@ -237,13 +261,21 @@ class Dispatcher:
         validators = sorted((p for p in plans if not p.spec.mutating), key=lambda p: p.manifest.name)
 
         async def chain(wave: range) -> None:
+            # Plugins with the same projection get the same encoded items, until a
+            # patch changes them; while no plugin said anything about the wave's
+            # items, all of them are still open (no per-item check needed).
+            shared: dict[_SharedKey, _Encoded] = {}
+            fresh = True
             for plan in mutators:
-                replies = await self._call_plugin(plan, hook, workflow_meta, current, outcomes, wave, stats, deadline)
-                self._merge(plan, hook, replies, current, outcomes)
+                replies = await self._call_plugin(plan, hook, workflow_meta, current, outcomes, wave, fresh, shared, stats, deadline)
+                touched, patched = self._merge(plan, hook, replies, current, outcomes)
+                fresh = fresh and not touched
+                if patched:
+                    shared.clear()
             if validators:
                 all_replies = await asyncio.gather(
                     *(
-                        self._call_plugin(plan, hook, workflow_meta, current, outcomes, wave, stats, deadline)
+                        self._call_plugin(plan, hook, workflow_meta, current, outcomes, wave, fresh, shared, stats, deadline)
                         for plan in validators
                     )
                 )
@@ -294,11 +326,13 @@ class Dispatcher:
         items: Sequence[Mapping[str, Any]],
         outcomes: Sequence[ItemOutcome | None],
         wave: range,
+        fresh: bool,
+        shared: dict[_SharedKey, _Encoded],
         stats: CallStats,
         deadline: float | None,
     ) -> list[_Reply]:
         match = plan.match
-        open_items = [i for i in wave if (o := outcomes[i]) is None or not o.result]
+        open_items = list(wave) if fresh else [i for i in wave if (o := outcomes[i]) is None or not o.result]
         indexes = open_items if match is None else [i for i in open_items if match(items[i])]
         if not indexes:
             return []
@@ -309,9 +343,18 @@ class Dispatcher:
             error = PluginCallError(name, hook, "breaker", "circuit breaker is open after repeated failures")
             return [(indexes, error)]
         stats.plugins_called += 1
-        fields = plan.spec.fields
-        payload = [project(items[i], fields) for i in indexes] if fields else [items[i] for i in indexes]
-        chunks = self._chunks(plan, hook, workflow_meta, indexes, payload)
+        encoding = plan.manifest.encoding
+        envelope = ListEnvelope.of(
+            {"v": subjects.PROTOCOL_VERSION, "hook": hook.value, "plugin": name, "workflow": {"metadata": dict(workflow_meta)}},
+            "items",
+            encoding,
+        )
+        key = (plan.spec.fields, encoding, self._batch_size(plan))
+        encoded = shared.get(key)
+        if encoded is None or encoded.indexes != indexes:
+            encoded = _Encoded(indexes, self._chunks(plan, hook, envelope, indexes, items))
+            shared[key] = encoded
+        chunks = encoded.chunks
         replies: list[_Reply] = []
         queue = deque(chunks)
         outcome_ok = True
@@ -321,7 +364,7 @@ class Dispatcher:
             while queue:
                 chunk_indexes, data = queue.popleft()
                 try:
-                    results = await self._request(plan, hook, data, len(chunk_indexes), stats, deadline)
+                    results = await self._request(plan, hook, envelope.wrap(data), len(chunk_indexes), stats, deadline)
                 except PluginCallError as exc:
                     outcome_ok = False
                     replies.append((chunk_indexes, exc))
@@ -347,38 +390,70 @@ class Dispatcher:
         self,
         plan: _Plan,
         hook: Hook,
-        workflow_meta: Mapping[str, Any],
+        envelope: ListEnvelope,
         indexes: list[int],
-        payload: list[Any],
-    ) -> list[tuple[list[int], bytes]]:
-        size = min(plan.spec.max_batch or self.settings.max_batch, self.settings.max_batch)
+        items: Sequence[Mapping[str, Any]],
+    ) -> list[_Chunk]:
+        """Split *indexes* into requests of at most maxBatch items and about :attr:`request_bytes`.
+
+        Each request is encoded once; one that came out above the target is cut into
+        equal parts by item count (items of a wave tend to be alike), one above the hard
+        limit as well. A single item above the hard limit is an :class:`EncodeError`.
+        """
+        size = self._batch_size(plan)
         limit = self._max_request()
-        chunks: list[tuple[list[int], bytes]] = []
-        envelope = {"v": subjects.PROTOCOL_VERSION, "hook": hook.value, "plugin": plan.manifest.name, "workflow": {"metadata": dict(workflow_meta)}}
-        encoding = plan.manifest.encoding
+        target = min(self.request_bytes, limit)
+        fields = plan.spec.fields
+        if fields:
+            payload: list[Any] = [project(items[i], fields) for i in indexes]
+        elif len(indexes) == indexes[-1] - indexes[0] + 1 and isinstance(items, list):
+            payload = items[indexes[0] : indexes[-1] + 1]  # a run of consecutive items: one slice
+        else:
+            payload = [items[i] for i in indexes]
+        chunks: list[_Chunk] = []
+        per_item = 0.0  # bytes per item of the last encoded request: the guess for the next
 
         def add(start: int, end: int) -> None:
+            nonlocal per_item
+            count = end - start
             try:
-                data = encode({**envelope, "items": payload[start:end]}, encoding)
+                data = encode(payload[start:end], envelope.encoding)
             except EncodeError:
-                if end - start == 1:
+                if count == 1:
                     raise
-                data = b""
-            if len(data) > limit or not data:
-                if end - start == 1:
+                data = None
+            if data is None:
+                parts = 2
+            else:
+                total = envelope.size(len(data))
+                per_item = len(data) / count
+                if total <= target or (count == 1 and total <= limit):
+                    chunks.append((indexes[start:end], data))
+                    return
+                if count == 1:
                     raise EncodeError(
-                        f"one {hook.value} item for plugin {plan.manifest.name!r} encodes to {len(data)} bytes, "
+                        f"one {hook.value} item for plugin {plan.manifest.name!r} encodes to {total} bytes, "
                         f"over the request limit of {limit}; declare 'fields' to send less"
                     )
-                middle = (start + end) // 2
-                add(start, middle)
-                add(middle, end)
-                return
-            chunks.append((indexes[start:end], data))
+                parts = min(count, math.ceil(total / target))
+            step = math.ceil(count / parts)
+            for part in range(start, end, step):
+                add(part, min(part + step, end))
 
         for start in range(0, len(payload), size):
-            add(start, min(start + size, len(payload)))
+            end = min(start + size, len(payload))
+            if per_item:
+                # Cut by the last request's bytes per item, so most requests encode once.
+                parts = max(1, math.ceil(envelope.size(int(per_item * (end - start))) / target))
+                step = math.ceil((end - start) / parts)
+                for part in range(start, end, step):
+                    add(part, min(part + step, end))
+            else:
+                add(start, end)
         return chunks
+
+    def _batch_size(self, plan: _Plan) -> int:
+        return max(1, min(plan.spec.max_batch or self.settings.max_batch, self.settings.max_batch))
 
     def _max_request(self) -> int:
         if self.settings.max_payload is not None:
@@ -396,7 +471,8 @@ class Dispatcher:
         count: int,
         stats: CallStats,
         deadline: float | None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[dict[str, Any]] | None:
+        """The results of one request, or ``None`` if the plugin had no opinion on any item."""
         name = plan.manifest.name
         subject = subjects.hook(name, hook)
         backoff = self.settings.retry_backoff
@@ -434,10 +510,23 @@ class Dispatcher:
                     continue
                 if code == "404":
                     stats.not_implemented += count
-                    return [{} for _ in range(count)]
+                    return None
                 kind = "unavailable" if code == "503" else "error"
                 raise PluginCallError(name, hook, kind, f"error reply {code}: {text}".rstrip(": "), retryable=code == "503")
+            if msg.data == self._empty_reply(name, plan.manifest.encoding, count):
+                return None  # no opinion on any item: nothing to decode or merge
             return self._parse_reply(plan, hook, subject, msg.data, count)
+
+    def _empty_reply(self, plugin: str, encoding: Encoding, count: int) -> bytes:
+        """The reply the SDK sends when *plugin* has no opinion on any of *count* items."""
+        key = (plugin, encoding, count)
+        data = self._empty_replies.get(key)
+        if data is None:
+            if len(self._empty_replies) >= 4096:
+                self._empty_replies.clear()
+            data = encode({"v": subjects.PROTOCOL_VERSION, "plugin": plugin, "results": [{}] * count}, encoding)
+            self._empty_replies[key] = data
+        return data
 
     def _parse_reply(self, plan: _Plan, hook: Hook, subject: str, data: bytes, count: int) -> list[dict[str, Any]]:
         name = plan.manifest.name
@@ -470,15 +559,19 @@ class Dispatcher:
         replies: list[_Reply],
         current: list[Mapping[str, Any]],
         outcomes: list[ItemOutcome | None],
-    ) -> None:
+    ) -> tuple[bool, bool]:
+        """Apply one plugin's replies; whether any outcome was touched, and any item patched."""
         name = plan.manifest.name
         spec = plan.spec
         target_key = HOOKS[hook].target
         ignore = spec.failure_policy is FailurePolicy.IGNORE or spec.shadow
         decisions = HOOKS[hook].decision_keys
         failures: dict[str, int] = {}
+        touched = patched = False
 
         def outcome_of(index: int) -> ItemOutcome:
+            nonlocal touched
+            touched = True
             outcome = outcomes[index]
             if outcome is None:
                 outcome = outcomes[index] = ItemOutcome()
@@ -493,6 +586,8 @@ class Dispatcher:
                 outcome.plugin = name
 
         for indexes, results in replies:
+            if results is None:
+                continue  # no opinion on any item of the request
             if isinstance(results, PluginCallError):
                 failures[results.detail] = failures.get(results.detail, 0) + len(indexes)
                 for index in indexes:
@@ -514,6 +609,7 @@ class Dispatcher:
                         failures[error] = failures.get(error, 0) + 1
                         failed(index, f"plugin {name!r} failed hook {hook.value}: {error}", "bad-patch")
                         continue
+                    patched = True
                 if outcome.result:
                     continue
                 if reply.get("allowed") is False or (decisions and not decisions.isdisjoint(reply)):
@@ -525,6 +621,7 @@ class Dispatcher:
             self.stats.failures += count
             if ignore:
                 self.stats.ignored += count
+        return touched, patched
 
     def _apply_patch(
         self,

@@ -48,6 +48,7 @@ from hookbus.bus.connection import connect
 from hookbus.bus.errors import BusError, ConfigError, DecodeError, EncodeError
 from hookbus.bus.hooks import HOOKS, Hook, parse_hook
 from hookbus.bus.log import configure
+from hookbus.bus.loop import run as run_loop
 from hookbus.bus.manifest import FailurePolicy, Filters, HookSpec, PluginManifest
 from hookbus.bus.registry import Registration
 from hookbus.bus.settings import BusSettings, RegistrySettings, from_env
@@ -142,6 +143,7 @@ class Plugin:
         self._registration: Registration | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._slots: asyncio.Semaphore | None = None
+        self._empty_replies: dict[int, bytes] = {}
         self.stats = {"requests": 0, "items": 0, "errors": 0}
 
     # -- declaring -------------------------------------------------------------------
@@ -335,7 +337,7 @@ class Plugin:
             settings = replace(settings, nats=replace(settings.nats, urls=(nats_url,)))
         if not settings.nats.urls:
             raise ConfigError("no NATS server given: pass nats_url= or set HOOKBUS_NATS_URL")
-        asyncio.run(self.serve(settings))
+        run_loop(self.serve(settings))  # on uvloop unless HOOKBUS_UVLOOP=0
 
     # -- requests --------------------------------------------------------------------
 
@@ -362,18 +364,21 @@ class Plugin:
                 return
             if results is None:
                 return
-            try:
-                data = encode({"v": subjects.PROTOCOL_VERSION, "plugin": self.name, "results": results}, self.encoding)
-            except EncodeError as exc:
-                await self._error(msg, 500, f"cannot encode the results: {exc}")
-                return
+            if isinstance(results, bytes):
+                data = results
+            else:
+                try:
+                    data = encode({"v": subjects.PROTOCOL_VERSION, "plugin": self.name, "results": results}, self.encoding)
+                except EncodeError as exc:
+                    await self._error(msg, 500, f"cannot encode the results: {exc}")
+                    return
             assert self._nc is not None
             if len(data) > self._nc.max_payload:
                 await self._error(msg, 413, f"reply of {len(data)} bytes is over the server's max_payload of {self._nc.max_payload}")
                 return
             await self._nc.publish(msg.reply, data)
 
-    async def _answer(self, msg: Msg) -> list[Any] | None:
+    async def _answer(self, msg: Msg) -> list[Any] | bytes | None:
         try:
             parsed = subjects.parse_hook_subject(msg.subject)
             hook = Hook(parsed.hook)
@@ -407,24 +412,63 @@ class Plugin:
         self.stats["items"] += len(items)
         return await self._run(registered, request, items)
 
-    async def _run(self, registered: _Registered, request: Request, items: list[Any]) -> list[Any]:
-        context = {"hook": request.hook, "request": request, "plugin": self}
+    async def _run(self, registered: _Registered, request: Request, items: list[Any]) -> list[Any] | bytes:
+        """The results for *items*, or the encoded reply when the plugin had no opinion on any."""
+        context = {"hook": request.hook, "request": request, "plugin": self, "workflow": request.workflow}
         if registered.batch:
-            out = await self._invoke(registered, {**context, "items": items, "workflow": request.workflow})
+            out = await self._invoke(registered, {**context, "items": items})
             if not isinstance(out, list) or len(out) != len(items):
                 raise PermanentError(
                     f"batch handler for {request.hook.value} returned {type(out).__name__}"
                     f"{f' of {len(out)}' if isinstance(out, list) else ''}; expected a list of {len(items)} results"
                 )
+            if out.count(None) == len(out):
+                return self._empty_reply(len(out))  # the common case: no per-result work at all
             return [_normalise(r, request.hook) for r in out]
+        results = await self._run_each(registered, context, items, request.hook)
+        if results.count({}) == len(results):
+            return self._empty_reply(len(results))
+        return results
+
+    async def _run_each(self, registered: _Registered, context: dict[str, Any], items: list[Any], hook: Hook) -> list[Any]:
+        """Call a one-item handler per item: the item's fields as keyword arguments, then ``item``."""
+        accepts = registered.accepts
+        base = context if accepts is None else {k: v for k, v in context.items() if k in accepts}
+        item_keys = None if accepts is None else tuple(k for k in accepts if k != "item")
+        wants_item = accepts is None or "item" in accepts
+        handler = registered.handler
         results = []
         for item in items:
-            kwargs = {**context, "workflow": request.workflow}
+            kwargs = dict(base)
             if isinstance(item, dict):
-                kwargs.update(item)
-            kwargs["item"] = item
-            results.append(_normalise(await self._invoke(registered, kwargs), request.hook))
+                if item_keys is None:
+                    kwargs.update(item)
+                else:
+                    for key in item_keys:
+                        if key in item:
+                            kwargs[key] = item[key]
+            if wants_item:
+                kwargs["item"] = item
+            if registered.is_async:
+                result = await handler(**kwargs)
+            elif registered.blocking:
+                result = await asyncio.to_thread(handler, **kwargs)
+            else:
+                result = handler(**kwargs)
+                if inspect.isawaitable(result):
+                    result = await result
+            results.append(_normalise(result, hook))
         return results
+
+    def _empty_reply(self, count: int) -> bytes:
+        """The encoded reply "no opinion on any of *count* items", made once per count."""
+        data = self._empty_replies.get(count)
+        if data is None:
+            if len(self._empty_replies) >= 1024:
+                self._empty_replies.clear()
+            data = encode({"v": subjects.PROTOCOL_VERSION, "plugin": self.name, "results": [{}] * count}, self.encoding)
+            self._empty_replies[count] = data
+        return data
 
     async def _invoke(self, registered: _Registered, kwargs: dict[str, Any]) -> Any:
         if registered.accepts is not None:
@@ -506,7 +550,7 @@ def run_from_spec(spec: str, settings: BusSettings) -> int:
     plugin = load_plugin(spec)
     if not settings.nats.urls:
         raise ConfigError("no NATS server given: pass --nats-url or set HOOKBUS_NATS_URL")
-    asyncio.run(plugin.serve(settings))
+    run_loop(plugin.serve(settings))  # on uvloop unless HOOKBUS_UVLOOP=0
     return 0
 
 
