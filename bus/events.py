@@ -10,10 +10,13 @@ a controller restart) is dropped by JetStream.
 :class:`EventPublisher` takes events from the controller without ever making it
 wait for NATS: ``publish`` only enqueues (and waits only while the bounded queue
 is full), ``try_publish`` and ``publish_progress`` never wait. One background
-task moves events to JetStream with ``publish_async`` under a window of
-unacknowledged publishes; a publish that fails or is not acknowledged in time is
-retried with backoff until it is acknowledged or the publisher is closed, so an
-event is never silently dropped. During a NATS outage events stay queued.
+task moves events to JetStream under a window of unacknowledged events: events
+waiting together go out as one atomic batch with one acknowledgement, encoded
+once and written as ready protocol frames (:mod:`hookbus.bus.pubwire`); replies
+come back on one wildcard subscription. A batch or publish that fails or is not
+acknowledged in time is retried event by event with backoff until each is
+acknowledged or the publisher is closed, so an event is never silently dropped.
+During a NATS outage events stay queued.
 
 Progress (done/total, phase counts) goes to a separate last-value stream and is
 coalesced per workflow: only the newest pending value is kept.
@@ -37,6 +40,7 @@ import heapq
 import itertools
 import json
 import random
+import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -52,9 +56,9 @@ from nats.js.api import (
     StorageType,
     StreamConfig,
 )
-from nats.js.errors import APIError, NotFoundError, TooManyStalledMsgsError
+from nats.js.errors import APIError, NotFoundError
 
-from hookbus.bus import subjects
+from hookbus.bus import pubwire, subjects
 from hookbus.bus.errors import BusError, ConfigError, DecodeError, EncodeError, PayloadTooLarge
 
 if TYPE_CHECKING:
@@ -63,7 +67,6 @@ if TYPE_CHECKING:
 
     from nats.aio.client import Client
     from nats.aio.msg import Msg
-    from nats.js.api import PubAck
     from nats.js.client import JetStreamContext
 
     from hookbus.bus.settings import EventSettings
@@ -149,6 +152,16 @@ class StreamNotFoundError(BusError, NotFoundError):
         return self.message
 
 
+class PublishRefusedError(BusError, RuntimeError):
+    """JetStream answered a publish with an error (or nothing stored it).
+
+    The publisher retries it; retrying helps when the cause is passing (a
+    stream not created yet, a server restarting).
+    """
+
+    retryable = True
+
+
 class PublisherNotStartedError(BusError, RuntimeError):
     """:meth:`EventPublisher.flush` was called before :meth:`EventPublisher.start`.
 
@@ -215,10 +228,28 @@ class CloudEvent:
             headers[H_SUBJECT] = self.ce_subject
         return headers
 
+    def header_block(self) -> bytes:
+        """:meth:`headers` encoded for the wire (the form :func:`hookbus.bus.pubwire.header_block` gives).
+
+        :class:`EncodeError` if an attribute holds a line break (it would end the header).
+        """
+        text = (
+            f"NATS/1.0\r\n{H_SPECVERSION}: {SPEC_VERSION}\r\n{H_ID}: {self.id}\r\n{H_SOURCE}: {self.source}\r\n"
+            f"{H_TYPE}: {self.type}\r\n{H_TIME}: {self.time}\r\n{H_CONTENT_TYPE}: {CONTENT_TYPE}\r\n"
+            f"{H_MSG_ID}: {self.id}\r\n"
+        )
+        lines = 8
+        if self.ce_subject is not None:
+            text += f"{H_SUBJECT}: {self.ce_subject}\r\n"
+            lines = 9
+        if text.count("\n") != lines or text.count("\r") != lines:
+            raise EncodeError(f"event {self.id!r} ({self.type}) has a line break in an attribute")
+        return text.encode()
+
     def body(self) -> bytes:
         """The compact JSON of ``data``; :class:`EncodeError` if it is not JSON-able."""
         try:
-            return json.dumps(self.data, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+            return _JSON.encode(self.data).encode()
         except (TypeError, ValueError) as exc:
             raise EncodeError(f"data of event {self.id} ({self.type}) is not JSON: {exc}") from exc
 
@@ -251,23 +282,69 @@ class CloudEvent:
         )
 
 
+_JSON: Final = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+_CACHE_LIMIT: Final = 4096  # entries per memo below; cleared when full (workflows come and go)
+
+
+def _length_prefixed(parts: tuple[str | int, ...]) -> bytes:
+    out = []
+    for part in parts:
+        text = str(part).encode()
+        out.append(b"%d:%s" % (len(text), text))
+    return b"".join(out)
+
+
 def event_id(*parts: str | int) -> str:
     """A deterministic event id: the same parts always give the same id.
 
     Parts are length-prefixed before hashing, so ``("ab", "c")`` and
     ``("a", "bc")`` differ. 32 hex characters (blake2b, 128 bits).
     """
-    digest = hashlib.blake2b(digest_size=16)
-    for part in parts:
-        text = str(part).encode()
-        digest.update(b"%d:" % len(text))
-        digest.update(text)
-    return digest.hexdigest()
+    return hashlib.blake2b(_length_prefixed(parts), digest_size=16).hexdigest()
+
+
+_ID_HASHERS: dict[tuple[str, ...], Any] = {}
+
+
+def _event_id(prefix: tuple[str, ...], rest: tuple[str | int, ...]) -> str:
+    """``event_id(*prefix, *rest)``, hashing the per-workflow *prefix* once."""
+    hasher = _ID_HASHERS.get(prefix)
+    if hasher is None:
+        if len(_ID_HASHERS) >= _CACHE_LIMIT:
+            _ID_HASHERS.clear()
+        hasher = _ID_HASHERS[prefix] = hashlib.blake2b(_length_prefixed(prefix), digest_size=16)
+    digest = hasher.copy()
+    digest.update(_length_prefixed(rest))
+    return str(digest.hexdigest())
+
+
+_SUBJECTS: dict[tuple[str, str, str, str], str] = {}
+
+
+def _event_subject(namespace: str, workflow: str, kind: str, phase: str) -> str:
+    """:func:`subjects.event`, remembered (validating names costs more than the rest of an event)."""
+    key = (namespace, workflow, kind, phase)
+    subject = _SUBJECTS.get(key)
+    if subject is None:
+        if len(_SUBJECTS) >= _CACHE_LIMIT:
+            _SUBJECTS.clear()
+        subject = _SUBJECTS[key] = subjects.event(namespace, workflow, kind, phase)
+    return subject
+
+
+_clock_second = -1
+_clock_prefix = ""
 
 
 def now_rfc3339() -> str:
     """The current UTC time as RFC 3339 with microseconds and a ``Z``."""
-    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+    global _clock_second, _clock_prefix
+    now = time.time()
+    second = int(now)
+    if second != _clock_second:
+        _clock_prefix = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        _clock_second = second
+    return f"{_clock_prefix}.{int((now - second) * 1_000_000):06d}Z"
 
 
 def workflow_source(namespace: str, workflow: str) -> str:
@@ -337,10 +414,10 @@ def node_event(
     payload.update(phase=phase, node=projected, attempt=attempt)
     started = str(node.get("startedAt") or "")
     return CloudEvent(
-        id=event_id("node", namespace, workflow, uid, node_id, phase, started, attempt),
+        id=_event_id(("node", namespace, workflow, uid), (node_id, phase, started, attempt)),
         source=workflow_source(namespace, workflow),
         type=_type("node", phase),
-        subject=subjects.event(namespace, workflow, "node", phase),
+        subject=_event_subject(namespace, workflow, "node", phase),
         time=time or now_rfc3339(),
         data=payload,
         ce_subject=f"nodes/{node_id}",
@@ -373,10 +450,10 @@ def pod_event(
         pod["image"] = image
     payload.update(phase=phase, node=node, pod=pod, attempt=attempt)
     return CloudEvent(
-        id=event_id("pod", namespace, workflow, uid, node_id, pod_name, phase, attempt),
+        id=_event_id(("pod", namespace, workflow, uid), (node_id, pod_name, phase, attempt)),
         source=workflow_source(namespace, workflow),
         type=_type("pod", phase),
-        subject=subjects.event(namespace, workflow, "pod", phase),
+        subject=_event_subject(namespace, workflow, "pod", phase),
         time=time or now_rfc3339(),
         data=payload,
         ce_subject=f"pods/{pod_name}",
@@ -454,6 +531,7 @@ def events_stream_config(settings: EventSettings) -> StreamConfig:
         max_age=settings.max_age,
         duplicate_window=settings.duplicate_window,
         num_replicas=settings.replicas,
+        allow_atomic=True if settings.batch_size > 1 else None,
     )
 
 
@@ -474,7 +552,8 @@ def progress_stream_config(settings: EventSettings) -> StreamConfig:
 
 
 _DISCONNECTED_POLL: Final = 0.05  # seconds between looks at a disconnected client
-_BURST: Final = 64  # publishes sent before the background task yields to the event loop
+_BURST: Final = 64  # messages sent before the background task yields to the event loop
+_MAX_BATCHES_IN_FLIGHT: Final = 8  # nats-server allows 50 unfinished atomic batches per stream, all publishers together
 
 
 async def _ensure_stream(js: JetStreamContext, config: StreamConfig) -> None:
@@ -529,20 +608,38 @@ class PublisherStats:
     """Events sent or waiting for a retry, not yet acknowledged."""
     dropped: int
     """Events given up when the publisher closed before they were acknowledged."""
+    batches: int = 0
+    """Atomic batches JetStream committed (each stored several events at once)."""
 
 
 class _Item:
-    """One event on its way: encoded once, retried as is."""
+    """One event on its way: encoded once (body and header block), retried as is."""
 
-    __slots__ = ("attempt", "body", "event", "headers", "progress_key", "ticket")
+    __slots__ = ("attempt", "body", "event", "head", "progress_key", "single", "subject", "ticket")
 
-    def __init__(self, event: CloudEvent, body: bytes, progress_key: str | None = None) -> None:
+    def __init__(self, event: CloudEvent, body: bytes, head: bytes, progress_key: str | None = None) -> None:
         self.event = event
         self.body = body
-        self.headers = event.headers()
+        self.head = head
+        self.subject = event.subject.encode()
         self.progress_key = progress_key
         self.ticket = -1
         self.attempt = 0
+        self.single = progress_key is not None
+        """Sent on its own, never in an atomic batch (progress; retries; after a refused batch)."""
+
+
+class _Unit:
+    """What one reply subject answers for: one event, or one atomic batch of events."""
+
+    __slots__ = ("batch_id", "deadline", "items", "settled", "token")
+
+    def __init__(self, token: int, items: list[_Item], batch_id: str | None, deadline: float) -> None:
+        self.token = token
+        self.items = items
+        self.batch_id = batch_id
+        self.deadline = deadline
+        self.settled = False
 
 
 class EventPublisher:
@@ -551,6 +648,13 @@ class EventPublisher:
     ``async with EventPublisher(nc, settings) as events: await events.publish(e)``.
     *on_error* is called (synchronously, in the publisher's task) for every
     failed attempt and for each event given up at close; it must not block.
+
+    Events waiting together go out as one JetStream atomic batch (up to
+    ``settings.batch_size``, one acknowledgement for all of them); a batch the
+    server refuses, or one that is not acknowledged in time, is retried event
+    by event, so one bad event (or one already stored) never holds back the
+    others. Progress updates go out one by one. Replies come back on one
+    wildcard subscription of the publisher.
     """
 
     def __init__(
@@ -563,13 +667,19 @@ class EventPublisher:
     ) -> None:
         if settings.queue_size < 1 or settings.max_pending_acks < 1:
             raise ConfigError("events queue_size and max_pending_acks must be at least 1")
+        if not 1 <= settings.batch_size <= pubwire.MAX_BATCH:
+            raise ConfigError(f"events batch_size must be between 1 and {pubwire.MAX_BATCH}, got {settings.batch_size}")
         self._nc = nc
         self._settings = settings
         self._on_error = on_error
         self._create_streams = create_streams
         self._capacity = settings.queue_size
         self._window = settings.max_pending_acks
-        self._js: JetStreamContext | None = None
+        self._batching = settings.batch_size > 1
+        self._writer: pubwire.Writer | None = pubwire.Writer(nc) if pubwire.Writer.available(nc) else None
+        self._inbox = ""
+        self._batch_prefix = uuid.uuid4().hex[:16]
+        self._sub: Any = None
         self._task: asyncio.Task[None] | None = None
         self._wakeup = asyncio.Event()
         # Waiting to be sent.
@@ -580,7 +690,11 @@ class EventPublisher:
         self._progress_busy: set[str] = set()
         # Taken, not yet acknowledged: sent (in flight) or waiting for a retry.
         self._outstanding = 0
-        self._inflight: collections.deque[tuple[float, _Item, asyncio.Future[PubAck]]] = collections.deque()
+        self._units: dict[int, _Unit] = {}
+        self._deadlines: collections.deque[_Unit] = collections.deque()
+        self._batches_in_flight = 0
+        self._tokens = itertools.count(1)
+        self._resend: collections.deque[_Item] = collections.deque()
         self._retry: list[tuple[float, int, _Item]] = []
         # Flush bookkeeping: tickets in acceptance order, the finished ones, waiters.
         self._tickets = itertools.count()
@@ -600,6 +714,7 @@ class EventPublisher:
         self._retried = 0
         self._coalesced = 0
         self._dropped = 0
+        self._batches = 0
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -609,9 +724,11 @@ class EventPublisher:
             raise PublisherClosedError("event publisher is closed; create a new one")
         if self._task is not None:
             return
-        self._js = self._nc.jetstream(publish_async_max_pending=self._window)
         if self._create_streams:
-            await ensure_streams(self._js, self._settings)
+            await ensure_streams(self._nc.jetstream(), self._settings)
+        if self._sub is None:
+            self._inbox = self._nc.new_inbox()
+            self._sub = await self._nc.subscribe(self._inbox + ".*", cb=self._on_reply)
         self._task = asyncio.create_task(self._run(), name="hookbus-events-publisher")
 
     async def flush(self, timeout: float | None = None) -> None:
@@ -665,7 +782,10 @@ class EventPublisher:
                     await task
             dropped = self._dropped
             self._give_up()
-            await asyncio.sleep(0)  # the callbacks of cancelled in-flight publishes run and count
+            sub, self._sub = self._sub, None
+            if sub is not None:
+                with contextlib.suppress(Exception):
+                    await sub.unsubscribe()
             if self._dropped > dropped:
                 log.error("event publisher closed before events were acknowledged", dropped=self._dropped - dropped)
             self._closed.set()
@@ -699,6 +819,7 @@ class EventPublisher:
             queued=len(self._events) + len(self._progress),
             pending=self._outstanding,
             dropped=self._dropped,
+            batches=self._batches,
         )
 
     # ----------------------------------------------------------------- accepting
@@ -709,7 +830,7 @@ class EventPublisher:
         body = event.body()
         if len(body) > self._nc.max_payload - 1024:
             raise PayloadTooLarge(len(body), self._nc.max_payload - 1024, what=f"event {event.id} ({event.type})")
-        return _Item(event, body, progress_key)
+        return _Item(event, body, event.header_block(), progress_key)
 
     def _accept(self, item: _Item) -> None:
         ticket = next(self._tickets)
@@ -814,13 +935,13 @@ class EventPublisher:
                 # Keep events queued until the client is back; poll its state.
                 await asyncio.sleep(_DISCONNECTED_POLL)
                 continue
-            item = self._take(now)
-            if item is None:
+            items = self._take(now)
+            if not items:
                 burst = 0
                 await self._sleep(self._next_deadline(now))
                 continue
-            await self._send(item, loop.time())
-            burst += 1
+            await self._send(items, loop.time())
+            burst += len(items)
             if burst >= _BURST:
                 # Sending does not suspend; give the controller's tasks a turn.
                 burst = 0
@@ -840,11 +961,13 @@ class EventPublisher:
         deadlines = []
         if self._retry:
             deadlines.append(self._retry[0][0])
-        if self._inflight:
-            deadlines.append(self._inflight[0][0])
+        if self._deadlines:
+            deadlines.append(self._deadlines[0].deadline)
         return min(deadlines) - now if deadlines else None
 
-    def _take(self, now: float) -> _Item | None:
+    def _take(self, now: float) -> list[_Item]:
+        if self._resend:
+            return [self._resend.popleft()]
         while self._retry and self._retry[0][0] <= now:
             item = heapq.heappop(self._retry)[2]
             if item.progress_key is not None and item.progress_key in self._progress:
@@ -853,9 +976,10 @@ class EventPublisher:
                 self._finish(item)
                 continue
             self._retried += 1
-            return item
-        if self._outstanding >= self._window:
-            return None
+            return [item]
+        room = self._window - self._outstanding
+        if room <= 0:
+            return []
         # Alternate between events and progress so that neither starves the other.
         self._take_progress = not self._take_progress
         order = (self._take_progress, not self._take_progress)
@@ -865,57 +989,135 @@ class EventPublisher:
                 item = self._progress.pop(key)
                 self._progress_busy.add(key)
                 self._outstanding += 1
-                return item
+                return [item]
             if not progress and self._events:
-                item = self._events.popleft()
-                self._wake_putter()
-                self._outstanding += 1
-                return item
-        return None
+                size = 1
+                if self._batching and self._batches_in_flight < _MAX_BATCHES_IN_FLIGHT:
+                    size = min(room, self._settings.batch_size, len(self._events))
+                events = self._events
+                items = [events.popleft() for _ in range(size)]
+                for _ in items:
+                    self._wake_putter()
+                self._outstanding += size
+                return items
+        return []
 
-    async def _send(self, item: _Item, now: float) -> None:
-        assert self._js is not None
-        if self._js.publish_async_pending() >= self._window:
-            # Our window keeps nats-py below its cap, so its slots leaked (a publish
-            # that raises never frees its slot): start over with a fresh context
-            # rather than wait forever for a slot.
-            log.warning("JetStream publish slots exhausted; renewing the context")
-            self._js = self._nc.jetstream(publish_async_max_pending=self._window)
+    async def _send(self, items: list[_Item], now: float) -> None:
+        token = next(self._tokens)
+        batch_id = f"{self._batch_prefix}-{token}" if len(items) > 1 else None
+        unit = _Unit(token, items, batch_id, now + self._settings.ack_timeout)
+        reply = f"{self._inbox}.{token}"
         try:
-            future = await self._js.publish_async(item.event.subject, item.body, headers=item.headers)
-        except TooManyStalledMsgsError as exc:
-            task = asyncio.current_task()
-            if task is not None and task.cancelling():
-                raise asyncio.CancelledError from exc  # nats-py turns our cancellation into this
-            self._failed(item, exc)
-            return
+            if self._writer is not None:
+                await self._writer.write(self._frames(unit, reply.encode()))
+            else:
+                await self._publish_each(unit, reply)
         except Exception as exc:  # connection closed or buffer full: retry later
-            self._failed(item, exc)
+            for item in items:
+                self._failed(item, exc)
             return
-        self._inflight.append((now + self._settings.ack_timeout, item, future))
-        future.add_done_callback(lambda f: self._acked(item, f))
+        self._units[token] = unit
+        self._deadlines.append(unit)
+        if batch_id is not None:
+            self._batches_in_flight += 1
+
+    def _frames(self, unit: _Unit, reply: bytes) -> list[bytes]:
+        items = unit.items
+        if unit.batch_id is None:
+            item = items[0]
+            return [pubwire.frame(item.subject, reply, item.head, item.body)]
+        last = len(items)
+        frame = pubwire.frame
+        extra = pubwire.batch_headers
+        batch_id = unit.batch_id
+        # The first message starts the batch (a request, as the server expects) and the
+        # last commits it; both reply to the unit's subject, the others need no reply.
+        out = [frame(items[0].subject, reply, items[0].head, items[0].body, extra(batch_id, 1, commit=last == 1))]
+        for n in range(1, last - 1):
+            item = items[n]
+            out.append(frame(item.subject, b"", item.head, item.body, extra(batch_id, n + 1, commit=False)))
+        item = items[-1]
+        out.append(frame(item.subject, reply, item.head, item.body, extra(batch_id, last, commit=True)))
+        return out
+
+    async def _publish_each(self, unit: _Unit, reply: str) -> None:
+        """The same messages through ``Client.publish`` (clients without a raw writer)."""
+        last = len(unit.items)
+        for n, item in enumerate(unit.items, 1):
+            headers = item.event.headers()
+            if unit.batch_id is not None:
+                headers[pubwire.H_BATCH_ID] = unit.batch_id
+                headers[pubwire.H_BATCH_SEQUENCE] = str(n)
+                if n == last:
+                    headers[pubwire.H_BATCH_COMMIT] = "1"
+            answer = reply if unit.batch_id is None or n in (1, last) else ""
+            await self._nc.publish(item.event.subject, item.body, reply=answer, headers=headers)
+
+    async def _on_reply(self, msg: Msg) -> None:
+        token = msg.subject.rpartition(".")[2]
+        unit = self._units.get(int(token)) if token.isdigit() else None
+        if unit is None or unit.settled or self._stopped:
+            return  # late: the unit timed out (and was retried) or the publisher stopped
+        ack = pubwire.parse_ack(msg)
+        if ack.empty and unit.batch_id is not None:
+            return  # the server took the batch's first message; the commit answers for all
+        self._settle(unit)
+        if unit.batch_id is None:
+            item = unit.items[0]
+            if ack.ok and not ack.empty:
+                self._acked(item, duplicate=ack.duplicate)
+            else:
+                self._failed(item, PublishRefusedError(ack.error() if not ack.empty else "empty acknowledgement"))
+            return
+        if ack.ok and ack.batch == unit.batch_id and ack.count == len(unit.items):
+            self._batches += 1
+            for item in unit.items:
+                self._acked(item, duplicate=False)
+            return
+        if ack.ok or ack.err_code == pubwire.ERR_BATCH_DISABLED:
+            # Stored without batch semantics (a server before 2.12), or the stream does not
+            # allow batches: publish one by one from now on; deduplication drops repeats.
+            if self._batching:
+                self._batching = False
+                log.info("JetStream atomic batches unavailable; publishing events one by one", reason=ack.error())
+            self._resend_singly(unit.items)
+            return
+        if ack.err_code == pubwire.ERR_BATCH_DUPLICATE:
+            # Some events are already stored (a re-publish after a restart): each on its own
+            # is acknowledged as a duplicate or stored.
+            self._resend_singly(unit.items)
+            return
+        error = PublishRefusedError(f"atomic batch of {len(unit.items)} events refused: {ack.error()}")
+        for item in unit.items:
+            self._failed(item, error)
+
+    def _settle(self, unit: _Unit) -> None:
+        unit.settled = True
+        del self._units[unit.token]
+        if unit.batch_id is not None:
+            self._batches_in_flight -= 1
+
+    def _resend_singly(self, items: list[_Item]) -> None:
+        for item in items:
+            item.single = True
+        self._resend.extend(items)
+        self._wakeup.set()
 
     def _expire(self, now: float) -> None:
-        while self._inflight:
-            deadline, _, future = self._inflight[0]
-            if not future.done() and deadline > now:
+        deadlines = self._deadlines
+        while deadlines:
+            unit = deadlines[0]
+            if not unit.settled and unit.deadline > now:
                 break
-            self._inflight.popleft()
-            if not future.done():
-                future.cancel()  # its callback sees a timeout and schedules a retry
+            deadlines.popleft()
+            if not unit.settled:
+                self._settle(unit)
+                error = TimeoutError(f"no acknowledgement within {self._settings.ack_timeout}s")
+                for item in unit.items:
+                    self._failed(item, error)
 
-    def _acked(self, item: _Item, future: asyncio.Future[PubAck]) -> None:
-        if self._stopped:
-            self._settle_after_stop(item, future)
-            return
-        if future.cancelled():
-            self._failed(item, TimeoutError(f"no acknowledgement within {self._settings.ack_timeout}s"))
-            return
-        exc = future.exception()
-        if exc is not None:
-            self._failed(item, exc if isinstance(exc, Exception) else RuntimeError(repr(exc)))
-            return
-        if future.result().duplicate:
+    def _acked(self, item: _Item, *, duplicate: bool) -> None:
+        if duplicate:
             self._duplicates += 1
         else:
             self._published += 1
@@ -924,19 +1126,10 @@ class EventPublisher:
             log.info("event publishing recovered", failed_attempts=self._failed_attempts)
         self._finish(item)
 
-    def _settle_after_stop(self, item: _Item, future: asyncio.Future[PubAck]) -> None:
-        if not future.cancelled() and future.exception() is None:
-            if future.result().duplicate:
-                self._duplicates += 1
-            else:
-                self._published += 1
-            return
-        self._dropped += 1
-        self._report(item.event, PublisherClosedError("event publisher closed before the event was acknowledged"))
-
     def _failed(self, item: _Item, exc: Exception) -> None:
         self._failed_attempts += 1
         item.attempt += 1
+        item.single = True
         event = item.event
         error = str(exc) or type(exc).__name__
         if not self._failing:
@@ -992,14 +1185,17 @@ class EventPublisher:
         leftovers: list[_Item] = list(self._events)
         leftovers.extend(self._progress.values())
         leftovers.extend(item for _, _, item in self._retry)
-        for _, _, future in self._inflight:
-            if not future.done():
-                future.cancel()  # _settle_after_stop counts and reports it
+        leftovers.extend(self._resend)
+        for unit in self._units.values():
+            leftovers.extend(unit.items)
         self._events.clear()
         self._progress.clear()
         self._progress_ready.clear()
         self._retry.clear()
-        self._inflight.clear()
+        self._resend.clear()
+        self._units.clear()
+        self._deadlines.clear()
+        self._batches_in_flight = 0
         for putter in self._putters:
             if not putter.done():
                 putter.set_result(None)
@@ -1043,12 +1239,16 @@ class PublisherSink:
         )
 
     async def node_phases(self, workflow: WorkflowRef, nodes: Sequence[Mapping[str, Any]]) -> None:
-        """Nodes whose phase changed in one scheduling pass."""
+        """Nodes whose phase changed in one scheduling pass (one ``ce-time``: the pass's)."""
+        namespace, name, uid = workflow.namespace, workflow.name, workflow.uid
+        stamp = now_rfc3339()
+        publish = self.publisher.publish
         for node in nodes:
-            await self.publisher.publish(node_event(workflow.namespace, workflow.name, workflow.uid, node))
+            await publish(node_event(namespace, name, uid, node, time=stamp))
 
     async def pod_created(self, workflow: WorkflowRef, pods: Sequence[Mapping[str, Any]]) -> None:
         """Processes started in one pass: ``{"node": {...}, "pod": {"name", "image", ...}}`` each."""
+        stamp = now_rfc3339()
         for item in pods:
             raw_node = item.get("node") or {}
             # Also accept the flat form {"node": "<id>", "name": ..., "image": ...}.
@@ -1065,6 +1265,7 @@ class PublisherSink:
                     node_name=node.get("name"),
                     template_name=node.get("templateName"),
                     image=pod.get("image"),
+                    time=stamp,
                 )
             )
 
