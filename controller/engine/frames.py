@@ -101,6 +101,9 @@ class GroupFrame:
         """Child node name → its step, for children whose step has ``continueOn``."""
         self.step_of: list[tuple[str, str, bool]] = []
         """Per child, in order: (node name, step name, expanded)."""
+        self._budget_pass = -1
+        self._budget = 0
+        self._refill_queued = False
 
     def add(self, name: str, step_name: str, expanded: bool, thunk: Thunk) -> None:
         self.thunks.append(thunk)
@@ -114,12 +117,28 @@ class GroupFrame:
         self._fill()
 
     def _fill(self) -> None:
+        # At most max_nodes_per_pass children start in one pass: a fan-out of 100,000
+        # starts in slices, so no pass holds the event loop for long and the other
+        # workflows' passes run in between.
+        if self._budget_pass != self.run.pass_no:
+            self._budget_pass, self._budget = self.run.pass_no, self.run.env.settings.max_nodes_per_pass
         while self.next < len(self.thunks) and (self.limit is None or self.active < self.limit):
+            if self._budget <= 0:  # this pass started enough: go on in the next one
+                if not self._refill_queued:
+                    self._refill_queued = True
+                    self.run.soon(self._refill)
+                return
+            self._budget -= 1
             thunk = self.thunks[self.next]
             self.thunks[self.next] = _started
             self.next += 1
             self.active += 1
             thunk(self)
+
+    def _refill(self) -> None:
+        self._refill_queued = False
+        if not self.node.fulfilled:
+            self._fill()
 
     def child_done(self, child: Node) -> None:
         self.active -= 1
@@ -578,6 +597,11 @@ class RetryFrame:
             display=f"{self.node.display_name}({self.attempt})", parents=[self.node.id],
             arguments=self.arguments,
         )
+
+    def _refill(self) -> None:
+        self._refill_queued = False
+        if not self.node.fulfilled:
+            self._fill()
 
     def child_done(self, child: Node) -> None:
         run = self.run

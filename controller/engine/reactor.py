@@ -57,6 +57,7 @@ class Reactor(Generic[K, E]):
                         raise
                     except Exception:
                         log.exception("workflow pass failed", workflow=str(key))
+                    await asyncio.sleep(0)  # let other workflows' passes in between
         finally:
             if self._workers.get(key) is asyncio.current_task():
                 del self._workers[key]

@@ -267,6 +267,9 @@ class WorkflowRun:
         self._timer_seq = itertools.count()
         self._timer_task: asyncio.Task[None] | None = None
         self._timer_at: float | None = None
+        self._soon: list[Callable[[], None]] = []
+        self.pass_no = 0
+        """Scheduling passes so far (frames budget their work per pass)."""
         self._wf_dirty = False
         self._phase_event: tuple[str, str] | None = None
         self._suspended_nodes: dict[str, JSON] = {}
@@ -862,6 +865,11 @@ class WorkflowRun:
 
         self._timer_task = asyncio.create_task(sleeper(), name=f"hookbus-timer-{self.name}")
 
+    def soon(self, callback: Callable[[], None]) -> None:
+        """Run *callback* at the start of the next pass (work split over several passes)."""
+        self._soon.append(callback)
+        self.post(Wake())
+
     def _requeue_later(self, job: LeafJob, delay: float) -> None:
         """Offer *job* again after *delay* (a ``hold`` decision or a plugin's ``requeue``)."""
         self._held[job.node.id] = job
@@ -884,6 +892,7 @@ class WorkflowRun:
 
     async def handle(self, events: list[Event]) -> None:
         """One scheduling pass over a batch of events."""
+        self.pass_no += 1
         results = [e for e in events if isinstance(e, TaskFinished)]
         if results:
             await self._apply_results(results)
@@ -894,6 +903,10 @@ class WorkflowRun:
                 self._command(event)
         if any(isinstance(e, Wake) for e in events):
             self._run_timers()
+        if self._soon:
+            soon, self._soon = self._soon, []
+            for callback in soon:
+                callback()
         while True:
             self._drain()
             jobs = self._launchable()

@@ -28,8 +28,10 @@ class ControllerSettings:
     max_running_nodes: int = 64
     """Upper bound on executor tasks running at once in one workflow (before ``parallelism``)."""
 
-    max_nodes_per_pass: int = 10_000
-    """Upper bound on executor results applied in one scheduling pass (keeps passes short)."""
+    max_nodes_per_pass: int = 500
+    """Upper bound on the node work of one scheduling pass: executor results applied, and
+    children one group starts. Keeps passes short, so a huge fan-out never holds the event
+    loop long while other workflows wait; larger passes batch more per hook call."""
 
     store_retry_seconds: float = 1.0
     """Delay before writing again after the store reported a retryable error."""

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from hookbus.controller.argo.errors import ManifestError
 from hookbus.controller.argo.manifest import Bundle
 from hookbus.controller.engine.controller import WorkflowNotFound
+from hookbus.controller.engine.memory_store import MemoryStore
 from tests.conftest import wait_for
 from tests.engine.helpers import ScriptedExecutor, by_name, load, make_controller
 
@@ -212,3 +215,49 @@ async def test_dag_task_exit_hook_and_expression_output() -> None:
     # the dependant starts after the task's exit hook finished
     assert ex.runs.index("dh.a.onExit") < ex.runs.index("dh.b")
     assert nodes["dh"]["outputs"]["parameters"] == [{"name": "total", "value": "42"}]
+
+
+FAN_OUT = """
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {name: wide}
+spec:
+  entrypoint: main
+  templates:
+  - name: main
+    steps:
+    - - {name: fan, template: work, withSequence: {count: "600"}}
+    - - {name: after, template: work}
+  - name: work
+    container: {image: alpine, args: ["echo hi"]}
+"""
+
+
+class CountingStore(MemoryStore):
+    """The in-memory store, remembering how many node records each pass wrote."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes: list[int] = []
+
+    async def put_nodes(self, key: Any, nodes: Any) -> None:
+        self.writes.append(len(nodes))
+        await super().put_nodes(key, nodes)
+
+
+async def test_a_fan_out_wider_than_one_pass_starts_in_slices_and_completes() -> None:
+    ex = ScriptedExecutor(blocking=False)
+    store = CountingStore()
+    async with make_controller(ex, store=store, max_nodes_per_pass=50, max_running_nodes=1000) as ctl:
+        key = await ctl.submit(load(FAN_OUT))
+        done = await ctl.wait(key, timeout=30)
+    assert done["status"]["phase"] == "Succeeded"
+    pods = [n for n in done["status"]["nodes"].values() if n["type"] == "Pod"]
+    assert len(pods) == 601
+    assert len(ex.started) == 601, "each child started exactly once"
+    group = by_name(done)["wide[0]"]
+    assert len(group["children"]) == 600 and group["phase"] == "Succeeded"
+    # A pass writes the children it started and the ones that ended: at most 50 of each.
+    # One pass more: the one linking all 600 children to the next step, as Argo does.
+    assert sorted(store.writes)[-2] <= 2 * 50 + 5, store.writes
+    assert len(store.writes) >= 600 // 50

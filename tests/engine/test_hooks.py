@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from hookbus.controller.argo.errors import ManifestError
 from hookbus.controller.engine.controller import Controller
 from hookbus.controller.engine.hooks import (
     JSON,
@@ -159,13 +158,16 @@ class Rejecter(NoOpinionHooks):
         return [Admission(allowed=False, message="image alpine is not allowed") for _ in workflows]
 
 
-async def test_pre_operate_rejects() -> None:
-    import pytest
-
-    async with _controller(Rejecter(), ScriptedExecutor()) as ctl:
-        with pytest.raises(ManifestError, match="image alpine is not allowed"):
-            await ctl.submit(load(FAN.replace("TEMPLATE", "work")))
-        assert ctl.list() == []
+async def test_a_rejected_workflow_is_failed_at_once_and_nothing_runs() -> None:
+    executor = ScriptedExecutor()
+    async with _controller(Rejecter(), executor) as ctl:
+        key = await ctl.submit(load(FAN.replace("TEMPLATE", "work")))
+        done = await ctl.wait(key, timeout=5)
+        assert done["status"]["phase"] == "Failed"
+        assert done["status"]["message"] == "image alpine is not allowed"
+        assert not done["status"].get("nodes")
+        assert [w["status"]["phase"] for w in ctl.list()] == ["Failed"]
+    assert executor.started == [], "no node of a rejected workflow runs"
 
 
 class Events:
