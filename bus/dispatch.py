@@ -55,10 +55,11 @@ TIMEOUT_HEADER = "Hookbus-Timeout-Ms"
 REQUEST_ID_HEADER = "Hookbus-Request-Id"
 PAYLOAD_HEADROOM = 4096
 """Bytes kept free below max_payload for headers."""
-REQUEST_BYTES = 64 * 1024
+REQUEST_BYTES = 192 * 1024
 """Target size of one request: NATS request/reply moves records fastest in messages of
-roughly 20-200 KB (bigger ones cost the plugin more per record), so requests are cut near
-this size as well as at max_batch items; an item larger than this still travels alone."""
+roughly 20-200 KB (bigger ones cost the plugin more per record; smaller ones cost more
+requests), so requests are cut near this size as well as at max_batch items; an item
+larger than this still travels alone."""
 
 _RESERVED_KEYS = frozenset({"patch", "mergePatch", "warnings"})
 

@@ -1,0 +1,201 @@
+"""How the dispatcher cuts a call into requests, shares encodings, and reads no-opinion replies."""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+import ormsgpack
+import pytest
+
+from hookbus.bus import (
+    BusSettings,
+    DispatchSettings,
+    EncodeError,
+    Encoding,
+    Hook,
+    NatsSettings,
+    Plugin,
+    merge_patch,
+    reject,
+    subjects,
+)
+from hookbus.bus.codec import decode, encode
+from hookbus.bus.connection import connect
+from hookbus.bus.testing import PluginHarness
+
+if TYPE_CHECKING:
+    from nats.aio.client import Client
+    from nats.aio.msg import Msg
+
+TARGET = 16 * 1024
+
+
+def _items(n: int, pad: int = 200) -> list[dict[str, Any]]:
+    return [{"id": f"n{i}", "node": {"name": f"wf.step-{i}", "note": "x" * pad}} for i in range(n)]
+
+
+class Wiretap:
+    """A plain subscriber (no queue group) that sees a copy of every request sent to a plugin."""
+
+    def __init__(self, nc: Client, plugin: str, hook: Hook) -> None:
+        self.nc = nc
+        self.subject = subjects.hook(plugin, hook)
+        self.sizes: list[int] = []
+        self.counts: list[int] = []
+        self.sub: Any = None
+
+    async def on(self, msg: Msg) -> None:
+        self.sizes.append(len(msg.data))
+        self.counts.append(len(decode(msg.data)["items"]))
+
+    async def __aenter__(self) -> Wiretap:
+        self.sub = await self.nc.subscribe(self.subject, cb=self.on)
+        await self.nc.flush()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.nc.flush()
+        await self.sub.unsubscribe()
+
+
+def _counter(name: str, **options: Any) -> tuple[Plugin, list[int]]:
+    plugin = Plugin(name)
+    counts: list[int] = []
+
+    @plugin.node_pre_execute(batch=True, **options)
+    def count(items: list[Any], **kwargs: Any) -> list[Any]:
+        counts.append(len(items))
+        return [None] * len(items)
+
+    return plugin, counts
+
+
+async def test_requests_are_cut_by_bytes_near_the_target() -> None:
+    plugin, counts = _counter("sizer")
+    items = _items(3000)
+    item_bytes = sum(len(ormsgpack.packb(i)) for i in items)
+    async with PluginHarness(plugin, settings=BusSettings(dispatch=DispatchSettings(max_batch=1000))) as harness:
+        assert harness.dispatcher is not None
+        harness.dispatcher.request_bytes = TARGET
+        tap_nc = await connect(NatsSettings(urls=(harness.url,), name="wiretap"))
+        try:
+            async with Wiretap(tap_nc, "sizer", Hook.NODE_PRE_EXECUTE) as tap:
+                result = await harness.call(Hook.NODE_PRE_EXECUTE, items)
+                await tap_nc.flush()
+        finally:
+            await tap_nc.close()
+    assert all(not o.settled for o in result)
+    assert sum(counts) == 3000 and len(counts) == result.stats.requests
+    assert sorted(tap.counts) == sorted(counts)
+    assert max(tap.sizes) <= TARGET, "no request is larger than the target"
+    fewest = math.ceil(item_bytes / TARGET)
+    # Each 1000-item wave is cut into equal parts that fit: a few requests more than
+    # the bytes strictly need, never item-by-item or nearly empty ones.
+    assert fewest <= len(counts) <= fewest + 3
+    assert min(tap.sizes) >= TARGET // 2
+
+
+async def test_max_batch_still_bounds_items_per_request() -> None:
+    plugin, counts = _counter("small-batches", max_batch=7)
+    async with PluginHarness(plugin) as harness:
+        await harness.call(Hook.NODE_PRE_EXECUTE, _items(100, pad=0))
+    assert sum(counts) == 100
+    assert max(counts) == 7
+    assert len(counts) == math.ceil(100 / 7)
+
+
+async def test_an_item_larger_than_the_target_travels_alone_and_one_over_the_limit_is_refused() -> None:
+    plugin, counts = _counter("big-items")
+    items = _items(50)
+    items[20]["node"]["note"] = "y" * (3 * TARGET)
+    settings = BusSettings(dispatch=DispatchSettings(max_payload=8 * TARGET))
+    async with PluginHarness(plugin, settings=settings) as harness:
+        assert harness.dispatcher is not None
+        harness.dispatcher.request_bytes = TARGET
+        tap_nc = await connect(NatsSettings(urls=(harness.url,), name="wiretap"))
+        try:
+            async with Wiretap(tap_nc, "big-items", Hook.NODE_PRE_EXECUTE) as tap:
+                await harness.call(Hook.NODE_PRE_EXECUTE, items)
+                await tap_nc.flush()
+        finally:
+            await tap_nc.close()
+        big = [(size, count) for size, count in zip(tap.sizes, tap.counts, strict=True) if size > TARGET]
+        assert len(big) == 1 and big[0][1] == 1, "the large item went in a request of its own"
+        assert sum(counts) == 50
+
+        items[20]["node"]["note"] = "z" * (9 * TARGET)
+        with pytest.raises(EncodeError, match=r"over the request limit of \d+; declare 'fields'"):
+            await harness.call(Hook.NODE_PRE_EXECUTE, items)
+
+
+async def test_plugins_sharing_an_encoding_see_patches_and_settled_items_of_earlier_ones() -> None:
+    first, patcher, last = Plugin("a-first"), Plugin("b-patcher"), Plugin("c-last")
+    seen: dict[str, list[dict[str, Any]]] = {"a": [], "c": []}
+
+    @first.pod_pre_create(priority=1, batch=True)
+    def a(items: list[dict[str, Any]], **kwargs: Any) -> list[Any]:
+        seen["a"].extend(items)
+        return [reject("no pods for item 3") if i["id"] == "p3" else None for i in items]
+
+    @patcher.pod_pre_create(priority=2)
+    def b(pod: dict[str, Any], **kwargs: Any) -> Any:
+        return merge_patch({"metadata": {"labels": {"patched-by": "b"}}})
+
+    @last.pod_pre_create(priority=3, batch=True)
+    def c(items: list[dict[str, Any]], **kwargs: Any) -> list[Any]:
+        seen["c"].extend(items)
+        return [None] * len(items)
+
+    items = [{"id": f"p{i}", "pod": {"metadata": {"name": f"pod-{i}", "labels": {}}}} for i in range(40)]
+    async with PluginHarness(first, patcher, last, settings=BusSettings(dispatch=DispatchSettings(max_batch=10))) as harness:
+        result = await harness.call(Hook.POD_PRE_CREATE, items)
+    assert len(seen["a"]) == 40
+    assert all(i["pod"]["metadata"]["labels"] == {} for i in seen["a"])
+    assert sorted(i["id"] for i in seen["c"]) == sorted(f"p{i}" for i in range(40) if i != 3)
+    assert all(i["pod"]["metadata"]["labels"] == {"patched-by": "b"} for i in seen["c"]), "c sees b's patch"
+    assert not result[3].allowed and result[3].plugin == "a-first"
+    assert result[5].patched_by == ("b-patcher",)
+
+
+async def test_no_opinion_replies_in_any_form_leave_items_untouched() -> None:
+    batch, single, json_plugin = Plugin("batch-none"), Plugin("single-none"), Plugin("json-none", encoding=Encoding.JSON)
+
+    @batch.node_pre_execute(batch=True)
+    def many(items: list[Any], **kwargs: Any) -> list[Any]:
+        return [None if n % 2 else {} for n in range(len(items))]
+
+    @single.node_pre_execute()
+    def one(**kwargs: Any) -> None:
+        return None
+
+    @json_plugin.node_pre_execute(batch=True)
+    def js(items: list[Any], **kwargs: Any) -> list[Any]:
+        return [None] * len(items)
+
+    async with PluginHarness(batch, single, json_plugin) as harness:
+        result = await harness.call(Hook.NODE_PRE_EXECUTE, _items(25, pad=0))
+    assert result.stats.failures == 0 and result.stats.plugins_called == 3
+    assert all(not o.settled and not o.warnings and o.target is None for o in result)
+
+
+@pytest.mark.parametrize("encoding", list(Encoding))
+async def test_the_sdk_answers_no_opinion_with_the_canonical_reply(encoding: Encoding) -> None:
+    plugin = Plugin("canon", encoding=encoding)
+
+    @plugin.node_pre_execute(batch=True)
+    def none(items: list[Any], **kwargs: Any) -> list[Any]:
+        return [None] * len(items) if items[0]["id"] != "mixed" else [None, reject("no")]
+
+    async with PluginHarness(plugin) as harness:
+        assert harness.dispatcher is not None
+        nc = harness.dispatcher._nc
+        subject = subjects.hook("canon", Hook.NODE_PRE_EXECUTE)
+        headers = {"Content-Type": encoding.content_type}
+        for n in (1, 3, 3):
+            request = encode({"v": 1, "hook": "node.preExecute", "plugin": "canon", "items": _items(n, pad=0)}, encoding)
+            reply = await nc.request(subject, request, timeout=5, headers=headers)
+            assert reply.data == encode({"v": 1, "plugin": "canon", "results": [{}] * n}, encoding)
+        mixed = encode({"v": 1, "hook": "node.preExecute", "plugin": "canon", "items": [{"id": "mixed"}, {"id": "x"}]}, encoding)
+        reply = await nc.request(subject, mixed, timeout=5, headers=headers)
+        assert decode(reply.data, encoding)["results"] == [{}, {"allowed": False, "message": "no"}]
