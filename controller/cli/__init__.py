@@ -48,6 +48,7 @@ from typing import TYPE_CHECKING
 import structlog
 
 from hookbus.bus.errors import BusError, ConfigError, ConnectError
+from hookbus.bus.loop import tune_gc
 from hookbus.controller.api import ApiError
 from hookbus.controller.cli.common import (
     EXIT_CONFLICT,
@@ -117,6 +118,10 @@ def _dispatch(args: argparse.Namespace) -> int:
     try:
         result = args.func(args)
         if asyncio.iscoroutine(result):
+            if args.command in ("server", "run"):
+                # a controller: many long-lived node records; collect the young generation
+                # less often (HOOKBUS_GC_THRESHOLD=0 leaves the collector alone)
+                tune_gc()
             result = asyncio.run(result)
         return int(result)
     except CliError as exc:
