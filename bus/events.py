@@ -287,11 +287,8 @@ _CACHE_LIMIT: Final = 4096  # entries per memo below; cleared when full (workflo
 
 
 def _length_prefixed(parts: tuple[str | int, ...]) -> bytes:
-    out = []
-    for part in parts:
-        text = str(part).encode()
-        out.append(b"%d:%s" % (len(text), text))
-    return b"".join(out)
+    texts = [(part if type(part) is str else str(part)).encode() for part in parts]
+    return b"".join([b"%d:%s" % (len(text), text) for text in texts])
 
 
 def event_id(*parts: str | int) -> str:
@@ -318,18 +315,23 @@ def _event_id(prefix: tuple[str, ...], rest: tuple[str | int, ...]) -> str:
     return str(digest.hexdigest())
 
 
-_SUBJECTS: dict[tuple[str, str, str, str], str] = {}
+_NAMES: dict[tuple[str, str, str, str], tuple[str, str, str]] = {}
 
 
-def _event_subject(namespace: str, workflow: str, kind: str, phase: str) -> str:
-    """:func:`subjects.event`, remembered (validating names costs more than the rest of an event)."""
+def _event_names(namespace: str, workflow: str, kind: str, phase: str) -> tuple[str, str, str]:
+    """(NATS subject, ``ce-source``, ``ce-type``) of an event, remembered: validating the
+    names for the subject costs more than the rest of an event."""
     key = (namespace, workflow, kind, phase)
-    subject = _SUBJECTS.get(key)
-    if subject is None:
-        if len(_SUBJECTS) >= _CACHE_LIMIT:
-            _SUBJECTS.clear()
-        subject = _SUBJECTS[key] = subjects.event(namespace, workflow, kind, phase)
-    return subject
+    names = _NAMES.get(key)
+    if names is None:
+        if len(_NAMES) >= _CACHE_LIMIT:
+            _NAMES.clear()
+        names = _NAMES[key] = (
+            subjects.event(namespace, workflow, kind, phase),
+            workflow_source(namespace, workflow),
+            _type(kind, phase),
+        )
+    return names
 
 
 _clock_second = -1
@@ -410,14 +412,14 @@ def node_event(
     except KeyError as exc:
         raise ConfigError(f"node of workflow {namespace}/{workflow} has no {exc.args[0]!r} field") from None
     projected = {key: node[key] for key in NODE_FIELDS if key in node}
-    payload = _base(namespace, workflow, uid)
-    payload.update(phase=phase, node=projected, attempt=attempt)
+    payload = {"namespace": namespace, "workflow": workflow, "uid": uid, "phase": phase, "node": projected, "attempt": attempt}
     started = str(node.get("startedAt") or "")
+    subject, source, type_ = _event_names(namespace, workflow, "node", phase)
     return CloudEvent(
         id=_event_id(("node", namespace, workflow, uid), (node_id, phase, started, attempt)),
-        source=workflow_source(namespace, workflow),
-        type=_type("node", phase),
-        subject=_event_subject(namespace, workflow, "node", phase),
+        source=source,
+        type=type_,
+        subject=subject,
         time=time or now_rfc3339(),
         data=payload,
         ce_subject=f"nodes/{node_id}",
@@ -439,7 +441,6 @@ def pod_event(
     time: str | None = None,
 ) -> CloudEvent:
     """A pod (or local process) of a node was created (or reached another *phase*)."""
-    payload = _base(namespace, workflow, uid)
     node: dict[str, Any] = {"id": node_id}
     if node_name is not None:
         node["name"] = node_name
@@ -448,12 +449,13 @@ def pod_event(
     pod: dict[str, Any] = {"name": pod_name}
     if image is not None:
         pod["image"] = image
-    payload.update(phase=phase, node=node, pod=pod, attempt=attempt)
+    payload = {"namespace": namespace, "workflow": workflow, "uid": uid, "phase": phase, "node": node, "pod": pod, "attempt": attempt}
+    subject, source, type_ = _event_names(namespace, workflow, "pod", phase)
     return CloudEvent(
         id=_event_id(("pod", namespace, workflow, uid), (node_id, pod_name, phase, attempt)),
-        source=workflow_source(namespace, workflow),
-        type=_type("pod", phase),
-        subject=_event_subject(namespace, workflow, "pod", phase),
+        source=source,
+        type=type_,
+        subject=subject,
         time=time or now_rfc3339(),
         data=payload,
         ce_subject=f"pods/{pod_name}",
