@@ -16,6 +16,7 @@ import math
 import os
 import platform
 import resource
+import signal
 import subprocess
 import sys
 import tempfile
@@ -336,23 +337,33 @@ def events_figures(result: CounterResult, started_epoch: float) -> JSON:
 
 
 def run_child(part: str, params: JSON, *, timeout: float = 1800.0) -> JSON:
-    """Run one part in a fresh interpreter; its last stdout line is the part's JSON result."""
+    """Run one part in a fresh interpreter; its last stdout line is the part's JSON result.
+
+    The child leads a process group of its own (its plugins and counter are in it; its
+    nats-server dies with it), so a run that outlives *timeout* is ended with everything
+    it started, and its temporary files live in a directory removed afterwards. Failures
+    come back as ``{"error": ...}``.
+    """
     started = time.perf_counter()
-    try:
-        out = subprocess.run(
+    with tempfile.TemporaryDirectory(prefix="hookbus-bench-child-", ignore_cleanup_errors=True) as tmp:  # removed even if the child is killed
+        proc = subprocess.Popen(
             [sys.executable, "-m", "benchmarks.harness", part, json.dumps(params)],
             cwd=ROOT,
-            env={**os.environ, "PYTHONPATH": str(ROOT), "HOOKBUS_LOG_LEVEL": "error"},
-            capture_output=True,
+            env={**os.environ, "PYTHONPATH": str(ROOT), "HOOKBUS_LOG_LEVEL": "error", "TMPDIR": tmp},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
-            check=False,
-            timeout=timeout,
+            start_new_session=True,
         )
-    except subprocess.TimeoutExpired:
-        return {"error": f"{part} {params} did not finish in {timeout:.0f} s"}
-    lines = [line for line in out.stdout.splitlines() if line.startswith("{")]
-    if out.returncode != 0 or not lines:
-        return {"error": f"{part} {params} failed (exit {out.returncode}): {out.stderr[-1500:]}"}
+        try:
+            stdout, stderr = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+            return {"error": f"{part} {params} did not finish within {timeout:.0f} s (the time budget); it was stopped"}
+    lines = [line for line in stdout.splitlines() if line.startswith("{")]
+    if proc.returncode != 0 or not lines:
+        return {"error": f"{part} {params} failed (exit {proc.returncode}): {stderr[-1500:]}"}
     result: JSON = json.loads(lines[-1])
     result["process_wall_s"] = round(time.perf_counter() - started, 1)
     return result

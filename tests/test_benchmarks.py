@@ -1,4 +1,9 @@
-"""Smoke runs of the benchmarks: they run and count correctly (their timing is not checked here)."""
+"""Smoke runs of the benchmarks: they run and count correctly (their timing is not checked here).
+
+Expected node counts follow Argo's node tree: a steps template is one ``Steps`` node, one
+``StepGroup`` node per group and one ``Pod`` per step; a DAG template is one ``DAG`` node
+and one ``Pod`` per task.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,9 +21,10 @@ ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow
 
 
-def test_fanout_smoke_counts_every_event_and_batches_requests() -> None:
+def suite(*args: str) -> dict[str, Any]:
+    """Run ``python -m benchmarks.fanout`` with *args*; its stdout must be one JSON document."""
     out = subprocess.run(
-        [sys.executable, "-m", "benchmarks.fanout", "--nodes", "1000", "--plugins", "2", "--variants", "plugins0,batched,codec_floor"],
+        [sys.executable, "-m", "benchmarks.fanout", *args],
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
         capture_output=True,
@@ -25,18 +32,94 @@ def test_fanout_smoke_counts_every_event_and_batches_requests() -> None:
         timeout=300,
         check=True,
     )
-    report = json.loads(out.stdout)
+    report: dict[str, Any] = json.loads(out.stdout)  # nothing but the JSON document on stdout
+    assert "target " in out.stderr  # the human table goes to stderr
+    return report
+
+
+def test_fanout_smoke_counts_every_event_and_batches_requests() -> None:
+    report = suite(
+        "--parts", "fanout,scaling", "--variants", "plugins0,batched,codec_floor",
+        "--nodes", "1000", "--scaling-sizes", "1000", "--plugins", "2",
+    )
+    fanout = report["fanout"]
     for name in ("plugins0", "batched"):
-        variant = report["variants"][name]
+        variant = fanout[name]
         assert variant["phase"] == "Succeeded"
         assert variant["nodes"] == 1000
+        # 1000 pods + the Steps node + its StepGroup, each with a final event seen by the counter process
+        assert variant["final_events_expected"] == variant["final_events_received"] == 1002
         assert variant["events_lost"] == 0
-        assert variant["final_events_received"] == variant["final_events_expected"] == 1002
-    batched = report["variants"]["batched"]
-    assert batched["decisions"] == 1000 * 2 * 2
-    # One request per plugin per hook per 1000-node wave: 2 plugins x 2 hooks.
-    assert batched["requests"] == 4
-    assert report["variants"]["codec_floor"]["records"] == 4000
+    plugins0, batched = fanout["plugins0"], fanout["batched"]
+    assert plugins0["requests"] == 0 and plugins0["hook_s"] == 0 and plugins0["decisions"] == 0
+    assert batched["decisions"] == 1000 * 2 * 2  # nodes x plugins x hooks
+    # each plugin is asked about each hook, and in batches: far fewer requests than decisions
+    assert 2 * 2 <= batched["requests"] <= batched["decisions"] // 10
+    assert batched["hook_s"] > 0 and batched["decisions_per_hook_s"] >= batched["decisions_per_wall_s"] > 0
+    assert batched["hook_failures"] == 0
+    assert fanout["codec_floor"]["records"] == 4000
+    assert fanout["batched_vs_plugins0_wall"] == round(batched["wall_s"] / plugins0["wall_s"], 2)
+    scaling = report["scaling"]
+    assert scaling["sizes"] == [1000]
+    assert scaling["per_size"]["1000"]["us_per_node"] == batched["us_per_node"]  # reuses the batched run
+    assert scaling["cost_ratio_largest_to_smallest"] == 1.0
+    targets = report["targets"]
+    assert targets["events_lost"] == {"value": 0, "target": "== 0", "pass": True}
+    assert targets["latency_p50_ms"]["pass"] is None  # not run, and said so
+    skipped = {s["run"] for s in report["skipped"]}
+    assert skipped == {"latency", "throughput", "isolation"}
+    versions = report["machine"]["versions"]
+    assert versions["nats-py"] and versions["nats-server"] and versions["python"] and versions["hookbus"]
+
+
+def test_latency_smoke_measures_every_step_gap() -> None:
+    report = suite("--parts", "latency", "--latency-steps", "10", "--plugins", "2")
+    latency = report["latency"]
+    for name in ("plugins0", "plugins"):
+        run = latency[name]
+        assert run["phase"] == "Succeeded"
+        gaps = run["step_to_step"]
+        assert gaps["samples"] == 9  # 10 sequential pods: 9 step-to-step gaps
+        assert 0 <= gaps["p50_ms"] <= gaps["p99_ms"] <= gaps["max_ms"]
+        # the 5-step warm-up (1 + 2 x 5 nodes) and the measured workflow (1 + 2 x 10 nodes)
+        assert run["final_events_expected"] == run["final_events_received"] == 11 + 21
+        assert run["events_lost"] == 0
+    assert latency["plugins0"]["requests"] == 0
+    assert latency["plugins"]["requests"] > 0 and latency["plugins"]["hooks"] == [
+        "workflow.preOperate", "workflow.preUpdate", "node.preExecute", "node.postExecute", "pod.preCreate",
+    ]
+    assert report["targets"]["latency_p99_ms"]["value"] == latency["plugins"]["step_to_step"]["p99_ms"]
+
+
+def test_throughput_smoke_completes_every_workflow() -> None:
+    report = suite("--parts", "throughput", "--throughput-workflows", "10", "--plugins", "2")
+    throughput = report["throughput"]
+    assert throughput["phases"] == {"Succeeded": 10}
+    # 10 workflows and the warm-up, each a DAG node and three pods
+    assert throughput["final_events_expected"] == throughput["final_events_received"] == 11 * 4
+    assert throughput["events_lost"] == 0
+    assert throughput["workflows_per_s"] == pytest.approx(10 / throughput["wall_s"], rel=0.01, abs=0.1)
+    assert throughput["all_submitted_s"] <= throughput["end_p50_s"] <= throughput["end_p99_s"] <= throughput["wall_s"]
+    assert throughput["requests"] > 0
+
+
+def test_isolation_smoke_runs_the_small_workflow_during_the_fanout() -> None:
+    steps, idle_runs = 3, 2
+    report = suite(
+        "--parts", "isolation", "--isolation-nodes", "1000", "--isolation-steps", str(steps),
+        "--isolation-idle-runs", str(idle_runs), "--plugins", "2",
+    )
+    iso = report["isolation"]
+    assert iso["fanout_phase"] == "Succeeded" and iso["small_phases"] == ["Succeeded"]
+    assert iso["idle"]["runs"] == idle_runs and iso["idle"]["samples"] == idle_runs * (steps - 1)
+    busy = iso["under_fanout"]
+    assert busy["runs"] >= 1  # the first small run starts while the fan-out is running
+    # every gap of the runs under load is either measured or dropped as after the fan-out's end
+    assert busy["samples"] + busy["gaps_after_fanout_dropped"] == busy["runs"] * (steps - 1)
+    small_nodes = 1 + 2 * steps
+    expected = (1 + idle_runs + busy["runs"]) * small_nodes + 1002
+    assert iso["final_events_expected"] == iso["final_events_received"] == expected
+    assert iso["events_lost"] == 0
 
 
 def test_dispatch_benchmark_prints_only_json_and_batches() -> None:
