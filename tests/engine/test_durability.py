@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import asyncio
+from typing import TYPE_CHECKING, Any
 
 from hookbus.controller.store import WorkflowStore
 from tests.conftest import wait_for
@@ -210,3 +211,69 @@ async def test_dag_restart_adopts_finished_tasks(nc: Client) -> None:
     assert nodes["dcrash.fan"]["type"] == "TaskGroup"
     assert sorted(children_names(wf, "dcrash.fan")) == ["dcrash.fan(0:x)", "dcrash.fan(1:y)"]
     assert wf["status"]["phase"] == "Succeeded"
+
+
+SLICED = """
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {name: sliced}
+spec:
+  entrypoint: main
+  templates:
+  - name: main
+    steps:
+    - - {name: fan, template: ok, withSequence: {count: "120"}}
+  - name: ok
+    retryStrategy: {limit: 2, retryPolicy: Always}
+    container: {image: alpine, args: ["echo ok"]}
+"""
+
+
+class StalledStore(WorkflowStore):
+    """The JetStream store, whose writes of node records hang from the *after*-th on:
+    the controller stops in the middle of a sliced fan-out, as if it had crashed there."""
+
+    def __init__(self, js: Any, bucket: str, after: int) -> None:
+        super().__init__(js, bucket=bucket)
+        self.after = after
+        self.calls = 0
+        self.stalled = asyncio.Event()
+
+    async def put_nodes(self, key: Any, nodes: Any) -> None:
+        self.calls += 1
+        if self.calls >= self.after:
+            self.stalled.set()
+            await asyncio.Event().wait()  # never returns: the stop cancels it
+        await super().put_nodes(key, nodes)
+
+
+async def test_restart_in_the_middle_of_a_sliced_fan_out_completes_it_without_rerunning(nc: Client) -> None:
+    js = nc.jetstream()
+    store1 = StalledStore(js, "engine-sliced", after=4)
+    ex1 = ScriptedExecutor(blocking=False)
+    ctl1 = make_controller(ex1, store=store1, max_nodes_per_pass=20)
+    await ctl1.start()
+    key = await ctl1.submit(load(SLICED))
+    await wait_for(store1.stalled.is_set, what="three passes stored, the fourth stuck")
+    await ctl1.stop()
+    await store1.close()
+    before = await WorkflowStore(js, bucket="engine-sliced").load(key)
+    assert before is not None
+    done_before = {n["name"] for n in before.nodes.values() if n.get("phase") == "Succeeded" and n["type"] == "Pod"}
+    assert 0 < len(done_before) < 120, "stopped in the middle of the fan-out"
+
+    store2 = WorkflowStore(js, bucket="engine-sliced")
+    ex2 = ScriptedExecutor(blocking=False)
+    async with make_controller(ex2, store=store2, max_nodes_per_pass=20) as ctl2:
+        wf = await ctl2.wait(key, timeout=20)
+    await store2.close()
+    bad = {n["name"]: (n["phase"], n.get("message")) for n in wf["status"]["nodes"].values() if n["phase"] != "Succeeded"}
+    assert wf["status"]["phase"] == "Succeeded", (wf["status"].get("message"), list(bad.items())[:5])
+    children = children_names(wf, "sliced[0]")
+    assert sorted(children) == sorted(f"sliced[0].fan({i}:{i})" for i in range(120))
+    # a pod stored as Succeeded never runs again; one lost while running is retried
+    # ("pod deleted", as Argo); each child ends with exactly one Succeeded pod
+    assert not done_before & set(ex2.runs), "what was stored as Succeeded never runs again"
+    assert len(ex2.runs) == len(set(ex2.runs)), "nothing started twice after the restart"
+    pods = [n for n in wf["status"]["nodes"].values() if n["type"] == "Pod" and n["phase"] == "Succeeded"]
+    assert sorted(p["name"].rsplit("(", 1)[0] for p in pods) == sorted(children)
