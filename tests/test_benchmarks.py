@@ -135,3 +135,28 @@ def test_dispatch_benchmark_prints_only_json_and_batches() -> None:
     report = json.loads(out.stdout)  # nothing but the JSON document on stdout
     assert report["variants"]["batched"]["requests"] == 2 * 2  # 2000 items in waves of 1000, 2 plugins
     assert report["variants"]["per_call"]["requests"] == 50 * 2
+
+
+async def test_event_counter_process_counts_each_final_event_once(nc: Any, nats_url: str) -> None:
+    from benchmarks.event_counter import EventCounter, final_key
+    from hookbus.bus.events import EventPublisher, node_event
+    from hookbus.bus.settings import EventSettings
+
+    publisher = EventPublisher(nc, EventSettings())
+    await publisher.start()  # creates the HOOKBUS_EVENTS stream the counter reads
+    counter = await EventCounter.start(nats_url, "hookbus.event.v1.default.wf.node.>")
+    try:
+        for node_id, phase, attempt in [("a", "Running", 0), ("a", "Succeeded", 0), ("a", "Succeeded", 1), ("b", "Failed", 0)]:
+            await publisher.publish(node_event("default", "wf", "uid-1", {"id": node_id, "phase": phase}, attempt=attempt))
+        # another workflow's events are outside the counter's filter
+        await publisher.publish(node_event("default", "other", "uid-2", {"id": "c", "phase": "Succeeded"}))
+        await publisher.flush(timeout=10)
+        result = await counter.result([final_key("wf", n) for n in ("a", "b", "c")], timeout=2)
+    finally:
+        await counter.stop()
+        await publisher.close()
+    assert result["received"] == 4  # every stored message under the filter, all phases
+    assert result["finals"] == 2  # a's two Succeeded events count once
+    assert result["expected"] == 3 and result["expected_seen"] == 2
+    assert result["lost"] == 1 and result["missing_sample"] == ["wf/nodes/c"]
+    assert result["complete"] is False
