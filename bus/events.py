@@ -287,8 +287,11 @@ _CACHE_LIMIT: Final = 4096  # entries per memo below; cleared when full (workflo
 
 
 def _length_prefixed(parts: tuple[str | int, ...]) -> bytes:
-    texts = [(part if type(part) is str else str(part)).encode() for part in parts]
-    return b"".join([b"%d:%s" % (len(text), text) for text in texts])
+    """``<byte length>:<utf-8 bytes>`` of each part, concatenated."""
+    text = "".join([f"{len(part)}:{part}" for part in map(str, parts)])
+    if text.isascii():  # then every character is one byte: the lengths above are byte lengths
+        return text.encode()
+    return b"".join([b"%d:%s" % (len(data), data) for data in (part.encode() for part in map(str, parts))])
 
 
 def event_id(*parts: str | int) -> str:
