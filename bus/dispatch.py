@@ -2,9 +2,12 @@
 
 ``Dispatcher.call(hook, workflow_meta, items)`` picks the live plugins for the
 hook, drops the items each one does not care about (filters), sends only the
-fields it asked for (projection), splits the rest into requests below the
-server's payload limit, and merges the replies into one :class:`ItemOutcome`
-per item, naming the plugin behind each verdict.
+fields it asked for (projection), splits the rest into requests of about
+:data:`REQUEST_BYTES` (never above the server's payload limit), and merges the
+replies into one :class:`ItemOutcome` per item, naming the plugin behind each
+verdict. Plugins that get the same items with the same projection share one
+encoding of them; a reply saying "no opinion" on every item is recognised by
+its bytes and costs neither a decode nor a merge.
 
 Mutating plugins run one after another (priority, then name), each seeing the
 item as the previous one left it; validating plugins run concurrently on the
