@@ -361,6 +361,10 @@ def run_child(part: str, params: JSON, *, timeout: float = 1800.0) -> JSON:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.communicate()
             return {"error": f"{part} {params} did not finish within {timeout:.0f} s (the time budget); it was stopped"}
+        except BaseException:  # Ctrl-C reaches only our own process group: end the child's too
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+            raise
     lines = [line for line in stdout.splitlines() if line.startswith("{")]
     if proc.returncode != 0 or not lines:
         return {"error": f"{part} {params} failed (exit {proc.returncode}): {stderr[-1500:]}"}

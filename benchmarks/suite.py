@@ -15,6 +15,7 @@ budget, or failed) is listed under ``skipped`` with the reason and its targets a
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from typing import Any
@@ -337,6 +338,7 @@ def main(argv: list[str] | None = None) -> JSON:
     report["skipped"] = runner.skipped
     report["targets"] = evaluate(report, args, list(runner.fanouts.values()))
     report["total_wall_s"] = round(runner.elapsed(), 1)
+    report["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     report["_fanouts"] = runner.fanouts
     print(table(report), file=sys.stderr, flush=True)
     del report["_fanouts"]
