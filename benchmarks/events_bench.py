@@ -6,9 +6,13 @@ Prints one JSON document. Every variant publishes the same CloudEvents (new
 ids per variant, so deduplication does not help) to the same embedded
 nats-server, one after another:
 
-- ``publisher``: :class:`EventPublisher` as shipped (``publish`` then ``flush``);
-  ``caller_us_per_event`` is the time the caller (the controller) spends in
-  ``publish``, the only cost on the reconcile path;
+- ``publisher``: :class:`EventPublisher` as shipped (``publish`` then ``flush``):
+  events waiting together go out as JetStream atomic batches (``batches``: how
+  many were committed); ``caller_us_per_event`` is the time the caller (the
+  controller) spends in ``publish``, the only cost on the reconcile path;
+  ``process_cpu_us_per_event`` is this process's CPU time per event (caller,
+  background task and acknowledgements);
+- ``publisher_one_by_one``: the same with ``batch_size=1`` (one acknowledgement per event);
 - ``publisher_window_<n>``: the same with another unacknowledged-publish window;
 - ``raw_publish_async``: ``js.publish_async`` in a loop, then waiting for all
   acks: the client's ceiling for this design;
@@ -63,6 +67,7 @@ async def run_publisher(nc: Client, settings: EventSettings, events: list[CloudE
     await js.purge_stream(subjects.EVENTS_STREAM)
     async with EventPublisher(nc, settings) as publisher:
         caller = 0.0
+        cpu = time.process_time()
         start = time.perf_counter()
         for event in events:
             t = time.perf_counter()
@@ -70,10 +75,13 @@ async def run_publisher(nc: Client, settings: EventSettings, events: list[CloudE
             caller += time.perf_counter() - t
         await publisher.flush(timeout=300)
         elapsed = time.perf_counter() - start
+        cpu = time.process_time() - cpu
         stats = publisher.stats
     return {
         "events_per_s": round(len(events) / elapsed),
         "caller_us_per_event": round(caller / len(events) * 1e6, 2),
+        "process_cpu_us_per_event": round(cpu / len(events) * 1e6, 2),
+        "batches": stats.batches,
         "seconds": round(elapsed, 3),
         "stored": await stored(js),
         "failed_attempts": stats.failed_attempts,
@@ -133,6 +141,9 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         try:
             await ensure_streams(nc.jetstream(), settings)
             results["publisher"] = await run_publisher(nc, settings, make_events(args.events, "v1"))
+            results["publisher_one_by_one"] = await run_publisher(
+                nc, replace(settings, batch_size=1), make_events(args.events, "single")
+            )
             for window in (256, 4000):
                 results[f"publisher_window_{window}"] = await run_publisher(
                     nc, replace(settings, max_pending_acks=window), make_events(args.events, f"w{window}")
@@ -147,7 +158,11 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         "events": args.events,
         "python": platform.python_version(),
         "machine": platform.machine(),
-        "settings": {"queue_size": settings.queue_size, "max_pending_acks": settings.max_pending_acks},
+        "settings": {
+            "queue_size": settings.queue_size,
+            "max_pending_acks": settings.max_pending_acks,
+            "batch_size": settings.batch_size,
+        },
         "results": results,
     }
 

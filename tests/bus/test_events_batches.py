@@ -15,7 +15,7 @@ from nats.aio.msg import Msg
 from hookbus.bus import EmbeddedServer, EventSettings, NatsSettings, pubwire, subjects
 from hookbus.bus.connection import connect
 from hookbus.bus.errors import EncodeError
-from hookbus.bus.events import CloudEvent, EventPublisher, ensure_streams, node_event, replay
+from hookbus.bus.events import CloudEvent, EventPublisher, events_stream_config, node_event, replay
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -129,7 +129,9 @@ async def test_events_waiting_together_are_committed_as_atomic_batches(nc: Clien
 
 async def test_a_stream_without_atomic_batches_gets_every_event_one_by_one(nc: Client) -> None:
     js = nc.jetstream()
-    await ensure_streams(js, replace(FAST, batch_size=1))  # an operator's stream: no allow_atomic
+    config = events_stream_config(FAST)
+    config.allow_atomic = None  # a stream an operator made, without atomic batches
+    await js.add_stream(config)
     errors: list[Exception] = []
     sent = [event(n) for n in range(60)]
     publisher = EventPublisher(nc, FAST, create_streams=False, on_error=lambda _e, exc: errors.append(exc))
