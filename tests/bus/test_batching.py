@@ -199,3 +199,26 @@ async def test_the_sdk_answers_no_opinion_with_the_canonical_reply(encoding: Enc
         mixed = encode({"v": 1, "hook": "node.preExecute", "plugin": "canon", "items": [{"id": "mixed"}, {"id": "x"}]}, encoding)
         reply = await nc.request(subject, mixed, timeout=5, headers=headers)
         assert decode(reply.data, encoding)["results"] == [{}, {"allowed": False, "message": "no"}]
+
+
+async def test_one_item_handlers_get_the_item_fields_they_name_and_the_context() -> None:
+    named, open_ended = Plugin("named-args"), Plugin("open-args")
+    calls: list[tuple[str, Any]] = []
+
+    @named.node_pre_execute()
+    def strict(id: str, node: dict[str, Any], item: dict[str, Any], workflow: dict[str, Any]) -> Any:
+        calls.append(("named", (id, node["name"], item["id"], workflow["metadata"]["name"])))
+        return reject("odd") if id.endswith(("1", "3")) else None
+
+    @open_ended.node_pre_execute()
+    def loose(**kwargs: Any) -> None:
+        calls.append(("open", sorted(kwargs)))
+
+    items = _items(4, pad=0)
+    async with PluginHarness(named, open_ended) as harness:
+        result = await harness.call(Hook.NODE_PRE_EXECUTE, items, workflow={"name": "wf-1"})
+    assert [c[1] for c in calls if c[0] == "named"] == [(f"n{i}", f"wf.step-{i}", f"n{i}", "wf-1") for i in range(4)]
+    opened = [c[1] for c in calls if c[0] == "open"]
+    assert len(opened) == 2, "rejected items are not sent to the next plugin"
+    assert all(keys == ["hook", "id", "item", "node", "plugin", "request", "workflow"] for keys in opened)
+    assert [o.allowed for o in result] == [True, False, True, False]
