@@ -249,8 +249,8 @@ class CloudEvent:
     def body(self) -> bytes:
         """The compact JSON of ``data``; :class:`EncodeError` if it is not JSON-able."""
         try:
-            return _JSON.encode(self.data).encode()
-        except (TypeError, ValueError) as exc:
+            return _dumps(self.data)
+        except (TypeError, ValueError, RecursionError) as exc:
             raise EncodeError(f"data of event {self.id} ({self.type}) is not JSON: {exc}") from exc
 
     @classmethod
@@ -283,6 +283,27 @@ class CloudEvent:
 
 
 _JSON: Final = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def _not_json(value: object) -> object:
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+_c_make_encoder = getattr(json.encoder, "c_make_encoder", None)
+# The C encoder json.dumps builds anew on every call, built once: compact separators, UTF-8
+# kept, NaN refused, no circular-reference bookkeeping (a cycle ends in RecursionError).
+_C_JSON: Final = (
+    _c_make_encoder(None, _not_json, json.encoder.encode_basestring, None, ":", ",", False, False, False)
+    if _c_make_encoder is not None
+    else None
+)
+
+
+def _dumps(data: Any) -> bytes:
+    """Compact JSON of *data* as UTF-8 (what ``json.dumps`` with the settings above gives)."""
+    if _C_JSON is not None:
+        return "".join(_C_JSON(data, 0)).encode()
+    return _JSON.encode(data).encode()
 _CACHE_LIMIT: Final = 4096  # entries per memo below; cleared when full (workflows come and go)
 
 

@@ -598,11 +598,6 @@ class RetryFrame:
             arguments=self.arguments,
         )
 
-    def _refill(self) -> None:
-        self._refill_queued = False
-        if not self.node.fulfilled:
-            self._fill()
-
     def child_done(self, child: Node) -> None:
         run = self.run
         node = self.node
