@@ -1,7 +1,7 @@
 """Issue #5's benchmark suite: fan-out, latency, isolation, scaling, throughput, targets.
 
-    python -m benchmarks.fanout                  # everything at the issue's sizes (< 10 min)
-    python -m benchmarks.fanout --quick          # the same parts at small sizes (~2 min)
+    python -m benchmarks.fanout                  # everything at the issue's sizes (bounded by --budget-s)
+    python -m benchmarks.fanout --quick          # the same parts at small sizes (~2.5 min)
     python -m benchmarks.fanout --parts latency,throughput --throughput-workflows 200
 
 Every measurement runs in a fresh child process with its own embedded nats-server,
@@ -191,7 +191,7 @@ def isolation_size(runner: Runner, args: argparse.Namespace) -> int | None:
     """The isolation fan-out's size: as asked, or smaller so that it ends within the budget.
 
     The estimate is the per-node time of the largest ``batched`` run so far (its whole
-    process), times 1.3 for the small workflow running alongside, plus 40 s for start-up
+    process), times 1.2 for the small workflow running alongside, plus 30 s for start-up
     and the idle runs. A reduction is recorded in ``skipped``; below 1,000 nodes the part
     is skipped.
     """
@@ -200,16 +200,16 @@ def isolation_size(runner: Runner, args: argparse.Namespace) -> int | None:
     if not runs:
         return asked
     ref = max(runs, key=lambda r: r["nodes"])
-    per_node = ref["process_wall_s"] / max(ref["nodes"], 1) * 1.3
-    left = runner.budget_s - runner.elapsed() - 40
+    per_node = ref["process_wall_s"] / max(ref["nodes"], 1) * 1.2
+    left = runner.budget_s - runner.elapsed() - 30
     fit = int(left / per_node) // 1000 * 1000 if per_node > 0 else asked
     if fit >= asked:
         return asked
     if fit < 1000:
-        runner.skipped.append({"run": "isolation", "reason": f"{left + 40:.0f} s of the time budget left: too little for a fan-out of 1000 nodes"})
+        runner.skipped.append({"run": "isolation", "reason": f"{left + 30:.0f} s of the time budget left: too little for a fan-out of 1000 nodes"})
         return None
     runner.skipped.append(
-        {"run": f"isolation fan-out of {asked} nodes", "reason": f"reduced to {fit} nodes to end within the time budget ({left + 40:.0f} s left)"}
+        {"run": f"isolation fan-out of {asked} nodes", "reason": f"reduced to {fit} nodes to end within the time budget ({left + 30:.0f} s left)"}
     )
     return fit
 
