@@ -374,13 +374,19 @@ def run_child(part: str, params: JSON, *, timeout: float = 1800.0) -> JSON:
 
 
 def _child_main(argv: list[str]) -> None:
+    import gc
+
     from hookbus.bus.log import configure
+    from hookbus.bus.loop import tune_gc
 
     part, params = argv
     configure("error", json=True)
     module, _, function = PARTS[part].partition(":")
     body = getattr(importlib.import_module(module), function)
-    print(json.dumps(asyncio.run(body(**json.loads(params)))), flush=True)
+    tune_gc()  # as ``hookbus server`` does before it runs the controller (HOOKBUS_GC_THRESHOLD)
+    result = asyncio.run(body(**json.loads(params)))
+    result["controller_process"] = {"loop": "asyncio", "gc_threshold": list(gc.get_threshold())}
+    print(json.dumps(result), flush=True)
 
 
 if __name__ == "__main__":
