@@ -330,7 +330,11 @@ class Plugin:
             await self.stop()
 
     def run(self, nats_url: str | None = None, settings: BusSettings | None = None) -> None:
-        """Blocking entry point for a plugin process: ``plugin.run(nats_url="nats://...")``."""
+        """Blocking entry point for a plugin process: ``plugin.run(nats_url="nats://...")``.
+
+        Runs on uvloop unless ``HOOKBUS_UVLOOP=0``, with the garbage collector tuned for
+        batches (see :mod:`hookbus.bus.loop`).
+        """
         configure()
         settings = settings or from_env()
         if nats_url:
@@ -422,7 +426,7 @@ class Plugin:
                     f"batch handler for {request.hook.value} returned {type(out).__name__}"
                     f"{f' of {len(out)}' if isinstance(out, list) else ''}; expected a list of {len(items)} results"
                 )
-            if out.count(None) == len(out):
+            if out.count(None) + out.count({}) == len(out):
                 return self._empty_reply(len(out))  # the common case: no per-result work at all
             return [_normalise(r, request.hook) for r in out]
         results = await self._run_each(registered, context, items, request.hook)
