@@ -8,6 +8,9 @@ until the fan-out ends. A step gap counts as "under fan-out" when it began befor
 fan-out ended (and ended after it was submitted); the gaps of the last run that fell
 wholly after the fan-out's end are dropped and counted (``gaps_after_fanout_dropped``).
 
+``loop_lag`` shows the cause: how late the controller's event loop woke a task sleeping
+5 ms, on the idle controller and during the fan-out.
+
 Step-to-step latency is measured as in :mod:`benchmarks.latency` (a pod's ``finishedAt``
 to the next pod's ``startedAt``, the engine's float timestamps as stored), read from the
 store after the fan-out ended so that reading it never adds load during the measurement.
@@ -16,6 +19,7 @@ store after the fan-out ended so that reading it never adds load during the meas
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from typing import TYPE_CHECKING
 
@@ -28,6 +32,7 @@ from benchmarks.harness import (
     fanout_workflow,
     latency_figures,
     peak_rss_mb,
+    percentile,
     sequential_workflow,
     step_gaps,
     step_intervals,
@@ -35,6 +40,50 @@ from benchmarks.harness import (
 
 if TYPE_CHECKING:
     from hookbus.controller.store import WorkflowKey
+
+
+class LoopLag:
+    """Samples how late the controller's event loop wakes a task that sleeps 5 ms.
+
+    A late wake-up means the loop was busy with something that did not yield (a long
+    synchronous stretch of a pass): the time every other workflow waited, whatever it
+    was waiting for. ``async with LoopLag() as lag: ...; lag.figures(since, until)``.
+    """
+
+    INTERVAL = 0.005
+
+    def __init__(self) -> None:
+        self.samples: list[tuple[float, float]] = []
+        """``(epoch seconds at wake-up, lateness in seconds)``."""
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> LoopLag:
+        self._task = asyncio.create_task(self._sample(), name="isolation-loop-lag")
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _sample(self) -> None:
+        while True:
+            before = time.perf_counter()
+            await asyncio.sleep(self.INTERVAL)
+            self.samples.append((time.time(), max(0.0, time.perf_counter() - before - self.INTERVAL)))
+
+    def figures(self, since: float, until: float) -> JSON:
+        """p50/p99/max lateness (ms) of the wake-ups between two epoch times."""
+        lags = [lag for at, lag in self.samples if since <= at <= until]
+        if not lags:
+            return {"samples": 0}
+        return {
+            "samples": len(lags),
+            "p50_ms": round(percentile(lags, 50) * 1e3, 3),
+            "p99_ms": round(percentile(lags, 99) * 1e3, 3),
+            "max_ms": round(max(lags) * 1e3, 3),
+        }
 
 
 async def _run_small(rig: Rig, name: str, steps: int) -> tuple[WorkflowKey, JSON, float]:
@@ -49,10 +98,11 @@ async def run_isolation(fanout_nodes: int = 100_000, steps: int = 10, idle_runs:
     settings = RigSettings(
         plugins=plugins, hooks=FANOUT_HOOKS, max_in_flight=in_flight, count_events="hookbus.event.v1.default.*.node.>"
     )
-    async with Rig(settings) as rig:
+    async with Rig(settings) as rig, LoopLag() as lag:
         finished: list[JSON] = []
         _, warm, _ = await _run_small(rig, "warm-up", steps)
         finished.append(warm)
+        idle_since = time.time()
         idle_keys: list[WorkflowKey] = []
         idle_walls: list[float] = []
         for i in range(idle_runs):
@@ -79,6 +129,7 @@ async def run_isolation(fanout_nodes: int = 100_000, steps: int = 10, idle_runs:
                 fan_wait.cancel()
         fanout_wall = time.perf_counter() - started
         fan_end_epoch = fan_end[0] if fan_end else time.time()  # the callback may not have run yet
+        loop_lag = {"idle": lag.figures(idle_since, started_epoch), "under_fanout": lag.figures(started_epoch, fan_end_epoch)}
         finished.append(fan_done)
         idle_gaps = [gap for key in idle_keys for gap in step_gaps(await rig.stored_nodes(key))]
         busy_gaps: list[float] = []
@@ -103,6 +154,7 @@ async def run_isolation(fanout_nodes: int = 100_000, steps: int = 10, idle_runs:
         "idle": {"runs": len(idle_keys), "mean_run_s": _mean(idle_walls), **idle},
         "under_fanout": {"runs": len(busy_keys), "gaps_after_fanout_dropped": after, **busy},
         "p99_ratio": ratio,
+        "loop_lag": loop_lag,
         "small_phases": sorted({wf["status"]["phase"] for wf in finished if wf["metadata"]["name"] != "fanout"}),
         "peak_rss_mb": peak_rss_mb(),
         **events_figures(events, started_epoch),

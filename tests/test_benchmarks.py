@@ -120,6 +120,10 @@ def test_isolation_smoke_runs_the_small_workflow_during_the_fanout() -> None:
     expected = (1 + idle_runs + busy["runs"]) * small_nodes + 1002
     assert iso["final_events_expected"] == iso["final_events_received"] == expected
     assert iso["events_lost"] == 0
+    # the loop-lag monitor woke up (every 5 ms) both before and during the fan-out
+    for phase in ("idle", "under_fanout"):
+        lag = iso["loop_lag"][phase]
+        assert lag["samples"] > 0 and 0 <= lag["p50_ms"] <= lag["p99_ms"] <= lag["max_ms"]
 
 
 def test_dispatch_benchmark_prints_only_json_and_batches() -> None:
