@@ -1,6 +1,9 @@
 """A no-op plugin process for benchmarks: answers every hook with "no opinion".
 
-    python -m benchmarks.noop_plugin NAME NATS_URL [HOOK ...]
+    python -m benchmarks.noop_plugin NAME NATS_URL [--max-batch=N] [--validating] [HOOK ...]
+
+``--validating`` registers every hook as validating (called in parallel with the other
+validating plugins) instead of each hook's default (mutating: called one after another).
 """
 
 from __future__ import annotations
@@ -11,14 +14,14 @@ from typing import Any
 from hookbus.bus import Hook, Plugin
 
 
-def make(name: str, hooks: list[str], *, max_batch: int | None = None) -> Plugin:
+def make(name: str, hooks: list[str], *, max_batch: int | None = None, mutating: bool | None = None) -> Plugin:
     plugin = Plugin(name, version="bench")
 
     def answer(items: list[Any], **kwargs: Any) -> list[Any]:
         return [None] * len(items)
 
     for hook in hooks:
-        plugin.on(hook, batch=True, timeout=30.0, max_batch=max_batch)(answer)
+        plugin.on(hook, batch=True, timeout=30.0, max_batch=max_batch, mutating=mutating)(answer)
     return plugin
 
 
@@ -27,8 +30,12 @@ def main(argv: list[str]) -> None:
     max_batch = None
     if rest and rest[0].startswith("--max-batch="):
         max_batch = int(rest.pop(0).split("=", 1)[1])
+    mutating = None
+    if rest and rest[0] == "--validating":
+        mutating = False
+        rest.pop(0)
     hooks = rest or [Hook.NODE_PRE_EXECUTE.value, Hook.POD_PRE_CREATE.value]
-    make(name, hooks, max_batch=max_batch).run(nats_url=url)
+    make(name, hooks, max_batch=max_batch, mutating=mutating).run(nats_url=url)
 
 
 if __name__ == "__main__":
