@@ -184,6 +184,8 @@ class RigSettings:
     """The hooks every plugin registers for."""
     max_batch: int | None = None
     """The plugins' ``maxBatch`` (``None``: the dispatcher's default chunking)."""
+    validating: bool = False
+    """Register every hook as validating (plugins called in parallel) instead of the hook's default."""
     max_in_flight: int = 8
     """The dispatcher's in-flight limit."""
     max_running_nodes: int = 10_000
@@ -192,17 +194,21 @@ class RigSettings:
     """Subject filter of the event counter process (``None``: no counter)."""
 
 
-async def start_noop_plugins(url: str, names: list[str], hooks: Sequence[str], max_batch: int | None) -> list[asyncio.subprocess.Process]:
+async def start_noop_plugins(
+    url: str, names: list[str], hooks: Sequence[str], max_batch: int | None, *, validating: bool = False
+) -> list[asyncio.subprocess.Process]:
     """Start ``benchmarks.noop_plugin`` processes answering *hooks* with "no opinion"."""
     from benchmarks.dispatch_bench import start_plugins
 
-    if tuple(hooks) == FANOUT_HOOKS:  # the plugin's default hooks: use its owner's launcher
+    if tuple(hooks) == FANOUT_HOOKS and not validating:  # the plugin's defaults: its owner's launcher
         return await start_plugins(url, names, max_batch)
     procs = []
     for name in names:
         args = [sys.executable, "-m", "benchmarks.noop_plugin", name, url]
         if max_batch:
             args.append(f"--max-batch={max_batch}")
+        if validating:
+            args.append("--validating")
         args += list(hooks)
         procs.append(await asyncio.create_subprocess_exec(*args, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}))
     return procs
@@ -258,7 +264,7 @@ class Rig:
             self.url = await server.start()
             self._cleanup.append(server.stop)
             names = [f"noop-{i}" for i in range(s.plugins)]
-            procs = await start_noop_plugins(self.url, names, s.hooks, s.max_batch)
+            procs = await start_noop_plugins(self.url, names, s.hooks, s.max_batch, validating=s.validating)
             self._cleanup.append(lambda: stop_plugins(procs))
             nc = await connect(NatsSettings(urls=(self.url,), name="bench-controller"))
             self._cleanup.append(nc.close)

@@ -7,6 +7,11 @@ for every blocking hook that fires for container nodes (``workflow.preOperate``,
 ``parameters.resolve`` and ``template.execute`` fire only for plugin placeholders and
 ``plugin:`` templates, which this workflow has none of).
 
+A third run registers the same plugins as *validating* (``plugins_validating``): the
+dispatcher then calls them in parallel instead of one after another (the default for
+``workflow.preUpdate``, ``node.*`` and ``pod.preCreate`` is mutating, called in order); the
+issue's targets use the default run (``plugins``).
+
 The latency of a step is the time from a pod's ``finishedAt`` to the next pod's
 ``startedAt``, both the engine's own float timestamps (``x-hookbus`` of the stored nodes:
 the controller's clock when it recorded the pod finished, and when it started the next
@@ -51,6 +56,7 @@ async def measure_sequential(settings: RigSettings, steps: int) -> JSON:
     return {
         "plugins": settings.plugins,
         "hooks": list(settings.hooks) if settings.plugins else [],
+        "registered_as": ("validating" if settings.validating else "each hook's default") if settings.plugins else None,
         "steps": steps,
         "phase": done["status"]["phase"],
         "wall_s": round(wall, 3),
@@ -70,9 +76,14 @@ async def run_latency(steps: int = 200, plugins: int = 5, in_flight: int = 8) ->
     with_plugins = await measure_sequential(
         RigSettings(plugins=plugins, hooks=BLOCKING_HOOKS, max_in_flight=in_flight, count_events=subject), steps
     )
+    validating = await measure_sequential(
+        RigSettings(plugins=plugins, hooks=BLOCKING_HOOKS, validating=True, max_in_flight=in_flight, count_events=subject),
+        steps,
+    )
     return {
         "timestamps": "the engine's float startedAt/finishedAt of each pod, as stored (x-hookbus)",
         "not_fired": ["parameters.resolve", "template.execute"],
         "plugins0": without,
         "plugins": with_plugins,
+        "plugins_validating": validating,
     }

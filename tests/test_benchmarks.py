@@ -75,7 +75,7 @@ def test_fanout_smoke_counts_every_event_and_batches_requests() -> None:
 def test_latency_smoke_measures_every_step_gap() -> None:
     report = suite("--parts", "latency", "--latency-steps", "10", "--plugins", "2")
     latency = report["latency"]
-    for name in ("plugins0", "plugins"):
+    for name in ("plugins0", "plugins", "plugins_validating"):
         run = latency[name]
         assert run["phase"] == "Succeeded"
         gaps = run["step_to_step"]
@@ -88,6 +88,10 @@ def test_latency_smoke_measures_every_step_gap() -> None:
     assert latency["plugins"]["requests"] > 0 and latency["plugins"]["hooks"] == [
         "workflow.preOperate", "workflow.preUpdate", "node.preExecute", "node.postExecute", "pod.preCreate",
     ]
+    assert latency["plugins"]["registered_as"] == "each hook's default"
+    assert latency["plugins_validating"]["registered_as"] == "validating"
+    # the same calls either way: one request per plugin per hook call
+    assert latency["plugins_validating"]["requests"] == latency["plugins"]["requests"]
     assert report["targets"]["latency_p99_ms"]["value"] == latency["plugins"]["step_to_step"]["p99_ms"]
 
 
