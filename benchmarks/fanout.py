@@ -29,6 +29,7 @@ from benchmarks.harness import (
     events_figures,
     fanout_workflow,
     peak_rss_mb,
+    process_cpu_s,
 )
 
 VARIANTS = ("plugins0", "batched", "per_call", "per_call_sequential")
@@ -54,9 +55,11 @@ async def run_fanout(variant: str, nodes: int, plugins: int = 5, in_flight: int 
     async with Rig(settings) as rig:
         started_epoch = time.time()
         started = time.perf_counter()
+        cpu = process_cpu_s()
         key = await rig.controller.submit(fanout_workflow("fanout", nodes))
         done = await rig.controller.wait(key, timeout=1800)
         wall = time.perf_counter() - started
+        cpu = process_cpu_s() - cpu
         events = await rig.count_finals([done])
         stats = rig.hook_stats
     status = done["status"]
@@ -79,6 +82,8 @@ async def run_fanout(variant: str, nodes: int, plugins: int = 5, in_flight: int 
         "decisions_per_wall_s": round(decisions / wall) if decisions else 0,
         "decisions_per_hook_s": round(decisions / hook_s) if decisions and hook_s > 0 else 0,
         "hook_failures": stats.failures,
+        "controller_cpu_s": round(cpu, 3),
+        "controller_cpu_share": round(cpu / wall, 2),
         "peak_rss_mb": peak_rss_mb(),
         **events_figures(events, started_epoch),
     }

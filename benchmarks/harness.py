@@ -134,6 +134,12 @@ def latency_figures(gaps_s: Sequence[float]) -> JSON:
     }
 
 
+def process_cpu_s() -> float:
+    """CPU seconds (user + system) this process used so far."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def peak_rss_mb() -> float:
     """Peak resident set size of this process, in MiB."""
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
@@ -157,6 +163,7 @@ def machine_info() -> JSON:
     except (OSError, subprocess.SubprocessError):
         server = None
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=False)
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True, text=True, check=False)
     return {
         "cpus": os.cpu_count(),
         "platform": platform.platform(),
@@ -167,6 +174,7 @@ def machine_info() -> JSON:
             "nats-server": server,
             "hookbus": package("hookbus"),
             "hookbus_commit": commit.stdout.strip() or None,
+            "uncommitted_changes": sorted(line[3:] for line in dirty.stdout.splitlines()),
         },
     }
 

@@ -25,6 +25,7 @@ from benchmarks.harness import (
     events_figures,
     peak_rss_mb,
     percentile,
+    process_cpu_s,
 )
 
 
@@ -39,6 +40,7 @@ async def run_throughput(workflows: int = 1000, tasks: int = 3, plugins: int = 5
         requests_before = rig.hook_stats.requests
         started_epoch = time.time()
         started = time.perf_counter()
+        cpu = process_cpu_s()
         submitted: list[float] = []
 
         async def one(i: int) -> tuple[float, JSON]:
@@ -49,6 +51,7 @@ async def run_throughput(workflows: int = 1000, tasks: int = 3, plugins: int = 5
 
         results = await asyncio.gather(*(one(i) for i in range(workflows)))
         wall = max(t for t, _ in results)
+        cpu = process_cpu_s() - cpu
         finished = [done for _, done in results]
         requests = rig.hook_stats.requests - requests_before
         max_workflows = controller.settings.max_workflows
@@ -71,6 +74,8 @@ async def run_throughput(workflows: int = 1000, tasks: int = 3, plugins: int = 5
         "end_p50_s": round(percentile(ends, 50), 3),
         "end_p99_s": round(percentile(ends, 99), 3),
         "requests": requests,
+        "controller_cpu_s": round(cpu, 3),
+        "controller_cpu_share": round(cpu / wall, 2),
         "peak_rss_mb": peak_rss_mb(),
         **events_figures(events, started_epoch),
     }
