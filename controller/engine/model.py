@@ -167,7 +167,8 @@ class Node:
 
 def public_node(data: dict[str, Any]) -> dict[str, Any]:
     """A stored node dict without the engine's private fields (nor artifact contents or host paths)."""
-    out = {k: v for k, v in data.items() if k != "x-hookbus"}
+    out = dict(data)
+    out.pop("x-hookbus", None)
     for key in ("inputs", "outputs"):
         section = out.get(key)
         if section and section.get("artifacts"):
@@ -183,11 +184,17 @@ CHILD_CHUNK = 4096
 extra ``<id>~c<k>`` records so no single record passes the NATS max payload."""
 
 
-def storage_records(node: Node, data: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
+def storage_records(
+    node: Node, data: dict[str, Any] | None = None, *, stored: Mapping[str, int] | None = None
+) -> dict[str, dict[str, Any]]:
     """The store records of *node*: its dict, plus id-list chunks when it has many.
 
     ``children`` and ``outboundNodes`` longer than :data:`CHILD_CHUNK` go to records
     ``<id>~c<k>`` / ``<id>~o<k>`` so no single record passes the NATS max payload.
+    *stored* maps ``children`` / ``outboundNodes`` to how many leading ids of that list
+    are stored already and unchanged (the list was only appended to since): chunks made
+    only of those are left out, so a fan-out that grows by a slice per pass writes the
+    last chunks, not the whole list, each pass.
     """
     data = data if data is not None else node.to_dict()
     big = [
@@ -202,11 +209,11 @@ def storage_records(node: Node, data: dict[str, Any] | None = None) -> dict[str,
     out: dict[str, dict[str, Any]] = {}
     for key, tag, ids in big:
         main.pop(key, None)
-        chunks = [ids[i : i + CHILD_CHUNK] for i in range(0, len(ids), CHILD_CHUNK)]
-        extra[f"{key}Chunks"] = len(chunks)
-        for k, chunk in enumerate(chunks):
+        extra[f"{key}Chunks"] = -(-len(ids) // CHILD_CHUNK)
+        first = min((stored or {}).get(key, 0), len(ids)) // CHILD_CHUNK
+        for k in range(first, extra[f"{key}Chunks"]):
             chunk_id = f"{node.id}~{tag}{k}"
-            out[chunk_id] = {"id": chunk_id, "chunkOf": node.id, "ids": chunk}
+            out[chunk_id] = {"id": chunk_id, "chunkOf": node.id, "ids": ids[k * CHILD_CHUNK : (k + 1) * CHILD_CHUNK]}
     main["x-hookbus"] = extra
     out[node.id] = main
     return out

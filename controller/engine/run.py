@@ -39,6 +39,7 @@ from hookbus.controller.engine.http_template import run_http
 from hookbus.controller.engine.lifecycle import LifeCycle, expression_hooks
 from hookbus.controller.engine.lifecycle import holds as lifecycle_holds
 from hookbus.controller.engine.model import (
+    CHILD_CHUNK,
     DAG,
     ERROR,
     FAILED,
@@ -275,6 +276,9 @@ class WorkflowRun:
         self._suspended_nodes: dict[str, JSON] = {}
         self._exit_frames: dict[str, frames.ExitFrame] = {}
         self._child_sets: dict[str, set[str]] = {}
+        self._stored_ids: dict[tuple[str, str], tuple[list[str], int]] = {}
+        """(node id, ``children``/``outboundNodes``) -> (that list, how many of its ids are
+        stored): lists long enough to be chunked, so a growing one rewrites only new chunks."""
         self.lifecycles: dict[str, LifeCycle] = {}
         self._wf_hooks = expression_hooks(self.spec)
         self._wf_fired: set[str] = set()
@@ -1449,9 +1453,11 @@ class WorkflowRun:
         dicts: dict[str, JSON] = {n.id: n.to_dict() for n in changed}
         records: dict[str, JSON] = {}
         for node in changed:
-            records.update(storage_records(node, dicts[node.id]))
+            records.update(storage_records(node, dicts[node.id], stored=self._stored_counts(node)))
         if records:
             await self.env.store.put_nodes(self.key, records)
+            for node in changed:
+                self._remember_stored(node)
         self._dirty -= dirty
         if self._wf_dirty:
             if self._phase_event is not None:
@@ -1486,6 +1492,24 @@ class WorkflowRun:
             total = sum(self.counts.values())
             await events.progress(self.info, done, total, dict(self.counts))
         self.changed.set()
+
+    def _stored_counts(self, node: Node) -> dict[str, int] | None:
+        """How many leading ids of *node*'s long lists the store holds (see :func:`storage_records`)."""
+        counts: dict[str, int] | None = None
+        for key, ids in (("children", node.children), ("outboundNodes", node.outbound_nodes)):
+            known = self._stored_ids.get((node.id, key))
+            # the same list, only appended to since (link() appends; other changes replace the list)
+            if known is not None and known[0] is ids and known[1] <= len(ids):
+                counts = counts or {}
+                counts[key] = known[1]
+        return counts
+
+    def _remember_stored(self, node: Node) -> None:
+        for key, ids in (("children", node.children), ("outboundNodes", node.outbound_nodes)):
+            if len(ids) > CHILD_CHUNK:
+                self._stored_ids[(node.id, key)] = (ids, len(ids))
+            elif self._stored_ids:
+                self._stored_ids.pop((node.id, key), None)
 
     # --------------------------------------------------------------- snapshots
 
