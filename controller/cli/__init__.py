@@ -48,7 +48,7 @@ from typing import TYPE_CHECKING
 import structlog
 
 from hookbus.bus.errors import BusError, ConfigError, ConnectError
-from hookbus.bus.loop import tune_gc
+from hookbus.bus.loop import run as run_process
 from hookbus.controller.api import ApiError
 from hookbus.controller.cli.common import (
     EXIT_CONFLICT,
@@ -119,10 +119,11 @@ def _dispatch(args: argparse.Namespace) -> int:
         result = args.func(args)
         if asyncio.iscoroutine(result):
             if args.command in ("server", "run"):
-                # a controller: many long-lived node records; collect the young generation
-                # less often (HOOKBUS_GC_THRESHOLD=0 leaves the collector alone)
-                tune_gc()
-            result = asyncio.run(result)
+                # a controller: on uvloop (HOOKBUS_UVLOOP=0: the standard loop), with the
+                # collector tuned for many long-lived node records (HOOKBUS_GC_THRESHOLD=0: not)
+                result = run_process(result, fast=True)
+            else:
+                result = asyncio.run(result)
         return int(result)
     except CliError as exc:
         print(f"hookbus: error: {exc}", file=sys.stderr)
