@@ -896,9 +896,10 @@ class EventPublisher:
             await self.publish(event)
 
     def try_publish(self, event: CloudEvent) -> bool:
-        """Queue *event* if there is room now; return False (event not taken) when full."""
+        """Queue *event* if there is room now; return False (event not taken) when full
+        (or when earlier ``publish`` calls wait for room: they go first)."""
         item = self._prepare(event)
-        if len(self._events) >= self._capacity:
+        if len(self._events) >= self._capacity or self._putters:
             return False
         self._accept(item)
         return True
@@ -1268,9 +1269,11 @@ class PublisherSink:
         """Nodes whose phase changed in one scheduling pass (one ``ce-time``: the pass's)."""
         namespace, name, uid = workflow.namespace, workflow.name, workflow.uid
         stamp = now_rfc3339()
-        publish = self.publisher.publish
+        publisher = self.publisher
         for node in nodes:
-            await publish(node_event(namespace, name, uid, node, time=stamp))
+            event = node_event(namespace, name, uid, node, time=stamp)
+            if not publisher.try_publish(event):  # the queue is full: wait for room
+                await publisher.publish(event)
 
     async def pod_created(self, workflow: WorkflowRef, pods: Sequence[Mapping[str, Any]]) -> None:
         """Processes started in one pass: ``{"node": {...}, "pod": {"name", "image", ...}}`` each."""
@@ -1281,7 +1284,7 @@ class PublisherSink:
             node: Mapping[str, Any] = raw_node if isinstance(raw_node, dict) else {"id": raw_node, "name": item.get("name")}
             pod: Mapping[str, Any] = item.get("pod") or {"image": item.get("image")}
             node_id = str(node.get("id", ""))
-            await self.publisher.publish(
+            await self._publish(
                 pod_event(
                     workflow.namespace,
                     workflow.name,
@@ -1294,6 +1297,10 @@ class PublisherSink:
                     time=stamp,
                 )
             )
+
+    async def _publish(self, event: CloudEvent) -> None:
+        if not self.publisher.try_publish(event):
+            await self.publisher.publish(event)
 
     async def progress(self, workflow: WorkflowRef, done: int, total: int, phases: Mapping[str, int]) -> None:
         """Coalesced progress after a pass (never waits)."""
