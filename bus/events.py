@@ -898,9 +898,11 @@ class EventPublisher:
     def try_publish(self, event: CloudEvent) -> bool:
         """Queue *event* if there is room now; return False (event not taken) when full
         (or when earlier ``publish`` calls wait for room: they go first)."""
-        item = self._prepare(event)
         if len(self._events) >= self._capacity or self._putters:
+            if self._closing:
+                raise PublisherClosedError(f"event publisher is closed; event {event.id} ({event.type}) not accepted")
             return False
+        item = self._prepare(event)
         self._accept(item)
         return True
 
