@@ -7,7 +7,7 @@ client-side work costs more than the server's. This module keeps the wire
 format and drops the bookkeeping:
 
 - :func:`header_block` encodes headers once, when a message is accepted;
-  :func:`frame` turns a subject, an optional reply subject, a header block and
+  :func:`pub_frame` is a message without headers; :func:`frame` turns a subject, an optional reply subject, a header block and
   a body into one ``HPUB`` protocol frame (headers of an atomic batch are
   appended to a ready block, no re-encoding);
 - :class:`Writer` sends many frames with one write;
@@ -91,6 +91,13 @@ def frame(subject: bytes, reply: bytes, head: bytes, body: bytes, extra: bytes =
     else:
         line = b"HPUB %s %d %d\r\n" % (subject, hlen, hlen + len(body))
     return b"".join((line, head, extra, _CRLF, body, _CRLF))
+
+
+def pub_frame(subject: bytes, reply: bytes, body: bytes) -> bytes:
+    """One ``PUB`` frame (a message without headers)."""
+    if reply:
+        return b"PUB %s %s %d\r\n%s\r\n" % (subject, reply, len(body), body)
+    return b"PUB %s %d\r\n%s\r\n" % (subject, len(body), body)
 
 
 class Writer:

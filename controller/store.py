@@ -38,6 +38,7 @@ import ormsgpack
 import structlog
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, KeyValueConfig
 
+from hookbus.bus import pubwire
 from hookbus.bus.subjects import name_token, token_name
 
 if TYPE_CHECKING:
@@ -144,7 +145,9 @@ class _AckPipe:
     ``js.publish_async`` creates a future, a token and a callback per message;
     for the many small writes of one pass that client-side work is most of the
     cost. Here every message of one batch shares a reply subject and acks are
-    counted, so the only per-message work is the publish and the ack callback.
+    counted, and the messages go out as ready protocol frames, many per write
+    (:mod:`hookbus.bus.pubwire`), so the only per-message work is one frame and
+    the ack callback.
     At most ``window`` writes wait for their acks at any time (backpressure).
     """
 
@@ -158,6 +161,7 @@ class _AckPipe:
         self._prefix = ""
         self._sub: Any = None
         self._ids = 0
+        self._writer = pubwire.Writer(self.nc) if pubwire.Writer.available(self.nc) else None
 
     async def start(self) -> None:
         if self._sub is None:
@@ -181,16 +185,12 @@ class _AckPipe:
         reply = f"{self._prefix}.{self._ids}"
         batch = _Batch(len(records))
         self._batches[reply] = batch
-        publish = self.nc.publish
         try:
             async with asyncio.timeout(deadline):
-                for subject, payload in records:
-                    while self._in_flight >= self._window:
-                        self._room.clear()
-                        await self._room.wait()
-                    self._in_flight += 1
-                    batch.sent += 1
-                    await publish(subject, payload, reply=reply, headers=headers)
+                if self._writer is not None:
+                    await self._write_frames(records, headers, reply, batch, self._writer)
+                else:
+                    await self._publish_each(records, headers, reply, batch)
                 await batch.done.wait()
         finally:
             del self._batches[reply]
@@ -198,6 +198,50 @@ class _AckPipe:
             self._room.set()
         if batch.errors:
             raise _Rejected(f"{len(batch.errors)} of {batch.total} writes failed, first: {batch.errors[0]}")
+
+    async def _room_for_one(self) -> None:
+        while self._in_flight >= self._window:
+            self._room.clear()
+            await self._room.wait()
+
+    async def _publish_each(
+        self, records: list[tuple[str, bytes]], headers: dict[str, str] | None, reply: str, batch: _Batch
+    ) -> None:
+        publish = self.nc.publish
+        for subject, payload in records:
+            await self._room_for_one()
+            self._in_flight += 1
+            batch.sent += 1
+            await publish(subject, payload, reply=reply, headers=headers)
+
+    async def _write_frames(
+        self,
+        records: list[tuple[str, bytes]],
+        headers: dict[str, str] | None,
+        reply: str,
+        batch: _Batch,
+        writer: pubwire.Writer,
+    ) -> None:
+        """The same messages as ready frames, as many per write as the window has room for."""
+        limit = self.nc.max_payload
+        for _subject, payload in records:
+            if len(payload) > limit:
+                raise nats.errors.MaxPayloadError
+        head = pubwire.header_block(headers) if headers else None
+        reply_b = reply.encode()
+        done = 0
+        while done < len(records):
+            await self._room_for_one()
+            count = min(self._window - self._in_flight, len(records) - done)
+            chunk = records[done : done + count]
+            if head is None:
+                frames = [pubwire.pub_frame(subject.encode(), reply_b, payload) for subject, payload in chunk]
+            else:
+                frames = [pubwire.frame(subject.encode(), reply_b, head, payload) for subject, payload in chunk]
+            self._in_flight += count
+            batch.sent += count
+            done += count
+            await writer.write(frames)
 
     async def _on_ack(self, msg: Msg) -> None:
         batch = self._batches.get(msg.subject)
