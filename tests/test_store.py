@@ -229,3 +229,19 @@ async def test_writes_without_a_server_fail_as_retryable(tmp_path: Path) -> None
     finally:
         await client.close()
         await server.stop()
+
+
+async def test_without_the_raw_writer_records_go_through_client_publish(nc: Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    from hookbus.bus import pubwire
+
+    monkeypatch.setattr(pubwire.Writer, "available", staticmethod(lambda _nc: False))
+    store = WorkflowStore(nc.jetstream(), bucket="public-path")
+    await store.open()
+    key = WorkflowKey("default", "plain")
+    await store.put_workflow(key, {"v": 1})
+    nodes = {f"plain-{i}": node(f"plain-{i}") for i in range(50)}
+    await store.put_nodes(key, nodes)
+    await store.delete_nodes(key, ["plain-0"])
+    loaded = await store.load(key)
+    assert loaded is not None
+    assert loaded.nodes == {k: v for k, v in nodes.items() if k != "plain-0"}

@@ -82,6 +82,8 @@ def test_a_frame_counts_header_and_total_bytes_as_the_protocol_says() -> None:
     assert int(total) == len(headers) + len(b"body")
     assert rest == headers + b"body\r\n"
     assert b"Nats-Batch-Sequence: 2\r\nNats-Batch-Commit: 1\r\n" in headers
+    assert pubwire.pub_frame(b"kv.a", b"_INBOX.r.2", b"abc") == b"PUB kv.a _INBOX.r.2 3\r\nabc\r\n"
+    assert pubwire.pub_frame(b"kv.a", b"", b"") == b"PUB kv.a 0\r\n\r\n"
     no_reply = pubwire.frame(b"s.x", b"", head, b"")
     assert no_reply.split(b"\r\n", 1)[0] == b"HPUB s.x %d %d" % (len(head) + 2, len(head) + 2)
 
