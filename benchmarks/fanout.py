@@ -77,6 +77,7 @@ async def run_fanout(variant: str, nodes: int, plugins: int = 5, in_flight: int 
         "us_per_node": round(wall / max(pods, 1) * 1e6, 1),
         "decisions": decisions,
         "requests": stats.requests,
+        "items_per_request": round(stats.items_sent / stats.requests, 1) if stats.requests else 0,
         "hook_s": round(hook_s, 3),
         "hook_us_per_node": round(hook_s / max(pods, 1) * 1e6, 2),
         "decisions_per_wall_s": round(decisions / wall) if decisions else 0,

@@ -55,6 +55,8 @@ def test_fanout_smoke_counts_every_event_and_batches_requests() -> None:
     assert batched["decisions"] == 1000 * 2 * 2  # nodes x plugins x hooks
     # each plugin is asked about each hook, and in batches: far fewer requests than decisions
     assert 2 * 2 <= batched["requests"] <= batched["decisions"] // 10
+    # no filters: every decision was an item sent to a plugin
+    assert batched["items_per_request"] == pytest.approx(batched["decisions"] / batched["requests"], abs=0.05)
     assert batched["hook_s"] > 0 and batched["decisions_per_hook_s"] >= batched["decisions_per_wall_s"] > 0
     assert batched["hook_failures"] == 0
     assert fanout["codec_floor"]["records"] == 4000
