@@ -58,6 +58,9 @@ TIMEOUT_HEADER = "Hookbus-Timeout-Ms"
 REQUEST_ID_HEADER = "Hookbus-Request-Id"
 PAYLOAD_HEADROOM = 4096
 """Bytes kept free below max_payload for headers."""
+MIN_WAVE = 64
+"""Fewest items in a wave cut only so that mutating plugins answer in a pipeline."""
+
 REQUEST_BYTES = 192 * 1024
 """Target size of one request: NATS request/reply moves records fastest in messages of
 roughly 20-200 KB (bigger ones cost the plugin more per record; smaller ones cost more
@@ -290,6 +293,12 @@ class Dispatcher:
         # while plugin B answers wave 1, plugin A already answers wave 2, so every
         # plugin process stays busy and each item still meets the plugins in order.
         size = max(1, self.settings.max_batch)
+        if len(mutators) > 1:
+            # A call of one wave would keep all mutators but one idle at any moment:
+            # give each mutator a wave of its own (of at least MIN_WAVE items).
+            waves_wanted = min(len(mutators), len(items) // MIN_WAVE)
+            if waves_wanted > 1:
+                size = min(size, -(-len(items) // waves_wanted))
         waves = deque(range(start, min(start + size, len(items))) for start in range(0, len(items), size))
 
         async def worker() -> None:

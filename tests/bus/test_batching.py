@@ -222,3 +222,20 @@ async def test_one_item_handlers_get_the_item_fields_they_name_and_the_context()
     assert len(opened) == 2, "rejected items are not sent to the next plugin"
     assert all(keys == ["hook", "id", "item", "node", "plugin", "request", "workflow"] for keys in opened)
     assert [o.allowed for o in result] == [True, False, True, False]
+
+
+async def test_mutators_answer_a_call_of_one_wave_in_a_pipeline() -> None:
+    first, counts_first = _counter("m-first", priority=1)
+    second, counts_second = _counter("m-second", priority=2)
+    validator, counts_validator = _counter("v-only", mutating=False)
+    async with PluginHarness(first, second, validator) as harness:
+        result = await harness.call(Hook.NODE_PRE_EXECUTE, _items(500, pad=0))
+    assert len(result) == 500 and all(not o.settled for o in result)
+    # 500 items fit one request of max_batch 1000; two mutators get two waves of 250,
+    # so the second answers the first wave while the first answers the second
+    assert sorted(counts_first) == sorted(counts_second) == [250, 250]
+    assert sum(counts_validator) == 500
+    small, counts_small = _counter("m-small", priority=3)
+    async with PluginHarness(first, small) as harness:
+        await harness.call(Hook.NODE_PRE_EXECUTE, _items(100, pad=0))
+    assert counts_small == [100], "no wave below MIN_WAVE items"
