@@ -249,3 +249,28 @@ async def test_progress_and_events_share_the_publisher_without_mixing_streams(nc
     assert await stream_count(js) == 100
     info: Any = await js.stream_info(subjects.PROGRESS_STREAM)
     assert info.state.messages == 1
+
+
+async def test_one_event_the_stream_refuses_does_not_hold_back_its_batch(nc: Client) -> None:
+    from hookbus.bus.events import PublishRefusedError
+
+    js = nc.jetstream()
+    config = events_stream_config(FAST)
+    config.max_msg_size = 2000  # the stream refuses bigger messages
+    await js.add_stream(config)
+    errors: list[tuple[str, Exception]] = []
+    good = [event(n) for n in range(20)]
+    big = node_event("default", "wf", "uid-1", {"id": "big", "phase": "Running", "message": "x" * 4000})
+    publisher = EventPublisher(nc, FAST, create_streams=False, on_error=lambda e, exc: errors.append((e.id, exc)))
+    await publisher.start()
+    try:
+        queue_all(publisher, [*good[:10], big, *good[10:]])
+        await wait_for(lambda: publisher.stats.published == len(good), what="the other events to be stored")
+        await wait_for(lambda: sum(i == big.id for i, _ in errors) >= 2, what="the big event to be retried")
+        assert publisher.stats.pending == 1  # still held for another try, not dropped
+        refused = [exc for i, exc in errors if i == big.id]
+        assert all(isinstance(exc, PublishRefusedError) for exc in refused)
+        assert sorted(await stored_ids(js)) == sorted(e.id for e in good)
+    finally:
+        await publisher.close(timeout=0.1)
+    assert publisher.stats.dropped == 1
