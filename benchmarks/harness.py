@@ -100,20 +100,30 @@ def percentile(values: Sequence[float], q: float) -> float:
     return ordered[rank - 1]
 
 
+def _pod_times(stored_nodes: JSON) -> list[JSON]:
+    return sorted(
+        (n["x-hookbus"] for n in stored_nodes.values() if n.get("type") == "Pod"),
+        key=lambda times: float(times["startedAt"]),
+    )
+
+
 def step_intervals(stored_nodes: JSON) -> list[tuple[float, float]]:
     """``(finishedAt, next startedAt)`` of each pod and the pod that started after it.
 
     *stored_nodes* are the node records as the store holds them (:meth:`Rig.stored_nodes`):
     they keep the engine's own float timestamps (``x-hookbus``: the controller's
-    ``time.time()`` when it finished a node, and when it started the next one's process,
-    after that node's hooks), where the status has whole seconds. Pods are ordered by
-    start time.
+    ``time.time()`` when it recorded a pod's end, after that pod's ``node.postExecute``,
+    and when it started the next pod's process, after that pod's ``node.preExecute`` and
+    ``pod.preCreate``), where the status has whole seconds. Pods are ordered by start time.
     """
-    pods = sorted(
-        (n["x-hookbus"] for n in stored_nodes.values() if n.get("type") == "Pod"),
-        key=lambda times: float(times["startedAt"]),
-    )
+    pods = _pod_times(stored_nodes)
     return [(float(a["finishedAt"]), float(b["startedAt"])) for a, b in zip(pods, pods[1:], strict=False)]
+
+
+def step_periods(stored_nodes: JSON) -> list[float]:
+    """Seconds from each pod's ``startedAt`` to the next pod's: the whole step, every hook in it."""
+    pods = _pod_times(stored_nodes)
+    return [float(b["startedAt"]) - float(a["startedAt"]) for a, b in zip(pods, pods[1:], strict=False)]
 
 
 def step_gaps(stored_nodes: JSON) -> list[float]:

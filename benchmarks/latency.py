@@ -12,13 +12,14 @@ dispatcher then calls them in parallel instead of one after another (the default
 ``workflow.preUpdate``, ``node.*`` and ``pod.preCreate`` is mutating, called in order); the
 issue's targets use the default run (``plugins``).
 
-The latency of a step is the time from a pod's ``finishedAt`` to the next pod's
-``startedAt``, both the engine's own float timestamps (``x-hookbus`` of the stored nodes:
-the controller's clock when it recorded the pod finished, and when it started the next
-pod's process after that pod's hooks). Between the two lie the finished pod's
-``node.postExecute``, the pass's persistence, the next step group's creation, and the next
-pod's ``node.preExecute`` and ``pod.preCreate``. A 5-step warm-up workflow runs first on
-each controller and is not measured.
+The latency of a step (``step_to_step``) is the time from a pod's ``finishedAt`` to the
+next pod's ``startedAt``, both the engine's own float timestamps (``x-hookbus`` of the
+stored nodes). The engine records ``finishedAt`` after the pod's ``node.postExecute``
+(plugins may still change its outputs) and ``startedAt`` after the next pod's
+``node.preExecute`` and ``pod.preCreate``; between the two lie the persistence of the pass,
+the next step group's creation and those two hooks. ``start_to_start`` (one pod's
+``startedAt`` to the next one's) is the whole step, ``node.postExecute`` included. A
+5-step warm-up workflow runs first on each controller and is not measured.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from benchmarks.harness import (
     peak_rss_mb,
     sequential_workflow,
     step_gaps,
+    step_periods,
 )
 
 WARM_UP_STEPS = 5
@@ -52,7 +54,8 @@ async def measure_sequential(settings: RigSettings, steps: int) -> JSON:
         wall = time.perf_counter() - started
         events = await rig.count_finals([warm_done, done])
         stats = rig.hook_stats
-        gaps = step_gaps(await rig.stored_nodes(key))
+        stored = await rig.stored_nodes(key)
+        gaps, periods = step_gaps(stored), step_periods(stored)
     return {
         "plugins": settings.plugins,
         "hooks": list(settings.hooks) if settings.plugins else [],
@@ -62,6 +65,7 @@ async def measure_sequential(settings: RigSettings, steps: int) -> JSON:
         "wall_s": round(wall, 3),
         "ms_per_step": round(wall / steps * 1e3, 3),
         "step_to_step": latency_figures(gaps),
+        "start_to_start": latency_figures(periods),
         "requests": stats.requests,
         "hook_s": round(stats.busy_s, 3),
         "peak_rss_mb": peak_rss_mb(),

@@ -83,6 +83,10 @@ def test_latency_smoke_measures_every_step_gap() -> None:
         gaps = run["step_to_step"]
         assert gaps["samples"] == 9  # 10 sequential pods: 9 step-to-step gaps
         assert 0 <= gaps["p50_ms"] <= gaps["p99_ms"] <= gaps["max_ms"]
+        periods = run["start_to_start"]
+        assert periods["samples"] == 9
+        # a step (start to next start) contains its gap (finish to next start)
+        assert periods["mean_ms"] > gaps["mean_ms"] and periods["max_ms"] >= gaps["max_ms"]
         # the 5-step warm-up (1 + 2 x 5 nodes) and the measured workflow (1 + 2 x 10 nodes)
         assert run["final_events_expected"] == run["final_events_received"] == 11 + 21
         assert run["events_lost"] == 0
