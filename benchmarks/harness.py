@@ -401,15 +401,23 @@ def _child_main(argv: list[str]) -> None:
     import gc
 
     from hookbus.bus.log import configure
-    from hookbus.bus.loop import tune_gc
+    from hookbus.bus.loop import loop_name
+    from hookbus.bus.loop import run as run_process
 
     part, params = argv
     configure("error", json=True)
     module, _, function = PARTS[part].partition(":")
     body = getattr(importlib.import_module(module), function)
-    tune_gc()  # as ``hookbus server`` does before it runs the controller (HOOKBUS_GC_THRESHOLD)
-    result = asyncio.run(body(**json.loads(params)))
-    result["controller_process"] = {"loop": "asyncio", "gc_threshold": list(gc.get_threshold())}
+    loop: list[str] = []
+
+    async def measured() -> JSON:
+        loop.append(loop_name())
+        out: JSON = await body(**json.loads(params))
+        return out
+
+    # as ``hookbus server`` runs the controller: uvloop, GC tuned (HOOKBUS_UVLOOP, HOOKBUS_GC_THRESHOLD)
+    result = run_process(measured(), fast=True)
+    result["controller_process"] = {"loop": loop[0], "gc_threshold": list(gc.get_threshold())}
     print(json.dumps(result), flush=True)
 
 
