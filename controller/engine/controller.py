@@ -73,7 +73,10 @@ class Controller:
         self.clock: Clock = clock or SystemClock()
         self._runs: dict[WorkflowKey, WorkflowRun] = {}
         self._reactor: Reactor[WorkflowKey, Event] = Reactor(
-            self._handle, limit=settings.max_workflows, batch=settings.max_nodes_per_pass
+            self._handle,
+            limit=settings.max_workflows,
+            batch=settings.max_nodes_per_pass,
+            batch_alone=settings.max_nodes_per_pass_alone,
         )
         self._memo: dict[tuple[str, str], tuple[JSON, float]] = {}
         self._started = False
@@ -258,6 +261,10 @@ class Controller:
         if run is None:
             return
         structlog.contextvars.bind_contextvars(workflow=key.name, namespace=key.namespace)
+        sharing = self._reactor.sharing()
+        run.pass_budget = self.settings.max_nodes_per_pass if sharing else max(
+            self.settings.max_nodes_per_pass, self.settings.max_nodes_per_pass_alone
+        )
         try:
             await run.handle(events)
         except Exception as exc:

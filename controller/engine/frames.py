@@ -117,11 +117,11 @@ class GroupFrame:
         self._fill()
 
     def _fill(self) -> None:
-        # At most max_nodes_per_pass children start in one pass: a fan-out of 100,000
-        # starts in slices, so no pass holds the event loop for long and the other
-        # workflows' passes run in between.
+        # At most the pass's budget of children start in one pass: a fan-out of 100,000
+        # starts in slices, so no pass holds the event loop for long while other
+        # workflows wait for their passes (see ControllerSettings.max_nodes_per_pass).
         if self._budget_pass != self.run.pass_no:
-            self._budget_pass, self._budget = self.run.pass_no, self.run.env.settings.max_nodes_per_pass
+            self._budget_pass, self._budget = self.run.pass_no, self.run.pass_budget
         while self.next < len(self.thunks) and (self.limit is None or self.active < self.limit):
             if self._budget <= 0:  # this pass started enough: go on in the next one
                 if not self._refill_queued:

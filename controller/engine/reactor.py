@@ -26,10 +26,11 @@ Handler = Callable[[K, list[E]], Awaitable[None]]
 class Reactor(Generic[K, E]):
     """Per-key serial workers under a concurrency limit."""
 
-    def __init__(self, handler: Handler[K, E], *, limit: int, batch: int) -> None:
+    def __init__(self, handler: Handler[K, E], *, limit: int, batch: int, batch_alone: int | None = None) -> None:
         self._handler = handler
         self._limit = asyncio.Semaphore(limit)
         self._batch = batch
+        self._batch_alone = max(batch, batch_alone or batch)
         self._queues: dict[K, deque[E]] = {}
         self._workers: dict[K, asyncio.Task[None]] = {}
         self._closed = False
@@ -45,12 +46,17 @@ class Reactor(Generic[K, E]):
     def busy(self, key: K) -> bool:
         return key in self._workers
 
+    def sharing(self) -> bool:
+        """Whether more than one key has work (passes should then be short)."""
+        return len(self._workers) > 1
+
     async def _work(self, key: K) -> None:
         try:
             async with self._limit:
                 queue = self._queues[key]
                 while queue:
-                    batch = [queue.popleft() for _ in range(min(len(queue), self._batch))]
+                    size = self._batch if self.sharing() else self._batch_alone
+                    batch = [queue.popleft() for _ in range(min(len(queue), size))]
                     try:
                         await self._handler(key, batch)
                     except asyncio.CancelledError:

@@ -271,6 +271,8 @@ class WorkflowRun:
         self._soon: list[Callable[[], None]] = []
         self.pass_no = 0
         """Scheduling passes so far (frames budget their work per pass)."""
+        self.pass_budget = env.settings.max_nodes_per_pass
+        """Node work the current pass may do (the controller sets it before each pass)."""
         self._wf_dirty = False
         self._phase_event: tuple[str, str] | None = None
         self._suspended_nodes: dict[str, JSON] = {}

@@ -29,9 +29,13 @@ class ControllerSettings:
     """Upper bound on executor tasks running at once in one workflow (before ``parallelism``)."""
 
     max_nodes_per_pass: int = 500
-    """Upper bound on the node work of one scheduling pass: executor results applied, and
-    children one group starts. Keeps passes short, so a huge fan-out never holds the event
-    loop long while other workflows wait; larger passes batch more per hook call."""
+    """Upper bound on the node work of one scheduling pass while other workflows have work
+    too: executor results applied, and children one group starts. Keeps passes short, so a
+    huge fan-out never holds the event loop long while other workflows wait."""
+
+    max_nodes_per_pass_alone: int = 10_000
+    """The same bound while a workflow is the only one with work: larger passes carry more
+    nodes per hook call (fewer, bigger plugin requests)."""
 
     store_retry_seconds: float = 1.0
     """Delay before writing again after the store reported a retryable error."""

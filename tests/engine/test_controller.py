@@ -248,7 +248,7 @@ class CountingStore(MemoryStore):
 async def test_a_fan_out_wider_than_one_pass_starts_in_slices_and_completes() -> None:
     ex = ScriptedExecutor(blocking=False)
     store = CountingStore()
-    async with make_controller(ex, store=store, max_nodes_per_pass=50, max_running_nodes=1000) as ctl:
+    async with make_controller(ex, store=store, max_nodes_per_pass=50, max_nodes_per_pass_alone=50, max_running_nodes=1000) as ctl:
         key = await ctl.submit(load(FAN_OUT))
         done = await ctl.wait(key, timeout=30)
     assert done["status"]["phase"] == "Succeeded"

@@ -251,7 +251,7 @@ async def test_restart_in_the_middle_of_a_sliced_fan_out_completes_it_without_re
     js = nc.jetstream()
     store1 = StalledStore(js, "engine-sliced", after=4)
     ex1 = ScriptedExecutor(blocking=False)
-    ctl1 = make_controller(ex1, store=store1, max_nodes_per_pass=20)
+    ctl1 = make_controller(ex1, store=store1, max_nodes_per_pass=20, max_nodes_per_pass_alone=20)
     await ctl1.start()
     key = await ctl1.submit(load(SLICED))
     await wait_for(store1.stalled.is_set, what="three passes stored, the fourth stuck")
@@ -264,7 +264,7 @@ async def test_restart_in_the_middle_of_a_sliced_fan_out_completes_it_without_re
 
     store2 = WorkflowStore(js, bucket="engine-sliced")
     ex2 = ScriptedExecutor(blocking=False)
-    async with make_controller(ex2, store=store2, max_nodes_per_pass=20) as ctl2:
+    async with make_controller(ex2, store=store2, max_nodes_per_pass=20, max_nodes_per_pass_alone=20) as ctl2:
         wf = await ctl2.wait(key, timeout=20)
     await store2.close()
     bad = {n["name"]: (n["phase"], n.get("message")) for n in wf["status"]["nodes"].values() if n["phase"] != "Succeeded"}
