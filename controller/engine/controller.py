@@ -77,6 +77,7 @@ class Controller:
             limit=settings.max_workflows,
             batch=settings.max_nodes_per_pass,
             batch_alone=settings.max_nodes_per_pass_alone,
+            shared=self._shared,
         )
         self._memo: dict[tuple[str, str], tuple[JSON, float]] = {}
         self._started = False
@@ -256,12 +257,17 @@ class Controller:
         }
         return WorkflowRun(key, workflow, nodes, env, lambda event: self._reactor.post(key, event), config_maps)
 
+    def _shared(self, key: WorkflowKey) -> bool:
+        """Whether another workflow is in progress: a workflow waiting for its pods needs
+        the event loop as soon as one ends, so passes stay short while it runs."""
+        return any(k != key and run.phase not in WORKFLOW_DONE for k, run in self._runs.items())
+
     async def _handle(self, key: WorkflowKey, events: list[Event]) -> None:
         run = self._runs.get(key)
         if run is None:
             return
         structlog.contextvars.bind_contextvars(workflow=key.name, namespace=key.namespace)
-        sharing = self._reactor.sharing()
+        sharing = self._shared(key)
         run.pass_budget = self.settings.max_nodes_per_pass if sharing else max(
             self.settings.max_nodes_per_pass, self.settings.max_nodes_per_pass_alone
         )

@@ -26,11 +26,22 @@ Handler = Callable[[K, list[E]], Awaitable[None]]
 class Reactor(Generic[K, E]):
     """Per-key serial workers under a concurrency limit."""
 
-    def __init__(self, handler: Handler[K, E], *, limit: int, batch: int, batch_alone: int | None = None) -> None:
+    def __init__(
+        self,
+        handler: Handler[K, E],
+        *,
+        limit: int,
+        batch: int,
+        batch_alone: int | None = None,
+        shared: Callable[[K], bool] | None = None,
+    ) -> None:
+        """*batch* events per pass; *batch_alone* when *shared* says the key does not share
+        the process with other work (default: no other key has events queued)."""
         self._handler = handler
         self._limit = asyncio.Semaphore(limit)
         self._batch = batch
         self._batch_alone = max(batch, batch_alone or batch)
+        self._shared = shared
         self._queues: dict[K, deque[E]] = {}
         self._workers: dict[K, asyncio.Task[None]] = {}
         self._closed = False
@@ -46,8 +57,10 @@ class Reactor(Generic[K, E]):
     def busy(self, key: K) -> bool:
         return key in self._workers
 
-    def sharing(self) -> bool:
-        """Whether more than one key has work (passes should then be short)."""
+    def sharing(self, key: K) -> bool:
+        """Whether *key* shares the process with other work (its passes should be short)."""
+        if self._shared is not None:
+            return self._shared(key)
         return len(self._workers) > 1
 
     async def _work(self, key: K) -> None:
@@ -55,7 +68,7 @@ class Reactor(Generic[K, E]):
             async with self._limit:
                 queue = self._queues[key]
                 while queue:
-                    size = self._batch if self.sharing() else self._batch_alone
+                    size = self._batch if self.sharing(key) else self._batch_alone
                     batch = [queue.popleft() for _ in range(min(len(queue), size))]
                     try:
                         await self._handler(key, batch)

@@ -261,3 +261,36 @@ async def test_a_fan_out_wider_than_one_pass_starts_in_slices_and_completes() ->
     # One pass more: the one linking all 600 children to the next step, as Argo does.
     assert sorted(store.writes)[-2] <= 2 * 50 + 5, store.writes
     assert len(store.writes) >= 600 // 50
+
+
+async def test_a_fan_out_takes_small_passes_while_another_workflow_is_in_progress() -> None:
+    ex = ScriptedExecutor()  # "block" waits for release: the other workflow stays Running
+    store = CountingStore()
+    async with make_controller(ex, store=store, max_nodes_per_pass=20, max_nodes_per_pass_alone=1000, max_running_nodes=1000) as ctl:
+        waiting = await ctl.submit(load(BLOCKED))
+        await wait_for(lambda: len(ex.started) == 1, what="the other workflow's pod running")
+        before = len(store.writes)
+        wide = await ctl.submit(load(FAN_OUT))
+        await wait_for(lambda: ctl.counts(wide).get("Succeeded", 0) >= 300, timeout=30, what="half the fan-out")
+        shared = store.writes[before:]
+        ex.release()
+        await ctl.wait(waiting, timeout=30)
+        await ctl.wait(wide, timeout=30)
+    # beside a workflow in progress (though it had no events), each pass stayed small
+    assert sorted(shared)[-2] <= 2 * 20 + 5, shared
+    alone = CountingStore()
+    async with make_controller(ScriptedExecutor(blocking=False), store=alone, max_nodes_per_pass=20, max_nodes_per_pass_alone=1000, max_running_nodes=1000) as ctl:
+        await ctl.wait(await ctl.submit(load(FAN_OUT)), timeout=30)
+    assert max(alone.writes) >= 600, "alone, the whole group started in one pass"
+
+
+BLOCKED = """
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {name: waiting}
+spec:
+  entrypoint: main
+  templates:
+  - name: main
+    container: {image: alpine, args: ["block"]}
+"""

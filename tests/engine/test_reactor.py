@@ -14,7 +14,7 @@ async def test_a_key_alone_takes_big_batches_and_shares_with_small_ones() -> Non
 
     async def handle(key: str, batch: list[int]) -> None:
         assert reactor is not None
-        seen.append((key, len(batch), reactor.sharing()))
+        seen.append((key, len(batch), reactor.sharing(key)))
         await asyncio.sleep(0)
 
     reactor = Reactor(handle, limit=10, batch=3, batch_alone=50)
