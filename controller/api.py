@@ -30,8 +30,10 @@ complete      ``name``, ``node`` (id or name), ``phase``             ``{}`` (409
 ============  =====================================================  ==========================================
 
 The ``warnings`` of a submit reply are what ``workflow.preOperate`` plugins said
-about the workflow without rejecting it; they stay on the workflow as the
-annotation ``hookbus.io/warnings`` (see :mod:`hookbus.controller.plugin_warnings`).
+about the workflow; they stay on the workflow as the annotation
+``hookbus.io/warnings`` (see :mod:`hookbus.controller.plugin_warnings`). A
+workflow a plugin rejected is stored all the same and comes back already
+``Failed``, the plugin's message in ``status.message``.
 
 ``watch`` is a long poll: the reply comes as soon as the workflow's snapshot
 differs from the one the client last saw (``since``), when the workflow is

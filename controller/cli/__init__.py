@@ -18,7 +18,7 @@ Exit codes, for scripts:
 
 ==== ===========================================================================
  0   success (for run / submit --watch / watch / wait: the workflow Succeeded)
- 1   the workflow ended Failed or Error (or was stopped / terminated)
+ 1   the workflow ended Failed or Error (or was stopped / terminated, or a plugin rejected it)
  2   bad input: usage error, unreadable file, lint errors (printed), bad parameter
  3   not found: no such workflow or node
  4   not possible in the workflow's current state (e.g. resume of a running workflow)
