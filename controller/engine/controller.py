@@ -72,6 +72,8 @@ class Controller:
         self.events: EventSink = events or NullEvents()
         self.clock: Clock = clock or SystemClock()
         self._runs: dict[WorkflowKey, WorkflowRun] = {}
+        self._active: set[WorkflowKey] = set()
+        """Workflows in progress (started, not finished): whether a pass shares the loop."""
         self._reactor: Reactor[WorkflowKey, Event] = Reactor(
             self._handle,
             limit=settings.max_workflows,
@@ -117,6 +119,7 @@ class Controller:
             self._runs[stored.key] = run
             if run.phase not in WORKFLOW_DONE:
                 log.info("resuming workflow", workflow=stored.key.name, namespace=stored.key.namespace)
+                self._active.add(stored.key)
                 self._reactor.post(stored.key, Start())
 
     async def stop(self) -> None:
@@ -212,6 +215,7 @@ class Controller:
             log.info("workflow rejected by a plugin", workflow=key.name, namespace=key.namespace, reason=rejection)
             await self.events.workflow_phase(run.info, FAILED, rejection)
             return key
+        self._active.add(key)
         self._reactor.post(key, Start())
         log.info("workflow submitted", workflow=key.name, namespace=key.namespace)
         return key
@@ -260,7 +264,7 @@ class Controller:
     def _shared(self, key: WorkflowKey) -> bool:
         """Whether another workflow is in progress: a workflow waiting for its pods needs
         the event loop as soon as one ends, so passes stay short while it runs."""
-        return any(k != key and run.phase not in WORKFLOW_DONE for k, run in self._runs.items())
+        return len(self._active) > (1 if key in self._active else 0)
 
     async def _handle(self, key: WorkflowKey, events: list[Event]) -> None:
         run = self._runs.get(key)
@@ -286,6 +290,8 @@ class Controller:
             except Exception:
                 log.exception("could not record the internal error")
         finally:
+            if run.phase in WORKFLOW_DONE:
+                self._active.discard(key)
             structlog.contextvars.unbind_contextvars("workflow", "namespace")
 
     # ----------------------------------------------------------------- reads
@@ -397,6 +403,7 @@ class Controller:
         await self.store.put_workflow(key, workflow)
         new_run = self._make_run(key, workflow, nodes)
         self._runs[key] = new_run
+        self._active.add(key)
         self._reactor.post(key, Start())
 
     async def delete(self, key: WorkflowKey) -> None:
@@ -404,6 +411,7 @@ class Controller:
         run = self._run(key)
         await run.close()
         self._runs.pop(key, None)
+        self._active.discard(key)
         self._reactor.forget(key)
         await self.store.delete(key)
 

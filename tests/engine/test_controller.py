@@ -280,6 +280,7 @@ async def test_a_fan_out_takes_small_passes_while_another_workflow_is_in_progres
     assert sorted(shared)[-2] <= 2 * 20 + 5, shared
     alone = CountingStore()
     async with make_controller(ScriptedExecutor(blocking=False), store=alone, max_nodes_per_pass=20, max_nodes_per_pass_alone=1000, max_running_nodes=1000) as ctl:
+        await ctl.wait(await ctl.submit(load(TWO)), timeout=30)  # finished: no longer in progress
         await ctl.wait(await ctl.submit(load(FAN_OUT)), timeout=30)
     assert max(alone.writes) >= 600, "alone, the whole group started in one pass"
 
