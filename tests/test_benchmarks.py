@@ -147,7 +147,9 @@ def test_dispatch_benchmark_prints_only_json_and_batches() -> None:
         check=True,
     )
     report = json.loads(out.stdout)  # nothing but the JSON document on stdout
-    assert report["variants"]["batched"]["requests"] == 2 * 2  # 2000 items in waves of 1000, 2 plugins
+    # 2000 items in waves of up to 1000, 2 plugins: a few requests each (more if cut by
+    # bytes), never anywhere near one per item
+    assert 2 * 2 <= report["variants"]["batched"]["requests"] <= 2 * 8
     assert report["variants"]["per_call"]["requests"] == 50 * 2
 
 
