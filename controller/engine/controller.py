@@ -77,9 +77,7 @@ class Controller:
         self._reactor: Reactor[WorkflowKey, Event] = Reactor(
             self._handle,
             limit=settings.max_workflows,
-            batch=settings.max_nodes_per_pass,
-            batch_alone=settings.max_nodes_per_pass_alone,
-            shared=self._shared,
+            batch=self._pass_size,
         )
         self._memo: dict[tuple[str, str], tuple[JSON, float]] = {}
         self._started = False
@@ -261,20 +259,19 @@ class Controller:
         }
         return WorkflowRun(key, workflow, nodes, env, lambda event: self._reactor.post(key, event), config_maps)
 
-    def _shared(self, key: WorkflowKey) -> bool:
-        """Whether another workflow is in progress: a workflow waiting for its pods needs
-        the event loop as soon as one ends, so passes stay short while it runs."""
-        return len(self._active) > (1 if key in self._active else 0)
+    def _pass_size(self, key: WorkflowKey) -> int:
+        """The node work *key*'s next pass may do: small while another workflow is in
+        progress (one waiting for its pods needs the event loop as soon as one ends)."""
+        others = len(self._active) > (1 if key in self._active else 0)
+        small = self.settings.max_nodes_per_pass
+        return small if others else max(small, self.settings.max_nodes_per_pass_alone)
 
     async def _handle(self, key: WorkflowKey, events: list[Event]) -> None:
         run = self._runs.get(key)
         if run is None:
             return
         structlog.contextvars.bind_contextvars(workflow=key.name, namespace=key.namespace)
-        sharing = self._shared(key)
-        run.pass_budget = self.settings.max_nodes_per_pass if sharing else max(
-            self.settings.max_nodes_per_pass, self.settings.max_nodes_per_pass_alone
-        )
+        run.pass_budget = self._pass_size(key)
         try:
             await run.handle(events)
         except Exception as exc:

@@ -31,17 +31,17 @@ class Reactor(Generic[K, E]):
         handler: Handler[K, E],
         *,
         limit: int,
-        batch: int,
-        batch_alone: int | None = None,
-        shared: Callable[[K], bool] | None = None,
+        batch: int | Callable[[K], int],
     ) -> None:
-        """*batch* events per pass; *batch_alone* when *shared* says the key does not share
-        the process with other work (default: no other key has events queued)."""
+        """*batch*: events handed to one pass, or a function giving it per key and pass."""
         self._handler = handler
+        self._batch: Callable[[K], int]
         self._limit = asyncio.Semaphore(limit)
-        self._batch = batch
-        self._batch_alone = max(batch, batch_alone or batch)
-        self._shared = shared
+        if callable(batch):
+            self._batch = batch
+        else:
+            fixed = batch
+            self._batch = lambda _key: fixed
         self._queues: dict[K, deque[E]] = {}
         self._workers: dict[K, asyncio.Task[None]] = {}
         self._closed = False
@@ -57,18 +57,12 @@ class Reactor(Generic[K, E]):
     def busy(self, key: K) -> bool:
         return key in self._workers
 
-    def sharing(self, key: K) -> bool:
-        """Whether *key* shares the process with other work (its passes should be short)."""
-        if self._shared is not None:
-            return self._shared(key)
-        return len(self._workers) > 1
-
     async def _work(self, key: K) -> None:
         try:
             async with self._limit:
                 queue = self._queues[key]
                 while queue:
-                    size = self._batch if self.sharing(key) else self._batch_alone
+                    size = max(1, self._batch(key))
                     batch = [queue.popleft() for _ in range(min(len(queue), size))]
                     try:
                         await self._handler(key, batch)
