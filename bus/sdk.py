@@ -440,7 +440,6 @@ class Plugin:
         base = context if accepts is None else {k: v for k, v in context.items() if k in accepts}
         item_keys = None if accepts is None else tuple(k for k in accepts if k != "item")
         wants_item = accepts is None or "item" in accepts
-        handler = registered.handler
         results = []
         for item in items:
             kwargs = dict(base)
@@ -453,15 +452,7 @@ class Plugin:
                             kwargs[key] = item[key]
             if wants_item:
                 kwargs["item"] = item
-            if registered.is_async:
-                result = await handler(**kwargs)
-            elif registered.blocking:
-                result = await asyncio.to_thread(handler, **kwargs)
-            else:
-                result = handler(**kwargs)
-                if inspect.isawaitable(result):
-                    result = await result
-            results.append(_normalise(result, hook))
+            results.append(_normalise(await self._call(registered, kwargs), hook))
         return results
 
     def _empty_reply(self, count: int) -> bytes:
@@ -477,6 +468,11 @@ class Plugin:
     async def _invoke(self, registered: _Registered, kwargs: dict[str, Any]) -> Any:
         if registered.accepts is not None:
             kwargs = {k: v for k, v in kwargs.items() if k in registered.accepts}
+        return await self._call(registered, kwargs)
+
+    @staticmethod
+    async def _call(registered: _Registered, kwargs: dict[str, Any]) -> Any:
+        """Call the handler with *kwargs* as they are (already limited to what it accepts)."""
         if registered.is_async:
             return await registered.handler(**kwargs)
         if registered.blocking:
