@@ -170,7 +170,7 @@ class Controller:
                         break
                 else:
                     params.append({"name": name, "value": value})
-        self._check_new(WorkflowKey(str(meta["namespace"]), str(meta["name"])))
+        self._check_new(_key_of(resolved))
         admissions = await self.hooks.workflow_pre_operate([resolved])
         warnings: list[str] = []
         rejection: str | None = None
@@ -185,10 +185,13 @@ class Controller:
                 if patch_errors:  # keep (and fail) the workflow as submitted
                     rejection = "a workflow.preOperate patch left the workflow invalid: " + "; ".join(map(str, patch_errors))
                     break
+                renamed = _key_of(patched)
+                if renamed != _key_of(resolved) and renamed in self._runs:
+                    rejection = f"a workflow.preOperate patch renamed the workflow to {renamed.namespace}/{renamed.name}, which exists"
+                    break
                 resolved = patched
         set_warnings(resolved, warnings)  # kept as the hookbus.io/warnings annotation
-        key = WorkflowKey(str(resolved["metadata"]["namespace"]), str(resolved["metadata"]["name"]))
-        self._check_new(key)  # a mutating plugin may have renamed it
+        key = _key_of(resolved)
         status = resolved.setdefault("status", {})
         if rejection is None:
             status["phase"] = "Pending"
@@ -416,6 +419,11 @@ class Controller:
         """Leaf nodes per phase (cheap; what progress is computed from)."""
         run = self._run(key)
         return {k: v for k, v in run.counts.items() if v > 0 and k}
+
+
+def _key_of(workflow: JSON) -> WorkflowKey:
+    meta = workflow["metadata"]
+    return WorkflowKey(str(meta.get("namespace", "")), str(meta.get("name", "")))
 
 
 __all__ = ["LEAF_TYPES", "Controller", "WorkflowNotFound"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from typing import TYPE_CHECKING, Any
 
 from hookbus.controller.engine.controller import Controller
@@ -168,6 +169,41 @@ async def test_a_rejected_workflow_is_failed_at_once_and_nothing_runs() -> None:
         assert not done["status"].get("nodes")
         assert [w["status"]["phase"] for w in ctl.list()] == ["Failed"]
     assert executor.started == [], "no node of a rejected workflow runs"
+
+
+class Patcher(NoOpinionHooks):
+    """Renames every workflow after its first, or empties its templates."""
+
+    def __init__(self, change: str) -> None:
+        self.change = change
+
+    async def workflow_pre_operate(self, workflows: Sequence[JSON]) -> list[Admission]:
+        out = []
+        for workflow in workflows:
+            patched = copy.deepcopy(workflow)
+            if self.change == "rename" and patched["metadata"]["name"] != "fan":
+                patched["metadata"]["name"] = "fan"
+            elif self.change == "break":
+                patched["spec"]["entrypoint"] = "nosuch"
+            out.append(Admission(workflow=patched))
+        return out
+
+
+async def test_a_patch_that_breaks_or_renames_onto_another_workflow_fails_it_as_submitted() -> None:
+    executor = ScriptedExecutor()
+    async with _controller(Patcher("rename"), executor) as ctl:
+        first = await ctl.submit(load(FAN.replace("TEMPLATE", "work")))
+        await ctl.wait(first, timeout=5)
+        second = await ctl.submit(load(FAN.replace("TEMPLATE", "work").replace("name: fan}", "name: fan-2}")))
+        assert second.name == "fan-2", "kept under the name it was submitted with"
+        done = await ctl.wait(second, timeout=5)
+        assert done["status"]["phase"] == "Failed"
+        assert "renamed the workflow to default/fan, which exists" in done["status"]["message"]
+    async with _controller(Patcher("break"), ScriptedExecutor()) as ctl:
+        done = await ctl.wait(await ctl.submit(load(FAN.replace("TEMPLATE", "work"))), timeout=5)
+        assert done["status"]["phase"] == "Failed"
+        assert "patch left the workflow invalid" in done["status"]["message"] and "nosuch" in done["status"]["message"]
+        assert done["spec"]["entrypoint"] == "main", "the workflow is kept as submitted"
 
 
 class Events:
