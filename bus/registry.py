@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import math
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -94,6 +95,8 @@ class RegistryView:
         self._ready = asyncio.Event()
         self._changed = asyncio.Condition()
         self._listeners: list[Callable[[str, PluginManifest | None], None]] = []
+        self._by_hook: dict[Hook, tuple[float, RegistrySettings, list[PluginManifest]]] = {}
+        """plugins_for answers, each valid until its first live instance's TTL runs out."""
 
     async def start(self) -> None:
         """Open the bucket, load what is there and follow changes. Returns once loaded."""
@@ -169,6 +172,7 @@ class RegistryView:
                     self._apply(_Gone(f"{name}.{instance}"))
 
     def _apply(self, entry: Any) -> None:
+        self._by_hook.clear()
         name, _, instance = entry.key.partition(".")
         before = self.get(name)
         if entry.operation in ("DEL", "PURGE") or not entry.value:
@@ -231,8 +235,23 @@ class RegistryView:
         return [m for name in sorted(self._instances) if (m := self.get(name)) is not None]
 
     def plugins_for(self, hook: Hook) -> list[PluginManifest]:
-        """Live, allowed plugins registered for *hook*, by name."""
-        return [m for m in self.plugins() if hook in m.hooks]
+        """Live, allowed plugins registered for *hook*, by name.
+
+        Asked on every hook call, so the answer is kept until the registry changes or
+        the TTL of one of the instances behind it runs out (whichever comes first).
+        """
+        now = self._clock()
+        cached = self._by_hook.get(hook)
+        if cached is not None and now < cached[0] and cached[1] is self.settings:
+            return cached[2]
+        plugins = [m for m in self.plugins() if hook in m.hooks]
+        ttl = self.settings.ttl
+        expiry = min(
+            (r.seen + ttl for instances in self._instances.values() for r in instances.values() if self.alive(r)),
+            default=math.inf,
+        )
+        self._by_hook[hook] = (expiry, self.settings, plugins)
+        return plugins
 
     def rejected(self) -> dict[str, str]:
         """Plugins whose manifest was invalid, with the reason."""
