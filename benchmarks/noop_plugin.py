@@ -1,9 +1,12 @@
 """A no-op plugin process for benchmarks: answers every hook with "no opinion".
 
-    python -m benchmarks.noop_plugin NAME NATS_URL [--max-batch=N] [--validating] [HOOK ...]
+    python -m benchmarks.noop_plugin NAME NATS_URL [--max-batch=N] [--validating] [--side-effects] [HOOK ...]
 
 ``--validating`` registers every hook as validating (called in parallel with the other
 validating plugins) instead of each hook's default (mutating: called one after another).
+The plugin declares no side effects (``sideEffects: false``, true of a no-op), so the
+controller may ask it together with the mutating plugins before it; ``--side-effects``
+leaves the declaration out, and mutating plugins are then asked strictly one after another.
 """
 
 from __future__ import annotations
@@ -14,14 +17,16 @@ from typing import Any
 from hookbus.bus import Hook, Plugin
 
 
-def make(name: str, hooks: list[str], *, max_batch: int | None = None, mutating: bool | None = None) -> Plugin:
+def make(
+    name: str, hooks: list[str], *, max_batch: int | None = None, mutating: bool | None = None, side_effects: bool = False
+) -> Plugin:
     plugin = Plugin(name, version="bench")
 
     def answer(items: list[Any], **kwargs: Any) -> list[Any]:
         return [None] * len(items)
 
     for hook in hooks:
-        plugin.on(hook, batch=True, timeout=30.0, max_batch=max_batch, mutating=mutating)(answer)
+        plugin.on(hook, batch=True, timeout=30.0, max_batch=max_batch, mutating=mutating, side_effects=side_effects)(answer)
     return plugin
 
 
@@ -34,8 +39,12 @@ def main(argv: list[str]) -> None:
     if rest and rest[0] == "--validating":
         mutating = False
         rest.pop(0)
+    side_effects = False
+    if rest and rest[0] == "--side-effects":
+        side_effects = True
+        rest.pop(0)
     hooks = rest or [Hook.NODE_PRE_EXECUTE.value, Hook.POD_PRE_CREATE.value]
-    make(name, hooks, max_batch=max_batch, mutating=mutating).run(nats_url=url)
+    make(name, hooks, max_batch=max_batch, mutating=mutating, side_effects=side_effects).run(nats_url=url)
 
 
 if __name__ == "__main__":

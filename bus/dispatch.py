@@ -12,7 +12,11 @@ its bytes and costs neither a decode nor a merge.
 Mutating plugins run one after another (priority, then name), each seeing the
 item as the previous one left it; validating plugins run concurrently on the
 final item. Once a plugin settled an item (a rejection, or a hook's decision
-such as a short-circuit), later plugins are not asked about it.
+such as a short-circuit), later plugins are not asked about it. Mutating plugins
+that declare no side effects are asked speculatively, at the same time as the
+mutating plugins before them: the outcome is what asking one after another would
+give, because an answer is kept only if no plugin before it changed or settled an
+item, and the plugins after such a change are asked again.
 
 Every failure is mapped once, here, to a :class:`PluginCallError` and then to
 the plugin's failure policy: ``Fail`` turns the items into rejections marked as
@@ -227,6 +231,8 @@ class Dispatcher:
         self._filters: dict[tuple[str, Hook], tuple[PluginManifest, ItemPredicate | None]] = {}
         self.stats = CallStats()
         self._request_seq = 0
+        self._subjects: dict[tuple[str, Hook], str] = {}
+        self._envelopes: dict[tuple[str, Hook, Encoding, bytes], ListEnvelope] = {}
 
     # -- public -----------------------------------------------------------------
 
@@ -243,6 +249,10 @@ class Dispatcher:
             workflow_meta is None or workflow_matches(m.hooks[hook].filters, workflow_meta)
             for m in self.registry.plugins_for(hook)
         )
+
+    def side_effect_free(self, hook: Hook, workflow_meta: Mapping[str, Any]) -> bool:
+        """Whether every plugin that could be called for *hook* declared no side effects."""
+        return all(not plan.spec.side_effects for plan in self._plans(hook, workflow_meta))
 
     async def call(
         self,
@@ -273,19 +283,24 @@ class Dispatcher:
             # items, all of them are still open (no per-item check needed).
             shared: dict[_SharedKey, _Encoded] = {}
             fresh = True
-            for plan in mutators:
-                replies = await self._call_plugin(plan, hook, workflow_meta, current, outcomes, wave, fresh, shared, stats, deadline)
-                touched, patched = self._merge(plan, hook, replies, current, outcomes)
-                fresh = fresh and not touched
-                if patched:
-                    shared.clear()
+            stages = list(mutators)
+            while stages:
+                # Side-effect-free mutators are asked together with the ones before them;
+                # an answer stands if no plugin before it changed or settled an item.
+                run = _speculative_run(stages)
+                all_replies = await self._call_all(run, hook, workflow_meta, current, outcomes, wave, fresh, shared, stats, deadline)
+                done = len(run)
+                for index, (plan, replies) in enumerate(zip(run, all_replies, strict=True)):
+                    touched, patched = self._merge(plan, hook, replies, current, outcomes)
+                    fresh = fresh and not touched
+                    if patched:
+                        shared.clear()
+                    if touched:
+                        done = index + 1  # the answers after this one saw items as they no longer are
+                        break
+                del stages[:done]
             if validators:
-                all_replies = await asyncio.gather(
-                    *(
-                        self._call_plugin(plan, hook, workflow_meta, current, outcomes, wave, fresh, shared, stats, deadline)
-                        for plan in validators
-                    )
-                )
+                all_replies = await self._call_all(validators, hook, workflow_meta, current, outcomes, wave, fresh, shared, stats, deadline)
                 for plan, replies in zip(validators, all_replies, strict=True):
                     self._merge(plan, hook, replies, current, outcomes)
 
@@ -293,7 +308,7 @@ class Dispatcher:
         # while plugin B answers wave 1, plugin A already answers wave 2, so every
         # plugin process stays busy and each item still meets the plugins in order.
         size = max(1, self.settings.max_batch)
-        if len(mutators) > 1:
+        if len(mutators) > 1 and len(_speculative_run(mutators)) < len(mutators):
             # A call of one wave would keep all mutators but one idle at any moment:
             # give each mutator a wave of its own (of at least MIN_WAVE items).
             waves_wanted = min(len(mutators), len(items) // MIN_WAVE)
@@ -329,6 +344,26 @@ class Dispatcher:
             plans.append(_Plan(manifest, spec, cached[1]))
         return plans
 
+    async def _call_all(
+        self,
+        plans: Sequence[_Plan],
+        hook: Hook,
+        workflow_meta: Mapping[str, Any],
+        items: Sequence[Mapping[str, Any]],
+        outcomes: Sequence[ItemOutcome | None],
+        wave: range,
+        fresh: bool,
+        shared: dict[_SharedKey, _Encoded],
+        stats: CallStats,
+        deadline: float | None,
+    ) -> list[list[_Reply]]:
+        """Ask *plans* about the same items at once; their replies, in order."""
+        if len(plans) == 1:
+            return [await self._call_plugin(plans[0], hook, workflow_meta, items, outcomes, wave, fresh, shared, stats, deadline)]
+        return await asyncio.gather(
+            *(self._call_plugin(plan, hook, workflow_meta, items, outcomes, wave, fresh, shared, stats, deadline) for plan in plans)
+        )
+
     # -- one plugin ---------------------------------------------------------------
 
     async def _call_plugin(
@@ -357,11 +392,7 @@ class Dispatcher:
             return [(indexes, error)]
         stats.plugins_called += 1
         encoding = plan.manifest.encoding
-        envelope = ListEnvelope.of(
-            {"v": subjects.PROTOCOL_VERSION, "hook": hook.value, "plugin": name, "workflow": {"metadata": dict(workflow_meta)}},
-            "items",
-            encoding,
-        )
+        envelope = self._envelope(name, hook, encoding, workflow_meta)
         key = (plan.spec.fields, encoding, self._batch_size(plan))
         encoded = shared.get(key)
         if encoded is None or encoded.indexes != indexes:
@@ -398,6 +429,24 @@ class Dispatcher:
         else:
             breaker.failure()
         return replies
+
+    def _envelope(self, plugin: str, hook: Hook, encoding: Encoding, workflow_meta: Mapping[str, Any]) -> ListEnvelope:
+        """The request envelope around the items, made once per plugin, hook and workflow metadata."""
+        meta = dict(workflow_meta)
+        key = (plugin, hook, encoding, encode(meta))
+        envelope = self._envelopes.get(key)
+        if envelope is None:
+            if len(self._envelopes) >= 4096:
+                self._envelopes.clear()
+            head = {"v": subjects.PROTOCOL_VERSION, "hook": hook.value, "plugin": plugin, "workflow": {"metadata": meta}}
+            envelope = self._envelopes[key] = ListEnvelope.of(head, "items", encoding)
+        return envelope
+
+    def _subject(self, plugin: str, hook: Hook) -> str:
+        subject = self._subjects.get((plugin, hook))
+        if subject is None:
+            subject = self._subjects[(plugin, hook)] = subjects.hook(plugin, hook)
+        return subject
 
     def _chunks(
         self,
@@ -487,7 +536,7 @@ class Dispatcher:
     ) -> list[dict[str, Any]] | None:
         """The results of one request, or ``None`` if the plugin had no opinion on any item."""
         name = plan.manifest.name
-        subject = subjects.hook(name, hook)
+        subject = self._subject(name, hook)
         backoff = self.settings.retry_backoff
         attempt = 0
         while True:
@@ -666,6 +715,14 @@ class Dispatcher:
         outcome.target = target
         outcome.patched_by += (plan.manifest.name,)
         return None
+
+
+def _speculative_run(mutators: Sequence[_Plan]) -> Sequence[_Plan]:
+    """The mutators to ask at once: the first one and the side-effect-free ones right after it."""
+    end = 1
+    while end < len(mutators) and not mutators[end].spec.side_effects:
+        end += 1
+    return mutators[:end]
 
 
 def merge_patch(target: Any, patch: Any) -> Any:

@@ -97,6 +97,11 @@ class HookSpec:
     """Record and report verdicts and patches, but do not apply them."""
     max_batch: int | None = None
     """Most items per request (``None``: the controller's default)."""
+    side_effects: bool = True
+    """Whether answering has effects beyond the reply. ``False`` promises that the answer
+    depends only on the request and that asking has no other effect, so the controller
+    may ask speculatively: a mutating plugin is then asked together with the mutating
+    plugins before it, and asked again only if one of them changed or settled an item."""
 
     def to_wire(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -104,6 +109,8 @@ class HookSpec:
             "priority": self.priority,
             "mutating": self.mutating,
         }
+        if not self.side_effects:
+            out["sideEffects"] = False
         if self.timeout is not None:
             out["timeout"] = self.timeout
         if not self.filters.empty:
@@ -201,7 +208,7 @@ def parse_hook_spec(hook: Hook, data: Any, path: str) -> HookSpec:
     _expect(data, dict, path)
     _unknown(
         data,
-        {"timeout", "failurePolicy", "priority", "mutating", "filters", "fields", "shadow", "maxBatch"},
+        {"timeout", "failurePolicy", "priority", "mutating", "filters", "fields", "shadow", "maxBatch", "sideEffects"},
         path,
     )
     timeout = data.get("timeout")
@@ -227,6 +234,7 @@ def parse_hook_spec(hook: Hook, data: Any, path: str) -> HookSpec:
         fields=_strings(data.get("fields", []), f"{path}.fields"),
         shadow=_expect(data.get("shadow", False), bool, f"{path}.shadow"),
         max_batch=max_batch,
+        side_effects=_expect(data.get("sideEffects", True), bool, f"{path}.sideEffects"),
     )
 
 

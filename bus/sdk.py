@@ -144,6 +144,8 @@ class Plugin:
         self._tasks: set[asyncio.Task[None]] = set()
         self._slots: asyncio.Semaphore | None = None
         self._empty_replies: dict[int, bytes] = {}
+        self._by_subject: dict[str, _Registered | None] = {}
+        self._content_types: dict[str, Encoding] = {}
         self.stats = {"requests": 0, "items": 0, "errors": 0}
 
     # -- declaring -------------------------------------------------------------------
@@ -179,6 +181,7 @@ class Plugin:
         fields: Iterable[str] = (),
         shadow: bool = False,
         max_batch: int | None = None,
+        side_effects: bool = True,
         batch: bool = False,
         blocking: bool = False,
     ) -> Callable[[Handler], Handler]:
@@ -203,6 +206,7 @@ class Plugin:
             fields=tuple(fields),
             shadow=shadow,
             max_batch=max_batch,
+            side_effects=side_effects,
         )
 
         def decorate(handler: Handler) -> Handler:
@@ -348,6 +352,12 @@ class Plugin:
     async def _on_message(self, msg: Msg) -> None:
         if not msg.reply:
             return
+        registered = self._registered_for(msg.subject)
+        if registered is not None and not registered.is_async and not registered.blocking:
+            # A plain function holds the event loop while it runs anyway: answering
+            # here, in the subscription's own task, saves a task per request.
+            await self._handle(msg)
+            return
         task = asyncio.create_task(self._handle(msg), name=f"hookbus-plugin-{self.name}-request")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -382,22 +392,34 @@ class Plugin:
                 return
             await self._nc.publish(msg.reply, data)
 
-    async def _answer(self, msg: Msg) -> list[Any] | bytes | None:
+    def _registered_for(self, subject: str) -> _Registered | None:
+        """The handler registration a request on *subject* goes to (``None``: no such hook here)."""
         try:
-            parsed = subjects.parse_hook_subject(msg.subject)
-            hook = Hook(parsed.hook)
+            return self._by_subject[subject]
+        except KeyError:
+            pass
+        try:
+            registered = self._handlers.get(Hook(subjects.parse_hook_subject(subject).hook))
         except (ConfigError, ValueError):
-            await self._error(msg, 404, f"plugin {self.name!r} does not implement {msg.subject.rsplit('.', 2)[-2:]}")
-            return None
-        registered = self._handlers.get(hook)
+            registered = None
+        if len(self._by_subject) < 256:  # a handful of real subjects; junk ones are not kept
+            self._by_subject[subject] = registered
+        return registered
+
+    async def _answer(self, msg: Msg) -> list[Any] | bytes | None:
+        registered = self._registered_for(msg.subject)
         if registered is None:
-            await self._error(msg, 404, f"plugin {self.name!r} does not implement {hook.value}")
+            try:
+                what = subjects.parse_hook_subject(msg.subject).hook
+            except ConfigError:
+                what = msg.subject
+            await self._error(msg, 404, f"plugin {self.name!r} does not implement {what}")
             return None
+        hook = registered.spec.hook
         headers = msg.headers or {}
         encoding = self.encoding
         if content_type := headers.get("Content-Type"):
-            with contextlib.suppress(EncodeError):
-                encoding = parse_encoding(content_type)
+            encoding = self._encoding_of(content_type)
         try:
             body = decode_map(msg.data, encoding, subject=msg.subject, version=subjects.PROTOCOL_VERSION)
             items = body.get("items")
@@ -415,6 +437,17 @@ class Plugin:
         self.stats["requests"] += 1
         self.stats["items"] += len(items)
         return await self._run(registered, request, items)
+
+    def _encoding_of(self, content_type: str) -> Encoding:
+        encoding = self._content_types.get(content_type)
+        if encoding is None:
+            try:
+                encoding = parse_encoding(content_type)
+            except EncodeError:
+                encoding = self.encoding
+            if len(self._content_types) < 16:
+                self._content_types[content_type] = encoding
+        return encoding
 
     async def _run(self, registered: _Registered, request: Request, items: list[Any]) -> list[Any] | bytes:
         """The results for *items*, or the encoded reply when the plugin had no opinion on any."""

@@ -15,7 +15,9 @@ work goes on and the dispatcher counts the skipped call.
 
 from __future__ import annotations
 
+import asyncio
 import copy
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -83,6 +85,10 @@ class PluginHooks:
         """Whether a live plugin could be called for *hook* on *workflow* (cheap, in memory)."""
         return self.dispatcher.wants(Hook(hook), workflow_meta(workflow))
 
+    def asks_ahead(self, hook: str, workflow: WorkflowInfo) -> bool:
+        """Whether every plugin that could be asked about *hook* declared no side effects."""
+        return self.dispatcher.side_effect_free(Hook(hook), workflow_meta(workflow))
+
     async def persisted(self, workflow: WorkflowInfo) -> None:
         """Publish the verdict notifications of *workflow*'s pass, now that its changes are stored."""
         for event in self._pending.pop(workflow.uid or workflow.name, []):
@@ -128,16 +134,36 @@ class PluginHooks:
 
     # -- node hooks -----------------------------------------------------------------------
 
-    async def node_pre_execute(self, workflow: WorkflowInfo, nodes: Sequence[NodeItem]) -> list[PreExecute]:
+    async def node_pre_execute(
+        self, workflow: WorkflowInfo, nodes: Sequence[NodeItem], ahead: Sequence[PodItem | None] = ()
+    ) -> list[PreExecute]:
         meta = workflow_meta(workflow)
         if not nodes or not self.dispatcher.wants(Hook.NODE_PRE_EXECUTE, meta):
             return [PreExecute() for _ in nodes]
         items = [{"id": n.node.get("id"), "node": n.node, "template": n.template} for n in nodes]
-        result = await self.dispatcher.call(Hook.NODE_PRE_EXECUTE, meta, items)
+        offered = [i for i, pod in enumerate(ahead) if pod is not None]
+        pod_outcomes: dict[int, ItemOutcome] = {}
+        if offered:
+            # Both hooks in one round trip (their plugins declared no side effects).
+            pod_items = [self._pod_item(ahead[i], workflow) for i in offered]  # type: ignore[arg-type]
+            result, pod_result = await asyncio.gather(
+                self.dispatcher.call(Hook.NODE_PRE_EXECUTE, meta, items), self.dispatcher.call(Hook.POD_PRE_CREATE, meta, pod_items)
+            )
+            pod_outcomes = dict(zip(offered, pod_result, strict=True))
+        else:
+            result = await self.dispatcher.call(Hook.NODE_PRE_EXECUTE, meta, items)
         out = []
-        for node, outcome in zip(nodes, result, strict=True):
+        for index, (node, outcome) in enumerate(zip(nodes, result, strict=True)):
             warnings = await self._warnings(meta, Hook.NODE_PRE_EXECUTE, outcome, node.node.get("id"))
-            out.append(await self._pre_execute(meta, node, outcome, warnings))
+            decision = await self._pre_execute(meta, node, outcome, warnings)
+            pod_outcome = pod_outcomes.get(index)
+            # The answer about the pod stands only if the node goes on exactly as offered;
+            # otherwise it is dropped unseen (a warning changes the node: ask again then).
+            if pod_outcome is not None and decision.decision == "continue" and not warnings:
+                pod = ahead[index]
+                assert pod is not None
+                decision = replace(decision, pod=await self._pod_decision(meta, pod, pod_outcome))
+            out.append(decision)
         return out
 
     async def _pre_execute(self, meta: JSON, node: NodeItem, outcome: ItemOutcome, warnings: tuple[str, ...]) -> PreExecute:
@@ -203,27 +229,28 @@ class PluginHooks:
         meta = workflow_meta(workflow)
         if not pods or not self.dispatcher.wants(Hook.POD_PRE_CREATE, meta):
             return [PodDecision() for _ in pods]
-        items = [{"id": p.node.get("id"), "node": p.node, "pod": to_kubernetes_pod(p.pod, workflow)} for p in pods]
+        items = [self._pod_item(p, workflow) for p in pods]
         result = await self.dispatcher.call(Hook.POD_PRE_CREATE, meta, items)
-        out = []
-        for pod, outcome in zip(pods, result, strict=True):
-            node_id = pod.node.get("id")
-            warnings = await self._warnings(meta, Hook.POD_PRE_CREATE, outcome, node_id)
-            if not outcome.allowed:
-                await self._verdict(meta, Hook.POD_PRE_CREATE, outcome, "veto", node_id)
-                out.append(PodDecision(allowed=False, message=_message(outcome, Hook.POD_PRE_CREATE), warnings=warnings))
-                continue
-            if outcome.target is None:
-                out.append(PodDecision(warnings=warnings))
-                continue
-            try:
-                patched = from_kubernetes_pod(outcome.target, pod.pod)
-            except (TypeError, ValueError, KeyError) as exc:
-                message = f"plugins {', '.join(outcome.patched_by)} patched the pod into something hookbus cannot run: {exc}"
-                out.append(PodDecision(allowed=False, message=message, warnings=warnings))
-                continue
-            out.append(PodDecision(pod=patched, warnings=warnings))
-        return out
+        return [await self._pod_decision(meta, pod, outcome) for pod, outcome in zip(pods, result, strict=True)]
+
+    @staticmethod
+    def _pod_item(pod: PodItem, workflow: WorkflowInfo) -> JSON:
+        return {"id": pod.node.get("id"), "node": pod.node, "pod": to_kubernetes_pod(pod.pod, workflow)}
+
+    async def _pod_decision(self, meta: JSON, pod: PodItem, outcome: ItemOutcome) -> PodDecision:
+        node_id = pod.node.get("id")
+        warnings = await self._warnings(meta, Hook.POD_PRE_CREATE, outcome, node_id)
+        if not outcome.allowed:
+            await self._verdict(meta, Hook.POD_PRE_CREATE, outcome, "veto", node_id)
+            return PodDecision(allowed=False, message=_message(outcome, Hook.POD_PRE_CREATE), warnings=warnings)
+        if outcome.target is None:
+            return PodDecision(warnings=warnings)
+        try:
+            patched = from_kubernetes_pod(outcome.target, pod.pod)
+        except (TypeError, ValueError, KeyError) as exc:
+            message = f"plugins {', '.join(outcome.patched_by)} patched the pod into something hookbus cannot run: {exc}"
+            return PodDecision(allowed=False, message=message, warnings=warnings)
+        return PodDecision(pod=patched, warnings=warnings)
 
     # -- parameters and executor plugins -------------------------------------------------
 

@@ -100,6 +100,10 @@ class PreExecute:
     requeue: float | None = None
     """For ``hold``: seconds until the node is offered again."""
     warnings: tuple[str, ...] = ()
+    pod: PodDecision | None = None
+    """``pod.preCreate``'s verdict on the node's pod, when the pod was offered ahead
+    (see :meth:`HookPoints.asks_ahead`) and the node continues: the engine then does not
+    ask again. ``None``: ask ``pod.preCreate`` as usual."""
 
 
 @dataclass(frozen=True)
@@ -162,9 +166,15 @@ class HookPoints(Protocol):
         ...
 
     async def node_pre_execute(
-        self, workflow: WorkflowInfo, nodes: Sequence[NodeItem]
+        self, workflow: WorkflowInfo, nodes: Sequence[NodeItem], ahead: Sequence[PodItem | None] = ()
     ) -> list[PreExecute]:
-        """Once per node, before it executes."""
+        """Once per node, before it executes.
+
+        *ahead* (only given when :meth:`asks_ahead` said so) holds the pod each node will
+        get if it continues (``None``: no pod); ``pod.preCreate`` may be asked about them
+        at the same time, and its verdict comes back as :attr:`PreExecute.pod` for the
+        nodes that continue. Verdicts on pods that are never created leave no trace.
+        """
         ...
 
     async def node_post_execute(
@@ -203,12 +213,24 @@ class HookPoints(Protocol):
         """
         ...
 
+    def asks_ahead(self, hook: str, workflow: WorkflowInfo) -> bool:
+        """Whether *hook* may be asked before the engine knows it will use the answer.
+
+        True when everyone who would be asked declared that answering has no side
+        effects; the engine then offers pods to ``node.preExecute`` (``ahead``) so that
+        both hooks are asked in one round trip.
+        """
+        ...
+
 
 class NoOpinionHooks:
     """Every hook answered with "no opinion"; a base for hook points that override a few."""
 
     def wants(self, hook: str, workflow: WorkflowInfo) -> bool:
         return True
+
+    def asks_ahead(self, hook: str, workflow: WorkflowInfo) -> bool:
+        return False
 
     async def workflow_pre_operate(self, workflows: Sequence[JSON]) -> list[Admission]:
         return [Admission() for _ in workflows]
@@ -219,7 +241,7 @@ class NoOpinionHooks:
         return [MetadataPatch() for _ in updates]
 
     async def node_pre_execute(
-        self, workflow: WorkflowInfo, nodes: Sequence[NodeItem]
+        self, workflow: WorkflowInfo, nodes: Sequence[NodeItem], ahead: Sequence[PodItem | None] = ()
     ) -> list[PreExecute]:
         return [PreExecute() for _ in nodes]
 

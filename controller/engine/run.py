@@ -1156,13 +1156,18 @@ class WorkflowRun:
         # node.postExecute is owed to every launched leaf, whatever ends it
         self._executing.update(j.node.id for j in jobs)
         if hooks.wants("node.preExecute", self.info):
-            decisions = await hooks.node_pre_execute(
-                self.info, [NodeItem(public_node(j.node.to_dict()), j.template) for j in jobs]
-            )
+            node_dicts = [public_node(j.node.to_dict()) for j in jobs]
+            node_items = [NodeItem(node, j.template) for node, j in zip(node_dicts, jobs, strict=True)]
+            if hooks.wants("pod.preCreate", self.info) and hooks.asks_ahead("pod.preCreate", self.info):
+                # both hooks in one round trip: the pods are offered with the nodes
+                decisions = await hooks.node_pre_execute(self.info, node_items, self._pods_ahead(jobs, node_dicts))
+            else:
+                decisions = await hooks.node_pre_execute(self.info, node_items)
         else:  # nobody to ask: build no request items
             decisions = [_CONTINUE] * len(jobs)
         pods: list[LeafJob] = []
         plugins: list[LeafJob] = []
+        answered: dict[str, PodDecision] = {}
         for job, decision in zip(jobs, decisions, strict=True):
             node = job.node
             if decision.warnings:
@@ -1192,25 +1197,30 @@ class WorkflowRun:
                 self._start_http(job)
             else:
                 pods.append(job)
+                if decision.pod is not None:
+                    answered[job.node.id] = decision.pod
         if plugins:
             await self._run_plugins(plugins)
         if not pods:
             return
-        items = []
+        ready: list[LeafJob] = []
         for job in pods:
             try:
-                job.task = self._task_spec(job)
+                job.task = self._task_spec(job) if job.task is None else replace(job.task, mounts=self._mounts(job))
             except (ArgoError, ValueError, KeyError) as exc:
                 self.finish(job.node, ERROR, str(exc))
                 continue
-            items.append(job)
-        if not hooks.wants("pod.preCreate", self.info):
+            ready.append(job)
+        items = [j for j in ready if j.node.id not in answered]
+        if not items or not hooks.wants("pod.preCreate", self.info):
             verdicts = [_ALLOW] * len(items)
         else:
             verdicts = await hooks.pod_pre_create(
                 self.info, [PodItem(public_node(j.node.to_dict()), _pod_of(j.task, j.template)) for j in items if j.task]
             )
-        for job, verdict in zip(items, verdicts, strict=True):
+        asked = dict(zip((j.node.id for j in items), verdicts, strict=True))
+        for job in ready:
+            verdict = answered.get(job.node.id) or asked[job.node.id]
             if verdict.warnings:
                 self._note_warnings(job.node, verdict.warnings)
             if not verdict.allowed:
@@ -1221,6 +1231,25 @@ class WorkflowRun:
                 # what plugins made of the pod's metadata stays visible on the node
                 job.node.extra = {**(job.node.extra or {}), "podMetadata": _pod_metadata(job.task)}
             self._start_task(job)
+
+    def _pods_ahead(self, jobs: list[LeafJob], nodes: list[JSON]) -> list[PodItem | None]:
+        """The pod each job will get if it continues, for ``pod.preCreate`` asked ahead.
+
+        Volume mounts are left out (they make directories): they are added once the node
+        continues. A pod that cannot be built is not offered; the node fails the usual way.
+        """
+        out: list[PodItem | None] = []
+        for job, node in zip(jobs, nodes, strict=True):
+            item = None
+            if job.kind not in ("plugin", "http"):
+                try:
+                    job.task = self._task_spec(job, mounts=False)
+                except (ArgoError, ValueError, KeyError):
+                    job.task = None
+                else:
+                    item = PodItem(node, _pod_of(job.task, job.template))
+            out.append(item)
+        return out
 
     def _note_warnings(self, node: Node, warnings: Sequence[str]) -> None:
         """Keep plugin *warnings* about *node* on it, and each distinct text on the workflow."""
@@ -1269,7 +1298,7 @@ class WorkflowRun:
             ready.append(job)
         return ready
 
-    def _task_spec(self, job: LeafJob) -> TaskSpec:
+    def _task_spec(self, job: LeafJob, *, mounts: bool = True) -> TaskSpec:
         pod = pod_dict(job.template, self.wf)
         tmpl = job.template
         return TaskSpec(
@@ -1287,7 +1316,7 @@ class WorkflowRun:
             labels=pod["labels"],
             output_artifacts=output_artifact_paths(tmpl),
             input_files=input_files(job.node.inputs),
-            mounts=self._mounts(job),
+            mounts=self._mounts(job) if mounts else {},
         )
 
     def _volume_root(self) -> Path | None:

@@ -22,7 +22,15 @@ import yaml
 from conftest import wait_for
 from hookstack import Stack
 
-from hookbus.bus import DispatchSettings, NatsSettings, Plugin, RegistrySettings, patch, reject
+from hookbus.bus import (
+    DispatchSettings,
+    NatsSettings,
+    Plugin,
+    RegistrySettings,
+    patch,
+    reject,
+    short_circuit,
+)
 from hookbus.bus.connection import connect
 from hookbus.bus.dispatch import Dispatcher
 from hookbus.bus.events import EventPublisher, PublisherSink, replay
@@ -238,6 +246,106 @@ async def test_a_pod_vetoed_by_an_earlier_plugin_is_not_shown_to_later_ones(
     assert nodes["one"]["phase"] == "Succeeded"
     assert seen_by_later == ["one"]
     assert [t.labels.get("seen") for t in executor.tasks] == ["yes"]
+
+
+async def test_side_effect_free_mutators_are_asked_at_once_with_the_outcome_of_asking_in_order(
+    nats_url: str, stack: Stack, executor: RecordingExecutor
+) -> None:
+    first, second, third = Plugin("spec-first"), Plugin("spec-second"), Plugin("spec-third")
+    third_asked = asyncio.Event()
+    seen_by_second: list[str] = []
+    seen_by_third: list[str] = []
+
+    @first.pod_pre_create(priority=10, side_effects=False)
+    async def label(**kwargs: Any) -> Any:
+        # Answers only once the last plugin has been asked: one after another would never get there.
+        await asyncio.wait_for(third_asked.wait(), 5)
+        return patch([{"op": "add", "path": "/metadata/labels/stage", "value": "first"}])
+
+    @second.pod_pre_create(priority=20, side_effects=False)
+    def extend(pod: dict[str, Any], **kwargs: Any) -> Any:
+        stage = pod["metadata"]["labels"].get("stage", "none")
+        seen_by_second.append(stage)
+        return patch([{"op": "add", "path": "/metadata/labels/after", "value": stage}])
+
+    @third.pod_pre_create(priority=30, side_effects=False)
+    def look(pod: dict[str, Any], **kwargs: Any) -> None:
+        seen_by_third.append(pod["metadata"]["labels"].get("after", "none"))
+        third_asked.set()
+
+    async with serving(nats_url, first, second, third):
+        await wait_registered(stack.registry, "spec-first", "spec-second", "spec-third")
+        done = await run(stack, STEPS.replace("NAME", "speculated"))
+    assert done["status"]["phase"] == "Succeeded", done["status"].get("message")
+    # Each later plugin answered first about the pod as it was, then again about the patched one.
+    assert seen_by_second == ["none", "first"] * 2
+    assert seen_by_third == ["none", "none", "first"] * 2
+    for task in executor.tasks:
+        assert task.labels["stage"] == "first" and task.labels["after"] == "first"
+
+
+async def test_mutators_with_side_effects_are_never_asked_ahead_of_their_turn(
+    nats_url: str, stack: Stack, executor: RecordingExecutor
+) -> None:
+    first, second = Plugin("careful-first"), Plugin("careful-second")
+    order: list[str] = []
+
+    @first.pod_pre_create(priority=10, side_effects=False)
+    async def slow(**kwargs: Any) -> None:
+        order.append("first asked")
+        await asyncio.sleep(0.2)  # long enough for a request to the second to overtake it
+        order.append("first answered")
+
+    @second.pod_pre_create(priority=20)  # side effects: asked only in its turn
+    def act(**kwargs: Any) -> None:
+        order.append("second asked")
+
+    async with serving(nats_url, first, second):
+        await wait_registered(stack.registry, "careful-first", "careful-second")
+        done = await run(stack, STEPS.replace("NAME", "careful"))
+    assert done["status"]["phase"] == "Succeeded", done["status"].get("message")
+    assert order == ["first asked", "first answered", "second asked"] * 2
+
+
+async def test_pods_are_offered_with_their_nodes_and_a_verdict_on_a_pod_never_created_leaves_no_trace(
+    nats_url: str, stack: Stack, executor: RecordingExecutor
+) -> None:
+    cache = Plugin("ahead-cache")
+    policy = Plugin("ahead-policy")
+    pods_asked: set[str] = set()
+    pod_seen = asyncio.Event()
+
+    @cache.node_pre_execute(side_effects=False)
+    async def lookup(node: dict[str, Any], **kwargs: Any) -> Any:
+        if node["displayName"] == "one":
+            return short_circuit(outputs={"parameters": []}, message="from the cache")
+        # asked in the same round trip as pod.preCreate: its request is already there
+        await asyncio.wait_for(pod_seen.wait(), 5)
+        return None
+
+    @policy.pod_pre_create(side_effects=False)
+    def veto(node: dict[str, Any], **kwargs: Any) -> Any:
+        pods_asked.add(node["displayName"])
+        pod_seen.set()
+        return reject("no pods here")
+
+    async with serving(nats_url, cache, policy):
+        await wait_registered(stack.registry, "ahead-cache", "ahead-policy")
+        done = await run(stack, STEPS.replace("NAME", "ahead"))
+    nodes = pods(done)
+    assert pods_asked == {"one", "two"}  # one's pod was offered ahead ...
+    assert nodes["one"]["phase"] == "Succeeded" and nodes["one"]["message"] == "from the cache"
+    assert nodes["two"]["phase"] == "Error" and "no pods here" in nodes["two"]["message"]
+    assert executor.tasks == []
+
+    async def reported() -> bool:
+        events = await all_events(stack.nc.jetstream(), "ahead")
+        return any(e.data.get("nodeId") == nodes["two"]["id"] and e.data.get("hook") == "pod.preCreate" for e in events)
+
+    await wait_for(reported, timeout=8, what="the veto of step two")
+    events = await all_events(stack.nc.jetstream(), "ahead")
+    # ... but its veto was dropped unseen: no event, no message
+    assert not [e for e in events if e.data.get("nodeId") == nodes["one"]["id"] and e.data.get("hook") == "pod.preCreate"]
 
 
 # ------------------------------------------------------------------------------ timeouts
