@@ -719,6 +719,8 @@ class EventPublisher:
         self._units: dict[int, _Unit] = {}
         self._deadlines: collections.deque[_Unit] = collections.deque()
         self._batches_in_flight = 0
+        self._first_at: float | None = None
+        """When the oldest event waiting to be sent became ready (for ``linger``)."""
         self._tokens = itertools.count(1)
         self._resend: collections.deque[_Item] = collections.deque()
         self._retry: list[tuple[float, int, _Item]] = []
@@ -964,6 +966,10 @@ class EventPublisher:
                 # Keep events queued until the client is back; poll its state.
                 await asyncio.sleep(_DISCONNECTED_POLL)
                 continue
+            if self._lingering(now):
+                assert self._first_at is not None
+                await self._sleep(self._first_at + self._settings.linger - now)
+                continue
             items = self._take(now)
             if not items:
                 burst = 0
@@ -975,6 +981,22 @@ class EventPublisher:
                 # Sending does not suspend; give the controller's tasks a turn.
                 burst = 0
                 await asyncio.sleep(0)
+
+    def _lingering(self, now: float) -> bool:
+        """Whether to wait for more events before sending (see ``EventSettings.linger``)."""
+        if not (self._events or self._progress_ready):
+            self._first_at = None
+            return False
+        if self._first_at is None:
+            self._first_at = now
+        # Once the oldest has waited long enough, everything waiting goes, batch after batch.
+        return not (
+            now >= self._first_at + self._settings.linger
+            or len(self._events) >= self._settings.batch_size
+            or self._resend
+            or self._closing
+            or self._flushers
+        )
 
     async def _sleep(self, delay: float | None) -> None:
         if delay is None:

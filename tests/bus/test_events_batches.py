@@ -3,6 +3,7 @@ way a batch can fail ends with each event stored exactly once."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 from dataclasses import replace
@@ -127,6 +128,30 @@ async def test_events_waiting_together_are_committed_as_atomic_batches(nc: Clien
     for name, value in last.headers().items():
         assert msg.headers[name] == value
     assert CloudEvent.from_message(msg.subject, msg.headers, msg.data or b"").data == last.data
+
+
+async def test_events_that_trickle_in_wait_for_the_linger_and_go_as_one_batch(nc: Client) -> None:
+    js = nc.jetstream()
+    sent = [event(n) for n in range(20)]
+    async with EventPublisher(nc, replace(FAST, linger=2.0)) as publisher:
+        for e in sent:  # one at a time, the publisher task getting a turn in between
+            await publisher.publish(e)
+            await asyncio.sleep(0)
+        assert await stream_count(js) == 0  # still lingering
+        await wait_for(lambda: publisher.stats.published == 20, timeout=15)
+        assert publisher.stats.batches == 1
+    assert sorted(await stored_ids(js)) == sorted(e.id for e in sent)
+
+
+async def test_a_full_batch_or_a_flush_does_not_wait_for_the_linger(nc: Client) -> None:
+    js = nc.jetstream()
+    async with EventPublisher(nc, replace(FAST, linger=60.0, batch_size=10)) as publisher:
+        queue_all(publisher, [event(n) for n in range(10)])
+        await wait_for(lambda: publisher.stats.published == 10, timeout=15)
+        queue_all(publisher, [event(n) for n in range(10, 13)])
+        await publisher.flush(timeout=15)
+        assert publisher.stats.published == 13
+    assert await stream_count(js) == 13
 
 
 async def test_a_stream_without_atomic_batches_gets_every_event_one_by_one(nc: Client) -> None:
