@@ -204,6 +204,9 @@ class RigSettings:
     """The plugins' ``maxBatch`` (``None``: the dispatcher's default chunking)."""
     validating: bool = False
     """Register every hook as validating (plugins called in parallel) instead of the hook's default."""
+    side_effects: bool = False
+    """Plugins leave ``sideEffects`` at its default (true): never asked ahead of their turn.
+    The no-op plugins otherwise declare ``sideEffects: false``, as a no-op truly is."""
     max_in_flight: int = 8
     """The dispatcher's in-flight limit."""
     max_running_nodes: int = 10_000
@@ -213,12 +216,18 @@ class RigSettings:
 
 
 async def start_noop_plugins(
-    url: str, names: list[str], hooks: Sequence[str], max_batch: int | None, *, validating: bool = False
+    url: str,
+    names: list[str],
+    hooks: Sequence[str],
+    max_batch: int | None,
+    *,
+    validating: bool = False,
+    side_effects: bool = False,
 ) -> list[asyncio.subprocess.Process]:
     """Start ``benchmarks.noop_plugin`` processes answering *hooks* with "no opinion"."""
     from benchmarks.dispatch_bench import start_plugins
 
-    if tuple(hooks) == FANOUT_HOOKS and not validating:  # the plugin's defaults: its owner's launcher
+    if tuple(hooks) == FANOUT_HOOKS and not validating and not side_effects:  # the plugin's defaults
         return await start_plugins(url, names, max_batch)
     procs = []
     for name in names:
@@ -227,6 +236,8 @@ async def start_noop_plugins(
             args.append(f"--max-batch={max_batch}")
         if validating:
             args.append("--validating")
+        if side_effects:
+            args.append("--side-effects")
         args += list(hooks)
         procs.append(await asyncio.create_subprocess_exec(*args, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}))
     return procs
@@ -282,7 +293,7 @@ class Rig:
             self.url = await server.start()
             self._cleanup.append(server.stop)
             names = [f"noop-{i}" for i in range(s.plugins)]
-            procs = await start_noop_plugins(self.url, names, s.hooks, s.max_batch, validating=s.validating)
+            procs = await start_noop_plugins(self.url, names, s.hooks, s.max_batch, validating=s.validating, side_effects=s.side_effects)
             self._cleanup.append(lambda: stop_plugins(procs))
             nc = await connect(NatsSettings(urls=(self.url,), name="bench-controller"))
             self._cleanup.append(nc.close)

@@ -7,10 +7,14 @@ for every blocking hook that fires for container nodes (``workflow.preOperate``,
 ``parameters.resolve`` and ``template.execute`` fire only for plugin placeholders and
 ``plugin:`` templates, which this workflow has none of).
 
-A third run registers the same plugins as *validating* (``plugins_validating``): the
-dispatcher then calls them in parallel instead of one after another (the default for
-``workflow.preUpdate``, ``node.*`` and ``pod.preCreate`` is mutating, called in order); the
-issue's targets use the default run (``plugins``).
+The no-op plugins register each hook with its default (mutating for ``workflow.preUpdate``,
+``node.*`` and ``pod.preCreate``) and declare ``sideEffects: false``, as a no-op truly does:
+the dispatcher asks them together, speculatively, and asks ``pod.preCreate`` in the same
+round trip as ``node.preExecute``; the issue's targets use this run (``plugins``). Two more
+runs show the other registrations: *validating* (``plugins_validating``: called in
+parallel, may not patch) and plugins that keep the default ``sideEffects: true``
+(``plugins_with_side_effects``: called strictly one after another, each hook in its own
+round trip).
 
 The latency of a step (``step_to_step``) is the time from a pod's ``finishedAt`` to the
 next pod's ``startedAt``, both the engine's own float timestamps (``x-hookbus`` of the
@@ -84,10 +88,15 @@ async def run_latency(steps: int = 200, plugins: int = 5, in_flight: int = 8) ->
         RigSettings(plugins=plugins, hooks=BLOCKING_HOOKS, validating=True, max_in_flight=in_flight, count_events=subject),
         steps,
     )
+    in_turn = await measure_sequential(
+        RigSettings(plugins=plugins, hooks=BLOCKING_HOOKS, side_effects=True, max_in_flight=in_flight, count_events=subject),
+        steps,
+    )
     return {
         "timestamps": "the engine's float startedAt/finishedAt of each pod, as stored (x-hookbus)",
         "not_fired": ["parameters.resolve", "template.execute"],
         "plugins0": without,
         "plugins": with_plugins,
         "plugins_validating": validating,
+        "plugins_with_side_effects": in_turn,
     }

@@ -249,7 +249,7 @@ def _events_lost(report: JSON, fanout_runs: list[JSON]) -> int | None:
     """Lost final events over every run (``None`` when a run did not report them)."""
     runs = list(fanout_runs)
     latency = report.get("latency") or {}
-    runs += [latency[k] for k in ("plugins0", "plugins", "plugins_validating") if latency.get(k)]
+    runs += [latency[k] for k in ("plugins0", "plugins", "plugins_validating", "plugins_with_side_effects") if latency.get(k)]
     runs += [report[k] for k in ("isolation", "throughput") if report.get(k)]
     if not runs or any(r.get("events_lost") is None for r in runs):
         return None
@@ -265,11 +265,11 @@ def table(report: JSON) -> str:
             f"{r['decisions_per_hook_s']:>11} {r['peak_rss_mb']:>7.0f} {r['events_lost']:>5}"
         )
     latency = report.get("latency") or {}
-    for name in ("plugins0", "plugins", "plugins_validating"):
+    for name in ("plugins0", "plugins", "plugins_validating", "plugins_with_side_effects"):
         r = latency.get(name)
         if r:
             s = r["step_to_step"]
-            lines.append(f"latency {name:18} {r['steps']} steps: step-to-step p50 {s['p50_ms']} ms, p99 {s['p99_ms']} ms, lost {r['events_lost']}")
+            lines.append(f"latency {name:25} {r['steps']} steps: step-to-step p50 {s['p50_ms']} ms, p99 {s['p99_ms']} ms, lost {r['events_lost']}")
     iso = report.get("isolation")
     if iso:
         lines.append(

@@ -160,11 +160,15 @@ class CallStats:
     not_implemented: int = 0
     retries: int = 0
     busy_s: float = 0.0
-    """Wall seconds spent in calls that had a plugin to ask (summed over calls; concurrent calls each count)."""
+    """Wall seconds spent in calls that had a plugin to ask. For one call, its duration; for
+    :attr:`Dispatcher.stats`, the seconds during which at least one call was in flight
+    (calls that overlap count once)."""
 
     def add(self, other: CallStats) -> None:
+        """Add *other*'s counters (not ``busy_s``: the dispatcher keeps the union of busy time)."""
         for name in self.__slots__:
-            setattr(self, name, getattr(self, name) + getattr(other, name))
+            if name != "busy_s":
+                setattr(self, name, getattr(self, name) + getattr(other, name))
 
 
 @dataclass(slots=True)
@@ -231,6 +235,8 @@ class Dispatcher:
         self._filters: dict[tuple[str, Hook], tuple[PluginManifest, ItemPredicate | None]] = {}
         self.stats = CallStats()
         self._request_seq = 0
+        self._in_call = 0
+        self._busy_since = 0.0
         self._subjects: dict[tuple[str, Hook], str] = {}
         self._envelopes: dict[tuple[str, Hook, Encoding, bytes], ListEnvelope] = {}
 
@@ -272,6 +278,9 @@ class Dispatcher:
         if not plans or not items:
             return CallResult([NO_OPINION] * len(items), stats)
         started = time.perf_counter()
+        if not self._in_call:
+            self._busy_since = started
+        self._in_call += 1
         deadline = None if timeout is None else self._clock() + timeout
         current: list[Mapping[str, Any]] = list(items)
         mutators = sorted((p for p in plans if p.spec.mutating), key=lambda p: (p.spec.priority, p.manifest.name))
@@ -321,11 +330,17 @@ class Dispatcher:
                 await chain(waves.popleft())
 
         workers = min(self.settings.max_in_flight, len(waves))
-        if workers == 1:
-            await worker()
-        else:
-            await asyncio.gather(*(worker() for _ in range(workers)))
-        stats.busy_s = time.perf_counter() - started
+        try:
+            if workers == 1:
+                await worker()
+            else:
+                await asyncio.gather(*(worker() for _ in range(workers)))
+        finally:
+            ended = time.perf_counter()
+            self._in_call -= 1
+            if not self._in_call:
+                self.stats.busy_s += ended - self._busy_since
+        stats.busy_s = ended - started
         self.stats.add(stats)
         return CallResult([o if o is not None else NO_OPINION for o in outcomes], stats)
 
