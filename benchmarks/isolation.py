@@ -11,6 +11,12 @@ wholly after the fan-out's end are dropped and counted (``gaps_after_fanout_drop
 ``loop_lag`` shows the cause: how late the controller's event loop woke a task sleeping
 5 ms, on the idle controller and during the fan-out.
 
+``cpu_contention`` is the floor any design meets on this machine: the same small workflow,
+on the same idle controller, while H busy-loop processes that have nothing to do with
+hookbus (pure Python arithmetic) compete for the CPU, as the fan-out's controller work,
+nats-server, plugin processes and event counter do. Its ``p99_ratio`` is what sharing the
+cores alone costs.
+
 Step-to-step latency is measured as in :mod:`benchmarks.latency` (a pod's ``finishedAt``
 to the next pod's ``startedAt``, the engine's float timestamps as stored), read from the
 store after the fan-out ended so that reading it never adds load during the measurement.
@@ -20,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 import time
 from typing import TYPE_CHECKING
 
@@ -93,7 +100,12 @@ async def _run_small(rig: Rig, name: str, steps: int) -> tuple[WorkflowKey, JSON
     return key, done, time.perf_counter() - started
 
 
-async def run_isolation(fanout_nodes: int = 100_000, steps: int = 10, idle_runs: int = 10, plugins: int = 5, in_flight: int = 8) -> JSON:
+_BUSY_LOOP = "n = 0\nwhile True:\n    n += 1\n"
+
+
+async def run_isolation(
+    fanout_nodes: int = 100_000, steps: int = 10, idle_runs: int = 30, plugins: int = 5, in_flight: int = 8, cpu_hogs: int = 4
+) -> JSON:
     """Small-workflow step latency on an idle controller and under a fan-out; its figures."""
     settings = RigSettings(
         plugins=plugins, hooks=FANOUT_HOOKS, max_in_flight=in_flight, count_events="hookbus.event.v1.default.*.node.>"
@@ -110,6 +122,18 @@ async def run_isolation(fanout_nodes: int = 100_000, steps: int = 10, idle_runs:
             idle_keys.append(key)
             idle_walls.append(wall)
             finished.append(done)
+
+        contended_keys: list[WorkflowKey] = []
+        hogs = [await asyncio.create_subprocess_exec(sys.executable, "-c", _BUSY_LOOP) for _ in range(cpu_hogs)]
+        try:
+            for i in range(idle_runs if cpu_hogs else 0):
+                key, done, _ = await _run_small(rig, f"contended-{i}", steps)
+                contended_keys.append(key)
+                finished.append(done)
+        finally:
+            for hog in hogs:
+                hog.kill()
+                await hog.wait()
 
         started_epoch = time.time()
         started = time.perf_counter()
@@ -132,6 +156,7 @@ async def run_isolation(fanout_nodes: int = 100_000, steps: int = 10, idle_runs:
         loop_lag = {"idle": lag.figures(idle_since, started_epoch), "under_fanout": lag.figures(started_epoch, fan_end_epoch)}
         finished.append(fan_done)
         idle_gaps = [gap for key in idle_keys for gap in step_gaps(await rig.stored_nodes(key))]
+        contended_gaps = [gap for key in contended_keys for gap in step_gaps(await rig.stored_nodes(key))]
         busy_gaps: list[float] = []
         after = 0
         for key in busy_keys:
@@ -144,6 +169,8 @@ async def run_isolation(fanout_nodes: int = 100_000, steps: int = 10, idle_runs:
     idle = latency_figures(idle_gaps)
     busy = latency_figures(busy_gaps)
     ratio = round(busy["p99_ms"] / idle["p99_ms"], 2) if busy_gaps and idle_gaps and idle["p99_ms"] > 0 else None
+    contended = latency_figures(contended_gaps)
+    floor = round(contended["p99_ms"] / idle["p99_ms"], 2) if contended_gaps and idle_gaps and idle["p99_ms"] > 0 else None
     return {
         "fanout_nodes": fanout_nodes,
         "fanout_phase": fan_done["status"]["phase"],
@@ -154,6 +181,7 @@ async def run_isolation(fanout_nodes: int = 100_000, steps: int = 10, idle_runs:
         "idle": {"runs": len(idle_keys), "mean_run_s": _mean(idle_walls), **idle},
         "under_fanout": {"runs": len(busy_keys), "gaps_after_fanout_dropped": after, **busy},
         "p99_ratio": ratio,
+        "cpu_contention": {"busy_loop_processes": cpu_hogs, "runs": len(contended_keys), **contended, "p99_ratio": floor},
         "loop_lag": loop_lag,
         "small_phases": sorted({wf["status"]["phase"] for wf in finished if wf["metadata"]["name"] != "fanout"}),
         "peak_rss_mb": peak_rss_mb(),

@@ -33,7 +33,7 @@ FULL = {
     "latency_steps": 200,
     "isolation_nodes": None,  # the fan-out's size
     "isolation_steps": 10,
-    "isolation_idle_runs": 10,
+    "isolation_idle_runs": 30,
     "throughput_workflows": 1_000,
 }
 QUICK = {
@@ -74,7 +74,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--latency-steps", type=int, help="steps of the latency workflow (200; quick 50)")
     parser.add_argument("--isolation-nodes", type=int, help="fan-out size under the small workflow (default --nodes)")
     parser.add_argument("--isolation-steps", type=int, help="steps of the small workflow (10)")
-    parser.add_argument("--isolation-idle-runs", type=int, help="small-workflow runs on the idle controller (10; quick 5)")
+    parser.add_argument("--isolation-idle-runs", type=int, help="small-workflow runs on the idle controller (30; quick 5)")
     parser.add_argument("--throughput-workflows", type=int, help="workflows submitted at once (1000; quick 200)")
     parser.add_argument("--plugins", type=int, default=5)
     parser.add_argument("--in-flight", type=int, default=8, help="the dispatcher's in-flight limit")
@@ -274,7 +274,9 @@ def table(report: JSON) -> str:
     if iso:
         lines.append(
             f"isolation: small-workflow p99 idle {iso['idle'].get('p99_ms')} ms, under a {iso['fanout_nodes']}-node fan-out "
-            f"{iso['under_fanout'].get('p99_ms')} ms (x{iso['p99_ratio']}), lost {iso['events_lost']}"
+            f"{iso['under_fanout'].get('p99_ms')} ms (x{iso['p99_ratio']}), lost {iso['events_lost']}; "
+            f"with {iso['cpu_contention']['busy_loop_processes']} busy-loop processes instead "
+            f"{iso['cpu_contention'].get('p99_ms')} ms (x{iso['cpu_contention'].get('p99_ratio')})"
         )
     thr = report.get("throughput")
     if thr:

@@ -126,8 +126,11 @@ def test_isolation_smoke_runs_the_small_workflow_during_the_fanout() -> None:
     assert busy["runs"] >= 1  # the first small run starts while the fan-out is running
     # every gap of the runs under load is either measured or dropped as after the fan-out's end
     assert busy["samples"] + busy["gaps_after_fanout_dropped"] == busy["runs"] * (steps - 1)
+    contended = iso["cpu_contention"]
+    assert contended["runs"] == idle_runs and contended["samples"] == idle_runs * (steps - 1)
+    assert contended["busy_loop_processes"] == 4 and contended["p99_ratio"] is not None
     small_nodes = 1 + 2 * steps
-    expected = (1 + idle_runs + busy["runs"]) * small_nodes + 1002
+    expected = (1 + 2 * idle_runs + busy["runs"]) * small_nodes + 1002
     assert iso["final_events_expected"] == iso["final_events_received"] == expected
     assert iso["events_lost"] == 0
     # the loop-lag monitor woke up (every 5 ms) both before and during the fan-out

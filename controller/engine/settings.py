@@ -28,10 +28,11 @@ class ControllerSettings:
     max_running_nodes: int = 64
     """Upper bound on executor tasks running at once in one workflow (before ``parallelism``)."""
 
-    max_nodes_per_pass: int = 500
+    max_nodes_per_pass: int = 50
     """Upper bound on the node work of one scheduling pass while other workflows have work
-    too: executor results applied, and children one group starts. Keeps passes short, so a
-    huge fan-out never holds the event loop long while other workflows wait."""
+    too: executor results applied, and children one group starts. Keeps passes short (tens
+    of milliseconds), so a huge fan-out never holds the event loop long while other
+    workflows wait; it still sends plugins 50 nodes per request."""
 
     max_nodes_per_pass_alone: int = 2_000
     """The same bound while no other workflow is in progress: larger passes carry more nodes
