@@ -47,6 +47,7 @@ from hookbus.bus.errors import BusError, DecodeError, EncodeError
 from hookbus.bus.filters import ItemPredicate, compile_item_filter, project, workflow_matches
 from hookbus.bus.hooks import HOOKS, Hook
 from hookbus.bus.manifest import FailurePolicy, HookSpec, PluginManifest
+from hookbus.bus.requests import Requester
 from hookbus.bus.settings import DispatchSettings
 
 if TYPE_CHECKING:
@@ -235,6 +236,7 @@ class Dispatcher:
         self._filters: dict[tuple[str, Hook], tuple[PluginManifest, ItemPredicate | None]] = {}
         self.stats = CallStats()
         self._request_seq = 0
+        self._requests = Requester(nc)
         self._in_call = 0
         self._busy_since = 0.0
         self._subjects: dict[tuple[str, Hook], str] = {}
@@ -561,15 +563,13 @@ class Dispatcher:
                 if timeout <= 0:
                     raise PluginCallError(name, hook, "timeout", "no time left before the call's deadline")
             self._request_seq += 1
-            headers = {
-                TIMEOUT_HEADER: str(max(1, int(timeout * 1000))),
-                REQUEST_ID_HEADER: str(self._request_seq),
-                "Content-Type": plan.manifest.encoding.content_type,
-            }
+            headers = {TIMEOUT_HEADER: str(max(1, int(timeout * 1000))), "Content-Type": plan.manifest.encoding.content_type}
             stats.requests += 1
             stats.items_sent += count
             try:
-                msg = await self._nc.request(subject, data, timeout=timeout, headers=headers)
+                msg = await self._requests.request(
+                    subject, data, timeout=timeout, headers=headers, extra={REQUEST_ID_HEADER: str(self._request_seq)}
+                )
             except NoRespondersError:
                 raise PluginCallError(name, hook, "no-responders", "no instance of the plugin is listening (no responders)") from None
             except (NatsTimeoutError, TimeoutError):

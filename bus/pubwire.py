@@ -76,6 +76,11 @@ def header_block(headers: Mapping[str, str] | Iterable[tuple[str, str]]) -> byte
     return "\r\n".join(lines).encode()
 
 
+def header_lines(headers: Mapping[str, str] | Iterable[tuple[str, str]]) -> bytes:
+    """The ``Name: value`` lines of *headers* alone, to go after a :func:`header_block`."""
+    return header_block(headers)[len(b"NATS/1.0\r\n") :]
+
+
 def batch_headers(batch_id: str, sequence: int, *, commit: bool) -> bytes:
     """The atomic batch header lines of message *sequence* (1-based) of batch *batch_id*."""
     if commit:
