@@ -14,7 +14,9 @@ plugin = Plugin("pod-policy", version="1.0.0", description="labels, a log sideca
 SIDECAR = {"name": "log-shipper", "image": "busybox", "command": ["sh", "-c", "while true; do sleep 1; done"]}
 
 
-@plugin.pod_pre_create(timeout=2.0)
+# A pure function of the pod: the controller may ask it ahead (with node.preExecute, and
+# together with the mutating plugins before it), which saves round trips.
+@plugin.pod_pre_create(timeout=2.0, side_effects=False)
 def police(pod: dict[str, Any], workflow: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
     for container in pod["spec"].get("containers", []):
         if (container.get("securityContext") or {}).get("privileged"):
