@@ -11,7 +11,8 @@ Variants (the suite picks sizes):
 - ``per_call``: the same plugins with ``maxBatch: 1`` (one request per node per plugin),
   the same in-flight limit;
 - ``per_call_sequential``: one request at a time, plugin after plugin (in-flight 1,
-  ``maxBatch`` 1), as a naive in-process design would;
+  ``maxBatch`` 1, and plugins that keep the default ``sideEffects: true``, so they are
+  never asked together or ahead), as a naive in-process design would;
 - ``codec_floor`` (:func:`codec_floor`): encoding and decoding the same number of records
   in process, no network: the floor of any design on this machine.
 """
@@ -45,6 +46,7 @@ def rig_settings(variant: str, plugins: int, in_flight: int, workflow: str = "fa
         hooks=FANOUT_HOOKS,
         max_batch=1 if per_call else None,
         max_in_flight=1 if variant == "per_call_sequential" else in_flight,
+        side_effects=variant == "per_call_sequential",
         count_events=f"hookbus.event.v1.default.{workflow}.node.>",
     )
 
