@@ -1178,6 +1178,7 @@ class WorkflowRun:
                 # Error when the plugin itself failed (Fail policy), Failed when it said no.
                 self.finish(node, ERROR if decision.phase == ERROR else FAILED, decision.message)
             elif decision.decision == "hold":
+                job.task = None  # a pod built ahead is built again when the node is offered again
                 delay = decision.requeue or 1.0
                 node.message = decision.message
                 self.touch(node)
