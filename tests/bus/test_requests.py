@@ -8,6 +8,7 @@ import time
 from typing import TYPE_CHECKING
 
 import pytest
+from conftest import wait_for
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeoutError
 
@@ -32,6 +33,18 @@ async def test_each_reply_reaches_its_own_request_with_the_headers_sent(nc: Clie
 
     await responder.subscribe("svc.echo", cb=answer)
     await responder.flush()
+
+    async def reachable() -> bool:
+        # Even after the responder's flush, a publish from another connection can find
+        # no interest for a moment (plain Client.request too): wait until it is seen.
+        try:
+            await nc.request("svc.echo", b"0", timeout=2)
+        except NoRespondersError:
+            return False
+        return True
+
+    await wait_for(reachable, timeout=10, what="the responder's subscription")
+    seen.clear()
     requester = Requester(nc)
     if not frames:
         requester._writer = None  # a client without the buffer the frames need
