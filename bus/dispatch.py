@@ -207,6 +207,19 @@ class _Encoded:
 
 
 @dataclass(slots=True)
+class _Call:
+    """What every request of one :meth:`Dispatcher.call` shares."""
+
+    hook: Hook
+    workflow_meta: Mapping[str, Any]
+    items: list[Mapping[str, Any]]
+    """The items as the plugins asked so far left them (patches applied)."""
+    outcomes: list[ItemOutcome | None]
+    stats: CallStats
+    deadline: float | None
+
+
+@dataclass(slots=True)
 class _Plan:
     manifest: PluginManifest
     spec: HookSpec
@@ -284,7 +297,7 @@ class Dispatcher:
             self._busy_since = started
         self._in_call += 1
         deadline = None if timeout is None else self._clock() + timeout
-        current: list[Mapping[str, Any]] = list(items)
+        call = _Call(hook, workflow_meta, list(items), outcomes, stats, deadline)
         mutators = sorted((p for p in plans if p.spec.mutating), key=lambda p: (p.spec.priority, p.manifest.name))
         validators = sorted((p for p in plans if not p.spec.mutating), key=lambda p: p.manifest.name)
 
@@ -299,10 +312,10 @@ class Dispatcher:
                 # Side-effect-free mutators are asked together with the ones before them;
                 # an answer stands if no plugin before it changed or settled an item.
                 run = _speculative_run(stages)
-                all_replies = await self._call_all(run, hook, workflow_meta, current, outcomes, wave, fresh, shared, stats, deadline)
+                all_replies = await self._call_all(run, call, wave, fresh, shared)
                 done = len(run)
                 for index, (plan, replies) in enumerate(zip(run, all_replies, strict=True)):
-                    touched, patched = self._merge(plan, hook, replies, current, outcomes)
+                    touched, patched = self._merge(plan, call, replies)
                     fresh = fresh and not touched
                     if patched:
                         shared.clear()
@@ -311,9 +324,9 @@ class Dispatcher:
                         break
                 del stages[:done]
             if validators:
-                all_replies = await self._call_all(validators, hook, workflow_meta, current, outcomes, wave, fresh, shared, stats, deadline)
+                all_replies = await self._call_all(validators, call, wave, fresh, shared)
                 for plan, replies in zip(validators, all_replies, strict=True):
-                    self._merge(plan, hook, replies, current, outcomes)
+                    self._merge(plan, call, replies)
 
         # Large calls travel in waves of max_batch items, several waves in flight:
         # while plugin B answers wave 1, plugin A already answers wave 2, so every
@@ -362,40 +375,19 @@ class Dispatcher:
         return plans
 
     async def _call_all(
-        self,
-        plans: Sequence[_Plan],
-        hook: Hook,
-        workflow_meta: Mapping[str, Any],
-        items: Sequence[Mapping[str, Any]],
-        outcomes: Sequence[ItemOutcome | None],
-        wave: range,
-        fresh: bool,
-        shared: dict[_SharedKey, _Encoded],
-        stats: CallStats,
-        deadline: float | None,
+        self, plans: Sequence[_Plan], call: _Call, wave: range, fresh: bool, shared: dict[_SharedKey, _Encoded]
     ) -> list[list[_Reply]]:
         """Ask *plans* about the same items at once; their replies, in order."""
         if len(plans) == 1:
-            return [await self._call_plugin(plans[0], hook, workflow_meta, items, outcomes, wave, fresh, shared, stats, deadline)]
-        return await asyncio.gather(
-            *(self._call_plugin(plan, hook, workflow_meta, items, outcomes, wave, fresh, shared, stats, deadline) for plan in plans)
-        )
+            return [await self._call_plugin(plans[0], call, wave, fresh, shared)]
+        return await asyncio.gather(*(self._call_plugin(plan, call, wave, fresh, shared) for plan in plans))
 
     # -- one plugin ---------------------------------------------------------------
 
     async def _call_plugin(
-        self,
-        plan: _Plan,
-        hook: Hook,
-        workflow_meta: Mapping[str, Any],
-        items: Sequence[Mapping[str, Any]],
-        outcomes: Sequence[ItemOutcome | None],
-        wave: range,
-        fresh: bool,
-        shared: dict[_SharedKey, _Encoded],
-        stats: CallStats,
-        deadline: float | None,
+        self, plan: _Plan, call: _Call, wave: range, fresh: bool, shared: dict[_SharedKey, _Encoded]
     ) -> list[_Reply]:
+        hook, items, outcomes, stats = call.hook, call.items, call.outcomes, call.stats
         match = plan.match
         open_items = list(wave) if fresh else [i for i in wave if (o := outcomes[i]) is None or not o.result]
         indexes = open_items if match is None else [i for i in open_items if match(items[i])]
@@ -409,7 +401,7 @@ class Dispatcher:
             return [(indexes, error)]
         stats.plugins_called += 1
         encoding = plan.manifest.encoding
-        envelope = self._envelope(name, hook, encoding, workflow_meta)
+        envelope = self._envelope(name, hook, encoding, call.workflow_meta)
         key = (plan.spec.fields, encoding, self._batch_size(plan))
         encoded = shared.get(key)
         if encoded is None or encoded.indexes != indexes:
@@ -425,7 +417,7 @@ class Dispatcher:
             while queue:
                 chunk_indexes, data = queue.popleft()
                 try:
-                    results = await self._request(plan, hook, envelope.wrap(data), len(chunk_indexes), stats, deadline)
+                    results = await self._request(plan, call, envelope.wrap(data), len(chunk_indexes))
                 except PluginCallError as exc:
                     outcome_ok = False
                     replies.append((chunk_indexes, exc))
@@ -542,16 +534,9 @@ class Dispatcher:
     def _max_reply(self) -> int:
         return self.settings.max_reply if self.settings.max_reply is not None else self._nc.max_payload
 
-    async def _request(
-        self,
-        plan: _Plan,
-        hook: Hook,
-        data: bytes,
-        count: int,
-        stats: CallStats,
-        deadline: float | None,
-    ) -> list[dict[str, Any]] | None:
+    async def _request(self, plan: _Plan, call: _Call, data: bytes, count: int) -> list[dict[str, Any]] | None:
         """The results of one request, or ``None`` if the plugin had no opinion on any item."""
+        hook, stats, deadline = call.hook, call.stats, call.deadline
         name = plan.manifest.name
         subject = self._subject(name, hook)
         backoff = self.settings.retry_backoff
@@ -629,15 +614,9 @@ class Dispatcher:
 
     # -- merging ------------------------------------------------------------------
 
-    def _merge(
-        self,
-        plan: _Plan,
-        hook: Hook,
-        replies: list[_Reply],
-        current: list[Mapping[str, Any]],
-        outcomes: list[ItemOutcome | None],
-    ) -> tuple[bool, bool]:
+    def _merge(self, plan: _Plan, call: _Call, replies: list[_Reply]) -> tuple[bool, bool]:
         """Apply one plugin's replies; whether any outcome was touched, and any item patched."""
+        hook, outcomes = call.hook, call.outcomes
         name = plan.manifest.name
         spec = plan.spec
         target_key = HOOKS[hook].target
@@ -681,7 +660,7 @@ class Dispatcher:
                     outcome.shadow += (Verdict(name, reply),)
                     continue
                 if "patch" in reply or "mergePatch" in reply:
-                    error = self._apply_patch(plan, hook, target_key, reply, index, current, outcome)
+                    error = self._apply_patch(plan, hook, target_key, reply, index, call.items, outcome)
                     if error is not None:
                         failures[error] = failures.get(error, 0) + 1
                         failed(index, f"plugin {name!r} failed hook {hook.value}: {error}", "bad-patch")
