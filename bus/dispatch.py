@@ -73,6 +73,8 @@ requests), so requests are cut near this size as well as at max_batch items; an 
 larger than this still travels alone."""
 
 _RESERVED_KEYS = frozenset({"patch", "mergePatch", "warnings"})
+_SAMPLE = 16
+"""Items encoded to guess the size of a large call's items before cutting it into requests."""
 
 
 class PluginCallError(BusError):
@@ -511,6 +513,12 @@ class Dispatcher:
             for part in range(start, end, step):
                 add(part, min(part + step, end))
 
+        if len(payload) > _SAMPLE * 4:
+            # Guess bytes per item from a few, so that even the first request encodes once.
+            try:
+                per_item = len(encode(payload[:_SAMPLE], envelope.encoding)) / _SAMPLE
+            except EncodeError:
+                per_item = 0.0  # found again, item by item, below
         for start in range(0, len(payload), size):
             end = min(start + size, len(payload))
             if per_item:
