@@ -619,9 +619,15 @@ class ApiServer:
     async def _do_complete(self, body: Mapping[str, Any]) -> dict[str, Any]:
         """A plugin that took a node over reports its end (``hookbus.bus.complete_node``)."""
         key = self._key_of(body)
-        workflow = self._get(key)
         wanted = _text(body, "node")
-        node = find_node(workflow, wanted)
+        try:
+            # by id or full name without a snapshot: a fan-out of taken-over nodes completes
+            # each of them, and building the whole workflow every time would be quadratic
+            node = self.controller.node(key, wanted)
+        except LookupError:
+            raise NotFound(f"workflow {key.namespace}/{key.name} not found") from None
+        if node is None:
+            node = find_node(self._get(key), wanted)  # a pod or display name
         if node is None:
             raise NotFound(f"workflow {key.name!r} has no node {wanted!r}")
         phase = _text(body, "phase")

@@ -26,6 +26,7 @@ from hookbus.controller.engine.model import (
     LEAF_TYPES,
     RUNNING,
     SUCCEEDED,
+    public_node,
     storage_records,
     timestamp,
 )
@@ -305,6 +306,13 @@ class Controller:
     def get(self, key: WorkflowKey) -> JSON:
         """The Argo-like Workflow object (metadata, spec, status with every node)."""
         return self._run(key).snapshot()
+
+    def node(self, key: WorkflowKey, wanted: str) -> JSON | None:
+        """The node with id or full name *wanted*, as ``get`` shows it, without building the
+        whole workflow (``None``: no node has that id or name)."""
+        run = self._run(key)
+        node = run.nodes.get(wanted) or run.by_name.get(wanted)
+        return None if node is None else public_node(node.to_dict())
 
     def list(self, namespace: str | None = None) -> list[JSON]:
         """Every known workflow (without nodes), optionally of one namespace."""

@@ -216,9 +216,10 @@ async def test_a_plugin_takes_a_node_over_and_reports_its_end_asynchronously(sta
     assert show["inputs"]["parameters"][0]["value"] == "3"
 
 
-async def test_completion_reports_are_checked(stack: Stack) -> None:
+async def test_completion_reports_are_checked(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
     from hookbus.bus import ControlError, complete_node
     from hookbus.controller.api import ApiServer
+    from hookbus.controller.engine.run import WorkflowRun
 
     name = "uc-x"
     with pytest.raises(ControlError) as nobody:
@@ -228,9 +229,14 @@ async def test_completion_reports_are_checked(stack: Stack) -> None:
         done = await stack.run(STEPS.replace("IMAGE", "alpine"))
         name = done["metadata"]["name"]
         pod = next(n for n in done["status"]["nodes"].values() if n["type"] == "Pod")
+        # a report names its node by id: it is found without building the whole workflow
+        snapshots: list[str] = []
+        snapshot = WorkflowRun.snapshot
+        monkeypatch.setattr(WorkflowRun, "snapshot", lambda run: snapshots.append(run.name) or snapshot(run))
         with pytest.raises(ControlError) as finished:
             await complete_node(stack.nc, workflow=name, node_id=pod["id"], phase="Failed")
         assert finished.value.code == 409 and "already ended Succeeded" in str(finished.value)
+        assert snapshots == []
         with pytest.raises(ControlError) as unknown:
             await complete_node(stack.nc, workflow=name, node_id="no-such-node", phase="Succeeded")
         assert unknown.value.code == 404
