@@ -95,6 +95,10 @@ class FakeController:
         except KeyError:
             raise KeyError(f"workflow {key.namespace}/{key.name} not found") from None
 
+    def node(self, key: Key, wanted: str) -> dict[str, Any] | None:
+        nodes = self.get(key)["status"]["nodes"]
+        return nodes.get(wanted) or next((n for n in nodes.values() if n.get("name") == wanted), None)
+
     def list(self, namespace: str | None = None) -> list[dict[str, Any]]:
         return [
             w for k, w in self.workflows.items() if namespace is None or k.namespace == namespace
