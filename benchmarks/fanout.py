@@ -8,6 +8,8 @@ Variants (the suite picks sizes):
 
 - ``plugins0``: no plugins (the engine's own cost);
 - ``batched``: hookbus as designed;
+- ``batched_projected``: the same, with plugins that declare the ``fields`` a typical policy
+  plugin reads, so the controller sends those instead of whole items;
 - ``per_call``: the same plugins with ``maxBatch: 1`` (one request per node per plugin),
   the same in-flight limit;
 - ``per_call_sequential``: one request at a time, plugin after plugin (in-flight 1,
@@ -33,7 +35,7 @@ from benchmarks.harness import (
     process_cpu_s,
 )
 
-VARIANTS = ("plugins0", "batched", "per_call", "per_call_sequential")
+VARIANTS = ("plugins0", "batched", "batched_projected", "per_call", "per_call_sequential")
 
 
 def rig_settings(variant: str, plugins: int, in_flight: int, workflow: str = "fanout") -> RigSettings:
@@ -47,6 +49,7 @@ def rig_settings(variant: str, plugins: int, in_flight: int, workflow: str = "fa
         max_batch=1 if per_call else None,
         max_in_flight=1 if variant == "per_call_sequential" else in_flight,
         side_effects=variant == "per_call_sequential",
+        projected=variant == "batched_projected",
         count_events=f"hookbus.event.v1.default.{workflow}.node.>",
     )
 

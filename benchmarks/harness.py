@@ -204,6 +204,8 @@ class RigSettings:
     """The plugins' ``maxBatch`` (``None``: the dispatcher's default chunking)."""
     validating: bool = False
     """Register every hook as validating (plugins called in parallel) instead of the hook's default."""
+    projected: bool = False
+    """Plugins declare the ``fields`` a typical policy plugin reads (``noop_plugin --projected``)."""
     side_effects: bool = False
     """Plugins leave ``sideEffects`` at its default (true): never asked ahead of their turn.
     The no-op plugins otherwise declare ``sideEffects: false``, as a no-op truly is."""
@@ -223,11 +225,12 @@ async def start_noop_plugins(
     *,
     validating: bool = False,
     side_effects: bool = False,
+    projected: bool = False,
 ) -> list[asyncio.subprocess.Process]:
     """Start ``benchmarks.noop_plugin`` processes answering *hooks* with "no opinion"."""
     from benchmarks.dispatch_bench import start_plugins
 
-    if tuple(hooks) == FANOUT_HOOKS and not validating and not side_effects:  # the plugin's defaults
+    if tuple(hooks) == FANOUT_HOOKS and not (validating or side_effects or projected):  # the plugin's defaults
         return await start_plugins(url, names, max_batch)
     procs = []
     for name in names:
@@ -238,6 +241,8 @@ async def start_noop_plugins(
             args.append("--validating")
         if side_effects:
             args.append("--side-effects")
+        if projected:
+            args.append("--projected")
         args += list(hooks)
         procs.append(await asyncio.create_subprocess_exec(*args, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}))
     return procs
@@ -293,7 +298,7 @@ class Rig:
             self.url = await server.start()
             self._cleanup.append(server.stop)
             names = [f"noop-{i}" for i in range(s.plugins)]
-            procs = await start_noop_plugins(self.url, names, s.hooks, s.max_batch, validating=s.validating, side_effects=s.side_effects)
+            procs = await start_noop_plugins(self.url, names, s.hooks, s.max_batch, validating=s.validating, side_effects=s.side_effects, projected=s.projected)
             self._cleanup.append(lambda: stop_plugins(procs))
             nc = await connect(NatsSettings(urls=(self.url,), name="bench-controller"))
             self._cleanup.append(nc.close)

@@ -1,12 +1,14 @@
 """A no-op plugin process for benchmarks: answers every hook with "no opinion".
 
-    python -m benchmarks.noop_plugin NAME NATS_URL [--max-batch=N] [--validating] [--side-effects] [HOOK ...]
+    python -m benchmarks.noop_plugin NAME NATS_URL [--max-batch=N] [--validating] [--side-effects] [--projected] [HOOK ...]
 
 ``--validating`` registers every hook as validating (called in parallel with the other
 validating plugins) instead of each hook's default (mutating: called one after another).
 The plugin declares no side effects (``sideEffects: false``, true of a no-op), so the
 controller may ask it together with the mutating plugins before it; ``--side-effects``
 leaves the declaration out, and mutating plugins are then asked strictly one after another.
+``--projected`` declares the ``fields`` a typical policy plugin reads (:data:`PROJECTIONS`),
+so the controller sends only those instead of whole items.
 """
 
 from __future__ import annotations
@@ -16,9 +18,21 @@ from typing import Any
 
 from hookbus.bus import Hook, Plugin
 
+PROJECTIONS = {
+    "node.preExecute": ("node.name", "node.templateName", "template.container.image"),
+    "pod.preCreate": ("node.name", "pod.metadata", "pod.spec.containers"),
+}
+"""``--projected``: the fields a typical policy plugin reads (what it would declare as ``fields``)."""
+
 
 def make(
-    name: str, hooks: list[str], *, max_batch: int | None = None, mutating: bool | None = None, side_effects: bool = False
+    name: str,
+    hooks: list[str],
+    *,
+    max_batch: int | None = None,
+    mutating: bool | None = None,
+    side_effects: bool = False,
+    projected: bool = False,
 ) -> Plugin:
     plugin = Plugin(name, version="bench")
 
@@ -26,7 +40,10 @@ def make(
         return [None] * len(items)
 
     for hook in hooks:
-        plugin.on(hook, batch=True, timeout=30.0, max_batch=max_batch, mutating=mutating, side_effects=side_effects)(answer)
+        fields = PROJECTIONS.get(hook, ("node.name",)) if projected else ()
+        plugin.on(
+            hook, batch=True, timeout=30.0, max_batch=max_batch, mutating=mutating, side_effects=side_effects, fields=fields
+        )(answer)
     return plugin
 
 
@@ -43,8 +60,12 @@ def main(argv: list[str]) -> None:
     if rest and rest[0] == "--side-effects":
         side_effects = True
         rest.pop(0)
+    projected = False
+    if rest and rest[0] == "--projected":
+        projected = True
+        rest.pop(0)
     hooks = rest or [Hook.NODE_PRE_EXECUTE.value, Hook.POD_PRE_CREATE.value]
-    make(name, hooks, max_batch=max_batch, mutating=mutating, side_effects=side_effects).run(nats_url=url)
+    make(name, hooks, max_batch=max_batch, mutating=mutating, side_effects=side_effects, projected=projected).run(nats_url=url)
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ from typing import Any
 from benchmarks.harness import FANOUT_HOOKS, JSON, machine_info, run_child
 
 PARTS = ("fanout", "scaling", "latency", "throughput", "isolation")
-FANOUT_VARIANTS = ("plugins0", "batched", "per_call", "per_call_sequential", "codec_floor")
+FANOUT_VARIANTS = ("plugins0", "batched", "batched_projected", "per_call", "per_call_sequential", "codec_floor")
 
 FULL = {
     "nodes": 100_000,
@@ -138,7 +138,13 @@ def _ratio(a: float | None, b: float | None, digits: int = 2) -> float | None:
 
 
 def run_fanout_part(runner: Runner, args: argparse.Namespace, variants: list[str]) -> JSON:
-    sizes = {"plugins0": args.nodes, "batched": args.nodes, "per_call": args.per_call_nodes, "per_call_sequential": args.sequential_nodes}
+    sizes = {
+        "plugins0": args.nodes,
+        "batched": args.nodes,
+        "batched_projected": args.nodes,
+        "per_call": args.per_call_nodes,
+        "per_call_sequential": args.sequential_nodes,
+    }
     out: JSON = {"hooks": list(FANOUT_HOOKS), "plugins": args.plugins, "in_flight": args.in_flight}
     for variant in variants:
         if variant == "codec_floor":
@@ -162,9 +168,11 @@ def run_fanout_part(runner: Runner, args: argparse.Namespace, variants: list[str
                 result["batched_hook_us_per_node_same_size"] = batched["hook_us_per_node"]
                 result["batched_vs_this_per_node"] = _ratio(result["hook_us_per_node"], batched["hook_us_per_node"], 1)
         out[variant] = result
-    batched, plugins0 = out.get("batched"), out.get("plugins0")
+    batched, projected, plugins0 = out.get("batched"), out.get("batched_projected"), out.get("plugins0")
     if batched and plugins0:
         out["batched_vs_plugins0_wall"] = _ratio(batched["wall_s"], plugins0["wall_s"])
+    if projected and plugins0:
+        out["batched_projected_vs_plugins0_wall"] = _ratio(projected["wall_s"], plugins0["wall_s"])
     return out
 
 

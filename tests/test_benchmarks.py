@@ -39,11 +39,12 @@ def suite(*args: str) -> dict[str, Any]:
 
 def test_fanout_smoke_counts_every_event_and_batches_requests() -> None:
     report = suite(
-        "--parts", "fanout,scaling", "--variants", "plugins0,batched,codec_floor",
+        "--parts", "fanout,scaling", "--variants", "plugins0,batched,batched_projected,codec_floor",
         "--nodes", "1000", "--scaling-sizes", "1000", "--plugins", "2",
     )
     fanout = report["fanout"]
-    for name in ("plugins0", "batched"):
+    assert fanout["batched_projected"]["decisions"] == fanout["batched"]["decisions"] == 1000 * 2 * 2
+    for name in ("plugins0", "batched", "batched_projected"):
         variant = fanout[name]
         assert variant["phase"] == "Succeeded"
         assert variant["nodes"] == 1000
