@@ -213,7 +213,9 @@ class _Call:
     """What every request of one :meth:`Dispatcher.call` shares."""
 
     hook: Hook
-    workflow_meta: Mapping[str, Any]
+    workflow_meta: dict[str, Any]
+    meta_key: bytes
+    """The metadata encoded: with plugin, hook and encoding, the key of its request envelope."""
     items: list[Mapping[str, Any]]
     """The items as the plugins asked so far left them (patches applied)."""
     outcomes: list[ItemOutcome | None]
@@ -299,7 +301,8 @@ class Dispatcher:
             self._busy_since = started
         self._in_call += 1
         deadline = None if timeout is None else self._clock() + timeout
-        call = _Call(hook, workflow_meta, list(items), outcomes, stats, deadline)
+        meta = dict(workflow_meta)
+        call = _Call(hook, meta, encode(meta), list(items), outcomes, stats, deadline)
         mutators = sorted((p for p in plans if p.spec.mutating), key=lambda p: (p.spec.priority, p.manifest.name))
         validators = sorted((p for p in plans if not p.spec.mutating), key=lambda p: p.manifest.name)
 
@@ -403,7 +406,7 @@ class Dispatcher:
             return [(indexes, error)]
         stats.plugins_called += 1
         encoding = plan.manifest.encoding
-        envelope = self._envelope(name, hook, encoding, call.workflow_meta)
+        envelope = self._envelope(name, encoding, call)
         key = (plan.spec.fields, encoding, self._batch_size(plan))
         encoded = shared.get(key)
         if encoded is None or encoded.indexes != indexes:
@@ -441,15 +444,14 @@ class Dispatcher:
             breaker.failure()
         return replies
 
-    def _envelope(self, plugin: str, hook: Hook, encoding: Encoding, workflow_meta: Mapping[str, Any]) -> ListEnvelope:
+    def _envelope(self, plugin: str, encoding: Encoding, call: _Call) -> ListEnvelope:
         """The request envelope around the items, made once per plugin, hook and workflow metadata."""
-        meta = dict(workflow_meta)
-        key = (plugin, hook, encoding, encode(meta))
+        key = (plugin, call.hook, encoding, call.meta_key)
         envelope = self._envelopes.get(key)
         if envelope is None:
             if len(self._envelopes) >= 4096:
                 self._envelopes.clear()
-            head = {"v": subjects.PROTOCOL_VERSION, "hook": hook.value, "plugin": plugin, "workflow": {"metadata": meta}}
+            head = {"v": subjects.PROTOCOL_VERSION, "hook": call.hook.value, "plugin": plugin, "workflow": {"metadata": call.workflow_meta}}
             envelope = self._envelopes[key] = ListEnvelope.of(head, "items", encoding)
         return envelope
 
