@@ -141,11 +141,11 @@ class PluginHooks:
         if not nodes or not self.dispatcher.wants(Hook.NODE_PRE_EXECUTE, meta):
             return [PreExecute() for _ in nodes]
         items = [{"id": n.node.get("id"), "node": n.node, "template": n.template} for n in nodes]
-        offered = [i for i, pod in enumerate(ahead) if pod is not None]
+        offered = {i: pod for i, pod in enumerate(ahead) if pod is not None}
         pod_outcomes: dict[int, ItemOutcome] = {}
         if offered:
             # Both hooks in one round trip (their plugins declared no side effects).
-            pod_items = [self._pod_item(ahead[i], workflow) for i in offered]  # type: ignore[arg-type]
+            pod_items = [self._pod_item(pod, workflow) for pod in offered.values()]
             result, pod_result = await asyncio.gather(
                 self.dispatcher.call(Hook.NODE_PRE_EXECUTE, meta, items), self.dispatcher.call(Hook.POD_PRE_CREATE, meta, pod_items)
             )
@@ -160,9 +160,7 @@ class PluginHooks:
             # The answer about the pod stands only if the node goes on exactly as offered;
             # otherwise it is dropped unseen (a warning changes the node: ask again then).
             if pod_outcome is not None and decision.decision == "continue" and not warnings:
-                pod = ahead[index]
-                assert pod is not None
-                decision = replace(decision, pod=await self._pod_decision(meta, pod, pod_outcome))
+                decision = replace(decision, pod=await self._pod_decision(meta, offered[index], pod_outcome))
             out.append(decision)
         return out
 
