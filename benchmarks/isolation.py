@@ -39,7 +39,6 @@ from benchmarks.harness import (
     fanout_workflow,
     latency_figures,
     peak_rss_mb,
-    percentile,
     sequential_workflow,
     step_gaps,
     step_intervals,
@@ -82,15 +81,7 @@ class LoopLag:
 
     def figures(self, since: float, until: float) -> JSON:
         """p50/p99/max lateness (ms) of the wake-ups between two epoch times."""
-        lags = [lag for at, lag in self.samples if since <= at <= until]
-        if not lags:
-            return {"samples": 0}
-        return {
-            "samples": len(lags),
-            "p50_ms": round(percentile(lags, 50) * 1e3, 3),
-            "p99_ms": round(percentile(lags, 99) * 1e3, 3),
-            "max_ms": round(max(lags) * 1e3, 3),
-        }
+        return latency_figures([lag for at, lag in self.samples if since <= at <= until])
 
 
 async def _run_small(rig: Rig, name: str, steps: int) -> tuple[WorkflowKey, JSON, float]:
