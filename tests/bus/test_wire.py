@@ -82,13 +82,16 @@ def test_manifest_round_trip_through_the_sdk() -> None:
     def resolve(**kwargs: Any) -> None:
         return None
 
-    @plugin.pod_pre_create(images=["python:*"], fields=["pod.metadata"], shadow=True, max_batch=50)
+    @plugin.pod_pre_create(images=["python:*"], fields=["pod.metadata"], shadow=True, max_batch=50, side_effects=False)
     def pods(**kwargs: Any) -> None:
         return None
 
     wire = plugin.manifest.to_wire()
     assert parse_manifest(wire) == plugin.manifest
     assert wire["hooks"]["pod.preCreate"]["filters"] == {"images": ["python:*"]}
+    assert wire["hooks"]["pod.preCreate"]["sideEffects"] is False
+    assert "sideEffects" not in wire["hooks"]["parameters.resolve"]  # the default, true, is left out
+    assert plugin.manifest.hooks[Hook.PARAMETERS_RESOLVE].side_effects
     assert wire["placeholders"] == ["vault"]
 
 
@@ -102,6 +105,7 @@ def test_manifest_round_trip_through_the_sdk() -> None:
         ({"name": "x", "hooks": {"node.preExecute": {"timeout": -1}}}, "manifest.hooks.node.preExecute.timeout: must be positive"),
         ({"name": "x", "hooks": {"node.preExecute": {"filters": {"image": []}}}}, "unknown field 'image'"),
         ({"name": "x", "hooks": {"node.preExecute": {"maxBatch": 0}}}, "maxBatch: must be at least 1"),
+        ({"name": "x", "hooks": {"pod.preCreate": {"sideEffects": "None"}}}, "pod.preCreate.sideEffects: expected bool, got str"),
         ({"name": "x", "colour": "red"}, "manifest: unknown field 'colour'"),
     ],
 )
