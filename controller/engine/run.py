@@ -1155,6 +1155,8 @@ class WorkflowRun:
             jobs = await self._resolve_parameters(jobs)
         # node.postExecute is owed to every launched leaf, whatever ends it
         self._executing.update(j.node.id for j in jobs)
+        for job in jobs:
+            job.task = None  # built in this launch (ahead for pod.preCreate, or below), never kept from an earlier one
         if hooks.wants("node.preExecute", self.info):
             node_dicts = [public_node(j.node.to_dict()) for j in jobs]
             node_items = [NodeItem(node, j.template) for node, j in zip(node_dicts, jobs, strict=True)]
@@ -1178,7 +1180,6 @@ class WorkflowRun:
                 # Error when the plugin itself failed (Fail policy), Failed when it said no.
                 self.finish(node, ERROR if decision.phase == ERROR else FAILED, decision.message)
             elif decision.decision == "hold":
-                job.task = None  # a pod built ahead is built again when the node is offered again
                 delay = decision.requeue or 1.0
                 node.message = decision.message
                 self.touch(node)
