@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections import ChainMap
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from hookbus.controller.argo import names
@@ -37,6 +37,8 @@ if TYPE_CHECKING:
 
 Scope = Mapping[str, Any]
 Thunk = Callable[["GroupFrame"], object]
+_Pending = tuple[int, str, Any]
+"""A loop child not started yet: its loop's index in the frame, its display name, its item."""
 
 
 def continues_on(step: Mapping[str, Any], phase: str) -> bool:
@@ -93,7 +95,9 @@ class GroupFrame:
         self.run = run
         self.node = node
         self.limit = limit if limit and limit > 0 else None
-        self.thunks: list[Thunk] = []
+        self.thunks: list[Thunk | _Pending] = []
+        """Per child, in order: how to start it (``_started`` once it has been)."""
+        self.loops: list[ItemLoop] = []
         self.next = 0
         self.active = 0
         self.done = 0
@@ -108,6 +112,21 @@ class GroupFrame:
     def add(self, name: str, step_name: str, expanded: bool, thunk: Thunk) -> None:
         self.thunks.append(thunk)
         self.step_of.append((name, step_name, expanded))
+
+    def add_loop(self, loop: ItemLoop, children: Iterable[tuple[str, str, Any]]) -> None:
+        """The children of one expanded step: (node name, display name, item) each.
+
+        A child waiting for its turn is a tuple of its own parts and the index of what the
+        loop's children share, not a closure: a fan-out of 100,000 waiting children is then
+        100,000 tuples of strings, which the garbage collector stops tracking, instead of
+        about a million function and cell objects that every collection would walk again.
+        """
+        index = len(self.loops)
+        self.loops.append(loop)
+        step_name = loop.step["name"]
+        for name, display, item in children:
+            self.thunks.append((index, display, item))
+            self.step_of.append((name, step_name, True))
 
     def seal(self) -> None:
         """All children are known: start the first ones (or finish at once if there are none)."""
@@ -129,11 +148,16 @@ class GroupFrame:
                     self.run.soon(self._refill)
                 return
             self._budget -= 1
-            thunk = self.thunks[self.next]
-            self.thunks[self.next] = _started
+            index = self.next
+            thunk = self.thunks[index]
+            self.thunks[index] = _started
             self.next += 1
             self.active += 1
-            thunk(self)
+            if type(thunk) is tuple:
+                loop, display, item = thunk
+                self.loops[loop].start(self, self.step_of[index][0], display, item)
+            else:
+                thunk(self)  # type: ignore[operator]
 
     def _refill(self) -> None:
         self._refill_queued = False
@@ -256,10 +280,9 @@ class StepsFrame:
         if not items:
             frame.add(base, step["name"], False, lambda f: run.skipped_node(base, step["name"], step, self.ctx, [f.node.id], f, "Skipped, empty params"))
             return
-        for i, item in enumerate(items):
-            name = names.item_node_name(base, i, item)
-            display = name[len(gname) + 1 :]
-            frame.add(name, step["name"], True, _item_thunk(run, name, display, step, self.scope, item, self.ctx))
+        cut = len(gname) + 1
+        children = ((name, name[cut:], item) for name, item in _item_names(base, items))
+        frame.add_loop(ItemLoop(run, step, self.scope, self.ctx), children)
 
     def child_done(self, gnode: Node) -> None:
         frame = self.group
@@ -305,13 +328,26 @@ def _align(frame: GroupFrame) -> list[Node | None]:
     return [run.lookup(name) for name, _, _ in frame.step_of]
 
 
-def _item_thunk(
-    run: WorkflowRun, name: str, display: str, step: Mapping[str, Any], scope: Scope, item: Any, ctx: ExecCtx
-) -> Thunk:
-    def thunk(frame: GroupFrame) -> None:
-        start_child(run, frame, name, display, step, ChainMap(names.item_variables(item), scope), ctx)  # type: ignore[arg-type]
+class ItemLoop:
+    """What the children of one expanded step (``withItems``/``withParam``/``withSequence``) share."""
 
-    return thunk
+    __slots__ = ("ctx", "run", "scope", "step")
+
+    def __init__(self, run: WorkflowRun, step: Mapping[str, Any], scope: Scope, ctx: ExecCtx) -> None:
+        self.run = run
+        self.step = step
+        self.scope = scope
+        self.ctx = ctx
+
+    def start(self, frame: GroupFrame, name: str, display: str, item: Any) -> None:
+        """Start the child *name* for *item*, with the item's variables in its scope."""
+        scope = ChainMap(names.item_variables(item), self.scope)  # type: ignore[arg-type]
+        start_child(self.run, frame, name, display, self.step, scope, self.ctx)
+
+
+def _item_names(base: str, items: list[Any]) -> Iterator[tuple[str, Any]]:
+    for i, item in enumerate(items):
+        yield names.item_node_name(base, i, item), item
 
 
 def _int_or_none(value: Any) -> int | None:
@@ -482,10 +518,9 @@ class DagFrame:
             run.link(parent, gnode.id)
         run.own(gnode, owner)
         frame = GroupFrame(run, gnode, limit=self.limit)
-        for i, item in enumerate(items):
-            child = names.item_node_name(node_name, i, item)
-            display = child[len(self.node.name) + 1 :]
-            frame.add(child, name, True, _item_thunk(run, child, display, task, self.scope, item, self.ctx))
+        cut = len(self.node.name) + 1
+        children = ((child, child[cut:], item) for child, item in _item_names(node_name, items))
+        frame.add_loop(ItemLoop(run, task, self.scope, self.ctx), children)
         self._groups[gnode.id] = frame
         if gnode.fulfilled:
             run.notify(gnode)
