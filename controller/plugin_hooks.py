@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from hookbus.bus import Hook, ItemOutcome
+from hookbus.bus.dispatch import NO_OPINION
 from hookbus.bus.events import CloudEvent, plugin_event
 from hookbus.controller.engine.hooks import (
     Admission,
@@ -48,6 +49,12 @@ JSON = dict[str, Any]
 _SHORT_CIRCUIT_PHASES = frozenset({"Succeeded", "Skipped", "Failed"})
 _PROCESS_KEYS = frozenset({"name", "image", "command", "args", "env", "workingDir", "source"})
 """Container fields the engine's process description holds itself; the rest pass through."""
+
+# What items no plugin had anything to say about get: one shared (frozen) answer each.
+_CONTINUE = PreExecute()
+_POD_AS_IS = PodDecision()
+_CONTINUE_POD_AS_IS = PreExecute(pod=_POD_AS_IS)
+_AS_REPORTED = PostExecute()
 
 
 def workflow_meta(info: WorkflowInfo) -> JSON:
@@ -152,8 +159,16 @@ class PluginHooks:
             pod_outcomes = dict(zip(offered, pod_result, strict=True))
         else:
             result = await self.dispatcher.call(Hook.NODE_PRE_EXECUTE, meta, items)
-        out = []
+        out: list[PreExecute] = []
         for index, (node, outcome) in enumerate(zip(nodes, result, strict=True)):
+            if outcome is NO_OPINION:  # the common case, answered without building anything
+                pod_outcome = pod_outcomes.get(index)
+                if pod_outcome is None:
+                    out.append(_CONTINUE)
+                    continue
+                if pod_outcome is NO_OPINION:
+                    out.append(_CONTINUE_POD_AS_IS)
+                    continue
             warnings = await self._warnings(meta, Hook.NODE_PRE_EXECUTE, outcome, node.node.get("id"))
             decision = await self._pre_execute(meta, node, outcome, warnings)
             pod_outcome = pod_outcomes.get(index)
@@ -202,8 +217,11 @@ class PluginHooks:
             return [PostExecute() for _ in nodes]
         items = [{"id": n.node.get("id"), "node": n.node, "template": n.template} for n in nodes]
         result = await self.dispatcher.call(Hook.NODE_POST_EXECUTE, meta, items)
-        out = []
+        out: list[PostExecute] = []
         for node, outcome in zip(nodes, result, strict=True):
+            if outcome is NO_OPINION:
+                out.append(_AS_REPORTED)
+                continue
             warnings = await self._warnings(meta, Hook.NODE_POST_EXECUTE, outcome, node.node.get("id"))
             if not outcome.allowed:
                 await self._verdict(meta, Hook.NODE_POST_EXECUTE, outcome, "fail", node.node.get("id"))
@@ -236,6 +254,8 @@ class PluginHooks:
         return {"id": pod.node.get("id"), "node": pod.node, "pod": to_kubernetes_pod(pod.pod, workflow)}
 
     async def _pod_decision(self, meta: JSON, pod: PodItem, outcome: ItemOutcome) -> PodDecision:
+        if outcome is NO_OPINION:
+            return _POD_AS_IS
         node_id = pod.node.get("id")
         warnings = await self._warnings(meta, Hook.POD_PRE_CREATE, outcome, node_id)
         if not outcome.allowed:

@@ -1208,7 +1208,10 @@ class WorkflowRun:
         ready: list[LeafJob] = []
         for job in pods:
             try:
-                job.task = self._task_spec(job) if job.task is None else replace(job.task, mounts=self._mounts(job))
+                if job.task is None:
+                    job.task = self._task_spec(job)
+                elif mounts := self._mounts(job):  # built ahead without them: add them now
+                    job.task = replace(job.task, mounts=mounts)
             except (ArgoError, ValueError, KeyError) as exc:
                 self.finish(job.node, ERROR, str(exc))
                 continue
