@@ -75,6 +75,8 @@ class Controller:
         self._runs: dict[WorkflowKey, WorkflowRun] = {}
         self._active: set[WorkflowKey] = set()
         """Workflows in progress (started, not finished): whether a pass shares the loop."""
+        self._shared_at = float("-inf")
+        """When a pass last found another workflow in progress (the clock's time)."""
         self._reactor: Reactor[WorkflowKey, Event] = Reactor(
             self._handle,
             limit=settings.max_workflows,
@@ -265,10 +267,18 @@ class Controller:
 
     def _pass_size(self, key: WorkflowKey) -> int:
         """The node work *key*'s next pass may do: small while another workflow is in
-        progress (one waiting for its pods needs the event loop as soon as one ends)."""
-        others = len(self._active) > (1 if key in self._active else 0)
+        progress (one waiting for its pods needs the event loop as soon as one ends), and
+        for :attr:`~ControllerSettings.shared_linger` seconds after: where one workflow
+        just ended, the next is often about to be submitted, and would wait for a large
+        pass under way."""
         small = self.settings.max_nodes_per_pass
-        return small if others else max(small, self.settings.max_nodes_per_pass_alone)
+        now = self.clock.now()
+        if len(self._active) > (1 if key in self._active else 0):
+            self._shared_at = now
+            return small
+        if now - self._shared_at < self.settings.shared_linger:
+            return small
+        return max(small, self.settings.max_nodes_per_pass_alone)
 
     async def _handle(self, key: WorkflowKey, events: list[Event]) -> None:
         run = self._runs.get(key)

@@ -340,3 +340,29 @@ async def test_children_waiting_their_turn_cost_the_garbage_collector_nothing(sh
     small = await _tracked_objects_beside_a_waiting_fan_out(200, shape)
     large = await _tracked_objects_beside_a_waiting_fan_out(3200, shape)
     assert large - small < 3000 // 2, f"{(large - small) / 3000:.1f} tracked objects per waiting child"
+
+
+WIDE_BLOCKING = FAN_OUT.replace('args: ["echo hi"]', 'args: ["block"]')
+
+
+@pytest.mark.parametrize(("linger", "stays_small"), [(3600.0, True), (0.0, False)])
+async def test_passes_stay_small_for_a_while_after_the_other_workflow_ends(linger: float, stays_small: bool) -> None:
+    ex = ScriptedExecutor()
+    store = CountingStore()
+    settings = {"max_nodes_per_pass": 20, "max_nodes_per_pass_alone": 1000, "max_running_nodes": 1000}
+    async with make_controller(ex, store=store, shared_linger=linger, **settings) as ctl:
+        waiting = await ctl.submit(load(BLOCKED))
+        await wait_for(lambda: len(ex.started) == 1, what="the other workflow's pod running")
+        wide = await ctl.submit(load(WIDE_BLOCKING))
+        await wait_for(lambda: len(ex.started) == 601, timeout=30, what="the fan-out's first step running")
+        ex.release("waiting")
+        assert (await ctl.wait(waiting, timeout=30))["status"]["phase"] == "Succeeded"
+        before = len(store.writes)
+        ex.blocking = False
+        ex.release()  # 600 pods end at once, now that the fan-out is alone
+        assert (await ctl.wait(wide, timeout=30))["status"]["phase"] == "Succeeded"
+    after = store.writes[before:]
+    if stays_small:  # 600 results applied 20 a pass (one pass more links all 600 to the next step)
+        assert len(after) >= 600 // 20 and sorted(after)[-2] <= 2 * 20 + 5, after
+    else:  # applied together, as soon as the fan-out was alone
+        assert len(after) < 600 // 20 and max(after) > 100, after
