@@ -318,7 +318,7 @@ class ControllerApi(Protocol):
         bundle: Bundle | None = None,
     ) -> WorkflowKey: ...
 
-    def get(self, key: WorkflowKey) -> dict[str, Any]: ...
+    async def read(self, key: WorkflowKey) -> dict[str, Any]: ...
 
     def node(self, key: WorkflowKey, wanted: str) -> dict[str, Any] | None: ...
 
@@ -475,9 +475,9 @@ class ApiServer:
         namespace = _text(body, "namespace", default=self.default_namespace)
         return self.key_factory(namespace, _text(body, "name"))
 
-    def _get(self, key: WorkflowKey) -> dict[str, Any]:
+    async def _get(self, key: WorkflowKey) -> dict[str, Any]:
         try:
-            workflow = self.controller.get(key)
+            workflow = await self.controller.read(key)
         except LookupError:
             raise NotFound(f"workflow {key.namespace}/{key.name} not found") from None
         if workflow is None:
@@ -509,7 +509,7 @@ class ApiServer:
         if isinstance(metadata, dict) and body.get("namespace") and not metadata.get("namespace"):
             metadata["namespace"] = body["namespace"]
         key = await self.controller.submit(workflow, parameters=parameters, bundle=bundle)
-        submitted = self._get(key)
+        submitted = await self._get(key)
         return {
             "namespace": key.namespace,
             "name": key.name,
@@ -524,7 +524,7 @@ class ApiServer:
         return {"items": [without_nodes(w) for w in self.controller.list(namespace)]}
 
     async def _do_get(self, body: Mapping[str, Any]) -> dict[str, Any]:
-        return {"workflow": self._get(self._key_of(body))}
+        return {"workflow": await self._get(self._key_of(body))}
 
     async def _do_watch(self, body: Mapping[str, Any]) -> dict[str, Any]:
         key = self._key_of(body)
@@ -544,7 +544,7 @@ class ApiServer:
 
         if not with_nodes:
             return reply(await self._summary_change(key, since, wait))
-        current = shown(self._get(key))
+        current = shown(await self._get(key))
         if since != fingerprint(current) or is_finished(current) or wait <= 0:
             return reply(current)
         snapshots = self.controller.watch(key)
@@ -560,7 +560,7 @@ class ApiServer:
             aclose = getattr(snapshots, "aclose", None)
             if aclose is not None:
                 await aclose()
-        return reply(shown(self._get(key)))
+        return reply(shown(await self._get(key)))
 
     async def _summary_change(self, key: WorkflowKey, since: Any, wait: float) -> dict[str, Any]:
         """The workflow's summary once it differs from *since*, it finished, or *wait* passed."""
@@ -574,7 +574,7 @@ class ApiServer:
 
     async def _do_logs(self, body: Mapping[str, Any]) -> dict[str, Any]:
         key = self._key_of(body)
-        workflow = self._get(key)
+        workflow = await self._get(key)
         nodes: dict[str, dict[str, Any]] = (workflow.get("status") or {}).get("nodes") or {}
         wanted = body.get("node")
         if wanted:
@@ -629,7 +629,7 @@ class ApiServer:
         except LookupError:
             raise NotFound(f"workflow {key.namespace}/{key.name} not found") from None
         if node is None:
-            node = find_node(self._get(key), wanted)  # a pod or display name
+            node = find_node(await self._get(key), wanted)  # a pod or display name
         if node is None:
             raise NotFound(f"workflow {key.name!r} has no node {wanted!r}")
         phase = _text(body, "phase")
@@ -646,38 +646,38 @@ class ApiServer:
 
     async def _do_suspend(self, body: Mapping[str, Any]) -> dict[str, Any]:
         key = self._key_of(body)
-        self._get(key)
+        await self._get(key)
         await self.controller.suspend(key)
-        return {"workflow": self._get(key)}
+        return {"workflow": await self._get(key)}
 
     async def _do_resume(self, body: Mapping[str, Any]) -> dict[str, Any]:
         key = self._key_of(body)
-        self._get(key)
+        await self._get(key)
         await self.controller.resume(key)
-        return {"workflow": self._get(key)}
+        return {"workflow": await self._get(key)}
 
     async def _do_stop(self, body: Mapping[str, Any]) -> dict[str, Any]:
         key = self._key_of(body)
-        self._get(key)
+        await self._get(key)
         message = body.get("message") or ""
         await self.controller.stop_workflow(key, message=str(message))
-        return {"workflow": self._get(key)}
+        return {"workflow": await self._get(key)}
 
     async def _do_terminate(self, body: Mapping[str, Any]) -> dict[str, Any]:
         key = self._key_of(body)
-        self._get(key)
+        await self._get(key)
         await self.controller.terminate(key)
-        return {"workflow": self._get(key)}
+        return {"workflow": await self._get(key)}
 
     async def _do_retry(self, body: Mapping[str, Any]) -> dict[str, Any]:
         key = self._key_of(body)
-        self._get(key)
+        await self._get(key)
         await self.controller.retry(key)
-        return {"workflow": self._get(key)}
+        return {"workflow": await self._get(key)}
 
     async def _do_delete(self, body: Mapping[str, Any]) -> dict[str, Any]:
         key = self._key_of(body)
-        self._get(key)
+        await self._get(key)
         await self.controller.delete(key)
         return {}
 

@@ -109,6 +109,10 @@ _CONTINUE = PreExecute()
 _ALLOW = PodDecision()
 _KEEP = PostExecute()
 WORKFLOW_DONE = frozenset({SUCCEEDED, FAILED, ERROR})
+READ = "read"
+"""The command that builds a snapshot in the workflow's own worker (see :meth:`WorkflowRun.snapshot_in_slices`)."""
+SNAPSHOT_SLICE = 2_000
+"""Nodes a snapshot built in slices turns into dicts between two turns of the event loop (a few ms)."""
 
 
 class Owner(Protocol):
@@ -898,15 +902,22 @@ class WorkflowRun:
 
     async def handle(self, events: list[Event]) -> None:
         """One scheduling pass over a batch of events."""
+        if events and all(isinstance(e, Command) and e.op == READ for e in events):
+            await self._serve_reads(events)  # nothing to schedule: no pass, no "changed"
+            return
         self.pass_no += 1
         results = [e for e in events if isinstance(e, TaskFinished)]
         if results:
             await self._apply_results(results)
+        reads: list[Command] = []
         for event in events:
             if isinstance(event, Start):
                 self._start()
             elif isinstance(event, Command):
-                self._command(event)
+                if event.op == READ:
+                    reads.append(event)
+                else:
+                    self._command(event)
         if any(isinstance(e, Wake) for e in events):
             self._run_timers()
         if self._soon:
@@ -922,6 +933,14 @@ class WorkflowRun:
         if self._done:
             self._drain()
         await self._persist_and_emit()
+        await self._serve_reads(reads)
+
+    async def _serve_reads(self, reads: Sequence[Event]) -> None:
+        for read in reads:
+            assert isinstance(read, Command)
+            snapshot = await self.snapshot_in_slices()
+            if read.future is not None and not read.future.done():
+                read.future.set_result(snapshot)
 
     def _drain(self) -> None:
         while self._done or self._hook_checks:
@@ -1578,17 +1597,38 @@ class WorkflowRun:
 
     def snapshot(self) -> JSON:
         """An Argo-like Workflow object with every node (``get``)."""
+        nodes: JSON = {}
+        for node in self.nodes.values():
+            nodes[node.id] = self._public_node(node)
+        return self._with_nodes(nodes)
+
+    async def snapshot_in_slices(self, slice_size: int = SNAPSHOT_SLICE) -> JSON:
+        """:meth:`snapshot`, giving the event loop back every *slice_size* nodes.
+
+        Only for the workflow's own worker, between passes (a ``read`` command): no pass
+        of this workflow changes a node meanwhile, so the object is as consistent as
+        :meth:`snapshot`'s, while other workflows' passes are not held up for the second
+        100,000 nodes take.
+        """
+        nodes: JSON = {}
+        for count, node in enumerate(list(self.nodes.values()), 1):
+            nodes[node.id] = self._public_node(node)
+            if count % slice_size == 0:
+                await asyncio.sleep(0)
+        return self._with_nodes(nodes)
+
+    def _public_node(self, node: Node) -> JSON:
+        data = public_node(node.to_dict())
+        if node.type not in LEAF_TYPES and not node.fulfilled and node.type != SKIPPED_TYPE:
+            data["progress"] = self._progress_of(node)
+        return data
+
+    def _with_nodes(self, nodes: JSON) -> JSON:
         status: JSON = {
             k: v for k, v in self.status.items() if v is not None and not k.startswith("x-") and k != "storedTemplates"
         }
         status.setdefault("phase", self.phase)
         status["progress"] = self.progress()
-        nodes: JSON = {}
-        for node in self.nodes.values():
-            data = public_node(node.to_dict())
-            if node.type not in LEAF_TYPES and not node.fulfilled and node.type != SKIPPED_TYPE:
-                data["progress"] = self._progress_of(node)
-            nodes[node.id] = data
         status["nodes"] = nodes
         return {
             "apiVersion": self.wf.get("apiVersion", "argoproj.io/v1alpha1"),

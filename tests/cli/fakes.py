@@ -95,6 +95,9 @@ class FakeController:
         except KeyError:
             raise KeyError(f"workflow {key.namespace}/{key.name} not found") from None
 
+    async def read(self, key: Key) -> dict[str, Any]:
+        return self.get(key)
+
     def node(self, key: Key, wanted: str) -> dict[str, Any] | None:
         nodes = self.get(key)["status"]["nodes"]
         return nodes.get(wanted) or next((n for n in nodes.values() if n.get("name") == wanted), None)

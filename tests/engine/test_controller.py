@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 from typing import Any
 
@@ -366,3 +367,36 @@ async def test_passes_stay_small_for_a_while_after_the_other_workflow_ends(linge
         assert len(after) >= 600 // 20 and sorted(after)[-2] <= 2 * 20 + 5, after
     else:  # applied together, as soon as the fan-out was alone
         assert len(after) < 600 // 20 and max(after) > 100, after
+
+
+async def test_reading_a_large_workflow_gives_the_event_loop_back_and_makes_no_pass() -> None:
+    from hookbus.controller.engine.run import SNAPSHOT_SLICE
+
+    width = 4 * SNAPSHOT_SLICE
+    ex = ScriptedExecutor()  # every pod blocks: the workflow stays Running
+    async with make_controller(ex, max_running_nodes=width) as ctl:
+        key = await ctl.submit(load(FAN_OUT.replace('"600"', f'"{width}"').replace('args: ["echo hi"]', 'args: ["block"]')))
+        await wait_for(lambda: len(ex.started) == width, timeout=30, what="every pod of the fan-out running")
+        watch = ctl.watch(key)
+        first = await anext(watch)
+        turns = 0
+        reading = asyncio.create_task(ctl.read(key))
+        while not reading.done():
+            turns += 1
+            await asyncio.sleep(0)
+        read = reading.result()
+        assert read == ctl.get(key) == first
+        assert len(read["status"]["nodes"]) > width
+        # one turn of the loop at least per slice of nodes (built at once: about three in all)
+        assert turns >= 4, turns
+        # a read is no change: watchers are not woken by it (each would read again, and again)
+        changed = ctl._run(key).changed
+        changed.clear()
+        await ctl.read(key)
+        assert not changed.is_set(), "a read woke the watchers"
+        ex.blocking = False
+        ex.release()
+        latest = await asyncio.wait_for(anext(watch), 30)
+        assert latest["status"]["nodes"] != first["status"]["nodes"]
+        await watch.aclose()
+        assert (await ctl.wait(key, timeout=30))["status"]["phase"] == "Succeeded"
