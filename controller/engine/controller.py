@@ -367,7 +367,7 @@ class Controller:
         """Wait until the workflow finished; its final object. ``TimeoutError`` after *timeout*."""
         run = self._run(key)
         await asyncio.wait_for(run.done_event.wait(), timeout)
-        return self.get(key)
+        return await self.read(key)
 
     async def watch(self, key: WorkflowKey) -> AsyncIterator[JSON]:
         """Snapshots after passes (coalesced: a slow reader sees the latest), until finished."""
