@@ -81,6 +81,10 @@ def artifact_ref(node_id: str, name: str) -> str:
     return f"hookbus-artifact://{node_id}/{name}"
 
 
+_JSON_STARTS = frozenset('[{"-0123456789tfnNI \t\r\n')
+"""The characters a text :func:`json.loads` accepts can begin with (NaN and Infinity too)."""
+
+
 def aggregate_scope(prefix: str, nodes: Iterable[Node]) -> Scope:
     """Outputs of an expanded step/task (withItems/withParam/withSequence), as JSON lists.
 
@@ -104,6 +108,9 @@ def aggregate_scope(prefix: str, nodes: Iterable[Node]) -> Scope:
             param_maps.append(entry)
         result = node.outputs.get("result")
         if result is not None:
+            if result[:1] not in _JSON_STARTS:  # cannot be JSON: skip a raised and caught error
+                results.append(result)
+                continue
             try:
                 results.append(json.loads(result))
             except ValueError:
