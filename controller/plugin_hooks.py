@@ -26,6 +26,9 @@ from hookbus.bus import Hook, ItemOutcome
 from hookbus.bus.dispatch import NO_OPINION
 from hookbus.bus.events import CloudEvent, plugin_event
 from hookbus.controller.engine.hooks import (
+    ALLOW,
+    CONTINUE,
+    KEEP,
     Admission,
     MetadataPatch,
     PluginReply,
@@ -50,11 +53,8 @@ _SHORT_CIRCUIT_PHASES = frozenset({"Succeeded", "Skipped", "Failed"})
 _PROCESS_KEYS = frozenset({"name", "image", "command", "args", "env", "workingDir", "source"})
 """Container fields the engine's process description holds itself; the rest pass through."""
 
-# What items no plugin had anything to say about get: one shared (frozen) answer each.
-_CONTINUE = PreExecute()
-_POD_AS_IS = PodDecision()
-_CONTINUE_POD_AS_IS = PreExecute(pod=_POD_AS_IS)
-_AS_REPORTED = PostExecute()
+_CONTINUE_POD_AS_IS = PreExecute(pod=ALLOW)
+"""``node.preExecute``'s answer when no plugin had anything to say about a node or its pod offered ahead."""
 
 
 def workflow_meta(info: WorkflowInfo) -> JSON:
@@ -164,7 +164,7 @@ class PluginHooks:
             if outcome is NO_OPINION:  # the common case, answered without building anything
                 pod_outcome = pod_outcomes.get(index)
                 if pod_outcome is None:
-                    out.append(_CONTINUE)
+                    out.append(CONTINUE)
                     continue
                 if pod_outcome is NO_OPINION:
                     out.append(_CONTINUE_POD_AS_IS)
@@ -220,7 +220,7 @@ class PluginHooks:
         out: list[PostExecute] = []
         for node, outcome in zip(nodes, result, strict=True):
             if outcome is NO_OPINION:
-                out.append(_AS_REPORTED)
+                out.append(KEEP)
                 continue
             warnings = await self._warnings(meta, Hook.NODE_POST_EXECUTE, outcome, node.node.get("id"))
             if not outcome.allowed:
@@ -255,7 +255,7 @@ class PluginHooks:
 
     async def _pod_decision(self, meta: JSON, pod: PodItem, outcome: ItemOutcome) -> PodDecision:
         if outcome is NO_OPINION:
-            return _POD_AS_IS
+            return ALLOW
         node_id = pod.node.get("id")
         warnings = await self._warnings(meta, Hook.POD_PRE_CREATE, outcome, node_id)
         if not outcome.allowed:

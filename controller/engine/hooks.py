@@ -125,6 +125,14 @@ class PodDecision:
     warnings: tuple[str, ...] = ()
 
 
+CONTINUE = PreExecute()
+"""``node.preExecute``'s answer when no plugin had anything to say (frozen: one for all)."""
+ALLOW = PodDecision()
+"""``pod.preCreate``'s answer when no plugin had anything to say."""
+KEEP = PostExecute()
+"""``node.postExecute``'s answer when no plugin had anything to say."""
+
+
 @dataclass(frozen=True)
 class ResolvedValue:
     """``parameters.resolve`` result for one placeholder."""
@@ -243,17 +251,17 @@ class NoOpinionHooks:
     async def node_pre_execute(
         self, workflow: WorkflowInfo, nodes: Sequence[NodeItem], ahead: Sequence[PodItem | None] = ()
     ) -> list[PreExecute]:
-        return [PreExecute() for _ in nodes]
+        return [CONTINUE] * len(nodes)
 
     async def node_post_execute(
         self, workflow: WorkflowInfo, nodes: Sequence[NodeItem]
     ) -> list[PostExecute]:
-        return [PostExecute() for _ in nodes]
+        return [KEEP] * len(nodes)
 
     async def pod_pre_create(
         self, workflow: WorkflowInfo, pods: Sequence[PodItem]
     ) -> list[PodDecision]:
-        return [PodDecision() for _ in pods]
+        return [ALLOW] * len(pods)
 
     async def parameters_resolve(
         self, workflow: WorkflowInfo, names: Sequence[str]

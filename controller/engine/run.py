@@ -27,12 +27,13 @@ from hookbus.controller.argo.manifest import strategic_merge
 from hookbus.controller.argo.substitute import placeholders, substitute
 from hookbus.controller.engine import frames, key_artifacts
 from hookbus.controller.engine.hooks import (
+    ALLOW,
+    CONTINUE,
+    KEEP,
     NodeItem,
     PluginItem,
     PodDecision,
     PodItem,
-    PostExecute,
-    PreExecute,
     WorkflowInfo,
 )
 from hookbus.controller.engine.http_template import run_http
@@ -105,9 +106,6 @@ _OWN_SCOPES = frozenset(
 """Placeholder scopes the engine resolves itself; any other ``{{scope.key}}`` belongs to a plugin."""
 REDACTED = "[redacted]"
 """What a secret value from ``parameters.resolve`` is replaced with in status, messages and outputs."""
-_CONTINUE = PreExecute()
-_ALLOW = PodDecision()
-_KEEP = PostExecute()
 WORKFLOW_DONE = frozenset({SUCCEEDED, FAILED, ERROR})
 READ = "read"
 """The command that builds a snapshot in the workflow's own worker (see :meth:`WorkflowRun.snapshot_in_slices`)."""
@@ -902,22 +900,19 @@ class WorkflowRun:
 
     async def handle(self, events: list[Event]) -> None:
         """One scheduling pass over a batch of events."""
-        if events and all(isinstance(e, Command) and e.op == READ for e in events):
-            await self._serve_reads(events)  # nothing to schedule: no pass, no "changed"
+        reads = [e for e in events if isinstance(e, Command) and e.op == READ]
+        if reads and len(reads) == len(events):
+            await self._serve_reads(reads)  # nothing to schedule: no pass, no "changed"
             return
         self.pass_no += 1
         results = [e for e in events if isinstance(e, TaskFinished)]
         if results:
             await self._apply_results(results)
-        reads: list[Command] = []
         for event in events:
             if isinstance(event, Start):
                 self._start()
-            elif isinstance(event, Command):
-                if event.op == READ:
-                    reads.append(event)
-                else:
-                    self._command(event)
+            elif isinstance(event, Command) and event.op != READ:
+                self._command(event)
         if any(isinstance(e, Wake) for e in events):
             self._run_timers()
         if self._soon:
@@ -935,9 +930,8 @@ class WorkflowRun:
         await self._persist_and_emit()
         await self._serve_reads(reads)
 
-    async def _serve_reads(self, reads: Sequence[Event]) -> None:
+    async def _serve_reads(self, reads: list[Command]) -> None:
         for read in reads:
-            assert isinstance(read, Command)
             snapshot = await self.snapshot_in_slices()
             if read.future is not None and not read.future.done():
                 read.future.set_result(snapshot)
@@ -1185,7 +1179,7 @@ class WorkflowRun:
             else:
                 decisions = await hooks.node_pre_execute(self.info, node_items)
         else:  # nobody to ask: build no request items
-            decisions = [_CONTINUE] * len(jobs)
+            decisions = [CONTINUE] * len(jobs)
         pods: list[LeafJob] = []
         plugins: list[LeafJob] = []
         answered: dict[str, PodDecision] = {}
@@ -1237,7 +1231,7 @@ class WorkflowRun:
             ready.append(job)
         items = [j for j in ready if j.node.id not in answered]
         if not items or not hooks.wants("pod.preCreate", self.info):
-            verdicts = [_ALLOW] * len(items)
+            verdicts = [ALLOW] * len(items)
         else:
             verdicts = await hooks.pod_pre_create(
                 self.info, [PodItem(public_node(j.node.to_dict()), _pod_of(j.task, j.template)) for j in items if j.task]
@@ -1437,7 +1431,7 @@ class WorkflowRun:
         if not applied:
             return
         if not self.env.hooks.wants("node.postExecute", self.info):
-            changes = [_KEEP] * len(applied)
+            changes = [KEEP] * len(applied)
         else:
             items = []
             for job, outputs, phase, message in applied:
