@@ -318,6 +318,8 @@ class ControllerApi(Protocol):
         bundle: Bundle | None = None,
     ) -> WorkflowKey: ...
 
+    def exists(self, key: WorkflowKey) -> bool: ...
+
     async def read(self, key: WorkflowKey) -> dict[str, Any]: ...
 
     def node(self, key: WorkflowKey, wanted: str) -> dict[str, Any] | None: ...
@@ -474,6 +476,11 @@ class ApiServer:
     def _key_of(self, body: Mapping[str, Any]) -> WorkflowKey:
         namespace = _text(body, "namespace", default=self.default_namespace)
         return self.key_factory(namespace, _text(body, "name"))
+
+    def _require(self, key: WorkflowKey) -> None:
+        """:class:`NotFound` unless the controller knows *key* (without building it)."""
+        if not self.controller.exists(key):
+            raise NotFound(f"workflow {key.namespace}/{key.name} not found")
 
     async def _get(self, key: WorkflowKey) -> dict[str, Any]:
         try:
@@ -646,38 +653,38 @@ class ApiServer:
 
     async def _do_suspend(self, body: Mapping[str, Any]) -> dict[str, Any]:
         key = self._key_of(body)
-        await self._get(key)
+        self._require(key)
         await self.controller.suspend(key)
         return {"workflow": await self._get(key)}
 
     async def _do_resume(self, body: Mapping[str, Any]) -> dict[str, Any]:
         key = self._key_of(body)
-        await self._get(key)
+        self._require(key)
         await self.controller.resume(key)
         return {"workflow": await self._get(key)}
 
     async def _do_stop(self, body: Mapping[str, Any]) -> dict[str, Any]:
         key = self._key_of(body)
-        await self._get(key)
+        self._require(key)
         message = body.get("message") or ""
         await self.controller.stop_workflow(key, message=str(message))
         return {"workflow": await self._get(key)}
 
     async def _do_terminate(self, body: Mapping[str, Any]) -> dict[str, Any]:
         key = self._key_of(body)
-        await self._get(key)
+        self._require(key)
         await self.controller.terminate(key)
         return {"workflow": await self._get(key)}
 
     async def _do_retry(self, body: Mapping[str, Any]) -> dict[str, Any]:
         key = self._key_of(body)
-        await self._get(key)
+        self._require(key)
         await self.controller.retry(key)
         return {"workflow": await self._get(key)}
 
     async def _do_delete(self, body: Mapping[str, Any]) -> dict[str, Any]:
         key = self._key_of(body)
-        await self._get(key)
+        self._require(key)
         await self.controller.delete(key)
         return {}
 

@@ -332,6 +332,10 @@ class Controller:
         :meth:`read`, which gives the loop back while it builds."""
         return self._run(key).snapshot()
 
+    def exists(self, key: WorkflowKey) -> bool:
+        """Whether the controller knows the workflow *key*."""
+        return key in self._runs
+
     async def read(self, key: WorkflowKey) -> JSON:
         """:meth:`get`, without holding the event loop for a large workflow: built in
         slices of :data:`SNAPSHOT_SLICE` nodes by the workflow's own worker, between two

@@ -95,6 +95,9 @@ class FakeController:
         except KeyError:
             raise KeyError(f"workflow {key.namespace}/{key.name} not found") from None
 
+    def exists(self, key: Key) -> bool:
+        return key in self.workflows
+
     async def read(self, key: Key) -> dict[str, Any]:
         return self.get(key)
 

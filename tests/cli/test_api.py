@@ -91,6 +91,13 @@ async def test_unknown_workflow_is_404(client: ApiClient) -> None:
         await client.action("terminate", "nope")
 
 
+async def test_an_action_builds_the_workflow_once_for_its_reply(client: ApiClient, controller: FakeController) -> None:
+    name = (await client.submit(HELLO))["name"]
+    controller.snapshots = 0
+    await client.action("suspend", name)
+    assert controller.snapshots == 1  # knowing that the workflow exists builds nothing
+
+
 async def test_state_conflict_is_409(client: ApiClient, controller: FakeController) -> None:
     name = (await client.submit(HELLO))["name"]
     await controller.set_phase(Key("default", name), "Succeeded")
