@@ -153,11 +153,11 @@ class GroupFrame:
             self.thunks[index] = _started
             self.next += 1
             self.active += 1
-            if type(thunk) is tuple:
+            if isinstance(thunk, tuple):
                 loop, display, item = thunk
                 self.loops[loop].start(self, self.step_of[index][0], display, item)
             else:
-                thunk(self)  # type: ignore[operator]
+                thunk(self)
 
     def _refill(self) -> None:
         self._refill_queued = False
