@@ -32,6 +32,7 @@ from hookbus.controller.engine.model import (
 )
 from hookbus.controller.engine.reactor import Reactor
 from hookbus.controller.engine.run import (
+    QUIESCE,
     READ,
     SNAPSHOT_SLICE,
     WORKFLOW_DONE,
@@ -454,8 +455,14 @@ class Controller:
         self._reactor.post(key, Start())
 
     async def delete(self, key: WorkflowKey) -> None:
-        """Stop and forget the workflow, and delete it from the store."""
+        """Stop and forget the workflow, and delete it from the store.
+
+        A pass under way (waiting for a plugin, say) is let finish first; the passes after
+        it do nothing. Otherwise it would write the workflow back after the delete, and a
+        restarted controller would find it again."""
         run = self._run(key)
+        run.deleting = True
+        await self._command(key, QUIESCE)
         await run.close()
         self._runs.pop(key, None)
         self._active.discard(key)

@@ -107,6 +107,9 @@ _OWN_SCOPES = frozenset(
 REDACTED = "[redacted]"
 """What a secret value from ``parameters.resolve`` is replaced with in status, messages and outputs."""
 WORKFLOW_DONE = frozenset({SUCCEEDED, FAILED, ERROR})
+QUIESCE = "quiesce"
+"""The command a ``delete`` waits for: once the worker reaches it, no pass of the workflow
+is under way and, the run being marked deleting, none will start (none writes it back)."""
 READ = "read"
 """The command that builds a snapshot in the workflow's own worker (see :meth:`WorkflowRun.snapshot_in_slices`)."""
 SNAPSHOT_SLICE = 2_000
@@ -309,6 +312,8 @@ class WorkflowRun:
                 self.counts[node.phase] = self.counts.get(node.phase, 0) + 1
         self.done_event = asyncio.Event()
         self.changed = asyncio.Event()
+        self.deleting = False
+        """Set by the controller's ``delete``: passes do nothing more (see :data:`QUIESCE`)."""
         self.started = False
         if self.status.get("phase") in WORKFLOW_DONE:
             self.done_event.set()
@@ -900,6 +905,14 @@ class WorkflowRun:
 
     async def handle(self, events: list[Event]) -> None:
         """One scheduling pass over a batch of events."""
+        if self.deleting:
+            for event in events:
+                if isinstance(event, Command) and event.future is not None and not event.future.done():
+                    if event.op == QUIESCE:
+                        event.future.set_result(None)
+                    else:
+                        event.future.set_exception(LookupError(f"workflow {self.key.namespace}/{self.key.name} was deleted"))
+            return
         reads = [e for e in events if isinstance(e, Command) and e.op == READ]
         if reads and len(reads) == len(events):
             await self._serve_reads(reads)  # nothing to schedule: no pass, no "changed"

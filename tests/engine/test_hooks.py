@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
 from typing import TYPE_CHECKING, Any
+
+import pytest
 
 from hookbus.controller.engine.controller import Controller
 from hookbus.controller.engine.hooks import (
@@ -437,3 +440,33 @@ async def test_pod_pre_create_sees_container_fields_beyond_the_process() -> None
     assert node["phase"] == "Error"
     assert node["message"] == "pod creation vetoed: privileged containers are forbidden"
     assert ex.runs == []
+
+
+class Gate(NoOpinionHooks):
+    """Holds node.preExecute (and so its workflow's pass) until released."""
+
+    def __init__(self) -> None:
+        self.entered = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def node_pre_execute(self, workflow: WorkflowInfo, nodes: Sequence[NodeItem]) -> list[PreExecute]:
+        self.entered.set()
+        await self.release.wait()
+        return [PreExecute() for _ in nodes]
+
+
+async def test_deleting_a_workflow_lets_its_pass_under_way_end_and_writes_nothing_back() -> None:
+    hooks = Gate()
+    async with _controller(hooks, ScriptedExecutor()) as ctl:
+        key = await ctl.submit(load(ONE))
+        await asyncio.wait_for(hooks.entered.wait(), 5)  # its pass is under way, held by a plugin
+        suspend = asyncio.create_task(ctl.suspend(key))  # queued behind that pass
+        await asyncio.sleep(0)
+        deleting = asyncio.create_task(ctl.delete(key))
+        await asyncio.sleep(0)
+        hooks.release.set()
+        await asyncio.wait_for(deleting, 5)
+        with pytest.raises(LookupError, match="default/one"):  # answered, not left waiting
+            await asyncio.wait_for(suspend, 5)
+        assert await ctl.store.load(key) is None, "the pass under way wrote the deleted workflow back"
+        assert not ctl.exists(key)
