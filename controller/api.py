@@ -558,16 +558,16 @@ class ApiServer:
         try:
             async with asyncio.timeout(wait):
                 async for snapshot in snapshots:
-                    view = shown(snapshot)
-                    if fingerprint(view) != since or is_finished(view):
-                        return reply(view)
+                    current = shown(snapshot)
+                    if fingerprint(current) != since or is_finished(current):
+                        return reply(current)
         except TimeoutError:
             pass
         finally:
             aclose = getattr(snapshots, "aclose", None)
             if aclose is not None:
                 await aclose()
-        return reply(shown(await self._get(key)))
+        return reply(current)  # the last one taken: built again, it would say the same
 
     async def _summary_change(self, key: WorkflowKey, since: Any, wait: float) -> dict[str, Any]:
         """The workflow's summary once it differs from *since*, it finished, or *wait* passed."""

@@ -260,6 +260,20 @@ async def test_big_workflows_travel_compressed(
     assert summary["workflow"]["status"]["phase"] == "Running"
 
 
+async def test_a_watch_that_sees_no_change_builds_the_workflow_twice_not_three_times(
+    client: ApiClient, controller: FakeController
+) -> None:
+    name = (await client.submit(HELLO))["name"]
+    first = await client.request("watch", {"namespace": "default", "name": name, "wait": 0})
+    controller.snapshots = 0
+    body = {"namespace": "default", "name": name, "since": first["fingerprint"], "wait": 0.2}
+    again = await client.request("watch", body, timeout=5)
+    assert again["fingerprint"] == first["fingerprint"] and not again["done"]
+    # the current state, then the watch's own first snapshot; at the timeout the last one
+    # taken is the answer, not a third build
+    assert controller.snapshots == 2
+
+
 async def test_progress_watch_takes_no_full_snapshots(
     client: ApiClient, controller: FakeController
 ) -> None:
