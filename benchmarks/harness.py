@@ -215,6 +215,8 @@ class RigSettings:
     """``ControllerSettings.max_running_nodes`` (executor tasks per workflow)."""
     count_events: str | None = None
     """Subject filter of the event counter process (``None``: no counter)."""
+    grouped_events: bool = False
+    """``EventSettings.grouped``: node and pod events of a pass travel as grouped messages."""
 
 
 async def start_noop_plugins(
@@ -307,7 +309,7 @@ class Rig:
             self._cleanup.append(registry.stop)
             if names:
                 await wait_registered(registry, *names, timeout=60)
-            publisher = EventPublisher(nc, EventSettings())
+            publisher = EventPublisher(nc, EventSettings(grouped=s.grouped_events))
             await publisher.start()
             self._cleanup.append(publisher.close)
             if s.count_events:

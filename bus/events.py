@@ -21,6 +21,11 @@ During a NATS outage events stay queued.
 Progress (done/total, phase counts) goes to a separate last-value stream and is
 coalesced per workflow: only the newest pending value is kept.
 
+With ``EventSettings.grouped``, :meth:`EventPublisher.publish_many` sends the node and
+pod events of one pass that share a subject as one message (:class:`EventGroup`, a
+CloudEvents JSON batch); :func:`events_from_message` and the readers below turn such a
+message back into its events.
+
 Retries may reorder events of one workflow; consumers that care order by
 ``ce-time`` (and by phase order within a node).
 
@@ -46,6 +51,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
+import orjson
 import structlog
 from nats.js.api import (
     AckPolicy,
@@ -78,6 +84,8 @@ SPEC_VERSION: Final = "1.0"
 TYPE_PREFIX: Final = "io.hookbus"
 """Prefix of every event type (``io.hookbus.node.succeeded``)."""
 CONTENT_TYPE: Final = "application/json"
+BATCH_CONTENT_TYPE: Final = "application/cloudevents-batch+json"
+"""``Content-Type`` of a grouped message: a JSON array of events in structured form."""
 PROGRESS_TYPE: Final = f"{TYPE_PREFIX}.workflow.progress"
 
 # Header names (CloudEvents NATS protocol binding, binary content mode).
@@ -89,6 +97,8 @@ H_TIME: Final = "ce-time"
 H_SUBJECT: Final = "ce-subject"
 H_CONTENT_TYPE: Final = "Content-Type"
 H_MSG_ID: Final = "Nats-Msg-Id"
+H_EVENT_COUNT: Final = "Hookbus-Event-Count"
+"""Header of a grouped message: how many events it holds."""
 
 # JetStream API error codes.
 _STREAM_EXISTS: Final = 10058  # stream name already in use with a different configuration
@@ -253,6 +263,40 @@ class CloudEvent:
         except (TypeError, ValueError, RecursionError) as exc:
             raise EncodeError(f"data of event {self.id} ({self.type}) is not JSON: {exc}") from exc
 
+    def structured_json(self) -> bytes:
+        """:meth:`to_structured` as compact JSON (one element of a grouped message);
+        :class:`EncodeError` if ``data`` is not JSON-able."""
+        try:
+            return _dumps(self.to_structured())
+        except (TypeError, ValueError, RecursionError) as exc:
+            raise EncodeError(f"data of event {self.id} ({self.type}) is not JSON: {exc}") from exc
+
+    @classmethod
+    def from_structured(cls, subject: str, value: object) -> CloudEvent:
+        """Decode one event in structured form (an element of a grouped message on *subject*)."""
+        if not isinstance(value, dict):
+            raise DecodeError(f"grouped event must be a JSON object, got {type(value).__name__}", subject=subject)
+        missing = [name for name in ("id", "source", "type", "time") if not isinstance(value.get(name), str) or not value[name]]
+        if missing:
+            raise DecodeError(f"not a CloudEvent: attribute(s) {', '.join(missing)} missing", subject=subject)
+        if value.get("specversion") != SPEC_VERSION:
+            raise DecodeError(
+                f"unsupported specversion {value.get('specversion')!r} (expected {SPEC_VERSION})", subject=subject
+            )
+        data = value.get("data", {})
+        if not isinstance(data, dict):
+            raise DecodeError(f"event data must be a JSON object, got {type(data).__name__}", subject=subject)
+        ce_subject = value.get("subject")
+        return cls(
+            id=value["id"],
+            source=value["source"],
+            type=value["type"],
+            subject=subject,
+            time=value["time"],
+            data=data,
+            ce_subject=ce_subject if isinstance(ce_subject, str) else None,
+        )
+
     @classmethod
     def from_message(cls, subject: str, headers: Mapping[str, str] | None, body: bytes) -> CloudEvent:
         """Decode an event from a NATS message; :class:`DecodeError` names what is missing."""
@@ -300,10 +344,119 @@ _C_JSON: Final = (
 
 
 def _dumps(data: Any) -> bytes:
-    """Compact JSON of *data* as UTF-8 (what ``json.dumps`` with the settings above gives)."""
+    """Compact JSON of *data* as UTF-8, key order kept.
+
+    orjson first (an event body costs it under a microsecond, the standard encoder six);
+    what orjson refuses (keys that are not strings, integers beyond 64 bits) goes through
+    the standard encoder, which writes it as ``json.dumps`` would. NaN and infinities,
+    which JSON cannot hold, become ``null``.
+    """
+    try:
+        return orjson.dumps(data)
+    except TypeError:
+        pass
     if _C_JSON is not None:
         return "".join(_C_JSON(data, 0)).encode()
     return _JSON.encode(data).encode()
+
+@dataclass(frozen=True, slots=True)
+class EventGroup:
+    """Events with one NATS subject (one workflow, kind and phase) that travel as one message.
+
+    The CloudEvents JSON batch format: the body is a JSON array of the events in structured
+    form and ``Content-Type`` is :data:`BATCH_CONTENT_TYPE`; :data:`H_EVENT_COUNT` says how
+    many there are. ``id`` (also the ``Nats-Msg-Id``) is derived from the events' ids, so the
+    same group published again inside the duplicate window is dropped. Build groups with
+    :func:`group_events`.
+    """
+
+    id: str
+    subject: str
+    """The NATS subject every event of the group has."""
+    type: str
+    """The ``ce-type`` every event of the group has."""
+    events: tuple[CloudEvent, ...]
+    encoded: bytes
+    """The body (see :meth:`body`)."""
+
+    def headers(self) -> dict[str, str]:
+        """NATS headers of the message."""
+        return {H_CONTENT_TYPE: BATCH_CONTENT_TYPE, H_EVENT_COUNT: str(len(self.events)), H_MSG_ID: self.id}
+
+    def header_block(self) -> bytes:
+        """:meth:`headers` encoded for the wire (the id is hex: nothing to check)."""
+        return (
+            f"NATS/1.0\r\n{H_CONTENT_TYPE}: {BATCH_CONTENT_TYPE}\r\n{H_EVENT_COUNT}: {len(self.events)}\r\n"
+            f"{H_MSG_ID}: {self.id}\r\n"
+        ).encode()
+
+    def body(self) -> bytes:
+        """The JSON array of the events in structured form."""
+        return self.encoded
+
+
+def group_events(events: Sequence[CloudEvent], *, size: int, max_bytes: int) -> list[CloudEvent | EventGroup]:
+    """*events* with those that share a subject joined into :class:`EventGroup` messages.
+
+    A group holds at most *size* events and *max_bytes* bytes of body; groups come in the
+    order of their first event, and keep their events' order. An event alone on its subject
+    (or too large to share a message) stays as it is: one message in binary mode.
+    """
+    by_subject: dict[str, list[CloudEvent]] = {}
+    for event in events:
+        by_subject.setdefault(event.subject, []).append(event)
+    out: list[CloudEvent | EventGroup] = []
+    for subject, members in by_subject.items():
+        if len(members) == 1:
+            out.extend(members)
+            continue
+        run: list[CloudEvent] = []
+        parts: list[bytes] = []
+        used = 2  # the brackets
+        for event in members:
+            part = event.structured_json()
+            if run and (len(run) >= size or used + len(part) + 1 > max_bytes):
+                out.append(_group(subject, run, parts))
+                run, parts, used = [], [], 2
+            run.append(event)
+            parts.append(part)
+            used += len(part) + 1
+        out.append(_group(subject, run, parts))
+    return out
+
+
+def _group(subject: str, run: list[CloudEvent], parts: list[bytes]) -> CloudEvent | EventGroup:
+    if len(run) == 1:
+        return run[0]
+    return EventGroup(
+        id=event_id("group", *(event.id for event in run)),
+        subject=subject,
+        type=run[0].type,
+        events=tuple(run),
+        encoded=b"".join((b"[", b",".join(parts), b"]")),
+    )
+
+
+def _media_type(content_type: str | None) -> str:
+    return (content_type or "").partition(";")[0].strip().lower()
+
+
+def events_from_message(subject: str, headers: Mapping[str, str] | None, body: bytes) -> list[CloudEvent]:
+    """The events of one message: one in binary mode, or those of a grouped message.
+
+    :class:`DecodeError` names what is wrong with a message that is neither.
+    """
+    if _media_type((headers or {}).get(H_CONTENT_TYPE)) != BATCH_CONTENT_TYPE:
+        return [CloudEvent.from_message(subject, headers, body)]
+    try:
+        values = json.loads(body)
+    except ValueError as exc:
+        raise DecodeError(f"grouped events are not JSON: {exc}", subject=subject, data=body) from exc
+    if not isinstance(values, list):
+        raise DecodeError(f"grouped events must be a JSON array, got {type(values).__name__}", subject=subject, data=body)
+    return [CloudEvent.from_structured(subject, value) for value in values]
+
+
 _CACHE_LIMIT: Final = 4096  # entries per memo below; cleared when full (workflows come and go)
 
 
@@ -579,6 +732,8 @@ def progress_stream_config(settings: EventSettings) -> StreamConfig:
 
 _DISCONNECTED_POLL: Final = 0.05  # seconds between looks at a disconnected client
 _BURST: Final = 64  # messages sent before the background task yields to the event loop
+_HEADROOM: Final = 1024  # bytes of max_payload left for the headers of an event
+_UNIT_BYTES: Final = 1 << 20  # most body bytes in one atomic batch (grouped messages are large)
 _MAX_BATCHES_IN_FLIGHT: Final = 8  # nats-server allows 50 unfinished atomic batches per stream, all publishers together
 
 
@@ -635,16 +790,20 @@ class PublisherStats:
     dropped: int
     """Events given up when the publisher closed before they were acknowledged."""
     batches: int = 0
-    """Atomic batches JetStream committed (each stored several events at once)."""
+    """Atomic batches JetStream committed (each stored several messages at once)."""
+    groups: int = 0
+    """Grouped messages stored (see ``EventSettings.grouped``); their events count in ``published``."""
 
 
 class _Item:
     """One event on its way: encoded once (body and header block), retried as is."""
 
-    __slots__ = ("attempt", "body", "event", "head", "progress_key", "single", "subject", "ticket")
+    __slots__ = ("attempt", "body", "count", "event", "head", "progress_key", "single", "subject", "ticket")
 
-    def __init__(self, event: CloudEvent, body: bytes, head: bytes, progress_key: str | None = None) -> None:
+    def __init__(self, event: CloudEvent | EventGroup, body: bytes, head: bytes, progress_key: str | None = None) -> None:
         self.event = event
+        self.count = len(event.events) if isinstance(event, EventGroup) else 1
+        """Events the message carries."""
         self.body = body
         self.head = head
         self.subject = event.subject.encode()
@@ -743,6 +902,7 @@ class EventPublisher:
         self._coalesced = 0
         self._dropped = 0
         self._batches = 0
+        self._groups = 0
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -848,16 +1008,17 @@ class EventPublisher:
             pending=self._outstanding,
             dropped=self._dropped,
             batches=self._batches,
+            groups=self._groups,
         )
 
     # ----------------------------------------------------------------- accepting
 
-    def _prepare(self, event: CloudEvent, progress_key: str | None = None) -> _Item:
+    def _prepare(self, event: CloudEvent | EventGroup, progress_key: str | None = None) -> _Item:
         if self._closing:
             raise PublisherClosedError(f"event publisher is closed; event {event.id} ({event.type}) not accepted")
         body = event.body()
-        if len(body) > self._nc.max_payload - 1024:
-            raise PayloadTooLarge(len(body), self._nc.max_payload - 1024, what=f"event {event.id} ({event.type})")
+        if len(body) > self._nc.max_payload - _HEADROOM:
+            raise PayloadTooLarge(len(body), self._nc.max_payload - _HEADROOM, what=f"event {event.id} ({event.type})")
         return _Item(event, body, event.header_block(), progress_key)
 
     def _accept(self, item: _Item) -> None:
@@ -874,7 +1035,9 @@ class EventPublisher:
         :class:`EncodeError`/:class:`PayloadTooLarge` if it cannot be sent at
         all; :class:`PublisherClosedError` once closing has begun.
         """
-        item = self._prepare(event)
+        await self._put(self._prepare(event))
+
+    async def _put(self, item: _Item) -> None:
         while len(self._events) >= self._capacity:
             waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             self._putters.append(waiter)
@@ -889,13 +1052,26 @@ class EventPublisher:
                 with contextlib.suppress(ValueError):
                     self._putters.remove(waiter)
             if self._closing:
-                raise PublisherClosedError(f"event publisher closed while event {event.id} waited for room")
+                raise PublisherClosedError(f"event publisher closed while event {item.event.id} waited for room")
         self._accept(item)
 
     async def publish_many(self, events: Iterable[CloudEvent]) -> None:
-        """Queue several events in order (a batch of one scheduling pass)."""
-        for event in events:
-            await self.publish(event)
+        """Queue the events of one scheduling pass, in order; waits only while the queue is full.
+
+        With ``EventSettings.grouped``, events that share a subject travel as
+        :class:`EventGroup` messages (see :func:`group_events`).
+        """
+        messages: Iterable[CloudEvent | EventGroup] = events
+        if self._settings.grouped:
+            messages = group_events(
+                list(events), size=self._settings.group_size, max_bytes=self._nc.max_payload - _HEADROOM
+            )
+        for message in messages:
+            item = self._prepare(message)
+            if len(self._events) < self._capacity and not self._putters:
+                self._accept(item)
+            else:
+                await self._put(item)
 
     def try_publish(self, event: CloudEvent) -> bool:
         """Queue *event* if there is room now; return False (event not taken) when full
@@ -1046,10 +1222,14 @@ class EventPublisher:
                 if self._batching and self._batches_in_flight < _MAX_BATCHES_IN_FLIGHT:
                     size = min(room, self._settings.batch_size, len(self._events))
                 events = self._events
-                items = [events.popleft() for _ in range(size)]
+                items = [events.popleft()]
+                used = len(items[0].body)
+                while len(items) < size and used + len(events[0].body) <= _UNIT_BYTES:
+                    used += len(events[0].body)
+                    items.append(events.popleft())
                 for _ in items:
                     self._wake_putter()
-                self._outstanding += size
+                self._outstanding += len(items)
                 return items
         return []
 
@@ -1169,9 +1349,11 @@ class EventPublisher:
 
     def _acked(self, item: _Item, *, duplicate: bool) -> None:
         if duplicate:
-            self._duplicates += 1
+            self._duplicates += item.count
         else:
-            self._published += 1
+            self._published += item.count
+            if item.count > 1:
+                self._groups += 1
         if self._failing:
             self._failing = False
             log.info("event publishing recovered", failed_attempts=self._failed_attempts)
@@ -1200,13 +1382,14 @@ class EventPublisher:
         heapq.heappush(self._retry, (asyncio.get_running_loop().time() + delay, item.ticket, item))
         self._wakeup.set()
 
-    def _report(self, event: CloudEvent, exc: Exception) -> None:
+    def _report(self, message: CloudEvent | EventGroup, exc: Exception) -> None:
         if self._on_error is None:
             return
-        try:
-            self._on_error(event, exc)
-        except Exception:
-            log.exception("event publisher on_error callback failed", event_id=event.id)
+        for event in message.events if isinstance(message, EventGroup) else (message,):
+            try:
+                self._on_error(event, exc)
+            except Exception:
+                log.exception("event publisher on_error callback failed", event_id=event.id)
 
     def _finish(self, item: _Item) -> None:
         self._outstanding -= 1
@@ -1254,7 +1437,7 @@ class EventPublisher:
             if not waiter.done():
                 waiter.set_exception(PublisherClosedError("event publisher closed before every event was published"))
         self._flushers.clear()
-        self._dropped += len(leftovers)
+        self._dropped += sum(item.count for item in leftovers)
         error = PublisherClosedError("event publisher closed before the event was acknowledged")
         for item in leftovers:
             self._report(item.event, error)
@@ -1293,22 +1476,19 @@ class PublisherSink:
         """Nodes whose phase changed in one scheduling pass (one ``ce-time``: the pass's)."""
         namespace, name, uid = workflow.namespace, workflow.name, workflow.uid
         stamp = now_rfc3339()
-        publisher = self.publisher
-        for node in nodes:
-            event = node_event(namespace, name, uid, node, time=stamp)
-            if not publisher.try_publish(event):  # the queue is full: wait for room
-                await publisher.publish(event)
+        await self.publisher.publish_many([node_event(namespace, name, uid, node, time=stamp) for node in nodes])
 
     async def pod_created(self, workflow: WorkflowRef, pods: Sequence[Mapping[str, Any]]) -> None:
         """Processes started in one pass: ``{"node": {...}, "pod": {"name", "image", ...}}`` each."""
         stamp = now_rfc3339()
+        events = []
         for item in pods:
             raw_node = item.get("node") or {}
             # Also accept the flat form {"node": "<id>", "name": ..., "image": ...}.
             node: Mapping[str, Any] = raw_node if isinstance(raw_node, dict) else {"id": raw_node, "name": item.get("name")}
             pod: Mapping[str, Any] = item.get("pod") or {"image": item.get("image")}
             node_id = str(node.get("id", ""))
-            await self._publish(
+            events.append(
                 pod_event(
                     workflow.namespace,
                     workflow.name,
@@ -1321,10 +1501,7 @@ class PublisherSink:
                     time=stamp,
                 )
             )
-
-    async def _publish(self, event: CloudEvent) -> None:
-        if not self.publisher.try_publish(event):
-            await self.publisher.publish(event)
+        await self.publisher.publish_many(events)
 
     async def progress(self, workflow: WorkflowRef, done: int, total: int, phases: Mapping[str, int]) -> None:
         """Coalesced progress after a pass (never waits)."""
@@ -1345,7 +1522,9 @@ class EventReader:
     Without *follow* the iteration ends once the reader has caught up with the
     stream; with it, it waits for new events until closed. A durable reader
     acknowledges an event when the next one is asked for (or on close), so a
-    reader that crashes mid-event sees it again.
+    reader that crashes mid-event sees it again. The events of a grouped message
+    (see :class:`EventGroup`) come one by one; the message is acknowledged once
+    all of them were handed out.
     """
 
     def __init__(
@@ -1370,6 +1549,8 @@ class EventReader:
         self._sub: JetStreamContext.PullSubscription | None = None
         self._consumer: str | None = None
         self._buffer: collections.deque[Msg] = collections.deque()
+        self._events: collections.deque[CloudEvent] = collections.deque()
+        """The events of a grouped message not handed out yet."""
         self._last: Msg | None = None
         self._caught_up = False
         self._at_tail = False
@@ -1409,6 +1590,11 @@ class EventReader:
         sub, self._sub = self._sub, None
         if sub is None:
             return
+        if self._events:  # a grouped message not handed out whole: the next reader gets it again
+            self._events.clear()
+            last, self._last = self._last, None
+            if last is not None and self._durable:
+                await last.nak()
         await self._ack_last()
         if self._durable:
             # Fetched but not handed out: give them back for the next reader, now.
@@ -1441,6 +1627,8 @@ class EventReader:
         return self
 
     async def __anext__(self) -> CloudEvent:
+        if self._events:  # the rest of a grouped message: acknowledged once all are handed out
+            return self._events.popleft()
         await self._ack_last()
         while not self._buffer:
             if self._caught_up or self._sub is None:
@@ -1458,7 +1646,11 @@ class EventReader:
             self._at_tail = not self._follow and bool(messages) and messages[-1].metadata.num_pending == 0
         msg = self._buffer.popleft()
         self._last = msg
-        return CloudEvent.from_message(msg.subject, msg.headers, msg.data)
+        events = events_from_message(msg.subject, msg.headers, msg.data)
+        if not events:
+            return await self.__anext__()  # an empty group: nothing to hand out
+        self._events.extend(events[1:])
+        return events[0]
 
 
 def replay(

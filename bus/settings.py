@@ -117,6 +117,14 @@ class EventSettings:
     """Seconds the first waiting event waits for more to share its batch, unless a full
     batch is waiting. Fewer, fuller batches cost the controller and NATS less CPU next to
     the hook calls of the workflows; 0 sends at once."""
+    grouped: bool = False
+    """Node and pod events of one scheduling pass travel grouped: one message per workflow,
+    kind and phase holds up to ``group_size`` of them as a CloudEvents JSON batch
+    (``application/cloudevents-batch+json``). Far fewer messages for NATS to store and
+    the controller to send; only for consumers that read the batch form (hookbus's own
+    readers do). Off: one message per event."""
+    group_size: int = 500
+    """Most events in one grouped message (also kept below the server's max_payload)."""
 
 
 @dataclass(frozen=True)
@@ -140,6 +148,15 @@ def _number(name: str, value: str, kind: type[Any]) -> Any:
         return kind(value)
     except ValueError:
         raise ConfigError(f"{name}={value!r} is not a valid {kind.__name__}") from None
+
+
+def _flag(name: str, value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name}={value!r} is not a yes/no value (use 1 or 0)")
 
 
 def from_env(env: Mapping[str, str] | None = None, base: BusSettings | None = None) -> BusSettings:
@@ -172,9 +189,13 @@ def from_env(env: Mapping[str, str] | None = None, base: BusSettings | None = No
         dispatch["max_in_flight"] = _number("HOOKBUS_MAX_IN_FLIGHT", value, int)
     if value := env.get("HOOKBUS_HOOK_TIMEOUT"):
         dispatch["default_timeout"] = _number("HOOKBUS_HOOK_TIMEOUT", value, float)
+    events: dict[str, Any] = {}
+    if value := env.get("HOOKBUS_EVENTS_GROUPED"):
+        events["grouped"] = _flag("HOOKBUS_EVENTS_GROUPED", value)
     return replace(
         settings,
         nats=replace(settings.nats, **nats),
         registry=replace(settings.registry, **registry),
         dispatch=replace(settings.dispatch, **dispatch),
+        events=replace(settings.events, **events),
     )

@@ -157,20 +157,25 @@ def test_dispatch_benchmark_prints_only_json_and_batches() -> None:
     assert report["variants"]["per_call"]["requests"] == 50 * 2
 
 
-async def test_event_counter_process_counts_each_final_event_once(nc: Any, nats_url: str) -> None:
+@pytest.mark.parametrize("grouped", [False, True], ids=["single", "grouped"])
+async def test_event_counter_process_counts_each_final_event_once(nc: Any, nats_url: str, grouped: bool) -> None:
     from benchmarks.event_counter import EventCounter, final_key
     from hookbus.bus.events import EventPublisher, node_event
     from hookbus.bus.settings import EventSettings
 
-    publisher = EventPublisher(nc, EventSettings())
+    publisher = EventPublisher(nc, EventSettings(grouped=grouped))
     await publisher.start()  # creates the HOOKBUS_EVENTS stream the counter reads
     counter = await EventCounter.start(nats_url, "hookbus.event.v1.default.wf.node.>")
     try:
-        for node_id, phase, attempt in [("a", "Running", 0), ("a", "Succeeded", 0), ("a", "Succeeded", 1), ("b", "Failed", 0)]:
-            await publisher.publish(node_event("default", "wf", "uid-1", {"id": node_id, "phase": phase}, attempt=attempt))
+        events = [
+            node_event("default", "wf", "uid-1", {"id": node_id, "phase": phase}, attempt=attempt)
+            for node_id, phase, attempt in [("a", "Running", 0), ("a", "Succeeded", 0), ("a", "Succeeded", 1), ("b", "Failed", 0)]
+        ]
         # another workflow's events are outside the counter's filter
-        await publisher.publish(node_event("default", "other", "uid-2", {"id": "c", "phase": "Succeeded"}))
+        events.append(node_event("default", "other", "uid-2", {"id": "c", "phase": "Succeeded"}))
+        await publisher.publish_many(events)  # grouped: both Succeeded events of wf travel together
         await publisher.flush(timeout=10)
+        assert publisher.stats.groups == (1 if grouped else 0)
         result = await counter.result([final_key("wf", n) for n in ("a", "b", "c")], timeout=2)
     finally:
         await counter.stop()

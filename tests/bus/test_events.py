@@ -205,6 +205,18 @@ async def test_a_republished_event_is_deduplicated_also_by_a_new_publisher(nc: C
     assert await stream_count(js) == 1
 
 
+def test_event_bodies_are_compact_json_whatever_the_data_holds() -> None:
+    # orjson writes the common case; what it refuses goes through the standard encoder
+    for data in (
+        {"a": "é\u2028", "n": [1, 2.5, None, True], "nested": {"x": {}}},
+        {1: "int key"},
+        {"big": 2**70},
+    ):
+        event = workflow_event("default", "wf", "u1", "Running", data=data)
+        expected = {**data, "namespace": "default", "workflow": "wf", "uid": "u1", "phase": "Running", "message": ""}
+        assert event.body() == json.dumps(expected, separators=(",", ":"), ensure_ascii=False).encode()
+
+
 async def test_data_that_is_not_json_is_refused_at_publish(nc: Client) -> None:
     async with EventPublisher(nc, FAST) as publisher:
         with pytest.raises(EncodeError, match="not JSON"):
