@@ -15,18 +15,24 @@ Variants (the suite picks sizes):
 - ``per_call_sequential``: one request at a time, plugin after plugin (in-flight 1,
   ``maxBatch`` 1, and plugins that keep the default ``sideEffects: true``, so they are
   never asked together or ahead), as a naive in-process design would;
-- ``codec_floor`` (:func:`codec_floor`): encoding and decoding the same number of records
-  in process, no network: the floor of any design on this machine.
+- ``codec_floor`` (:func:`codec_floor`): encoding and decoding the batched variant's own
+  records in process, no network: the floor of any design on this machine.
+
+After its workflow ended, the batched variant also sends the items it recorded (those of
+the first :data:`RECORDED_NODES` nodes, per hook) through the same plugin processes
+again, with nothing else running in the controller (:func:`hook_path_alone`): what the
+hook path itself reaches on this machine.
 """
 
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any, Final
 
 from benchmarks.harness import (
     FANOUT_HOOKS,
     JSON,
+    CounterResult,
     Rig,
     RigSettings,
     events_figures,
@@ -35,7 +41,14 @@ from benchmarks.harness import (
     process_cpu_s,
 )
 
+if TYPE_CHECKING:
+    from hookbus.bus.dispatch import CallStats
+
 VARIANTS = ("plugins0", "batched", "batched_projected", "per_call", "per_call_sequential")
+RECORDED_NODES: Final = 20_000
+"""Nodes whose hook items the batched variant keeps for :func:`hook_path_alone` and :func:`codec_floor`."""
+CODEC_CHUNK: Final = 1000
+"""Items per encoded list in :func:`codec_floor` (the dispatcher's ``max_batch``)."""
 
 
 def rig_settings(variant: str, plugins: int, in_flight: int, workflow: str = "fanout") -> RigSettings:
@@ -51,6 +64,7 @@ def rig_settings(variant: str, plugins: int, in_flight: int, workflow: str = "fa
         side_effects=variant == "per_call_sequential",
         projected=variant == "batched_projected",
         count_events=f"hookbus.event.v1.default.{workflow}.node.>",
+        record_items=RECORDED_NODES if variant == "batched" else 0,
     )
 
 
@@ -67,6 +81,24 @@ async def run_fanout(variant: str, nodes: int, plugins: int = 5, in_flight: int 
         cpu = process_cpu_s() - cpu
         events = await rig.count_finals([done])
         stats = rig.hook_stats
+        result = _figures(variant, settings, done, wall, cpu, stats, events, started_epoch)
+        if settings.record_items:
+            records = rig.records
+            result["hook_path_alone"] = await hook_path_alone(rig, records, settings.plugins)
+            result["codec_floor"] = codec_floor(records, settings.plugins)
+    return result
+
+
+def _figures(
+    variant: str,
+    settings: RigSettings,
+    done: JSON,
+    wall: float,
+    cpu: float,
+    stats: CallStats,
+    events: CounterResult,
+    started_epoch: float,
+) -> JSON:
     status = done["status"]
     pods = sum(1 for n in status["nodes"].values() if n["type"] == "Pod")
     decisions = pods * settings.plugins * len(FANOUT_HOOKS)
@@ -95,21 +127,59 @@ async def run_fanout(variant: str, nodes: int, plugins: int = 5, in_flight: int 
     }
 
 
-def codec_floor(nodes: int, plugins: int) -> JSON:
-    """In-process msgpack encode + decode of as many records as the batched variant moves."""
+async def hook_path_alone(rig: Rig, records: dict[str, tuple[JSON, list[JSON]]], plugins: int) -> JSON:
+    """The batched hook calls with nothing else running: *records* (per hook, as the fan-out
+    handed them to the dispatcher) sent again, one call per hook, to the same plugins."""
+    from hookbus.bus.hooks import Hook
+
+    per_hook: JSON = {}
+    decisions = 0
+    busy = 0.0
+    for hook, (meta, items) in records.items():
+        result = await rig.dispatcher.call(Hook(hook), meta, items)
+        if result.stats.failures:
+            raise RuntimeError(f"{result.stats.failures} request(s) of {hook} failed while replaying the recorded items")
+        made = len(items) * plugins
+        per_hook[hook] = {
+            "items": len(items),
+            "busy_s": round(result.stats.busy_s, 3),
+            "decisions_per_s": round(made / result.stats.busy_s) if result.stats.busy_s > 0 else 0,
+        }
+        decisions += made
+        busy += result.stats.busy_s
+    return {
+        "decisions": decisions,
+        "busy_s": round(busy, 3),
+        "decisions_per_s": round(decisions / busy) if busy > 0 else 0,
+        "hooks": per_hook,
+    }
+
+
+def codec_floor(records: dict[str, tuple[JSON, list[JSON]]], plugins: int) -> JSON:
+    """In-process msgpack encode + decode of every decision's record: *records* (per hook),
+    each once per plugin, in lists of :data:`CODEC_CHUNK` as requests carry them."""
     import ormsgpack
 
+    chunks = [
+        {"v": 1, "hook": hook, "workflow": meta, "items": items[start : start + CODEC_CHUNK]}
+        for hook, (meta, items) in records.items()
+        for start in range(0, len(items), CODEC_CHUNK)
+    ]
+    moved = sum(len(chunk["items"]) for chunk in chunks) * plugins
+    started = time.perf_counter()
+    for _ in range(plugins):
+        for chunk in chunks:
+            ormsgpack.unpackb(ormsgpack.packb(chunk))
+    wall = time.perf_counter() - started
+    return {"variant": "codec_floor", "records": moved, "wall_s": round(wall, 3), "records_per_s": round(moved / wall) if wall > 0 else 0}
+
+
+def synthetic_records(nodes: int) -> dict[str, tuple[JSON, list[JSON]]]:
+    """Look-alike records of *nodes* nodes per hook, for a ``codec_floor`` run without the batched variant."""
     from benchmarks.dispatch_bench import items
 
-    batch = items(1000)
-    records = nodes * plugins * len(FANOUT_HOOKS)
-    rounds = max(1, records // 1000)
-    started = time.perf_counter()
-    for _ in range(rounds):
-        ormsgpack.unpackb(ormsgpack.packb({"v": 1, "items": batch}))
-    wall = time.perf_counter() - started
-    moved = rounds * 1000
-    return {"variant": "codec_floor", "records": moved, "wall_s": round(wall, 3), "records_per_s": round(moved / wall)}
+    batch = items(nodes)
+    return {hook: ({"name": "fanout", "namespace": "default"}, batch) for hook in FANOUT_HOOKS}
 
 
 def main(argv: list[str] | None = None) -> Any:

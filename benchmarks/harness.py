@@ -216,7 +216,12 @@ class RigSettings:
     count_events: str | None = None
     """Subject filter of the event counter process (``None``: no counter)."""
     grouped_events: bool = False
-    """``EventSettings.grouped``: node and pod events of a pass travel as grouped messages."""
+    """``EventSettings.grouped``: node and pod events of a pass travel as grouped messages
+    (also switched on for every rig by ``HOOKBUS_EVENTS_GROUPED=1``, as for ``hookbus server``)."""
+    record_items: int = 0
+    """Keep a copy of the first this many items the controller hands the dispatcher per hook
+    (:attr:`Rig.records`): the records of :func:`benchmarks.fanout.hook_path_alone` and
+    :func:`benchmarks.fanout.codec_floor`."""
 
 
 async def start_noop_plugins(
@@ -276,18 +281,27 @@ class Rig:
         return self._dispatcher
 
     @property
+    def records(self) -> dict[str, tuple[JSON, list[JSON]]]:
+        """Per hook: the workflow metadata and the items kept (see ``RigSettings.record_items``)."""
+        from benchmarks.records import RecordingDispatcher
+
+        dispatcher = self.dispatcher
+        return dispatcher.records() if isinstance(dispatcher, RecordingDispatcher) else {}
+
+    @property
     def hook_stats(self) -> CallStats:
         """The dispatcher's cumulative counters (requests, ``busy_s`` ...)."""
         return self.dispatcher.stats
 
     async def __aenter__(self) -> Rig:
         from benchmarks.dispatch_bench import stop_plugins
+        from benchmarks.records import RecordingDispatcher
         from hookbus.bus import DispatchSettings, EmbeddedServer, NatsSettings, RegistrySettings
         from hookbus.bus.connection import connect
         from hookbus.bus.dispatch import Dispatcher
         from hookbus.bus.events import EventPublisher, PublisherSink
         from hookbus.bus.registry import RegistryView
-        from hookbus.bus.settings import EventSettings
+        from hookbus.bus.settings import from_env
         from hookbus.bus.testing import wait_registered
         from hookbus.controller.engine.controller import Controller
         from hookbus.controller.engine.settings import ControllerSettings
@@ -309,7 +323,8 @@ class Rig:
             self._cleanup.append(registry.stop)
             if names:
                 await wait_registered(registry, *names, timeout=60)
-            publisher = EventPublisher(nc, EventSettings(grouped=s.grouped_events))
+            events = from_env().events
+            publisher = EventPublisher(nc, replace(events, grouped=events.grouped or s.grouped_events))
             await publisher.start()
             self._cleanup.append(publisher.close)
             if s.count_events:
@@ -318,7 +333,10 @@ class Rig:
             dispatch = DispatchSettings(default_timeout=60.0, max_in_flight=s.max_in_flight)
             if s.max_batch:
                 dispatch = replace(dispatch, max_batch=s.max_batch)
-            self._dispatcher = Dispatcher(nc, registry, dispatch)
+            if s.record_items:
+                self._dispatcher = RecordingDispatcher(nc, registry, dispatch, keep=s.record_items)
+            else:
+                self._dispatcher = Dispatcher(nc, registry, dispatch)
             self._controller = Controller(
                 ControllerSettings(executor="simulate", max_running_nodes=s.max_running_nodes),
                 store=WorkflowStore(nc.jetstream()),

@@ -60,7 +60,11 @@ def test_fanout_smoke_counts_every_event_and_batches_requests() -> None:
     assert batched["items_per_request"] == pytest.approx(batched["decisions"] / batched["requests"], abs=0.05)
     assert batched["hook_s"] > 0 and batched["decisions_per_hook_s"] >= batched["decisions_per_wall_s"] > 0
     assert batched["hook_failures"] == 0
-    assert fanout["codec_floor"]["records"] == 4000
+    # the codec floor and the hook path alone replay the items the batched run really sent
+    assert fanout["codec_floor"]["records"] == 4000 and fanout["codec_floor"]["records_from"] == "the batched run"
+    alone = batched["hook_path_alone"]
+    assert {hook: h["items"] for hook, h in alone["hooks"].items()} == {"node.preExecute": 1000, "pod.preCreate": 1000}
+    assert alone["decisions"] == 4000 and alone["decisions_per_s"] > 0
     assert fanout["batched_vs_plugins0_wall"] == round(batched["wall_s"] / plugins0["wall_s"], 2)
     scaling = report["scaling"]
     assert scaling["sizes"] == [1000]
