@@ -68,7 +68,7 @@ from hookbus.bus import pubwire, subjects
 from hookbus.bus.errors import BusError, ConfigError, DecodeError, EncodeError, PayloadTooLarge
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Mapping, Sequence
+    from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
     from types import TracebackType
 
     from nats.aio.client import Client
@@ -346,13 +346,15 @@ _C_JSON: Final = (
 def _dumps(data: Any) -> bytes:
     """Compact JSON of *data* as UTF-8, key order kept.
 
-    orjson first (an event body costs it under a microsecond, the standard encoder six);
+    orjson first (an event body costs it about a microsecond, the standard encoder six);
     what orjson refuses (keys that are not strings, integers beyond 64 bits) goes through
     the standard encoder, which writes it as ``json.dumps`` would. NaN and infinities,
     which JSON cannot hold, become ``null``.
     """
     try:
-        return orjson.dumps(data)
+        # orjson's result keeps the 4 KiB buffer it was written in; a queue of 10,000 event
+        # bodies would hold 40 MB. The copy is exact-sized (and still 5x faster than json).
+        return bytes(memoryview(orjson.dumps(data)))
     except TypeError:
         pass
     if _C_JSON is not None:
@@ -734,6 +736,7 @@ _DISCONNECTED_POLL: Final = 0.05  # seconds between looks at a disconnected clie
 _BURST: Final = 64  # messages sent before the background task yields to the event loop
 _HEADROOM: Final = 1024  # bytes of max_payload left for the headers of an event
 _UNIT_BYTES: Final = 1 << 20  # most body bytes in one atomic batch (grouped messages are large)
+_GROUP_WINDOW: Final = 4  # grouped publishing builds this many groups' worth of events at a time
 _MAX_BATCHES_IN_FLIGHT: Final = 8  # nats-server allows 50 unfinished atomic batches per stream, all publishers together
 
 
@@ -1060,18 +1063,29 @@ class EventPublisher:
 
         With ``EventSettings.grouped``, events that share a subject travel as
         :class:`EventGroup` messages (see :func:`group_events`).
+        Events are built as they are taken, so a large pass never holds more of them than
+        the queue does (grouped: than a window of a few groups).
         """
-        messages: Iterable[CloudEvent | EventGroup] = events
-        if self._settings.grouped:
-            messages = group_events(
-                list(events), size=self._settings.group_size, max_bytes=self._nc.max_payload - _HEADROOM
-            )
-        for message in messages:
-            item = self._prepare(message)
-            if len(self._events) < self._capacity and not self._putters:
-                self._accept(item)
-            else:
-                await self._put(item)
+        if not self._settings.grouped:
+            for event in events:
+                item = self._prepare(event)
+                if not self._accept_now(item):
+                    await self._put(item)
+            return
+        size = self._settings.group_size
+        window = iter(events)
+        while chunk := list(itertools.islice(window, size * _GROUP_WINDOW)):
+            for message in group_events(chunk, size=size, max_bytes=self._nc.max_payload - _HEADROOM):
+                item = self._prepare(message)
+                if not self._accept_now(item):
+                    await self._put(item)
+
+    def _accept_now(self, item: _Item) -> bool:
+        """Queue *item* if there is room and nobody waits for it; whether it was queued."""
+        if len(self._events) >= self._capacity or self._putters:
+            return False
+        self._accept(item)
+        return True
 
     def try_publish(self, event: CloudEvent) -> bool:
         """Queue *event* if there is room now; return False (event not taken) when full
@@ -1476,32 +1490,32 @@ class PublisherSink:
         """Nodes whose phase changed in one scheduling pass (one ``ce-time``: the pass's)."""
         namespace, name, uid = workflow.namespace, workflow.name, workflow.uid
         stamp = now_rfc3339()
-        await self.publisher.publish_many([node_event(namespace, name, uid, node, time=stamp) for node in nodes])
+        await self.publisher.publish_many(node_event(namespace, name, uid, node, time=stamp) for node in nodes)
 
     async def pod_created(self, workflow: WorkflowRef, pods: Sequence[Mapping[str, Any]]) -> None:
         """Processes started in one pass: ``{"node": {...}, "pod": {"name", "image", ...}}`` each."""
         stamp = now_rfc3339()
-        events = []
+        await self.publisher.publish_many(self._pod_events(workflow, pods, stamp))
+
+    @staticmethod
+    def _pod_events(workflow: WorkflowRef, pods: Sequence[Mapping[str, Any]], stamp: str) -> Iterator[CloudEvent]:
         for item in pods:
             raw_node = item.get("node") or {}
             # Also accept the flat form {"node": "<id>", "name": ..., "image": ...}.
             node: Mapping[str, Any] = raw_node if isinstance(raw_node, dict) else {"id": raw_node, "name": item.get("name")}
             pod: Mapping[str, Any] = item.get("pod") or {"image": item.get("image")}
             node_id = str(node.get("id", ""))
-            events.append(
-                pod_event(
-                    workflow.namespace,
-                    workflow.name,
-                    workflow.uid,
-                    node_id,
-                    str(pod.get("name") or node_id),
-                    node_name=node.get("name"),
-                    template_name=node.get("templateName"),
-                    image=pod.get("image"),
-                    time=stamp,
-                )
+            yield pod_event(
+                workflow.namespace,
+                workflow.name,
+                workflow.uid,
+                node_id,
+                str(pod.get("name") or node_id),
+                node_name=node.get("name"),
+                template_name=node.get("templateName"),
+                image=pod.get("image"),
+                time=stamp,
             )
-        await self.publisher.publish_many(events)
 
     async def progress(self, workflow: WorkflowRef, done: int, total: int, phases: Mapping[str, int]) -> None:
         """Coalesced progress after a pass (never waits)."""
@@ -1550,7 +1564,7 @@ class EventReader:
         self._consumer: str | None = None
         self._buffer: collections.deque[Msg] = collections.deque()
         self._events: collections.deque[CloudEvent] = collections.deque()
-        """The events of a grouped message not handed out yet."""
+        """The events of the last message not handed out yet (a grouped message holds several)."""
         self._last: Msg | None = None
         self._caught_up = False
         self._at_tail = False
@@ -1627,9 +1641,17 @@ class EventReader:
         return self
 
     async def __anext__(self) -> CloudEvent:
-        if self._events:  # the rest of a grouped message: acknowledged once all are handed out
-            return self._events.popleft()
-        await self._ack_last()
+        # A message is acknowledged once every event in it was handed out (a grouped
+        # message holds several) and the next one is asked for.
+        while not self._events:
+            await self._ack_last()
+            msg = await self._next_message()
+            self._last = msg
+            self._events.extend(events_from_message(msg.subject, msg.headers, msg.data))
+        return self._events.popleft()
+
+    async def _next_message(self) -> Msg:
+        """The next message of the consumer; ``StopAsyncIteration`` once there is none to wait for."""
         while not self._buffer:
             if self._caught_up or self._sub is None:
                 raise StopAsyncIteration
@@ -1644,13 +1666,7 @@ class EventReader:
                 continue
             self._buffer.extend(messages)
             self._at_tail = not self._follow and bool(messages) and messages[-1].metadata.num_pending == 0
-        msg = self._buffer.popleft()
-        self._last = msg
-        events = events_from_message(msg.subject, msg.headers, msg.data)
-        if not events:
-            return await self.__anext__()  # an empty group: nothing to hand out
-        self._events.extend(events[1:])
-        return events[0]
+        return self._buffer.popleft()
 
 
 def replay(

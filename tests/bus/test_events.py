@@ -217,6 +217,22 @@ def test_event_bodies_are_compact_json_whatever_the_data_holds() -> None:
         assert event.body() == json.dumps(expected, separators=(",", ":"), ensure_ascii=False).encode()
 
 
+def test_event_bodies_hold_no_more_memory_than_their_bytes() -> None:
+    # Bodies wait in the publisher's queue (10,000 by default) until JetStream acknowledges
+    # them: each must cost its size, not the encoder's working buffer.
+    import tracemalloc
+
+    events = [node_event("default", "wf", "uid-1", {**NODE, "id": f"n-{n}"}) for n in range(1000)]
+    tracemalloc.start()
+    try:
+        bodies = [event.body() for event in events]
+        held, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    size = sum(len(body) for body in bodies)
+    assert held < 2 * size + 64 * len(bodies), f"{held} bytes held for {size} bytes of bodies"
+
+
 async def test_data_that_is_not_json_is_refused_at_publish(nc: Client) -> None:
     async with EventPublisher(nc, FAST) as publisher:
         with pytest.raises(EncodeError, match="not JSON"):
