@@ -361,6 +361,7 @@ def _dumps(data: Any) -> bytes:
         return "".join(_C_JSON(data, 0)).encode()
     return _JSON.encode(data).encode()
 
+
 @dataclass(frozen=True, slots=True)
 class EventGroup:
     """Events with one NATS subject (one workflow, kind and phase) that travel as one message.
@@ -1063,8 +1064,9 @@ class EventPublisher:
 
         With ``EventSettings.grouped``, events that share a subject travel as
         :class:`EventGroup` messages (see :func:`group_events`).
-        Events are built as they are taken, so a large pass never holds more of them than
-        the queue does (grouped: than a window of a few groups).
+
+        *events* is read as it is queued, so a large pass never builds more events than
+        the queue holds (grouped: a window of a few groups more).
         """
         if not self._settings.grouped:
             for event in events:
