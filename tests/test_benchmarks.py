@@ -42,6 +42,7 @@ def test_fanout_smoke_counts_every_event_and_batches_requests() -> None:
         "--parts", "fanout,scaling", "--variants", "plugins0,batched,batched_projected,codec_floor",
         "--nodes", "1000", "--scaling-sizes", "1000", "--plugins", "2",
     )
+    assert report["settings"]["events"] == "grouped"
     fanout = report["fanout"]
     assert fanout["batched_projected"]["decisions"] == fanout["batched"]["decisions"] == 1000 * 2 * 2
     for name in ("plugins0", "batched", "batched_projected"):
@@ -107,7 +108,9 @@ def test_latency_smoke_measures_every_step_gap() -> None:
 
 
 def test_throughput_smoke_completes_every_workflow() -> None:
-    report = suite("--parts", "throughput", "--throughput-workflows", "10", "--plugins", "2")
+    # one message per event here (the other smoke runs use the default, grouped events)
+    report = suite("--parts", "throughput", "--throughput-workflows", "10", "--plugins", "2", "--events", "single")
+    assert report["settings"]["events"] == "single"
     throughput = report["throughput"]
     assert throughput["phases"] == {"Succeeded": 10}
     # 10 workflows and the warm-up, each a DAG node and three pods
