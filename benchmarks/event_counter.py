@@ -1,13 +1,14 @@
 """Counts node events in a process of its own, so counting never steals the controller's CPU.
 
-    python -m benchmarks.event_counter NATS_URL SUBJECT_FILTER
+    python -m benchmarks.event_counter NATS_URL SUBJECT_FILTER [--grouped]
 
 The counter reads the ``HOOKBUS_EVENTS`` stream (a JetStream push consumer on
 *SUBJECT_FILTER*, from the first message, no acks) over a bare NATS connection it
 parses itself (see :class:`_Wire`), so it counts what was stored, not what a core
 subscriber happened to keep up with. A message in binary mode is one event, read from
-its headers; a grouped message (``EventSettings.grouped``) holds several, read from its
-JSON body. Protocol on its pipes:
+its headers (the consumer delivers headers only); with ``--grouped`` (a controller with
+``EventSettings.grouped``) the consumer delivers bodies too, and a grouped message counts
+every event in its JSON body. Protocol on its pipes:
 
 - stdout, first line: ``{"ready": true}`` once the consumer exists;
 - stdin, one JSON line: ``{"expect": ["<workflow token>/nodes/<id>", ...], "timeout": s}``,
@@ -190,7 +191,7 @@ def _ce_subject(headers: bytes) -> str:
     return headers[start : headers.find(b"\r", start)].decode()
 
 
-async def _consume(url: str, subject: str, tally: _Tally, ready: asyncio.Event) -> None:
+async def _consume(url: str, subject: str, tally: _Tally, ready: asyncio.Event, *, grouped: bool) -> None:
     from urllib.parse import urlsplit
 
     import nats
@@ -215,12 +216,14 @@ async def _consume(url: str, subject: str, tally: _Tally, ready: asyncio.Event) 
         connect = {"verbose": False, "pedantic": False, "headers": True, "protocol": 1, "name": "bench-event-counter-wire"}
         wire.send(f"CONNECT {json.dumps(connect)}\r\nSUB {inbox} 1\r\nPING\r\n".encode())
         await asyncio.wait_for(wire.ponged.wait(), 10)  # the subscription is in place
-        # A push consumer from the stream's first message, no acknowledgements.
+        # A push consumer from the stream's first message, no acknowledgements; headers
+        # only (all one event's count needs) unless grouped messages carry events in bodies.
         config = ConsumerConfig(
             deliver_subject=inbox,
             ack_policy=AckPolicy.NONE,
             deliver_policy=DeliverPolicy.ALL,
             filter_subject=subject,
+            headers_only=not grouped,
         )
         await nc.jsm().add_consumer(EVENTS_STREAM, config=config)
         ready.set()
@@ -244,7 +247,7 @@ async def _read_expectation(tally: _Tally) -> float:
     return float(request.get("timeout", 60.0))
 
 
-async def run_counter(url: str, subject: str) -> CounterResult:
+async def run_counter(url: str, subject: str, *, grouped: bool = False) -> CounterResult:
     """The counter process's body: count until the expectation is met, a timeout or a signal."""
     tally = _Tally()
     ready = asyncio.Event()
@@ -252,7 +255,7 @@ async def run_counter(url: str, subject: str) -> CounterResult:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    consumer = asyncio.create_task(_consume(url, subject, tally, ready), name="event-counter-consumer")
+    consumer = asyncio.create_task(_consume(url, subject, tally, ready, grouped=grouped), name="event-counter-consumer")
     stopper = asyncio.create_task(stop.wait(), name="event-counter-stop")
     try:
         started = asyncio.create_task(ready.wait())
@@ -282,10 +285,11 @@ class EventCounter:
         self._proc = proc
 
     @classmethod
-    async def start(cls, url: str, subject: str, *, timeout: float = 30.0) -> EventCounter:
-        """Start a counter on *subject* and wait until its consumer exists."""
+    async def start(cls, url: str, subject: str, *, grouped: bool = False, timeout: float = 30.0) -> EventCounter:
+        """Start a counter on *subject* and wait until its consumer exists (*grouped*: the
+        controller sends grouped messages, so bodies are read too)."""
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "benchmarks.event_counter", url, subject,
+            sys.executable, "-m", "benchmarks.event_counter", url, subject, *(["--grouped"] if grouped else []),
             cwd=ROOT,
             env={**os.environ, "PYTHONPATH": str(ROOT)},
             stdin=asyncio.subprocess.PIPE,
@@ -336,8 +340,8 @@ def final_key(workflow: str, node_id: str) -> str:
 
 
 def main(argv: list[str]) -> None:
-    url, subject = argv
-    print(json.dumps(asyncio.run(run_counter(url, subject))), flush=True)
+    url, subject, *flags = argv
+    print(json.dumps(asyncio.run(run_counter(url, subject, grouped="--grouped" in flags))), flush=True)
 
 
 if __name__ == "__main__":

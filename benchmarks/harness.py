@@ -324,11 +324,12 @@ class Rig:
             if names:
                 await wait_registered(registry, *names, timeout=60)
             events = from_env().events
-            publisher = EventPublisher(nc, replace(events, grouped=events.grouped or s.grouped_events))
+            events = replace(events, grouped=events.grouped or s.grouped_events)
+            publisher = EventPublisher(nc, events)
             await publisher.start()
             self._cleanup.append(publisher.close)
             if s.count_events:
-                self.counter = await EventCounter.start(self.url, s.count_events)
+                self.counter = await EventCounter.start(self.url, s.count_events, grouped=events.grouped)
                 self._cleanup.append(self.counter.stop)
             dispatch = DispatchSettings(default_timeout=60.0, max_in_flight=s.max_in_flight)
             if s.max_batch:

@@ -172,7 +172,7 @@ async def test_event_counter_process_counts_each_final_event_once(nc: Any, nats_
 
     publisher = EventPublisher(nc, EventSettings(grouped=grouped))
     await publisher.start()  # creates the HOOKBUS_EVENTS stream the counter reads
-    counter = await EventCounter.start(nats_url, "hookbus.event.v1.default.wf.node.>")
+    counter = await EventCounter.start(nats_url, "hookbus.event.v1.default.wf.node.>", grouped=grouped)
     try:
         events = [
             node_event("default", "wf", "uid-1", {"id": node_id, "phase": phase}, attempt=attempt)
