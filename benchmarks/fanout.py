@@ -51,8 +51,9 @@ CODEC_CHUNK: Final = 1000
 """Items per encoded list in :func:`codec_floor` (the dispatcher's ``max_batch``)."""
 
 
-def rig_settings(variant: str, plugins: int, in_flight: int, workflow: str = "fanout") -> RigSettings:
-    """The controller and plugins of *variant*."""
+def rig_settings(variant: str, plugins: int, in_flight: int, workflow: str = "fanout", *, replay: bool = False) -> RigSettings:
+    """The controller and plugins of *variant* (*replay*: batched only, keep the items for
+    :func:`hook_path_alone` and :func:`codec_floor`)."""
     if variant not in VARIANTS:
         raise ValueError(f"unknown fan-out variant {variant!r}; known: {', '.join(VARIANTS)}")
     per_call = variant.startswith("per_call")
@@ -64,13 +65,13 @@ def rig_settings(variant: str, plugins: int, in_flight: int, workflow: str = "fa
         side_effects=variant == "per_call_sequential",
         projected=variant == "batched_projected",
         count_events=f"hookbus.event.v1.default.{workflow}.node.>",
-        record_items=RECORDED_NODES if variant == "batched" else 0,
+        record_items=RECORDED_NODES if replay and variant == "batched" else 0,
     )
 
 
-async def run_fanout(variant: str, nodes: int, plugins: int = 5, in_flight: int = 8) -> JSON:
-    """Run one fan-out variant in this process; its figures."""
-    settings = rig_settings(variant, plugins, in_flight)
+async def run_fanout(variant: str, nodes: int, plugins: int = 5, in_flight: int = 8, replay: bool = False) -> JSON:
+    """Run one fan-out variant in this process; its figures (*replay*: see :func:`rig_settings`)."""
+    settings = rig_settings(variant, plugins, in_flight, replay=replay)
     async with Rig(settings) as rig:
         started_epoch = time.time()
         started = time.perf_counter()

@@ -215,9 +215,6 @@ class RigSettings:
     """``ControllerSettings.max_running_nodes`` (executor tasks per workflow)."""
     count_events: str | None = None
     """Subject filter of the event counter process (``None``: no counter)."""
-    grouped_events: bool = False
-    """``EventSettings.grouped``: node and pod events of a pass travel as grouped messages
-    (also switched on for every rig by ``HOOKBUS_EVENTS_GROUPED=1``, as for ``hookbus server``)."""
     record_items: int = 0
     """Keep a copy of the first this many items the controller hands the dispatcher per hook
     (:attr:`Rig.records`): the records of :func:`benchmarks.fanout.hook_path_alone` and
@@ -323,8 +320,7 @@ class Rig:
             self._cleanup.append(registry.stop)
             if names:
                 await wait_registered(registry, *names, timeout=60)
-            events = from_env().events
-            events = replace(events, grouped=events.grouped or s.grouped_events)
+            events = from_env().events  # HOOKBUS_EVENTS_GROUPED, as for hookbus server
             publisher = EventPublisher(nc, events)
             await publisher.start()
             self._cleanup.append(publisher.close)

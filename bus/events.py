@@ -858,6 +858,8 @@ class EventPublisher:
             raise ConfigError("events queue_size and max_pending_acks must be at least 1")
         if not 1 <= settings.batch_size <= pubwire.MAX_BATCH:
             raise ConfigError(f"events batch_size must be between 1 and {pubwire.MAX_BATCH}, got {settings.batch_size}")
+        if settings.group_size < 2:
+            raise ConfigError(f"events group_size must be at least 2 (a group of one is a single event), got {settings.group_size}")
         self._nc = nc
         self._settings = settings
         self._on_error = on_error

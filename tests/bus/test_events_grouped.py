@@ -104,6 +104,11 @@ def test_a_malformed_grouped_message_is_a_clear_error(body: bytes, words: str) -
     assert "hookbus.event.v1.default.wf.node.Succeeded" in str(caught.value)
 
 
+def test_a_group_size_below_two_is_refused(nc: Client) -> None:
+    with pytest.raises(ConfigError, match="group_size must be at least 2"):
+        EventPublisher(nc, EventSettings(grouped=True, group_size=1))
+
+
 def test_grouping_is_switched_on_by_environment() -> None:
     assert from_env({}).events.grouped is False
     assert from_env({"HOOKBUS_EVENTS_GROUPED": "1"}).events.grouped is True
