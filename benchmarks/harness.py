@@ -334,6 +334,7 @@ class Rig:
                 self._dispatcher = RecordingDispatcher(nc, registry, dispatch, keep=s.record_items)
             else:
                 self._dispatcher = Dispatcher(nc, registry, dispatch)
+            publisher.yield_to(self._dispatcher.activity)  # as hookbus server does
             self._controller = Controller(
                 ControllerSettings(executor="simulate", max_running_nodes=s.max_running_nodes),
                 store=WorkflowStore(nc.jetstream()),

@@ -41,6 +41,7 @@ from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeoutError
 
 from hookbus.bus import subjects
+from hookbus.bus.activity import Activity
 from hookbus.bus.breaker import CircuitBreaker
 from hookbus.bus.codec import Encoding, ListEnvelope, decode_map, encode
 from hookbus.bus.errors import BusError, DecodeError, EncodeError
@@ -254,8 +255,8 @@ class Dispatcher:
         self.stats = CallStats()
         self._request_seq = 0
         self._requests = Requester(nc)
-        self._in_call = 0
-        self._busy_since = 0.0
+        self.activity = Activity()
+        """Whether a call is in flight (work that can wait reads it, see :mod:`hookbus.bus.activity`)."""
         self._subjects: dict[tuple[str, Hook], str] = {}
         self._envelopes: dict[tuple[str, Hook, Encoding, bytes], ListEnvelope] = {}
 
@@ -297,9 +298,7 @@ class Dispatcher:
         if not plans or not items:
             return CallResult([NO_OPINION] * len(items), stats)
         started = time.perf_counter()
-        if not self._in_call:
-            self._busy_since = started
-        self._in_call += 1
+        self.activity.enter()
         deadline = None if timeout is None else self._clock() + timeout
         meta = dict(workflow_meta)
         call = _Call(hook, meta, encode(meta), list(items), outcomes, stats, deadline)
@@ -357,9 +356,8 @@ class Dispatcher:
                 await asyncio.gather(*(worker() for _ in range(workers)))
         finally:
             ended = time.perf_counter()
-            self._in_call -= 1
-            if not self._in_call:
-                self.stats.busy_s += ended - self._busy_since
+            self.activity.leave()
+            self.stats.busy_s = self.activity.busy_s
         stats.busy_s = ended - started
         self.stats.add(stats)
         return CallResult([o if o is not None else NO_OPINION for o in outcomes], stats)

@@ -75,6 +75,7 @@ if TYPE_CHECKING:
     from nats.aio.msg import Msg
     from nats.js.client import JetStreamContext
 
+    from hookbus.bus.activity import Activity
     from hookbus.bus.settings import EventSettings
 
 log = structlog.get_logger("hookbus.bus.events")
@@ -858,6 +859,8 @@ class EventPublisher:
             raise ConfigError("events queue_size and max_pending_acks must be at least 1")
         if not 1 <= settings.batch_size <= pubwire.MAX_BATCH:
             raise ConfigError(f"events batch_size must be between 1 and {pubwire.MAX_BATCH}, got {settings.batch_size}")
+        if settings.yield_to_hooks < 0:
+            raise ConfigError(f"events yield_to_hooks must be 0 (off) or more seconds, got {settings.yield_to_hooks}")
         if settings.group_size < 2:
             raise ConfigError(f"events group_size must be at least 2 (a group of one is a single event), got {settings.group_size}")
         self._nc = nc
@@ -886,6 +889,7 @@ class EventPublisher:
         self._batches_in_flight = 0
         self._first_at: float | None = None
         """When the oldest event waiting to be sent became ready (for ``linger``)."""
+        self._activity: Activity | None = None
         self._tokens = itertools.count(1)
         self._resend: collections.deque[_Item] = collections.deque()
         self._retry: list[tuple[float, int, _Item]] = []
@@ -925,6 +929,18 @@ class EventPublisher:
             self._sub = await self._nc.subscribe(self._inbox + ".*", cb=self._on_reply)
         self._task = asyncio.create_task(self._run(), name="hookbus-events-publisher")
 
+    def yield_to(self, activity: Activity) -> None:
+        """Hold waiting events back while *activity* is busy (the dispatcher's: hook calls in
+        flight), for up to ``settings.yield_to_hooks`` seconds; they go as soon as it is idle.
+
+        A pass waits for its plugins' answers; sending and storing events meanwhile takes
+        CPU the plugins, on the same machine, then do not have. Publishing never waits for
+        this: the queue's second half is not held back.
+        """
+        if self._settings.yield_to_hooks > 0:
+            self._activity = activity
+            activity.on_idle(self._wakeup.set)
+
     async def flush(self, timeout: float | None = None) -> None:
         """Return once every event accepted so far is acknowledged by JetStream.
 
@@ -943,6 +959,7 @@ class EventPublisher:
             raise PublisherNotStartedError(f"{self._unacked()} event(s) queued but the event publisher is not started")
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._flushers.append((target, waiter))
+        self._wakeup.set()  # what waits (linger, hook calls in flight) goes now
         try:
             await asyncio.wait_for(waiter, timeout)
         except TimeoutError:
@@ -1160,9 +1177,9 @@ class EventPublisher:
                 # Keep events queued until the client is back; poll its state.
                 await asyncio.sleep(_DISCONNECTED_POLL)
                 continue
-            if self._lingering(now):
-                assert self._first_at is not None
-                await self._sleep(self._first_at + self._settings.linger - now)
+            hold = self._hold(now)
+            if hold is not None:
+                await self._sleep(hold)
                 continue
             items = self._take(now)
             if not items:
@@ -1176,21 +1193,32 @@ class EventPublisher:
                 burst = 0
                 await asyncio.sleep(0)
 
-    def _lingering(self, now: float) -> bool:
-        """Whether to wait for more events before sending (see ``EventSettings.linger``)."""
+    def _hold(self, now: float) -> float | None:
+        """Seconds to wait before sending what is waiting (``None``: send now).
+
+        The oldest waiting event waits ``linger`` for others to share its batch, unless a
+        full batch is waiting; while hook calls are in flight (see :meth:`yield_to`) it
+        waits up to ``yield_to_hooks``, unless half the queue is taken (publishing must
+        never wait for this). Once it has waited long enough, everything waiting goes,
+        batch after batch. A retry, a flush or closing sends at once.
+        """
         if not (self._events or self._progress_ready):
             self._first_at = None
-            return False
+            return None
         if self._first_at is None:
             self._first_at = now
-        # Once the oldest has waited long enough, everything waiting goes, batch after batch.
-        return not (
-            now >= self._first_at + self._settings.linger
-            or len(self._events) >= self._settings.batch_size
-            or self._resend
-            or self._closing
-            or self._flushers
-        )
+        if self._resend or self._closing or self._flushers:
+            return None
+        settings = self._settings
+        activity = self._activity
+        if activity is not None and activity.busy and len(self._events) < self._capacity // 2:
+            left = self._first_at + settings.yield_to_hooks - now
+            if left > 0:
+                return left
+        if len(self._events) >= settings.batch_size:
+            return None
+        left = self._first_at + settings.linger - now
+        return left if left > 0 else None
 
     async def _sleep(self, delay: float | None) -> None:
         if delay is None:

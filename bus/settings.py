@@ -125,6 +125,10 @@ class EventSettings:
     readers do). Off: one message per event."""
     group_size: int = 500
     """Most events in one grouped message (also kept below the server's max_payload)."""
+    yield_to_hooks: float = 0.25
+    """Longest, in seconds, that waiting events are held back while hook calls are in
+    flight (``EventPublisher.yield_to``): the plugins get the CPU that sending and storing
+    events would take meanwhile, and the events go as soon as the calls end. 0: never."""
 
 
 @dataclass(frozen=True)
@@ -192,6 +196,8 @@ def from_env(env: Mapping[str, str] | None = None, base: BusSettings | None = No
     events: dict[str, Any] = {}
     if value := env.get("HOOKBUS_EVENTS_GROUPED"):
         events["grouped"] = _flag("HOOKBUS_EVENTS_GROUPED", value)
+    if value := env.get("HOOKBUS_EVENTS_YIELD"):
+        events["yield_to_hooks"] = _number("HOOKBUS_EVENTS_YIELD", value, float)
     return replace(
         settings,
         nats=replace(settings.nats, **nats),

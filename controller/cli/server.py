@@ -53,7 +53,10 @@ async def plugin_hooks(
     registry = RegistryView(nc.jetstream(), settings.registry)
     await registry.start()
     try:
-        yield PluginHooks(Dispatcher(nc, registry, settings.dispatch), events=publisher)
+        dispatcher = Dispatcher(nc, registry, settings.dispatch)
+        if publisher is not None:
+            publisher.yield_to(dispatcher.activity)  # events wait while plugins answer
+        yield PluginHooks(dispatcher, events=publisher)
     finally:
         await registry.stop()
 

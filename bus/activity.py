@@ -1,0 +1,63 @@
+"""Whether hook calls are in flight, for work that can wait until they are not.
+
+The dispatcher enters an :class:`Activity` for the length of each hook call. The
+event publisher reads it to hold waiting notifications back while calls are in
+flight (for a bounded time, see ``EventSettings.yield_to_hooks``): a workflow's
+pass waits for its plugins' answers, and the CPU that encoding and storing
+notifications would take in the meantime is CPU the plugins, on the same
+machine, do not get. What is held back goes out as soon as the calls end.
+
+``busy_s`` is the time at least one call was in flight (overlapping calls
+count once).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+
+class Activity:
+    """A count of work in progress, with the time it was non-zero and callbacks for when it ends."""
+
+    def __init__(self, clock: Callable[[], float] = time.perf_counter) -> None:
+        self._clock = clock
+        self._count = 0
+        self._since = 0.0
+        self._busy_s = 0.0
+        self._on_idle: list[Callable[[], object]] = []
+
+    @property
+    def busy(self) -> bool:
+        """Whether any work is in progress."""
+        return self._count > 0
+
+    @property
+    def busy_s(self) -> float:
+        """Seconds at least one piece of work was in progress, including the one under way."""
+        if self._count:
+            return self._busy_s + self._clock() - self._since
+        return self._busy_s
+
+    def enter(self) -> None:
+        """One more piece of work in progress."""
+        if not self._count:
+            self._since = self._clock()
+        self._count += 1
+
+    def leave(self) -> None:
+        """One piece of work ended; when it was the last, the idle callbacks run."""
+        if self._count <= 0:
+            raise RuntimeError("Activity.leave() without a matching enter()")
+        self._count -= 1
+        if not self._count:
+            self._busy_s += self._clock() - self._since
+            for callback in self._on_idle:
+                callback()
+
+    def on_idle(self, callback: Callable[[], object]) -> None:
+        """Call *callback* (cheap, not raising) each time the last piece of work ends."""
+        self._on_idle.append(callback)
