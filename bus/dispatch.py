@@ -45,7 +45,7 @@ from hookbus.bus.activity import Activity
 from hookbus.bus.breaker import CircuitBreaker
 from hookbus.bus.codec import Encoding, ListEnvelope, decode_map, encode
 from hookbus.bus.errors import BusError, DecodeError, EncodeError
-from hookbus.bus.filters import ItemPredicate, compile_item_filter, project, workflow_matches
+from hookbus.bus.filters import ItemPredicate, compile_item_filter, projector, workflow_matches
 from hookbus.bus.hooks import HOOKS, Hook
 from hookbus.bus.manifest import FailurePolicy, HookSpec, PluginManifest
 from hookbus.bus.requests import Requester
@@ -478,7 +478,8 @@ class Dispatcher:
         target = min(self.request_bytes, limit)
         fields = plan.spec.fields
         if fields:
-            payload: list[Any] = [project(items[i], fields) for i in indexes]
+            project_item = projector(tuple(fields))
+            payload: list[Any] = [project_item(items[i]) for i in indexes]
         elif len(indexes) == indexes[-1] - indexes[0] + 1 and isinstance(items, list):
             payload = items[indexes[0] : indexes[-1] + 1]  # a run of consecutive items: one slice
         else:
