@@ -125,7 +125,7 @@ class EventSettings:
     readers do). Off: one message per event."""
     group_size: int = 500
     """Most events in one grouped message (also kept below the server's max_payload)."""
-    yield_to_hooks: float = 0.25
+    yield_to_hooks: float = 1.0
     """Longest, in seconds, that waiting events are held back while hook calls are in
     flight (``EventPublisher.yield_to``): the plugins get the CPU that sending and storing
     events would take meanwhile, and the events go as soon as the calls end. 0: never."""
