@@ -29,6 +29,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any, Final
 
+from benchmarks.cpu import cpu_seconds, difference, per_decision, process_roles
 from benchmarks.harness import (
     FANOUT_HOOKS,
     JSON,
@@ -66,6 +67,7 @@ def rig_settings(variant: str, plugins: int, in_flight: int, workflow: str = "fa
         projected=variant == "batched_projected",
         count_events=f"hookbus.event.v1.default.{workflow}.node.>",
         record_items=RECORDED_NODES if replay and variant == "batched" else 0,
+        cpu_during_calls=replay and variant == "batched",
     )
 
 
@@ -83,6 +85,8 @@ async def run_fanout(variant: str, nodes: int, plugins: int = 5, in_flight: int 
         events = await rig.count_finals([done])
         stats = rig.hook_stats
         result = _figures(variant, settings, done, wall, cpu, stats, events, started_epoch)
+        if (during := rig.cpu_during_calls) is not None:
+            result["cpu_during_calls"] = per_decision(during.seconds, result["decisions"], stats.busy_s)
         if settings.record_items:
             records = rig.records
             result["hook_path_alone"] = await hook_path_alone(rig, records, settings.plugins)
@@ -136,6 +140,8 @@ async def hook_path_alone(rig: Rig, records: dict[str, tuple[JSON, list[JSON]]],
     per_hook: JSON = {}
     decisions = 0
     busy = 0.0
+    roles = process_roles()
+    cpu_before = cpu_seconds(roles)
     for hook, (meta, items) in records.items():
         result = await rig.dispatcher.call(Hook(hook), meta, items)
         if result.stats.failures:
@@ -148,11 +154,13 @@ async def hook_path_alone(rig: Rig, records: dict[str, tuple[JSON, list[JSON]]],
         }
         decisions += made
         busy += result.stats.busy_s
+    used = difference(cpu_seconds(roles), cpu_before)
     return {
         "decisions": decisions,
         "busy_s": round(busy, 3),
         "decisions_per_s": round(decisions / busy) if busy > 0 else 0,
         "hooks": per_hook,
+        **per_decision(used, decisions, busy),
     }
 
 

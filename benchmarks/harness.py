@@ -25,6 +25,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
+from benchmarks.cpu import CpuDuringCalls, process_roles
 from benchmarks.event_counter import CounterResult, EventCounter, final_key
 
 if TYPE_CHECKING:
@@ -219,6 +220,8 @@ class RigSettings:
     """Keep a copy of the first this many items the controller hands the dispatcher per hook
     (:attr:`Rig.records`): the records of :func:`benchmarks.fanout.hook_path_alone` and
     :func:`benchmarks.fanout.codec_floor`."""
+    cpu_during_calls: bool = False
+    """Add up each process's CPU while hook calls are in flight (:attr:`Rig.cpu_during_calls`)."""
 
 
 async def start_noop_plugins(
@@ -266,6 +269,7 @@ class Rig:
         self.counter: EventCounter | None = None
         self._controller: Controller | None = None
         self._dispatcher: Dispatcher | None = None
+        self._cpu: CpuDuringCalls | None = None
 
     @property
     def controller(self) -> Controller:
@@ -284,6 +288,11 @@ class Rig:
 
         dispatcher = self.dispatcher
         return dispatcher.records() if isinstance(dispatcher, RecordingDispatcher) else {}
+
+    @property
+    def cpu_during_calls(self) -> CpuDuringCalls | None:
+        """Each process's CPU while hook calls were in flight (see ``RigSettings.cpu_during_calls``)."""
+        return self._cpu
 
     @property
     def hook_stats(self) -> CallStats:
@@ -335,6 +344,8 @@ class Rig:
             else:
                 self._dispatcher = Dispatcher(nc, registry, dispatch)
             publisher.yield_to(self._dispatcher.activity)  # as hookbus server does
+            if s.cpu_during_calls:
+                self._cpu = CpuDuringCalls(self._dispatcher.activity, process_roles())
             self._controller = Controller(
                 ControllerSettings(executor="simulate", max_running_nodes=s.max_running_nodes),
                 store=WorkflowStore(nc.jetstream()),

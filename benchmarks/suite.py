@@ -298,6 +298,14 @@ def table(report: JSON) -> str:
             f"hook path alone (the batched run's items for {max(h['items'] for h in alone['hooks'].values())} nodes "
             f"sent again, engine idle): {alone['decisions_per_s']} decisions/s"
         )
+    for label, figures in (("during the batched calls", (fanout.get("batched") or {}).get("cpu_during_calls")), ("hook path alone", alone)):
+        if figures and figures.get("cpu_us_per_decision"):
+            costs = ", ".join(f"{role} {us}" for role, us in figures["cpu_us_per_decision"].items())
+            lines.append(
+                f"CPU {label}: {figures['cpu_us_per_decision_total']} us per decision ({costs}); "
+                f"{figures['cores_busy']} of {figures['cores']} cores busy; at that cost the cores allow "
+                f"{figures['ceiling_decisions_per_s']} decisions/s"
+            )
     floor = fanout.get("codec_floor")
     if floor:
         lines.append(f"codec floor (records from {floor['records_from']}, one core): {floor['records_per_s']} records/s")

@@ -21,7 +21,8 @@ if TYPE_CHECKING:
 
 
 class Activity:
-    """A count of work in progress, with the time it was non-zero and callbacks for when it ends."""
+    """A count of work in progress, with the time it was non-zero and callbacks for when it
+    starts and ends."""
 
     def __init__(self, clock: Callable[[], float] = time.perf_counter) -> None:
         self._clock = clock
@@ -29,6 +30,7 @@ class Activity:
         self._since = 0.0
         self._busy_s = 0.0
         self._on_idle: list[Callable[[], object]] = []
+        self._on_busy: list[Callable[[], object]] = []
 
     @property
     def busy(self) -> bool:
@@ -45,6 +47,8 @@ class Activity:
     def enter(self) -> None:
         """One more piece of work in progress."""
         if not self._count:
+            for callback in self._on_busy:
+                callback()
             self._since = self._clock()
         self._count += 1
 
@@ -61,3 +65,7 @@ class Activity:
     def on_idle(self, callback: Callable[[], object]) -> None:
         """Call *callback* (cheap, not raising) each time the last piece of work ends."""
         self._on_idle.append(callback)
+
+    def on_busy(self, callback: Callable[[], object]) -> None:
+        """Call *callback* (cheap, not raising) each time work starts while none was in progress."""
+        self._on_busy.append(callback)

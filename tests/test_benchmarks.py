@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +67,11 @@ def test_fanout_smoke_counts_every_event_and_batches_requests() -> None:
     alone = batched["hook_path_alone"]
     assert {hook: h["items"] for hook, h in alone["hooks"].items()} == {"node.preExecute": 1000, "pod.preCreate": 1000}
     assert alone["decisions"] == 4000 and alone["decisions_per_s"] > 0
+    # CPU by process while the batched run's calls were in flight, and while replaying
+    roles = {"controller", "nats-server", "plugins", "event counter"}
+    assert set(batched["cpu_during_calls"]["cpu_s"]) == roles
+    assert set(alone["cpu_s"]) >= roles - {"event counter"}  # the counter has stopped by then
+    assert all(s >= 0 for s in [*batched["cpu_during_calls"]["cpu_s"].values(), *alone["cpu_s"].values()])
     assert fanout["batched_vs_plugins0_wall"] == round(batched["wall_s"] / plugins0["wall_s"], 2)
     scaling = report["scaling"]
     assert scaling["sizes"] == [1000]
@@ -192,3 +198,33 @@ async def test_event_counter_process_counts_each_final_event_once(nc: Any, nats_
     assert result["expected"] == 3 and result["expected_seen"] == 2
     assert result["lost"] == 1 and result["missing_sample"] == ["wf/nodes/c"]
     assert result["complete"] is False
+
+
+async def test_cpu_by_process_role_adds_up_only_while_calls_are_in_flight(nats_server: Any) -> None:
+    from benchmarks.cpu import CpuDuringCalls, per_decision, process_roles
+    from hookbus.bus.activity import Activity
+
+    roles = process_roles()
+    assert roles[os.getpid()] == "controller"
+    assert "nats-server" in roles.values()  # the fixture's server runs under this process
+
+    def burn(seconds: float) -> None:
+        until = time.process_time() + seconds
+        while time.process_time() < until:
+            pass
+
+    activity = Activity()
+    during = CpuDuringCalls(activity, roles)
+    burn(0.2)  # not in a call: not counted
+    assert during.seconds["controller"] == 0
+    activity.enter()
+    burn(0.3)
+    activity.leave()
+    assert 0.2 <= during.seconds["controller"] <= 0.3 + 0.2  # clock ticks of 10 ms, other threads
+
+    figures = per_decision({"controller": 0.5, "plugins": 1.5}, decisions=200_000, busy_s=1.25)
+    assert figures["cpu_us_per_decision"] == {"controller": 2.5, "plugins": 7.5}
+    assert figures["cpu_us_per_decision_total"] == 10.0
+    assert figures["cores_busy"] == 1.6
+    assert figures["ceiling_decisions_per_s"] == figures["cores"] * 100_000
+    assert per_decision({}, 10, 1.0) == {} and per_decision({"plugins": 1.0}, 0, 1.0) == {}

@@ -42,7 +42,9 @@ def test_activity_counts_overlapping_work_once_and_calls_back_when_the_last_ends
     now = [10.0]
     activity = Activity(clock=lambda: now[0])
     idle: list[float] = []
+    busy: list[float] = []
     activity.on_idle(lambda: idle.append(now[0]))
+    activity.on_busy(lambda: busy.append(now[0]))
     assert not activity.busy
     activity.enter()
     now[0] = 11.0
@@ -60,6 +62,7 @@ def test_activity_counts_overlapping_work_once_and_calls_back_when_the_last_ends
     activity.leave()
     assert activity.busy_s == 3.5
     assert idle == [13.0, 20.5]
+    assert busy == [10.0, 20.0]  # not 11.0: work was already in progress
     with pytest.raises(RuntimeError, match="without a matching enter"):
         activity.leave()
 

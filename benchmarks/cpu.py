@@ -1,0 +1,116 @@
+"""CPU per process of a benchmark's process tree, by role, and while hook calls are in flight.
+
+A benchmark child runs the controller in its own process and starts nats-server, the
+plugin processes and the event counter under it. :func:`process_roles` names them,
+:func:`cpu_seconds` reads what each role has used (Linux ``/proc``; elsewhere nothing),
+and :class:`CpuDuringCalls` adds up what they used while the dispatcher had a call in
+flight (its :class:`~hookbus.bus.activity.Activity`). :func:`per_decision` turns that
+into CPU microseconds per plugin decision and the ceiling those costs set: how many
+decisions per second the machine's cores could move at that cost, were all of them busy
+with nothing else.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from hookbus.bus.activity import Activity
+
+JSON = dict[str, Any]
+
+ROLES = ("controller", "nats-server", "plugins", "event counter", "other")
+_TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def process_roles(root: int | None = None) -> dict[int, str]:
+    """*root* (this process) as ``controller`` and every process under it, by role."""
+    root = os.getpid() if root is None else root
+    roles = {root: "controller"}
+    todo = [root]
+    while todo:
+        for child in _children(todo.pop()):
+            if child not in roles:
+                roles[child] = _role(child)
+                todo.append(child)
+    return roles
+
+
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return found
+    for task in tasks:
+        try:
+            found += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return found
+
+
+def _role(pid: int) -> str:
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+    except OSError:
+        return "other"
+    if b"nats-server" in cmdline:
+        return "nats-server"
+    if b"noop_plugin" in cmdline:
+        return "plugins"
+    if b"event_counter" in cmdline:
+        return "event counter"
+    return "other"
+
+
+def cpu_seconds(roles: dict[int, str]) -> dict[str, float]:
+    """CPU seconds (user + system) each role of *roles* has used so far (ended processes count 0)."""
+    used = dict.fromkeys(sorted(set(roles.values()), key=ROLES.index), 0.0)
+    for pid, role in roles.items():
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        used[role] += (int(fields[11]) + int(fields[12])) / _TICK
+    return used
+
+
+def difference(after: dict[str, float], before: dict[str, float]) -> dict[str, float]:
+    return {role: after[role] - before.get(role, 0.0) for role in after}
+
+
+class CpuDuringCalls:
+    """What each role of *roles* used while *activity* was busy, added up over the run."""
+
+    def __init__(self, activity: Activity, roles: dict[int, str]) -> None:
+        self.roles = roles
+        self.seconds: dict[str, float] = dict.fromkeys(cpu_seconds(roles), 0.0)
+        self._start: dict[str, float] = {}
+        activity.on_busy(self._busy)
+        activity.on_idle(self._idle)
+
+    def _busy(self) -> None:
+        self._start = cpu_seconds(self.roles)
+
+    def _idle(self) -> None:
+        for role, used in difference(cpu_seconds(self.roles), self._start).items():
+            self.seconds[role] = self.seconds.get(role, 0.0) + used
+
+
+def per_decision(seconds: dict[str, float], decisions: int, busy_s: float) -> JSON:
+    """*seconds* of CPU by role, spent on *decisions* over *busy_s* wall seconds, as figures."""
+    if not seconds or not decisions or busy_s <= 0:
+        return {}
+    total = sum(seconds.values())
+    cores = os.cpu_count() or 1
+    return {
+        "cpu_s": {role: round(s, 2) for role, s in seconds.items()},
+        "cpu_us_per_decision": {role: round(s / decisions * 1e6, 2) for role, s in seconds.items()},
+        "cpu_us_per_decision_total": round(total / decisions * 1e6, 2),
+        "cores_busy": round(total / busy_s, 2),
+        "cores": cores,
+        "ceiling_decisions_per_s": round(cores * decisions / total) if total > 0 else None,
+    }
