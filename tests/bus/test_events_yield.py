@@ -35,6 +35,11 @@ async def stored(js: JetStreamContext) -> int:
     return int((await js.stream_info(subjects.EVENTS_STREAM)).state.messages)
 
 
+async def publisher_turn() -> None:
+    """Let the event loop run the publisher's task (and NATS I/O) for a short while."""
+    await asyncio.sleep(0.01)
+
+
 # ----------------------------------------------------------------------------- Activity
 
 
@@ -112,11 +117,6 @@ async def test_events_wait_while_hook_calls_are_in_flight_and_go_when_they_end(n
         await wait_for(lambda: publisher.stats.published == 6, timeout=15)
         assert time.monotonic() - released < 30  # woken by the end of the calls, not the 60 s bound
     assert await stored(js) == 5  # and the progress update on its own stream
-
-
-async def publisher_turn() -> None:
-    """Let the event loop run the publisher's task (and NATS I/O) for a short while."""
-    await asyncio.sleep(0.01)
 
 
 async def test_events_held_back_go_after_yield_to_hooks_even_if_calls_never_end(nc: Client) -> None:
