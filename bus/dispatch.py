@@ -298,7 +298,7 @@ class Dispatcher:
         if not plans or not items:
             return CallResult([NO_OPINION] * len(items), stats)
         started = time.perf_counter()
-        self.activity.enter()
+        self.activity.enter(len(items))
         deadline = None if timeout is None else self._clock() + timeout
         meta = dict(workflow_meta)
         call = _Call(hook, meta, encode(meta), list(items), outcomes, stats, deadline)
@@ -356,7 +356,7 @@ class Dispatcher:
                 await asyncio.gather(*(worker() for _ in range(workers)))
         finally:
             ended = time.perf_counter()
-            self.activity.leave()
+            self.activity.leave(len(items))
             self.stats.busy_s = self.activity.busy_s
         stats.busy_s = ended - started
         self.stats.add(stats)

@@ -735,6 +735,11 @@ def progress_stream_config(settings: EventSettings) -> StreamConfig:
 
 
 _DISCONNECTED_POLL: Final = 0.05  # seconds between looks at a disconnected client
+YIELD_MIN_ITEMS: Final = 256
+"""Items in hook calls in flight from which waiting events are held back (see
+:meth:`EventPublisher.yield_to`). Calls carrying fewer end within milliseconds; holding
+events for them only gathers events into bursts that hold the event loop when they go (a
+small workflow's step p99 beside a fan-out of 10-node passes rose from 24 to 27 ms)."""
 _BURST: Final = 64  # messages sent before the background task yields to the event loop
 _HEADROOM: Final = 1024  # bytes of max_payload left for the headers of an event
 _UNIT_BYTES: Final = 1 << 20  # most body bytes in one atomic batch (grouped messages are large)
@@ -930,8 +935,9 @@ class EventPublisher:
         self._task = asyncio.create_task(self._run(), name="hookbus-events-publisher")
 
     def yield_to(self, activity: Activity) -> None:
-        """Hold waiting events back while *activity* is busy (the dispatcher's: hook calls in
-        flight), for up to ``settings.yield_to_hooks`` seconds; they go as soon as it is idle.
+        """Hold waiting events back while *activity* (the dispatcher's) has calls carrying at
+        least :data:`YIELD_MIN_ITEMS` items in flight, for up to ``settings.yield_to_hooks``
+        seconds; they go as soon as those calls end.
 
         A pass waits for its plugins' answers; sending and storing events meanwhile takes
         CPU the plugins, on the same machine, then do not have. Publishing never waits for
@@ -939,7 +945,7 @@ class EventPublisher:
         """
         if self._settings.yield_to_hooks > 0:
             self._activity = activity
-            activity.on_idle(self._wakeup.set)
+            activity.on_leave(self._wakeup.set)
 
     async def flush(self, timeout: float | None = None) -> None:
         """Return once every event accepted so far is acknowledged by JetStream.
@@ -1197,8 +1203,8 @@ class EventPublisher:
         """Seconds to wait before sending what is waiting (``None``: send now).
 
         The oldest waiting event waits ``linger`` for others to share its batch, unless a
-        full batch is waiting; while hook calls are in flight (see :meth:`yield_to`) it
-        waits up to ``yield_to_hooks``, unless half the queue is taken (publishing must
+        full batch is waiting; while large hook calls are in flight (see :meth:`yield_to`)
+        it waits up to ``yield_to_hooks``, unless half the queue is taken (publishing must
         never wait for this). Once it has waited long enough, everything waiting goes,
         batch after batch. A retry, a flush or closing sends at once.
         """
@@ -1211,7 +1217,7 @@ class EventPublisher:
             return None
         settings = self._settings
         activity = self._activity
-        if activity is not None and activity.busy and len(self._events) < self._capacity // 2:
+        if activity is not None and activity.load >= YIELD_MIN_ITEMS and len(self._events) < self._capacity // 2:
             left = self._first_at + settings.yield_to_hooks - now
             if left > 0:
                 return left

@@ -126,9 +126,10 @@ class EventSettings:
     group_size: int = 500
     """Most events in one grouped message (also kept below the server's max_payload)."""
     yield_to_hooks: float = 1.0
-    """Longest, in seconds, that waiting events are held back while hook calls are in
-    flight (``EventPublisher.yield_to``): the plugins get the CPU that sending and storing
-    events would take meanwhile, and the events go as soon as the calls end. 0: never."""
+    """Longest, in seconds, that waiting events are held back while hook calls carrying
+    many items (256 or more in all) are in flight (``EventPublisher.yield_to``): the plugins
+    get the CPU that sending and storing events would take meanwhile, and the events go as
+    soon as the calls end. 0: never."""
 
 
 @dataclass(frozen=True)

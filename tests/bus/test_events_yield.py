@@ -15,7 +15,7 @@ from conftest import wait_for
 from hookbus.bus import EventSettings, Hook, Plugin, subjects
 from hookbus.bus.activity import Activity
 from hookbus.bus.errors import ConfigError
-from hookbus.bus.events import CloudEvent, EventPublisher, node_event
+from hookbus.bus.events import YIELD_MIN_ITEMS, CloudEvent, EventPublisher, node_event
 from hookbus.bus.settings import from_env
 from hookbus.bus.testing import PluginHarness
 
@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     from nats.aio.client import Client
     from nats.js.client import JetStreamContext
 
+BIG = YIELD_MIN_ITEMS
+"""Items of a hook call large enough for events to wait for it."""
 HOLD = EventSettings(ack_timeout=0.5, retry_backoff=0.02, linger=0.0, yield_to_hooks=60.0)
 """Events held for up to a minute while busy: any test that sees them sooner saw them released."""
 
@@ -48,19 +50,22 @@ def test_activity_counts_overlapping_work_once_and_calls_back_when_the_last_ends
     activity = Activity(clock=lambda: now[0])
     idle: list[float] = []
     busy: list[float] = []
+    left: list[float] = []
     activity.on_idle(lambda: idle.append(now[0]))
     activity.on_busy(lambda: busy.append(now[0]))
-    assert not activity.busy
-    activity.enter()
+    activity.on_leave(lambda: left.append(now[0]))
+    assert not activity.busy and activity.load == 0
+    activity.enter(300)
     now[0] = 11.0
-    activity.enter()
+    activity.enter(5)
+    assert activity.load == 305
     now[0] = 12.0
-    activity.leave()
-    assert activity.busy and idle == []
+    activity.leave(300)
+    assert activity.busy and activity.load == 5 and idle == [] and left == [12.0]
     assert activity.busy_s == 2.0  # the work under way counts
     now[0] = 13.0
-    activity.leave()
-    assert not activity.busy and idle == [13.0]
+    activity.leave(5)
+    assert not activity.busy and activity.load == 0 and idle == [13.0] and left == [12.0, 13.0]
     now[0] = 20.0
     activity.enter()
     now[0] = 20.5
@@ -90,7 +95,7 @@ async def test_the_dispatcher_is_busy_exactly_while_a_call_is_in_flight() -> Non
         await harness.call(Hook.NODE_PRE_EXECUTE, [{"id": "n1", "node": {"name": "a"}}])
         assert seen == [True]
         assert not activity.busy
-        assert activity.busy_s > 0
+        assert activity.busy_s > 0 and activity.load == 0
         assert harness.dispatcher.stats.busy_s == activity.busy_s
 
 
@@ -102,7 +107,7 @@ async def test_events_wait_while_hook_calls_are_in_flight_and_go_when_they_end(n
     activity = Activity()
     async with EventPublisher(nc, HOLD) as publisher:
         publisher.yield_to(activity)
-        activity.enter()
+        activity.enter(BIG)
         for n in range(5):
             await publisher.publish(event(n))
         publisher.publish_progress("default", "wf", {"done": 1, "total": 5})
@@ -113,7 +118,7 @@ async def test_events_wait_while_hook_calls_are_in_flight_and_go_when_they_end(n
             await publisher_turn()
         assert await stored(js) == 0
         released = time.monotonic()
-        activity.leave()
+        activity.leave(BIG)
         await wait_for(lambda: publisher.stats.published == 6, timeout=15)
         assert time.monotonic() - released < 30  # woken by the end of the calls, not the 60 s bound
     assert await stored(js) == 5  # and the progress update on its own stream
@@ -121,7 +126,7 @@ async def test_events_wait_while_hook_calls_are_in_flight_and_go_when_they_end(n
 
 async def test_events_held_back_go_after_yield_to_hooks_even_if_calls_never_end(nc: Client) -> None:
     activity = Activity()
-    activity.enter()
+    activity.enter(BIG)
     settings = replace(HOLD, yield_to_hooks=0.3)
     async with EventPublisher(nc, settings) as publisher:
         publisher.yield_to(activity)
@@ -135,13 +140,13 @@ async def test_events_held_back_go_after_yield_to_hooks_even_if_calls_never_end(
         await publisher_turn()
         assert publisher.stats.published == 3
         await wait_for(lambda: publisher.stats.published == 4, timeout=15)
-    activity.leave()
+    activity.leave(BIG)
 
 
 async def test_a_flush_a_close_or_a_half_full_queue_is_never_held_back(nc: Client) -> None:
     js = nc.jetstream()
     activity = Activity()
-    activity.enter()
+    activity.enter(BIG)
     async with EventPublisher(nc, HOLD) as publisher:
         publisher.yield_to(activity)
         await publisher.publish(event(0))
@@ -160,19 +165,40 @@ async def test_a_flush_a_close_or_a_half_full_queue_is_never_held_back(nc: Clien
         await publisher.publish(event(30))
     assert publisher.stats.published == 1  # close sent it at once
     assert await stored(js) == 12
-    activity.leave()
+    activity.leave(BIG)
+
+
+async def test_small_calls_do_not_hold_events_and_the_end_of_a_large_one_releases_them(nc: Client) -> None:
+    activity = Activity()
+    async with EventPublisher(nc, HOLD) as publisher:
+        publisher.yield_to(activity)
+        activity.enter(BIG - 1)  # calls of few items end within milliseconds: nothing waits
+        started = time.monotonic()
+        await publisher.publish(event(0))
+        await wait_for(lambda: publisher.stats.published == 1, timeout=15)
+        assert time.monotonic() - started < 30
+        activity.enter(1)  # with this one, the calls in flight carry BIG items
+        await publisher.publish(event(1))
+        busy_since = time.monotonic()
+        while time.monotonic() - busy_since < 0.2:
+            assert publisher.stats.published == 1
+            await publisher_turn()
+        activity.leave(1)  # a small call is still in flight, the large load is not
+        await wait_for(lambda: publisher.stats.published == 2, timeout=15)
+        assert time.monotonic() - busy_since < 30  # woken when the load fell, not at the 60 s bound
+        activity.leave(BIG - 1)
 
 
 async def test_yield_to_hooks_zero_never_holds_events(nc: Client) -> None:
     activity = Activity()
-    activity.enter()
+    activity.enter(BIG)
     async with EventPublisher(nc, replace(HOLD, yield_to_hooks=0.0)) as publisher:
         publisher.yield_to(activity)
         started = time.monotonic()
         await publisher.publish(event(0))
         await wait_for(lambda: publisher.stats.published == 1, timeout=15)
         assert time.monotonic() - started < 30
-    activity.leave()
+    activity.leave(BIG)
 
 
 async def test_yield_to_hooks_is_checked_and_read_from_the_environment(nc: Client) -> None:
@@ -190,11 +216,11 @@ async def test_hookbus_server_holds_its_events_while_its_plugins_are_asked(nc: C
     from hookbus.controller.cli.server import plugin_hooks
 
     async with EventPublisher(nc, HOLD) as publisher, plugin_hooks(nc, BusSettings(), publisher) as hooks:
-        hooks.dispatcher.activity.enter()  # as a hook call does
+        hooks.dispatcher.activity.enter(BIG)  # as a hook call of BIG items does
         await publisher.publish(event(0))
         busy_since = time.monotonic()
         while time.monotonic() - busy_since < 0.2:
             assert publisher.stats.published == 0
             await publisher_turn()
-        hooks.dispatcher.activity.leave()
+        hooks.dispatcher.activity.leave(BIG)
         await wait_for(lambda: publisher.stats.published == 1, timeout=15)
