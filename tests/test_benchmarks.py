@@ -41,7 +41,7 @@ def suite(*args: str) -> dict[str, Any]:
 def test_fanout_smoke_counts_every_event_and_batches_requests() -> None:
     report = suite(
         "--parts", "fanout,scaling", "--variants", "plugins0,batched,batched_projected,codec_floor",
-        "--nodes", "1000", "--scaling-sizes", "1000", "--plugins", "2",
+        "--nodes", "1000", "--scaling-sizes", "500", "--plugins", "2",
     )
     assert report["settings"]["events"] == "grouped"
     fanout = report["fanout"]
@@ -74,9 +74,13 @@ def test_fanout_smoke_counts_every_event_and_batches_requests() -> None:
     assert all(s >= 0 for s in [*batched["cpu_during_calls"]["cpu_s"].values(), *alone["cpu_s"].values()])
     assert fanout["batched_vs_plugins0_wall"] == round(batched["wall_s"] / plugins0["wall_s"], 2)
     scaling = report["scaling"]
-    assert scaling["sizes"] == [1000]
+    assert scaling["sizes"] == [500, 1000]
     assert scaling["per_size"]["1000"]["us_per_node"] == batched["us_per_node"]  # reuses the batched run
-    assert scaling["cost_ratio_largest_to_smallest"] == 1.0
+    small = scaling["per_size"]["500"]
+    assert len(small["runs_us_per_node"]) == 3  # a size below --nodes runs three times
+    assert small["us_per_node"] == sorted(small["runs_us_per_node"])[1]  # and counts with its median
+    assert small["events_lost"] == 0
+    assert scaling["cost_ratio_largest_to_smallest"] == round(batched["us_per_node"] / small["us_per_node"], 2)
     targets = report["targets"]
     assert targets["events_lost"] == {"value": 0, "target": "== 0", "pass": True}
     assert targets["latency_p50_ms"]["pass"] is None  # not run, and said so
