@@ -79,6 +79,7 @@ def cpu_seconds(roles: dict[int, str]) -> dict[str, float]:
 
 
 def difference(after: dict[str, float], before: dict[str, float]) -> dict[str, float]:
+    """CPU seconds each role of *after* used since *before*."""
     return {role: after[role] - before.get(role, 0.0) for role in after}
 
 
@@ -105,7 +106,7 @@ def per_decision(seconds: dict[str, float], decisions: int, busy_s: float) -> JS
     if not seconds or not decisions or busy_s <= 0:
         return {}
     total = sum(seconds.values())
-    cores = os.cpu_count() or 1
+    cores = _cores()
     return {
         "cpu_s": {role: round(s, 2) for role, s in seconds.items()},
         "cpu_us_per_decision": {role: round(s / decisions * 1e6, 2) for role, s in seconds.items()},
@@ -114,3 +115,10 @@ def per_decision(seconds: dict[str, float], decisions: int, busy_s: float) -> JS
         "cores": cores,
         "ceiling_decisions_per_s": round(cores * decisions / total) if total > 0 else None,
     }
+
+
+def _cores() -> int:
+    """The cores this process may run on (its affinity, which a container may narrow)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0)) or 1
+    return os.cpu_count() or 1

@@ -256,7 +256,7 @@ class Dispatcher:
         self._request_seq = 0
         self._requests = Requester(nc)
         self.activity = Activity()
-        """Whether a call is in flight (work that can wait reads it, see :mod:`hookbus.bus.activity`)."""
+        """The calls in flight, weighted by their items (work that can wait reads it, see :mod:`hookbus.bus.activity`)."""
         self._subjects: dict[tuple[str, Hook], str] = {}
         self._envelopes: dict[tuple[str, Hook, Encoding, bytes], ListEnvelope] = {}
 

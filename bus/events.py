@@ -44,6 +44,7 @@ import hashlib
 import heapq
 import itertools
 import json
+import math
 import random
 import time
 import uuid
@@ -864,8 +865,8 @@ class EventPublisher:
             raise ConfigError("events queue_size and max_pending_acks must be at least 1")
         if not 1 <= settings.batch_size <= pubwire.MAX_BATCH:
             raise ConfigError(f"events batch_size must be between 1 and {pubwire.MAX_BATCH}, got {settings.batch_size}")
-        if settings.yield_to_hooks < 0:
-            raise ConfigError(f"events yield_to_hooks must be 0 (off) or more seconds, got {settings.yield_to_hooks}")
+        if not 0 <= settings.yield_to_hooks < math.inf:
+            raise ConfigError(f"events yield_to_hooks must be 0 (off) or a finite number of seconds, got {settings.yield_to_hooks}")
         if settings.group_size < 2:
             raise ConfigError(f"events group_size must be at least 2 (a group of one is a single event), got {settings.group_size}")
         self._nc = nc

@@ -6,6 +6,7 @@ fills the same objects from its flags. Nothing else reads the environment.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any
@@ -198,7 +199,10 @@ def from_env(env: Mapping[str, str] | None = None, base: BusSettings | None = No
     if value := env.get("HOOKBUS_EVENTS_GROUPED"):
         events["grouped"] = _flag("HOOKBUS_EVENTS_GROUPED", value)
     if value := env.get("HOOKBUS_EVENTS_YIELD"):
-        events["yield_to_hooks"] = _number("HOOKBUS_EVENTS_YIELD", value, float)
+        seconds = _number("HOOKBUS_EVENTS_YIELD", value, float)
+        if not 0 <= seconds < math.inf:  # also refuses nan
+            raise ConfigError(f"HOOKBUS_EVENTS_YIELD={value!r} must be 0 (off) or a finite number of seconds")
+        events["yield_to_hooks"] = seconds
     return replace(
         settings,
         nats=replace(settings.nats, **nats),

@@ -207,8 +207,11 @@ async def test_yield_to_hooks_is_checked_and_read_from_the_environment(nc: Clien
     assert from_env({"HOOKBUS_EVENTS_YIELD": "0"}).events.yield_to_hooks == 0.0
     assert from_env({"HOOKBUS_EVENTS_YIELD": "0.1"}).events.yield_to_hooks == 0.1
     assert from_env({}).events.yield_to_hooks == EventSettings().yield_to_hooks
-    with pytest.raises(ConfigError, match="HOOKBUS_EVENTS_YIELD"):
-        from_env({"HOOKBUS_EVENTS_YIELD": "soon"})
+    for bad in ("soon", "-1", "nan", "inf"):
+        with pytest.raises(ConfigError, match="HOOKBUS_EVENTS_YIELD"):
+            from_env({"HOOKBUS_EVENTS_YIELD": bad})
+    with pytest.raises(ConfigError, match="yield_to_hooks"):
+        EventPublisher(nc, replace(HOLD, yield_to_hooks=float("inf")))
 
 
 async def test_hookbus_server_holds_its_events_while_its_plugins_are_asked(nc: Client) -> None:
