@@ -95,7 +95,7 @@ _BUSY_LOOP = "n = 0\nwhile True:\n    n += 1\n"
 
 
 async def run_isolation(
-    fanout_nodes: int = 100_000, steps: int = 10, idle_runs: int = 60, plugins: int = 5, in_flight: int = 8, cpu_hogs: int = 4
+    fanout_nodes: int = 100_000, steps: int = 10, idle_runs: int = 150, plugins: int = 5, in_flight: int = 8, cpu_hogs: int = 4
 ) -> JSON:
     """Small-workflow step latency on an idle controller and under a fan-out; its figures."""
     settings = RigSettings(

@@ -35,7 +35,7 @@ FULL = {
     "latency_steps": 200,
     "isolation_nodes": None,  # the fan-out's size
     "isolation_steps": 10,
-    "isolation_idle_runs": 60,
+    "isolation_idle_runs": 150,
     "throughput_workflows": 1_000,
 }
 QUICK = {
@@ -76,7 +76,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--latency-steps", type=int, help="steps of the latency workflow (200; quick 50)")
     parser.add_argument("--isolation-nodes", type=int, help="fan-out size under the small workflow (default --nodes)")
     parser.add_argument("--isolation-steps", type=int, help="steps of the small workflow (10)")
-    parser.add_argument("--isolation-idle-runs", type=int, help="small-workflow runs on the idle controller (60; quick 5)")
+    parser.add_argument("--isolation-idle-runs", type=int, help="small-workflow runs on the idle controller (150; quick 5)")
     parser.add_argument("--throughput-workflows", type=int, help="workflows submitted at once (1000; quick 200)")
     parser.add_argument(
         "--events",
