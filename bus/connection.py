@@ -17,6 +17,24 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger("hookbus.bus.connection")
 
+READ_BYTES = 256 * 1024
+"""Bytes nats-py asks its socket for at a time (at least). Its default, 32 KB, splits one
+hook request of 100-200 KB into several reads, each a turn of the event loop and a parser
+call; reading it whole took a plugin about 0.6 us less CPU per item (7%), measured with
+plugins of both kinds answering the same requests side by side. nats-py has no option
+for it, so :func:`connect` raises the client module's default, for every client of the
+process; the socket's buffered bytes are bounded by the same figure."""
+
+
+def read_in_large_pieces() -> None:
+    """Make nats-py read at least :data:`READ_BYTES` at a time (no effect if it already
+    does, or if its client module no longer has that default)."""
+    from nats.aio import client
+
+    size = getattr(client, "DEFAULT_BUFFER_SIZE", None)
+    if isinstance(size, int) and size < READ_BYTES:
+        client.DEFAULT_BUFFER_SIZE = READ_BYTES
+
 
 def connect_options(settings: NatsSettings, urls: list[str] | None = None) -> dict[str, Any]:
     """Keyword arguments for :func:`nats.connect` built from *settings*."""
@@ -62,6 +80,7 @@ async def connect(settings: NatsSettings, urls: list[str] | None = None, **extra
     # once connected, reconnects go on as configured (forever by default).
     after = options["max_reconnect_attempts"]
     options["max_reconnect_attempts"] = max(1, settings.connect_attempts)
+    read_in_large_pieces()
     try:
         nc = await nats.connect(**options)
     except Exception as exc:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import pytest
+from conftest import wait_for
 
 from hookbus.bus import ConnectError, EmbeddedServer, NatsSettings
 from hookbus.bus.connection import connect
@@ -95,3 +96,46 @@ async def test_mutual_tls(tmp_path: Path) -> None:
         await nc.close()
         with pytest.raises(ConnectError):
             await connect(NatsSettings(urls=(url,), tls_ca=str(certs["ca.pem"]), connect_attempts=1))
+
+
+async def test_large_reads_move_every_message_whole_and_in_order(tmp_path: Path) -> None:
+    from nats.aio import client as nats_client
+
+    from hookbus.bus.connection import READ_BYTES
+    async with EmbeddedServer(store_dir=tmp_path) as server:
+        receiver = await connect(NatsSettings(urls=(server.url,)))
+        sender = await connect(NatsSettings(urls=(server.url,)))
+        try:
+            assert nats_client.DEFAULT_BUFFER_SIZE >= READ_BYTES
+            got: list[bytes] = []
+
+            async def keep(msg: object) -> None:
+                got.append(msg.data)  # type: ignore[attr-defined]
+
+            await receiver.subscribe("pieces", cb=keep)
+            await receiver.flush()
+            # around the read size, well above it, and small ones between: each must
+            # arrive whole whether it ends inside a read or spans several
+            sizes = [1, READ_BYTES - 1, READ_BYTES, 17, READ_BYTES + 1, 3 * READ_BYTES + 5, 0, 900_000, 2]
+            sent = [bytes([n % 251]) * size + n.to_bytes(2, "big") for n, size in enumerate(sizes)]
+            for payload in sent:
+                await sender.publish("pieces", payload)
+            await sender.flush()
+            await wait_for(lambda: len(got) >= len(sent), timeout=10)
+            assert got == sent
+        finally:
+            await sender.close()
+            await receiver.close()
+
+
+def test_large_reads_never_shrink_a_larger_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    from nats.aio import client as nats_client
+
+    from hookbus.bus.connection import READ_BYTES, read_in_large_pieces
+
+    monkeypatch.setattr(nats_client, "DEFAULT_BUFFER_SIZE", 4 * READ_BYTES)
+    read_in_large_pieces()
+    assert nats_client.DEFAULT_BUFFER_SIZE == 4 * READ_BYTES
+    monkeypatch.setattr(nats_client, "DEFAULT_BUFFER_SIZE", 1024)
+    read_in_large_pieces()
+    assert nats_client.DEFAULT_BUFFER_SIZE == READ_BYTES
