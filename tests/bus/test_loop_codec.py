@@ -108,6 +108,16 @@ def test_large_decode_pauses_the_collector_and_restores_it() -> None:
         gc.enable()
 
 
+@pytest.mark.parametrize("size", [1, 3000])
+def test_maps_with_keys_other_than_strings_still_decode(size: int) -> None:
+    value = {"items": [{"id": str(i), "ports": {80: "http", 1.5: None}} for i in range(size)], 7: True}
+    data = encode(value)
+    assert decode(data) == value
+    assert decode(encode({"plain": [1, 2]})) == {"plain": [1, 2]}
+    with pytest.raises(DecodeError, match="invalid msgpack"):
+        decode(data[: len(data) // 2])
+
+
 PLUGIN_FILE = """
     from hookbus.bus import Plugin, warn
     from hookbus.bus.loop import loop_name
