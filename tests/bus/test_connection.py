@@ -102,6 +102,7 @@ async def test_large_reads_move_every_message_whole_and_in_order(tmp_path: Path)
     from nats.aio import client as nats_client
 
     from hookbus.bus.connection import READ_BYTES
+
     async with EmbeddedServer(store_dir=tmp_path) as server:
         receiver = await connect(NatsSettings(urls=(server.url,)))
         sender = await connect(NatsSettings(urls=(server.url,)))
