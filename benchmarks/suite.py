@@ -133,7 +133,7 @@ class Runner:
     def fanout(self, variant: str, nodes: int, args: argparse.Namespace) -> JSON | None:
         key = (variant, nodes)
         if key not in self.fanouts:
-            params = {"variant": variant, "nodes": nodes, "plugins": args.plugins, "in_flight": args.in_flight}
+            params = fanout_params(variant, nodes, args)
             if variant == "batched" and nodes == args.nodes:  # the one run the reference figures replay
                 params["replay"] = True
             result = self.run(f"fanout {variant} @ {nodes}", "fanout", params)
@@ -141,6 +141,11 @@ class Runner:
                 return None
             self.fanouts[key] = result
         return self.fanouts[key]
+
+
+def fanout_params(variant: str, nodes: int, args: argparse.Namespace) -> JSON:
+    """What a child process needs to run one fan-out *variant* of *nodes* nodes."""
+    return {"variant": variant, "nodes": nodes, "plugins": args.plugins, "in_flight": args.in_flight}
 
 
 def _ratio(a: float | None, b: float | None, digits: int = 2) -> float | None:
@@ -210,9 +215,8 @@ def run_scaling_part(runner: Runner, args: argparse.Namespace) -> JSON:
             continue
         runs = [result]
         if size < args.nodes:
-            params = {"variant": "batched", "nodes": size, "plugins": args.plugins, "in_flight": args.in_flight}
             for repeat in range(2, SCALING_REPEATS + 1):
-                again = runner.run(f"fanout batched @ {size} (scaling, run {repeat})", "fanout", params)
+                again = runner.run(f"fanout batched @ {size} (scaling, run {repeat})", "fanout", fanout_params("batched", size, args))
                 if again is not None:
                     runs.append(again)
         median = sorted(runs, key=lambda r: r["us_per_node"])[(len(runs) - 1) // 2]

@@ -144,7 +144,8 @@ def projector(fields: tuple[str, ...]) -> Callable[[Mapping[str, Any]], dict[str
     """:func:`project` for these *fields*, with the paths split once (a call projects
     thousands of items the same way). A field that is missing, or that runs into a
     value that is not a map, is left out."""
-    paths = tuple((tuple(path.split(".")), tuple(path.split(".")[:-1]), path.split(".")[-1]) for path in fields)
+    split = [tuple(path.split(".")) for path in fields]
+    paths = tuple((parts, parts[:-1], parts[-1]) for parts in split)
 
     def project_item(item: Mapping[str, Any]) -> dict[str, Any]:
         out: dict[str, Any] = {}
