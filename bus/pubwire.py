@@ -10,7 +10,7 @@ format and drops the bookkeeping:
   :func:`pub_frame` is a message without headers; :func:`frame` turns a subject, an optional reply subject, a header block and
   a body into one ``HPUB`` protocol frame (headers of an atomic batch are
   appended to a ready block, no re-encoding);
-- :class:`Writer` sends many frames with one write;
+- :class:`Writer` sends many frames with one write, at once if asked;
 - :func:`parse_ack` reads a JetStream reply (``PubAck``, error, status) without
   building nats-py objects.
 
@@ -121,8 +121,14 @@ class Writer:
         """True when *nc* has the buffer and flush calls this writer relies on."""
         return all(hasattr(nc, name) for name in ("_send_command", "_flush_pending", "_flush_queue"))
 
-    async def write(self, frames: list[bytes]) -> None:
+    async def write(self, frames: list[bytes], *, now: bool = False) -> None:
         """Queue *frames* for sending and wake the client's flusher.
+
+        With *now*, what is queued goes to the socket at once instead, unless the
+        socket already holds :data:`SEND_NOW_BUFFER` bytes it could not send (then
+        the flusher sends it, waiting for the socket to drain). The flusher is a
+        task of its own: it runs only after every task that was ready before it,
+        which in a busy scheduling pass can be tens of milliseconds of other work.
 
         ``nats.errors.ConnectionClosedError`` once the client is closed;
         retrying on the same client will not help.
@@ -131,9 +137,37 @@ class Writer:
         if nc.is_closed:
             raise ConnectionClosedError
         await nc._send_command(frames[0] if len(frames) == 1 else b"".join(frames))
+        if now and _send_pending(nc):
+            return
         queue = nc._flush_queue
         if queue is not None and queue.empty():
             await nc._flush_pending()
+
+
+SEND_NOW_BUFFER: Final = 4 * 1024 * 1024
+"""Bytes a socket may hold unsent before :meth:`Writer.write` with ``now`` leaves the
+sending to the client's flusher, which waits for them to drain."""
+
+
+def _send_pending(nc: Any) -> bool:
+    """Write the client's outgoing buffer to its socket now, as its flusher would; True if done.
+
+    False (the flusher will send it) when the client is not connected, when the
+    socket has :data:`SEND_NOW_BUFFER` bytes or more still to send, or when this
+    nats-py keeps its socket elsewhere than where this looks.
+    """
+    if not nc.is_connected or not nc._pending_data_size:
+        return False
+    transport: Any = getattr(nc, "_transport", None)  # nats-py's wrapper around the stream
+    stream = getattr(getattr(transport, "_io_writer", None), "transport", None)  # asyncio's
+    if stream is None or not hasattr(transport, "writelines"):
+        return False
+    if stream.get_write_buffer_size() >= SEND_NOW_BUFFER:
+        return False
+    transport.writelines(nc._pending)
+    nc._pending = []
+    nc._pending_data_size = 0
+    return True
 
 
 @dataclass(frozen=True, slots=True)

@@ -112,7 +112,8 @@ class Requester:
             frame = pubwire.frame(subject.encode(), reply.encode(), head or pubwire.header_block({}), data, more)
         else:
             frame = pubwire.pub_frame(subject.encode(), reply.encode(), data)
-        await self._writer.write([frame])
+        # at once: the plugin can start on it while this process prepares the next request
+        await self._writer.write([frame], now=True)
 
     def _head(self, headers: dict[str, str]) -> bytes:
         key = tuple(headers.items())

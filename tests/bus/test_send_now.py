@@ -1,0 +1,104 @@
+"""Frames written with ``now`` reach the server at once, not when the flusher task gets its turn.
+
+The observer is a plain socket in a thread of its own, so it sees what the server
+forwards while the test keeps the event loop busy (as a large scheduling pass does).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+from typing import TYPE_CHECKING
+from urllib.parse import urlparse
+
+import pytest
+
+from hookbus.bus import pubwire
+
+if TYPE_CHECKING:
+    from nats.aio.client import Client
+
+    from hookbus.bus import EmbeddedServer
+
+
+class Observer:
+    """A raw NATS subscriber on its own thread, keeping the payloads of *subject*'s messages."""
+
+    def __init__(self, url: str, subject: str) -> None:
+        parsed = urlparse(url)
+        self.sock = socket.create_connection((parsed.hostname, parsed.port), timeout=10)
+        self.file = self.sock.makefile("rb")
+        self.file.readline()  # INFO
+        self.sock.sendall(f"CONNECT {{}}\r\nSUB {subject} 1\r\nPING\r\n".encode())
+        while self.file.readline().strip() != b"PONG":  # the subscription is in place
+            pass
+        self.arrived = threading.Condition()
+        self.payloads: list[bytes] = []
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+
+    def _read(self) -> None:
+        try:
+            while line := self.file.readline():
+                if line.startswith(b"PING"):
+                    self.sock.sendall(b"PONG\r\n")
+                elif line.startswith(b"MSG"):
+                    size = int(line.split()[-1])
+                    payload = self.file.read(size + 2)[:-2]
+                    with self.arrived:
+                        self.payloads.append(payload)
+                        self.arrived.notify_all()
+        except OSError:
+            return
+
+    def wait(self, count: int, timeout: float) -> bool:
+        """Block this thread until *count* payloads arrived; False if *timeout* passed first."""
+        with self.arrived:
+            return self.arrived.wait_for(lambda: len(self.payloads) >= count, timeout=timeout)
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)  # ends the reader's readline
+        self.thread.join(timeout=5)
+        self.file.close()
+        self.sock.close()
+
+
+@pytest.fixture
+def observer(nats_server: EmbeddedServer):  # type: ignore[no-untyped-def]
+    watcher = Observer(nats_server.url, "now.test")
+    yield watcher
+    watcher.close()
+
+
+async def test_a_frame_written_now_reaches_the_server_while_the_loop_stays_busy(nc: Client, observer: Observer) -> None:
+    writer = pubwire.Writer(nc)
+    await writer.write([pubwire.pub_frame(b"now.test", b"", b"queued first")])  # waits for the flusher
+    await writer.write([pubwire.pub_frame(b"now.test", b"", b"sent now")], now=True)
+    # The loop does not run from here on (no await): only a write done already can arrive.
+    assert observer.wait(2, timeout=10), f"only {observer.payloads} arrived while the event loop was busy"
+    assert observer.payloads == [b"queued first", b"sent now"]  # what was queued before goes first
+
+
+async def test_a_full_socket_leaves_the_frame_to_the_flusher(nc: Client, observer: Observer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(pubwire, "SEND_NOW_BUFFER", 0)  # every socket counts as full
+    writer = pubwire.Writer(nc)
+    await writer.write([pubwire.pub_frame(b"now.test", b"", b"later")], now=True)
+    # The flusher has not run (no await since): nothing can have been written.
+    assert not observer.wait(1, timeout=0.3)
+    await nc.flush()  # the loop runs: the flusher sends it
+    assert observer.wait(1, timeout=10)
+    assert observer.payloads == [b"later"]
+
+
+async def test_nothing_is_written_now_on_a_closed_client(nats_url: str) -> None:
+    from nats.errors import ConnectionClosedError
+
+    from hookbus.bus import NatsSettings
+    from hookbus.bus.connection import connect
+
+    client = await connect(NatsSettings(urls=(nats_url,)))
+    await client.close()
+    with pytest.raises(ConnectionClosedError):
+        await pubwire.Writer(client).write([pubwire.pub_frame(b"now.test", b"", b"x")], now=True)
