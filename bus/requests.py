@@ -30,6 +30,14 @@ if TYPE_CHECKING:
 _NO_RESPONDERS = "503"
 
 
+SEND_AT_ONCE_BYTES = 32 * 1024
+"""Requests at least this large are written to the socket as they are published.
+
+Written one by one, a thousand small requests of a busy moment cost a thousand system
+calls and wake-ups where the flusher makes one; in measurements, many small calls at once
+moved half as many workflows per second that way."""
+
+
 class Requester:
     """Sends requests on *nc* and waits for their replies.
 
@@ -112,8 +120,10 @@ class Requester:
             frame = pubwire.frame(subject.encode(), reply.encode(), head or pubwire.header_block({}), data, more)
         else:
             frame = pubwire.pub_frame(subject.encode(), reply.encode(), data)
-        # at once: the plugin can start on it while this process prepares the next request
-        await self._writer.write([frame], now=True)
+        # A large request goes at once: its plugin can start on it while this process
+        # prepares the next. Small ones are left to the flusher, which sends the many
+        # that a busy moment queues in one write.
+        await self._writer.write([frame], now=len(frame) >= SEND_AT_ONCE_BYTES)
 
     def _head(self, headers: dict[str, str]) -> bytes:
         key = tuple(headers.items())
