@@ -156,7 +156,7 @@ def _send_pending(nc: Any) -> bool:
     socket has :data:`SEND_NOW_BUFFER` bytes or more still to send, or when this
     nats-py keeps its socket elsewhere than where this looks.
     """
-    if not nc.is_connected or not nc._pending_data_size:
+    if not nc.is_connected or not getattr(nc, "_pending_data_size", 0):
         return False
     transport: Any = getattr(nc, "_transport", None)  # nats-py's wrapper around the stream
     stream = getattr(getattr(transport, "_io_writer", None), "transport", None)  # asyncio's
