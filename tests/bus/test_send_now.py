@@ -19,6 +19,8 @@ from hookbus.bus import pubwire
 from hookbus.bus.requests import SEND_AT_ONCE_BYTES, Requester
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from nats.aio.client import Client
 
     from hookbus.bus import EmbeddedServer
@@ -68,7 +70,7 @@ class Observer:
 
 
 @pytest.fixture
-def observer(nats_server: EmbeddedServer):  # type: ignore[no-untyped-def]
+def observer(nats_server: EmbeddedServer) -> Iterator[Observer]:
     watcher = Observer(nats_server.url, "now.test")
     yield watcher
     watcher.close()
@@ -76,7 +78,7 @@ def observer(nats_server: EmbeddedServer):  # type: ignore[no-untyped-def]
 
 async def test_a_frame_written_now_reaches_the_server_while_the_loop_stays_busy(nc: Client, observer: Observer) -> None:
     writer = pubwire.Writer(nc)
-    await writer.write([pubwire.pub_frame(b"now.test", b"", b"queued first")])  # waits for the flusher
+    await writer.write([pubwire.pub_frame(b"now.test", b"", b"queued first")])  # left to the flusher
     await writer.write([pubwire.pub_frame(b"now.test", b"", b"sent now")], now=True)
     # The loop does not run from here on (no await): only a write done already can arrive.
     assert observer.wait(2, timeout=10), f"only {observer.payloads} arrived while the event loop was busy"
