@@ -41,6 +41,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import structlog
+from nats.errors import ConnectionClosedError
 
 from hookbus.bus import subjects
 from hookbus.bus.codec import Encoding, decode_map, encode, parse_encoding
@@ -139,6 +140,9 @@ class Plugin:
         self._templates: list[str] = []
         self._nc: Client | None = None
         self._own_nc = False
+        self._reply_nc: Client | None = None
+        """The connection requests are answered on; unlike ``_nc`` it outlives :meth:`stop`, so a
+        request the subscription still delivers after a drain that ran out of time gets its reply."""
         self._sub: Any = None
         self._registration: Registration | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -274,7 +278,7 @@ class Plugin:
             return
         if not self._handlers:
             raise ConfigError(f"plugin {self.name!r} has no handlers")
-        self._nc = nc
+        self._nc = self._reply_nc = nc
         self._slots = asyncio.Semaphore(self.max_concurrency)
         self._sub = await nc.subscribe(subjects.hook_wildcard(self.name), queue=f"hookbus-{self.name}", cb=self._on_message)
         await nc.flush()
@@ -386,11 +390,15 @@ class Plugin:
                 except EncodeError as exc:
                     await self._error(msg, 500, f"cannot encode the results: {exc}")
                     return
-            assert self._nc is not None
-            if len(data) > self._nc.max_payload:
-                await self._error(msg, 413, f"reply of {len(data)} bytes is over the server's max_payload of {self._nc.max_payload}")
+            nc = self._reply_nc
+            assert nc is not None  # set by start(), before the first request can arrive
+            if len(data) > nc.max_payload:
+                await self._error(msg, 413, f"reply of {len(data)} bytes is over the server's max_payload of {nc.max_payload}")
                 return
-            await self._nc.publish(msg.reply, data)
+            try:
+                await nc.publish(msg.reply, data)
+            except ConnectionClosedError:
+                log.warning("reply not sent: the connection is closed", plugin=self.name, subject=msg.subject)
 
     def _registered_for(self, subject: str) -> _Registered | None:
         """The handler registration a request on *subject* goes to (``None``: no such hook here)."""
@@ -516,11 +524,12 @@ class Plugin:
         return result
 
     async def _error(self, msg: Msg, code: int, text: str) -> None:
-        if self._nc is None or not msg.reply:
+        nc = self._reply_nc
+        if nc is None or not msg.reply:
             return
         headers = {"Nats-Service-Error-Code": str(code), "Nats-Service-Error": text[:1000]}
         with contextlib.suppress(Exception):
-            await self._nc.publish(msg.reply, b"", headers=headers)
+            await nc.publish(msg.reply, b"", headers=headers)
 
 
 async def _bounded(awaitable: Any, timeout: float) -> bool:

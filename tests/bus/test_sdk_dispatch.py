@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -10,6 +12,7 @@ import pytest
 from hookbus.bus import (
     BusSettings,
     DispatchSettings,
+    EmbeddedServer,
     Encoding,
     Hook,
     NatsSettings,
@@ -18,7 +21,9 @@ from hookbus.bus import (
     TemporaryError,
     reject,
     short_circuit,
+    subjects,
 )
+from hookbus.bus.codec import encode
 from hookbus.bus.connection import connect
 from hookbus.bus.dispatch import Dispatcher
 from hookbus.bus.registry import RegistryView
@@ -341,3 +346,42 @@ async def test_temporary_errors_are_retried() -> None:
         assert harness.dispatcher is not None and harness.dispatcher.stats.retries == 2
     assert attempts["n"] == 3
     assert outcome.result["phase"] == "Skipped"
+
+
+
+
+async def test_a_request_delivered_after_stop_gave_up_draining_is_still_answered(
+    nats_server: EmbeddedServer, nc: Client, plugin_nc: Client
+) -> None:
+    """On a loaded machine, stop()'s bounded drain can run out of time before the server
+    took the unsubscribe. Requests the server routed to the plugin until then arrive
+    after stop() returned; they are answered all the same, not dropped (the controller
+    would wait out the hook's timeout for each)."""
+    plugin = Plugin("leaving")
+    handled: list[str] = []
+
+    @plugin.node_pre_execute(mutating=False)
+    def see(node: dict[str, Any], **kwargs: Any) -> None:
+        handled.append(node["name"])
+
+    await plugin.start(plugin_nc)
+    inbox = nc.new_inbox()
+    replies = await nc.subscribe(inbox)
+    await nc.flush()
+    subject = subjects.hook("leaving", Hook.NODE_PRE_EXECUTE)
+    assert nats_server.pid is not None
+    os.kill(nats_server.pid, signal.SIGSTOP)  # the server takes nothing until SIGCONT
+    try:
+        for index in range(3):
+            items = _nodes(index + 1)[index:]
+            body = {"v": subjects.PROTOCOL_VERSION, "hook": "node.preExecute", "plugin": "leaving", "workflow": {"metadata": WF}, "items": items}
+            # Sent on the plugin's own connection, so the server reads them before the
+            # unsubscribe that stop() sends next, and routes them to the plugin.
+            await plugin_nc.publish(subject, encode(body), reply=inbox)
+        await plugin.stop(timeout=0.4)  # the drain's round trip cannot finish: it gives up
+        assert handled == []
+    finally:
+        os.kill(nats_server.pid, signal.SIGCONT)
+    answers = [await replies.next_msg(timeout=5) for _ in range(3)]
+    assert [(m.headers or {}).get("Nats-Service-Error-Code") for m in answers] == [None] * 3
+    assert sorted(handled) == ["wf.step-0", "wf.step-1", "wf.step-2"]
