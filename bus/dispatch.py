@@ -48,7 +48,7 @@ from hookbus.bus.errors import BusError, DecodeError, EncodeError
 from hookbus.bus.filters import ItemPredicate, compile_item_filter, projector, workflow_matches
 from hookbus.bus.hooks import HOOKS, Hook
 from hookbus.bus.manifest import FailurePolicy, HookSpec, PluginManifest
-from hookbus.bus.requests import Requester
+from hookbus.bus.requests import Requester, Sent
 from hookbus.bus.settings import DispatchSettings
 
 if TYPE_CHECKING:
@@ -415,25 +415,41 @@ class Dispatcher:
         queue = deque(chunks)
         outcome_ok = True
 
-        async def worker() -> None:
+        async def worker(chunk: _Chunk, sent: Sent | None) -> None:
             nonlocal outcome_ok
-            while queue:
-                chunk_indexes, data = queue.popleft()
+            while True:
+                chunk_indexes, data = chunk
                 try:
-                    results = await self._request(plan, call, envelope.wrap(data), len(chunk_indexes))
+                    results = await self._request(plan, call, envelope.wrap(data), len(chunk_indexes), sent)
                 except PluginCallError as exc:
                     outcome_ok = False
                     replies.append((chunk_indexes, exc))
-                    continue
-                replies.append((chunk_indexes, results))
+                else:
+                    replies.append((chunk_indexes, results))
+                if not queue:
+                    return
+                chunk, sent = queue.popleft(), None
 
-        workers = min(self.settings.max_in_flight, len(chunks))
+        # The first requests go out here, right after the items were encoded. Sent from
+        # the workers' tasks, they would wait for every task that was ready before those
+        # (in a large pass: the encoding of every other wave), while the plugin idles.
+        starts: list[tuple[_Chunk, Sent | None]] = []
         try:
-            if workers == 1:
-                await worker()
+            for _ in range(min(self.settings.max_in_flight, len(chunks))):
+                chunk = queue.popleft()
+                try:
+                    sent: Sent | None = await self._send(plan, call, envelope.wrap(chunk[1]), len(chunk[0]))
+                except PluginCallError:
+                    sent = None  # the worker meets the same error and records it
+                starts.append((chunk, sent))
+            if len(starts) == 1:
+                await worker(*starts[0])
             else:
-                await asyncio.gather(*(worker() for _ in range(workers)))
+                await asyncio.gather(*(worker(chunk, sent) for chunk, sent in starts))
         except BaseException:
+            for _, sent in starts:
+                if sent is not None:
+                    self._requests.discard(sent)  # a worker that never ran would leave it waiting
             breaker.release()
             raise
         if outcome_ok:
@@ -543,31 +559,45 @@ class Dispatcher:
     def _max_reply(self) -> int:
         return self.settings.max_reply if self.settings.max_reply is not None else self._nc.max_payload
 
-    async def _request(self, plan: _Plan, call: _Call, data: bytes, count: int) -> list[dict[str, Any]] | None:
-        """The results of one request, or ``None`` if the plugin had no opinion on any item."""
+    async def _send(self, plan: _Plan, call: _Call, data: bytes, count: int) -> Sent:
+        """Publish one request (no retries); its reply is awaited by :meth:`_request`."""
         hook, stats, deadline = call.hook, call.stats, call.deadline
+        timeout = plan.spec.timeout or self.settings.default_timeout
+        if deadline is not None:
+            timeout = min(timeout, deadline - self._clock())
+            if timeout <= 0:
+                raise PluginCallError(plan.manifest.name, hook, "timeout", "no time left before the call's deadline")
+        self._request_seq += 1
+        headers = {TIMEOUT_HEADER: str(max(1, int(timeout * 1000))), "Content-Type": plan.manifest.encoding.content_type}
+        stats.requests += 1
+        stats.items_sent += count
+        return await self._requests.send(
+            self._subject(plan.manifest.name, hook), data, timeout=timeout, headers=headers, extra={REQUEST_ID_HEADER: str(self._request_seq)}
+        )
+
+    async def _request(
+        self, plan: _Plan, call: _Call, data: bytes, count: int, sent: Sent | None = None
+    ) -> list[dict[str, Any]] | None:
+        """The results of one request, or ``None`` if the plugin had no opinion on any item.
+
+        *sent*: the request, already published by :meth:`_send`; retries publish it again.
+        """
+        hook = call.hook
         name = plan.manifest.name
         subject = self._subject(name, hook)
         backoff = self.settings.retry_backoff
+        stats, deadline = call.stats, call.deadline
         attempt = 0
         while True:
-            timeout = plan.spec.timeout or self.settings.default_timeout
-            if deadline is not None:
-                timeout = min(timeout, deadline - self._clock())
-                if timeout <= 0:
-                    raise PluginCallError(name, hook, "timeout", "no time left before the call's deadline")
-            self._request_seq += 1
-            headers = {TIMEOUT_HEADER: str(max(1, int(timeout * 1000))), "Content-Type": plan.manifest.encoding.content_type}
-            stats.requests += 1
-            stats.items_sent += count
+            if sent is None:
+                sent = await self._send(plan, call, data, count)
             try:
-                msg = await self._requests.request(
-                    subject, data, timeout=timeout, headers=headers, extra={REQUEST_ID_HEADER: str(self._request_seq)}
-                )
+                msg = await self._requests.receive(sent)
             except NoRespondersError:
                 raise PluginCallError(name, hook, "no-responders", "no instance of the plugin is listening (no responders)") from None
             except (NatsTimeoutError, TimeoutError):
-                raise PluginCallError(name, hook, "timeout", f"no reply within {timeout:.3g}s") from None
+                raise PluginCallError(name, hook, "timeout", f"no reply within {sent.timeout:.3g}s") from None
+            sent = None
             code = (msg.headers or {}).get(ERROR_CODE)
             if code:
                 text = (msg.headers or {}).get(ERROR_TEXT, "")

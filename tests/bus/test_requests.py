@@ -82,3 +82,37 @@ async def test_nobody_listening_and_nobody_answering_are_told_apart(nc: Client) 
     assert 0.25 <= time.monotonic() - started < 3
     assert not requester._pending  # nothing left behind
     await requester.close()
+
+
+async def test_requests_sent_first_are_received_later_in_any_order_or_discarded(nc: Client, nats_url: str) -> None:
+    responder = await connect(NatsSettings(urls=(nats_url,), name="responder"))
+
+    async def answer(msg: Msg) -> None:
+        await responder.publish(msg.reply, b"re:" + msg.data)
+
+    await responder.subscribe("svc.two-step", cb=answer)
+    await responder.flush()
+    requester = Requester(nc)
+    try:
+        await wait_for(lambda: _answers(requester), timeout=10, what="the responder's subscription")
+        sent = [await requester.send("svc.two-step", b"%d" % n, timeout=5) for n in range(3)]
+        dropped = sent.pop(1)
+        requester.discard(dropped)
+        requester.discard(dropped)  # idempotent
+        assert (await requester.receive(sent[1])).data == b"re:2"
+        assert (await requester.receive(sent[0])).data == b"re:0"
+        assert dropped.future.cancelled()
+        # The discarded request's reply still comes, and is dropped without a trace.
+        await requester.request("svc.two-step", b"last", timeout=5)
+        assert not requester._pending
+    finally:
+        await requester.close()
+        await responder.close()
+
+
+async def _answers(requester: Requester) -> bool:
+    try:
+        await requester.request("svc.two-step", b"ping", timeout=2)
+    except NoRespondersError:
+        return False
+    return True

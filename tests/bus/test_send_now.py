@@ -15,8 +15,19 @@ from urllib.parse import urlparse
 
 import pytest
 
-from hookbus.bus import pubwire
+from hookbus.bus import (
+    DispatchSettings,
+    Hook,
+    HookSpec,
+    PluginManifest,
+    RegistrySettings,
+    pubwire,
+    subjects,
+)
+from hookbus.bus.dispatch import Dispatcher
+from hookbus.bus.registry import Registration, RegistryView
 from hookbus.bus.requests import SEND_AT_ONCE_BYTES, Requester
+from hookbus.bus.testing import wait_registered
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -123,3 +134,36 @@ async def test_large_requests_go_at_once_small_ones_with_the_flusher(nc: Client,
     request.cancel()
     await asyncio.gather(request, return_exceptions=True)
     await requester.close()
+
+
+async def test_a_call_puts_its_first_requests_on_the_wire_before_any_other_task_runs(
+    nats_server: EmbeddedServer, nc: Client
+) -> None:
+    """The dispatcher sends a plugin's first requests as soon as their items are encoded,
+    from the calling task. Sent from tasks of their own, they would wait for every task
+    ready before those: in a large scheduling pass, the encoding of every other wave."""
+    name = "eager"
+    hook = Hook.NODE_PRE_EXECUTE
+    watcher = Observer(nats_server.url, subjects.hook(name, hook))  # registered, never answers
+    manifest = PluginManifest(name=name, hooks={hook: HookSpec(hook, timeout=30.0, mutating=False)})
+    registration = Registration(nc.jetstream(), manifest)
+    registry = RegistryView(nc.jetstream(), RegistrySettings())
+    await registry.start()
+    await registration.start()
+    try:
+        await wait_registered(registry, name)
+        dispatcher = Dispatcher(nc, registry, DispatchSettings(max_in_flight=8), request_bytes=64 * 1024)
+        await dispatcher._requests._start()  # the reply subscription is in place before the call
+        items = [{"id": f"n{i}", "blob": "x" * 1000} for i in range(300)]  # about 300 KB: five requests
+        call = asyncio.create_task(dispatcher.call(hook, {"name": "wf", "namespace": "default"}, items))
+        await asyncio.sleep(0)  # one step of the call's task; nothing else runs after it
+        # The loop does not run from here on: only what the call's first step wrote can arrive.
+        assert watcher.wait(2, timeout=10), f"{len(watcher.payloads)} requests arrived while the event loop was busy"
+        assert all(len(p) >= SEND_AT_ONCE_BYTES for p in watcher.payloads)
+        call.cancel()
+        await asyncio.gather(call, return_exceptions=True)
+        assert not dispatcher._requests._pending  # the cancelled call waits for nothing
+    finally:
+        watcher.close()
+        await registration.stop()
+        await registry.stop()
