@@ -8,6 +8,7 @@ import signal
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from conftest import freeze
 
 from hookbus.bus import (
     BusSettings,
@@ -370,7 +371,7 @@ async def test_a_request_delivered_after_stop_gave_up_draining_is_still_answered
     await nc.flush()
     subject = subjects.hook("leaving", Hook.NODE_PRE_EXECUTE)
     assert nats_server.pid is not None
-    os.kill(nats_server.pid, signal.SIGSTOP)  # the server takes nothing until SIGCONT
+    await freeze(nats_server.pid)  # the server takes nothing until SIGCONT
     try:
         for index in range(3):
             items = _nodes(index + 1)[index:]
