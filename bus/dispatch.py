@@ -415,12 +415,11 @@ class Dispatcher:
         queue = deque(chunks)
         outcome_ok = True
 
-        async def worker(chunk: _Chunk, sent: Sent | None) -> None:
+        async def worker(chunk_indexes: list[int], body: bytes, sent: Sent | None) -> None:
             nonlocal outcome_ok
             while True:
-                chunk_indexes, data = chunk
                 try:
-                    results = await self._request(plan, call, envelope.wrap(data), len(chunk_indexes), sent)
+                    results = await self._request(plan, call, body, len(chunk_indexes), sent)
                 except PluginCallError as exc:
                     outcome_ok = False
                     replies.append((chunk_indexes, exc))
@@ -428,26 +427,28 @@ class Dispatcher:
                     replies.append((chunk_indexes, results))
                 if not queue:
                     return
-                chunk, sent = queue.popleft(), None
+                chunk_indexes, data = queue.popleft()
+                body, sent = envelope.wrap(data), None
 
         # The first requests go out here, right after the items were encoded. Sent from
         # the workers' tasks, they would wait for every task that was ready before those
         # (in a large pass: the encoding of every other wave), while the plugin idles.
-        starts: list[tuple[_Chunk, Sent | None]] = []
+        starts: list[tuple[list[int], bytes, Sent | None]] = []
         try:
             for _ in range(min(self.settings.max_in_flight, len(chunks))):
-                chunk = queue.popleft()
+                chunk_indexes, data = queue.popleft()
+                body = envelope.wrap(data)
                 try:
-                    sent: Sent | None = await self._send(plan, call, envelope.wrap(chunk[1]), len(chunk[0]))
+                    sent: Sent | None = await self._send(plan, call, body, len(chunk_indexes))
                 except PluginCallError:
                     sent = None  # the worker meets the same error and records it
-                starts.append((chunk, sent))
+                starts.append((chunk_indexes, body, sent))
             if len(starts) == 1:
                 await worker(*starts[0])
             else:
-                await asyncio.gather(*(worker(chunk, sent) for chunk, sent in starts))
+                await asyncio.gather(*(worker(*start) for start in starts))
         except BaseException:
-            for _, sent in starts:
+            for _, _, sent in starts:
                 if sent is not None:
                     self._requests.discard(sent)  # a worker that never ran would leave it waiting
             breaker.release()
