@@ -51,15 +51,14 @@ class Sent:
 
 
 class Requester:
-    """Sends requests on *nc* and waits for their replies.
+    """Sends requests on *nc* and waits for their replies, in two steps.
 
-    ``msg = await requester.request(subject, data, headers={...}, extra={...}, timeout=5)``
-    raises :class:`nats.errors.NoRespondersError` when nobody is subscribed and
-    :class:`nats.errors.TimeoutError` when no reply came in time.
-
-    ``sent = await requester.send(...)`` and later ``await requester.receive(sent)`` do
-    the same in two steps, so that a caller can put several requests on the wire before
-    it waits for any; every ``send`` must be followed by ``receive`` or :meth:`discard`.
+    ``sent = await requester.send(subject, data, headers={...}, extra={...}, timeout=5)``
+    puts a request on the wire; ``msg = await requester.receive(sent)`` waits for its
+    reply and raises :class:`nats.errors.NoRespondersError` when nobody is subscribed and
+    :class:`nats.errors.TimeoutError` when no reply came in time. A caller can so put
+    several requests on the wire before it waits for any; every ``send`` must be
+    followed by ``receive`` or :meth:`discard`.
     """
 
     def __init__(self, nc: Client) -> None:
@@ -72,22 +71,6 @@ class Requester:
         self._pending: dict[str, asyncio.Future[Msg]] = {}
         self._heads: dict[tuple[tuple[str, str], ...], bytes] = {}
 
-    async def request(
-        self,
-        subject: str,
-        data: bytes,
-        *,
-        timeout: float,
-        headers: dict[str, str] | None = None,
-        extra: dict[str, str] | None = None,
-    ) -> Msg:
-        """Publish *data* to *subject* and return the reply.
-
-        *headers* are the ones that repeat from request to request (encoded once);
-        *extra* the ones that change (a request id).
-        """
-        return await self.receive(await self.send(subject, data, timeout=timeout, headers=headers, extra=extra))
-
     async def send(
         self,
         subject: str,
@@ -99,8 +82,9 @@ class Requester:
     ) -> Sent:
         """Publish *data* to *subject*; the reply is awaited with :meth:`receive`.
 
-        The *timeout* runs from now. Publishing does not wait for the socket unless the
-        client's buffer is full.
+        *headers* are the ones that repeat from request to request (encoded once);
+        *extra* the ones that change (a request id). The *timeout* runs from now.
+        Publishing does not wait for the socket unless the client's buffer is full.
         """
         if self._sub is None:
             await self._start()
@@ -117,7 +101,7 @@ class Requester:
         return sent
 
     async def receive(self, sent: Sent) -> Msg:
-        """The reply to *sent*; the errors of :meth:`request`."""
+        """The reply to *sent*: ``NoRespondersError`` if nobody listens, ``TimeoutError`` if none came in time."""
         try:
             msg = await sent.future
         finally:

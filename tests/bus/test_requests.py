@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from conftest import wait_for
@@ -19,6 +19,11 @@ from hookbus.bus.requests import Requester
 if TYPE_CHECKING:
     from nats.aio.client import Client
     from nats.aio.msg import Msg
+
+
+async def ask(requester: Requester, subject: str, data: bytes, **options: Any) -> Msg:
+    """One request, sent and then waited for (what the dispatcher does, one at a time)."""
+    return await requester.receive(await requester.send(subject, data, **options))
 
 
 @pytest.mark.parametrize("frames", [True, False], ids=["ready-frames", "client-publish"])
@@ -51,14 +56,14 @@ async def test_each_reply_reaches_its_own_request_with_the_headers_sent(nc: Clie
     try:
         replies = await asyncio.gather(
             *(
-                requester.request("svc.echo", str(n).encode(), timeout=5, headers={"A": "1"}, extra={"Id": str(n)})
+                ask(requester, "svc.echo", str(n).encode(), timeout=5, headers={"A": "1"}, extra={"Id": str(n)})
                 for n in range(40)
             )
         )
         assert [r.data for r in replies] == [b"re:%d" % n for n in range(40)]
         assert sorted(int(h["Id"]) for h in seen) == list(range(40))
         assert all(h["A"] == "1" for h in seen)
-        plain = await requester.request("svc.echo", b"7", timeout=5)
+        plain = await ask(requester, "svc.echo", b"7", timeout=5)
         assert plain.data == b"re:7" and seen[-1] == {}
     finally:
         await requester.close()
@@ -69,7 +74,7 @@ async def test_nobody_listening_and_nobody_answering_are_told_apart(nc: Client) 
     requester = Requester(nc)
     started = time.monotonic()
     with pytest.raises(NoRespondersError):
-        await requester.request("svc.nobody", b"x", timeout=5, headers={"A": "1"})
+        await ask(requester, "svc.nobody", b"x", timeout=5, headers={"A": "1"})
     assert time.monotonic() - started < 2  # the server says so at once
 
     async def silent(msg: Msg) -> None:
@@ -78,7 +83,7 @@ async def test_nobody_listening_and_nobody_answering_are_told_apart(nc: Client) 
     await nc.subscribe("svc.silent", cb=silent)
     started = time.monotonic()
     with pytest.raises(NatsTimeoutError):
-        await requester.request("svc.silent", b"x", timeout=0.3)
+        await ask(requester, "svc.silent", b"x", timeout=0.3)
     assert 0.25 <= time.monotonic() - started < 3
     assert not requester._pending  # nothing left behind
     await requester.close()
@@ -103,7 +108,7 @@ async def test_requests_sent_first_are_received_later_in_any_order_or_discarded(
         assert (await requester.receive(sent[0])).data == b"re:0"
         assert dropped.future.cancelled()
         # The discarded request's reply still comes, and is dropped without a trace.
-        await requester.request("svc.two-step", b"last", timeout=5)
+        await ask(requester, "svc.two-step", b"last", timeout=5)
         assert not requester._pending
     finally:
         await requester.close()
@@ -112,7 +117,7 @@ async def test_requests_sent_first_are_received_later_in_any_order_or_discarded(
 
 async def _answers(requester: Requester) -> bool:
     try:
-        await requester.request("svc.two-step", b"ping", timeout=2)
+        await ask(requester, "svc.two-step", b"ping", timeout=2)
     except NoRespondersError:
         return False
     return True

@@ -123,16 +123,14 @@ async def test_nothing_is_written_now_on_a_closed_client(nats_url: str) -> None:
 async def test_large_requests_go_at_once_small_ones_with_the_flusher(nc: Client, observer: Observer, size: int) -> None:
     requester = Requester(nc)
     await requester._start()  # the reply subscription is in place before the request
-    request = asyncio.create_task(requester.request("now.test", b"x" * size, timeout=30))
-    await asyncio.sleep(0)  # the request is published; the flusher's turn comes after this task's
+    sent = await requester.send("now.test", b"x" * size, timeout=30)  # the flusher's turn comes later
     # The loop does not run from here on: only what was written already can arrive.
     arrived = observer.wait(1, timeout=10 if size >= SEND_AT_ONCE_BYTES else 0.3)
     assert arrived is (size >= SEND_AT_ONCE_BYTES)
     await nc.flush()
     assert observer.wait(1, timeout=10)  # the small one too, once the flusher ran
     assert observer.payloads == [b"x" * size]
-    request.cancel()
-    await asyncio.gather(request, return_exceptions=True)
+    requester.discard(sent)
     await requester.close()
 
 
