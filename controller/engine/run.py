@@ -117,9 +117,9 @@ SNAPSHOT_SLICE = 2_000
 BREATHE_NODES = 500
 """A pass that works on this many nodes or more gives the event loop a turn between its
 stages (results applied; children started; their pods built and offered to plugins;
-nodes stored; events sent), and within the longest stages every :data:`SNAPSHOT_SLICE`
-nodes, so that a pass of thousands of nodes never holds the loop for all of them at once:
-other workflows, reads and replies get in between."""
+nodes stored), and every :data:`SNAPSHOT_SLICE` nodes while it builds pods ahead and
+stores nodes, so that a pass of thousands of nodes never holds the loop for all of them
+at once: other workflows, reads and replies get in between."""
 
 
 async def _breathe(nodes: int) -> None:

@@ -34,15 +34,12 @@ class ControllerSettings:
     few milliseconds), so a huge fan-out never holds the event loop long while other
     workflows wait; it then sends plugins 10 nodes per request."""
 
-    max_nodes_per_pass_alone: int = 10_000
-    """The same bound while no other workflow is in progress. Larger passes carry more nodes
-    per hook call, and each call has fixed costs (plugins wait for its first requests, and
-    its last replies wait for the slowest plugin): a fan-out with 5 plugins moved 1.3-1.5
-    times more decisions per second of hook calls in passes of 10,000 nodes than of 2,000.
-    A large pass gives the event loop a turn between its stages (see
-    ``hookbus.controller.engine.run.BREATHE_NODES``), so a workflow submitted meanwhile
-    waits for one stage of the pass under way (a few hundred milliseconds at 10,000 nodes),
-    and its next pass is small."""
+    max_nodes_per_pass_alone: int = 2_000
+    """The same bound while no other workflow is in progress: larger passes carry more nodes
+    per hook call (fewer, bigger plugin requests). A large pass gives the event loop a turn
+    between its stages (see ``hookbus.controller.engine.run.BREATHE_NODES``), so a workflow
+    submitted meanwhile waits for one stage of the pass under way (up to a few hundred
+    milliseconds), and the passes after it are small."""
 
     shared_linger: float = 1.0
     """Seconds passes stay at :attr:`max_nodes_per_pass` after another workflow was last
