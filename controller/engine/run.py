@@ -114,18 +114,6 @@ READ = "read"
 """The command that builds a snapshot in the workflow's own worker (see :meth:`WorkflowRun.snapshot_in_slices`)."""
 SNAPSHOT_SLICE = 2_000
 """Nodes a snapshot built in slices turns into dicts between two turns of the event loop (a few ms)."""
-BREATHE_NODES = 500
-"""A pass that works on this many nodes or more gives the event loop a turn between its
-stages (results applied; children started; their pods built and offered to plugins;
-nodes stored), and every :data:`SNAPSHOT_SLICE` nodes while it builds pods ahead and
-stores nodes, so that a pass of thousands of nodes never holds the loop for all of them
-at once: other workflows, reads and replies get in between."""
-
-
-async def _breathe(nodes: int) -> None:
-    """A turn of the event loop for the others, if a stage touched :data:`BREATHE_NODES` *nodes* or more."""
-    if nodes >= BREATHE_NODES:
-        await asyncio.sleep(0)
 
 
 class Owner(Protocol):
@@ -933,7 +921,6 @@ class WorkflowRun:
         results = [e for e in events if isinstance(e, TaskFinished)]
         if results:
             await self._apply_results(results)
-            await _breathe(len(results))
         for event in events:
             if isinstance(event, Start):
                 self._start()
@@ -950,11 +937,9 @@ class WorkflowRun:
             jobs = self._launchable()
             if not jobs:
                 break
-            await _breathe(len(jobs))
             await self._launch(jobs)
         if self._done:
             self._drain()
-        await _breathe(len(self._dirty))
         await self._persist_and_emit()
         await self._serve_reads(reads)
 
@@ -1203,9 +1188,7 @@ class WorkflowRun:
             node_items = [NodeItem(node, j.template) for node, j in zip(node_dicts, jobs, strict=True)]
             if hooks.wants("pod.preCreate", self.info) and hooks.asks_ahead("pod.preCreate", self.info):
                 # both hooks in one round trip: the pods are offered with the nodes
-                ahead = await self._pods_ahead(jobs, node_dicts)
-                await _breathe(len(jobs))
-                decisions = await hooks.node_pre_execute(self.info, node_items, ahead)
+                decisions = await hooks.node_pre_execute(self.info, node_items, self._pods_ahead(jobs, node_dicts))
             else:
                 decisions = await hooks.node_pre_execute(self.info, node_items)
         else:  # nobody to ask: build no request items
@@ -1280,16 +1263,14 @@ class WorkflowRun:
                 job.node.extra = {**(job.node.extra or {}), "podMetadata": _pod_metadata(job.task)}
             self._start_task(job)
 
-    async def _pods_ahead(self, jobs: list[LeafJob], nodes: list[JSON]) -> list[PodItem | None]:
+    def _pods_ahead(self, jobs: list[LeafJob], nodes: list[JSON]) -> list[PodItem | None]:
         """The pod each job will get if it continues, for ``pod.preCreate`` asked ahead.
 
         Volume mounts are left out (they make directories): they are added once the node
         continues. A pod that cannot be built is not offered; the node fails the usual way.
         """
         out: list[PodItem | None] = []
-        for count, (job, node) in enumerate(zip(jobs, nodes, strict=True), 1):
-            if count % SNAPSHOT_SLICE == 0:
-                await asyncio.sleep(0)
+        for job, node in zip(jobs, nodes, strict=True):
             item = None
             if job.kind not in ("plugin", "http"):
                 try:
@@ -1531,19 +1512,15 @@ class WorkflowRun:
         changed = [self.nodes[i] for i in dirty if i in self.nodes]
         phase_ids = set(self._changed_phase)
         phase_changed = [i for i in phase_ids if i in self.nodes]
-        dicts: dict[str, JSON] = {}
+        dicts: dict[str, JSON] = {n.id: n.to_dict() for n in changed}
         records: dict[str, JSON] = {}
-        for count, node in enumerate(changed, 1):
-            if count % SNAPSHOT_SLICE == 0:
-                await asyncio.sleep(0)  # the others' turn; this workflow's next pass waits for this one
-            data = dicts[node.id] = node.to_dict()
-            records.update(storage_records(node, data, stored=self._stored_counts(node)))
+        for node in changed:
+            records.update(storage_records(node, dicts[node.id], stored=self._stored_counts(node)))
         if records:
             await self.env.store.put_nodes(self.key, records)
             for node in changed:
                 self._remember_stored(node)
         self._dirty -= dirty
-        await _breathe(len(changed))
         if self._wf_dirty:
             if self._phase_event is not None:
                 patches = await self.env.hooks.workflow_pre_update(self.info, [self.workflow_object()])
