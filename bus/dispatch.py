@@ -576,12 +576,11 @@ class Dispatcher:
             self._subject(plan.manifest.name, hook), data, timeout=timeout, headers=headers, extra={REQUEST_ID_HEADER: str(self._request_seq)}
         )
 
-    async def _request(
-        self, plan: _Plan, call: _Call, data: bytes, count: int, sent: Sent | None = None
-    ) -> list[dict[str, Any]] | None:
+    async def _request(self, plan: _Plan, call: _Call, data: bytes, count: int, sent: Sent | None) -> list[dict[str, Any]] | None:
         """The results of one request, or ``None`` if the plugin had no opinion on any item.
 
-        *sent*: the request, already published by :meth:`_send`; retries publish it again.
+        *sent*: the request as :meth:`_send` published it, or ``None`` to publish it here;
+        retries publish it again.
         """
         hook = call.hook
         name = plan.manifest.name
