@@ -8,6 +8,12 @@ flight (its :class:`~hookbus.bus.activity.Activity`). :func:`per_decision` turns
 into CPU microseconds per plugin decision and the ceiling those costs set: how many
 decisions per second the machine's cores could move at that cost, were all of them busy
 with nothing else.
+
+:func:`preemptions` counts how often each role's threads were taken off a core while they
+still had work (the kernel's involuntary context switches). Per plugin request it says
+how many times a plugin was interrupted answering one: each time it resumes with caches
+another process has filled, which is why decoding costs a plugin more in a run than in
+a loop.
 """
 
 from __future__ import annotations
@@ -17,6 +23,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from hookbus.bus.activity import Activity
 
 JSON = dict[str, Any]
@@ -78,9 +86,39 @@ def cpu_seconds(roles: dict[int, str]) -> dict[str, float]:
     return used
 
 
-def difference(after: dict[str, float], before: dict[str, float]) -> dict[str, float]:
-    """CPU seconds each role of *after* used since *before*."""
-    return {role: after[role] - before.get(role, 0.0) for role in after}
+def preemptions(roles: dict[int, str]) -> dict[str, int]:
+    """Involuntary context switches of every thread of each role of *roles* so far (Linux)."""
+    counted = dict.fromkeys(sorted(set(roles.values()), key=ROLES.index), 0)
+    for pid, role in roles.items():
+        try:
+            threads = list(Path(f"/proc/{pid}/task").iterdir())
+        except OSError:
+            continue
+        for thread in threads:
+            try:
+                status = (thread / "status").read_text()
+            except OSError:
+                continue
+            at = status.find("nonvoluntary_ctxt_switches:")
+            if at >= 0:
+                counted[role] += int(status[at:].split(None, 2)[1])
+    return counted
+
+
+def difference(after: Mapping[str, float], before: Mapping[str, float]) -> dict[str, float]:
+    """What each role of *after* used since *before* (CPU seconds, or switches)."""
+    return {role: after[role] - before.get(role, 0) for role in after}
+
+
+def plugin_preemptions(switches: Mapping[str, float], requests: int) -> JSON:
+    """*switches* (involuntary, by role, over some requests) as figures: how often a plugin
+    process was preempted per request it answered."""
+    if not requests or "plugins" not in switches:
+        return {}
+    return {
+        "involuntary_switches": {role: int(n) for role, n in switches.items()},
+        "plugin_preemptions_per_request": round(switches["plugins"] / requests, 2),
+    }
 
 
 class CpuDuringCalls:

@@ -29,7 +29,14 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any, Final
 
-from benchmarks.cpu import cpu_seconds, difference, per_decision, process_roles
+from benchmarks.cpu import (
+    cpu_seconds,
+    difference,
+    per_decision,
+    plugin_preemptions,
+    preemptions,
+    process_roles,
+)
 from benchmarks.harness import (
     FANOUT_HOOKS,
     JSON,
@@ -78,6 +85,8 @@ async def run_fanout(variant: str, nodes: int, plugins: int = 5, in_flight: int 
         started_epoch = time.time()
         started = time.perf_counter()
         cpu = process_cpu_s()
+        during = rig.cpu_during_calls
+        switches = preemptions(during.roles) if during is not None else {}
         key = await rig.controller.submit(fanout_workflow("fanout", nodes))
         done = await rig.controller.wait(key, timeout=1800)
         wall = time.perf_counter() - started
@@ -85,8 +94,9 @@ async def run_fanout(variant: str, nodes: int, plugins: int = 5, in_flight: int 
         events = await rig.count_finals([done])
         stats = rig.hook_stats
         result = _figures(variant, settings, done, wall, cpu, stats, events, started_epoch)
-        if (during := rig.cpu_during_calls) is not None:
+        if during is not None:
             result["cpu_during_calls"] = per_decision(during.seconds, result["decisions"], stats.busy_s)
+            result["preempted"] = plugin_preemptions(difference(preemptions(during.roles), switches), stats.requests)
         if settings.record_items:
             records = rig.records
             result["hook_path_alone"] = await hook_path_alone(rig, records, settings.plugins)
@@ -139,9 +149,11 @@ async def hook_path_alone(rig: Rig, records: dict[str, tuple[JSON, list[JSON]]],
 
     per_hook: JSON = {}
     decisions = 0
+    requests = 0
     busy = 0.0
     roles = process_roles()
     cpu_before = cpu_seconds(roles)
+    switches = preemptions(roles)
     for hook, (meta, items) in records.items():
         result = await rig.dispatcher.call(Hook(hook), meta, items)
         if result.stats.failures:
@@ -153,6 +165,7 @@ async def hook_path_alone(rig: Rig, records: dict[str, tuple[JSON, list[JSON]]],
             "decisions_per_s": round(made / result.stats.busy_s) if result.stats.busy_s > 0 else 0,
         }
         decisions += made
+        requests += result.stats.requests
         busy += result.stats.busy_s
     used = difference(cpu_seconds(roles), cpu_before)
     return {
@@ -161,6 +174,7 @@ async def hook_path_alone(rig: Rig, records: dict[str, tuple[JSON, list[JSON]]],
         "decisions_per_s": round(decisions / busy) if busy > 0 else 0,
         "hooks": per_hook,
         **per_decision(used, decisions, busy),
+        "preempted": plugin_preemptions(difference(preemptions(roles), switches), requests),
     }
 
 

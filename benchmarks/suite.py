@@ -327,6 +327,13 @@ def table(report: JSON) -> str:
                 f"{figures['cores_busy']} of {figures['cores']} cores busy; at that cost the cores allow "
                 f"{figures['ceiling_decisions_per_s']} decisions/s"
             )
+    preempted = [
+        f"{p['plugin_preemptions_per_request']} {label}"
+        for label, p in (("in the batched run", (fanout.get("batched") or {}).get("preempted")), ("in the hook path alone", (alone or {}).get("preempted")))
+        if p
+    ]
+    if preempted:
+        lines.append(f"plugin processes preempted per request they answered: {', '.join(preempted)}")
     floor = fanout.get("codec_floor")
     if floor:
         lines.append(f"codec floor (records from {floor['records_from']}, one core): {floor['records_per_s']} records/s")

@@ -72,6 +72,13 @@ def test_fanout_smoke_counts_every_event_and_batches_requests() -> None:
     assert set(batched["cpu_during_calls"]["cpu_s"]) == roles
     assert set(alone["cpu_s"]) >= roles - {"event counter"}  # the counter has stopped by then
     assert all(s >= 0 for s in [*batched["cpu_during_calls"]["cpu_s"].values(), *alone["cpu_s"].values()])
+    # how often the plugin processes were preempted, per request they answered
+    for preempted in (batched["preempted"], alone["preempted"]):
+        assert set(preempted["involuntary_switches"]) >= roles - {"event counter"}
+        assert preempted["plugin_preemptions_per_request"] >= 0
+    assert batched["preempted"]["plugin_preemptions_per_request"] == round(
+        batched["preempted"]["involuntary_switches"]["plugins"] / batched["requests"], 2
+    )
     assert fanout["batched_vs_plugins0_wall"] == round(batched["wall_s"] / plugins0["wall_s"], 2)
     scaling = report["scaling"]
     assert scaling["sizes"] == [500, 1000]
@@ -232,3 +239,28 @@ async def test_cpu_by_process_role_adds_up_only_while_calls_are_in_flight(nats_s
     assert figures["cores_busy"] == 1.6
     assert figures["ceiling_decisions_per_s"] == figures["cores"] * 100_000
     assert per_decision({}, 10, 1.0) == {} and per_decision({"plugins": 1.0}, 0, 1.0) == {}
+
+
+def test_preemptions_count_the_involuntary_switches_of_every_process_by_role() -> None:
+    from benchmarks.cpu import plugin_preemptions, preemptions, process_roles
+
+    # Two busy loops sharing one core must take turns on it: the kernel preempts them.
+    core = min(os.sched_getaffinity(0))
+    burn = f"import os, time\nos.sched_setaffinity(0, {{{core}}})\nend = time.time() + 20\nwhile time.time() < end: pass"
+    procs = [subprocess.Popen([sys.executable, "-c", burn]) for _ in range(2)]
+    try:
+        deadline = time.monotonic() + 15
+        counted = preemptions(process_roles())
+        while counted["other"] < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+            counted = preemptions(process_roles())
+        assert counted["other"] >= 2  # the busy loops ("other": neither plugin nor server)
+        assert counted["controller"] >= 0
+    finally:
+        for proc in procs:
+            proc.kill()
+            proc.wait()
+
+    figures = plugin_preemptions({"controller": 4, "plugins": 30}, requests=20)
+    assert figures == {"involuntary_switches": {"controller": 4, "plugins": 30}, "plugin_preemptions_per_request": 1.5}
+    assert plugin_preemptions({"plugins": 3}, 0) == {} and plugin_preemptions({"controller": 3}, 5) == {}
