@@ -9,8 +9,8 @@ into CPU microseconds per plugin decision and the ceiling those costs set: how m
 decisions per second the machine's cores could move at that cost, were all of them busy
 with nothing else.
 
-:func:`preemptions` counts how often each role's threads were taken off a core while they
-still had work (the kernel's involuntary context switches). Per plugin request it says
+:func:`thread_preemptions` and :func:`preempted` count how often each role's threads were
+taken off a core while they still had work (the kernel's involuntary context switches). Per plugin request it says
 how many times a plugin was interrupted answering one: each time it resumes with caches
 another process has filled, which is why decoding costs a plugin more in a run than in
 a loop.
@@ -86,9 +86,10 @@ def cpu_seconds(roles: dict[int, str]) -> dict[str, float]:
     return used
 
 
-def preemptions(roles: dict[int, str]) -> dict[str, int]:
-    """Involuntary context switches of every thread of each role of *roles* so far (Linux)."""
-    counted = dict.fromkeys(sorted(set(roles.values()), key=ROLES.index), 0)
+def thread_preemptions(roles: dict[int, str]) -> dict[tuple[str, int], int]:
+    """Involuntary context switches so far of every thread of the processes of *roles*, by
+    role and thread id (Linux ``/proc``; elsewhere nothing)."""
+    counted: dict[tuple[str, int], int] = {}
     for pid, role in roles.items():
         try:
             threads = list(Path(f"/proc/{pid}/task").iterdir())
@@ -101,18 +102,29 @@ def preemptions(roles: dict[int, str]) -> dict[str, int]:
                 continue
             at = status.find("nonvoluntary_ctxt_switches:")
             if at >= 0:
-                counted[role] += int(status[at:].split(None, 2)[1])
+                counted[(role, int(thread.name))] = int(status[at:].split(None, 2)[1])
     return counted
 
 
-def difference(after: Mapping[str, float], before: Mapping[str, float]) -> dict[str, float]:
-    """What each role of *after* used since *before* (CPU seconds, or switches)."""
-    return {role: after[role] - before.get(role, 0) for role in after}
+def preempted(before: Mapping[tuple[str, int], int], after: Mapping[tuple[str, int], int]) -> dict[str, int]:
+    """Involuntary context switches by role between two :func:`thread_preemptions` counts.
+
+    A thread that ended in between is missing from *after*: what it had since *before* is
+    not counted (a count may fall short, never below zero)."""
+    by_role = dict.fromkeys(sorted({role for role, _ in after}, key=ROLES.index), 0)
+    for (role, thread), count in after.items():
+        by_role[role] += max(0, count - before.get((role, thread), 0))
+    return by_role
 
 
-def plugin_preemptions(switches: Mapping[str, float], requests: int) -> JSON:
-    """*switches* (involuntary, by role, over some requests) as figures: how often a plugin
-    process was preempted per request it answered."""
+def difference(after: dict[str, float], before: dict[str, float]) -> dict[str, float]:
+    """CPU seconds each role of *after* used since *before*."""
+    return {role: after[role] - before.get(role, 0.0) for role in after}
+
+
+def plugin_preemptions(switches: Mapping[str, int], requests: int) -> JSON:
+    """*switches* (involuntary, by role, over some requests; see :func:`preempted`) as
+    figures: how often a plugin process was preempted per request it answered."""
     if not requests or "plugins" not in switches:
         return {}
     return {

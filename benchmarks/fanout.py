@@ -34,8 +34,9 @@ from benchmarks.cpu import (
     difference,
     per_decision,
     plugin_preemptions,
-    preemptions,
+    preempted,
     process_roles,
+    thread_preemptions,
 )
 from benchmarks.harness import (
     FANOUT_HOOKS,
@@ -86,7 +87,7 @@ async def run_fanout(variant: str, nodes: int, plugins: int = 5, in_flight: int 
         started = time.perf_counter()
         cpu = process_cpu_s()
         during = rig.cpu_during_calls
-        switches = preemptions(during.roles) if during is not None else {}
+        switches = thread_preemptions(during.roles) if during is not None else {}
         key = await rig.controller.submit(fanout_workflow("fanout", nodes))
         done = await rig.controller.wait(key, timeout=1800)
         wall = time.perf_counter() - started
@@ -96,7 +97,7 @@ async def run_fanout(variant: str, nodes: int, plugins: int = 5, in_flight: int 
         result = _figures(variant, settings, done, wall, cpu, stats, events, started_epoch)
         if during is not None:
             result["cpu_during_calls"] = per_decision(during.seconds, result["decisions"], stats.busy_s)
-            result["preempted"] = plugin_preemptions(difference(preemptions(during.roles), switches), stats.requests)
+            result["preempted"] = plugin_preemptions(preempted(switches, thread_preemptions(during.roles)), stats.requests)
         if settings.record_items:
             records = rig.records
             result["hook_path_alone"] = await hook_path_alone(rig, records, settings.plugins)
@@ -153,7 +154,7 @@ async def hook_path_alone(rig: Rig, records: dict[str, tuple[JSON, list[JSON]]],
     busy = 0.0
     roles = process_roles()
     cpu_before = cpu_seconds(roles)
-    switches = preemptions(roles)
+    switches = thread_preemptions(roles)
     for hook, (meta, items) in records.items():
         result = await rig.dispatcher.call(Hook(hook), meta, items)
         if result.stats.failures:
@@ -174,7 +175,7 @@ async def hook_path_alone(rig: Rig, records: dict[str, tuple[JSON, list[JSON]]],
         "decisions_per_s": round(decisions / busy) if busy > 0 else 0,
         "hooks": per_hook,
         **per_decision(used, decisions, busy),
-        "preempted": plugin_preemptions(difference(preemptions(roles), switches), requests),
+        "preempted": plugin_preemptions(preempted(switches, thread_preemptions(roles)), requests),
     }
 
 

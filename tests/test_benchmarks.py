@@ -242,7 +242,7 @@ async def test_cpu_by_process_role_adds_up_only_while_calls_are_in_flight(nats_s
 
 
 def test_preemptions_count_the_involuntary_switches_of_every_process_by_role() -> None:
-    from benchmarks.cpu import plugin_preemptions, preemptions, process_roles
+    from benchmarks.cpu import plugin_preemptions, preempted, process_roles, thread_preemptions
 
     # Two busy loops sharing one core must take turns on it: the kernel preempts them.
     core = min(os.sched_getaffinity(0))
@@ -250,16 +250,22 @@ def test_preemptions_count_the_involuntary_switches_of_every_process_by_role() -
     procs = [subprocess.Popen([sys.executable, "-c", burn]) for _ in range(2)]
     try:
         deadline = time.monotonic() + 15
-        counted = preemptions(process_roles())
+        first = thread_preemptions(process_roles())
+        counted = preempted(first, first)
         while counted["other"] < 2 and time.monotonic() < deadline:
             time.sleep(0.05)
-            counted = preemptions(process_roles())
+            counted = preempted(first, thread_preemptions(process_roles()))
         assert counted["other"] >= 2  # the busy loops ("other": neither plugin nor server)
         assert counted["controller"] >= 0
     finally:
         for proc in procs:
             proc.kill()
             proc.wait()
+
+    # a thread that ended between two counts is left out; a count never goes below zero
+    before = {("plugins", 11): 5, ("plugins", 12): 9, ("nats-server", 20): 3}
+    after = {("plugins", 11): 8, ("plugins", 13): 2, ("nats-server", 20): 1}
+    assert preempted(before, after) == {"nats-server": 0, "plugins": 5}
 
     figures = plugin_preemptions({"controller": 4, "plugins": 30}, requests=20)
     assert figures == {"involuntary_switches": {"controller": 4, "plugins": 30}, "plugin_preemptions_per_request": 1.5}
