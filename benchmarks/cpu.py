@@ -10,10 +10,10 @@ decisions per second the machine's cores could move at that cost, were all of th
 with nothing else.
 
 :func:`thread_preemptions` and :func:`preempted` count how often each role's threads were
-taken off a core while they still had work (the kernel's involuntary context switches). Per plugin request it says
-how many times a plugin was interrupted answering one: each time it resumes with caches
-another process has filled, which is why decoding costs a plugin more in a run than in
-a loop.
+taken off a core while they still had work (the kernel's involuntary context switches).
+Per plugin request (:func:`plugin_preemptions`) it says how many times a plugin was
+interrupted answering one: each time it resumes with caches another process has filled,
+one reason decoding costs a plugin more in a run than in a loop.
 """
 
 from __future__ import annotations
@@ -128,7 +128,7 @@ def plugin_preemptions(switches: Mapping[str, int], requests: int) -> JSON:
     if not requests or "plugins" not in switches:
         return {}
     return {
-        "involuntary_switches": {role: int(n) for role, n in switches.items()},
+        "involuntary_switches": dict(switches),
         "plugin_preemptions_per_request": round(switches["plugins"] / requests, 2),
     }
 

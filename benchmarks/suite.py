@@ -327,11 +327,11 @@ def table(report: JSON) -> str:
                 f"{figures['cores_busy']} of {figures['cores']} cores busy; at that cost the cores allow "
                 f"{figures['ceiling_decisions_per_s']} decisions/s"
             )
-    preempted = [
-        f"{p['plugin_preemptions_per_request']} {label}"
-        for label, p in (("in the batched run", (fanout.get("batched") or {}).get("preempted")), ("in the hook path alone", (alone or {}).get("preempted")))
-        if p
-    ]
+    counts = (
+        ("in the batched run", (fanout.get("batched") or {}).get("preempted")),
+        ("in the hook path alone", (alone or {}).get("preempted")),
+    )
+    preempted = [f"{p['plugin_preemptions_per_request']} {label}" for label, p in counts if p]
     if preempted:
         lines.append(f"plugin processes preempted per request they answered: {', '.join(preempted)}")
     floor = fanout.get("codec_floor")

@@ -256,7 +256,7 @@ def test_preemptions_count_the_involuntary_switches_of_every_process_by_role() -
             time.sleep(0.05)
             counted = preempted(first, thread_preemptions(process_roles()))
         assert counted["other"] >= 2  # the busy loops ("other": neither plugin nor server)
-        assert counted["controller"] >= 0
+        assert "controller" in counted  # this process's threads are counted too
     finally:
         for proc in procs:
             proc.kill()
