@@ -14,6 +14,11 @@ taken off a core while they still had work (the kernel's involuntary context swi
 Per plugin request (:func:`plugin_preemptions`) it says how many times a plugin was
 interrupted answering one: each time it resumes with caches another process has filled,
 one reason decoding costs a plugin more in a run than in a loop.
+
+:func:`machine_times` and :func:`machine_shares` read the whole machine's CPU time by
+kind (``/proc/stat``), so a report says how busy the machine was and how much of its time
+the hypervisor gave to other guests (``steal``): on a shared host, the same code moves
+very different figures from hour to hour, and steal is the part of that a guest can see.
 """
 
 from __future__ import annotations
@@ -115,6 +120,44 @@ def preempted(before: Mapping[tuple[str, int], int], after: Mapping[tuple[str, i
     for (role, thread), count in after.items():
         by_role[role] += max(0, count - before.get((role, thread), 0))
     return by_role
+
+
+MACHINE_KINDS = ("user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal")
+"""The first fields of ``/proc/stat``'s ``cpu`` line, in order (guest time is within user)."""
+
+
+def machine_times(stat: str | None = None) -> dict[str, int]:
+    """Clock ticks the machine's CPUs have spent so far by kind (:data:`MACHINE_KINDS`),
+    from *stat* (the text of ``/proc/stat``; read when ``None``). Empty where there is none."""
+    if stat is None:
+        try:
+            stat = Path("/proc/stat").read_text()
+        except OSError:
+            return {}
+    for line in stat.splitlines():
+        fields = line.split()
+        if fields and fields[0] == "cpu":
+            values = [int(v) for v in fields[1 : 1 + len(MACHINE_KINDS)]]
+            return dict(zip(MACHINE_KINDS, values + [0] * (len(MACHINE_KINDS) - len(values)), strict=True))
+    return {}
+
+
+def machine_shares(before: Mapping[str, int], after: Mapping[str, int]) -> JSON:
+    """The machine's CPU time between two :func:`machine_times` readings, as shares of all
+    of it: ``busy`` (user, nice, system, irq, softirq), ``idle`` (with iowait) and
+    ``steal`` (taken by the hypervisor for other guests). Empty when nothing was read."""
+    spent = {kind: after.get(kind, 0) - before.get(kind, 0) for kind in MACHINE_KINDS}
+    total = sum(spent.values())
+    if not before or not after or total <= 0:
+        return {}
+    idle = spent["idle"] + spent["iowait"]
+    steal = spent["steal"]
+    return {
+        "busy": round((total - idle - steal) / total, 3),
+        "idle": round(idle / total, 3),
+        "steal": round(steal / total, 3),
+        "seconds": round(total / _TICK, 2),
+    }
 
 
 def difference(after: dict[str, float], before: dict[str, float]) -> dict[str, float]:

@@ -25,7 +25,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-from benchmarks.cpu import CpuDuringCalls, process_roles
+from benchmarks.cpu import CpuDuringCalls, machine_shares, machine_times, process_roles
 from benchmarks.event_counter import CounterResult, EventCounter, final_key
 
 if TYPE_CHECKING:
@@ -411,9 +411,11 @@ def run_child(part: str, params: JSON, *, timeout: float = 1800.0) -> JSON:
     The child leads a process group of its own (its plugins and counter are in it; its
     nats-server dies with it), so a run that outlives *timeout* is ended with everything
     it started, and its temporary files live in a directory removed afterwards. Failures
-    come back as ``{"error": ...}``.
+    come back as ``{"error": ...}``. ``machine_cpu`` says how the machine's CPU time went
+    while the child ran (:func:`~benchmarks.cpu.machine_shares`: busy, idle, steal).
     """
     started = time.perf_counter()
+    machine = machine_times()
     with tempfile.TemporaryDirectory(prefix="hookbus-bench-child-", ignore_cleanup_errors=True) as tmp:  # removed even if the child is killed
         proc = subprocess.Popen(
             [sys.executable, "-m", "benchmarks.harness", part, json.dumps(params)],
@@ -439,6 +441,7 @@ def run_child(part: str, params: JSON, *, timeout: float = 1800.0) -> JSON:
         return {"error": f"{part} {params} failed (exit {proc.returncode}): {stderr[-1500:]}"}
     result: JSON = json.loads(lines[-1])
     result["process_wall_s"] = round(time.perf_counter() - started, 1)
+    result["machine_cpu"] = machine_shares(machine, machine_times())
     return result
 
 

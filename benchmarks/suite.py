@@ -20,6 +20,7 @@ import sys
 import time
 from typing import Any
 
+from benchmarks.cpu import machine_shares, machine_times
 from benchmarks.harness import FANOUT_HOOKS, JSON, machine_info, run_child
 
 GROUPED_ENV = "HOOKBUS_EVENTS_GROUPED"
@@ -358,6 +359,14 @@ def table(report: JSON) -> str:
         verdict = {True: "pass", False: "FAIL", None: "not measured"}[t["pass"]]
         lines.append(f"target {name:42} {t['value']!s:>12} {t['target']:>10}  {verdict}")
     lines.append(f"total {report.get('total_wall_s')} s; skipped: {len(report.get('skipped') or [])}")
+    over_run = (report.get("machine") or {}).get("cpu_over_run")
+    if over_run:
+        batched = (fanout.get("batched") or {}).get("machine_cpu") or {}
+        during = f"; during the batched fan-out {batched['steal']:.1%}" if batched else ""
+        lines.append(
+            f"machine CPU over the run: busy {over_run['busy']:.1%}, idle {over_run['idle']:.1%}, "
+            f"taken by the hypervisor (steal) {over_run['steal']:.1%}{during}"
+        )
     return "\n".join(lines)
 
 
@@ -370,6 +379,7 @@ def main(argv: list[str] | None = None) -> JSON:
     parts = args.parts.split(",")
     variants = args.variants.split(",")
     runner = Runner(args.budget_s)
+    machine = machine_times()
     report: JSON = {
         "benchmark": "hookbus issue #5",
         "mode": "quick" if args.quick else "full",
@@ -418,6 +428,7 @@ def main(argv: list[str] | None = None) -> JSON:
     report["targets"] = evaluate(report, args, list(runner.fanouts.values()))
     report["total_wall_s"] = round(runner.elapsed(), 1)
     report["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    report["machine"]["cpu_over_run"] = machine_shares(machine, machine_times())
     report["_fanouts"] = runner.fanouts
     print(table(report), file=sys.stderr, flush=True)
     del report["_fanouts"]

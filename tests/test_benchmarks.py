@@ -95,6 +95,12 @@ def test_fanout_smoke_counts_every_event_and_batches_requests() -> None:
     assert skipped == {"latency", "throughput", "isolation"}
     versions = report["machine"]["versions"]
     assert versions["nats-py"] and versions["nats-server"] and versions["python"] and versions["hookbus"]
+    # how the machine's CPU time went, over the whole run and while each run's child ran
+    for shares in (report["machine"]["cpu_over_run"], batched["machine_cpu"], plugins0["machine_cpu"]):
+        assert set(shares) == {"busy", "idle", "steal", "seconds"}
+        assert shares["busy"] + shares["idle"] + shares["steal"] == pytest.approx(1, abs=0.003)
+        assert shares["busy"] > 0 and shares["seconds"] > 0
+    assert report["machine"]["cpu_over_run"]["seconds"] > batched["machine_cpu"]["seconds"]
 
 
 def test_latency_smoke_measures_every_step_gap() -> None:
@@ -270,3 +276,24 @@ def test_preemptions_count_the_involuntary_switches_of_every_process_by_role() -
     figures = plugin_preemptions({"controller": 4, "plugins": 30}, requests=20)
     assert figures == {"involuntary_switches": {"controller": 4, "plugins": 30}, "plugin_preemptions_per_request": 1.5}
     assert plugin_preemptions({"plugins": 3}, 0) == {} and plugin_preemptions({"controller": 3}, 5) == {}
+
+
+def test_machine_cpu_shares_come_from_the_cpu_line_of_proc_stat() -> None:
+    from benchmarks.cpu import machine_shares, machine_times
+
+    stat = "cpu  100 5 50 800 20 3 2 20 7 0\ncpu0 50 2 25 400 10 1 1 10 3 0\nintr 12345\n"
+    before = machine_times(stat)
+    assert before == {"user": 100, "nice": 5, "system": 50, "idle": 800, "iowait": 20, "irq": 3, "softirq": 2, "steal": 20}
+    after = machine_times("cpu  400 5 150 1200 20 3 2 220 7 0\n")
+    # 1000 ticks: 400 busy (user, system), 400 idle, 200 taken by the hypervisor
+    shares = machine_shares(before, after)
+    assert {k: shares[k] for k in ("busy", "idle", "steal")} == {"busy": 0.4, "idle": 0.4, "steal": 0.2}
+    assert machine_times("cpu  1 2 3 4\n")["steal"] == 0  # an old kernel without the later fields
+    assert machine_times("intr 1\n") == {} and machine_shares({}, after) == {} and machine_shares(after, after) == {}
+    # this machine's own counters move forward
+    first = machine_times()
+    deadline = time.monotonic() + 10
+    while machine_shares(first, machine_times()) == {} and time.monotonic() < deadline:
+        time.sleep(0.01)
+    live = machine_shares(first, machine_times())
+    assert live["seconds"] > 0 and live["busy"] + live["idle"] + live["steal"] == pytest.approx(1, abs=0.003)
