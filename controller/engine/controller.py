@@ -83,10 +83,9 @@ class Controller:
         self.events: EventSink = events or NullEvents()
         self.clock: Clock = clock or SystemClock()
         self._runs: dict[WorkflowKey, WorkflowRun] = {}
-        self._active: set[WorkflowKey] = set()
-        """Workflows in progress (started, not finished): whether a pass shares the loop."""
-        self._shared_at = float("-inf")
-        """When a pass last found another workflow in progress (the clock's time)."""
+        self._recent_passes: list[tuple[WorkflowKey, float]] = []
+        """The two workflows whose passes started last, newest first, with the clock's time:
+        whether another workflow has had work lately (see :meth:`_pass_size`)."""
         self._reactor: Reactor[WorkflowKey, Event] = Reactor(
             self._handle,
             limit=settings.max_workflows,
@@ -130,7 +129,6 @@ class Controller:
             self._runs[stored.key] = run
             if run.phase not in WORKFLOW_DONE:
                 log.info("resuming workflow", workflow=stored.key.name, namespace=stored.key.namespace)
-                self._active.add(stored.key)
                 self._reactor.post(stored.key, Start())
 
     async def stop(self) -> None:
@@ -229,7 +227,6 @@ class Controller:
             log.info("workflow rejected by a plugin", workflow=key.name, namespace=key.namespace, reason=rejection)
             await self.events.workflow_phase(run.info, FAILED, rejection)
             return key
-        self._active.add(key)
         self._reactor.post(key, Start())
         log.info("workflow submitted", workflow=key.name, namespace=key.namespace)
         return key
@@ -276,17 +273,23 @@ class Controller:
         return WorkflowRun(key, workflow, nodes, env, lambda event: self._reactor.post(key, event), config_maps)
 
     def _pass_size(self, key: WorkflowKey) -> int:
-        """The node work *key*'s next pass may do: small while another workflow is in
-        progress (one waiting for its pods needs the event loop as soon as one ends), and
-        for :attr:`~ControllerSettings.shared_linger` seconds after: where one workflow
-        just ended, the next is often about to be submitted, and would wait for a large
-        pass under way."""
+        """The node work *key*'s next pass may do: small while another workflow has work
+        (events waiting, or a pass of its own within :attr:`~ControllerSettings.shared_linger`
+        seconds), large otherwise.
+
+        A workflow that only waits (for its pods, a timer, a resume) needs the event loop
+        just when that ends, and then has an event: a large pass under way delays it once,
+        and the passes after that are small. Where workflows are busy one after another,
+        the linger keeps passes small in the moments between their passes."""
         small = self.settings.max_nodes_per_pass
         now = self.clock.now()
-        if len(self._active) > (1 if key in self._active else 0):
-            self._shared_at = now
-            return small
-        if now - self._shared_at < self.settings.shared_linger:
+        recent = self._recent_passes
+        if recent and recent[0][0] == key:
+            recent[0] = (key, now)
+        else:
+            recent[:] = [(key, now), *recent[:1]]
+        other = recent[1][1] if len(recent) > 1 else float("-inf")
+        if self._reactor.working() > 1 or now - other < self.settings.shared_linger:
             return small
         return max(small, self.settings.max_nodes_per_pass_alone)
 
@@ -314,8 +317,6 @@ class Controller:
             except Exception:
                 log.exception("could not record the internal error")
         finally:
-            if run.phase in WORKFLOW_DONE:
-                self._active.discard(key)
             structlog.contextvars.unbind_contextvars("workflow", "namespace")
 
     # ----------------------------------------------------------------- reads
@@ -451,7 +452,6 @@ class Controller:
         await self.store.put_workflow(key, workflow)
         new_run = self._make_run(key, workflow, nodes)
         self._runs[key] = new_run
-        self._active.add(key)
         self._reactor.post(key, Start())
 
     async def delete(self, key: WorkflowKey) -> None:
@@ -465,7 +465,6 @@ class Controller:
         await self._command(key, QUIESCE)
         await run.close()
         self._runs.pop(key, None)
-        self._active.discard(key)
         self._reactor.forget(key)
         await self.store.delete(key)
 

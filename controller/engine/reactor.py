@@ -57,6 +57,10 @@ class Reactor(Generic[K, E]):
     def busy(self, key: K) -> bool:
         return key in self._workers
 
+    def working(self) -> int:
+        """How many keys have a worker: events waiting or a pass under way."""
+        return len(self._workers)
+
     async def _work(self, key: K) -> None:
         try:
             async with self._limit:

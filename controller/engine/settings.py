@@ -30,19 +30,22 @@ class ControllerSettings:
 
     max_nodes_per_pass: int = 10
     """Upper bound on the node work of one scheduling pass while other workflows have work
-    too: executor results applied, and children one group starts. Keeps passes short (a
-    few milliseconds), so a huge fan-out never holds the event loop long while other
-    workflows wait; it then sends plugins 10 nodes per request."""
+    too (events waiting, or a pass within :attr:`shared_linger` seconds): executor results
+    applied, and children one group starts. Keeps passes short (a few milliseconds), so a
+    huge fan-out never holds the event loop long while other workflows wait; it then sends
+    plugins 10 nodes per request."""
 
     max_nodes_per_pass_alone: int = 2_000
-    """The same bound while no other workflow is in progress: larger passes carry more nodes
-    per hook call (fewer, bigger plugin requests), but a workflow submitted meanwhile waits
-    for the pass under way (about half a second for 2,000 nodes with 5 plugins)."""
+    """The same bound while no other workflow has work (workflows that only wait for their
+    pods, a timer or a resume do not count): larger passes carry more nodes per hook call
+    (fewer, bigger plugin requests), but a workflow whose wait ends meanwhile, or one
+    submitted meanwhile, waits for the pass under way once (about half a second for 2,000
+    nodes with 5 plugins on a slow machine)."""
 
     shared_linger: float = 1.0
-    """Seconds passes stay at :attr:`max_nodes_per_pass` after another workflow was last
-    seen in progress, before they grow to :attr:`max_nodes_per_pass_alone`: a controller
-    whose workflows come one after another keeps its passes small between them."""
+    """Seconds passes stay at :attr:`max_nodes_per_pass` after another workflow last had a
+    pass: where workflows are busy one after another, or one ends and the next is about to
+    be submitted, a large pass would be under way just when they need the loop."""
 
     store_retry_seconds: float = 1.0
     """Delay before writing again after the store reported a retryable error."""
