@@ -139,7 +139,9 @@ def test_throughput_smoke_completes_every_workflow() -> None:
     # 10 workflows and the warm-up, each a DAG node and three pods
     assert throughput["final_events_expected"] == throughput["final_events_received"] == 11 * 4
     assert throughput["events_lost"] == 0
-    assert throughput["workflows_per_s"] == pytest.approx(10 / throughput["wall_s"], rel=0.01, abs=0.1)
+    # wall_s is rounded to the millisecond: on a fast machine ten workflows take a few of them
+    wall = throughput["wall_s"]
+    assert 10 / (wall + 0.0005) - 0.05 <= throughput["workflows_per_s"] <= 10 / max(wall - 0.0005, 1e-6) + 0.05
     assert throughput["all_submitted_s"] <= throughput["end_p50_s"] <= throughput["end_p99_s"] <= throughput["wall_s"]
     assert throughput["requests"] > 0
 
