@@ -146,9 +146,11 @@ def machine_shares(before: Mapping[str, int], after: Mapping[str, int]) -> JSON:
     """The machine's CPU time between two :func:`machine_times` readings, as shares of all
     of it: ``busy`` (user, nice, system, irq, softirq), ``idle`` (with iowait) and
     ``steal`` (taken by the hypervisor for other guests). Empty when nothing was read."""
+    if not before or not after:
+        return {}
     spent = {kind: after.get(kind, 0) - before.get(kind, 0) for kind in MACHINE_KINDS}
     total = sum(spent.values())
-    if not before or not after or total <= 0:
+    if total <= 0:
         return {}
     idle = spent["idle"] + spent["iowait"]
     steal = spent["steal"]
