@@ -282,16 +282,20 @@ class Controller:
         and the passes after that are small. Where workflows are busy one after another,
         the linger keeps passes small in the moments between their passes."""
         small = self.settings.max_nodes_per_pass
-        now = self.clock.now()
-        recent = self._recent_passes
-        if recent and recent[0][0] == key:
-            recent[0] = (key, now)
-        else:
-            recent[:] = [(key, now), *recent[:1]]
-        other = recent[1][1] if len(recent) > 1 else float("-inf")
-        if self._reactor.working() > 1 or now - other < self.settings.shared_linger:
+        other = next((at for k, at in self._recent_passes if k != key), float("-inf"))
+        if self._reactor.working() > 1 or self.clock.now() - other < self.settings.shared_linger:
             return small
         return max(small, self.settings.max_nodes_per_pass_alone)
+
+    def _note_pass(self, key: WorkflowKey) -> None:
+        """Remember that *key* starts a pass now (the two latest workflows are enough for
+        :meth:`_pass_size`: the newest one other than the asking workflow)."""
+        recent = self._recent_passes
+        entry = (key, self.clock.now())
+        if recent and recent[0][0] == key:
+            recent[0] = entry
+        else:
+            recent[:] = [entry, *recent[:1]]
 
     async def _handle(self, key: WorkflowKey, events: list[Event]) -> None:
         run = self._runs.get(key)
@@ -302,6 +306,7 @@ class Controller:
             return
         structlog.contextvars.bind_contextvars(workflow=key.name, namespace=key.namespace)
         run.pass_budget = self._pass_size(key)
+        self._note_pass(key)
         try:
             await run.handle(events)
         except Exception as exc:
