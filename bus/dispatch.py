@@ -231,6 +231,13 @@ class _Plan:
     match: ItemPredicate | None
 
 
+def _split(start: int, end: int, parts: int) -> list[tuple[int, int]]:
+    """*start*..*end* in *parts* ranges of equal size (the last may be smaller), the first
+    range last: ready to be taken from the end of the list in order."""
+    step = math.ceil((end - start) / parts)
+    return [(part, min(part + step, end)) for part in range(start, end, step)][::-1]
+
+
 class Dispatcher:
     """Makes hook calls to plugins on behalf of the controller."""
 
@@ -503,34 +510,6 @@ class Dispatcher:
             payload = [items[i] for i in indexes]
         chunks: list[_Chunk] = []
         per_item = 0.0  # bytes per item of the last encoded request: the guess for the next
-
-        def add(start: int, end: int) -> None:
-            nonlocal per_item
-            count = end - start
-            try:
-                data = encode(payload[start:end], envelope.encoding)
-            except EncodeError:
-                if count == 1:
-                    raise
-                data = None
-            if data is None:
-                parts = 2
-            else:
-                total = envelope.size(len(data))
-                per_item = len(data) / count
-                if total <= target or (count == 1 and total <= limit):
-                    chunks.append((indexes[start:end], data))
-                    return
-                if count == 1:
-                    raise EncodeError(
-                        f"one {hook.value} item for plugin {plan.manifest.name!r} encodes to {total} bytes, "
-                        f"over the request limit of {limit}; declare 'fields' to send less"
-                    )
-                parts = min(count, math.ceil(total / target))
-            step = math.ceil(count / parts)
-            for part in range(start, end, step):
-                add(part, min(part + step, end))
-
         if len(payload) > _SAMPLE * 4:
             # Guess bytes per item from a few, so that even the first request encodes once.
             try:
@@ -539,14 +518,33 @@ class Dispatcher:
                 per_item = 0.0  # found again, item by item, below
         for start in range(0, len(payload), size):
             end = min(start + size, len(payload))
-            if per_item:
-                # Cut by the last request's bytes per item, so most requests encode once.
-                parts = max(1, math.ceil(envelope.size(int(per_item * (end - start))) / target))
-                step = math.ceil((end - start) / parts)
-                for part in range(start, end, step):
-                    add(part, min(part + step, end))
-            else:
-                add(start, end)
+            # Cut by the last request's bytes per item, so most requests encode once.
+            parts = max(1, math.ceil(envelope.size(int(per_item * (end - start))) / target)) if per_item else 1
+            # Ranges still to encode, the next one last. A loop, not a recursive closure:
+            # a closure that calls itself is a reference cycle, and it would keep the
+            # whole payload alive until the garbage collector came by.
+            todo = _split(start, end, parts)
+            while todo:
+                first, last = todo.pop()
+                count = last - first
+                try:
+                    data = encode(payload[first:last], envelope.encoding)
+                except EncodeError:
+                    if count == 1:
+                        raise
+                    todo += _split(first, last, 2)
+                    continue
+                total = envelope.size(len(data))
+                per_item = len(data) / count
+                if total <= target or (count == 1 and total <= limit):
+                    chunks.append((indexes[first:last], data))
+                    continue
+                if count == 1:
+                    raise EncodeError(
+                        f"one {hook.value} item for plugin {plan.manifest.name!r} encodes to {total} bytes, "
+                        f"over the request limit of {limit}; declare 'fields' to send less"
+                    )
+                todo += _split(first, last, min(count, math.ceil(total / target)))
         return chunks
 
     def _batch_size(self, plan: _Plan) -> int:

@@ -674,18 +674,20 @@ def iter_template_refs(workflow: dict[str, Any]) -> Iterable[tuple[str, dict[str
     if not isinstance(spec, dict):
         return []
     found: list[tuple[str, dict[str, Any]]] = []
-
-    def walk(value: Any, path: str) -> None:
-        if isinstance(value, dict):
-            for key, item in value.items():
-                sub = f"{path}.{key}" if path else str(key)
-                if key == "templateRef" and isinstance(item, dict):
-                    found.append((sub, item))
-                else:
-                    walk(item, sub)
-        elif isinstance(value, list):
-            for index, item in enumerate(value):
-                walk(item, f"{path}[{index}]")
-
-    walk(spec, "spec")
+    _walk_refs(spec, "spec", found)
     return found
+
+
+def _walk_refs(value: Any, path: str, found: list[tuple[str, dict[str, Any]]]) -> None:
+    # A module function, not a closure calling itself: that would be a reference cycle
+    # left for the garbage collector on every submit.
+    if isinstance(value, dict):
+        for key, item in value.items():
+            sub = f"{path}.{key}" if path else str(key)
+            if key == "templateRef" and isinstance(item, dict):
+                found.append((sub, item))
+            else:
+                _walk_refs(item, sub, found)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _walk_refs(item, f"{path}[{index}]", found)
