@@ -464,7 +464,7 @@ def _child_main(argv: list[str]) -> None:
         return out
 
     # as ``hookbus server`` runs the controller: uvloop, GC tuned (HOOKBUS_UVLOOP, HOOKBUS_GC_THRESHOLD)
-    result = run_process(measured(), fast=True)
+    result = run_process(measured(), fast=True, controller=True)
     result["controller_process"] = {"loop": loop[0], "gc_threshold": list(gc.get_threshold())}
     print(json.dumps(result), flush=True)
 

@@ -121,7 +121,7 @@ def _dispatch(args: argparse.Namespace) -> int:
             if args.command in ("server", "run"):
                 # a controller: on uvloop (HOOKBUS_UVLOOP=0: the standard loop), with the
                 # collector tuned for many long-lived node records (HOOKBUS_GC_THRESHOLD=0: not)
-                result = run_process(result, fast=True)
+                result = run_process(result, fast=True, controller=True)
             else:
                 result = asyncio.run(result)
         return int(result)

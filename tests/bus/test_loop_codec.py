@@ -18,7 +18,17 @@ import pytest
 from hookbus.bus import DecodeError, EncodeError, Encoding, Hook, RegistrySettings
 from hookbus.bus.codec import QUIET_GC_BYTES, ListEnvelope, decode, encode
 from hookbus.bus.dispatch import Dispatcher
-from hookbus.bus.loop import ENV_SWITCH, GC_ENV, GC_THRESHOLD, loop_factory, loop_name, run, tune_gc
+from hookbus.bus.loop import (
+    CONTROLLER_FULL_AFTER,
+    CONTROLLER_GC_THRESHOLD,
+    ENV_SWITCH,
+    GC_ENV,
+    GC_THRESHOLD,
+    loop_factory,
+    loop_name,
+    run,
+    tune_gc,
+)
 from hookbus.bus.registry import RegistryView
 from hookbus.bus.testing import wait_registered
 
@@ -72,6 +82,27 @@ def test_tune_gc_raises_the_young_threshold_and_freezes_startup_objects(monkeypa
         assert gc.get_threshold()[0] == 50000
         tune_gc(20000)
         assert gc.get_threshold()[0] == 50000, "a higher threshold set by someone else is kept"
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)
+
+
+def test_a_controller_collects_young_objects_often_and_everything_rarely(monkeypatch: pytest.MonkeyPatch) -> None:
+    before = gc.get_threshold()
+    try:
+        monkeypatch.delenv(GC_ENV, raising=False)
+        gc.set_threshold(700, 10, 10)
+        assert tune_gc(controller=True) is True
+        assert gc.get_threshold() == (CONTROLLER_GC_THRESHOLD, 10, CONTROLLER_FULL_AFTER)
+        assert CONTROLLER_GC_THRESHOLD < GC_THRESHOLD, "short young collections: short pauses"
+        gc.set_threshold(700, 10, 10)
+        monkeypatch.setenv(GC_ENV, "3000")
+        tune_gc(controller=True)
+        assert gc.get_threshold() == (3000, 10, CONTROLLER_FULL_AFTER)
+        gc.set_threshold(700, 10, 10)
+        monkeypatch.setenv(GC_ENV, "0")
+        assert tune_gc(controller=True) is False
+        assert gc.get_threshold() == (700, 10, 10)
     finally:
         gc.unfreeze()
         gc.set_threshold(*before)
