@@ -21,8 +21,8 @@ controller therefore collects the young generation every 1,000 allocations
 (under 1 ms) and makes a full collection, which walks every record (100–300 ms
 for 100,000 nodes), only after 1,000 older-generation collections instead of
 CPython's 10 (and, as CPython does, only once long-lived objects grew by a
-quarter). The engine makes no reference cycles per node, so little waits for a
-full collection.
+quarter). Only reference cycles wait for a full collection, and a hook call leaves
+none behind (its items are freed as it ends), so little does.
 
 Entry points call :func:`run` instead of :func:`asyncio.run`::
 
