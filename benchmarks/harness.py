@@ -463,7 +463,7 @@ def _child_main(argv: list[str]) -> None:
         out: JSON = await body(**json.loads(params))
         return out
 
-    # as ``hookbus server`` runs the controller: uvloop, GC tuned (HOOKBUS_UVLOOP, HOOKBUS_GC_THRESHOLD)
+    # as ``hookbus server`` runs the controller: uvloop, a controller's GC tuning (HOOKBUS_UVLOOP, HOOKBUS_GC_THRESHOLD)
     result = run_process(measured(), fast=True, controller=True)
     result["controller_process"] = {"loop": loop[0], "gc_threshold": list(gc.get_threshold())}
     print(json.dumps(result), flush=True)
