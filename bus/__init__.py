@@ -6,10 +6,10 @@ package is an implementation detail that may change between releases.
 
 from __future__ import annotations
 
-from hookbus.bus.codec import Encoding
-from hookbus.bus.control import ControlError, complete_node
-from hookbus.bus.dispatch import CallResult, Dispatcher, ItemOutcome, PluginCallError
-from hookbus.bus.errors import (
+from .codec import Encoding
+from .control import ControlError, complete_node
+from .dispatch import CallResult, Dispatcher, ItemOutcome, PluginCallError
+from .errors import (
     BusError,
     ConfigError,
     ConnectError,
@@ -18,10 +18,10 @@ from hookbus.bus.errors import (
     PayloadTooLarge,
     ServerError,
 )
-from hookbus.bus.hooks import Hook
-from hookbus.bus.manifest import FailurePolicy, Filters, HookSpec, PluginManifest, parse_manifest
-from hookbus.bus.registry import Registration, RegistryView
-from hookbus.bus.results import (
+from .hooks import Hook
+from .manifest import FailurePolicy, Filters, HookSpec, PluginManifest, parse_manifest
+from .registry import Registration, RegistryView
+from .results import (
     allow,
     fail,
     hold,
@@ -34,9 +34,9 @@ from hookbus.bus.results import (
     value,
     warn,
 )
-from hookbus.bus.sdk import PermanentError, Plugin, PluginError, Request, TemporaryError
-from hookbus.bus.server import EmbeddedServer
-from hookbus.bus.settings import (
+from .sdk import PermanentError, Plugin, PluginError, Request, TemporaryError
+from .server import EmbeddedServer
+from .settings import (
     BusSettings,
     DispatchSettings,
     EventSettings,

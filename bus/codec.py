@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 import ormsgpack
 
-from hookbus.bus.errors import DecodeError, EncodeError, PayloadTooLarge
+from .errors import DecodeError, EncodeError, PayloadTooLarge
 
 
 class Encoding(enum.StrEnum):

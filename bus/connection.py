@@ -8,12 +8,12 @@ from typing import TYPE_CHECKING, Any
 import nats
 import structlog
 
-from hookbus.bus.errors import ConfigError, ConnectError
+from .errors import ConfigError, ConnectError
 
 if TYPE_CHECKING:
     from nats.aio.client import Client
 
-    from hookbus.bus.settings import NatsSettings
+    from .settings import NatsSettings
 
 log = structlog.get_logger("hookbus.bus.connection")
 

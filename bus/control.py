@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING, Any, Literal
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeoutError
 
-from hookbus.bus import subjects
-from hookbus.bus.codec import Encoding, decode_map, encode
-from hookbus.bus.errors import BusError, DecodeError
+from . import subjects
+from .codec import Encoding, decode_map, encode
+from .errors import BusError, DecodeError
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

@@ -40,21 +40,21 @@ import structlog
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeoutError
 
-from hookbus.bus import subjects
-from hookbus.bus.activity import Activity
-from hookbus.bus.breaker import CircuitBreaker
-from hookbus.bus.codec import Encoding, ListEnvelope, decode_map, encode
-from hookbus.bus.errors import BusError, DecodeError, EncodeError
-from hookbus.bus.filters import ItemPredicate, compile_item_filter, projector, workflow_matches
-from hookbus.bus.hooks import HOOKS, Hook
-from hookbus.bus.manifest import FailurePolicy, HookSpec, PluginManifest
-from hookbus.bus.requests import Requester, Sent
-from hookbus.bus.settings import DispatchSettings
+from . import subjects
+from .activity import Activity
+from .breaker import CircuitBreaker
+from .codec import Encoding, ListEnvelope, decode_map, encode
+from .errors import BusError, DecodeError, EncodeError
+from .filters import ItemPredicate, compile_item_filter, projector, workflow_matches
+from .hooks import HOOKS, Hook
+from .manifest import FailurePolicy, HookSpec, PluginManifest
+from .requests import Requester, Sent
+from .settings import DispatchSettings
 
 if TYPE_CHECKING:
     from nats.aio.client import Client
 
-    from hookbus.bus.registry import RegistryView
+    from .registry import RegistryView
 
 log = structlog.get_logger("hookbus.bus.dispatch")
 

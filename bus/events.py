@@ -65,8 +65,8 @@ from nats.js.api import (
 )
 from nats.js.errors import APIError, NotFoundError
 
-from hookbus.bus import pubwire, subjects
-from hookbus.bus.errors import BusError, ConfigError, DecodeError, EncodeError, PayloadTooLarge
+from . import pubwire, subjects
+from .errors import BusError, ConfigError, DecodeError, EncodeError, PayloadTooLarge
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -76,8 +76,8 @@ if TYPE_CHECKING:
     from nats.aio.msg import Msg
     from nats.js.client import JetStreamContext
 
-    from hookbus.bus.activity import Activity
-    from hookbus.bus.settings import EventSettings
+    from .activity import Activity
+    from .settings import EventSettings
 
 log = structlog.get_logger("hookbus.bus.events")
 

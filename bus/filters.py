@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING, Any
 
 from simpleeval import EvalWithCompoundTypes
 
-from hookbus.bus.errors import ConfigError
+from .errors import ConfigError
 
 if TYPE_CHECKING:
-    from hookbus.bus.manifest import Filters
+    from .manifest import Filters
 
 ItemPredicate = Callable[[Mapping[str, Any]], bool]
 

@@ -50,7 +50,7 @@ HOOKS: dict[Hook, HookInfo] = {
 
 def parse_hook(name: str) -> Hook:
     """The :class:`Hook` called *name*, or a :class:`ConfigError` listing the valid names."""
-    from hookbus.bus.errors import ConfigError
+    from .errors import ConfigError
 
     try:
         return Hook(name)

@@ -26,7 +26,7 @@ none behind (its items are freed as it ends), so little does.
 
 Entry points call :func:`run` instead of :func:`asyncio.run`::
 
-    from hookbus.bus.loop import run
+    from .loop import run
 
     run(main(), fast=True)
 """

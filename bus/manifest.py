@@ -12,10 +12,10 @@ import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from hookbus.bus.codec import Encoding, parse_encoding
-from hookbus.bus.errors import ConfigError, EncodeError
-from hookbus.bus.hooks import HOOKS, Hook, parse_hook
-from hookbus.bus.subjects import PROTOCOL_VERSION, validate_plugin_name
+from .codec import Encoding, parse_encoding
+from .errors import ConfigError, EncodeError
+from .hooks import HOOKS, Hook, parse_hook
+from .subjects import PROTOCOL_VERSION, validate_plugin_name
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from nats.errors import ConnectionClosedError
 
-from hookbus.bus.errors import EncodeError
+from .errors import EncodeError
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping

@@ -24,16 +24,16 @@ from nats import nuid
 from nats.js.api import KeyValueConfig, StorageType
 from nats.js.errors import BucketNotFoundError, NotFoundError
 
-from hookbus.bus.codec import Encoding, decode_map
-from hookbus.bus.errors import BusError, ConfigError, DecodeError
-from hookbus.bus.manifest import PluginManifest, parse_manifest
-from hookbus.bus.settings import RegistrySettings
+from .codec import Encoding, decode_map
+from .errors import BusError, ConfigError, DecodeError
+from .manifest import PluginManifest, parse_manifest
+from .settings import RegistrySettings
 
 if TYPE_CHECKING:
     from nats.js import JetStreamContext
     from nats.js.kv import KeyValue
 
-    from hookbus.bus.hooks import Hook
+    from .hooks import Hook
 
 log = structlog.get_logger("hookbus.bus.registry")
 

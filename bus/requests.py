@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeoutError
 
-from hookbus.bus import pubwire
+from . import pubwire
 
 if TYPE_CHECKING:
     from nats.aio.client import Client

@@ -2,7 +2,7 @@
 
 .. code-block:: python
 
-    from hookbus.bus import Plugin, reject
+    from . import Plugin, reject
 
     plugin = Plugin("image-allowlist", version="1.0.0")
 
@@ -43,16 +43,16 @@ from typing import TYPE_CHECKING, Any
 import structlog
 from nats.errors import ConnectionClosedError
 
-from hookbus.bus import subjects
-from hookbus.bus.codec import Encoding, decode_map, encode, parse_encoding
-from hookbus.bus.connection import connect
-from hookbus.bus.errors import BusError, ConfigError, DecodeError, EncodeError
-from hookbus.bus.hooks import HOOKS, Hook, parse_hook
-from hookbus.bus.log import configure
-from hookbus.bus.loop import run as run_loop
-from hookbus.bus.manifest import FailurePolicy, Filters, HookSpec, PluginManifest
-from hookbus.bus.registry import Registration
-from hookbus.bus.settings import BusSettings, RegistrySettings, from_env
+from . import subjects
+from .codec import Encoding, decode_map, encode, parse_encoding
+from .connection import connect
+from .errors import BusError, ConfigError, DecodeError, EncodeError
+from .hooks import HOOKS, Hook, parse_hook
+from .log import configure
+from .loop import run as run_loop
+from .manifest import FailurePolicy, Filters, HookSpec, PluginManifest
+from .registry import Registration
+from .settings import BusSettings, RegistrySettings, from_env
 
 if TYPE_CHECKING:
     from nats.aio.client import Client

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 import structlog
 
-from hookbus.bus.errors import ServerError
+from .errors import ServerError
 
 if TYPE_CHECKING:
     from types import TracebackType

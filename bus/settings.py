@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any
 
-from hookbus.bus.errors import ConfigError
+from .errors import ConfigError
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

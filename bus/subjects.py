@@ -17,8 +17,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from hookbus.bus.errors import ConfigError
-from hookbus.bus.hooks import Hook, parse_hook
+from .errors import ConfigError
+from .hooks import Hook, parse_hook
 
 PROTOCOL_VERSION = 1
 PREFIX = "hookbus"

@@ -7,8 +7,8 @@ dispatcher the controller uses, so what passes here passes in production.
 
 .. code-block:: python
 
-    from hookbus.bus import Hook
-    from hookbus.bus.testing import PluginHarness
+    from . import Hook
+    from .testing import PluginHarness
 
     async def test_rejects_unknown_images():
         async with PluginHarness(plugin) as harness:
@@ -24,17 +24,17 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hookbus.bus.connection import connect
-from hookbus.bus.dispatch import CallResult, Dispatcher, ItemOutcome
-from hookbus.bus.hooks import Hook, parse_hook
-from hookbus.bus.registry import RegistryView
-from hookbus.bus.server import EmbeddedServer
-from hookbus.bus.settings import BusSettings
+from .connection import connect
+from .dispatch import CallResult, Dispatcher, ItemOutcome
+from .hooks import Hook, parse_hook
+from .registry import RegistryView
+from .server import EmbeddedServer
+from .settings import BusSettings
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
-    from hookbus.bus.sdk import Plugin
+    from .sdk import Plugin
 
 DEFAULT_WORKFLOW: dict[str, Any] = {"name": "test-workflow", "namespace": "default", "uid": "test-uid", "labels": {}}
 

@@ -72,10 +72,10 @@ import structlog
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeoutError
 
-from hookbus.bus import subjects
-from hookbus.bus.codec import Encoding, decode_map, encode
-from hookbus.bus.errors import DecodeError
-from hookbus.controller.plugin_warnings import warnings_of
+from ..bus import subjects
+from ..bus.codec import Encoding, decode_map, encode
+from ..bus.errors import DecodeError
+from .plugin_warnings import warnings_of
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Mapping, Sequence
@@ -85,8 +85,8 @@ if TYPE_CHECKING:
     from nats.aio.msg import Msg
     from nats.aio.subscription import Subscription
 
-    from hookbus.controller.argo.manifest import Bundle
-    from hookbus.controller.store import WorkflowKey
+    from .argo.manifest import Bundle
+    from .store import WorkflowKey
 
 log = structlog.get_logger(__name__)
 
@@ -348,7 +348,7 @@ class ControllerApi(Protocol):
 
 
 def _key(namespace: str, name: str) -> WorkflowKey:
-    from hookbus.controller.store import WorkflowKey
+    from .store import WorkflowKey
 
     return WorkflowKey(namespace=namespace, name=name)
 
@@ -505,7 +505,7 @@ class ApiServer:
             raise BadRequest("request field 'documents' must be a list of objects")
         bundle: Bundle | None = None
         if documents or self.templates is not None:
-            from hookbus.controller.argo.manifest import Bundle
+            from .argo.manifest import Bundle
 
             bundle = Bundle()
             if self.templates is not None:

@@ -18,8 +18,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TextIO
 
-from hookbus.controller.api import pod_name
-from hookbus.controller.plugin_warnings import warnings_of
+from .api import pod_name
+from .plugin_warnings import warnings_of
 
 SYMBOLS = {
     "Succeeded": "✔",

@@ -31,14 +31,27 @@ def test_every_package_folder_is_listed_in_pyproject() -> None:
     assert _packages_on_disk() == listed
 
 
+def _module_package(path: Path) -> list[str]:
+    """The dotted package a file of ours belongs to (``bus/x.py`` -> ``hookbus.bus``)."""
+    rel = path.relative_to(ROOT)
+    if rel.parts[0] not in FOLDERS:
+        return []
+    return [*FOLDERS[rel.parts[0]].split("."), *rel.parts[1:-1]]
+
+
 def _imports(path: Path) -> list[str]:
+    """Every module *path* imports, relative imports resolved to their absolute names."""
     tree = ast.parse(path.read_text(), filename=str(path))
+    package = _module_package(path)
     names = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             names.extend(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
             names.append(node.module)
+        elif isinstance(node, ast.ImportFrom) and node.level > 0:
+            base = package[: len(package) - (node.level - 1)]
+            names.append(".".join([*base, *([node.module] if node.module else [])]))
     return names
 
 

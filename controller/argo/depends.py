@@ -34,7 +34,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Union
 
-from hookbus.controller.argo.errors import ExpressionError
+from .errors import ExpressionError
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

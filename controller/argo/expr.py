@@ -25,10 +25,10 @@ from typing import TYPE_CHECKING, Any
 
 import simpleeval
 
-from hookbus.controller.argo import expr_funcs
-from hookbus.controller.argo.errors import ExpressionError
-from hookbus.controller.argo.expr_parse import ParsedExpression, ParseError, parse_expression
-from hookbus.controller.argo.when import evaluate_when
+from . import expr_funcs
+from .errors import ExpressionError
+from .expr_parse import ParsedExpression, ParseError, parse_expression
+from .when import evaluate_when
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping

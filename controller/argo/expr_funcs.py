@@ -17,7 +17,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from hookbus.controller.argo import jsonpath as _jsonpath
+from . import jsonpath as _jsonpath
 
 __all__ = [
     "ARGO_FUNCTIONS",

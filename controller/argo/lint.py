@@ -36,14 +36,14 @@ from typing import TYPE_CHECKING, Any, ParamSpec
 
 import yaml
 
-from hookbus.controller.argo.errors import LintError, ManifestError
-from hookbus.controller.argo.manifest import (
+from .errors import LintError, ManifestError
+from .manifest import (
     ARGO_API_VERSION,
     Bundle,
     merge_specs,
     resolve_template_ref,
 )
-from hookbus.controller.argo.schema import OBJECTS, TEMPLATE_KINDS, FieldType, parse_type
+from .schema import OBJECTS, TEMPLATE_KINDS, FieldType, parse_type
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator

@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from hookbus.controller.argo.errors import LintError, ManifestError
-from hookbus.controller.argo.schema import TEMPLATE_KINDS
+from .errors import LintError, ManifestError
+from .schema import TEMPLATE_KINDS
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator

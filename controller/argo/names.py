@@ -24,7 +24,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from hookbus.controller.argo.errors import ArgoError
+from .errors import ArgoError
 
 __all__ = [
     "LoopError",

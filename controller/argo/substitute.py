@@ -20,8 +20,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from hookbus.controller.argo.errors import ArgoError, ExpressionError
-from hookbus.controller.argo.expr import argo_env, compile_expression, format_result
+from .errors import ArgoError, ExpressionError
+from .expr import argo_env, compile_expression, format_result
 
 __all__ = [
     "UnresolvedError",

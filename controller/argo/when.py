@@ -31,7 +31,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from hookbus.controller.argo.errors import ExpressionError
+from .errors import ExpressionError
 
 __all__ = ["evaluate_when", "parse_when"]
 

@@ -47,10 +47,10 @@ from typing import TYPE_CHECKING
 
 import structlog
 
-from hookbus.bus.errors import BusError, ConfigError, ConnectError
-from hookbus.bus.loop import run as run_process
-from hookbus.controller.api import ApiError
-from hookbus.controller.cli.common import (
+from ...bus.errors import BusError, ConfigError, ConnectError
+from ...bus.loop import run as run_process
+from ..api import ApiError
+from .common import (
     EXIT_CONFLICT,
     EXIT_FAILED,
     EXIT_INTERNAL,
@@ -70,8 +70,8 @@ from hookbus.controller.cli.common import (
     parse_parameters,
     print_details,
 )
-from hookbus.controller.cli.parser import build_parser
-from hookbus.controller.cli.server import SafeEvents
+from .parser import build_parser
+from .server import SafeEvents
 
 if TYPE_CHECKING:
     import argparse

@@ -2,6 +2,6 @@
 
 import sys
 
-from hookbus.controller.cli import main
+from . import main
 
 sys.exit(main())

@@ -12,14 +12,14 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from hookbus.controller import render
-from hookbus.controller.api import (
+from .. import render
+from ..api import (
     ApiClient,
     ApiError,
     LogCursor,
     documents_of,
 )
-from hookbus.controller.cli.common import (
+from .common import (
     EXIT_INTERNAL,
     EXIT_NOT_FOUND,
     EXIT_OK,
@@ -250,7 +250,7 @@ async def action_command(args: argparse.Namespace) -> int:
 def plugin_run_command(args: argparse.Namespace) -> int:
     """``hookbus plugin run MODULE:ATTR``: serve a plugin until SIGTERM/SIGINT."""
     try:
-        from hookbus.bus.sdk import run_from_spec
+        from ...bus.sdk import run_from_spec
     except ImportError as exc:
         raise CliError(
             f"the plugin SDK is not available in this build: {exc}", EXIT_INTERNAL
@@ -262,7 +262,7 @@ def plugin_run_command(args: argparse.Namespace) -> int:
 async def events_command(args: argparse.Namespace) -> int:
     """``hookbus events``: print the workflow / node / pod events a server published."""
     try:
-        from hookbus.bus.events import replay
+        from ...bus.events import replay
     except ImportError:
         raise CliError(
             "'hookbus events' is not available in this build (no hookbus.bus.events)",

@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Any
 import structlog
 import yaml
 
-from hookbus.bus.settings import BusSettings, from_env
-from hookbus.controller import render
-from hookbus.controller.api import (
+from ...bus.settings import BusSettings, from_env
+from .. import render
+from ..api import (
     ApiClient,
     ApiError,
 )
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
     from nats.aio.client import Client
 
-    from hookbus.controller.argo.manifest import Bundle
+    from ..argo.manifest import Bundle
 
 
 EXIT_OK = 0
@@ -117,8 +117,8 @@ def load_input(
     Returns the bundle (templates and ConfigMaps from all of them) and the
     ``Workflow`` documents of *files*, each with the file it came from.
     """
-    from hookbus.controller.argo.errors import ArgoError
-    from hookbus.controller.argo.manifest import Bundle, load_bundle, load_documents
+    from ..argo.errors import ArgoError
+    from ..argo.manifest import Bundle, load_bundle, load_documents
 
     bundle = Bundle()
     workflows: list[tuple[str, dict[str, Any]]] = []
@@ -154,7 +154,7 @@ def load_input(
 
 def replace_workflows(bundle: Bundle) -> Bundle:
     """A copy of *bundle* without its workflows (the caller takes them separately)."""
-    from hookbus.controller.argo.manifest import Bundle
+    from ..argo.manifest import Bundle
 
     copy = Bundle()
     copy.merge(bundle)
@@ -164,7 +164,7 @@ def replace_workflows(bundle: Bundle) -> Bundle:
 
 def lint_messages(workflows: Sequence[tuple[str, dict[str, Any]]], bundle: Bundle) -> list[str]:
     """``FILE: PATH: MESSAGE`` for every lint error of *workflows*."""
-    from hookbus.controller.argo.lint import lint_workflow
+    from ..argo.lint import lint_workflow
 
     messages: list[str] = []
     for source, workflow in workflows:
@@ -278,8 +278,8 @@ async def nats_connection(
     quiet: bool = False,
 ) -> AsyncIterator[tuple[Client, str]]:
     """A NATS connection: to ``settings.nats.urls``, or to an embedded server when *embedded*."""
-    from hookbus.bus.connection import connect
-    from hookbus.bus.server import EmbeddedServer
+    from ...bus.connection import connect
+    from ...bus.server import EmbeddedServer
 
     server: EmbeddedServer | None = None
     urls: list[str] | None = None

@@ -10,13 +10,14 @@ import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hookbus.controller import render
-from hookbus.controller.api import (
+from .. import render
+from ..api import (
     SUMMARY_POLL,
     pod_name,
     workflow_summary,
 )
-from hookbus.controller.cli.common import (
+from ..plugin_warnings import warnings_of
+from .common import (
     EXIT_OK,
     EXIT_USAGE,
     CliError,
@@ -34,8 +35,7 @@ from hookbus.controller.cli.common import (
     stop_signals,
     ticking,
 )
-from hookbus.controller.cli.server import plugin_hooks
-from hookbus.controller.plugin_warnings import warnings_of
+from .server import plugin_hooks
 
 if TYPE_CHECKING:
     import argparse
@@ -88,9 +88,9 @@ def _print_local_logs(
 
 async def run_command(args: argparse.Namespace) -> int:
     """``hookbus run``: embedded NATS + controller, one workflow to its end."""
-    from hookbus.controller.engine.controller import Controller
-    from hookbus.controller.engine.settings import ControllerSettings
-    from hookbus.controller.store import WorkflowStore
+    from ..engine.controller import Controller
+    from ..engine.settings import ControllerSettings
+    from ..store import WorkflowStore
 
     bundle, workflows = load_input([args.file], args.templates or ())
     if not workflows:
@@ -186,9 +186,9 @@ async def run_command(args: argparse.Namespace) -> int:
 
 def lint_command(args: argparse.Namespace) -> int:
     """``hookbus lint``: argo lint's checks and output."""
-    from hookbus.controller.argo.errors import ArgoError
-    from hookbus.controller.argo.lint import lint_template_resource, lint_workflow
-    from hookbus.controller.argo.manifest import Bundle, load_documents
+    from ..argo.errors import ArgoError
+    from ..argo.lint import lint_template_resource, lint_workflow
+    from ..argo.manifest import Bundle, load_documents
 
     sources: list[tuple[str, list[dict[str, Any]]]] = []
     bundle = Bundle()

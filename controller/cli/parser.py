@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from hookbus.controller.cli.client import (
+from .client import (
     _version_text,
     action_command,
     events_command,
@@ -19,12 +19,12 @@ from hookbus.controller.cli.client import (
     wait_command,
     watch_command,
 )
-from hookbus.controller.cli.common import (
+from .common import (
     EPILOG,
     EXIT_USAGE,
 )
-from hookbus.controller.cli.local import lint_command, run_command
-from hookbus.controller.cli.server import server_command
+from .local import lint_command, run_command
+from .server import server_command
 
 if TYPE_CHECKING:
     from collections.abc import Callable

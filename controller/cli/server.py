@@ -10,10 +10,10 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hookbus.controller.api import (
+from ..api import (
     ApiServer,
 )
-from hookbus.controller.cli.common import (
+from .common import (
     EXIT_INTERRUPTED,
     EXIT_OK,
     bus_settings,
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
     from nats.aio.client import Client
 
-    from hookbus.bus.settings import BusSettings
+    from ...bus.settings import BusSettings
 
 
 @contextlib.asynccontextmanager
@@ -43,12 +43,12 @@ async def plugin_hooks(
     and calls plugins through the dispatcher (``settings.dispatch``).
     """
     try:
-        from hookbus.controller.plugin_hooks import PluginHooks
+        from ..plugin_hooks import PluginHooks
     except ImportError:
         log.warning("plugin hooks are not available in this build; plugins will not be called")
         yield None
         return
-    from hookbus.bus import Dispatcher, RegistryView
+    from ...bus import Dispatcher, RegistryView
 
     registry = RegistryView(nc.jetstream(), settings.registry)
     await registry.start()
@@ -107,10 +107,10 @@ class SafeEvents:
 
 async def server_command(args: argparse.Namespace) -> int:
     """``hookbus server``: controller + control API (+ embedded NATS) until SIGTERM/SIGINT."""
-    from hookbus.bus.events import EventPublisher, PublisherSink
-    from hookbus.controller.engine.controller import Controller
-    from hookbus.controller.engine.settings import ControllerSettings
-    from hookbus.controller.store import WorkflowStore
+    from ...bus.events import EventPublisher, PublisherSink
+    from ..engine.controller import Controller
+    from ..engine.settings import ControllerSettings
+    from ..store import WorkflowStore
 
     templates = load_input([], args.templates)[0] if args.templates else None
     settings = bus_settings(args)

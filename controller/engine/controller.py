@@ -10,18 +10,20 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from hookbus.controller.argo.errors import LintError, ManifestError
-from hookbus.controller.argo.lint import lint_workflow
-from hookbus.controller.argo.manifest import (
+from ..argo.errors import LintError, ManifestError
+from ..argo.lint import lint_workflow
+from ..argo.manifest import (
     Bundle,
     iter_template_refs,
     resolve_template_ref,
     resolve_workflow,
     workflow_name,
 )
-from hookbus.controller.engine.clock import Clock, SystemClock
-from hookbus.controller.engine.hooks import EventSink, HookPoints, NullEvents, NullHooks
-from hookbus.controller.engine.model import (
+from ..plugin_warnings import set_warnings
+from ..store import WorkflowKey
+from .clock import Clock, SystemClock
+from .hooks import EventSink, HookPoints, NullEvents, NullHooks
+from .model import (
     FAILED,
     LEAF_TYPES,
     RUNNING,
@@ -30,8 +32,8 @@ from hookbus.controller.engine.model import (
     storage_records,
     timestamp,
 )
-from hookbus.controller.engine.reactor import Reactor
-from hookbus.controller.engine.run import (
+from .reactor import Reactor
+from .run import (
     QUIESCE,
     READ,
     SNAPSHOT_SLICE,
@@ -42,16 +44,14 @@ from hookbus.controller.engine.run import (
     Start,
     WorkflowRun,
 )
-from hookbus.controller.plugin_warnings import set_warnings
-from hookbus.controller.store import WorkflowKey
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Mapping
     from types import TracebackType
 
-    from hookbus.controller.engine.settings import ControllerSettings
-    from hookbus.controller.executors.base import Executor
-    from hookbus.controller.store import WorkflowStore
+    from ..executors.base import Executor
+    from ..store import WorkflowStore
+    from .settings import ControllerSettings
 
 log = structlog.get_logger(__name__)
 
@@ -109,7 +109,7 @@ class Controller:
     @property
     def executor(self) -> Executor:
         if self._executor is None:
-            from hookbus.controller.executors.registry import make_executor
+            from ..executors.registry import make_executor
 
             options: dict[str, Any] = {"state_dir": self.settings.state_dir}
             self._executor = make_executor(self.settings.executor, **options)

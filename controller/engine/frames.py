@@ -13,11 +13,11 @@ from collections import ChainMap
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from hookbus.controller.argo import names
-from hookbus.controller.argo.depends import TaskState, parse_depends
-from hookbus.controller.argo.errors import ArgoError
-from hookbus.controller.argo.substitute import substitute
-from hookbus.controller.engine.model import (
+from ..argo import names
+from ..argo.depends import TaskState, parse_depends
+from ..argo.errors import ArgoError
+from ..argo.substitute import substitute
+from .model import (
     ERROR,
     FAILED,
     FULFILLED,
@@ -29,11 +29,11 @@ from hookbus.controller.engine.model import (
     UNSUCCESSFUL,
     Node,
 )
-from hookbus.controller.engine.scope import aggregate_scope, format_value, node_scope
-from hookbus.controller.engine.templates import json_list
+from .scope import aggregate_scope, format_value, node_scope
+from .templates import json_list
 
 if TYPE_CHECKING:
-    from hookbus.controller.engine.run import ExecCtx, WorkflowRun
+    from .run import ExecCtx, WorkflowRun
 
 Scope = Mapping[str, Any]
 Thunk = Callable[["GroupFrame"], object]
@@ -67,7 +67,7 @@ def evaluate_when(run: WorkflowRun, step: Mapping[str, Any], scope: Scope) -> tu
     when = step.get("when")
     if when is None or when == "":
         return True, ""
-    from hookbus.controller.argo.expr import evaluate_when as _eval
+    from ..argo.expr import evaluate_when as _eval
 
     text = format_value(substitute(when, scope, strict=False))
     return bool(_eval(text)), text
@@ -680,7 +680,7 @@ class RetryFrame:
             return run.shutdown_message()
         backoff = self.strategy.get("backoff") or {}
         if backoff.get("maxDuration"):
-            from hookbus.controller.engine.templates import parse_duration
+            from .templates import parse_duration
 
             first = run.lookup(f"{self.node.name}(0)")
             started = first.started_at if first and first.started_at else run.clock.now()
@@ -711,7 +711,7 @@ class RetryFrame:
                 },
                 "retries": str(self.attempt - 1),
             }
-            from hookbus.controller.argo.expr import evaluate_bool
+            from ..argo.expr import evaluate_bool
 
             if not evaluate_bool(str(expression), env):
                 return "retryStrategy.expression evaluated to false"
@@ -722,7 +722,7 @@ class RetryFrame:
         backoff = self.strategy.get("backoff") or {}
         if not backoff.get("duration"):
             return 0.0
-        from hookbus.controller.engine.templates import parse_duration
+        from .templates import parse_duration
 
         base = parse_duration(substitute(backoff["duration"], self.scope, strict=False))
         factor_raw = backoff.get("factor")
@@ -770,7 +770,7 @@ class ExitFrame:
 
 def failures_json(nodes: list[Node]) -> str:
     """``workflow.failures``: the failed and errored leaf nodes, as Argo lists them."""
-    from hookbus.controller.engine.model import timestamp
+    from .model import timestamp
 
     out = [
         {

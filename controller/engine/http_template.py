@@ -8,10 +8,10 @@ import urllib.error
 import urllib.request
 from typing import TYPE_CHECKING, Any
 
-from hookbus.controller.argo.errors import ArgoError
-from hookbus.controller.argo.expr import evaluate_bool
-from hookbus.controller.engine.scope import format_value
-from hookbus.controller.executors.base import TaskResult
+from ..argo.errors import ArgoError
+from ..argo.expr import evaluate_bool
+from ..executors.base import TaskResult
+from .scope import format_value
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

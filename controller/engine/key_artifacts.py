@@ -13,8 +13,8 @@ import shutil
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
-from hookbus.controller.argo.substitute import substitute
-from hookbus.controller.engine.templates import REPOSITORIES, StoredArtifact, TemplateError
+from ..argo.substitute import substitute
+from .templates import REPOSITORIES, StoredArtifact, TemplateError
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

@@ -15,15 +15,15 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from hookbus.controller.argo.errors import ArgoError
-from hookbus.controller.argo.substitute import substitute
-from hookbus.controller.engine.scope import format_value, node_scope
+from ..argo.errors import ArgoError
+from ..argo.substitute import substitute
+from .scope import format_value, node_scope
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from hookbus.controller.engine.model import Node
-    from hookbus.controller.engine.run import ExecCtx, Owner, WorkflowRun
+    from .model import Node
+    from .run import ExecCtx, Owner, WorkflowRun
 
 log = structlog.get_logger(__name__)
 

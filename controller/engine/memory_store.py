@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 from typing import TYPE_CHECKING, Any
 
-from hookbus.controller.store import StoredWorkflow, WorkflowKey
+from ..store import StoredWorkflow, WorkflowKey
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping

@@ -21,12 +21,14 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import structlog
 
-from hookbus.controller.argo import names
-from hookbus.controller.argo.errors import ArgoError
-from hookbus.controller.argo.manifest import strategic_merge
-from hookbus.controller.argo.substitute import placeholders, substitute
-from hookbus.controller.engine import frames, key_artifacts
-from hookbus.controller.engine.hooks import (
+from ..argo import names
+from ..argo.errors import ArgoError
+from ..argo.manifest import strategic_merge
+from ..argo.substitute import placeholders, substitute
+from ..executors.base import ProcessSpec, TaskResult, TaskSpec
+from ..plugin_warnings import add_warnings
+from . import frames, key_artifacts
+from .hooks import (
     ALLOW,
     CONTINUE,
     KEEP,
@@ -36,10 +38,10 @@ from hookbus.controller.engine.hooks import (
     PodItem,
     WorkflowInfo,
 )
-from hookbus.controller.engine.http_template import run_http
-from hookbus.controller.engine.lifecycle import LifeCycle, expression_hooks
-from hookbus.controller.engine.lifecycle import holds as lifecycle_holds
-from hookbus.controller.engine.model import (
+from .http_template import run_http
+from .lifecycle import LifeCycle, expression_hooks
+from .lifecycle import holds as lifecycle_holds
+from .model import (
     CHILD_CHUNK,
     DAG,
     ERROR,
@@ -64,8 +66,8 @@ from hookbus.controller.engine.model import (
     storage_records,
     timestamp,
 )
-from hookbus.controller.engine.scope import artifact_ref, format_value, inputs_scope, node_scope
-from hookbus.controller.engine.templates import (
+from .scope import artifact_ref, format_value, inputs_scope, node_scope
+from .templates import (
     ARTIFACT_KEY,
     ARTIFACT_PATH_KEY,
     ARTIFACT_REF,
@@ -84,18 +86,16 @@ from hookbus.controller.engine.templates import (
     stored_template_key,
     template_kind,
 )
-from hookbus.controller.engine.volumes import node_mounts, release_workflow_volumes, workflow_dir
-from hookbus.controller.executors.base import ProcessSpec, TaskResult, TaskSpec
-from hookbus.controller.plugin_warnings import add_warnings
+from .volumes import node_mounts, release_workflow_volumes, workflow_dir
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
 
-    from hookbus.controller.engine.clock import Clock
-    from hookbus.controller.engine.hooks import EventSink, HookPoints
-    from hookbus.controller.engine.settings import ControllerSettings
-    from hookbus.controller.executors.base import Executor
-    from hookbus.controller.store import WorkflowKey
+    from ..executors.base import Executor
+    from ..store import WorkflowKey
+    from .clock import Clock
+    from .hooks import EventSink, HookPoints
+    from .settings import ControllerSettings
 
 log = structlog.get_logger(__name__)
 

@@ -10,12 +10,12 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from hookbus.controller.engine.model import SUCCEEDED
+from .model import SUCCEEDED
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
 
-    from hookbus.controller.engine.model import Node
+    from .model import Node
 
 Scope = dict[str, Any]
 
@@ -55,7 +55,7 @@ def inputs_scope(inputs: Mapping[str, Any] | None) -> Scope:
 
 def node_scope(prefix: str, node: Node) -> Scope:
     """What a finished step/task contributes: ``<prefix>.status/id/startedAt/...`` and outputs."""
-    from hookbus.controller.engine.model import timestamp
+    from .model import timestamp
 
     scope: Scope = {
         f"{prefix}.status": node.phase,

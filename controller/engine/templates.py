@@ -9,13 +9,13 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 
-from hookbus.controller.argo.errors import ArgoError
-from hookbus.controller.engine.scope import format_value
+from ..argo.errors import ArgoError
+from .scope import format_value
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from hookbus.controller.executors.base import TaskResult
+    from ..executors.base import TaskResult
 
 JSON = dict[str, Any]
 

@@ -33,7 +33,7 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-from hookbus.controller.engine.templates import TemplateError
+from .templates import TemplateError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping

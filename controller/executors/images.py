@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from hookbus.controller.executors.base import ProcessSpec
+    from .base import ProcessSpec
 
 
 class CommandError(Exception):

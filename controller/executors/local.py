@@ -49,8 +49,8 @@ from typing import TYPE_CHECKING, BinaryIO, Final
 
 import structlog
 
-from hookbus.controller.executors import isolation
-from hookbus.controller.executors.base import (
+from . import isolation
+from .base import (
     ERROR,
     FAILED,
     RESULT_MAX_BYTES,
@@ -60,7 +60,7 @@ from hookbus.controller.executors.base import (
     TaskSpec,
     trim_result,
 )
-from hookbus.controller.executors.images import CommandError, container_argv
+from .images import CommandError, container_argv
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

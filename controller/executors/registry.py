@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hookbus.controller.executors.local import LocalExecutor
-from hookbus.controller.executors.simulate import SimulateExecutor
+from .local import LocalExecutor
+from .simulate import SimulateExecutor
 
 if TYPE_CHECKING:
-    from hookbus.controller.executors.base import Executor
+    from .base import Executor
 
 EXECUTORS = ("local", "simulate")
 """Names :func:`make_executor` knows."""

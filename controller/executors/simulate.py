@@ -34,11 +34,11 @@ import asyncio
 import time
 from typing import TYPE_CHECKING, Final
 
-from hookbus.controller.executors.argosay import parse_duration
-from hookbus.controller.executors.base import ERROR, FAILED, PHASES, SUCCEEDED, TaskResult
+from .argosay import parse_duration
+from .base import ERROR, FAILED, PHASES, SUCCEEDED, TaskResult
 
 if TYPE_CHECKING:
-    from hookbus.controller.executors.base import TaskSpec
+    from .base import TaskSpec
 
 PREFIX: Final = "hookbus.io/simulate-"
 PHASE: Final = PREFIX + "phase"
