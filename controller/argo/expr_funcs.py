@@ -36,6 +36,7 @@ __all__ = [
 
 
 def repeat(text: Any, count: Any) -> str:
+    """``repeat(s, n)``, bounded by :data:`.expr_runtime.MAX_RESULT` characters."""
     if not isinstance(text, str) or not isinstance(count, int) or isinstance(count, bool):
         raise EvalError("repeat() expects a string and an integer")
     if count < 0:
@@ -83,6 +84,7 @@ def to_float(value: Any) -> float:
 
 
 def from_json(text: Any) -> Any:
+    """``fromJSON``: every JSON number decodes as a float, as in Go."""
     if not isinstance(text, str):
         raise EvalError(f"fromJSON expects a string, got {type_name(text)}")
     try:
@@ -158,10 +160,12 @@ def parse_time(value: Any) -> dt.datetime:
 
 
 def now() -> dt.datetime:
+    """The current time, in UTC."""
     return dt.datetime.now(dt.UTC)
 
 
 def b64decode(value: Any) -> str:
+    """Strict base64 to text (``fromBase64``, sprig's ``b64dec``)."""
     try:
         return base64.b64decode(str(value), validate=True).decode()
     except (ValueError, UnicodeDecodeError) as exc:
@@ -193,6 +197,7 @@ def _flatten(value: Any) -> list[Any]:
 
 
 def unique(value: Any) -> list[Any]:
+    """The items of ``value`` without repeats (by expr equality), first ones kept."""
     out: list[Any] = []
     for v in value:
         if not any(equal(v, seen) for seen in out):
@@ -208,10 +213,12 @@ def _sort(value: Any, order: str = "asc") -> list[Any]:
 
 
 def first(value: Any) -> Any:
+    """The first item of an array, or nil."""
     return value[0] if isinstance(value, list | tuple) and value else None
 
 
 def last(value: Any) -> Any:
+    """The last item of an array, or nil."""
     return value[-1] if isinstance(value, list | tuple) and value else None
 
 

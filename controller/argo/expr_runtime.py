@@ -39,6 +39,7 @@ MAX_RESULT = 1_000_000  # longest string or list a single function may build
 
 
 def bounded_range(start: int, stop: int, step: int = 1) -> list[int]:
+    """``list(range(...))``, refused beyond :data:`MAX_RESULT` items (``..``, ``until``)."""
     if step == 0:
         raise EvalError("step must not be zero")
     if len(range(start, stop, step)) > MAX_RESULT:
