@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING, NamedTuple, Union
 
 from .errors import ExpressionError
 
@@ -43,10 +43,15 @@ __all__ = [
     "FULFILLED_PHASES",
     "TASK_RESULTS",
     "Depends",
+    "DependsRef",
+    "DependsScan",
+    "DependsToken",
     "TaskState",
     "dependencies_to_depends",
     "is_fulfilled",
     "parse_depends",
+    "scan_depends",
+    "tokenize_depends",
 ]
 
 TASK_RESULTS = frozenset(
@@ -121,25 +126,116 @@ class _BoolOp:
 
 _Node = Union[_Ref, _Not, _BoolOp]  # noqa: UP007 - a runtime alias needs Union
 
-_TOKEN = re.compile(
-    r"\s*(?:(?P<op>&&|\|\||!|\(|\))|(?P<ref>[a-zA-Z0-9][-a-zA-Z0-9]*(?:\.[A-Za-z][A-Za-z]*)?))"
-)
+_LEXEME = re.compile(r"\s*(?:(?P<op>&&|\|\||!|\(|\))|(?P<word>[^\s&|!()]+)|(?P<stray>\S))")
+_REF = re.compile(r"[a-zA-Z0-9][-a-zA-Z0-9]*(?:\.[A-Za-z][A-Za-z]*)?")
+
+
+class DependsToken(NamedTuple):
+    """One lexeme of a ``depends`` expression and its offset in the text.
+
+    ``kind`` is ``"op"`` (``&&``, ``||``, ``!``, ``(``, ``)``), ``"word"`` (a task
+    reference, well formed or not) or ``"stray"`` (a lone ``&`` or ``|``).
+    """
+
+    kind: str
+    text: str
+    offset: int
+
+
+def tokenize_depends(text: str) -> list[DependsToken]:
+    """Split a ``depends`` expression into tokens; never fails (see :class:`DependsToken`)."""
+    out: list[DependsToken] = []
+    pos = 0
+    stripped = text.rstrip()
+    while pos < len(stripped):
+        m = _LEXEME.match(stripped, pos)
+        assert m is not None  # every non-space character starts some lexeme
+        kind = m.lastgroup
+        assert kind is not None
+        out.append(DependsToken(kind, m.group(kind), m.start(kind)))
+        pos = m.end()
+    return out
 
 
 def _tokens(text: str) -> list[tuple[str, str, int]]:
     out: list[tuple[str, str, int]] = []
-    pos = 0
-    stripped = text.rstrip()
-    while pos < len(stripped):
-        m = _TOKEN.match(stripped, pos)
-        if not m:
-            bad = stripped[pos:].strip()[:20]
-            raise ExpressionError(f"invalid depends {text!r}: unexpected {bad!r} at offset {pos}")
-        kind = m.lastgroup
-        assert kind is not None
-        out.append((kind, m.group(kind), m.start(kind)))
-        pos = m.end()
+    for kind, value, pos in tokenize_depends(text):
+        if kind == "stray" or (kind == "word" and not _REF.fullmatch(value)):
+            raise ExpressionError(f"invalid depends {text!r}: unexpected {value!r} at offset {pos}")
+        out.append(("ref" if kind == "word" else kind, value, pos))
     return out
+
+
+@dataclass(frozen=True)
+class DependsRef:
+    """A task a ``depends`` expression names: ``task`` or ``task.result``, at ``offset``."""
+
+    task: str
+    result: str | None
+    offset: int
+
+
+@dataclass(frozen=True)
+class DependsScan:
+    """What a tolerant reading of a ``depends`` expression found: every task reference,
+    and every problem (worded for a lint report), instead of stopping at the first."""
+
+    refs: tuple[DependsRef, ...]
+    problems: tuple[str, ...]
+
+    @property
+    def tasks(self) -> set[str]:
+        return {ref.task for ref in self.refs}
+
+
+def scan_depends(text: str) -> DependsScan:
+    """Read a ``depends`` expression without raising: all references and all problems.
+
+    :func:`parse_depends` accepts exactly the expressions for which ``problems`` is empty
+    and every task name is well formed.
+    """
+    refs: list[DependsRef] = []
+    problems: list[str] = []
+    depth = 0
+    expect_operand = True
+    tokens = tokenize_depends(text)
+    for kind, token, offset in tokens:
+        if kind == "stray":
+            problems.append(f"unexpected {token!r}")
+            expect_operand = True
+        elif token in ("&&", "||"):
+            if expect_operand:
+                problems.append(f"unexpected {token!r}")
+            expect_operand = True
+        elif token == "!":
+            if not expect_operand:
+                problems.append("unexpected '!'")
+        elif token == "(":
+            if not expect_operand:
+                problems.append("unexpected '('")
+            depth += 1
+        elif token == ")":
+            depth -= 1
+            if depth < 0 or expect_operand:
+                problems.append("unexpected ')'")
+                depth = max(depth, 0)
+            expect_operand = False
+        else:
+            if not expect_operand:
+                problems.append(f"missing operator before {token!r}")
+            task, dot, result = token.partition(".")
+            if dot and result not in TASK_RESULTS:
+                problems.append(
+                    f"unknown result {result!r} of task {task!r} "
+                    f"(one of {', '.join(sorted(TASK_RESULTS))})"
+                )
+            refs.append(DependsRef(task, result if dot else None, offset))
+            expect_operand = False
+    if depth > 0:
+        problems.append("unbalanced '('")
+    if expect_operand and tokens:
+        problems.append("expression ends with an operator")
+    return DependsScan(tuple(refs), tuple(problems))
 
 
 class _Parser:

@@ -5,7 +5,8 @@ of the workflow's variables (nested: ``inputs.parameters.x``) plus ``asInt``,
 ``asFloat``, ``jsonpath``, ``toJson`` and the ``sprig`` function map. Here the text is
 parsed by :mod:`.expr_parse` into a Python ``ast`` tree (never compiled, never given to
 ``eval``) and walked by ``simpleeval``; operators and builtins keep expr-lang's rules
-(:mod:`.expr_funcs`).
+(:mod:`.expr_values`, :mod:`.expr_runtime`); the functions an expression can call are
+expr-lang's builtins and Argo's (:mod:`.expr_funcs`) and sprig's (:mod:`.expr_sprig`).
 
 Why not an existing expr-lang port: PyPI's ``expr-lang`` is an empty placeholder and
 ``enchanter-golem`` (a cffi wrapper around the Go library, version 0.1.0, one
@@ -25,9 +26,12 @@ from typing import TYPE_CHECKING, Any
 
 import simpleeval
 
-from . import expr_funcs
 from .errors import ExpressionError
+from .expr_funcs import ARGO_FUNCTIONS, BUILTINS
 from .expr_parse import ParsedExpression, ParseError, parse_expression
+from .expr_runtime import helpers, invoke
+from .expr_sprig import SPRIG
+from .expr_values import EvalError, go_json, go_string, type_name
 from .when import evaluate_when
 
 if TYPE_CHECKING:
@@ -50,7 +54,7 @@ def argo_env(variables: Mapping[str, Any]) -> dict[str, Any]:
 
     Variables win over the functions of the same name, as in Argo.
     """
-    env: dict[str, Any] = {**expr_funcs.ARGO_FUNCTIONS, "sprig": expr_funcs.SPRIG}
+    env: dict[str, Any] = {**ARGO_FUNCTIONS, "sprig": SPRIG}
     env.update(variables)
     return env
 
@@ -84,11 +88,11 @@ class CompiledExpression:
         """Evaluate with ``env`` as the variables (functions are looked up there first)."""
         call_named = functools.partial(_call_named, env)
         evaluator = simpleeval.EvalWithCompoundTypes(
-            operators={}, functions=expr_funcs.helpers(call_named), names=dict(env)
+            operators={}, functions=helpers(call_named), names=dict(env)
         )
         try:
             return evaluator.eval(self.text, previously_parsed=self.parsed.tree)
-        except expr_funcs.EvalError as exc:
+        except EvalError as exc:
             raise ExpressionError(f"failed to evaluate expression {_limit(self.text)!r}: {exc}") from None
         except simpleeval.NameNotDefined as exc:
             raise ExpressionError(
@@ -106,13 +110,13 @@ def _call_named(env: Mapping[str, Any], name: str, *args: Any) -> Any:
     fn: Callable[..., Any] | None = None
     if name in env and callable(env[name]):
         fn = env[name]
-    elif name in expr_funcs.BUILTINS:
-        fn = expr_funcs.BUILTINS[name]
+    elif name in BUILTINS:
+        fn = BUILTINS[name]
     elif name in env:
-        raise expr_funcs.EvalError(f"{name} is not a function ({expr_funcs.type_name(env[name])})")
+        raise EvalError(f"{name} is not a function ({type_name(env[name])})")
     if fn is None:
-        raise expr_funcs.EvalError(f"unknown function {name}()")
-    return expr_funcs.invoke(fn, *args)
+        raise EvalError(f"unknown function {name}()")
+    return invoke(fn, *args)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -143,7 +147,7 @@ def evaluate_bool(expression: str, env: Mapping[str, Any]) -> bool:
     if not isinstance(result, bool):
         raise ExpressionError(
             f"expression {_limit(expression)!r} must give a boolean, got "
-            f"{expr_funcs.type_name(result)} {expr_funcs.go_string(result)!r}"
+            f"{type_name(result)} {go_string(result)!r}"
         )
     return result
 
@@ -152,4 +156,4 @@ def format_result(value: Any) -> str:
     """The text a ``{{=...}}`` tag is replaced with: strings as they are, others as JSON."""
     if isinstance(value, str):
         return value
-    return expr_funcs.go_json(value)
+    return go_json(value)

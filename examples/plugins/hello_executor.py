@@ -11,6 +11,8 @@ Here the same contract arrives over NATS as the ``template.execute`` hook. Templ
   output parameter ``foo=bar``;
 - ``plugin: {workflowLevelHello: {}}`` (Argo's ``workflow-level-executor-plugin.yaml``):
   Succeeded with ``Hello from a workflow-level executor plugin!``;
+- ``plugin: {greet: {name: N}}``: Succeeded with the output parameter
+  ``greeting=Hello, N!``, for a next step to read (``examples/plugin-template.yaml``);
 - ``plugin: {countdown: {calls: N, requeue: S}}``: Running (ask again in ``S`` seconds,
   default 1) for the first ``N - 1`` calls, then Succeeded with the number of calls as
   output parameter ``calls``: a long-running external job polled with ``requeue``.
@@ -31,7 +33,7 @@ plugin = Plugin("hello-executor", version="1.0.0", description="executes Argo's 
 _calls: Counter[str] = Counter()
 
 
-@plugin.template_execute(templates=["hello", "workflowLevelHello", "countdown"], timeout=5.0)
+@plugin.template_execute(templates=["hello", "workflowLevelHello", "greet", "countdown"], timeout=5.0)
 def execute(node: dict[str, Any], template: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
     spec = template.get("plugin") or {}
     if "hello" in spec:
@@ -40,6 +42,12 @@ def execute(node: dict[str, Any], template: dict[str, Any], **kwargs: Any) -> di
         )
     if "workflowLevelHello" in spec:
         return node_result("Succeeded", message="Hello from a workflow-level executor plugin!")
+    if "greet" in spec:
+        name = str((spec["greet"] or {}).get("name") or "world")
+        greeting = f"Hello, {name}!"
+        return node_result(
+            "Succeeded", message=greeting, outputs={"parameters": [{"name": "greeting", "value": greeting}]}
+        )
     if "countdown" in spec:
         options = spec["countdown"] or {}
         _calls[node["id"]] += 1

@@ -9,13 +9,19 @@ omitted, or a daemon past Pending).
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from hookbus.controller.argo.depends import (
+    DependsRef,
+    DependsToken,
     TaskState,
     dependencies_to_depends,
     is_fulfilled,
     parse_depends,
+    scan_depends,
+    tokenize_depends,
 )
 from hookbus.controller.argo.errors import ExpressionError
 
@@ -178,3 +184,55 @@ def test_invalid_depends(text: str, fragment: str) -> None:
         parse_depends(text)
     assert fragment in str(info.value)
     assert repr(text) in str(info.value)
+
+
+def test_tokenize_gives_kinds_and_offsets() -> None:
+    assert tokenize_depends(" A &&(b.Failed)") == [
+        DependsToken("word", "A", 1),
+        DependsToken("op", "&&", 3),
+        DependsToken("op", "(", 5),
+        DependsToken("word", "b.Failed", 6),
+        DependsToken("op", ")", 14),
+    ]
+    assert tokenize_depends("A & B")[1] == DependsToken("stray", "&", 2)
+    assert tokenize_depends("   ") == []
+
+
+def test_scan_reports_every_reference_and_problem() -> None:
+    scan = scan_depends("A && (B.Failed || !c)")
+    assert scan.refs == (
+        DependsRef("A", None, 0),
+        DependsRef("B", "Failed", 6),
+        DependsRef("c", None, 19),
+    )
+    assert scan.tasks == {"A", "B", "c"}
+    assert scan.problems == ()
+    assert scan_depends("A.Done || (B").problems == (
+        "unknown result 'Done' of task 'A' (one of AllFailed, AnySucceeded, Daemoned, "
+        "Errored, Failed, Omitted, Skipped, Succeeded)",
+        "unbalanced '('",
+    )
+    assert scan_depends("A & B").problems == ("unexpected '&'",)
+    assert scan_depends("A B ||").problems == (
+        "missing operator before 'B'",
+        "expression ends with an operator",
+    )
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["A", "A && !B.Failed", "(A || B) && C.AnySucceeded", "A &&", "A B", "A & B", "(A", "A)",
+     "A.Done", "A || _b", "a.b.c", "!", "A || | B"],
+)
+def test_scan_finds_no_problem_exactly_when_the_parser_accepts(text: str) -> None:
+    scan = scan_depends(text)
+    try:
+        parse_depends(text)
+    except ExpressionError:
+        parsed = False
+    else:
+        parsed = True
+    well_named = all(
+        re.fullmatch(r"[a-zA-Z0-9][-a-zA-Z0-9]*", ref.task) for ref in scan.refs
+    )
+    assert parsed == (not scan.problems and well_named)

@@ -769,6 +769,15 @@ def test_depends_task_names() -> None:
     assert depends_task_names("(a")[1] == ["unbalanced '('"]
 
 
+def test_depends_with_a_single_ampersand_is_reported() -> None:
+    # The engine's parser refuses "A & B": lint says so before the workflow runs.
+    wf = copy.deepcopy(BASE)
+    _task(wf, 2)["depends"] = "A & B"
+    assert lint_workflow(wf) == [
+        LintError("spec.templates[2].dag.tasks[2].depends", "unexpected '&' in 'A & B'")
+    ]
+
+
 def test_exit_hook_needs_no_expression_and_workflow_hooks_are_checked() -> None:
     wf = copy.deepcopy(BASE)
     _spec(wf)["hooks"] = {
