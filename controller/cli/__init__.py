@@ -9,6 +9,7 @@ Commands (``hookbus COMMAND --help`` for each)::
     hookbus list | get NAME | watch NAME | wait NAME... | logs NAME [NODE] [-f]
     hookbus suspend | resume | stop | terminate | retry | delete NAME...
     hookbus plugin run MODULE:ATTR         serve a plugin written with the hookbus SDK
+    hookbus plugin list [-o json]          the plugins a server sees: live, hooks, breaker, last error
     hookbus events [--workflow W] [--follow]
 
 Client commands find the server through ``--nats-url`` or ``HOOKBUS_NATS_URL``
@@ -47,9 +48,10 @@ from typing import TYPE_CHECKING
 
 import structlog
 
+from ...bus.control import ApiError
 from ...bus.errors import BusError, ConfigError, ConnectError
 from ...bus.loop import run as run_process
-from ..api import ApiError
+from ..adapters.safe_events import SafeEvents
 from .common import (
     EXIT_CONFLICT,
     EXIT_FAILED,
@@ -69,9 +71,9 @@ from .common import (
     log,
     parse_parameters,
     print_details,
+    settings_from_args,
 )
 from .parser import build_parser
-from .server import SafeEvents
 
 if TYPE_CHECKING:
     import argparse
@@ -95,6 +97,7 @@ __all__ = [
     "load_input",
     "main",
     "parse_parameters",
+    "settings_from_args",
 ]
 
 

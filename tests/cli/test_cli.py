@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from hookbus.controller import cli
-from hookbus.controller.api import ApiServer
+from hookbus.controller.adapters.api_server import ApiServer
 from tests.cli.fakes import FakeController, Key
 
 if TYPE_CHECKING:

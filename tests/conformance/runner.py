@@ -354,9 +354,9 @@ async def run_examples(
     from hookbus.bus.connection import connect
     from hookbus.bus.server import EmbeddedServer
     from hookbus.bus.settings import NatsSettings
+    from hookbus.controller.adapters.store import WorkflowStore
     from hookbus.controller.engine.controller import Controller
     from hookbus.controller.engine.settings import ControllerSettings
-    from hookbus.controller.store import WorkflowStore
 
     bundle, examples, results = load_examples(folder)
     if only:
