@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -23,28 +22,37 @@ class SafeEvents:
     def __init__(self, sink: Any) -> None:
         self._sink = sink
 
-    async def _call(self, method: str, *args: Any) -> None:
-        try:
-            await getattr(self._sink, method)(*args)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("event sink failed; notification dropped", hook=method)
-
     async def workflow_phase(self, workflow: Any, phase: str, message: str) -> None:
         """See :class:`hookbus.controller.engine.hooks.EventSink`."""
-        await self._call("workflow_phase", workflow, phase, message)
+        try:
+            await self._sink.workflow_phase(workflow, phase, message)
+        except Exception:
+            _dropped("workflow_phase")
 
     async def node_phases(self, workflow: Any, nodes: Sequence[Any]) -> None:
         """See :class:`hookbus.controller.engine.hooks.EventSink`."""
-        await self._call("node_phases", workflow, nodes)
+        try:
+            await self._sink.node_phases(workflow, nodes)
+        except Exception:
+            _dropped("node_phases")
 
     async def pod_created(self, workflow: Any, pods: Sequence[Any]) -> None:
         """See :class:`hookbus.controller.engine.hooks.EventSink`."""
-        await self._call("pod_created", workflow, pods)
+        try:
+            await self._sink.pod_created(workflow, pods)
+        except Exception:
+            _dropped("pod_created")
 
     async def progress(
         self, workflow: Any, done: int, total: int, phases: Mapping[str, int]
     ) -> None:
         """See :class:`hookbus.controller.engine.hooks.EventSink`."""
-        await self._call("progress", workflow, done, total, phases)
+        try:
+            await self._sink.progress(workflow, done, total, phases)
+        except Exception:
+            _dropped("progress")
+
+
+def _dropped(hook: str) -> None:
+    """Log the exception being handled: a notification the sink failed to take."""
+    log.exception("event sink failed; notification dropped", hook=hook)
