@@ -91,11 +91,13 @@ async def run_command(args: argparse.Namespace) -> int:
 
     settings = settings_from_args(args)
     external = not settings.embedded_nats
-    # Always a fresh store: a run must not resume the workflows of earlier runs. On a
-    # shared NATS that is a bucket of its own, deleted at the end, and the plugins
-    # registered there are called, as a server would.
+    # Always a fresh store: a run must not resume the workflows of earlier runs (an
+    # embedded server's store is in a temporary directory, whatever HOOKBUS_NATS_STORE_DIR
+    # says). On a shared NATS that is a bucket of its own, deleted at the end, and the
+    # plugins registered there are called, as a server would.
     settings = replace(
         settings,
+        bus=replace(settings.bus, nats=replace(settings.bus.nats, embedded_store_dir=None)),
         state_dir=None,
         executor=replace(
             settings.executor, state_dir=Path(args.state_dir) if args.state_dir else None
