@@ -11,7 +11,7 @@ top (:func:`hookbus.controller.cli.common.settings_from_args`);
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from ..bus.settings import BusSettings
@@ -115,19 +115,24 @@ class HookbusSettings:
         return not self.bus.nats.urls
 
 
-def from_env(env: Mapping[str, str] | None = None, base: HookbusSettings | None = None) -> HookbusSettings:
-    """The whole tree from ``HOOKBUS_*`` environment variables over *base* (defaults).
-
-    The bus part is :func:`hookbus.bus.settings.from_env`; ``HOOKBUS_LOG_LEVEL``
-    and ``HOOKBUS_LOG_FORMAT`` fill :class:`LogSettings`.
-    """
-    from dataclasses import replace
-
+def log_from_env(env: Mapping[str, str] | None = None, base: LogSettings | None = None) -> LogSettings:
+    """:class:`LogSettings` from ``HOOKBUS_LOG_LEVEL`` and ``HOOKBUS_LOG_FORMAT`` over *base*."""
     env = os.environ if env is None else env
-    settings = base or HookbusSettings()
-    log = settings.log
+    log = base or LogSettings()
     if level := env.get("HOOKBUS_LOG_LEVEL"):
         log = replace(log, level=level.strip().lower())
     if fmt := env.get("HOOKBUS_LOG_FORMAT"):
         log = replace(log, format=fmt.strip().lower())
-    return replace(settings, bus=bus_from_env(env, settings.bus), log=log)
+    return log
+
+
+def from_env(env: Mapping[str, str] | None = None, base: HookbusSettings | None = None) -> HookbusSettings:
+    """The whole tree from ``HOOKBUS_*`` environment variables over *base* (defaults).
+
+    The bus part is :func:`hookbus.bus.settings.from_env`, the log part :func:`log_from_env`.
+    """
+    env = os.environ if env is None else env
+    settings = base or HookbusSettings()
+    return replace(
+        settings, bus=bus_from_env(env, settings.bus), log=log_from_env(env, settings.log)
+    )

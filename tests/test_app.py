@@ -147,3 +147,12 @@ def test_server_flags_fill_the_root_settings(monkeypatch: pytest.MonkeyPatch, tm
     defaults = settings_from_args(build_parser().parse_args(["server"]))
     assert defaults.controller.max_workflows == HookbusSettings().controller.max_workflows
     assert defaults.plugins is True and defaults.state_dir is None
+
+
+def test_log_flags_go_on_top_of_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOOKBUS_LOG_LEVEL", "error")
+    monkeypatch.setenv("HOOKBUS_LOG_FORMAT", "console")
+    quiet = settings_from_args(build_parser().parse_args(["server"])).log
+    assert (quiet.level, quiet.format) == ("error", "console")
+    loud = settings_from_args(build_parser().parse_args(["server", "-vv", "--log-format", "json"])).log
+    assert (loud.level, loud.format) == ("debug", "json")

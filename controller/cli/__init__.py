@@ -69,6 +69,7 @@ from .common import (
     exit_for_api,
     load_input,
     log,
+    log_settings,
     parse_parameters,
     print_details,
     settings_from_args,
@@ -95,6 +96,7 @@ __all__ = [
     "configure_logging",
     "exit_code_for",
     "load_input",
+    "log_settings",
     "main",
     "parse_parameters",
     "settings_from_args",
@@ -110,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     saved = structlog.get_config()
     long_running = args.command in ("server", "plugin")
-    configure_logging(args.verbose, args.log_format, default="info" if long_running else "warning")
+    configure_logging(log_settings(args), default="info" if long_running else "warning")
     try:
         return _dispatch(args)
     finally:

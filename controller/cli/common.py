@@ -19,7 +19,7 @@ import yaml
 from ...bus.control import ApiError, ControlClient
 from ...bus.log import configure
 from ..app import ignore, ignore_error
-from ..settings import HookbusSettings, from_env
+from ..settings import HookbusSettings, LogSettings, from_env, log_from_env
 from . import render
 
 if TYPE_CHECKING:
@@ -188,21 +188,25 @@ def emit(workflow: Mapping[str, Any], output: str | None, *, wide: bool = False)
         print(render.render_workflow(workflow, wide=wide or output == "wide", color=color), end="")
 
 
-def configure_logging(verbosity: int, fmt: str = "auto", *, default: str = "warning") -> None:
-    """Logging of a command: :func:`hookbus.bus.log.configure` at the level ``-v`` (info) /
-    ``-vv`` (debug) ask for, else ``$HOOKBUS_LOG_LEVEL``, else *default*; JSON or console
-    as ``--log-format`` or ``$HOOKBUS_LOG_FORMAT`` say, else JSON unless stderr is a terminal."""
-    settings = from_env().log
-    if verbosity >= 2:
-        level = "debug"
-    elif verbosity == 1:
-        level = "info"
-    else:
-        wanted = settings.level or default
-        level = wanted if wanted.upper() in logging.getLevelNamesMapping() else default
-    if fmt == "auto":
-        fmt = settings.format
-    configure(level, json=None if fmt not in ("json", "console") else fmt == "json", cache=False)
+def log_settings(args: argparse.Namespace) -> LogSettings:
+    """``HOOKBUS_LOG_LEVEL`` / ``HOOKBUS_LOG_FORMAT``, then ``-v`` (info) / ``-vv`` (debug)
+    and ``--log-format`` on top."""
+    log = log_from_env()
+    verbose = int(getattr(args, "verbose", 0) or 0)
+    if verbose:
+        log = replace(log, level="debug" if verbose >= 2 else "info")
+    fmt = getattr(args, "log_format", None)
+    if fmt and fmt != "auto":
+        log = replace(log, format=fmt)
+    return log
+
+
+def configure_logging(log: LogSettings, *, default: str = "warning") -> None:
+    """Set logging up for a command (:func:`hookbus.bus.log.configure`): *log*'s level, else
+    *default*; JSON or console as *log* says, else JSON unless stderr is a terminal."""
+    level = log.level if log.level and log.level.upper() in logging.getLevelNamesMapping() else default
+    json = log.format == "json" if log.format in ("json", "console") else None
+    configure(level, json=json, cache=False)
 
 
 def settings_from_args(args: argparse.Namespace) -> HookbusSettings:
@@ -239,6 +243,7 @@ def settings_from_args(args: argparse.Namespace) -> HookbusSettings:
     plugins = getattr(args, "plugins", settings.plugins)
     return replace(
         settings,
+        log=log_settings(args),
         bus=bus,
         controller=controller,
         executor=executor,

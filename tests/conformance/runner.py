@@ -501,8 +501,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{folder}: not a folder", file=sys.stderr)
         return 2
     from hookbus.controller.cli import configure_logging
+    from hookbus.controller.settings import LogSettings
 
-    configure_logging(0, "console")
+    configure_logging(LogSettings(format="console"))
     results = asyncio.run(
         run_examples(
             folder,
