@@ -51,7 +51,7 @@ async def run(nodes: int, store_kind: str, shape: str, running: int) -> dict[str
     if store_kind == "jetstream":
         from hookbus.bus import EmbeddedServer, NatsSettings
         from hookbus.bus.connection import connect
-        from hookbus.controller.store import WorkflowStore
+        from hookbus.controller.adapters.store import WorkflowStore
 
         server = EmbeddedServer(store_dir=Path(tmp.name) / "nats")
         await server.start()

@@ -1,7 +1,7 @@
 """What every issue-#5 benchmark part shares: an embedded controller rig, workflows, figures.
 
-:class:`Rig` is one controller as ``hookbus server`` embeds it (``Controller`` +
-``PluginHooks`` + ``EventPublisher`` + ``WorkflowStore`` on an embedded nats-server)
+:class:`Rig` is one controller as ``hookbus server`` builds it (:class:`hookbus.controller.app.Hookbus`:
+``Controller`` + ``PluginHooks`` + ``EventPublisher`` + ``WorkflowStore`` on an embedded nats-server)
 with P no-op plugin processes and an :class:`~benchmarks.event_counter.EventCounter`
 in a process of its own. Each part runs in a fresh interpreter (:func:`run_child`), so
 its peak RSS is the controller's alone and no part inherits another's heap.
@@ -33,8 +33,8 @@ if TYPE_CHECKING:
     from types import TracebackType
 
     from hookbus.bus.dispatch import CallStats, Dispatcher
+    from hookbus.controller.adapters.store import WorkflowKey
     from hookbus.controller.engine.controller import Controller
-    from hookbus.controller.store import WorkflowKey
 
 ROOT: Final = Path(__file__).resolve().parent.parent
 JSON = dict[str, Any]
@@ -302,58 +302,58 @@ class Rig:
     async def __aenter__(self) -> Rig:
         from benchmarks.dispatch_bench import stop_plugins
         from benchmarks.records import RecordingDispatcher
-        from hookbus.bus import DispatchSettings, EmbeddedServer, NatsSettings, RegistrySettings
-        from hookbus.bus.connection import connect
-        from hookbus.bus.dispatch import Dispatcher
-        from hookbus.bus.events import EventPublisher, PublisherSink
-        from hookbus.bus.registry import RegistryView
+        from hookbus.bus import BusSettings, DispatchSettings, NatsSettings, RegistrySettings
         from hookbus.bus.settings import from_env
         from hookbus.bus.testing import wait_registered
-        from hookbus.controller.engine.controller import Controller
+        from hookbus.controller.app import Hookbus
         from hookbus.controller.engine.settings import ControllerSettings
-        from hookbus.controller.plugin_hooks import PluginHooks
-        from hookbus.controller.store import WorkflowStore
+        from hookbus.controller.settings import (
+            ApiSettings,
+            EmbeddedNatsSettings,
+            ExecutorSettings,
+            HookbusSettings,
+        )
 
         s = self.settings
         try:
-            server = EmbeddedServer(store_dir=Path(self._tmp.name) / "nats", max_payload=8 * 1024 * 1024)
-            self.url = await server.start()
-            self._cleanup.append(server.stop)
-            names = [f"noop-{i}" for i in range(s.plugins)]
-            procs = await start_noop_plugins(self.url, names, s.hooks, s.max_batch, validating=s.validating, side_effects=s.side_effects, projected=s.projected)
-            self._cleanup.append(lambda: stop_plugins(procs))
-            nc = await connect(NatsSettings(urls=(self.url,), name="bench-controller"))
-            self._cleanup.append(nc.close)
-            registry = RegistryView(nc.jetstream(), RegistrySettings())
-            await registry.start()
-            self._cleanup.append(registry.stop)
-            if names:
-                await wait_registered(registry, *names, timeout=60)
-            events = from_env().events  # HOOKBUS_EVENTS_GROUPED, as for hookbus server
-            publisher = EventPublisher(nc, events)
-            await publisher.start()
-            self._cleanup.append(publisher.close)
-            if s.count_events:
-                self.counter = await EventCounter.start(self.url, s.count_events, grouped=events.grouped)
-                self._cleanup.append(self.counter.stop)
             dispatch = DispatchSettings(default_timeout=60.0, max_in_flight=s.max_in_flight)
             if s.max_batch:
                 dispatch = replace(dispatch, max_batch=s.max_batch)
-            if s.record_items:
-                self._dispatcher = RecordingDispatcher(nc, registry, dispatch, keep=s.record_items)
-            else:
-                self._dispatcher = Dispatcher(nc, registry, dispatch)
-            publisher.yield_to(self._dispatcher.activity)  # as hookbus server does
-            if s.cpu_during_calls:
-                self._cpu = CpuDuringCalls(self._dispatcher.activity, process_roles())
-            self._controller = Controller(
-                ControllerSettings(executor="simulate", max_running_nodes=s.max_running_nodes),
-                store=WorkflowStore(nc.jetstream()),
-                hooks=PluginHooks(self._dispatcher, events=publisher),
-                events=PublisherSink(publisher),
+            events = from_env().events  # HOOKBUS_EVENTS_GROUPED, as for hookbus server
+            settings = HookbusSettings(
+                bus=BusSettings(
+                    nats=NatsSettings(name="bench-controller"),
+                    registry=RegistrySettings(),
+                    dispatch=dispatch,
+                    events=events,
+                ),
+                controller=ControllerSettings(max_running_nodes=s.max_running_nodes),
+                executor=ExecutorSettings(kind="simulate"),
+                embedded=EmbeddedNatsSettings(store_dir=Path(self._tmp.name) / "nats", max_payload=8 * 1024 * 1024),
+                api=ApiSettings(enabled=False),
+                state_dir=Path(self._tmp.name),
             )
-            await self._controller.start()
-            self._cleanup.append(self._controller.stop)
+
+            def recording(nc: Any, registry: Any, settings: DispatchSettings) -> Dispatcher:
+                return RecordingDispatcher(nc, registry, settings, keep=s.record_items)
+
+            app = Hookbus(settings, dispatcher_factory=recording if s.record_items else None)
+            self._cleanup.append(app.close)
+            await app.start()
+            self.url = app.nats_url
+            self._controller = app.controller
+            self._dispatcher = app.dispatcher
+            names = [f"noop-{i}" for i in range(s.plugins)]
+            procs = await start_noop_plugins(self.url, names, s.hooks, s.max_batch, validating=s.validating, side_effects=s.side_effects, projected=s.projected)
+            self._cleanup.append(lambda: stop_plugins(procs))
+            if names:
+                assert app.registry is not None
+                await wait_registered(app.registry, *names, timeout=60)
+            if s.count_events:
+                self.counter = await EventCounter.start(self.url, s.count_events, grouped=events.grouped)
+                self._cleanup.append(self.counter.stop)
+            if s.cpu_during_calls:
+                self._cpu = CpuDuringCalls(self.dispatcher.activity, process_roles())
         except BaseException:
             await self.close()
             raise

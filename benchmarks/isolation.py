@@ -45,7 +45,7 @@ from benchmarks.harness import (
 )
 
 if TYPE_CHECKING:
-    from hookbus.controller.store import WorkflowKey
+    from hookbus.controller.adapters.store import WorkflowKey
 
 
 class LoopLag:

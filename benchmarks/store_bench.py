@@ -30,7 +30,7 @@ import ormsgpack
 from hookbus.bus import EmbeddedServer, NatsSettings
 from hookbus.bus.connection import connect
 from hookbus.bus.log import configure as configure_logging
-from hookbus.controller.store import WorkflowKey, WorkflowStore
+from hookbus.controller.adapters.store import WorkflowKey, WorkflowStore
 
 
 def make_nodes(workflow: str, n: int) -> dict[str, dict[str, Any]]:

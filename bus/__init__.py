@@ -7,7 +7,7 @@ package is an implementation detail that may change between releases.
 from __future__ import annotations
 
 from .codec import Encoding
-from .control import ControlError, complete_node
+from .control import ControlClient, ControlError, complete_node
 from .dispatch import CallResult, Dispatcher, ItemOutcome, PluginCallError
 from .errors import (
     BusError,
@@ -50,6 +50,7 @@ __all__ = [
     "CallResult",
     "ConfigError",
     "ConnectError",
+    "ControlClient",
     "ControlError",
     "DecodeError",
     "Dispatcher",

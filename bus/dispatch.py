@@ -258,6 +258,8 @@ class Dispatcher:
         self._clock = clock
         self._empty_replies: dict[tuple[str, Encoding, int], bytes] = {}
         self._breakers: dict[str, CircuitBreaker] = {}
+        self._last_errors: dict[str, tuple[float, str]] = {}
+        """Per plugin: wall-clock time and message of its last failed request (status output)."""
         self._filters: dict[tuple[str, Hook], tuple[PluginManifest, ItemPredicate | None]] = {}
         self.stats = CallStats()
         self._request_seq = 0
@@ -275,6 +277,15 @@ class Dispatcher:
             breaker = CircuitBreaker(self.settings.breaker_threshold, self.settings.breaker_cooldown, clock=self._clock)
             self._breakers[plugin] = breaker
         return breaker
+
+    def breaker_state(self, plugin: str) -> str:
+        """``closed``, ``open`` or ``half-open``: the state of *plugin*'s circuit breaker."""
+        breaker = self._breakers.get(plugin)
+        return "closed" if breaker is None else breaker.state.value
+
+    def last_error(self, plugin: str) -> tuple[float, str] | None:
+        """Wall-clock time and message of *plugin*'s last failed request, if any failed."""
+        return self._last_errors.get(plugin)
 
     def wants(self, hook: Hook, workflow_meta: Mapping[str, Any] | None = None) -> bool:
         """Whether any live plugin could be called for *hook* (cheap; lets callers skip building items)."""
@@ -429,6 +440,7 @@ class Dispatcher:
                     results = await self._request(plan, call, body, len(chunk_indexes), sent)
                 except PluginCallError as exc:
                     outcome_ok = False
+                    self._last_errors[name] = (time.time(), str(exc))
                     replies.append((chunk_indexes, exc))
                 else:
                     replies.append((chunk_indexes, results))

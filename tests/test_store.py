@@ -8,7 +8,7 @@ import pytest
 
 from hookbus.bus import EmbeddedServer, NatsSettings
 from hookbus.bus.connection import connect
-from hookbus.controller.store import (
+from hookbus.controller.adapters.store import (
     StoreError,
     WorkflowKey,
     WorkflowStore,

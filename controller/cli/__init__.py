@@ -9,6 +9,7 @@ Commands (``hookbus COMMAND --help`` for each)::
     hookbus list | get NAME | watch NAME | wait NAME... | logs NAME [NODE] [-f]
     hookbus suspend | resume | stop | terminate | retry | delete NAME...
     hookbus plugin run MODULE:ATTR         serve a plugin written with the hookbus SDK
+    hookbus plugin list [-o json]          the plugins a server sees: live, hooks, breaker, last error
     hookbus events [--workflow W] [--follow]
 
 Client commands find the server through ``--nats-url`` or ``HOOKBUS_NATS_URL``
@@ -47,9 +48,10 @@ from typing import TYPE_CHECKING
 
 import structlog
 
+from ...bus.control import ApiError
 from ...bus.errors import BusError, ConfigError, ConnectError
 from ...bus.loop import run as run_process
-from ..api import ApiError
+from ..adapters.safe_events import SafeEvents
 from .common import (
     EXIT_CONFLICT,
     EXIT_FAILED,
@@ -67,11 +69,12 @@ from .common import (
     exit_for_api,
     load_input,
     log,
+    log_settings,
     parse_parameters,
     print_details,
+    settings_from_args,
 )
 from .parser import build_parser
-from .server import SafeEvents
 
 if TYPE_CHECKING:
     import argparse
@@ -93,8 +96,10 @@ __all__ = [
     "configure_logging",
     "exit_code_for",
     "load_input",
+    "log_settings",
     "main",
     "parse_parameters",
+    "settings_from_args",
 ]
 
 
@@ -107,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     saved = structlog.get_config()
     long_running = args.command in ("server", "plugin")
-    configure_logging(args.verbose, args.log_format, default="info" if long_running else "warning")
+    configure_logging(log_settings(args), default="info" if long_running else "warning")
     try:
         return _dispatch(args)
     finally:

@@ -12,13 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from .. import render
-from ..api import (
-    ApiClient,
-    ApiError,
-    LogCursor,
-    documents_of,
-)
+from ...bus.control import ApiError, ControlClient, LogCursor
+from ..workflows import documents_of
+from . import render
 from .common import (
     EXIT_INTERNAL,
     EXIT_NOT_FOUND,
@@ -45,7 +41,7 @@ if TYPE_CHECKING:
 
 
 async def _watch_remote(
-    client: ApiClient, name: str, *, tree: bool, stream: Any = None
+    client: ControlClient, name: str, *, tree: bool, stream: Any = None
 ) -> dict[str, Any]:
     display = render.LiveDisplay(stream or sys.stderr, tree=tree)
     workflow: dict[str, Any] = {}
@@ -259,6 +255,17 @@ def plugin_run_command(args: argparse.Namespace) -> int:
     return int(run_from_spec(args.spec, settings))
 
 
+async def plugin_list_command(args: argparse.Namespace) -> int:
+    """``hookbus plugin list``: the plugins a running server has seen, and how they are doing."""
+    async with api_client(args) as client:
+        plugins = await client.plugins()
+    if args.output == "json":
+        print(json.dumps(plugins, indent=2, default=str))
+        return EXIT_OK
+    print(render.plugin_table(plugins), end="")
+    return EXIT_OK
+
+
 async def events_command(args: argparse.Namespace) -> int:
     """``hookbus events``: print the workflow / node / pod events a server published."""
     try:
@@ -280,7 +287,7 @@ async def events_command(args: argparse.Namespace) -> int:
     )
     stop, received, undo = stop_signals()
     try:
-        async with nats_connection(settings, embedded=False, quiet=args.verbose == 0) as (nc, _u):
+        async with nats_connection(settings, quiet=args.verbose == 0) as nc:
 
             async def pump() -> None:
                 reader = replay(

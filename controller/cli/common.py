@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
 import signal
 import sys
 from dataclasses import replace
@@ -17,12 +16,11 @@ from typing import TYPE_CHECKING, Any
 import structlog
 import yaml
 
-from ...bus.settings import BusSettings, from_env
-from .. import render
-from ..api import (
-    ApiClient,
-    ApiError,
-)
+from ...bus.control import ApiError, ControlClient
+from ...bus.log import configure
+from ..app import ignore, ignore_error
+from ..settings import HookbusSettings, LogSettings, from_env, log_from_env
+from . import render
 
 if TYPE_CHECKING:
     import argparse
@@ -30,6 +28,7 @@ if TYPE_CHECKING:
 
     from nats.aio.client import Client
 
+    from ...bus.settings import BusSettings
     from ..argo.manifest import Bundle
 
 
@@ -42,9 +41,6 @@ EXIT_UNAVAILABLE = 5
 EXIT_INTERNAL = 70
 EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143
-
-EMBEDDED_MAX_PAYLOAD = 8 * 1024 * 1024
-"""max_payload of the embedded NATS server: big workflow snapshots fit in one reply."""
 
 EPILOG = """\
 exit codes: 0 ok / Succeeded, 1 workflow Failed or Error, 2 bad input (usage, lint),
@@ -192,118 +188,93 @@ def emit(workflow: Mapping[str, Any], output: str | None, *, wide: bool = False)
         print(render.render_workflow(workflow, wide=wide or output == "wide", color=color), end="")
 
 
-class _StderrLogger:
-    """A structlog logger that writes to whatever ``sys.stderr`` is at the time."""
-
-    def msg(self, message: str) -> None:
-        print(message, file=sys.stderr, flush=True)
-
-    log = debug = info = warning = warn = error = critical = exception = fatal = msg
-
-
-def configure_logging(verbosity: int, fmt: str = "auto", *, default: str = "warning") -> None:
-    """structlog to stderr, at the level ``-v`` (info) / ``-vv`` (debug) ask for, else
-    ``$HOOKBUS_LOG_LEVEL``, else *default*; JSON or console as ``--log-format`` or
-    ``$HOOKBUS_LOG_FORMAT`` say, else JSON unless stderr is a terminal."""
-    names = logging.getLevelNamesMapping()
-    if verbosity >= 2:
-        level = logging.DEBUG
-    elif verbosity == 1:
-        level = logging.INFO
-    else:
-        wanted = (os.environ.get("HOOKBUS_LOG_LEVEL") or default).upper()
-        level = names.get(wanted, names[default.upper()])
-    if fmt == "auto":
-        fmt = os.environ.get("HOOKBUS_LOG_FORMAT") or "auto"
-    json_logs = fmt == "json" or (fmt != "console" and not sys.stderr.isatty())
-    renderer: Any = (
-        structlog.processors.JSONRenderer()
-        if json_logs
-        else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
-    )
-    structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            structlog.processors.format_exc_info,
-            renderer,
-        ],
-        wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=lambda *args: _StderrLogger(),
-        cache_logger_on_first_use=False,
-    )
+def log_settings(args: argparse.Namespace) -> LogSettings:
+    """``HOOKBUS_LOG_LEVEL`` / ``HOOKBUS_LOG_FORMAT``, then ``-v`` (info) / ``-vv`` (debug)
+    and ``--log-format`` on top."""
+    log = log_from_env()
+    verbose = int(getattr(args, "verbose", 0) or 0)
+    if verbose:
+        log = replace(log, level="debug" if verbose >= 2 else "info")
+    fmt = getattr(args, "log_format", None)
+    if fmt and fmt != "auto":
+        log = replace(log, format=fmt)
+    return log
 
 
-def bus_settings(args: argparse.Namespace) -> BusSettings:
-    """``HOOKBUS_*`` environment variables, then the command line's NATS flags on top."""
+def configure_logging(log: LogSettings, *, default: str = "warning") -> None:
+    """Set logging up for a command (:func:`hookbus.bus.log.configure`): *log*'s level, else
+    *default*; JSON or console as *log* says, else JSON unless stderr is a terminal."""
+    level = log.level if log.level and log.level.upper() in logging.getLevelNamesMapping() else default
+    json = log.format == "json" if log.format in ("json", "console") else None
+    configure(level, json=json, cache=False)
+
+
+def settings_from_args(args: argparse.Namespace) -> HookbusSettings:
+    """``HOOKBUS_*`` environment variables, then the command line's flags on top: the one
+    place flags become settings (absent flags leave the environment's or the defaults)."""
     settings = from_env()
+    bus = settings.bus
     nats: dict[str, Any] = {}
     if getattr(args, "nats_url", None):
         nats["urls"] = tuple(u.strip() for u in args.nats_url.split(",") if u.strip())
     if getattr(args, "nats_creds", None):
         nats["creds_file"] = args.nats_creds
     if nats:
-        settings = replace(settings, nats=replace(settings.nats, **nats))
+        bus = replace(bus, nats=replace(bus.nats, **nats))
     allow = getattr(args, "plugin_allow", None)
     if allow is not None:
         names = tuple(n.strip() for n in allow.split(",") if n.strip())
-        settings = replace(settings, registry=replace(settings.registry, allow=names))
-    return settings
+        bus = replace(bus, registry=replace(bus.registry, allow=names))
+    controller = replace(
+        settings.controller,
+        **given(
+            namespace=getattr(args, "namespace", None),
+            max_workflows=getattr(args, "max_workflows", None),
+            max_running_nodes=getattr(args, "max_running_nodes", None),
+        ),
+    )
+    executor = settings.executor
+    if getattr(args, "executor", None):
+        executor = replace(executor, kind=args.executor)
+    embedded = settings.embedded
+    if getattr(args, "port", None) is not None:
+        embedded = replace(embedded, port=args.port)
+    state_dir = Path(args.state_dir) if getattr(args, "state_dir", None) else settings.state_dir
+    plugins = getattr(args, "plugins", settings.plugins)
+    return replace(
+        settings,
+        log=log_settings(args),
+        bus=bus,
+        controller=controller,
+        executor=executor,
+        embedded=embedded,
+        state_dir=state_dir,
+        plugins=bool(plugins),
+    )
 
 
-def _shown_url(url: str) -> str:
-    """*url* without credentials, for printing."""
-    scheme, sep, rest = url.partition("://")
-    if sep and "@" in rest:
-        return f"{scheme}://{rest.split('@', 1)[1]}"
-    return url
-
-
-async def _ignore_error(exc: Exception) -> None:
-    """A client's connection errors surface as its exit code and message, not as log lines."""
-
-
-async def _ignore() -> None:
-    """A client closing its connection is not news."""
+def bus_settings(args: argparse.Namespace) -> BusSettings:
+    """The bus part of :func:`settings_from_args` (what client commands and plugins need)."""
+    return settings_from_args(args).bus
 
 
 @contextlib.asynccontextmanager
-async def nats_connection(
-    settings: BusSettings,
-    *,
-    embedded: bool,
-    store_dir: Path | None = None,
-    port: int = -1,
-    quiet: bool = False,
-) -> AsyncIterator[tuple[Client, str]]:
-    """A NATS connection: to ``settings.nats.urls``, or to an embedded server when *embedded*."""
+async def nats_connection(settings: BusSettings, *, quiet: bool = False) -> AsyncIterator[Client]:
+    """A client's NATS connection to ``settings.nats.urls``, drained on exit."""
     from ...bus.connection import connect
-    from ...bus.server import EmbeddedServer
 
-    server: EmbeddedServer | None = None
-    urls: list[str] | None = None
-    if embedded:
-        server = EmbeddedServer(store_dir=store_dir, port=port, max_payload=EMBEDDED_MAX_PAYLOAD)
-        urls = [await server.start()]
+    extra: dict[str, Any] = {"error_cb": ignore_error, "disconnected_cb": ignore} if quiet else {}
+    nc = await connect(settings.nats, None, **extra)
     try:
-        extra: dict[str, Any] = (
-            {"error_cb": _ignore_error, "disconnected_cb": _ignore} if quiet else {}
-        )
-        nc = await connect(settings.nats, urls, **extra)
-        try:
-            yield nc, (urls[0] if urls else ",".join(_shown_url(u) for u in settings.nats.urls))
-        finally:
-            with contextlib.suppress(Exception):
-                await nc.drain()
+        yield nc
     finally:
-        if server is not None:
-            await server.stop()
+        with contextlib.suppress(Exception):
+            await nc.drain()
 
 
 @contextlib.asynccontextmanager
-async def api_client(args: argparse.Namespace) -> AsyncIterator[ApiClient]:
-    """An :class:`ApiClient` for the server named by ``--nats-url`` / ``HOOKBUS_NATS_URL``."""
+async def api_client(args: argparse.Namespace) -> AsyncIterator[ControlClient]:
+    """A :class:`ControlClient` for the server named by ``--nats-url`` / ``HOOKBUS_NATS_URL``."""
     settings = bus_settings(args)
     if not settings.nats.urls:
         raise CliError(
@@ -315,8 +286,8 @@ async def api_client(args: argparse.Namespace) -> AsyncIterator[ApiClient]:
     settings = replace(
         settings, nats=replace(settings.nats, max_reconnect_attempts=1, reconnect_wait=0.2)
     )
-    async with nats_connection(settings, embedded=False, quiet=args.verbose == 0) as (nc, _url):
-        yield ApiClient(nc, namespace=args.namespace)
+    async with nats_connection(settings, quiet=args.verbose == 0) as nc:
+        yield ControlClient(nc, namespace=args.namespace)
 
 
 def stop_signals() -> tuple[asyncio.Event, list[int], Callable[[], None]]:

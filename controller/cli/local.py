@@ -5,37 +5,31 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sys
-import tempfile
 import uuid
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .. import render
-from ..api import (
-    SUMMARY_POLL,
-    pod_name,
-    workflow_summary,
-)
+from ..app import Hookbus
 from ..plugin_warnings import warnings_of
+from ..workflows import SUMMARY_POLL, node_pod_name, workflow_summary
+from . import render
 from .common import (
     EXIT_OK,
     EXIT_USAGE,
     CliError,
-    bus_settings,
     emit,
     exit_code_for,
     first_of,
-    given,
     lint_messages,
     load_input,
     manifest_error,
-    nats_connection,
     parse_parameters,
+    settings_from_args,
     signal_exit,
     stop_signals,
     ticking,
 )
-from .server import plugin_hooks
 
 if TYPE_CHECKING:
     import argparse
@@ -81,17 +75,13 @@ def _print_local_logs(
         path = controller.log_path(key, node["id"])
         if path is None or not Path(path).is_file():
             continue
-        prefix = pod_name(key.name, node)
+        prefix = node_pod_name(key.name, node)
         for line in Path(path).read_text(errors="replace").splitlines():
             print(f"{prefix}: {line}", file=stream or sys.stdout)
 
 
 async def run_command(args: argparse.Namespace) -> int:
     """``hookbus run``: embedded NATS + controller, one workflow to its end."""
-    from ..engine.controller import Controller
-    from ..engine.settings import ControllerSettings
-    from ..store import WorkflowStore
-
     bundle, workflows = load_input([args.file], args.templates or ())
     if not workflows:
         raise CliError(f"{args.file}: no Workflow document in it (kind: Workflow)", EXIT_USAGE)
@@ -99,83 +89,73 @@ async def run_command(args: argparse.Namespace) -> int:
     if messages := lint_messages(workflows, bundle):
         raise CliError(f"{args.file}: {len(messages)} lint error(s)", EXIT_USAGE, messages)
 
-    settings = bus_settings(args)
-    external = bool(settings.nats.urls)
-    bucket = f"hookbus-run-{uuid.uuid4().hex[:12]}" if external else "hookbus-workflows"
+    settings = settings_from_args(args)
+    external = not settings.embedded_nats
+    # Always a fresh store: a run must not resume the workflows of earlier runs (an
+    # embedded server's store is in a temporary directory, whatever HOOKBUS_NATS_STORE_DIR
+    # says). On a shared NATS that is a bucket of its own, deleted at the end, and the
+    # plugins registered there are called, as a server would.
+    settings = replace(
+        settings,
+        bus=replace(settings.bus, nats=replace(settings.bus.nats, embedded_store_dir=None)),
+        state_dir=None,
+        executor=replace(
+            settings.executor, state_dir=Path(args.state_dir) if args.state_dir else None
+        ),
+        embedded=replace(settings.embedded, quiet=args.verbose == 0),
+        store=replace(
+            settings.store,
+            bucket=f"hookbus-run-{uuid.uuid4().hex[:12]}" if external else settings.store.bucket,
+            delete_on_close=external,
+        ),
+        api=replace(settings.api, enabled=False),
+        events=False,
+        plugins=external and settings.plugins,
+    )
     stop, received, undo = stop_signals()
     finals: list[dict[str, Any]] = []
-    with tempfile.TemporaryDirectory(prefix="hookbus-run-", ignore_cleanup_errors=True) as tmp:
-        # Always a fresh store: a run must not resume the workflows of earlier runs.
-        async with nats_connection(
-            settings, embedded=not external, store_dir=Path(tmp) / "nats", quiet=args.verbose == 0
-        ) as (nc, _url):
-            js = nc.jetstream()
-            store = WorkflowStore(js, bucket=bucket)
-            await store.open()
-            extras = contextlib.AsyncExitStack()
-            # On a shared NATS the plugins registered there are called, as a server would.
-            hooks = (
-                await extras.enter_async_context(plugin_hooks(nc, settings))
-                if external and args.plugins
-                else None
-            )
-            state_dir = Path(args.state_dir) if args.state_dir else Path(tmp) / "state"
-            controller = Controller(
-                ControllerSettings(
-                    executor=args.executor,
-                    state_dir=state_dir,
-                    namespace=args.namespace,
-                    **given(max_running_nodes=args.max_running_nodes),
-                ),
-                store=store,
-                hooks=hooks,
-            )
-            await controller.start()
-            interrupted = False
-            try:
-                keys = []
-                for _source, workflow in workflows:
-                    try:
-                        keys.append(
-                            await controller.submit(workflow, parameters=parameters, bundle=bundle)
-                        )
-                    except ValueError as exc:
-                        if getattr(exc, "errors", None) is not None:
-                            raise manifest_error(exc, args.file) from exc
-                        raise CliError(f"{args.file}: {exc}", EXIT_USAGE) from exc
-                    for warning in warnings_of(controller.get(keys[-1])):
-                        print(f"Warning: {warning}", file=sys.stderr, flush=True)
-                for key in keys:
-                    display = render.LiveDisplay(sys.stderr)
-                    finished, result = await first_of(_follow_local(controller, key, display), stop)
-                    display.close()
-                    if not finished:
-                        interrupted = True
-                        print(
-                            f"hookbus: interrupted; terminating workflow {key.name}",
-                            file=sys.stderr,
-                        )
-                        with contextlib.suppress(Exception):
-                            await controller.terminate(key)
-                        with contextlib.suppress(Exception):
-                            await asyncio.wait_for(controller.wait(key), 10.0)
-                        result = controller.get(key)
-                    finals.append(result)
-                    if args.log:
-                        machine = args.output in ("json", "yaml", "name")
-                        _print_local_logs(
-                            controller, key, result, sys.stderr if machine else sys.stdout
-                        )
-                    emit(result, args.output)
-                    if interrupted:
-                        break
-            finally:
-                await controller.stop()
-                await extras.aclose()
-                undo()
-                if external:
+    interrupted = False
+    try:
+        async with Hookbus(settings) as app:
+            controller = app.controller
+            keys = []
+            for _source, workflow in workflows:
+                try:
+                    keys.append(
+                        await controller.submit(workflow, parameters=parameters, bundle=bundle)
+                    )
+                except ValueError as exc:
+                    if getattr(exc, "errors", None) is not None:
+                        raise manifest_error(exc, args.file) from exc
+                    raise CliError(f"{args.file}: {exc}", EXIT_USAGE) from exc
+                for warning in warnings_of(controller.get(keys[-1])):
+                    print(f"Warning: {warning}", file=sys.stderr, flush=True)
+            for key in keys:
+                display = render.LiveDisplay(sys.stderr)
+                finished, result = await first_of(_follow_local(controller, key, display), stop)
+                display.close()
+                if not finished:
+                    interrupted = True
+                    print(
+                        f"hookbus: interrupted; terminating workflow {key.name}",
+                        file=sys.stderr,
+                    )
                     with contextlib.suppress(Exception):
-                        await js.delete_key_value(bucket)
+                        await controller.terminate(key)
+                    with contextlib.suppress(Exception):
+                        await asyncio.wait_for(controller.wait(key), 10.0)
+                    result = controller.get(key)
+                finals.append(result)
+                if args.log:
+                    machine = args.output in ("json", "yaml", "name")
+                    _print_local_logs(
+                        controller, key, result, sys.stderr if machine else sys.stdout
+                    )
+                emit(result, args.output)
+                if interrupted:
+                    break
+    finally:
+        undo()
     if interrupted:
         return signal_exit(received)
     return max(exit_code_for(w) for w in finals)

@@ -13,6 +13,7 @@ from .client import (
     get_command,
     list_command,
     logs_command,
+    plugin_list_command,
     plugin_run_command,
     submit_command,
     version_command,
@@ -305,6 +306,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("spec", metavar="MODULE:ATTR")
     p.set_defaults(func=plugin_run_command)
+    p = plugin_sub.add_parser(
+        "list",
+        help="List the plugins a running server has seen: live instances, hooks, breaker, last error.",
+        description="List the plugins a running server has seen: whether each is live (a heartbeat "
+        "within the registry TTL, allowed by the allow-list), its live instances and hooks, the "
+        "state of its circuit breaker and its last failed call.",
+        parents=[common, nats],
+        epilog=EPILOG,
+    )
+    p.add_argument("-o", "--output", choices=("json",), help="json: every field as JSON")
+    p.set_defaults(func=plugin_list_command, namespace="default")
 
     p = add("events", "Print workflow and node events.", [nats, namespace], events_command)
     p.add_argument("--workflow", metavar="NAME", help="only this workflow's events")

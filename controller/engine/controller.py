@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
+from ..adapters.store import WorkflowKey
 from ..argo.errors import LintError, ManifestError
 from ..argo.lint import lint_workflow
 from ..argo.manifest import (
@@ -20,7 +21,6 @@ from ..argo.manifest import (
     workflow_name,
 )
 from ..plugin_warnings import set_warnings
-from ..store import WorkflowKey
 from .clock import Clock, SystemClock
 from .hooks import EventSink, HookPoints, NullEvents, NullHooks
 from .model import (
@@ -49,8 +49,8 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Mapping
     from types import TracebackType
 
+    from ..adapters.store import WorkflowStore
     from ..executors.base import Executor
-    from ..store import WorkflowStore
     from .settings import ControllerSettings
 
 log = structlog.get_logger(__name__)

@@ -1,4 +1,4 @@
-"""An in-memory stand-in for :class:`~hookbus.controller.store.WorkflowStore`.
+"""An in-memory stand-in for :class:`~hookbus.controller.adapters.store.WorkflowStore`.
 
 Same async interface, no durability: for dry runs, benchmarks that measure the
 engine alone, and unit tests of scheduling. Durable runs use the JetStream store.
@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 from typing import TYPE_CHECKING, Any
 
-from ..store import StoredWorkflow, WorkflowKey
+from ..adapters.store import StoredWorkflow, WorkflowKey
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping

@@ -91,8 +91,8 @@ from .volumes import node_mounts, release_workflow_volumes, workflow_dir
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
 
+    from ..adapters.store import WorkflowKey
     from ..executors.base import Executor
-    from ..store import WorkflowKey
     from .clock import Clock
     from .hooks import EventSink, HookPoints
     from .settings import ControllerSettings

@@ -214,16 +214,22 @@ async def test_yield_to_hooks_is_checked_and_read_from_the_environment(nc: Clien
         EventPublisher(nc, replace(HOLD, yield_to_hooks=float("inf")))
 
 
-async def test_hookbus_server_holds_its_events_while_its_plugins_are_asked(nc: Client) -> None:
-    from hookbus.bus import BusSettings
-    from hookbus.controller.cli.server import plugin_hooks
+async def test_hookbus_server_holds_its_events_while_its_plugins_are_asked(nats_url: str) -> None:
+    from hookbus.bus import BusSettings, NatsSettings
+    from hookbus.controller.app import Hookbus
+    from hookbus.controller.settings import ApiSettings, HookbusSettings
 
-    async with EventPublisher(nc, HOLD) as publisher, plugin_hooks(nc, BusSettings(), publisher) as hooks:
-        hooks.dispatcher.activity.enter(BIG)  # as a hook call of BIG items does
+    settings = HookbusSettings(
+        bus=BusSettings(nats=NatsSettings(urls=(nats_url,)), events=HOLD), api=ApiSettings(enabled=False)
+    )
+    async with Hookbus(settings) as app:
+        publisher, dispatcher = app.publisher, app.dispatcher
+        assert publisher is not None and dispatcher is not None
+        dispatcher.activity.enter(BIG)  # as a hook call of BIG items does
         await publisher.publish(event(0))
         busy_since = time.monotonic()
         while time.monotonic() - busy_since < 0.2:
             assert publisher.stats.published == 0
             await publisher_turn()
-        hooks.dispatcher.activity.leave(BIG)
+        dispatcher.activity.leave(BIG)
         await wait_for(lambda: publisher.stats.published == 1, timeout=15)

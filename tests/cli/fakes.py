@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Key:
-    """Same fields as hookbus.controller.store.WorkflowKey."""
+    """Same fields as hookbus.controller.adapters.store.WorkflowKey."""
 
     namespace: str
     name: str

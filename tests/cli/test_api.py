@@ -10,16 +10,16 @@ import pytest
 
 from hookbus.bus import subjects
 from hookbus.bus.codec import Encoding, decode_map, encode
-from hookbus.controller.api import (
-    ApiClient,
-    ApiServer,
+from hookbus.bus.control import (
     BadRequest,
     Conflict,
+    ControlClient,
     LogCursor,
     NoServerError,
     NotFound,
     subject,
 )
+from hookbus.controller.adapters.api_server import ApiServer
 from tests.cli.fakes import FakeController, Key
 from tests.conftest import wait_for
 
@@ -46,9 +46,9 @@ def controller(tmp_path: Path) -> FakeController:
 
 
 @pytest.fixture
-async def client(nc: Client, controller: FakeController) -> AsyncIterator[ApiClient]:
+async def client(nc: Client, controller: FakeController) -> AsyncIterator[ControlClient]:
     async with ApiServer(controller, nc, key_factory=Key):
-        yield ApiClient(nc, timeout=5.0)
+        yield ControlClient(nc, timeout=5.0)
 
 
 def test_subjects_are_the_control_subjects() -> None:
@@ -56,7 +56,7 @@ def test_subjects_are_the_control_subjects() -> None:
     assert subject("submit") == subjects.control("workflow.submit")
 
 
-async def test_submit_get_list(client: ApiClient, controller: FakeController) -> None:
+async def test_submit_get_list(client: ControlClient, controller: FakeController) -> None:
     result = await client.submit(HELLO, parameters={"message": "hi"})
     name = result["name"]
     assert name.startswith("hello-")
@@ -76,7 +76,7 @@ async def test_submit_get_list(client: ApiClient, controller: FakeController) ->
     assert len(await client.list(all_namespaces=True)) == 1
 
 
-async def test_invalid_manifest_is_400_with_details(client: ApiClient) -> None:
+async def test_invalid_manifest_is_400_with_details(client: ControlClient) -> None:
     bad = {**HELLO, "spec": {"templates": []}}
     with pytest.raises(BadRequest) as info:
         await client.submit(bad)
@@ -84,28 +84,28 @@ async def test_invalid_manifest_is_400_with_details(client: ApiClient) -> None:
     assert info.value.details == ["spec.entrypoint: is required"]
 
 
-async def test_unknown_workflow_is_404(client: ApiClient) -> None:
+async def test_unknown_workflow_is_404(client: ControlClient) -> None:
     with pytest.raises(NotFound, match="default/nope"):
         await client.get("nope")
     with pytest.raises(NotFound):
         await client.action("terminate", "nope")
 
 
-async def test_an_action_builds_the_workflow_once_for_its_reply(client: ApiClient, controller: FakeController) -> None:
+async def test_an_action_builds_the_workflow_once_for_its_reply(client: ControlClient, controller: FakeController) -> None:
     name = (await client.submit(HELLO))["name"]
     controller.snapshots = 0
     await client.action("suspend", name)
     assert controller.snapshots == 1  # knowing that the workflow exists builds nothing
 
 
-async def test_state_conflict_is_409(client: ApiClient, controller: FakeController) -> None:
+async def test_state_conflict_is_409(client: ControlClient, controller: FakeController) -> None:
     name = (await client.submit(HELLO))["name"]
     await controller.set_phase(Key("default", name), "Succeeded")
     with pytest.raises(Conflict, match="not suspended"):
         await client.action("resume", name)
 
 
-async def test_actions_reach_the_controller(client: ApiClient, controller: FakeController) -> None:
+async def test_actions_reach_the_controller(client: ControlClient, controller: FakeController) -> None:
     name = (await client.submit(HELLO))["name"]
     await client.action("suspend", name)
     await client.action("resume", name)
@@ -127,7 +127,7 @@ async def test_actions_reach_the_controller(client: ApiClient, controller: FakeC
 
 
 async def test_watch_yields_each_change_and_ends_when_finished(
-    client: ApiClient, controller: FakeController
+    client: ControlClient, controller: FakeController
 ) -> None:
     name = (await client.submit(HELLO))["name"]
     seen: list[str] = []
@@ -143,7 +143,7 @@ async def test_watch_yields_each_change_and_ends_when_finished(
     assert seen == ["Running", "Succeeded"]
 
 
-async def test_watch_long_poll_times_out_with_the_same_snapshot(client: ApiClient) -> None:
+async def test_watch_long_poll_times_out_with_the_same_snapshot(client: ControlClient) -> None:
     name = (await client.submit(HELLO))["name"]
     first = await client.request("watch", {"namespace": "default", "name": name, "wait": 0})
     again = await client.request(
@@ -154,7 +154,7 @@ async def test_watch_long_poll_times_out_with_the_same_snapshot(client: ApiClien
 
 
 async def test_logs_in_chunks_with_offsets(
-    client: ApiClient, controller: FakeController, tmp_path: Path
+    client: ControlClient, controller: FakeController, tmp_path: Path
 ) -> None:
     name = (await client.submit(HELLO))["name"]
     log = tmp_path / f"{name}.log"
@@ -177,7 +177,7 @@ async def test_logs_in_chunks_with_offsets(
 
 
 async def test_no_server_is_detected_at_once(nc: Client) -> None:
-    client = ApiClient(nc, timeout=30.0)
+    client = ControlClient(nc, timeout=30.0)
     loop = asyncio.get_running_loop()
     started = loop.time()
     with pytest.raises(NoServerError, match="hookbus server"):
@@ -212,7 +212,7 @@ async def test_raw_json_requests_and_error_headers(nc: Client, controller: FakeC
 async def test_stop_cancels_requests_in_flight(nc: Client, controller: FakeController) -> None:
     server = ApiServer(controller, nc, key_factory=Key)
     await server.start()
-    client = ApiClient(nc, timeout=5.0)
+    client = ControlClient(nc, timeout=5.0)
     name = (await client.submit(HELLO))["name"]
     first = await client.request("watch", {"name": name, "wait": 0})
     pending = asyncio.create_task(
@@ -228,7 +228,7 @@ async def test_stop_cancels_requests_in_flight(nc: Client, controller: FakeContr
 
 
 async def test_big_workflows_travel_compressed(
-    client: ApiClient, controller: FakeController, nc: Client
+    client: ControlClient, controller: FakeController, nc: Client
 ) -> None:
     name = (await client.submit(HELLO))["name"]
     workflow = controller.workflows[Key("default", name)]
@@ -261,7 +261,7 @@ async def test_big_workflows_travel_compressed(
 
 
 async def test_a_watch_that_sees_no_change_builds_the_workflow_twice_not_three_times(
-    client: ApiClient, controller: FakeController
+    client: ControlClient, controller: FakeController
 ) -> None:
     name = (await client.submit(HELLO))["name"]
     first = await client.request("watch", {"namespace": "default", "name": name, "wait": 0})
@@ -275,7 +275,7 @@ async def test_a_watch_that_sees_no_change_builds_the_workflow_twice_not_three_t
 
 
 async def test_progress_watch_takes_no_full_snapshots(
-    client: ApiClient, controller: FakeController
+    client: ControlClient, controller: FakeController
 ) -> None:
     name = (await client.submit(HELLO))["name"]
     controller.snapshots = 0

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from hookbus.controller import cli
-from hookbus.controller.api import ApiServer
+from hookbus.controller.adapters.api_server import ApiServer
 from tests.cli.fakes import FakeController, Key
 
 if TYPE_CHECKING:
@@ -246,3 +246,16 @@ def test_lint_folders_and_broken_files(tmp_path: Path, capsys: pytest.CaptureFix
 
     assert cli.main(["lint", str(tmp_path / "missing.yaml")]) == cli.EXIT_USAGE
     assert "no such file" in capsys.readouterr().out
+
+
+def test_run_keeps_its_store_to_itself_whatever_the_environment_names(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pathlib import Path as P
+
+    monkeypatch.delenv("HOOKBUS_NATS_URL", raising=False)
+    monkeypatch.setenv("HOOKBUS_NATS_STORE_DIR", str(tmp_path / "server-store"))
+    hello = P(__file__).resolve().parents[2] / "examples" / "hello-world.yaml"
+    assert cli.main(["run", str(hello), "--executor", "simulate", "-o", "name"]) == cli.EXIT_OK
+    assert capsys.readouterr().out.strip().startswith("hello-world")
+    assert not (tmp_path / "server-store").exists(), "a run never writes to a server's store"

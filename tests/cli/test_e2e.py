@@ -457,7 +457,7 @@ spec:
 
 
 async def test_a_plugin_rejects_a_workflow_through_the_server(server: str, tmp_path: Path) -> None:
-    pytest.importorskip("hookbus.controller.plugin_hooks")
+    pytest.importorskip("hookbus.controller.adapters.plugin_hooks")
     (tmp_path / "deny_plugin.py").write_text(DENY_PLUGIN)
     (tmp_path / "evil.yaml").write_text(EVIL)
     env = {"HOOKBUS_NATS_URL": server}

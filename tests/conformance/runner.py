@@ -351,12 +351,9 @@ async def run_examples(
     progress: bool = True,
 ) -> list[Result]:
     """Run the examples of *folder* (all, or those whose file or workflow name is in *only*)."""
-    from hookbus.bus.connection import connect
-    from hookbus.bus.server import EmbeddedServer
-    from hookbus.bus.settings import NatsSettings
-    from hookbus.controller.engine.controller import Controller
+    from hookbus.controller.app import Hookbus
     from hookbus.controller.engine.settings import ControllerSettings
-    from hookbus.controller.store import WorkflowStore
+    from hookbus.controller.settings import ApiSettings, ExecutorSettings, HookbusSettings
 
     bundle, examples, results = load_examples(folder)
     if only:
@@ -370,34 +367,30 @@ async def run_examples(
     with tempfile.TemporaryDirectory(
         prefix="hookbus-conformance-", ignore_cleanup_errors=True
     ) as tmp:
-        async with EmbeddedServer(
-            store_dir=Path(tmp) / "nats", max_payload=8 * 1024 * 1024
-        ) as server:
-            nc = await connect(NatsSettings(urls=(server.url,)))
-            try:
-                store = WorkflowStore(nc.jetstream())
-                settings = ControllerSettings(
-                    executor=executor,
-                    state_dir=Path(tmp) / "state",
-                    max_workflows=max(parallel, 1) * 2,
-                )
-                async with Controller(settings, store=store) as controller:
-                    limit = asyncio.Semaphore(max(parallel, 1))
+        settings = HookbusSettings(
+            controller=ControllerSettings(max_workflows=max(parallel, 1) * 2),
+            executor=ExecutorSettings(kind=executor, state_dir=Path(tmp) / "state"),
+            api=ApiSettings(enabled=False),
+            events=False,
+            plugins=False,
+            state_dir=Path(tmp),
+        )
+        async with Hookbus(settings) as app:
+            controller = app.controller
+            limit = asyncio.Semaphore(max(parallel, 1))
 
-                    async def one(example: Example) -> Result:
-                        async with limit:
-                            result = await run_one(controller, example, bundle, timeout=timeout)
-                        if progress:
-                            print(
-                                f"{result.outcome:<16} {result.example}",
-                                file=sys.stderr,
-                                flush=True,
-                            )
-                        return result
+            async def one(example: Example) -> Result:
+                async with limit:
+                    result = await run_one(controller, example, bundle, timeout=timeout)
+                if progress:
+                    print(
+                        f"{result.outcome:<16} {result.example}",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+                return result
 
-                    results.extend(await asyncio.gather(*(one(e) for e in examples)))
-            finally:
-                await nc.close()
+            results.extend(await asyncio.gather(*(one(e) for e in examples)))
     results.sort(key=lambda r: r.example)
     return results
 
@@ -508,8 +501,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{folder}: not a folder", file=sys.stderr)
         return 2
     from hookbus.controller.cli import configure_logging
+    from hookbus.controller.settings import LogSettings
 
-    configure_logging(0, "console")
+    configure_logging(LogSettings(format="console"))
     results = asyncio.run(
         run_examples(
             folder,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
-from hookbus.controller.store import WorkflowStore
+from hookbus.controller.adapters.store import WorkflowStore
 from tests.conftest import wait_for
 from tests.engine.helpers import ScriptedExecutor, by_name, children_names, load, make_controller
 

@@ -373,7 +373,7 @@ class FlakyStore(MemoryStore):
         self.failures = 2
 
     async def put_nodes(self, key: Any, nodes: Mapping[str, JSON]) -> None:
-        from hookbus.controller.store import StoreError
+        from hookbus.controller.adapters.store import StoreError
 
         if self.failures:
             self.failures -= 1

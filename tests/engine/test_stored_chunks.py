@@ -20,7 +20,7 @@ from hookbus.controller.engine.settings import ControllerSettings
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from hookbus.controller.store import WorkflowKey
+    from hookbus.controller.adapters.store import WorkflowKey
 
 
 def group(children: int) -> Node:

@@ -13,34 +13,84 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from hookbus.bus import DispatchSettings, NatsSettings, RegistrySettings
-from hookbus.bus.connection import connect
-from hookbus.bus.dispatch import Dispatcher
-from hookbus.bus.events import EventPublisher, PublisherSink
-from hookbus.bus.registry import RegistryView
-from hookbus.bus.settings import EventSettings
+from hookbus.bus.settings import BusSettings
 from hookbus.bus.testing import wait_registered
-from hookbus.controller.engine.controller import Controller
-from hookbus.controller.engine.settings import ControllerSettings
-from hookbus.controller.plugin_hooks import PluginHooks
-from hookbus.controller.store import WorkflowKey, WorkflowStore
+from hookbus.controller.app import Hookbus
+from hookbus.controller.settings import (
+    ApiSettings,
+    ExecutorSettings,
+    HookbusSettings,
+    StoreSettings,
+)
 
 if TYPE_CHECKING:
     from nats.aio.client import Client
+
+    from hookbus.bus.dispatch import Dispatcher
+    from hookbus.bus.events import EventPublisher
+    from hookbus.bus.registry import RegistryView
+    from hookbus.controller.adapters.store import WorkflowKey
+    from hookbus.controller.engine.controller import Controller
+    from hookbus.controller.executors.base import Executor
 
 ROOT = Path(__file__).resolve().parents[2]
 PLUGINS = ROOT / "examples" / "plugins"
 HOOKBUS = Path(sys.executable).parent / "hookbus"
 
 
+def stack_settings(
+    url: str,
+    state_dir: Path,
+    *,
+    executor: str = "simulate",
+    dispatch: DispatchSettings | None = None,
+    bucket: str = "hookbus-workflows",
+) -> HookbusSettings:
+    """A controller on the NATS at *url*, as ``hookbus server`` runs it, without the control API."""
+    return HookbusSettings(
+        bus=BusSettings(
+            nats=NatsSettings(urls=(url,), name="controller"),
+            registry=RegistrySettings(resync=2.0),
+            dispatch=dispatch or DispatchSettings(default_timeout=10.0),
+        ),
+        executor=ExecutorSettings(kind=executor, state_dir=state_dir),
+        store=StoreSettings(bucket=bucket),
+        api=ApiSettings(enabled=False),
+    )
+
+
 @dataclass
 class Stack:
-    url: str
-    nc: Client
-    registry: RegistryView
-    dispatcher: Dispatcher
-    publisher: EventPublisher
-    controller: Controller
+    app: Hookbus
     processes: list[asyncio.subprocess.Process] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return self.app.nats_url
+
+    @property
+    def nc(self) -> Client:
+        assert self.app.nc is not None
+        return self.app.nc
+
+    @property
+    def registry(self) -> RegistryView:
+        assert self.app.registry is not None
+        return self.app.registry
+
+    @property
+    def dispatcher(self) -> Dispatcher:
+        assert self.app.dispatcher is not None
+        return self.app.dispatcher
+
+    @property
+    def publisher(self) -> EventPublisher:
+        assert self.app.publisher is not None
+        return self.app.publisher
+
+    @property
+    def controller(self) -> Controller:
+        return self.app.controller
 
     async def plugin(self, name: str, file: str, env: dict[str, str] | None = None) -> asyncio.subprocess.Process:
         """Start ``hookbus plugin run examples/plugins/<file>`` and wait until *name* is registered."""
@@ -70,24 +120,15 @@ class Stack:
             except TimeoutError:
                 proc.kill()
                 await proc.wait()
-        await self.controller.stop()
-        await self.publisher.close()
-        await self.registry.stop()
-        await self.nc.close()
+        await self.app.close()
+
+
+async def open_app(settings: HookbusSettings, *, executor: Executor | None = None) -> Stack:
+    """A :class:`Stack` around a started :class:`Hookbus` built from *settings*."""
+    app = Hookbus(settings, executor=executor)
+    await app.start()
+    return Stack(app)
 
 
 async def make_stack(url: str, state_dir: Path, *, executor: str = "simulate") -> Stack:
-    nc = await connect(NatsSettings(urls=(url,), name="controller"))
-    registry = RegistryView(nc.jetstream(), RegistrySettings(resync=2.0))
-    await registry.start()
-    dispatcher = Dispatcher(nc, registry, DispatchSettings(default_timeout=10.0))
-    publisher = EventPublisher(nc, EventSettings())
-    await publisher.start()
-    controller = Controller(
-        ControllerSettings(executor=executor, state_dir=state_dir),
-        store=WorkflowStore(nc.jetstream()),
-        hooks=PluginHooks(dispatcher, events=publisher),
-        events=PublisherSink(publisher),
-    )
-    await controller.start()
-    return Stack(url, nc, registry, dispatcher, publisher, controller)
+    return await open_app(stack_settings(url, state_dir, executor=executor))

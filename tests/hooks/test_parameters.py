@@ -19,7 +19,7 @@ from conftest import wait_for
 from hookstack import Stack, make_stack
 
 from hookbus.bus.events import CloudEvent, replay
-from hookbus.controller.store import WorkflowKey
+from hookbus.controller.adapters.store import WorkflowKey
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator

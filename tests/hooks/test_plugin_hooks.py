@@ -19,8 +19,12 @@ from hookbus.bus import (
     warn,
 )
 from hookbus.bus.testing import PluginHarness
+from hookbus.controller.adapters.plugin_hooks import (
+    PluginHooks,
+    from_kubernetes_pod,
+    to_kubernetes_pod,
+)
 from hookbus.controller.engine.hooks import NodeItem, PluginItem, PodItem, WorkflowInfo
-from hookbus.controller.plugin_hooks import PluginHooks, from_kubernetes_pod, to_kubernetes_pod
 
 INFO = WorkflowInfo(namespace="ci", name="build-1", uid="uid-1", labels={"team": "data"})
 

@@ -20,28 +20,20 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import yaml
 from conftest import wait_for
-from hookstack import Stack
+from hookstack import Stack, open_app, stack_settings
 
 from hookbus.bus import (
     DispatchSettings,
     NatsSettings,
     Plugin,
-    RegistrySettings,
     patch,
     reject,
     short_circuit,
 )
 from hookbus.bus.connection import connect
-from hookbus.bus.dispatch import Dispatcher
-from hookbus.bus.events import EventPublisher, PublisherSink, replay
-from hookbus.bus.registry import RegistryView
-from hookbus.bus.settings import EventSettings
+from hookbus.bus.events import replay
 from hookbus.bus.testing import wait_registered
-from hookbus.controller.engine.controller import Controller
-from hookbus.controller.engine.settings import ControllerSettings
 from hookbus.controller.executors.base import TaskResult, TaskSpec
-from hookbus.controller.plugin_hooks import PluginHooks
-from hookbus.controller.store import WorkflowStore
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -95,22 +87,15 @@ async def open_stack(
     dispatch: DispatchSettings | None = None,
     bucket: str = "semantics",
 ) -> Stack:
-    """A controller as ``hookbus controller`` wires it, with *executor* and a JetStream store."""
-    nc = await connect(NatsSettings(urls=(url,), name="controller"))
-    registry = RegistryView(nc.jetstream(), RegistrySettings(resync=2.0))
-    await registry.start()
-    dispatcher = Dispatcher(nc, registry, dispatch or DispatchSettings(default_timeout=5.0))
-    publisher = EventPublisher(nc, EventSettings())
-    await publisher.start()
-    controller = Controller(
-        ControllerSettings(executor="recording", state_dir=tmp_path / "state"),
-        store=WorkflowStore(nc.jetstream(), bucket=bucket),
-        executor=executor,
-        hooks=PluginHooks(dispatcher, events=publisher),
-        events=PublisherSink(publisher),
+    """A controller as ``hookbus server`` wires it, with *executor* and a JetStream store."""
+    settings = stack_settings(
+        url,
+        tmp_path / "state",
+        executor="recording",
+        dispatch=dispatch or DispatchSettings(default_timeout=5.0),
+        bucket=bucket,
     )
-    await controller.start()
-    return Stack(url, nc, registry, dispatcher, publisher, controller)
+    return await open_app(settings, executor=executor)
 
 
 @contextlib.asynccontextmanager

@@ -171,7 +171,7 @@ async def test_pod_policy_vetoes_privileged_pods_and_patches_the_others(nats_url
 
 
 def stack_key(workflow: dict[str, Any]) -> Any:
-    from hookbus.controller.store import WorkflowKey
+    from hookbus.controller.adapters.store import WorkflowKey
 
     return WorkflowKey(workflow["metadata"]["namespace"], workflow["metadata"]["name"])
 
@@ -203,7 +203,7 @@ spec:
 
 
 async def test_a_plugin_takes_a_node_over_and_reports_its_end_asynchronously(stack: Stack) -> None:
-    from hookbus.controller.api import ApiServer
+    from hookbus.controller.adapters.api_server import ApiServer
 
     async with ApiServer(stack.controller, stack.nc):
         await stack.plugin("python-task", "python_task.py")
@@ -218,7 +218,7 @@ async def test_a_plugin_takes_a_node_over_and_reports_its_end_asynchronously(sta
 
 async def test_completion_reports_are_checked(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
     from hookbus.bus import ControlError, complete_node
-    from hookbus.controller.api import ApiServer
+    from hookbus.controller.adapters.api_server import ApiServer
     from hookbus.controller.engine.run import WorkflowRun
 
     name = "uc-x"
@@ -273,7 +273,7 @@ async def test_a_plugin_that_is_down_errors_the_node_naming_plugin_and_hook(stac
 
 
 async def test_verdict_notifications_go_out_after_the_change_is_persisted(stack: Stack) -> None:
-    from hookbus.controller.store import WorkflowStore
+    from hookbus.controller.adapters.store import WorkflowStore
 
     await stack.plugin("pod-policy", "pod_policy.py")
     store = WorkflowStore(stack.nc.jetstream())

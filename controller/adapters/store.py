@@ -38,8 +38,8 @@ import ormsgpack
 import structlog
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, KeyValueConfig
 
-from ..bus import pubwire
-from ..bus.subjects import name_token, token_name
+from ...bus import pubwire
+from ...bus.subjects import name_token, token_name
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping

@@ -22,10 +22,10 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from ..bus import Hook, ItemOutcome
-from ..bus.dispatch import NO_OPINION
-from ..bus.events import CloudEvent, plugin_event
-from .engine.hooks import (
+from ...bus import Hook, ItemOutcome
+from ...bus.dispatch import NO_OPINION
+from ...bus.events import CloudEvent, plugin_event
+from ..engine.hooks import (
     ALLOW,
     CONTINUE,
     KEEP,
@@ -41,9 +41,9 @@ from .engine.hooks import (
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
-    from ..bus import Dispatcher
-    from ..bus.events import EventPublisher
-    from .engine.hooks import NodeItem, PluginItem, PodItem, WorkflowInfo
+    from ...bus import Dispatcher
+    from ...bus.events import EventPublisher
+    from ..engine.hooks import NodeItem, PluginItem, PodItem, WorkflowInfo
 
 log = structlog.get_logger("hookbus.controller.plugin_hooks")
 

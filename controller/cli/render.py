@@ -18,8 +18,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TextIO
 
-from .api import pod_name
-from .plugin_warnings import warnings_of
+from ..plugin_warnings import warnings_of
+from ..workflows import node_pod_name
 
 SYMBOLS = {
     "Succeeded": "✔",
@@ -305,7 +305,7 @@ def node_table(
         mark = symbol(node)
         step = f" {row.prefix}{mark} {_node_name(node)}"
         template = template_label(node)
-        pod = pod_name(name, node) if node.get("type") == "Pod" else ""
+        pod = node_pod_name(name, node) if node.get("type") == "Pod" else ""
         duration = human_duration(_span(node, clock)) if node.get("type") == "Pod" else ""
         message = str(node.get("message") or "").replace("\n", " ")
         cells = [step, template, pod, duration]
@@ -445,6 +445,31 @@ def render_list(
         if namespaces:
             row.insert(0, str(metadata.get("namespace") or "default"))
         rows.append(row)
+    return "\n".join(_table(headers, rows)) + "\n"
+
+
+def plugin_table(plugins: Iterable[Mapping[str, Any]]) -> str:
+    """``hookbus plugin list``: ``NAME VERSION LIVE INSTANCES BREAKER HOOKS LAST-ERROR``."""
+    headers = ["NAME", "VERSION", "LIVE", "INSTANCES", "BREAKER", "HOOKS", "LAST-ERROR"]
+    rows: list[list[str]] = []
+    for plugin in plugins:
+        live = "yes" if plugin.get("live") else f"no ({plugin.get('state') or 'gone'})"
+        error = str(plugin.get("last_error") or "").replace("\n", " ")
+        if error and plugin.get("last_error_at"):
+            error = f"{plugin['last_error_at']} {error}"
+        rows.append(
+            [
+                str(plugin.get("name") or ""),
+                str(plugin.get("version") or ""),
+                live,
+                str(plugin.get("instances") or 0),
+                str(plugin.get("breaker") or ""),
+                ",".join(str(h) for h in plugin.get("hooks") or ()),
+                error,
+            ]
+        )
+    if not rows:
+        return "no plugins registered\n"
     return "\n".join(_table(headers, rows)) + "\n"
 
 

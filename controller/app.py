@@ -1,0 +1,296 @@
+"""The composition root: one controller process built from :class:`HookbusSettings`.
+
+``async with Hookbus(settings) as app:`` wires, in this order:
+
+1. NATS: an embedded nats-server (no URL in ``settings.bus.nats``) or the given
+   servers, and one connection;
+2. the workflow store (a JetStream KV bucket);
+3. events: the publisher and the engine's sink on it (wrapped in
+   :class:`~hookbus.controller.adapters.safe_events.SafeEvents`);
+4. plugins: the registry view, the dispatcher (notifications wait while large
+   hook calls are in flight) and the engine's hook points on them;
+5. the executor and the controller;
+6. the control API server.
+
+Leaving (or :meth:`Hookbus.close`) tears them down in reverse order; every step
+runs even if an earlier one fails, and the first failure is raised afterwards.
+The entry points (``hookbus server``, ``hookbus run``, the benchmarks' rig and
+the integration tests) differ only in their settings.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+    from types import TracebackType
+
+    from nats.aio.client import Client
+
+    from ..bus.dispatch import Dispatcher
+    from ..bus.events import EventPublisher
+    from ..bus.registry import RegistryView
+    from ..bus.server import EmbeddedServer
+    from ..bus.settings import DispatchSettings
+    from .adapters.api_server import ApiServer
+    from .adapters.plugin_hooks import PluginHooks
+    from .adapters.store import WorkflowStore
+    from .argo.manifest import Bundle
+    from .engine.clock import Clock
+    from .engine.controller import Controller
+    from .executors.base import Executor
+    from .settings import HookbusSettings
+
+    DispatcherFactory = Callable[[Client, RegistryView, DispatchSettings], Dispatcher]
+
+log = structlog.get_logger(__name__)
+
+
+async def ignore_error(exc: Exception) -> None:
+    """A short-lived process's connection errors surface as its exit code, not as log lines."""
+
+
+async def ignore() -> None:
+    """A short-lived process closing its connection is not news."""
+
+
+def shown_url(url: str) -> str:
+    """*url* without credentials, for printing."""
+    scheme, sep, rest = url.partition("://")
+    if sep and "@" in rest:
+        return f"{scheme}://{rest.split('@', 1)[1]}"
+    return url
+
+
+class Hookbus:
+    """A controller process: NATS, store, events, plugins, controller and control API.
+
+    *executor* replaces the one ``settings.executor`` names (the caller then
+    closes it); *dispatcher_factory* builds the dispatcher (a recording one in
+    benchmarks); *templates* are WorkflowTemplates, ClusterWorkflowTemplates and
+    ConfigMaps every submit through the control API may use.
+    """
+
+    def __init__(
+        self,
+        settings: HookbusSettings,
+        *,
+        executor: Executor | None = None,
+        dispatcher_factory: DispatcherFactory | None = None,
+        templates: Bundle | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        self.settings = settings
+        self._given_executor = executor
+        self._dispatcher_factory = dispatcher_factory
+        self._templates = templates
+        self._clock = clock
+        self._teardown: list[tuple[str, Callable[[], Awaitable[Any] | None]]] = []
+        self._started = False
+        self.nats_url = ""
+        """The URL clients use to reach this process's NATS (credentials left out)."""
+        self.state_dir: Path | None = None
+        self.server: EmbeddedServer | None = None
+        self.nc: Client | None = None
+        self.store: WorkflowStore | None = None
+        self.publisher: EventPublisher | None = None
+        self.registry: RegistryView | None = None
+        """The plugin registry view; ``None`` with plugins off."""
+        self.dispatcher: Dispatcher | None = None
+        """The dispatcher calling plugins; ``None`` with plugins off."""
+        self.hooks: PluginHooks | None = None
+        self.executor: Executor | None = None
+        self.api: ApiServer | None = None
+        """The control API server; ``None`` with the API off."""
+        self._controller: Controller | None = None
+
+    @property
+    def controller(self) -> Controller:
+        """The running controller."""
+        if self._controller is None:
+            raise RuntimeError("the hookbus app is not started")
+        return self._controller
+
+    async def __aenter__(self) -> Hookbus:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    def _on_close(self, what: str, step: Callable[[], Awaitable[Any] | None]) -> None:
+        self._teardown.append((what, step))
+
+    async def start(self) -> None:
+        """Build and start every part; on a failure, stop what was started and raise."""
+        if self._started:
+            return
+        self._started = True
+        try:
+            await self._start()
+        except BaseException:
+            await self.close()
+            raise
+
+    async def _start(self) -> None:
+        from ..bus.events import EventPublisher, PublisherSink
+        from .adapters.safe_events import SafeEvents
+        from .adapters.store import WorkflowStore
+        from .engine.controller import Controller
+
+        settings = self.settings
+        self.state_dir = self._state_dir()
+        nc = self.nc = await self._connect()
+
+        store = self.store = WorkflowStore(nc.jetstream(), bucket=settings.store.bucket)
+        await store.open()
+        if settings.store.delete_on_close:
+            self._on_close("store bucket", lambda: self._delete_bucket(settings.store.bucket))
+        self._on_close("store", store.close)
+
+        events: Any = None
+        if settings.events:
+            publisher = self.publisher = EventPublisher(nc, settings.bus.events)
+            await publisher.start()
+            self._on_close("event publisher", publisher.close)
+            events = SafeEvents(PublisherSink(publisher))
+
+        if settings.plugins:
+            await self._start_plugins(nc)
+
+        executor = self.executor = self._executor()
+        controller = self._controller = Controller(
+            replace(settings.controller, executor=settings.executor.kind, state_dir=self._executor_dir()),
+            store=store,
+            executor=executor,
+            hooks=self.hooks,
+            events=events,
+            clock=self._clock,
+        )
+        self._on_close("controller", controller.stop)
+        await controller.start()
+
+        if settings.api.enabled:
+            await self._start_api(nc, controller)
+
+    def _state_dir(self) -> Path:
+        if self.settings.state_dir is not None:
+            path = Path(self.settings.state_dir)
+        else:
+            tmp = tempfile.TemporaryDirectory(prefix="hookbus-", ignore_cleanup_errors=True)
+            self._on_close("state directory", tmp.cleanup)
+            path = Path(tmp.name)
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def _executor_dir(self) -> Path:
+        assert self.state_dir is not None
+        return Path(self.settings.executor.state_dir or self.state_dir / "executor")
+
+    async def _connect(self) -> Client:
+        from ..bus.connection import connect
+        from ..bus.server import EmbeddedServer
+
+        settings = self.settings
+        urls: list[str] | None = None
+        if settings.embedded_nats:
+            assert self.state_dir is not None
+            store_dir = (
+                settings.embedded.store_dir
+                or settings.bus.nats.embedded_store_dir
+                or self.state_dir / "nats"
+            )
+            server = self.server = EmbeddedServer(
+                store_dir=store_dir,
+                port=settings.embedded.port,
+                max_payload=settings.embedded.max_payload,
+            )
+            self._on_close("nats-server", server.stop)
+            urls = [await server.start()]
+            self.nats_url = urls[0]
+        else:
+            self.nats_url = ",".join(shown_url(u) for u in settings.bus.nats.urls)
+        quiet: dict[str, Any] = (
+            {"error_cb": ignore_error, "disconnected_cb": ignore} if settings.embedded.quiet else {}
+        )
+        nc = await connect(settings.bus.nats, urls, **quiet)
+        self._on_close("NATS connection", lambda: self._drain(nc))
+        return nc
+
+    @staticmethod
+    async def _drain(nc: Client) -> None:
+        with contextlib.suppress(Exception):
+            await nc.drain()
+
+    async def _delete_bucket(self, bucket: str) -> None:
+        assert self.nc is not None
+        with contextlib.suppress(Exception):
+            await self.nc.jetstream().delete_key_value(bucket)
+
+    async def _start_plugins(self, nc: Client) -> None:
+        from ..bus.dispatch import Dispatcher
+        from ..bus.registry import RegistryView
+        from .adapters.plugin_hooks import PluginHooks
+
+        settings = self.settings.bus
+        registry = self.registry = RegistryView(nc.jetstream(), settings.registry)
+        await registry.start()
+        self._on_close("plugin registry", registry.stop)
+        factory = self._dispatcher_factory or Dispatcher
+        dispatcher = self.dispatcher = factory(nc, registry, settings.dispatch)
+        if self.publisher is not None:
+            self.publisher.yield_to(dispatcher.activity)  # events wait while plugins answer
+        # Seam: once the engine emits plugin verdict events itself, the hooks need no publisher.
+        self.hooks = PluginHooks(dispatcher, events=self.publisher)
+
+    def _executor(self) -> Executor:
+        if self._given_executor is not None:
+            return self._given_executor
+        from .executors.registry import make_executor
+
+        executor = make_executor(self.settings.executor.kind, state_dir=self._executor_dir())
+        self._on_close("executor", executor.close)
+        return executor
+
+    async def _start_api(self, nc: Client, controller: Controller) -> None:
+        from .adapters.api_server import ApiServer, PluginsView
+
+        plugins = (
+            PluginsView(self.registry, self.dispatcher)
+            if self.registry is not None and self.dispatcher is not None
+            else None
+        )
+        api = self.api = ApiServer(
+            controller,
+            nc,
+            default_namespace=self.settings.controller.namespace,
+            templates=self._templates,
+            plugins=plugins,
+        )
+        await api.start()
+        self._on_close("control API", api.stop)
+
+    async def close(self) -> None:
+        """Stop every part, newest first (idempotent); raise the first failure after all ran."""
+        first: BaseException | None = None
+        while self._teardown:
+            what, step = self._teardown.pop()
+            try:
+                result = step()
+                if result is not None:
+                    await result
+            except Exception as exc:
+                log.warning("stopping a part failed", part=what, error=str(exc))
+                if first is None:
+                    first = exc
+        if first is not None:
+            raise first

@@ -1,0 +1,138 @@
+"""Every setting of a hookbus controller process, as one tree of frozen dataclasses.
+
+:class:`HookbusSettings` is the root: the bus (NATS, plugin registry, hook
+calls, notifications), the engine, the executor, the embedded NATS server,
+the workflow store, the control API and logging. :func:`from_env` fills the
+whole tree from ``HOOKBUS_*`` environment variables; the CLI puts its flags on
+top (:func:`hookbus.controller.cli.common.settings_from_args`);
+:class:`hookbus.controller.app.Hookbus` builds the process from it.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
+
+from ..bus.settings import BusSettings
+from ..bus.settings import from_env as bus_from_env
+from .engine.settings import ControllerSettings
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from pathlib import Path
+
+EMBEDDED_MAX_PAYLOAD = 8 * 1024 * 1024
+"""max_payload of the embedded NATS server: big workflow snapshots fit in one reply."""
+
+
+@dataclass(frozen=True)
+class ExecutorSettings:
+    """How templates run."""
+
+    kind: str = "local"
+    """``local`` (host processes) or ``simulate`` (every container succeeds at once)."""
+    state_dir: Path | None = None
+    """Where the executor keeps per-node logs and output files. ``None``: ``executor/``
+    under :attr:`HookbusSettings.state_dir`."""
+
+
+@dataclass(frozen=True)
+class EmbeddedNatsSettings:
+    """The nats-server started in process when no NATS URL is given."""
+
+    port: int = -1
+    """Client port; -1: a free one."""
+    max_payload: int = EMBEDDED_MAX_PAYLOAD
+    """Largest message the server accepts, in bytes."""
+    store_dir: Path | None = None
+    """JetStream store directory. ``None``: ``NatsSettings.embedded_store_dir``
+    (``HOOKBUS_NATS_STORE_DIR``), else ``nats/`` under :attr:`HookbusSettings.state_dir`."""
+    quiet: bool = False
+    """Keep the connection's errors and disconnects out of the log (a short-lived run)."""
+
+
+@dataclass(frozen=True)
+class StoreSettings:
+    """The JetStream key-value store of workflows."""
+
+    bucket: str = "hookbus-workflows"
+    """KV bucket holding workflows and their nodes."""
+    delete_on_close: bool = False
+    """Delete the bucket when the process stops (a run's private store on a shared NATS)."""
+
+
+@dataclass(frozen=True)
+class ApiSettings:
+    """The control API (``hookbus.control.v1.*``) this process answers."""
+
+    enabled: bool = True
+    """Serve the control API; off for an engine driven only in process."""
+
+
+@dataclass(frozen=True)
+class LogSettings:
+    """Log output (structlog, on stderr)."""
+
+    level: str | None = None
+    """Level name (``debug``, ``info``, ``warning`` ...); ``None``: the command's default.
+    ``HOOKBUS_LOG_LEVEL``."""
+    format: str = "auto"
+    """``json``, ``console`` or ``auto`` (JSON unless stderr is a terminal). ``HOOKBUS_LOG_FORMAT``."""
+
+
+@dataclass(frozen=True)
+class HookbusSettings:
+    """The root of every setting of a controller process."""
+
+    bus: BusSettings = field(default_factory=BusSettings)
+    """NATS connection, plugin registry, hook calls and notifications."""
+    controller: ControllerSettings = field(default_factory=ControllerSettings)
+    """The workflow engine (its ``executor`` and ``state_dir`` come from :attr:`executor`)."""
+    executor: ExecutorSettings = field(default_factory=ExecutorSettings)
+    """How templates run."""
+    embedded: EmbeddedNatsSettings = field(default_factory=EmbeddedNatsSettings)
+    """The embedded nats-server, used when ``bus.nats.urls`` is empty."""
+    store: StoreSettings = field(default_factory=StoreSettings)
+    """Where workflows are persisted."""
+    api: ApiSettings = field(default_factory=ApiSettings)
+    """The control API."""
+    log: LogSettings = field(default_factory=LogSettings)
+    """Log output."""
+    events: bool = True
+    """Publish notifications (workflow, node, pod, progress and plugin verdict events) on
+    JetStream; off: the engine's notifications go nowhere."""
+    plugins: bool = True
+    """Call the plugins registered on the bus (subject to ``bus.registry.allow``);
+    off: no registry view, no dispatcher, every hook point answers as if no plugin were there."""
+    state_dir: Path | None = None
+    """Durable state: ``nats/`` (the embedded server's store) and ``executor/``.
+    ``None``: a temporary directory, removed when the process stops."""
+
+    @property
+    def embedded_nats(self) -> bool:
+        """Whether the process starts its own nats-server (no URL given)."""
+        return not self.bus.nats.urls
+
+
+def log_from_env(env: Mapping[str, str] | None = None, base: LogSettings | None = None) -> LogSettings:
+    """:class:`LogSettings` from ``HOOKBUS_LOG_LEVEL`` and ``HOOKBUS_LOG_FORMAT`` over *base*."""
+    env = os.environ if env is None else env
+    log = base or LogSettings()
+    if level := env.get("HOOKBUS_LOG_LEVEL"):
+        log = replace(log, level=level.strip().lower())
+    if fmt := env.get("HOOKBUS_LOG_FORMAT"):
+        log = replace(log, format=fmt.strip().lower())
+    return log
+
+
+def from_env(env: Mapping[str, str] | None = None, base: HookbusSettings | None = None) -> HookbusSettings:
+    """The whole tree from ``HOOKBUS_*`` environment variables over *base* (defaults).
+
+    The bus part is :func:`hookbus.bus.settings.from_env`, the log part :func:`log_from_env`.
+    """
+    env = os.environ if env is None else env
+    settings = base or HookbusSettings()
+    return replace(
+        settings, bus=bus_from_env(env, settings.bus), log=log_from_env(env, settings.log)
+    )
