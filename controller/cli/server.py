@@ -107,7 +107,8 @@ class SafeEvents:
 
 async def server_command(args: argparse.Namespace) -> int:
     """``hookbus server``: controller + control API (+ embedded NATS) until SIGTERM/SIGINT."""
-    from ...bus.events import EventPublisher, PublisherSink
+    from ...bus.events import EventPublisher
+    from ..adapters.events import PublisherSink
     from ..engine.controller import Controller
     from ..engine.settings import ControllerSettings
     from ..store import WorkflowStore

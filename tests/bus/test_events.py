@@ -21,7 +21,6 @@ from hookbus.bus.events import (
     EventPublisher,
     PublisherClosedError,
     PublisherNotStartedError,
-    PublisherSink,
     StreamNotFoundError,
     ensure_streams,
     event_id,
@@ -32,6 +31,7 @@ from hookbus.bus.events import (
     replay,
     workflow_event,
 )
+from hookbus.controller.adapters.events import PublisherSink
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator

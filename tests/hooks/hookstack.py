@@ -15,10 +15,11 @@ import yaml
 from hookbus.bus import DispatchSettings, NatsSettings, RegistrySettings
 from hookbus.bus.connection import connect
 from hookbus.bus.dispatch import Dispatcher
-from hookbus.bus.events import EventPublisher, PublisherSink
+from hookbus.bus.events import EventPublisher
 from hookbus.bus.registry import RegistryView
 from hookbus.bus.settings import EventSettings
 from hookbus.bus.testing import wait_registered
+from hookbus.controller.adapters.events import PublisherSink
 from hookbus.controller.engine.controller import Controller
 from hookbus.controller.engine.settings import ControllerSettings
 from hookbus.controller.plugin_hooks import PluginHooks

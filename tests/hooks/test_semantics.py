@@ -33,10 +33,11 @@ from hookbus.bus import (
 )
 from hookbus.bus.connection import connect
 from hookbus.bus.dispatch import Dispatcher
-from hookbus.bus.events import EventPublisher, PublisherSink, replay
+from hookbus.bus.events import EventPublisher, replay
 from hookbus.bus.registry import RegistryView
 from hookbus.bus.settings import EventSettings
 from hookbus.bus.testing import wait_registered
+from hookbus.controller.adapters.events import PublisherSink
 from hookbus.controller.engine.controller import Controller
 from hookbus.controller.engine.settings import ControllerSettings
 from hookbus.controller.executors.base import TaskResult, TaskSpec
