@@ -9,7 +9,7 @@ parameters, and ``node.postExecute`` and the notifications follow as usual.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeoutError
@@ -17,6 +17,7 @@ from nats.errors import TimeoutError as NatsTimeoutError
 from . import subjects
 from .codec import Encoding, decode_map, encode
 from .errors import BusError, DecodeError
+from .wire import CODE_FATAL, CODE_UNAVAILABLE, PROTOCOL_VERSION, CompleteRequest, EndPhase, Outputs
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -31,7 +32,7 @@ class ControlError(BusError):
 
     def __init__(self, code: int, message: str) -> None:
         self.code = code
-        self.retryable = code == 503
+        self.retryable = code == CODE_UNAVAILABLE
         super().__init__(f"{message} ({code})")
 
 
@@ -40,10 +41,10 @@ async def complete_node(
     *,
     workflow: str,
     node_id: str,
-    phase: Literal["Succeeded", "Failed", "Error"],
+    phase: EndPhase,
     namespace: str = "default",
     message: str = "",
-    outputs: Mapping[str, Any] | None = None,
+    outputs: Outputs | Mapping[str, Any] | None = None,
     timeout: float = 5.0,
 ) -> None:
     """Tell the controller that the node *node_id* of *workflow* ended in *phase*.
@@ -51,7 +52,7 @@ async def complete_node(
     Raises :class:`ControlError` (404 unknown workflow or node, 409 node already
     finished, 503 no controller answering: retry).
     """
-    body: dict[str, Any] = {"v": 1, "namespace": namespace, "name": workflow, "node": node_id, "phase": phase}
+    body: CompleteRequest = {"v": PROTOCOL_VERSION, "namespace": namespace, "name": workflow, "node": node_id, "phase": phase}
     if message:
         body["message"] = message
     if outputs is not None:
@@ -59,13 +60,13 @@ async def complete_node(
     try:
         reply = await nc.request(COMPLETE_SUBJECT, encode(body, Encoding.JSON), timeout=timeout)
     except NoRespondersError:
-        raise ControlError(503, "no controller is answering control requests") from None
+        raise ControlError(CODE_UNAVAILABLE, "no controller is answering control requests") from None
     except (NatsTimeoutError, TimeoutError):
-        raise ControlError(503, f"the controller did not answer within {timeout}s") from None
+        raise ControlError(CODE_UNAVAILABLE, f"the controller did not answer within {timeout}s") from None
     try:
         answer = decode_map(reply.data, Encoding.JSON, subject=COMPLETE_SUBJECT)
     except DecodeError as exc:
-        raise ControlError(500, f"malformed reply from the controller: {exc.reason}") from None
+        raise ControlError(CODE_FATAL, f"malformed reply from the controller: {exc.reason}") from None
     if not answer.get("ok"):
         error = answer.get("error") or {}
-        raise ControlError(int(error.get("code", 500)), str(error.get("message", "the controller refused the request")))
+        raise ControlError(int(error.get("code", CODE_FATAL)), str(error.get("message", "the controller refused the request")))

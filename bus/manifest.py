@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 from .codec import Encoding, parse_encoding
 from .errors import ConfigError, EncodeError
 from .hooks import HOOKS, Hook, parse_hook
-from .subjects import PROTOCOL_VERSION, validate_plugin_name
+from .subjects import validate_plugin_name
+from .wire import PROTOCOL_VERSION
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
