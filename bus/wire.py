@@ -300,6 +300,24 @@ class ControlReply(TypedDict):
     error: NotRequired[ControlErrorBody]
 
 
+# -- registration ------------------------------------------------------------------------
+
+REGISTRY_INFO_KEY: Final = "_registry"
+"""The key of the registry bucket where the controller says how it reads the bucket
+(:class:`RegistryInfo`). Plugin names never start with ``_``, so no plugin's key is it."""
+HEARTBEAT_SHARE: Final = 1 / 3
+"""A plugin refreshes its key at least every ``ttl * HEARTBEAT_SHARE`` seconds: two lost
+heartbeats in a row still leave it live."""
+
+
+class RegistryInfo(TypedDict):
+    """The value (JSON) of :data:`REGISTRY_INFO_KEY`, written by the controller."""
+
+    v: int
+    ttl: float
+    """Seconds after its last put that the controller counts a plugin instance as gone."""
+
+
 # -- the "no opinion" reply -------------------------------------------------------------
 
 _NO_OPINION: dict[tuple[str, Encoding, int], bytes] = {}
