@@ -23,8 +23,8 @@ wire is only checked as far as the dispatcher and the SDK say (a map, a list of 
 so code that reads one still treats every key as possibly missing or of another type.
 """
 
-from __future__ import annotations
-
+# No ``from __future__ import annotations`` here: the TypedDicts must know at run time
+# which of their keys are NotRequired (the manifest parser reads them).
 import enum
 from typing import Any, Final, Literal, NotRequired, TypedDict
 
@@ -301,6 +301,46 @@ class ControlReply(TypedDict):
 
 
 # -- registration ------------------------------------------------------------------------
+
+
+class FiltersDoc(TypedDict, total=False):
+    """A hook spec's ``filters``: all given fields must match; none given matches all."""
+
+    namespaces: list[str]
+    labels: dict[str, str]
+    templates: list[str]
+    templateTypes: list[str]
+    images: list[str]
+    expression: str
+
+
+class HookSpecDoc(TypedDict, total=False):
+    """How a plugin takes part in one hook, in its manifest."""
+
+    timeout: float
+    failurePolicy: Literal["Fail", "Ignore"]
+    priority: int
+    mutating: bool
+    filters: FiltersDoc
+    fields: list[str]
+    shadow: bool
+    maxBatch: int
+    sideEffects: bool
+
+
+class ManifestDoc(TypedDict):
+    """A plugin's manifest, the JSON value of its registry key ``<plugin>.<instance>``."""
+
+    name: str
+    version: NotRequired[str]
+    protocol: NotRequired[int]
+    encoding: NotRequired[Literal["msgpack", "json"]]
+    heartbeat: NotRequired[float]
+    description: NotRequired[str]
+    hooks: NotRequired[dict[str, HookSpecDoc]]
+    placeholders: NotRequired[list[str]]
+    templates: NotRequired[list[str]]
+
 
 REGISTRY_INFO_KEY: Final = "_registry"
 """The key of the registry bucket where the controller says how it reads the bucket

@@ -143,3 +143,43 @@ def test_the_old_names_of_the_header_constants_are_the_wire_ones() -> None:
     from hookbus.bus.hooks import Hook as CatalogueHook
 
     assert CatalogueHook is wire.Hook is Hook
+
+
+def test_a_full_manifest_is_a_manifest_doc_and_parses_back() -> None:
+    plugin = Plugin("full", version="2.0.0", encoding="json", heartbeat=3.0, description="d")
+
+    @plugin.node_pre_execute(
+        timeout=1.0,
+        failure_policy="Ignore",
+        priority=5,
+        namespaces=["ci"],
+        labels={"team": "a"},
+        templates=["main"],
+        template_types=["container"],
+        images=["python:*"],
+        expression="True",
+        fields=["node.name"],
+        shadow=True,
+        max_batch=10,
+        side_effects=False,
+    )
+    def handle(**kwargs: Any) -> None:
+        return None
+
+    @plugin.parameters_resolve(scopes=["vault"])
+    def resolve(**kwargs: Any) -> None:
+        return None
+
+    @plugin.template_execute(templates=["slack"])
+    def execute(**kwargs: Any) -> None:
+        return None
+
+    doc = plugin.manifest.to_wire()
+    assert frozenset(doc) == _keys(wire.ManifestDoc)
+    spec = doc["hooks"]["node.preExecute"]
+    assert frozenset(spec) == _keys(wire.HookSpecDoc)
+    assert frozenset(spec["filters"]) == _keys(wire.FiltersDoc)
+    assert wire.ManifestDoc.__required_keys__ == {"name"}
+    from hookbus.bus import parse_manifest
+
+    assert parse_manifest(doc) == plugin.manifest
