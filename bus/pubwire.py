@@ -42,6 +42,7 @@ import nats.errors
 from nats.errors import ConnectionClosedError
 
 from .errors import BusError, EncodeError
+from .wire import H_STATUS
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
@@ -62,7 +63,7 @@ ERR_BATCH_DISABLED: Final = 10174
 ERR_BATCH_DUPLICATE: Final = 10201
 """The atomic batch holds a message whose ``Nats-Msg-Id`` the stream already has."""
 
-_STATUS: Final = "Status"
+_STATUS: Final = H_STATUS
 _DESCRIPTION: Final = "Description"
 _HEADER_KEY = re.compile(r"^[!-9;-~]+$")  # printable ASCII without ':' and spaces
 _CRLF: Final = b"\r\n"

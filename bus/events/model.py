@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import orjson
 
-from .. import subjects
+from .. import subjects, wire
 from ..errors import ConfigError, DecodeError, EncodeError
 
 if TYPE_CHECKING:
@@ -47,7 +47,7 @@ H_SOURCE: Final = "ce-source"
 H_TYPE: Final = "ce-type"
 H_TIME: Final = "ce-time"
 H_SUBJECT: Final = "ce-subject"
-H_CONTENT_TYPE: Final = "Content-Type"
+H_CONTENT_TYPE: Final = wire.H_CONTENT_TYPE
 H_MSG_ID: Final = "Nats-Msg-Id"
 H_EVENT_COUNT: Final = "Hookbus-Event-Count"
 """Header of a grouped message: how many events it holds."""
@@ -566,7 +566,9 @@ def plugin_event(
     attempt: int = 0,
     time: str | None = None,
 ) -> CloudEvent:
-    """A plugin's verdict took effect (reject, short-circuit, veto, warning, take-over, hold)."""
+    """What a plugin's answer did: *verdict* (reject, fail, short-circuit, take-over, hold,
+    veto, warning; ``shadow`` for a shadow plugin's answer, which took no effect) becomes
+    the event's phase through :func:`verdict_type` (see :data:`hookbus.bus.wire.PluginEventPhase`)."""
     phase = verdict_type(verdict)
     payload = _base(namespace, workflow, uid)
     payload.update(plugin=plugin, verdict=phase, message=message)

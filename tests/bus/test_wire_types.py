@@ -183,3 +183,12 @@ def test_a_full_manifest_is_a_manifest_doc_and_parses_back() -> None:
     from hookbus.bus import parse_manifest
 
     assert parse_manifest(doc) == plugin.manifest
+
+
+def test_every_verdict_the_controller_publishes_has_a_wire_phase() -> None:
+    from typing import get_args
+
+    from hookbus.bus.events import verdict_type
+
+    verdicts = ("reject", "fail", "short-circuit", "take-over", "hold", "veto", "warning", "shadow")
+    assert sorted(verdict_type(v) for v in verdicts) == sorted(get_args(wire.PluginEventPhase))
