@@ -477,6 +477,22 @@ async def test_the_sink_turns_controller_notifications_into_events(nc: Client) -
     assert progress.data["phases"] == {"Succeeded": 1, "Running": 2}
 
 
+async def test_the_sink_reads_the_pod_items_the_engine_sends(nc: Client) -> None:
+    """The engine sends ``{"node": <id>, "name": <node name>, "image": <image>}`` per started process."""
+    from hookbus.controller.engine.hooks import WorkflowInfo
+
+    js = nc.jetstream()
+    info = WorkflowInfo(namespace="default", name="hello", uid="u1")
+    async with EventPublisher(nc, FAST) as publisher:
+        await PublisherSink(publisher).pod_created(info, [{"node": "hello-1234", "name": "hello.step-a", "image": "alpine:3"}])
+        await publisher.flush(timeout=10)
+    (event,) = await all_events(js, workflow="hello")
+    assert event.type == "io.hookbus.pod.created"
+    assert event.ce_subject == "pods/hello-1234"
+    assert event.data["node"] == {"id": "hello-1234", "name": "hello.step-a"}
+    assert event.data["pod"] == {"name": "hello-1234", "image": "alpine:3"}
+
+
 def test_a_node_run_again_gets_new_event_ids() -> None:
     first = node_event("default", "wf", "u1", {**NODE, "phase": "Failed", "startedAt": "2026-01-01T00:00:00Z"})
     rerun = node_event("default", "wf", "u1", {**NODE, "phase": "Failed", "startedAt": "2026-01-01T00:05:00Z"})
