@@ -3,7 +3,7 @@
 What travels between the controller and its plugins is spelled here once:
 
 - the protocol version (:data:`PROTOCOL_VERSION`, the ``v1`` of every subject and the
-  ``v`` of every message) and the hook names (:class:`Hook`);
+  ``v`` of every hook and control message) and the hook names (:class:`Hook`);
 - the envelopes: a hook request ``{"v": 1, "hook", "plugin", "workflow": {"metadata":
   {...}}, "items": [...]}`` (:class:`HookRequest`) and its reply ``{"v": 1, "plugin",
   "results": [...]}`` (:class:`HookReply`), one result per item, in order;
@@ -13,6 +13,9 @@ What travels between the controller and its plugins is spelled here once:
   :class:`PodResult`, :class:`ResolveResult`, :class:`TemplateExecuteResult`);
 - the control request a plugin sends when a node it took over ends
   (:class:`CompleteRequest`, answered by a :class:`ControlReply`);
+- registration: the manifest a plugin puts in the registry bucket (:class:`ManifestDoc`)
+  and the controller's TTL it reads there (:data:`REGISTRY_INFO_KEY`,
+  :class:`RegistryInfo`, :data:`HEARTBEAT_SHARE`);
 - the header names (:data:`H_ERROR_CODE`, :data:`H_TIMEOUT_MS`, ...) and error codes;
 - the phases and decisions as ``Literal`` types;
 - the "no opinion" reply (:func:`no_opinion_reply`), built here for both the SDK, which
