@@ -74,7 +74,7 @@ from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeoutError
@@ -82,6 +82,7 @@ from nats.errors import TimeoutError as NatsTimeoutError
 from . import subjects
 from .codec import Encoding, decode_map, encode
 from .errors import BusError, DecodeError
+from .wire import H_ERROR_CODE, H_ERROR_TEXT, PROTOCOL_VERSION
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Mapping, Sequence
@@ -89,7 +90,9 @@ if TYPE_CHECKING:
     from nats.aio.client import Client
     from nats.aio.msg import Msg
 
-API_VERSION = 1
+    from .wire import EndPhase, Outputs
+
+API_VERSION = PROTOCOL_VERSION
 DEFAULT_NAMESPACE = "default"
 QUEUE_GROUP = "hookbus-controller"
 """Queue group of the controller's control subscriptions: one controller answers each request."""
@@ -116,8 +119,8 @@ ACTIONS = frozenset({"suspend", "resume", "stop", "terminate", "retry", "delete"
 FINAL_PHASES = frozenset({"Succeeded", "Failed", "Error"})
 """Phases a completed node may be reported in."""
 
-ERROR_CODE_HEADER = "Nats-Service-Error-Code"
-ERROR_HEADER = "Nats-Service-Error"
+ERROR_CODE_HEADER = H_ERROR_CODE
+ERROR_HEADER = H_ERROR_TEXT
 ENCODING_HEADER = "Hookbus-Encoding"
 """Header of a reply whose body is compressed (value ``zlib``)."""
 ZLIB = "zlib"
@@ -373,7 +376,7 @@ class ControlClient:
         self,
         workflow: str,
         node_id: str,
-        phase: Literal["Succeeded", "Failed", "Error"],
+        phase: EndPhase,
         *,
         namespace: str | None = None,
         message: str = "",
@@ -405,10 +408,10 @@ async def complete_node(
     *,
     workflow: str,
     node_id: str,
-    phase: Literal["Succeeded", "Failed", "Error"],
+    phase: EndPhase,
     namespace: str = DEFAULT_NAMESPACE,
     message: str = "",
-    outputs: Mapping[str, Any] | None = None,
+    outputs: Outputs | Mapping[str, Any] | None = None,
     timeout: float = 5.0,
 ) -> None:
     """:meth:`ControlClient.complete_node` on *nc*, for a plugin's own connection.

@@ -33,7 +33,7 @@ from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import jsonpatch
 import structlog
@@ -50,6 +50,18 @@ from .hooks import HOOKS, Hook
 from .manifest import FailurePolicy, HookSpec, PluginManifest
 from .requests import Requester, Sent
 from .settings import DispatchSettings
+from .wire import (
+    H_CONTENT_TYPE,
+    H_ERROR_CODE,
+    H_ERROR_TEXT,
+    H_REQUEST_ID,
+    H_TIMEOUT_MS,
+    JSON,
+    PROTOCOL_VERSION,
+    HookRequestHead,
+    WorkflowMeta,
+    no_opinion_reply,
+)
 
 if TYPE_CHECKING:
     from nats.aio.client import Client
@@ -58,10 +70,10 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger("hookbus.bus.dispatch")
 
-ERROR_CODE = "Nats-Service-Error-Code"
-ERROR_TEXT = "Nats-Service-Error"
-TIMEOUT_HEADER = "Hookbus-Timeout-Ms"
-REQUEST_ID_HEADER = "Hookbus-Request-Id"
+ERROR_CODE = H_ERROR_CODE
+ERROR_TEXT = H_ERROR_TEXT
+TIMEOUT_HEADER = H_TIMEOUT_MS
+REQUEST_ID_HEADER = H_REQUEST_ID
 PAYLOAD_HEADROOM = 4096
 """Bytes kept free below max_payload for headers."""
 MIN_WAVE = 64
@@ -190,7 +202,7 @@ class CallResult:
         return self.items[index]
 
 
-_Reply = tuple[list[int], "list[dict[str, Any]] | PluginCallError | None"]
+_Reply = tuple[list[int], "list[JSON] | PluginCallError | None"]
 """The replies of one request: the item indexes it carried and their results, its failure,
 or ``None`` when the plugin had no opinion on any of them."""
 
@@ -256,7 +268,6 @@ class Dispatcher:
         self.settings = settings or DispatchSettings()
         self.request_bytes = request_bytes
         self._clock = clock
-        self._empty_replies: dict[tuple[str, Encoding, int], bytes] = {}
         self._breakers: dict[str, CircuitBreaker] = {}
         self._last_errors: dict[str, tuple[float, str]] = {}
         """Per plugin: wall-clock time and message of its last failed request (status output)."""
@@ -301,12 +312,15 @@ class Dispatcher:
     async def call(
         self,
         hook: Hook,
-        workflow_meta: Mapping[str, Any],
+        workflow_meta: WorkflowMeta | Mapping[str, Any],
         items: Sequence[Mapping[str, Any]],
         *,
         timeout: float | None = None,
     ) -> CallResult:
         """Ask every interested plugin about *items*; one :class:`ItemOutcome` per item, in order.
+
+        *workflow_meta* is the workflow's :class:`~hookbus.bus.wire.WorkflowMeta`; *items*
+        are the hook's items (:class:`~hookbus.bus.wire.NodeItem`, ...), each with an ``id``.
 
         *timeout* bounds the whole call; each request also has its plugin's own timeout.
         """
@@ -485,7 +499,7 @@ class Dispatcher:
         if envelope is None:
             if len(self._envelopes) >= 4096:
                 self._envelopes.clear()
-            head = {"v": subjects.PROTOCOL_VERSION, "hook": call.hook.value, "plugin": plugin, "workflow": {"metadata": call.workflow_meta}}
+            head: HookRequestHead = {"v": PROTOCOL_VERSION, "hook": call.hook.value, "plugin": plugin, "workflow": {"metadata": cast("WorkflowMeta", call.workflow_meta)}}
             envelope = self._envelopes[key] = ListEnvelope.of(head, "items", encoding)
         return envelope
 
@@ -579,14 +593,14 @@ class Dispatcher:
             if timeout <= 0:
                 raise PluginCallError(plan.manifest.name, hook, "timeout", "no time left before the call's deadline")
         self._request_seq += 1
-        headers = {TIMEOUT_HEADER: str(max(1, int(timeout * 1000))), "Content-Type": plan.manifest.encoding.content_type}
+        headers = {TIMEOUT_HEADER: str(max(1, int(timeout * 1000))), H_CONTENT_TYPE: plan.manifest.encoding.content_type}
         stats.requests += 1
         stats.items_sent += count
         return await self._requests.send(
             self._subject(plan.manifest.name, hook), data, timeout=timeout, headers=headers, extra={REQUEST_ID_HEADER: str(self._request_seq)}
         )
 
-    async def _request(self, plan: _Plan, call: _Call, data: bytes, count: int, sent: Sent | None) -> list[dict[str, Any]] | None:
+    async def _request(self, plan: _Plan, call: _Call, data: bytes, count: int, sent: Sent | None) -> list[JSON] | None:
         """The results of one request, or ``None`` if the plugin had no opinion on any item.
 
         *sent*: the request as :meth:`_send` published it, or ``None`` to publish it here;
@@ -624,28 +638,17 @@ class Dispatcher:
                     return None
                 kind = "unavailable" if code == "503" else "error"
                 raise PluginCallError(name, hook, kind, f"error reply {code}: {text}".rstrip(": "), retryable=code == "503")
-            if msg.data == self._empty_reply(name, plan.manifest.encoding, count):
+            if msg.data == no_opinion_reply(name, count, plan.manifest.encoding):
                 return None  # no opinion on any item: nothing to decode or merge
             return self._parse_reply(plan, hook, subject, msg.data, count)
 
-    def _empty_reply(self, plugin: str, encoding: Encoding, count: int) -> bytes:
-        """The reply the SDK sends when *plugin* has no opinion on any of *count* items."""
-        key = (plugin, encoding, count)
-        data = self._empty_replies.get(key)
-        if data is None:
-            if len(self._empty_replies) >= 4096:
-                self._empty_replies.clear()
-            data = encode({"v": subjects.PROTOCOL_VERSION, "plugin": plugin, "results": [{}] * count}, encoding)
-            self._empty_replies[key] = data
-        return data
-
-    def _parse_reply(self, plan: _Plan, hook: Hook, subject: str, data: bytes, count: int) -> list[dict[str, Any]]:
+    def _parse_reply(self, plan: _Plan, hook: Hook, subject: str, data: bytes, count: int) -> list[JSON]:
         name = plan.manifest.name
         limit = self._max_reply()
         if len(data) > limit:
             raise PluginCallError(name, hook, "oversized", f"reply of {len(data)} bytes is over the limit of {limit} bytes")
         try:
-            reply = decode_map(data, plan.manifest.encoding, subject=subject, version=subjects.PROTOCOL_VERSION)
+            reply = decode_map(data, plan.manifest.encoding, subject=subject, version=PROTOCOL_VERSION)
         except DecodeError as exc:
             raise PluginCallError(name, hook, "malformed", f"malformed reply: {exc.reason} ({exc.preview})") from None
         if reply.get("plugin", name) != name:

@@ -1,4 +1,6 @@
-"""The hook catalogue: every blocking hook a plugin can implement.
+"""The hook catalogue: what the dispatcher needs to know of every blocking hook.
+
+The hook names themselves are part of the wire protocol (:class:`hookbus.bus.wire.Hook`).
 
 A hook's *target* is the key of each request item that a mutating plugin may
 patch; the dispatcher applies patches there so that the next plugin in order
@@ -9,18 +11,11 @@ that item.
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass
 
+from .wire import Hook
 
-class Hook(enum.StrEnum):
-    WORKFLOW_PRE_OPERATE = "workflow.preOperate"
-    WORKFLOW_PRE_UPDATE = "workflow.preUpdate"
-    NODE_PRE_EXECUTE = "node.preExecute"
-    NODE_POST_EXECUTE = "node.postExecute"
-    POD_PRE_CREATE = "pod.preCreate"
-    PARAMETERS_RESOLVE = "parameters.resolve"
-    TEMPLATE_EXECUTE = "template.execute"
+__all__ = ["HOOKS", "Hook", "HookInfo", "parse_hook"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 from .codec import Encoding, parse_encoding
 from .errors import ConfigError, EncodeError
 from .hooks import HOOKS, Hook, parse_hook
-from .subjects import PROTOCOL_VERSION, validate_plugin_name
+from .subjects import validate_plugin_name
+from .wire import PROTOCOL_VERSION, FiltersDoc, HookSpecDoc, ManifestDoc
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -59,8 +60,8 @@ class Filters:
             or self.expression
         )
 
-    def to_wire(self) -> dict[str, Any]:
-        out: dict[str, Any] = {}
+    def to_wire(self) -> FiltersDoc:
+        out: FiltersDoc = {}
         if self.namespaces:
             out["namespaces"] = list(self.namespaces)
         if self.labels:
@@ -103,8 +104,8 @@ class HookSpec:
     may ask speculatively: a mutating plugin is then asked together with the mutating
     plugins before it, and asked again only if one of them changed or settled an item."""
 
-    def to_wire(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
+    def to_wire(self) -> HookSpecDoc:
+        out: HookSpecDoc = {
             "failurePolicy": self.failure_policy.value,
             "priority": self.priority,
             "mutating": self.mutating,
@@ -141,8 +142,8 @@ class PluginManifest:
     """Seconds between the plugin's registration refreshes."""
     description: str = ""
 
-    def to_wire(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
+    def to_wire(self) -> ManifestDoc:
+        out: ManifestDoc = {
             "name": self.name,
             "version": self.version,
             "protocol": self.protocol,
@@ -162,6 +163,12 @@ class PluginManifest:
         return json.dumps(self.to_wire(), separators=(",", ":")).encode()
 
 
+_FILTER_KEYS = FiltersDoc.__required_keys__ | FiltersDoc.__optional_keys__
+_HOOK_SPEC_KEYS = HookSpecDoc.__required_keys__ | HookSpecDoc.__optional_keys__
+_MANIFEST_KEYS = ManifestDoc.__required_keys__ | ManifestDoc.__optional_keys__
+"""The fields a manifest may have: those of its wire types, every other one is an error."""
+
+
 def _expect(value: Any, kind: type | tuple[type, ...], path: str) -> Any:
     if isinstance(value, bool) and kind in (int, float, (int, float)):
         raise ConfigError(f"{path}: expected a number, got a boolean")
@@ -178,7 +185,7 @@ def _strings(value: Any, path: str) -> tuple[str, ...]:
     return tuple(value)
 
 
-def _unknown(data: Mapping[str, Any], known: set[str], path: str) -> None:
+def _unknown(data: Mapping[str, Any], known: frozenset[str], path: str) -> None:
     extra = sorted(set(data) - known)
     if extra:
         raise ConfigError(f"{path}: unknown field {extra[0]!r} (known: {', '.join(sorted(known))})")
@@ -186,7 +193,7 @@ def _unknown(data: Mapping[str, Any], known: set[str], path: str) -> None:
 
 def parse_filters(data: Any, path: str = "filters") -> Filters:
     _expect(data, dict, path)
-    _unknown(data, {"namespaces", "labels", "templates", "templateTypes", "images", "expression"}, path)
+    _unknown(data, _FILTER_KEYS, path)
     labels = data.get("labels", {})
     _expect(labels, dict, f"{path}.labels")
     for key, value in labels.items():
@@ -206,11 +213,7 @@ def parse_filters(data: Any, path: str = "filters") -> Filters:
 
 def parse_hook_spec(hook: Hook, data: Any, path: str) -> HookSpec:
     _expect(data, dict, path)
-    _unknown(
-        data,
-        {"timeout", "failurePolicy", "priority", "mutating", "filters", "fields", "shadow", "maxBatch", "sideEffects"},
-        path,
-    )
+    _unknown(data, _HOOK_SPEC_KEYS, path)
     timeout = data.get("timeout")
     if timeout is not None:
         timeout = float(_expect(timeout, (int, float), f"{path}.timeout"))
@@ -241,11 +244,7 @@ def parse_hook_spec(hook: Hook, data: Any, path: str) -> HookSpec:
 def parse_manifest(data: Any) -> PluginManifest:
     """Validate a manifest (decoded JSON) and build the records; :class:`ConfigError` names the bad field."""
     _expect(data, dict, "manifest")
-    _unknown(
-        data,
-        {"name", "version", "protocol", "encoding", "hooks", "placeholders", "templates", "heartbeat", "description"},
-        "manifest",
-    )
+    _unknown(data, _MANIFEST_KEYS, "manifest")
     if "name" not in data:
         raise ConfigError("manifest: missing field 'name'")
     name = validate_plugin_name(_expect(data["name"], str, "manifest.name"))

@@ -12,10 +12,15 @@ format and drops the bookkeeping:
   appended to a ready block, no re-encoding);
 - :class:`Writer` sends many frames with one write, at once if asked;
 - :func:`parse_ack` reads a JetStream reply (``PubAck``, error, status) without
-  building nats-py objects.
+  building nats-py objects; :func:`ack_error` says only whether a reply is a
+  failure, and reads the common success without decoding it;
+- :class:`AckPipe` publishes many records and waits for all their acknowledgements,
+  with a bounded window of writes in flight (the workflow store's writes).
 
-Acknowledgements are the caller's business: it sets reply subjects under one
-wildcard subscription of its own and matches replies to what it sent.
+The event publisher (:mod:`hookbus.bus.events.publisher`) keeps acknowledgements of its
+own: it sends atomic batches acknowledged once per batch and retries event by event,
+so it matches replies to what it sent itself, under one wildcard subscription, and
+reads them with :func:`parse_ack`.
 
 Atomic batches (JetStream ``allow_atomic``, nats-server 2.12 and later): every
 message of a batch carries ``Nats-Batch-Id`` and a contiguous
@@ -26,20 +31,26 @@ the commit with one ``PubAck`` naming the batch and its message count.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
+import nats.errors
 from nats.errors import ConnectionClosedError
 
-from .errors import EncodeError
+from .errors import BusError, EncodeError
+from .wire import H_STATUS
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
 
     from nats.aio.client import Client
     from nats.aio.msg import Msg
+    from nats.aio.subscription import Subscription
+    from nats.js import JetStreamContext
 
 H_BATCH_ID: Final = "Nats-Batch-Id"
 H_BATCH_SEQUENCE: Final = "Nats-Batch-Sequence"
@@ -52,7 +63,7 @@ ERR_BATCH_DISABLED: Final = 10174
 ERR_BATCH_DUPLICATE: Final = 10201
 """The atomic batch holds a message whose ``Nats-Msg-Id`` the stream already has."""
 
-_STATUS: Final = "Status"
+_STATUS: Final = H_STATUS
 _DESCRIPTION: Final = "Description"
 _HEADER_KEY = re.compile(r"^[!-9;-~]+$")  # printable ASCII without ':' and spaces
 _CRLF: Final = b"\r\n"
@@ -232,3 +243,165 @@ def parse_ack(msg: Msg) -> Ack:
         batch=str(batch) if batch else None,
         count=int(reply.get("count") or 0),
     )
+
+
+def ack_error(msg: Msg) -> str | None:
+    """``None`` when *msg* acknowledges a stored message, else what went wrong.
+
+    A success (``{"stream": ..., "seq": ...}`` without headers) is recognised without
+    decoding it: a store writes thousands of records a pass and reads every reply.
+    Anything else is read by :func:`parse_ack`.
+    """
+    data = msg.data
+    if not msg.headers and data and b'"error"' not in data:
+        return None
+    ack = parse_ack(msg)
+    return None if ack.ok else ack.error()
+
+
+class AckRejected(BusError):
+    """The server answered writes of one :meth:`AckPipe.publish_all` with an error.
+
+    Retrying helps when the cause passes (a stream being created, a server restarting).
+    """
+
+    retryable = True
+
+
+class _Writes:
+    """The writes of one :meth:`AckPipe.publish_all`, counted as their acks come back."""
+
+    __slots__ = ("acked", "done", "errors", "sent", "total")
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.sent = 0
+        self.acked = 0
+        self.errors: list[str] = []
+        self.done = asyncio.Event()
+
+
+class AckPipe:
+    """Pipelined JetStream publishes with one reply subscription and a bounded window.
+
+    ``js.publish_async`` creates a future, a token and a callback per message; for the
+    many small writes of one pass that client-side work is most of the cost. Here every
+    message of one :meth:`publish_all` shares a reply subject and acks are counted, and
+    the messages go out as ready protocol frames, many per write (:class:`Writer`), so
+    the only per-message work is one frame and the ack callback. At most *window*
+    writes wait for their acks at any time (backpressure).
+    """
+
+    def __init__(self, js: JetStreamContext, window: int = 4000) -> None:
+        self.nc: Client = js._nc  # the context's connection; nats-py has no public accessor
+        self._window = window
+        self._in_flight = 0
+        self._room = asyncio.Event()
+        self._room.set()
+        self._writes: dict[str, _Writes] = {}
+        self._prefix = ""
+        self._sub: Subscription | None = None
+        self._ids = 0
+        self._writer = Writer(self.nc) if Writer.available(self.nc) else None
+
+    async def start(self) -> None:
+        """Subscribe for acknowledgements. Idempotent; :meth:`publish_all` calls it too."""
+        if self._sub is None:
+            self._prefix = self.nc.new_inbox()
+            self._sub = await self.nc.subscribe(self._prefix + ".*", cb=self._on_ack)
+
+    async def stop(self) -> None:
+        """Stop listening for acknowledgements (the connection stays open). Idempotent."""
+        sub, self._sub = self._sub, None
+        if sub is not None:
+            with contextlib.suppress(nats.errors.Error):
+                await sub.unsubscribe()
+
+    async def publish_all(
+        self,
+        records: list[tuple[str, bytes]],
+        headers: dict[str, str] | None,
+        deadline: float,
+    ) -> None:
+        """Publish *records* (subject, payload), each with *headers*; return once all are acknowledged.
+
+        ``TimeoutError`` when they are not within *deadline* seconds;
+        ``nats.errors.MaxPayloadError`` for a record over the server's limit, before
+        anything is sent; :class:`AckRejected` when the server refused any of them.
+        """
+        await self.start()
+        self._ids += 1
+        reply = f"{self._prefix}.{self._ids}"
+        writes = _Writes(len(records))
+        self._writes[reply] = writes
+        try:
+            async with asyncio.timeout(deadline):
+                if self._writer is not None:
+                    await self._write_frames(records, headers, reply, writes, self._writer)
+                else:
+                    await self._publish_each(records, headers, reply, writes)
+                await writes.done.wait()
+        finally:
+            del self._writes[reply]
+            self._in_flight -= writes.sent - writes.acked
+            self._room.set()
+        if writes.errors:
+            raise AckRejected(f"{len(writes.errors)} of {writes.total} writes failed, first: {writes.errors[0]}")
+
+    async def _room_for_one(self) -> None:
+        while self._in_flight >= self._window:
+            self._room.clear()
+            await self._room.wait()
+
+    async def _publish_each(
+        self, records: list[tuple[str, bytes]], headers: dict[str, str] | None, reply: str, writes: _Writes
+    ) -> None:
+        publish = self.nc.publish
+        for subject, payload in records:
+            await self._room_for_one()
+            self._in_flight += 1
+            writes.sent += 1
+            await publish(subject, payload, reply=reply, headers=headers)
+
+    async def _write_frames(
+        self,
+        records: list[tuple[str, bytes]],
+        headers: dict[str, str] | None,
+        reply: str,
+        writes: _Writes,
+        writer: Writer,
+    ) -> None:
+        """The same messages as ready frames, as many per write as the window has room for."""
+        limit = self.nc.max_payload
+        for _subject, payload in records:
+            if len(payload) > limit:
+                raise nats.errors.MaxPayloadError
+        head = header_block(headers) if headers else None
+        reply_b = reply.encode()
+        done = 0
+        while done < len(records):
+            await self._room_for_one()
+            count = min(self._window - self._in_flight, len(records) - done)
+            chunk = records[done : done + count]
+            if head is None:
+                frames = [pub_frame(subject.encode(), reply_b, payload) for subject, payload in chunk]
+            else:
+                frames = [frame(subject.encode(), reply_b, head, payload) for subject, payload in chunk]
+            self._in_flight += count
+            writes.sent += count
+            done += count
+            await writer.write(frames)
+
+    async def _on_ack(self, msg: Msg) -> None:
+        writes = self._writes.get(msg.subject)
+        if writes is None:
+            return  # a late ack of writes that timed out
+        writes.acked += 1
+        self._in_flight -= 1
+        if self._in_flight < self._window:
+            self._room.set()
+        error = ack_error(msg)
+        if error is not None:
+            writes.errors.append(error[:200])
+        if writes.acked >= writes.total:
+            writes.done.set()

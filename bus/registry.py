@@ -1,11 +1,17 @@
 """The plugin registry: manifests in a JetStream KV bucket, kept alive by heartbeats.
 
 Each running instance of a plugin puts its manifest (JSON) under
-``<plugin>.<instance>`` and puts it again every ``heartbeat`` seconds; on a clean
-shutdown it deletes its own key, so replicas come and go independently. The controller
+``<plugin>.<instance>`` and puts it again every heartbeat; on a clean shutdown it
+deletes its own key, so replicas come and go independently. The controller
 watches the bucket and keeps an in-memory :class:`RegistryView`: a plugin whose
 last put is older than the TTL drops out, and is called again as soon as it
 puts again. The operator's allow-list decides who may be called at all.
+
+The TTL is the controller's setting; the controller writes it to the bucket under
+:data:`~hookbus.bus.wire.REGISTRY_INFO_KEY` (again at every resync, so the key
+outlives the bucket's max age), and a plugin's :class:`Registration` reads it at
+every heartbeat and beats at :func:`heartbeat_interval`: its manifest's
+``heartbeat``, but never more than a third of the TTL.
 """
 
 from __future__ import annotations
@@ -24,10 +30,11 @@ from nats import nuid
 from nats.js.api import KeyValueConfig, StorageType
 from nats.js.errors import BucketNotFoundError, NotFoundError
 
-from .codec import Encoding, decode_map
+from .codec import Encoding, decode_map, encode
 from .errors import BusError, ConfigError, DecodeError
 from .manifest import PluginManifest, parse_manifest
 from .settings import RegistrySettings
+from .wire import HEARTBEAT_SHARE, PROTOCOL_VERSION, REGISTRY_INFO_KEY, RegistryInfo
 
 if TYPE_CHECKING:
     from nats.js import JetStreamContext
@@ -59,6 +66,26 @@ async def open_bucket(js: JetStreamContext, settings: RegistrySettings) -> KeyVa
     except Exception:
         # Another process created it first.
         return await js.key_value(settings.bucket)
+
+
+def heartbeat_interval(ttl: float, wanted: float) -> float:
+    """Seconds between a plugin's heartbeats: *wanted*, but at most ``ttl * HEARTBEAT_SHARE``."""
+    return min(wanted, ttl * HEARTBEAT_SHARE)
+
+
+def registry_info(ttl: float) -> bytes:
+    """The JSON the controller puts under :data:`~hookbus.bus.wire.REGISTRY_INFO_KEY`."""
+    info: RegistryInfo = {"v": PROTOCOL_VERSION, "ttl": ttl}
+    return encode(info, Encoding.JSON)
+
+
+def read_registry_info(data: bytes) -> float:
+    """The TTL in a :data:`~hookbus.bus.wire.REGISTRY_INFO_KEY` value; :class:`DecodeError` if it has none."""
+    info = decode_map(data, Encoding.JSON, subject=REGISTRY_INFO_KEY)
+    ttl = info.get("ttl")
+    if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not 0 < ttl < math.inf:
+        raise DecodeError(f"'ttl' must be a positive number of seconds, got {ttl!r}", subject=REGISTRY_INFO_KEY, data=data)
+    return float(ttl)
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +159,7 @@ class RegistryView:
         forgets keys the server expired while nobody was looking.
         """
         while True:
+            await self._announce()
             try:
                 assert self._kv is not None
                 watcher = await self._kv.watchall()
@@ -165,6 +193,14 @@ class RegistryView:
                 with contextlib.suppress(Exception):
                     await watcher.stop()  # type: ignore[no-untyped-call]
 
+    async def _announce(self) -> None:
+        """Put the TTL where plugins read it (:data:`~hookbus.bus.wire.REGISTRY_INFO_KEY`)."""
+        assert self._kv is not None
+        try:
+            await self._kv.put(REGISTRY_INFO_KEY, registry_info(self.settings.ttl))
+        except Exception as exc:  # NATS away: the next resync puts it again
+            log.warning("cannot write the registry TTL for plugins", error=str(exc) or type(exc).__name__)
+
     def _forget_missing(self, present: set[str]) -> None:
         for name in list(self._instances):
             for instance in list(self._instances[name]):
@@ -172,6 +208,8 @@ class RegistryView:
                     self._apply(_Gone(f"{name}.{instance}"))
 
     def _apply(self, entry: Any) -> None:
+        if entry.key.startswith("_"):
+            return  # the controller's own keys (REGISTRY_INFO_KEY), not a plugin's
         self._by_hook.clear()
         name, _, instance = entry.key.partition(".")
         before = self.get(name)
@@ -305,7 +343,12 @@ def _timestamp(created: Any, now: float) -> float:
 
 
 class Registration:
-    """The plugin side: put the manifest, refresh it every heartbeat, delete it on close."""
+    """The plugin side: put the manifest, refresh it every heartbeat, delete it on close.
+
+    The heartbeat is :func:`heartbeat_interval` of the controller's TTL (read from the
+    bucket at start and before every beat; the TTL of *settings* until a controller
+    wrote one) and the manifest's ``heartbeat``.
+    """
 
     def __init__(
         self,
@@ -323,11 +366,34 @@ class Registration:
         self._kv: KeyValue | None = None
         self._task: asyncio.Task[None] | None = None
         self.failures = 0
+        self.ttl = self.settings.ttl
+        """The TTL the controller counts with, as last read from the bucket."""
+        self.interval = heartbeat_interval(self.ttl, manifest.heartbeat)
+        """Seconds between heartbeats."""
 
     async def start(self) -> None:
         self._kv = await open_bucket(self._js, self.settings)
+        await self._read_ttl()
         await self._put()
         self._task = asyncio.create_task(self._beat(), name=f"hookbus-heartbeat-{self.manifest.name}")
+
+    async def _read_ttl(self) -> None:
+        """Follow the controller's TTL; keep the last one known when it cannot be read."""
+        assert self._kv is not None
+        try:
+            entry = await self._kv.get(REGISTRY_INFO_KEY)
+            ttl = read_registry_info(entry.value or b"")
+        except NotFoundError:
+            return  # no controller wrote one (yet)
+        except DecodeError as exc:
+            log.warning("the registry TTL is unreadable; keeping the last one", plugin=self.manifest.name, error=exc.reason)
+            return
+        except Exception:  # NATS away: the put that follows reports it
+            return
+        if ttl != self.ttl:
+            self.ttl = ttl
+            self.interval = heartbeat_interval(ttl, self.manifest.heartbeat)
+            log.info("heartbeat follows the registry TTL", plugin=self.manifest.name, ttl=ttl, heartbeat=self.interval)
 
     async def _put(self) -> None:
         assert self._kv is not None
@@ -335,7 +401,8 @@ class Registration:
 
     async def _beat(self) -> None:
         while True:
-            await asyncio.sleep(self.manifest.heartbeat)
+            await asyncio.sleep(self.interval)
+            await self._read_ttl()
             try:
                 await self._put()
                 self.failures = 0

@@ -22,13 +22,12 @@ from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeoutError
 
 from . import pubwire
+from .wire import H_STATUS, STATUS_NO_RESPONDERS
 
 if TYPE_CHECKING:
     from nats.aio.client import Client
     from nats.aio.msg import Msg
     from nats.aio.subscription import Subscription
-
-_NO_RESPONDERS = "503"
 
 
 SEND_AT_ONCE_BYTES = 32 * 1024
@@ -106,7 +105,7 @@ class Requester:
             msg = await sent.future
         finally:
             self.discard(sent)
-        if not msg.data and msg.headers and msg.headers.get("Status") == _NO_RESPONDERS:
+        if not msg.data and msg.headers and msg.headers.get(H_STATUS) == STATUS_NO_RESPONDERS:
             raise NoRespondersError
         return msg
 

@@ -38,7 +38,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import structlog
 from nats.errors import ConnectionClosedError
@@ -53,6 +53,24 @@ from .loop import run as run_loop
 from .manifest import FailurePolicy, Filters, HookSpec, PluginManifest
 from .registry import Registration
 from .settings import BusSettings, RegistrySettings, from_env
+from .wire import (
+    CODE_BAD_REQUEST,
+    CODE_FATAL,
+    CODE_NOT_IMPLEMENTED,
+    CODE_TOO_LARGE,
+    CODE_UNAVAILABLE,
+    ERROR_TEXT_MAX,
+    H_CONTENT_TYPE,
+    H_ERROR_CODE,
+    H_ERROR_TEXT,
+    H_REQUEST_ID,
+    H_TIMEOUT_MS,
+    JSON,
+    PROTOCOL_VERSION,
+    HookReply,
+    RequestWorkflow,
+    no_opinion_reply,
+)
 
 if TYPE_CHECKING:
     from nats.aio.client import Client
@@ -66,20 +84,20 @@ Handler = Callable[..., Any]
 class PluginError(BusError):
     """Raised by a handler to answer its request with an error."""
 
-    code = 500
+    code = CODE_FATAL
 
 
 class TemporaryError(PluginError):
     """The plugin cannot answer now; the controller retries within its deadline (503)."""
 
-    code = 503
+    code = CODE_UNAVAILABLE
     retryable = True
 
 
 class PermanentError(PluginError):
     """The request cannot succeed; the controller applies the failure policy (500)."""
 
-    code = 500
+    code = CODE_FATAL
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,8 +123,8 @@ class Request:
     """Context of one hook request, passed to handlers as ``request``."""
 
     hook: Hook
-    workflow: Mapping[str, Any]
-    """The call's workflow: ``{"metadata": {...}}``."""
+    workflow: RequestWorkflow
+    """The call's workflow: ``{"metadata": {...}}`` (as the request carried it)."""
     deadline: float
     """``time.monotonic()`` value by which the controller stops waiting."""
     request_id: str
@@ -147,7 +165,6 @@ class Plugin:
         self._registration: Registration | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._slots: asyncio.Semaphore | None = None
-        self._empty_replies: dict[int, bytes] = {}
         self._by_subject: dict[str, _Registered | None] = {}
         self._content_types: dict[str, Encoding] = {}
         self.stats = {"requests": 0, "items": 0, "errors": 0}
@@ -378,22 +395,23 @@ class Plugin:
             except Exception as exc:
                 self.stats["errors"] += 1
                 log.exception("handler failed", plugin=self.name, subject=msg.subject)
-                await self._error(msg, 500, f"{type(exc).__name__}: {exc}")
+                await self._error(msg, CODE_FATAL, f"{type(exc).__name__}: {exc}")
                 return
             if results is None:
                 return
             if isinstance(results, bytes):
                 data = results
             else:
+                reply: HookReply = {"v": PROTOCOL_VERSION, "plugin": self.name, "results": results}
                 try:
-                    data = encode({"v": subjects.PROTOCOL_VERSION, "plugin": self.name, "results": results}, self.encoding)
+                    data = encode(reply, self.encoding)
                 except EncodeError as exc:
-                    await self._error(msg, 500, f"cannot encode the results: {exc}")
+                    await self._error(msg, CODE_FATAL, f"cannot encode the results: {exc}")
                     return
             nc = self._reply_nc
             assert nc is not None  # set by start(), before the first request can arrive
             if len(data) > nc.max_payload:
-                await self._error(msg, 413, f"reply of {len(data)} bytes is over the server's max_payload of {nc.max_payload}")
+                await self._error(msg, CODE_TOO_LARGE, f"reply of {len(data)} bytes is over the server's max_payload of {nc.max_payload}")
                 return
             try:
                 await nc.publish(msg.reply, data)
@@ -414,34 +432,34 @@ class Plugin:
             self._by_subject[subject] = registered
         return registered
 
-    async def _answer(self, msg: Msg) -> list[Any] | bytes | None:
+    async def _answer(self, msg: Msg) -> list[JSON] | bytes | None:
         registered = self._registered_for(msg.subject)
         if registered is None:
             try:
                 what = subjects.parse_hook_subject(msg.subject).hook
             except ConfigError:
                 what = msg.subject
-            await self._error(msg, 404, f"plugin {self.name!r} does not implement {what}")
+            await self._error(msg, CODE_NOT_IMPLEMENTED, f"plugin {self.name!r} does not implement {what}")
             return None
         hook = registered.spec.hook
         headers = msg.headers or {}
         encoding = self.encoding
-        if content_type := headers.get("Content-Type"):
+        if content_type := headers.get(H_CONTENT_TYPE):
             encoding = self._encoding_of(content_type)
         try:
-            body = decode_map(msg.data, encoding, subject=msg.subject, version=subjects.PROTOCOL_VERSION)
+            body = decode_map(msg.data, encoding, subject=msg.subject, version=PROTOCOL_VERSION)
             items = body.get("items")
             if not isinstance(items, list):
                 raise DecodeError("'items' must be a list", subject=msg.subject, data=msg.data)
         except DecodeError as exc:
-            await self._error(msg, 400, str(exc))
+            await self._error(msg, CODE_BAD_REQUEST, str(exc))
             return None
         try:
-            timeout_ms = float(headers.get("Hookbus-Timeout-Ms", "5000"))
+            timeout_ms = float(headers.get(H_TIMEOUT_MS, "5000"))
         except ValueError:
             timeout_ms = 5000.0
-        workflow = body.get("workflow") or {}
-        request = Request(hook, workflow, time.monotonic() + timeout_ms / 1000, headers.get("Hookbus-Request-Id", ""))
+        workflow = cast("RequestWorkflow", body.get("workflow") or {})
+        request = Request(hook, workflow, time.monotonic() + timeout_ms / 1000, headers.get(H_REQUEST_ID, ""))
         self.stats["requests"] += 1
         self.stats["items"] += len(items)
         return await self._run(registered, request, items)
@@ -457,7 +475,7 @@ class Plugin:
                 self._content_types[content_type] = encoding
         return encoding
 
-    async def _run(self, registered: _Registered, request: Request, items: list[Any]) -> list[Any] | bytes:
+    async def _run(self, registered: _Registered, request: Request, items: list[Any]) -> list[JSON] | bytes:
         """The results for *items*, or the encoded reply when the plugin had no opinion on any."""
         context = {"hook": request.hook, "request": request, "plugin": self, "workflow": request.workflow}
         if registered.batch:
@@ -468,14 +486,14 @@ class Plugin:
                     f"{f' of {len(out)}' if isinstance(out, list) else ''}; expected a list of {len(items)} results"
                 )
             if out.count(None) + out.count({}) == len(out):
-                return self._empty_reply(len(out))  # the common case: no per-result work at all
+                return no_opinion_reply(self.name, len(out), self.encoding)  # the common case: no per-result work at all
             return [_normalise(r, request.hook) for r in out]
         results = await self._run_each(registered, context, items, request.hook)
         if results.count({}) == len(results):
-            return self._empty_reply(len(results))
+            return no_opinion_reply(self.name, len(results), self.encoding)
         return results
 
-    async def _run_each(self, registered: _Registered, context: dict[str, Any], items: list[Any], hook: Hook) -> list[Any]:
+    async def _run_each(self, registered: _Registered, context: dict[str, Any], items: list[Any], hook: Hook) -> list[JSON]:
         """Call a one-item handler per item: the item's fields as keyword arguments, then ``item``."""
         accepts = registered.accepts
         base = context if accepts is None else {k: v for k, v in context.items() if k in accepts}
@@ -495,16 +513,6 @@ class Plugin:
                 kwargs["item"] = item
             results.append(_normalise(await self._call(registered, kwargs), hook))
         return results
-
-    def _empty_reply(self, count: int) -> bytes:
-        """The encoded reply "no opinion on any of *count* items", made once per count."""
-        data = self._empty_replies.get(count)
-        if data is None:
-            if len(self._empty_replies) >= 1024:
-                self._empty_replies.clear()
-            data = encode({"v": subjects.PROTOCOL_VERSION, "plugin": self.name, "results": [{}] * count}, self.encoding)
-            self._empty_replies[count] = data
-        return data
 
     async def _invoke(self, registered: _Registered, kwargs: dict[str, Any]) -> Any:
         if registered.accepts is not None:
@@ -527,7 +535,7 @@ class Plugin:
         nc = self._reply_nc
         if nc is None or not msg.reply:
             return
-        headers = {"Nats-Service-Error-Code": str(code), "Nats-Service-Error": text[:1000]}
+        headers = {H_ERROR_CODE: str(code), H_ERROR_TEXT: text[:ERROR_TEXT_MAX]}
         with contextlib.suppress(Exception):
             await nc.publish(msg.reply, b"", headers=headers)
 
@@ -542,7 +550,7 @@ async def _bounded(awaitable: Any, timeout: float) -> bool:
     return True
 
 
-def _normalise(result: Any, hook: Hook) -> dict[str, Any]:
+def _normalise(result: Any, hook: Hook) -> JSON:
     if result is None:
         return {}
     if isinstance(result, dict):

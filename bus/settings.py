@@ -1,7 +1,21 @@
 """Settings of the bus layer: nested dataclasses, one docstring per field.
 
 :func:`from_env` fills them from ``HOOKBUS_*`` environment variables; the CLI
-fills the same objects from its flags. Nothing else reads the environment.
+fills the same objects from its flags. These settings are read from the
+environment nowhere else.
+
+A few process-wide switches that are not settings of a connection or a call are
+read from the environment where they act, each by one function:
+
+- ``HOOKBUS_LOG_LEVEL``, ``HOOKBUS_LOG_FORMAT``: :func:`hookbus.bus.log.configure`
+  (and the controller's CLI, which configures its own logging);
+- ``HOOKBUS_UVLOOP``, ``HOOKBUS_GC_THRESHOLD``: :mod:`hookbus.bus.loop`;
+- ``HOOKBUS_NATS_SERVER`` (the ``nats-server`` executable of an embedded server):
+  :func:`hookbus.bus.server.find_binary`.
+
+The controller's executors also read ``PATH`` and the variables a workflow's
+processes inherit, to start those processes; that is the processes' environment,
+not configuration.
 """
 
 from __future__ import annotations

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 
 from .errors import ConfigError
 from .hooks import Hook, parse_hook
+from .wire import PROTOCOL_VERSION
 
-PROTOCOL_VERSION = 1
 PREFIX = "hookbus"
 HOOK_ROOT = f"{PREFIX}.hook.v{PROTOCOL_VERSION}"
 EVENT_ROOT = f"{PREFIX}.event.v{PROTOCOL_VERSION}"

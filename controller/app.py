@@ -142,7 +142,8 @@ class Hookbus:
             raise
 
     async def _start(self) -> None:
-        from ..bus.events import EventPublisher, PublisherSink
+        from ..bus.events import EventPublisher
+        from .adapters.events import PublisherSink
         from .adapters.safe_events import SafeEvents
         from .adapters.store import WorkflowStore
         from .engine.controller import Controller

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -247,3 +248,29 @@ async def test_invalid_manifest_in_the_bucket_is_ignored_with_its_reason(nc: Cli
     await registry.wait_for(lambda r: "broken" in r.snapshot(), 5)
     assert registry.get("broken") is None
     assert "failurePolicy" in registry.snapshot()["broken"]["error"]
+
+
+async def test_a_reply_is_decoded_in_the_manifests_encoding_whatever_its_content_type(
+    nc: Client, pnc: Client, registry: RegistryView
+) -> None:
+    """A reply needs no Content-Type, and one it carries is not read (docs/protocol.md, Encoding)."""
+
+    def replying(encode: Callable[[Any], bytes], headers: dict[str, str] | None) -> Responder:
+        async def respond(msg: Msg) -> None:
+            body = ormsgpack.unpackb(msg.data)
+            results = [{"decision": "hold", "requeue": 1} for _ in body["items"]]
+            assert msg.reply
+            await msg._client.publish(msg.reply, encode({"v": 1, "plugin": "raw", "results": results}), headers=headers)
+
+        return respond
+
+    # No header: msgpack, the manifest's encoding.
+    result, _, _ = await _call_with(nc, pnc, registry, replying(ormsgpack.packb, None), FailurePolicy.FAIL)
+    assert [o.result.get("decision") for o in result] == ["hold", "hold"]
+    # A header naming JSON over a msgpack body: still read as msgpack.
+    result, _, _ = await _call_with(nc, pnc, registry, replying(ormsgpack.packb, {"Content-Type": "application/json"}), FailurePolicy.FAIL)
+    assert [o.result.get("decision") for o in result] == ["hold", "hold"]
+    # A JSON body, even labelled JSON, is malformed for a msgpack plugin.
+    as_json = replying(lambda value: json.dumps(value).encode(), {"Content-Type": "application/json"})
+    result, _, _ = await _call_with(nc, pnc, registry, as_json, FailurePolicy.FAIL)
+    assert all(o.error and o.result["reason"] == "malformed" for o in result)

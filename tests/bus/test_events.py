@@ -21,7 +21,6 @@ from hookbus.bus.events import (
     EventPublisher,
     PublisherClosedError,
     PublisherNotStartedError,
-    PublisherSink,
     StreamNotFoundError,
     ensure_streams,
     event_id,
@@ -32,6 +31,7 @@ from hookbus.bus.events import (
     replay,
     workflow_event,
 )
+from hookbus.controller.adapters.events import PublisherSink
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -475,6 +475,22 @@ async def test_the_sink_turns_controller_notifications_into_events(nc: Client) -
     assert progress is not None
     assert progress.data["progress"] == "1/3"
     assert progress.data["phases"] == {"Succeeded": 1, "Running": 2}
+
+
+async def test_the_sink_reads_the_pod_items_the_engine_sends(nc: Client) -> None:
+    """The engine sends ``{"node": <id>, "name": <node name>, "image": <image>}`` per started process."""
+    from hookbus.controller.engine.hooks import WorkflowInfo
+
+    js = nc.jetstream()
+    info = WorkflowInfo(namespace="default", name="hello", uid="u1")
+    async with EventPublisher(nc, FAST) as publisher:
+        await PublisherSink(publisher).pod_created(info, [{"node": "hello-1234", "name": "hello.step-a", "image": "alpine:3"}])
+        await publisher.flush(timeout=10)
+    (event,) = await all_events(js, workflow="hello")
+    assert event.type == "io.hookbus.pod.created"
+    assert event.ce_subject == "pods/hello-1234"
+    assert event.data["node"] == {"id": "hello-1234", "name": "hello.step-a"}
+    assert event.data["pod"] == {"name": "hello-1234", "image": "alpine:3"}
 
 
 def test_a_node_run_again_gets_new_event_ids() -> None:

@@ -16,13 +16,13 @@ from hookbus.bus.events import (
     CloudEvent,
     EventGroup,
     EventPublisher,
-    PublisherSink,
     events_from_message,
     group_events,
     node_event,
     replay,
 )
 from hookbus.bus.settings import from_env
+from hookbus.controller.adapters.events import PublisherSink
 
 if TYPE_CHECKING:
     from nats.aio.client import Client
