@@ -305,13 +305,14 @@ class Rig:
         from hookbus.bus import DispatchSettings, EmbeddedServer, NatsSettings, RegistrySettings
         from hookbus.bus.connection import connect
         from hookbus.bus.dispatch import Dispatcher
-        from hookbus.bus.events import EventPublisher, PublisherSink
+        from hookbus.bus.events import EventPublisher
         from hookbus.bus.registry import RegistryView
         from hookbus.bus.settings import from_env
         from hookbus.bus.testing import wait_registered
         from hookbus.controller.engine.controller import Controller
         from hookbus.controller.engine.settings import ControllerSettings
-        from hookbus.controller.plugin_hooks import PluginHooks
+        from hookbus.controller.executors.registry import make_executor
+        from hookbus.controller.plugin_hooks import BusEventSink, PluginHooks
         from hookbus.controller.store import WorkflowStore
 
         s = self.settings
@@ -349,8 +350,9 @@ class Rig:
             self._controller = Controller(
                 ControllerSettings(executor="simulate", max_running_nodes=s.max_running_nodes),
                 store=WorkflowStore(nc.jetstream()),
-                hooks=PluginHooks(self._dispatcher, events=publisher),
-                events=PublisherSink(publisher),
+                executor=lambda: make_executor("simulate"),
+                hooks=PluginHooks(self._dispatcher),
+                events=BusEventSink(publisher),
             )
             await self._controller.start()
             self._cleanup.append(self._controller.stop)

@@ -31,7 +31,7 @@ complete      ``name``, ``node`` (id or name), ``phase``             ``{}`` (409
 
 The ``warnings`` of a submit reply are what ``workflow.preOperate`` plugins said
 about the workflow; they stay on the workflow as the annotation
-``hookbus.io/warnings`` (see :mod:`hookbus.controller.plugin_warnings`). A
+``hookbus.io/warnings`` (see :mod:`hookbus.controller.engine.warnings`). A
 workflow a plugin rejected is stored all the same and comes back already
 ``Failed``, the plugin's message in ``status.message``.
 
@@ -75,7 +75,7 @@ from nats.errors import TimeoutError as NatsTimeoutError
 from ..bus import subjects
 from ..bus.codec import Encoding, decode_map, encode
 from ..bus.errors import DecodeError
-from .plugin_warnings import warnings_of
+from .engine.warnings import warnings_of
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Mapping, Sequence

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any, TextIO
 
 from .api import pod_name
-from .plugin_warnings import warnings_of
+from .engine.warnings import warnings_of
 
 SYMBOLS = {
     "Succeeded": "✔",

@@ -16,7 +16,7 @@ from ..api import (
     pod_name,
     workflow_summary,
 )
-from ..plugin_warnings import warnings_of
+from ..engine.warnings import warnings_of
 from .common import (
     EXIT_OK,
     EXIT_USAGE,
@@ -90,6 +90,7 @@ async def run_command(args: argparse.Namespace) -> int:
     """``hookbus run``: embedded NATS + controller, one workflow to its end."""
     from ..engine.controller import Controller
     from ..engine.settings import ControllerSettings
+    from ..executors.registry import make_executor
     from ..store import WorkflowStore
 
     bundle, workflows = load_input([args.file], args.templates or ())
@@ -128,6 +129,7 @@ async def run_command(args: argparse.Namespace) -> int:
                     **given(max_running_nodes=args.max_running_nodes),
                 ),
                 store=store,
+                executor=lambda: make_executor(args.executor, state_dir=state_dir),
                 hooks=hooks,
             )
             await controller.start()

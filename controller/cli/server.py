@@ -56,7 +56,7 @@ async def plugin_hooks(
         dispatcher = Dispatcher(nc, registry, settings.dispatch)
         if publisher is not None:
             publisher.yield_to(dispatcher.activity)  # events wait while plugins answer
-        yield PluginHooks(dispatcher, events=publisher)
+        yield PluginHooks(dispatcher)
     finally:
         await registry.stop()
 
@@ -87,29 +87,35 @@ class SafeEvents:
             log.exception("event sink failed; notification dropped", hook=method)
 
     async def workflow_phase(self, workflow: Any, phase: str, message: str) -> None:
-        """See :class:`hookbus.controller.engine.hooks.EventSink`."""
+        """See :class:`hookbus.controller.engine.ports.EventSink`."""
         await self._call("workflow_phase", workflow, phase, message)
 
     async def node_phases(self, workflow: Any, nodes: Sequence[Any]) -> None:
-        """See :class:`hookbus.controller.engine.hooks.EventSink`."""
+        """See :class:`hookbus.controller.engine.ports.EventSink`."""
         await self._call("node_phases", workflow, nodes)
 
     async def pod_created(self, workflow: Any, pods: Sequence[Any]) -> None:
-        """See :class:`hookbus.controller.engine.hooks.EventSink`."""
+        """See :class:`hookbus.controller.engine.ports.EventSink`."""
         await self._call("pod_created", workflow, pods)
 
     async def progress(
         self, workflow: Any, done: int, total: int, phases: Mapping[str, int]
     ) -> None:
-        """See :class:`hookbus.controller.engine.hooks.EventSink`."""
+        """See :class:`hookbus.controller.engine.ports.EventSink`."""
         await self._call("progress", workflow, done, total, phases)
+
+    async def plugin_verdicts(self, workflow: Any, verdicts: Sequence[Any]) -> None:
+        """See :class:`hookbus.controller.engine.ports.EventSink`."""
+        await self._call("plugin_verdicts", workflow, verdicts)
 
 
 async def server_command(args: argparse.Namespace) -> int:
     """``hookbus server``: controller + control API (+ embedded NATS) until SIGTERM/SIGINT."""
-    from ...bus.events import EventPublisher, PublisherSink
+    from ...bus.events import EventPublisher
     from ..engine.controller import Controller
     from ..engine.settings import ControllerSettings
+    from ..executors.registry import make_executor
+    from ..plugin_hooks import BusEventSink
     from ..store import WorkflowStore
 
     templates = load_input([], args.templates)[0] if args.templates else None
@@ -156,8 +162,9 @@ async def server_command(args: argparse.Namespace) -> int:
                 **given(max_workflows=args.max_workflows, max_running_nodes=args.max_running_nodes),
             ),
             store=store,
+            executor=lambda: make_executor(args.executor, state_dir=state_dir / "executor"),
             hooks=hooks,
-            events=SafeEvents(PublisherSink(publisher)),
+            events=SafeEvents(BusEventSink(publisher)),
         )
         stack.push_async_callback(controller.stop)
         await controller.start()

@@ -15,7 +15,7 @@ from .scope import format_value
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from ..executors.base import TaskResult
+    from .tasks import TaskResult
 
 JSON = dict[str, Any]
 

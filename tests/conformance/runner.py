@@ -356,6 +356,7 @@ async def run_examples(
     from hookbus.bus.settings import NatsSettings
     from hookbus.controller.engine.controller import Controller
     from hookbus.controller.engine.settings import ControllerSettings
+    from hookbus.controller.executors.registry import make_executor
     from hookbus.controller.store import WorkflowStore
 
     bundle, examples, results = load_examples(folder)
@@ -381,7 +382,8 @@ async def run_examples(
                     state_dir=Path(tmp) / "state",
                     max_workflows=max(parallel, 1) * 2,
                 )
-                async with Controller(settings, store=store) as controller:
+                executors = lambda: make_executor(executor, state_dir=settings.state_dir)  # noqa: E731
+                async with Controller(settings, store=store, executor=executors) as controller:
                     limit = asyncio.Semaphore(max(parallel, 1))
 
                     async def one(example: Example) -> Result:

@@ -15,13 +15,14 @@ import yaml
 from hookbus.bus import DispatchSettings, NatsSettings, RegistrySettings
 from hookbus.bus.connection import connect
 from hookbus.bus.dispatch import Dispatcher
-from hookbus.bus.events import EventPublisher, PublisherSink
+from hookbus.bus.events import EventPublisher
 from hookbus.bus.registry import RegistryView
 from hookbus.bus.settings import EventSettings
 from hookbus.bus.testing import wait_registered
 from hookbus.controller.engine.controller import Controller
 from hookbus.controller.engine.settings import ControllerSettings
-from hookbus.controller.plugin_hooks import PluginHooks
+from hookbus.controller.executors.registry import make_executor
+from hookbus.controller.plugin_hooks import BusEventSink, PluginHooks
 from hookbus.controller.store import WorkflowKey, WorkflowStore
 
 if TYPE_CHECKING:
@@ -86,8 +87,9 @@ async def make_stack(url: str, state_dir: Path, *, executor: str = "simulate") -
     controller = Controller(
         ControllerSettings(executor=executor, state_dir=state_dir),
         store=WorkflowStore(nc.jetstream()),
-        hooks=PluginHooks(dispatcher, events=publisher),
-        events=PublisherSink(publisher),
+        executor=lambda: make_executor(executor, state_dir=state_dir),
+        hooks=PluginHooks(dispatcher),
+        events=BusEventSink(publisher),
     )
     await controller.start()
     return Stack(url, nc, registry, dispatcher, publisher, controller)

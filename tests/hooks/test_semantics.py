@@ -33,14 +33,14 @@ from hookbus.bus import (
 )
 from hookbus.bus.connection import connect
 from hookbus.bus.dispatch import Dispatcher
-from hookbus.bus.events import EventPublisher, PublisherSink, replay
+from hookbus.bus.events import EventPublisher, replay
 from hookbus.bus.registry import RegistryView
 from hookbus.bus.settings import EventSettings
 from hookbus.bus.testing import wait_registered
 from hookbus.controller.engine.controller import Controller
 from hookbus.controller.engine.settings import ControllerSettings
 from hookbus.controller.executors.base import TaskResult, TaskSpec
-from hookbus.controller.plugin_hooks import PluginHooks
+from hookbus.controller.plugin_hooks import BusEventSink, PluginHooks
 from hookbus.controller.store import WorkflowStore
 
 if TYPE_CHECKING:
@@ -106,8 +106,8 @@ async def open_stack(
         ControllerSettings(executor="recording", state_dir=tmp_path / "state"),
         store=WorkflowStore(nc.jetstream(), bucket=bucket),
         executor=executor,
-        hooks=PluginHooks(dispatcher, events=publisher),
-        events=PublisherSink(publisher),
+        hooks=PluginHooks(dispatcher),
+        events=BusEventSink(publisher),
     )
     await controller.start()
     return Stack(url, nc, registry, dispatcher, publisher, controller)
@@ -894,7 +894,7 @@ async def test_pod_metadata_a_plugin_patched_is_kept_on_the_node_record(nats_url
 
 async def test_node_and_pod_warnings_are_kept_on_the_node_and_once_on_the_workflow(nats_url: str, stack: Stack) -> None:
     from hookbus.bus import warn
-    from hookbus.controller.plugin_warnings import warnings_of
+    from hookbus.controller.engine.warnings import warnings_of
 
     advisor = Plugin("advisor")
 
