@@ -47,11 +47,11 @@ if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
     from ..bus import Dispatcher
+    from .argo.types import JSON
     from .engine.hooks import NodeItem, PluginItem, PodItem, WorkflowInfo
 
 log = structlog.get_logger("hookbus.controller.plugin_hooks")
 
-JSON = dict[str, Any]
 
 _SHORT_CIRCUIT_PHASES = frozenset({"Succeeded", "Skipped", "Failed"})
 _PROCESS_KEYS = frozenset({"name", "image", "command", "args", "env", "workingDir", "source"})

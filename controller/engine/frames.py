@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..argo import names
 from ..argo.depends import TaskState, parse_depends
+from ..argo.durations import parse_duration
 from ..argo.errors import ArgoError
 from ..argo.substitute import substitute
 from .model import (
@@ -680,11 +681,9 @@ class RetryFrame:
             return run.shutdown_message()
         backoff = self.strategy.get("backoff") or {}
         if backoff.get("maxDuration"):
-            from .templates import parse_duration
-
             first = run.lookup(f"{self.node.name}(0)")
             started = first.started_at if first and first.started_at else run.clock.now()
-            if run.clock.now() > started + parse_duration(backoff["maxDuration"]):
+            if run.clock.now() > started + parse_duration(backoff["maxDuration"], what="retryStrategy.backoff.maxDuration"):
                 return "Max duration limit exceeded"
         policy = str(self.strategy.get("retryPolicy") or "OnFailure")
         on_failed = policy in ("Always", "OnFailure")
@@ -722,9 +721,7 @@ class RetryFrame:
         backoff = self.strategy.get("backoff") or {}
         if not backoff.get("duration"):
             return 0.0
-        from .templates import parse_duration
-
-        base = parse_duration(substitute(backoff["duration"], self.scope, strict=False))
+        base = parse_duration(substitute(backoff["duration"], self.scope, strict=False), what="retryStrategy.backoff.duration")
         factor_raw = backoff.get("factor")
         wait = base
         if factor_raw is not None:
@@ -732,12 +729,12 @@ class RetryFrame:
             if factor > 0:
                 wait = base * factor ** (self.attempt - 1)
         if backoff.get("cap"):
-            wait = min(wait, parse_duration(backoff["cap"]))
+            wait = min(wait, parse_duration(backoff["cap"], what="retryStrategy.backoff.cap"))
         finished = child.finished_at or self.run.clock.now()
         if backoff.get("maxDuration"):
             first = self.run.lookup(f"{self.node.name}(0)")
             started = first.started_at if first and first.started_at else finished
-            if finished + wait > started + parse_duration(backoff["maxDuration"]):
+            if finished + wait > started + parse_duration(backoff["maxDuration"], what="retryStrategy.backoff.maxDuration"):
                 return None
         return max(0.0, finished + wait - self.run.clock.now())
 

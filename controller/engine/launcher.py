@@ -581,7 +581,7 @@ def _deadline_seconds(tmpl: Mapping[str, Any]) -> float | None:
         raw = tmpl.get(key)
         if raw not in (None, ""):
             try:
-                values.append(parse_duration(raw))
+                values.append(parse_duration(raw, what=key))
             except (ArgoError, ValueError):
                 continue
     return min(values) if values else None

@@ -19,6 +19,7 @@ from collections import ChainMap
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ..argo.durations import parse_duration
 from ..argo.errors import ArgoError
 from ..argo.substitute import placeholders, substitute
 from . import frames
@@ -456,8 +457,6 @@ class WorkflowRun:
                 if lifecycle is not None and not lifecycle.finished:
                     lifecycle.evaluate()
 
-    # ------------------------------------------------------------- the workflow
-
     def _start(self) -> None:
         if self.started:
             return
@@ -474,7 +473,7 @@ class WorkflowRun:
         deadline = self.spec.get("activeDeadlineSeconds")
         if deadline not in (None, ""):
             began = float(self.status.get("x-startedAt", now))
-            self.timers.call_at(began + float(deadline), self._deadline)
+            self.timers.call_at(began + parse_duration(deadline, what="activeDeadlineSeconds"), self._deadline)
         entry = {"template": self.spec.get("entrypoint")}
         self.workflow_hooks.evaluate(RUNNING)
         root = Callback(self.workflow_hooks.root_done)
