@@ -466,3 +466,24 @@ spec:
   - name: main
     container: {image: alpine, args: ["echo hi"]}
 """
+
+
+async def test_a_run_whose_stored_workflow_changed_under_it_stops_writing() -> None:
+    store = MemoryStore()
+    ex = ScriptedExecutor()
+    async with make_controller(ex, store=store) as ctl:
+        key = await ctl.submit(load(ONE_STEP.replace("NAME", "taken").replace("echo hi", "block")))
+        await wait_for(lambda: ex.started == ["taken"], what="the node to start")
+        stored = await store.load(key)
+        assert stored is not None
+        # another controller takes the workflow over: it writes the record anew
+        taken = {**stored.workflow, "metadata": {**stored.workflow["metadata"], "annotations": {"owner": "other"}}}
+        await store.put_workflow(key, taken, stored.revision)
+        ex.release()
+        await wait_for(lambda: ctl._run(key).deleting, what="the stale run to stop")
+        assert ex.runs == ["taken"]
+    after = await store.load(key)
+    assert after is not None
+    assert after.workflow["metadata"]["annotations"] == {"owner": "other"}
+    (node,) = after.nodes.values()
+    assert node["phase"] == "Running", "a write based on the stale revision reached the store"
