@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from ..argo.types import JSON
     from .hooks import WorkflowInfo
     from .nodes import NodeTable
-    from .ports import Clock, Executor, HookPoints
+    from .ports import Clock, Executor, HookPoints, WorkflowKey
     from .scheduler import ExecCtx
     from .settings import ControllerSettings
     from .timers import Timers
@@ -78,7 +78,7 @@ class TaskFinished:
 class LeafHost(Protocol):
     """What the launcher needs of the run it launches for."""
 
-    key: Any
+    key: WorkflowKey
     name: str
     wf: JSON
     spec: JSON
