@@ -22,6 +22,7 @@ from hookbus.bus.log import configure as configure_logging
 from hookbus.controller.engine.controller import Controller
 from hookbus.controller.engine.memory_store import MemoryStore
 from hookbus.controller.engine.settings import ControllerSettings
+from hookbus.controller.executors.registry import make_executor
 
 
 def workflow(nodes: int, shape: str) -> dict[str, Any]:
@@ -60,7 +61,8 @@ async def run(nodes: int, store_kind: str, shape: str, running: int) -> dict[str
     else:
         store = MemoryStore()
     started = time.perf_counter()
-    async with Controller(settings, store=store) as ctl:
+    executor = lambda: make_executor(settings.executor, state_dir=settings.state_dir)  # noqa: E731
+    async with Controller(settings, store=store, executor=executor) as ctl:
         key = await ctl.submit(workflow(nodes, shape))
         final = await ctl.wait(key)
     seconds = time.perf_counter() - started

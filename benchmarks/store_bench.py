@@ -64,21 +64,21 @@ async def run(n: int, batch: int) -> dict[str, Any]:
                 key = WorkflowKey("default", "bench-wf")
                 nodes = make_nodes(key.name, n)
                 sizes = [len(ormsgpack.packb(v)) for v in list(nodes.values())[:1000]]
-                await store.put_workflow(key, {"metadata": {"name": key.name, "namespace": key.namespace}, "spec": {}})
+                rev = await store.put_workflow(key, {"metadata": {"name": key.name, "namespace": key.namespace}, "spec": {}}, 0)
 
                 items = list(nodes.items())
                 step = batch or n
                 cpu0, t0 = time.process_time(), time.perf_counter()
                 for start in range(0, n, step):
-                    await store.put_nodes(key, dict(items[start : start + step]))
+                    await store.put_nodes(key, dict(items[start : start + step]), rev)
                 put_s = time.perf_counter() - t0
                 put_cpu = time.process_time() - cpu0
 
                 key2 = WorkflowKey("default", "bench-wf-passes")
-                await store.put_workflow(key2, {"metadata": {"name": key2.name}})
+                rev2 = await store.put_workflow(key2, {"metadata": {"name": key2.name}}, 0)
                 t0 = time.perf_counter()
                 for start in range(0, n, 1000):
-                    await store.put_nodes(key2, dict(items[start : start + 1000]))
+                    await store.put_nodes(key2, dict(items[start : start + 1000]), rev2)
                 passes_s = time.perf_counter() - t0
 
                 cpu0, t0 = time.process_time(), time.perf_counter()
@@ -91,7 +91,7 @@ async def run(n: int, batch: int) -> dict[str, Any]:
                 assert one is not None and len(one.nodes) == n
                 assert sorted(len(w.nodes) for w in loaded) == [n, n]
                 t0 = time.perf_counter()
-                await store.delete(key)
+                await store.delete(key, rev)
                 delete_s = time.perf_counter() - t0
 
                 kv = await nc.jetstream().create_key_value(bucket="bench-chunks")

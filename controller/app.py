@@ -250,8 +250,7 @@ class Hookbus:
         dispatcher = self.dispatcher = factory(nc, registry, settings.dispatch)
         if self.publisher is not None:
             self.publisher.yield_to(dispatcher.activity)  # events wait while plugins answer
-        # Seam: once the engine emits plugin verdict events itself, the hooks need no publisher.
-        self.hooks = PluginHooks(dispatcher, events=self.publisher)
+        self.hooks = PluginHooks(dispatcher)
 
     def _executor(self) -> Executor:
         if self._given_executor is not None:

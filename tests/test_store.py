@@ -9,12 +9,14 @@ import pytest
 from hookbus.bus import EmbeddedServer, NatsSettings
 from hookbus.bus.connection import connect
 from hookbus.controller.adapters.store import (
+    RevisionConflict,
     StoreError,
     WorkflowKey,
     WorkflowStore,
     node_token,
     token_node,
 )
+from hookbus.controller.engine.memory_store import MemoryStore
 from tests.conftest import wait_for
 
 if TYPE_CHECKING:
@@ -51,10 +53,10 @@ def test_node_tokens_do_not_collide() -> None:
 async def test_roundtrip_workflow_and_nodes(store: WorkflowStore) -> None:
     key = WorkflowKey("default", "hello.world")  # a dot in a Kubernetes name
     wf = {"metadata": {"name": key.name, "namespace": key.namespace}, "spec": {"entrypoint": "main"}, "status": {"phase": "Running"}}
-    rev = await store.put_workflow(key, wf)
+    rev = await store.put_workflow(key, wf, 0)
     assert rev > 0
     nodes = {"hello.world": node("hello.world"), "hello.world-1": node("hello.world-1", outputs={"result": "hi"})}
-    await store.put_nodes(key, nodes)
+    assert await store.put_nodes(key, nodes, rev) == rev
 
     loaded = await store.load(key)
     assert loaded is not None
@@ -67,7 +69,7 @@ async def test_roundtrip_workflow_and_nodes(store: WorkflowStore) -> None:
 
 async def test_status_nodes_are_not_stored_with_the_workflow(store: WorkflowStore) -> None:
     key = WorkflowKey("ns1", "wf")
-    await store.put_workflow(key, {"metadata": {"name": "wf"}, "status": {"phase": "Running", "nodes": {"x": node("x")}}})
+    await store.put_workflow(key, {"metadata": {"name": "wf"}, "status": {"phase": "Running", "nodes": {"x": node("x")}}}, 0)
     loaded = await store.load(key)
     assert loaded is not None
     assert loaded.workflow["status"] == {"phase": "Running"}
@@ -76,10 +78,10 @@ async def test_status_nodes_are_not_stored_with_the_workflow(store: WorkflowStor
 
 async def test_later_writes_win_and_revision_grows(store: WorkflowStore) -> None:
     key = WorkflowKey("default", "wf")
-    first = await store.put_workflow(key, {"v": 1})
-    await store.put_nodes(key, {"n1": node("n1", "Running"), "n2": node("n2", "Pending")})
-    second = await store.put_workflow(key, {"v": 2})
-    await store.put_nodes(key, {"n1": node("n1", "Succeeded")})
+    first = await store.put_workflow(key, {"v": 1}, 0)
+    await store.put_nodes(key, {"n1": node("n1", "Running"), "n2": node("n2", "Pending")}, first)
+    second = await store.put_workflow(key, {"v": 2}, first)
+    await store.put_nodes(key, {"n1": node("n1", "Succeeded")}, second)
     assert second > first
     loaded = await store.load(key)
     assert loaded is not None
@@ -90,15 +92,16 @@ async def test_later_writes_win_and_revision_grows(store: WorkflowStore) -> None
 
 async def test_delete_nodes_and_delete_workflow(store: WorkflowStore) -> None:
     a, b = WorkflowKey("default", "a"), WorkflowKey("default", "b")
+    revisions = {}
     for key in (a, b):
-        await store.put_workflow(key, {"name": key.name})
-        await store.put_nodes(key, {f"{key.name}-{i}": node(f"{key.name}-{i}") for i in range(5)})
-    await store.delete_nodes(a, ["a-1", "a-3", "not-there"])
+        revisions[key] = await store.put_workflow(key, {"name": key.name}, 0)
+        await store.put_nodes(key, {f"{key.name}-{i}": node(f"{key.name}-{i}") for i in range(5)}, revisions[key])
+    await store.delete_nodes(a, ["a-1", "a-3", "not-there"], revisions[a])
     loaded = await store.load(a)
     assert loaded is not None
     assert sorted(loaded.nodes) == ["a-0", "a-2", "a-4"]
 
-    await store.delete(a)
+    await store.delete(a, revisions[a])
     assert await store.load(a) is None
     assert await store.keys() == [b]
     everything = await store.load_all()
@@ -114,8 +117,8 @@ async def test_missing_workflow_and_empty_bucket(store: WorkflowStore) -> None:
 async def test_load_all_separates_workflows_with_similar_names(store: WorkflowStore) -> None:
     keys = [WorkflowKey("default", "wf"), WorkflowKey("default", "wf-2"), WorkflowKey("other", "wf"), WorkflowKey("default", "wf.2")]
     for i, key in enumerate(keys):
-        await store.put_workflow(key, {"i": i})
-        await store.put_nodes(key, {f"n{j}": node(f"n{j}", index=i) for j in range(i + 1)})
+        rev = await store.put_workflow(key, {"i": i}, 0)
+        await store.put_nodes(key, {f"n{j}": node(f"n{j}", index=i) for j in range(i + 1)}, rev)
     loaded = {w.key: w for w in await store.load_all()}
     assert set(loaded) == set(keys)
     for i, key in enumerate(keys):
@@ -126,9 +129,9 @@ async def test_load_all_separates_workflows_with_similar_names(store: WorkflowSt
 
 async def test_put_nodes_many_pipelined_writes_all_acknowledged(store: WorkflowStore, nc: Client) -> None:
     key = WorkflowKey("default", "big")
-    await store.put_workflow(key, {"big": True})
+    rev = await store.put_workflow(key, {"big": True}, 0)
     nodes = {f"big-{i}": node(f"big-{i}", padding="x" * 200) for i in range(12_000)}  # > the 4000 window
-    await store.put_nodes(key, nodes)
+    await store.put_nodes(key, nodes, rev)
     # Every write is in the stream once put_nodes has returned (acknowledged, not just sent).
     info = await nc.jetstream().stream_info(f"KV_{store.bucket}")
     assert info.state.messages == 12_001
@@ -139,7 +142,7 @@ async def test_put_nodes_many_pipelined_writes_all_acknowledged(store: WorkflowS
 async def test_oversized_node_is_a_permanent_error(store: WorkflowStore) -> None:
     key = WorkflowKey("default", "huge")
     with pytest.raises(StoreError) as info:
-        await store.put_nodes(key, {"x": node("x", blob="y" * (2 * 1024 * 1024))})
+        await store.put_nodes(key, {"x": node("x", blob="y" * (2 * 1024 * 1024))}, 0)
     assert not info.value.retryable
     assert "max_payload" in str(info.value)
 
@@ -156,9 +159,9 @@ async def test_survives_kill_9_of_the_server(tmp_path: Path) -> None:
         client = await connect(NatsSettings(urls=(server.url,)), allow_reconnect=False)
         store = WorkflowStore(client.jetstream())
         await store.open()
-        rev = await store.put_workflow(key, wf)
-        await store.put_nodes(key, nodes)
-        await store.delete_nodes(key, ["durable.wf-0"])
+        rev = await store.put_workflow(key, wf, 0)
+        await store.put_nodes(key, nodes, rev)
+        await store.delete_nodes(key, ["durable.wf-0"], rev)
         await store.close()
         await client.close()
         await server.kill()
@@ -191,8 +194,8 @@ async def test_keeps_working_across_a_server_restart(tmp_path: Path) -> None:
         store = WorkflowStore(client.jetstream())
         await store.open()
         key = WorkflowKey("default", "restarted")
-        await store.put_workflow(key, {"v": 1})
-        await store.put_nodes(key, {"a": node("a")})
+        rev = await store.put_workflow(key, {"v": 1}, 0)
+        await store.put_nodes(key, {"a": node("a")}, rev)
 
         await server.kill()
         server = EmbeddedServer(store_dir=tmp_path / "nats", port=port)
@@ -200,7 +203,7 @@ async def test_keeps_working_across_a_server_restart(tmp_path: Path) -> None:
         await wait_for(lambda: client.is_connected, what="the client to reconnect")
 
         # acknowledged writes came back with the server; new writes are acknowledged again
-        await store.put_nodes(key, {"b": node("b", "Succeeded")})
+        await store.put_nodes(key, {"b": node("b", "Succeeded")}, rev)
         loaded = await store.load(key)
         assert loaded is not None
         assert loaded.workflow == {"v": 1}
@@ -220,8 +223,8 @@ async def test_writes_without_a_server_fail_as_retryable(tmp_path: Path) -> None
         await server.kill()
         await wait_for(lambda: client.is_closed, what="the client to notice")
         for write in (
-            store.put_nodes(WorkflowKey("default", "lost"), {"a": node("a")}),
-            store.put_workflow(WorkflowKey("default", "lost"), {"v": 1}),
+            store.put_nodes(WorkflowKey("default", "lost"), {"a": node("a")}, 0),
+            store.put_workflow(WorkflowKey("default", "lost"), {"v": 1}, 0),
         ):
             with pytest.raises(StoreError) as info:
                 await write
@@ -238,10 +241,60 @@ async def test_without_the_raw_writer_records_go_through_client_publish(nc: Clie
     store = WorkflowStore(nc.jetstream(), bucket="public-path")
     await store.open()
     key = WorkflowKey("default", "plain")
-    await store.put_workflow(key, {"v": 1})
+    rev = await store.put_workflow(key, {"v": 1}, 0)
     nodes = {f"plain-{i}": node(f"plain-{i}") for i in range(50)}
-    await store.put_nodes(key, nodes)
-    await store.delete_nodes(key, ["plain-0"])
+    await store.put_nodes(key, nodes, rev)
+    await store.delete_nodes(key, ["plain-0"], rev)
     loaded = await store.load(key)
     assert loaded is not None
     assert loaded.nodes == {k: v for k, v in nodes.items() if k != "plain-0"}
+
+
+# ------------------------------------------------------------- conditional writes
+
+
+@pytest.fixture(params=["jetstream", "memory"])
+async def either(request: pytest.FixtureRequest, nc: Client) -> WorkflowStore | MemoryStore:
+    """The JetStream store and the in-memory one: both keep the same revision contract."""
+    if request.param == "memory":
+        return MemoryStore()
+    s = WorkflowStore(nc.jetstream(), bucket="conditional")
+    await s.open()
+    return s
+
+
+async def test_a_workflow_write_based_on_a_stale_revision_is_refused(either: WorkflowStore | MemoryStore) -> None:
+    store = either
+    key = WorkflowKey("default", "owned")
+    first = await store.put_workflow(key, {"v": 1}, 0)
+    with pytest.raises(RevisionConflict):
+        await store.put_workflow(key, {"v": "again"}, 0)  # created meanwhile by someone else
+    second = await store.put_workflow(key, {"v": 2}, first)
+    assert second != first
+    with pytest.raises(RevisionConflict) as stale:
+        await store.put_workflow(key, {"v": "stale"}, first)
+    assert stale.value.key == key and stale.value.expected == first and not stale.value.retryable
+    loaded = await store.load(key)
+    assert loaded is not None
+    assert loaded.workflow == {"v": 2} and loaded.revision == second
+
+
+async def test_node_writes_are_fenced_by_the_workflow_revision(either: WorkflowStore | MemoryStore) -> None:
+    store = either
+    key = WorkflowKey("default", "fenced")
+    mine = await store.put_workflow(key, {"owner": "a"}, 0)
+    await store.put_nodes(key, {"n1": node("n1")}, mine)
+    theirs = await store.put_workflow(key, {"owner": "b"}, mine)  # another writer took the workflow over
+    with pytest.raises(RevisionConflict):
+        await store.put_nodes(key, {"n1": node("n1", "Succeeded"), "n2": node("n2")}, mine)
+    with pytest.raises(RevisionConflict):
+        await store.delete_nodes(key, ["n1"], mine)
+    with pytest.raises(RevisionConflict):
+        await store.delete(key, mine)
+    loaded = await store.load(key)
+    assert loaded is not None
+    assert loaded.nodes == {"n1": node("n1")}, "a stale writer changed a node"
+    assert await store.put_nodes(key, {"n2": node("n2")}, theirs) == theirs
+    await store.delete(key, theirs)
+    assert await store.load(key) is None
+    assert await store.put_workflow(key, {"owner": "c"}, 0) > 0  # a deleted workflow can be created anew

@@ -37,7 +37,7 @@ from ...bus.control import (
     verb_of,
 )
 from ...bus.errors import DecodeError
-from ..plugin_warnings import warnings_of
+from ..engine.warnings import warnings_of
 from ..workflows import (
     SUMMARY_POLL,
     find_node,

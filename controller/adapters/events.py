@@ -1,7 +1,7 @@
 """The engine's event sink implemented on the bus's :class:`EventPublisher`.
 
 :class:`PublisherSink` turns the engine's notifications (``workflow_phase``,
-``node_phases``, ``pod_created``, ``progress``) into CloudEvents and queues them on
+``node_phases``, ``pod_created``, ``plugin_verdicts``, ``progress``) into CloudEvents and queues them on
 an :class:`~hookbus.bus.events.EventPublisher`.
 """
 
@@ -14,12 +14,15 @@ from ...bus.events import (
     EventPublisher,
     node_event,
     now_rfc3339,
+    plugin_event,
     pod_event,
     workflow_event,
 )
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping, Sequence
+
+    from ..engine.hooks import Verdict
 
 
 class WorkflowRef(Protocol):
@@ -86,6 +89,24 @@ class PublisherSink:
                 image=pod.get("image"),
                 time=stamp,
             )
+
+    async def plugin_verdicts(self, workflow: WorkflowRef, verdicts: Sequence[Verdict]) -> None:
+        """What plugins decided in one pass, in order, as ``plugin`` CloudEvents (deterministic ids)."""
+        if not workflow.name:
+            return
+        for verdict in verdicts:
+            event = plugin_event(
+                workflow.namespace,
+                workflow.name,
+                workflow.uid,
+                verdict.plugin,
+                verdict.verdict,
+                node_id=verdict.node_id,
+                message=verdict.message,
+                hook=verdict.hook,
+            )
+            if not self.publisher.try_publish(event):
+                await self.publisher.publish(event)
 
     async def progress(self, workflow: WorkflowRef, done: int, total: int, phases: Mapping[str, int]) -> None:
         """Coalesced progress after a pass (never waits)."""

@@ -1,12 +1,16 @@
 """The engine's hook points, answered by NATS plugins through the bus dispatcher.
 
-:class:`PluginHooks` implements :class:`~hookbus.controller.engine.hooks.HookPoints`:
+:class:`PluginHooks` implements :class:`~hookbus.controller.engine.ports.HookPoints`:
 each method turns one scheduling pass's batch into one dispatcher call (which
 makes one request per interested plugin, chunked), and turns the merged
 outcomes back into the engine's result records. Plugin verdicts that take
 effect (a rejection, a veto, a short-circuit, a take-over, a hold, a warning)
-are logged with the plugin named and published as ``plugin`` notifications;
-so are the verdicts of shadow plugins (verdict ``shadow``), which take no effect.
+are logged with the plugin named and carried in the result they belong to
+(:class:`~hookbus.controller.engine.hooks.Verdict`); the engine announces them
+once the pass is persisted, and the event sink
+(:class:`~hookbus.controller.adapters.events.PublisherSink`) publishes them as
+``plugin`` notifications. So are the verdicts of shadow plugins (verdict
+``shadow``), which take no effect.
 
 A plugin failure under the ``Fail`` policy becomes an *error* of the node or
 workflow, with a message naming the plugin and the hook; under ``Ignore`` the
@@ -24,7 +28,7 @@ import structlog
 
 from ...bus import Hook, ItemOutcome
 from ...bus.dispatch import NO_OPINION
-from ...bus.events import CloudEvent, plugin_event
+from ..argo.durations import DurationError, parse_duration
 from ..engine.hooks import (
     ALLOW,
     CONTINUE,
@@ -36,18 +40,18 @@ from ..engine.hooks import (
     PostExecute,
     PreExecute,
     ResolvedValue,
+    Verdict,
 )
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
     from ...bus import Dispatcher
-    from ...bus.events import EventPublisher
+    from ..argo.types import JSON
     from ..engine.hooks import NodeItem, PluginItem, PodItem, WorkflowInfo
 
 log = structlog.get_logger("hookbus.controller.plugin_hooks")
 
-JSON = dict[str, Any]
 
 _SHORT_CIRCUIT_PHASES = frozenset({"Succeeded", "Skipped", "Failed"})
 _PROCESS_KEYS = frozenset({"name", "image", "command", "args", "env", "workingDir", "source"})
@@ -82,11 +86,8 @@ def _meta_of(workflow: Mapping[str, Any]) -> JSON:
 class PluginHooks:
     """:class:`HookPoints` served by the plugins registered on the bus."""
 
-    def __init__(self, dispatcher: Dispatcher, *, events: EventPublisher | None = None) -> None:
+    def __init__(self, dispatcher: Dispatcher) -> None:
         self.dispatcher = dispatcher
-        self.events = events
-        self._pending: dict[str, list[CloudEvent]] = {}
-        """Verdict notifications per workflow uid, held until the engine has persisted the pass."""
 
     def wants(self, hook: str, workflow: WorkflowInfo) -> bool:
         """Whether a live plugin could be called for *hook* on *workflow* (cheap, in memory)."""
@@ -95,11 +96,6 @@ class PluginHooks:
     def asks_ahead(self, hook: str, workflow: WorkflowInfo) -> bool:
         """Whether every plugin that could be asked about *hook* declared no side effects."""
         return self.dispatcher.side_effect_free(Hook(hook), workflow_meta(workflow))
-
-    async def persisted(self, workflow: WorkflowInfo) -> None:
-        """Publish the verdict notifications of *workflow*'s pass, now that its changes are stored."""
-        for event in self._pending.pop(workflow.uid or workflow.name, []):
-            await self._send(event)
 
     # -- workflow hooks -----------------------------------------------------------------
 
@@ -112,12 +108,13 @@ class PluginHooks:
                 continue
             item = {"id": meta["uid"] or meta["name"], "workflow": workflow}
             (outcome,) = await self.dispatcher.call(Hook.WORKFLOW_PRE_OPERATE, meta, [item])
-            warnings = await self._warnings(meta, Hook.WORKFLOW_PRE_OPERATE, outcome)
+            warnings, verdicts = self._warnings(meta, Hook.WORKFLOW_PRE_OPERATE, outcome)
             if not outcome.allowed:
-                await self._verdict(meta, Hook.WORKFLOW_PRE_OPERATE, outcome, "reject")
-                out.append(Admission(allowed=False, message=_message(outcome, Hook.WORKFLOW_PRE_OPERATE), warnings=warnings))
+                verdicts += (self._verdict(meta, Hook.WORKFLOW_PRE_OPERATE, outcome, "reject"),)
+                message = _message(outcome, Hook.WORKFLOW_PRE_OPERATE)
+                out.append(Admission(allowed=False, message=message, warnings=warnings, verdicts=verdicts))
                 continue
-            out.append(Admission(workflow=outcome.target, warnings=warnings))
+            out.append(Admission(workflow=outcome.target, warnings=warnings, verdicts=verdicts))
         return out
 
     async def workflow_pre_update(self, workflow: WorkflowInfo, updates: Sequence[JSON]) -> list[MetadataPatch]:
@@ -128,7 +125,7 @@ class PluginHooks:
         result = await self.dispatcher.call(Hook.WORKFLOW_PRE_UPDATE, meta, items)
         out = []
         for update, outcome in zip(updates, result, strict=True):
-            warnings = await self._warnings(meta, Hook.WORKFLOW_PRE_UPDATE, outcome)
+            warnings, verdicts = self._warnings(meta, Hook.WORKFLOW_PRE_UPDATE, outcome)
             labels: dict[str, str] = {}
             annotations: dict[str, str] = {}
             if isinstance(outcome.target, dict):
@@ -136,7 +133,7 @@ class PluginHooks:
                 after = outcome.target.get("metadata") or {}
                 labels = _changed_strings(before.get("labels"), after.get("labels"))
                 annotations = _changed_strings(before.get("annotations"), after.get("annotations"))
-            out.append(MetadataPatch(labels=labels, annotations=annotations, warnings=warnings))
+            out.append(MetadataPatch(labels=labels, annotations=annotations, warnings=warnings, verdicts=verdicts))
         return out
 
     # -- node hooks -----------------------------------------------------------------------
@@ -169,47 +166,59 @@ class PluginHooks:
                 if pod_outcome is NO_OPINION:
                     out.append(_CONTINUE_POD_AS_IS)
                     continue
-            warnings = await self._warnings(meta, Hook.NODE_PRE_EXECUTE, outcome, node.node.get("id"))
-            decision = await self._pre_execute(meta, node, outcome, warnings)
+            warnings, verdicts = self._warnings(meta, Hook.NODE_PRE_EXECUTE, outcome, node.node.get("id"))
+            decision = self._pre_execute(meta, node, outcome, warnings, verdicts)
             pod_outcome = pod_outcomes.get(index)
             # The answer about the pod stands only if the node goes on exactly as offered;
             # otherwise it is dropped unseen (a warning changes the node: ask again then).
             if pod_outcome is not None and decision.decision == "continue" and not warnings:
-                decision = replace(decision, pod=await self._pod_decision(meta, offered[index], pod_outcome))
+                pod = self._pod_decision(meta, offered[index], pod_outcome)
+                # its verdicts go with the node's, in the order they were given
+                decision = replace(decision, pod=replace(pod, verdicts=()), verdicts=decision.verdicts + pod.verdicts)
             out.append(decision)
         return out
 
-    async def _pre_execute(self, meta: JSON, node: NodeItem, outcome: ItemOutcome, warnings: tuple[str, ...]) -> PreExecute:
+    def _pre_execute(
+        self, meta: JSON, node: NodeItem, outcome: ItemOutcome, warnings: tuple[str, ...], verdicts: tuple[Verdict, ...]
+    ) -> PreExecute:
         hook = Hook.NODE_PRE_EXECUTE
         node_id = node.node.get("id")
         if not outcome.settled:
-            return PreExecute(warnings=warnings)
+            return PreExecute(warnings=warnings, verdicts=verdicts)
         result = outcome.result
         if not outcome.allowed or result.get("decision") == "fail":
-            await self._verdict(meta, hook, outcome, "fail", node_id)
+            verdicts += (self._verdict(meta, hook, outcome, "fail", node_id),)
             phase = "Error" if outcome.error else "Failed"
-            return PreExecute(decision="fail", phase=phase, message=_message(outcome, hook), warnings=warnings)
+            return PreExecute(decision="fail", phase=phase, message=_message(outcome, hook), warnings=warnings, verdicts=verdicts)
         decision = result.get("decision")
         message = str(result.get("message", ""))
         if decision == "shortCircuit":
             phase = result.get("phase", "Succeeded")
             outputs = result.get("outputs")
             if phase not in _SHORT_CIRCUIT_PHASES or (outputs is not None and not isinstance(outputs, dict)):
-                return self._bad_reply(outcome, hook, "a short-circuit needs phase Succeeded, Skipped or Failed and outputs as a map", warnings)
-            await self._verdict(meta, hook, outcome, "short-circuit", node_id)
-            return PreExecute(decision="shortCircuit", phase=phase, outputs=outputs, message=message, warnings=warnings)
+                problem = "a short-circuit needs phase Succeeded, Skipped or Failed and outputs as a map"
+                return self._bad_reply(outcome, hook, problem, warnings, verdicts)
+            verdicts += (self._verdict(meta, hook, outcome, "short-circuit", node_id),)
+            return PreExecute(
+                decision="shortCircuit", phase=phase, outputs=outputs, message=message, warnings=warnings, verdicts=verdicts
+            )
         if decision in ("takeOver", "hold"):
-            requeue = _seconds(result.get("requeue"))
+            try:
+                requeue = _seconds(result.get("requeue"))
+            except DurationError as exc:
+                return self._bad_reply(outcome, hook, str(exc), warnings, verdicts)
             if decision == "hold" and requeue is None:
-                return self._bad_reply(outcome, hook, "'hold' needs 'requeue' seconds", warnings)
-            await self._verdict(meta, hook, outcome, "take-over" if decision == "takeOver" else "hold", node_id)
-            return PreExecute(decision=decision, message=message, requeue=requeue, warnings=warnings)
-        return self._bad_reply(outcome, hook, f"unknown decision {decision!r}", warnings)
+                return self._bad_reply(outcome, hook, "'hold' needs 'requeue' seconds", warnings, verdicts)
+            verdicts += (self._verdict(meta, hook, outcome, "take-over" if decision == "takeOver" else "hold", node_id),)
+            return PreExecute(decision=decision, message=message, requeue=requeue, warnings=warnings, verdicts=verdicts)
+        return self._bad_reply(outcome, hook, f"unknown decision {decision!r}", warnings, verdicts)
 
-    def _bad_reply(self, outcome: ItemOutcome, hook: Hook, problem: str, warnings: tuple[str, ...]) -> PreExecute:
+    def _bad_reply(
+        self, outcome: ItemOutcome, hook: Hook, problem: str, warnings: tuple[str, ...], verdicts: tuple[Verdict, ...]
+    ) -> PreExecute:
         message = f"plugin {outcome.plugin!r} failed hook {hook.value}: malformed reply: {problem}"
         log.warning("malformed plugin verdict", plugin=outcome.plugin, hook=hook.value, error=problem)
-        return PreExecute(decision="fail", phase="Error", message=message, warnings=warnings)
+        return PreExecute(decision="fail", phase="Error", message=message, warnings=warnings, verdicts=verdicts)
 
     async def node_post_execute(self, workflow: WorkflowInfo, nodes: Sequence[NodeItem]) -> list[PostExecute]:
         meta = workflow_meta(workflow)
@@ -222,10 +231,11 @@ class PluginHooks:
             if outcome is NO_OPINION:
                 out.append(KEEP)
                 continue
-            warnings = await self._warnings(meta, Hook.NODE_POST_EXECUTE, outcome, node.node.get("id"))
+            warnings, verdicts = self._warnings(meta, Hook.NODE_POST_EXECUTE, outcome, node.node.get("id"))
             if not outcome.allowed:
-                await self._verdict(meta, Hook.NODE_POST_EXECUTE, outcome, "fail", node.node.get("id"))
-                out.append(PostExecute(message=_message(outcome, Hook.NODE_POST_EXECUTE), warnings=warnings))
+                verdicts += (self._verdict(meta, Hook.NODE_POST_EXECUTE, outcome, "fail", node.node.get("id")),)
+                refusal = _message(outcome, Hook.NODE_POST_EXECUTE)
+                out.append(PostExecute(message=refusal, warnings=warnings, verdicts=verdicts))
                 continue
             target = outcome.target if isinstance(outcome.target, dict) else None
             outputs = target.get("outputs") if target is not None else None
@@ -235,6 +245,7 @@ class PluginHooks:
                     outputs=outputs if isinstance(outputs, dict) else None,
                     message=str(message) if message is not None and message != node.node.get("message") else None,
                     warnings=warnings,
+                    verdicts=verdicts,
                 )
             )
         return out
@@ -247,28 +258,29 @@ class PluginHooks:
             return [PodDecision() for _ in pods]
         items = [self._pod_item(p, workflow) for p in pods]
         result = await self.dispatcher.call(Hook.POD_PRE_CREATE, meta, items)
-        return [await self._pod_decision(meta, pod, outcome) for pod, outcome in zip(pods, result, strict=True)]
+        return [self._pod_decision(meta, pod, outcome) for pod, outcome in zip(pods, result, strict=True)]
 
     @staticmethod
     def _pod_item(pod: PodItem, workflow: WorkflowInfo) -> JSON:
         return {"id": pod.node.get("id"), "node": pod.node, "pod": to_kubernetes_pod(pod.pod, workflow)}
 
-    async def _pod_decision(self, meta: JSON, pod: PodItem, outcome: ItemOutcome) -> PodDecision:
+    def _pod_decision(self, meta: JSON, pod: PodItem, outcome: ItemOutcome) -> PodDecision:
         if outcome is NO_OPINION:
             return ALLOW
         node_id = pod.node.get("id")
-        warnings = await self._warnings(meta, Hook.POD_PRE_CREATE, outcome, node_id)
+        warnings, verdicts = self._warnings(meta, Hook.POD_PRE_CREATE, outcome, node_id)
         if not outcome.allowed:
-            await self._verdict(meta, Hook.POD_PRE_CREATE, outcome, "veto", node_id)
-            return PodDecision(allowed=False, message=_message(outcome, Hook.POD_PRE_CREATE), warnings=warnings)
+            verdicts += (self._verdict(meta, Hook.POD_PRE_CREATE, outcome, "veto", node_id),)
+            message = _message(outcome, Hook.POD_PRE_CREATE)
+            return PodDecision(allowed=False, message=message, warnings=warnings, verdicts=verdicts)
         if outcome.target is None:
-            return PodDecision(warnings=warnings)
+            return PodDecision(warnings=warnings, verdicts=verdicts)
         try:
             patched = from_kubernetes_pod(outcome.target, pod.pod)
         except (TypeError, ValueError, KeyError) as exc:
             message = f"plugins {', '.join(outcome.patched_by)} patched the pod into something hookbus cannot run: {exc}"
-            return PodDecision(allowed=False, message=message, warnings=warnings)
-        return PodDecision(pod=patched, warnings=warnings)
+            return PodDecision(allowed=False, message=message, warnings=warnings, verdicts=verdicts)
+        return PodDecision(pod=patched, warnings=warnings, verdicts=verdicts)
 
     # -- parameters and executor plugins -------------------------------------------------
 
@@ -283,14 +295,16 @@ class PluginHooks:
         result = await self.dispatcher.call(Hook.PARAMETERS_RESOLVE, meta, items)
         out: list[ResolvedValue | None] = []
         for outcome in result:
-            await self._warnings(meta, Hook.PARAMETERS_RESOLVE, outcome)
+            _, verdicts = self._warnings(meta, Hook.PARAMETERS_RESOLVE, outcome)
             value = outcome.result.get("value")
             if not outcome.allowed:
                 # never the item itself: the name is enough, a value may be secret
                 log.warning("placeholder not resolved", plugin=outcome.plugin, hook=Hook.PARAMETERS_RESOLVE.value, workflow=meta["name"], error=outcome.error)
-                out.append(ResolvedValue("", error=_message(outcome, Hook.PARAMETERS_RESOLVE)))
+                out.append(ResolvedValue("", error=_message(outcome, Hook.PARAMETERS_RESOLVE), verdicts=verdicts))
             elif value is not None:
-                out.append(ResolvedValue(value=str(value), secret=bool(outcome.result.get("secret"))))
+                out.append(ResolvedValue(value=str(value), secret=bool(outcome.result.get("secret")), verdicts=verdicts))
+            elif verdicts:
+                out.append(ResolvedValue("", missing=True, verdicts=verdicts))
             else:
                 out.append(None)
         return out
@@ -303,14 +317,15 @@ class PluginHooks:
         result = await self.dispatcher.call(Hook.TEMPLATE_EXECUTE, meta, items)
         out = []
         for node, outcome in zip(nodes, result, strict=True):
-            warnings = await self._warnings(meta, Hook.TEMPLATE_EXECUTE, outcome, node.node.get("id"))
+            warnings, verdicts = self._warnings(meta, Hook.TEMPLATE_EXECUTE, outcome, node.node.get("id"))
             if not outcome.allowed:
                 message = _message(outcome, Hook.TEMPLATE_EXECUTE)
-                out.append(PluginReply(phase="Error" if outcome.error else "Failed", message=message, warnings=warnings))
+                phase = "Error" if outcome.error else "Failed"
+                out.append(PluginReply(phase=phase, message=message, warnings=warnings, verdicts=verdicts))
                 continue
             reply = outcome.result.get("node")
             if not isinstance(reply, dict) or not reply.get("phase"):
-                out.append(PluginReply(warnings=warnings))  # nobody executed it
+                out.append(PluginReply(warnings=warnings, verdicts=verdicts))  # nobody executed it
                 continue
             outputs = reply.get("outputs")
             out.append(
@@ -318,7 +333,7 @@ class PluginHooks:
                     phase=str(reply["phase"]),
                     message=str(reply.get("message", "")),
                     outputs=outputs if isinstance(outputs, dict) else None,
-                    requeue=_seconds(outcome.result.get("requeue")),
+                    requeue=_requeue_or_none(outcome.result.get("requeue")),
                     warnings=warnings,
                 )
             )
@@ -326,35 +341,28 @@ class PluginHooks:
 
     # -- reporting ---------------------------------------------------------------------------
 
-    async def _warnings(self, meta: JSON, hook: Hook, outcome: ItemOutcome, node_id: str | None = None) -> tuple[str, ...]:
+    def _warnings(
+        self, meta: JSON, hook: Hook, outcome: ItemOutcome, node_id: str | None = None
+    ) -> tuple[tuple[str, ...], tuple[Verdict, ...]]:
+        """The warnings of *outcome* as shown on nodes, and the verdicts to announce for them
+        (each warning, and what every shadow plugin would have done)."""
         shown = tuple(f"{w.plugin}: {w.message}" for w in outcome.warnings)
+        verdicts: list[Verdict] = []
         for warning in outcome.warnings:
             log.info("plugin warning", plugin=warning.plugin, hook=hook.value, workflow=meta["name"], node=node_id, warning=warning.message)
-            await self._publish(meta, warning.plugin, "warning", hook, node_id, warning.message)
+            verdicts.append(Verdict(warning.plugin or "hookbus", hook.value, "warning", node_id, warning.message))
         for verdict in outcome.shadow:
             summary = _summary(verdict.result)
             log.info("shadow plugin verdict", plugin=verdict.plugin, hook=hook.value, workflow=meta["name"], node=node_id, verdict=summary)
             said = verdict.result.get("message")
-            await self._publish(meta, verdict.plugin, "shadow", hook, node_id, f"{summary}: {said}" if said else summary)
-        return shown
+            message = f"{summary}: {said}" if said else summary
+            verdicts.append(Verdict(verdict.plugin or "hookbus", hook.value, "shadow", node_id, message))
+        return shown, tuple(verdicts)
 
-    async def _verdict(self, meta: JSON, hook: Hook, outcome: ItemOutcome, verdict: str, node_id: str | None = None) -> None:
+    def _verdict(self, meta: JSON, hook: Hook, outcome: ItemOutcome, verdict: str, node_id: str | None = None) -> Verdict:
         plugin = outcome.plugin or ""
         log.info("plugin verdict", plugin=plugin, hook=hook.value, workflow=meta["name"], node=node_id, verdict=verdict, error=outcome.error)
-        await self._publish(meta, plugin, verdict, hook, node_id, _message(outcome, hook))
-
-    async def _publish(self, meta: JSON, plugin: str, verdict: str, hook: Hook, node_id: str | None, message: str) -> None:
-        if self.events is None or not meta["name"]:
-            return
-        event = plugin_event(
-            meta["namespace"], meta["name"], meta["uid"], plugin or "hookbus", verdict, node_id=node_id, message=message, hook=hook.value
-        )
-        self._pending.setdefault(meta["uid"] or meta["name"], []).append(event)
-
-    async def _send(self, event: CloudEvent) -> None:
-        assert self.events is not None
-        if not self.events.try_publish(event):
-            await self.events.publish(event)
+        return Verdict(plugin or "hookbus", hook.value, verdict, node_id, _message(outcome, hook))
 
 
 def _message(outcome: ItemOutcome, hook: Hook) -> str:
@@ -376,24 +384,22 @@ def _summary(result: Mapping[str, Any]) -> str:
 
 
 def _seconds(value: Any) -> float | None:
-    """Seconds from a number or an Argo-style duration string (``30s``, ``2m``, ``1h``)."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, bool):
+    """Seconds from a number or a Go duration (``30s``, ``1h30m``); ``None`` when absent.
+
+    Raises :class:`DurationError` for text that is not a duration."""
+    if value is None or value == "" or isinstance(value, bool):
         return None
     if isinstance(value, (int, float)):
         return float(value)
-    text = str(value).strip()
-    units = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
-    for suffix in ("ms", "s", "m", "h"):
-        if text.endswith(suffix):
-            try:
-                return float(text[: -len(suffix)]) * units[suffix]
-            except ValueError:
-                return None
+    return parse_duration(str(value).strip(), what="requeue")
+
+
+def _requeue_or_none(value: Any) -> float | None:
+    """:func:`_seconds`, ``None`` for text that is not a duration (the engine's default applies)."""
     try:
-        return float(text)
-    except ValueError:
+        return _seconds(value)
+    except DurationError:
+        log.warning("plugin gave a requeue that is not a duration; using the default", requeue=str(value)[:64])
         return None
 
 

@@ -23,30 +23,37 @@ class SafeEvents:
         self._sink = sink
 
     async def workflow_phase(self, workflow: Any, phase: str, message: str) -> None:
-        """See :class:`hookbus.controller.engine.hooks.EventSink`."""
+        """See :class:`hookbus.controller.engine.ports.EventSink`."""
         try:
             await self._sink.workflow_phase(workflow, phase, message)
         except Exception:
             _dropped("workflow_phase")
 
     async def node_phases(self, workflow: Any, nodes: Sequence[Any]) -> None:
-        """See :class:`hookbus.controller.engine.hooks.EventSink`."""
+        """See :class:`hookbus.controller.engine.ports.EventSink`."""
         try:
             await self._sink.node_phases(workflow, nodes)
         except Exception:
             _dropped("node_phases")
 
     async def pod_created(self, workflow: Any, pods: Sequence[Any]) -> None:
-        """See :class:`hookbus.controller.engine.hooks.EventSink`."""
+        """See :class:`hookbus.controller.engine.ports.EventSink`."""
         try:
             await self._sink.pod_created(workflow, pods)
         except Exception:
             _dropped("pod_created")
 
+    async def plugin_verdicts(self, workflow: Any, verdicts: Sequence[Any]) -> None:
+        """See :class:`hookbus.controller.engine.ports.EventSink`."""
+        try:
+            await self._sink.plugin_verdicts(workflow, verdicts)
+        except Exception:
+            _dropped("plugin_verdicts")
+
     async def progress(
         self, workflow: Any, done: int, total: int, phases: Mapping[str, int]
     ) -> None:
-        """See :class:`hookbus.controller.engine.hooks.EventSink`."""
+        """See :class:`hookbus.controller.engine.ports.EventSink`."""
         try:
             await self._sink.progress(workflow, done, total, phases)
         except Exception:

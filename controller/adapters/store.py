@@ -30,7 +30,6 @@ import base64
 import contextlib
 import json
 import re
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import nats.js.errors
@@ -40,6 +39,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, KeyValueConfig
 
 from ...bus import pubwire
 from ...bus.subjects import name_token, token_name
+from ..engine.ports import RevisionConflict, StoredWorkflow, WorkflowKey
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
@@ -54,6 +54,14 @@ _WF = "wf"
 _ND = "nd"
 _PLAIN_ID = re.compile(r"^[A-Za-z0-9-]+$")
 _KV_OPERATION = "KV-Operation"
+_EXPECTED_SEQ = "Nats-Expected-Last-Subject-Sequence"
+"""Write only if the last sequence of a subject is this one (0: the subject has none)."""
+_EXPECTED_SUBJECT = "Nats-Expected-Last-Subject-Sequence-Subject"
+"""The subject :data:`_EXPECTED_SEQ` checks, when not the one written (node writes check the workflow's)."""
+_WRONG_SEQUENCE = 10071
+"""JetStream's error code for a failed :data:`_EXPECTED_SEQ` check."""
+
+__all__ = ["DEFAULT_BUCKET", "RevisionConflict", "StoreError", "StoredWorkflow", "WorkflowKey", "WorkflowStore"]
 _SCAN_BATCH = 2000
 
 
@@ -67,27 +75,6 @@ class StoreError(Exception):
     def __init__(self, message: str, *, retryable: bool) -> None:
         super().__init__(message)
         self.retryable = retryable
-
-
-@dataclass(frozen=True, slots=True)
-class WorkflowKey:
-    """Identity of a stored workflow."""
-
-    namespace: str
-    name: str
-
-    def __str__(self) -> str:
-        return f"{self.namespace}/{self.name}"
-
-
-@dataclass
-class StoredWorkflow:
-    """A workflow as read back from the store: the object, its nodes by id, and its revision."""
-
-    key: WorkflowKey
-    workflow: dict[str, Any]
-    nodes: dict[str, dict[str, Any]] = field(default_factory=dict)
-    revision: int = 0
 
 
 def node_token(node_id: str) -> str:
@@ -128,13 +115,18 @@ class _Rejected(Exception):
     """The server answered a write with an error."""
 
 
+class _Stale(Exception):
+    """The server refused a write whose expected last sequence did not hold."""
+
+
 class _Batch:
-    __slots__ = ("acked", "done", "errors", "sent", "total")
+    __slots__ = ("acked", "done", "errors", "sent", "stale", "total")
 
     def __init__(self, total: int) -> None:
         self.total = total
         self.sent = 0
         self.acked = 0
+        self.stale = 0
         self.errors: list[str] = []
         self.done = asyncio.Event()
 
@@ -196,6 +188,8 @@ class _AckPipe:
             del self._batches[reply]
             self._in_flight -= batch.sent - batch.acked
             self._room.set()
+        if batch.stale:
+            raise _Stale(f"{batch.stale} of {batch.total} writes were based on a stale revision")
         if batch.errors:
             raise _Rejected(f"{len(batch.errors)} of {batch.total} writes failed, first: {batch.errors[0]}")
 
@@ -254,13 +248,32 @@ class _AckPipe:
         if msg.headers and msg.headers.get("Status") == "503":
             batch.errors.append("no stream answers (is JetStream enabled and the bucket created?)")
         elif b'"error"' in msg.data:
+            if str(_WRONG_SEQUENCE).encode() in msg.data and _error_code(msg.data) == _WRONG_SEQUENCE:
+                batch.stale += 1
             batch.errors.append(msg.data.decode(errors="replace")[:200])
         if batch.acked >= batch.total:
             batch.done.set()
 
 
+def _error_code(data: bytes) -> int | None:
+    """The ``err_code`` of a JetStream error reply (``None``: not one)."""
+    try:
+        reply = json.loads(data)
+    except ValueError:
+        return None
+    error = reply.get("error") if isinstance(reply, dict) else None
+    code = error.get("err_code") if isinstance(error, dict) else None
+    return code if isinstance(code, int) else None
+
+
 class WorkflowStore:
     """Workflows and their nodes in a JetStream KV bucket.
+
+    Writes are conditional (see :class:`~.engine.ports.WorkflowStore`): the revision of a
+    workflow is the stream sequence of its ``wf`` record. A workflow write expects that
+    sequence on its own key, a node write expects it on the workflow's key (JetStream's
+    ``Nats-Expected-Last-Subject-Sequence-Subject``), so a node write of a stale owner
+    is refused even though it touches other keys.
 
     ``js`` is a JetStream context of a connected client; call :meth:`open` once
     before use. ``timeout`` bounds every server round trip (and the wait for the
@@ -305,15 +318,20 @@ class WorkflowStore:
 
     # -- writes ---------------------------------------------------------------
 
-    async def put_workflow(self, key: WorkflowKey, workflow: dict[str, Any]) -> int:
-        """Store the workflow object (``status.nodes`` is left out); returns its revision."""
+    async def put_workflow(self, key: WorkflowKey, workflow: dict[str, Any], revision: int) -> int:
+        """Store the workflow object (``status.nodes`` is left out) if it is still at
+        *revision* (``0``: not stored); returns its new revision."""
         status = workflow.get("status")
         if isinstance(status, dict) and "nodes" in status:
             workflow = {**workflow, "status": {k: v for k, v in status.items() if k != "nodes"}}
         payload = _pack(workflow)
         subject = self._prefix + workflow_key_name(key)
         try:
-            ack = await self._js.publish(subject, payload, timeout=self.timeout)
+            ack = await self._js.publish(subject, payload, timeout=self.timeout, headers={_EXPECTED_SEQ: str(revision)})
+        except nats.js.errors.APIError as exc:
+            if exc.err_code == _WRONG_SEQUENCE:
+                raise RevisionConflict(key, revision, str(exc.description or "")) from exc
+            raise StoreError(f"cannot store workflow {key}: {exc}", retryable=True) from exc
         except nats.errors.MaxPayloadError as exc:
             raise StoreError(
                 f"workflow {key} is {len(payload)} bytes encoded, more than the NATS server's "
@@ -324,30 +342,44 @@ class WorkflowStore:
             raise StoreError(f"cannot store workflow {key}: {exc or type(exc).__name__}", retryable=True) from exc
         return int(ack.seq)
 
-    async def put_nodes(self, key: WorkflowKey, nodes: Mapping[str, dict[str, Any]]) -> None:
-        """Store these nodes (by id); returns once the server acknowledged every write."""
+    async def put_nodes(self, key: WorkflowKey, nodes: Mapping[str, dict[str, Any]], revision: int) -> int:
+        """Store these nodes (by id) while the workflow is at *revision*; returns once the
+        server acknowledged every write (the revision, which node writes leave as it was).
+
+        Writes that found the workflow at another revision are refused one by one
+        (:class:`RevisionConflict`); the others of the batch may have been stored."""
         if not nodes:
-            return
+            return revision
         prefix = self._prefix + nodes_prefix(key)
         records = [(prefix + node_token(node_id), _pack(node)) for node_id, node in nodes.items()]
-        await self._publish_all(key, records)
+        await self._publish_all(key, records, revision)
+        return revision
 
-    async def delete_nodes(self, key: WorkflowKey, ids: Iterable[str]) -> None:
-        """Remove these nodes (ids that are not stored are ignored)."""
+    async def delete_nodes(self, key: WorkflowKey, ids: Iterable[str], revision: int) -> int:
+        """Remove these nodes (ids that are not stored are ignored) while the workflow is at *revision*."""
         prefix = self._prefix + nodes_prefix(key)
         records = [(prefix + node_token(node_id), b"") for node_id in ids]
         if records:
-            await self._publish_all(key, records, headers={_KV_OPERATION: "DEL"})
+            await self._publish_all(key, records, revision, {_KV_OPERATION: "DEL"})
+        return revision
 
     async def _publish_all(
         self,
         key: WorkflowKey,
         records: list[tuple[str, bytes]],
+        revision: int,
         headers: dict[str, str] | None = None,
     ) -> None:
         deadline = self.timeout * (1 + len(records) // 10_000)
+        fenced = {
+            **(headers or {}),
+            _EXPECTED_SEQ: str(revision),
+            _EXPECTED_SUBJECT: self._prefix + workflow_key_name(key),
+        }
         try:
-            await self._acks.publish_all(records, headers, deadline)
+            await self._acks.publish_all(records, fenced, deadline)
+        except _Stale as exc:
+            raise RevisionConflict(key, revision, str(exc)) from exc
         except TimeoutError as exc:
             raise StoreError(
                 f"the NATS server did not acknowledge {len(records)} writes for workflow {key} "
@@ -364,8 +396,21 @@ class WorkflowStore:
         except _Rejected as exc:
             raise StoreError(f"the NATS server refused nodes of workflow {key}: {exc}", retryable=True) from exc
 
-    async def delete(self, key: WorkflowKey) -> None:
-        """Remove the workflow and all its nodes (the stream is purged, no markers stay)."""
+    async def delete(self, key: WorkflowKey, revision: int) -> None:
+        """Remove the workflow and all its nodes if it is still at *revision* (the stream is
+        purged, no markers stay)."""
+        subject = self._prefix + workflow_key_name(key)
+        try:
+            # the condition: a delete marker that only lands on the expected revision
+            await self._js.publish(
+                subject, b"", timeout=self.timeout, headers={_KV_OPERATION: "DEL", _EXPECTED_SEQ: str(revision)}
+            )
+        except nats.js.errors.APIError as exc:
+            if exc.err_code == _WRONG_SEQUENCE:
+                raise RevisionConflict(key, revision, str(exc.description or "")) from exc
+            raise StoreError(f"cannot delete workflow {key}: {exc}", retryable=True) from exc
+        except (nats.errors.Error, TimeoutError) as exc:
+            raise StoreError(f"cannot delete workflow {key}: {exc or type(exc).__name__}", retryable=True) from exc
         try:
             await self._js.purge_stream(self._stream, subject=self._prefix + nodes_prefix(key) + ">")
             await self._js.purge_stream(self._stream, subject=self._prefix + workflow_key_name(key))

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..app import Hookbus
-from ..plugin_warnings import warnings_of
+from ..engine.warnings import warnings_of
 from ..workflows import SUMMARY_POLL, node_pod_name, workflow_summary
 from . import render
 from .common import (

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TextIO
 
-from ..plugin_warnings import warnings_of
+from ..engine.warnings import warnings_of
 from ..workflows import node_pod_name
 
 SYMBOLS = {

@@ -1,46 +1,57 @@
 """The workflow engine: node model, scheduling, per-workflow workers, the Controller.
 
-Layers (each module imports only the ones above it):
+Modules, roughly from the bottom up (``tests/engine/test_import_graph.py`` checks that
+their imports form no cycle and that the engine imports none of its adapters):
 
-``settings``, ``clock``, ``hooks``, ``model``
-    Plain records: :class:`~.settings.ControllerSettings`, the injectable
-    :class:`~.clock.Clock` (``ManualClock`` in tests), the hook points and event sink
-    of DESIGN.md (batched: one call per scheduling pass), Argo's node record.
-``scope``, ``templates``
+``ports``, ``tasks``, ``hooks``
+    What the engine needs from outside, as protocols: the ``WorkflowStore`` (conditional
+    writes by revision), the ``Executor`` and its ``TaskSpec``/``TaskResult`` records, the
+    ``HookPoints`` of DESIGN.md (batched: one call per scheduling pass; the request and
+    result records, with the plugin ``Verdict`` behind each result, are in ``hooks``), the
+    ``EventSink``, the ``WorkflowSource`` and the ``Clock``. Adapters implement them.
+``settings``, ``clock``, ``model``, ``warnings``
+    Plain records: :class:`~.settings.ControllerSettings`, ``SystemClock``/``ManualClock``,
+    Argo's node record, plugin warnings kept on the workflow and its nodes.
+``scope``, ``templates``, ``workflow_scope``, ``resolver``
     Argo's variables (``inputs.parameters.x``, ``steps.S.outputs.result`` ...),
     binding inputs, turning a leaf template into an executor ``TaskSpec``, reading
-    outputs back.
-``frames``
+    outputs back; a workflow's globals, ConfigMaps and artifacts; which template a step
+    runs (``templateRef``, ``templateDefaults``) and the memoization cache.
+``scheduler``
+    The :class:`~.scheduler.Scheduler` protocol: what frames and lifecycle hooks may ask
+    of their run.
+``frames``, ``lifecycle``, ``suspends``, ``workflow_hooks``
     The state machines of composite nodes: ``StepsFrame`` (groups in order),
     ``GroupFrame`` (StepGroup/TaskGroup fan-out under ``parallelism``), ``DagFrame``
     (``dependencies``/``depends``, omitted tasks, ``failFast``, ``target``),
-    ``RetryFrame`` (``retryStrategy``), ``ExitFrame`` (step/task exit hooks).
+    ``RetryFrame`` (``retryStrategy``), ``ExitFrame`` (step/task exit hooks); expression
+    lifecycle hooks (evaluated when the node's phase changes, each fired at most once);
+    suspend nodes; the workflow's own hooks and exit handler.
+``nodes``, ``timers``, ``launcher``, ``persister``
+    A run's state by what it is about: the node table (nodes, names, owners, links,
+    what changed), timers (wake-ups posted to the run's queue), the leaf launcher (hook
+    calls before a leaf starts, executor starts and results, ``max_running_nodes``,
+    ``spec.parallelism``), the persister (every changed node in one ``put_nodes``, then
+    the workflow record, then events: persist, then notify).
 ``run``
-    :class:`~.run.WorkflowRun`: one workflow's nodes and its scheduling pass.
-    Event-driven: when a node finishes, only its owning frame reacts. A pass applies
-    a batch of events, lets frames create the nodes that became ready, makes the hook
-    calls for the whole batch, starts executors (``max_running_nodes``,
-    ``spec.parallelism``), persists every changed node with one ``put_nodes``, then
-    emits events (persist, then notify). After a restart the same frames re-adopt
-    the stored nodes by name: Succeeded nodes never run again, a leaf that was
-    Running is marked Error ``pod deleted`` and retried if its retryStrategy allows.
-``reactor``
+    :class:`~.run.WorkflowRun`, the coordinator of one workflow's scheduling passes.
+    Event-driven: when a node finishes, only its owning frame reacts. After a restart
+    the same frames re-adopt the stored nodes by name: Succeeded nodes never run again,
+    a leaf that was Running is marked Error ``pod deleted`` and retried if its
+    retryStrategy allows.
+``reactor``, ``messages``
     Router + one serial worker per workflow, workflows in parallel under
-    ``max_workflows`` (kopf's queueing); idle workers exit.
-``controller``
+    ``max_workflows`` (kopf's queueing); idle workers exit. What goes into the queues.
+``controller``, ``sources``
     :class:`~.controller.Controller`, the public API (submit, get, list, wait,
-    watch, suspend, resume, stop, terminate, retry, delete, log_path).
+    watch, suspend, resume, stop, terminate, retry, delete, log_path, follow), and an
+    in-process ``WorkflowSource``.
 ``memory_store``
     A non-durable store with the WorkflowStore interface (dry runs, benchmarks).
-``key_artifacts``
-    Key-only artifacts: a file inside a stored directory, a directory from a key prefix.
-``volumes``
-    A leaf's ``volumeMounts`` as executor mounts (emptyDir, PVCs, hostPath, ConfigMaps).
-``lifecycle``
-    Expression lifecycle hooks (``hooks.<name>.expression`` on steps, tasks and the
-    workflow), evaluated when the node's phase changes, each fired at most once.
-``http_template``
-    Argo ``http`` templates, sent by the controller (``successCondition``, body as result).
+``key_artifacts``, ``volumes``, ``http_template``, ``snapshot``
+    Key-only artifacts; a leaf's ``volumeMounts`` as executor mounts (emptyDir, PVCs,
+    hostPath, ConfigMaps); Argo ``http`` templates, sent by the controller; Argo-like
+    Workflow objects built from a run (``get``).
 
 Where this differs from Argo (on purpose or not yet done):
 

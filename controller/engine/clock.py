@@ -1,7 +1,7 @@
 """Time for the engine: wall-clock timestamps and sleeping, injectable for tests.
 
 Timeouts, retry backoff, suspend durations and deadlines all read time from a
-:class:`Clock`, so tests drive them with :class:`ManualClock` instead of sleeping.
+:class:`~.ports.Clock`, so tests drive them with :class:`ManualClock` instead of sleeping.
 """
 
 from __future__ import annotations
@@ -10,19 +10,10 @@ import asyncio
 import heapq
 import itertools
 import time
-from typing import Protocol
 
+from .ports import Clock
 
-class Clock(Protocol):
-    """A source of time the engine can wait on."""
-
-    def now(self) -> float:
-        """Seconds since the epoch (used for ``startedAt``/``finishedAt`` and deadlines)."""
-        ...
-
-    async def sleep_until(self, when: float) -> None:
-        """Return once :meth:`now` is at or past *when*."""
-        ...
+__all__ = ["Clock", "ManualClock", "SystemClock"]
 
 
 class SystemClock:

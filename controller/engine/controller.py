@@ -1,4 +1,10 @@
-"""The Controller: submits, runs, persists and controls Argo workflows."""
+"""The Controller: submits, runs, persists and controls Argo workflows.
+
+Everything outside the engine reaches it through :mod:`.ports`: the caller hands the
+Controller its store, executor, hook points, event sink and clock (the composition
+root decides which), and workflows arrive through :meth:`Controller.submit` or a
+:class:`~.ports.WorkflowSource` it follows.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from ..adapters.store import WorkflowKey
 from ..argo.errors import LintError, ManifestError
 from ..argo.lint import lint_workflow
 from ..argo.manifest import (
@@ -20,9 +25,9 @@ from ..argo.manifest import (
     resolve_workflow,
     workflow_name,
 )
-from ..plugin_warnings import set_warnings
-from .clock import Clock, SystemClock
-from .hooks import EventSink, HookPoints, NullEvents, NullHooks
+from .clock import SystemClock
+from .hooks import NullEvents, NullHooks
+from .messages import QUIESCE, READ, Command, Event, Start
 from .model import (
     FAILED,
     LEAF_TYPES,
@@ -32,30 +37,22 @@ from .model import (
     storage_records,
     timestamp,
 )
+from .ports import Executor, RevisionConflict, WorkflowKey
 from .reactor import Reactor
-from .run import (
-    QUIESCE,
-    READ,
-    SNAPSHOT_SLICE,
-    WORKFLOW_DONE,
-    Command,
-    Event,
-    RunEnv,
-    Start,
-    WorkflowRun,
-)
+from .run import WORKFLOW_DONE, RunEnv, WorkflowRun
+from .snapshot import SNAPSHOT_SLICE
+from .warnings import set_warnings
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Mapping
+    from collections.abc import AsyncIterator, Callable, Mapping
     from types import TracebackType
 
-    from ..adapters.store import WorkflowStore
-    from ..executors.base import Executor
+    from ..argo.types import JSON
+    from .hooks import Verdict
+    from .ports import Clock, EventSink, HookPoints, WorkflowSource, WorkflowStore
     from .settings import ControllerSettings
 
 log = structlog.get_logger(__name__)
-
-JSON = dict[str, Any]
 
 
 class WorkflowNotFound(KeyError):
@@ -69,16 +66,18 @@ class Controller:
         self,
         settings: ControllerSettings,
         *,
-        store: WorkflowStore | Any,
-        executor: Executor | None = None,
+        store: WorkflowStore,
+        executor: Executor | Callable[[], Executor],
         hooks: HookPoints | None = None,
         events: EventSink | None = None,
         clock: Clock | None = None,
     ) -> None:
+        """*executor* is the executor to use (the caller closes it) or a factory the
+        Controller calls once, when it first needs one, and closes at :meth:`stop`."""
         self.settings = settings
         self.store = store
-        self._executor = executor
-        self._own_executor = executor is None
+        self._executor: Executor | None = executor if isinstance(executor, Executor) else None
+        self._make_executor: Callable[[], Executor] | None = None if isinstance(executor, Executor) else executor
         self.hooks: HookPoints = hooks or NullHooks()
         self.events: EventSink = events or NullEvents()
         self.clock: Clock = clock or SystemClock()
@@ -109,10 +108,8 @@ class Controller:
     @property
     def executor(self) -> Executor:
         if self._executor is None:
-            from ..executors.registry import make_executor
-
-            options: dict[str, Any] = {"state_dir": self.settings.state_dir}
-            self._executor = make_executor(self.settings.executor, **options)
+            assert self._make_executor is not None
+            self._executor = self._make_executor()
         return self._executor
 
     async def start(self) -> None:
@@ -120,12 +117,10 @@ class Controller:
         if self._started:
             return
         self._started = True
-        opener = getattr(self.store, "open", None)
-        if opener is not None:
-            await opener()
+        await self.store.open()
         for stored in await self.store.load_all():
             workflow = stored.workflow
-            run = self._make_run(stored.key, workflow, stored.nodes)
+            run = self._make_run(stored.key, workflow, stored.nodes, stored.revision)
             self._runs[stored.key] = run
             if run.phase not in WORKFLOW_DONE:
                 log.info("resuming workflow", workflow=stored.key.name, namespace=stored.key.namespace)
@@ -139,7 +134,7 @@ class Controller:
         await self._reactor.close()
         for run in list(self._runs.values()):
             await run.close()
-        if self._own_executor and self._executor is not None:
+        if self._make_executor is not None and self._executor is not None:
             await self._executor.close()
 
     # --------------------------------------------------------------- submit
@@ -184,9 +179,11 @@ class Controller:
         self._check_new(_key_of(resolved))
         admissions = await self.hooks.workflow_pre_operate([resolved])
         warnings: list[str] = []
+        verdicts: list[Verdict] = []
         rejection: str | None = None
         for admission in admissions:
             warnings.extend(admission.warnings)
+            verdicts.extend(admission.verdicts)
             if not admission.allowed:
                 rejection = admission.message or "rejected by a plugin (workflow.preOperate)"
                 break
@@ -219,10 +216,11 @@ class Controller:
         ]
         if config_maps:
             status["x-configMaps"] = config_maps
-        await self.store.put_workflow(key, resolved)
-        run = self._make_run(key, resolved, {})
+        revision = await self.store.put_workflow(key, resolved, 0)
+        run = self._make_run(key, resolved, {}, revision)
         self._runs[key] = run
-        await self.hooks.persisted(run.info)  # the plugins' verdicts, now that there is a record
+        if verdicts:  # the plugins' verdicts, now that there is a record
+            await self.events.plugin_verdicts(run.info, verdicts)
         if rejection is not None:
             log.info("workflow rejected by a plugin", workflow=key.name, namespace=key.namespace, reason=rejection)
             await self.events.workflow_phase(run.info, FAILED, rejection)
@@ -256,7 +254,20 @@ class Controller:
             pending.extend(r for _, r in iter_template_refs(owner))
         return stored
 
-    def _make_run(self, key: WorkflowKey, workflow: JSON, nodes: Mapping[str, JSON]) -> WorkflowRun:
+    async def follow(self, source: WorkflowSource) -> None:
+        """Submit every workflow *source* yields until it ends, telling it how each went.
+
+        A submission that cannot be stored (invalid, a name that exists) is refused
+        and the next one is taken; the source decides what its submitter is told."""
+        async for submission in source.submissions():
+            try:
+                key = await self.submit(submission.workflow, parameters=submission.parameters, bundle=submission.bundle)
+            except (ManifestError, RevisionConflict) as exc:
+                await source.refused(submission, exc)
+                continue
+            await source.accepted(submission, key)
+
+    def _make_run(self, key: WorkflowKey, workflow: JSON, nodes: Mapping[str, JSON], revision: int) -> WorkflowRun:
         env = RunEnv(
             settings=self.settings,
             executor=self.executor,
@@ -270,7 +281,9 @@ class Controller:
             (str(c.get("namespace", "")), str(c["name"])): {"data": c.get("data") or {}}
             for c in (workflow.get("status") or {}).get("x-configMaps") or []
         }
-        return WorkflowRun(key, workflow, nodes, env, lambda event: self._reactor.post(key, event), config_maps)
+        return WorkflowRun(
+            key, workflow, nodes, env, lambda event: self._reactor.post(key, event), config_maps, revision=revision
+        )
 
     def _pass_size(self, key: WorkflowKey) -> int:
         """The node work *key*'s next pass may do: small while another workflow has work
@@ -309,6 +322,11 @@ class Controller:
         self._note_pass(key)
         try:
             await run.handle(events)
+        except RevisionConflict as exc:
+            # another writer changed the stored workflow: this copy is stale and stops here
+            log.error("the stored workflow changed under this controller; no longer operating it", error=str(exc))
+            run.deleting = True
+            await run.close()
         except Exception as exc:
             if getattr(exc, "retryable", False):
                 # the store is away: keep state in memory and write it again shortly
@@ -452,10 +470,10 @@ class Controller:
             status.pop(field, None)
         spec = workflow["spec"]
         spec.pop("shutdown", None)
-        await self.store.delete_nodes(key, drop)
-        await self.store.put_nodes(key, nodes)
-        await self.store.put_workflow(key, workflow)
-        new_run = self._make_run(key, workflow, nodes)
+        revision = await self.store.delete_nodes(key, drop, run.revision)
+        revision = await self.store.put_nodes(key, nodes, revision)
+        revision = await self.store.put_workflow(key, workflow, revision)
+        new_run = self._make_run(key, workflow, nodes, revision)
         self._runs[key] = new_run
         self._reactor.post(key, Start())
 
@@ -471,7 +489,7 @@ class Controller:
         await run.close()
         self._runs.pop(key, None)
         self._reactor.forget(key)
-        await self.store.delete(key)
+        await self.store.delete(key, run.revision)
 
     def counts(self, key: WorkflowKey) -> dict[str, int]:
         """Leaf nodes per phase (cheap; what progress is computed from)."""

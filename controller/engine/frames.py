@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..argo import names
 from ..argo.depends import TaskState, parse_depends
+from ..argo.durations import parse_duration
 from ..argo.errors import ArgoError
 from ..argo.substitute import substitute
 from .model import (
@@ -33,7 +34,7 @@ from .scope import aggregate_scope, format_value, node_scope
 from .templates import json_list
 
 if TYPE_CHECKING:
-    from .run import ExecCtx, WorkflowRun
+    from .scheduler import ExecCtx, Scheduler
 
 Scope = Mapping[str, Any]
 Thunk = Callable[["GroupFrame"], object]
@@ -62,7 +63,7 @@ def expand(step: Mapping[str, Any], scope: Scope) -> list[Any] | None:
     return None
 
 
-def evaluate_when(run: WorkflowRun, step: Mapping[str, Any], scope: Scope) -> tuple[bool, str]:
+def evaluate_when(run: Scheduler, step: Mapping[str, Any], scope: Scope) -> tuple[bool, str]:
     """Argo's ``when``: substitute, then evaluate; returns (proceed, substituted text)."""
     when = step.get("when")
     if when is None or when == "":
@@ -73,7 +74,7 @@ def evaluate_when(run: WorkflowRun, step: Mapping[str, Any], scope: Scope) -> tu
     return bool(_eval(text)), text
 
 
-def _when_false(run: WorkflowRun, step: Mapping[str, Any], scope: Scope) -> str | None:
+def _when_false(run: Scheduler, step: Mapping[str, Any], scope: Scope) -> str | None:
     """The Skipped message if the step's ``when`` is false (``None``: true, absent or broken)."""
     try:
         proceed, text = evaluate_when(run, step, scope)
@@ -87,7 +88,7 @@ class GroupFrame:
 
     def __init__(
         self,
-        run: WorkflowRun,
+        run: Scheduler,
         node: Node,
         *,
         limit: int | None = None,
@@ -195,7 +196,7 @@ def _started(frame: GroupFrame) -> None:  # placeholder once a thunk ran (frees 
 
 
 def start_child(
-    run: WorkflowRun,
+    run: Scheduler,
     frame: GroupFrame,
     name: str,
     display: str,
@@ -220,7 +221,7 @@ def start_child(
 class StepsFrame:
     """A ``steps`` template: groups run one after the other, steps of a group in parallel."""
 
-    def __init__(self, run: WorkflowRun, node: Node, tmpl: Mapping[str, Any], scope: Scope, ctx: ExecCtx) -> None:
+    def __init__(self, run: Scheduler, node: Node, tmpl: Mapping[str, Any], scope: Scope, ctx: ExecCtx) -> None:
         self.run = run
         self.node = node
         self.tmpl = tmpl
@@ -333,7 +334,7 @@ class ItemLoop:
 
     __slots__ = ("ctx", "run", "scope", "step")
 
-    def __init__(self, run: WorkflowRun, step: Mapping[str, Any], scope: Scope, ctx: ExecCtx) -> None:
+    def __init__(self, run: Scheduler, step: Mapping[str, Any], scope: Scope, ctx: ExecCtx) -> None:
         self.run = run
         self.step = step
         self.scope = scope
@@ -362,7 +363,7 @@ def _int_or_none(value: Any) -> int | None:
 class DagFrame:
     """A ``dag`` template: tasks start when their dependencies finished and ``depends`` holds."""
 
-    def __init__(self, run: WorkflowRun, node: Node, tmpl: Mapping[str, Any], scope: Scope, ctx: ExecCtx) -> None:
+    def __init__(self, run: Scheduler, node: Node, tmpl: Mapping[str, Any], scope: Scope, ctx: ExecCtx) -> None:
         self.run = run
         self.node = node
         self.tmpl = tmpl
@@ -513,7 +514,7 @@ class DagFrame:
                 return
             run.execute(node_name, task, self.scope, self.ctx, owner, display=name, parents=parents)
             return
-        gnode = run.new_node(node_name, TASK_GROUP, _template_name(task), RUNNING, self.ctx.boundary_id, name)
+        gnode = run.new_node(node_name, TASK_GROUP, template_name(task), RUNNING, self.ctx.boundary_id, name)
         for parent in parents:
             run.link(parent, gnode.id)
         run.own(gnode, owner)
@@ -593,7 +594,7 @@ class DagFrame:
         return SUCCEEDED
 
 
-def _template_name(step: Mapping[str, Any]) -> str:
+def template_name(step: Mapping[str, Any]) -> str:
     if step.get("template"):
         return str(step["template"])
     ref = step.get("templateRef") or {}
@@ -605,7 +606,7 @@ class RetryFrame:
 
     def __init__(
         self,
-        run: WorkflowRun,
+        run: Scheduler,
         node: Node,
         step: Mapping[str, Any],
         strategy: Mapping[str, Any],
@@ -680,11 +681,9 @@ class RetryFrame:
             return run.shutdown_message()
         backoff = self.strategy.get("backoff") or {}
         if backoff.get("maxDuration"):
-            from .templates import parse_duration
-
             first = run.lookup(f"{self.node.name}(0)")
             started = first.started_at if first and first.started_at else run.clock.now()
-            if run.clock.now() > started + parse_duration(backoff["maxDuration"]):
+            if run.clock.now() > started + parse_duration(backoff["maxDuration"], what="retryStrategy.backoff.maxDuration"):
                 return "Max duration limit exceeded"
         policy = str(self.strategy.get("retryPolicy") or "OnFailure")
         on_failed = policy in ("Always", "OnFailure")
@@ -722,9 +721,7 @@ class RetryFrame:
         backoff = self.strategy.get("backoff") or {}
         if not backoff.get("duration"):
             return 0.0
-        from .templates import parse_duration
-
-        base = parse_duration(substitute(backoff["duration"], self.scope, strict=False))
+        base = parse_duration(substitute(backoff["duration"], self.scope, strict=False), what="retryStrategy.backoff.duration")
         factor_raw = backoff.get("factor")
         wait = base
         if factor_raw is not None:
@@ -732,12 +729,12 @@ class RetryFrame:
             if factor > 0:
                 wait = base * factor ** (self.attempt - 1)
         if backoff.get("cap"):
-            wait = min(wait, parse_duration(backoff["cap"]))
+            wait = min(wait, parse_duration(backoff["cap"], what="retryStrategy.backoff.cap"))
         finished = child.finished_at or self.run.clock.now()
         if backoff.get("maxDuration"):
             first = self.run.lookup(f"{self.node.name}(0)")
             started = first.started_at if first and first.started_at else finished
-            if finished + wait > started + parse_duration(backoff["maxDuration"]):
+            if finished + wait > started + parse_duration(backoff["maxDuration"], what="retryStrategy.backoff.maxDuration"):
                 return None
         return max(0.0, finished + wait - self.run.clock.now())
 
@@ -759,7 +756,7 @@ def _human(seconds: float) -> str:
 class ExitFrame:
     """Waits for a node's exit handler (``onExit`` / ``hooks.exit``), then reports the node."""
 
-    def __init__(self, run: WorkflowRun, node: Node, owner: Any) -> None:
+    def __init__(self, run: Scheduler, node: Node, owner: Any) -> None:
         self.run = run
         self.node = node
         self.owner = owner

@@ -1,24 +1,23 @@
-"""Where plugins plug in: the engine's hook points and event sink.
+"""The records of the hook points: what each hook is asked, and what it answers.
 
-Every hook of DESIGN.md has one method on :class:`HookPoints`. Each call carries
+Every hook of DESIGN.md has one method on :class:`~.ports.HookPoints`. Each call carries
 the whole batch of one scheduling pass of one workflow (a list, in order) and
 returns one result per item, in the same order. Every hook is called once per
-transition of an item, never once per loop. :class:`NullHooks` has no opinion
-anywhere; another layer maps these calls to NATS plugins.
-
-:class:`EventSink` receives notifications after the state they describe has
-been persisted (persist, then notify).
+transition of an item, never once per loop. A result carries the plugin verdicts
+behind it (:class:`Verdict`), which the engine announces after persisting the pass.
+:class:`NullHooks` has no opinion anywhere; :class:`NullEvents` drops every
+notification.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
-JSON = dict[str, Any]
+    from ..argo.types import JSON
 
 
 @dataclass(frozen=True)
@@ -65,6 +64,19 @@ class PluginItem:
 # ----------------------------------------------------------------- results
 
 
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """One plugin decision worth announcing: a rejection, veto, hold, take-over, warning ..."""
+
+    plugin: str
+    hook: str
+    """The hook it was given on (``"node.preExecute"`` ...)."""
+    verdict: str
+    """``reject``, ``veto``, ``fail``, ``short-circuit``, ``hold``, ``take-over``, ``warning``, ``shadow`` ..."""
+    node_id: str | None = None
+    message: str = ""
+
+
 @dataclass(frozen=True)
 class Admission:
     """``workflow.preOperate`` result: allow (optionally patched) or reject."""
@@ -74,6 +86,8 @@ class Admission:
     workflow: JSON | None = None
     """A replacement workflow object (mutating plugins), or ``None`` to keep it."""
     warnings: tuple[str, ...] = ()
+    verdicts: tuple[Verdict, ...] = ()
+    """The plugin verdicts behind this result, announced once the pass is persisted."""
 
 
 @dataclass(frozen=True)
@@ -83,6 +97,8 @@ class MetadataPatch:
     labels: Mapping[str, str] = field(default_factory=dict)
     annotations: Mapping[str, str] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
+    verdicts: tuple[Verdict, ...] = ()
+    """The plugin verdicts behind this result, announced once the pass is persisted."""
 
 
 PreExecuteDecision = Literal["continue", "shortCircuit", "takeOver", "hold", "fail"]
@@ -100,6 +116,8 @@ class PreExecute:
     requeue: float | None = None
     """For ``hold``: seconds until the node is offered again."""
     warnings: tuple[str, ...] = ()
+    verdicts: tuple[Verdict, ...] = ()
+    """The plugin verdicts behind this result, announced once the pass is persisted."""
     pod: PodDecision | None = None
     """``pod.preCreate``'s verdict on the node's pod, when the pod was offered ahead
     (see :meth:`HookPoints.asks_ahead`) and the node continues: the engine then does not
@@ -113,6 +131,8 @@ class PostExecute:
     outputs: JSON | None = None
     message: str | None = None
     warnings: tuple[str, ...] = ()
+    verdicts: tuple[Verdict, ...] = ()
+    """The plugin verdicts behind this result, announced once the pass is persisted."""
 
 
 @dataclass(frozen=True)
@@ -123,6 +143,8 @@ class PodDecision:
     message: str = ""
     pod: JSON | None = None
     warnings: tuple[str, ...] = ()
+    verdicts: tuple[Verdict, ...] = ()
+    """The plugin verdicts behind this result, announced once the pass is persisted."""
 
 
 CONTINUE = PreExecute()
@@ -141,6 +163,10 @@ class ResolvedValue:
     secret: bool = False
     error: str = ""
     """Set when the plugin owning the placeholder failed (``Fail`` policy): the node errors with it."""
+    missing: bool = False
+    """No value was given (as ``None`` is), but the answer carries verdicts to announce."""
+    verdicts: tuple[Verdict, ...] = ()
+    """The plugin verdicts behind this result, announced once the pass is persisted."""
 
 
 @dataclass(frozen=True)
@@ -155,80 +181,11 @@ class PluginReply:
     outputs: JSON | None = None
     requeue: float | None = None
     warnings: tuple[str, ...] = ()
+    verdicts: tuple[Verdict, ...] = ()
+    """The plugin verdicts behind this result, announced once the pass is persisted."""
 
 
 # ------------------------------------------------------------------ protocols
-
-
-class HookPoints(Protocol):
-    """The blocking hooks of DESIGN.md, one method each, batched per scheduling pass."""
-
-    async def workflow_pre_operate(self, workflows: Sequence[JSON]) -> list[Admission]:
-        """Before the controller first operates on each workflow (at submit)."""
-        ...
-
-    async def workflow_pre_update(
-        self, workflow: WorkflowInfo, updates: Sequence[JSON]
-    ) -> list[MetadataPatch]:
-        """Before a changed workflow object (phase change) is persisted."""
-        ...
-
-    async def node_pre_execute(
-        self, workflow: WorkflowInfo, nodes: Sequence[NodeItem], ahead: Sequence[PodItem | None] = ()
-    ) -> list[PreExecute]:
-        """Once per node, before it executes.
-
-        *ahead* (only given when :meth:`asks_ahead` said so) holds the pod each node will
-        get if it continues (``None``: no pod); ``pod.preCreate`` may be asked about them
-        at the same time, and its verdict comes back as :attr:`PreExecute.pod` for the
-        nodes that continue. Verdicts on pods that are never created leave no trace.
-        """
-        ...
-
-    async def node_post_execute(
-        self, workflow: WorkflowInfo, nodes: Sequence[NodeItem]
-    ) -> list[PostExecute]:
-        """Once per node, after its work reached a final phase (before it is recorded)."""
-        ...
-
-    async def pod_pre_create(
-        self, workflow: WorkflowInfo, pods: Sequence[PodItem]
-    ) -> list[PodDecision]:
-        """Before a process is started for each node."""
-        ...
-
-    async def parameters_resolve(
-        self, workflow: WorkflowInfo, names: Sequence[str]
-    ) -> list[ResolvedValue | None]:
-        """Values for placeholders no built-in namespace resolves (``{{vault.x}}``)."""
-        ...
-
-    async def template_execute(
-        self, workflow: WorkflowInfo, nodes: Sequence[PluginItem]
-    ) -> list[PluginReply]:
-        """Run ``plugin:`` templates."""
-        ...
-
-    async def persisted(self, workflow: WorkflowInfo) -> None:
-        """The pass's changes are stored: notifications about plugin verdicts may go out."""
-        ...
-
-    def wants(self, hook: str, workflow: WorkflowInfo) -> bool:
-        """Whether *hook* (``"node.preExecute"``, ...) may have anyone to ask for *workflow*.
-
-        When it is False the engine builds no request items for that hook at all, so a
-        controller without interested plugins pays nothing per node.
-        """
-        ...
-
-    def asks_ahead(self, hook: str, workflow: WorkflowInfo) -> bool:
-        """Whether *hook* may be asked before the engine knows it will use the answer.
-
-        True when everyone who would be asked declared that answering has no side
-        effects; the engine then offers pods to ``node.preExecute`` (``ahead``) so that
-        both hooks are asked in one round trip.
-        """
-        ...
 
 
 class NoOpinionHooks:
@@ -273,8 +230,6 @@ class NoOpinionHooks:
     ) -> list[PluginReply]:
         return [PluginReply() for _ in nodes]
 
-    async def persisted(self, workflow: WorkflowInfo) -> None:
-        return None
 
 
 class NullHooks(NoOpinionHooks):
@@ -282,28 +237,6 @@ class NullHooks(NoOpinionHooks):
 
     def wants(self, hook: str, workflow: WorkflowInfo) -> bool:
         return False
-
-
-class EventSink(Protocol):
-    """Notifications, sent after the state they describe is persisted."""
-
-    async def workflow_phase(self, workflow: WorkflowInfo, phase: str, message: str) -> None:
-        """The workflow's phase changed (Pending, Running, Succeeded, Failed, Error)."""
-        ...
-
-    async def node_phases(self, workflow: WorkflowInfo, nodes: Sequence[JSON]) -> None:
-        """Nodes whose phase changed in one pass (Argo-shaped node dicts)."""
-        ...
-
-    async def pod_created(self, workflow: WorkflowInfo, pods: Sequence[JSON]) -> None:
-        """Processes started in one pass (``{node, pod}`` dicts)."""
-        ...
-
-    async def progress(
-        self, workflow: WorkflowInfo, done: int, total: int, phases: Mapping[str, int]
-    ) -> None:
-        """Coalesced progress after a pass: leaf nodes done/total and counts per phase."""
-        ...
 
 
 class NullEvents:
@@ -321,4 +254,7 @@ class NullEvents:
     async def progress(
         self, workflow: WorkflowInfo, done: int, total: int, phases: Mapping[str, int]
     ) -> None:
+        return None
+
+    async def plugin_verdicts(self, workflow: WorkflowInfo, verdicts: Sequence[Verdict]) -> None:
         return None

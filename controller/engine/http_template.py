@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 from ..argo.errors import ArgoError
 from ..argo.expr import evaluate_bool
-from ..executors.base import TaskResult
 from .scope import format_value
+from .tasks import TaskResult
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

@@ -1,10 +1,12 @@
-"""Lifecycle hooks with an ``expression`` (Argo's ``hooks.<name>``, other than ``exit``).
+"""Node hooks: lifecycle hooks with an ``expression`` (Argo's ``hooks.<name>``), and exit handlers.
 
 A step, task or the workflow itself may declare hooks that run a template once their
 expression becomes true (``steps.s.status == "Running"``, ``workflow.status ==
 "Succeeded"``). Expressions are evaluated when the node's phase changes (event-driven,
 never by polling); a hook fires at most once, as node ``<node>.hooks.<name>``, and the
-node is reported to its owner only after the hooks it fired have finished.
+node is reported to its owner only after the hooks it fired have finished. A step or
+task with an exit handler (``onExit``, ``hooks.exit``) runs it when the node finishes
+and is reported after it (:class:`NodeHooks`).
 """
 
 from __future__ import annotations
@@ -17,13 +19,16 @@ import structlog
 
 from ..argo.errors import ArgoError
 from ..argo.substitute import substitute
+from .frames import ExitFrame
+from .scheduler import Callback
 from .scope import format_value, node_scope
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from .model import Node
-    from .run import ExecCtx, Owner, WorkflowRun
+    from .nodes import NodeTable
+    from .scheduler import ExecCtx, Owner, Scheduler
 
 log = structlog.get_logger(__name__)
 
@@ -52,7 +57,7 @@ def holds(expression: str, scope: Mapping[str, Any]) -> bool:
 class LifeCycle:
     """The expression hooks of one node, and the hook nodes it is waiting for."""
 
-    run: WorkflowRun
+    run: Scheduler
     node: Node
     hooks: dict[str, dict[str, Any]]
     ctx: ExecCtx
@@ -91,7 +96,7 @@ class LifeCycle:
 
     def _maybe_report(self) -> None:
         if self.finished and not self.pending:
-            self.run.lifecycles.pop(self.node.id, None)
+            self.run.lifecycle_done(self.node)
             self.inner.child_done(self.node)
 
 
@@ -101,3 +106,49 @@ class _HookDone:
 
     def child_done(self, node: Node) -> None:
         self.lifecycle.hook_done(node)
+
+
+class NodeHooks:
+    """The hooks of steps and tasks: who a node reports to once its exit handler
+    (``onExit`` / ``hooks.exit``) and its expression hooks are done."""
+
+    def __init__(self, run: Scheduler, table: NodeTable) -> None:
+        self.run = run
+        self.table = table
+        self._exits: dict[str, tuple[ExitFrame, Mapping[str, Any], ExecCtx, Mapping[str, Any], str]] = {}
+
+    def own(self, node: Node, step: Mapping[str, Any], ctx: ExecCtx, owner: Owner, scope: Mapping[str, Any]) -> None:
+        """Register *owner* of *node*; with an exit hook run it first, with expression hooks watch them."""
+        exit_step = exit_hook(step)
+        step_name = str(step.get("name") or node.display_name)
+        inner: Owner = owner
+        if exit_step is not None:
+            self._exits[node.id] = (ExitFrame(self.run, node, owner), exit_step, ctx, scope, step_name)
+            inner = Callback(self._run_exit_hook)
+        hooks = expression_hooks(step)
+        if hooks:
+            lifecycle = LifeCycle(self.run, node, hooks, ctx, scope, step_name, inner)
+            self.table.watched[node.id] = lifecycle
+            self.table.checks.add(node.id)
+            inner = lifecycle
+        self.table.owners[node.id] = inner
+
+    def _run_exit_hook(self, node: Node) -> None:
+        """*node*, which has an exit hook, finished: run the hook, then report the node."""
+        frame, step, ctx, outer, step_name = self._exits.pop(node.id)
+        own: dict[str, Any] = {}
+        for prefix in (f"steps.{step_name}", f"tasks.{step_name}"):
+            own.update(node_scope(prefix, node))
+        scope = ChainMap(own, outer)  # type: ignore[arg-type]
+        display = f"{node.display_name}.onExit"
+        self.run.execute(f"{node.name}.onExit", step, scope, ctx.inner(node.boundary_id), frame, display=display, parents=[node.id])
+
+
+def exit_hook(step: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The exit handler of a step or task (``hooks.exit``, or ``onExit``), if it has one."""
+    hooks = step.get("hooks") or {}
+    if isinstance(hooks.get("exit"), dict):
+        return dict(hooks["exit"])
+    if step.get("onExit"):
+        return {"template": step["onExit"]}
+    return None

@@ -7,34 +7,38 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from ..argo import types as argo
+
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-# Node phases (Argo's NodePhase).
-PENDING = "Pending"
-RUNNING = "Running"
-SUCCEEDED = "Succeeded"
-FAILED = "Failed"
-ERROR = "Error"
-SKIPPED = "Skipped"
-OMITTED = "Omitted"
+# Argo's NodePhase and NodeType (see :mod:`..argo.types`) under short names, as the plain
+# strings the members stand for: node records stay plain data (YAML, msgpack) and the hot
+# path compares and hashes exact ``str`` objects.
+PENDING = argo.Phase.PENDING.value
+RUNNING = argo.Phase.RUNNING.value
+SUCCEEDED = argo.Phase.SUCCEEDED.value
+FAILED = argo.Phase.FAILED.value
+ERROR = argo.Phase.ERROR.value
+SKIPPED = argo.Phase.SKIPPED.value
+OMITTED = argo.Phase.OMITTED.value
 
-FULFILLED = frozenset({SUCCEEDED, FAILED, ERROR, SKIPPED, OMITTED})
+POD = argo.NodeType.POD.value
+CONTAINER = argo.NodeType.CONTAINER.value
+STEPS = argo.NodeType.STEPS.value
+STEP_GROUP = argo.NodeType.STEP_GROUP.value
+DAG = argo.NodeType.DAG.value
+TASK_GROUP = argo.NodeType.TASK_GROUP.value
+RETRY = argo.NodeType.RETRY.value
+SKIPPED_TYPE = argo.NodeType.SKIPPED.value
+SUSPEND = argo.NodeType.SUSPEND.value
+HTTP = argo.NodeType.HTTP.value
+PLUGIN = argo.NodeType.PLUGIN.value
+
+FULFILLED = frozenset(phase.value for phase in argo.FULFILLED)
 """Phases after which a node never changes again."""
-UNSUCCESSFUL = frozenset({FAILED, ERROR})
-
-# Node types (Argo's NodeType).
-POD = "Pod"
-CONTAINER = "Container"
-STEPS = "Steps"
-STEP_GROUP = "StepGroup"
-DAG = "DAG"
-TASK_GROUP = "TaskGroup"
-RETRY = "Retry"
-SKIPPED_TYPE = "Skipped"
-SUSPEND = "Suspend"
-HTTP = "HTTP"
-PLUGIN = "Plugin"
+UNSUCCESSFUL = frozenset(phase.value for phase in argo.UNSUCCESSFUL)
+"""The phases that count as a failure for ``failFast``, retries and exit handlers."""
 
 LEAF_TYPES = frozenset({POD, CONTAINER, HTTP, PLUGIN})
 """Types counted by ``progress`` (work that runs somewhere)."""

@@ -15,9 +15,9 @@ from .scope import format_value
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from ..executors.base import TaskResult
+    from ..argo.types import JSON
+    from .tasks import TaskResult
 
-JSON = dict[str, Any]
 
 LEAF_KINDS = ("container", "script", "containerSet", "resource", "http", "data", "plugin")
 
@@ -286,40 +286,6 @@ def leaf_outputs(tmpl: Mapping[str, Any], result: TaskResult) -> tuple[JSON, str
     if result.exit_code is not None:
         outputs["exitCode"] = str(result.exit_code)
     return outputs, problem
-
-
-def parse_duration(value: Any) -> float:
-    """Seconds from an Argo duration: a number of seconds, or ``"30s"``, ``"2m"``, ``"1h30m"``."""
-    if isinstance(value, (int, float)):
-        return float(value)
-    text = str(value).strip()
-    try:
-        return float(text)
-    except ValueError:
-        pass
-    units = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-    total = 0.0
-    number = ""
-    i = 0
-    if not text:
-        raise TemplateError("empty duration")
-    while i < len(text):
-        ch = text[i]
-        if ch.isdigit() or ch == ".":
-            number += ch
-            i += 1
-            continue
-        unit = ""
-        while i < len(text) and not (text[i].isdigit() or text[i] == "."):
-            unit += text[i]
-            i += 1
-        if not number or unit not in units:
-            raise TemplateError(f"invalid duration {text!r}")
-        total += float(number) * units[unit]
-        number = ""
-    if number:
-        raise TemplateError(f"invalid duration {text!r} (missing unit)")
-    return total
 
 
 def json_list(text: str, what: str) -> list[Any]:

@@ -221,7 +221,7 @@ async def test_events_follow_replays_what_it_missed_then_streams(tmp_path: Path)
 
 def test_summary_lists_every_warning_under_one_label() -> None:
     from hookbus.controller.cli.render import summary_lines
-    from hookbus.controller.plugin_warnings import set_warnings, warnings_of
+    from hookbus.controller.engine.warnings import set_warnings, warnings_of
 
     workflow: dict[str, Any] = {"metadata": {"name": "w"}, "status": {"phase": "Running"}}
     set_warnings(workflow, ["a: first", "b: second"])

@@ -242,9 +242,9 @@ class CountingStore(MemoryStore):
         super().__init__()
         self.writes: list[int] = []
 
-    async def put_nodes(self, key: Any, nodes: Any) -> None:
+    async def put_nodes(self, key: Any, nodes: Any, revision: int) -> int:
         self.writes.append(len(nodes))
-        await super().put_nodes(key, nodes)
+        return await super().put_nodes(key, nodes, revision)
 
 
 async def test_a_fan_out_wider_than_one_pass_starts_in_slices_and_completes() -> None:
@@ -405,7 +405,7 @@ async def test_passes_stay_small_for_a_while_after_the_other_workflow_ends(linge
 
 
 async def test_reading_a_large_workflow_gives_the_event_loop_back_and_makes_no_pass() -> None:
-    from hookbus.controller.engine.run import SNAPSHOT_SLICE
+    from hookbus.controller.engine.snapshot import SNAPSHOT_SLICE
 
     width = 4 * SNAPSHOT_SLICE
     ex = ScriptedExecutor()  # every pod blocks: the workflow stays Running
@@ -435,3 +435,55 @@ async def test_reading_a_large_workflow_gives_the_event_loop_back_and_makes_no_p
         assert latest["status"]["nodes"] != first["status"]["nodes"]
         await watch.aclose()
         assert (await ctl.wait(key, timeout=30))["status"]["phase"] == "Succeeded"
+
+
+async def test_a_controller_follows_a_workflow_source() -> None:
+    from hookbus.controller.engine.sources import SubmissionQueue
+
+    source = SubmissionQueue()
+    ex = ScriptedExecutor(blocking=False)
+    async with make_controller(ex) as ctl:
+        following = asyncio.create_task(ctl.follow(source))
+        key = await source.submit(load(ONE_STEP.replace("NAME", "queued")))
+        assert key.name == "queued"
+        with pytest.raises(ManifestError):  # the same name again: refused, the source goes on
+            await source.submit(load(ONE_STEP.replace("NAME", "queued")))
+        other = await source.submit(load(ONE_STEP.replace("NAME", "next")))
+        source.close()
+        await asyncio.wait_for(following, 5)
+        for done in (key, other):
+            assert (await ctl.wait(done, timeout=5))["status"]["phase"] == "Succeeded"
+    assert sorted(ex.runs) == ["next", "queued"]
+
+
+ONE_STEP = """
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {name: NAME}
+spec:
+  entrypoint: main
+  templates:
+  - name: main
+    container: {image: alpine, args: ["echo hi"]}
+"""
+
+
+async def test_a_run_whose_stored_workflow_changed_under_it_stops_writing() -> None:
+    store = MemoryStore()
+    ex = ScriptedExecutor()
+    async with make_controller(ex, store=store) as ctl:
+        key = await ctl.submit(load(ONE_STEP.replace("NAME", "taken").replace("echo hi", "block")))
+        await wait_for(lambda: ex.started == ["taken"], what="the node to start")
+        stored = await store.load(key)
+        assert stored is not None
+        # another controller takes the workflow over: it writes the record anew
+        taken = {**stored.workflow, "metadata": {**stored.workflow["metadata"], "annotations": {"owner": "other"}}}
+        await store.put_workflow(key, taken, stored.revision)
+        ex.release()
+        await wait_for(lambda: ctl._run(key).deleting, what="the stale run to stop")
+        assert ex.runs == ["taken"]
+    after = await store.load(key)
+    assert after is not None
+    assert after.workflow["metadata"]["annotations"] == {"owner": "other"}
+    (node,) = after.nodes.values()
+    assert node["phase"] == "Running", "a write based on the stale revision reached the store"

@@ -239,12 +239,12 @@ class StalledStore(WorkflowStore):
         self.calls = 0
         self.stalled = asyncio.Event()
 
-    async def put_nodes(self, key: Any, nodes: Any) -> None:
+    async def put_nodes(self, key: Any, nodes: Any, revision: int) -> int:
         self.calls += 1
         if self.calls >= self.after:
             self.stalled.set()
             await asyncio.Event().wait()  # never returns: the stop cancels it
-        await super().put_nodes(key, nodes)
+        return await super().put_nodes(key, nodes, revision)
 
 
 async def test_restart_in_the_middle_of_a_sliced_fan_out_completes_it_without_rerunning(nc: Client) -> None:

@@ -10,7 +10,6 @@ import pytest
 
 from hookbus.controller.engine.controller import Controller
 from hookbus.controller.engine.hooks import (
-    JSON,
     Admission,
     NodeItem,
     NoOpinionHooks,
@@ -21,6 +20,7 @@ from hookbus.controller.engine.hooks import (
     PodItem,
     PostExecute,
     PreExecute,
+    Verdict,
     WorkflowInfo,
 )
 from hookbus.controller.engine.memory_store import MemoryStore
@@ -29,6 +29,8 @@ from tests.engine.helpers import ScriptedExecutor, by_name, load
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
+
+    from hookbus.controller.argo.types import JSON
 
 FAN = """
 apiVersion: argoproj.io/v1alpha1
@@ -372,13 +374,13 @@ class FlakyStore(MemoryStore):
         super().__init__()
         self.failures = 2
 
-    async def put_nodes(self, key: Any, nodes: Mapping[str, JSON]) -> None:
+    async def put_nodes(self, key: Any, nodes: Mapping[str, JSON], revision: int) -> int:
         from hookbus.controller.adapters.store import StoreError
 
         if self.failures:
             self.failures -= 1
             raise StoreError("server away", retryable=True)
-        await super().put_nodes(key, nodes)
+        return await super().put_nodes(key, nodes, revision)
 
 
 async def test_store_outage_is_retried_without_losing_state() -> None:
@@ -470,3 +472,61 @@ async def test_deleting_a_workflow_lets_its_pass_under_way_end_and_writes_nothin
             await asyncio.wait_for(suspend, 5)
         assert await ctl.store.load(key) is None, "the pass under way wrote the deleted workflow back"
         assert not ctl.exists(key)
+
+
+async def test_a_held_node_loses_the_hold_message_when_it_leaves_the_hold() -> None:
+    from hookbus.controller.engine.clock import ManualClock
+    from tests.conftest import wait_for
+
+    clock = ManualClock()
+    hooks = Holder([PreExecute(decision="hold", requeue=30, message="waiting for db")])
+    ex = ScriptedExecutor()
+    ctl = Controller(ControllerSettings(executor="x"), store=MemoryStore(), executor=ex, hooks=hooks, clock=clock)
+    async with ctl:
+        key = await ctl.submit(load(ONE))
+        await wait_for(lambda: clock.sleepers == 1, what="hold timer")
+        assert by_name(ctl.get(key))["one"]["message"] == "waiting for db"
+        clock.advance(30)
+        wf = await ctl.wait(key, timeout=5)
+    node = by_name(wf)["one"]
+    assert node["phase"] == "Succeeded"
+    assert "message" not in node, node.get("message")
+
+
+class VerdictEvents(NoOpinionHooks):
+    """Fails every node, with the verdict behind the failure."""
+
+    async def node_pre_execute(self, workflow: WorkflowInfo, nodes: Sequence[NodeItem], ahead: Any = ()) -> list[PreExecute]:
+        return [
+            PreExecute(
+                decision="fail",
+                message="not today",
+                verdicts=(Verdict("gate", "node.preExecute", "fail", n.node["id"], "not today"),),
+            )
+            for n in nodes
+        ]
+
+
+class VerdictSink(Events):
+    async def plugin_verdicts(self, workflow: WorkflowInfo, verdicts: Sequence[Verdict]) -> None:
+        # persist, then notify: the node the verdict is about is stored as it ended
+        stored = self.store._nodes[next(iter(self.store._nodes))]
+        for verdict in verdicts:
+            assert verdict.node_id is not None and stored[verdict.node_id]["phase"] == "Failed"
+        self.log.extend(("verdict", (v.plugin, v.verdict, v.node_id)) for v in verdicts)
+
+
+async def test_plugin_verdicts_are_announced_by_the_engine_after_the_persist() -> None:
+    store = MemoryStore()
+    events = VerdictSink(store)
+    ctl = Controller(
+        ControllerSettings(executor="x"), store=store, executor=ScriptedExecutor(), hooks=VerdictEvents(), events=events
+    )
+    async with ctl:
+        key = await ctl.submit(load(ONE))
+        wf = await ctl.wait(key, timeout=5)
+    node_id = by_name(wf)["one"]["id"]
+    verdicts = [p for kind, p in events.log if kind == "verdict"]
+    assert verdicts == [("gate", "fail", node_id)]
+    # announced with the pass that stored the node's end, ahead of its phase change
+    assert events.log.index(("verdict", ("gate", "fail", node_id))) < events.log.index(("node", ("one", "Failed")))

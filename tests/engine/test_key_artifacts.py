@@ -13,6 +13,7 @@ from hookbus.controller.engine.key_artifacts import lookup
 from hookbus.controller.engine.memory_store import MemoryStore
 from hookbus.controller.engine.settings import ControllerSettings
 from hookbus.controller.engine.templates import StoredArtifact
+from hookbus.controller.executors.registry import make_executor
 from tests.engine.helpers import by_name, load
 
 
@@ -78,7 +79,7 @@ spec:
 
 async def test_map_reduce_over_keys(tmp_path: Path) -> None:
     settings = ControllerSettings(executor="local", state_dir=tmp_path / "state")
-    async with Controller(settings, store=MemoryStore()) as ctl:
+    async with Controller(settings, store=MemoryStore(), executor=lambda: make_executor(settings.executor, state_dir=settings.state_dir)) as ctl:
         key = await ctl.submit(load(MAP_REDUCE))
         wf = await ctl.wait(key, timeout=60)
     assert wf["status"]["phase"] == "Succeeded", wf["status"].get("message")

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from hookbus.controller.engine.controller import Controller
 from hookbus.controller.engine.memory_store import MemoryStore
 from hookbus.controller.engine.settings import ControllerSettings
+from hookbus.controller.executors.registry import make_executor
 from tests.engine.helpers import by_name, load
 
 if TYPE_CHECKING:
@@ -60,7 +61,7 @@ spec:
 
 async def test_local_dag_outputs(tmp_path: Path) -> None:
     settings = ControllerSettings(executor="local", state_dir=tmp_path / "state")
-    async with Controller(settings, store=MemoryStore()) as ctl:
+    async with Controller(settings, store=MemoryStore(), executor=lambda: make_executor(settings.executor, state_dir=settings.state_dir)) as ctl:
         key = await ctl.submit(load(OUTPUTS))
         assert key.name.startswith("out-") and len(key.name) == len("out-") + 5
         wf = await ctl.wait(key, timeout=60)
@@ -100,7 +101,7 @@ spec:
 
 async def test_local_exit_codes_and_retries(tmp_path: Path) -> None:
     settings = ControllerSettings(executor="local", state_dir=tmp_path / "state")
-    async with Controller(settings, store=MemoryStore()) as ctl:
+    async with Controller(settings, store=MemoryStore(), executor=lambda: make_executor(settings.executor, state_dir=settings.state_dir)) as ctl:
         key = await ctl.submit(load(FAILING))
         wf = await ctl.wait(key, timeout=60)
     nodes = by_name(wf)
@@ -155,7 +156,7 @@ spec:
 
 async def test_local_text_artifacts(tmp_path: Path) -> None:
     settings = ControllerSettings(executor="local", state_dir=tmp_path / "state")
-    async with Controller(settings, store=MemoryStore()) as ctl:
+    async with Controller(settings, store=MemoryStore(), executor=lambda: make_executor(settings.executor, state_dir=settings.state_dir)) as ctl:
         key = await ctl.submit(load(ARTIFACTS))
         wf = await ctl.wait(key, timeout=60)
     nodes = by_name(wf)
@@ -200,7 +201,7 @@ spec:
 
 async def test_local_key_only_artifacts_and_output_path_placeholders(tmp_path: Path) -> None:
     settings = ControllerSettings(executor="local", state_dir=tmp_path / "state")
-    async with Controller(settings, store=MemoryStore()) as ctl:
+    async with Controller(settings, store=MemoryStore(), executor=lambda: make_executor(settings.executor, state_dir=settings.state_dir)) as ctl:
         key = await ctl.submit(load(KEYED))
         wf = await ctl.wait(key, timeout=60)
     nodes = by_name(wf)

@@ -16,6 +16,7 @@ from hookbus.controller.engine.model import (
     storage_records,
 )
 from hookbus.controller.engine.settings import ControllerSettings
+from hookbus.controller.executors.registry import make_executor
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -53,10 +54,10 @@ class CountingStore(MemoryStore):
         super().__init__()
         self.writes: dict[str, int] = {}
 
-    async def put_nodes(self, key: WorkflowKey, nodes: Mapping[str, dict[str, Any]]) -> None:
+    async def put_nodes(self, key: WorkflowKey, nodes: Mapping[str, dict[str, Any]], revision: int) -> int:
         for record_id in nodes:
             self.writes[record_id] = self.writes.get(record_id, 0) + 1
-        await super().put_nodes(key, nodes)
+        return await super().put_nodes(key, nodes, revision)
 
 
 async def test_a_wide_fan_out_writes_each_full_chunk_of_its_children_once() -> None:
@@ -75,7 +76,7 @@ async def test_a_wide_fan_out_writes_each_full_chunk_of_its_children_once() -> N
     }
     store = CountingStore()
     settings = ControllerSettings(executor="simulate", max_running_nodes=width, max_nodes_per_pass=500)
-    async with Controller(settings, store=store) as ctl:
+    async with Controller(settings, store=store, executor=lambda: make_executor(settings.executor, state_dir=settings.state_dir)) as ctl:
         key = await ctl.submit(manifest)
         done = await ctl.wait(key, timeout=60)
     assert done["status"]["phase"] == "Succeeded"

@@ -238,3 +238,29 @@ async def test_post_execute_changes_outputs_and_message() -> None:
         (result,) = await PluginHooks(harness.dispatcher).node_post_execute(INFO, [item])
     assert result.outputs == {"parameters": [{"name": "token", "value": "***"}]}
     assert result.message == "redacted"
+
+
+async def test_verdicts_ride_with_the_results_and_requeue_takes_go_durations() -> None:
+    plugin = Plugin("decider")
+
+    @plugin.node_pre_execute()
+    def decide(node: dict[str, Any], **kwargs: Any) -> Any:
+        match node["name"].rsplit("step", 1)[1]:
+            case "0":
+                return {"decision": "hold", "requeue": "1h30m", "message": "after the maintenance window"}
+            case "1":
+                return {"decision": "fail", "message": "not today"}
+            case "2":
+                return {"decision": "hold", "requeue": "soonish"}
+            case _:
+                return None
+
+    async with PluginHarness(plugin) as harness:
+        assert harness.dispatcher is not None
+        held, failed, bad, cont = await PluginHooks(harness.dispatcher).node_pre_execute(INFO, [node(i) for i in range(4)])
+    assert (held.decision, held.requeue) == ("hold", 5400.0)
+    assert [(v.plugin, v.hook, v.verdict, v.node_id) for v in held.verdicts] == [("decider", "node.preExecute", "hold", "build-1-0")]
+    assert [(v.verdict, v.node_id) for v in failed.verdicts] == [("fail", "build-1-1")]
+    assert "not today" in failed.verdicts[0].message
+    assert (bad.decision, bad.phase) == ("fail", "Error") and "soonish" in bad.message
+    assert cont.verdicts == ()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hookbus.controller.plugin_warnings import (
+from hookbus.controller.engine.warnings import (
     MAX_WORKFLOW_WARNINGS,
     add_warnings,
     set_warnings,

@@ -879,7 +879,7 @@ async def test_pod_metadata_a_plugin_patched_is_kept_on_the_node_record(nats_url
 
 async def test_node_and_pod_warnings_are_kept_on_the_node_and_once_on_the_workflow(nats_url: str, stack: Stack) -> None:
     from hookbus.bus import warn
-    from hookbus.controller.plugin_warnings import warnings_of
+    from hookbus.controller.engine.warnings import warnings_of
 
     advisor = Plugin("advisor")
 

@@ -1,0 +1,678 @@
+"""The leaf launcher: the hook calls before a leaf starts, its start, and its result.
+
+A run queues the leaf nodes that became ready (:class:`LeafJob`); each pass the
+launcher takes as many as may run (``max_running_nodes``, ``spec.parallelism``),
+asks ``parameters.resolve``, ``node.preExecute`` and ``pod.preCreate`` for the
+whole batch, starts executors (or ``http``/``plugin`` templates), and applies the
+results as they come back (``node.postExecute`` first). Results reach the run as
+:class:`TaskFinished` events in its queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import ChainMap, deque
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from ..argo.durations import parse_duration
+from ..argo.errors import ArgoError
+from ..argo.substitute import placeholders, substitute
+from . import key_artifacts
+from .hooks import ALLOW, CONTINUE, KEEP, NodeItem, PluginItem, PodDecision, PodItem, Verdict
+from .http_template import run_http
+from .model import ERROR, FAILED, FULFILLED, RUNNING, SUCCEEDED, Node, public_node
+from .resolver import Memo, memo_store
+from .tasks import ProcessSpec, TaskResult, TaskSpec
+from .templates import (
+    artifact_writers,
+    input_files,
+    leaf_outputs,
+    output_artifact_paths,
+    output_path_scope,
+    output_paths,
+    pod_dict,
+)
+from .volumes import node_mounts
+from .warnings import add_warnings
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping, Sequence
+
+    from ..argo.types import JSON
+    from .hooks import WorkflowInfo
+    from .nodes import NodeTable
+    from .ports import Clock, Executor, HookPoints, WorkflowKey
+    from .scheduler import ExecCtx
+    from .settings import ControllerSettings
+    from .timers import Timers
+
+REDACTED = "[redacted]"
+"""What a secret value from ``parameters.resolve`` is replaced with in status, messages and outputs."""
+_OWN_SCOPES = frozenset(
+    {"inputs", "outputs", "workflow", "steps", "tasks", "item", "pod", "node", "lastRetry", "resourcesDuration", "cronworkflow"}
+)
+"""Placeholder scopes the engine resolves itself; any other ``{{scope.key}}`` belongs to a plugin."""
+
+
+@dataclass(slots=True)
+class LeafJob:
+    """A leaf node waiting to start (or running): its substituted template."""
+
+    node: Node
+    template: JSON
+    kind: str
+    ctx: ExecCtx
+    task: TaskSpec | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TaskFinished:
+    """A leaf's work ended (an executor's, an ``http`` request's)."""
+
+    node_id: str
+    result: TaskResult
+
+
+class LeafHost(Protocol):
+    """What the launcher needs of the run it launches for."""
+
+    key: WorkflowKey
+    name: str
+    wf: JSON
+    spec: JSON
+    config_maps: dict[tuple[str, str], JSON]
+
+    def finish(self, node: Node, phase: str, message: str = "", outputs: JSON | None = None) -> None: ...
+
+    def accepting(self, ctx: ExecCtx) -> bool: ...
+
+    def shutdown_message(self) -> str: ...
+
+    def workflow_changed(self) -> None: ...
+
+
+class LeafLauncher:
+    """The leaves of one run: queued, held, running, and what their hooks said."""
+
+    def __init__(
+        self,
+        host: LeafHost,
+        table: NodeTable,
+        *,
+        settings: ControllerSettings,
+        hooks: HookPoints,
+        executor: Executor,
+        memo: Memo,
+        clock: Clock,
+        timers: Timers,
+        info: WorkflowInfo,
+        post: Callable[[TaskFinished], None],
+        plugin_placeholders: bool,
+    ) -> None:
+        self.host = host
+        self.table = table
+        self.settings = settings
+        self.hooks = hooks
+        self.executor = executor
+        self.memo = memo
+        self.clock = clock
+        self.timers = timers
+        self.info = info
+        self.post = post
+        self.plugin_placeholders = plugin_placeholders
+        """Whether the manifest names any ``{{scope.key}}`` placeholder a plugin must resolve;
+        when it does not, no node's template is scanned for them (a per-node cost)."""
+        self.queue: deque[LeafJob] = deque()
+        self.jobs: dict[str, LeafJob] = {}
+        self.tasks: dict[str, asyncio.Task[None]] = {}
+        self.held: dict[str, LeafJob] = {}
+        self.executing: set[str] = set()
+        """Leaf nodes whose node.preExecute fired and whose node.postExecute has not."""
+        self.post_pending: list[str] = []
+        """Leaf nodes that ended without an executor result (short-circuit, veto, deadline,
+        lost in a restart): their node.postExecute goes out before the pass persists."""
+        self.pods_created: list[JSON] = []
+        self.secrets: set[str] = set()
+        """Secret values plugins resolved: substituted into processes, redacted from status."""
+        self.daemons: dict[str, str] = {}
+        """Running daemon nodes and the boundary that ends them."""
+        self.verdicts: list[Verdict] = []
+        """Plugin verdicts of this pass, announced once it is persisted."""
+
+    def enqueue(self, node: Node, tmpl: JSON, kind: str, ctx: ExecCtx, scope: Mapping[str, Any]) -> None:
+        """Queue leaf *node* with its template substituted (``pod.name``, ``retries`` ... known now)."""
+        leaf_scope = ChainMap(
+            {
+                "pod.name": node.id,
+                "node.name": node.name,
+                "retries": str(ctx.retry_attempt or 0),
+                **output_path_scope(tmpl),
+            },
+            scope,  # type: ignore[arg-type]
+        )
+        try:
+            body = substitute({k: v for k, v in tmpl.items() if k != "outputs"}, leaf_scope, strict=False)
+            body["outputs"] = key_artifacts.resolve_output_keys(tmpl.get("outputs") or {}, leaf_scope)
+        except (ArgoError, ValueError) as exc:
+            self.host.finish(node, ERROR, str(exc))
+            return
+        if kind in ("resource", "data"):
+            self.host.finish(node, ERROR, f"{kind} templates are not supported by this controller yet")
+            return
+        self.queue.append(LeafJob(node, body, kind, ctx))
+
+    def requeue_later(self, job: LeafJob, delay: float, *, hold_message: str | None = None) -> None:
+        """Offer *job* again after *delay* (a ``hold`` decision or a plugin's ``requeue``).
+
+        *hold_message*: the message a ``hold`` put on the node, taken off again when the
+        node leaves the hold (the node's next phase must not show it)."""
+        self.held[job.node.id] = job
+
+        def again() -> None:
+            if self.held.pop(job.node.id, None) is not None and not job.node.fulfilled:
+                if hold_message is not None and job.node.message == hold_message:
+                    job.node.message = ""
+                    self.table.touch(job.node)
+                self.queue.append(job)
+
+        self.timers.call_at(self.clock.now() + delay, again)
+
+    def launchable(self) -> list[LeafJob]:
+        if not self.queue:
+            return []
+        if self.host.spec.get("suspend"):
+            return []
+        limit = self.settings.max_running_nodes
+        parallelism = self.host.spec.get("parallelism")
+        if parallelism:
+            limit = min(limit, int(parallelism))
+        free = limit - len(self.tasks)
+        jobs: list[LeafJob] = []
+        while self.queue and len(jobs) < free:
+            job = self.queue.popleft()
+            if job.node.fulfilled:
+                continue
+            if not self.host.accepting(job.ctx):
+                self.host.finish(job.node, FAILED, self.host.shutdown_message())
+                continue
+            jobs.append(job)
+        return jobs
+
+    async def launch(self, jobs: list[LeafJob]) -> None:
+        hooks = self.hooks
+        if self.plugin_placeholders:
+            jobs = await self._resolve_parameters(jobs)
+        # node.postExecute is owed to every launched leaf, whatever ends it
+        self.executing.update(j.node.id for j in jobs)
+        for job in jobs:
+            job.task = None  # built in this launch (ahead for pod.preCreate, or below), never kept from an earlier one
+        if hooks.wants("node.preExecute", self.info):
+            node_dicts = [public_node(j.node.to_dict()) for j in jobs]
+            node_items = [NodeItem(node, j.template) for node, j in zip(node_dicts, jobs, strict=True)]
+            if hooks.wants("pod.preCreate", self.info) and hooks.asks_ahead("pod.preCreate", self.info):
+                # both hooks in one round trip: the pods are offered with the nodes
+                decisions = await hooks.node_pre_execute(self.info, node_items, self._pods_ahead(jobs, node_dicts))
+            else:
+                decisions = await hooks.node_pre_execute(self.info, node_items)
+        else:  # nobody to ask: build no request items
+            decisions = [CONTINUE] * len(jobs)
+        pods: list[LeafJob] = []
+        plugins: list[LeafJob] = []
+        answered: dict[str, PodDecision] = {}
+        for job, decision in zip(jobs, decisions, strict=True):
+            node = job.node
+            if decision.verdicts:
+                self.verdicts.extend(decision.verdicts)
+            if decision.warnings:
+                self.note_warnings(node, decision.warnings)
+            if decision.decision == "shortCircuit":
+                self.host.finish(node, decision.phase, decision.message, decision.outputs or {})
+            elif decision.decision == "fail":
+                # Error when the plugin itself failed (Fail policy), Failed when it said no.
+                self.host.finish(node, ERROR if decision.phase == ERROR else FAILED, decision.message)
+            elif decision.decision == "hold":
+                delay = decision.requeue or 1.0
+                node.message = decision.message
+                self.table.touch(node)
+                self.requeue_later(job, delay, hold_message=decision.message)
+            elif decision.decision == "takeOver":
+                self.table.set_phase(node, RUNNING)
+                if decision.message:
+                    node.message = decision.message
+                    self.table.touch(node)
+                self.jobs[node.id] = job
+                if decision.requeue is not None:
+                    # Argo's requeue: ask the plugin again then (it may say the node ended)
+                    self.requeue_later(job, decision.requeue)
+            elif job.kind == "plugin":
+                plugins.append(job)
+            elif job.kind == "http":
+                self._start_http(job)
+            else:
+                pods.append(job)
+                if decision.pod is not None:
+                    answered[job.node.id] = decision.pod
+        if plugins:
+            await self._run_plugins(plugins)
+        if not pods:
+            return
+        ready: list[LeafJob] = []
+        for job in pods:
+            try:
+                if job.task is None:
+                    job.task = self._task_spec(job)
+                elif mounts := self._mounts(job):  # built ahead without them: add them now
+                    job.task = replace(job.task, mounts=mounts)
+            except (ArgoError, ValueError, KeyError) as exc:
+                self.host.finish(job.node, ERROR, str(exc))
+                continue
+            ready.append(job)
+        items = [j for j in ready if j.node.id not in answered]
+        if not items or not hooks.wants("pod.preCreate", self.info):
+            verdicts = [ALLOW] * len(items)
+        else:
+            verdicts = await hooks.pod_pre_create(
+                self.info, [PodItem(public_node(j.node.to_dict()), _pod_of(j.task, j.template)) for j in items if j.task]
+            )
+        asked = dict(zip((j.node.id for j in items), verdicts, strict=True))
+        for job in ready:
+            verdict = answered.get(job.node.id) or asked[job.node.id]
+            if verdict.verdicts:
+                self.verdicts.extend(verdict.verdicts)
+            if verdict.warnings:
+                self.note_warnings(job.node, verdict.warnings)
+            if not verdict.allowed:
+                self.host.finish(job.node, ERROR, f"pod creation vetoed: {verdict.message}")
+                continue
+            if verdict.pod is not None and job.task is not None:
+                job.task = _apply_pod(job.task, verdict.pod)
+                # what plugins made of the pod's metadata stays visible on the node
+                job.node.extra = {**(job.node.extra or {}), "podMetadata": _pod_metadata(job.task)}
+            self._start_task(job)
+
+    def _pods_ahead(self, jobs: list[LeafJob], nodes: list[JSON]) -> list[PodItem | None]:
+        """The pod each job will get if it continues, for ``pod.preCreate`` asked ahead.
+
+        Volume mounts are left out (they make directories): they are added once the node
+        continues. A pod that cannot be built is not offered; the node fails the usual way.
+        """
+        out: list[PodItem | None] = []
+        for job, node in zip(jobs, nodes, strict=True):
+            item = None
+            if job.kind not in ("plugin", "http"):
+                try:
+                    job.task = self._task_spec(job, mounts=False)
+                except (ArgoError, ValueError, KeyError):
+                    job.task = None
+                else:
+                    item = PodItem(node, _pod_of(job.task, job.template))
+            out.append(item)
+        return out
+
+    def note_warnings(self, node: Node, warnings: Sequence[str]) -> None:
+        """Keep plugin *warnings* about *node* on it, and each distinct text on the workflow."""
+        extra = node.extra or {}
+        kept = list(extra.get("warnings") or ())
+        new = [w for w in warnings if w not in kept]
+        if new:
+            node.extra = {**extra, "warnings": kept + new}
+            self.table.touch(node)
+        if add_warnings(self.host.wf, warnings):
+            self.host.workflow_changed()
+
+    async def _resolve_parameters(self, jobs: list[LeafJob]) -> list[LeafJob]:
+        """``parameters.resolve``: one call for every plugin placeholder left in this batch.
+
+        Returns the jobs that may go on; a job with a placeholder no plugin resolved
+        is finished as an Error naming the placeholder and its namespace (or, when
+        the owning plugin failed under the ``Fail`` policy, naming plugin and hook). Secret
+        values are remembered so that :meth:`finish` redacts them.
+        """
+        wanted: dict[str, None] = {}
+        per_job: list[set[str]] = []
+        for job in jobs:
+            found = {n for n in placeholders(job.template) if plugin_placeholder(n)}
+            per_job.append(found)
+            wanted.update(dict.fromkeys(sorted(found)))
+        if not wanted:
+            return jobs
+        names = list(wanted)
+        if self.hooks.wants("parameters.resolve", self.info):
+            values = await self.hooks.parameters_resolve(self.info, names)
+        else:  # no plugin owns any namespace: every such placeholder is unresolved
+            values = [None] * len(names)
+        for value in values:
+            if value is not None and value.verdicts:
+                self.verdicts.extend(value.verdicts)
+        values = [None if v is not None and v.missing else v for v in values]
+        resolved = {n: v.value for n, v in zip(names, values, strict=True) if v is not None and not v.error}
+        failed = {n: v.error for n, v in zip(names, values, strict=True) if v is not None and v.error}
+        self.secrets.update(v.value for v in values if v is not None and v.secret and v.value)
+        ready: list[LeafJob] = []
+        for job, found in zip(jobs, per_job, strict=True):
+            errors = sorted({failed[n] for n in found if n in failed})
+            missing = sorted(found - resolved.keys() - failed.keys())
+            if errors or missing:
+                self.host.finish(job.node, ERROR, "; ".join(errors + ([_unresolved_message(missing)] if missing else [])))
+                continue
+            if found:
+                job.template = substitute(job.template, resolved, strict=False)
+            ready.append(job)
+        return ready
+
+    def _task_spec(self, job: LeafJob, *, mounts: bool = True) -> TaskSpec:
+        pod = pod_dict(job.template, self.host.wf)
+        tmpl = job.template
+        return TaskSpec(
+            namespace=self.host.key.namespace,
+            workflow=self.host.name,
+            node_id=job.node.id,
+            node_name=job.node.name,
+            template_name=job.node.template_name,
+            main=_process(pod["main"]),
+            sidecars=tuple(_process(p) for p in pod["sidecars"]),
+            init=tuple(_process(p) for p in [*artifact_writers(job.node.inputs), *pod["init"]]),
+            output_parameters=output_paths(tmpl),
+            timeout=None,
+            annotations=pod["annotations"],
+            labels=pod["labels"],
+            output_artifacts=output_artifact_paths(tmpl),
+            input_files=input_files(job.node.inputs),
+            mounts=self._mounts(job) if mounts else {},
+        )
+
+    def volume_root(self) -> Path | None:
+        """The state directory volumes live under (the executor's when the settings name none)."""
+        root = self.settings.state_dir or getattr(self.executor, "state_dir", None)
+        return None if root is None else Path(root)
+
+    def _mounts(self, job: LeafJob) -> dict[str, str]:
+        """The node's volume mounts (see :mod:`.volumes`); raises ``TemplateError`` naming the volume."""
+        return node_mounts(
+            job.template,
+            self.host.spec,
+            root=self.volume_root(),
+            namespace=self.host.key.namespace,
+            workflow=self.host.name,
+            node_id=job.node.id,
+            config_map=lambda name: self.host.config_maps.get((self.host.key.namespace, name)) or self.host.config_maps.get(("", name)),
+        )
+
+    def _start_task(self, job: LeafJob) -> None:
+        node = job.node
+        assert job.task is not None
+        node.started_at = self.clock.now()
+        self.table.set_phase(node, RUNNING)
+        self.jobs[node.id] = job
+        self.pods_created.append({"node": node.id, "name": node.name, "image": job.task.main.image})
+        task = job.task
+        executor = self.executor
+
+        async def runner() -> None:
+            try:
+                result = await executor.run(task)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                now = self.clock.now()
+                result = TaskResult(ERROR, None, f"executor error: {exc}", None, {}, None, now, now)
+            self.post(TaskFinished(node.id, result))
+
+        self.tasks[node.id] = asyncio.create_task(runner(), name=f"hookbus-node-{node.id}")
+        if job.template.get("daemon"):
+            # Argo's daemon: once it runs, dependants proceed; it is killed (Succeeded)
+            # when the steps/DAG template that started it completes.
+            node.extra = {**(node.extra or {}), "daemoned": True}
+            self.daemons[node.id] = node.boundary_id
+            self.table.done.append(node.id)
+        deadline = _deadline_seconds(job.template)
+        if deadline is not None:
+            self.timers.call_at(self.clock.now() + deadline, lambda: self._node_deadline(node.id))
+
+    def _start_http(self, job: LeafJob) -> None:
+        """``http`` templates: the controller sends the request itself."""
+        node = job.node
+        node.started_at = self.clock.now()
+        self.table.set_phase(node, RUNNING)
+        self.jobs[node.id] = job
+        spec = dict(job.template.get("http") or {})
+
+        async def runner() -> None:
+            result = await run_http(spec)
+            self.post(TaskFinished(node.id, result))
+
+        self.tasks[node.id] = asyncio.create_task(runner(), name=f"hookbus-http-{node.id}")
+        deadline = _deadline_seconds(job.template)
+        if deadline is not None:
+            self.timers.call_at(self.clock.now() + deadline, lambda: self._node_deadline(node.id))
+
+    def _node_deadline(self, node_id: str) -> None:
+        task = self.tasks.pop(node_id, None)
+        if task is None:
+            return
+        task.cancel()
+        self.jobs.pop(node_id, None)
+        self.host.finish(self.table.nodes[node_id], FAILED, "Pod was active on the node longer than the specified deadline")
+
+    async def apply_results(self, results: list[TaskFinished]) -> None:
+        live = [(r, self.jobs.get(r.node_id)) for r in results if r.node_id in self.tasks]
+        applied: list[tuple[LeafJob, JSON, str, str]] = []
+        for finished, job in live:
+            self.tasks.pop(finished.node_id, None)
+            if job is None:
+                continue
+            result = finished.result
+            outputs, problem = leaf_outputs(job.template, result)
+            phase = result.phase if result.phase in (SUCCEEDED, FAILED, ERROR) else ERROR
+            message = result.message
+            if problem is not None:
+                phase, message = ERROR, problem
+            if result.log_path:
+                job.node.log_path = result.log_path
+            if self.secrets:  # before node.postExecute plugins see them (lineage stores outputs)
+                outputs, message = redact(outputs, self.secrets), redact(message, self.secrets)
+            applied.append((job, outputs, phase, message))
+        if not applied:
+            return
+        if not self.hooks.wants("node.postExecute", self.info):
+            changes = [KEEP] * len(applied)
+        else:
+            items = []
+            for job, outputs, phase, message in applied:
+                preview = public_node(job.node.to_dict())
+                preview.update(phase=phase, outputs=outputs, message=message)
+                items.append(NodeItem(preview, job.template))
+            changes = await self.hooks.node_post_execute(self.info, items)
+        for (job, outputs, phase, message), change in zip(applied, changes, strict=True):
+            if change.verdicts:
+                self.verdicts.extend(change.verdicts)
+            if change.warnings:
+                self.note_warnings(job.node, change.warnings)
+            self.jobs.pop(job.node.id, None)
+            self.executing.discard(job.node.id)  # its node.postExecute just happened
+            if change.outputs is not None:
+                outputs = change.outputs
+            if change.message is not None:
+                message = change.message
+            self.host.finish(job.node, phase, message, outputs)
+            memo_store(self.memo, job.node, self.clock.now())
+
+    async def _run_plugins(self, jobs: list[LeafJob]) -> None:
+        replies = await self.hooks.template_execute(
+            self.info, [PluginItem(public_node(j.node.to_dict()), j.template) for j in jobs]
+        )
+        for job, reply in zip(jobs, replies, strict=True):
+            node = job.node
+            if reply.verdicts:
+                self.verdicts.extend(reply.verdicts)
+            if reply.warnings:
+                self.note_warnings(node, reply.warnings)
+            if reply.phase is None:
+                # Argo's agent: the node fails with exactly this message (plus the template's name here)
+                self.host.finish(node, FAILED, f"no plugin executed the template {node.template_name!r}")
+            elif reply.phase in FULFILLED:
+                self.host.finish(node, reply.phase, reply.message, reply.outputs or {})
+            else:
+                self.table.set_phase(node, RUNNING)
+                node.message = reply.message
+                delay = reply.requeue if reply.requeue is not None else 10.0
+                self.requeue_later(job, delay)
+
+    def kill_daemons(self, boundary_id: str | None) -> None:
+        """Stop the daemons started inside *boundary_id* (``None``: all of them); they Succeed."""
+        for node_id, boundary in list(self.daemons.items()):
+            if boundary_id is None or boundary == boundary_id:
+                del self.daemons[node_id]
+                task = self.tasks.pop(node_id, None)
+                if task is not None:
+                    task.cancel()
+                self.jobs.pop(node_id, None)
+                self.host.finish(self.table.nodes[node_id], SUCCEEDED)
+
+    def fail_active(self, message: str, *, include_exit: bool) -> None:
+        """Kill running leaves and fail queued and held ones (exit handlers' only with *include_exit*)."""
+        for node_id, task in list(self.tasks.items()):
+            job = self.jobs.get(node_id)
+            if job is not None and job.ctx.on_exit and not include_exit:
+                continue
+            task.cancel()
+            self.tasks.pop(node_id, None)
+            self.jobs.pop(node_id, None)
+            self.host.finish(self.table.nodes[node_id], FAILED, message)
+        kept: deque[LeafJob] = deque()
+        for job in self.queue:
+            if job.ctx.on_exit and not include_exit:
+                kept.append(job)
+            else:
+                self.host.finish(job.node, FAILED, message)
+        self.queue = kept
+        for node_id, job in list(self.held.items()):
+            if include_exit or not job.ctx.on_exit:
+                del self.held[node_id]
+                self.host.finish(job.node, FAILED, message)
+
+    async def post_execute_the_rest(self) -> None:
+        """node.postExecute for leaf nodes that ended without an executor result."""
+        pending = [self.table.nodes[i] for i in self.post_pending if i in self.table.nodes]
+        self.post_pending.clear()
+        if not pending or not self.hooks.wants("node.postExecute", self.info):
+            return
+        jobs = {n.id: self.jobs.pop(n.id, None) for n in pending}
+        items = [NodeItem(public_node(n.to_dict()), jobs[n.id].template if jobs[n.id] else {}) for n in pending]  # type: ignore[union-attr]
+        changes = await self.hooks.node_post_execute(self.info, items)
+        for node, change in zip(pending, changes, strict=True):
+            if change.verdicts:
+                self.verdicts.extend(change.verdicts)
+            if change.warnings:
+                self.note_warnings(node, change.warnings)
+            if change.outputs is not None:
+                node.outputs = redact(change.outputs, self.secrets) if self.secrets else change.outputs
+                self.table.touch(node)
+            if change.message is not None:
+                node.message = redact(change.message, self.secrets) if self.secrets else change.message
+                self.table.touch(node)
+
+
+def _deadline_seconds(tmpl: Mapping[str, Any]) -> float | None:
+    values = []
+    for key in ("activeDeadlineSeconds", "timeout"):
+        raw = tmpl.get(key)
+        if raw not in (None, ""):
+            try:
+                values.append(parse_duration(raw, what=key))
+            except (ArgoError, ValueError):
+                continue
+    return min(values) if values else None
+
+
+def _process(p: Mapping[str, Any]) -> ProcessSpec:
+    return ProcessSpec(
+        name=str(p.get("name") or "main"),
+        image=p.get("image"),
+        command=tuple(p.get("command") or ()),
+        args=tuple(p.get("args") or ()),
+        env=dict(p.get("env") or {}),
+        working_dir=p.get("workingDir"),
+        source=p.get("source"),
+    )
+
+
+_PROCESS_KEYS = frozenset({"name", "image", "command", "args", "env", "workingDir", "source"})
+
+
+def _pod_of(task: TaskSpec | None, template: Mapping[str, Any] | None = None) -> JSON:
+    """What ``pod.preCreate`` sees: the processes, plus the template's other container
+    fields (``securityContext``, ``resources``, ``volumeMounts`` ...) for policy plugins."""
+    assert task is not None
+    tmpl = template or {}
+    main_spec = tmpl.get("container") or tmpl.get("script") or {}
+    init_specs = list(tmpl.get("initContainers") or [])
+    sidecar_specs = list(tmpl.get("sidecars") or [])
+
+    def proc(p: ProcessSpec, spec: Mapping[str, Any] | None = None) -> JSON:
+        out: JSON = {k: v for k, v in (spec or {}).items() if k not in _PROCESS_KEYS}
+        out.update(
+            name=p.name, image=p.image, command=list(p.command), args=list(p.args),
+            env=dict(p.env), workingDir=p.working_dir, source=p.source,
+        )
+        return out
+
+    def spec_named(specs: list[Any], name: str) -> Mapping[str, Any] | None:
+        return next((c for c in specs if isinstance(c, dict) and c.get("name") == name), None)
+
+    return {
+        "name": task.node_id,
+        "main": proc(task.main, main_spec),
+        "init": [proc(p, spec_named(init_specs, p.name)) for p in task.init],
+        "sidecars": [proc(p, spec_named(sidecar_specs, p.name)) for p in task.sidecars],
+        "labels": dict(task.labels),
+        "annotations": dict(task.annotations),
+    }
+
+
+def _pod_metadata(task: TaskSpec) -> JSON:
+    """The labels and annotations of the pod a node runs in (kept on the node when plugins patched them)."""
+    return {"labels": dict(task.labels), "annotations": dict(task.annotations)}
+
+
+def _apply_pod(task: TaskSpec, pod: Mapping[str, Any]) -> TaskSpec:
+    return replace(
+        task,
+        main=_process(pod.get("main") or {}),
+        init=tuple(_process(p) for p in pod.get("init") or []),
+        sidecars=tuple(_process(p) for p in pod.get("sidecars") or []),
+        labels=dict(pod.get("labels") or {}),
+        annotations=dict(pod.get("annotations") or {}),
+    )
+
+
+def plugin_placeholder(name: str) -> bool:
+    """Whether ``{{name}}`` is a plugin's ``{{scope.key}}`` (not one the engine resolves itself)."""
+    scope, dot, key = name.partition(".")
+    return bool(dot and key and scope) and scope not in _OWN_SCOPES
+
+
+def _unresolved_message(names: list[str]) -> str:
+    """The error of a node whose plugin placeholders were not resolved."""
+    tags = ", ".join("{{" + n + "}}" for n in names)
+    scopes = ", ".join(sorted({repr(n.partition(".")[0]) for n in names}))
+    return (
+        f"unresolved placeholder {tags}: no live plugin owning the placeholder namespace {scopes} gave it a value "
+        "(start a plugin that owns it, or fix the name; retrying the workflow does not help until then)"
+    )
+
+
+def redact(value: Any, secrets: set[str]) -> Any:
+    """*value* with every secret string replaced by :data:`REDACTED` (strings, lists and maps)."""
+    if isinstance(value, str):
+        for secret in secrets:
+            if secret in value:
+                value = value.replace(secret, REDACTED)
+        return value
+    if isinstance(value, dict):
+        return {k: redact(v, secrets) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact(v, secrets) for v in value]
+    return value

@@ -1,0 +1,94 @@
+"""What the engine hands an executor for one leaf node, and what it gets back.
+
+The records are plain frozen dataclasses so they are cheap to build for 100k nodes
+and safe to share between tasks. Executors import them from here (the engine owns
+the contract; it imports nothing from the executors).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Final
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+__all__ = ["ProcessSpec", "TaskResult", "TaskSpec"]
+
+_EMPTY: Final[Mapping[str, str]] = MappingProxyType({})
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessSpec:
+    """One container of a node (main, init or sidecar) as the executor sees it.
+
+    ``command``/``args`` follow Kubernetes: an empty ``command`` means the image's
+    entrypoint. ``source`` is set for script templates: the executor writes it to a
+    file and runs ``command + (file,)``.
+    """
+
+    name: str
+    image: str | None
+    command: tuple[str, ...]
+    args: tuple[str, ...]
+    env: Mapping[str, str]
+    working_dir: str | None = None
+    source: str | None = None
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """Everything needed to run one leaf node.
+
+    ``output_parameters`` maps an output parameter name to the absolute path the
+    template reads it from (``outputs.parameters[].valueFrom.path``). ``timeout``
+    is the node's deadline in seconds (``activeDeadlineSeconds``), ``None`` for none.
+    """
+
+    namespace: str
+    workflow: str
+    node_id: str
+    node_name: str
+    template_name: str
+    main: ProcessSpec
+    sidecars: tuple[ProcessSpec, ...] = ()
+    init: tuple[ProcessSpec, ...] = ()
+    output_parameters: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
+    timeout: float | None = None
+    annotations: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
+    labels: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
+    output_artifacts: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
+    """Output artifact name -> absolute path in the node (file or directory) to hand back."""
+    input_files: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
+    """Absolute path in the node -> host file or directory copied there before the node starts
+    (input artifacts: ``raw`` data written to a host file, or another node's output artifact)."""
+    mounts: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
+    """Volume mounts: absolute mount path in the node -> host directory shared there by every
+    container of the node (and by other nodes given the same directory, as a PVC is). An empty
+    host directory string means a fresh directory private to this node (an ``emptyDir``)."""
+
+
+@dataclass(frozen=True)
+class TaskResult:
+    """How a node's run ended.
+
+    ``phase`` is ``Succeeded``, ``Failed`` or ``Error``. ``result`` is the main
+    process's stdout as Argo's ``outputs.result`` (one trailing newline removed,
+    at most the last 256 kB); ``None`` when the process never ran.
+    ``parameters`` holds the output parameter values read from their paths; a
+    parameter whose file was not written is absent (the engine applies
+    ``default`` or fails the node, as Argo does).
+    """
+
+    phase: str
+    exit_code: int | None
+    message: str
+    result: str | None
+    parameters: Mapping[str, str]
+    log_path: str | None
+    started_at: float
+    finished_at: float
+    artifacts: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
+    """Output artifact name -> host path of what the node wrote there (absent when it wrote nothing).
+    The path stays valid until the executor's state for the node is removed."""

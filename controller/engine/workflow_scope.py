@@ -1,0 +1,201 @@
+"""A workflow's own variables: ``workflow.*`` globals, its ConfigMaps, its artifacts.
+
+:class:`WorkflowScope` holds what every template of one workflow may read beyond its
+inputs: the globals (``workflow.name``, ``workflow.parameters.x``, global outputs),
+the ConfigMaps submitted with it, and the artifacts its nodes produced (by reference,
+and by key for key-only artifacts).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from ..argo.errors import ArgoError
+from ..argo.substitute import substitute
+from . import key_artifacts
+from .scope import artifact_ref, format_value
+from .templates import (
+    ARTIFACT_KEY,
+    ARTIFACT_PATH_KEY,
+    ARTIFACT_REF,
+    StoredArtifact,
+    TemplateError,
+    repository_key,
+)
+from .volumes import workflow_dir
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from pathlib import Path
+
+    from ..argo.types import JSON
+    from .model import Node
+
+
+class WorkflowScope:
+    """The globals, ConfigMaps and artifact index of one workflow."""
+
+    def __init__(
+        self,
+        workflow: JSON,
+        namespace: str,
+        nodes: Mapping[str, Node],
+        config_maps: Mapping[tuple[str, str], JSON],
+        volume_root: Path | None,
+    ) -> None:
+        self.wf = workflow
+        self.namespace = namespace
+        self.nodes = nodes
+        self.config_maps = dict(config_maps)
+        self.volume_root = volume_root
+        self.globals: dict[str, Any] = {}
+        self._repository: dict[str, str | StoredArtifact] | None = None
+        self._build_globals()
+
+    def _build_globals(self) -> None:
+        meta = self.wf["metadata"]
+        spec = self.wf["spec"]
+        g = self.globals
+        g["workflow.name"] = meta["name"]
+        g["workflow.namespace"] = self.namespace
+        g["workflow.uid"] = str(meta.get("uid", ""))
+        g["workflow.serviceAccountName"] = str(spec.get("serviceAccountName") or "default")
+        g["workflow.creationTimestamp"] = str(meta.get("creationTimestamp", ""))
+        g["workflow.mainEntrypoint"] = str(spec.get("entrypoint", ""))
+        g["workflow.priority"] = str(spec.get("priority", 0))
+        params = (spec.get("arguments") or {}).get("parameters") or []
+        plist = []
+        for p in params:
+            value = p.get("value")
+            if value is None and (p.get("valueFrom") or {}).get("configMapKeyRef"):
+                ref = p["valueFrom"]["configMapKeyRef"]
+                value = self.config_map(ref["name"], ref["key"], bool(ref.get("optional")))
+            if value is not None:
+                g[f"workflow.parameters.{p['name']}"] = format_value(value)
+                plist.append({"name": p["name"], "value": format_value(value)})
+        g["workflow.parameters"] = g["workflow.parameters.json"] = json.dumps(plist, separators=(",", ":"))
+        for kind in ("labels", "annotations"):
+            values = meta.get(kind) or {}
+            for k, v in values.items():
+                g[f"workflow.{kind}.{k}"] = format_value(v)
+            g[f"workflow.{kind}"] = g[f"workflow.{kind}.json"] = json.dumps(values, separators=(",", ":"))
+        for p in (self.wf["status"].get("outputs") or {}).get("parameters") or []:
+            g[f"workflow.outputs.parameters.{p['name']}"] = p["value"]
+
+    def entry_arguments(self) -> JSON:
+        """The arguments the entrypoint runs with: the workflow's parameters (resolved) and artifacts."""
+        return {
+            "parameters": [
+                {"name": k.split(".", 2)[2], "value": v}
+                for k, v in self.globals.items()
+                if k.startswith("workflow.parameters.") and k != "workflow.parameters.json"
+            ],
+            "artifacts": list((self.wf["spec"].get("arguments") or {}).get("artifacts") or []),
+        }
+
+    def config_map_doc(self, name: str) -> JSON | None:
+        """The ConfigMap *name* of the workflow's namespace (or given without one)."""
+        return self.config_maps.get((self.namespace, name)) or self.config_maps.get(("", name))
+
+    def config_map(self, name: str, key: str, optional: bool) -> str | None:
+        data = (self.config_map_doc(name) or {}).get("data") or {}
+        if key in data:
+            return format_value(data[key])
+        if optional:
+            return None
+        raise TemplateError(f'ConfigMap "{name}" key "{key}" not found')
+
+    def artifact_data(self, ref: str) -> str | StoredArtifact | None:
+        """The content (or host copy) behind an artifact reference (``{{steps.X.outputs.artifacts.Y}}``)."""
+        if "{{" in ref:
+            ref = format_value(substitute(ref, self.globals, strict=False))
+        if ref.startswith("key:"):
+            return self._repository_data(ref[4:])
+        if not ref.startswith(ARTIFACT_REF):
+            return None
+        node_id, _, name = ref[len(ARTIFACT_REF) :].rpartition("/")
+        node = self.nodes.get(node_id)
+        for art in ((node.outputs or {}) if node else {}).get("artifacts") or []:
+            if art.get("name") == name:
+                return stored_artifact(art)
+        return None
+
+    def _repository_data(self, key: str) -> str | StoredArtifact | None:
+        """Key-only artifacts: the latest output artifact stored under *key* in this workflow."""
+        if self._repository is None:
+            self._repository = {}
+            finished = sorted((n for n in self.nodes.values() if n.outputs), key=lambda n: n.finished_at or 0.0)
+            for node in finished:
+                self.index_artifacts(node)
+        root = self.volume_root
+        scratch = None if root is None else workflow_dir(root, self.namespace, self.wf["metadata"]["name"]) / ".keys"
+        return key_artifacts.lookup(self._repository, key, scratch)
+
+    def index_artifacts(self, node: Node) -> None:
+        """Remember *node*'s output artifacts by key (once the index is in use)."""
+        if self._repository is None:
+            return  # built lazily from every node on first use
+        for art in (node.outputs or {}).get("artifacts") or []:
+            key = repository_key(art)
+            stored = stored_artifact(art)
+            if key and stored is not None:
+                self._repository[key] = stored
+
+    def register_globals(self, node: Node) -> bool:
+        """Make *node*'s global outputs (``globalName``) workflow variables; whether the
+        workflow's own outputs changed."""
+        changed = False
+        for art in (node.outputs or {}).get("artifacts") or []:
+            if art.get("globalName"):
+                self.globals[f"workflow.outputs.artifacts.{art['globalName']}"] = artifact_ref(node.id, art["name"])
+        for param in (node.outputs or {}).get("parameters") or []:
+            global_name = param.get("globalName")
+            if global_name and param.get("value") is not None:
+                self.globals[f"workflow.outputs.parameters.{global_name}"] = param["value"]
+                outs = self.wf["status"].setdefault("outputs", {}).setdefault("parameters", [])
+                for entry in outs:
+                    if entry["name"] == global_name:
+                        entry["value"] = param["value"]
+                        break
+                else:
+                    outs.append({"name": global_name, "value": param["value"]})
+                changed = True
+        return changed
+
+
+def composite_outputs(tmpl: Mapping[str, Any], scope: Mapping[str, Any]) -> JSON:
+    """A steps/DAG template's outputs, from ``valueFrom.parameter`` / ``expression`` / ``default``."""
+    params = []
+    for decl in (tmpl.get("outputs") or {}).get("parameters") or []:
+        value_from = decl.get("valueFrom") or {}
+        value: Any = None
+        if "parameter" in value_from:
+            text = substitute(value_from["parameter"], scope, strict=False)
+            if "{{" not in format_value(text):
+                value = text
+        elif "expression" in value_from:
+            try:
+                value = substitute("{{=" + str(value_from["expression"]) + "}}", scope, strict=False)
+            except (ArgoError, ValueError):
+                value = None
+        elif "value" in decl:
+            value = substitute(decl["value"], scope, strict=False)
+        if value is None and "default" in value_from:
+            value = value_from["default"]
+        if value is None:
+            raise TemplateError(f"output parameter {decl['name']!r} could not be resolved")
+        entry: JSON = {"name": decl["name"], "value": format_value(value)}
+        if decl.get("globalName"):
+            entry["globalName"] = decl["globalName"]
+        params.append(entry)
+    return {"parameters": params} if params else {}
+
+
+def stored_artifact(art: Mapping[str, Any]) -> str | StoredArtifact | None:
+    """An output artifact's content (text kept in the record) or its host copy, ``None`` if neither."""
+    if art.get(ARTIFACT_KEY) is not None:
+        return str(art[ARTIFACT_KEY])
+    if art.get(ARTIFACT_PATH_KEY):
+        return StoredArtifact(str(art[ARTIFACT_PATH_KEY]))
+    return None
