@@ -11,6 +11,7 @@ arguments as a command; that rule is modelled by ``program``.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -24,6 +25,20 @@ class CommandError(Exception):
     """The container's command cannot be determined or run on this host (retrying does not help)."""
 
 
+class ExecutableNotFound(CommandError):
+    """The command is not an executable file, as Argo's executor finds when it looks it up.
+
+    ``str()`` is Argo's wording (Go's ``exec.LookPath`` error behind the executor's prefix),
+    e.g. ``failed to find name in PATH: exec: "foo": executable file not found in $PATH``.
+    """
+
+    def __init__(self, command: str, reason: str) -> None:
+        self.command = command
+        self.reason = reason
+        """Go's reason: ``executable file not found in $PATH``, ``stat /x: no such file or directory`` ..."""
+        super().__init__(f"failed to find name in PATH: exec: {json.dumps(command, ensure_ascii=False)}: {reason}")
+
+
 @dataclass(frozen=True, slots=True)
 class ImageDefaults:
     """The parts of an image that decide what runs when a container sets no ``command``."""
@@ -32,6 +47,8 @@ class ImageDefaults:
     cmd: tuple[str, ...] = ()
     program: str | None = None
     """Set for images whose entrypoint script runs ``program`` for option-style arguments."""
+    helpers: tuple[tuple[str, str], ...] = ()
+    """Files of the image the local executor provides: (absolute path, name of its helper command)."""
 
 
 KNOWN_IMAGES: dict[str, ImageDefaults] = {
@@ -42,8 +59,10 @@ KNOWN_IMAGES: dict[str, ImageDefaults] = {
     "python": ImageDefaults(cmd=("python3",)),
     "golang": ImageDefaults(cmd=("bash",)),
     "node": ImageDefaults(cmd=("node",), program="node"),
+    # v1 is Ubuntu with cowsay (no /argosay); v2 adds the /argosay script, and is what an
+    # untagged reference gets (Argo's tests and examples name v1 or v2 only).
     "argoproj/argosay:v1": ImageDefaults(cmd=("cowsay",)),
-    "argoproj/argosay": ImageDefaults(entrypoint=("/argosay",)),
+    "argoproj/argosay": ImageDefaults(entrypoint=("/argosay",), helpers=(("/argosay", "argosay"),)),
     "docker/whalesay": ImageDefaults(cmd=("/bin/bash",)),
     "curlimages/curl": ImageDefaults(cmd=("curl",), program="curl"),
     "nginx": ImageDefaults(cmd=("nginx", "-g", "daemon off;"), program="nginx"),
@@ -77,6 +96,12 @@ def image_defaults(image: str | None) -> ImageDefaults | None:
         return None
     repo, tag = split_image(image)
     return KNOWN_IMAGES.get(f"{repo}:{tag}") or KNOWN_IMAGES.get(repo)
+
+
+def image_helpers(image: str | None) -> tuple[tuple[str, str], ...]:
+    """(absolute path, helper command) of the files the local executor provides for *image*."""
+    defaults = image_defaults(image)
+    return defaults.helpers if defaults is not None else ()
 
 
 def container_argv(
