@@ -229,7 +229,12 @@ class LocalExecutor:
                 side_layout = isolation.Layout.under(node_dir / "sidecars" / _SAFE.sub("_", spec.name)) if self.isolated else None
                 try:
                     sidecars.append(await self._start(task, spec, node_dir, side_layout, volumes))
+                except ExecutableNotFound as exc:
+                    message = f"sidecar {spec.name!r}: {_cannot_find(node_dir, spec, exc, keep_stdout=False).message}"
+                    await self._kill_all(sidecars)
+                    return self._result(FAILED, None, message, None, {}, None, started)
                 except CommandError as exc:
+                    await self._kill_all(sidecars)
                     return self._result(ERROR, None, f"sidecar {spec.name!r}: {exc}", None, {}, None, started)
             outcome = await self._run_one(task, task.main, node_dir, layout, deadline, volumes, keep_stdout=True)
         except BaseException:

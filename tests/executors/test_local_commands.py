@@ -183,3 +183,20 @@ def test_not_found_error_quotes_the_command_as_go_does() -> None:
     assert str(ExecutableNotFound('say "hi"', "executable file not found in $PATH")) == (
         'failed to find name in PATH: exec: "say \\"hi\\"": executable file not found in $PATH'
     )
+
+
+async def test_sidecar_that_cannot_be_found_fails_the_node_and_stops_the_others(executor: LocalExecutor) -> None:
+    started = time.monotonic()
+    result = await executor.run(
+        task(
+            sh("echo main"),
+            sidecars=[sh("sleep 30", name="first"), proc(["invalid"], name="web", image="nginx:1.13")],
+        )
+    )
+    assert (result.phase, result.exit_code) == ("Failed", None)
+    assert result.message == (
+        f"sidecar 'web': Error (exit code 64): {NOT_FOUND}; "
+        "command 'invalid' is not available on this host (it is part of image nginx:1.13)"
+    )
+    assert time.monotonic() - started < 20
+    assert not executor._live  # the sidecar already started was killed, not left running
