@@ -56,7 +56,8 @@ _SLEEP_ARG = re.compile(
     r"([+-]?(?:0[xX](?:[0-9a-fA-F]+\.?[0-9a-fA-F]*|\.[0-9a-fA-F]+)(?:[pP][+-]?\d+)?"
     r"|(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"
     r"|(?i:infinity|inf|nan)))"
-    r"([smhd]?)"
+    r"([smhd]?)",
+    re.ASCII,
 )
 _SLEEP_UNITS = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _INT_MAX = 2**63 - 1

@@ -168,7 +168,7 @@ def test_sleep_seconds(text: str, seconds: float) -> None:
     assert argosay.sleep_seconds(text) == pytest.approx(seconds)
 
 
-@pytest.mark.parametrize("text", ["", "s", "500ms", "1m30s", "-1", "nan", "5 ", "1S", "1_0"])
+@pytest.mark.parametrize("text", ["", "s", "500ms", "1m30s", "-1", "nan", "5 ", "1S", "1_0", "\u0663"])
 def test_sleep_seconds_rejects(text: str) -> None:
     with pytest.raises(ValueError):
         argosay.sleep_seconds(text)
