@@ -7,18 +7,37 @@ the images listed in :data:`KNOWN_IMAGES` (those Argo's examples use). Several
 official images start through a ``docker-entrypoint.sh`` that runs the image's
 program when the first argument is an option (``-x``) and otherwise runs the
 arguments as a command; that rule is modelled by ``program``.
+
+The program is then looked up as Argo's executor does (Go's ``exec.LookPath``);
+:class:`ExecutableNotFound` and :func:`not_executable` give its wording when
+that fails. Some image files are provided by the local executor's helper
+commands (``/argosay`` of ``argoproj/argosay:v2``): see ``ImageDefaults.helpers``
+and :func:`rewrite_paths`.
 """
 
 from __future__ import annotations
 
+import errno
 import json
+import os
+import re
+import shlex
+import stat
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping
+    from pathlib import Path
 
     from .base import ProcessSpec
+
+NOT_IN_PATH: Final = "executable file not found in $PATH"
+"""Go's reason for a command name that no PATH directory holds."""
+NO_SUCH_FILE: Final = "no such file or directory"
+"""The end of Go's reason for a path that does not exist."""
+_WORD_EDGE: Final = r"""\s;&|()<>'"`"""
+"""Characters that end a word in a shell command line."""
 
 
 class CommandError(Exception):
@@ -137,3 +156,42 @@ def container_argv(
     if defaults.program and (args[0].startswith("-") or not available(args[0])):
         return (defaults.program, *args)
     return args
+
+
+def not_executable(host: Path, shown: str) -> str | None:
+    """Go's reason why the file at *host* cannot be exec'd as the command *shown*, or ``None``.
+
+    The reasons of Go's ``exec.LookPath`` for a path: ``stat ./x: no such file or directory``,
+    ``is a directory``, ``permission denied``.
+    """
+    try:
+        info = os.stat(host)
+    except OSError as exc:
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        return f"stat {shown}: {reason[:1].lower()}{reason[1:]}"
+    if stat.S_ISDIR(info.st_mode):
+        return os.strerror(errno.EISDIR).lower()
+    if not os.access(host, os.X_OK):
+        return os.strerror(errno.EACCES).lower()
+    return None
+
+
+def rewrite_paths(text: str, paths: Mapping[str, str]) -> str:
+    """*text* with every shell word that is a key of *paths* replaced by its value (quoted for the shell).
+
+    *text* equal to a key is replaced as it is. For the image paths the local executor
+    provides (``/argosay``) in a command line such as ``echo x; /argosay``.
+    """
+    if not paths:
+        return text
+    if text in paths:
+        return paths[text]
+    for inside, host in paths.items():
+        if inside in text:
+            text = _replace_word(text, inside, shlex.quote(host))
+    return text
+
+
+def _replace_word(text: str, word: str, replacement: str) -> str:
+    pattern = re.compile(rf"(?<![^{_WORD_EDGE}]){re.escape(word)}(?![^{_WORD_EDGE}])")
+    return pattern.sub(lambda _match: replacement, text)

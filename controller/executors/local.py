@@ -42,14 +42,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
 import os
 import posixpath
 import re
-import shlex
 import shutil
 import signal
-import stat
 import sys
 import tempfile
 import time
@@ -70,7 +67,16 @@ from .base import (
     TaskSpec,
     trim_result,
 )
-from .images import CommandError, ExecutableNotFound, container_argv, image_helpers
+from .images import (
+    NO_SUCH_FILE,
+    NOT_IN_PATH,
+    CommandError,
+    ExecutableNotFound,
+    container_argv,
+    image_helpers,
+    not_executable,
+    rewrite_paths,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -82,16 +88,11 @@ DEFAULT_INHERIT_ENV: Final = ("HOME", "LANG", "LC_ALL", "TZ", "USER", "PYENV_ROO
 DEADLINE_MESSAGE: Final = "Pod was active on the node longer than the specified deadline"
 NOT_FOUND_EXIT_CODE: Final = 64
 """Exit code of Argo's executor (emissary) when the container's command cannot be found or run."""
-NOT_IN_PATH: Final = "executable file not found in $PATH"
-"""Go's reason for a command name that no PATH directory holds."""
 PARAMETER_MAX_BYTES: Final = 256 * 1024
 """An output parameter file larger than this fails the node (Argo stores outputs in a 256 kB annotation)."""
 _NOT_FOUND = re.compile(rb"([^\s:'\"]+): (?:command )?not found")
 _SAFE = re.compile(r"[^A-Za-z0-9._-]")
 _DEFAULT_PATH: Final = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-_NO_SUCH_FILE: Final = "no such file or directory"
-_WORD_EDGE: Final = r"""\s;&|()<>'"`"""
-"""Characters that end a word in a shell command line (for rewriting image paths)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -326,10 +327,10 @@ class LocalExecutor:
         rewrites = {inside: str(self._shims / name) for inside, name in helpers} if layout is None else {}
         script: str | None = None
         if spec.source is not None:
-            script = self._write_script(node_dir, spec, layout, _rewrite_paths(spec.source, rewrites))
+            script = self._write_script(node_dir, spec, layout, rewrite_paths(spec.source, rewrites))
         argv = container_argv(spec, script_path=script, available=lambda name: shutil.which(name, path=host_path) is not None)
         if rewrites:
-            argv = tuple(_rewrite_paths(arg, rewrites) for arg in argv)
+            argv = tuple(rewrite_paths(arg, rewrites) for arg in argv)
         if layout is not None and helpers:
             _place_helpers(helpers, layout)
         if layout is None or argv[0] not in dict(helpers):
@@ -472,11 +473,11 @@ class LocalExecutor:
                 raise ExecutableNotFound(command, NOT_IN_PATH)
             return command if isolated else found
         inside = posixpath.normpath(posixpath.join(cwd, command))  # an absolute command stays itself
-        problem = _not_executable(_view_path(inside, layout, volumes), command)
+        problem = not_executable(_view_path(inside, layout, volumes), command)
         if problem is None:
             return command
         base = posixpath.basename(command)
-        if command.startswith("/") and problem.endswith(_NO_SUCH_FILE) and base:
+        if command.startswith("/") and problem.endswith(NO_SUCH_FILE) and base:
             found = shutil.which(base, path=host_path)
             if found is not None:
                 return base if isolated else found
@@ -610,23 +611,9 @@ def _cannot_find(node_dir: Path, spec: ProcessSpec, exc: ExecutableNotFound, *, 
     with _open_log(node_dir, spec) as log_file:
         log_file.write(f"{exc}\n".encode(errors="replace"))
     message = f"Error (exit code {NOT_FOUND_EXIT_CODE}): {exc}"
-    if exc.reason == NOT_IN_PATH or exc.reason.endswith(_NO_SUCH_FILE):
+    if exc.reason == NOT_IN_PATH or exc.reason.endswith(NO_SUCH_FILE):
         message += "; " + _unavailable(exc.command, spec.image)
     return _Outcome(FAILED, NOT_FOUND_EXIT_CODE, message, b"" if keep_stdout else None)
-
-
-def _not_executable(host: Path, shown: str) -> str | None:
-    """Go's reason why *host* (the command *shown*, in the node's view) cannot be exec'd, or ``None``."""
-    try:
-        info = os.stat(host)
-    except OSError as exc:
-        reason = os.strerror(exc.errno) if exc.errno else str(exc)
-        return f"stat {shown}: {reason[:1].lower()}{reason[1:]}"
-    if stat.S_ISDIR(info.st_mode):
-        return os.strerror(errno.EISDIR).lower()
-    if not os.access(host, os.X_OK):
-        return os.strerror(errno.EACCES).lower()
-    return None
 
 
 def _view_path(path: str, layout: isolation.Layout | None, volumes: Mapping[str, str]) -> Path:
@@ -647,23 +634,6 @@ def _place_helpers(helpers: tuple[tuple[str, str], ...], layout: isolation.Layou
         if not os.path.lexists(target):
             target.parent.mkdir(parents=True, exist_ok=True)
             target.symlink_to(f"{isolation.SHIM_DIR}/{name}")
-
-
-def _rewrite_paths(text: str, paths: Mapping[str, str]) -> str:
-    """*text* with every shell word that is one of *paths* replaced by its host path."""
-    if not paths:
-        return text
-    if text in paths:
-        return paths[text]
-    for inside, host in paths.items():
-        if inside in text:
-            text = _replace_word(text, inside, shlex.quote(host))
-    return text
-
-
-def _replace_word(text: str, word: str, replacement: str) -> str:
-    pattern = re.compile(rf"(?<![^{_WORD_EDGE}]){re.escape(word)}(?![^{_WORD_EDGE}])")
-    return pattern.sub(lambda _match: replacement, text)
 
 
 def _unavailable(command: str, image: str | None) -> str:
