@@ -7,21 +7,55 @@ the images listed in :data:`KNOWN_IMAGES` (those Argo's examples use). Several
 official images start through a ``docker-entrypoint.sh`` that runs the image's
 program when the first argument is an option (``-x``) and otherwise runs the
 arguments as a command; that rule is modelled by ``program``.
+
+The program is then looked up as Argo's executor does (Go's ``exec.LookPath``);
+:class:`ExecutableNotFound` and :func:`not_executable` give its wording when
+that fails. Some image files are provided by the local executor's helper
+commands (``/argosay`` of ``argoproj/argosay:v2``): see ``ImageDefaults.helpers``
+and :func:`rewrite_paths`.
 """
 
 from __future__ import annotations
 
+import errno
+import json
+import os
+import re
+import shlex
+import stat
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping
+    from pathlib import Path
 
     from .base import ProcessSpec
+
+NOT_IN_PATH: Final = "executable file not found in $PATH"
+"""Go's reason for a command name that no PATH directory holds."""
+NO_SUCH_FILE: Final = "no such file or directory"
+"""The end of Go's reason for a path that does not exist."""
+_WORD_EDGE: Final = r"""\s;&|()<>'"`"""
+"""Characters that end a word in a shell command line."""
 
 
 class CommandError(Exception):
     """The container's command cannot be determined or run on this host (retrying does not help)."""
+
+
+class ExecutableNotFound(CommandError):
+    """The command is not an executable file, as Argo's executor finds when it looks it up.
+
+    ``str()`` is Argo's wording (Go's ``exec.LookPath`` error behind the executor's prefix),
+    e.g. ``failed to find name in PATH: exec: "foo": executable file not found in $PATH``.
+    """
+
+    def __init__(self, command: str, reason: str) -> None:
+        self.command = command
+        self.reason = reason
+        """Go's reason: ``executable file not found in $PATH``, ``stat /x: no such file or directory`` ..."""
+        super().__init__(f"failed to find name in PATH: exec: {json.dumps(command, ensure_ascii=False)}: {reason}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +66,8 @@ class ImageDefaults:
     cmd: tuple[str, ...] = ()
     program: str | None = None
     """Set for images whose entrypoint script runs ``program`` for option-style arguments."""
+    helpers: tuple[tuple[str, str], ...] = ()
+    """Files of the image the local executor provides: (absolute path, name of its helper command)."""
 
 
 KNOWN_IMAGES: dict[str, ImageDefaults] = {
@@ -42,8 +78,10 @@ KNOWN_IMAGES: dict[str, ImageDefaults] = {
     "python": ImageDefaults(cmd=("python3",)),
     "golang": ImageDefaults(cmd=("bash",)),
     "node": ImageDefaults(cmd=("node",), program="node"),
+    # v1 is Ubuntu with cowsay (no /argosay); v2 adds the /argosay script, and is what an
+    # untagged reference gets (Argo's tests and examples name v1 or v2 only).
     "argoproj/argosay:v1": ImageDefaults(cmd=("cowsay",)),
-    "argoproj/argosay": ImageDefaults(entrypoint=("/argosay",)),
+    "argoproj/argosay": ImageDefaults(entrypoint=("/argosay",), helpers=(("/argosay", "argosay"),)),
     "docker/whalesay": ImageDefaults(cmd=("/bin/bash",)),
     "curlimages/curl": ImageDefaults(cmd=("curl",), program="curl"),
     "nginx": ImageDefaults(cmd=("nginx", "-g", "daemon off;"), program="nginx"),
@@ -79,6 +117,12 @@ def image_defaults(image: str | None) -> ImageDefaults | None:
     return KNOWN_IMAGES.get(f"{repo}:{tag}") or KNOWN_IMAGES.get(repo)
 
 
+def image_helpers(image: str | None) -> tuple[tuple[str, str], ...]:
+    """(absolute path, helper command) of the files the local executor provides for *image*."""
+    defaults = image_defaults(image)
+    return defaults.helpers if defaults is not None else ()
+
+
 def container_argv(
     spec: ProcessSpec,
     *,
@@ -112,3 +156,42 @@ def container_argv(
     if defaults.program and (args[0].startswith("-") or not available(args[0])):
         return (defaults.program, *args)
     return args
+
+
+def not_executable(host: Path, shown: str) -> str | None:
+    """Go's reason why the file at *host* cannot be exec'd as the command *shown*, or ``None``.
+
+    The reasons of Go's ``exec.LookPath`` for a path: ``stat ./x: no such file or directory``,
+    ``is a directory``, ``permission denied``.
+    """
+    try:
+        info = os.stat(host)
+    except OSError as exc:
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        return f"stat {shown}: {reason[:1].lower()}{reason[1:]}"
+    if stat.S_ISDIR(info.st_mode):
+        return os.strerror(errno.EISDIR).lower()
+    if not os.access(host, os.X_OK):
+        return os.strerror(errno.EACCES).lower()
+    return None
+
+
+def rewrite_paths(text: str, paths: Mapping[str, str]) -> str:
+    """*text* with every shell word that is a key of *paths* replaced by its value (quoted for the shell).
+
+    *text* equal to a key is replaced as it is. For the image paths the local executor
+    provides (``/argosay``) in a command line such as ``echo x; /argosay``.
+    """
+    if not paths:
+        return text
+    if text in paths:
+        return paths[text]
+    for inside, host in paths.items():
+        if inside in text:
+            text = _replace_word(text, inside, shlex.quote(host))
+    return text
+
+
+def _replace_word(text: str, word: str, replacement: str) -> str:
+    pattern = re.compile(rf"(?<![^{_WORD_EDGE}]){re.escape(word)}(?![^{_WORD_EDGE}])")
+    return pattern.sub(lambda _match: replacement, text)

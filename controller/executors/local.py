@@ -20,16 +20,22 @@ Without isolation, nodes run directly on the host: absolute paths are the
 host's, shared by concurrent nodes, and volume mounts are not applied.
 
 Outcome: exit code 0 is ``Succeeded``; non-zero is ``Failed`` with Argo's
-message ``Error (exit code N)``; a process that cannot start (unknown command,
-isolation failure) is ``Error``. Init containers run first, in order; sidecars
-start before ``main`` and are stopped (SIGTERM, then SIGKILL after
-``kill_grace``) when it ends. A deadline or a cancelled :meth:`run` kills the
-process group at once.
+message ``Error (exit code N)``. A command that is not an executable file
+(looked up as Argo's executor does) is ``Failed`` with exit code 64 and Argo's
+``... exec: "foo": executable file not found in $PATH``, also written to the
+container's log; a missing one is named as missing on this host, with its image.
+A node that cannot run at all (unknown image entrypoint, isolation failure) is
+``Error``. Init containers run first, in order; sidecars start before ``main``
+and are stopped (SIGTERM, then SIGKILL after ``kill_grace``) when it ends. A
+deadline or a cancelled :meth:`run` kills the process group at once.
 
 Helper commands for image-only tools are put on the PATH of node processes:
 ``argosay`` (see :mod:`.argosay`) and ``python`` when the host has only
-``python3``. A command the host lacks fails the node naming the command and
-the image it comes from.
+``python3``. Images whose files the helpers stand in for (``/argosay`` of
+``argoproj/argosay:v2``, see :mod:`.images`) get them at their path: in an
+isolated node's view as a link to the helper; without isolation, every shell
+word naming the path in the command, arguments and script source is rewritten
+to the helper's host path.
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import posixpath
 import re
 import shutil
 import signal
@@ -60,7 +67,16 @@ from .base import (
     TaskSpec,
     trim_result,
 )
-from .images import CommandError, container_argv
+from .images import (
+    NO_SUCH_FILE,
+    NOT_IN_PATH,
+    CommandError,
+    ExecutableNotFound,
+    container_argv,
+    image_helpers,
+    not_executable,
+    rewrite_paths,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -70,6 +86,8 @@ log = structlog.get_logger(__name__)
 DEFAULT_INHERIT_ENV: Final = ("HOME", "LANG", "LC_ALL", "TZ", "USER", "PYENV_ROOT", "PYENV_VERSION")
 """Host environment variables node processes inherit (besides ``PATH``); template env wins."""
 DEADLINE_MESSAGE: Final = "Pod was active on the node longer than the specified deadline"
+NOT_FOUND_EXIT_CODE: Final = 64
+"""Exit code of Argo's executor (emissary) when the container's command cannot be found or run."""
 PARAMETER_MAX_BYTES: Final = 256 * 1024
 """An output parameter file larger than this fails the node (Argo stores outputs in a 256 kB annotation)."""
 _NOT_FOUND = re.compile(rb"([^\s:'\"]+): (?:command )?not found")
@@ -212,7 +230,12 @@ class LocalExecutor:
                 side_layout = isolation.Layout.under(node_dir / "sidecars" / _SAFE.sub("_", spec.name)) if self.isolated else None
                 try:
                     sidecars.append(await self._start(task, spec, node_dir, side_layout, volumes))
+                except ExecutableNotFound as exc:
+                    message = f"sidecar {spec.name!r}: {_cannot_find(node_dir, spec, exc, keep_stdout=False).message}"
+                    await self._kill_all(sidecars)
+                    return self._result(FAILED, None, message, None, {}, None, started)
                 except CommandError as exc:
+                    await self._kill_all(sidecars)
                     return self._result(ERROR, None, f"sidecar {spec.name!r}: {exc}", None, {}, None, started)
             outcome = await self._run_one(task, task.main, node_dir, layout, deadline, volumes, keep_stdout=True)
         except BaseException:
@@ -245,6 +268,8 @@ class LocalExecutor:
     ) -> _Outcome:
         try:
             running = await self._start(task, spec, node_dir, layout, volumes, keep_stdout=keep_stdout)
+        except ExecutableNotFound as exc:
+            return _cannot_find(node_dir, spec, exc, keep_stdout=keep_stdout)
         except CommandError as exc:
             return _Outcome(ERROR, None, str(exc))
         proc = running.proc
@@ -296,11 +321,21 @@ class LocalExecutor:
     ) -> _Running:
         env = self._env(task, spec, isolated=layout is not None)
         host_path = f"{self._shims}:{spec.env.get('PATH') or os.environ.get('PATH', _DEFAULT_PATH)}"
+        helpers = image_helpers(spec.image)
+        # Files of the image the executor provides (``/argosay``): in the node's own view when
+        # it has one, else every word naming them points at the helper on the host.
+        rewrites = {inside: str(self._shims / name) for inside, name in helpers} if layout is None else {}
         script: str | None = None
         if spec.source is not None:
-            script = self._write_script(node_dir, spec, layout)
+            script = self._write_script(node_dir, spec, layout, rewrite_paths(spec.source, rewrites))
         argv = container_argv(spec, script_path=script, available=lambda name: shutil.which(name, path=host_path) is not None)
-        argv = (self._resolve(argv[0], spec.image, host_path, isolated=layout is not None), *argv[1:])
+        if rewrites:
+            argv = tuple(rewrite_paths(arg, rewrites) for arg in argv)
+        if layout is not None and helpers:
+            _place_helpers(helpers, layout)
+        if layout is None or argv[0] not in dict(helpers):
+            cwd_inside = spec.working_dir or ("/" if layout is not None else str(node_dir / "work"))
+            argv = (self._resolve(argv[0], host_path, cwd_inside, layout, volumes), *argv[1:])
         log_file = _open_log(node_dir, spec)
         ready: Path | None = None
         if layout is not None:
@@ -408,8 +443,7 @@ class LocalExecutor:
             env["PATH"] = os.environ.get("PATH", _DEFAULT_PATH) + ":" + _DEFAULT_PATH
         return env
 
-    def _write_script(self, node_dir: Path, spec: ProcessSpec, layout: isolation.Layout | None) -> str:
-        assert spec.source is not None
+    def _write_script(self, node_dir: Path, spec: ProcessSpec, layout: isolation.Layout | None, source: str) -> str:
         if layout is not None:
             host = layout.host_path(isolation.SCRIPT_PATH)
             inside = isolation.SCRIPT_PATH
@@ -417,27 +451,37 @@ class LocalExecutor:
             host = node_dir / "staging" / "script"
             inside = str(host)
         host.parent.mkdir(parents=True, exist_ok=True)
-        host.write_text(spec.source, encoding="utf-8")
+        host.write_text(source, encoding="utf-8")
         host.chmod(0o755)  # ``sh -c <file>`` runs it as a program, as Argo's staged script allows
         return inside
 
-    def _resolve(self, command: str, image: str | None, host_path: str, *, isolated: bool) -> str:
-        """The program to exec, checked on the host; ``CommandError`` names what is missing."""
-        if "/" in command and not command.startswith("/"):
-            return command  # relative to the working directory: left to the process
-        if command.startswith("/"):
-            if os.path.isfile(command) and os.access(command, os.X_OK):
-                return command
-            # An image path (``/argosay``, ``/usr/local/bin/python``): look the name up instead.
-            base = os.path.basename(command)
-            found = shutil.which(base, path=host_path)
+    def _resolve(
+        self, command: str, host_path: str, cwd: str, layout: isolation.Layout | None, volumes: Mapping[str, str]
+    ) -> str:
+        """The program to exec, found as Argo's executor finds it (Go's ``exec.LookPath``).
+
+        A name without ``/`` is looked up on the PATH (helper commands first); a path must
+        be an executable file in the node's view of the filesystem (relative to *cwd*, the
+        working directory there). An absolute path the host lacks whose name is on the PATH
+        runs that program (``/usr/local/bin/python`` of an image is the host's ``python``).
+        Raises :class:`ExecutableNotFound` with Go's reason.
+        """
+        isolated = layout is not None
+        if "/" not in command:
+            found = shutil.which(command, path=host_path) if command else None
             if found is None:
-                raise CommandError(_unavailable(command, image))
-            return base if isolated else found
-        found = shutil.which(command, path=host_path)
-        if found is None:
-            raise CommandError(_unavailable(command, image))
-        return command if isolated else found
+                raise ExecutableNotFound(command, NOT_IN_PATH)
+            return command if isolated else found
+        inside = posixpath.normpath(posixpath.join(cwd, command))  # an absolute command stays itself
+        problem = not_executable(_view_path(inside, layout, volumes), command)
+        if problem is None:
+            return command
+        base = posixpath.basename(command)
+        if command.startswith("/") and problem.endswith(NO_SUCH_FILE) and base:
+            found = shutil.which(base, path=host_path)
+            if found is not None:
+                return base if isolated else found
+        raise ExecutableNotFound(command, problem)
 
     def host_path(self, task: TaskSpec, path: str) -> Path:
         """Where a file the node wrote at absolute *path* is on the host (after or during its run)."""
@@ -558,6 +602,38 @@ def _make_dir(path: str) -> str:
     with contextlib.suppress(OSError):
         Path(path).mkdir(parents=True, exist_ok=True)
     return path
+
+
+def _cannot_find(node_dir: Path, spec: ProcessSpec, exc: ExecutableNotFound, *, keep_stdout: bool) -> _Outcome:
+    """Argo's outcome for a command that is not an executable file: the executor prints why to
+    the container's log and exits 64, a ``Failed`` node. A missing command is also named as
+    missing on this host, with the image it would come from."""
+    with _open_log(node_dir, spec) as log_file:
+        log_file.write(f"{exc}\n".encode(errors="replace"))
+    message = f"Error (exit code {NOT_FOUND_EXIT_CODE}): {exc}"
+    if exc.reason == NOT_IN_PATH or exc.reason.endswith(NO_SUCH_FILE):
+        message += "; " + _unavailable(exc.command, spec.image)
+    return _Outcome(FAILED, NOT_FOUND_EXIT_CODE, message, b"" if keep_stdout else None)
+
+
+def _view_path(path: str, layout: isolation.Layout | None, volumes: Mapping[str, str]) -> Path:
+    """Where the file a node sees at absolute *path* is on the host: in a volume, in what the
+    node wrote, else the host's own file (the lower layer of its view)."""
+    if layout is None:
+        return Path(path)
+    mapped = _host_of(path, layout, volumes)
+    if mapped != layout.host_path(path) or os.path.lexists(mapped):
+        return mapped
+    return Path(path)
+
+
+def _place_helpers(helpers: tuple[tuple[str, str], ...], layout: isolation.Layout) -> None:
+    """Put the image's helper files (``/argosay``) in an isolated node's view, as links to the helpers."""
+    for inside, name in helpers:
+        target = layout.host_path(inside)
+        if not os.path.lexists(target):
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.symlink_to(f"{isolation.SHIM_DIR}/{name}")
 
 
 def _unavailable(command: str, image: str | None) -> str:

@@ -34,7 +34,7 @@ import asyncio
 import time
 from typing import TYPE_CHECKING, Final
 
-from .argosay import parse_duration
+from ..argo.durations import parse_duration
 from .base import ERROR, FAILED, PHASES, SUCCEEDED, TaskResult
 
 if TYPE_CHECKING:

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pytest
 
 from hookbus.controller.executors.images import (
     CommandError,
     container_argv,
     image_defaults,
+    image_helpers,
+    not_executable,
+    rewrite_paths,
     split_image,
 )
 from tests.executors.helpers import proc
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 @pytest.mark.parametrize(
@@ -58,3 +66,46 @@ def test_entrypoint_scripts_run_their_program_for_options() -> None:
 def test_unknown_image_without_command_names_the_image() -> None:
     with pytest.raises(CommandError, match="ghcr.io/org/tool:2"):
         container_argv(proc([], ["run"], image="ghcr.io/org/tool:2"))
+
+
+def test_argosay_v2_and_untagged_provide_slash_argosay_and_v1_does_not() -> None:
+    assert image_helpers("argoproj/argosay:v2") == (("/argosay", "argosay"),)
+    assert image_helpers("argoproj/argosay") == (("/argosay", "argosay"),)
+    assert image_helpers("docker.io/argoproj/argosay:latest") == (("/argosay", "argosay"),)
+    assert image_helpers("argoproj/argosay:v1") == ()
+    assert container_argv(proc([], [], image="argoproj/argosay:v1")) == ("cowsay",)
+    assert image_helpers("alpine:3.23") == ()
+    assert image_helpers(None) == ()
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("/argosay", "/state/bin/argosay"),
+        ("echo x; /argosay", "echo x; /state/bin/argosay"),
+        ("echo x;/argosay echo hi|/argosay cat f", "echo x;/state/bin/argosay echo hi|/state/bin/argosay cat f"),
+        ("(/argosay)", "(/state/bin/argosay)"),
+        ("x/argosay /argosay/x /argosayy", "x/argosay /argosay/x /argosayy"),
+        ("echo", "echo"),
+    ],
+)
+def test_rewrite_paths_replaces_whole_shell_words(text: str, expected: str) -> None:
+    assert rewrite_paths(text, {"/argosay": "/state/bin/argosay"}) == expected
+
+
+def test_rewrite_paths_quotes_a_replacement_the_shell_would_split() -> None:
+    assert rewrite_paths("sh -c x; /argosay", {"/argosay": "/my state/argosay"}) == "sh -c x; '/my state/argosay'"
+    assert rewrite_paths("/argosay", {"/argosay": "/my state/argosay"}) == "/my state/argosay"  # a whole argv item
+
+
+def test_not_executable_gives_gos_reasons(tmp_path: Path) -> None:
+    program = tmp_path / "run"
+    program.write_text("#!/bin/sh\n")
+    program.chmod(0o755)
+    data = tmp_path / "data"
+    data.write_text("x")
+    data.chmod(0o644)
+    assert not_executable(program, "./run") is None
+    assert not_executable(tmp_path / "absent", "./absent") == "stat ./absent: no such file or directory"
+    assert not_executable(tmp_path, str(tmp_path)) == "is a directory"
+    assert not_executable(data, "data") == "permission denied"
