@@ -1,7 +1,7 @@
 """The workflow engine: node model, scheduling, per-workflow workers, the Controller.
 
-Modules, roughly from the bottom up (``tests/engine/test_import_graph.py`` checks that
-their imports form no cycle and that the engine imports none of its adapters):
+Modules, roughly from the bottom up (``tests/test_layers.py`` checks that their imports
+form no cycle and that the engine imports nothing but itself and the Argo language):
 
 ``ports``, ``tasks``, ``hooks``
     What the engine needs from outside, as protocols: the ``WorkflowStore`` (conditional
