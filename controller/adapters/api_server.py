@@ -37,6 +37,7 @@ from ...bus.control import (
     verb_of,
 )
 from ...bus.errors import DecodeError
+from ..argo.types import FULFILLED
 from ..engine.warnings import warnings_of
 from ..workflows import (
     SUMMARY_POLL,
@@ -492,7 +493,7 @@ class ApiServer:
         phase = _text(body, "phase")
         if phase not in FINAL_PHASES:
             raise BadRequest(f"phase must be one of {', '.join(sorted(FINAL_PHASES))}, not {phase!r}")
-        if node.get("phase") in FINAL_PHASES or node.get("phase") in ("Skipped", "Omitted"):
+        if node.get("phase") in FULFILLED:
             raise Conflict(f"node {node.get('name')!r} already ended {node.get('phase')}")
         outputs = body.get("outputs")
         if outputs is not None and not isinstance(outputs, dict):

@@ -29,6 +29,7 @@ import structlog
 from ...bus import Hook, ItemOutcome
 from ...bus.dispatch import NO_OPINION
 from ..argo.durations import DurationError, parse_duration
+from ..argo.types import Phase
 from ..engine.hooks import (
     ALLOW,
     CONTINUE,
@@ -53,7 +54,7 @@ if TYPE_CHECKING:
 log = structlog.get_logger("hookbus.controller.plugin_hooks")
 
 
-_SHORT_CIRCUIT_PHASES = frozenset({"Succeeded", "Skipped", "Failed"})
+_SHORT_CIRCUIT_PHASES = frozenset({Phase.SUCCEEDED, Phase.SKIPPED, Phase.FAILED})
 _PROCESS_KEYS = frozenset({"name", "image", "command", "args", "env", "workingDir", "source"})
 """Container fields the engine's process description holds itself; the rest pass through."""
 
@@ -188,7 +189,7 @@ class PluginHooks:
         result = outcome.result
         if not outcome.allowed or result.get("decision") == "fail":
             verdicts += (self._verdict(meta, hook, outcome, "fail", node_id),)
-            phase = "Error" if outcome.error else "Failed"
+            phase = Phase.ERROR.value if outcome.error else Phase.FAILED.value
             return PreExecute(decision="fail", phase=phase, message=_message(outcome, hook), warnings=warnings, verdicts=verdicts)
         decision = result.get("decision")
         message = str(result.get("message", ""))
@@ -218,7 +219,7 @@ class PluginHooks:
     ) -> PreExecute:
         message = f"plugin {outcome.plugin!r} failed hook {hook.value}: malformed reply: {problem}"
         log.warning("malformed plugin verdict", plugin=outcome.plugin, hook=hook.value, error=problem)
-        return PreExecute(decision="fail", phase="Error", message=message, warnings=warnings, verdicts=verdicts)
+        return PreExecute(decision="fail", phase=Phase.ERROR.value, message=message, warnings=warnings, verdicts=verdicts)
 
     async def node_post_execute(self, workflow: WorkflowInfo, nodes: Sequence[NodeItem]) -> list[PostExecute]:
         meta = workflow_meta(workflow)
@@ -320,7 +321,7 @@ class PluginHooks:
             warnings, verdicts = self._warnings(meta, Hook.TEMPLATE_EXECUTE, outcome, node.node.get("id"))
             if not outcome.allowed:
                 message = _message(outcome, Hook.TEMPLATE_EXECUTE)
-                phase = "Error" if outcome.error else "Failed"
+                phase = Phase.ERROR.value if outcome.error else Phase.FAILED.value
                 out.append(PluginReply(phase=phase, message=message, warnings=warnings, verdicts=verdicts))
                 continue
             reply = outcome.result.get("node")

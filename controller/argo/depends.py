@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, NamedTuple, Union
 
 from .errors import ExpressionError
+from .types import FULFILLED, Phase
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -57,7 +58,8 @@ __all__ = [
 TASK_RESULTS = frozenset(
     {"Succeeded", "Failed", "Errored", "Skipped", "Omitted", "Daemoned", "AnySucceeded", "AllFailed"}
 )
-FULFILLED_PHASES = frozenset({"Succeeded", "Failed", "Error", "Skipped", "Omitted"})
+FULFILLED_PHASES = FULFILLED
+"""Phases after which a task never changes again (Argo's fulfilled phases)."""
 _GROUP_RESULTS = frozenset({"AnySucceeded", "AllFailed"})
 
 
@@ -82,29 +84,29 @@ class TaskState:
 
 def is_fulfilled(state: TaskState) -> bool:
     """Argo's ``NodeStatus.Fulfilled``: finished, skipped, omitted, or a running daemon."""
-    return state.phase in FULFILLED_PHASES or (state.daemoned and state.phase != "Pending")
+    return state.phase in FULFILLED_PHASES or (state.daemoned and state.phase != Phase.PENDING)
 
 
 def _result(state: TaskState, result: str) -> bool:
     phase = state.phase
     if result == "Succeeded":
-        return phase == "Succeeded"
+        return phase == Phase.SUCCEEDED
     if result == "Failed":
-        return phase == "Failed"
+        return phase == Phase.FAILED
     if result == "Errored":
-        return phase == "Error"
+        return phase == Phase.ERROR
     if result == "Skipped":
-        return phase == "Skipped"
+        return phase == Phase.SKIPPED
     if result == "Omitted":
-        return phase == "Omitted"
+        return phase == Phase.OMITTED
     if result == "Daemoned":
-        return state.daemoned and phase != "Pending"
+        return state.daemoned and phase != Phase.PENDING
     if not state.group:
         return False
     if result == "AnySucceeded":
-        return any(p == "Succeeded" for p in state.children_phases)
+        return any(p == Phase.SUCCEEDED for p in state.children_phases)
     # AllFailed
-    return bool(state.children_phases) and all(p == "Failed" for p in state.children_phases)
+    return bool(state.children_phases) and all(p == Phase.FAILED for p in state.children_phases)
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from ...bus.control import ApiError, ControlClient, LogCursor
+from ..argo.types import UNSUCCESSFUL, Phase
 from ..workflows import documents_of
 from . import render
 from .common import (
@@ -80,7 +81,7 @@ async def submit_command(args: argparse.Namespace) -> int:
             for warning in result.get("warnings") or ():
                 print(f"Warning: {warning}", file=sys.stderr, flush=True)
             submitted = result["workflow"]
-            if render.phase_of(submitted) in ("Failed", "Error"):
+            if render.phase_of(submitted) in UNSUCCESSFUL:
                 # a workflow.preOperate plugin rejected it: stored, failed, never run
                 message = (submitted.get("status") or {}).get("message") or "rejected"
                 print(f"hookbus: workflow {name} failed at once: {message}", file=sys.stderr, flush=True)
@@ -166,7 +167,7 @@ async def wait_command(args: argparse.Namespace) -> int:
                 message = (final.get("status") or {}).get("message")
                 print(
                     f"{name} {phase}"
-                    + (f" ({message})" if message and phase != "Succeeded" else "")
+                    + (f" ({message})" if message and phase != Phase.SUCCEEDED else "")
                 )
                 code = max(code, exit_code_for(final))
     finally:

@@ -19,6 +19,7 @@ import yaml
 from ...bus.control import ApiError, ControlClient
 from ...bus.log import configure
 from ..app import ignore, ignore_error
+from ..argo.types import Phase
 from ..settings import HookbusSettings, LogSettings, from_env, log_from_env
 from . import render
 
@@ -96,7 +97,7 @@ def parse_parameters(values: Sequence[str] | None) -> dict[str, str]:
 
 def exit_code_for(workflow: Mapping[str, Any]) -> int:
     """0 if the workflow Succeeded, else 1."""
-    return EXIT_OK if render.phase_of(workflow) == "Succeeded" else EXIT_FAILED
+    return EXIT_OK if render.phase_of(workflow) == Phase.SUCCEEDED else EXIT_FAILED
 
 
 def manifest_error(exc: Exception, source: str) -> CliError:

@@ -18,20 +18,21 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TextIO
 
+from ..argo.types import FULFILLED, Phase
 from ..engine.warnings import warnings_of
 from ..workflows import node_pod_name
 
 SYMBOLS = {
-    "Succeeded": "✔",
-    "Failed": "✖",
-    "Error": "⚠",
-    "Skipped": "○",
-    "Omitted": "○",
-    "Pending": "◷",
-    "Running": "●",
+    Phase.SUCCEEDED: "✔",
+    Phase.FAILED: "✖",
+    Phase.ERROR: "⚠",
+    Phase.SKIPPED: "○",
+    Phase.OMITTED: "○",
+    Phase.PENDING: "◷",
+    Phase.RUNNING: "●",
 }
 SUSPENDED = "ǁ"
-_COLORS = {"Succeeded": "32", "Failed": "31", "Error": "31", "Running": "36", "Pending": "33"}
+_COLORS = {Phase.SUCCEEDED: "32", Phase.FAILED: "31", Phase.ERROR: "31", Phase.RUNNING: "36", Phase.PENDING: "33"}
 _HIDDEN_TYPES = frozenset({"StepGroup"})
 _GROUP_PARENTS = frozenset({"TaskGroup", "StepGroup", "Retry"})
 
@@ -87,13 +88,13 @@ def _now(now: dt.datetime | None) -> dt.datetime:
 
 def phase_of(workflow: Workflow) -> str:
     """The workflow's phase (``Pending`` when it has none yet)."""
-    return str((workflow.get("status") or {}).get("phase") or "Pending")
+    return str((workflow.get("status") or {}).get("phase") or Phase.PENDING)
 
 
 def symbol(node: Node) -> str:
     """The one-character status symbol of a node."""
-    phase = str(node.get("phase") or "Pending")
-    if phase == "Running" and node.get("type") == "Suspend":
+    phase = str(node.get("phase") or Phase.PENDING)
+    if phase == Phase.RUNNING and node.get("type") == "Suspend":
         return SUSPENDED
     return SYMBOLS.get(phase, "?")
 
@@ -114,7 +115,7 @@ def progress_counts(workflow: Workflow) -> tuple[int, int]:
             return int(head), int(tail)
     pods = [n for n in (status.get("nodes") or {}).values() if n.get("type") == "Pod"]
     done = sum(
-        1 for n in pods if n.get("phase") in ("Succeeded", "Failed", "Error", "Skipped", "Omitted")
+        1 for n in pods if n.get("phase") in FULFILLED
     )
     return done, len(pods)
 
