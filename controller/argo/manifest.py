@@ -25,10 +25,13 @@ from .errors import LintError, ManifestError
 from .schema import TEMPLATE_KINDS
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator
+    from collections.abc import Iterable, Iterator, Mapping
 
 __all__ = [
     "ARGO_API_VERSION",
+    "apply_parameters",
+    "MAX_EXPANDED_VALUES",
+    "MAX_MANIFEST_BYTES",
     "MERGE_KEYS",
     "TEMPLATE_RESOURCE_KINDS",
     "WORKFLOW_KINDS",
@@ -60,6 +63,12 @@ _MANIFEST_SUFFIXES = frozenset({".yaml", ".yml", ".json"})
 
 # ---------------------------------------------------------------------------------------
 # Loading
+
+
+MAX_MANIFEST_BYTES = 8 * 1024 * 1024
+"""Largest manifest text read (the embedded NATS server's ``max_payload`` for a submit)."""
+MAX_EXPANDED_VALUES = 1_000_000
+"""Most values a YAML document may stand for once its aliases are expanded (alias bombs)."""
 
 
 class _Loader(yaml.SafeLoader):
@@ -119,6 +128,11 @@ def load_documents(
             raise ManifestError([LintError(name, f"not UTF-8 text: {exc}")]) from exc
     else:
         text = source
+    size = len(text.encode("utf-8")) if len(text) * 4 > MAX_MANIFEST_BYTES else len(text)
+    if size > MAX_MANIFEST_BYTES:
+        raise ManifestError(
+            [LintError(name, f"manifest is {size:,} bytes, more than the limit of {MAX_MANIFEST_BYTES:,} bytes")]
+        )
     strict_json = name.lower().endswith(".json")
     raw = None
     if strict_json or text.lstrip().startswith(("{", "[")):
@@ -146,8 +160,25 @@ def _parse_json(text: str, name: str, *, strict: bool) -> list[Any] | None:
 
 
 def _parse_yaml(text: str, name: str) -> list[Any]:
+    loader = _Loader(text)  # a SafeLoader
     try:
-        return list(yaml.load_all(text, Loader=_Loader))  # _Loader is a SafeLoader
+        docs = []
+        while loader.check_node():
+            node = loader.get_node()
+            expanded = _expanded_size(node, {})
+            if expanded > MAX_EXPANDED_VALUES:
+                mark = node.start_mark
+                raise ManifestError(
+                    [
+                        LintError(
+                            f"{name}:{mark.line + 1}:{mark.column + 1}",
+                            f"document contains excessive aliasing: its anchors and aliases expand to "
+                            f"more than {MAX_EXPANDED_VALUES:,} values",
+                        )
+                    ]
+                )
+            docs.append(loader.construct_document(node))
+        return docs
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"{name}:{mark.line + 1}:{mark.column + 1}" if mark is not None else name
@@ -159,6 +190,27 @@ def _parse_yaml(text: str, name: str) -> list[Any]:
         raise ManifestError([LintError(name, f"invalid YAML: {exc}")]) from exc
     except RecursionError as exc:
         raise ManifestError([LintError(name, "nested too deeply to parse")]) from exc
+    finally:
+        loader.dispose()
+
+
+def _expanded_size(node: yaml.Node, seen: dict[int, int]) -> int:
+    """How many values *node* stands for once every alias in it is copied out.
+
+    An alias is the same node object as its anchor, so sizes are remembered by identity
+    and the count takes one visit per distinct node, however large the expansion.
+    """
+    known = seen.get(id(node))
+    if known is not None:
+        return known
+    seen[id(node)] = 1  # a node inside itself (a recursive alias) counts once
+    size = 1
+    if isinstance(node, yaml.SequenceNode):
+        size += sum(_expanded_size(child, seen) for child in node.value)
+    elif isinstance(node, yaml.MappingNode):
+        size += sum(_expanded_size(k, seen) + _expanded_size(v, seen) for k, v in node.value)
+    seen[id(node)] = size
+    return size
 
 
 def _collect(doc: Any, name: str, label: str, out: list[dict[str, Any]]) -> None:
@@ -691,3 +743,30 @@ def _walk_refs(value: Any, path: str, found: list[tuple[str, dict[str, Any]]]) -
     elif isinstance(value, list):
         for index, item in enumerate(value):
             _walk_refs(item, f"{path}[{index}]", found)
+
+
+def apply_parameters(spec: dict[str, Any], parameters: Mapping[str, str]) -> None:
+    """Set the workflow's arguments from ``-p name=value`` pairs (a resolved *spec*).
+
+    A value replaces the declared argument's ``value`` (and ``valueFrom``). A name the
+    workflow does not declare is refused, naming the ones it does: Argo would add it as
+    a new argument that nothing reads, which hides a misspelt name.
+    """
+    params = spec.setdefault("arguments", {}).setdefault("parameters", [])
+    declared = {p.get("name"): p for p in params if isinstance(p, dict)}
+    unknown = [name for name in parameters if name not in declared]
+    if unknown:
+        known = ", ".join(repr(n) for n in declared if isinstance(n, str)) or "none"
+        raise ManifestError(
+            [
+                LintError(
+                    f"parameter {name!r}",
+                    f"the workflow declares no argument of that name (spec.arguments.parameters: {known})",
+                )
+                for name in unknown
+            ]
+        )
+    for name, value in parameters.items():
+        param = declared[name]
+        param["value"] = value
+        param.pop("valueFrom", None)

@@ -103,6 +103,8 @@ def exit_code_for(workflow: Mapping[str, Any]) -> int:
 def manifest_error(exc: Exception, source: str) -> CliError:
     errors = [str(e) for e in getattr(exc, "errors", None) or ()]
     first = str(exc).splitlines()[0] if str(exc) else "invalid manifest"
+    if len(errors) == 1 and errors[0] in first:
+        errors = []  # the one error is the headline already
     return CliError(f"{source}: {first}" if source not in first else first, EXIT_USAGE, errors)
 
 

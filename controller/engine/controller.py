@@ -20,6 +20,7 @@ from ..argo.errors import LintError, ManifestError
 from ..argo.lint import lint_workflow
 from ..argo.manifest import (
     Bundle,
+    apply_parameters,
     iter_template_refs,
     resolve_template_ref,
     resolve_workflow,
@@ -166,16 +167,7 @@ class Controller:
         meta["creationTimestamp"] = timestamp(self.clock.now())
         spec = resolved.setdefault("spec", {})
         if parameters:
-            args = spec.setdefault("arguments", {})
-            params = args.setdefault("parameters", [])
-            for name, value in parameters.items():
-                for param in params:
-                    if param.get("name") == name:
-                        param["value"] = value
-                        param.pop("valueFrom", None)
-                        break
-                else:
-                    params.append({"name": name, "value": value})
+            apply_parameters(spec, parameters)
         self._check_new(_key_of(resolved))
         admissions = await self.hooks.workflow_pre_operate([resolved])
         warnings: list[str] = []
