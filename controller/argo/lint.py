@@ -34,6 +34,7 @@ document: every problem, however odd, comes back as a :class:`LintError`.
 from __future__ import annotations
 
 import functools
+import re
 from typing import TYPE_CHECKING, Any, ParamSpec
 
 from .errors import LintError, ManifestError
@@ -54,9 +55,43 @@ __all__ = [
     "lint_document",
     "lint_template_resource",
     "lint_workflow",
+    "object_name_problem",
 ]
 
 _RESOURCE_NAME_MAX = {"CronWorkflow": 52}  # others: 63, a Kubernetes label value
+_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+_MAX_SUBDOMAIN = 253
+
+
+def object_name_problem(field: str, value: object) -> str | None:
+    """Why *value* cannot be a Kubernetes ``metadata.name``/``generateName``/``namespace``.
+
+    Names are RFC 1123 subdomains (what Kubernetes accepts for Workflows, templates and
+    ConfigMaps), namespaces RFC 1123 labels; a ``generateName`` is a name prefix, so it
+    may end in ``-`` or ``.``. ``None`` when it is fine. Matching is on bounded text
+    (at most 253 characters) with patterns that cannot backtrack.
+    """
+    if not isinstance(value, str):
+        return f"must be a string, not {type(value).__name__}"
+    if field == "namespace":
+        if len(value) > 63 or not _LABEL.fullmatch(value):
+            return (
+                f"invalid value {value[:80]!r}: a lowercase RFC 1123 label must consist of at most 63 lower case "
+                "alphanumeric characters or '-', and must start and end with an alphanumeric character"
+            )
+        return None
+    if len(value) > _MAX_SUBDOMAIN:
+        return f"must be no more than {_MAX_SUBDOMAIN} characters (has {len(value)})"
+    checked = value
+    if field == "generateName" and value[-1] in "-.":
+        checked = value[:-1] + "a"  # a prefix may end where the generated suffix joins
+    if not _SUBDOMAIN.fullmatch(checked):
+        return (
+            f"invalid value {value[:80]!r}: a lowercase RFC 1123 subdomain must consist of lower case alphanumeric "
+            "characters, '-' or '.', and must start and end with an alphanumeric character"
+        )
+    return None
 
 
 def _header(doc: dict[str, Any], kind: str, errors: list[LintError]) -> None:
@@ -75,6 +110,15 @@ def _header(doc: dict[str, Any], kind: str, errors: list[LintError]) -> None:
         errors.append(
             LintError("metadata.name", f"must be no more than {limit} characters (has {len(name)})")
         )
+    if not isinstance(meta, dict):
+        return
+    for field in ("name", "generateName", "namespace"):
+        value = meta.get(field)
+        if value is None or value == "":
+            continue
+        problem = object_name_problem(field, value)
+        if problem:
+            errors.append(LintError(f"metadata.{field}", problem))
 
 
 def _argument_names(spec: dict[str, Any]) -> set[str]:

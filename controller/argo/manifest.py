@@ -67,6 +67,8 @@ _MANIFEST_SUFFIXES = frozenset({".yaml", ".yml", ".json"})
 
 MAX_MANIFEST_BYTES = 8 * 1024 * 1024
 """Largest manifest text read (the embedded NATS server's ``max_payload`` for a submit)."""
+MAX_GENERATED_PREFIX = 58
+"""Kubernetes keeps this much of a ``generateName`` before adding five random characters."""
 MAX_EXPANDED_VALUES = 1_000_000
 """Most values a YAML document may stand for once its aliases are expanded (alias bombs)."""
 
@@ -358,7 +360,8 @@ def workflow_name(workflow: dict[str, Any], *, suffix: str | None = None) -> str
     """The workflow's name: ``metadata.name``, or ``metadata.generateName`` plus a suffix.
 
     The suffix is ``suffix`` when given, else five random lowercase letters and digits,
-    as Kubernetes generates them. Raises :class:`ManifestError` when neither is set.
+    as Kubernetes generates them; a prefix longer than 58 characters is cut to 58 first,
+    as Kubernetes does, so a generated name has at most 63. Raises :class:`ManifestError` when neither is set.
     """
     meta = _meta(workflow)
     name = meta.get("name")
@@ -366,6 +369,7 @@ def workflow_name(workflow: dict[str, Any], *, suffix: str | None = None) -> str
         return name
     prefix = meta.get("generateName")
     if isinstance(prefix, str) and prefix:
+        prefix = prefix[:MAX_GENERATED_PREFIX]  # as Kubernetes shortens it
         if suffix is None:
             suffix = "".join(secrets.choice(_SUFFIX_ALPHABET) for _ in range(5))
         return prefix + suffix

@@ -82,3 +82,43 @@ def test_parameters_set_declared_arguments_and_refuse_unknown_names() -> None:
         apply_parameters(spec, {"nosuch": "1", "message": "x"})
     assert "'message', 'n'" in str(caught.value)
     assert spec["arguments"]["parameters"][0]["value"] == "hi"  # nothing applied when one is refused
+
+
+def _workflow(**meta: object) -> dict[str, object]:
+    return {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Workflow",
+        "metadata": meta,
+        "spec": {"entrypoint": "main", "templates": [{"name": "main", "container": {"image": "busybox"}}]},
+    }
+
+
+@pytest.mark.parametrize(
+    ("meta", "field"),
+    [
+        ({"name": "Hello"}, "metadata.name"),
+        ({"name": "../../etc"}, "metadata.name"),
+        ({"name": "a_b"}, "metadata.name"),
+        ({"name": "ends-"}, "metadata.name"),
+        ({"generateName": "UPPER-"}, "metadata.generateName"),
+        ({"generateName": "a/b-"}, "metadata.generateName"),
+        ({"name": "ok", "namespace": "Bad_NS"}, "metadata.namespace"),
+        ({"name": "ok", "namespace": "a.b"}, "metadata.namespace"),
+        ({"generateName": "x" * 300}, "metadata.generateName"),
+    ],
+)
+def test_names_that_kubernetes_refuses_are_lint_errors(meta: dict[str, object], field: str) -> None:
+    from hookbus.controller.argo.lint import lint_workflow
+
+    errors = lint_workflow(_workflow(**meta))
+    assert any(e.path == field for e in errors), errors
+
+
+def test_valid_names_and_prefixes_pass_and_a_long_prefix_is_cut_as_kubernetes_cuts_it() -> None:
+    from hookbus.controller.argo.lint import lint_workflow
+    from hookbus.controller.argo.manifest import workflow_name
+
+    assert lint_workflow(_workflow(generateName="hello-world-", namespace="team-a")) == []
+    assert lint_workflow(_workflow(name="build.v2-x")) == []
+    generated = workflow_name(_workflow(generateName="p" * 205 + "-"))
+    assert len(generated) == 63 and generated.startswith("p" * 58)
