@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from .durations import DurationError, parse_duration
 from .lint_flow import FlowRules
 from .lint_report import PLACEHOLDER, idx, is_templated, key
 from .lint_vars import VariableChecker
@@ -73,6 +74,7 @@ class SemanticChecker(FlowRules):
             self.template_name_ref(entrypoint, key(path, "entrypoint"), scope)
         elif entrypoint_required:
             self.error(key(path, "entrypoint"), "required (or use workflowTemplateRef)")
+        self.at_least_one(spec.get("parallelism"), key(path, "parallelism"))
         on_exit = spec.get("onExit")
         if on_exit:
             self.template_name_ref(on_exit, key(path, "onExit"), scope)
@@ -126,6 +128,10 @@ class SemanticChecker(FlowRules):
         the_kind = kinds[0] if len(kinds) == 1 else None
         if template.get("parallelism") is not None and the_kind not in (None, "steps", "dag"):
             self.error(key(path, "parallelism"), "only valid for steps and dag templates")
+        self.at_least_one(template.get("parallelism"), key(path, "parallelism"))
+        suspend = template.get("suspend")
+        if isinstance(suspend, dict):
+            self.duration(suspend.get("duration"), key(key(path, "suspend"), "duration"))
         outputs = template.get("outputs")
         if isinstance(outputs, dict) and isinstance(outputs.get("parameters"), list):
             for index, param in enumerate(outputs["parameters"]):
@@ -152,6 +158,23 @@ class SemanticChecker(FlowRules):
                 self.error(path, "must be a positive integer or an Argo variable")
         elif isinstance(value, int) and value < 0:
             self.error(path, "must be a positive integer or an Argo variable")
+
+    def at_least_one(self, value: Any, path: str) -> None:
+        """A limit (``parallelism``): a whole number of at least 1, or a placeholder.
+
+        Zero or less would hold every child back forever with no message.
+        """
+        if isinstance(value, int) and not isinstance(value, bool) and value < 1:
+            self.error(path, f"must be a whole number of at least 1, not {value!r}")  # other types: the schema says
+
+    def duration(self, value: Any, path: str) -> None:
+        """A duration (``suspend.duration``): seconds or a Go duration, not negative, or a placeholder."""
+        if value is None or is_templated(value):
+            return
+        try:
+            parse_duration(value, what=path)
+        except DurationError as exc:
+            self.error(path, str(exc).removeprefix(f"{path}: "))
 
     def resource_manifest(self, manifest: str, path: str) -> None:
         """The manifest of a resource template must be YAML (placeholders aside)."""

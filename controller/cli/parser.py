@@ -40,6 +40,17 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(EXIT_USAGE)
 
 
+
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1 (a limit of 0 or less would stall every workflow)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``hookbus`` argument parser (every command has ``--help``)."""
     common = _Parser(add_help=False)
@@ -87,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     limits = _Parser(add_help=False)
     limits.add_argument(
         "--max-running-nodes",
-        type=int,
+        type=positive_int,
         metavar="N",
         help="processes one workflow may run at once, before its own parallelism (default: 64)",
     )
@@ -180,7 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--max-workflows",
-        type=int,
+        type=positive_int,
         metavar="N",
         help="workflows operated on at once (default: 100)",
     )

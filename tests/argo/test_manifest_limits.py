@@ -122,3 +122,35 @@ def test_valid_names_and_prefixes_pass_and_a_long_prefix_is_cut_as_kubernetes_cu
     assert lint_workflow(_workflow(name="build.v2-x")) == []
     generated = workflow_name(_workflow(generateName="p" * 205 + "-"))
     assert len(generated) == 63 and generated.startswith("p" * 58)
+
+
+@pytest.mark.parametrize(
+    ("change", "path", "text"),
+    [
+        ({"parallelism": -1}, "spec.parallelism", "at least 1, not -1"),
+        ({"parallelism": 0}, "spec.parallelism", "at least 1, not 0"),
+    ],
+)
+def test_limits_below_one_are_lint_errors(change: dict[str, object], path: str, text: str) -> None:
+    from hookbus.controller.argo.lint import lint_workflow
+
+    wf = _workflow(name="limits")
+    wf["spec"].update(change)  # type: ignore[attr-defined]
+    errors = lint_workflow(wf)
+    assert [str(e) for e in errors if e.path == path] == [f"{path}: must be a whole number of {text}"], errors
+
+
+def test_template_parallelism_and_suspend_duration_are_checked() -> None:
+    from hookbus.controller.argo.lint import lint_workflow
+
+    wf = _workflow(name="limits")
+    wf["spec"]["templates"] = [  # type: ignore[index]
+        {"name": "main", "parallelism": -2, "steps": [[{"name": "s", "template": "wait"}]]},
+        {"name": "wait", "inputs": {"parameters": [{"name": "d", "value": "1"}]}, "suspend": {"duration": "-100"}},
+    ]
+    messages = {e.path: e.message for e in lint_workflow(wf)}
+    assert "at least 1, not -2" in messages["spec.templates[0].parallelism"]
+    assert "negative" in messages["spec.templates[1].suspend.duration"]
+    wf["spec"]["templates"][1]["suspend"]["duration"] = "{{inputs.parameters.d}}"  # type: ignore[index]
+    wf["spec"]["templates"][0]["parallelism"] = 2  # type: ignore[index]
+    assert not [e for e in lint_workflow(wf) if "parallelism" in e.path or "duration" in e.path]
