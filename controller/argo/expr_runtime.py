@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from .expr_values import EvalError, equal, go_string, is_number, type_name
+from .regex import RegexError, compile_pattern
 
 __all__ = [
     "MAX_RESULT",
@@ -122,20 +122,12 @@ def _strings(op: str, a: Any, b: Any) -> tuple[str, str]:
     return a, b
 
 
-_REGEX_CACHE: dict[str, re.Pattern[str]] = {}
-
-
-def compile_regex(pattern: str) -> re.Pattern[str]:
-    """Compile a Go RE2 pattern (the common subset is Python-compatible)."""
-    found = _REGEX_CACHE.get(pattern)
-    if found is None:
-        try:
-            found = re.compile(pattern.replace("(?P<", "(?P<").replace("\\z", "\\Z"))
-        except re.error as exc:
-            raise EvalError(f"invalid regular expression {pattern!r}: {exc}") from None
-        if len(_REGEX_CACHE) < 256:
-            _REGEX_CACHE[pattern] = found
-    return found
+def compile_regex(pattern: str) -> Any:
+    """Compile a Go RE2 pattern with RE2 (linear time; see :mod:`.regex`)."""
+    try:
+        return compile_pattern(pattern)
+    except RegexError as exc:
+        raise EvalError(str(exc)) from None
 
 
 def binary(op: str, a: Any, b: Any) -> Any:

@@ -167,6 +167,8 @@ def _parse_yaml(text: str, name: str) -> list[Any]:
         docs = []
         while loader.check_node():
             node = loader.get_node()
+            if node is None:
+                continue
             expanded = _expanded_size(node, {})
             if expanded > MAX_EXPANDED_VALUES:
                 mark = node.start_mark

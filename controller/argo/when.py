@@ -27,11 +27,11 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import re
 from dataclasses import dataclass
 from typing import Any
 
 from .errors import ExpressionError
+from .regex import RegexError, compile_pattern
 
 __all__ = ["evaluate_when", "parse_when"]
 
@@ -313,8 +313,8 @@ def _binary(op: str, left: Any, right: Any) -> Any:
         if not isinstance(left, str) or not isinstance(right, str):
             raise ValueError(f"Value '{_go(left)}' cannot be used with the comparator '{op}', it is not a string")
         try:
-            found = re.search(right, left) is not None
-        except re.error as exc:
+            found = compile_pattern(right).search(left) is not None
+        except RegexError as exc:
             raise ValueError(f"Unable to compile regexp pattern '{right}': {exc}") from None
         return found if op == "=~" else not found
     if op == "in":

@@ -22,7 +22,7 @@ from ..argo.types import FULFILLED, Phase
 from ..engine.warnings import warnings_of
 from ..workflows import node_pod_name
 
-SYMBOLS = {
+SYMBOLS: dict[str, str] = {
     Phase.SUCCEEDED: "✔",
     Phase.FAILED: "✖",
     Phase.ERROR: "⚠",
@@ -32,7 +32,7 @@ SYMBOLS = {
     Phase.RUNNING: "●",
 }
 SUSPENDED = "ǁ"
-_COLORS = {Phase.SUCCEEDED: "32", Phase.FAILED: "31", Phase.ERROR: "31", Phase.RUNNING: "36", Phase.PENDING: "33"}
+_COLORS: dict[str, str] = {Phase.SUCCEEDED: "32", Phase.FAILED: "31", Phase.ERROR: "31", Phase.RUNNING: "36", Phase.PENDING: "33"}
 _HIDDEN_TYPES = frozenset({"StepGroup"})
 _GROUP_PARENTS = frozenset({"TaskGroup", "StepGroup", "Retry"})
 
