@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.engine.helpers import ScriptedExecutor, by_name, children_names, load, make_controller
+from tests.support.engine import ScriptedExecutor, by_name, children_names, load, make_controller
 
 DIAMOND = """
 apiVersion: argoproj.io/v1alpha1

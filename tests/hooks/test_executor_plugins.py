@@ -6,7 +6,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from conftest import wait_for
-from hookstack import ROOT, Stack, make_stack
+
+from tests.support.hookstack import ROOT, Stack, make_stack
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator

@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from conftest import wait_for
-from hookstack import Stack, make_stack
 
 from hookbus.bus.events import CloudEvent, replay
 from hookbus.controller.adapters.store import WorkflowKey
+from tests.support.hookstack import Stack, make_stack
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
