@@ -17,7 +17,7 @@ from hookbus.controller.adapters.store import (
     token_node,
 )
 from hookbus.controller.engine.memory_store import MemoryStore
-from tests.conftest import wait_for
+from tests.support.waiting import wait_for
 
 if TYPE_CHECKING:
     from pathlib import Path
