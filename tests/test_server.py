@@ -54,7 +54,7 @@ async def test_a_server_orphaned_by_a_killed_controller_is_stopped_before_a_new_
     import sys
     from pathlib import Path as RealPath
 
-    from conftest import wait_for
+    from tests.support.waiting import wait_for
 
     # A controller process that starts an embedded server and is then killed with SIGKILL.
     script = (

@@ -17,7 +17,7 @@ from hookbus.controller.adapters.store import (
     token_node,
 )
 from hookbus.controller.engine.memory_store import MemoryStore
-from tests.conftest import wait_for
+from tests.support.waiting import wait_for
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -298,3 +298,31 @@ async def test_node_writes_are_fenced_by_the_workflow_revision(either: WorkflowS
     await store.delete(key, theirs)
     assert await store.load(key) is None
     assert await store.put_workflow(key, {"owner": "c"}, 0) > 0  # a deleted workflow can be created anew
+
+
+async def test_node_writes_of_a_deleted_workflow_are_a_conflict(either: WorkflowStore | MemoryStore) -> None:
+    store = either
+    key = WorkflowKey("default", "gone")
+    mine = await store.put_workflow(key, {"owner": "a"}, 0)
+    await store.delete(key, mine)  # another writer deleted it
+    with pytest.raises(RevisionConflict) as stale:
+        await store.put_nodes(key, {"n1": node("n1")}, mine)
+    assert stale.value.expected == mine
+    assert await store.load(key) is None
+
+
+async def test_node_writes_refused_for_another_reason_are_a_retryable_error(nc: Client) -> None:
+    from nats.js.api import KeyValueConfig
+
+    # Values over the bucket's limit are refused by the server while the fence holds.
+    await nc.jetstream().create_key_value(KeyValueConfig(bucket="small-values", history=1, max_value_size=512))
+    store = WorkflowStore(nc.jetstream(), bucket="small-values")
+    await store.open()
+    key = WorkflowKey("default", "big-nodes")
+    rev = await store.put_workflow(key, {"v": 1}, 0)
+    with pytest.raises(StoreError) as refused:
+        await store.put_nodes(key, {"small": node("small"), "big": node("big", blob="x" * 1024)}, rev)
+    assert refused.value.retryable
+    assert "1 of 2 writes failed" in str(refused.value)
+    loaded = await store.load(key)
+    assert loaded is not None and set(loaded.nodes) == {"small"}

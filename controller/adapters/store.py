@@ -17,9 +17,10 @@ Names become key tokens reversibly: Kubernetes names (``[a-z0-9.-]``) write
 form. Node ids are also stored inside their values, so reading never has to
 decode a key.
 
-Writes of one pass go out as pipelined JetStream publishes and
-:meth:`WorkflowStore.put_nodes` returns only once the server acknowledged every
-one of them (persist, then notify). Reads use an ordered consumer that delivers
+Writes of one pass go out as pipelined JetStream publishes
+(:class:`hookbus.bus.pubwire.AckPipe`) and :meth:`WorkflowStore.put_nodes`
+returns only once the server acknowledged every one of them (persist, then
+notify). Reads use an ordered consumer that delivers
 the last value of every key, so a full reload is one stream pass.
 """
 
@@ -111,161 +112,6 @@ def _unpack(data: bytes) -> Any:
     return ormsgpack.unpackb(data)
 
 
-class _Rejected(Exception):
-    """The server answered a write with an error."""
-
-
-class _Stale(Exception):
-    """The server refused a write whose expected last sequence did not hold."""
-
-
-class _Batch:
-    __slots__ = ("acked", "done", "errors", "sent", "stale", "total")
-
-    def __init__(self, total: int) -> None:
-        self.total = total
-        self.sent = 0
-        self.acked = 0
-        self.stale = 0
-        self.errors: list[str] = []
-        self.done = asyncio.Event()
-
-
-class _AckPipe:
-    """Pipelined JetStream publishes with one reply subscription and a bounded window.
-
-    ``js.publish_async`` creates a future, a token and a callback per message;
-    for the many small writes of one pass that client-side work is most of the
-    cost. Here every message of one batch shares a reply subject and acks are
-    counted, and the messages go out as ready protocol frames, many per write
-    (:mod:`hookbus.bus.pubwire`), so the only per-message work is one frame and
-    the ack callback.
-    At most ``window`` writes wait for their acks at any time (backpressure).
-    """
-
-    def __init__(self, js: JetStreamContext, window: int = 4000) -> None:
-        self.nc = js._nc  # the context's connection; nats-py has no public accessor
-        self._window = window
-        self._in_flight = 0
-        self._room = asyncio.Event()
-        self._room.set()
-        self._batches: dict[str, _Batch] = {}
-        self._prefix = ""
-        self._sub: Any = None
-        self._ids = 0
-        self._writer = pubwire.Writer(self.nc) if pubwire.Writer.available(self.nc) else None
-
-    async def start(self) -> None:
-        if self._sub is None:
-            self._prefix = self.nc.new_inbox()
-            self._sub = await self.nc.subscribe(self._prefix + ".*", cb=self._on_ack)
-
-    async def stop(self) -> None:
-        sub, self._sub = self._sub, None
-        if sub is not None:
-            with contextlib.suppress(nats.errors.Error):
-                await sub.unsubscribe()
-
-    async def publish_all(
-        self,
-        records: list[tuple[str, bytes]],
-        headers: dict[str, str] | None,
-        deadline: float,
-    ) -> None:
-        await self.start()
-        self._ids += 1
-        reply = f"{self._prefix}.{self._ids}"
-        batch = _Batch(len(records))
-        self._batches[reply] = batch
-        try:
-            async with asyncio.timeout(deadline):
-                if self._writer is not None:
-                    await self._write_frames(records, headers, reply, batch, self._writer)
-                else:
-                    await self._publish_each(records, headers, reply, batch)
-                await batch.done.wait()
-        finally:
-            del self._batches[reply]
-            self._in_flight -= batch.sent - batch.acked
-            self._room.set()
-        if batch.stale:
-            raise _Stale(f"{batch.stale} of {batch.total} writes were based on a stale revision")
-        if batch.errors:
-            raise _Rejected(f"{len(batch.errors)} of {batch.total} writes failed, first: {batch.errors[0]}")
-
-    async def _room_for_one(self) -> None:
-        while self._in_flight >= self._window:
-            self._room.clear()
-            await self._room.wait()
-
-    async def _publish_each(
-        self, records: list[tuple[str, bytes]], headers: dict[str, str] | None, reply: str, batch: _Batch
-    ) -> None:
-        publish = self.nc.publish
-        for subject, payload in records:
-            await self._room_for_one()
-            self._in_flight += 1
-            batch.sent += 1
-            await publish(subject, payload, reply=reply, headers=headers)
-
-    async def _write_frames(
-        self,
-        records: list[tuple[str, bytes]],
-        headers: dict[str, str] | None,
-        reply: str,
-        batch: _Batch,
-        writer: pubwire.Writer,
-    ) -> None:
-        """The same messages as ready frames, as many per write as the window has room for."""
-        limit = self.nc.max_payload
-        for _subject, payload in records:
-            if len(payload) > limit:
-                raise nats.errors.MaxPayloadError
-        head = pubwire.header_block(headers) if headers else None
-        reply_b = reply.encode()
-        done = 0
-        while done < len(records):
-            await self._room_for_one()
-            count = min(self._window - self._in_flight, len(records) - done)
-            chunk = records[done : done + count]
-            if head is None:
-                frames = [pubwire.pub_frame(subject.encode(), reply_b, payload) for subject, payload in chunk]
-            else:
-                frames = [pubwire.frame(subject.encode(), reply_b, head, payload) for subject, payload in chunk]
-            self._in_flight += count
-            batch.sent += count
-            done += count
-            await writer.write(frames)
-
-    async def _on_ack(self, msg: Msg) -> None:
-        batch = self._batches.get(msg.subject)
-        if batch is None:
-            return  # a late ack of a batch that timed out
-        batch.acked += 1
-        self._in_flight -= 1
-        if self._in_flight < self._window:
-            self._room.set()
-        if msg.headers and msg.headers.get("Status") == "503":
-            batch.errors.append("no stream answers (is JetStream enabled and the bucket created?)")
-        elif b'"error"' in msg.data:
-            if str(_WRONG_SEQUENCE).encode() in msg.data and _error_code(msg.data) == _WRONG_SEQUENCE:
-                batch.stale += 1
-            batch.errors.append(msg.data.decode(errors="replace")[:200])
-        if batch.acked >= batch.total:
-            batch.done.set()
-
-
-def _error_code(data: bytes) -> int | None:
-    """The ``err_code`` of a JetStream error reply (``None``: not one)."""
-    try:
-        reply = json.loads(data)
-    except ValueError:
-        return None
-    error = reply.get("error") if isinstance(reply, dict) else None
-    code = error.get("err_code") if isinstance(error, dict) else None
-    return code if isinstance(code, int) else None
-
-
 class WorkflowStore:
     """Workflows and their nodes in a JetStream KV bucket.
 
@@ -293,7 +139,7 @@ class WorkflowStore:
         self._stream = f"KV_{bucket}"
         self._prefix = f"$KV.{bucket}."
         self._opened = False
-        self._acks = _AckPipe(js)
+        self._acks = pubwire.AckPipe(js)
 
     async def open(self) -> None:
         """Create the bucket if it does not exist yet (file storage, history 1). Idempotent."""
@@ -378,8 +224,6 @@ class WorkflowStore:
         }
         try:
             await self._acks.publish_all(records, fenced, deadline)
-        except _Stale as exc:
-            raise RevisionConflict(key, revision, str(exc)) from exc
         except TimeoutError as exc:
             raise StoreError(
                 f"the NATS server did not acknowledge {len(records)} writes for workflow {key} "
@@ -393,8 +237,25 @@ class WorkflowStore:
             ) from exc
         except (nats.errors.Error, OSError) as exc:
             raise StoreError(f"cannot store nodes of workflow {key}: {exc or type(exc).__name__}", retryable=True) from exc
-        except _Rejected as exc:
+        except pubwire.AckRejected as exc:
+            if await self._moved_from(key, revision):
+                raise RevisionConflict(key, revision, str(exc)) from exc
             raise StoreError(f"the NATS server refused nodes of workflow {key}: {exc}", retryable=True) from exc
+
+    async def _moved_from(self, key: WorkflowKey, revision: int) -> bool:
+        """Whether the workflow record of *key* is no longer at *revision* (the fence of node writes).
+
+        Asked after the server refused node writes: a write refused because the fence did
+        not hold is a conflict, any other refusal is an error worth retrying. When the
+        revision cannot be read, the refusal is treated as the latter.
+        """
+        try:
+            last = await self._js.get_last_msg(self._stream, self._prefix + workflow_key_name(key))
+        except nats.js.errors.NotFoundError:
+            return revision != 0
+        except (nats.errors.Error, TimeoutError):
+            return False
+        return int(last.seq or 0) != revision
 
     async def delete(self, key: WorkflowKey, revision: int) -> None:
         """Remove the workflow and all its nodes if it is still at *revision* (the stream is

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import pytest
-from conftest import wait_for
 
 from hookbus.bus import ConnectError, EmbeddedServer, NatsSettings
 from hookbus.bus.connection import connect
 from hookbus.bus.settings import from_env
+from tests.support.waiting import wait_for
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -10,7 +10,6 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from conftest import wait_for
 from nats.js.errors import NotFoundError
 
 from hookbus.bus import EmbeddedServer, EventSettings, NatsSettings, subjects
@@ -32,6 +31,7 @@ from hookbus.bus.events import (
     workflow_event,
 )
 from hookbus.controller.adapters.events import PublisherSink
+from tests.support.waiting import wait_for
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator

@@ -10,13 +10,13 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from conftest import wait_for
 from nats.aio.msg import Msg
 
 from hookbus.bus import EmbeddedServer, EventSettings, NatsSettings, pubwire, subjects
 from hookbus.bus.connection import connect
 from hookbus.bus.errors import EncodeError
 from hookbus.bus.events import CloudEvent, EventPublisher, events_stream_config, node_event, replay
+from tests.support.waiting import wait_for
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator

@@ -10,7 +10,6 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from conftest import wait_for
 
 from hookbus.bus import EventSettings, Hook, Plugin, subjects
 from hookbus.bus.activity import Activity
@@ -18,6 +17,7 @@ from hookbus.bus.errors import ConfigError
 from hookbus.bus.events import YIELD_MIN_ITEMS, CloudEvent, EventPublisher, node_event
 from hookbus.bus.settings import from_env
 from hookbus.bus.testing import PluginHarness
+from tests.support.waiting import wait_for
 
 if TYPE_CHECKING:
     from nats.aio.client import Client

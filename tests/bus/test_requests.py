@@ -8,13 +8,13 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from conftest import wait_for
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeoutError
 
 from hookbus.bus import NatsSettings
 from hookbus.bus.connection import connect
 from hookbus.bus.requests import Requester
+from tests.support.waiting import wait_for
 
 if TYPE_CHECKING:
     from nats.aio.client import Client

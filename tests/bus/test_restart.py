@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from conftest import wait_for
-
 from hookbus.bus import EmbeddedServer, Hook, NatsSettings, Plugin, RegistrySettings, short_circuit
 from hookbus.bus.connection import connect
 from hookbus.bus.dispatch import Dispatcher
 from hookbus.bus.registry import RegistryView
 from hookbus.bus.testing import wait_registered
+from tests.support.waiting import wait_for
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -8,7 +8,6 @@ import signal
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from conftest import freeze
 
 from hookbus.bus import (
     BusSettings,
@@ -29,6 +28,7 @@ from hookbus.bus.connection import connect
 from hookbus.bus.dispatch import Dispatcher
 from hookbus.bus.registry import RegistryView
 from hookbus.bus.testing import PluginHarness, wait_registered
+from tests.support.waiting import freeze
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator

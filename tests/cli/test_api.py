@@ -20,8 +20,8 @@ from hookbus.bus.control import (
     subject,
 )
 from hookbus.controller.adapters.api_server import ApiServer
-from tests.cli.fakes import FakeController, Key
-from tests.conftest import wait_for
+from tests.support.cli import FakeController, Key
+from tests.support.waiting import wait_for
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator

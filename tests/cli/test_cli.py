@@ -15,7 +15,7 @@ import yaml
 
 from hookbus.controller import cli
 from hookbus.controller.adapters.api_server import ApiServer
-from tests.cli.fakes import FakeController, Key
+from tests.support.cli import FakeController, Key
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator

@@ -8,7 +8,7 @@ import signal
 import sys
 from pathlib import Path
 
-from tests.conftest import wait_for
+from tests.support.waiting import wait_for
 
 HOOKBUS = str(Path(sys.executable).parent / "hookbus")
 

@@ -19,7 +19,7 @@ from hookbus.bus.control import ControlClient
 from hookbus.bus.testing import wait_registered
 from hookbus.controller.app import Hookbus
 from hookbus.controller.settings import ExecutorSettings, HookbusSettings
-from tests.conftest import wait_for
+from tests.support.waiting import wait_for
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator

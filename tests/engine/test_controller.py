@@ -12,8 +12,8 @@ from hookbus.controller.argo.errors import ManifestError
 from hookbus.controller.argo.manifest import Bundle
 from hookbus.controller.engine.controller import WorkflowNotFound
 from hookbus.controller.engine.memory_store import MemoryStore
-from tests.conftest import wait_for
-from tests.engine.helpers import ScriptedExecutor, by_name, load, make_controller
+from tests.support.engine import ScriptedExecutor, by_name, load, make_controller
+from tests.support.waiting import wait_for
 
 TWO = """
 apiVersion: argoproj.io/v1alpha1

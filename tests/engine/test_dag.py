@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.engine.helpers import ScriptedExecutor, by_name, children_names, load, make_controller
+from tests.support.engine import ScriptedExecutor, by_name, children_names, load, make_controller
 
 DIAMOND = """
 apiVersion: argoproj.io/v1alpha1
@@ -140,7 +140,7 @@ spec:
 
 
 async def _failfast(value: str) -> dict[str, dict[str, object]]:
-    from tests.conftest import wait_for
+    from tests.support.waiting import wait_for
 
     ex = ScriptedExecutor()
     async with make_controller(ex) as ctl:
@@ -249,7 +249,7 @@ spec:
 
 
 async def _parallel(wfp: str, tp: str, expected: int) -> None:
-    from tests.conftest import wait_for
+    from tests.support.waiting import wait_for
 
     ex = ScriptedExecutor()
     async with make_controller(ex) as ctl:

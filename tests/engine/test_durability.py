@@ -6,8 +6,8 @@ import asyncio
 from typing import TYPE_CHECKING, Any
 
 from hookbus.controller.adapters.store import WorkflowStore
-from tests.conftest import wait_for
-from tests.engine.helpers import ScriptedExecutor, by_name, children_names, load, make_controller
+from tests.support.engine import ScriptedExecutor, by_name, children_names, load, make_controller
+from tests.support.waiting import wait_for
 
 if TYPE_CHECKING:
     from nats.aio.client import Client

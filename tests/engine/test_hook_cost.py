@@ -8,7 +8,7 @@ from hookbus.controller.engine.controller import Controller
 from hookbus.controller.engine.hooks import NoOpinionHooks, NullHooks, PodDecision, PreExecute
 from hookbus.controller.engine.memory_store import MemoryStore
 from hookbus.controller.engine.settings import ControllerSettings
-from tests.engine.helpers import ScriptedExecutor, by_name, load
+from tests.support.engine import ScriptedExecutor, by_name, load
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

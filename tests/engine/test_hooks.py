@@ -25,7 +25,7 @@ from hookbus.controller.engine.hooks import (
 )
 from hookbus.controller.engine.memory_store import MemoryStore
 from hookbus.controller.engine.settings import ControllerSettings
-from tests.engine.helpers import ScriptedExecutor, by_name, load
+from tests.support.engine import ScriptedExecutor, by_name, load
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -315,7 +315,7 @@ class Holder(NoOpinionHooks):
 
 async def test_hold_requeues_on_the_clock() -> None:
     from hookbus.controller.engine.clock import ManualClock
-    from tests.conftest import wait_for
+    from tests.support.waiting import wait_for
 
     clock = ManualClock()
     hooks = Holder([PreExecute(decision="hold", requeue=30, message="waiting for db")])
@@ -335,7 +335,7 @@ async def test_hold_requeues_on_the_clock() -> None:
 
 
 async def test_take_over_and_complete_later() -> None:
-    from tests.conftest import wait_for
+    from tests.support.waiting import wait_for
 
     hooks = Holder([PreExecute(decision="takeOver", message="external system")])
     ex = ScriptedExecutor()
@@ -385,7 +385,7 @@ class FlakyStore(MemoryStore):
 
 async def test_store_outage_is_retried_without_losing_state() -> None:
     from hookbus.controller.engine.clock import ManualClock
-    from tests.conftest import wait_for
+    from tests.support.waiting import wait_for
 
     clock = ManualClock()
     store = FlakyStore()
@@ -476,7 +476,7 @@ async def test_deleting_a_workflow_lets_its_pass_under_way_end_and_writes_nothin
 
 async def test_a_held_node_loses_the_hold_message_when_it_leaves_the_hold() -> None:
     from hookbus.controller.engine.clock import ManualClock
-    from tests.conftest import wait_for
+    from tests.support.waiting import wait_for
 
     clock = ManualClock()
     hooks = Holder([PreExecute(decision="hold", requeue=30, message="waiting for db")])

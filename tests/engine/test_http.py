@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.engine.helpers import ScriptedExecutor, by_name, load, make_controller
+from tests.support.engine import ScriptedExecutor, by_name, load, make_controller
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator

@@ -14,7 +14,7 @@ from hookbus.controller.engine.memory_store import MemoryStore
 from hookbus.controller.engine.settings import ControllerSettings
 from hookbus.controller.engine.templates import StoredArtifact
 from hookbus.controller.executors.registry import make_executor
-from tests.engine.helpers import by_name, load
+from tests.support.engine import by_name, load
 
 
 def test_exact_key_file_inside_a_directory_and_prefix(tmp_path: Path) -> None:

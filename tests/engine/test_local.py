@@ -8,7 +8,7 @@ from hookbus.controller.engine.controller import Controller
 from hookbus.controller.engine.memory_store import MemoryStore
 from hookbus.controller.engine.settings import ControllerSettings
 from hookbus.controller.executors.registry import make_executor
-from tests.engine.helpers import by_name, load
+from tests.support.engine import by_name, load
 
 if TYPE_CHECKING:
     from pathlib import Path

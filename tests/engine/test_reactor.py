@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from hookbus.controller.engine.reactor import Reactor
-from tests.conftest import wait_for
+from tests.support.waiting import wait_for
 
 
 async def test_each_pass_takes_as_many_events_as_its_key_is_given_and_workers_take_turns() -> None:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from hookbus.controller.engine.clock import ManualClock
-from tests.conftest import wait_for
-from tests.engine.helpers import ScriptedExecutor, by_name, children_names, load, make_controller
+from tests.support.engine import ScriptedExecutor, by_name, children_names, load, make_controller
+from tests.support.waiting import wait_for
 
 RETRY = """
 apiVersion: argoproj.io/v1alpha1

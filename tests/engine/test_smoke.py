@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from tests.engine.helpers import ScriptedExecutor, by_name, load, make_controller
+from tests.support.engine import ScriptedExecutor, by_name, load, make_controller
 
 HELLO = """
 apiVersion: argoproj.io/v1alpha1

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from hookbus.controller.argo.names import node_id
-from tests.engine.helpers import ScriptedExecutor, by_name, children_names, load, make_controller
+from tests.support.engine import ScriptedExecutor, by_name, children_names, load, make_controller
 
 STEPS = """
 apiVersion: argoproj.io/v1alpha1

@@ -25,7 +25,7 @@ from hookbus.controller.engine.volumes import (
     workflow_claim_dir,
 )
 from hookbus.controller.executors.local import LocalExecutor
-from tests.engine.helpers import by_name, load
+from tests.support.engine import by_name, load
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator

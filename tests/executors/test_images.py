@@ -15,7 +15,7 @@ from hookbus.controller.executors.images import (
     rewrite_paths,
     split_image,
 )
-from tests.executors.helpers import proc
+from tests.support.executors import proc
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -13,8 +13,8 @@ import pytest
 
 from hookbus.controller.executors.base import RESULT_MAX_BYTES, Executor
 from hookbus.controller.executors.local import DEADLINE_MESSAGE, LocalExecutor
-from tests.conftest import wait_for
-from tests.executors.helpers import exists, proc, read, sh, task
+from tests.support.executors import exists, proc, read, sh, task
+from tests.support.waiting import wait_for
 
 if TYPE_CHECKING:
     from pathlib import Path

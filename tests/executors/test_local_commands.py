@@ -11,7 +11,7 @@ import pytest
 
 from hookbus.controller.executors.images import ExecutableNotFound
 from hookbus.controller.executors.local import LocalExecutor
-from tests.executors.helpers import proc, read, sh, task
+from tests.support.executors import proc, read, sh, task
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator

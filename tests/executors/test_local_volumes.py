@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.executors.helpers import sh, task
+from tests.support.executors import sh, task
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -9,7 +9,7 @@ import pytest
 
 from hookbus.controller.executors.base import Executor
 from hookbus.controller.executors.simulate import SimulateExecutor
-from tests.executors.helpers import proc, task
+from tests.support.executors import proc, task
 
 
 def sim(annotations: dict[str, str] | None = None, timeout: float | None = None) -> object:

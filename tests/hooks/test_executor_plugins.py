@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from conftest import wait_for
-from hookstack import ROOT, Stack, make_stack
+
+from tests.support.hookstack import ROOT, Stack, make_stack
+from tests.support.waiting import wait_for
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator

@@ -15,11 +15,11 @@ import sqlite3
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from conftest import wait_for
-from hookstack import Stack, make_stack
 
 from hookbus.bus.events import CloudEvent, replay
 from hookbus.controller.adapters.store import WorkflowKey
+from tests.support.hookstack import Stack, make_stack
+from tests.support.waiting import wait_for
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator

@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 import yaml
-from hookstack import ROOT, Stack, make_stack
 
 from hookbus.controller.argo.lint import lint_workflow
+from tests.support.hookstack import ROOT, Stack, make_stack
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator

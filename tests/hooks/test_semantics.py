@@ -19,8 +19,6 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 import yaml
-from conftest import wait_for
-from hookstack import Stack, open_app, stack_settings
 
 from hookbus.bus import (
     DispatchSettings,
@@ -34,6 +32,8 @@ from hookbus.bus.connection import connect
 from hookbus.bus.events import replay
 from hookbus.bus.testing import wait_registered
 from hookbus.controller.executors.base import TaskResult, TaskSpec
+from tests.support.hookstack import Stack, open_app, stack_settings
+from tests.support.waiting import wait_for
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator

@@ -6,8 +6,9 @@ import sqlite3
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from conftest import wait_for
-from hookstack import Stack, make_stack
+
+from tests.support.hookstack import Stack, make_stack
+from tests.support.waiting import wait_for
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
