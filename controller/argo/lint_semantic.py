@@ -74,7 +74,7 @@ class SemanticChecker(FlowRules):
             self.template_name_ref(entrypoint, key(path, "entrypoint"), scope)
         elif entrypoint_required:
             self.error(key(path, "entrypoint"), "required (or use workflowTemplateRef)")
-        self.at_least_one(spec.get("parallelism"), key(path, "parallelism"))
+        self.at_least(1, spec.get("parallelism"), key(path, "parallelism"))
         on_exit = spec.get("onExit")
         if on_exit:
             self.template_name_ref(on_exit, key(path, "onExit"), scope)
@@ -128,7 +128,7 @@ class SemanticChecker(FlowRules):
         the_kind = kinds[0] if len(kinds) == 1 else None
         if template.get("parallelism") is not None and the_kind not in (None, "steps", "dag"):
             self.error(key(path, "parallelism"), "only valid for steps and dag templates")
-        self.at_least_one(template.get("parallelism"), key(path, "parallelism"))
+        self.at_least(0, template.get("parallelism"), key(path, "parallelism"))  # 0: no limit, as Argo
         suspend = template.get("suspend")
         if isinstance(suspend, dict):
             self.duration(suspend.get("duration"), key(key(path, "suspend"), "duration"))
@@ -159,13 +159,14 @@ class SemanticChecker(FlowRules):
         elif isinstance(value, int) and value < 0:
             self.error(path, "must be a positive integer or an Argo variable")
 
-    def at_least_one(self, value: Any, path: str) -> None:
-        """A limit (``parallelism``): a whole number of at least 1, or a placeholder.
+    def at_least(self, low: int, value: Any, path: str) -> None:
+        """A limit (``parallelism``): a whole number of at least *low*, or a placeholder.
 
-        Zero or less would hold every child back forever with no message.
+        A workflow's ``parallelism`` of 0 or less would hold every node back forever with
+        no message; a template's 0 means no limit there (Argo's ``HasParallelism``).
         """
-        if isinstance(value, int) and not isinstance(value, bool) and value < 1:
-            self.error(path, f"must be a whole number of at least 1, not {value!r}")  # other types: the schema says
+        if isinstance(value, int) and not isinstance(value, bool) and value < low:
+            self.error(path, f"must be a whole number of at least {low}, not {value!r}")  # other types: the schema says
 
     def duration(self, value: Any, path: str) -> None:
         """A duration (``suspend.duration``): seconds or a Go duration, not negative, or a placeholder."""

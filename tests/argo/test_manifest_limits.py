@@ -149,7 +149,7 @@ def test_template_parallelism_and_suspend_duration_are_checked() -> None:
         {"name": "wait", "inputs": {"parameters": [{"name": "d", "value": "1"}]}, "suspend": {"duration": "-100"}},
     ]
     messages = {e.path: e.message for e in lint_workflow(wf)}
-    assert "at least 1, not -2" in messages["spec.templates[0].parallelism"]
+    assert "at least 0, not -2" in messages["spec.templates[0].parallelism"]
     assert "negative" in messages["spec.templates[1].suspend.duration"]
     wf["spec"]["templates"][1]["suspend"]["duration"] = "{{inputs.parameters.d}}"  # type: ignore[index]
     wf["spec"]["templates"][0]["parallelism"] = 2  # type: ignore[index]
