@@ -8,8 +8,11 @@ the contract; it imports nothing from the executors).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Final
+
+from .keys import WorkflowKey
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -68,10 +71,19 @@ class TaskSpec:
     container of the node (and by other nodes given the same directory, as a PVC is). An empty
     host directory string means a fresh directory private to this node (an ``emptyDir``)."""
 
+    @cached_property
+    def key(self) -> WorkflowKey:
+        """The workflow the node belongs to (with :attr:`node_id`, the node's identity)."""
+        return WorkflowKey(self.namespace, self.workflow)
+
 
 @dataclass(frozen=True)
 class TaskResult:
     """How a node's run ended.
+
+    ``key`` and ``node_id`` name the node (its task's :attr:`TaskSpec.key` and
+    :attr:`TaskSpec.node_id`): the engine routes the result by them. An executor that
+    builds a result without them stamps them before reporting it.
 
     ``phase`` is ``Succeeded``, ``Failed`` or ``Error``. ``result`` is the main
     process's stdout as Argo's ``outputs.result`` (one trailing newline removed,
@@ -92,3 +104,7 @@ class TaskResult:
     artifacts: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
     """Output artifact name -> host path of what the node wrote there (absent when it wrote nothing).
     The path stays valid until the executor's state for the node is removed."""
+    key: WorkflowKey | None = None
+    """The workflow of the node this result is about."""
+    node_id: str = ""
+    """The node this result is about."""
