@@ -394,6 +394,7 @@ class LeafLauncher:
         return TaskSpec(
             namespace=self.host.key.namespace,
             workflow=self.host.name,
+            workflow_key=self.host.key,
             node_id=job.node.id,
             node_name=job.node.name,
             template_name=job.node.template_name,

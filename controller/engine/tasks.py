@@ -8,7 +8,6 @@ the contract; it imports nothing from the executors).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cached_property
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Final
 
@@ -70,11 +69,13 @@ class TaskSpec:
     """Volume mounts: absolute mount path in the node -> host directory shared there by every
     container of the node (and by other nodes given the same directory, as a PVC is). An empty
     host directory string means a fresh directory private to this node (an ``emptyDir``)."""
+    workflow_key: WorkflowKey | None = None
+    """The workflow as a key (the engine passes the one it routes results by); read :attr:`key`."""
 
-    @cached_property
+    @property
     def key(self) -> WorkflowKey:
         """The workflow the node belongs to (with :attr:`node_id`, the node's identity)."""
-        return WorkflowKey(self.namespace, self.workflow)
+        return self.workflow_key or WorkflowKey(self.namespace, self.workflow)
 
 
 @dataclass(frozen=True)

@@ -109,7 +109,7 @@ class TaskExecutor(ABC):
             now = time.time()
             result = TaskResult(ERROR, None, f"executor error: {exc}", None, {}, None, now, now)
         self._nodes.pop(ident, None)
-        if result.key is not task.key or result.node_id != task.node_id:
+        if result.key is None or result.node_id != task.node_id:
             result = replace(result, key=task.key, node_id=task.node_id)
         sink = self._sink
         if sink is None:
