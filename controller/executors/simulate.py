@@ -103,7 +103,7 @@ class SimulateExecutor(TaskExecutor):
         parameters = {key[len(OUTPUT) :]: value for key, value in annotations.items() if key.startswith(OUTPUT)}
         result = annotations.get(RESULT, "")
         code: int | None = None if phase == ERROR and EXIT_CODE not in annotations else exit_code
-        return TaskResult(phase, code, message, result, parameters, None, started, time.time())
+        return TaskResult(phase, code, message, result, parameters, None, started, time.time(), key=task.key, node_id=task.node_id)
 
 
 
