@@ -242,3 +242,34 @@ async def test_a_node_the_executor_does_not_have_is_lost_as_before() -> None:
     assert (node["phase"], node["message"]) == ("Error", "pod deleted")
     assert ex.started == []
     assert wf["status"]["phase"] == "Failed"
+
+
+class BrokenStart(GatedExecutor):
+    """Its start raises (an executor breaking the contract) and so does its attach."""
+
+    async def start(self, task: TaskSpec) -> None:
+        raise RuntimeError("no capacity")
+
+    async def attach(self, task: TaskSpec) -> bool:
+        self.attached.append(task)
+        raise RuntimeError("the cluster is away")
+
+
+async def test_a_start_that_raises_ends_the_node_in_error() -> None:
+    async with make_controller(BrokenStart()) as ctl:
+        key = await ctl.submit(manifest())
+        wf = await ctl.wait(key, timeout=5)
+    node = by_name(wf)["twin[0].work"]
+    assert (node["phase"], node["message"]) == ("Error", "executor error: no capacity")
+
+
+async def test_an_attach_that_raises_counts_as_lost() -> None:
+    ex = BrokenStart()
+    ctl, key, _ = await _restart_with(ex)
+    try:
+        wf = await ctl.wait(key, timeout=5)
+    finally:
+        await ctl.stop()
+    assert len(ex.attached) == 1
+    node = by_name(wf)["twin[0].work"]
+    assert (node["phase"], node["message"]) == ("Error", "pod deleted")
