@@ -471,7 +471,7 @@ class LeafLauncher:
             node = job.node
             if node.fulfilled:
                 continue
-            if job.kind in ("container", "script") and await self._attach(job):
+            if job.kind not in ("http", "plugin") and await self._attach(job):
                 self.jobs[node.id] = job
                 self.running[node.id] = None
                 self._watch(job)
