@@ -29,11 +29,12 @@ their imports form no cycle and that the engine imports none of its adapters):
     ``RetryFrame`` (``retryStrategy``), ``ExitFrame`` (step/task exit hooks); expression
     lifecycle hooks (evaluated when the node's phase changes, each fired at most once);
     suspend nodes; the workflow's own hooks and exit handler.
-``nodes``, ``timers``, ``launcher``, ``persister``
+``nodes``, ``timers``, ``launcher``, ``pods``, ``persister``
     A run's state by what it is about: the node table (nodes, names, owners, links,
     what changed), timers (wake-ups posted to the run's queue), the leaf launcher (hook
     calls before a leaf starts, executor starts, cancels and results, ``max_running_nodes``,
-    ``spec.parallelism``), the persister (every changed node in one ``put_nodes``, then
+    ``spec.parallelism``), the pod ``pod.preCreate`` sees and the executor's processes
+    built from it, the persister (every changed node in one ``put_nodes``, then
     the workflow record, then events: persist, then notify).
 ``run``
     :class:`~.run.WorkflowRun`, the coordinator of one workflow's scheduling passes.

@@ -28,8 +28,9 @@ from . import key_artifacts
 from .hooks import ALLOW, CONTINUE, KEEP, NodeItem, PluginItem, PodDecision, PodItem, Verdict
 from .http_template import run_http
 from .model import ERROR, FAILED, FULFILLED, RUNNING, SUCCEEDED, Node, public_node
+from .pods import apply_pod, pod_metadata, pod_of, process_spec
 from .resolver import Memo, memo_store
-from .tasks import ProcessSpec, TaskResult, TaskSpec
+from .tasks import TaskResult, TaskSpec
 from .templates import (
     artifact_writers,
     input_files,
@@ -300,7 +301,7 @@ class LeafLauncher:
             verdicts = [ALLOW] * len(items)
         else:
             verdicts = await hooks.pod_pre_create(
-                self.info, [PodItem(public_node(j.node.to_dict()), _pod_of(j.task, j.template)) for j in items if j.task]
+                self.info, [PodItem(public_node(j.node.to_dict()), pod_of(j.task, j.template)) for j in items if j.task]
             )
         asked = dict(zip((j.node.id for j in items), verdicts, strict=True))
         for job in ready:
@@ -313,9 +314,9 @@ class LeafLauncher:
                 self.host.finish(job.node, ERROR, f"pod creation vetoed: {verdict.message}")
                 continue
             if verdict.pod is not None and job.task is not None:
-                job.task = _apply_pod(job.task, verdict.pod)
+                job.task = apply_pod(job.task, verdict.pod)
                 # what plugins made of the pod's metadata stays visible on the node
-                job.node.extra = {**(job.node.extra or {}), "podMetadata": _pod_metadata(job.task)}
+                job.node.extra = {**(job.node.extra or {}), "podMetadata": pod_metadata(job.task)}
             await self._start_task(job)
 
     def _pods_ahead(self, jobs: list[LeafJob], nodes: list[JSON]) -> list[PodItem | None]:
@@ -333,7 +334,7 @@ class LeafLauncher:
                 except (ArgoError, ValueError, KeyError):
                     job.task = None
                 else:
-                    item = PodItem(node, _pod_of(job.task, job.template))
+                    item = PodItem(node, pod_of(job.task, job.template))
             out.append(item)
         return out
 
@@ -398,9 +399,9 @@ class LeafLauncher:
             node_id=job.node.id,
             node_name=job.node.name,
             template_name=job.node.template_name,
-            main=_process(pod["main"]),
-            sidecars=tuple(_process(p) for p in pod["sidecars"]),
-            init=tuple(_process(p) for p in [*artifact_writers(job.node.inputs), *pod["init"]]),
+            main=process_spec(pod["main"]),
+            sidecars=tuple(process_spec(p) for p in pod["sidecars"]),
+            init=tuple(process_spec(p) for p in [*artifact_writers(job.node.inputs), *pod["init"]]),
             output_parameters=output_paths(tmpl),
             timeout=None,
             annotations=pod["annotations"],
@@ -683,67 +684,6 @@ def _deadline_seconds(tmpl: Mapping[str, Any]) -> float | None:
             except (ArgoError, ValueError):
                 continue
     return min(values) if values else None
-
-
-def _process(p: Mapping[str, Any]) -> ProcessSpec:
-    return ProcessSpec(
-        name=str(p.get("name") or "main"),
-        image=p.get("image"),
-        command=tuple(p.get("command") or ()),
-        args=tuple(p.get("args") or ()),
-        env=dict(p.get("env") or {}),
-        working_dir=p.get("workingDir"),
-        source=p.get("source"),
-    )
-
-
-_PROCESS_KEYS = frozenset({"name", "image", "command", "args", "env", "workingDir", "source"})
-
-
-def _pod_of(task: TaskSpec | None, template: Mapping[str, Any] | None = None) -> JSON:
-    """What ``pod.preCreate`` sees: the processes, plus the template's other container
-    fields (``securityContext``, ``resources``, ``volumeMounts`` ...) for policy plugins."""
-    assert task is not None
-    tmpl = template or {}
-    main_spec = tmpl.get("container") or tmpl.get("script") or {}
-    init_specs = list(tmpl.get("initContainers") or [])
-    sidecar_specs = list(tmpl.get("sidecars") or [])
-
-    def proc(p: ProcessSpec, spec: Mapping[str, Any] | None = None) -> JSON:
-        out: JSON = {k: v for k, v in (spec or {}).items() if k not in _PROCESS_KEYS}
-        out.update(
-            name=p.name, image=p.image, command=list(p.command), args=list(p.args),
-            env=dict(p.env), workingDir=p.working_dir, source=p.source,
-        )
-        return out
-
-    def spec_named(specs: list[Any], name: str) -> Mapping[str, Any] | None:
-        return next((c for c in specs if isinstance(c, dict) and c.get("name") == name), None)
-
-    return {
-        "name": task.node_id,
-        "main": proc(task.main, main_spec),
-        "init": [proc(p, spec_named(init_specs, p.name)) for p in task.init],
-        "sidecars": [proc(p, spec_named(sidecar_specs, p.name)) for p in task.sidecars],
-        "labels": dict(task.labels),
-        "annotations": dict(task.annotations),
-    }
-
-
-def _pod_metadata(task: TaskSpec) -> JSON:
-    """The labels and annotations of the pod a node runs in (kept on the node when plugins patched them)."""
-    return {"labels": dict(task.labels), "annotations": dict(task.annotations)}
-
-
-def _apply_pod(task: TaskSpec, pod: Mapping[str, Any]) -> TaskSpec:
-    return replace(
-        task,
-        main=_process(pod.get("main") or {}),
-        init=tuple(_process(p) for p in pod.get("init") or []),
-        sidecars=tuple(_process(p) for p in pod.get("sidecars") or []),
-        labels=dict(pod.get("labels") or {}),
-        annotations=dict(pod.get("annotations") or {}),
-    )
 
 
 def plugin_placeholder(name: str) -> bool:
