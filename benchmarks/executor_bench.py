@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from hookbus.bus.log import configure as configure_logging
-from hookbus.controller.executors.base import Executor, ProcessSpec, TaskSpec
+from hookbus.controller.executors.base import ProcessSpec, TaskExecutor, TaskSpec
 from hookbus.controller.executors.local import LocalExecutor
 from hookbus.controller.executors.simulate import SimulateExecutor
 
@@ -43,7 +43,7 @@ def make_task(i: int, annotations: dict[str, str] | None = None, script: str | N
     )
 
 
-async def drive(executor: Executor, tasks: list[TaskSpec], workers: int) -> dict[str, float]:
+async def drive(executor: TaskExecutor, tasks: list[TaskSpec], workers: int) -> dict[str, float]:
     queue = iter(tasks)
     phases: dict[str, int] = {}
 

@@ -3,9 +3,11 @@
 Modules, roughly from the bottom up (``tests/test_layers.py`` checks that their imports
 form no cycle and that the engine imports nothing but itself and the Argo language):
 
-``ports``, ``tasks``, ``hooks``
+``ports``, ``keys``, ``tasks``, ``hooks``
     What the engine needs from outside, as protocols: the ``WorkflowStore`` (conditional
-    writes by revision), the ``Executor`` and its ``TaskSpec``/``TaskResult`` records, the
+    writes by revision, records keyed by ``WorkflowKey``), the ``Executor`` (start,
+    re-attach after a restart, cancel, results to a bound sink) and its
+    ``TaskSpec``/``TaskResult`` records (each naming its workflow and node), the
     ``HookPoints`` of DESIGN.md (batched: one call per scheduling pass; the request and
     result records, with the plugin ``Verdict`` behind each result, are in ``hooks``), the
     ``EventSink``, the ``WorkflowSource`` and the ``Clock``. Adapters implement them.
@@ -27,18 +29,19 @@ form no cycle and that the engine imports nothing but itself and the Argo langua
     ``RetryFrame`` (``retryStrategy``), ``ExitFrame`` (step/task exit hooks); expression
     lifecycle hooks (evaluated when the node's phase changes, each fired at most once);
     suspend nodes; the workflow's own hooks and exit handler.
-``nodes``, ``timers``, ``launcher``, ``persister``
+``nodes``, ``timers``, ``launcher``, ``pods``, ``persister``
     A run's state by what it is about: the node table (nodes, names, owners, links,
     what changed), timers (wake-ups posted to the run's queue), the leaf launcher (hook
-    calls before a leaf starts, executor starts and results, ``max_running_nodes``,
-    ``spec.parallelism``), the persister (every changed node in one ``put_nodes``, then
+    calls before a leaf starts, executor starts, cancels and results, ``max_running_nodes``,
+    ``spec.parallelism``), the pod ``pod.preCreate`` sees and the executor's processes
+    built from it, the persister (every changed node in one ``put_nodes``, then
     the workflow record, then events: persist, then notify).
 ``run``
     :class:`~.run.WorkflowRun`, the coordinator of one workflow's scheduling passes.
     Event-driven: when a node finishes, only its owning frame reacts. After a restart
     the same frames re-adopt the stored nodes by name: Succeeded nodes never run again,
-    a leaf that was Running is marked Error ``pod deleted`` and retried if its
-    retryStrategy allows.
+    a leaf that was Running is offered to the executor to re-attach; one it no longer
+    has is marked Error ``pod deleted`` and retried if its retryStrategy allows.
 ``reactor``, ``messages``
     Router + one serial worker per workflow, workflows in parallel under
     ``max_workflows`` (kopf's queueing); idle workers exit. What goes into the queues.

@@ -28,7 +28,7 @@ from ..argo.manifest import (
 )
 from .clock import SystemClock
 from .hooks import NullEvents, NullHooks
-from .messages import QUIESCE, READ, Command, Event, Start
+from .messages import QUIESCE, READ, Command, Event, Start, TaskFinished
 from .model import (
     FAILED,
     LEAF_TYPES,
@@ -50,7 +50,7 @@ if TYPE_CHECKING:
 
     from ..argo.types import JSON
     from .hooks import Verdict
-    from .ports import Clock, EventSink, HookPoints, WorkflowSource, WorkflowStore
+    from .ports import Clock, EventSink, HookPoints, TaskResult, WorkflowSource, WorkflowStore
     from .settings import ControllerSettings
 
 log = structlog.get_logger(__name__)
@@ -92,6 +92,8 @@ class Controller:
             batch=self._pass_size,
         )
         self._memo: dict[tuple[str, str], tuple[JSON, float]] = {}
+        self._bound = False
+        """Whether the executor reports its results to :meth:`_route_result` yet."""
         self._started = False
         self._stopped = False
 
@@ -111,7 +113,22 @@ class Controller:
         if self._executor is None:
             assert self._make_executor is not None
             self._executor = self._make_executor()
+        if not self._bound:
+            self._bound = True
+            self._executor.bind(self._route_result)
         return self._executor
+
+    def _route_result(self, result: TaskResult) -> None:
+        """Post an executor's result to its workflow's queue, as the event its pass applies.
+
+        A result of a workflow this controller no longer knows (deleted) is dropped; one the
+        workflow no longer waits for (its node was stopped meanwhile) is dropped by its pass.
+        After :meth:`stop` the reactor takes no events: results are dropped."""
+        key = result.key
+        if key is not None and key in self._runs:
+            self._reactor.post(key, TaskFinished(result.node_id, result))
+        else:
+            log.warning("result of a node no workflow waits for", workflow=str(key), node=result.node_id)
 
     async def start(self) -> None:
         """Open the store and resume every persisted workflow that had not finished."""

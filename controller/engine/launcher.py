@@ -5,7 +5,10 @@ launcher takes as many as may run (``max_running_nodes``, ``spec.parallelism``),
 asks ``parameters.resolve``, ``node.preExecute`` and ``pod.preCreate`` for the
 whole batch, starts executors (or ``http``/``plugin`` templates), and applies the
 results as they come back (``node.postExecute`` first). Results reach the run as
-:class:`TaskFinished` events in its queue.
+:class:`TaskFinished` events in its queue: the controller routes the executor's
+results there, ``http`` requests post theirs. Leaves the run stops (shutdown, deadline,
+daemon end) are recorded at once and cancelled in the executor at the end of the pass;
+after a restart, leaves that were running are offered to the executor to re-attach.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+import structlog
+
 from ..argo.durations import parse_duration
 from ..argo.errors import ArgoError
 from ..argo.substitute import placeholders, substitute
@@ -23,8 +28,9 @@ from . import key_artifacts
 from .hooks import ALLOW, CONTINUE, KEEP, NodeItem, PluginItem, PodDecision, PodItem, Verdict
 from .http_template import run_http
 from .model import ERROR, FAILED, FULFILLED, RUNNING, SUCCEEDED, Node, public_node
+from .pods import apply_pod, pod_metadata, pod_of, process_spec
 from .resolver import Memo, memo_store
-from .tasks import ProcessSpec, TaskResult, TaskSpec
+from .tasks import TaskResult, TaskSpec
 from .templates import (
     artifact_writers,
     input_files,
@@ -38,7 +44,7 @@ from .volumes import node_mounts
 from .warnings import add_warnings
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping, Sequence
+    from collections.abc import Awaitable, Callable, Mapping, Sequence
 
     from ..argo.types import JSON
     from .hooks import WorkflowInfo
@@ -47,6 +53,8 @@ if TYPE_CHECKING:
     from .scheduler import ExecCtx
     from .settings import ControllerSettings
     from .timers import Timers
+
+log = structlog.get_logger(__name__)
 
 REDACTED = "[redacted]"
 """What a secret value from ``parameters.resolve`` is replaced with in status, messages and outputs."""
@@ -126,7 +134,12 @@ class LeafLauncher:
         when it does not, no node's template is scanned for them (a per-node cost)."""
         self.queue: deque[LeafJob] = deque()
         self.jobs: dict[str, LeafJob] = {}
-        self.tasks: dict[str, asyncio.Task[None]] = {}
+        self.running: dict[str, asyncio.Task[None] | None] = {}
+        """Leaves whose result is awaited: an ``http`` request's task, ``None`` for the executor's nodes."""
+        self.stopping: list[TaskSpec] = []
+        """Executor nodes this pass stopped (their outcome is recorded): cancelled at its end."""
+        self.attaching: list[LeafJob] = []
+        """Leaves that were running before a restart, to offer to the executor this pass."""
         self.held: dict[str, LeafJob] = {}
         self.executing: set[str] = set()
         """Leaf nodes whose node.preExecute fired and whose node.postExecute has not."""
@@ -143,6 +156,20 @@ class LeafLauncher:
 
     def enqueue(self, node: Node, tmpl: JSON, kind: str, ctx: ExecCtx, scope: Mapping[str, Any]) -> None:
         """Queue leaf *node* with its template substituted (``pod.name``, ``retries`` ... known now)."""
+        job = self._job(node, tmpl, kind, ctx, scope)
+        if job is not None:
+            self.queue.append(job)
+
+    def reattach(self, node: Node, tmpl: JSON, kind: str, ctx: ExecCtx, scope: Mapping[str, Any]) -> None:
+        """Leaf *node* was running before a restart: offer it to the executor this pass
+        (:meth:`attach_running`). Its ``node.preExecute`` fired then: ``node.postExecute`` is owed."""
+        self.executing.add(node.id)
+        job = self._job(node, tmpl, kind, ctx, scope)
+        if job is not None:
+            self.attaching.append(job)
+
+    def _job(self, node: Node, tmpl: JSON, kind: str, ctx: ExecCtx, scope: Mapping[str, Any]) -> LeafJob | None:
+        """*node*'s job with its template substituted, or ``None`` when the node ended here (Error)."""
         leaf_scope = ChainMap(
             {
                 "pod.name": node.id,
@@ -157,11 +184,11 @@ class LeafLauncher:
             body["outputs"] = key_artifacts.resolve_output_keys(tmpl.get("outputs") or {}, leaf_scope)
         except (ArgoError, ValueError) as exc:
             self.host.finish(node, ERROR, str(exc))
-            return
+            return None
         if kind in ("resource", "data"):
             self.host.finish(node, ERROR, f"{kind} templates are not supported by this controller yet")
-            return
-        self.queue.append(LeafJob(node, body, kind, ctx))
+            return None
+        return LeafJob(node, body, kind, ctx)
 
     def requeue_later(self, job: LeafJob, delay: float, *, hold_message: str | None = None) -> None:
         """Offer *job* again after *delay* (a ``hold`` decision or a plugin's ``requeue``).
@@ -188,7 +215,7 @@ class LeafLauncher:
         parallelism = self.host.spec.get("parallelism")
         if parallelism:
             limit = min(limit, int(parallelism))
-        free = limit - len(self.tasks)
+        free = limit - len(self.running)
         jobs: list[LeafJob] = []
         while self.queue and len(jobs) < free:
             job = self.queue.popleft()
@@ -274,7 +301,7 @@ class LeafLauncher:
             verdicts = [ALLOW] * len(items)
         else:
             verdicts = await hooks.pod_pre_create(
-                self.info, [PodItem(public_node(j.node.to_dict()), _pod_of(j.task, j.template)) for j in items if j.task]
+                self.info, [PodItem(public_node(j.node.to_dict()), pod_of(j.task, j.template)) for j in items if j.task]
             )
         asked = dict(zip((j.node.id for j in items), verdicts, strict=True))
         for job in ready:
@@ -287,10 +314,10 @@ class LeafLauncher:
                 self.host.finish(job.node, ERROR, f"pod creation vetoed: {verdict.message}")
                 continue
             if verdict.pod is not None and job.task is not None:
-                job.task = _apply_pod(job.task, verdict.pod)
+                job.task = apply_pod(job.task, verdict.pod)
                 # what plugins made of the pod's metadata stays visible on the node
-                job.node.extra = {**(job.node.extra or {}), "podMetadata": _pod_metadata(job.task)}
-            self._start_task(job)
+                job.node.extra = {**(job.node.extra or {}), "podMetadata": pod_metadata(job.task)}
+            await self._start_task(job)
 
     def _pods_ahead(self, jobs: list[LeafJob], nodes: list[JSON]) -> list[PodItem | None]:
         """The pod each job will get if it continues, for ``pod.preCreate`` asked ahead.
@@ -307,7 +334,7 @@ class LeafLauncher:
                 except (ArgoError, ValueError, KeyError):
                     job.task = None
                 else:
-                    item = PodItem(node, _pod_of(job.task, job.template))
+                    item = PodItem(node, pod_of(job.task, job.template))
             out.append(item)
         return out
 
@@ -368,12 +395,13 @@ class LeafLauncher:
         return TaskSpec(
             namespace=self.host.key.namespace,
             workflow=self.host.name,
+            workflow_key=self.host.key,
             node_id=job.node.id,
             node_name=job.node.name,
             template_name=job.node.template_name,
-            main=_process(pod["main"]),
-            sidecars=tuple(_process(p) for p in pod["sidecars"]),
-            init=tuple(_process(p) for p in [*artifact_writers(job.node.inputs), *pod["init"]]),
+            main=process_spec(pod["main"]),
+            sidecars=tuple(process_spec(p) for p in pod["sidecars"]),
+            init=tuple(process_spec(p) for p in [*artifact_writers(job.node.inputs), *pod["init"]]),
             output_parameters=output_paths(tmpl),
             timeout=None,
             annotations=pod["annotations"],
@@ -400,27 +428,26 @@ class LeafLauncher:
             config_map=lambda name: self.host.config_maps.get((self.host.key.namespace, name)) or self.host.config_maps.get(("", name)),
         )
 
-    def _start_task(self, job: LeafJob) -> None:
+    async def _start_task(self, job: LeafJob) -> None:
         node = job.node
-        assert job.task is not None
+        task = job.task
+        assert task is not None
         node.started_at = self.clock.now()
         self.table.set_phase(node, RUNNING)
         self.jobs[node.id] = job
-        self.pods_created.append({"node": node.id, "name": node.name, "image": job.task.main.image})
-        task = job.task
-        executor = self.executor
+        self.pods_created.append({"node": node.id, "name": node.name, "image": task.main.image})
+        self.running[node.id] = None
+        try:
+            await self.executor.start(task)
+        except Exception as exc:  # an executor that breaks its contract: the node ends in Error
+            now = self.clock.now()
+            self.post(TaskFinished(node.id, TaskResult(ERROR, None, f"executor error: {exc}", None, {}, None, now, now)))
+            return
+        self._watch(job)
 
-        async def runner() -> None:
-            try:
-                result = await executor.run(task)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                now = self.clock.now()
-                result = TaskResult(ERROR, None, f"executor error: {exc}", None, {}, None, now, now)
-            self.post(TaskFinished(node.id, result))
-
-        self.tasks[node.id] = asyncio.create_task(runner(), name=f"hookbus-node-{node.id}")
+    def _watch(self, job: LeafJob) -> None:
+        """A daemon's release of its dependants, and the node's deadline (from when it started)."""
+        node = job.node
         if job.template.get("daemon"):
             # Argo's daemon: once it runs, dependants proceed; it is killed (Succeeded)
             # when the steps/DAG template that started it completes.
@@ -429,7 +456,39 @@ class LeafLauncher:
             self.table.done.append(node.id)
         deadline = _deadline_seconds(job.template)
         if deadline is not None:
-            self.timers.call_at(self.clock.now() + deadline, lambda: self._node_deadline(node.id))
+            began = node.started_at if node.started_at is not None else self.clock.now()
+            self.timers.call_at(began + deadline, lambda: self._node_deadline(node.id))
+
+    async def attach_running(self) -> None:
+        """Offer the leaves that were running before a restart to the executor.
+
+        A node the executor still has stays Running and its result is awaited as if it had
+        just started (daemon and deadline included); any other is recorded as lost (Error,
+        the ``pod_deleted_message`` of the settings), as are ``http`` requests (they do not
+        outlive the controller) and nodes whose task cannot be rebuilt.
+        """
+        jobs, self.attaching = self.attaching, []
+        for job in jobs:
+            node = job.node
+            if node.fulfilled:
+                continue
+            if job.kind not in ("http", "plugin") and await self._attach(job):
+                self.jobs[node.id] = job
+                self.running[node.id] = None
+                self._watch(job)
+            else:
+                self.host.finish(node, ERROR, self.settings.pod_deleted_message)
+
+    async def _attach(self, job: LeafJob) -> bool:
+        try:
+            job.task = self._task_spec(job)
+        except (ArgoError, ValueError, KeyError):
+            return False
+        try:
+            return await self.executor.attach(job.task)
+        except Exception:
+            log.exception("executor failed to re-attach a node; recording it as lost", node=job.node.id)
+            return False
 
     def _start_http(self, job: LeafJob) -> None:
         """``http`` templates: the controller sends the request itself."""
@@ -443,24 +502,58 @@ class LeafLauncher:
             result = await run_http(spec)
             self.post(TaskFinished(node.id, result))
 
-        self.tasks[node.id] = asyncio.create_task(runner(), name=f"hookbus-http-{node.id}")
+        self.running[node.id] = asyncio.create_task(runner(), name=f"hookbus-http-{node.id}")
         deadline = _deadline_seconds(job.template)
         if deadline is not None:
             self.timers.call_at(self.clock.now() + deadline, lambda: self._node_deadline(node.id))
 
-    def _node_deadline(self, node_id: str) -> None:
-        task = self.tasks.pop(node_id, None)
-        if task is None:
+    def _stop(self, node_id: str) -> bool:
+        """Stop running leaf *node_id* (``False``: it was not running). An ``http`` request is
+        cancelled now, an executor's node at the end of the pass (:meth:`cancel_stopped`)."""
+        if node_id not in self.running:
+            return False
+        request = self.running.pop(node_id)
+        if request is not None:
+            request.cancel()
+        else:
+            job = self.jobs.get(node_id)
+            if job is not None and job.task is not None:
+                self.stopping.append(job.task)
+        return True
+
+    async def cancel_stopped(self) -> None:
+        """Cancel in the executor the nodes this pass stopped (their outcome is recorded already)."""
+        if not self.stopping:
             return
-        task.cancel()
+        stopping, self.stopping = self.stopping, []
+        cancel = self.executor.cancel
+        if len(stopping) == 1:
+            outcomes: list[BaseException | None] = [await _settled(cancel(stopping[0]))]
+        else:
+            outcomes = await asyncio.gather(*(cancel(task) for task in stopping), return_exceptions=True)
+        for task, outcome in zip(stopping, outcomes, strict=True):
+            if isinstance(outcome, Exception):
+                log.error("executor failed to cancel a node", node=task.node_id, error=str(outcome))
+
+    def stop_all(self) -> list[asyncio.Task[None]]:
+        """Stop every running leaf (controller shutdown: nothing is recorded); the ``http``
+        requests to wait for. The executor's nodes are cancelled by :meth:`cancel_stopped`."""
+        requests = [r for r in self.running.values() if r is not None]
+        for node_id in list(self.running):
+            self._stop(node_id)
+        return requests
+
+    def _node_deadline(self, node_id: str) -> None:
+        if not self._stop(node_id):
+            return
         self.jobs.pop(node_id, None)
         self.host.finish(self.table.nodes[node_id], FAILED, "Pod was active on the node longer than the specified deadline")
 
     async def apply_results(self, results: list[TaskFinished]) -> None:
-        live = [(r, self.jobs.get(r.node_id)) for r in results if r.node_id in self.tasks]
+        live = [(r, self.jobs.get(r.node_id)) for r in results if r.node_id in self.running]
         applied: list[tuple[LeafJob, JSON, str, str]] = []
         for finished, job in live:
-            self.tasks.pop(finished.node_id, None)
+            del self.running[finished.node_id]
             if job is None:
                 continue
             result = finished.result
@@ -525,20 +618,17 @@ class LeafLauncher:
         for node_id, boundary in list(self.daemons.items()):
             if boundary_id is None or boundary == boundary_id:
                 del self.daemons[node_id]
-                task = self.tasks.pop(node_id, None)
-                if task is not None:
-                    task.cancel()
+                self._stop(node_id)
                 self.jobs.pop(node_id, None)
                 self.host.finish(self.table.nodes[node_id], SUCCEEDED)
 
     def fail_active(self, message: str, *, include_exit: bool) -> None:
         """Kill running leaves and fail queued and held ones (exit handlers' only with *include_exit*)."""
-        for node_id, task in list(self.tasks.items()):
+        for node_id in list(self.running):
             job = self.jobs.get(node_id)
             if job is not None and job.ctx.on_exit and not include_exit:
                 continue
-            task.cancel()
-            self.tasks.pop(node_id, None)
+            self._stop(node_id)
             self.jobs.pop(node_id, None)
             self.host.finish(self.table.nodes[node_id], FAILED, message)
         kept: deque[LeafJob] = deque()
@@ -575,6 +665,15 @@ class LeafLauncher:
                 self.table.touch(node)
 
 
+async def _settled(outcome: Awaitable[None]) -> BaseException | None:
+    """Await *outcome*; the exception it raised (``None``: none)."""
+    try:
+        await outcome
+    except Exception as exc:
+        return exc
+    return None
+
+
 def _deadline_seconds(tmpl: Mapping[str, Any]) -> float | None:
     values = []
     for key in ("activeDeadlineSeconds", "timeout"):
@@ -585,67 +684,6 @@ def _deadline_seconds(tmpl: Mapping[str, Any]) -> float | None:
             except (ArgoError, ValueError):
                 continue
     return min(values) if values else None
-
-
-def _process(p: Mapping[str, Any]) -> ProcessSpec:
-    return ProcessSpec(
-        name=str(p.get("name") or "main"),
-        image=p.get("image"),
-        command=tuple(p.get("command") or ()),
-        args=tuple(p.get("args") or ()),
-        env=dict(p.get("env") or {}),
-        working_dir=p.get("workingDir"),
-        source=p.get("source"),
-    )
-
-
-_PROCESS_KEYS = frozenset({"name", "image", "command", "args", "env", "workingDir", "source"})
-
-
-def _pod_of(task: TaskSpec | None, template: Mapping[str, Any] | None = None) -> JSON:
-    """What ``pod.preCreate`` sees: the processes, plus the template's other container
-    fields (``securityContext``, ``resources``, ``volumeMounts`` ...) for policy plugins."""
-    assert task is not None
-    tmpl = template or {}
-    main_spec = tmpl.get("container") or tmpl.get("script") or {}
-    init_specs = list(tmpl.get("initContainers") or [])
-    sidecar_specs = list(tmpl.get("sidecars") or [])
-
-    def proc(p: ProcessSpec, spec: Mapping[str, Any] | None = None) -> JSON:
-        out: JSON = {k: v for k, v in (spec or {}).items() if k not in _PROCESS_KEYS}
-        out.update(
-            name=p.name, image=p.image, command=list(p.command), args=list(p.args),
-            env=dict(p.env), workingDir=p.working_dir, source=p.source,
-        )
-        return out
-
-    def spec_named(specs: list[Any], name: str) -> Mapping[str, Any] | None:
-        return next((c for c in specs if isinstance(c, dict) and c.get("name") == name), None)
-
-    return {
-        "name": task.node_id,
-        "main": proc(task.main, main_spec),
-        "init": [proc(p, spec_named(init_specs, p.name)) for p in task.init],
-        "sidecars": [proc(p, spec_named(sidecar_specs, p.name)) for p in task.sidecars],
-        "labels": dict(task.labels),
-        "annotations": dict(task.annotations),
-    }
-
-
-def _pod_metadata(task: TaskSpec) -> JSON:
-    """The labels and annotations of the pod a node runs in (kept on the node when plugins patched them)."""
-    return {"labels": dict(task.labels), "annotations": dict(task.annotations)}
-
-
-def _apply_pod(task: TaskSpec, pod: Mapping[str, Any]) -> TaskSpec:
-    return replace(
-        task,
-        main=_process(pod.get("main") or {}),
-        init=tuple(_process(p) for p in pod.get("init") or []),
-        sidecars=tuple(_process(p) for p in pod.get("sidecars") or []),
-        labels=dict(pod.get("labels") or {}),
-        annotations=dict(pod.get("annotations") or {}),
-    )
 
 
 def plugin_placeholder(name: str) -> bool:

@@ -6,7 +6,8 @@ publisher) implement them and may import from here. Nothing here imports an adap
 
 - :class:`WorkflowStore`: durable workflows and nodes, with conditional writes
   (:class:`RevisionConflict`), keyed by :class:`WorkflowKey`.
-- :class:`Executor`: runs leaf nodes (records in :mod:`.tasks`).
+- :class:`Executor`: starts, re-attaches to and cancels leaf nodes and reports their
+  results to a sink the controller binds (records in :mod:`.tasks`).
 - :class:`HookPoints`: the plugin hooks, batched per scheduling pass (records in :mod:`.hooks`).
 - :class:`EventSink`: notifications, sent after the state they describe is persisted.
 - :class:`WorkflowSource`: where submitted workflows come from.
@@ -18,10 +19,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from .keys import WorkflowKey
 from .tasks import ProcessSpec, TaskResult, TaskSpec
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+    from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 
     from ..argo.manifest import Bundle
     from ..argo.types import JSON
@@ -58,17 +60,6 @@ __all__ = [
 
 
 # ------------------------------------------------------------------ store
-
-
-@dataclass(frozen=True, slots=True)
-class WorkflowKey:
-    """Identity of a stored workflow."""
-
-    namespace: str
-    name: str
-
-    def __str__(self) -> str:
-        return f"{self.namespace}/{self.name}"
 
 
 @dataclass
@@ -149,12 +140,49 @@ class WorkflowStore(Protocol):
 
 @runtime_checkable
 class Executor(Protocol):
-    """Runs leaf nodes. Cancelling :meth:`run` stops the node's processes promptly."""
+    """Runs leaf nodes, each independently of any coroutine of the engine.
+
+    The engine binds a sink once (:meth:`bind`), starts a node (:meth:`start`) and goes
+    on; how the node ended arrives later through the sink, which the controller binds for
+    every workflow and which routes each result by the identity it carries
+    (:attr:`TaskResult.key`, :attr:`TaskResult.node_id`). A node is named by its task's
+    ``namespace``, ``workflow`` and ``node_id``; those identify it in :meth:`attach` and
+    :meth:`cancel` too.
+    """
 
     name: str
 
-    async def run(self, task: TaskSpec) -> TaskResult:
-        """Run *task* to completion and report how it ended (never raises for a node failure)."""
+    def bind(self, sink: Callable[[TaskResult], None]) -> None:
+        """Report every finished node's result to *sink* from now on (it replaces any
+        earlier sink: a restarted controller binds its own). Results that ended before a
+        sink was bound are reported to it at once. *sink* is called on the event loop,
+        returns at once and never raises; node failures are results, not exceptions."""
+        ...
+
+    async def start(self, task: TaskSpec) -> None:
+        """Begin *task*; return once it is started, never waiting for it to end.
+
+        A node that cannot start is not an exception: its result (``Error`` or ``Failed``,
+        with the reason) is reported to the sink like any other.
+        """
+        ...
+
+    async def attach(self, task: TaskSpec) -> bool:
+        """After a controller restart, take *task*'s node up again if it still runs.
+
+        True: the executor found the node and will report its result to the sink (also
+        when it ended while the controller was away). False: nothing of it survives; the
+        engine records the node as lost. *task* is rebuilt from the node's template, so
+        only its identity is sure to match what :meth:`start` was given.
+        """
+        ...
+
+    async def cancel(self, task: TaskSpec) -> None:
+        """Stop *task*'s node promptly; return once its processes are gone.
+
+        The engine records the cancelled node's outcome itself (stop, deadline, daemon end):
+        a result reported for it afterwards is ignored. Unknown or finished nodes are ignored.
+        """
         ...
 
     async def close(self) -> None:

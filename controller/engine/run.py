@@ -346,9 +346,8 @@ class WorkflowRun:
             return node
         inputs = node.inputs or {}
         if node.type in LEAF_TYPES and node.phase == RUNNING and node.type != PLUGIN:
-            # Its node.preExecute fired before the restart: node.postExecute is still owed.
-            self.launcher.executing.add(node.id)
-            self.finish(node, ERROR, self.env.settings.pod_deleted_message)
+            # Running before the restart: the executor may still have it (else it is lost).
+            self.launcher.reattach(node, tmpl, kind, tctx, ChainMap(inputs_scope(inputs), self.globals))
             return node
         self._begin(node, tmpl, kind, tctx, inputs)
         return node
@@ -423,12 +422,16 @@ class WorkflowRun:
         self.timers.run_soon()
         while True:
             self._drain()
+            if launcher.attaching:
+                await launcher.attach_running()
+                continue
             jobs = launcher.launchable()
             if not jobs:
                 break
             await launcher.launch(jobs)
         if self.table.done:
             self._drain()
+        await launcher.cancel_stopped()
         await launcher.post_execute_the_rest()
         announced = await self.persister.save(self.wf, self.status, launcher.pods_created, launcher.verdicts)
         if announced is not None and announced[0] in WORKFLOW_DONE:
@@ -582,8 +585,9 @@ class WorkflowRun:
         self._set_workflow_phase(ERROR, message)
 
     async def close(self) -> None:
-        """Cancel timers and executor tasks (controller shutdown); nodes stay as persisted."""
-        tasks = list(self.launcher.tasks.values())
+        """Cancel timers, ``http`` requests and the executor's nodes (controller shutdown);
+        nodes stay as persisted."""
+        tasks = self.launcher.stop_all()
         sleeper = self.timers.sleeper()
         if sleeper is not None:
             tasks.append(sleeper)
@@ -594,4 +598,4 @@ class WorkflowRun:
                 await task
             except asyncio.CancelledError:
                 pass
-        self.launcher.tasks.clear()
+        await self.launcher.cancel_stopped()

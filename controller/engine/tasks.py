@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Final
 
+from .keys import WorkflowKey
+
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
@@ -67,11 +69,22 @@ class TaskSpec:
     """Volume mounts: absolute mount path in the node -> host directory shared there by every
     container of the node (and by other nodes given the same directory, as a PVC is). An empty
     host directory string means a fresh directory private to this node (an ``emptyDir``)."""
+    workflow_key: WorkflowKey | None = None
+    """The workflow as a key (the engine passes the one it routes results by); read :attr:`key`."""
+
+    @property
+    def key(self) -> WorkflowKey:
+        """The workflow the node belongs to (with :attr:`node_id`, the node's identity)."""
+        return self.workflow_key or WorkflowKey(self.namespace, self.workflow)
 
 
 @dataclass(frozen=True)
 class TaskResult:
     """How a node's run ended.
+
+    ``key`` and ``node_id`` name the node (its task's :attr:`TaskSpec.key` and
+    :attr:`TaskSpec.node_id`): the engine routes the result by them. An executor that
+    builds a result without them stamps them before reporting it.
 
     ``phase`` is ``Succeeded``, ``Failed`` or ``Error``. ``result`` is the main
     process's stdout as Argo's ``outputs.result`` (one trailing newline removed,
@@ -92,3 +105,7 @@ class TaskResult:
     artifacts: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
     """Output artifact name -> host path of what the node wrote there (absent when it wrote nothing).
     The path stays valid until the executor's state for the node is removed."""
+    key: WorkflowKey | None = None
+    """The workflow of the node this result is about."""
+    node_id: str = ""
+    """The node this result is about."""

@@ -27,7 +27,8 @@ container's log; a missing one is named as missing on this host, with its image.
 A node that cannot run at all (unknown image entrypoint, isolation failure) is
 ``Error``. Init containers run first, in order; sidecars start before ``main``
 and are stopped (SIGTERM, then SIGKILL after ``kill_grace``) when it ends. A
-deadline or a cancelled :meth:`run` kills the process group at once.
+deadline or a cancelled node (:meth:`cancel`, or a cancelled :meth:`run`) kills the
+process group at once.
 
 Helper commands for image-only tools are put on the PATH of node processes:
 ``argosay`` (see :mod:`.argosay`) and ``python`` when the host has only
@@ -63,6 +64,7 @@ from .base import (
     RESULT_MAX_BYTES,
     SUCCEEDED,
     ProcessSpec,
+    TaskExecutor,
     TaskResult,
     TaskSpec,
     trim_result,
@@ -121,8 +123,12 @@ class _Running:
         self.ready = ready
 
 
-class LocalExecutor:
+class LocalExecutor(TaskExecutor):
     """Runs nodes as host processes, isolated per node when the host allows it.
+
+    Each node is a coroutine of the controller's process (see :class:`~.base.TaskExecutor`)
+    that owns its processes: a node does not outlive the controller, so :meth:`attach`
+    finds nothing after a restart.
 
     ``state_dir``: where node directories go (``None``: a temporary directory
     removed by :meth:`close`). ``isolate``: ``None`` detects once whether
@@ -142,6 +148,7 @@ class LocalExecutor:
         kill_grace: float = 5.0,
         inherit_env: tuple[str, ...] = DEFAULT_INHERIT_ENV,
     ) -> None:
+        super().__init__()
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         if state_dir is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="hookbus-local-")
@@ -578,10 +585,11 @@ class LocalExecutor:
         )
 
     async def close(self) -> None:
-        """Kill every process still running and remove a temporary state dir. Idempotent."""
+        """Stop every node, kill every process still running and remove a temporary state dir. Idempotent."""
         if self._closed:
             return
         self._closed = True
+        await super().close()
         for proc in list(self._live):
             _signal_group(proc, signal.SIGKILL)
         for proc in list(self._live):

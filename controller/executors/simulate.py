@@ -35,7 +35,7 @@ import time
 from typing import TYPE_CHECKING, Final
 
 from ..argo.durations import parse_duration
-from .base import ERROR, FAILED, PHASES, SUCCEEDED, TaskResult
+from .base import ERROR, FAILED, PHASES, SUCCEEDED, TaskExecutor, TaskResult
 
 if TYPE_CHECKING:
     from .base import TaskSpec
@@ -52,12 +52,16 @@ DEADLINE_MESSAGE: Final = "Pod was active on the node longer than the specified 
 _NO_PARAMETERS: Final[dict[str, str]] = {}
 
 
-class SimulateExecutor:
-    """Pretends to run nodes; outcomes come from ``hookbus.io/simulate-*`` annotations."""
+class SimulateExecutor(TaskExecutor):
+    """Pretends to run nodes; outcomes come from ``hookbus.io/simulate-*`` annotations.
+
+    Each node is a coroutine of the controller's process (see :class:`~.base.TaskExecutor`):
+    nothing of it survives a restart, so :meth:`attach` finds nothing."""
 
     name = "simulate"
 
     def __init__(self) -> None:
+        super().__init__()
         self.runs = 0
         """How many nodes were run (for tests and benchmarks)."""
 
@@ -67,7 +71,7 @@ class SimulateExecutor:
         now = time.time()
         annotations = task.annotations
         if not annotations or not any(key.startswith(PREFIX) for key in annotations):
-            return TaskResult(SUCCEEDED, 0, "", "", _NO_PARAMETERS, None, now, now)
+            return TaskResult(SUCCEEDED, 0, "", "", _NO_PARAMETERS, None, now, now, key=task.key, node_id=task.node_id)
         return await self._run_annotated(task, now)
 
     async def _run_annotated(self, task: TaskSpec, started: float) -> TaskResult:
@@ -99,10 +103,8 @@ class SimulateExecutor:
         parameters = {key[len(OUTPUT) :]: value for key, value in annotations.items() if key.startswith(OUTPUT)}
         result = annotations.get(RESULT, "")
         code: int | None = None if phase == ERROR and EXIT_CODE not in annotations else exit_code
-        return TaskResult(phase, code, message, result, parameters, None, started, time.time())
+        return TaskResult(phase, code, message, result, parameters, None, started, time.time(), key=task.key, node_id=task.node_id)
 
-    async def close(self) -> None:
-        """Nothing to release."""
 
 
 def _exit_code(text: str | None) -> int:

@@ -31,7 +31,7 @@ from hookbus.bus import (
 from hookbus.bus.connection import connect
 from hookbus.bus.events import replay
 from hookbus.bus.testing import wait_registered
-from hookbus.controller.executors.base import TaskResult, TaskSpec
+from hookbus.controller.executors.base import TaskExecutor, TaskResult, TaskSpec
 from tests.support.hookstack import Stack, open_app, stack_settings
 from tests.support.waiting import wait_for
 
@@ -50,7 +50,7 @@ pytestmark = pytest.mark.slow
 
 
 @dataclass
-class RecordingExecutor:
+class RecordingExecutor(TaskExecutor):
     """An executor double: records every TaskSpec it is given; nodes of *gated* templates
     wait until :meth:`release`; everything else succeeds at once."""
 
@@ -58,6 +58,9 @@ class RecordingExecutor:
     tasks: list[TaskSpec] = field(default_factory=list)
     name: str = "recording"
     _gates: dict[str, asyncio.Event] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        TaskExecutor.__init__(self)
 
     def gate(self, template: str) -> asyncio.Event:
         return self._gates.setdefault(template, asyncio.Event())
@@ -74,9 +77,6 @@ class RecordingExecutor:
             await self.gate(task.template_name).wait()
         now = time.time()
         return TaskResult("Succeeded", 0, "", "", {}, None, now, now)
-
-    async def close(self) -> None:
-        return None
 
 
 async def open_stack(

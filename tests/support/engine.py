@@ -13,14 +13,14 @@ import yaml
 from hookbus.controller.engine.controller import Controller
 from hookbus.controller.engine.memory_store import MemoryStore
 from hookbus.controller.engine.settings import ControllerSettings
-from hookbus.controller.executors.base import TaskResult, TaskSpec
+from hookbus.controller.executors.base import TaskExecutor, TaskResult, TaskSpec
 
 if TYPE_CHECKING:
     from hookbus.controller.engine.clock import Clock
 
 
 @dataclass
-class ScriptedExecutor:
+class ScriptedExecutor(TaskExecutor):
     """An Executor test double that interprets a tiny shell-like language, no processes.
 
     The main container's ``args`` (or ``source``) is read as ``;``-separated commands:
@@ -35,6 +35,9 @@ class ScriptedExecutor:
     _gates: dict[str, asyncio.Event] = field(default_factory=dict)
     started: list[str] = field(default_factory=list)
     blocking: bool = True
+
+    def __post_init__(self) -> None:
+        TaskExecutor.__init__(self)
 
     def release(self, node_name_suffix: str = "") -> None:
         for key, gate in self._gates.items():
@@ -68,9 +71,6 @@ class ScriptedExecutor:
         phase = "Succeeded" if code == 0 else "Failed"
         message = "" if code == 0 else f"Error (exit code {code})"
         return TaskResult(phase, code, message, "\n".join(out), params, None, 0.0, 0.0)
-
-    async def close(self) -> None:
-        return None
 
 
 def load(text: str) -> dict[str, Any]:
