@@ -244,3 +244,22 @@ def test_the_checker_finds_a_cycle_hidden_under_type_checking(tmp_path: Path) ->
         },
     )
     assert cycles(graph(root), f"{C}.engine") == [[f"{C}.engine.frames", f"{C}.engine.run"]]
+
+
+MAX_MODULE_LINES = 800
+ONE_THING = {
+    "bus/events/publisher.py": "the publisher's queue, batching, ack window and retries share one state",
+    "bus/dispatch.py": "one hook call's life: filters, projection, chunking, ordering, breaker and merge",
+}
+"""Modules allowed past :data:`MAX_MODULE_LINES`, each with the reason it is one thing."""
+
+
+def test_modules_stay_small_unless_they_are_one_thing() -> None:
+    sizes = {
+        str(path.relative_to(ROOT)): len(path.read_text().splitlines())
+        for folder in PACKAGES
+        for path in (ROOT / folder).rglob("*.py")
+    }
+    assert {name: n for name, n in sizes.items() if n > MAX_MODULE_LINES and name not in ONE_THING} == {}
+    assert sizes["controller/engine/run.py"] < 600, "the coordinator grew: move state into its own module"
+    assert all(sizes[name] > MAX_MODULE_LINES for name in ONE_THING), "an exception no longer needed: drop it"

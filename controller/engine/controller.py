@@ -27,6 +27,7 @@ from ..argo.manifest import (
     workflow_name,
 )
 from .clock import SystemClock
+from .env import RunEnv
 from .hooks import NullEvents, NullHooks
 from .messages import QUIESCE, READ, Command, Event, Start, TaskFinished
 from .model import (
@@ -40,7 +41,7 @@ from .model import (
 )
 from .ports import Executor, RevisionConflict, WorkflowKey
 from .reactor import Reactor
-from .run import WORKFLOW_DONE, RunEnv, WorkflowRun
+from .run import WORKFLOW_DONE, WorkflowRun
 from .snapshot import SNAPSHOT_SLICE
 from .warnings import set_warnings
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 from collections import ChainMap
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..argo.durations import parse_duration
@@ -49,7 +48,7 @@ from .model import (
 )
 from .nodes import NodeTable
 from .persister import Persister
-from .resolver import Memo, TemplateResolver, memo_lookup
+from .resolver import TemplateResolver, memo_lookup
 from .scheduler import Callback, ExecCtx, Owner
 from .scope import inputs_scope
 from .snapshot import snapshot, snapshot_in_slices, workflow_record
@@ -64,25 +63,12 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
     from ..argo.types import JSON
-    from .ports import Clock, EventSink, Executor, HookPoints, WorkflowKey, WorkflowStore
-    from .settings import ControllerSettings
+    from .env import RunEnv
+    from .ports import Clock, WorkflowKey
 
-__all__ = ["WORKFLOW_DONE", "RunEnv", "WorkflowRun"]
+__all__ = ["WORKFLOW_DONE", "WorkflowRun"]
 
 WORKFLOW_DONE = frozenset({SUCCEEDED, FAILED, ERROR})
-
-
-@dataclass
-class RunEnv:
-    """What a run needs from its controller."""
-
-    settings: ControllerSettings
-    executor: Executor
-    hooks: HookPoints
-    events: EventSink
-    store: WorkflowStore
-    clock: Clock
-    memo: Memo
 
 
 class WorkflowRun:

@@ -7,12 +7,12 @@ import os
 from typing import TYPE_CHECKING
 
 import pytest
-from tests.executors.helpers import proc, sh, task
 
 from hookbus.controller.engine.ports import Executor, WorkflowKey
 from hookbus.controller.executors.base import TaskExecutor, TaskResult, TaskSpec
 from hookbus.controller.executors.local import LocalExecutor
 from hookbus.controller.executors.simulate import SimulateExecutor
+from tests.support.executors import proc, sh, task
 from tests.support.waiting import wait_for
 
 if TYPE_CHECKING:
