@@ -194,7 +194,7 @@ class PluginHooks:
         decision = result.get("decision")
         message = str(result.get("message", ""))
         if decision == "shortCircuit":
-            phase = result.get("phase", "Succeeded")
+            phase = result.get("phase", Phase.SUCCEEDED.value)
             outputs = result.get("outputs")
             if phase not in _SHORT_CIRCUIT_PHASES or (outputs is not None and not isinstance(outputs, dict)):
                 problem = "a short-circuit needs phase Succeeded, Skipped or Failed and outputs as a map"

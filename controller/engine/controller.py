@@ -31,8 +31,10 @@ from .env import RunEnv
 from .hooks import NullEvents, NullHooks
 from .messages import QUIESCE, READ, Command, Event, Start, TaskFinished
 from .model import (
+    ERROR,
     FAILED,
     LEAF_TYPES,
+    PENDING,
     RUNNING,
     SUCCEEDED,
     public_node,
@@ -212,7 +214,7 @@ class Controller:
         key = _key_of(resolved)
         status = resolved.setdefault("status", {})
         if rejection is None:
-            status["phase"] = "Pending"
+            status["phase"] = PENDING
         else:
             # Like a workflow Argo's controller finds invalid: it exists, failed, and never ran.
             now = timestamp(self.clock.now())
@@ -460,7 +462,7 @@ class Controller:
     async def retry(self, key: WorkflowKey) -> None:
         """Run a Failed/Error workflow again: Succeeded nodes are kept, the rest re-run."""
         run = self._run(key)
-        if run.phase not in (FAILED, "Error"):
+        if run.phase not in (FAILED, ERROR):
             raise ValueError(f"workflow {key.name} is {run.phase}; only Failed or Error workflows can be retried")
         await run.close()
         keep = {

@@ -18,6 +18,7 @@ from ..argo.depends import TaskState, parse_depends
 from ..argo.durations import parse_duration
 from ..argo.errors import ArgoError
 from ..argo.substitute import substitute
+from ..argo.types import Phase
 from .model import (
     ERROR,
     FAILED,
@@ -405,10 +406,10 @@ class DagFrame:
         parts = []
         for dep in deps:
             other = self.tasks.get(dep, {})
-            allowed = ["Succeeded", "Skipped", "Daemoned"]
+            allowed = [Phase.SUCCEEDED.value, Phase.SKIPPED.value, "Daemoned"]
             cont = other.get("continueOn") or {}
             if cont.get("failed"):
-                allowed.append("Failed")
+                allowed.append(Phase.FAILED.value)
             if cont.get("error"):
                 allowed.append("Errored")
             if len(allowed) == 3:

@@ -14,6 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
+from ..argo.types import Phase
+
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
@@ -109,7 +111,7 @@ class PreExecute:
     """``node.preExecute`` result."""
 
     decision: PreExecuteDecision = "continue"
-    phase: str = "Succeeded"
+    phase: str = Phase.SUCCEEDED.value
     """For ``shortCircuit``: Succeeded, Skipped or Failed."""
     outputs: JSON | None = None
     message: str = ""

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..argo.errors import ArgoError
 from ..argo.expr import evaluate_bool
+from ..argo.types import Phase
 from .scope import format_value
 from .tasks import TaskResult
 
@@ -52,11 +53,11 @@ async def run_http(spec: Mapping[str, Any]) -> TaskResult:
     """
     started = time.time()
     if not spec.get("url"):
-        return TaskResult("Error", None, "http template without url", None, {}, None, started, time.time())
+        return TaskResult(Phase.ERROR.value, None, "http template without url", None, {}, None, started, time.time())
     try:
         status, body, headers = await asyncio.to_thread(_request, spec)
     except (OSError, ValueError) as exc:
-        return TaskResult("Error", None, f"http request failed: {exc}", None, {}, None, started, time.time())
+        return TaskResult(Phase.ERROR.value, None, f"http request failed: {exc}", None, {}, None, started, time.time())
     condition = spec.get("successCondition")
     try:
         if condition:
@@ -65,8 +66,8 @@ async def run_http(spec: Mapping[str, Any]) -> TaskResult:
         else:
             ok = 200 <= status < 300
     except (ArgoError, ValueError) as exc:
-        return TaskResult("Error", None, f"successCondition: {exc}", body, {}, None, started, time.time())
+        return TaskResult(Phase.ERROR.value, None, f"successCondition: {exc}", body, {}, None, started, time.time())
     message = "" if ok else f"received non-success status code {status}"
     if condition and not ok:
         message = f"successCondition {condition!r} evaluated false (status {status})"
-    return TaskResult("Succeeded" if ok else "Failed", None, message, body, {}, None, started, time.time())
+    return TaskResult(Phase.SUCCEEDED.value if ok else Phase.FAILED.value, None, message, body, {}, None, started, time.time())

@@ -10,6 +10,7 @@ from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from ..argo.errors import ArgoError
+from ..argo.types import Phase
 from .scope import format_value
 
 if TYPE_CHECKING:
@@ -248,7 +249,7 @@ def leaf_outputs(tmpl: Mapping[str, Any], result: TaskResult) -> tuple[JSON, str
             value = format_value(value_from["default"])
         elif "value" in decl:
             value = format_value(decl["value"])
-        elif value_from.get("path") and result.phase == "Succeeded" and problem is None:
+        elif value_from.get("path") and result.phase == Phase.SUCCEEDED and problem is None:
             problem = f"output parameter {name!r}: no file at {value_from['path']}"
         if value is not None:
             entry: JSON = {"name": name, "value": value}
@@ -263,7 +264,7 @@ def leaf_outputs(tmpl: Mapping[str, Any], result: TaskResult) -> tuple[JSON, str
         data = result.parameters.get(f"artifact:{name}")
         host = result.artifacts.get(name)
         if data is None and host is None:
-            if not decl.get("optional") and decl.get("path") and result.phase == "Succeeded" and problem is None:
+            if not decl.get("optional") and decl.get("path") and result.phase == Phase.SUCCEEDED and problem is None:
                 problem = f"output artifact {name!r}: nothing at {decl['path']}"
             continue
         if data is not None and len(data) <= ARTIFACT_MAX:

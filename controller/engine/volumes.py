@@ -33,6 +33,7 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
+from ..argo.types import Phase
 from .templates import TemplateError
 
 if TYPE_CHECKING:
@@ -234,6 +235,6 @@ def release_workflow_volumes(spec: Mapping[str, Any], *, root: Path | None, name
     if root is None:
         return
     strategy = str((spec.get("volumeClaimGC") or {}).get("strategy") or "OnWorkflowCompletion")
-    if strategy == "OnWorkflowSuccess" and phase != "Succeeded":
+    if strategy == "OnWorkflowSuccess" and phase != Phase.SUCCEEDED:
         return
     shutil.rmtree(workflow_dir(root, namespace, workflow), ignore_errors=True)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Final
 
 import structlog
 
+from ..argo.types import Phase
 from ..engine.ports import Executor, ProcessSpec, TaskResult, TaskSpec
 
 if TYPE_CHECKING:
@@ -35,11 +36,11 @@ __all__ = [
     "trim_result",
 ]
 
-SUCCEEDED: Final = "Succeeded"
+SUCCEEDED: Final = Phase.SUCCEEDED.value
 """The main process exited with code 0."""
-FAILED: Final = "Failed"
+FAILED: Final = Phase.FAILED.value
 """The main process (or an init process) exited with a non-zero code, or timed out."""
-ERROR: Final = "Error"
+ERROR: Final = Phase.ERROR.value
 """The node could not run at all (a command that cannot start, an isolation failure)."""
 
 PHASES: Final = frozenset({SUCCEEDED, FAILED, ERROR})
