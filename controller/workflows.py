@@ -16,8 +16,8 @@ from .argo.names import pod_name
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from .adapters.store import WorkflowKey
     from .argo.manifest import Bundle
+    from .engine.ports import WorkflowKey
 
 SUMMARY_POLL = 0.2
 """Seconds between looks at a workflow's summary while following it without its nodes."""
