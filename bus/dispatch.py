@@ -108,6 +108,33 @@ class Warning:
     message: str
 
 
+MAX_WARNING_CHARS = 1024
+"""A plugin warning longer than this is cut, with a note saying how much was left out."""
+MAX_WARNINGS_PER_REPLY = 16
+"""Warnings kept from one plugin for one item; the rest are counted in one last warning."""
+MAX_MESSAGE_CHARS = 4096
+"""A plugin's message (a rejection, a failure) longer than this is cut, with a note."""
+
+
+def clip(text: str, limit: int) -> str:
+    """*text*, cut to *limit* characters with a note of what was left out."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text) - limit:,} more characters cut)"
+
+
+def bounded_warnings(plugin: str, warnings: list[Any]) -> tuple[Warning, ...]:
+    """A reply's warnings as kept: at most :data:`MAX_WARNINGS_PER_REPLY`, each clipped.
+
+    A plugin's text is stored on the workflow, logged and shown by the CLI; one huge or
+    endless list must not make the workflow too large to store.
+    """
+    kept = tuple(Warning(plugin, clip(str(w), MAX_WARNING_CHARS)) for w in warnings[:MAX_WARNINGS_PER_REPLY])
+    if len(warnings) > MAX_WARNINGS_PER_REPLY:
+        kept += (Warning(plugin, f"... and {len(warnings) - MAX_WARNINGS_PER_REPLY:,} more warnings cut"),)
+    return kept
+
+
 @dataclass(slots=True)
 class Verdict:
     plugin: str
@@ -151,7 +178,7 @@ class ItemOutcome:
 
     @property
     def message(self) -> str:
-        return str(self.result.get("message", ""))
+        return clip(str(self.result.get("message", "")), MAX_MESSAGE_CHARS)
 
     @property
     def settled(self) -> bool:
@@ -707,7 +734,7 @@ class Dispatcher:
                 outcome = outcome_of(index)
                 warnings = reply.get("warnings")
                 if isinstance(warnings, list):
-                    outcome.warnings += tuple(Warning(name, str(w)) for w in warnings)
+                    outcome.warnings += bounded_warnings(name, warnings)
                 if spec.shadow:
                     outcome.shadow += (Verdict(name, reply),)
                     continue

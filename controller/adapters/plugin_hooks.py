@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from ...bus import Hook, ItemOutcome
-from ...bus.dispatch import NO_OPINION
+from ...bus.dispatch import MAX_MESSAGE_CHARS, NO_OPINION, clip
 from ..argo.durations import DurationError, parse_duration
 from ..argo.types import Phase
 from ..engine.hooks import (
@@ -192,7 +192,7 @@ class PluginHooks:
             phase = Phase.ERROR.value if outcome.error else Phase.FAILED.value
             return PreExecute(decision="fail", phase=phase, message=_message(outcome, hook), warnings=warnings, verdicts=verdicts)
         decision = result.get("decision")
-        message = str(result.get("message", ""))
+        message = clip(str(result.get("message", "")), MAX_MESSAGE_CHARS)
         if decision == "shortCircuit":
             phase = result.get("phase", Phase.SUCCEEDED.value)
             outputs = result.get("outputs")
@@ -244,7 +244,7 @@ class PluginHooks:
             out.append(
                 PostExecute(
                     outputs=outputs if isinstance(outputs, dict) else None,
-                    message=str(message) if message is not None and message != node.node.get("message") else None,
+                    message=clip(str(message), MAX_MESSAGE_CHARS) if message is not None and message != node.node.get("message") else None,
                     warnings=warnings,
                     verdicts=verdicts,
                 )
@@ -332,7 +332,7 @@ class PluginHooks:
             out.append(
                 PluginReply(
                     phase=str(reply["phase"]),
-                    message=str(reply.get("message", "")),
+                    message=clip(str(reply.get("message", "")), MAX_MESSAGE_CHARS),
                     outputs=outputs if isinstance(outputs, dict) else None,
                     requeue=_requeue_or_none(outcome.result.get("requeue")),
                     warnings=warnings,
@@ -356,6 +356,7 @@ class PluginHooks:
             summary = _summary(verdict.result)
             log.info("shadow plugin verdict", plugin=verdict.plugin, hook=hook.value, workflow=meta["name"], node=node_id, verdict=summary)
             said = verdict.result.get("message")
+            said = clip(str(said), MAX_MESSAGE_CHARS) if said else said
             message = f"{summary}: {said}" if said else summary
             verdicts.append(Verdict(verdict.plugin or "hookbus", hook.value, "shadow", node_id, message))
         return shown, tuple(verdicts)
