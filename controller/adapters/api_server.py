@@ -199,12 +199,24 @@ def _text(body: Mapping[str, Any], name: str, *, default: str | None = None) -> 
     return value
 
 
+MAX_QUEUED = 256
+"""Requests (other than ``watch``) waiting for a worker; past this, a request is answered
+503 at once ("busy; retry")."""
+WORKERS = 4
+"""Requests (other than ``watch``) answered at once, in the order they arrived."""
+MAX_WATCHES = 256
+"""Long-polling ``watch`` requests held at once; past this, a watch is answered 503."""
+
+
 class ApiServer:
     """Serves the control verbs for one controller on a NATS connection.
 
     ``async with ApiServer(controller, nc):`` subscribes (queue group
-    ``hookbus-controller``) and answers each request in its own task, so a
-    long-polling ``watch`` never holds up a ``get``; leaving stops it.
+    ``hookbus-controller``); leaving stops it. Requests are answered in the order they
+    arrive by :data:`WORKERS` workers from a queue of at most :data:`MAX_QUEUED`, so a
+    flood of requests costs the controller's loop a bounded share and running workflows
+    keep going; what does not fit is told 503 at once and may retry. A long-polling
+    ``watch`` has its own bound (:data:`MAX_WATCHES`), so it never holds up a ``get``.
     """
 
     def __init__(
@@ -229,10 +241,17 @@ class ApiServer:
         self._sub: Subscription | None = None
         self._plugin_sub: Subscription | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._queue: asyncio.Queue[tuple[str, Msg]] = asyncio.Queue(MAX_QUEUED)
+        self._workers: list[asyncio.Task[None]] = []
+        self.refused = 0
+        """Requests answered 503 because the queue (or the watches) were full."""
 
     async def start(self) -> None:
         """Subscribe to every control verb."""
         if self._sub is None:
+            self._workers = [
+                asyncio.create_task(self._work(), name=f"hookbus-api-worker-{i}") for i in range(WORKERS)
+            ]
             self._sub = await self.nc.subscribe(
                 subjects.control("workflow") + ".*", queue=QUEUE_GROUP, cb=self._on_request
             )
@@ -248,7 +267,8 @@ class ApiServer:
                 with contextlib.suppress(Exception):
                     await sub.unsubscribe()
         self._sub = self._plugin_sub = None
-        tasks = list(self._tasks)
+        tasks = [*self._tasks, *self._workers]
+        self._workers = []
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -263,9 +283,35 @@ class ApiServer:
 
     async def _on_request(self, msg: Msg) -> None:
         verb = verb_of(msg.subject)
-        task = asyncio.create_task(self._answer(verb, msg), name=f"hookbus-api-{verb}")
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        if verb == "watch":
+            if len(self._tasks) >= MAX_WATCHES:
+                await self._busy(msg, f"{MAX_WATCHES} watches are already held")
+                return
+            task = asyncio.create_task(self._answer(verb, msg), name="hookbus-api-watch")
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+            return
+        try:
+            self._queue.put_nowait((verb, msg))
+        except asyncio.QueueFull:
+            await self._busy(msg, f"{MAX_QUEUED} requests are already waiting")
+
+    async def _work(self) -> None:
+        while True:
+            verb, msg = await self._queue.get()
+            try:
+                await self._answer(verb, msg)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("control request could not be answered", verb=verb)
+
+    async def _busy(self, msg: Msg, why: str) -> None:
+        """Answer 503 at once: the caller may retry (the CLI says so)."""
+        self.refused += 1
+        if msg.reply:
+            reply, headers = self._error(ApiError(503, f"the controller is busy ({why}); retry"))
+            await self.nc.publish(msg.reply, encode(reply, Encoding.JSON), headers=headers)
 
     async def _answer(self, verb: str, msg: Msg) -> None:
         headers: dict[str, str] | None = None
