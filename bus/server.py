@@ -188,12 +188,33 @@ class EmbeddedServer:
                 raise
             raise ServerError(f"nats-server was not ready within {self.ready_timeout}s; its log:\n{tail}") from exc
         self.url = f"nats://{host}:{port}"
+        self.port = port  # a restart listens where clients reconnect
         assert self._proc.stderr is not None
         self._drain = asyncio.create_task(
             self._drain_log(self._proc.stderr), name="hookbus-nats-server-log"
         )
         log.info("embedded NATS server ready", url=self.url, pid=self._proc.pid)
         return self.url
+
+    async def exited(self) -> int:
+        """Wait until the running server process ends; its exit code (signals negative)."""
+        proc = self._proc
+        if proc is None:
+            raise ServerError("the nats-server is not running")
+        return await proc.wait()
+
+    async def restart(self) -> str:
+        """Start a server that ended by itself again, on the same port and store; its URL."""
+        proc, self._proc = self._proc, None
+        if proc is not None and proc.returncode is None:
+            self._proc = proc
+            raise ServerError("the nats-server is still running")
+        if self._drain is not None:
+            self._drain.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._drain
+            self._drain = None
+        return await self.start()
 
     async def _wait_ready(self) -> tuple[str, int]:
         assert self._proc is not None and self._proc.stderr is not None

@@ -20,6 +20,7 @@ the integration tests) differ only in their settings.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import tempfile
 from dataclasses import replace
@@ -51,6 +52,17 @@ if TYPE_CHECKING:
     DispatcherFactory = Callable[[Client, RegistryView, DispatchSettings], Dispatcher]
 
 log = structlog.get_logger(__name__)
+
+SERVER_RESTARTS = 3
+"""Deaths of the embedded nats-server, within :data:`SERVER_RESTART_WINDOW`, that are
+restarted; one more and the process gives up (:attr:`Hookbus.failed`)."""
+SERVER_RESTART_WINDOW = 60.0
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 async def ignore_error(exc: Exception) -> None:
@@ -110,6 +122,10 @@ class Hookbus:
         self.api: ApiServer | None = None
         """The control API server; ``None`` with the API off."""
         self._controller: Controller | None = None
+        self.failed = asyncio.Event()
+        """Set when a part this process cannot do without is gone for good (see :attr:`failure`)."""
+        self.failure = ""
+        """Why :attr:`failed` was set."""
 
     @property
     def controller(self) -> Controller:
@@ -218,6 +234,8 @@ class Hookbus:
             self._on_close("nats-server", server.stop)
             urls = [await server.start()]
             self.nats_url = urls[0]
+            watcher = asyncio.create_task(self._supervise(server), name="hookbus-nats-server-watch")
+            self._on_close("nats-server watch", lambda: _cancel(watcher))
         else:
             self.nats_url = ",".join(shown_url(u) for u in settings.bus.nats.urls)
         quiet: dict[str, Any] = (
@@ -227,10 +245,39 @@ class Hookbus:
         self._on_close("NATS connection", lambda: self._drain(nc))
         return nc
 
+    async def _supervise(self, server: EmbeddedServer) -> None:
+        """Start the embedded nats-server again when it dies alone (same port and store,
+        so clients reconnect); after :data:`SERVER_RESTARTS` deaths within
+        :data:`SERVER_RESTART_WINDOW` seconds, or a restart that fails, set :attr:`failed`."""
+        deaths: list[float] = []
+        loop = asyncio.get_running_loop()
+        while True:
+            code = await server.exited()
+            now = loop.time()
+            deaths = [t for t in deaths if now - t < SERVER_RESTART_WINDOW] + [now]
+            log.error("the embedded nats-server exited", code=code, deaths=len(deaths))
+            if len(deaths) > SERVER_RESTARTS:
+                self._fail(f"the embedded nats-server exited {len(deaths)} times within {SERVER_RESTART_WINDOW:.0f}s (last exit code {code})")
+                return
+            try:
+                await server.restart()
+            except Exception as exc:
+                self._fail(f"the embedded nats-server exited (code {code}) and could not be started again: {exc}")
+                return
+            log.warning("the embedded nats-server was started again", url=server.url)
+
+    def _fail(self, message: str) -> None:
+        log.error("hookbus cannot go on", reason=message)
+        self.failure = message
+        self.failed.set()
+
     @staticmethod
     async def _drain(nc: Client) -> None:
-        with contextlib.suppress(Exception):
+        try:
             await nc.drain()
+        except Exception:
+            with contextlib.suppress(Exception):
+                await nc.close()  # no server to drain to: stop reconnecting at least
 
     async def _delete_bucket(self, bucket: str) -> None:
         assert self.nc is not None

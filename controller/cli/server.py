@@ -12,6 +12,7 @@ from ..app import Hookbus
 from .common import (
     EXIT_INTERRUPTED,
     EXIT_OK,
+    EXIT_UNAVAILABLE,
     load_input,
     settings_from_args,
     stop_signals,
@@ -42,7 +43,15 @@ async def server_command(args: argparse.Namespace) -> int:
             print(f"  export HOOKBUS_NATS_URL={url}", flush=True)
             if args.url_file:
                 await asyncio.to_thread(_write_atomically, Path(args.url_file), url + "\n")
-            await stop.wait()
+            waits = [asyncio.create_task(stop.wait()), asyncio.create_task(app.failed.wait())]
+            try:
+                await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for task in waits:
+                    task.cancel()
+            if app.failed.is_set():
+                print(f"hookbus server: {app.failure}; exiting", file=sys.stderr, flush=True)
+                return EXIT_UNAVAILABLE
             print("hookbus server: shutting down", file=sys.stderr, flush=True)
     finally:
         undo()
