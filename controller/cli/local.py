@@ -16,6 +16,7 @@ from ..workflows import SUMMARY_POLL, node_pod_name, workflow_summary
 from . import render
 from .common import (
     EXIT_OK,
+    EXIT_UNAVAILABLE,
     EXIT_USAGE,
     CliError,
     emit,
@@ -112,11 +113,13 @@ async def run_command(args: argparse.Namespace) -> int:
         events=False,
         plugins=external and settings.plugins,
     )
+    failing: asyncio.Task[None] | None = None
     stop, received, undo = stop_signals()
     finals: list[dict[str, Any]] = []
     interrupted = False
     try:
         async with Hookbus(settings) as app:
+            failing = asyncio.create_task(_stop_when_failed(app, stop), name="hookbus-run-failure")
             controller = app.controller
             keys = []
             for _source, workflow in workflows:
@@ -155,10 +158,20 @@ async def run_command(args: argparse.Namespace) -> int:
                 if interrupted:
                     break
     finally:
+        if failing is not None:
+            failing.cancel()
         undo()
+    if app.failed.is_set():
+        raise CliError(f"hookbus: {app.failure}", EXIT_UNAVAILABLE)
     if interrupted:
         return signal_exit(received)
     return max(exit_code_for(w) for w in finals)
+
+
+async def _stop_when_failed(app: Hookbus, stop: asyncio.Event) -> None:
+    """Stop following the run when the process cannot go on (its NATS server is gone)."""
+    await app.failed.wait()
+    stop.set()
 
 
 # --------------------------------------------------------------------------- lint
