@@ -21,6 +21,7 @@ limits on comprehension size and string growth.
 from __future__ import annotations
 
 import functools
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -87,9 +88,7 @@ class CompiledExpression:
     def evaluate(self, env: Mapping[str, Any]) -> Any:
         """Evaluate with ``env`` as the variables (functions are looked up there first)."""
         call_named = functools.partial(_call_named, env)
-        evaluator = simpleeval.EvalWithCompoundTypes(
-            operators={}, functions=helpers(call_named), names=dict(env)
-        )
+        evaluator = _Budgeted(operators={}, functions=helpers(call_named), names=dict(env))
         try:
             return evaluator.eval(self.text, previously_parsed=self.parsed.tree)
         except EvalError as exc:
@@ -104,6 +103,27 @@ class CompiledExpression:
             raise ExpressionError(
                 f"failed to evaluate expression {_limit(self.text)!r}: {type(exc).__name__}: {exc}"
             ) from None
+
+
+EVAL_BUDGET_S = 2.0
+"""Longest one evaluation may take; past it, it fails naming the expression."""
+_CHECK_EVERY = 255  # nodes between two looks at the clock (a mask: 2**n - 1)
+
+
+class _Budgeted(simpleeval.EvalWithCompoundTypes):  # type: ignore[misc]
+    """simpleeval's walker with a time budget: every evaluation ends within
+    :data:`EVAL_BUDGET_S`, however its functions and comprehensions nest."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._steps = 0
+        self._deadline = time.monotonic() + EVAL_BUDGET_S
+
+    def _eval(self, node: Any) -> Any:
+        self._steps += 1
+        if not self._steps & _CHECK_EVERY and time.monotonic() > self._deadline:
+            raise EvalError(f"took longer than {EVAL_BUDGET_S:g}s (the budget of one evaluation)")
+        return super()._eval(node)
 
 
 def _call_named(env: Mapping[str, Any], name: str, *args: Any) -> Any:

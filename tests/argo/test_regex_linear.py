@@ -35,3 +35,16 @@ def test_go_regexp_features_still_work() -> None:
     assert evaluate("sprig.regexReplaceAll('a(x*)b', '-ab-axxb-', '${1}W')", {}) == "-W-xxW-"
     assert evaluate("sprig.regexFindAll('[0-9]+', 'a1b22c333', -1)", {}) == ["1", "22", "333"]
     assert evaluate("'abc' matches '^a.c\\\\z'", {}) is True
+
+
+def test_an_evaluation_past_its_time_budget_fails_naming_the_expression(monkeypatch: pytest.MonkeyPatch) -> None:
+    import hookbus.controller.argo.expr as expr
+
+    monkeypatch.setattr(expr, "EVAL_BUDGET_S", 0.02)
+    slow = 'len(toJson(map(1..9000, {sprig.repeat(100, "x")})))'
+    started = time.monotonic()
+    with pytest.raises(ArgoError, match=r"failed to evaluate expression 'len\(toJson.*took longer than 0.02s"):
+        evaluate(slow, {})
+    assert time.monotonic() - started < 1.0
+    monkeypatch.setattr(expr, "EVAL_BUDGET_S", 30.0)
+    assert evaluate(slow, {}) > 900_000  # the same expression within a sane budget
