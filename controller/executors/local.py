@@ -601,8 +601,15 @@ class LocalExecutor(TaskExecutor):
 
 
 def _open_log(node_dir: Path, spec: ProcessSpec) -> BinaryIO:
-    """The container's log file, opened for appending (closed by ``_finish``)."""
-    return open(node_dir / f"{_SAFE.sub('_', spec.name or 'main')}.log", "ab")
+    """The container's log file, opened for appending (closed by ``_finish``).
+
+    Readable by the controller's user only (0600): a node's output may hold what its
+    secrets resolved to.
+    """
+    path = node_dir / f"{_SAFE.sub('_', spec.name or 'main')}.log"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+    os.fchmod(fd, 0o600)  # also when the file was there before, or the umask was wider
+    return os.fdopen(fd, "ab")
 
 
 def _make_dir(path: str) -> str:

@@ -200,3 +200,13 @@ async def test_sidecar_that_cannot_be_found_fails_the_node_and_stops_the_others(
     )
     assert time.monotonic() - started < 20
     assert not executor._live  # the sidecar already started was killed, not left running
+
+
+
+async def test_node_logs_are_readable_by_the_controller_user_only(executor: LocalExecutor) -> None:
+    import stat
+
+    result = await executor.run(task(sh("echo secret-value")))
+    assert result.log_path is not None
+    assert "secret-value" in read(result.log_path)
+    assert stat.S_IMODE(os.stat(result.log_path).st_mode) == 0o600
