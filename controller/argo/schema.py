@@ -321,7 +321,7 @@ _TABLES: dict[str, str] = {
 
 # Argo's containers: the Kubernetes container plus what Argo adds to it.
 _TABLES["UserContainer"] = _TABLES["Container"] + " mirrorVolumeMounts:bool"
-_TABLES["ScriptTemplate"] = _TABLES["Container"] + " source!"
+_TABLES["ScriptTemplate"] = _TABLES["Container"] + " source"  # Argo runs a script without source
 _TABLES["ContainerNode"] = _TABLES["Container"] + " dependencies:[]string"
 
 

@@ -154,3 +154,11 @@ def test_template_parallelism_and_suspend_duration_are_checked() -> None:
     wf["spec"]["templates"][1]["suspend"]["duration"] = "{{inputs.parameters.d}}"  # type: ignore[index]
     wf["spec"]["templates"][0]["parallelism"] = 2  # type: ignore[index]
     assert not [e for e in lint_workflow(wf) if "parallelism" in e.path or "duration" in e.path]
+
+
+def test_a_script_without_source_is_valid_as_argo_runs_it() -> None:
+    from hookbus.controller.argo.lint import lint_workflow
+
+    wf = _workflow(name="nosrc")
+    wf["spec"]["templates"] = [{"name": "main", "script": {"image": "python:3.11-alpine", "command": ["python"]}}]  # type: ignore[index]
+    assert lint_workflow(wf) == []
