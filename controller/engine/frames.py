@@ -19,6 +19,7 @@ from ..argo.durations import parse_duration
 from ..argo.errors import ArgoError
 from ..argo.substitute import substitute
 from ..argo.types import Phase
+from . import absent
 from .model import (
     ERROR,
     FAILED,
@@ -55,6 +56,7 @@ def expand(step: Mapping[str, Any], scope: Scope) -> list[Any] | None:
         return list(substitute(step["withItems"], scope, strict=False))
     if step.get("withParam") is not None:
         value = substitute(step["withParam"], scope, strict=False)
+        absent.check(value, "withParam")
         if isinstance(value, list):
             return value
         return json_list(str(value), "withParam")
@@ -72,6 +74,7 @@ def evaluate_when(run: Scheduler, step: Mapping[str, Any], scope: Scope) -> tupl
     from ..argo.expr import evaluate_when as _eval
 
     text = format_value(substitute(when, scope, strict=False))
+    absent.check(text, repr(when))
     return bool(_eval(text)), text
 
 
@@ -305,6 +308,8 @@ class StepsFrame:
                 self.local.update(aggregate_scope(prefix, nodes))
             else:
                 self.local.update(node_scope(prefix, nodes[0]))
+                step = next(s for s in self.groups[self.index] if s["name"] == step_name)
+                self.local.update(absent.producer_scope(self.run, step, self.ctx, prefix, nodes[0]))
         if gnode.phase in UNSUCCESSFUL:
             self.node.outbound_nodes = self._outbound(children, gnode)
             self.run.finish(self.node, FAILED, gnode.message)
@@ -544,6 +549,7 @@ class DagFrame:
         else:
             self.states[name] = TaskState(phase=node.phase, daemoned=bool((node.extra or {}).get("daemoned")))
             self.local.update(node_scope(f"tasks.{name}", node))
+            self.local.update(absent.producer_scope(self.run, self.tasks[name], self.ctx, f"tasks.{name}", node))
         self._branch(name, node.phase)
         for dependant in self.dependants[name]:
             self.remaining[dependant] -= 1

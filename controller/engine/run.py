@@ -373,6 +373,13 @@ class WorkflowRun:
             self.finish(node, ERROR, message)
         return node
 
+    def declared_outputs(self, step: Mapping[str, Any], ctx: ExecCtx) -> list[JSON]:
+        try:
+            tmpl, _, _ = self.templates.resolve(step, ctx)
+        except (ArgoError, ValueError, KeyError, TypeError):
+            return []
+        return list((tmpl.get("outputs") or {}).get("parameters") or [])
+
     def finish_composite(self, node: Node, tmpl: Mapping[str, Any], scope: Mapping[str, Any]) -> None:
         """Finish a steps/DAG node Succeeded, resolving its template outputs from *scope*."""
         try:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..argo.errors import ArgoError
 from ..argo.types import Phase
+from . import absent
 from .scope import format_value
 
 if TYPE_CHECKING:
@@ -52,6 +53,8 @@ def bind_inputs(
     Argument value first, then the template's ``value``/``default``, then
     ``valueFrom.configMapKeyRef`` (via *config_map(name, key, optional)*). A parameter
     with none of them raises :class:`TemplateError` (``inputs.parameters.x was not supplied``).
+    An argument that is exactly an absent optional (:mod:`.absent`) counts as not supplied;
+    one that contains it within other text is an error.
     Input artifacts take ``raw.data`` or ``from`` (a reference resolved by
     *artifact_data(ref)*, a ``str`` or a :class:`StoredArtifact`); their content travels
     under :data:`ARTIFACT_KEY`, or their host path under :data:`ARTIFACT_PATH_KEY`
@@ -63,8 +66,13 @@ def bind_inputs(
         name = decl["name"]
         arg = given.get(name)
         value: Any = None
+        if arg is not None and arg.get("value") == absent.ABSENT:
+            arg = None  # a Skipped/Omitted producer's output with no default: not supplied
+            if "value" not in decl and "default" not in decl and not decl.get("valueFrom"):
+                raise TemplateError(absent.argument_message(name))
         if arg is not None and "value" in arg:
             value = arg["value"]
+            absent.check(value, f"inputs.parameters.{name}: argument")
         elif arg is not None and (arg.get("valueFrom") or {}).get("configMapKeyRef") and config_map:
             ref = arg["valueFrom"]["configMapKeyRef"]
             value = config_map(ref["name"], ref["key"], bool(ref.get("optional")))

@@ -1,0 +1,210 @@
+"""Unhappy paths as Argo ends them: outputs of Skipped/Omitted producers, retry limits,
+failFast messages, suspends whose supplied outputs were never set."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.support.engine import ScriptedExecutor, by_name, load, make_controller
+
+ABSENT_MSG = "argument references an absent optional (skipped/omitted node output with no default)"
+
+
+async def run(text: str, ex: ScriptedExecutor | None = None, timeout: float = 5) -> dict[str, Any]:
+    ex = ex or ScriptedExecutor()
+    async with make_controller(ex) as ctl:
+        key = await ctl.submit(load(text))
+        return await ctl.wait(key, timeout=timeout)
+
+
+def by_display(wf: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {n["displayName"]: n for n in wf["status"]["nodes"].values()}
+
+
+def _producer(default: str | None) -> str:
+    value_from = "{path: /tmp/m" + (f", default: {default}" if default is not None else "") + "}"
+    return f"""
+  - name: produce
+    container: {{image: alpine, command: [sh, -c], args: ["write /tmp/m real"]}}
+    outputs: {{parameters: [{{name: msg, valueFrom: {value_from}}}]}}
+"""
+
+
+def _consumer(default: str | None) -> str:
+    decl = "{name: msg" + (f", default: {default}" if default is not None else "") + "}"
+    return f"""
+  - name: consume
+    inputs: {{parameters: [{decl}]}}
+    container: {{image: alpine, command: [sh, -c], args: ["echo got {{{{inputs.parameters.msg}}}}"]}}
+"""
+
+
+def dag_wf(producer_default: str | None, consumer_default: str | None, *, omitted: bool = False) -> str:
+    skip = "depends: \"gate.Failed\"" if omitted else "when: \"false == true\""
+    consumer_depends = "producer.Omitted" if omitted else "producer"
+    return f"""
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {{name: dg}}
+spec:
+  entrypoint: main
+  templates:
+  - name: main
+    dag:
+      tasks:
+      - {{name: gate, template: ok}}
+      - {{name: producer, template: produce, {skip}}}
+      - name: consumer
+        template: consume
+        depends: "{consumer_depends}"
+        arguments: {{parameters: [{{name: msg, value: "{{{{tasks.producer.outputs.parameters.msg}}}}"}}]}}
+  - name: ok
+    container: {{image: alpine, command: [sh, -c], args: ["echo ok"]}}
+{_producer(producer_default)}{_consumer(consumer_default)}"""
+
+
+def steps_wf(producer_default: str | None, consumer_default: str | None) -> str:
+    return f"""
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {{name: sg}}
+spec:
+  entrypoint: main
+  templates:
+  - name: main
+    steps:
+    - - {{name: producer, template: produce, when: "false == true"}}
+    - - name: consumer
+        template: consume
+        arguments: {{parameters: [{{name: msg, value: "{{{{steps.producer.outputs.parameters.msg}}}}"}}]}}
+{_producer(producer_default)}{_consumer(consumer_default)}"""
+
+
+# ---------------------------------------------------------------- 1. Skipped/Omitted producers
+
+
+async def test_dag_skipped_producer_default_is_the_value() -> None:
+    wf = await run(dag_wf("from-producer", "from-consumer"))
+    nodes = by_display(wf)
+    assert wf["status"]["phase"] == "Succeeded"
+    assert nodes["producer"]["phase"] == "Skipped"
+    assert nodes["consumer"]["phase"] == "Succeeded"
+    assert nodes["consumer"]["inputs"]["parameters"] == [{"name": "msg", "value": "from-producer"}]
+    assert nodes["consumer"]["outputs"]["result"] == "got from-producer"
+
+
+async def test_dag_omitted_producer_falls_back_to_consumer_default() -> None:
+    wf = await run(dag_wf(None, "from-consumer", omitted=True))
+    nodes = by_display(wf)
+    assert wf["status"]["phase"] == "Succeeded"
+    assert nodes["producer"]["phase"] == "Omitted"
+    assert nodes["consumer"]["phase"] == "Succeeded"
+    assert nodes["consumer"]["inputs"]["parameters"] == [{"name": "msg", "value": "from-consumer"}]
+
+
+async def test_dag_skipped_producer_without_defaults_errors_the_consumer() -> None:
+    ex = ScriptedExecutor()
+    wf = await run(dag_wf(None, None), ex)
+    nodes = by_display(wf)
+    assert wf["status"]["phase"] == "Error"
+    assert nodes["gate"]["phase"] == "Succeeded"
+    assert nodes["producer"]["phase"] == "Skipped"
+    assert nodes["consumer"]["phase"] == "Error"
+    assert nodes["consumer"]["message"] == f"inputs.parameters.msg: {ABSENT_MSG}"
+    assert not any(name.endswith(".consumer") for name in ex.started)  # never ran
+
+
+async def test_dag_omitted_producer_without_defaults_errors_the_consumer() -> None:
+    wf = await run(dag_wf(None, None, omitted=True))
+    nodes = by_display(wf)
+    assert wf["status"]["phase"] == "Error"
+    assert nodes["producer"]["phase"] == "Omitted"
+    assert nodes["consumer"]["phase"] == "Error"
+    assert ABSENT_MSG in nodes["consumer"]["message"]
+
+
+async def test_steps_skipped_producer_default_is_the_value() -> None:
+    wf = await run(steps_wf("from-producer", None))
+    nodes = by_display(wf)
+    assert wf["status"]["phase"] == "Succeeded"
+    assert nodes["consumer"]["inputs"]["parameters"] == [{"name": "msg", "value": "from-producer"}]
+
+
+async def test_steps_skipped_producer_falls_back_to_consumer_default() -> None:
+    wf = await run(steps_wf(None, "from-consumer"))
+    nodes = by_display(wf)
+    assert wf["status"]["phase"] == "Succeeded"
+    assert nodes["producer"]["phase"] == "Skipped"
+    assert nodes["consumer"]["inputs"]["parameters"] == [{"name": "msg", "value": "from-consumer"}]
+
+
+async def test_steps_skipped_producer_without_defaults_fails_the_workflow() -> None:
+    wf = await run(steps_wf(None, None))
+    nodes = by_name(wf)
+    assert wf["status"]["phase"] == "Failed"
+    assert nodes["sg[0].producer"]["phase"] == "Skipped"
+    consumer = nodes["sg[1].consumer"]
+    assert consumer["phase"] == "Error"
+    assert consumer["message"] == f"inputs.parameters.msg: {ABSENT_MSG}"
+    assert nodes["sg[1]"]["phase"] == "Failed"
+    assert nodes["sg"]["phase"] == "Failed"
+
+
+async def test_absent_optional_inside_longer_text_is_an_error_even_with_a_default() -> None:
+    text = steps_wf(None, "from-consumer").replace(
+        '"{{steps.producer.outputs.parameters.msg}}"', '"x-{{steps.producer.outputs.parameters.msg}}"'
+    )
+    wf = await run(text)
+    consumer = by_name(wf)["sg[1].consumer"]
+    assert wf["status"]["phase"] == "Failed"
+    assert consumer["phase"] == "Error"
+    assert "absent optional" in consumer["message"]
+
+
+async def test_when_on_absent_optional_errors_the_step() -> None:
+    text = steps_wf(None, "d").replace(
+        "template: consume\n", 'template: consume\n        when: "{{steps.producer.outputs.parameters.msg}} == a"\n'
+    )
+    wf = await run(text)
+    consumer = by_name(wf)["sg[1].consumer"]
+    assert wf["status"]["phase"] == "Failed"
+    assert consumer["phase"] == "Error"
+    assert "absent optional" in consumer["message"]
+
+
+DAG_OUTPUT = """
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {name: do}
+spec:
+  entrypoint: main
+  templates:
+  - name: main
+    dag:
+      tasks:
+      - {name: producer, template: produce, when: "false == true"}
+    outputs:
+      parameters:
+      - name: out
+        valueFrom: {parameter: "{{tasks.producer.outputs.parameters.msg}}"}
+  - name: produce
+    container: {image: alpine, command: [sh, -c], args: ["write /tmp/m real"]}
+    outputs: {parameters: [{name: msg, valueFrom: {path: /tmp/m}}]}
+"""
+
+
+async def test_composite_output_of_absent_optional_errors() -> None:
+    wf = await run(DAG_OUTPUT)
+    root = by_name(wf)["do"]
+    assert wf["status"]["phase"] == "Error"
+    assert root["phase"] == "Error"
+    assert root["message"] == (
+        'outputs: output parameter "out": "{{tasks.producer.outputs.parameters.msg}}" is an absent optional '
+        "(skipped/omitted node output with no default)"
+    )
+
+
+async def test_composite_output_of_absent_optional_takes_its_own_default() -> None:
+    wf = await run(DAG_OUTPUT.replace('"{{tasks.producer.outputs.parameters.msg}}"}', '"{{tasks.producer.outputs.parameters.msg}}", default: dd}'))
+    assert wf["status"]["phase"] == "Succeeded"
+    assert by_name(wf)["do"]["outputs"]["parameters"] == [{"name": "out", "value": "dd"}]
