@@ -26,7 +26,7 @@ form no cycle and that the engine imports nothing but itself and the Argo langua
     The state machines of composite nodes: ``StepsFrame`` (groups in order),
     ``GroupFrame`` (StepGroup/TaskGroup fan-out under ``parallelism``), ``DagFrame``
     (``dependencies``/``depends``, omitted tasks, ``failFast``, ``target``),
-    ``RetryFrame`` (``retryStrategy``), ``ExitFrame`` (step/task exit hooks); expression
+    ``RetryFrame`` (``retryStrategy``, in ``retry.py``), ``ExitFrame`` (step/task exit hooks); expression
     lifecycle hooks (evaluated when the node's phase changes, each fired at most once);
     suspend nodes; the workflow's own hooks and exit handler.
 ``nodes``, ``timers``, ``launcher``, ``pods``, ``persister``

@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 
 from ..argo import names
 from ..argo.depends import TaskState, parse_depends
-from ..argo.durations import parse_duration
 from ..argo.errors import ArgoError
 from ..argo.substitute import substitute
 from ..argo.types import Phase
@@ -23,7 +22,6 @@ from . import absent
 from .model import (
     ERROR,
     FAILED,
-    FULFILLED,
     OMITTED,
     RUNNING,
     STEP_GROUP,
@@ -608,158 +606,6 @@ def template_name(step: Mapping[str, Any]) -> str:
     return str(ref.get("template", ""))
 
 
-class RetryFrame:
-    """A Retry node: runs attempts ``name(0)``, ``name(1)`` ... under a ``retryStrategy``."""
-
-    def __init__(
-        self,
-        run: Scheduler,
-        node: Node,
-        step: Mapping[str, Any],
-        strategy: Mapping[str, Any],
-        scope: Scope,
-        ctx: ExecCtx,
-        arguments: Mapping[str, Any] | None,
-    ) -> None:
-        self.run = run
-        self.node = node
-        self.step = step
-        self.strategy = strategy
-        self.scope = scope
-        self.ctx = ctx
-        self.arguments = arguments
-        self.attempt = 0
-
-    def start(self) -> None:
-        self._run_attempt()
-
-    def _run_attempt(self) -> None:
-        name = f"{self.node.name}({self.attempt})"
-        self.run.execute(
-            name, self.step, self.scope, self.ctx.attempt(self.attempt), self,
-            display=f"{self.node.display_name}({self.attempt})", parents=[self.node.id],
-            arguments=self.arguments,
-        )
-
-    def child_done(self, child: Node) -> None:
-        run = self.run
-        node = self.node
-        if child.phase not in UNSUCCESSFUL:
-            node.outputs = child.outputs
-            node.outbound_nodes = []
-            run.finish(node, child.phase if child.phase in FULFILLED else SUCCEEDED)
-            return
-        self.attempt += 1
-        if run.lookup(f"{node.name}({self.attempt})") is not None:
-            self._run_attempt()  # adopted after a restart: the decision was made before
-            return
-        verdict = self._decide(child)
-        if verdict is not None:
-            node.outputs = child.outputs
-            run.finish(node, child.phase, verdict)
-            return
-        delay = self._backoff(child)
-        if delay is None:
-            node.outputs = child.outputs
-            run.finish(node, child.phase, "Backoff would exceed max duration limit")
-            return
-        if delay > 0:
-            node.message = f"Backoff for {_human(delay)}"
-            run.touch(node)
-            run.backoffs[node.id] = self
-            run.call_at(run.clock.now() + delay, self._after_backoff)
-        else:
-            self._run_attempt()
-
-    def _after_backoff(self) -> None:
-        if self.run.backoffs.pop(self.node.id, None) is None or self.node.fulfilled:
-            return  # failed meanwhile (stop, terminate, deadline)
-        self.node.message = ""
-        self.run.touch(self.node)
-        if self.run.accepting(self.ctx):
-            self._run_attempt()
-        else:
-            self.run.finish(self.node, FAILED, self.run.shutdown_message())
-
-    def _decide(self, child: Node) -> str | None:
-        """Why not to retry (a message for the Retry node), or ``None`` to retry."""
-        run = self.run
-        if not run.accepting(self.ctx):
-            return run.shutdown_message()
-        backoff = self.strategy.get("backoff") or {}
-        if backoff.get("maxDuration"):
-            first = run.lookup(f"{self.node.name}(0)")
-            started = first.started_at if first and first.started_at else run.clock.now()
-            if run.clock.now() > started + parse_duration(backoff["maxDuration"], what="retryStrategy.backoff.maxDuration"):
-                return "Max duration limit exceeded"
-        policy = str(self.strategy.get("retryPolicy") or "OnFailure")
-        on_failed = policy in ("Always", "OnFailure")
-        on_error = policy in ("Always", "OnError")
-        if policy == "OnTransientError":
-            on_failed = on_error = _transient(child.message)
-        if (child.phase == FAILED and not on_failed) or (child.phase == ERROR and not on_error):
-            return child.message
-        limit = self.strategy.get("limit")
-        if limit is not None:
-            limit_value = int(format_value(substitute(limit, self.scope, strict=False)))
-            if self.attempt > limit_value:
-                return "No more retries left"
-        expression = self.strategy.get("expression")
-        if expression:
-            outputs = child.outputs or {}
-            duration = (child.finished_at or 0.0) - (child.started_at or 0.0)
-            env = {
-                "lastRetry": {
-                    "exitCode": outputs.get("exitCode", "-1"),
-                    "status": child.phase,
-                    "duration": str(duration),
-                    "message": child.message,
-                },
-                "retries": str(self.attempt - 1),
-            }
-            from ..argo.expr import evaluate_bool
-
-            if not evaluate_bool(str(expression), env):
-                return "retryStrategy.expression evaluated to false"
-        return None
-
-    def _backoff(self, child: Node) -> float | None:
-        """Seconds to wait before the next attempt; ``None`` when it would pass maxDuration."""
-        backoff = self.strategy.get("backoff") or {}
-        if not backoff.get("duration"):
-            return 0.0
-        base = parse_duration(substitute(backoff["duration"], self.scope, strict=False), what="retryStrategy.backoff.duration")
-        factor_raw = backoff.get("factor")
-        wait = base
-        if factor_raw is not None:
-            factor = float(format_value(substitute(factor_raw, self.scope, strict=False)))
-            if factor > 0:
-                wait = base * factor ** (self.attempt - 1)
-        if backoff.get("cap"):
-            wait = min(wait, parse_duration(backoff["cap"], what="retryStrategy.backoff.cap"))
-        finished = child.finished_at or self.run.clock.now()
-        if backoff.get("maxDuration"):
-            first = self.run.lookup(f"{self.node.name}(0)")
-            started = first.started_at if first and first.started_at else finished
-            if finished + wait > started + parse_duration(backoff["maxDuration"], what="retryStrategy.backoff.maxDuration"):
-                return None
-        return max(0.0, finished + wait - self.run.clock.now())
-
-
-def _transient(message: str) -> bool:
-    lowered = message.lower()
-    return any(
-        marker in lowered
-        for marker in ("pod deleted", "connection refused", "timeout", "temporar", "transient", "too many requests")
-    )
-
-
-def _human(seconds: float) -> str:
-    if seconds < 60:
-        return f"{seconds:g} seconds"
-    return f"{seconds / 60:g} minutes"
-
-
 class ExitFrame:
     """Waits for a node's exit handler (``onExit`` / ``hooks.exit``), then reports the node."""
 
@@ -790,4 +636,4 @@ def failures_json(nodes: list[Node]) -> str:
     return json.dumps(out, separators=(",", ":"))
 
 
-__all__ = ["DagFrame", "ExitFrame", "GroupFrame", "RetryFrame", "StepsFrame", "failures_json"]
+__all__ = ["DagFrame", "ExitFrame", "GroupFrame", "StepsFrame", "failures_json"]

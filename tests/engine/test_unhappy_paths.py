@@ -208,3 +208,59 @@ async def test_composite_output_of_absent_optional_takes_its_own_default() -> No
     wf = await run(DAG_OUTPUT.replace('"{{tasks.producer.outputs.parameters.msg}}"}', '"{{tasks.producer.outputs.parameters.msg}}", default: dd}'))
     assert wf["status"]["phase"] == "Succeeded"
     assert by_name(wf)["do"]["outputs"]["parameters"] == [{"name": "out", "value": "dd"}]
+
+
+# ---------------------------------------------------------------- 2. templated retryStrategy.limit
+
+RETRY_LIMIT = """
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {name: rl}
+spec:
+  entrypoint: main
+  arguments: {parameters: [{name: tries, value: "1"}]}
+  templates:
+  - name: main
+    steps:
+    - - name: flaky
+        template: flaky
+        arguments: {parameters: [{name: limit, value: "LIMIT"}]}
+  - name: flaky
+    inputs: {parameters: [{name: limit}]}
+    retryStrategy: {limit: "STRATEGY"}
+    container: {image: alpine, args: ["echo try"]}
+"""
+
+
+async def _retry(limit: str, strategy: str = "{{inputs.parameters.limit}}") -> dict[str, Any]:
+    ex = ScriptedExecutor(plan={"flaky": [1, 1, 1, 1, 1]})
+    return await run(RETRY_LIMIT.replace("LIMIT", limit).replace("STRATEGY", strategy), ex)
+
+
+async def test_retry_limit_from_the_templates_inputs() -> None:
+    wf = await _retry("2")
+    nodes = by_name(wf)
+    retry = nodes["rl[0].flaky"]
+    assert wf["status"]["phase"] == "Failed"
+    assert retry["type"] == "Retry" and retry["phase"] == "Failed"
+    assert retry["message"] == "No more retries left"
+    assert [nodes[f"rl[0].flaky({i})"]["phase"] for i in range(3)] == ["Failed"] * 3
+    assert "rl[0].flaky(3)" not in nodes
+
+
+async def test_retry_limit_from_a_workflow_parameter() -> None:
+    wf = await _retry("0", "{{workflow.parameters.tries}}")
+    nodes = by_name(wf)
+    assert nodes["rl[0].flaky"]["message"] == "No more retries left"
+    assert "rl[0].flaky(1)" in nodes and "rl[0].flaky(2)" not in nodes
+    assert wf["status"]["phase"] == "Failed"
+
+
+async def test_retry_limit_that_is_not_a_whole_number_is_a_clear_error() -> None:
+    wf = await _retry("two")
+    nodes = by_name(wf)
+    retry = nodes["rl[0].flaky"]
+    assert retry["phase"] == "Error"
+    assert retry["message"] == "retryStrategy.limit: 'two' is not a whole number"
+    assert "internal error" not in wf["status"].get("message", "")
+    assert wf["status"]["phase"] == "Failed"  # the steps node fails on its errored child
