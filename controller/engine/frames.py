@@ -37,6 +37,8 @@ if TYPE_CHECKING:
     from .scheduler import ExecCtx, Scheduler
 
 Scope = Mapping[str, Any]
+FAIL_FAST_MESSAGE = "template has failed or errored children and failFast enabled"
+"""Argo's message on a steps/DAG template with ``failFast: true`` (and its step group) once a child failed."""
 Thunk = Callable[["GroupFrame"], object]
 _Pending = tuple[int, str, Any]
 """A loop child not started yet: its loop's index in the frame, its display name, its item."""
@@ -94,10 +96,14 @@ class GroupFrame:
         node: Node,
         *,
         limit: int | None = None,
+        fail_fast: bool = False,
     ) -> None:
         self.run = run
         self.node = node
         self.limit = limit if limit and limit > 0 else None
+        self.fail_fast = fail_fast
+        """The template's ``failFast: true``: a failed or errored child stops the group."""
+        self.stopping = False
         self.thunks: list[Thunk | _Pending] = []
         """Per child, in order: how to start it (``_started`` once it has been)."""
         self.loops: list[ItemLoop] = []
@@ -144,7 +150,7 @@ class GroupFrame:
         # workflows wait for their passes (see ControllerSettings.max_nodes_per_pass).
         if self._budget_pass != self.run.pass_no:
             self._budget_pass, self._budget = self.run.pass_no, self.run.pass_budget
-        while self.next < len(self.thunks) and (self.limit is None or self.active < self.limit):
+        while not self.stopping and self.next < len(self.thunks) and (self.limit is None or self.active < self.limit):
             if self._budget <= 0:  # this pass started enough: go on in the next one
                 if not self._refill_queued:
                     self._refill_queued = True
@@ -170,7 +176,12 @@ class GroupFrame:
     def child_done(self, child: Node) -> None:
         self.active -= 1
         self.done += 1
-        if self.done >= len(self.thunks):
+        if self.fail_fast and child.phase in UNSUCCESSFUL:
+            self.stopping = True  # start no more children; fail once the started ones are done
+        if self.stopping:
+            if self.active <= 0 and not self.node.fulfilled:
+                self.run.finish(self.node, FAILED, FAIL_FAST_MESSAGE)
+        elif self.done >= len(self.thunks):
             self._finish()
         else:
             self._fill()
@@ -251,7 +262,8 @@ class StepsFrame:
         for parent in self.prev_outbound:
             run.link(parent, gnode.id)
         run.own(gnode, self)
-        frame = GroupFrame(run, gnode, limit=_int_or_none(self.tmpl.get("parallelism")))
+        limit = _int_or_none(self.tmpl.get("parallelism"))
+        frame = GroupFrame(run, gnode, limit=limit, fail_fast=self.tmpl.get("failFast") is True)
         self.group = frame
         if gnode.fulfilled:
             # adopted after a restart: rebuild the scope from its children, then move on
@@ -377,6 +389,9 @@ class DagFrame:
         dag = tmpl.get("dag") or {}
         self.tasks: dict[str, dict[str, Any]] = {t["name"]: t for t in dag.get("tasks") or []}
         self.fail_fast = dag.get("failFast") is not False
+        self.template_fail_fast = tmpl.get("failFast") is True
+        """The template's own ``failFast: true`` (not ``dag.failFast``): Argo's failFast message."""
+        self.stopping = False
         self.limit = _int_or_none(tmpl.get("parallelism"))
         self.deps: dict[str, list[str]] = {}
         self.depends: dict[str, Any] = {}
@@ -468,7 +483,7 @@ class DagFrame:
                     "omitted: depends condition not met", phase=OMITTED,
                 )
                 return
-        if existing is None and self.failed and self.fail_fast:
+        if existing is None and ((self.failed and self.fail_fast) or self.stopping):
             self.decided.discard(name)
             return
         if self.limit is not None and self.running >= self.limit and existing is None:
@@ -522,7 +537,7 @@ class DagFrame:
         for parent in parents:
             run.link(parent, gnode.id)
         run.own(gnode, owner)
-        frame = GroupFrame(run, gnode, limit=self.limit)
+        frame = GroupFrame(run, gnode, limit=self.limit, fail_fast=self.template_fail_fast)
         cut = len(self.node.name) + 1
         children = ((child, child[cut:], item) for child, item in _item_names(node_name, items))
         frame.add_loop(ItemLoop(run, task, self.scope, self.ctx), children)
@@ -549,11 +564,13 @@ class DagFrame:
             self.local.update(node_scope(f"tasks.{name}", node))
             self.local.update(absent.producer_scope(self.run, self.tasks[name], self.ctx, f"tasks.{name}", node))
         self._branch(name, node.phase)
+        if self.template_fail_fast and node.phase in UNSUCCESSFUL:
+            self.stopping = True
         for dependant in self.dependants[name]:
             self.remaining[dependant] -= 1
             if self.remaining[dependant] == 0:
                 self._decide(dependant)
-        while self.waiting and (self.limit is None or self.running < self.limit):
+        while self.waiting and not self.stopping and (self.limit is None or self.running < self.limit):
             self._start(self.waiting.pop(0))
         self._maybe_complete()
 
@@ -572,12 +589,12 @@ class DagFrame:
             self.failed = True
 
     def _maybe_complete(self) -> None:
-        if self.finished or self.running > 0 or self.waiting:
+        if self.finished or self.running > 0 or (self.waiting and not self.stopping):
             return
-        if not (self.failed and self.fail_fast) and len(self.states) < len(self.active_tasks):
+        if not (self.failed and self.fail_fast) and not self.stopping and len(self.states) < len(self.active_tasks):
             return
         self.finished = True
-        phase = self._assess()
+        phase = FAILED if self.stopping else self._assess()
         out: list[str] = []
         for leaf in self.leaves():
             leaf_node = self.run.lookup(self.task_node_name(leaf))
@@ -587,7 +604,7 @@ class DagFrame:
         if phase == SUCCEEDED:
             self.run.finish_composite(self.node, self.tmpl, self.scope)
         else:
-            self.run.finish(self.node, phase)
+            self.run.finish(self.node, phase, FAIL_FAST_MESSAGE if self.stopping else "")
 
     def _assess(self) -> str:
         for leaf in self.leaves():

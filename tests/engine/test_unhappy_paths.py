@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from tests.support.engine import ScriptedExecutor, by_name, load, make_controller
+from tests.support.waiting import wait_for
 
 ABSENT_MSG = "argument references an absent optional (skipped/omitted node output with no default)"
 
@@ -264,3 +265,105 @@ async def test_retry_limit_that_is_not_a_whole_number_is_a_clear_error() -> None
     assert retry["message"] == "retryStrategy.limit: 'two' is not a whole number"
     assert "internal error" not in wf["status"].get("message", "")
     assert wf["status"]["phase"] == "Failed"  # the steps node fails on its errored child
+
+
+# ---------------------------------------------------------------- 3. failFast messages
+
+FAIL_FAST = "template has failed or errored children and failFast enabled"
+
+STEPS_FAIL_FAST = """
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {name: sff}
+spec:
+  entrypoint: main
+  templates:
+  - name: main
+    parallelism: 2
+    failFast: FLAG
+    steps:
+    - - {name: step1, template: fail}
+      - {name: step2, template: slow}
+      - {name: step3, template: slow}
+  - name: fail
+    container: {image: alpine, args: ["exit 1"]}
+  - name: slow
+    container: {image: alpine, args: ["block"]}
+"""
+
+DAG_FAIL_FAST = """
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {name: dff}
+spec:
+  entrypoint: main
+  templates:
+  - name: main
+    parallelism: 2
+    failFast: FLAG
+    dag:
+      failFast: false
+      tasks:
+      - {name: task1, template: fail}
+      - {name: task2, template: slow}
+      - {name: task3, template: slow}
+  - name: fail
+    container: {image: alpine, args: ["exit 1"]}
+  - name: slow
+    container: {image: alpine, args: ["block"]}
+"""
+
+
+async def _fail_fast(text: str, failing: str, slow: str) -> dict[str, Any]:
+    """Run until *failing* failed while *slow* is still running, then let *slow* finish."""
+    ex = ScriptedExecutor()
+    async with make_controller(ex) as ctl:
+        key = await ctl.submit(load(text))
+
+        def failed() -> bool:
+            return by_name(ctl.get(key)).get(failing, {}).get("phase") == "Failed"
+
+        await wait_for(failed, what=f"{failing} failed")
+        await wait_for(lambda: slow in ex.started, what=f"{slow} running")
+        ex.blocking = False
+        ex.release()
+        return await ctl.wait(key, timeout=5)
+
+
+async def test_steps_fail_fast_stops_the_group_with_argos_message() -> None:
+    wf = await _fail_fast(STEPS_FAIL_FAST.replace("FLAG", "true"), "sff[0].step1", "sff[0].step2")
+    nodes = by_name(wf)
+    assert wf["status"]["phase"] == "Failed"
+    assert wf["status"]["message"] == FAIL_FAST
+    assert nodes["sff"]["phase"] == "Failed" and nodes["sff"]["message"] == FAIL_FAST
+    assert nodes["sff[0]"]["phase"] == "Failed" and nodes["sff[0]"]["message"] == FAIL_FAST
+    assert nodes["sff[0].step1"]["phase"] == "Failed"
+    assert nodes["sff[0].step2"]["phase"] == "Succeeded"  # started before the failure: runs to its end
+    assert "sff[0].step3" not in nodes  # never started
+
+
+async def test_steps_without_fail_fast_keep_the_child_failed_message() -> None:
+    wf = await _fail_fast(STEPS_FAIL_FAST.replace("FLAG", "false"), "sff[0].step1", "sff[0].step2")
+    nodes = by_name(wf)
+    assert wf["status"]["phase"] == "Failed"
+    assert nodes["sff[0].step3"]["phase"] == "Succeeded"
+    assert nodes["sff[0]"]["message"] == f"child '{nodes['sff[0].step1']['id']}' failed"
+
+
+async def test_dag_template_fail_fast_stops_the_dag_with_argos_message() -> None:
+    wf = await _fail_fast(DAG_FAIL_FAST.replace("FLAG", "true"), "dff.task1", "dff.task2")
+    nodes = by_name(wf)
+    assert wf["status"]["phase"] == "Failed"
+    assert wf["status"]["message"] == FAIL_FAST
+    assert nodes["dff"]["phase"] == "Failed" and nodes["dff"]["message"] == FAIL_FAST
+    assert nodes["dff.task1"]["phase"] == "Failed"
+    assert nodes["dff.task2"]["phase"] == "Succeeded"
+    assert "dff.task3" not in nodes
+
+
+async def test_dag_fail_fast_of_the_dag_alone_gives_no_message() -> None:
+    text = DAG_FAIL_FAST.replace("FLAG", "false").replace("failFast: false\n      tasks", "tasks")
+    wf = await _fail_fast(text, "dff.task1", "dff.task2")
+    nodes = by_name(wf)
+    assert wf["status"]["phase"] == "Failed"
+    assert nodes["dff"]["phase"] == "Failed" and nodes["dff"].get("message", "") == ""
