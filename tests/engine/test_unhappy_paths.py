@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from hookbus.controller.engine.clock import ManualClock
 from tests.support.engine import ScriptedExecutor, by_name, load, make_controller
 from tests.support.waiting import wait_for
 
@@ -367,3 +368,56 @@ async def test_dag_fail_fast_of_the_dag_alone_gives_no_message() -> None:
     nodes = by_name(wf)
     assert wf["status"]["phase"] == "Failed"
     assert nodes["dff"]["phase"] == "Failed" and nodes["dff"].get("message", "") == ""
+
+
+# ---------------------------------------------------------------- 4. suspend with a duration
+
+SUSPEND_OUTPUT = """
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {name: so}
+spec:
+  entrypoint: main
+  templates:
+  - name: main
+    steps:
+    - - {name: approve, template: approve}
+    - - name: after
+        template: ok
+        arguments: {parameters: [{name: v, value: "{{steps.approve.outputs.parameters.answer}}"}]}
+  - name: approve
+    suspend: {duration: "10s"}
+    outputs: {parameters: [{name: answer, valueFrom: VALUE_FROM}]}
+  - name: ok
+    inputs: {parameters: [{name: v}]}
+    container: {image: alpine, args: ["echo {{inputs.parameters.v}}"]}
+"""
+
+
+async def _suspend(value_from: str) -> tuple[dict[str, Any], ScriptedExecutor]:
+    clock = ManualClock()
+    ex = ScriptedExecutor()
+    async with make_controller(ex, clock=clock) as ctl:
+        key = await ctl.submit(load(SUSPEND_OUTPUT.replace("VALUE_FROM", value_from)))
+        await wait_for(lambda: clock.sleepers == 1, what="suspend timer")
+        clock.advance(10)
+        return await ctl.wait(key, timeout=5), ex
+
+
+async def test_suspend_duration_with_supplied_output_and_no_default_errors_the_node() -> None:
+    wf, ex = await _suspend("{supplied: {}}")
+    nodes = by_name(wf)
+    approve = nodes["so[0].approve"]
+    assert approve["phase"] == "Error"
+    assert approve["message"] == "raw output parameter 'answer' has not been set and does not have a default value"
+    assert wf["status"]["phase"] == "Failed"
+    assert "so[1].after" not in nodes and ex.runs == []
+
+
+async def test_suspend_duration_with_supplied_output_takes_its_default() -> None:
+    wf, ex = await _suspend("{supplied: {}, default: \"approved\"}")
+    nodes = by_name(wf)
+    assert nodes["so[0].approve"]["phase"] == "Succeeded"
+    assert nodes["so[0].approve"]["outputs"]["parameters"] == [{"name": "answer", "value": "approved"}]
+    assert nodes["so[1].after"]["inputs"]["parameters"] == [{"name": "v", "value": "approved"}]
+    assert wf["status"]["phase"] == "Succeeded"
