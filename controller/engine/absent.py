@@ -36,12 +36,17 @@ class AbsentOptionalError(ArgoError):
     """A Skipped/Omitted producer's output with no default was used where a value is needed."""
 
 
+def did_not_run(node: Node) -> bool:
+    """Whether *node* is Skipped or Omitted without outputs of its own (its declared ones apply)."""
+    return node.phase in (SKIPPED, OMITTED) and not node.outputs
+
+
 def skipped_outputs_scope(prefix: str, node: Node, declared: Iterable[Mapping[str, Any]]) -> dict[str, str]:
     """``<prefix>.outputs.parameters.<name>`` for each *declared* output of a node that did not run.
 
     Empty unless *node* is Skipped or Omitted and produced no outputs of its own.
     """
-    if node.phase not in (SKIPPED, OMITTED) or node.outputs:
+    if not did_not_run(node):
         return {}
     scope: dict[str, str] = {}
     for decl in declared:
@@ -69,6 +74,6 @@ def check(value: Any, what: str) -> None:
 
 def producer_scope(run: Scheduler, step: Mapping[str, Any], ctx: ExecCtx, prefix: str, node: Node) -> dict[str, str]:
     """The declared outputs of *node* (run from *step*) if it was Skipped/Omitted without outputs."""
-    if node.phase not in (SKIPPED, OMITTED) or node.outputs:
+    if not did_not_run(node):
         return {}
     return skipped_outputs_scope(prefix, node, run.declared_outputs(step, ctx))

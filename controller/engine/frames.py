@@ -74,7 +74,7 @@ def evaluate_when(run: Scheduler, step: Mapping[str, Any], scope: Scope) -> tupl
     from ..argo.expr import evaluate_when as _eval
 
     text = format_value(substitute(when, scope, strict=False))
-    absent.check(text, repr(when))
+    absent.check(text, "the expression")
     return bool(_eval(text)), text
 
 
@@ -318,8 +318,9 @@ class StepsFrame:
                 self.local.update(aggregate_scope(prefix, nodes))
             else:
                 self.local.update(node_scope(prefix, nodes[0]))
-                step = next(s for s in self.groups[self.index] if s["name"] == step_name)
-                self.local.update(absent.producer_scope(self.run, step, self.ctx, prefix, nodes[0]))
+                if absent.did_not_run(nodes[0]):
+                    step = next(s for s in self.groups[self.index] if s["name"] == step_name)
+                    self.local.update(absent.producer_scope(self.run, step, self.ctx, prefix, nodes[0]))
         if gnode.phase in UNSUCCESSFUL:
             self.node.outbound_nodes = self._outbound(children, gnode)
             self.run.finish(self.node, FAILED, gnode.message)

@@ -72,7 +72,6 @@ def bind_inputs(
                 raise TemplateError(absent.argument_message(name))
         if arg is not None and "value" in arg:
             value = arg["value"]
-            absent.check(value, f"inputs.parameters.{name}: argument")
         elif arg is not None and (arg.get("valueFrom") or {}).get("configMapKeyRef") and config_map:
             ref = arg["valueFrom"]["configMapKeyRef"]
             value = config_map(ref["name"], ref["key"], bool(ref.get("optional")))
@@ -85,10 +84,13 @@ def bind_inputs(
             value = config_map(ref["name"], ref["key"], bool(ref.get("optional")))
         if value is None:
             raise TemplateError(f"inputs.parameters.{name} was not supplied")
+        text = format_value(value)
+        if absent.ABSENT in text:  # within a longer text: no default can stand in for it
+            raise TemplateError(absent.argument_message(name))
         enum = decl.get("enum")
-        if enum and format_value(value) not in [format_value(e) for e in enum]:
-            raise TemplateError(f"inputs.parameters.{name}: value {format_value(value)!r} is not one of {enum}")
-        bound: JSON = {"name": name, "value": format_value(value)}
+        if enum and text not in [format_value(e) for e in enum]:
+            raise TemplateError(f"inputs.parameters.{name}: value {text!r} is not one of {enum}")
+        bound: JSON = {"name": name, "value": text}
         params.append(bound)
     out: JSON = {}
     if params:

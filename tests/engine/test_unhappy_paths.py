@@ -160,7 +160,7 @@ async def test_absent_optional_inside_longer_text_is_an_error_even_with_a_defaul
     consumer = by_name(wf)["sg[1].consumer"]
     assert wf["status"]["phase"] == "Failed"
     assert consumer["phase"] == "Error"
-    assert "absent optional" in consumer["message"]
+    assert consumer["message"] == f"inputs.parameters.msg: {ABSENT_MSG}"
 
 
 async def test_when_on_absent_optional_errors_the_step() -> None:
@@ -171,7 +171,18 @@ async def test_when_on_absent_optional_errors_the_step() -> None:
     consumer = by_name(wf)["sg[1].consumer"]
     assert wf["status"]["phase"] == "Failed"
     assert consumer["phase"] == "Error"
-    assert "absent optional" in consumer["message"]
+    assert consumer["message"] == "when: the expression references an absent optional (skipped/omitted node output with no default)"
+
+
+async def test_with_param_on_absent_optional_errors_the_task() -> None:
+    text = dag_wf(None, "d").replace(
+        "template: consume\n", 'template: consume\n        withParam: "{{tasks.producer.outputs.parameters.msg}}"\n'
+    )
+    wf = await run(text)
+    consumer = by_display(wf)["consumer"]
+    assert wf["status"]["phase"] == "Error"
+    assert consumer["phase"] == "Error"
+    assert consumer["message"] == "consumer: withParam references an absent optional (skipped/omitted node output with no default)"
 
 
 DAG_OUTPUT = """
