@@ -386,7 +386,7 @@ class WorkflowRun:
         try:
             outputs = composite_outputs(tmpl, scope)
         except (ArgoError, ValueError) as exc:
-            self.finish(node, ERROR, f"outputs: {exc}")
+            self.finish(node, ERROR, str(exc))  # Argo's message, as the template's outputs gave it
             return
         self.finish(node, SUCCEEDED, outputs=outputs)
 

@@ -212,7 +212,7 @@ async def test_composite_output_of_absent_optional_errors() -> None:
     assert wf["status"]["phase"] == "Error"
     assert root["phase"] == "Error"
     assert root["message"] == (
-        'outputs: output parameter "out": "{{tasks.producer.outputs.parameters.msg}}" is an absent optional '
+        'output parameter "out": "{{tasks.producer.outputs.parameters.msg}}" is an absent optional '
         "(skipped/omitted node output with no default)"
     )
 
