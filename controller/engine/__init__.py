@@ -26,9 +26,16 @@ form no cycle and that the engine imports nothing but itself and the Argo langua
     The state machines of composite nodes: ``StepsFrame`` (groups in order),
     ``GroupFrame`` (StepGroup/TaskGroup fan-out under ``parallelism``), ``DagFrame``
     (``dependencies``/``depends``, omitted tasks, ``failFast``, ``target``),
-    ``RetryFrame`` (``retryStrategy``), ``ExitFrame`` (step/task exit hooks); expression
+    ``ExitFrame`` (step/task exit hooks); expression
     lifecycle hooks (evaluated when the node's phase changes, each fired at most once);
     suspend nodes; the workflow's own hooks and exit handler.
+``retry``
+    ``RetryFrame``: a ``retryStrategy``'s attempts, policy, limit and backoff (the
+    strategy's fields substituted from the retried template's inputs and the globals).
+``absent``
+    Outputs of Skipped/Omitted producers: a declared ``default``, or an *absent
+    optional* that a consumer's input default may stand in for (see
+    ``docs/argo-compatibility.md``).
 ``nodes``, ``timers``, ``launcher``, ``pods``, ``persister``
     A run's state by what it is about: the node table (nodes, names, owners, links,
     what changed), timers (wake-ups posted to the run's queue), the leaf launcher (hook
@@ -62,7 +69,9 @@ Where this differs from Argo (on purpose or not yet done):
   ``<id>-1`` (Argo would overwrite). Nodes with more than 4096 children or outbound
   nodes are stored as several records so none passes NATS's max payload.
 - ``failFast`` DAGs stop *starting* tasks once a target task's branch failed, and
-  finish when the running ones end (Argo marks the DAG failed at once).
+  finish when the running ones end (Argo marks the DAG failed at once). A template's
+  own ``failFast: true`` counts its direct children only (Argo counts every failed
+  pod under the template's boundary, retry attempts included).
 - A node created and started in the same pass is first persisted (and reported) as
   Running, not Pending then Running.
 - Daemons are "ready" as soon as their process starts (no readiness probe).

@@ -15,14 +15,13 @@ from typing import TYPE_CHECKING, Any
 
 from ..argo import names
 from ..argo.depends import TaskState, parse_depends
-from ..argo.durations import parse_duration
 from ..argo.errors import ArgoError
 from ..argo.substitute import substitute
 from ..argo.types import Phase
+from . import absent
 from .model import (
     ERROR,
     FAILED,
-    FULFILLED,
     OMITTED,
     RUNNING,
     STEP_GROUP,
@@ -38,6 +37,8 @@ if TYPE_CHECKING:
     from .scheduler import ExecCtx, Scheduler
 
 Scope = Mapping[str, Any]
+FAIL_FAST_MESSAGE = "template has failed or errored children and failFast enabled"
+"""Argo's message on a steps/DAG template with ``failFast: true`` (and its step group) once a child failed."""
 Thunk = Callable[["GroupFrame"], object]
 _Pending = tuple[int, str, Any]
 """A loop child not started yet: its loop's index in the frame, its display name, its item."""
@@ -55,6 +56,7 @@ def expand(step: Mapping[str, Any], scope: Scope) -> list[Any] | None:
         return list(substitute(step["withItems"], scope, strict=False))
     if step.get("withParam") is not None:
         value = substitute(step["withParam"], scope, strict=False)
+        absent.check(value, "withParam")
         if isinstance(value, list):
             return value
         return json_list(str(value), "withParam")
@@ -72,6 +74,7 @@ def evaluate_when(run: Scheduler, step: Mapping[str, Any], scope: Scope) -> tupl
     from ..argo.expr import evaluate_when as _eval
 
     text = format_value(substitute(when, scope, strict=False))
+    absent.check(text, "the expression")
     return bool(_eval(text)), text
 
 
@@ -93,10 +96,14 @@ class GroupFrame:
         node: Node,
         *,
         limit: int | None = None,
+        fail_fast: bool = False,
     ) -> None:
         self.run = run
         self.node = node
         self.limit = limit if limit and limit > 0 else None
+        self.fail_fast = fail_fast
+        """The template's ``failFast: true``: a failed or errored child stops the group."""
+        self.stopping = False
         self.thunks: list[Thunk | _Pending] = []
         """Per child, in order: how to start it (``_started`` once it has been)."""
         self.loops: list[ItemLoop] = []
@@ -143,7 +150,7 @@ class GroupFrame:
         # workflows wait for their passes (see ControllerSettings.max_nodes_per_pass).
         if self._budget_pass != self.run.pass_no:
             self._budget_pass, self._budget = self.run.pass_no, self.run.pass_budget
-        while self.next < len(self.thunks) and (self.limit is None or self.active < self.limit):
+        while not self.stopping and self.next < len(self.thunks) and (self.limit is None or self.active < self.limit):
             if self._budget <= 0:  # this pass started enough: go on in the next one
                 if not self._refill_queued:
                     self._refill_queued = True
@@ -169,7 +176,12 @@ class GroupFrame:
     def child_done(self, child: Node) -> None:
         self.active -= 1
         self.done += 1
-        if self.done >= len(self.thunks):
+        if self.fail_fast and child.phase in UNSUCCESSFUL:
+            self.stopping = True  # start no more children; fail once the started ones are done
+        if self.stopping:
+            if self.active <= 0 and not self.node.fulfilled:
+                self.run.finish(self.node, FAILED, FAIL_FAST_MESSAGE)
+        elif self.done >= len(self.thunks):
             self._finish()
         else:
             self._fill()
@@ -250,7 +262,8 @@ class StepsFrame:
         for parent in self.prev_outbound:
             run.link(parent, gnode.id)
         run.own(gnode, self)
-        frame = GroupFrame(run, gnode, limit=_int_or_none(self.tmpl.get("parallelism")))
+        limit = _int_or_none(self.tmpl.get("parallelism"))
+        frame = GroupFrame(run, gnode, limit=limit, fail_fast=self.tmpl.get("failFast") is True)
         self.group = frame
         if gnode.fulfilled:
             # adopted after a restart: rebuild the scope from its children, then move on
@@ -305,6 +318,9 @@ class StepsFrame:
                 self.local.update(aggregate_scope(prefix, nodes))
             else:
                 self.local.update(node_scope(prefix, nodes[0]))
+                if absent.did_not_run(nodes[0]):
+                    step = next(s for s in self.groups[self.index] if s["name"] == step_name)
+                    self.local.update(absent.producer_scope(self.run, step, self.ctx, prefix, nodes[0]))
         if gnode.phase in UNSUCCESSFUL:
             self.node.outbound_nodes = self._outbound(children, gnode)
             self.run.finish(self.node, FAILED, gnode.message)
@@ -374,6 +390,9 @@ class DagFrame:
         dag = tmpl.get("dag") or {}
         self.tasks: dict[str, dict[str, Any]] = {t["name"]: t for t in dag.get("tasks") or []}
         self.fail_fast = dag.get("failFast") is not False
+        self.template_fail_fast = tmpl.get("failFast") is True
+        """The template's own ``failFast: true`` (not ``dag.failFast``): Argo's failFast message."""
+        self.stopping = False
         self.limit = _int_or_none(tmpl.get("parallelism"))
         self.deps: dict[str, list[str]] = {}
         self.depends: dict[str, Any] = {}
@@ -465,7 +484,7 @@ class DagFrame:
                     "omitted: depends condition not met", phase=OMITTED,
                 )
                 return
-        if existing is None and self.failed and self.fail_fast:
+        if existing is None and ((self.failed and self.fail_fast) or self.stopping):
             self.decided.discard(name)
             return
         if self.limit is not None and self.running >= self.limit and existing is None:
@@ -519,7 +538,7 @@ class DagFrame:
         for parent in parents:
             run.link(parent, gnode.id)
         run.own(gnode, owner)
-        frame = GroupFrame(run, gnode, limit=self.limit)
+        frame = GroupFrame(run, gnode, limit=self.limit, fail_fast=self.template_fail_fast)
         cut = len(self.node.name) + 1
         children = ((child, child[cut:], item) for child, item in _item_names(node_name, items))
         frame.add_loop(ItemLoop(run, task, self.scope, self.ctx), children)
@@ -544,12 +563,15 @@ class DagFrame:
         else:
             self.states[name] = TaskState(phase=node.phase, daemoned=bool((node.extra or {}).get("daemoned")))
             self.local.update(node_scope(f"tasks.{name}", node))
+            self.local.update(absent.producer_scope(self.run, self.tasks[name], self.ctx, f"tasks.{name}", node))
         self._branch(name, node.phase)
+        if self.template_fail_fast and node.phase in UNSUCCESSFUL:
+            self.stopping = True
         for dependant in self.dependants[name]:
             self.remaining[dependant] -= 1
             if self.remaining[dependant] == 0:
                 self._decide(dependant)
-        while self.waiting and (self.limit is None or self.running < self.limit):
+        while self.waiting and not self.stopping and (self.limit is None or self.running < self.limit):
             self._start(self.waiting.pop(0))
         self._maybe_complete()
 
@@ -568,12 +590,12 @@ class DagFrame:
             self.failed = True
 
     def _maybe_complete(self) -> None:
-        if self.finished or self.running > 0 or self.waiting:
+        if self.finished or self.running > 0 or (self.waiting and not self.stopping):
             return
-        if not (self.failed and self.fail_fast) and len(self.states) < len(self.active_tasks):
+        if not (self.failed and self.fail_fast) and not self.stopping and len(self.states) < len(self.active_tasks):
             return
         self.finished = True
-        phase = self._assess()
+        phase = FAILED if self.stopping else self._assess()
         out: list[str] = []
         for leaf in self.leaves():
             leaf_node = self.run.lookup(self.task_node_name(leaf))
@@ -583,7 +605,7 @@ class DagFrame:
         if phase == SUCCEEDED:
             self.run.finish_composite(self.node, self.tmpl, self.scope)
         else:
-            self.run.finish(self.node, phase)
+            self.run.finish(self.node, phase, FAIL_FAST_MESSAGE if self.stopping else "")
 
     def _assess(self) -> str:
         for leaf in self.leaves():
@@ -600,158 +622,6 @@ def template_name(step: Mapping[str, Any]) -> str:
         return str(step["template"])
     ref = step.get("templateRef") or {}
     return str(ref.get("template", ""))
-
-
-class RetryFrame:
-    """A Retry node: runs attempts ``name(0)``, ``name(1)`` ... under a ``retryStrategy``."""
-
-    def __init__(
-        self,
-        run: Scheduler,
-        node: Node,
-        step: Mapping[str, Any],
-        strategy: Mapping[str, Any],
-        scope: Scope,
-        ctx: ExecCtx,
-        arguments: Mapping[str, Any] | None,
-    ) -> None:
-        self.run = run
-        self.node = node
-        self.step = step
-        self.strategy = strategy
-        self.scope = scope
-        self.ctx = ctx
-        self.arguments = arguments
-        self.attempt = 0
-
-    def start(self) -> None:
-        self._run_attempt()
-
-    def _run_attempt(self) -> None:
-        name = f"{self.node.name}({self.attempt})"
-        self.run.execute(
-            name, self.step, self.scope, self.ctx.attempt(self.attempt), self,
-            display=f"{self.node.display_name}({self.attempt})", parents=[self.node.id],
-            arguments=self.arguments,
-        )
-
-    def child_done(self, child: Node) -> None:
-        run = self.run
-        node = self.node
-        if child.phase not in UNSUCCESSFUL:
-            node.outputs = child.outputs
-            node.outbound_nodes = []
-            run.finish(node, child.phase if child.phase in FULFILLED else SUCCEEDED)
-            return
-        self.attempt += 1
-        if run.lookup(f"{node.name}({self.attempt})") is not None:
-            self._run_attempt()  # adopted after a restart: the decision was made before
-            return
-        verdict = self._decide(child)
-        if verdict is not None:
-            node.outputs = child.outputs
-            run.finish(node, child.phase, verdict)
-            return
-        delay = self._backoff(child)
-        if delay is None:
-            node.outputs = child.outputs
-            run.finish(node, child.phase, "Backoff would exceed max duration limit")
-            return
-        if delay > 0:
-            node.message = f"Backoff for {_human(delay)}"
-            run.touch(node)
-            run.backoffs[node.id] = self
-            run.call_at(run.clock.now() + delay, self._after_backoff)
-        else:
-            self._run_attempt()
-
-    def _after_backoff(self) -> None:
-        if self.run.backoffs.pop(self.node.id, None) is None or self.node.fulfilled:
-            return  # failed meanwhile (stop, terminate, deadline)
-        self.node.message = ""
-        self.run.touch(self.node)
-        if self.run.accepting(self.ctx):
-            self._run_attempt()
-        else:
-            self.run.finish(self.node, FAILED, self.run.shutdown_message())
-
-    def _decide(self, child: Node) -> str | None:
-        """Why not to retry (a message for the Retry node), or ``None`` to retry."""
-        run = self.run
-        if not run.accepting(self.ctx):
-            return run.shutdown_message()
-        backoff = self.strategy.get("backoff") or {}
-        if backoff.get("maxDuration"):
-            first = run.lookup(f"{self.node.name}(0)")
-            started = first.started_at if first and first.started_at else run.clock.now()
-            if run.clock.now() > started + parse_duration(backoff["maxDuration"], what="retryStrategy.backoff.maxDuration"):
-                return "Max duration limit exceeded"
-        policy = str(self.strategy.get("retryPolicy") or "OnFailure")
-        on_failed = policy in ("Always", "OnFailure")
-        on_error = policy in ("Always", "OnError")
-        if policy == "OnTransientError":
-            on_failed = on_error = _transient(child.message)
-        if (child.phase == FAILED and not on_failed) or (child.phase == ERROR and not on_error):
-            return child.message
-        limit = self.strategy.get("limit")
-        if limit is not None:
-            limit_value = int(format_value(substitute(limit, self.scope, strict=False)))
-            if self.attempt > limit_value:
-                return "No more retries left"
-        expression = self.strategy.get("expression")
-        if expression:
-            outputs = child.outputs or {}
-            duration = (child.finished_at or 0.0) - (child.started_at or 0.0)
-            env = {
-                "lastRetry": {
-                    "exitCode": outputs.get("exitCode", "-1"),
-                    "status": child.phase,
-                    "duration": str(duration),
-                    "message": child.message,
-                },
-                "retries": str(self.attempt - 1),
-            }
-            from ..argo.expr import evaluate_bool
-
-            if not evaluate_bool(str(expression), env):
-                return "retryStrategy.expression evaluated to false"
-        return None
-
-    def _backoff(self, child: Node) -> float | None:
-        """Seconds to wait before the next attempt; ``None`` when it would pass maxDuration."""
-        backoff = self.strategy.get("backoff") or {}
-        if not backoff.get("duration"):
-            return 0.0
-        base = parse_duration(substitute(backoff["duration"], self.scope, strict=False), what="retryStrategy.backoff.duration")
-        factor_raw = backoff.get("factor")
-        wait = base
-        if factor_raw is not None:
-            factor = float(format_value(substitute(factor_raw, self.scope, strict=False)))
-            if factor > 0:
-                wait = base * factor ** (self.attempt - 1)
-        if backoff.get("cap"):
-            wait = min(wait, parse_duration(backoff["cap"], what="retryStrategy.backoff.cap"))
-        finished = child.finished_at or self.run.clock.now()
-        if backoff.get("maxDuration"):
-            first = self.run.lookup(f"{self.node.name}(0)")
-            started = first.started_at if first and first.started_at else finished
-            if finished + wait > started + parse_duration(backoff["maxDuration"], what="retryStrategy.backoff.maxDuration"):
-                return None
-        return max(0.0, finished + wait - self.run.clock.now())
-
-
-def _transient(message: str) -> bool:
-    lowered = message.lower()
-    return any(
-        marker in lowered
-        for marker in ("pod deleted", "connection refused", "timeout", "temporar", "transient", "too many requests")
-    )
-
-
-def _human(seconds: float) -> str:
-    if seconds < 60:
-        return f"{seconds:g} seconds"
-    return f"{seconds / 60:g} minutes"
 
 
 class ExitFrame:
@@ -784,4 +654,4 @@ def failures_json(nodes: list[Node]) -> str:
     return json.dumps(out, separators=(",", ":"))
 
 
-__all__ = ["DagFrame", "ExitFrame", "GroupFrame", "RetryFrame", "StepsFrame", "failures_json"]
+__all__ = ["DagFrame", "ExitFrame", "GroupFrame", "StepsFrame", "failures_json"]

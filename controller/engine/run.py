@@ -49,6 +49,7 @@ from .model import (
 from .nodes import NodeTable
 from .persister import Persister
 from .resolver import TemplateResolver, memo_lookup
+from .retry import RetryFrame
 from .scheduler import Callback, ExecCtx, Owner
 from .scope import inputs_scope
 from .snapshot import snapshot, snapshot_in_slices, workflow_record
@@ -261,7 +262,7 @@ class WorkflowRun:
             if strategy and ctx.retry_attempt is None and kind not in ("suspend",):
                 node = self.table.new_node(name, RETRY, tname, RUNNING, ctx.boundary_id, display)
                 self._attach(node, parents, owner, step, ctx, scope)
-                frame = frames.RetryFrame(self, node, step, strategy, scope, ctx, arguments)
+                frame = RetryFrame(self, node, step, strategy, scope, ctx, arguments)
                 frame.start()
                 return node
             inputs = bind_inputs(tmpl, arguments, self.scope.config_map, self.scope.artifact_data)
@@ -328,7 +329,7 @@ class WorkflowRun:
             return node
         if node.type == RETRY:
             strategy = tmpl.get("retryStrategy") or {}
-            frames.RetryFrame(self, node, step, strategy, scope, ctx, arguments).start()
+            RetryFrame(self, node, step, strategy, scope, ctx, arguments).start()
             return node
         inputs = node.inputs or {}
         if node.type in LEAF_TYPES and node.phase == RUNNING and node.type != PLUGIN:
@@ -373,12 +374,19 @@ class WorkflowRun:
             self.finish(node, ERROR, message)
         return node
 
+    def declared_outputs(self, step: Mapping[str, Any], ctx: ExecCtx) -> list[JSON]:
+        try:
+            tmpl, _, _ = self.templates.resolve(step, ctx)
+        except (ArgoError, ValueError, KeyError, TypeError):
+            return []
+        return list((tmpl.get("outputs") or {}).get("parameters") or [])
+
     def finish_composite(self, node: Node, tmpl: Mapping[str, Any], scope: Mapping[str, Any]) -> None:
         """Finish a steps/DAG node Succeeded, resolving its template outputs from *scope*."""
         try:
             outputs = composite_outputs(tmpl, scope)
         except (ArgoError, ValueError) as exc:
-            self.finish(node, ERROR, f"outputs: {exc}")
+            self.finish(node, ERROR, str(exc))  # Argo's message, as the template's outputs gave it
             return
         self.finish(node, SUCCEEDED, outputs=outputs)
 

@@ -154,6 +154,10 @@ class Scheduler(Protocol):
         """Run *callback* at the start of the next pass."""
         ...
 
+    def declared_outputs(self, step: Mapping[str, Any], ctx: ExecCtx) -> list[JSON]:
+        """The output parameters the template of *step* declares (none if it cannot be resolved)."""
+        ...
+
     def lifecycle_done(self, node: Node) -> None:
         """*node*'s expression hooks are all done (its lifecycle is forgotten)."""
         ...

@@ -41,10 +41,14 @@ class Suspends:
                 run.finish(node, ERROR, str(exc))
                 return
             start = node.started_at or run.clock.now()
-            run.call_at(start + seconds, lambda: self.resume(node.id))
+            run.call_at(start + seconds, lambda: self.resume(node.id, expired=True))
 
-    def resume(self, node_id: str) -> None:
-        """End the wait of *node_id*: Succeeded, with its output parameters' defaults."""
+    def resume(self, node_id: str, *, expired: bool = False) -> None:
+        """End the wait of *node_id*: Succeeded, with its output parameters' defaults.
+
+        When the wait ended because its ``duration`` passed (*expired*), an output
+        parameter to be ``supplied`` that has no ``default`` errors the node, as Argo's.
+        """
         tmpl = self._waiting.pop(node_id, None)
         node = self.nodes.get(node_id)
         if tmpl is None or node is None or node.fulfilled:
@@ -54,6 +58,10 @@ class Suspends:
             value_from = decl.get("valueFrom") or {}
             if "default" in value_from:
                 params.append({"name": decl["name"], "value": format_value(value_from["default"])})
+            elif expired and value_from.get("supplied") is not None:
+                message = f"raw output parameter '{decl['name']}' has not been set and does not have a default value"
+                self.run.finish(node, ERROR, message)
+                return
         self.run.finish(node, SUCCEEDED, outputs={"parameters": params} if params else None)
 
     def resume_all(self) -> None:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..argo.errors import ArgoError
 from ..argo.types import Phase
+from . import absent
 from .scope import format_value
 
 if TYPE_CHECKING:
@@ -52,6 +53,8 @@ def bind_inputs(
     Argument value first, then the template's ``value``/``default``, then
     ``valueFrom.configMapKeyRef`` (via *config_map(name, key, optional)*). A parameter
     with none of them raises :class:`TemplateError` (``inputs.parameters.x was not supplied``).
+    An argument that is exactly an absent optional (:mod:`.absent`) counts as not supplied;
+    one that contains it within other text is an error.
     Input artifacts take ``raw.data`` or ``from`` (a reference resolved by
     *artifact_data(ref)*, a ``str`` or a :class:`StoredArtifact`); their content travels
     under :data:`ARTIFACT_KEY`, or their host path under :data:`ARTIFACT_PATH_KEY`
@@ -63,6 +66,10 @@ def bind_inputs(
         name = decl["name"]
         arg = given.get(name)
         value: Any = None
+        if arg is not None and arg.get("value") == absent.ABSENT:
+            arg = None  # a Skipped/Omitted producer's output with no default: not supplied
+            if "value" not in decl and "default" not in decl and not decl.get("valueFrom"):
+                raise TemplateError(absent.argument_message(name))
         if arg is not None and "value" in arg:
             value = arg["value"]
         elif arg is not None and (arg.get("valueFrom") or {}).get("configMapKeyRef") and config_map:
@@ -77,10 +84,13 @@ def bind_inputs(
             value = config_map(ref["name"], ref["key"], bool(ref.get("optional")))
         if value is None:
             raise TemplateError(f"inputs.parameters.{name} was not supplied")
+        text = format_value(value)
+        if absent.ABSENT in text:  # within a longer text: no default can stand in for it
+            raise TemplateError(absent.argument_message(name))
         enum = decl.get("enum")
-        if enum and format_value(value) not in [format_value(e) for e in enum]:
-            raise TemplateError(f"inputs.parameters.{name}: value {format_value(value)!r} is not one of {enum}")
-        bound: JSON = {"name": name, "value": format_value(value)}
+        if enum and text not in [format_value(e) for e in enum]:
+            raise TemplateError(f"inputs.parameters.{name}: value {text!r} is not one of {enum}")
+        bound: JSON = {"name": name, "value": text}
         params.append(bound)
     out: JSON = {}
     if params:

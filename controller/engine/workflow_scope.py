@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..argo.errors import ArgoError
 from ..argo.substitute import substitute
-from . import key_artifacts
+from . import absent, key_artifacts
 from .scope import artifact_ref, format_value
 from .templates import (
     ARTIFACT_KEY,
@@ -170,9 +170,11 @@ def composite_outputs(tmpl: Mapping[str, Any], scope: Mapping[str, Any]) -> JSON
     for decl in (tmpl.get("outputs") or {}).get("parameters") or []:
         value_from = decl.get("valueFrom") or {}
         value: Any = None
+        absent_ref = False
         if "parameter" in value_from:
             text = substitute(value_from["parameter"], scope, strict=False)
-            if "{{" not in format_value(text):
+            absent_ref = absent.ABSENT in format_value(text)
+            if "{{" not in format_value(text) and not absent_ref:
                 value = text
         elif "expression" in value_from:
             try:
@@ -183,6 +185,8 @@ def composite_outputs(tmpl: Mapping[str, Any], scope: Mapping[str, Any]) -> JSON
             value = substitute(decl["value"], scope, strict=False)
         if value is None and "default" in value_from:
             value = value_from["default"]
+        if value is None and absent_ref:
+            raise TemplateError(absent.output_message(decl["name"], str(value_from["parameter"])))
         if value is None:
             raise TemplateError(f"output parameter {decl['name']!r} could not be resolved")
         entry: JSON = {"name": decl["name"], "value": format_value(value)}
