@@ -44,6 +44,7 @@ from .model import (
 from .ports import Executor, RevisionConflict, WorkflowKey
 from .reactor import Reactor
 from .run import WORKFLOW_DONE, WorkflowRun
+from .scheduler import MaxDepthExceeded
 from .snapshot import SNAPSHOT_SLICE
 from .warnings import set_warnings
 
@@ -334,6 +335,9 @@ class Controller:
         self._note_pass(key)
         try:
             await run.handle(events)
+        except MaxDepthExceeded as exc:
+            run.crash(f"error in entry template execution: {exc}")  # Argo's words for the same end
+            await run.handle([])
         except RevisionConflict as exc:
             # another writer changed the stored workflow: this copy is stale and stops here
             log.error("the stored workflow changed under this controller; no longer operating it", error=str(exc))

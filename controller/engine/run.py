@@ -50,7 +50,7 @@ from .nodes import NodeTable
 from .persister import Persister
 from .resolver import TemplateResolver, memo_lookup
 from .retry import RetryFrame
-from .scheduler import Callback, ExecCtx, Owner
+from .scheduler import MAX_DEPTH, Callback, ExecCtx, MaxDepthExceeded, Owner
 from .scope import inputs_scope
 from .snapshot import snapshot, snapshot_in_slices, workflow_record
 from .suspends import Suspends
@@ -248,6 +248,8 @@ class WorkflowRun:
         arguments: Mapping[str, Any] | None = None,
     ) -> Node:
         """Run the template *step* refers to as node *name* (Argo's executeTemplate)."""
+        if ctx.depth > MAX_DEPTH:
+            raise MaxDepthExceeded
         existing = self.by_name.get(name)
         if existing is not None:
             for parent in parents:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
+from ..argo.errors import ArgoError
 from ..argo.types import Phase
 
 if TYPE_CHECKING:
@@ -37,12 +38,28 @@ class ExecCtx:
     """``namespaced/<WorkflowTemplate>`` when running a template of a templateRef."""
     on_exit: bool = False
     retry_attempt: int | None = None
+    depth: int = 0
+    """Templates nested around this one (a template's children are one deeper)."""
 
     def inner(self, boundary_id: str) -> ExecCtx:
-        return ExecCtx(boundary_id, self.owner, self.on_exit, None)
+        return ExecCtx(boundary_id, self.owner, self.on_exit, None, self.depth + 1)
 
     def attempt(self, number: int) -> ExecCtx:
-        return ExecCtx(self.boundary_id, self.owner, self.on_exit, number)
+        return ExecCtx(self.boundary_id, self.owner, self.on_exit, number, self.depth)
+
+
+MAX_DEPTH = 100
+"""Templates nested deeper than this end the workflow, as Argo's ``maxAllowedStackDepth``."""
+
+
+class MaxDepthExceeded(ArgoError):
+    """A template nested past :data:`MAX_DEPTH` (a template that calls itself without end)."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "Maximum recursion depth exceeded. See "
+            "https://argo-workflows.readthedocs.io/en/latest/scaling/#maximum-recursion-depth"
+        )
 
 
 class Scheduler(Protocol):
