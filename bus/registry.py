@@ -34,7 +34,7 @@ from .codec import Encoding, decode_map, encode
 from .errors import BusError, ConfigError, DecodeError
 from .manifest import PluginManifest, parse_manifest
 from .settings import RegistrySettings
-from .wire import HEARTBEAT_SHARE, PROTOCOL_VERSION, REGISTRY_INFO_KEY, RegistryInfo
+from .wire import HEARTBEAT_SHARE, MIN_HEARTBEAT, PROTOCOL_VERSION, REGISTRY_INFO_KEY, RegistryInfo
 
 if TYPE_CHECKING:
     from nats.js import JetStreamContext
@@ -69,8 +69,9 @@ async def open_bucket(js: JetStreamContext, settings: RegistrySettings) -> KeyVa
 
 
 def heartbeat_interval(ttl: float, wanted: float) -> float:
-    """Seconds between a plugin's heartbeats: *wanted*, but at most ``ttl * HEARTBEAT_SHARE``."""
-    return min(wanted, ttl * HEARTBEAT_SHARE)
+    """Seconds between a plugin's heartbeats: *wanted*, but at most ``ttl * HEARTBEAT_SHARE``
+    and never less than :data:`~hookbus.bus.wire.MIN_HEARTBEAT`."""
+    return max(MIN_HEARTBEAT, min(wanted, ttl * HEARTBEAT_SHARE))
 
 
 def registry_info(ttl: float) -> bytes:

@@ -351,6 +351,9 @@ REGISTRY_INFO_KEY: Final = "_registry"
 HEARTBEAT_SHARE: Final = 1 / 3
 """A plugin refreshes its key at least every ``ttl * HEARTBEAT_SHARE`` seconds: two lost
 heartbeats in a row still leave it live."""
+MIN_HEARTBEAT: Final = 0.1
+"""Seconds a plugin waits at least between two heartbeats, whatever TTL the bucket says
+(a tiny or forged TTL must not turn heartbeats into a busy loop)."""
 
 
 class RegistryInfo(TypedDict):

@@ -51,6 +51,11 @@ def test_the_heartbeat_is_the_wanted_one_within_a_third_of_the_ttl() -> None:
     assert decode(registry_info(7.5), Encoding.JSON) == {"v": wire.PROTOCOL_VERSION, "ttl": 7.5}
 
 
+def test_a_tiny_or_forged_ttl_cannot_make_heartbeats_a_busy_loop() -> None:
+    assert heartbeat_interval(1e-9, 60.0) == wire.MIN_HEARTBEAT
+    assert heartbeat_interval(read_registry_info(registry_info(1e-6)), 5.0) == wire.MIN_HEARTBEAT
+
+
 async def test_the_controller_writes_its_ttl_and_does_not_take_the_key_for_a_plugin(nc: Client) -> None:
     settings = RegistrySettings(ttl=4.5)
     registry = RegistryView(nc.jetstream(), settings)
