@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import functools
 import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -280,8 +281,10 @@ class Controller:
                 continue
             await source.accepted(submission, key)
 
-    def _make_run(self, key: WorkflowKey, workflow: JSON, nodes: Mapping[str, JSON], revision: int) -> WorkflowRun:
-        env = RunEnv(
+    @functools.cached_property
+    def _env(self) -> RunEnv:
+        """What every run of this controller is given (built once, with the executor)."""
+        return RunEnv(
             settings=self.settings,
             executor=self.executor,
             hooks=self.hooks,
@@ -290,6 +293,9 @@ class Controller:
             clock=self.clock,
             memo=self._memo,
         )
+
+    def _make_run(self, key: WorkflowKey, workflow: JSON, nodes: Mapping[str, JSON], revision: int) -> WorkflowRun:
+        env = self._env
         config_maps = {
             (str(c.get("namespace", "")), str(c["name"])): {"data": c.get("data") or {}}
             for c in (workflow.get("status") or {}).get("x-configMaps") or []
