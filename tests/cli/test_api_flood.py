@@ -60,11 +60,14 @@ async def test_a_flood_of_list_calls_is_bounded_and_workflows_keep_running(nats_
         codes = await asyncio.gather(*(ask() for _ in range(FLOOD)))
         flood_s = time.monotonic() - started
         done = await stack.controller.wait(key, timeout=30)
+        assert stack.app.api is not None
+        refused = stack.app.api.refused
     finally:
         await attacker.close()
         await stack.close()
     assert set(codes) <= {200, 503}, set(codes)
     assert codes.count(503) > 0, "a flood larger than the queue must be told to retry"
+    assert refused == codes.count(503), "the server counts what it refused"
     assert codes.count(200) >= MAX_QUEUED, "what fits in the queue is answered"
     assert flood_s < 30
     assert done["status"]["phase"] == "Succeeded"
