@@ -562,6 +562,8 @@ class LeafLauncher:
             message = result.message
             if problem is not None:
                 phase, message = ERROR, problem
+            elif phase == SUCCEEDED and job.template.get("daemon"):
+                phase = FAILED  # as Argo: a daemon should run until its boundary ends and kills it
             if result.log_path:
                 job.node.log_path = result.log_path
             if self.secrets:  # before node.postExecute plugins see them (lineage stores outputs)

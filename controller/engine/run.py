@@ -272,7 +272,7 @@ class WorkflowRun:
             if inputs.get("parameters"):
                 # a template's own input values/defaults may use global variables
                 inputs["parameters"] = substitute(inputs["parameters"], self.globals, strict=False)
-            parked = self.sync.blocks(name, tmpl, ctx.retry_attempt)
+            parked = bool(tmpl.get("synchronization")) and self.sync.blocks(name, tmpl, ctx.retry_attempt)
         except (ArgoError, ValueError, KeyError, TypeError) as exc:
             node = self.table.new_node(name, POD, str(step.get("template") or ""), PENDING, ctx.boundary_id, display)
             self._attach(node, parents, owner, step, ctx, scope)
@@ -295,8 +295,8 @@ class WorkflowRun:
     ) -> None:
         for parent in parents:
             self.table.link(parent, node.id)
-        if (flag := ctx.node_flag()) is not None:
-            node.extra = {**(node.extra or {}), "nodeFlag": flag}
+        if ctx.hooked or ctx.retry_attempt is not None:
+            node.extra = {**(node.extra or {}), "nodeFlag": ctx.node_flag()}
         self.node_hooks.own(node, step, ctx, owner, scope)
 
     def _begin(self, node: Node, tmpl: JSON, kind: str, ctx: ExecCtx, inputs: JSON) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tests.support.engine import ScriptedExecutor, by_name, children_names, load, make_controller
+from tests.support.waiting import wait_for
 
 MEMO_COMPOSITE = """
 apiVersion: argoproj.io/v1alpha1
@@ -161,3 +162,49 @@ async def test_node_flag_marks_hook_and_exit_handler_nodes_hooked_and_attempts_r
     assert nodes["hk[0].a.onExit(1)"]["nodeFlag"] == {"hooked": True, "retried": True}
     for plain in ("hk", "hk[0]", "hk[0].a"):
         assert "nodeFlag" not in nodes[plain]
+
+
+DAEMON_RETRY = """
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {name: dr}
+spec:
+  entrypoint: main
+  templates:
+  - name: main
+    steps:
+    - - name: server
+        template: server
+    - - name: client
+        template: client
+  - name: server
+    daemon: true
+    retryStrategy: {limit: 2}
+    container: {image: nginx, args: ["block"]}
+  - name: client
+    container: {image: alpine, args: ["block"]}
+"""
+
+
+async def test_a_failed_daemon_is_retried_per_its_retry_strategy_and_killed_at_the_end() -> None:
+    ex = ScriptedExecutor(plan={"server": [1, 0]})
+    async with make_controller(ex) as ctl:
+        key = await ctl.submit(load(DAEMON_RETRY))
+        await wait_for(lambda: ex.started == ["dr[0].server(0)", "dr[1].client"], what="client runs beside the daemon")
+        running = by_name(ctl.get(key))["dr[0].server"]
+        assert running["type"] == "Retry" and running["phase"] == "Running" and running["daemoned"] is True
+        ex.release("dr[0].server(0)")  # the daemon fails: a new attempt starts, the client goes on
+        await wait_for(lambda: "dr[0].server(1)" in ex.started, what="the daemon's second attempt")
+        nodes = by_name(ctl.get(key))
+        assert nodes["dr[0].server(0)"]["phase"] == "Failed"
+        assert nodes["dr[0].server"]["phase"] == "Running"
+        ex.release("dr[0].server(1)")  # exits 0 on its own: a daemon that ends is Failed, as Argo
+        await wait_for(lambda: "dr[0].server(2)" in ex.started, what="the daemon's third attempt")
+        assert by_name(ctl.get(key))["dr[0].server(1)"]["phase"] == "Failed"
+        ex.release("dr[1].client")
+        wf = await ctl.wait(key, timeout=5)
+    nodes = by_name(wf)
+    assert wf["status"]["phase"] == "Succeeded"
+    assert nodes["dr[0].server(2)"]["phase"] == "Succeeded"  # killed when its steps template ended
+    assert nodes["dr[0].server"]["phase"] == "Succeeded"
+    assert [nodes[f"dr[0].server({i})"]["nodeFlag"] for i in range(3)] == [{"retried": True}] * 3
