@@ -277,3 +277,27 @@ async def test_holders_survive_a_controller_restart() -> None:
         await wait_for(lambda: "r2[0].work(0:a)" in ex2.started, what="r2 runs once r1 ended")
         ex2.release()
         assert (await ctl2.wait(two, timeout=5))["status"]["phase"] == "Succeeded"
+
+
+async def test_stop_fails_nodes_waiting_for_a_lock_and_delete_releases_the_holders_locks() -> None:
+    ex = ScriptedExecutor()
+    manifest = TEMPLATE_LOCK.replace("LOCK", "mutexes: [{name: m}]").replace("withItems: [a, b, c]", "withItems: [a]")
+    async with make_controller(ex) as ctl:
+        one = await ctl.submit(load(manifest.replace("NAME", "d1")))
+        await wait_for(lambda: ex.started == ["d1[0].work(0:a)"], what="d1 holds the mutex")
+        two = await ctl.submit(load(manifest.replace("NAME", "d2")))
+        three = await ctl.submit(load(manifest.replace("NAME", "d3")))
+        await wait_for(
+            lambda: by_name(ctl.get(two)).get("d2[0].work(0:a)", {}).get("message") == MUTEX_MSG, what="d2 waiting"
+        )
+        await ctl.stop_workflow(two)
+        stopped = await ctl.wait(two, timeout=5)
+        waiter = by_name(stopped)["d2[0].work(0:a)"]
+        assert waiter["phase"] == "Failed" and waiter["message"] == "Stopped with strategy 'Stop'"
+        assert stopped["status"]["phase"] == "Failed"
+        assert "synchronization" not in stopped["status"]
+        await ctl.delete(one)
+        await wait_for(lambda: "d3[0].work(0:a)" in ex.started, what="d3 runs once d1 is deleted")
+        ex.release("d3[0].work(0:a)")
+        assert (await ctl.wait(three, timeout=5))["status"]["phase"] == "Succeeded"
+    assert "d2[0].work(0:a)" not in ex.started
