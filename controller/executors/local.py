@@ -251,7 +251,9 @@ class LocalExecutor(TaskExecutor):
             else:
                 main, failed = await run_container_set(
                     task.container_set, containers,
-                    lambda spec, keep: self._run_one(task, spec, node_dir, layout, deadline, volumes, keep_stdout=keep),
+                    lambda spec, keep: self._run_one(
+                        task, spec, node_dir, layout if keep else self._container_layout(node_dir, spec), deadline, volumes, keep_stdout=keep
+                    ),
                 )
                 outcome = main if failed is None and main is not None else _set_failure(failed)
         except BaseException:
@@ -433,6 +435,11 @@ class LocalExecutor(TaskExecutor):
             await self._finish(item)
 
     # -- helpers --------------------------------------------------------------
+
+    def _container_layout(self, node_dir: Path, spec: ProcessSpec) -> isolation.Layout | None:
+        """A filesystem of its own for a container of a set that is not its main one: the set's
+        containers may run side by side, and share only their volumes (as in a pod)."""
+        return isolation.Layout.under(node_dir / "containers" / _SAFE.sub("_", spec.name)) if self.isolated else None
 
     def _node_dir_path(self, task: TaskSpec) -> Path:
         return self.state_dir / _SAFE.sub("_", task.namespace) / _SAFE.sub("_", task.workflow) / _SAFE.sub("_", task.node_id)
