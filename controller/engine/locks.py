@@ -11,6 +11,7 @@ its creation time, then arrival; when a holder releases, the first waiters are w
 
 from __future__ import annotations
 
+import heapq
 import itertools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -45,16 +46,37 @@ class _Waiter:
 
 
 class _Lock:
-    __slots__ = ("holders", "key", "limit", "pending")
+    __slots__ = ("heap", "holders", "key", "limit", "pending")
 
     def __init__(self, key: str, limit: int) -> None:
         self.key = key
         self.limit = limit
         self.holders: dict[str, None] = {}
         self.pending: dict[str, _Waiter] = {}
+        self.heap: list[tuple[tuple[int, float, int], str]] = []
+        """The waiters in order; entries of holders no longer waiting (or re-ordered) are dropped lazily."""
+
+    def wait(self, holder: str, order: tuple[int, float, int], wake: Callable[[], None]) -> None:
+        waiter = self.pending.get(holder)
+        if waiter is None or waiter.order != order:
+            heapq.heappush(self.heap, (order, holder))
+        self.pending[holder] = _Waiter(order, wake)
 
     def front(self) -> str:
-        return min(self.pending.items(), key=lambda kv: kv[1].order)[0]
+        """The first waiter (there is one)."""
+        heap, pending = self.heap, self.pending
+        while True:
+            order, holder = heap[0]
+            waiter = pending.get(holder)
+            if waiter is not None and waiter.order == order:
+                return holder
+            heapq.heappop(heap)
+
+    def first(self, count: int) -> list[_Waiter]:
+        """The first *count* waiters, in order."""
+        if count == 1:
+            return [self.pending[self.front()]]
+        return heapq.nsmallest(count, self.pending.values(), key=lambda w: w.order)
 
     def free(self) -> int:
         return self.limit - len(self.holders)
@@ -96,8 +118,7 @@ class LockManager:
             if holder in lock.holders:
                 continue
             waiter = lock.pending.get(holder)
-            order = (-priority, created, waiter.order[2] if waiter else next(self._seq))
-            lock.pending[holder] = _Waiter(order, wake)
+            lock.wait(holder, (-priority, created, waiter.order[2] if waiter else next(self._seq)), wake)
         for lock in locks:
             ok, message = self._check(lock, holder)
             if not ok:
@@ -130,7 +151,7 @@ class LockManager:
         room = lock.free()
         if room <= 0 or not lock.pending:
             return
-        for _, waiter in sorted(lock.pending.items(), key=lambda kv: kv[1].order)[:room]:
+        for waiter in lock.first(room):
             waiter.wake()
 
     def release(self, holder: str, keys: Sequence[str]) -> None:

@@ -116,6 +116,8 @@ class RunSync:
         """Holder key → the locks it holds."""
         self.waiting: dict[str, tuple[LockItem, list[LockItem]]] = {}
         """Holder key → the lock it waits for, and every lock it asked for."""
+        self._waited: dict[str, tuple[LockItem, int]] = {}
+        """Lock key → the lock and how many of this workflow's holders wait for it."""
         self.nodes: dict[str, str] = {}
         """Node id → holder key, for nodes that hold or wait for locks (released when they end)."""
         self.parked: dict[str, _Parked] = {}
@@ -240,18 +242,31 @@ class RunSync:
         """Try *holder*'s locks; record what it holds or waits for (``self._message``: why it waits)."""
         items = lock_items(sync, self.host.key.namespace, self.host.config_maps)
         ok, message, waited = self.manager.try_acquire(holder, items, self.priority, self.created, lambda: self._wake(holder))
+        self._stop_waiting(holder)
         if ok:
-            self.waiting.pop(holder, None)
             self.holding[holder] = items
         else:
             self._message = message
-            self.waiting[holder] = (next(i for i in items if i.key == waited), items)
+            item = next(i for i in items if i.key == waited)
+            self.waiting[holder] = (item, items)
+            self._waited[item.key] = (item, self._waited.get(item.key, (item, 0))[1] + 1)
         self._write_status()
         return ok
 
+    def _stop_waiting(self, holder: str) -> tuple[LockItem, list[LockItem]] | None:
+        waited = self.waiting.pop(holder, None)
+        if waited is not None:
+            key = waited[0].key
+            count = self._waited[key][1] - 1
+            if count:
+                self._waited[key] = (waited[0], count)
+            else:
+                del self._waited[key]
+        return waited
+
     def _release(self, holder: str) -> None:
         keys = [i.key for i in self.holding.pop(holder, [])]
-        waited = self.waiting.pop(holder, None)
+        waited = self._stop_waiting(holder)
         if waited is not None:
             keys.extend(i.key for i in waited[1])
         self.manager.release(holder, keys)
@@ -285,7 +300,7 @@ class RunSync:
                 else:
                     sem_holding.setdefault(item.key, []).append(holder)
         semaphore["holding"] = [{"semaphore": k, "holders": v} for k, v in sem_holding.items()]
-        for item, _ in self.waiting.values():
+        for item, _ in self._waited.values():
             current = self.manager.holders(item.key)
             if item.kind == "mutex" and current:
                 mutex["waiting"].append({"mutex": item.key, "holder": current[0]})
