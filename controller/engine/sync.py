@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .locks import LockItem, SyncError
-from .model import DAG, FAILED, RETRY, RUNNING, STEPS, Node, parse_timestamp
+from .model import DAG, FAILED, PENDING, RETRY, RUNNING, STEPS, Node, parse_timestamp
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -124,6 +124,8 @@ class RunSync:
         self._due: set[str] = set()
         self._workflow_waiting = False
         self._message = ""
+        self._parking = ""
+        """The holder key :meth:`blocks` just found waiting (for :meth:`park`)."""
 
     # ------------------------------------------------------------ workflow
 
@@ -146,7 +148,7 @@ class RunSync:
             if status.get("message"):
                 status["message"] = None
             return True
-        status["phase"] = status.get("phase") or "Pending"
+        status["phase"] = status.get("phase") or PENDING
         status["message"] = self._message
         self.host.workflow_changed()
         return False
@@ -167,6 +169,7 @@ class RunSync:
         node_id = node.id if node is not None else table.node_id(name)
         holder = f"{self.prefix}/{node_id}"
         if not self._acquire(holder, sync):
+            self._parking = holder
             return True
         self.nodes[node_id] = holder
         if node is not None:
@@ -179,7 +182,7 @@ class RunSync:
 
     def park(self, node: Node, resume: Callable[[], Any], on_exit: bool) -> None:
         """*node* waits for the lock :meth:`blocks` named: Pending with Argo's message; *resume* when woken."""
-        holder = f"{self.prefix}/{node.id}"
+        holder = self._parking
         waited = self.waiting[holder][0]
         node.message = self._message
         node.extra = {**(node.extra or {}), "synchronizationStatus": {"waiting": waited.key}}
