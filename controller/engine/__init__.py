@@ -31,7 +31,17 @@ form no cycle and that the engine imports nothing but itself and the Argo langua
     suspend nodes; the workflow's own hooks and exit handler.
 ``retry``
     ``RetryFrame``: a ``retryStrategy``'s attempts, policy, limit and backoff (the
-    strategy's fields substituted from the retried template's inputs and the globals).
+    strategy's fields substituted from the retried template's inputs and the globals;
+    ``spec.retryStrategy`` for templates without one), daemons retried in place.
+``locks``, ``sync``
+    ``synchronization``: the mutexes and ConfigMap semaphores a controller's workflows
+    share (holders, priority queues, wake-ups), and what one workflow holds and waits
+    for (Pending with Argo's message, released when the holder ends, taken back from
+    ``status.synchronization`` after a restart).
+``commands``
+    suspend, resume, stop, terminate and complete, applied to a run.
+``container_set``
+    A ``containerSet``'s dependency graph and retries, for the executor.
 ``absent``
     Outputs of Skipped/Omitted producers: a declared ``default``, or an *absent
     optional* that a consumer's input default may stand in for (see
@@ -86,8 +96,9 @@ Where this differs from Argo (on purpose or not yet done):
   ``volumeClaimTemplates`` as one host directory per workflow (not deleted when the
   workflow ends, unlike Argo's PVC garbage collection), ``persistentVolumeClaim`` only
   for a claim directory made beforehand, ``hostPath``, ``configMap``; no Secrets.
+- ``containerSet``: its containers run by their dependencies and retries in the
+  executor, as one Pod node (no per-container child nodes).
+- Synchronization locks live in the controller (no database-backed locks).
 - Not supported yet:
-  ``resource``/``data`` templates (nodes end in Error saying so),
-  synchronization (mutex/semaphore), ``podSpecPatch``; ``containerSet`` runs its
-  containers in order (all but the last as init processes), ignoring dependencies.
+  ``resource``/``data`` templates (nodes end in Error saying so), ``podSpecPatch``.
 """

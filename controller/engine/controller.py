@@ -30,6 +30,7 @@ from ..argo.manifest import (
 from .clock import SystemClock
 from .env import RunEnv
 from .hooks import NullEvents, NullHooks
+from .locks import LockManager
 from .messages import QUIESCE, READ, Command, Event, Start, TaskFinished
 from .model import (
     ERROR,
@@ -97,6 +98,7 @@ class Controller:
             batch=self._pass_size,
         )
         self._memo: dict[tuple[str, str], tuple[JSON, float]] = {}
+        self._locks = LockManager()
         self._bound = False
         """Whether the executor reports its results to :meth:`_route_result` yet."""
         self._started = False
@@ -146,6 +148,7 @@ class Controller:
             run = self._make_run(stored.key, workflow, stored.nodes, stored.revision)
             self._runs[stored.key] = run
             if run.phase not in WORKFLOW_DONE:
+                run.sync.restore()  # the locks it held (before any pass: no await until the loop ends)
                 log.info("resuming workflow", workflow=stored.key.name, namespace=stored.key.namespace)
                 self._reactor.post(stored.key, Start())
 
@@ -292,6 +295,7 @@ class Controller:
             store=self.store,
             clock=self.clock,
             memo=self._memo,
+            locks=self._locks,
         )
 
     def _make_run(self, key: WorkflowKey, workflow: JSON, nodes: Mapping[str, JSON], revision: int) -> WorkflowRun:

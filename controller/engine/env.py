@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from .locks import LockManager
     from .ports import Clock, EventSink, Executor, HookPoints, WorkflowStore
     from .resolver import Memo
     from .settings import ControllerSettings
@@ -24,3 +25,5 @@ class RunEnv:
     store: WorkflowStore
     clock: Clock
     memo: Memo
+    locks: LockManager
+    """The controller's mutexes and semaphores (``synchronization``)."""

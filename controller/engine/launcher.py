@@ -25,6 +25,7 @@ from ..argo.durations import parse_duration
 from ..argo.errors import ArgoError
 from ..argo.substitute import placeholders, substitute
 from . import key_artifacts
+from .container_set import container_set_spec
 from .hooks import ALLOW, CONTINUE, KEEP, NodeItem, PluginItem, PodDecision, PodItem, Verdict
 from .http_template import run_http
 from .model import ERROR, FAILED, FULFILLED, RUNNING, SUCCEEDED, Node, public_node
@@ -409,6 +410,7 @@ class LeafLauncher:
             output_artifacts=output_artifact_paths(tmpl),
             input_files=input_files(job.node.inputs),
             mounts=self._mounts(job) if mounts else {},
+            container_set=container_set_spec(tmpl),
         )
 
     def volume_root(self) -> Path | None:
@@ -562,6 +564,8 @@ class LeafLauncher:
             message = result.message
             if problem is not None:
                 phase, message = ERROR, problem
+            elif phase == SUCCEEDED and job.template.get("daemon"):
+                phase = FAILED  # as Argo: a daemon should run until its boundary ends and kills it
             if result.log_path:
                 job.node.log_path = result.log_path
             if self.secrets:  # before node.postExecute plugins see them (lineage stores outputs)

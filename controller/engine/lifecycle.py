@@ -79,7 +79,7 @@ class LifeCycle:
                 continue
             self.fired.add(name)
             hook_node = self.run.execute(
-                f"{self.node.name}.hooks.{name}", hook, scope, self.ctx.inner(self.node.boundary_id),
+                f"{self.node.name}.hooks.{name}", hook, scope, self.ctx.hook(self.node.boundary_id),
                 _HookDone(self), display=f"{self.node.display_name}.hooks.{name}", parents=[self.node.id],
             )
             self.pending.add(hook_node.id)
@@ -141,7 +141,7 @@ class NodeHooks:
             own.update(node_scope(prefix, node))
         scope = ChainMap(own, outer)  # type: ignore[arg-type]
         display = f"{node.display_name}.onExit"
-        self.run.execute(f"{node.name}.onExit", step, scope, ctx.inner(node.boundary_id), frame, display=display, parents=[node.id])
+        self.run.execute(f"{node.name}.onExit", step, scope, ctx.hook(node.boundary_id), frame, display=display, parents=[node.id])
 
 
 def exit_hook(step: Mapping[str, Any]) -> dict[str, Any] | None:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from .keys import WorkflowKey
-from .tasks import ProcessSpec, TaskResult, TaskSpec
+from .tasks import ContainerSetSpec, ProcessSpec, TaskResult, TaskSpec
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
@@ -44,6 +44,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Clock",
+    "ContainerSetSpec",
     "EventSink",
     "Executor",
     "HookPoints",

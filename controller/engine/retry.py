@@ -62,6 +62,9 @@ class RetryFrame:
     def child_done(self, child: Node) -> None:
         run = self.run
         node = self.node
+        if not child.fulfilled:
+            self._daemoned(child)
+            return
         if child.phase not in UNSUCCESSFUL:
             node.outputs = child.outputs
             node.outbound_nodes = []
@@ -93,6 +96,16 @@ class RetryFrame:
             run.call_at(run.clock.now() + delay, self._after_backoff)
         else:
             self._run_attempt()
+
+    def _daemoned(self, child: Node) -> None:
+        """An attempt became a running daemon: the Retry node is daemoned too (its dependants
+        go on, once), and the attempt's own end comes back here to be retried if it fails."""
+        node = self.node
+        self.run.own(child, self)
+        if not (node.extra or {}).get("daemoned"):
+            node.extra = {**(node.extra or {}), "daemoned": True}
+            self.run.touch(node)
+            self.run.notify(node)
 
     def _after_backoff(self) -> None:
         if self.run.backoffs.pop(self.node.id, None) is None or self.node.fulfilled:

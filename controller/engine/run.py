@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import asyncio
 from collections import ChainMap
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from ..argo.durations import parse_duration
 from ..argo.errors import ArgoError
 from ..argo.substitute import placeholders, substitute
 from . import frames
+from .commands import apply_command
 from .hooks import WorkflowInfo
 from .launcher import LeafLauncher, plugin_placeholder, redact
 from .lifecycle import LifeCycle, NodeHooks
@@ -48,12 +50,13 @@ from .model import (
 )
 from .nodes import NodeTable
 from .persister import Persister
-from .resolver import TemplateResolver, memo_lookup
+from .resolver import TemplateResolver, memo_lookup, memo_store
 from .retry import RetryFrame
 from .scheduler import MAX_DEPTH, Callback, ExecCtx, MaxDepthExceeded, Owner
 from .scope import inputs_scope
 from .snapshot import snapshot, snapshot_in_slices, workflow_record
 from .suspends import Suspends
+from .sync import RunSync
 from .templates import bind_inputs, template_kind
 from .timers import Timers
 from .volumes import release_workflow_volumes
@@ -145,6 +148,7 @@ class WorkflowRun:
         self.backoffs: dict[str, Any] = {}
         """Retry frames waiting out a backoff, by Retry node id (failed at once on shutdown)."""
         self.suspends = Suspends(self, self.nodes)
+        self.sync = RunSync(self, env.locks, start=self._start, fail=self._set_workflow_phase)
         self.node_hooks = NodeHooks(self, self.table)
         self.workflow_hooks = WorkflowHooks(
             self,
@@ -207,6 +211,8 @@ class WorkflowRun:
             node.progress = self.table.progress_of(node)
         self.table.set_phase(node, phase)
         self.table.dirty.add(node.id)
+        if node.id in self.sync.nodes:
+            self.sync.node_done(node.id)
         if node.id in launcher.executing:
             launcher.executing.discard(node.id)
             launcher.post_pending.append(node.id)
@@ -260,27 +266,28 @@ class WorkflowRun:
             kind = template_kind(tmpl)
             if arguments is None:
                 arguments = substitute(step.get("arguments") or {}, scope, strict=False)
-            strategy = tmpl.get("retryStrategy")
-            if strategy and ctx.retry_attempt is None and kind not in ("suspend",):
-                node = self.table.new_node(name, RETRY, tname, RUNNING, ctx.boundary_id, display)
-                self._attach(node, parents, owner, step, ctx, scope)
-                frame = RetryFrame(self, node, step, strategy, scope, ctx, arguments)
-                frame.start()
-                return node
-            inputs = bind_inputs(tmpl, arguments, self.scope.config_map, self.scope.artifact_data)
+            strategy = tmpl.get("retryStrategy") or self.spec.get("retryStrategy") or {}
+            retried = bool(strategy) and ctx.retry_attempt is None and kind != "suspend"
+            inputs = {} if retried else bind_inputs(tmpl, arguments, self.scope.config_map, self.scope.artifact_data)
             if inputs.get("parameters"):
                 # a template's own input values/defaults may use global variables
                 inputs["parameters"] = substitute(inputs["parameters"], self.globals, strict=False)
+            parked = bool(tmpl.get("synchronization")) and self.sync.blocks(name, tmpl, ctx.retry_attempt)
         except (ArgoError, ValueError, KeyError, TypeError) as exc:
             node = self.table.new_node(name, POD, str(step.get("template") or ""), PENDING, ctx.boundary_id, display)
             self._attach(node, parents, owner, step, ctx, scope)
             self.finish(node, ERROR, str(exc))
             return node
-        node_type = {"steps": STEPS, "dag": DAG, "suspend": SUSPEND, "plugin": PLUGIN, "http": HTTP}.get(kind, POD)
-        phase = RUNNING if node_type in (STEPS, DAG, SUSPEND) else PENDING
+        node_type = RETRY if retried else {"steps": STEPS, "dag": DAG, "suspend": SUSPEND, "plugin": PLUGIN, "http": HTTP}.get(kind, POD)
+        phase = RUNNING if node_type in (STEPS, DAG, SUSPEND, RETRY) and not parked else PENDING
         node = self.table.new_node(name, node_type, tname, phase, ctx.boundary_id, display, inputs=inputs)
         self._attach(node, parents, owner, step, ctx, scope)
-        self._begin(node, tmpl, kind, tctx, inputs)
+        if parked:
+            self.sync.park(node, partial(self.execute, name, step, scope, ctx, owner, display=display, parents=[], arguments=arguments), ctx.on_exit)
+        elif retried:
+            RetryFrame(self, node, step, strategy, scope, ctx, arguments).start()
+        else:
+            self._begin(node, tmpl, kind, tctx, inputs)
         return node
 
     def _attach(
@@ -288,21 +295,22 @@ class WorkflowRun:
     ) -> None:
         for parent in parents:
             self.table.link(parent, node.id)
+        if ctx.hooked or ctx.retry_attempt is not None:
+            node.extra = {**(node.extra or {}), "nodeFlag": ctx.node_flag()}
         self.node_hooks.own(node, step, ctx, owner, scope)
 
     def _begin(self, node: Node, tmpl: JSON, kind: str, ctx: ExecCtx, inputs: JSON) -> None:
         scope = ChainMap(inputs_scope(inputs), self.globals)
-        if kind == "steps":
+        memoized = memo_lookup(self.env.memo, node, tmpl, scope, self.clock.now())
+        if memoized is not None:  # from the cache, without running it (nor its children)
+            self.finish(node, SUCCEEDED, outputs=memoized)
+        elif kind == "steps":
             frames.StepsFrame(self, node, tmpl, scope, ctx).start()
         elif kind == "dag":
             frames.DagFrame(self, node, tmpl, scope, ctx).start()
         elif kind == "suspend":
             self.suspends.suspend(node, tmpl, scope)
         else:
-            memoized = memo_lookup(self.env.memo, node, tmpl, scope, self.clock.now())
-            if memoized is not None:
-                self.finish(node, SUCCEEDED, outputs=memoized)
-                return
             self.launcher.enqueue(node, tmpl, kind, ctx, scope)
 
     def _adopt(
@@ -326,11 +334,14 @@ class WorkflowRun:
             kind = template_kind(tmpl)
             if arguments is None:
                 arguments = substitute(step.get("arguments") or {}, scope, strict=False)
+            if self.sync.blocks(node.name, tmpl, ctx.retry_attempt):
+                self.sync.park(node, partial(self.execute, node.name, step, scope, ctx, owner, display=node.display_name, parents=[], arguments=arguments), ctx.on_exit)
+                return node
         except (ArgoError, ValueError) as exc:
             self.finish(node, ERROR, str(exc))
             return node
         if node.type == RETRY:
-            strategy = tmpl.get("retryStrategy") or {}
+            strategy = tmpl.get("retryStrategy") or self.spec.get("retryStrategy") or {}
             RetryFrame(self, node, step, strategy, scope, ctx, arguments).start()
             return node
         inputs = node.inputs or {}
@@ -391,6 +402,7 @@ class WorkflowRun:
             self.finish(node, ERROR, str(exc))  # Argo's message, as the template's outputs gave it
             return
         self.finish(node, SUCCEEDED, outputs=outputs)
+        memo_store(self.env.memo, node, self.clock.now())
 
     # ------------------------------------------------------------------- pass
 
@@ -462,6 +474,9 @@ class WorkflowRun:
         self.started = True
         if self.phase in WORKFLOW_DONE:
             return
+        if not self.sync.admit_workflow():
+            self.started = False  # started again once its locks are held
+            return
         now = self.clock.now()
         if self.phase == PENDING:
             self.status["phase"] = RUNNING
@@ -504,6 +519,7 @@ class WorkflowRun:
         self.status["message"] = message or None
         if phase in WORKFLOW_DONE:
             self.status["finishedAt"] = timestamp(now)
+            self.sync.release_all()
             root = self.launcher.volume_root()
             release_workflow_volumes(self.spec, root=root, namespace=self.key.namespace, workflow=self.name, phase=phase)
         self.persister.workflow_dirty = True
@@ -514,12 +530,13 @@ class WorkflowRun:
         if self.phase in WORKFLOW_DONE:
             return
         self.deadline_exceeded = True
-        self._fail_active("Step exceeded its deadline")
+        self.fail_active("Step exceeded its deadline")
 
-    def _fail_active(self, message: str, *, include_exit: bool = False) -> None:
+    def fail_active(self, message: str, *, include_exit: bool = False) -> None:
         """Kill running leaves, fail pending ones and active suspends (Argo's shutdown)."""
         self.launcher.fail_active(message, include_exit=include_exit)
         self.suspends.fail_all(message)
+        self.sync.fail_waiting(message, include_exit=include_exit, terminate=self.shutdown == "Terminate")
         for node_id, frame in list(self.backoffs.items()):
             if include_exit or not frame.ctx.on_exit:
                 del self.backoffs[node_id]
@@ -529,37 +546,13 @@ class WorkflowRun:
 
     def _command(self, cmd: Command) -> None:
         try:
-            result = self._do_command(cmd)
+            result = apply_command(self, cmd)
         except Exception as exc:
             if cmd.future is not None and not cmd.future.done():
                 cmd.future.set_exception(exc)
             return
         if cmd.future is not None and not cmd.future.done():
             cmd.future.set_result(result)
-
-    def _do_command(self, cmd: Command) -> Any:
-        if cmd.op == "suspend":
-            self.spec["suspend"] = True
-            self.persister.workflow_dirty = True
-        elif cmd.op == "resume":
-            self.spec.pop("suspend", None)
-            self.persister.workflow_dirty = True
-            self.suspends.resume_all()
-        elif cmd.op in ("stop", "terminate"):
-            if self.phase in WORKFLOW_DONE:
-                return None
-            self.shutdown = "Stop" if cmd.op == "stop" else "Terminate"
-            self.spec["shutdown"] = self.shutdown
-            self.persister.workflow_dirty = True
-            given = str(cmd.args.get("message") or "")
-            self._fail_active(given or f"Stopped with strategy '{self.shutdown}'", include_exit=self.shutdown == "Terminate")
-        elif cmd.op == "complete":
-            node = self.nodes[str(cmd.args["node_id"])]
-            if not node.fulfilled:
-                self.finish(node, str(cmd.args["phase"]), str(cmd.args.get("message", "")), cmd.args.get("outputs"))
-        else:
-            raise ValueError(f"unknown command {cmd.op!r}")
-        return None
 
     # --------------------------------------------------------------- snapshots
 
@@ -576,7 +569,7 @@ class WorkflowRun:
         if self.phase in WORKFLOW_DONE:
             return
         self.shutdown = "Terminate"
-        self._fail_active(message, include_exit=True)
+        self.fail_active(message, include_exit=True)
         self.launcher.kill_daemons(None)
         self._set_workflow_phase(ERROR, message)
 
@@ -584,6 +577,7 @@ class WorkflowRun:
         """Cancel timers, ``http`` requests and the executor's nodes (controller shutdown);
         nodes stay as persisted."""
         tasks = self.launcher.stop_all()
+        self.sync.release_all()
         sleeper = self.timers.sleeper()
         if sleeper is not None:
             tasks.append(sleeper)

@@ -40,12 +40,25 @@ class ExecCtx:
     retry_attempt: int | None = None
     depth: int = 0
     """Templates nested around this one (a template's children are one deeper)."""
+    hooked: bool = False
+    """Run by a lifecycle hook or an exit handler (Argo's ``nodeFlag.hooked``)."""
 
     def inner(self, boundary_id: str) -> ExecCtx:
         return ExecCtx(boundary_id, self.owner, self.on_exit, None, self.depth + 1)
 
+    def hook(self, boundary_id: str) -> ExecCtx:
+        """The context of a hook or exit handler of a node inside *boundary_id*."""
+        return ExecCtx(boundary_id, self.owner, self.on_exit, None, self.depth + 1, hooked=True)
+
     def attempt(self, number: int) -> ExecCtx:
-        return ExecCtx(self.boundary_id, self.owner, self.on_exit, number, self.depth)
+        return ExecCtx(self.boundary_id, self.owner, self.on_exit, number, self.depth, self.hooked)
+
+    def node_flag(self) -> dict[str, bool] | None:
+        """Argo's ``nodeFlag`` of the node this context creates (``None``: no flag)."""
+        if not self.hooked and self.retry_attempt is None:
+            return None
+        flag = {"hooked": True} if self.hooked else {}
+        return {**flag, "retried": True} if self.retry_attempt is not None else flag
 
 
 MAX_DEPTH = 100

@@ -16,7 +16,7 @@ from .keys import WorkflowKey
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-__all__ = ["ProcessSpec", "TaskResult", "TaskSpec"]
+__all__ = ["ContainerSetSpec", "ProcessSpec", "TaskResult", "TaskSpec"]
 
 _EMPTY: Final[Mapping[str, str]] = MappingProxyType({})
 
@@ -37,6 +37,23 @@ class ProcessSpec:
     env: Mapping[str, str]
     working_dir: str | None = None
     source: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerSetSpec:
+    """A ``containerSet``: its containers run by their ``dependencies``, each retried in place.
+
+    The set's containers are the node's last ``len(dependencies)`` processes: the tail of
+    ``init`` (in order), then ``main``. A container starts once every container it depends
+    on succeeded; one whose dependency failed does not run.
+    """
+
+    dependencies: Mapping[str, tuple[str, ...]]
+    """Container name → the containers it waits for, in the template's order."""
+    attempts: int = 1
+    """How many times one container may run before the set fails (Argo's ``retries``)."""
+    retry_delay: float = 0.0
+    """Seconds between two runs of a container (Argo's ``retryStrategy.duration``)."""
 
 
 @dataclass(frozen=True)
@@ -69,6 +86,8 @@ class TaskSpec:
     """Volume mounts: absolute mount path in the node -> host directory shared there by every
     container of the node (and by other nodes given the same directory, as a PVC is). An empty
     host directory string means a fresh directory private to this node (an ``emptyDir``)."""
+    container_set: ContainerSetSpec | None = None
+    """A ``containerSet`` template's graph and retries (``None``: not a container set)."""
     workflow_key: WorkflowKey | None = None
     """The workflow as a key (the engine passes the one it routes results by); read :attr:`key`."""
 

@@ -162,8 +162,9 @@ def pod_dict(tmpl: Mapping[str, Any], workflow: Mapping[str, Any]) -> JSON:
         if not main["command"]:
             main["command"] = ["sh"]
     elif kind == "containerSet":
-        # A containerSet's containers run in order in one "pod": all but the last as
-        # init processes, the last as main (dependencies between them are not modelled).
+        # A containerSet's containers are one "pod": all but the last listed as init
+        # processes, the last as main; the executor runs them by their dependencies
+        # (TaskSpec.container_set, see container_set.py).
         containers = [process_spec_fields(c) for c in tmpl["containerSet"].get("containers") or []]
         if not containers:
             raise TemplateError("containerSet has no containers")

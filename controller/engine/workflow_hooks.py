@@ -65,7 +65,7 @@ class WorkflowHooks:
                 continue
             self._fired.add(name)
             node = self.run.execute(
-                f"{self.name}.hooks.{name}", hook, scope, ExecCtx(""), Callback(self._hook_done),
+                f"{self.name}.hooks.{name}", hook, scope, ExecCtx("", hooked=True), Callback(self._hook_done),
                 display=f"{self.name}.hooks.{name}", parents=[],
             )
             self._pending.add(node.id)
@@ -91,7 +91,7 @@ class WorkflowHooks:
         self.globals["workflow.duration"] = f"{now - began:.6f}"
         self._root = root
         self.run.execute(
-            f"{self.name}.onExit", exit_step, self.globals, ExecCtx("", on_exit=True), Callback(self._exit_done),
+            f"{self.name}.onExit", exit_step, self.globals, ExecCtx("", on_exit=True, hooked=True), Callback(self._exit_done),
             display=f"{self.name}.onExit", parents=[],
         )
 

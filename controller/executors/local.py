@@ -69,6 +69,7 @@ from .base import (
     TaskSpec,
     trim_result,
 )
+from .container_set import run_container_set, set_processes
 from .images import (
     NO_SUCH_FILE,
     NOT_IN_PATH,
@@ -227,8 +228,9 @@ class LocalExecutor(TaskExecutor):
         if problem:
             return self._result(ERROR, None, problem, None, {}, None, started)
         sidecars: list[_Running] = []
+        init, containers = (task.init, ()) if task.container_set is None else set_processes(task.container_set, task.init, task.main)
         try:
-            for spec in task.init:
+            for spec in init:
                 outcome = await self._run_one(task, spec, node_dir, layout, deadline, volumes, keep_stdout=False)
                 if outcome.phase != SUCCEEDED:
                     message = f"init container {spec.name!r} failed: {outcome.message}"
@@ -244,7 +246,16 @@ class LocalExecutor(TaskExecutor):
                 except CommandError as exc:
                     await self._kill_all(sidecars)
                     return self._result(ERROR, None, f"sidecar {spec.name!r}: {exc}", None, {}, None, started)
-            outcome = await self._run_one(task, task.main, node_dir, layout, deadline, volumes, keep_stdout=True)
+            if task.container_set is None:
+                outcome = await self._run_one(task, task.main, node_dir, layout, deadline, volumes, keep_stdout=True)
+            else:
+                main, failed = await run_container_set(
+                    task.container_set, containers,
+                    lambda spec, keep: self._run_one(
+                        task, spec, node_dir, layout if keep else self._container_layout(node_dir, spec), deadline, volumes, keep_stdout=keep
+                    ),
+                )
+                outcome = main if failed is None and main is not None else _set_failure(failed)
         except BaseException:
             await self._kill_all(sidecars)
             raise
@@ -425,6 +436,11 @@ class LocalExecutor(TaskExecutor):
 
     # -- helpers --------------------------------------------------------------
 
+    def _container_layout(self, node_dir: Path, spec: ProcessSpec) -> isolation.Layout | None:
+        """A filesystem of its own for a container of a set that is not its main one: the set's
+        containers may run side by side, and share only their volumes (as in a pod)."""
+        return isolation.Layout.under(node_dir / "containers" / _SAFE.sub("_", spec.name)) if self.isolated else None
+
     def _node_dir_path(self, task: TaskSpec) -> Path:
         return self.state_dir / _SAFE.sub("_", task.namespace) / _SAFE.sub("_", task.workflow) / _SAFE.sub("_", task.node_id)
 
@@ -598,6 +614,14 @@ class LocalExecutor(TaskExecutor):
         if self._tmp is not None:
             self._tmp.cleanup()
             self._tmp = None
+
+
+def _set_failure(failed: tuple[str, _Outcome] | None) -> _Outcome:
+    """A container set's outcome from its first failed container, named as Argo names it."""
+    if failed is None:
+        return _Outcome(ERROR, None, "the container set's main container did not run")
+    name, outcome = failed
+    return replace(outcome, message=f"{name}: {outcome.message}")
 
 
 def _open_log(node_dir: Path, spec: ProcessSpec) -> BinaryIO:
