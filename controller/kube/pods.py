@@ -121,7 +121,11 @@ class PodSettings:
 
 @dataclass(frozen=True)
 class WorkflowRef:
-    """The workflow a pod belongs to: its identity and its (resolved) spec."""
+    """The workflow a pod belongs to: its identity and its (resolved) spec.
+
+    ``uid`` is the Workflow object's; empty when the workflow is no custom resource, and
+    then its pods have no ownerReference.
+    """
 
     name: str
     namespace: str
@@ -201,19 +205,20 @@ def build_pod(
             "namespace": workflow.namespace,
             "labels": labels,
             "annotations": annotations,
-            "ownerReferences": [
-                {
-                    "apiVersion": ARGO_API_VERSION,
-                    "kind": "Workflow",
-                    "name": workflow.name,
-                    "uid": workflow.uid,
-                    "controller": True,
-                    "blockOwnerDeletion": True,
-                }
-            ],
         },
         "spec": pod_spec,
     }
+    if workflow.uid:  # a workflow that is no custom resource (submitted over the control API) owns nothing
+        pod["metadata"]["ownerReferences"] = [
+            {
+                "apiVersion": ARGO_API_VERSION,
+                "kind": "Workflow",
+                "name": workflow.name,
+                "uid": workflow.uid,
+                "controller": True,
+                "blockOwnerDeletion": True,
+            }
+        ]
     for source, patch in (("workflow", spec.get("podSpecPatch")), (f"template {task.template_name!r}", tmpl.get("podSpecPatch"))):
         if patch:
             pod["spec"] = merge_patch(pod["spec"], _parse_patch(patch, source))
