@@ -213,3 +213,17 @@ async def test_results_before_bind_are_reported_at_bind(kmock: Any) -> None:
         executor.bind(results.append)
         assert [r.phase for r in results] == ["Error"]
         await executor.close()
+
+
+async def test_spilled_values_are_read_from_mains_log(k8s: Fixture) -> None:
+    from hookbus.controller.kube.launcher import SPILL_MARK
+
+    t = task()
+    name = k8s.executor.plan.name(t)
+    whole = json.dumps({"hookbus": 1, "exitCode": 0, "result": "r" * 6000, "parameters": {"p": "v"}})
+    k8s.kmock["get", f"/api/v1/namespaces/{NS}/pods/{name}/log"] << f"output\n{SPILL_MARK}{whole}\n".encode()
+    await k8s.executor.start(t)
+    await k8s.kubelet(name, ended(0, {"parameters": {"p": "v"}, "spilled": ["result"]}))
+    await wait_for(lambda: bool(k8s.results))
+    assert k8s.results[0].result == "r" * 6000
+    assert dict(k8s.results[0].parameters) == {"p": "v"}
