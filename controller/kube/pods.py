@@ -155,7 +155,11 @@ def build_pod(
     staged = task.main.source is not None
 
     init = [_launcher_init(settings, task.main.source)]
-    init += [_container(p, _named(tmpl.get("initContainers"), p.name), settings) for p in task.init]
+    set_containers = (tmpl.get("containerSet") or {}).get("containers")
+    init += [
+        _container(p, _named(tmpl.get("initContainers"), p.name) or _named(set_containers, p.name), settings)
+        for p in task.init
+    ]
     main = _main(task, mounts_of_main, settings, template_name=task.template_name, staged=staged)
     sidecars = []
     for p in task.sidecars:
@@ -354,6 +358,8 @@ def _dns_label(name: str) -> str:
 
 def _deadline(value: object, left: int | None, template: str) -> int | None:
     own: int | None = None
+    if isinstance(value, str) and "{{" in value:
+        value = None  # not substituted here: the engine enforces the template's deadline itself
     if value is not None and value != "":
         try:
             own = int(str(value))

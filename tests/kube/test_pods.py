@@ -322,6 +322,28 @@ def test_init_containers_sidecars_and_pod_fields() -> None:
     assert {"name": "work", "mountPath": "/work"} in db["volumeMounts"]
 
 
+def test_a_container_sets_containers_run_in_order_with_their_fields() -> None:
+    tmpl = {
+        "name": "cs",
+        "containerSet": {
+            "volumeMounts": [{"name": "work", "mountPath": "/work"}],
+            "containers": [
+                {"name": "a", "image": "alpine", "command": ["touch", "/work/a"], "resources": {"limits": {"cpu": "1"}}},
+                {"name": "b", "image": "alpine", "command": ["ls", "/work"], "dependencies": ["a"]},
+            ],
+        },
+        "volumes": [{"name": "work", "emptyDir": {}}],
+    }
+    spec = build(tmpl)["spec"]
+    init_a = spec["initContainers"][1]
+    assert (init_a["name"], init_a["resources"]) == ("a", {"limits": {"cpu": "1"}})
+    assert {"name": "work", "mountPath": "/work"} in init_a["volumeMounts"]
+    main = spec["containers"][0]
+    assert main["command"][-2:] == ["ls", "/work"]
+    assert "dependencies" not in main
+    assert {"name": "work", "mountPath": "/work"} in main["volumeMounts"]
+
+
 def test_workflow_service_account_and_default() -> None:
     tmpl = {"name": "t", "container": {"image": "alpine", "command": ["true"]}}
     assert build(tmpl, serviceAccountName="wf-sa")["spec"]["serviceAccountName"] == "wf-sa"
@@ -388,6 +410,7 @@ def test_deadline_is_the_smaller_of_template_and_workflow() -> None:
     assert build(tmpl, deadline=10)["spec"]["activeDeadlineSeconds"] == 10
     assert build(tmpl, deadline=100)["spec"]["activeDeadlineSeconds"] == 30
     assert build({**tmpl, "activeDeadlineSeconds": None}, deadline=0)["spec"]["activeDeadlineSeconds"] == 1
+    assert "activeDeadlineSeconds" not in build({**tmpl, "activeDeadlineSeconds": "{{inputs.parameters.t}}"})["spec"]
     with pytest.raises(PodBuildError, match="template 'd': activeDeadlineSeconds 'x'"):
         build({**tmpl, "activeDeadlineSeconds": "x"})
 
