@@ -248,8 +248,10 @@ def _named(specs: object, name: str) -> Mapping[str, Any] | None:
 
 
 def _container(p: ProcessSpec, spec: Mapping[str, Any] | None, settings: PodSettings) -> dict[str, Any]:
-    """A container from a process and its template spec (the process wins for what it holds)."""
-    out: dict[str, Any] = {k: v for k, v in (spec or {}).items() if k in _CONTAINER_FIELDS}
+    """A container from a process and its template spec (the process wins for what it holds;
+    the fields a plugin's patch left replace the template's)."""
+    fields = p.container or spec or {}
+    out: dict[str, Any] = {k: v for k, v in fields.items() if k in _CONTAINER_FIELDS}
     out["name"] = _dns_label(p.name)
     out["image"] = p.image or settings.launcher_image  # processes without an image run in the hookbus image
     if p.command:

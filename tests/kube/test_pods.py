@@ -298,6 +298,41 @@ def test_a_plugins_pod_patch_is_in_the_pod() -> None:
     assert {"name": "INJECTED", "value": "yes"} in pod["spec"]["containers"][0]["env"]
 
 
+def test_a_plugins_json_patch_of_the_pod_view_is_in_the_created_pod() -> None:
+    """The path of a ``pod.preCreate`` patch: the pod the plugin sees, its JSON patch, and
+    the pod built from the patched node (labels, annotations, a sidecar, env, resources)."""
+    import jsonpatch
+
+    from hookbus.controller.adapters.plugin_hooks import from_kubernetes_pod, to_kubernetes_pod
+    from hookbus.controller.engine.hooks import WorkflowInfo
+    from hookbus.controller.engine.pods import apply_pod, pod_of
+
+    tmpl = {"name": "p", "container": {"image": "alpine", "command": ["true"], "resources": {"limits": {"memory": "1Gi"}}}}
+    wf = wf_with(tmpl)
+    task = task_of(wf, tmpl)
+    view = pod_of(task, tmpl)
+    seen = to_kubernetes_pod(view, WorkflowInfo(namespace="argo", name="wf", uid="u"))
+    ops = [
+        {"op": "add", "path": "/metadata/labels/team", "value": "data"},
+        {"op": "add", "path": "/metadata/annotations/policy", "value": "checked"},
+        {"op": "add", "path": "/spec/containers/-", "value": {"name": "proxy", "image": "envoy:1", "command": ["envoy"]}},
+        {"op": "add", "path": "/spec/containers/0/env", "value": [{"name": "INJECTED", "value": "yes"}]},
+        {"op": "replace", "path": "/spec/containers/0/resources", "value": {"limits": {"memory": "2Gi", "cpu": "1"}}},
+    ]
+    patched = apply_pod(task, from_kubernetes_pod(jsonpatch.apply_patch(seen, ops), view))
+    pod = build_pod(patched, ref_of(wf), SETTINGS, template=tmpl)
+    kubernetes_validate.validate(pod, K8S, strict=True)
+    assert pod["metadata"]["labels"]["team"] == "data"
+    assert pod["metadata"]["annotations"]["policy"] == "checked"
+    main, proxy = pod["spec"]["containers"]
+    assert main["resources"] == {"limits": {"memory": "2Gi", "cpu": "1"}}
+    assert main["env"] == [{"name": "INJECTED", "value": "yes"}]
+    assert main["command"][-2:] == ["--", "true"]
+    assert (proxy["name"], proxy["command"]) == ("proxy", ["envoy"])
+    # A second look (the pod shown again after the patch) shows the patched fields.
+    assert pod_of(patched, tmpl)["main"]["resources"] == {"limits": {"memory": "2Gi", "cpu": "1"}}
+
+
 def test_init_containers_sidecars_and_pod_fields() -> None:
     tmpl = {
         "name": "full",
