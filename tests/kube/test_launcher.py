@@ -297,3 +297,17 @@ def test_artifacts_decode_from_base64() -> None:
     text = json.dumps({"hookbus": 1, "exitCode": 0, "artifacts": {"a": base64.b64encode(b"\x00\x01").decode()}})
     assert parse_report(text).artifacts == {"a": b"\x00\x01"}
     assert spilled_document("no marker here\n") is None
+
+
+def test_under_env_i_with_only_the_test_directory_on_path(bin_dir: Path, tmp_path: Path) -> None:
+    env_program = shutil.which("env")
+    assert env_program is not None
+    log = tmp_path / "log"
+    done = subprocess.run(
+        [env_program, "-i", f"PATH={bin_dir}", f"HOOKBUS_TERMINATION_LOG={log}", str(bin_dir / "launcher"), "--result", "--", "tool", "print", "ok"],
+        capture_output=True,
+        timeout=30,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == b"ok\n"
+    assert parse_report(log.read_text()) == LauncherReport(exit_code=0, result="ok")
