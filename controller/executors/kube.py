@@ -284,7 +284,7 @@ class KubernetesExecutor:
             out[name] = str(path)
         return out
 
-    # ---------------------------------------------------------------- helpers
+    # ---------------------------------------------------------------- internals
 
     def _report(self, task: TaskSpec, result: TaskResult) -> None:
         result = replace(result, key=task.key, node_id=task.node_id)
