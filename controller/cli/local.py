@@ -182,10 +182,12 @@ def lint_command(args: argparse.Namespace) -> int:
     from ..argo.errors import ArgoError
     from ..argo.lint import lint_template_resource, lint_workflow
     from ..argo.manifest import Bundle, load_documents
+    from ..kube.pods_images import lint_images
 
     sources: list[tuple[str, list[dict[str, Any]]]] = []
     bundle = Bundle()
     failures: list[str] = []
+    images = _lint_images_config(args)
     paths: list[Path] = []
     for file in args.files:
         path = Path(file)
@@ -217,9 +219,11 @@ def lint_command(args: argparse.Namespace) -> int:
                 or "?"
             )
             if kind == "Workflow":
-                errors = lint_workflow(doc, bundle)
+                errors: list[object] = [*lint_workflow(doc, bundle)]
+                if images is not None:
+                    errors += lint_images(doc, images)
             elif kind in ("WorkflowTemplate", "ClusterWorkflowTemplate"):
-                errors = lint_template_resource(doc)
+                errors = [*lint_template_resource(doc)]
             else:
                 continue
             failures.extend(f"{source}: {kind} {name!r}: {error}" for error in errors)
@@ -230,3 +234,25 @@ def lint_command(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     print("✔ no linting errors found!")
     return EXIT_OK
+
+
+def _lint_images_config(args: argparse.Namespace) -> dict[str, Any] | None:
+    """The images configuration of ``lint --target kubernetes`` (``None`` for other targets)."""
+    import yaml
+
+    from ..kube.pods_images import ImageConfigError, images_from_config
+
+    if getattr(args, "target", "local") != "kubernetes":
+        if getattr(args, "images", None):
+            raise CliError("hookbus lint: --images applies only with --target kubernetes", EXIT_USAGE)
+        return None
+    if not args.images:
+        return {}
+    try:
+        text = Path(args.images).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise CliError(f"hookbus lint: --images {args.images}: {exc.strerror or exc}", EXIT_USAGE) from None
+    try:
+        return dict(images_from_config(yaml.safe_load(text)))
+    except (yaml.YAMLError, ImageConfigError) as exc:
+        raise CliError(f"hookbus lint: --images {args.images}: {str(exc).splitlines()[0]}", EXIT_USAGE) from None

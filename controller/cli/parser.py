@@ -174,6 +174,19 @@ def build_parser() -> argparse.ArgumentParser:
         lint_command,
     )
     p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument(
+        "--target",
+        choices=("local", "kubernetes"),
+        default="local",
+        help="where the workflows will run: 'kubernetes' also checks that every main container "
+        "has a command or an image listed in the images configuration (default: local)",
+    )
+    p.add_argument(
+        "--images",
+        metavar="FILE",
+        help="with --target kubernetes: the images configuration (a YAML map of image -> "
+        "entrypoint/cmd, or the controller's ConfigMap holding it under data.images)",
+    )
 
     p = add(
         "server",

@@ -46,7 +46,8 @@ def pod_of(task: TaskSpec | None, template: Mapping[str, Any] | None = None) -> 
     sidecar_specs = list(tmpl.get("sidecars") or [])
 
     def proc(p: ProcessSpec, spec: Mapping[str, Any] | None = None) -> JSON:
-        out: JSON = {k: v for k, v in (spec or {}).items() if k not in _PROCESS_KEYS}
+        fields = p.container or spec or {}
+        out: JSON = {k: v for k, v in fields.items() if k not in _PROCESS_KEYS}
         out.update(
             name=p.name, image=p.image, command=list(p.command), args=list(p.args),
             env=dict(p.env), workingDir=p.working_dir, source=p.source,
@@ -75,9 +76,16 @@ def apply_pod(task: TaskSpec, pod: Mapping[str, Any]) -> TaskSpec:
     """*task* with the processes, labels and annotations of *pod* (a plugin's changed pod)."""
     return replace(
         task,
-        main=process_spec(pod.get("main") or {}),
-        init=tuple(process_spec(p) for p in pod.get("init") or []),
-        sidecars=tuple(process_spec(p) for p in pod.get("sidecars") or []),
+        main=_patched(pod.get("main") or {}),
+        init=tuple(_patched(p) for p in pod.get("init") or []),
+        sidecars=tuple(_patched(p) for p in pod.get("sidecars") or []),
         labels=dict(pod.get("labels") or {}),
         annotations=dict(pod.get("annotations") or {}),
     )
+
+
+def _patched(p: Mapping[str, Any]) -> ProcessSpec:
+    """A process of a plugin's changed pod, with its other container fields kept."""
+    fields = {str(k): v for k, v in p.items() if k not in _PROCESS_KEYS}
+    spec = process_spec(p)
+    return replace(spec, container=fields) if fields else spec

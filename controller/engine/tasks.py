@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from .keys import WorkflowKey
 
@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 __all__ = ["ContainerSetSpec", "ProcessSpec", "TaskResult", "TaskSpec"]
 
 _EMPTY: Final[Mapping[str, str]] = MappingProxyType({})
+_NO_FIELDS: Final[Mapping[str, Any]] = MappingProxyType({})
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,7 +28,8 @@ class ProcessSpec:
 
     ``command``/``args`` follow Kubernetes: an empty ``command`` means the image's
     entrypoint. ``source`` is set for script templates: the executor writes it to a
-    file and runs ``command + (file,)``.
+    file and runs ``command + (file,)``. ``container`` carries the other container fields
+    of a plugin-patched pod (the Kubernetes executor puts them in the pod).
     """
 
     name: str
@@ -37,6 +39,9 @@ class ProcessSpec:
     env: Mapping[str, str]
     working_dir: str | None = None
     source: str | None = None
+    container: Mapping[str, Any] = field(default_factory=lambda: _NO_FIELDS)
+    """The container's other fields (``resources``, ``securityContext`` ...) as a ``pod.preCreate``
+    patch left them; empty when no plugin changed the pod (the template's fields apply)."""
 
 
 @dataclass(frozen=True, slots=True)

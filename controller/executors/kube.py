@@ -1,0 +1,342 @@
+"""The Kubernetes executor: every leaf node is a Pod, watched until its ``main`` container ends.
+
+What a node's pod looks like and how its end reads are not decided here: a :class:`PodPlan`
+(``hookbus.controller.kube.pods_plan.KubePodPlan``, given by the composition root) builds
+the manifest and reads a pod's status. This module does the API calls:
+
+* :meth:`KubernetesExecutor.start` creates the pod. Its name is deterministic, so a create
+  answered ``409 AlreadyExists`` adopts the pod that exists when it belongs to the same node
+  (a retried start, or a controller that restarted between create and record).
+* One watch per namespace (``GET /api/v1/namespaces/<ns>/pods?watch=true``, filtered by the
+  plan's label selector) follows every pod of the executor; it restarts when the server
+  ends it. Each event is read by the plan; when a node ended its result goes to the sink.
+  Values the launcher spilled are read from ``main``'s log first.
+* A finished pod is labelled ``workflows.argoproj.io/completed=true`` (Argo's label), and
+  its sidecars are stopped by lowering its ``activeDeadlineSeconds`` (as Argo does), so the
+  pod stays for its logs; the plan's ``podGC`` says when pods are deleted instead
+  (:meth:`KubernetesExecutor.collect` for the workflow-level strategies).
+* :meth:`~KubernetesExecutor.attach` finds a node's pod after a restart;
+  :meth:`~KubernetesExecutor.cancel` deletes it.
+
+The API object is kubernetes_asyncio's ``CoreV1Api`` (or anything with its methods);
+calls use ``_preload_content=False`` and read JSON, so no generated models are built.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final, Protocol
+
+import structlog
+
+from ..engine.ports import TaskResult
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
+    from ..engine.ports import TaskSpec
+
+__all__ = ["Finished", "KubernetesExecutor", "PodPlan"]
+
+log = structlog.get_logger("hookbus.executor.kubernetes")
+
+COMPLETED_LABEL: Final = "workflows.argoproj.io/completed"
+NODE_ID_ANNOTATION: Final = "workflows.argoproj.io/node-id"
+RECONNECT_DELAY: Final = 1.0
+"""Seconds between a watch that failed and the next one."""
+
+
+class Finished(Protocol):
+    """A node's end as the plan read it from its pod."""
+
+    @property
+    def result(self) -> TaskResult: ...
+    @property
+    def artifacts(self) -> Mapping[str, bytes]: ...
+    @property
+    def spilled(self) -> tuple[str, ...]: ...
+
+
+class PodPlan(Protocol):
+    """How nodes become pods and how pods end (pure: no API calls)."""
+
+    @property
+    def selector(self) -> str:
+        """The label selector of the pods this controller runs (workflow label, instance id)."""
+        ...
+
+    def name(self, task: TaskSpec) -> str:
+        """The pod name of *task*'s node."""
+        ...
+
+    def manifest(self, task: TaskSpec) -> dict[str, Any]:
+        """The pod of *task*'s node; ``ValueError`` naming what is wrong when it cannot be built."""
+        ...
+
+    def finished(self, pod: Mapping[str, Any], now: float) -> Finished | None:
+        """How the node of *pod* ended, or ``None`` while it runs."""
+        ...
+
+    def complete(self, finished: Finished, log: str) -> Finished:
+        """*finished* with its spilled values read from ``main``'s *log*."""
+        ...
+
+    def delete_when_done(self, task: TaskSpec, phase: str) -> bool:
+        """Whether the pod goes as soon as its node ended in *phase* (``podGC`` per pod)."""
+        ...
+
+
+class KubernetesExecutor:
+    """Runs leaf nodes as pods (see the module docstring)."""
+
+    name = "kubernetes"
+
+    def __init__(self, api: Any, plan: PodPlan, *, artifact_dir: Path | None = None) -> None:
+        self.api = api
+        self.plan = plan
+        self.artifact_dir = artifact_dir
+        """Where binary output artifacts are written (``None``: a temporary directory)."""
+        self._sink: Callable[[TaskResult], None] | None = None
+        self._early: list[TaskResult] = []
+        self._nodes: dict[tuple[str, str], TaskSpec] = {}
+        self._watches: dict[str, asyncio.Task[None]] = {}
+        self._finishing: set[asyncio.Task[None]] = set()
+        self._closed = False
+
+    # ------------------------------------------------------------------ the port
+
+    def bind(self, sink: Callable[[TaskResult], None]) -> None:
+        self._sink = sink
+        early, self._early = self._early, []
+        for result in early:
+            sink(result)
+
+    async def start(self, task: TaskSpec) -> None:
+        bound = log.bind(workflow=task.workflow, namespace=task.namespace, node=task.node_id)
+        started = time.time()
+        try:
+            manifest = self.plan.manifest(task)
+        except ValueError as exc:
+            self._report(task, _error(str(exc), started))
+            return
+        name = str(manifest["metadata"]["name"])
+        key = (task.namespace, name)
+        self._nodes[key] = task
+        self._ensure_watch(task.namespace)
+        status, body = await self._call(self.api.create_namespaced_pod, task.namespace, manifest)
+        if status == 409:
+            status, body = await self._call(self.api.read_namespaced_pod, name, task.namespace)
+            owner = ((body.get("metadata") or {}).get("annotations") or {}).get(NODE_ID_ANNOTATION) if status == 200 else None
+            if status == 200 and owner != task.node_id:
+                self._nodes.pop(key, None)
+                self._report(task, _error(f"pod {name} exists and belongs to node {owner!r}, not {task.node_id!r}", started))
+                return
+            bound.debug("pod adopted", pod=name)
+        if status >= 300:
+            self._nodes.pop(key, None)
+            self._report(task, _error(f"creating pod {name}: {_reason(status, body)}", started))
+            return
+        bound.debug("pod created", pod=name)
+        self._observe(body)
+
+    async def attach(self, task: TaskSpec) -> bool:
+        name = self.plan.name(task)
+        status, body = await self._call(self.api.read_namespaced_pod, name, task.namespace)
+        if status != 200:
+            return False
+        self._nodes[(task.namespace, name)] = task
+        self._ensure_watch(task.namespace)
+        self._observe(body)
+        return True
+
+    async def cancel(self, task: TaskSpec) -> None:
+        name = self.plan.name(task)
+        if self._nodes.pop((task.namespace, name), None) is None:
+            return
+        await self._call(self.api.delete_namespaced_pod, name, task.namespace)
+
+    async def close(self) -> None:
+        self._closed = True
+        tasks = [*self._watches.values(), *self._finishing]
+        for t in tasks:
+            t.cancel()
+        for t in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await t
+        self._watches.clear()
+        self._nodes.clear()
+
+    # ---------------------------------------------------------------- podGC
+
+    async def collect(self, namespace: str, workflow: str) -> int:
+        """Delete every pod of *workflow* (``podGC`` ``OnWorkflowCompletion``/``OnWorkflowSuccess``,
+        when the workflow ended so); the number of pods deleted."""
+        selector = f"workflows.argoproj.io/workflow={workflow}"
+        status, body = await self._call(self.api.list_namespaced_pod, namespace, label_selector=selector)
+        if status != 200:
+            return 0
+        deleted = 0
+        for pod in body.get("items") or []:
+            meta = pod.get("metadata") or {}
+            if (meta.get("labels") or {}).get("workflows.argoproj.io/workflow") != workflow:
+                continue
+            gone, _ = await self._call(self.api.delete_namespaced_pod, meta.get("name"), namespace)
+            deleted += gone < 300
+        return deleted
+
+    # ---------------------------------------------------------------- watching
+
+    def _ensure_watch(self, namespace: str) -> None:
+        if namespace not in self._watches and not self._closed:
+            self._watches[namespace] = asyncio.create_task(self._watch(namespace), name=f"pod watch {namespace}")
+
+    async def _watch(self, namespace: str) -> None:
+        """Follow the namespace's pods for as long as the executor lives (one stream at a time)."""
+        bound = log.bind(namespace=namespace)
+        while not self._closed:
+            try:
+                # "true", not True: the client would send "True", which not every server reads as a watch.
+                response = await self.api.list_namespaced_pod(
+                    namespace, watch="true", label_selector=self.plan.selector, _preload_content=False
+                )
+                try:
+                    async for line in response.content:
+                        self._event(line)
+                finally:
+                    response.close()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the watch restarts whatever ended it
+                bound.warning("pod watch failed; restarting", error=str(exc) or type(exc).__name__)
+            if not self._closed:
+                await asyncio.sleep(RECONNECT_DELAY)
+
+    def _event(self, line: bytes) -> None:
+        try:
+            event = json.loads(line)
+        except ValueError:
+            return
+        pod = event.get("object") if isinstance(event, dict) else None
+        if not isinstance(pod, dict) or pod.get("kind") == "Status":
+            return
+        if event.get("type") == "DELETED":
+            meta = pod.get("metadata") or {}
+            key = (str(meta.get("namespace")), str(meta.get("name")))
+            task = self._nodes.get(key)
+            if task is not None and self.plan.finished(pod, time.time()) is None:
+                del self._nodes[key]
+                self._report(task, _error("pod deleted", time.time()))
+                return
+        self._observe(pod)
+
+    def _observe(self, pod: Mapping[str, Any]) -> None:
+        meta = pod.get("metadata") or {}
+        key = (str(meta.get("namespace")), str(meta.get("name")))
+        task = self._nodes.get(key)
+        if task is None:
+            return
+        finished = self.plan.finished(pod, time.time())
+        if finished is None:
+            return
+        del self._nodes[key]
+        job = asyncio.create_task(self._finish(task, pod, finished), name=f"finish {key[1]}")
+        self._finishing.add(job)
+        job.add_done_callback(self._finishing.discard)
+
+    async def _finish(self, task: TaskSpec, pod: Mapping[str, Any], finished: Finished) -> None:
+        name = str((pod.get("metadata") or {}).get("name"))
+        bound = log.bind(workflow=task.workflow, namespace=task.namespace, node=task.node_id, pod=name)
+        if finished.spilled:
+            status, text = await self._text(self.api.read_namespaced_pod_log, name, task.namespace, container="main")
+            if status == 200:
+                finished = self.plan.complete(finished, text)
+            else:
+                bound.warning("spilled outputs unreadable", status=status)
+        result = finished.result
+        if finished.artifacts:
+            result = replace(result, artifacts=self._store_artifacts(task, finished.artifacts))
+        self._report(task, result)
+        bound.debug("node finished", phase=result.phase, exit_code=result.exit_code)
+        if self.plan.delete_when_done(task, result.phase):
+            await self._call(self.api.delete_namespaced_pod, name, task.namespace)
+            return
+        patch: dict[str, Any] = {"metadata": {"labels": {COMPLETED_LABEL: "true"}}}
+        if (pod.get("status") or {}).get("phase") not in ("Succeeded", "Failed"):
+            patch["spec"] = {"activeDeadlineSeconds": 1}  # main ended: stop the sidecars, keep the pod
+        await self._call(self.api.patch_namespaced_pod, name, task.namespace, patch)
+
+    def _store_artifacts(self, task: TaskSpec, artifacts: Mapping[str, bytes]) -> dict[str, str]:
+        if self.artifact_dir is None:
+            import tempfile
+
+            self.artifact_dir = Path(tempfile.mkdtemp(prefix="hookbus-artifacts-"))
+        where = self.artifact_dir / task.namespace / task.workflow / task.node_id
+        where.mkdir(parents=True, exist_ok=True)
+        out: dict[str, str] = {}
+        for name, data in artifacts.items():
+            path = where / name.replace("/", "_")
+            path.write_bytes(data)
+            out[name] = str(path)
+        return out
+
+    # ---------------------------------------------------------------- internals
+
+    def _report(self, task: TaskSpec, result: TaskResult) -> None:
+        result = replace(result, key=task.key, node_id=task.node_id)
+        if self._sink is None:
+            self._early.append(result)
+        else:
+            self._sink(result)
+
+    async def _call(self, method: Any, *args: Any, **kwargs: Any) -> tuple[int, dict[str, Any]]:
+        """``(HTTP status, JSON body)`` of one API call; ``(0, {message})`` when the server is unreachable."""
+        try:
+            response = await method(*args, _preload_content=False, **kwargs)
+            try:
+                text = await response.text()
+            finally:
+                response.close()
+        except (TimeoutError, OSError) as exc:
+            return 0, {"message": f"the Kubernetes API is unreachable: {exc}"}
+        except Exception as exc:  # the client raises ApiException for some statuses
+            status = getattr(exc, "status", None)
+            if isinstance(status, int):
+                return status, _json(getattr(exc, "body", "") or "")
+            return 0, {"message": str(exc) or type(exc).__name__}
+        return int(response.status), _json(text)
+
+    async def _text(self, method: Any, *args: Any, **kwargs: Any) -> tuple[int, str]:
+        try:
+            response = await method(*args, _preload_content=False, **kwargs)
+            try:
+                return int(response.status), await response.text()
+            finally:
+                response.close()
+        except Exception as exc:
+            status = getattr(exc, "status", None)
+            return (status if isinstance(status, int) else 0), ""
+
+
+def _json(text: str) -> dict[str, Any]:
+    try:
+        body = json.loads(text) if text else {}
+    except ValueError:
+        return {"message": text[:200]}
+    return body if isinstance(body, dict) else {}
+
+
+def _reason(status: int, body: Mapping[str, Any]) -> str:
+    message = str(body.get("message") or body.get("reason") or "")
+    return f"{status} {message}".strip() if status else message
+
+
+def _error(message: str, started: float) -> TaskResult:
+    return TaskResult(
+        phase="Error", exit_code=None, message=message, result=None, parameters={},
+        log_path=None, started_at=started, finished_at=time.time(),
+    )

@@ -1,0 +1,1 @@
+"""Kubernetes mode: the API objects the controller reads and writes, and the pods it runs."""
