@@ -36,6 +36,7 @@ from .model import (
     FAILED,
     LEAF_TYPES,
     PENDING,
+    RETRIES_FIELD,
     RUNNING,
     SUCCEEDED,
     public_node,
@@ -488,6 +489,7 @@ class Controller:
         workflow = run.workflow_object()
         status = workflow["status"]
         status["phase"] = RUNNING
+        status[RETRIES_FIELD] = int(status.get(RETRIES_FIELD) or 0) + 1  # the nodes run again: a new attempt
         for field in ("finishedAt", "message"):
             status.pop(field, None)
         spec = workflow["spec"]

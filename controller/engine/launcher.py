@@ -27,7 +27,7 @@ from ..argo.substitute import placeholders, substitute
 from . import key_artifacts
 from .hooks import ALLOW, CONTINUE, KEEP, NodeItem, PluginItem, PodDecision, PodItem, Verdict
 from .http_template import run_http
-from .model import ERROR, FAILED, FULFILLED, RUNNING, SUCCEEDED, Node, public_node
+from .model import ERROR, FAILED, FULFILLED, RETRIES_FIELD, RUNNING, SUCCEEDED, Node, public_node
 from .pods import apply_pod, pod_metadata, pod_of, process_spec
 from .resolver import Memo, memo_store
 from .tasks import TaskResult, TaskSpec
@@ -409,7 +409,15 @@ class LeafLauncher:
             output_artifacts=output_artifact_paths(tmpl),
             input_files=input_files(job.node.inputs),
             mounts=self._mounts(job) if mounts else {},
+            attempt=self._attempt(),
         )
+
+    def _attempt(self) -> str:
+        """This run of the workflow's nodes: its uid and how often it was retried (``TaskSpec.attempt``)."""
+        wf = self.host.wf
+        uid = str((wf.get("metadata") or {}).get("uid", ""))
+        retries = (wf.get("status") or {}).get(RETRIES_FIELD, 0)
+        return f"{uid}.{retries}"
 
     def volume_root(self) -> Path | None:
         """The state directory volumes live under (the executor's when the settings name none)."""

@@ -53,7 +53,7 @@ import tempfile
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, Final
+from typing import TYPE_CHECKING, Any, BinaryIO, Final
 
 import structlog
 
@@ -79,6 +79,7 @@ from .images import (
     not_executable,
     rewrite_paths,
 )
+from .supervision import Supervision
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -92,6 +93,9 @@ NOT_FOUND_EXIT_CODE: Final = 64
 """Exit code of Argo's executor (emissary) when the container's command cannot be found or run."""
 PARAMETER_MAX_BYTES: Final = 256 * 1024
 """An output parameter file larger than this fails the node (Argo stores outputs in a 256 kB annotation)."""
+DEFAULT_ORPHAN_TIMEOUT: Final = 3600.0
+"""Seconds a supervised node runs on without any controller before its supervisor stops it."""
+CLOSED_MESSAGE: Final = "the local executor is closed (the controller is stopping); retry after a restart"
 _NOT_FOUND = re.compile(rb"([^\s:'\"]+): (?:command )?not found")
 _SAFE = re.compile(r"[^A-Za-z0-9._-]")
 _DEFAULT_PATH: Final = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -126,9 +130,13 @@ class _Running:
 class LocalExecutor(TaskExecutor):
     """Runs nodes as host processes, isolated per node when the host allows it.
 
-    Each node is a coroutine of the controller's process (see :class:`~.base.TaskExecutor`)
-    that owns its processes: a node does not outlive the controller, so :meth:`attach`
-    finds nothing after a restart.
+    By default each node is a coroutine of the controller's process (see
+    :class:`~.base.TaskExecutor`) that owns its processes: a node does not outlive the
+    controller, so :meth:`attach` finds nothing after a restart. With ``supervise=True``
+    each node runs under a supervisor process of its own (:mod:`.supervisor`) that
+    outlives the controller: a restarted controller adopts the nodes still running or
+    ended while it was away, and never starts an attempt of a node twice. A supervisor
+    left without a controller for ``orphan_timeout`` seconds stops its node.
 
     ``state_dir``: where node directories go (``None``: a temporary directory
     removed by :meth:`close`). ``isolate``: ``None`` detects once whether
@@ -147,9 +155,15 @@ class LocalExecutor(TaskExecutor):
         isolate: bool | None = None,
         kill_grace: float = 5.0,
         inherit_env: tuple[str, ...] = DEFAULT_INHERIT_ENV,
+        supervise: bool = False,
+        orphan_timeout: float = DEFAULT_ORPHAN_TIMEOUT,
     ) -> None:
         super().__init__()
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        if supervise and state_dir is None:
+            raise ValueError("supervised nodes need a state directory that outlives the controller")
+        if not orphan_timeout > 0:
+            raise ValueError(f"orphan_timeout must be a positive number of seconds, got {orphan_timeout}")
         if state_dir is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="hookbus-local-")
             state_dir = self._tmp.name
@@ -167,6 +181,14 @@ class LocalExecutor(TaskExecutor):
         self._ready = False
         self._live: set[asyncio.subprocess.Process] = set()
         self._closed = False
+        self.orphan_timeout = orphan_timeout
+        self._keep_node_dirs = False
+        """Node directories are prepared by the controller (this executor runs in a supervisor)."""
+        self._supervision = (
+            Supervision(self.state_dir, node_dir=self._node_dir_path, config=self._supervisor_config, deliver=self._deliver)
+            if supervise
+            else None
+        )
 
     # -- set-up ---------------------------------------------------------------
 
@@ -190,6 +212,8 @@ class LocalExecutor(TaskExecutor):
                         required=bool(self.isolate),
                     )
                 self._binds = isolation.bind_mounts()
+            if self._supervision is not None:
+                self._supervision.hold_state_dir()
             self._ready = True
 
     def _install_shims(self) -> None:
@@ -206,13 +230,75 @@ class LocalExecutor(TaskExecutor):
             if python3 and not link.exists():
                 link.symlink_to(python3)
 
+    # -- supervised nodes (see :mod:`.supervisor`) -----------------------------
+
+    @property
+    def supervised(self) -> bool:
+        """Whether nodes run under supervisors that outlive the controller."""
+        return self._supervision is not None
+
+    async def start(self, task: TaskSpec) -> None:
+        """Start *task* (under its supervisor when :attr:`supervised`); its result goes to the sink."""
+        if self._supervision is None:
+            await super().start(task)
+            return
+        if self._closed:
+            self._deliver(task, self._result(ERROR, None, CLOSED_MESSAGE, None, {}, None, time.time()))
+            return
+        await self.prepare()
+        await self._supervision.start(task)
+
+    async def attach(self, task: TaskSpec) -> bool:
+        """Adopt *task*'s node after a restart: True when its supervisor still runs it or
+        recorded how it ended (only when :attr:`supervised`)."""
+        if self._supervision is None:
+            return await super().attach(task)
+        await self.prepare()
+        return await self._supervision.attach(task)
+
+    async def cancel(self, task: TaskSpec) -> None:
+        """Stop *task*'s node and every process it started; return once they are gone."""
+        if self._supervision is None:
+            await super().cancel(task)
+            return
+        await self._supervision.cancel(task)
+
+    def _supervisor_config(self) -> dict[str, object]:
+        """What a supervisor's executor needs to run a node as this one would (see :meth:`for_supervisor`)."""
+        return {
+            "state_dir": str(self.state_dir),
+            "isolated": bool(self.isolated),
+            "isolation_note": self.isolation_note,
+            "binds": list(self._binds),
+            "kill_grace": self.kill_grace,
+            "inherit_env": list(self.inherit_env),
+            "orphan_timeout": self.orphan_timeout,
+        }
+
+    @classmethod
+    def for_supervisor(cls, config: Mapping[str, Any]) -> LocalExecutor:
+        """The executor a supervisor runs its node with: prepared as the controller's was
+        (isolation decided, helpers installed), using the node directory it is given."""
+        executor = cls(
+            config["state_dir"],
+            isolate=bool(config["isolated"]),
+            kill_grace=float(config["kill_grace"]),
+            inherit_env=tuple(config["inherit_env"]),
+        )
+        executor.isolated = bool(config["isolated"])
+        executor.isolation_note = str(config["isolation_note"])
+        executor._binds = tuple(config["binds"])
+        executor._keep_node_dirs = True
+        executor._ready = True
+        return executor
+
     # -- running --------------------------------------------------------------
 
     async def run(self, task: TaskSpec) -> TaskResult:
         """Run *task*'s containers and report the outcome (node failures are results, not exceptions)."""
         started = time.time()
         if self._closed:
-            return self._result(ERROR, None, "the local executor is closed (the controller is stopping); retry after a restart", None, {}, None, started)
+            return self._result(ERROR, None, CLOSED_MESSAGE, None, {}, None, started)
         await self.prepare()
         bound = log.bind(workflow=f"{task.namespace}/{task.workflow}", node=task.node_id)
         node_dir = self._node_dir(task)
@@ -430,9 +516,9 @@ class LocalExecutor(TaskExecutor):
 
     def _node_dir(self, task: TaskSpec) -> Path:
         path = self._node_dir_path(task)
-        if path.exists():
+        if path.exists() and not self._keep_node_dirs:
             shutil.rmtree(path, ignore_errors=True)  # an earlier, interrupted attempt of this node
-        path.mkdir(parents=True)
+        path.mkdir(parents=True, exist_ok=True)
         return path
 
     def _env(self, task: TaskSpec, spec: ProcessSpec, *, isolated: bool) -> dict[str, str]:
@@ -585,10 +671,13 @@ class LocalExecutor(TaskExecutor):
         )
 
     async def close(self) -> None:
-        """Stop every node, kill every process still running and remove a temporary state dir. Idempotent."""
+        """Stop every node, kill every process still running and remove a temporary state dir;
+        supervised nodes go on running (a restarted controller adopts them). Idempotent."""
         if self._closed:
             return
         self._closed = True
+        if self._supervision is not None:
+            await self._supervision.close()
         await super().close()
         for proc in list(self._live):
             _signal_group(proc, signal.SIGKILL)

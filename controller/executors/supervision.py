@@ -1,0 +1,237 @@
+"""The controller's side of supervised nodes: spawn, adopt, watch, cancel.
+
+A :class:`Supervision` starts each node as a :mod:`.supervisor` process in a session of
+its own and learns how it ended from the node directory's records, so a node survives
+the controller: a restarted controller adopts the nodes it finds (:meth:`attach`, and
+:meth:`start` of a node whose directory already holds this attempt) instead of running
+them again. While it lives, the controller holds ``controller.lock`` of the state
+directory (shared), which tells supervisors a controller is there (their orphan bound).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import os
+import shutil
+import signal
+import sys
+import time
+from typing import TYPE_CHECKING, Any, Final
+
+import structlog
+
+from . import supervisor as records
+from .base import ERROR, TaskResult, TaskSpec
+from .supervisor import NodeState
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+    from pathlib import Path
+
+log = structlog.get_logger(__name__)
+
+SUPERVISOR_MODULE: Final = "hookbus.controller.executors.supervisor"
+POLL_INTERVAL: Final = 0.2
+"""Seconds between looks at an adopted node's lock when its supervisor cannot be watched by pidfd."""
+STOP_GRACE: Final = 10.0
+"""Seconds a cancelled supervisor gets to kill its node and record it before it is killed."""
+
+_Ident = tuple[str, str, str]
+
+
+class Supervision:
+    """Supervised nodes of one executor.
+
+    *node_dir* maps a task to its directory; *config* is what the supervisor's executor
+    needs (made once the executor is prepared); *deliver* hands a node's result on.
+    """
+
+    def __init__(
+        self,
+        state_dir: Path,
+        *,
+        node_dir: Callable[[TaskSpec], Path],
+        config: Callable[[], Mapping[str, Any]],
+        deliver: Callable[[TaskSpec, TaskResult], None],
+    ) -> None:
+        self.state_dir = state_dir
+        self._node_dir = node_dir
+        self._config = config
+        self._deliver = deliver
+        self._watchers: dict[_Ident, asyncio.Task[None]] = {}
+        self._lock_fd: int | None = None
+
+    def hold_state_dir(self) -> None:
+        """Take the shared ``controller.lock`` (kept until :meth:`close`)."""
+        if self._lock_fd is not None:
+            return
+        fd = os.open(self.state_dir / records.CONTROLLER_LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        fcntl.flock(fd, fcntl.LOCK_SH)
+        self._lock_fd = fd
+
+    async def start(self, task: TaskSpec) -> None:
+        """Start *task* under a supervisor, or adopt the one this attempt already has."""
+        node_dir = self._node_dir(task)
+        state = records.inspect(node_dir, task.attempt) if node_dir.exists() else NodeState.NONE
+        bound = log.bind(workflow=f"{task.namespace}/{task.workflow}", node=task.node_id)
+        if state in (NodeState.RUNNING, NodeState.DONE):
+            bound.info("node already started by its supervisor; adopting it", state=state.value)
+            self._watch(task, node_dir)
+            return
+        if state is NodeState.LOST:
+            self._lost(task)
+            return
+        if state is NodeState.OTHER:
+            await self._stop_supervisor(node_dir)
+            shutil.rmtree(node_dir, ignore_errors=True)  # an earlier attempt of this node
+        node_dir.mkdir(parents=True, exist_ok=True)
+        order = {"attempt": task.attempt, "executor": dict(self._config()), "task": records.task_to_json(task)}
+        records.write_json(node_dir / records.TASK_FILE, order)
+        try:
+            await self._spawn(node_dir)
+        except OSError as exc:
+            now = time.time()
+            self._deliver(task, TaskResult(ERROR, None, f"cannot start the node's supervisor: {exc.strerror or exc}", None, {}, None, now, now))
+            return
+        self._watch(task, node_dir)
+
+    async def _spawn(self, node_dir: Path) -> None:
+        """Start a supervisor for *node_dir* (detached: not this process's child); return once
+        it claimed the node (or found it owned)."""
+        read_end, write_end = os.pipe()
+        try:
+            with (node_dir / records.LOG_FILE).open("ab") as log_file:
+                proc = await asyncio.create_subprocess_exec(
+                    sys.executable,
+                    "-m",
+                    SUPERVISOR_MODULE,
+                    str(node_dir),
+                    "--ready-fd",
+                    str(write_end),
+                    "--detach",
+                    stdin=asyncio.subprocess.DEVNULL,
+                    stdout=log_file,
+                    stderr=log_file,
+                    pass_fds=(write_end,),
+                    start_new_session=True,
+                )
+        finally:
+            os.close(write_end)
+        loop = asyncio.get_running_loop()
+        ready: asyncio.Future[None] = loop.create_future()
+        try:
+            os.set_blocking(read_end, False)
+            loop.add_reader(read_end, _settle, ready)  # a byte, or EOF
+            try:
+                await ready
+            finally:
+                loop.remove_reader(read_end)
+        finally:
+            os.close(read_end)
+        await proc.wait()  # the launcher, which exited once the supervisor was forked
+
+    def _watch(self, task: TaskSpec, node_dir: Path) -> None:
+        ident = (task.namespace, task.workflow, task.node_id)
+        self._watchers[ident] = asyncio.create_task(self._await_end(task, node_dir), name=f"hookbus-supervised-{task.node_id}")
+
+    async def _await_end(self, task: TaskSpec, node_dir: Path) -> None:
+        await _unlocked(node_dir)  # whichever supervisor runs the node (one spawned earlier included)
+        self._watchers.pop((task.namespace, task.workflow, task.node_id), None)
+        done = records.read_done(node_dir, task.attempt)
+        if done is None:
+            self._lost(task)
+            return
+        result, cancelled = done
+        if not cancelled:
+            self._deliver(task, result)
+
+    def _lost(self, task: TaskSpec) -> None:
+        now = time.time()
+        self._deliver(task, TaskResult(ERROR, None, records.LOST_MESSAGE, None, {}, None, now, now))
+
+    async def attach(self, task: TaskSpec) -> bool:
+        """Adopt *task*'s node if its supervisor lives or recorded how it ended (not cancelled)."""
+        node_dir = self._node_dir(task)
+        state = records.inspect(node_dir, task.attempt) if node_dir.exists() else NodeState.NONE
+        if state is NodeState.DONE:
+            done = records.read_done(node_dir, task.attempt)
+            if done is None or done[1]:
+                return False
+        elif state is not NodeState.RUNNING:
+            return False
+        self._watch(task, node_dir)
+        return True
+
+    async def cancel(self, task: TaskSpec) -> None:
+        """Stop *task*'s supervisor (it kills the node's processes); return once it is gone."""
+        watcher = self._watchers.pop((task.namespace, task.workflow, task.node_id), None)
+        if watcher is not None:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+        await self._stop_supervisor(self._node_dir(task))
+
+    async def _stop_supervisor(self, node_dir: Path) -> None:
+        lock = node_dir / records.LOCK_FILE
+        if not records.lock_held(lock):
+            return
+        pid = records.claimed_pid(node_dir)
+        if pid is None:
+            await _unlocked(node_dir)  # a supervisor starting up: it finds the node's fate, then exits
+            return
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGTERM)
+        try:
+            await asyncio.wait_for(_unlocked(node_dir), STOP_GRACE)
+        except TimeoutError:
+            log.warning("node supervisor did not stop in time; killing it", pid=pid, node_dir=node_dir.name)
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pid, signal.SIGKILL)
+            await _unlocked(node_dir)
+
+    async def close(self) -> None:
+        """Stop watching (supervisors go on: a restarted controller adopts them) and let go
+        of the state directory. Idempotent."""
+        watchers = list(self._watchers.values())
+        self._watchers.clear()
+        for watcher in watchers:
+            watcher.cancel()
+        if watchers:
+            await asyncio.wait(watchers)
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+
+async def _unlocked(node_dir: Path) -> None:
+    """Return once no supervisor holds *node_dir*'s lock."""
+    lock = node_dir / records.LOCK_FILE
+    pid = records.claimed_pid(node_dir)
+    pidfd: int | None = None
+    if pid is not None:
+        with contextlib.suppress(OSError, AttributeError):
+            pidfd = os.pidfd_open(pid)
+    try:
+        if pidfd is not None and records.lock_held(lock):
+            # the lock is held, so the claimed pid is the live supervisor's: wait for its exit
+            loop = asyncio.get_running_loop()
+            ended: asyncio.Future[None] = loop.create_future()
+            loop.add_reader(pidfd, _settle, ended)
+            try:
+                await ended
+            finally:
+                loop.remove_reader(pidfd)
+        while True:  # without pidfd (or for a supervisor that is only starting): look now and then
+            if not records.lock_held(lock):
+                return
+            await asyncio.sleep(POLL_INTERVAL)
+    finally:
+        if pidfd is not None:
+            os.close(pidfd)
+
+
+def _settle(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
