@@ -50,6 +50,16 @@ class SafeEvents:
         except Exception:
             _dropped("plugin_verdicts")
 
+    async def restored(self, workflow: Any, phase: str, message: str, nodes: Sequence[Any]) -> None:
+        """See :meth:`hookbus.controller.adapters.events.PublisherSink.restored` (a sink without it is skipped)."""
+        restored = getattr(self._sink, "restored", None)
+        if restored is None:
+            return
+        try:
+            await restored(workflow, phase, message, nodes)
+        except Exception:
+            _dropped("restored")
+
     async def progress(
         self, workflow: Any, done: int, total: int, phases: Mapping[str, int]
     ) -> None:

@@ -55,7 +55,7 @@ if TYPE_CHECKING:
     from types import TracebackType
 
     from ..argo.types import JSON
-    from .hooks import Verdict
+    from .hooks import Verdict, WorkflowInfo
     from .ports import Clock, EventSink, HookPoints, TaskResult, WorkflowSource, WorkflowStore
     from .settings import ControllerSettings
 
@@ -102,6 +102,8 @@ class Controller:
         """Whether the executor reports its results to :meth:`_route_result` yet."""
         self._started = False
         self._stopped = False
+        self._restoring: asyncio.Task[None] | None = None
+        """Announcing again what the stored workflows imply (see :meth:`_restore_events`)."""
 
     # ------------------------------------------------------------- lifecycle
 
@@ -142,19 +144,41 @@ class Controller:
             return
         self._started = True
         await self.store.open()
+        restored: list[tuple[WorkflowInfo, str, str, list[JSON]]] = []
         for stored in await self.store.load_all():
             workflow = stored.workflow
             run = self._make_run(stored.key, workflow, stored.nodes, stored.revision)
             self._runs[stored.key] = run
+            # as stored now: the run's passes change its nodes before they persist them
+            nodes = [public_node(n.to_dict()) for n in run.nodes.values()]
+            restored.append((run.info, run.phase, str(run.status.get("message") or ""), nodes))
             if run.phase not in WORKFLOW_DONE:
                 log.info("resuming workflow", workflow=stored.key.name, namespace=stored.key.namespace)
                 self._reactor.post(stored.key, Start())
+        if restored:
+            self._restoring = asyncio.create_task(self._restore_events(restored), name="hookbus-restore-events")
+
+    async def _restore_events(self, restored: list[tuple[WorkflowInfo, str, str, list[JSON]]]) -> None:
+        """Hand the sink the events the stored state implies (every node's phase as stored,
+        each workflow's phase), in the background: those a crash kept from being published
+        are published now; the sink drops what it knows was (deterministic event ids)."""
+        announce = getattr(self.events, "restored", None)  # optional in a sink
+        if announce is None:
+            return
+        for info, phase, message, nodes in restored:
+            try:
+                await announce(info, phase, message, nodes)
+            except Exception:
+                log.exception("could not announce a restored workflow's events", workflow=info.name)
 
     async def stop(self) -> None:
         """Stop operating (idempotent). Nothing is marked: a restart resumes from the store."""
         if self._stopped:
             return
         self._stopped = True
+        if self._restoring is not None:
+            self._restoring.cancel()
+            await asyncio.gather(self._restoring, return_exceptions=True)
         await self._reactor.close()
         for run in list(self._runs.values()):
             await run.close()

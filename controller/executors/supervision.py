@@ -22,9 +22,9 @@ from typing import TYPE_CHECKING, Any, Final
 
 import structlog
 
-from . import supervisor as records
+from . import supervisor_records as records
 from .base import ERROR, TaskResult, TaskSpec
-from .supervisor import NodeState
+from .supervisor_records import NodeState
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping

@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from hookbus.controller.executors import supervisor
+from hookbus.controller.executors import supervisor_records as supervisor
 from hookbus.controller.executors.local import LocalExecutor
-from hookbus.controller.executors.supervisor import NodeState
+from hookbus.controller.executors.supervisor_records import NodeState
 from tests.support.executors import sh, task
 from tests.support.waiting import wait_for
 
