@@ -22,7 +22,7 @@ from ...bus.events import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Mapping, Sequence
+    from collections.abc import Iterable, Iterator, Mapping, Sequence
 
     from nats.js.client import JetStreamContext
 
@@ -57,7 +57,7 @@ class PublisherSink:
         self.publisher = publisher
         self.js = js
 
-    async def restored(self, workflow: WorkflowRef, phase: str, message: str, nodes: Sequence[Mapping[str, Any]]) -> None:
+    async def restored(self, workflow: WorkflowRef, phase: str, message: str, nodes: Iterable[Mapping[str, Any]]) -> None:
         """After a restart: publish again the events the stored state implies (each node's
         phase, then the workflow's), with the ids they had, so JetStream drops the ones it
         has within its duplicate window. A finished workflow whose final event is in the

@@ -51,7 +51,7 @@ from .snapshot import SNAPSHOT_SLICE
 from .warnings import set_warnings
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable, Mapping
+    from collections.abc import AsyncIterator, Callable, Iterable, Mapping
     from types import TracebackType
 
     from ..argo.types import JSON
@@ -144,13 +144,18 @@ class Controller:
             return
         self._started = True
         await self.store.open()
-        restored: list[tuple[WorkflowInfo, str, str, list[JSON]]] = []
+        restored: list[tuple[WorkflowInfo, str, str, Iterable[JSON]]] = []
         for stored in await self.store.load_all():
             workflow = stored.workflow
             run = self._make_run(stored.key, workflow, stored.nodes, stored.revision)
             self._runs[stored.key] = run
-            # as stored now: the run's passes change its nodes before they persist them
-            nodes = [public_node(n.to_dict()) for n in run.nodes.values()]
+            nodes: Iterable[JSON]
+            if run.phase in WORKFLOW_DONE:
+                # never changed again (a retry makes a new run): built only if the sink wants them
+                nodes = (public_node(n.to_dict()) for n in list(run.nodes.values()))
+            else:
+                # as stored now: the run's passes change its nodes before they persist them
+                nodes = [public_node(n.to_dict()) for n in run.nodes.values()]
             restored.append((run.info, run.phase, str(run.status.get("message") or ""), nodes))
             if run.phase not in WORKFLOW_DONE:
                 log.info("resuming workflow", workflow=stored.key.name, namespace=stored.key.namespace)
@@ -158,7 +163,7 @@ class Controller:
         if restored:
             self._restoring = asyncio.create_task(self._restore_events(restored), name="hookbus-restore-events")
 
-    async def _restore_events(self, restored: list[tuple[WorkflowInfo, str, str, list[JSON]]]) -> None:
+    async def _restore_events(self, restored: list[tuple[WorkflowInfo, str, str, Iterable[JSON]]]) -> None:
         """Hand the sink the events the stored state implies (every node's phase as stored,
         each workflow's phase), in the background: those a crash kept from being published
         are published now; the sink drops what it knows was (deterministic event ids)."""

@@ -86,6 +86,8 @@ class Supervision:
         if state is NodeState.OTHER:
             await self._stop_supervisor(node_dir)
             shutil.rmtree(node_dir, ignore_errors=True)  # an earlier attempt of this node
+        elif not (node_dir / records.TASK_FILE).exists():
+            shutil.rmtree(node_dir, ignore_errors=True)  # never given to a supervisor: leftovers only
         node_dir.mkdir(parents=True, exist_ok=True)
         order = {"attempt": task.attempt, "executor": dict(self._config()), "task": records.task_to_json(task)}
         records.write_json(node_dir / records.TASK_FILE, order)

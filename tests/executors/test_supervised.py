@@ -202,3 +202,18 @@ def test_task_records_read_back_as_written() -> None:
 def test_supervision_needs_a_state_dir() -> None:
     with pytest.raises(ValueError, match="state directory"):
         LocalExecutor(None, supervise=True)
+
+
+async def test_leftovers_of_a_node_never_supervised_are_cleared(state: Path) -> None:
+    node_dir = state / "default" / "wf" / "wf-1"
+    node_dir.mkdir(parents=True)
+    (node_dir / "main.log").write_text("from an earlier run\n")
+    executor = supervised(state)
+    got = Collect()
+    executor.bind(got)
+    try:
+        await executor.start(replace(task(sh("echo now")), attempt="u.0"))
+        await wait_for(lambda: bool(got.results), timeout=20, what="the result")
+    finally:
+        await executor.close()
+    assert (node_dir / "main.log").read_text() == "now\n"
