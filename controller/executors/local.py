@@ -79,7 +79,6 @@ from .images import (
     not_executable,
     rewrite_paths,
 )
-from .supervision import Supervision
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -93,8 +92,6 @@ NOT_FOUND_EXIT_CODE: Final = 64
 """Exit code of Argo's executor (emissary) when the container's command cannot be found or run."""
 PARAMETER_MAX_BYTES: Final = 256 * 1024
 """An output parameter file larger than this fails the node (Argo stores outputs in a 256 kB annotation)."""
-DEFAULT_ORPHAN_TIMEOUT: Final = 3600.0
-"""Seconds a supervised node runs on without any controller before its supervisor stops it."""
 CLOSED_MESSAGE: Final = "the local executor is closed (the controller is stopping); retry after a restart"
 _NOT_FOUND = re.compile(rb"([^\s:'\"]+): (?:command )?not found")
 _SAFE = re.compile(r"[^A-Za-z0-9._-]")
@@ -130,13 +127,10 @@ class _Running:
 class LocalExecutor(TaskExecutor):
     """Runs nodes as host processes, isolated per node when the host allows it.
 
-    By default each node is a coroutine of the controller's process (see
-    :class:`~.base.TaskExecutor`) that owns its processes: a node does not outlive the
-    controller, so :meth:`attach` finds nothing after a restart. With ``supervise=True``
-    each node runs under a supervisor process of its own (:mod:`.supervisor`) that
-    outlives the controller: a restarted controller adopts the nodes still running or
-    ended while it was away, and never starts an attempt of a node twice. A supervisor
-    left without a controller for ``orphan_timeout`` seconds stops its node.
+    Each node is a coroutine of the controller's process (see :class:`~.base.TaskExecutor`)
+    that owns its processes: a node does not outlive the controller, so :meth:`attach`
+    finds nothing after a restart. :class:`~.supervision.SupervisedLocalExecutor` runs
+    each node under a supervisor process that does (the same :meth:`run`, in there).
 
     ``state_dir``: where node directories go (``None``: a temporary directory
     removed by :meth:`close`). ``isolate``: ``None`` detects once whether
@@ -155,15 +149,9 @@ class LocalExecutor(TaskExecutor):
         isolate: bool | None = None,
         kill_grace: float = 5.0,
         inherit_env: tuple[str, ...] = DEFAULT_INHERIT_ENV,
-        supervise: bool = False,
-        orphan_timeout: float = DEFAULT_ORPHAN_TIMEOUT,
     ) -> None:
         super().__init__()
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
-        if supervise and state_dir is None:
-            raise ValueError("supervised nodes need a state directory that outlives the controller")
-        if not orphan_timeout > 0:
-            raise ValueError(f"orphan_timeout must be a positive number of seconds, got {orphan_timeout}")
         if state_dir is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="hookbus-local-")
             state_dir = self._tmp.name
@@ -181,14 +169,9 @@ class LocalExecutor(TaskExecutor):
         self._ready = False
         self._live: set[asyncio.subprocess.Process] = set()
         self._closed = False
-        self.orphan_timeout = orphan_timeout
         self._keep_node_dirs = False
-        """Node directories are prepared by the controller (this executor runs in a supervisor)."""
-        self._supervision = (
-            Supervision(self.state_dir, node_dir=self._node_dir_path, config=self._supervisor_config, deliver=self._deliver)
-            if supervise
-            else None
-        )
+        """Whether node directories are used as found (a supervisor's executor: the
+        controller prepared them), not cleared first."""
 
     # -- set-up ---------------------------------------------------------------
 
@@ -212,8 +195,6 @@ class LocalExecutor(TaskExecutor):
                         required=bool(self.isolate),
                     )
                 self._binds = isolation.bind_mounts()
-            if self._supervision is not None:
-                self._supervision.hold_state_dir()
             self._ready = True
 
     def _install_shims(self) -> None:
@@ -230,41 +211,11 @@ class LocalExecutor(TaskExecutor):
             if python3 and not link.exists():
                 link.symlink_to(python3)
 
-    # -- supervised nodes (see :mod:`.supervisor`) -----------------------------
+    # -- the same decisions in a supervisor (see :mod:`.supervisor`) ------------
 
-    @property
-    def supervised(self) -> bool:
-        """Whether nodes run under supervisors that outlive the controller."""
-        return self._supervision is not None
-
-    async def start(self, task: TaskSpec) -> None:
-        """Start *task* (under its supervisor when :attr:`supervised`); its result goes to the sink."""
-        if self._supervision is None:
-            await super().start(task)
-            return
-        if self._closed:
-            self._deliver(task, self._result(ERROR, None, CLOSED_MESSAGE, None, {}, None, time.time()))
-            return
-        await self.prepare()
-        await self._supervision.start(task)
-
-    async def attach(self, task: TaskSpec) -> bool:
-        """Adopt *task*'s node after a restart: True when its supervisor still runs it or
-        recorded how it ended (only when :attr:`supervised`)."""
-        if self._supervision is None:
-            return await super().attach(task)
-        await self.prepare()
-        return await self._supervision.attach(task)
-
-    async def cancel(self, task: TaskSpec) -> None:
-        """Stop *task*'s node and every process it started; return once they are gone."""
-        if self._supervision is None:
-            await super().cancel(task)
-            return
-        await self._supervision.cancel(task)
-
-    def _supervisor_config(self) -> dict[str, object]:
-        """What a supervisor's executor needs to run a node as this one would (see :meth:`for_supervisor`)."""
+    def supervisor_config(self) -> dict[str, Any]:
+        """What a supervisor needs to run a node as this (prepared) executor would; read
+        back by :meth:`for_supervisor`. Plain JSON data."""
         return {
             "state_dir": str(self.state_dir),
             "isolated": bool(self.isolated),
@@ -272,13 +223,12 @@ class LocalExecutor(TaskExecutor):
             "binds": list(self._binds),
             "kill_grace": self.kill_grace,
             "inherit_env": list(self.inherit_env),
-            "orphan_timeout": self.orphan_timeout,
         }
 
     @classmethod
     def for_supervisor(cls, config: Mapping[str, Any]) -> LocalExecutor:
         """The executor a supervisor runs its node with: prepared as the controller's was
-        (isolation decided, helpers installed), using the node directory it is given."""
+        (isolation decided, helpers installed), using the node directory as it finds it."""
         executor = cls(
             config["state_dir"],
             isolate=bool(config["isolated"]),
@@ -671,13 +621,10 @@ class LocalExecutor(TaskExecutor):
         )
 
     async def close(self) -> None:
-        """Stop every node, kill every process still running and remove a temporary state dir;
-        supervised nodes go on running (a restarted controller adopts them). Idempotent."""
+        """Stop every node, kill every process still running and remove a temporary state dir. Idempotent."""
         if self._closed:
             return
         self._closed = True
-        if self._supervision is not None:
-            await self._supervision.close()
         await super().close()
         for proc in list(self._live):
             _signal_group(proc, signal.SIGKILL)

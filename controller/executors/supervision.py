@@ -1,6 +1,7 @@
 """The controller's side of supervised nodes: spawn, adopt, watch, cancel.
 
-A :class:`Supervision` starts each node as a :mod:`.supervisor` process in a session of
+:class:`SupervisedLocalExecutor` is the local executor whose nodes run under
+supervisors. Its :class:`Supervision` starts each node as a :mod:`.supervisor` process in a session of
 its own and learns how it ended from the node directory's records, so a node survives
 the controller: a restarted controller adopts the nodes it finds (:meth:`attach`, and
 :meth:`start` of a node whose directory already holds this attempt) instead of running
@@ -24,6 +25,7 @@ import structlog
 
 from . import supervisor_records as records
 from .base import ERROR, TaskResult, TaskSpec
+from .local import CLOSED_MESSAGE, LocalExecutor
 from .supervisor_records import NodeState
 
 if TYPE_CHECKING:
@@ -32,6 +34,8 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 
+DEFAULT_ORPHAN_TIMEOUT: Final = 3600.0
+"""Seconds a supervised node runs on without any controller before its supervisor stops it."""
 SUPERVISOR_MODULE: Final = "hookbus.controller.executors.supervisor"
 POLL_INTERVAL: Final = 0.2
 """Seconds between looks at an adopted node's lock when its supervisor cannot be watched by pidfd."""
@@ -39,6 +43,60 @@ STOP_GRACE: Final = 10.0
 """Seconds a cancelled supervisor gets to kill its node and record it before it is killed."""
 
 _Ident = tuple[str, str, str]
+
+
+class SupervisedLocalExecutor(LocalExecutor):
+    """The local executor with every node under a supervisor process that outlives the
+    controller (:mod:`.supervisor`): a restarted controller adopts the nodes still
+    running or ended while it was away (:meth:`attach`, and :meth:`start` of an attempt
+    already claimed) and never starts an attempt of a node twice. A supervisor left
+    without a controller for *orphan_timeout* seconds stops its node.
+
+    *state_dir* must outlive the controller; the other options are
+    :class:`~.local.LocalExecutor`'s.
+    """
+
+    def __init__(self, state_dir: Path | str | None, *, orphan_timeout: float = DEFAULT_ORPHAN_TIMEOUT, **options: Any) -> None:
+        if state_dir is None:
+            raise ValueError("supervised nodes need a state directory that outlives the controller")
+        if not 0 < orphan_timeout < float("inf"):
+            raise ValueError(f"orphan_timeout must be a positive number of seconds, got {orphan_timeout}")
+        super().__init__(state_dir, **options)
+        self.orphan_timeout = orphan_timeout
+        self._supervision = Supervision(self.state_dir, node_dir=self._node_dir_path, config=self._config, deliver=self._deliver)
+
+    def _config(self) -> dict[str, Any]:
+        return {**self.supervisor_config(), "orphan_timeout": self.orphan_timeout}
+
+    async def prepare(self) -> None:
+        """Prepare as the local executor does, and hold the state directory (see :class:`Supervision`)."""
+        await super().prepare()
+        self._supervision.hold_state_dir()
+
+    async def start(self, task: TaskSpec) -> None:
+        """Start *task* under its supervisor, or adopt the one this attempt has; its result goes to the sink."""
+        if self._closed:
+            self._deliver(task, self._result(ERROR, None, CLOSED_MESSAGE, None, {}, None, time.time()))
+            return
+        await self.prepare()
+        await self._supervision.start(task)
+
+    async def attach(self, task: TaskSpec) -> bool:
+        """Adopt *task*'s node after a restart: True when its supervisor still runs it or
+        recorded how it ended (not when it was cancelled)."""
+        await self.prepare()
+        return await self._supervision.attach(task)
+
+    async def cancel(self, task: TaskSpec) -> None:
+        """Stop *task*'s node (its supervisor kills its process groups); return once it is gone."""
+        await self._supervision.cancel(task)
+
+    async def close(self) -> None:
+        """Stop watching nodes and let go of the state directory; the supervisors go on
+        (a restarted controller adopts them). Idempotent."""
+        if not self._closed:
+            await self._supervision.close()
+        await super().close()
 
 
 class Supervision:

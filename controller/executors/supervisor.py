@@ -142,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 async def _supervise(order: Mapping[str, Any], stop: _Stop) -> TaskResult:
-    config: Mapping[str, Any] = order["executor"]
+    config: Mapping[str, Any] = order["executor"]  # SupervisedLocalExecutor._config
     task = task_from_json(order["task"])
     executor = LocalExecutor.for_supervisor(config)
     loop = asyncio.get_running_loop()

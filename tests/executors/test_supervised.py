@@ -13,6 +13,7 @@ import pytest
 
 from hookbus.controller.executors import supervisor_records as supervisor
 from hookbus.controller.executors.local import LocalExecutor
+from hookbus.controller.executors.supervision import SupervisedLocalExecutor
 from hookbus.controller.executors.supervisor_records import NodeState
 from tests.support.executors import sh, task
 from tests.support.waiting import wait_for
@@ -32,8 +33,8 @@ class Collect:
         self.results.append(result)
 
 
-def supervised(state: Path, **options: object) -> LocalExecutor:
-    return LocalExecutor(state, isolate=False, supervise=True, **options)  # type: ignore[arg-type]
+def supervised(state: Path, **options: float) -> SupervisedLocalExecutor:
+    return SupervisedLocalExecutor(state, isolate=False, **options)
 
 
 @pytest.fixture
@@ -199,9 +200,16 @@ def test_task_records_read_back_as_written() -> None:
     assert supervisor.task_from_json(supervisor.task_to_json(spec)) == spec
 
 
+def test_the_registry_builds_a_supervised_executor_when_asked(tmp_path: Path) -> None:
+    from hookbus.controller.executors.registry import make_executor
+
+    assert type(make_executor("local", state_dir=tmp_path, supervise=True, orphan_timeout=5)) is SupervisedLocalExecutor
+    assert type(make_executor("local", state_dir=tmp_path, supervise=False)) is LocalExecutor
+
+
 def test_supervision_needs_a_state_dir() -> None:
     with pytest.raises(ValueError, match="state directory"):
-        LocalExecutor(None, supervise=True)
+        SupervisedLocalExecutor(None)
 
 
 async def test_leftovers_of_a_node_never_supervised_are_cleared(state: Path) -> None:
