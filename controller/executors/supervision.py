@@ -212,9 +212,13 @@ class Supervision:
         self._deliver(task, TaskResult(ERROR, None, records.LOST_MESSAGE, None, {}, None, now, now))
 
     async def attach(self, task: TaskSpec) -> bool:
-        """Adopt *task*'s node if its supervisor lives or recorded how it ended (not cancelled)."""
+        """Adopt *task*'s node if its supervisor lives or recorded how it ended (not
+        cancelled); one whose supervisor died mid-run is reported ``Error`` saying so."""
         node_dir = self._node_dir(task)
         state = records.inspect(node_dir, task.attempt) if node_dir.exists() else NodeState.NONE
+        if state is NodeState.LOST:
+            self._lost(task)
+            return True
         if state is NodeState.DONE:
             done = records.read_done(node_dir, task.attempt)
             if done is None or done[1]:

@@ -225,3 +225,33 @@ async def test_leftovers_of_a_node_never_supervised_are_cleared(state: Path) -> 
     finally:
         await executor.close()
     assert (node_dir / "main.log").read_text() == "now\n"
+
+
+async def test_a_node_whose_supervisor_died_is_reported_lost_not_run_again(state: Path, tmp_path: Path) -> None:
+    marker, step_pid = tmp_path / "runs", tmp_path / "pid"
+    spec = replace(task(sh(counting(marker, f"echo $$ > {step_pid}; exec sleep 60"))), attempt="u.0")
+    first = supervised(state)
+    first.bind(Collect())
+    await first.start(spec)
+    await wait_for(lambda: step_pid.exists() and step_pid.read_text().strip() != "", timeout=20, what="the node to run")
+    await first.close()
+    node_dir = state / "default" / "wf" / "wf-1"
+    pid = supervisor.claimed_pid(node_dir)
+    assert pid is not None
+    os.killpg(pid, signal.SIGKILL)  # the supervisor dies (its node's processes are its own group's)
+    await wait_for(lambda: supervisor.inspect(node_dir, "u.0") is NodeState.LOST, timeout=20, what="the supervisor to die")
+
+    second = supervised(state)
+    got = Collect()
+    second.bind(got)
+    try:
+        assert await second.attach(spec) is True
+        await wait_for(lambda: bool(got.results), timeout=20, what="the lost result")
+        await second.start(spec)
+        await wait_for(lambda: len(got.results) == 2, timeout=20, what="the lost result again")
+    finally:
+        await second.close()
+        os.kill(int(step_pid.read_text()), signal.SIGKILL)  # the step outlived its supervisor
+    assert [r.phase for r in got.results] == ["Error", "Error"]
+    assert "supervisor ended" in got.results[0].message
+    assert marker.read_text() == "run\n"
