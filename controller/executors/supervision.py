@@ -119,6 +119,11 @@ class Supervision:
         self._config = config
         self._deliver = deliver
         self._watchers: dict[_Ident, asyncio.Task[None]] = {}
+        self._starting: dict[_Ident, asyncio.Future[None]] = {}
+        """Supervisors spawned here that have not claimed their node yet: done once they did
+        (or found it owned, or exited)."""
+        self._pipes: set[int] = set()
+        self._launchers: set[asyncio.Task[int]] = set()
         self._lock_fd: int | None = None
 
     def hold_state_dir(self) -> None:
@@ -148,23 +153,36 @@ class Supervision:
             shutil.rmtree(node_dir, ignore_errors=True)  # never given to a supervisor: leftovers only
         node_dir.mkdir(parents=True, exist_ok=True)
         order = {"attempt": task.attempt, "executor": dict(self._config()), "task": records.task_to_json(task)}
-        records.write_json(node_dir / records.TASK_FILE, order)
+        # not synced: it must survive the controller, not the machine (the claim and the
+        # outcome, written by the supervisor, are)
+        records.write_json(node_dir / records.TASK_FILE, order, sync=False)
+        await self._spawn_and_watch(task, node_dir)
+
+    async def _spawn_and_watch(self, task: TaskSpec, node_dir: Path) -> None:
         try:
-            await self._spawn(node_dir)
+            claimed = await self._spawn(node_dir)
         except OSError as exc:
             now = time.time()
             self._deliver(task, TaskResult(ERROR, None, f"cannot start the node's supervisor: {exc.strerror or exc}", None, {}, None, now, now))
             return
-        self._watch(task, node_dir)
+        ident = (task.namespace, task.workflow, task.node_id)
+        self._starting[ident] = claimed
+        claimed.add_done_callback(lambda _: self._starting.pop(ident, None) if self._starting.get(ident) is claimed else None)
+        self._watch(task, node_dir, claimed)
 
-    async def _spawn(self, node_dir: Path) -> None:
-        """Start a supervisor for *node_dir* (detached: not this process's child); return once
-        it claimed the node (or found it owned)."""
+    async def _spawn(self, node_dir: Path) -> asyncio.Future[None]:
+        """Start a supervisor for *node_dir* (detached: not this process's child); the
+        future is done once it claimed the node (or found it owned, or exited).
+
+        Returns without waiting for it: a supervisor that is not there yet is found by the
+        next controller through ``task.json`` (see :meth:`attach`), and two supervisors of
+        one attempt run it once."""
         read_end, write_end = os.pipe()
         try:
             with (node_dir / records.LOG_FILE).open("ab") as log_file:
                 proc = await asyncio.create_subprocess_exec(
                     sys.executable,
+                    "-P",  # not the working directory's modules
                     "-m",
                     SUPERVISOR_MODULE,
                     str(node_dir),
@@ -177,26 +195,40 @@ class Supervision:
                     pass_fds=(write_end,),
                     start_new_session=True,
                 )
+        except BaseException:
+            os.close(read_end)
+            raise
         finally:
             os.close(write_end)
+        # the launcher exits as soon as the supervisor is forked: collect it
+        launcher = asyncio.create_task(proc.wait(), name="hookbus-supervisor-launcher")
+        self._launchers.add(launcher)
+        launcher.add_done_callback(self._launchers.discard)
         loop = asyncio.get_running_loop()
-        ready: asyncio.Future[None] = loop.create_future()
-        try:
-            os.set_blocking(read_end, False)
-            loop.add_reader(read_end, _settle, ready)  # a byte, or EOF
-            try:
-                await ready
-            finally:
-                loop.remove_reader(read_end)
-        finally:
-            os.close(read_end)
-        await proc.wait()  # the launcher, which exited once the supervisor was forked
+        claimed: asyncio.Future[None] = loop.create_future()
+        os.set_blocking(read_end, False)
+        self._pipes.add(read_end)
 
-    def _watch(self, task: TaskSpec, node_dir: Path) -> None:
+        def readable() -> None:  # a byte, or EOF
+            self._close_pipe(read_end)
+            _settle(claimed)
+
+        loop.add_reader(read_end, readable)
+        return claimed
+
+    def _close_pipe(self, fd: int) -> None:
+        if fd in self._pipes:
+            self._pipes.discard(fd)
+            asyncio.get_running_loop().remove_reader(fd)
+            os.close(fd)
+
+    def _watch(self, task: TaskSpec, node_dir: Path, claimed: asyncio.Future[None] | None = None) -> None:
         ident = (task.namespace, task.workflow, task.node_id)
-        self._watchers[ident] = asyncio.create_task(self._await_end(task, node_dir), name=f"hookbus-supervised-{task.node_id}")
+        self._watchers[ident] = asyncio.create_task(self._await_end(task, node_dir, claimed), name=f"hookbus-supervised-{task.node_id}")
 
-    async def _await_end(self, task: TaskSpec, node_dir: Path) -> None:
+    async def _await_end(self, task: TaskSpec, node_dir: Path, claimed: asyncio.Future[None] | None) -> None:
+        if claimed is not None:
+            await asyncio.shield(claimed)
         await _unlocked(node_dir)  # whichever supervisor runs the node (one spawned earlier included)
         self._watchers.pop((task.namespace, task.workflow, task.node_id), None)
         done = records.read_done(node_dir, task.attempt)
@@ -219,6 +251,11 @@ class Supervision:
         if state is NodeState.LOST:
             self._lost(task)
             return True
+        if state is NodeState.NONE and records.same_attempt(node_dir / records.TASK_FILE, task.attempt):
+            # handed to a supervisor that has not claimed it (yet, or it never started):
+            # start one; it runs the node unless the first one does
+            await self._spawn_and_watch(task, node_dir)
+            return True
         if state is NodeState.DONE:
             done = records.read_done(node_dir, task.attempt)
             if done is None or done[1]:
@@ -230,11 +267,15 @@ class Supervision:
 
     async def cancel(self, task: TaskSpec) -> None:
         """Stop *task*'s supervisor (it kills the node's processes); return once it is gone."""
-        watcher = self._watchers.pop((task.namespace, task.workflow, task.node_id), None)
+        ident = (task.namespace, task.workflow, task.node_id)
+        watcher = self._watchers.pop(ident, None)
         if watcher is not None:
             watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
+        claimed = self._starting.pop(ident, None)
+        if claimed is not None:
+            await asyncio.shield(claimed)  # a supervisor still starting: stop it once it runs
         await self._stop_supervisor(self._node_dir(task))
 
     async def _stop_supervisor(self, node_dir: Path) -> None:
@@ -258,12 +299,19 @@ class Supervision:
     async def close(self) -> None:
         """Stop watching (supervisors go on: a restarted controller adopts them) and let go
         of the state directory. Idempotent."""
+        for fd in list(self._pipes):
+            self._close_pipe(fd)
+        for claimed in self._starting.values():
+            _settle(claimed)
+        self._starting.clear()
         watchers = list(self._watchers.values())
         self._watchers.clear()
         for watcher in watchers:
             watcher.cancel()
         if watchers:
             await asyncio.wait(watchers)
+        if self._launchers:
+            await asyncio.wait(list(self._launchers))
         if self._lock_fd is not None:
             os.close(self._lock_fd)
             self._lock_fd = None

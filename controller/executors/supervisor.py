@@ -27,12 +27,15 @@ import argparse
 import asyncio
 import contextlib
 import fcntl
+import logging
 import os
 import signal
 import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import structlog
 
 from .base import ERROR, TaskResult
 from .local import LocalExecutor
@@ -99,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
             os._exit(0)  # the caller's child ends now; the supervisor goes on in a session of its own
         os.setsid()
     stop = _Stop()
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, lambda *_: stop.stop(CANCELLED_MESSAGE, cancelled=True))
     try:

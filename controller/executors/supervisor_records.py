@@ -63,14 +63,16 @@ class NodeState(Enum):
 # --------------------------------------------------------------------------- records
 
 
-def write_json(path: Path, value: Any) -> None:
-    """Write *value* to *path* atomically (temporary file, fsync, rename), readable by the owner only."""
+def write_json(path: Path, value: Any, *, sync: bool = True) -> None:
+    """Write *value* to *path* atomically (temporary file, then rename), readable by the
+    owner only; *sync*: on disk (fsync) before the rename, to survive the machine."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         json.dump(value, fh)
-        fh.flush()
-        os.fsync(fh.fileno())
+        if sync:
+            fh.flush()
+            os.fsync(fh.fileno())
     os.replace(tmp, path)
 
 
@@ -117,6 +119,12 @@ def inspect(node_dir: Path, attempt: str) -> NodeState:
     if order is not None and order.get("attempt") != attempt:
         return NodeState.OTHER
     return NodeState.NONE
+
+
+def same_attempt(path: Path, attempt: str) -> bool:
+    """Whether the record at *path* is about *attempt*."""
+    record = read_json(path)
+    return record is not None and record.get("attempt") == attempt
 
 
 def read_done(node_dir: Path, attempt: str) -> tuple[TaskResult, bool] | None:

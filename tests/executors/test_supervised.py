@@ -255,3 +255,46 @@ async def test_a_node_whose_supervisor_died_is_reported_lost_not_run_again(state
     assert [r.phase for r in got.results] == ["Error", "Error"]
     assert "supervisor ended" in got.results[0].message
     assert marker.read_text() == "run\n"
+
+
+async def test_a_node_handed_over_but_never_claimed_is_started_by_attach_once(state: Path, tmp_path: Path) -> None:
+    marker = tmp_path / "runs"
+    spec = replace(task(sh(counting(marker, "echo once"))), attempt="u.0")
+    first = supervised(state)
+    await first.prepare()
+    node_dir = state / "default" / "wf" / "wf-1"
+    node_dir.mkdir(parents=True)
+    # the controller wrote what to run and died before its supervisor started
+    order = {"attempt": "u.0", "executor": first._config(), "task": supervisor.task_to_json(spec)}
+    supervisor.write_json(node_dir / supervisor.TASK_FILE, order)
+    await first.close()
+
+    second = supervised(state)
+    got = Collect()
+    second.bind(got)
+    try:
+        assert await second.attach(spec) is True
+        assert await second.attach(spec) is True  # twice: two supervisors, one run
+        await wait_for(lambda: len(got.results) == 2, timeout=20, what="the results")
+    finally:
+        await second.close()
+    assert [r.result for r in got.results] == ["once", "once"]
+    assert marker.read_text() == "run\n"
+
+
+async def test_cancel_right_after_start_stops_the_node_once_its_supervisor_runs(state: Path, tmp_path: Path) -> None:
+    marker = tmp_path / "runs"
+    spec = replace(task(sh(counting(marker, "exec sleep 60"))), attempt="u.0")
+    executor = supervised(state)
+    got = Collect()
+    executor.bind(got)
+    try:
+        await executor.start(spec)
+        await executor.cancel(spec)  # the supervisor may not even have claimed the node yet
+        node_dir = state / "default" / "wf" / "wf-1"
+        assert not supervisor.lock_held(node_dir / supervisor.LOCK_FILE)
+        done = supervisor.read_done(node_dir, "u.0")
+        assert done is not None and done[1] is True  # recorded as cancelled
+    finally:
+        await executor.close()
+    assert got.results == []
