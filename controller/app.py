@@ -179,7 +179,7 @@ class Hookbus:
             publisher = self.publisher = EventPublisher(nc, settings.bus.events)
             await publisher.start()
             self._on_close("event publisher", publisher.close)
-            events = SafeEvents(PublisherSink(publisher))
+            events = SafeEvents(PublisherSink(publisher, js=nc.jetstream()))
 
         if settings.plugins:
             await self._start_plugins(nc)
@@ -304,7 +304,12 @@ class Hookbus:
             return self._given_executor
         from .executors.registry import make_executor
 
-        executor = make_executor(self.settings.executor.kind, state_dir=self._executor_dir())
+        options = self.settings.executor
+        extra: dict[str, Any] = {}
+        if options.kind == "local":
+            supervise = options.supervise if options.supervise is not None else self.settings.state_dir is not None
+            extra = {"supervise": supervise, "orphan_timeout": options.orphan_timeout}
+        executor = make_executor(options.kind, state_dir=self._executor_dir(), **extra)
         self._on_close("executor", executor.close)
         return executor
 

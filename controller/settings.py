@@ -35,6 +35,13 @@ class ExecutorSettings:
     state_dir: Path | None = None
     """Where the executor keeps per-node logs and output files. ``None``: ``executor/``
     under :attr:`HookbusSettings.state_dir`."""
+    supervise: bool | None = None
+    """``local``: run each node under a supervisor process that outlives the controller, so a
+    restarted controller adopts the node instead of losing it. ``None``: on when
+    :attr:`HookbusSettings.state_dir` is set (durable state)."""
+    orphan_timeout: float = 3600.0
+    """Seconds a supervised node runs on while no controller uses the executor's state
+    directory; then its supervisor stops it and records it ``Error``."""
 
 
 @dataclass(frozen=True)

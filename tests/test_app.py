@@ -156,3 +156,23 @@ def test_log_flags_go_on_top_of_the_environment(monkeypatch: pytest.MonkeyPatch)
     assert (quiet.level, quiet.format) == ("error", "console")
     loud = settings_from_args(build_parser().parse_args(["server", "-vv", "--log-format", "json"])).log
     assert (loud.level, loud.format) == ("debug", "json")
+
+
+@pytest.mark.parametrize(("state", "supervise", "supervised"), [(True, None, True), (False, None, False), (True, False, False)])
+async def test_local_steps_are_supervised_when_state_is_durable(
+    nats_url: str, tmp_path: Path, state: bool, supervise: bool | None, supervised: bool
+) -> None:
+    from hookbus.controller.executors.supervision import SupervisedLocalExecutor
+
+    settings = HookbusSettings(
+        bus=BusSettings(nats=NatsSettings(urls=(nats_url,))),
+        executor=ExecutorSettings(kind="local", supervise=supervise, orphan_timeout=30),
+        api=ApiSettings(enabled=False),
+        events=False,
+        plugins=False,
+        state_dir=tmp_path / "state" if state else None,
+    )
+    async with Hookbus(settings) as app:
+        assert isinstance(app.executor, SupervisedLocalExecutor) is supervised
+        if supervised:
+            assert app.executor.orphan_timeout == 30

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Protocol
 
+from ...bus import subjects
 from ...bus.events import (
+    H_MSG_ID,
     CloudEvent,
     EventPublisher,
     node_event,
@@ -20,9 +22,14 @@ from ...bus.events import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Mapping, Sequence
+    from collections.abc import Iterable, Iterator, Mapping, Sequence
+
+    from nats.js.client import JetStreamContext
 
     from ..engine.hooks import Verdict
+
+
+_FINAL = frozenset({"Succeeded", "Failed", "Error"})
 
 
 class WorkflowRef(Protocol):
@@ -43,10 +50,41 @@ class PublisherSink:
     ``progress``) on top of an :class:`EventPublisher`.
 
     Each method only queues: it waits only while the publisher's queue is full.
+    *js* lets :meth:`restored` look in the events stream for what was published.
     """
 
-    def __init__(self, publisher: EventPublisher) -> None:
+    def __init__(self, publisher: EventPublisher, *, js: JetStreamContext | None = None) -> None:
         self.publisher = publisher
+        self.js = js
+
+    async def restored(self, workflow: WorkflowRef, phase: str, message: str, nodes: Iterable[Mapping[str, Any]]) -> None:
+        """After a restart: publish again the events the stored state implies (each node's
+        phase, then the workflow's), with the ids they had, so JetStream drops the ones it
+        has within its duplicate window. A finished workflow whose final event is in the
+        stream is skipped (its events went out before it ended); a running one is always
+        published again.
+        """
+        namespace, name, uid = workflow.namespace, workflow.name, workflow.uid
+        final = workflow_event(namespace, name, uid, phase, message=message)
+        if phase in _FINAL and await self._in_stream(final):
+            return
+        stamp = now_rfc3339()
+        publisher = self.publisher
+        for node in nodes:  # one by one: a group's id would not match the ids already stored
+            event = node_event(namespace, name, uid, node, time=stamp)
+            if not publisher.try_publish(event):
+                await publisher.publish(event)
+        await publisher.publish(final)
+
+    async def _in_stream(self, event: CloudEvent) -> bool:
+        """Whether *event* is the last one stored on its subject (``False`` when unsure)."""
+        if self.js is None:
+            return False
+        try:
+            stored = await self.js.get_last_msg(subjects.EVENTS_STREAM, event.subject)
+        except Exception:  # not found, or NATS unavailable: publish (a duplicate id is dropped)
+            return False
+        return (stored.headers or {}).get(H_MSG_ID) == event.id
 
     async def workflow_phase(self, workflow: WorkflowRef, phase: str, message: str) -> None:
         """The workflow's phase changed."""

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Iterable, Mapping, Sequence
 
 log = structlog.get_logger(__name__)
 
@@ -49,6 +49,16 @@ class SafeEvents:
             await self._sink.plugin_verdicts(workflow, verdicts)
         except Exception:
             _dropped("plugin_verdicts")
+
+    async def restored(self, workflow: Any, phase: str, message: str, nodes: Iterable[Any]) -> None:
+        """See :meth:`hookbus.controller.adapters.events.PublisherSink.restored` (a sink without it is skipped)."""
+        restored = getattr(self._sink, "restored", None)
+        if restored is None:
+            return
+        try:
+            await restored(workflow, phase, message, nodes)
+        except Exception:
+            _dropped("restored")
 
     async def progress(
         self, workflow: Any, done: int, total: int, phases: Mapping[str, int]

@@ -239,6 +239,10 @@ def settings_from_args(args: argparse.Namespace) -> HookbusSettings:
     executor = settings.executor
     if getattr(args, "executor", None):
         executor = replace(executor, kind=args.executor)
+    if getattr(args, "supervise", None) is not None:
+        executor = replace(executor, supervise=args.supervise)
+    if getattr(args, "orphan_timeout", None) is not None:
+        executor = replace(executor, orphan_timeout=args.orphan_timeout)
     embedded = settings.embedded
     if getattr(args, "port", None) is not None:
         embedded = replace(embedded, port=args.port)

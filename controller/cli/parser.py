@@ -51,6 +51,17 @@ def positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
     return value
 
+def positive_seconds(text: str) -> float:
+    """An argparse type: a number of seconds greater than 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a number of seconds greater than 0, not {text}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``hookbus`` argument parser (every command has ``--help``)."""
     common = _Parser(add_help=False)
@@ -212,6 +223,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--state-dir",
         metavar="DIR",
         help="durable state (NATS store, logs); default: a temporary folder lost at exit",
+    )
+    p.add_argument(
+        "--supervise",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="run each local node under a supervisor that outlives the server, adopted again after a "
+        "restart (default: on with --state-dir)",
+    )
+    p.add_argument(
+        "--orphan-timeout",
+        type=positive_seconds,
+        metavar="SECONDS",
+        help="a supervised node left without any server this long is stopped (default: 3600)",
     )
     p.add_argument(
         "--port",

@@ -65,7 +65,10 @@ form no cycle and that the engine imports nothing but itself and the Argo langua
 ``controller``, ``sources``
     :class:`~.controller.Controller`, the public API (submit, get, list, wait,
     watch, suspend, resume, stop, terminate, retry, delete, log_path, follow), and an
-    in-process ``WorkflowSource``.
+    in-process ``WorkflowSource``. On start it hands the event sink (``restored``, when
+    the sink has it) every stored workflow's phase and nodes, so the events a crash kept
+    from being published go out; a workflow ``retry`` counts itself in the status
+    (``x-retries``), which makes a new ``TaskSpec.attempt`` for the nodes it runs again.
 ``memory_store``
     A non-durable store with the WorkflowStore interface (dry runs, benchmarks).
 ``key_artifacts``, ``volumes``, ``http_template``, ``snapshot``

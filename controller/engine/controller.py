@@ -37,6 +37,7 @@ from .model import (
     FAILED,
     LEAF_TYPES,
     PENDING,
+    RETRIES_FIELD,
     RUNNING,
     SUCCEEDED,
     public_node,
@@ -51,11 +52,11 @@ from .snapshot import SNAPSHOT_SLICE
 from .warnings import set_warnings
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable, Mapping
+    from collections.abc import AsyncIterator, Callable, Iterable, Mapping
     from types import TracebackType
 
     from ..argo.types import JSON
-    from .hooks import Verdict
+    from .hooks import Verdict, WorkflowInfo
     from .ports import Clock, EventSink, HookPoints, TaskResult, WorkflowSource, WorkflowStore
     from .settings import ControllerSettings
 
@@ -103,6 +104,8 @@ class Controller:
         """Whether the executor reports its results to :meth:`_route_result` yet."""
         self._started = False
         self._stopped = False
+        self._restoring: asyncio.Task[None] | None = None
+        """Announcing again what the stored workflows imply (see :meth:`_restore_events`)."""
 
     # ------------------------------------------------------------- lifecycle
 
@@ -143,20 +146,47 @@ class Controller:
             return
         self._started = True
         await self.store.open()
+        restored: list[tuple[WorkflowInfo, str, str, Iterable[JSON]]] = []
         for stored in await self.store.load_all():
             workflow = stored.workflow
             run = self._make_run(stored.key, workflow, stored.nodes, stored.revision)
             self._runs[stored.key] = run
+            nodes: Iterable[JSON]
+            if run.phase in WORKFLOW_DONE:
+                # never changed again (a retry makes a new run): built only if the sink wants them
+                nodes = (public_node(n.to_dict()) for n in list(run.nodes.values()))
+            else:
+                # as stored now: the run's passes change its nodes before they persist them
+                nodes = [public_node(n.to_dict()) for n in run.nodes.values()]
+            restored.append((run.info, run.phase, str(run.status.get("message") or ""), nodes))
             if run.phase not in WORKFLOW_DONE:
                 run.sync.restore()  # the locks it held (before any pass: no await until the loop ends)
                 log.info("resuming workflow", workflow=stored.key.name, namespace=stored.key.namespace)
                 self._reactor.post(stored.key, Start())
+        if restored:
+            self._restoring = asyncio.create_task(self._restore_events(restored), name="hookbus-restore-events")
+
+    async def _restore_events(self, restored: list[tuple[WorkflowInfo, str, str, Iterable[JSON]]]) -> None:
+        """Hand the sink the events the stored state implies (every node's phase as stored,
+        each workflow's phase), in the background: those a crash kept from being published
+        are published now; the sink drops what it knows was (deterministic event ids)."""
+        announce = getattr(self.events, "restored", None)  # optional in a sink
+        if announce is None:
+            return
+        for info, phase, message, nodes in restored:
+            try:
+                await announce(info, phase, message, nodes)
+            except Exception:
+                log.exception("could not announce a restored workflow's events", workflow=info.name)
 
     async def stop(self) -> None:
         """Stop operating (idempotent). Nothing is marked: a restart resumes from the store."""
         if self._stopped:
             return
         self._stopped = True
+        if self._restoring is not None:
+            self._restoring.cancel()
+            await asyncio.gather(self._restoring, return_exceptions=True)
         await self._reactor.close()
         for run in list(self._runs.values()):
             await run.close()
@@ -492,6 +522,7 @@ class Controller:
         workflow = run.workflow_object()
         status = workflow["status"]
         status["phase"] = RUNNING
+        status[RETRIES_FIELD] = int(status.get(RETRIES_FIELD) or 0) + 1  # the nodes run again: a new attempt
         for field in ("finishedAt", "message"):
             status.pop(field, None)
         spec = workflow["spec"]

@@ -28,7 +28,7 @@ from . import key_artifacts
 from .container_set import container_set_spec
 from .hooks import ALLOW, CONTINUE, KEEP, NodeItem, PluginItem, PodDecision, PodItem, Verdict
 from .http_template import run_http
-from .model import ERROR, FAILED, FULFILLED, RUNNING, SUCCEEDED, Node, public_node
+from .model import ERROR, FAILED, FULFILLED, RETRIES_FIELD, RUNNING, SUCCEEDED, Node, public_node
 from .pods import apply_pod, pod_metadata, pod_of, process_spec
 from .resolver import Memo, memo_store
 from .tasks import TaskResult, TaskSpec
@@ -411,7 +411,15 @@ class LeafLauncher:
             input_files=input_files(job.node.inputs),
             mounts=self._mounts(job) if mounts else {},
             container_set=container_set_spec(tmpl),
+            attempt=self._attempt(),
         )
+
+    def _attempt(self) -> str:
+        """This run of the workflow's nodes: its uid and how often it was retried (``TaskSpec.attempt``)."""
+        wf = self.host.wf
+        uid = str((wf.get("metadata") or {}).get("uid", ""))
+        retries = (wf.get("status") or {}).get(RETRIES_FIELD, 0)
+        return f"{uid}.{retries}"
 
     def volume_root(self) -> Path | None:
         """The state directory volumes live under (the executor's when the settings name none)."""

@@ -35,6 +35,10 @@ SUSPEND = argo.NodeType.SUSPEND.value
 HTTP = argo.NodeType.HTTP.value
 PLUGIN = argo.NodeType.PLUGIN.value
 
+RETRIES_FIELD = "x-retries"
+"""Workflow status field (kept out of ``get``, like every ``x-`` field): how often the
+workflow was retried; part of its nodes' ``TaskSpec.attempt``."""
+
 FULFILLED = frozenset(phase.value for phase in argo.FULFILLED)
 """Phases after which a node never changes again."""
 UNSUCCESSFUL = frozenset(phase.value for phase in argo.UNSUCCESSFUL)

@@ -283,6 +283,12 @@ class EventSink(Protocol):
         """What plugins decided in one pass (rejections, vetoes, holds, warnings ...), in order."""
         ...
 
+    # Optional: ``restored(workflow, phase, message, nodes)``, called once per stored workflow
+    # when a controller starts, with the workflow's phase and message and every node as
+    # stored (an iterable of Argo-shaped dicts, built as it is read). It publishes the phase events this state implies, which a
+    # crash right after a save may have kept from going out; event ids are deterministic,
+    # so the ones that did go out are dropped as duplicates. A sink without it is not asked.
+
 
 # ---------------------------------------------------------------- sources
 

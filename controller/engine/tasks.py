@@ -95,6 +95,12 @@ class TaskSpec:
     """A ``containerSet`` template's graph and retries (``None``: not a container set)."""
     workflow_key: WorkflowKey | None = None
     """The workflow as a key (the engine passes the one it routes results by); read :attr:`key`."""
+    attempt: str = ""
+    """Names this run of the node: the same for every :meth:`~.ports.Executor.start` and
+    :meth:`~.ports.Executor.attach` of it across controller restarts, different when the node
+    runs again (the workflow was retried, or deleted and submitted again under its name). An
+    executor whose nodes outlive the controller adopts a node it already has only when the
+    attempt matches."""
 
     @property
     def key(self) -> WorkflowKey:

@@ -110,6 +110,11 @@ class TaskExecutor(ABC):
             now = time.time()
             result = TaskResult(ERROR, None, f"executor error: {exc}", None, {}, None, now, now)
         self._nodes.pop(ident, None)
+        self._deliver(task, result)
+
+    def _deliver(self, task: TaskSpec, result: TaskResult) -> None:
+        """Hand *task*'s *result* to the sink, stamped with the node's identity (kept until
+        :meth:`bind` when no sink is bound yet)."""
         if result.key is None or result.node_id != task.node_id:
             result = replace(result, key=task.key, node_id=task.node_id)
         sink = self._sink

@@ -53,7 +53,7 @@ import tempfile
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, Final
+from typing import TYPE_CHECKING, Any, BinaryIO, Final
 
 import structlog
 
@@ -93,6 +93,7 @@ NOT_FOUND_EXIT_CODE: Final = 64
 """Exit code of Argo's executor (emissary) when the container's command cannot be found or run."""
 PARAMETER_MAX_BYTES: Final = 256 * 1024
 """An output parameter file larger than this fails the node (Argo stores outputs in a 256 kB annotation)."""
+CLOSED_MESSAGE: Final = "the local executor is closed (the controller is stopping); retry after a restart"
 _NOT_FOUND = re.compile(rb"([^\s:'\"]+): (?:command )?not found")
 _SAFE = re.compile(r"[^A-Za-z0-9._-]")
 _DEFAULT_PATH: Final = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -129,7 +130,8 @@ class LocalExecutor(TaskExecutor):
 
     Each node is a coroutine of the controller's process (see :class:`~.base.TaskExecutor`)
     that owns its processes: a node does not outlive the controller, so :meth:`attach`
-    finds nothing after a restart.
+    finds nothing after a restart. :class:`~.supervision.SupervisedLocalExecutor` runs
+    each node under a supervisor process that does (the same :meth:`run`, in there).
 
     ``state_dir``: where node directories go (``None``: a temporary directory
     removed by :meth:`close`). ``isolate``: ``None`` detects once whether
@@ -168,6 +170,9 @@ class LocalExecutor(TaskExecutor):
         self._ready = False
         self._live: set[asyncio.subprocess.Process] = set()
         self._closed = False
+        self._keep_node_dirs = False
+        """Whether node directories are used as found (a supervisor's executor: the
+        controller prepared them), not cleared first."""
 
     # -- set-up ---------------------------------------------------------------
 
@@ -207,13 +212,44 @@ class LocalExecutor(TaskExecutor):
             if python3 and not link.exists():
                 link.symlink_to(python3)
 
+    # -- the same decisions in a supervisor (see :mod:`.supervisor`) ------------
+
+    def supervisor_config(self) -> dict[str, Any]:
+        """What a supervisor needs to run a node as this (prepared) executor would; read
+        back by :meth:`for_supervisor`. Plain JSON data."""
+        return {
+            "state_dir": str(self.state_dir),
+            "isolated": bool(self.isolated),
+            "isolation_note": self.isolation_note,
+            "binds": list(self._binds),
+            "kill_grace": self.kill_grace,
+            "inherit_env": list(self.inherit_env),
+        }
+
+    @classmethod
+    def for_supervisor(cls, config: Mapping[str, Any]) -> LocalExecutor:
+        """The executor a supervisor runs its node with: prepared as the controller's was
+        (isolation decided, helpers installed), using the node directory as it finds it."""
+        executor = cls(
+            config["state_dir"],
+            isolate=bool(config["isolated"]),
+            kill_grace=float(config["kill_grace"]),
+            inherit_env=tuple(config["inherit_env"]),
+        )
+        executor.isolated = bool(config["isolated"])
+        executor.isolation_note = str(config["isolation_note"])
+        executor._binds = tuple(config["binds"])
+        executor._keep_node_dirs = True
+        executor._ready = True
+        return executor
+
     # -- running --------------------------------------------------------------
 
     async def run(self, task: TaskSpec) -> TaskResult:
         """Run *task*'s containers and report the outcome (node failures are results, not exceptions)."""
         started = time.time()
         if self._closed:
-            return self._result(ERROR, None, "the local executor is closed (the controller is stopping); retry after a restart", None, {}, None, started)
+            return self._result(ERROR, None, CLOSED_MESSAGE, None, {}, None, started)
         await self.prepare()
         bound = log.bind(workflow=f"{task.namespace}/{task.workflow}", node=task.node_id)
         node_dir = self._node_dir(task)
@@ -446,9 +482,9 @@ class LocalExecutor(TaskExecutor):
 
     def _node_dir(self, task: TaskSpec) -> Path:
         path = self._node_dir_path(task)
-        if path.exists():
+        if path.exists() and not self._keep_node_dirs:
             shutil.rmtree(path, ignore_errors=True)  # an earlier, interrupted attempt of this node
-        path.mkdir(parents=True)
+        path.mkdir(parents=True, exist_ok=True)
         return path
 
     def _env(self, task: TaskSpec, spec: ProcessSpec, *, isolated: bool) -> dict[str, str]:

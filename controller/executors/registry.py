@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from .local import LocalExecutor
 from .simulate import SimulateExecutor
+from .supervision import SupervisedLocalExecutor
 
 if TYPE_CHECKING:
     from .base import Executor
@@ -19,15 +20,20 @@ def make_executor(name: str, **options: Any) -> Executor:
     """Build the executor called *name*.
 
     ``local`` takes ``state_dir`` (``None``: a temporary directory), ``isolate``
-    (``None`` auto, ``True`` required, ``False`` off), ``kill_grace`` and
-    ``inherit_env``; ``simulate`` ignores ``state_dir`` and takes nothing else. Unknown names or options raise
+    (``None`` auto, ``True`` required, ``False`` off), ``kill_grace``,
+    ``inherit_env``; ``supervise=True`` builds a :class:`.SupervisedLocalExecutor`, which
+    also takes ``orphan_timeout``; ``simulate`` ignores ``state_dir`` and takes nothing else. Unknown names or options raise
     ``ValueError`` naming them (a configuration error: retrying does not help).
     """
     if name == "local":
-        allowed = {"state_dir", "isolate", "kill_grace", "inherit_env"}
+        allowed = {"state_dir", "isolate", "kill_grace", "inherit_env", "supervise", "orphan_timeout"}
         _check(name, options, allowed)
         state_dir = options.pop("state_dir", None)
-        return LocalExecutor(Path(state_dir) if state_dir is not None else None, **options)
+        path = Path(state_dir) if state_dir is not None else None
+        if options.pop("supervise", False):
+            return SupervisedLocalExecutor(path, **options)
+        options.pop("orphan_timeout", None)
+        return LocalExecutor(path, **options)
     if name == "simulate":
         _check(name, options, {"state_dir"})  # accepted (and unused) so settings can pass it to any executor
         return SimulateExecutor()
