@@ -11,6 +11,8 @@ file, line, field or resource at fault; none of them goes away by retrying.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import copy
 import json
 import pathlib
@@ -38,6 +40,7 @@ __all__ = [
     "Bundle",
     "apply_template_defaults",
     "config_map_value",
+    "secret_data",
     "find_template",
     "load_bundle",
     "iter_template_refs",
@@ -262,6 +265,8 @@ class Bundle:
     workflow_templates: dict[str, dict[str, Any]] = field(default_factory=dict)
     cluster_workflow_templates: dict[str, dict[str, Any]] = field(default_factory=dict)
     config_maps: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    secrets: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    """Kubernetes Secrets by ``(namespace, name)``, as ``config_maps`` (read with :func:`secret_data`)."""
     others: list[dict[str, Any]] = field(default_factory=list)
     sources: dict[int, tuple[dict[str, Any], str]] = field(default_factory=dict, repr=False)
 
@@ -281,6 +286,9 @@ class Bundle:
         elif kind == "ConfigMap" and isinstance(name, str):
             namespace = _meta(doc).get("namespace") or ""
             self.config_maps[(str(namespace), name)] = doc
+        elif kind == "Secret" and isinstance(name, str):
+            namespace = _meta(doc).get("namespace") or ""
+            self.secrets[(str(namespace), name)] = doc
         else:
             self.others.append(doc)
 
@@ -290,6 +298,7 @@ class Bundle:
         self.workflow_templates.update(other.workflow_templates)
         self.cluster_workflow_templates.update(other.cluster_workflow_templates)
         self.config_maps.update(other.config_maps)
+        self.secrets.update(other.secrets)
         self.others.extend(other.others)
         self.sources.update(other.sources)
 
@@ -376,6 +385,21 @@ def workflow_name(workflow: dict[str, Any], *, suffix: str | None = None) -> str
             suffix = "".join(secrets.choice(_SUFFIX_ALPHABET) for _ in range(5))
         return prefix + suffix
     raise ManifestError([LintError("metadata", "name or generateName is required")])
+
+
+def secret_data(doc: Mapping[str, Any]) -> dict[str, str]:
+    """A Secret's keys and values: ``data`` (base64, decoded as UTF-8) with ``stringData`` over it.
+
+    Raises :class:`ManifestError` naming the Secret and key when a ``data`` value is not base64."""
+    out: dict[str, str] = {}
+    name = _as_dict(doc.get("metadata")).get("name")
+    for key, value in _as_dict(doc.get("data")).items():
+        try:
+            out[str(key)] = base64.b64decode(str(value), validate=True).decode("utf-8", errors="replace")
+        except (binascii.Error, ValueError):
+            raise ManifestError([LintError("data", f'Secret "{name}": data.{key} is not base64')]) from None
+    out.update({str(k): str(v) for k, v in _as_dict(doc.get("stringData")).items()})
+    return out
 
 
 def config_map_value(

@@ -92,7 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--templates",
         action="append",
         metavar="PATH",
-        help="file or folder of WorkflowTemplates / ClusterWorkflowTemplates / ConfigMaps the workflow refers to (repeatable)",
+        help="file or folder of WorkflowTemplates / ClusterWorkflowTemplates / ConfigMaps / Secrets the workflow refers to (repeatable)",
     )
 
     limits = _Parser(add_help=False)
@@ -186,7 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--templates",
         action="append",
         metavar="PATH",
-        help="file or folder of WorkflowTemplates / ClusterWorkflowTemplates / ConfigMaps that "
+        help="file or folder of WorkflowTemplates / ClusterWorkflowTemplates / ConfigMaps / Secrets that "
         "every submitted workflow may refer to, as if created in the cluster (repeatable)",
     )
     p.add_argument(

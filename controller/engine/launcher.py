@@ -29,6 +29,7 @@ from .hooks import ALLOW, CONTINUE, KEEP, NodeItem, PluginItem, PodDecision, Pod
 from .http_template import run_http
 from .model import ERROR, FAILED, FULFILLED, RUNNING, SUCCEEDED, Node, public_node
 from .pods import apply_pod, pod_metadata, pod_of, process_spec
+from .refs import EnvRefs
 from .resolver import Memo, memo_store
 from .tasks import TaskResult, TaskSpec
 from .templates import (
@@ -390,7 +391,8 @@ class LeafLauncher:
         return ready
 
     def _task_spec(self, job: LeafJob, *, mounts: bool = True) -> TaskSpec:
-        pod = pod_dict(job.template, self.host.wf)
+        refs = EnvRefs(self.host.key.namespace, self.host.config_maps, self.host.wf, self.secrets)
+        pod = pod_dict(job.template, self.host.wf, refs)
         tmpl = job.template
         return TaskSpec(
             namespace=self.host.key.namespace,
@@ -409,6 +411,7 @@ class LeafLauncher:
             output_artifacts=output_artifact_paths(tmpl),
             input_files=input_files(job.node.inputs),
             mounts=self._mounts(job) if mounts else {},
+            pod_security_context=pod.get("securityContext"),
         )
 
     def volume_root(self) -> Path | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from .keys import WorkflowKey
 
@@ -37,6 +37,13 @@ class ProcessSpec:
     env: Mapping[str, str]
     working_dir: str | None = None
     source: str | None = None
+    security_context: Mapping[str, Any] | None = None
+    """The container's ``securityContext`` (``runAsUser`` ...), as the template has it."""
+    resources: Mapping[str, Any] | None = None
+    """The container's ``resources`` (``limits.memory``, ``limits.cpu``), as the template has it."""
+    secret_env: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
+    """Environment variables whose values come from Secrets (``valueFrom.secretKeyRef``):
+    given to the process like :attr:`env`, never shown to plugins or in the node's record."""
 
 
 @dataclass(frozen=True)
@@ -69,6 +76,9 @@ class TaskSpec:
     """Volume mounts: absolute mount path in the node -> host directory shared there by every
     container of the node (and by other nodes given the same directory, as a PVC is). An empty
     host directory string means a fresh directory private to this node (an ``emptyDir``)."""
+    pod_security_context: Mapping[str, Any] | None = None
+    """The pod's ``securityContext`` (the template's, else the workflow's ``spec.securityContext``):
+    what a container's own ``securityContext`` does not say."""
     workflow_key: WorkflowKey | None = None
     """The workflow as a key (the engine passes the one it routes results by); read :attr:`key`."""
 

@@ -43,9 +43,13 @@ NODE_PATH_VAR: Final = "HOOKBUS_NODE_PATH"
 READY_MARK: Final = "isolation.ready"
 """File the wrapper creates in the node dir once the namespace is set up."""
 
+ENTER: Final = 'PATH=$HOOKBUS_NODE_PATH; export PATH; unset HOOKBUS_NODE_PATH; mkdir -p "$1" 2>/dev/null; cd "$1" || exit 126; shift; exec "$@"'
+"""The shell words run as the first program inside the node's view: the node's ``PATH``, its
+working directory (created when missing, as Kubernetes does), then the command."""
+
 _WRAPPER: Final = r"""
-root=$1 upper=$2 work=$3 shims=$4 cwd=$5 binds=$6 ready=$7 volumes=$8
-shift 8
+root=$1 upper=$2 work=$3 shims=$4 cwd=$5 binds=$6 ready=$7 volumes=$8 hidden=$9 launcher=${10} ENTER=${11}
+shift 11
 fail() { echo "hookbus: cannot isolate the node: $*" >&2; exit 125; }
 mount -t overlay hookbus-node -o "lowerdir=/,upperdir=$upper,workdir=$work" "$root" || fail "overlay mount of / refused"
 IFS=:
@@ -59,9 +63,16 @@ while [ "$volumes" -gt 0 ]; do
   shift 2
   volumes=$((volumes - 1))
 done
+IFS=:
+for dir in $hidden; do
+  if [ -d "$root$dir" ]; then mount -t tmpfs -o ro,size=4k,mode=0755 hookbus-hidden "$root$dir" || fail "cannot hide $dir"; fi
+done
+unset IFS
+[ "$launcher" = 1 ] && exec "$@"  # the sandbox launcher, which chroots and creates $ready itself
 : > "$ready"
-exec chroot "$root" /bin/sh -c 'PATH=$HOOKBUS_NODE_PATH; export PATH; unset HOOKBUS_NODE_PATH; mkdir -p "$1" 2>/dev/null; cd "$1" || exit 126; shift; exec "$@"' hookbus-node "$cwd" "$@"
+exec chroot "$root" /bin/sh -c "$ENTER" hookbus-node "$cwd" "$@"
 """
+
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,12 +116,19 @@ def wrap(
     ready: Path,
     binds: tuple[str, ...],
     volumes: Mapping[str, str] | None = None,
+    hidden: tuple[str, ...] = (),
+    launcher: tuple[str, ...] = (),
 ) -> tuple[str, ...]:
     """The host command that runs *argv* isolated in *layout*, in directory *cwd*.
 
     *volumes* maps a mount path inside the node to the host directory mounted there.
+    *hidden* directories of the host appear empty (and read-only) in the node's view.
+    *launcher* (the sandbox, :mod:`.sandbox`) is the program that chroots into the view
+    and runs the command (its words end with ``--``); without it, ``chroot`` does, as the
+    host's root.
     """
     pairs = [part for inside, host in (volumes or {}).items() for part in (host, inside)]
+    tail = (*launcher, "/bin/sh", "-c", ENTER, "hookbus-node", cwd, *argv) if launcher else argv
     return (
         "unshare",
         "--mount",
@@ -128,8 +146,11 @@ def wrap(
         ":".join(binds),
         str(ready),
         str(len(pairs) // 2),
+        ":".join(hidden),
+        "1" if launcher else "0",
+        ENTER,
         *pairs,
-        *argv,
+        *tail,
     )
 
 
