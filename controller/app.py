@@ -304,7 +304,15 @@ class Hookbus:
             return self._given_executor
         from .executors.registry import make_executor
 
-        executor = make_executor(self.settings.executor.kind, state_dir=self._executor_dir())
+        options: dict[str, Any] = {}
+        if self.settings.executor.kind == "local":
+            ex = self.settings.executor
+            # the durable state (NATS store, workflows' files) is shown empty to sandboxed steps
+            hidden = [str(self.state_dir)] if self.state_dir is not None else []
+            if store := (self.settings.embedded.store_dir or self.settings.bus.nats.embedded_store_dir):
+                hidden.append(str(store))
+            options = {"sandbox": ex.sandbox, "uid_base": ex.sandbox_uid_base, "network": ex.sandbox_network, "hidden": tuple(hidden)}
+        executor = make_executor(self.settings.executor.kind, state_dir=self._executor_dir(), **options)
         self._on_close("executor", executor.close)
         return executor
 

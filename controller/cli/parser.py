@@ -110,6 +110,36 @@ def build_parser() -> argparse.ArgumentParser:
         default="local",
         help="how templates run: local host processes, or simulate (default: %(default)s)",
     )
+    executor.add_argument(
+        "--sandbox",
+        choices=("auto", "on", "off"),
+        help="run local steps in the sandbox (user/PID/IPC/UTS namespaces, an unprivileged host uid, "
+        "limits): auto when the host allows it, on to require it, off (default: auto, or HOOKBUS_SANDBOX)",
+    )
+    executor.add_argument(
+        "--sandbox-uid-base",
+        type=positive_int,
+        metavar="UID",
+        help="host uid of a sandboxed step's root (default: 100000)",
+    )
+    executor.add_argument(
+        "--sandbox-network",
+        choices=("host", "none"),
+        help="sandboxed steps share the host's network, or have none (default: host)",
+    )
+    executor.add_argument(
+        "--allow-host-path",
+        action="append",
+        metavar="DIR",
+        help="hostPath volumes may mount DIR or what is below it (repeatable; default: none)",
+    )
+    executor.add_argument(
+        "--http-allow",
+        action="append",
+        metavar="ADDR",
+        help="http templates may reach this address or CIDR network although it is loopback, "
+        "link-local or metadata (repeatable; default: none)",
+    )
 
     parser = _Parser(
         prog="hookbus",

@@ -429,6 +429,7 @@ class LeafLauncher:
             workflow=self.host.name,
             node_id=job.node.id,
             config_map=lambda name: self.host.config_maps.get((self.host.key.namespace, name)) or self.host.config_maps.get(("", name)),
+            allowed_host_paths=self.settings.allowed_host_paths,
         )
 
     async def _start_task(self, job: LeafJob) -> None:
@@ -502,7 +503,7 @@ class LeafLauncher:
         spec = dict(job.template.get("http") or {})
 
         async def runner() -> None:
-            result = await run_http(spec)
+            result = await run_http(spec, self.settings.http_allow_networks)
             self.post(TaskFinished(node.id, result))
 
         self.running[node.id] = asyncio.create_task(runner(), name=f"hookbus-http-{node.id}")

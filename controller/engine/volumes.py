@@ -14,7 +14,9 @@ A mount names a volume of the template (``volumes``) or, failing that, of the wo
     the claim stands for the directory ``<root>/.hookbus-volumes/<namespace>/.claims/<claimName>``
     made by an operator; when it is absent the node errors (a pod would wait for the claim).
 ``hostPath``
-    The host path itself (``type: Directory`` requires it to exist; other types create it).
+    The host path itself (``type: Directory`` requires it to exist; other types create it),
+    only when the operator allows it (``allowed_host_paths``, ``--allow-host-path``):
+    refused otherwise, and always when it overlaps the state directory.
 ``configMap`` / ``secret``
     Files written from the controller's ConfigMaps (``items`` pick and rename keys).
     There are no Secrets in local mode: a secret volume errors unless ``optional``.
@@ -28,6 +30,7 @@ Other volume kinds (``nfs``, ``csi``, ...) error, naming the kind.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 from pathlib import Path
@@ -73,12 +76,14 @@ def node_mounts(
     workflow: str,
     node_id: str,
     config_map: Callable[[str], Mapping[str, Any] | None],
+    allowed_host_paths: tuple[str, ...] = (),
 ) -> dict[str, str]:
     """Mount path in the node -> host directory (``""``: fresh per node) for every volume mount.
 
     *root* is the state directory (``None``: no shared directories can be made, so claim
     volumes are private to the node). *config_map(name)* returns a ConfigMap document or
-    ``None``. Raises :class:`TemplateError` naming the mount or volume that cannot be
+    ``None``. A ``hostPath`` must be one of *allowed_host_paths* or below one (and never
+    overlap *root*). Raises :class:`TemplateError` naming the mount or volume that cannot be
     provided (fix the manifest or the host; retrying does not help).
     """
     mounts = list(_volume_mounts(tmpl))
@@ -101,6 +106,8 @@ def node_mounts(
         sub = str(mount.get("subPath") or "").strip("/")
         if ".." in Path(sub).parts:
             raise TemplateError(f"volumeMounts {name!r}: subPath {sub!r} must not contain '..'")
+        if "hostPath" in volume:
+            _check_host_path(volume, name, root, allowed_host_paths)
         host = _host_dir(volume, name, root=root, node_dir=node_dir, namespace=namespace, workflow=workflow, config_map=config_map)
         if host == "" and (sub or used[name] > 1) and node_dir is not None:
             host = str(node_dir / "emptydir" / _safe(name))  # shared by the node's mounts of it
@@ -110,6 +117,30 @@ def node_mounts(
             Path(host).mkdir(parents=True, exist_ok=True)
         out[path] = host
     return out
+
+
+def _check_host_path(volume: Mapping[str, Any], name: str, root: Path | None, allowed: tuple[str, ...]) -> None:
+    """Refuse a ``hostPath`` the operator did not allow, or one that reaches the state directory."""
+    raw = str((volume.get("hostPath") or {}).get("path") or "")
+    if not raw.startswith("/"):
+        return  # _host_dir names the problem
+    where = os.path.realpath(raw)
+    if not allowed:
+        raise TemplateError(
+            f"volume {name!r}: hostPath {raw} is refused: the controller allows no host paths (--allow-host-path)"
+        )
+    if not any(_within(where, os.path.realpath(prefix)) for prefix in allowed):
+        raise TemplateError(
+            f"volume {name!r}: hostPath {raw} is refused: it is not below an allowed host path ({', '.join(allowed)})"
+        )
+    if root is not None:
+        state = os.path.realpath(root)
+        if _within(where, state) or _within(state, where):
+            raise TemplateError(f"volume {name!r}: hostPath {raw} is refused: it reaches the controller's state directory")
+
+
+def _within(path: str, prefix: str) -> bool:
+    return path == prefix or path.startswith(prefix.rstrip("/") + "/")
 
 
 def _volume_mounts(tmpl: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:

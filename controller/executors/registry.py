@@ -19,12 +19,12 @@ def make_executor(name: str, **options: Any) -> Executor:
     """Build the executor called *name*.
 
     ``local`` takes ``state_dir`` (``None``: a temporary directory), ``isolate``
-    (``None`` auto, ``True`` required, ``False`` off), ``kill_grace`` and
-    ``inherit_env``; ``simulate`` ignores ``state_dir`` and takes nothing else. Unknown names or options raise
+    (``None`` auto, ``True`` required, ``False`` off), ``kill_grace``,
+    ``inherit_env``, ``sandbox`` (as ``isolate``), ``uid_base``, ``network`` and ``hidden``; ``simulate`` ignores ``state_dir`` and takes nothing else. Unknown names or options raise
     ``ValueError`` naming them (a configuration error: retrying does not help).
     """
     if name == "local":
-        allowed = {"state_dir", "isolate", "kill_grace", "inherit_env"}
+        allowed = {"state_dir", "isolate", "kill_grace", "inherit_env", "sandbox", "uid_base", "network", "hidden"}
         _check(name, options, allowed)
         state_dir = options.pop("state_dir", None)
         return LocalExecutor(Path(state_dir) if state_dir is not None else None, **options)
