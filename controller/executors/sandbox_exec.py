@@ -29,12 +29,13 @@ It imports nothing but the standard library. *CONFIG* is a JSON object (see
 ``ready``
     the file created once the command was exec'ed (the set-up succeeded).
 
-Three processes: this one (the *monitor*, the host's root, outside the node's cgroups)
-creates new PID, IPC and UTS namespaces and forks the node's *init*; init (PID 1 of
-the node) joins the cgroups, mounts a ``/proc`` of its own PID namespace, enters a new
-user namespace whose uid/gid maps the monitor writes, and forks the *command*, which
-chroots into the view, takes the node's user, drops capabilities, sets
-``no_new_privs`` and execs ARGV. Init reaps orphans and exits with the command's status
+Three processes: this one (the *monitor*, the host's root, outside the node's cgroups
+and namespaces) creates new PID, IPC and UTS namespaces and forks the node's *init*;
+init (PID 1 of the node) joins the cgroups, mounts a ``/proc`` of its own PID namespace,
+makes the view the root of its mount namespace (``pivot_root``, the host's tree detached),
+enters a new user namespace whose uid/gid maps the monitor writes, becomes the node's
+root (host uid ``uid_base``) and forks the *command*, which takes the node's user,
+drops capabilities, sets ``no_new_privs`` and execs ARGV. Init reaps orphans and exits with the command's status
 (a signal N as 128+N); the monitor exits with init's. A set-up failure prints one line
 ``hookbus: cannot sandbox the node: ...`` on stderr and exits 125.
 """
@@ -44,6 +45,7 @@ from __future__ import annotations
 import ctypes
 import json
 import os
+import platform
 import signal
 import sys
 from typing import Any, NoReturn
@@ -63,6 +65,9 @@ MS_BIND = 4096
 MS_REC = 0x4000
 MS_PRIVATE = 1 << 18
 MS_SLAVE = 1 << 19
+MNT_DETACH = 2
+_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41, "riscv64": 41, "ppc64le": 203, "s390x": 217}
+"""The pivot_root system call's number by machine (glibc has no wrapper)."""
 PR_SET_NO_NEW_PRIVS = 38
 PR_CAPBSET_DROP = 24
 PR_SET_PDEATHSIG = 1
@@ -145,10 +150,8 @@ def _wait_for(child: int) -> int:
 
 
 def _command(config: dict[str, Any], argv: list[str]) -> NoReturn:
-    """The node's command: chroot, the node's user, no capabilities beyond the kept ones, exec."""
+    """The node's command: the node's user, no capabilities beyond the kept ones, exec."""
     try:
-        os.chroot(config["root"])
-        os.chdir("/")
         os.setgroups([int(g) for g in config["groups"]])
         os.setresgid(config["gid"], config["gid"], config["gid"])
         if config["uid"] == 0:
@@ -169,6 +172,21 @@ def _command(config: dict[str, Any], argv: list[str]) -> NoReturn:
         _fail(f"cannot run {argv[0]!r}: {exc.strerror or exc}")
 
 
+def _pivot(root: str) -> None:
+    """Make *root* the root of the node's mount namespace and drop the host's (``pivot_root``):
+    unlike a ``chroot``, nothing of the host's tree is left to escape to."""
+    number = _PIVOT_ROOT.get(platform.machine())
+    if number is None:
+        _fail(f"pivot_root is not known on {platform.machine()}")
+    try:
+        os.chdir(root)
+    except OSError as exc:
+        _fail(f"cannot enter the node's view: {exc.strerror or exc}")
+    _check(_libc.syscall(number, b".", b"."), "pivot_root refused")
+    _check(_libc.umount2(b".", MNT_DETACH), "cannot detach the host's root")
+    os.chdir("/")
+
+
 def _init(config: dict[str, Any], argv: list[str], ready_w: int, go_r: int) -> NoReturn:
     """PID 1 of the node: cgroups, /proc, user namespace, then the command; reaps and reports."""
     try:
@@ -178,10 +196,12 @@ def _init(config: dict[str, Any], argv: list[str], ready_w: int, go_r: int) -> N
     except OSError as exc:
         _fail(f"cannot join the node's cgroup: {exc.strerror or exc}")
     root = config["root"]
+    _unshare(CLONE_NEWNS, "cannot create the node's mount namespace")  # the monitor keeps the host's view
     _mount("none", f"{root}/proc", None, MS_REC | MS_PRIVATE, "cannot make /proc private")
     _mount("proc", f"{root}/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, "cannot mount /proc")
     if config.get("read_only_root"):
         _mount("none", root, None, MS_REMOUNT | MS_BIND | MS_RDONLY, "cannot make / read-only")
+    _pivot(root)
     if config.get("hostname"):
         _check(_libc.sethostname(config["hostname"].encode(), len(config["hostname"].encode())), "cannot set the host name")
     _unshare(CLONE_NEWUSER, "cannot create a user namespace")
@@ -190,6 +210,11 @@ def _init(config: dict[str, Any], argv: list[str], ready_w: int, go_r: int) -> N
     if os.read(go_r, 1) != b"g":
         _fail("the user namespace was not mapped")
     os.close(go_r)
+    try:  # from now on init too is the node's root, an unprivileged uid on the host
+        os.setresgid(0, 0, 0)
+        os.setresuid(0, 0, 0)
+    except OSError as exc:
+        _fail(f"cannot become the node's root: {exc.strerror or exc}")
     signal.signal(signal.SIGTERM, lambda *_: None)  # the command gets the group's signals itself
     signal.signal(signal.SIGINT, lambda *_: None)
     signal.signal(signal.SIGHUP, lambda *_: None)
@@ -207,7 +232,7 @@ def main(args: list[str]) -> NoReturn:
         _fail("usage: sandbox_exec.py CONFIG -- ARGV")
     config: dict[str, Any] = json.loads(args[0])
     argv = args[2:]
-    flags = CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWNS
+    flags = CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS
     if config.get("network") == "none":
         flags |= CLONE_NEWNET
     _unshare(flags, "cannot create the node's namespaces")
