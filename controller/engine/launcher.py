@@ -29,7 +29,7 @@ from .hooks import ALLOW, CONTINUE, KEEP, NodeItem, PluginItem, PodDecision, Pod
 from .http_template import run_http
 from .model import ERROR, FAILED, FULFILLED, RUNNING, SUCCEEDED, Node, public_node
 from .pods import apply_pod, pod_metadata, pod_of, process_spec
-from .refs import EnvRefs
+from .refs import EnvRefs, workflow_secrets
 from .resolver import Memo, memo_store
 from .tasks import TaskResult, TaskSpec
 from .templates import (
@@ -430,7 +430,16 @@ class LeafLauncher:
             node_id=job.node.id,
             config_map=lambda name: self.host.config_maps.get((self.host.key.namespace, name)) or self.host.config_maps.get(("", name)),
             allowed_host_paths=self.settings.allowed_host_paths,
+            secret=self._secret_data,
         )
+
+    def _secret_data(self, name: str) -> dict[str, str] | None:
+        """The Secret *name* given with the workflow (its values redacted from outputs from now on)."""
+        secrets = workflow_secrets(self.host.wf)
+        data = secrets.get((self.host.key.namespace, name)) or secrets.get(("", name))
+        if data is not None:
+            self.secrets.update(v for v in data.values() if v)
+        return data
 
     async def _start_task(self, job: LeafJob) -> None:
         node = job.node

@@ -18,8 +18,9 @@ A mount names a volume of the template (``volumes``) or, failing that, of the wo
     only when the operator allows it (``allowed_host_paths``, ``--allow-host-path``):
     refused otherwise, and always when it overlaps the state directory.
 ``configMap`` / ``secret``
-    Files written from the controller's ConfigMaps (``items`` pick and rename keys).
-    There are no Secrets in local mode: a secret volume errors unless ``optional``.
+    Files written from the ConfigMaps and Secrets given with the workflow (``items`` pick
+    and rename keys); a missing one errors unless ``optional``. Their folder is reachable
+    only by the controller's user on the host (the node reaches it through its mount).
 
 When the workflow ends, its claim-template directories (and the node folders of this
 module) are deleted as ``volumeClaimGC`` says (see :func:`release_workflow_volumes`).
@@ -77,12 +78,13 @@ def node_mounts(
     node_id: str,
     config_map: Callable[[str], Mapping[str, Any] | None],
     allowed_host_paths: tuple[str, ...] = (),
+    secret: Callable[[str], Mapping[str, str] | None] | None = None,
 ) -> dict[str, str]:
     """Mount path in the node -> host directory (``""``: fresh per node) for every volume mount.
 
     *root* is the state directory (``None``: no shared directories can be made, so claim
     volumes are private to the node). *config_map(name)* returns a ConfigMap document or
-    ``None``. A ``hostPath`` must be one of *allowed_host_paths* or below one (and never
+    ``None``; *secret(name)* a Secret's decoded data or ``None``. A ``hostPath`` must be one of *allowed_host_paths* or below one (and never
     overlap *root*). Raises :class:`TemplateError` naming the mount or volume that cannot be
     provided (fix the manifest or the host; retrying does not help).
     """
@@ -108,7 +110,10 @@ def node_mounts(
             raise TemplateError(f"volumeMounts {name!r}: subPath {sub!r} must not contain '..'")
         if "hostPath" in volume:
             _check_host_path(volume, name, root, allowed_host_paths)
-        host = _host_dir(volume, name, root=root, node_dir=node_dir, namespace=namespace, workflow=workflow, config_map=config_map)
+        host = _host_dir(
+            volume, name, root=root, node_dir=node_dir, namespace=namespace, workflow=workflow,
+            config_map=config_map, secret=secret,
+        )
         if host == "" and (sub or used[name] > 1) and node_dir is not None:
             host = str(node_dir / "emptydir" / _safe(name))  # shared by the node's mounts of it
         if host and sub:
@@ -182,6 +187,7 @@ def _host_dir(
     namespace: str,
     workflow: str,
     config_map: Callable[[str], Mapping[str, Any] | None],
+    secret: Callable[[str], Mapping[str, str] | None] | None = None,
 ) -> str:
     if "emptyDir" in volume:
         return ""
@@ -207,7 +213,7 @@ def _host_dir(
             raise TemplateError(f"volume {name!r}: hostPath {where} does not exist (type Directory)")
         return str(where)
     if "configMap" in volume or "secret" in volume:
-        return _files_volume(volume, name, node_dir=node_dir, config_map=config_map)
+        return _files_volume(volume, name, node_dir=node_dir, config_map=config_map, secret=secret)
     kinds = sorted(k for k in volume if k != "name")
     raise TemplateError(f"volume {name!r}: {', '.join(kinds) or 'no source'} volumes are not available in local mode")
 
@@ -218,28 +224,37 @@ def _files_volume(
     *,
     node_dir: Path | None,
     config_map: Callable[[str], Mapping[str, Any] | None],
+    secret: Callable[[str], Mapping[str, str] | None] | None = None,
 ) -> str:
-    """A directory holding a ConfigMap's keys as files (or an empty one for an optional absent source)."""
+    """A directory holding a ConfigMap's or Secret's keys as files (or an empty one for an
+    optional absent source). *secret(name)* returns a Secret's decoded data or ``None``."""
     is_secret = "secret" in volume
     source = (volume.get("secret") if is_secret else volume.get("configMap")) or {}
     ref = str(source.get("secretName") if is_secret else source.get("name") or "")
     optional = bool(source.get("optional"))
-    doc = None if is_secret else config_map(ref)
+    kind = "secret" if is_secret else "configMap"
+    if is_secret:
+        found = secret(ref) if secret is not None else None
+        doc = None if found is None else {"data": found}
+    else:
+        doc = config_map(ref)
     if doc is None:
         if optional:
             return ""
-        kind = "secret" if is_secret else "configMap"
-        why = "local mode has no Kubernetes Secrets" if is_secret else "no such ConfigMap was loaded"
+        why = "no such Secret was given (-t)" if is_secret else "no such ConfigMap was loaded"
         raise TemplateError(f'volume {name!r}: {kind} "{ref}" not found ({why})')
     data = {str(k): str(v) for k, v in (doc.get("data") or {}).items()}
     items = source.get("items")
     files = {str(i["path"]): data.get(str(i["key"])) for i in items or [] if isinstance(i, dict)} if items else dict(data)
     missing = sorted(path for path, value in files.items() if value is None)
     if missing and not optional:
-        raise TemplateError(f'volume {name!r}: configMap "{ref}" has no key for {", ".join(missing)}')
+        raise TemplateError(f'volume {name!r}: {kind} "{ref}" has no key for {", ".join(missing)}')
     if node_dir is None:
-        raise TemplateError(f"volume {name!r}: configMap volumes need a state directory (none is configured)")
-    target = node_dir / "files" / _safe(name)
+        raise TemplateError(f"volume {name!r}: {kind} volumes need a state directory (none is configured)")
+    holder = node_dir / "files"
+    holder.mkdir(parents=True, exist_ok=True)
+    holder.chmod(0o700)  # the node reaches its volume through the mount; nobody else through here
+    target = holder / _safe(name)
     target.mkdir(parents=True, exist_ok=True)
     for rel, value in files.items():
         if value is None:

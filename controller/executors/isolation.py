@@ -7,11 +7,17 @@ namespace (``unshare --mount``) whose root is a copy-on-write overlay of the
 host's root filesystem: it reads the host's files, and everything it writes
 lands in the node's ``upper`` directory on the host, where the executor reads
 output parameters after the process exits. ``/proc``, ``/dev`` and ``/sys``
-(and ``/run`` when it is a separate mount) are the host's. Other separate host
+(and ``/run`` when it is a separate mount) are the host's (a sandboxed node mounts
+a ``/proc`` of its own over it, see :mod:`.sandbox`). Other separate host
 mounts (a tmpfs ``/tmp`` for instance) appear empty inside the node.
 
 The set-up runs with the host's ``PATH``; the node's own ``PATH`` travels in
 :data:`NODE_PATH_VAR` and is put in place just before the node's command runs.
+
+With a *launcher* (the sandbox's, :func:`wrap`), the wrapper hides the given host
+directories (an empty read-only tmpfs over each in the view) and hands over to the
+launcher instead of ``chroot``: it makes the view the root of the node's own mount
+namespace and runs the command as an unprivileged user.
 
 Inside the node, the executor's helper commands (``argosay``, ...) are at
 :data:`SHIM_DIR` and a script template's source at :data:`SCRIPT_PATH`, as

@@ -22,7 +22,7 @@ directory), so a step reaches neither other nodes' files nor the controller's.
 from __future__ import annotations
 
 import asyncio
-import json
+import marshal
 import os
 import re
 import shutil
@@ -213,7 +213,7 @@ def launcher_argv(
         "ready": str(ready),
         "read_only_root": who.read_only_root,
     }
-    return (os.path.realpath(sys.executable), "-I", "-S", str(LAUNCHER), json.dumps(config), "--")
+    return (os.path.realpath(sys.executable), "-I", "-S", str(LAUNCHER), marshal.dumps(config).hex(), "--")
 
 
 def own_view(upper: Path, uid_base: int) -> None:

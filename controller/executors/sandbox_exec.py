@@ -3,8 +3,9 @@
 This file runs as a program of its own (``python -I -S sandbox_exec.py CONFIG -- ARGV``),
 started by the isolation wrapper (:mod:`.isolation`) as the host's root, inside the node's
 private mount namespace once the node's view of the filesystem is mounted at ``root``.
-It imports nothing but the standard library. *CONFIG* is a JSON object (see
-:func:`hookbus.controller.executors.sandbox.launcher_config`):
+It imports only a few built-in modules (it starts once per container: no ``json``,
+``signal`` or ``platform``, whose imports cost more than the rest). *CONFIG* is a dict in
+``marshal`` form, hex-encoded (see :func:`hookbus.controller.executors.sandbox.launcher_argv`):
 
 ``root``
     the node's view of ``/`` (the overlay mount point); the command runs chrooted there.
@@ -42,13 +43,15 @@ drops capabilities, sets ``no_new_privs`` and execs ARGV. Init reaps orphans and
 
 from __future__ import annotations
 
+import _signal as signal  # type: ignore[import-not-found]  # the C module: ``signal`` imports ``enum``
 import ctypes
-import json
+import marshal
 import os
-import platform
-import signal
 import sys
-from typing import Any, NoReturn
+
+TYPE_CHECKING = False  # ``typing`` is not imported at run time (it imports ``re``)
+if TYPE_CHECKING:
+    from typing import Any, NoReturn
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWUTS = 0x04000000
@@ -175,9 +178,10 @@ def _command(config: dict[str, Any], argv: list[str]) -> NoReturn:
 def _pivot(root: str) -> None:
     """Make *root* the root of the node's mount namespace and drop the host's (``pivot_root``):
     unlike a ``chroot``, nothing of the host's tree is left to escape to."""
-    number = _PIVOT_ROOT.get(platform.machine())
+    machine = os.uname().machine
+    number = _PIVOT_ROOT.get(machine)
     if number is None:
-        _fail(f"pivot_root is not known on {platform.machine()}")
+        _fail(f"pivot_root is not known on {machine}")
     try:
         os.chdir(root)
     except OSError as exc:
@@ -230,7 +234,7 @@ def main(args: list[str]) -> NoReturn:
     global _report_fd
     if len(args) < 3 or args[1] != "--":
         _fail("usage: sandbox_exec.py CONFIG -- ARGV")
-    config: dict[str, Any] = json.loads(args[0])
+    config: dict[str, Any] = marshal.loads(bytes.fromhex(args[0]))
     argv = args[2:]
     flags = CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS
     if config.get("network") == "none":

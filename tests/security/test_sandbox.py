@@ -79,11 +79,11 @@ async def test_a_step_is_root_inside_but_not_on_the_host(sandboxed: LocalExecuto
     marker = "hookbus-sandbox-uid-marker"
     running = asyncio.create_task(sandboxed.run(task(sh(f"id -u > /tmp/inside; sleep 30; : {marker}"))))
     try:
-        await wait_for(lambda: len(node_processes(marker)) >= 2, timeout=20)  # init and the step's shell
-        uids = set(node_processes(marker).values())
-        assert uids == {UID_BASE}  # the node's root is uid 100000 on the host, never 0
-        await wait_for(lambda: sandboxed.host_path(task(sh("")), "/tmp/inside").exists(), timeout=10)
-        assert sandboxed.host_path(task(sh("")), "/tmp/inside").read_text() == "0\n"
+        inside = sandboxed.host_path(task(sh("")), "/tmp/inside")
+        await wait_for(lambda: inside.exists() and inside.read_text() == "0\n", timeout=20, what="the step to start")
+        processes = node_processes(marker)
+        assert len(processes) >= 2  # the node's init and the step's shell
+        assert set(processes.values()) == {UID_BASE}  # the node's root is uid 100000 on the host, never 0
     finally:
         running.cancel()
         with contextlib.suppress(asyncio.CancelledError):

@@ -19,6 +19,8 @@ from hookbus.controller.argo.manifest import Bundle
 from hookbus.controller.engine.controller import Controller
 from hookbus.controller.engine.memory_store import MemoryStore
 from hookbus.controller.engine.settings import ControllerSettings
+from hookbus.controller.engine.templates import TemplateError
+from hookbus.controller.engine.volumes import node_mounts
 from hookbus.controller.executors.local import LocalExecutor
 from tests.cli.test_e2e import hookbus, running_server
 from tests.support.engine import by_name, load
@@ -194,3 +196,44 @@ async def test_hookbus_run_log_redacts_secret_values(tmp_path: Path) -> None:
     assert code == 0, out + err
     assert "uses-secret: user=[redacted] password=[redacted] absent=unset" in out
     assert SECRET_VALUE not in out + err
+
+
+async def test_a_secret_volume_holds_the_secrets_keys(executor: LocalExecutor) -> None:
+    text = """
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {name: secret-files}
+spec:
+  entrypoint: main
+  volumes:
+  - name: creds
+    secret: {secretName: creds, items: [{key: password, path: pw}]}
+  templates:
+  - name: main
+    container:
+      image: alpine
+      command: [sh, -c, 'test "$(cat /etc/creds/pw)" = "$EXPECTED" && echo same; ls /etc/creds']
+      env: [{name: EXPECTED, value: PLACEHOLDER}]
+      volumeMounts: [{name: creds, mountPath: /etc/creds}]
+"""
+    ctl, wf = await run(executor, text.replace("PLACEHOLDER", SECRET_VALUE), bundle_with_secret())
+    await ctl.stop()
+    node = by_name(wf)["secret-files"]
+    assert (node["phase"], node["outputs"]["result"]) == ("Succeeded", "same\npw"), node.get("message")
+
+
+def test_secret_volume_files_are_out_of_other_host_users_reach(tmp_path: Path) -> None:
+    tmpl = {"container": {"volumeMounts": [{"name": "creds", "mountPath": "/etc/creds"}]}}
+    spec = {"volumes": [{"name": "creds", "secret": {"secretName": "creds"}}]}
+    mounts = node_mounts(
+        tmpl, spec, root=tmp_path, namespace="ns", workflow="wf", node_id="n1",
+        config_map=lambda name: None, secret={"creds": {"password": SECRET_VALUE}}.get,
+    )
+    folder = Path(mounts["/etc/creds"])
+    assert (folder / "password").read_text() == SECRET_VALUE
+    assert stat.S_IMODE(folder.parent.stat().st_mode) == 0o700  # the node reaches it through its mount only
+    with pytest.raises(TemplateError, match='volume \'creds\': secret "other" not found'):
+        node_mounts(
+            tmpl, {"volumes": [{"name": "creds", "secret": {"secretName": "other"}}]}, root=tmp_path, namespace="ns",
+            workflow="wf", node_id="n2", config_map=lambda name: None, secret={"creds": {}}.get,
+        )
