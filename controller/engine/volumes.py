@@ -233,6 +233,7 @@ def _files_volume(
     ref = str(source.get("secretName") if is_secret else source.get("name") or "")
     optional = bool(source.get("optional"))
     kind = "secret" if is_secret else "configMap"
+    doc: Mapping[str, Any] | None
     if is_secret:
         found = secret(ref) if secret is not None else None
         doc = None if found is None else {"data": found}
