@@ -11,8 +11,6 @@ file, line, field or resource at fault; none of them goes away by retrying.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import copy
 import json
 import pathlib
@@ -40,7 +38,6 @@ __all__ = [
     "Bundle",
     "apply_template_defaults",
     "config_map_value",
-    "secret_data",
     "find_template",
     "load_bundle",
     "iter_template_refs",
@@ -266,7 +263,7 @@ class Bundle:
     cluster_workflow_templates: dict[str, dict[str, Any]] = field(default_factory=dict)
     config_maps: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     secrets: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
-    """Kubernetes Secrets by ``(namespace, name)``, as ``config_maps`` (read with :func:`secret_data`)."""
+    """Kubernetes Secrets by ``(namespace, name)``, as ``config_maps`` (decoded by the engine)."""
     others: list[dict[str, Any]] = field(default_factory=list)
     sources: dict[int, tuple[dict[str, Any], str]] = field(default_factory=dict, repr=False)
 
@@ -385,21 +382,6 @@ def workflow_name(workflow: dict[str, Any], *, suffix: str | None = None) -> str
             suffix = "".join(secrets.choice(_SUFFIX_ALPHABET) for _ in range(5))
         return prefix + suffix
     raise ManifestError([LintError("metadata", "name or generateName is required")])
-
-
-def secret_data(doc: Mapping[str, Any]) -> dict[str, str]:
-    """A Secret's keys and values: ``data`` (base64, decoded as UTF-8) with ``stringData`` over it.
-
-    Raises :class:`ManifestError` naming the Secret and key when a ``data`` value is not base64."""
-    out: dict[str, str] = {}
-    name = _as_dict(doc.get("metadata")).get("name")
-    for key, value in _as_dict(doc.get("data")).items():
-        try:
-            out[str(key)] = base64.b64decode(str(value), validate=True).decode("utf-8", errors="replace")
-        except (binascii.Error, ValueError):
-            raise ManifestError([LintError("data", f'Secret "{name}": data.{key} is not base64')]) from None
-    out.update({str(k): str(v) for k, v in _as_dict(doc.get("stringData")).items()})
-    return out
 
 
 def config_map_value(

@@ -9,9 +9,11 @@ message, as Kubernetes refuses to start such a pod, unless the reference is ``op
 
 from __future__ import annotations
 
+import base64
+import binascii
 from typing import TYPE_CHECKING, Any, Final
 
-from ..argo.manifest import secret_data
+from ..argo.errors import LintError, ManifestError
 from .templates import TemplateError
 
 if TYPE_CHECKING:
@@ -22,6 +24,21 @@ if TYPE_CHECKING:
 
 SECRETS_KEY: Final = "x-secrets"
 """Where a workflow's Secrets are kept in its stored ``status`` (hidden from every view)."""
+
+
+def secret_data(doc: Mapping[str, Any]) -> dict[str, str]:
+    """A Secret's keys and values: ``data`` (base64, decoded as UTF-8) with ``stringData`` over it.
+
+    Raises :class:`ManifestError` naming the Secret and key when a ``data`` value is not base64."""
+    out: dict[str, str] = {}
+    name = (doc.get("metadata") or {}).get("name")
+    for key, value in (doc.get("data") or {}).items():
+        try:
+            out[str(key)] = base64.b64decode(str(value), validate=True).decode("utf-8", errors="replace")
+        except (binascii.Error, ValueError):
+            raise ManifestError([LintError("data", f'Secret "{name}": data.{key} is not base64')]) from None
+    out.update({str(k): str(v) for k, v in (doc.get("stringData") or {}).items()})
+    return out
 
 
 def stored_secrets(bundle: Bundle) -> list[JSON]:

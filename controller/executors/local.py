@@ -146,7 +146,7 @@ class LocalExecutor(TaskExecutor):
     the host allows it (else warns once), ``True`` requires it, ``False`` turns it off.
     ``uid_base``: the host uid of a node's root. ``network``: ``host`` or ``none`` (a
     network namespace of its own). ``hidden``: host directories shown empty to nodes
-    besides ``state_dir``. :attr:`sandboxed` and :attr:`sandbox_note` tell the outcome.
+    besides ``state_dir``. ``sandbox.enabled`` and ``sandbox.note`` tell the outcome.
     """
 
     name = "local"
@@ -164,8 +164,6 @@ class LocalExecutor(TaskExecutor):
         hidden: tuple[str, ...] = (),
     ) -> None:
         super().__init__()
-        if network not in ("host", "none"):
-            raise ValueError(f"network must be 'host' or 'none', not {network!r}")
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         if state_dir is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="hookbus-local-")
@@ -373,7 +371,6 @@ class LocalExecutor(TaskExecutor):
         if layout is None or argv[0] not in dict(helpers):
             cwd_inside = spec.working_dir or ("/" if layout is not None else str(node_dir / "work"))
             argv = (self._resolve(argv[0], host_path, cwd_inside, layout, volumes), *argv[1:])
-        log_file = _open_log(node_dir, spec)
         ready: Path | None = None
         cgroup: sandboxing.NodeCgroup | None = None
         if layout is not None:
@@ -387,6 +384,7 @@ class LocalExecutor(TaskExecutor):
             cwd = None
         else:
             cwd = _make_dir(spec.working_dir or str(node_dir / "work"))
+        log_file = _open_log(node_dir, spec)
         spawn = asyncio.ensure_future(
             asyncio.create_subprocess_exec(
                 *argv,

@@ -66,7 +66,7 @@ _SUFFIX: Final = {
     "k": 10**3, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18, "m": 10**-3,
 }
 _CGROUP_SAFE = re.compile(r"[^A-Za-z0-9_.-]")
-_UNHONOURED: Final = ("seLinuxOptions", "windowsOptions", "appArmorProfile", "procMount")
+_UNHONOURED: Final = ("seLinuxOptions", "windowsOptions", "appArmorProfile", "procMount", "sysctls")
 
 
 class Refused(ValueError):
@@ -107,7 +107,7 @@ class Limits:
 
     @classmethod
     def of(cls, resources: Mapping[str, Any] | None, container: str) -> Limits:
-        """The limits of *resources* (``limits`` wins over ``requests``, which are not enforced)."""
+        """The ``limits`` of *resources* (``requests`` are not enforced); :class:`Refused` if malformed."""
         limits = (resources or {}).get("limits") or {}
         memory = cpu = None
         if limits.get("memory") is not None:

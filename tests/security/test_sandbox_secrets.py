@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import yaml
 
+from hookbus.controller.argo.errors import ManifestError
 from hookbus.controller.argo.manifest import Bundle
 from hookbus.controller.engine.controller import Controller
 from hookbus.controller.engine.memory_store import MemoryStore
@@ -237,3 +238,12 @@ def test_secret_volume_files_are_out_of_other_host_users_reach(tmp_path: Path) -
             tmpl, {"volumes": [{"name": "creds", "secret": {"secretName": "other"}}]}, root=tmp_path, namespace="ns",
             workflow="wf", node_id="n2", config_map=lambda name: None, secret={"creds": {}}.get,
         )
+
+
+async def test_a_secret_that_is_not_base64_is_refused_at_submit(executor: LocalExecutor) -> None:
+    bundle = Bundle()
+    bundle.add({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "creds"}, "data": {"password": "not base64!"}})
+    settings = ControllerSettings(executor="local", state_dir=executor.state_dir)
+    async with Controller(settings, store=MemoryStore(), executor=executor) as ctl:
+        with pytest.raises(ManifestError, match=r'Secret "creds": data.password is not base64'):
+            await ctl.submit(load(USES), bundle=bundle)
