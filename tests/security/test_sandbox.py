@@ -222,3 +222,45 @@ async def test_no_network_when_the_operator_says_none(tmp_path: Path) -> None:
         assert (result.phase, result.result) == ("Succeeded", "lo:")
     finally:
         await executor.close()
+
+
+HOST_ROOT = """
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {name: host-root}
+spec:
+  entrypoint: main
+  volumes: [{name: host, hostPath: {path: PATH}}]
+  templates:
+  - name: main
+    container:
+      image: alpine
+      command: [sh, -c, 'ls /host | head -3; echo written > /host/planted']
+      volumeMounts: [{name: host, mountPath: /host}]
+"""
+
+
+async def test_host_paths_need_the_operators_permission(sandboxed: LocalExecutor, tmp_path: Path) -> None:
+    from hookbus.controller.engine.controller import Controller
+    from hookbus.controller.engine.memory_store import MemoryStore
+    from hookbus.controller.engine.settings import ControllerSettings
+    from tests.support.engine import by_name, load
+
+    async def run(path: str, allowed: tuple[str, ...]) -> dict[str, Any]:
+        settings = ControllerSettings(executor="local", state_dir=sandboxed.state_dir, allowed_host_paths=allowed)
+        async with Controller(settings, store=MemoryStore(), executor=sandboxed) as ctl:
+            key = await ctl.submit(load(HOST_ROOT.replace("PATH", path)))
+            return by_name(await ctl.wait(key, timeout=60))["host-root"]
+
+    refused = await run("/", ())
+    assert (refused["phase"], refused["message"]) == (
+        "Error", "volume 'host': hostPath / is refused: the controller allows no host paths (--allow-host-path)"
+    )
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shared / "given").write_text("x")
+    os.chmod(shared, 0o755)
+    allowed = await run(str(shared), (str(shared),))
+    # mounted, readable; but the node's root is not the host's: the operator's directory stays the operator's
+    assert allowed["phase"] == "Failed" and allowed["outputs"]["result"].startswith("given")
+    assert not (shared / "planted").exists()
