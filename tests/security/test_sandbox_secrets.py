@@ -247,3 +247,20 @@ async def test_a_secret_that_is_not_base64_is_refused_at_submit(executor: LocalE
     async with Controller(settings, store=MemoryStore(), executor=executor) as ctl:
         with pytest.raises(ManifestError, match=r'Secret "creds": data.password is not base64'):
             await ctl.submit(load(USES), bundle=bundle)
+
+
+def test_plugins_see_no_secret_values_and_their_pod_changes_keep_them() -> None:
+    from hookbus.controller.engine.pods import apply_pod, pod_of
+    from hookbus.controller.engine.tasks import ProcessSpec, TaskSpec
+
+    main = ProcessSpec("main", "alpine", ("sh",), (), {"PLAIN": "1"}, secret_env={"PASSWORD": SECRET_VALUE}, security_context={"runAsUser": 5})
+    spec = TaskSpec("default", "wf", "n", "n", "t", main)
+    pod = pod_of(spec, {"container": {"image": "alpine", "securityContext": {"runAsUser": 5}}})
+    assert SECRET_VALUE not in json.dumps(pod)
+    assert pod["main"]["env"] == {"PLAIN": "1"} and pod["main"]["securityContext"] == {"runAsUser": 5}
+    pod["main"]["securityContext"] = {"runAsUser": 1000, "runAsNonRoot": True}  # a policy plugin's change
+    pod["main"]["resources"] = {"limits": {"memory": "64Mi"}}
+    changed = apply_pod(spec, pod)
+    assert changed.main.secret_env == {"PASSWORD": SECRET_VALUE}
+    assert changed.main.security_context == {"runAsUser": 1000, "runAsNonRoot": True}
+    assert changed.main.resources == {"limits": {"memory": "64Mi"}}
