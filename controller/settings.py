@@ -44,8 +44,8 @@ class ExecutorSettings:
     """Host uid (and gid) of a sandboxed node's root; the node's ids 0-65535 are this and the
     65535 after it. ``--sandbox-uid-base``, ``HOOKBUS_SANDBOX_UID_BASE``."""
     sandbox_network: str = "host"
-    """``host``: sandboxed nodes share the host's network; ``none``: each has a network
-    namespace of its own with no interface up. ``--sandbox-network``, ``HOOKBUS_SANDBOX_NETWORK``."""
+    """``host``: sandboxed nodes share the host's network; ``none``: each container has a
+    network namespace of its own with only its loopback interface. ``--sandbox-network``, ``HOOKBUS_SANDBOX_NETWORK``."""
 
 
 @dataclass(frozen=True)

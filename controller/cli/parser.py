@@ -125,7 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     executor.add_argument(
         "--sandbox-network",
         choices=("host", "none"),
-        help="sandboxed steps share the host's network, or have none (default: host)",
+        help="sandboxed steps share the host's network, or each container has only its own loopback (default: host)",
     )
     executor.add_argument(
         "--allow-host-path",

@@ -22,8 +22,8 @@ It imports only a few built-in modules (it starts once per container: no ``json`
 ``hostname``
     the node's host name (its own UTS namespace).
 ``network``
-    ``"host"`` keeps the host's network; ``"none"`` gives the node a network namespace
-    of its own with only a loopback interface.
+    ``"host"`` keeps the host's network; ``"none"`` gives the container a network
+    namespace of its own with only its loopback interface (up).
 ``read_only_root``
     ``/`` of the view is read-only (``securityContext.readOnlyRootFilesystem``; volumes
     stay as they are).
@@ -69,6 +69,8 @@ MS_REC = 0x4000
 MS_PRIVATE = 1 << 18
 MS_SLAVE = 1 << 19
 MNT_DETACH = 2
+_SIOCSIFFLAGS = 0x8914
+_IFF_UP, _IFF_LOOPBACK, _IFF_RUNNING = 0x1, 0x8, 0x40
 _PIVOT_ROOT = {"x86_64": 155, "aarch64": 41, "riscv64": 41, "ppc64le": 203, "s390x": 217}
 """The pivot_root system call's number by machine (glibc has no wrapper)."""
 PR_SET_NO_NEW_PRIVS = 38
@@ -175,6 +177,20 @@ def _command(config: dict[str, Any], argv: list[str]) -> NoReturn:
         _fail(f"cannot run {argv[0]!r}: {exc.strerror or exc}")
 
 
+def _loopback_up() -> None:
+    """Bring up ``lo`` in the node's own network namespace (``SIOCSIFFLAGS``, ``IFF_UP``)."""
+    import fcntl  # here: only a container without network needs them (start-up time)
+    import socket
+    import struct
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        try:
+            request = struct.pack("16sH14x", b"lo", _IFF_UP | _IFF_LOOPBACK | _IFF_RUNNING)
+            fcntl.ioctl(sock.fileno(), _SIOCSIFFLAGS, request)
+        except OSError as exc:
+            _fail(f"cannot bring up the loopback interface: {exc.strerror or exc}")
+
+
 def _pivot(root: str) -> None:
     """Make *root* the root of the node's mount namespace and drop the host's (``pivot_root``):
     unlike a ``chroot``, nothing of the host's tree is left to escape to."""
@@ -206,6 +222,8 @@ def _init(config: dict[str, Any], argv: list[str], ready_w: int, go_r: int) -> N
     if config.get("read_only_root"):
         _mount("none", root, None, MS_REMOUNT | MS_BIND | MS_RDONLY, "cannot make / read-only")
     _pivot(root)
+    if config.get("network") == "none":
+        _loopback_up()
     if config.get("hostname"):
         _check(_libc.sethostname(config["hostname"].encode(), len(config["hostname"].encode())), "cannot set the host name")
     _unshare(CLONE_NEWUSER, "cannot create a user namespace")

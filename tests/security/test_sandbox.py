@@ -218,8 +218,9 @@ async def test_no_network_when_the_operator_says_none(tmp_path: Path) -> None:
         await executor.prepare()
         if not executor.sandbox.enabled:
             pytest.skip(f"the sandbox is not available here: {executor.sandbox.note}")
-        result = await executor.run(task(sh("cat /proc/net/dev | tail -n +3 | awk '{print $1}'")))
-        assert (result.phase, result.result) == ("Succeeded", "lo:")
+        script = "cat /proc/net/dev | tail -n +3 | awk '{print $1}'; python3 -c 'import socket; s = socket.socket(); s.bind((\"127.0.0.1\", 0)); s.listen(); socket.create_connection(s.getsockname()); print(\"loopback\")'"
+        result = await executor.run(task(sh(script)))
+        assert (result.phase, result.result) == ("Succeeded", "lo:\nloopback"), result.message
     finally:
         await executor.close()
 
