@@ -222,7 +222,7 @@ def own_view(upper: Path, uid_base: int) -> None:
     overlayfs checks permissions against a directory's owner in the upper layer when it
     has one: the top-level directories of ``/`` (and ``/`` itself) are created in *upper*
     with the host's modes, owned by the node's root, so a step may create ``/result.txt``
-    or ``/mnt/out``; files the host has stay the host's (the node may read, not change,
+    or ``/mnt/out`` (a separately mounted ``/tmp`` appears empty, with its mode); files the host has stay the host's (the node may read, not change,
     them). Everything the executor placed in *upper* before (inputs, scripts) is given to
     the node's root too.
     """
@@ -235,8 +235,8 @@ def own_view(upper: Path, uid_base: int) -> None:
     except OSError:
         return
     for entry in entries:
-        if entry.name in _SKIP_TOP or not entry.is_dir(follow_symlinks=False) or os.path.ismount(entry.path):
-            continue
+        if entry.name in _SKIP_TOP or not entry.is_dir(follow_symlinks=False):
+            continue  # (a link such as /bin -> usr/bin stays the host's link)
         target = upper / entry.name
         if not os.path.lexists(target):
             target.mkdir()
