@@ -67,7 +67,6 @@ MS_REMOUNT = 32
 MS_BIND = 4096
 MS_REC = 0x4000
 MS_PRIVATE = 1 << 18
-MS_SLAVE = 1 << 19
 MNT_DETACH = 2
 _SIOCSIFFLAGS = 0x8914
 _IFF_UP, _IFF_LOOPBACK, _IFF_RUNNING = 0x1, 0x8, 0x40
@@ -75,7 +74,6 @@ _PIVOT_ROOT = {"x86_64": 155, "aarch64": 41, "riscv64": 41, "ppc64le": 203, "s39
 """The pivot_root system call's number by machine (glibc has no wrapper)."""
 PR_SET_NO_NEW_PRIVS = 38
 PR_CAPBSET_DROP = 24
-PR_SET_PDEATHSIG = 1
 CAP_LAST = 40
 _LINUX_CAPABILITY_VERSION_3 = 0x20080522
 FAIL_CODE = 125
@@ -209,6 +207,7 @@ def _pivot(root: str) -> None:
 
 def _init(config: dict[str, Any], argv: list[str], ready_w: int, go_r: int) -> NoReturn:
     """PID 1 of the node: cgroups, /proc, user namespace, then the command; reaps and reports."""
+    global _report_fd
     try:
         for procs in config["cgroups"]:
             with open(procs, "w") as fh:
@@ -244,6 +243,8 @@ def _init(config: dict[str, Any], argv: list[str], ready_w: int, go_r: int) -> N
     if child == 0:
         _command(config, argv)
     os.close(_report_fd)
+    _report_fd = -1
+    _drop_caps([])  # init only waits from now on: nothing for the command to take over
     os._exit(_wait_for(child))
 
 
