@@ -304,12 +304,23 @@ class Hookbus:
             return self._given_executor
         from .executors.registry import make_executor
 
-        options = self.settings.executor
-        extra: dict[str, Any] = {}
-        if options.kind == "local":
-            supervise = options.supervise if options.supervise is not None else self.settings.state_dir is not None
-            extra = {"supervise": supervise, "orphan_timeout": options.orphan_timeout}
-        executor = make_executor(options.kind, state_dir=self._executor_dir(), **extra)
+        ex = self.settings.executor
+        options: dict[str, Any] = {}
+        if ex.kind == "local":
+            supervise = ex.supervise if ex.supervise is not None else self.settings.state_dir is not None
+            # the durable state (NATS store, workflows' files) is shown empty to sandboxed steps
+            hidden = [str(self.state_dir)] if self.state_dir is not None else []
+            if store := (self.settings.embedded.store_dir or self.settings.bus.nats.embedded_store_dir):
+                hidden.append(str(store))
+            options = {
+                "supervise": supervise,
+                "orphan_timeout": ex.orphan_timeout,
+                "sandbox": ex.sandbox,
+                "uid_base": ex.sandbox_uid_base,
+                "network": ex.sandbox_network,
+                "hidden": tuple(hidden),
+            }
+        executor = make_executor(ex.kind, state_dir=self._executor_dir(), **options)
         self._on_close("executor", executor.close)
         return executor
 

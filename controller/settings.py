@@ -12,14 +12,15 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from ..bus.settings import BusSettings
 from ..bus.settings import from_env as bus_from_env
+from .engine.http_guard import parse_networks
 from .engine.settings import ControllerSettings
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Iterable, Mapping
     from pathlib import Path
 
 EMBEDDED_MAX_PAYLOAD = 8 * 1024 * 1024
@@ -42,6 +43,16 @@ class ExecutorSettings:
     orphan_timeout: float = 3600.0
     """Seconds a supervised node runs on while no controller uses the executor's state
     directory; then its supervisor stops it and records it ``Error``."""
+    sandbox: bool | None = None
+    """The local executor's sandbox (docs/executors.md): ``None`` on when the host allows it
+    (else a warning), ``True`` required (nodes fail when impossible), ``False`` off.
+    ``--sandbox auto|on|off``, ``HOOKBUS_SANDBOX``."""
+    sandbox_uid_base: int = 100_000
+    """Host uid (and gid) of a sandboxed node's root; the node's ids 0-65535 are this and the
+    65535 after it. ``--sandbox-uid-base``, ``HOOKBUS_SANDBOX_UID_BASE``."""
+    sandbox_network: str = "host"
+    """``host``: sandboxed nodes share the host's network; ``none``: each container has a
+    network namespace of its own with only its loopback interface. ``--sandbox-network``, ``HOOKBUS_SANDBOX_NETWORK``."""
 
 
 @dataclass(frozen=True)
@@ -141,5 +152,65 @@ def from_env(env: Mapping[str, str] | None = None, base: HookbusSettings | None 
     env = os.environ if env is None else env
     settings = base or HookbusSettings()
     return replace(
-        settings, bus=bus_from_env(env, settings.bus), log=log_from_env(env, settings.log)
+        settings,
+        bus=bus_from_env(env, settings.bus),
+        log=log_from_env(env, settings.log),
+        executor=executor_from_env(env, settings.executor),
+        controller=trust_from_env(env, settings.controller),
     )
+
+
+SANDBOX_CHOICES: Final = {"auto": None, "on": True, "off": False}
+"""``--sandbox`` / ``HOOKBUS_SANDBOX`` words and the :attr:`ExecutorSettings.sandbox` they mean."""
+
+
+def sandbox_choice(text: str) -> bool | None:
+    """``auto``/``on``/``off`` as :attr:`ExecutorSettings.sandbox`; ``ValueError`` naming the choices."""
+    word = text.strip().lower()
+    if word not in SANDBOX_CHOICES:
+        raise ValueError(f"sandbox: {text!r} is not one of auto, on, off")
+    return SANDBOX_CHOICES[word]
+
+
+def executor_from_env(env: Mapping[str, str], base: ExecutorSettings) -> ExecutorSettings:
+    """:class:`ExecutorSettings` from ``HOOKBUS_SANDBOX``, ``HOOKBUS_SANDBOX_UID_BASE`` and
+    ``HOOKBUS_SANDBOX_NETWORK`` over *base* (``ValueError`` naming a malformed value)."""
+    out = base
+    if text := env.get("HOOKBUS_SANDBOX"):
+        out = replace(out, sandbox=sandbox_choice(text))
+    if text := env.get("HOOKBUS_SANDBOX_UID_BASE"):
+        if not text.strip().isdigit():
+            raise ValueError(f"HOOKBUS_SANDBOX_UID_BASE: {text!r} is not a number")
+        out = replace(out, sandbox_uid_base=int(text))
+    if text := env.get("HOOKBUS_SANDBOX_NETWORK"):
+        if text.strip() not in ("host", "none"):
+            raise ValueError(f"HOOKBUS_SANDBOX_NETWORK: {text!r} is not host or none")
+        out = replace(out, sandbox_network=text.strip())
+    return out
+
+
+def trust_from_env(env: Mapping[str, str], base: ControllerSettings) -> ControllerSettings:
+    """The engine's ``allowed_host_paths`` (``HOOKBUS_ALLOW_HOST_PATHS``, ``:``-separated) and
+    ``http_allow`` (``HOOKBUS_HTTP_ALLOW``, ``,``-separated) over *base*."""
+    out = base
+    if text := env.get("HOOKBUS_ALLOW_HOST_PATHS"):
+        out = replace(out, allowed_host_paths=host_paths(text.split(":")))
+    if text := env.get("HOOKBUS_HTTP_ALLOW"):
+        out = replace(out, http_allow=http_allow(text.split(",")))
+    return out
+
+
+def host_paths(paths: Iterable[str]) -> tuple[str, ...]:
+    """Allowed ``hostPath`` prefixes: absolute paths (``ValueError`` naming one that is not)."""
+    out = tuple(p.strip() for p in paths if p.strip())
+    for path in out:
+        if not path.startswith("/"):
+            raise ValueError(f"allowed host path {path!r} is not an absolute path")
+    return out
+
+
+def http_allow(entries: Iterable[str]) -> tuple[str, ...]:
+    """Addresses or networks ``http`` templates may reach (``ValueError`` naming a malformed one)."""
+    out = tuple(e.strip() for e in entries if e.strip())
+    parse_networks(out)
+    return out

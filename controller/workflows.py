@@ -90,9 +90,10 @@ def find_node(workflow: Mapping[str, Any], wanted: str) -> dict[str, Any] | None
 
 
 def documents_of(bundle: Bundle) -> list[dict[str, Any]]:
-    """The templates and ConfigMaps of *bundle*, as documents to send along with a submit."""
+    """The templates, ConfigMaps and Secrets of *bundle*, as documents to send along with a submit."""
     docs: list[dict[str, Any]] = []
     docs.extend(bundle.workflow_templates.values())
     docs.extend(bundle.cluster_workflow_templates.values())
     docs.extend(bundle.config_maps.values())
+    docs.extend(bundle.secrets.values())
     return docs

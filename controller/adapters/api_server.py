@@ -38,6 +38,7 @@ from ...bus.control import (
 )
 from ...bus.errors import DecodeError
 from ..argo.types import FULFILLED
+from ..engine.refs import redact_text
 from ..engine.warnings import warnings_of
 from ..workflows import (
     SUMMARY_POLL,
@@ -180,6 +181,8 @@ class ControllerApi(Protocol):
     async def delete(self, key: WorkflowKey) -> None: ...
 
     def log_path(self, key: WorkflowKey, node_id: str) -> Path | None: ...
+
+    def secret_values(self, key: WorkflowKey) -> set[str]: ...
 
     async def complete_node(
         self, key: WorkflowKey, node_id: str, phase: str, *, message: str = "", outputs: dict[str, Any] | None = None
@@ -491,6 +494,7 @@ class ApiServer:
         if not isinstance(offsets, dict):
             raise BadRequest("request field 'offsets' must map node ids to byte offsets")
         budget = min(int(body.get("limit") or LOG_CHUNK_LIMIT), LOG_CHUNK_LIMIT)
+        secrets = self.controller.secret_values(key)
         chunks: list[dict[str, Any]] = []
         complete = True
         for node in selected:
@@ -502,6 +506,8 @@ class ApiServer:
             data = await asyncio.to_thread(_read_from, path, offset, budget)
             if len(data) >= budget:
                 complete = False
+            if secrets:
+                data = _whole_lines(data, cut=len(data) >= budget or not node.get("finishedAt"))
             budget -= len(data)
             if data:
                 chunks.append(
@@ -509,7 +515,7 @@ class ApiServer:
                         "node_id": node_id,
                         "node_name": node.get("name"),
                         "pod_name": node_pod_name(key.name, node),
-                        "data": data.decode(errors="replace"),
+                        "data": redact_text(data.decode(errors="replace"), secrets) if secrets else data.decode(errors="replace"),
                         "offset": offset + len(data),
                     }
                 )
@@ -606,3 +612,10 @@ def _read_from(path: Path, offset: int, limit: int) -> bytes:
         return b""
 
 
+def _whole_lines(data: bytes, *, cut: bool) -> bytes:
+    """*data* up to its last newline when *cut* (more follows): a secret is redacted only
+    when a line holds all of it, so lines are never split between two replies."""
+    if not cut or data.endswith(b"\n"):
+        return data
+    end = data.rfind(b"\n")
+    return data[: end + 1] if end >= 0 else data

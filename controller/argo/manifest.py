@@ -262,6 +262,8 @@ class Bundle:
     workflow_templates: dict[str, dict[str, Any]] = field(default_factory=dict)
     cluster_workflow_templates: dict[str, dict[str, Any]] = field(default_factory=dict)
     config_maps: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    secrets: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    """Kubernetes Secrets by ``(namespace, name)``, as ``config_maps`` (decoded by the engine)."""
     others: list[dict[str, Any]] = field(default_factory=list)
     sources: dict[int, tuple[dict[str, Any], str]] = field(default_factory=dict, repr=False)
 
@@ -281,6 +283,9 @@ class Bundle:
         elif kind == "ConfigMap" and isinstance(name, str):
             namespace = _meta(doc).get("namespace") or ""
             self.config_maps[(str(namespace), name)] = doc
+        elif kind == "Secret" and isinstance(name, str):
+            namespace = _meta(doc).get("namespace") or ""
+            self.secrets[(str(namespace), name)] = doc
         else:
             self.others.append(doc)
 
@@ -290,6 +295,7 @@ class Bundle:
         self.workflow_templates.update(other.workflow_templates)
         self.cluster_workflow_templates.update(other.cluster_workflow_templates)
         self.config_maps.update(other.config_maps)
+        self.secrets.update(other.secrets)
         self.others.extend(other.others)
         self.sources.update(other.sources)
 

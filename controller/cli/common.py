@@ -20,7 +20,15 @@ from ...bus.control import ApiError, ControlClient
 from ...bus.log import configure
 from ..app import ignore, ignore_error
 from ..argo.types import Phase
-from ..settings import HookbusSettings, LogSettings, from_env, log_from_env
+from ..settings import (
+    HookbusSettings,
+    LogSettings,
+    from_env,
+    host_paths,
+    http_allow,
+    log_from_env,
+    sandbox_choice,
+)
 from . import render
 
 if TYPE_CHECKING:
@@ -31,6 +39,8 @@ if TYPE_CHECKING:
 
     from ...bus.settings import BusSettings
     from ..argo.manifest import Bundle
+    from ..engine.settings import ControllerSettings
+    from ..settings import ExecutorSettings
 
 
 EXIT_OK = 0
@@ -215,7 +225,10 @@ def configure_logging(log: LogSettings, *, default: str = "warning") -> None:
 def settings_from_args(args: argparse.Namespace) -> HookbusSettings:
     """``HOOKBUS_*`` environment variables, then the command line's flags on top: the one
     place flags become settings (absent flags leave the environment's or the defaults)."""
-    settings = from_env()
+    try:
+        settings = from_env()
+    except ValueError as exc:
+        raise CliError(str(exc), EXIT_USAGE) from None
     bus = settings.bus
     nats: dict[str, Any] = {}
     if getattr(args, "nats_url", None):
@@ -243,6 +256,7 @@ def settings_from_args(args: argparse.Namespace) -> HookbusSettings:
         executor = replace(executor, supervise=args.supervise)
     if getattr(args, "orphan_timeout", None) is not None:
         executor = replace(executor, orphan_timeout=args.orphan_timeout)
+    executor, controller = _trust_from_args(args, executor, controller)
     embedded = settings.embedded
     if getattr(args, "port", None) is not None:
         embedded = replace(embedded, port=args.port)
@@ -258,6 +272,26 @@ def settings_from_args(args: argparse.Namespace) -> HookbusSettings:
         state_dir=state_dir,
         plugins=bool(plugins),
     )
+
+
+def _trust_from_args(
+    args: argparse.Namespace, executor: ExecutorSettings, controller: ControllerSettings
+) -> tuple[ExecutorSettings, ControllerSettings]:
+    """The sandbox flags over *executor*; ``--allow-host-path`` and ``--http-allow`` over *controller*."""
+    try:
+        if getattr(args, "sandbox", None):
+            executor = replace(executor, sandbox=sandbox_choice(args.sandbox))
+        if getattr(args, "sandbox_uid_base", None):
+            executor = replace(executor, sandbox_uid_base=args.sandbox_uid_base)
+        if getattr(args, "sandbox_network", None):
+            executor = replace(executor, sandbox_network=args.sandbox_network)
+        if getattr(args, "allow_host_path", None):
+            controller = replace(controller, allowed_host_paths=host_paths(args.allow_host_path))
+        if getattr(args, "http_allow", None):
+            controller = replace(controller, http_allow=http_allow(args.http_allow))
+    except ValueError as exc:
+        raise CliError(str(exc), EXIT_USAGE) from None
+    return executor, controller
 
 
 def bus_settings(args: argparse.Namespace) -> BusSettings:

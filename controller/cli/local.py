@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..app import Hookbus
+from ..engine.refs import redact_text
 from ..engine.warnings import warnings_of
 from ..workflows import SUMMARY_POLL, node_pod_name, workflow_summary
 from . import render
@@ -77,8 +78,9 @@ def _print_local_logs(
         if path is None or not Path(path).is_file():
             continue
         prefix = node_pod_name(key.name, node)
+        secrets = controller.secret_values(key)
         for line in Path(path).read_text(errors="replace").splitlines():
-            print(f"{prefix}: {line}", file=stream or sys.stdout)
+            print(f"{prefix}: {redact_text(line, secrets) if secrets else line}", file=stream or sys.stdout)
 
 
 async def run_command(args: argparse.Namespace) -> int:

@@ -103,7 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--templates",
         action="append",
         metavar="PATH",
-        help="file or folder of WorkflowTemplates / ClusterWorkflowTemplates / ConfigMaps the workflow refers to (repeatable)",
+        help="file or folder of WorkflowTemplates / ClusterWorkflowTemplates / ConfigMaps / Secrets the workflow refers to (repeatable)",
     )
 
     limits = _Parser(add_help=False)
@@ -120,6 +120,36 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("local", "simulate"),
         default="local",
         help="how templates run: local host processes, or simulate (default: %(default)s)",
+    )
+    executor.add_argument(
+        "--sandbox",
+        choices=("auto", "on", "off"),
+        help="run local steps in the sandbox (user/PID/IPC/UTS namespaces, an unprivileged host uid, "
+        "limits): auto when the host allows it, on to require it, off (default: auto, or HOOKBUS_SANDBOX)",
+    )
+    executor.add_argument(
+        "--sandbox-uid-base",
+        type=positive_int,
+        metavar="UID",
+        help="host uid of a sandboxed step's root (default: 100000)",
+    )
+    executor.add_argument(
+        "--sandbox-network",
+        choices=("host", "none"),
+        help="sandboxed steps share the host's network, or each container has only its own loopback (default: host)",
+    )
+    executor.add_argument(
+        "--allow-host-path",
+        action="append",
+        metavar="DIR",
+        help="hostPath volumes may mount DIR or what is below it (repeatable; default: none)",
+    )
+    executor.add_argument(
+        "--http-allow",
+        action="append",
+        metavar="ADDR",
+        help="http templates may reach this address or CIDR network although it is loopback, "
+        "link-local or metadata (repeatable; default: none)",
     )
 
     parser = _Parser(
@@ -210,7 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--templates",
         action="append",
         metavar="PATH",
-        help="file or folder of WorkflowTemplates / ClusterWorkflowTemplates / ConfigMaps that "
+        help="file or folder of WorkflowTemplates / ClusterWorkflowTemplates / ConfigMaps / Secrets that "
         "every submitted workflow may refer to, as if created in the cluster (repeatable)",
     )
     p.add_argument(

@@ -71,9 +71,10 @@ form no cycle and that the engine imports nothing but itself and the Argo langua
     (``x-retries``), which makes a new ``TaskSpec.attempt`` for the nodes it runs again.
 ``memory_store``
     A non-durable store with the WorkflowStore interface (dry runs, benchmarks).
-``key_artifacts``, ``volumes``, ``http_template``, ``snapshot``
+``key_artifacts``, ``volumes``, ``refs``, ``http_template``, ``http_guard``, ``snapshot``
     Key-only artifacts; a leaf's ``volumeMounts`` as executor mounts (emptyDir, PVCs,
-    hostPath, ConfigMaps); Argo ``http`` templates, sent by the controller; Argo-like
+    hostPath, ConfigMaps, Secrets); Secret and ConfigMap references in ``env``; Argo
+    ``http`` templates, sent by the controller, and where they may connect; Argo-like
     Workflow objects built from a run (``get``).
 
 Where this differs from Argo (on purpose or not yet done):
@@ -98,7 +99,12 @@ Where this differs from Argo (on purpose or not yet done):
 - Volumes (``volumes``): see :mod:`.volumes`. ``emptyDir`` per node,
   ``volumeClaimTemplates`` as one host directory per workflow (not deleted when the
   workflow ends, unlike Argo's PVC garbage collection), ``persistentVolumeClaim`` only
-  for a claim directory made beforehand, ``hostPath``, ``configMap``; no Secrets.
+  for a claim directory made beforehand, ``hostPath`` (below operator-allowed paths
+  only), ``configMap`` and ``secret`` (from the Secrets given with the workflow).
+- Containers' ``env[].valueFrom`` ``secretKeyRef``/``configMapKeyRef`` read the Secrets
+  and ConfigMaps given with the workflow (:mod:`.refs`); a missing one fails the node
+  with Kubernetes' message. ``http`` templates refuse loopback, link-local and metadata
+  addresses unless allowed (:mod:`.http_guard`).
 - ``containerSet``: its containers run by their dependencies and retries in the
   executor, as one Pod node (no per-container child nodes).
 - Synchronization locks live in the controller (no database-backed locks).

@@ -46,6 +46,7 @@ from .model import (
 )
 from .ports import Executor, RevisionConflict, WorkflowKey
 from .reactor import Reactor
+from .refs import SECRETS_KEY, secret_values, stored_secrets
 from .run import WORKFLOW_DONE, WorkflowRun
 from .scheduler import MaxDepthExceeded
 from .snapshot import SNAPSHOT_SLICE
@@ -263,6 +264,8 @@ class Controller:
         ]
         if config_maps:
             status["x-configMaps"] = config_maps
+        if secrets := stored_secrets(bundle):
+            status[SECRETS_KEY] = secrets
         revision = await self.store.put_workflow(key, resolved, 0)
         run = self._make_run(key, resolved, {}, revision)
         self._runs[key] = run
@@ -464,6 +467,11 @@ class Controller:
             if run.phase in WORKFLOW_DONE:
                 return
             await run.changed.wait()
+
+    def secret_values(self, key: WorkflowKey) -> set[str]:
+        """The secret values *key*'s logs must not show: its Secrets' values and those plugins resolved."""
+        run = self._run(key)
+        return secret_values(run.wf) | run.launcher.secrets
 
     def log_path(self, key: WorkflowKey, node_id: str) -> Path | None:
         """Where the executor wrote *node_id*'s logs, if known."""

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from ..argo.errors import ArgoError
 from ..argo.expr import evaluate_bool
 from ..argo.types import Phase
+from .http_guard import DestinationRefused, Network, opener
 from .scope import format_value
 from .tasks import TaskResult
 
@@ -21,7 +22,7 @@ _MAX_BODY = 256 * 1024
 _DEFAULT_TIMEOUT = 30.0
 
 
-def _request(spec: Mapping[str, Any]) -> tuple[int, str, dict[str, list[str]]]:
+def _request(spec: Mapping[str, Any], allowed: tuple[Network, ...]) -> tuple[int, str, dict[str, list[str]]]:
     headers = {
         str(h["name"]): format_value(h.get("value", ""))
         for h in spec.get("headers") or []
@@ -34,7 +35,7 @@ def _request(spec: Mapping[str, Any]) -> tuple[int, str, dict[str, list[str]]]:
     )
     timeout = float(spec.get("timeoutSeconds") or _DEFAULT_TIMEOUT)
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
+        with opener(allowed).open(request, timeout=timeout) as response:
             status = int(response.status)
             raw = response.read(_MAX_BODY)
             got = {k: response.headers.get_all(k) or [] for k in response.headers}
@@ -45,17 +46,23 @@ def _request(spec: Mapping[str, Any]) -> tuple[int, str, dict[str, list[str]]]:
     return status, raw.decode("utf-8", errors="replace"), got
 
 
-async def run_http(spec: Mapping[str, Any]) -> TaskResult:
+async def run_http(spec: Mapping[str, Any], allowed: tuple[Network, ...] = ()) -> TaskResult:
     """Send the request; Succeeded when ``successCondition`` (default: a 2xx status) holds.
 
     ``outputs.result`` is the response body. Connection problems end the node ``Error``
     (a retryStrategy with ``OnError`` retries them); a failed condition ends it ``Failed``.
+    A destination :mod:`.http_guard` refuses (loopback, link-local, metadata ... unless in
+    *allowed*) ends it ``Error`` with ``http request refused: ...``.
     """
     started = time.time()
     if not spec.get("url"):
         return TaskResult(Phase.ERROR.value, None, "http template without url", None, {}, None, started, time.time())
     try:
-        status, body, headers = await asyncio.to_thread(_request, spec)
+        status, body, headers = await asyncio.to_thread(_request, spec, allowed)
+    except urllib.error.URLError as exc:
+        if isinstance(exc.reason, DestinationRefused):
+            return TaskResult(Phase.ERROR.value, None, f"http request refused: {exc.reason}", None, {}, None, started, time.time())
+        return TaskResult(Phase.ERROR.value, None, f"http request failed: {exc}", None, {}, None, started, time.time())
     except (OSError, ValueError) as exc:
         return TaskResult(Phase.ERROR.value, None, f"http request failed: {exc}", None, {}, None, started, time.time())
     condition = spec.get("successCondition")

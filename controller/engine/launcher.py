@@ -30,6 +30,7 @@ from .hooks import ALLOW, CONTINUE, KEEP, NodeItem, PluginItem, PodDecision, Pod
 from .http_template import run_http
 from .model import ERROR, FAILED, FULFILLED, RETRIES_FIELD, RUNNING, SUCCEEDED, Node, public_node
 from .pods import apply_pod, pod_metadata, pod_of, process_spec
+from .refs import EnvRefs, workflow_secrets
 from .resolver import Memo, memo_store
 from .tasks import TaskResult, TaskSpec
 from .templates import (
@@ -391,7 +392,8 @@ class LeafLauncher:
         return ready
 
     def _task_spec(self, job: LeafJob, *, mounts: bool = True) -> TaskSpec:
-        pod = pod_dict(job.template, self.host.wf)
+        refs = EnvRefs(self.host.key.namespace, self.host.config_maps, self.host.wf, self.secrets)
+        pod = pod_dict(job.template, self.host.wf, refs)
         tmpl = job.template
         return TaskSpec(
             namespace=self.host.key.namespace,
@@ -412,6 +414,7 @@ class LeafLauncher:
             mounts=self._mounts(job) if mounts else {},
             container_set=container_set_spec(tmpl),
             attempt=self._attempt(),
+            pod_security_context=pod.get("securityContext"),
         )
 
     def _attempt(self) -> str:
@@ -436,7 +439,17 @@ class LeafLauncher:
             workflow=self.host.name,
             node_id=job.node.id,
             config_map=lambda name: self.host.config_maps.get((self.host.key.namespace, name)) or self.host.config_maps.get(("", name)),
+            allowed_host_paths=self.settings.allowed_host_paths,
+            secret=self._secret_data,
         )
+
+    def _secret_data(self, name: str) -> dict[str, str] | None:
+        """The Secret *name* given with the workflow (its values redacted from outputs from now on)."""
+        secrets = workflow_secrets(self.host.wf)
+        data = secrets.get((self.host.key.namespace, name)) or secrets.get(("", name))
+        if data is not None:
+            self.secrets.update(v for v in data.values() if v)
+        return data
 
     async def _start_task(self, job: LeafJob) -> None:
         node = job.node
@@ -509,7 +522,7 @@ class LeafLauncher:
         spec = dict(job.template.get("http") or {})
 
         async def runner() -> None:
-            result = await run_http(spec)
+            result = await run_http(spec, self.settings.http_allow_networks)
             self.post(TaskFinished(node.id, result))
 
         self.running[node.id] = asyncio.create_task(runner(), name=f"hookbus-http-{node.id}")

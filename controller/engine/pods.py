@@ -30,10 +30,15 @@ def process_spec(p: Mapping[str, Any]) -> ProcessSpec:
         env=dict(p.get("env") or {}),
         working_dir=p.get("workingDir"),
         source=p.get("source"),
+        security_context=p.get("securityContext"),
+        resources=p.get("resources"),
+        secret_env=dict(p.get("secretEnv") or {}),
     )
 
 
-_PROCESS_KEYS = frozenset({"name", "image", "command", "args", "env", "workingDir", "source"})
+_PROCESS_KEYS = frozenset(
+    {"name", "image", "command", "args", "env", "workingDir", "source", "securityContext", "resources", "secretEnv"}
+)
 
 
 def pod_of(task: TaskSpec | None, template: Mapping[str, Any] | None = None) -> JSON:
@@ -52,6 +57,10 @@ def pod_of(task: TaskSpec | None, template: Mapping[str, Any] | None = None) -> 
             name=p.name, image=p.image, command=list(p.command), args=list(p.args),
             env=dict(p.env), workingDir=p.working_dir, source=p.source,
         )
+        if p.security_context is not None:
+            out["securityContext"] = p.security_context
+        if p.resources is not None:
+            out["resources"] = p.resources
         return out
 
     def spec_named(specs: list[Any], name: str) -> Mapping[str, Any] | None:
@@ -73,12 +82,21 @@ def pod_metadata(task: TaskSpec) -> JSON:
 
 
 def apply_pod(task: TaskSpec, pod: Mapping[str, Any]) -> TaskSpec:
-    """*task* with the processes, labels and annotations of *pod* (a plugin's changed pod)."""
+    """*task* with the processes, labels and annotations of *pod* (a plugin's changed pod).
+
+    Values from Secrets (never shown to plugins) stay with the containers of the same name."""
+    secrets = {p.name: p.secret_env for p in (task.main, *task.init, *task.sidecars) if p.secret_env}
+
+    def spec(p: Mapping[str, Any]) -> ProcessSpec:
+        made = _patched(p)
+        kept = secrets.get(made.name)
+        return replace(made, secret_env=kept) if kept and not made.secret_env else made
+
     return replace(
         task,
-        main=_patched(pod.get("main") or {}),
-        init=tuple(_patched(p) for p in pod.get("init") or []),
-        sidecars=tuple(_patched(p) for p in pod.get("sidecars") or []),
+        main=spec(pod.get("main") or {}),
+        init=tuple(spec(p) for p in pod.get("init") or []),
+        sidecars=tuple(spec(p) for p in pod.get("sidecars") or []),
         labels=dict(pod.get("labels") or {}),
         annotations=dict(pod.get("annotations") or {}),
     )

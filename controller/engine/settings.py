@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from .http_guard import Network, parse_networks
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -49,6 +52,22 @@ class ControllerSettings:
 
     store_retry_seconds: float = 1.0
     """Delay before writing again after the store reported a retryable error."""
+
+    allowed_host_paths: tuple[str, ...] = ()
+    """Host directories (and what is below them) ``hostPath`` volumes may mount; none by
+    default: a ``hostPath`` volume fails its node. The controller's state directory is never
+    allowed. ``--allow-host-path`` (repeatable), ``HOOKBUS_ALLOW_HOST_PATHS`` (``:``-separated)."""
+
+    http_allow: tuple[str, ...] = ()
+    """Addresses or CIDR networks ``http`` templates may reach although they are loopback,
+    link-local (cloud metadata included), unspecified or multicast (see
+    :mod:`~hookbus.controller.engine.http_guard`). ``--http-allow`` (repeatable),
+    ``HOOKBUS_HTTP_ALLOW`` (``,``-separated)."""
+
+    @functools.cached_property
+    def http_allow_networks(self) -> tuple[Network, ...]:
+        """:attr:`http_allow` parsed (``ValueError`` naming a malformed entry)."""
+        return parse_networks(self.http_allow)
 
     pod_deleted_message: str = "pod deleted"
     """Message given to a node whose process was lost when the controller stopped (as Argo does)."""

@@ -42,6 +42,13 @@ class ProcessSpec:
     container: Mapping[str, Any] = field(default_factory=lambda: _NO_FIELDS)
     """The container's other fields (``resources``, ``securityContext`` ...) as a ``pod.preCreate``
     patch left them; empty when no plugin changed the pod (the template's fields apply)."""
+    security_context: Mapping[str, Any] | None = None
+    """The container's ``securityContext`` (``runAsUser`` ...), as the template has it."""
+    resources: Mapping[str, Any] | None = None
+    """The container's ``resources`` (``limits.memory``, ``limits.cpu``), as the template has it."""
+    secret_env: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
+    """Environment variables whose values come from Secrets (``valueFrom.secretKeyRef``):
+    given to the process like :attr:`env`, never shown to plugins or in the node's record."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +100,9 @@ class TaskSpec:
     host directory string means a fresh directory private to this node (an ``emptyDir``)."""
     container_set: ContainerSetSpec | None = None
     """A ``containerSet`` template's graph and retries (``None``: not a container set)."""
+    pod_security_context: Mapping[str, Any] | None = None
+    """The pod's ``securityContext`` (the template's, else the workflow's ``spec.securityContext``):
+    what a container's own ``securityContext`` does not say."""
     workflow_key: WorkflowKey | None = None
     """The workflow as a key (the engine passes the one it routes results by); read :attr:`key`."""
     attempt: str = ""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
@@ -135,13 +136,35 @@ def bind_inputs(
     return out
 
 
-def process_spec_fields(container: Mapping[str, Any]) -> JSON:
-    """The executor-facing fields of a container (image, command, args, env, workingDir)."""
+EnvSource = Callable[[str, str, str, bool], "str | None"]
+"""``(kind, name, key, optional)`` -> the value of *key* in the ConfigMap (kind ``ConfigMap``)
+or Secret (kind ``Secret``) *name*, ``None`` for an absent optional one; raises
+:class:`TemplateError` with Kubernetes' message when a required one is missing."""
+
+
+def process_spec_fields(container: Mapping[str, Any], env_source: EnvSource | None = None) -> JSON:
+    """The executor-facing fields of a container (image, command, args, env, workingDir,
+    securityContext, resources).
+
+    ``env[].valueFrom`` ``configMapKeyRef``/``secretKeyRef`` are read through *env_source*
+    (without one, such variables are left out); values from Secrets go to ``secretEnv``,
+    apart from the plain ``env``, so that they are shown nowhere.
+    """
     env: dict[str, str] = {}
+    secret_env: dict[str, str] = {}
     for var in container.get("env") or []:
+        name = str(var.get("name", ""))
         if "value" in var:
-            env[str(var["name"])] = format_value(var["value"])
-    return {
+            env[name] = format_value(var["value"])
+            continue
+        value_from = var.get("valueFrom") or {}
+        for field, kind in (("configMapKeyRef", "ConfigMap"), ("secretKeyRef", "Secret")):
+            ref = value_from.get(field)
+            if ref and env_source is not None:
+                value = env_source(kind, str(ref.get("name", "")), str(ref.get("key", "")), bool(ref.get("optional")))
+                if value is not None:
+                    (secret_env if kind == "Secret" else env)[name] = value
+    out: JSON = {
         "name": str(container.get("name") or "main"),
         "image": container.get("image"),
         "command": [format_value(c) for c in container.get("command") or []],
@@ -149,37 +172,47 @@ def process_spec_fields(container: Mapping[str, Any]) -> JSON:
         "env": env,
         "workingDir": container.get("workingDir"),
         "source": container.get("source"),
+        "securityContext": container.get("securityContext"),
+        "resources": container.get("resources"),
     }
+    if secret_env:
+        out["secretEnv"] = secret_env
+    return out
 
 
-def pod_dict(tmpl: Mapping[str, Any], workflow: Mapping[str, Any]) -> JSON:
-    """A pod-like description of a leaf template, what ``pod.preCreate`` sees and patches."""
+def pod_dict(tmpl: Mapping[str, Any], workflow: Mapping[str, Any], env_source: EnvSource | None = None) -> JSON:
+    """A pod-like description of a leaf template, what ``pod.preCreate`` sees and patches.
+
+    *env_source* reads ``env[].valueFrom`` references (see :func:`process_spec_fields`).
+    """
     kind = template_kind(tmpl)
-    init = [process_spec_fields(c) for c in tmpl.get("initContainers") or []]
-    sidecars = [process_spec_fields(c) for c in tmpl.get("sidecars") or []]
+    init = [process_spec_fields(c, env_source) for c in tmpl.get("initContainers") or []]
+    sidecars = [process_spec_fields(c, env_source) for c in tmpl.get("sidecars") or []]
     if kind == "script":
-        main = process_spec_fields(tmpl["script"])
+        main = process_spec_fields(tmpl["script"], env_source)
         if not main["command"]:
             main["command"] = ["sh"]
     elif kind == "containerSet":
         # A containerSet's containers are one "pod": all but the last listed as init
         # processes, the last as main; the executor runs them by their dependencies
         # (TaskSpec.container_set, see container_set.py).
-        containers = [process_spec_fields(c) for c in tmpl["containerSet"].get("containers") or []]
+        containers = [process_spec_fields(c, env_source) for c in tmpl["containerSet"].get("containers") or []]
         if not containers:
             raise TemplateError("containerSet has no containers")
         init.extend(containers[:-1])
         main = containers[-1]
     else:
-        main = process_spec_fields(tmpl.get("container") or {})
+        main = process_spec_fields(tmpl.get("container") or {}, env_source)
     meta = tmpl.get("metadata") or {}
     pod_meta = (workflow.get("spec") or {}).get("podMetadata") or {}
     labels = {**(pod_meta.get("labels") or {}), **(meta.get("labels") or {})}
     annotations = {**(pod_meta.get("annotations") or {}), **(meta.get("annotations") or {})}
+    security = tmpl.get("securityContext") or (workflow.get("spec") or {}).get("securityContext")
     return {
         "main": main,
         "init": init,
         "sidecars": sidecars,
+        "securityContext": security,
         "labels": {str(k): format_value(v) for k, v in labels.items()},
         "annotations": {str(k): format_value(v) for k, v in annotations.items()},
     }

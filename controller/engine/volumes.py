@@ -14,10 +14,13 @@ A mount names a volume of the template (``volumes``) or, failing that, of the wo
     the claim stands for the directory ``<root>/.hookbus-volumes/<namespace>/.claims/<claimName>``
     made by an operator; when it is absent the node errors (a pod would wait for the claim).
 ``hostPath``
-    The host path itself (``type: Directory`` requires it to exist; other types create it).
+    The host path itself (``type: Directory`` requires it to exist; other types create it),
+    only when the operator allows it (``allowed_host_paths``, ``--allow-host-path``):
+    refused otherwise, and always when it overlaps the state directory.
 ``configMap`` / ``secret``
-    Files written from the controller's ConfigMaps (``items`` pick and rename keys).
-    There are no Secrets in local mode: a secret volume errors unless ``optional``.
+    Files written from the ConfigMaps and Secrets given with the workflow (``items`` pick
+    and rename keys); a missing one errors unless ``optional``. Their folder is reachable
+    only by the controller's user on the host (the node reaches it through its mount).
 
 When the workflow ends, its claim-template directories (and the node folders of this
 module) are deleted as ``volumeClaimGC`` says (see :func:`release_workflow_volumes`).
@@ -28,6 +31,7 @@ Other volume kinds (``nfs``, ``csi``, ...) error, naming the kind.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 from pathlib import Path
@@ -73,12 +77,15 @@ def node_mounts(
     workflow: str,
     node_id: str,
     config_map: Callable[[str], Mapping[str, Any] | None],
+    allowed_host_paths: tuple[str, ...] = (),
+    secret: Callable[[str], Mapping[str, str] | None] | None = None,
 ) -> dict[str, str]:
     """Mount path in the node -> host directory (``""``: fresh per node) for every volume mount.
 
     *root* is the state directory (``None``: no shared directories can be made, so claim
     volumes are private to the node). *config_map(name)* returns a ConfigMap document or
-    ``None``. Raises :class:`TemplateError` naming the mount or volume that cannot be
+    ``None``; *secret(name)* a Secret's decoded data or ``None``. A ``hostPath`` must be one of *allowed_host_paths* or below one (and never
+    overlap *root*). Raises :class:`TemplateError` naming the mount or volume that cannot be
     provided (fix the manifest or the host; retrying does not help).
     """
     mounts = list(_volume_mounts(tmpl))
@@ -101,7 +108,12 @@ def node_mounts(
         sub = str(mount.get("subPath") or "").strip("/")
         if ".." in Path(sub).parts:
             raise TemplateError(f"volumeMounts {name!r}: subPath {sub!r} must not contain '..'")
-        host = _host_dir(volume, name, root=root, node_dir=node_dir, namespace=namespace, workflow=workflow, config_map=config_map)
+        if "hostPath" in volume:
+            _check_host_path(volume, name, root, allowed_host_paths)
+        host = _host_dir(
+            volume, name, root=root, node_dir=node_dir, namespace=namespace, workflow=workflow,
+            config_map=config_map, secret=secret,
+        )
         if host == "" and (sub or used[name] > 1) and node_dir is not None:
             host = str(node_dir / "emptydir" / _safe(name))  # shared by the node's mounts of it
         if host and sub:
@@ -110,6 +122,30 @@ def node_mounts(
             Path(host).mkdir(parents=True, exist_ok=True)
         out[path] = host
     return out
+
+
+def _check_host_path(volume: Mapping[str, Any], name: str, root: Path | None, allowed: tuple[str, ...]) -> None:
+    """Refuse a ``hostPath`` the operator did not allow, or one that reaches the state directory."""
+    raw = str((volume.get("hostPath") or {}).get("path") or "")
+    if not raw.startswith("/"):
+        return  # _host_dir names the problem
+    where = os.path.realpath(raw)
+    if not allowed:
+        raise TemplateError(
+            f"volume {name!r}: hostPath {raw} is refused: the controller allows no host paths (--allow-host-path)"
+        )
+    if not any(_within(where, os.path.realpath(prefix)) for prefix in allowed):
+        raise TemplateError(
+            f"volume {name!r}: hostPath {raw} is refused: it is not below an allowed host path ({', '.join(allowed)})"
+        )
+    if root is not None:
+        state = os.path.realpath(root)
+        if _within(where, state) or _within(state, where):
+            raise TemplateError(f"volume {name!r}: hostPath {raw} is refused: it reaches the controller's state directory")
+
+
+def _within(path: str, prefix: str) -> bool:
+    return path == prefix or path.startswith(prefix.rstrip("/") + "/")
 
 
 def _volume_mounts(tmpl: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
@@ -151,6 +187,7 @@ def _host_dir(
     namespace: str,
     workflow: str,
     config_map: Callable[[str], Mapping[str, Any] | None],
+    secret: Callable[[str], Mapping[str, str] | None] | None = None,
 ) -> str:
     if "emptyDir" in volume:
         return ""
@@ -176,7 +213,7 @@ def _host_dir(
             raise TemplateError(f"volume {name!r}: hostPath {where} does not exist (type Directory)")
         return str(where)
     if "configMap" in volume or "secret" in volume:
-        return _files_volume(volume, name, node_dir=node_dir, config_map=config_map)
+        return _files_volume(volume, name, node_dir=node_dir, config_map=config_map, secret=secret)
     kinds = sorted(k for k in volume if k != "name")
     raise TemplateError(f"volume {name!r}: {', '.join(kinds) or 'no source'} volumes are not available in local mode")
 
@@ -187,28 +224,38 @@ def _files_volume(
     *,
     node_dir: Path | None,
     config_map: Callable[[str], Mapping[str, Any] | None],
+    secret: Callable[[str], Mapping[str, str] | None] | None = None,
 ) -> str:
-    """A directory holding a ConfigMap's keys as files (or an empty one for an optional absent source)."""
+    """A directory holding a ConfigMap's or Secret's keys as files (or an empty one for an
+    optional absent source). *secret(name)* returns a Secret's decoded data or ``None``."""
     is_secret = "secret" in volume
     source = (volume.get("secret") if is_secret else volume.get("configMap")) or {}
     ref = str(source.get("secretName") if is_secret else source.get("name") or "")
     optional = bool(source.get("optional"))
-    doc = None if is_secret else config_map(ref)
+    kind = "secret" if is_secret else "configMap"
+    doc: Mapping[str, Any] | None
+    if is_secret:
+        found = secret(ref) if secret is not None else None
+        doc = None if found is None else {"data": found}
+    else:
+        doc = config_map(ref)
     if doc is None:
         if optional:
             return ""
-        kind = "secret" if is_secret else "configMap"
-        why = "local mode has no Kubernetes Secrets" if is_secret else "no such ConfigMap was loaded"
+        why = "no such Secret was given (-t)" if is_secret else "no such ConfigMap was loaded"
         raise TemplateError(f'volume {name!r}: {kind} "{ref}" not found ({why})')
     data = {str(k): str(v) for k, v in (doc.get("data") or {}).items()}
     items = source.get("items")
     files = {str(i["path"]): data.get(str(i["key"])) for i in items or [] if isinstance(i, dict)} if items else dict(data)
     missing = sorted(path for path, value in files.items() if value is None)
     if missing and not optional:
-        raise TemplateError(f'volume {name!r}: configMap "{ref}" has no key for {", ".join(missing)}')
+        raise TemplateError(f'volume {name!r}: {kind} "{ref}" has no key for {", ".join(missing)}')
     if node_dir is None:
-        raise TemplateError(f"volume {name!r}: configMap volumes need a state directory (none is configured)")
-    target = node_dir / "files" / _safe(name)
+        raise TemplateError(f"volume {name!r}: {kind} volumes need a state directory (none is configured)")
+    holder = node_dir / "files"
+    holder.mkdir(parents=True, exist_ok=True)
+    holder.chmod(0o700)  # the node reaches its volume through the mount; nobody else through here
+    target = holder / _safe(name)
     target.mkdir(parents=True, exist_ok=True)
     for rel, value in files.items():
         if value is None:

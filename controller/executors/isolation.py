@@ -7,11 +7,17 @@ namespace (``unshare --mount``) whose root is a copy-on-write overlay of the
 host's root filesystem: it reads the host's files, and everything it writes
 lands in the node's ``upper`` directory on the host, where the executor reads
 output parameters after the process exits. ``/proc``, ``/dev`` and ``/sys``
-(and ``/run`` when it is a separate mount) are the host's. Other separate host
+(and ``/run`` when it is a separate mount) are the host's (a sandboxed node mounts
+a ``/proc`` of its own over it, see :mod:`.sandbox`). Other separate host
 mounts (a tmpfs ``/tmp`` for instance) appear empty inside the node.
 
 The set-up runs with the host's ``PATH``; the node's own ``PATH`` travels in
 :data:`NODE_PATH_VAR` and is put in place just before the node's command runs.
+
+With a *launcher* (the sandbox's, :func:`wrap`), the wrapper hides the given host
+directories (an empty read-only tmpfs over each in the view) and hands over to the
+launcher instead of ``chroot``: it makes the view the root of the node's own mount
+namespace and runs the command as an unprivileged user.
 
 Inside the node, the executor's helper commands (``argosay``, ...) are at
 :data:`SHIM_DIR` and a script template's source at :data:`SCRIPT_PATH`, as
@@ -43,9 +49,13 @@ NODE_PATH_VAR: Final = "HOOKBUS_NODE_PATH"
 READY_MARK: Final = "isolation.ready"
 """File the wrapper creates in the node dir once the namespace is set up."""
 
+ENTER: Final = 'PATH=$HOOKBUS_NODE_PATH; export PATH; unset HOOKBUS_NODE_PATH; mkdir -p "$1" 2>/dev/null; cd "$1" || exit 126; shift; exec "$@"'
+"""The shell words run as the first program inside the node's view: the node's ``PATH``, its
+working directory (created when missing, as Kubernetes does), then the command."""
+
 _WRAPPER: Final = r"""
-root=$1 upper=$2 work=$3 shims=$4 cwd=$5 binds=$6 ready=$7 volumes=$8
-shift 8
+root=$1 upper=$2 work=$3 shims=$4 cwd=$5 binds=$6 ready=$7 volumes=$8 hidden=$9 launcher=${10} ENTER=${11}
+shift 11
 fail() { echo "hookbus: cannot isolate the node: $*" >&2; exit 125; }
 mount -t overlay hookbus-node -o "lowerdir=/,upperdir=$upper,workdir=$work" "$root" || fail "overlay mount of / refused"
 IFS=:
@@ -59,9 +69,16 @@ while [ "$volumes" -gt 0 ]; do
   shift 2
   volumes=$((volumes - 1))
 done
+IFS=:
+for dir in $hidden; do
+  if [ -d "$root$dir" ]; then mount -t tmpfs -o ro,size=4k,mode=0755 hookbus-hidden "$root$dir" || fail "cannot hide $dir"; fi
+done
+unset IFS
+[ "$launcher" = 1 ] && exec "$@"  # the sandbox launcher, which chroots and creates $ready itself
 : > "$ready"
-exec chroot "$root" /bin/sh -c 'PATH=$HOOKBUS_NODE_PATH; export PATH; unset HOOKBUS_NODE_PATH; mkdir -p "$1" 2>/dev/null; cd "$1" || exit 126; shift; exec "$@"' hookbus-node "$cwd" "$@"
+exec chroot "$root" /bin/sh -c "$ENTER" hookbus-node "$cwd" "$@"
 """
+
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,12 +122,19 @@ def wrap(
     ready: Path,
     binds: tuple[str, ...],
     volumes: Mapping[str, str] | None = None,
+    hidden: tuple[str, ...] = (),
+    launcher: tuple[str, ...] = (),
 ) -> tuple[str, ...]:
     """The host command that runs *argv* isolated in *layout*, in directory *cwd*.
 
     *volumes* maps a mount path inside the node to the host directory mounted there.
+    *hidden* directories of the host appear empty (and read-only) in the node's view.
+    *launcher* (the sandbox, :mod:`.sandbox`) is the program that chroots into the view
+    and runs the command (its words end with ``--``); without it, ``chroot`` does, as the
+    host's root.
     """
     pairs = [part for inside, host in (volumes or {}).items() for part in (host, inside)]
+    tail = (*launcher, "/bin/sh", "-c", ENTER, "hookbus-node", cwd, *argv) if launcher else argv
     return (
         "unshare",
         "--mount",
@@ -128,8 +152,11 @@ def wrap(
         ":".join(binds),
         str(ready),
         str(len(pairs) // 2),
+        ":".join(hidden),
+        "1" if launcher else "0",
+        ENTER,
         *pairs,
-        *argv,
+        *tail,
     )
 
 

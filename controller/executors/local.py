@@ -58,6 +58,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, Final
 import structlog
 
 from . import isolation
+from . import sandbox as sandboxing
 from .base import (
     ERROR,
     FAILED,
@@ -117,12 +118,16 @@ class _Running:
         log_file: BinaryIO,
         stdout: bytearray,
         ready: Path | None,
+        cgroup: sandboxing.NodeCgroup | None = None,
     ) -> None:
         self.proc = proc
         self.readers = readers
         self.log_file = log_file
         self.stdout = stdout
         self.ready = ready
+        self.cgroup = cgroup
+        self.oom_killed = False
+        """Whether the kernel killed a process of the container for its memory limit."""
 
 
 class LocalExecutor(TaskExecutor):
@@ -139,6 +144,12 @@ class LocalExecutor(TaskExecutor):
     fail with ``Error`` when it is impossible); ``False`` turns it off.
     After the first run, :attr:`isolated` tells which it is and
     :attr:`isolation_note` why.
+
+    ``sandbox`` (isolated nodes only, see :mod:`.sandbox`): ``None`` sandboxes nodes when
+    the host allows it (else warns once), ``True`` requires it, ``False`` turns it off.
+    ``uid_base``: the host uid of a node's root. ``network``: ``host`` or ``none`` (a
+    network namespace of its own). ``hidden``: host directories shown empty to nodes
+    besides ``state_dir``. ``sandbox.enabled`` and ``sandbox.note`` tell the outcome.
     """
 
     name = "local"
@@ -150,6 +161,10 @@ class LocalExecutor(TaskExecutor):
         isolate: bool | None = None,
         kill_grace: float = 5.0,
         inherit_env: tuple[str, ...] = DEFAULT_INHERIT_ENV,
+        sandbox: bool | None = None,
+        uid_base: int = sandboxing.UID_BASE,
+        network: str = "host",
+        hidden: tuple[str, ...] = (),
     ) -> None:
         super().__init__()
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
@@ -173,6 +188,10 @@ class LocalExecutor(TaskExecutor):
         self._keep_node_dirs = False
         """Whether node directories are used as found (a supervisor's executor: the
         controller prepared them), not cleared first."""
+        self.sandbox = sandboxing.Sandbox(
+            self.state_dir, wanted=sandbox, uid_base=uid_base, network=network, hidden=hidden
+        )
+        """What runs nodes sandboxed (:attr:`~.sandbox.Sandbox.enabled` and ``note`` tell whether and why)."""
 
     # -- set-up ---------------------------------------------------------------
 
@@ -196,6 +215,7 @@ class LocalExecutor(TaskExecutor):
                         required=bool(self.isolate),
                     )
                 self._binds = isolation.bind_mounts()
+            await self.sandbox.decide(self.isolation_note if not self.isolated else None, self._shims, self._binds)
             self._ready = True
 
     def _install_shims(self) -> None:
@@ -224,18 +244,35 @@ class LocalExecutor(TaskExecutor):
             "binds": list(self._binds),
             "kill_grace": self.kill_grace,
             "inherit_env": list(self.inherit_env),
+            "sandbox": {
+                "wanted": self.sandbox.wanted,
+                "uid_base": self.sandbox.uid_base,
+                "network": self.sandbox.network,
+                "hidden": list(self.sandbox.hidden[1:]),
+                "enabled": self.sandbox.enabled,
+                "note": self.sandbox.note,
+                "limits_note": self.sandbox.limits_note,
+            },
         }
 
     @classmethod
     def for_supervisor(cls, config: Mapping[str, Any]) -> LocalExecutor:
         """The executor a supervisor runs its node with: prepared as the controller's was
         (isolation decided, helpers installed), using the node directory as it finds it."""
+        sandbox = config["sandbox"]
         executor = cls(
             config["state_dir"],
             isolate=bool(config["isolated"]),
             kill_grace=float(config["kill_grace"]),
             inherit_env=tuple(config["inherit_env"]),
+            sandbox=sandbox["wanted"],
+            uid_base=int(sandbox["uid_base"]),
+            network=str(sandbox["network"]),
+            hidden=tuple(sandbox["hidden"]),
         )
+        executor.sandbox.enabled = sandbox["enabled"]
+        executor.sandbox.note = str(sandbox["note"])
+        executor.sandbox.limits_note = sandbox["limits_note"]
         executor.isolated = bool(config["isolated"])
         executor.isolation_note = str(config["isolation_note"])
         executor._binds = tuple(config["binds"])
@@ -256,13 +293,18 @@ class LocalExecutor(TaskExecutor):
         log_path = node_dir / f"{_SAFE.sub('_', task.main.name or 'main')}.log"
         if self.isolate is True and not self.isolated:
             return self._result(ERROR, None, f"node isolation is required but impossible: {self.isolation_note}", None, {}, None, started)
+        refusal = self.sandbox.refusal(task)
+        if refusal is not None:
+            return self._result(ERROR, None, refusal, None, {}, None, started)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + task.timeout if task.timeout is not None else None
         layout = isolation.Layout.under(node_dir / "fs") if self.isolated else None
-        volumes = self._volumes(task, node_dir)
+        created: set[str] = set()
+        volumes = self._volumes(task, node_dir, created)
         problem = self._place_inputs(task.input_files, layout, volumes)
         if problem:
             return self._result(ERROR, None, problem, None, {}, None, started)
+        self.sandbox.give(layout, volumes, created)
         sidecars: list[_Running] = []
         init, containers = (task.init, ()) if task.container_set is None else set_processes(task.container_set, task.init, task.main)
         try:
@@ -273,6 +315,7 @@ class LocalExecutor(TaskExecutor):
                     return self._result(outcome.phase, outcome.exit_code, message, None, {}, log_path, started)
             for spec in task.sidecars:
                 side_layout = isolation.Layout.under(node_dir / "sidecars" / _SAFE.sub("_", spec.name)) if self.isolated else None
+                self.sandbox.give(side_layout, {}, set())
                 try:
                     sidecars.append(await self._start(task, spec, node_dir, side_layout, volumes))
                 except ExecutableNotFound as exc:
@@ -354,6 +397,8 @@ class LocalExecutor(TaskExecutor):
             return _Outcome(FAILED, None, DEADLINE_MESSAGE, stdout)
         if running.ready is not None and not running.ready.exists():
             return _Outcome(ERROR, None, self._isolation_failure(node_dir, spec), None)
+        if running.oom_killed:
+            return _Outcome(FAILED, 137, sandboxing.OOM_MESSAGE, stdout)
         if exit_code == 0:
             return _Outcome(SUCCEEDED, 0, "", stdout)
         message = f"Error (exit code {exit_code})"
@@ -390,17 +435,20 @@ class LocalExecutor(TaskExecutor):
         if layout is None or argv[0] not in dict(helpers):
             cwd_inside = spec.working_dir or ("/" if layout is not None else str(node_dir / "work"))
             argv = (self._resolve(argv[0], host_path, cwd_inside, layout, volumes), *argv[1:])
-        log_file = _open_log(node_dir, spec)
         ready: Path | None = None
+        cgroup: sandboxing.NodeCgroup | None = None
         if layout is not None:
             ready = node_dir / f"{_SAFE.sub('_', spec.name)}.{isolation.READY_MARK}"
             ready.unlink(missing_ok=True)
+            launcher, cgroup = self.sandbox.launcher(task, spec, layout.root, ready)
             argv = isolation.wrap(
-                argv, layout, shims=self._shims, cwd=spec.working_dir or "/", ready=ready, binds=self._binds, volumes=volumes
+                argv, layout, shims=self._shims, cwd=spec.working_dir or "/", ready=ready, binds=self._binds, volumes=volumes,
+                hidden=self.sandbox.hidden if self.sandbox.enabled else (), launcher=launcher,
             )
             cwd = None
         else:
             cwd = _make_dir(spec.working_dir or str(node_dir / "work"))
+        log_file = _open_log(node_dir, spec)
         spawn = asyncio.ensure_future(
             asyncio.create_subprocess_exec(
                 *argv,
@@ -418,9 +466,13 @@ class LocalExecutor(TaskExecutor):
             proc = await asyncio.shield(spawn)
         except OSError as exc:
             log_file.close()
+            if cgroup is not None:
+                cgroup.remove()
             raise CommandError(f"cannot start {argv[0]!r} for container {spec.name!r}: {exc.strerror or exc}") from exc
         except asyncio.CancelledError:
             log_file.close()
+            if cgroup is not None:
+                cgroup.remove()
             with contextlib.suppress(Exception):
                 started = await spawn
                 _signal_group(started, signal.SIGKILL)
@@ -433,7 +485,7 @@ class LocalExecutor(TaskExecutor):
             asyncio.create_task(_pump(proc.stdout, log_file, stdout if keep_stdout else None), name=f"hookbus-local-stdout-{task.node_id}"),
             asyncio.create_task(_pump(proc.stderr, log_file, None), name=f"hookbus-local-stderr-{task.node_id}"),
         ]
-        return _Running(proc, readers, log_file, stdout, ready)
+        return _Running(proc, readers, log_file, stdout, ready, cgroup)
 
     async def _finish(self, running: _Running) -> None:
         """Wait for the output readers (briefly: a process that escaped the group may hold the pipes)."""
@@ -447,6 +499,9 @@ class LocalExecutor(TaskExecutor):
             if not running.log_file.closed:
                 running.log_file.close()
             self._live.discard(running.proc)
+            if running.cgroup is not None and running.proc.returncode is not None:
+                running.oom_killed = running.cgroup.oom_killed()
+                running.cgroup.remove()
 
     async def _stop_sidecars(self, sidecars: list[_Running]) -> None:
         """SIGTERM every sidecar's group, SIGKILL what is left after ``kill_grace``."""
@@ -496,6 +551,7 @@ class LocalExecutor(TaskExecutor):
         env["ARGO_TEMPLATE_NAME"] = task.template_name
         for key, value in spec.env.items():
             env[key] = f"{shims}:{value}" if key == "PATH" else value
+        env.update(spec.secret_env)  # in the environment, never in argv
         if isolated:
             # the namespace set-up needs the host's tools; the node's PATH is restored inside
             env[isolation.NODE_PATH_VAR] = env["PATH"]
@@ -549,11 +605,14 @@ class LocalExecutor(TaskExecutor):
             return isolation.Layout(node_dir / "fs" / "root", node_dir / "fs" / "upper", node_dir / "fs" / "work").host_path(path)
         return Path(path)
 
-    def _volumes(self, task: TaskSpec, node_dir: Path) -> dict[str, str]:
-        """Host directories of the node's volume mounts (created; ``""`` becomes a fresh one)."""
+    def _volumes(self, task: TaskSpec, node_dir: Path, created: set[str]) -> dict[str, str]:
+        """Host directories of the node's volume mounts (``""`` becomes a fresh one); those
+        made now are added to *created*."""
         volumes: dict[str, str] = {}
         for index, (inside, host) in enumerate(sorted(task.mounts.items())):
             path = Path(host) if host else node_dir / "volumes" / str(index)
+            if not path.exists():
+                created.add(str(path))
             path.mkdir(parents=True, exist_ok=True)
             volumes[inside] = str(path)
         return volumes

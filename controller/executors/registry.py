@@ -21,12 +21,17 @@ def make_executor(name: str, **options: Any) -> Executor:
 
     ``local`` takes ``state_dir`` (``None``: a temporary directory), ``isolate``
     (``None`` auto, ``True`` required, ``False`` off), ``kill_grace``,
-    ``inherit_env``; ``supervise=True`` builds a :class:`.SupervisedLocalExecutor`, which
-    also takes ``orphan_timeout``; ``simulate`` ignores ``state_dir`` and takes nothing else. Unknown names or options raise
-    ``ValueError`` naming them (a configuration error: retrying does not help).
+    ``inherit_env``, ``sandbox`` (as ``isolate``), ``uid_base``, ``network`` and ``hidden``;
+    ``supervise=True`` builds a :class:`.SupervisedLocalExecutor`, which also takes
+    ``orphan_timeout``; ``simulate`` ignores ``state_dir`` and takes nothing else. Unknown
+    names or options raise ``ValueError`` naming them (a configuration error: retrying does
+    not help).
     """
     if name == "local":
-        allowed = {"state_dir", "isolate", "kill_grace", "inherit_env", "supervise", "orphan_timeout"}
+        allowed = {
+            "state_dir", "isolate", "kill_grace", "inherit_env", "sandbox", "uid_base", "network", "hidden",
+            "supervise", "orphan_timeout",
+        }
         _check(name, options, allowed)
         state_dir = options.pop("state_dir", None)
         path = Path(state_dir) if state_dir is not None else None

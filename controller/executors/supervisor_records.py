@@ -155,6 +155,10 @@ def _process(value: Mapping[str, Any]) -> ProcessSpec:
         env=dict(value["env"]),
         working_dir=value["working_dir"],
         source=value["source"],
+        container=dict(value.get("container") or {}),
+        security_context=value.get("security_context"),
+        resources=value.get("resources"),
+        secret_env=dict(value.get("secret_env") or {}),
     )
 
 

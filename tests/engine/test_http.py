@@ -65,7 +65,7 @@ spec:
 
 async def test_http_templates(http_url: str) -> None:
     ex = ScriptedExecutor()
-    async with make_controller(ex) as ctl:
+    async with make_controller(ex, http_allow=("127.0.0.1",)) as ctl:  # the test server is on this host
         key = await ctl.submit(load(HTTP.replace("URL", http_url)))
         wf = await ctl.wait(key, timeout=10)
     nodes = by_name(wf)
@@ -77,3 +77,45 @@ async def test_http_templates(http_url: str) -> None:
     assert nodes["web[0].conditioned"]["phase"] == "Succeeded"
     assert wf["status"]["phase"] == "Succeeded"
     assert ex.runs == []
+
+
+REFUSED = """
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {name: inward}
+spec:
+  entrypoint: main
+  templates:
+  - name: main
+    steps:
+    - - name: loopback
+        template: get
+        continueOn: {error: true}
+        arguments: {parameters: [{name: url, value: "URL/ok"}]}
+      - name: metadata
+        template: get
+        continueOn: {error: true}
+        arguments: {parameters: [{name: url, value: "http://169.254.169.254/latest/meta-data/"}]}
+      - name: by-name
+        template: get
+        continueOn: {error: true}
+        arguments: {parameters: [{name: url, value: "URL/ok"}]}
+  - name: get
+    inputs: {parameters: [{name: url}]}
+    http: {url: "{{inputs.parameters.url}}"}
+"""
+
+
+async def test_http_templates_refuse_this_host_and_metadata_unless_allowed(http_url: str) -> None:
+    manifest = REFUSED.replace("URL", http_url, 1).replace("URL", http_url.replace("127.0.0.1", "localhost"))
+    async with make_controller(ScriptedExecutor()) as ctl:
+        key = await ctl.submit(load(manifest))
+        wf = await ctl.wait(key, timeout=10)
+    nodes = by_name(wf)
+    loopback = nodes["inward[0].loopback"]
+    assert loopback["phase"] == "Error"
+    assert loopback["message"].startswith("http request refused: 127.0.0.1 is a loopback address")
+    assert "--http-allow" in loopback["message"]
+    assert nodes["inward[0].metadata"]["message"].startswith("http request refused: 169.254.169.254 is the cloud metadata address")
+    assert nodes["inward[0].by-name"]["message"].startswith("http request refused:")  # localhost resolves to loopback
+    assert "outputs" not in loopback or not loopback["outputs"].get("result")

@@ -37,7 +37,10 @@ def _no_config_maps(name: str) -> dict[str, Any] | None:
 
 
 def _mounts(tmpl: dict[str, Any], spec: dict[str, Any], root: Path, **kw: Any) -> dict[str, str]:
-    return node_mounts(tmpl, spec, root=root, namespace="ns", workflow="wf", node_id="n1", config_map=kw.get("config_map", _no_config_maps))
+    return node_mounts(
+        tmpl, spec, root=root, namespace="ns", workflow="wf", node_id="n1",
+        config_map=kw.get("config_map", _no_config_maps), allowed_host_paths=kw.get("allowed", ()),
+    )
 
 
 # --------------------------------------------------------------------------- node_mounts (no processes)
@@ -90,10 +93,31 @@ def test_existing_claim_and_host_path(tmp_path: Path) -> None:
     spec = {"volumes": [{"name": "workdir", "persistentVolumeClaim": {"claimName": "my-existing-volume"}}]}
     assert _mounts(tmpl, spec, tmp_path) == {"/mnt/vol": str(claim)}
     host = tmp_path / "host"
+    state = tmp_path / "state"  # host paths are allowed outside the state directory only
     with pytest.raises(TemplateError, match="does not exist"):
-        _mounts(tmpl, {"volumes": [{"name": "workdir", "hostPath": {"path": str(host), "type": "Directory"}}]}, tmp_path)
+        _mounts(tmpl, {"volumes": [{"name": "workdir", "hostPath": {"path": str(host), "type": "Directory"}}]}, state, allowed=(str(tmp_path),))
     host.mkdir()
-    assert _mounts(tmpl, {"volumes": [{"name": "workdir", "hostPath": {"path": str(host)}}]}, tmp_path) == {"/mnt/vol": str(host)}
+    assert _mounts(tmpl, {"volumes": [{"name": "workdir", "hostPath": {"path": str(host)}}]}, state, allowed=(str(tmp_path),)) == {"/mnt/vol": str(host)}
+
+
+def test_host_paths_are_refused_unless_the_operator_allows_them(tmp_path: Path) -> None:
+    tmpl = {"container": {"volumeMounts": [{"name": "root", "mountPath": "/host"}]}}
+    host = tmp_path / "data"
+    host.mkdir()
+    state = tmp_path / "state"
+    spec = {"volumes": [{"name": "root", "hostPath": {"path": "/"}}]}
+    with pytest.raises(TemplateError, match=r"hostPath / is refused: the controller allows no host paths \(--allow-host-path\)"):
+        _mounts(tmpl, spec, state)
+    with pytest.raises(TemplateError, match="hostPath / is refused: it reaches the controller's state directory"):
+        _mounts(tmpl, spec, state, allowed=("/",))
+    elsewhere = {"volumes": [{"name": "root", "hostPath": {"path": "/etc"}}]}
+    with pytest.raises(TemplateError, match="is not below an allowed host path"):
+        _mounts(tmpl, elsewhere, state, allowed=(str(host),))
+    inside = {"volumes": [{"name": "root", "hostPath": {"path": str(host / "sub")}}]}
+    assert _mounts(tmpl, inside, state, allowed=(str(host),)) == {"/host": str(host / "sub")}
+    escape = {"volumes": [{"name": "root", "hostPath": {"path": str(host / ".." / "state")}}]}
+    with pytest.raises(TemplateError, match="state directory"):
+        _mounts(tmpl, escape, state, allowed=(str(tmp_path),))
 
 
 def test_claim_gc_follows_the_strategy(tmp_path: Path) -> None:

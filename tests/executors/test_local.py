@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import signal
+import tempfile
 import time
-from typing import TYPE_CHECKING
+from pathlib import Path
 
 import pytest
 
@@ -15,9 +17,6 @@ from hookbus.controller.executors.base import RESULT_MAX_BYTES, Executor
 from hookbus.controller.executors.local import DEADLINE_MESSAGE, LocalExecutor
 from tests.support.executors import exists, proc, read, sh, task
 from tests.support.waiting import wait_for
-
-if TYPE_CHECKING:
-    from pathlib import Path
 
 
 def needs_isolation(executor: LocalExecutor) -> None:
@@ -80,11 +79,17 @@ async def test_python_is_provided_even_where_only_python3_exists(local: LocalExe
 
 
 async def test_env_and_working_dir(local: LocalExecutor, tmp_path: Path) -> None:
-    work = tmp_path / "wd"
-    work.mkdir()
-    result = await local.run(task(sh('echo "$GREETING"; pwd', env={"GREETING": "hi there"}, working_dir=str(work))))
-    assert result.phase == "Succeeded", result.message
-    assert result.result == f"hi there\n{work}"
+    # A host directory every user may enter: a sandboxed node is not the host's root.
+    base = Path(tempfile.mkdtemp(prefix="hookbus-wd-"))
+    try:
+        os.chmod(base, 0o755)
+        work = base / "wd"
+        work.mkdir()
+        result = await local.run(task(sh('echo "$GREETING"; pwd', env={"GREETING": "hi there"}, working_dir=str(work))))
+        assert result.phase == "Succeeded", result.message
+        assert result.result == f"hi there\n{work}"
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
 
 
 async def test_output_parameters_are_read_after_exit_and_missing_ones_absent(local: LocalExecutor) -> None:

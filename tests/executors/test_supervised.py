@@ -209,6 +209,31 @@ def test_a_container_set_reads_back_as_written() -> None:
     assert supervisor.task_from_json(written) == spec
 
 
+def test_a_containers_security_limits_and_secrets_read_back_as_written() -> None:
+    main = replace(
+        sh("echo"),
+        security_context={"runAsUser": 1000, "runAsNonRoot": True},
+        resources={"limits": {"memory": "16Mi"}},
+        secret_env={"TOKEN": "s3cret"},
+        container={"volumeMounts": [{"name": "v", "mountPath": "/v"}]},
+    )
+    spec = replace(task(main), pod_security_context={"runAsGroup": 7})
+    written = json.loads(json.dumps(supervisor.task_to_json(spec)))
+    assert supervisor.task_from_json(written) == spec
+
+
+def test_a_supervisor_runs_its_node_with_the_controllers_sandbox_decision(tmp_path: Path) -> None:
+    first = LocalExecutor(tmp_path, sandbox=True, uid_base=200000, network="none", hidden=("/srv/x",))
+    first.sandbox.enabled, first.sandbox.note, first.sandbox.limits_note = True, "decided", None
+    config = json.loads(json.dumps(first.supervisor_config()))
+    second = LocalExecutor.for_supervisor(config)
+    got = second.sandbox
+    assert (got.wanted, got.uid_base, got.network, got.enabled, got.note, got.limits_note) == (
+        True, 200000, "none", True, "decided", None
+    )
+    assert got.hidden == first.sandbox.hidden
+
+
 def test_the_registry_builds_a_supervised_executor_when_asked(tmp_path: Path) -> None:
     from hookbus.controller.executors.registry import make_executor
 

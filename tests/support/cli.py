@@ -154,3 +154,6 @@ class FakeController:
     def log_path(self, key: Key, node_id: str) -> Path | None:
         path = self.log_dir / f"{node_id}.log"
         return path if path.exists() else None
+
+    def secret_values(self, key: Key) -> set[str]:
+        return set()
