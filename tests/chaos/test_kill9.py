@@ -57,8 +57,8 @@ def _workflow(name: str, markers: Path) -> dict[str, Any]:
                     "retryStrategy": {"limit": 3, "retryPolicy": "Always"},
                     "container": {
                         "image": "alpine",
-                        "command": ["sh", "-c", f"echo run >> {markers}/{{{{inputs.parameters.marker}}}}; sleep 0.5"],
-                        "volumeMounts": [{"name": "markers", "mountPath": str(markers)}],
+                        "command": ["sh", "-c", "echo run >> /markers/{{inputs.parameters.marker}}; sleep 0.5"],
+                        "volumeMounts": [{"name": "markers", "mountPath": "/markers"}],
                     },
                 },
             ],
@@ -69,8 +69,9 @@ def _workflow(name: str, markers: Path) -> dict[str, Any]:
 class Server:
     """``hookbus server --state-dir`` in a subprocess, started again after each kill."""
 
-    def __init__(self, state: Path, url_file: Path) -> None:
+    def __init__(self, state: Path, url_file: Path, markers: Path) -> None:
         self.state = state
+        self.markers = markers
         self.url_file = url_file
         self.proc: asyncio.subprocess.Process | None = None
         self.url = ""
@@ -78,7 +79,8 @@ class Server:
     async def start(self) -> str:
         self.url_file.unlink(missing_ok=True)
         self.proc = await asyncio.create_subprocess_exec(
-            HOOKBUS, "server", "--state-dir", str(self.state), "--url-file", str(self.url_file), "--orphan-timeout", "60", *EXTRA,
+            HOOKBUS, "server", "--state-dir", str(self.state), "--url-file", str(self.url_file), "--orphan-timeout", "60",
+            "--allow-host-path", str(self.markers), *EXTRA,
             stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
         )
         await wait_for(lambda: self.url_file.exists() and self.url_file.read_text().strip() != "", timeout=30, what="the server URL")
@@ -140,8 +142,9 @@ async def test_kill_9_at_random_moments_never_runs_a_step_twice_nor_fails_nor_lo
     rng = random.Random(SEED)
     state, url_file, markers = tmp_path / "state", tmp_path / "url", tmp_path / "markers"
     markers.mkdir()
+    markers.chmod(0o777)  # sandboxed steps write here as an unprivileged host uid
     names = [f"chaos-{i}" for i in range(WORKFLOWS)]
-    server = Server(state, url_file)
+    server = Server(state, url_file, markers)
     kills = 0
     try:
         url = await server.start()
