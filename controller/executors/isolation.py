@@ -219,3 +219,34 @@ def _check_probe(code: int | None, err: bytes, marker: str, layout: Layout, base
         return None
     finally:
         shutil.rmtree(base, ignore_errors=True)
+
+
+def view_path(path: str, layout: Layout | None, volumes: Mapping[str, str]) -> Path:
+    """Where the file a node sees at absolute *path* is on the host: in a volume, in what the
+    node wrote, else the host's own file (the lower layer of its view)."""
+    if layout is None:
+        return Path(path)
+    mapped = host_of(path, layout, volumes)
+    if mapped != layout.host_path(path) or os.path.lexists(mapped):
+        return mapped
+    return Path(path)
+
+
+def place_helpers(helpers: tuple[tuple[str, str], ...], layout: Layout) -> None:
+    """Put the image's helper files (``/argosay``) in an isolated node's view, as links to the helpers."""
+    for inside, name in helpers:
+        target = layout.host_path(inside)
+        if not os.path.lexists(target):
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.symlink_to(f"{SHIM_DIR}/{name}")
+
+
+def host_of(path: str, layout: Layout | None, volumes: Mapping[str, str]) -> Path:
+    """Where absolute *path* of an isolated node is on the host: in a volume mounted over it, else in its view."""
+    if layout is None:
+        return Path(path)  # not isolated: the host's own path (volumes are not applied)
+    for inside in sorted(volumes, key=len, reverse=True):
+        base = inside.rstrip("/") or "/"
+        if path == base or path.startswith(base.rstrip("/") + "/"):
+            return Path(volumes[inside]) / path[len(base) :].lstrip("/")
+    return layout.host_path(path)

@@ -431,7 +431,7 @@ class LocalExecutor(TaskExecutor):
         if rewrites:
             argv = tuple(rewrite_paths(arg, rewrites) for arg in argv)
         if layout is not None and helpers:
-            _place_helpers(helpers, layout)
+            isolation.place_helpers(helpers, layout)
         if layout is None or argv[0] not in dict(helpers):
             cwd_inside = spec.working_dir or ("/" if layout is not None else str(node_dir / "work"))
             argv = (self._resolve(argv[0], host_path, cwd_inside, layout, volumes), *argv[1:])
@@ -530,7 +530,11 @@ class LocalExecutor(TaskExecutor):
     def _container_layout(self, node_dir: Path, spec: ProcessSpec) -> isolation.Layout | None:
         """A filesystem of its own for a container of a set that is not its main one: the set's
         containers may run side by side, and share only their volumes (as in a pod)."""
-        return isolation.Layout.under(node_dir / "containers" / _SAFE.sub("_", spec.name)) if self.isolated else None
+        if not self.isolated:
+            return None
+        layout = isolation.Layout.under(node_dir / "containers" / _SAFE.sub("_", spec.name))
+        self.sandbox.give(layout, {}, set())
+        return layout
 
     def _node_dir_path(self, task: TaskSpec) -> Path:
         return self.state_dir / _SAFE.sub("_", task.namespace) / _SAFE.sub("_", task.workflow) / _SAFE.sub("_", task.node_id)
@@ -588,7 +592,7 @@ class LocalExecutor(TaskExecutor):
                 raise ExecutableNotFound(command, NOT_IN_PATH)
             return command if isolated else found
         inside = posixpath.normpath(posixpath.join(cwd, command))  # an absolute command stays itself
-        problem = not_executable(_view_path(inside, layout, volumes), command)
+        problem = not_executable(isolation.view_path(inside, layout, volumes), command)
         if problem is None:
             return command
         base = posixpath.basename(command)
@@ -619,7 +623,7 @@ class LocalExecutor(TaskExecutor):
 
     def _place_inputs(self, files: Mapping[str, str], layout: isolation.Layout | None, volumes: Mapping[str, str]) -> str | None:
         for inside, source in files.items():
-            target = _host_of(inside, layout, volumes)
+            target = isolation.host_of(inside, layout, volumes)
             if os.path.isdir(source) and target.resolve().is_relative_to(Path(source).resolve()):
                 return f"cannot place input {inside}: it is inside the directory copied there ({source}); run the node isolated"
             try:
@@ -635,7 +639,7 @@ class LocalExecutor(TaskExecutor):
     def _find_artifacts(self, paths: Mapping[str, str], layout: isolation.Layout | None, volumes: Mapping[str, str]) -> dict[str, str]:
         found: dict[str, str] = {}
         for name, path in paths.items():
-            host = _host_of(path, layout, volumes)
+            host = isolation.host_of(path, layout, volumes)
             if host.is_file() or host.is_dir():
                 found[name] = str(host)
         return found
@@ -645,7 +649,7 @@ class LocalExecutor(TaskExecutor):
     ) -> tuple[dict[str, str], str | None]:
         values: dict[str, str] = {}
         for name, path in paths.items():
-            host = _host_of(path, layout, volumes)
+            host = isolation.host_of(path, layout, volumes)
             try:
                 if not host.is_file():  # missing, a directory, or an overlay whiteout (deleted)
                     continue
@@ -750,26 +754,6 @@ def _cannot_find(node_dir: Path, spec: ProcessSpec, exc: ExecutableNotFound, *, 
     return _Outcome(FAILED, NOT_FOUND_EXIT_CODE, message, b"" if keep_stdout else None)
 
 
-def _view_path(path: str, layout: isolation.Layout | None, volumes: Mapping[str, str]) -> Path:
-    """Where the file a node sees at absolute *path* is on the host: in a volume, in what the
-    node wrote, else the host's own file (the lower layer of its view)."""
-    if layout is None:
-        return Path(path)
-    mapped = _host_of(path, layout, volumes)
-    if mapped != layout.host_path(path) or os.path.lexists(mapped):
-        return mapped
-    return Path(path)
-
-
-def _place_helpers(helpers: tuple[tuple[str, str], ...], layout: isolation.Layout) -> None:
-    """Put the image's helper files (``/argosay``) in an isolated node's view, as links to the helpers."""
-    for inside, name in helpers:
-        target = layout.host_path(inside)
-        if not os.path.lexists(target):
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.symlink_to(f"{isolation.SHIM_DIR}/{name}")
-
-
 def _unavailable(command: str, image: str | None) -> str:
     where = f" (it is part of image {image})" if image else ""
     return f"command {command!r} is not available on this host{where}"
@@ -789,14 +773,3 @@ async def _pump(stream: asyncio.StreamReader, log_file: BinaryIO, keep: bytearra
             keep += chunk
             if len(keep) > cap:
                 del keep[:-cap]
-
-
-def _host_of(path: str, layout: isolation.Layout | None, volumes: Mapping[str, str]) -> Path:
-    """Where absolute *path* of an isolated node is on the host: in a volume mounted over it, else in its view."""
-    if layout is None:
-        return Path(path)  # not isolated: the host's own path (volumes are not applied)
-    for inside in sorted(volumes, key=len, reverse=True):
-        base = inside.rstrip("/") or "/"
-        if path == base or path.startswith(base.rstrip("/") + "/"):
-            return Path(volumes[inside]) / path[len(base) :].lstrip("/")
-    return layout.host_path(path)

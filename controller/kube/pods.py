@@ -252,6 +252,10 @@ def _container(p: ProcessSpec, spec: Mapping[str, Any] | None, settings: PodSett
     the fields a plugin's patch left replace the template's)."""
     fields = p.container or spec or {}
     out: dict[str, Any] = {k: v for k, v in fields.items() if k in _CONTAINER_FIELDS}
+    if p.resources is not None:
+        out["resources"] = p.resources
+    if p.security_context is not None:
+        out["securityContext"] = p.security_context
     out["name"] = _dns_label(p.name)
     out["image"] = p.image or settings.launcher_image  # processes without an image run in the hookbus image
     if p.command:
