@@ -87,8 +87,10 @@ async def run_command(args: argparse.Namespace) -> int:
     if not workflows:
         raise CliError(f"{args.file}: no Workflow document in it (kind: Workflow)", EXIT_USAGE)
     parameters = parse_parameters(args.parameter)
-    if messages := lint_messages(workflows, bundle):
+    if messages := lint_messages(workflows, bundle, references=False):
         raise CliError(f"{args.file}: {len(messages)} lint error(s)", EXIT_USAGE, messages)
+    for message in lint_messages(workflows, bundle):  # the run ends on them, as Argo's would
+        print(f"Warning: {message}", file=sys.stderr, flush=True)
 
     settings = settings_from_args(args)
     external = not settings.embedded_nats
