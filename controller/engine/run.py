@@ -462,6 +462,8 @@ class WorkflowRun:
         self.started = True
         if self.phase in WORKFLOW_DONE:
             return
+        if self.scope.failure is not None:  # a global parameter Argo cannot set: nothing runs
+            return self._set_workflow_phase(*self.scope.failure)
         now = self.clock.now()
         if self.phase == PENDING:
             self.status["phase"] = RUNNING
