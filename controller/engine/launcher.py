@@ -101,6 +101,16 @@ class LeafHost(Protocol):
     def workflow_changed(self) -> None: ...
 
 
+def _output_values(outputs: JSON, scope: Mapping[str, Any]) -> JSON:
+    """*outputs* with each parameter's ``value`` substituted (``{{inputs.parameters.x}}``),
+    as Argo substitutes a template's outputs with its inputs before it runs."""
+    params = outputs.get("parameters")
+    if not params or not any("value" in p for p in params):
+        return outputs
+    values = [{**p, "value": substitute(p["value"], scope, strict=False)} if "value" in p else p for p in params]
+    return {**outputs, "parameters": values}
+
+
 class LeafLauncher:
     """The leaves of one run: queued, held, running, and what their hooks said."""
 
@@ -181,7 +191,7 @@ class LeafLauncher:
         )
         try:
             body = substitute({k: v for k, v in tmpl.items() if k != "outputs"}, leaf_scope, strict=False)
-            body["outputs"] = key_artifacts.resolve_output_keys(tmpl.get("outputs") or {}, leaf_scope)
+            body["outputs"] = _output_values(key_artifacts.resolve_output_keys(tmpl.get("outputs") or {}, leaf_scope), leaf_scope)
         except (ArgoError, ValueError) as exc:
             self.host.finish(node, ERROR, str(exc))
             return None
