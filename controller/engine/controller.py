@@ -49,6 +49,7 @@ from .run import WORKFLOW_DONE, WorkflowRun
 from .scheduler import MaxDepthExceeded
 from .snapshot import SNAPSHOT_SLICE
 from .warnings import set_warnings
+from .workflow_scope import WorkflowScope
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Mapping
@@ -229,6 +230,9 @@ class Controller:
             # Like a workflow Argo's controller finds invalid: it exists, failed, and never ran.
             now = timestamp(self.clock.now())
             status.update(phase=FAILED, message=rejection, startedAt=now, finishedAt=now, progress="0/0")
+        if resolved["spec"].get("workflowMetadata") and rejection is None:
+            # sets the labels on the record, so plugins and events see them from the start
+            WorkflowScope(resolved, key.namespace, {}, {k: {"data": d.get("data") or {}} for k, d in bundle.config_maps.items()}, None)
         stored = self._stored_templates(resolved, bundle)
         if stored:
             status["storedTemplates"] = stored

@@ -11,8 +11,10 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from ..argo.errors import ArgoError
-from ..argo.substitute import substitute
+from ..argo.errors import ArgoError, ExpressionError
+from ..argo.expr import argo_env, compile_expression
+from ..argo.names import label_value_problem
+from ..argo.substitute import nested_env, substitute
 from ..argo.types import Phase
 from . import absent, key_artifacts
 from .scope import artifact_ref, format_value
@@ -75,6 +77,8 @@ class WorkflowScope:
                 g[f"workflow.parameters.{p['name']}"] = format_value(value)
                 plist.append({"name": p["name"], "value": format_value(value)})
         g["workflow.parameters"] = g["workflow.parameters.json"] = json.dumps(plist, separators=(",", ":"))
+        if spec.get("workflowMetadata"):
+            self._workflow_metadata(spec["workflowMetadata"], meta)
         for kind in ("labels", "annotations"):
             values = meta.get(kind) or {}
             for k, v in values.items():
@@ -108,6 +112,41 @@ class WorkflowScope:
             self.failure = self.failure or (Phase.ERROR, str(exc))
             return None
         return value
+
+    def _workflow_metadata(self, wanted: Any, meta: JSON) -> None:
+        """Set ``spec.workflowMetadata`` on the workflow's own metadata, as Argo's
+        ``updateWorkflowMetadata``: ``labels`` and ``annotations`` (with the workflow's
+        variables substituted), then each ``labelsFrom`` expression, which must give a
+        valid label value. A failure ends the workflow Error (:attr:`failure`)."""
+        if not isinstance(wanted, dict):
+            return
+        labels = meta.setdefault("labels", {})
+        annotations = meta.setdefault("annotations", {})
+        try:
+            for name, value in (wanted.get("labels") or {}).items():
+                text = format_value(substitute(value, self.globals, strict=False))
+                if problem := label_value_problem(text):
+                    raise TemplateError(f"invalid label value {text!r} for label {name!r}: {problem}")
+                labels[name] = text
+            for name, value in (wanted.get("annotations") or {}).items():
+                annotations[name] = format_value(substitute(value, self.globals, strict=False))
+            env = argo_env(nested_env(self.globals))
+            for name, source in (wanted.get("labelsFrom") or {}).items():
+                expression = str((source or {}).get("expression", ""))
+                try:
+                    result = compile_expression(expression).evaluate(env)
+                except ExpressionError as exc:
+                    raise TemplateError(f'failed to evaluate label "{name}" expression "{expression}": {exc}') from None
+                if not isinstance(result, str):
+                    raise TemplateError(
+                        f'failed to evaluate label "{name}" expression "{expression}" evaluated to '
+                        f"{type(result).__name__} but must be a string"
+                    )
+                if problem := label_value_problem(result):
+                    raise TemplateError(f"invalid label value {result!r} for label {name!r} and expression {expression!r}: {problem}")
+                labels[name] = result
+        except (ArgoError, ValueError) as exc:
+            self.failure = self.failure or (Phase.ERROR, str(exc))
 
     def entry_arguments(self) -> JSON:
         """The arguments the entrypoint runs with: the workflow's parameters (resolved) and artifacts."""
