@@ -28,6 +28,7 @@ from . import key_artifacts
 from .hooks import ALLOW, CONTINUE, KEEP, NodeItem, PluginItem, PodDecision, PodItem, Verdict
 from .http_template import run_http
 from .model import ERROR, FAILED, FULFILLED, RUNNING, SUCCEEDED, Node, public_node
+from .pod_patch import apply_pod_spec_patch
 from .pods import apply_pod, pod_metadata, pod_of, process_spec
 from .resolver import Memo, memo_store
 from .tasks import TaskResult, TaskSpec
@@ -192,6 +193,7 @@ class LeafLauncher:
         try:
             body = substitute({k: v for k, v in tmpl.items() if k != "outputs"}, leaf_scope, strict=False)
             body["outputs"] = _output_values(key_artifacts.resolve_output_keys(tmpl.get("outputs") or {}, leaf_scope), leaf_scope)
+            body = apply_pod_spec_patch(body, self.host.spec, leaf_scope)
         except (ArgoError, ValueError) as exc:
             self.host.finish(node, ERROR, str(exc))
             return None
