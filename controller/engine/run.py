@@ -544,9 +544,9 @@ class WorkflowRun:
             self.spec["suspend"] = True
             self.persister.workflow_dirty = True
         elif cmd.op == "resume":
+            self.suspends.resume_all()  # first: a refused resume changes nothing
             self.spec.pop("suspend", None)
             self.persister.workflow_dirty = True
-            self.suspends.resume_all()
         elif cmd.op in ("stop", "terminate"):
             if self.phase in WORKFLOW_DONE:
                 return None

@@ -569,6 +569,28 @@ async def test_resume_a_suspend_node(server: str, tmp_path: Path) -> None:
     assert out.strip().endswith(": released")
 
 
+async def test_resume_refused_while_a_supplied_output_is_unset(server: str, tmp_path: Path) -> None:
+    env = {"HOOKBUS_NATS_URL": server}
+    manifest = APPROVAL.replace(
+        "  - name: approve\n    suspend: {}\n",
+        "  - name: approve\n    suspend: {}\n    outputs: {parameters: [{name: answer, valueFrom: {supplied: {}}}]}\n",
+    )
+    assert "supplied" in manifest
+    (tmp_path / "approval.yaml").write_text(manifest)
+    assert (await hookbus("submit", str(tmp_path / "approval.yaml"), env=env))[0] == 0
+
+    async def waiting() -> bool:
+        _code, out, _err = await hookbus("get", "approval", "-o", "json", env=env)
+        nodes = json.loads(out)["status"].get("nodes", {}).values()
+        return any(n.get("type") == "Suspend" and n.get("phase") == "Running" for n in nodes)
+
+    await wait_for(waiting, timeout=30, interval=0.2, what="the suspend node to wait")
+    code, _out, err = await hookbus("resume", "approval", env=env)
+    assert code != 0
+    assert "raw output parameter 'answer' has not been set and does not have a default value" in err
+    assert (await hookbus("terminate", "approval", env=env))[0] == 0
+
+
 async def test_submit_sends_the_templates_a_workflow_refers_to(server: str, tmp_path: Path) -> None:
     templates = tmp_path / "templates.yaml"
     templates.write_text(
