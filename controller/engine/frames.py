@@ -240,7 +240,7 @@ class StepsFrame:
         self.tmpl = tmpl
         self.local: dict[str, Any] = {}
         self.scope: Scope = ChainMap(self.local, scope)  # type: ignore[arg-type]
-        self.ctx = ctx.inner(node.id)
+        self.ctx = ctx.inner(node.id, fail_fast=tmpl.get("failFast") is True)
         self.groups: list[list[dict[str, Any]]] = [
             g if isinstance(g, list) else [g] for g in (tmpl.get("steps") or [])
         ]
@@ -316,6 +316,9 @@ class StepsFrame:
             prefix = f"steps.{step_name}"
             if step_name in expanded:
                 self.local.update(aggregate_scope(prefix, nodes))
+                if all(absent.did_not_run(n) for n in nodes):
+                    step = next(s for s in self.groups[self.index] if s["name"] == step_name)
+                    self.local.update(absent.loop_scope(self.run, step, self.ctx, prefix, nodes))
             else:
                 self.local.update(node_scope(prefix, nodes[0]))
                 if absent.did_not_run(nodes[0]):
@@ -386,7 +389,7 @@ class DagFrame:
         self.tmpl = tmpl
         self.local: dict[str, Any] = {}
         self.scope: Scope = ChainMap(self.local, scope)  # type: ignore[arg-type]
-        self.ctx = ctx.inner(node.id)
+        self.ctx = ctx.inner(node.id, fail_fast=tmpl.get("failFast") is True)
         dag = tmpl.get("dag") or {}
         self.tasks: dict[str, dict[str, Any]] = {t["name"]: t for t in dag.get("tasks") or []}
         self.fail_fast = dag.get("failFast") is not False
@@ -558,6 +561,7 @@ class DagFrame:
             kids = frame.children() if frame is not None else []
             self.states[name] = TaskState(phase=node.phase, group=True, children_phases=tuple(k.phase for k in kids))
             self.local.update(aggregate_scope(f"tasks.{name}", kids))
+            self.local.update(absent.loop_scope(self.run, self.tasks[name], self.ctx, f"tasks.{name}", kids))
             self.local[f"tasks.{name}.status"] = node.phase
             self.local[f"tasks.{name}.id"] = node.id
         else:

@@ -40,12 +40,15 @@ class ExecCtx:
     retry_attempt: int | None = None
     depth: int = 0
     """Templates nested around this one (a template's children are one deeper)."""
+    fail_fast: bool = False
+    """The boundary's template has ``failFast: true``: as Argo counts every failed pod in
+    the boundary, a failed retry attempt stops its Retry node from trying again."""
 
-    def inner(self, boundary_id: str) -> ExecCtx:
-        return ExecCtx(boundary_id, self.owner, self.on_exit, None, self.depth + 1)
+    def inner(self, boundary_id: str, *, fail_fast: bool = False) -> ExecCtx:
+        return ExecCtx(boundary_id, self.owner, self.on_exit, None, self.depth + 1, fail_fast)
 
     def attempt(self, number: int) -> ExecCtx:
-        return ExecCtx(self.boundary_id, self.owner, self.on_exit, number, self.depth)
+        return ExecCtx(self.boundary_id, self.owner, self.on_exit, number, self.depth, self.fail_fast)
 
 
 MAX_DEPTH = 100

@@ -104,3 +104,49 @@ async def test_a_multi_line_when_with_in_lists() -> None:
     )
     wf = await run(WHEN.replace("value: prod", "value: dev"))
     assert {n["phase"] for n in by_display(wf).values() if n["displayName"].startswith("gen(")} == {"Skipped"}
+
+
+LOOP_SKIPPED = """
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {name: ls}
+spec:
+  entrypoint: main
+  templates:
+  - name: main
+    steps:
+    - - {name: gen, template: echo, arguments: {parameters: [{name: x, value: "{{item}}"}]}, withItems: [1, 2, 3], when: "{{item}} == WHEN"}
+    - - name: show
+        template: show
+        arguments:
+          parameters:
+          - {name: all, value: "{{steps.gen.outputs.parameters.raw}}"}
+          - {name: maps, value: "{{steps.gen.outputs.parameters}}"}
+          - {name: results, value: "{{steps.gen.outputs.result}}"}
+  - name: show
+    inputs: {parameters: [{name: all, DEFAULT}, {name: maps}, {name: results}]}
+    container: {image: alpine, command: [sh, -c], args: ["echo {{inputs.parameters.all}}"]}
+""" + ECHO.split("  - name: show")[0]
+
+
+def _show(wf: dict[str, Any]) -> dict[str, str]:
+    return {p["name"]: p["value"] for p in by_display(wf)["show"]["inputs"]["parameters"]}
+
+
+async def test_a_loop_aggregates_only_the_items_that_ran() -> None:
+    wf = await run(LOOP_SKIPPED.replace("WHEN", "2").replace(", DEFAULT", ""))
+    assert _show(wf) == {"all": '["2"]', "maps": '[{"out":"v-2","raw":"2"}]', "results": "[2]"}
+
+
+async def test_a_loop_none_of_whose_items_ran_has_absent_outputs() -> None:
+    """The lists stay ``[]`` (Argo aggregates no Succeeded item); a value by name is an
+    absent optional: the consumer's default applies, or the consumer errors."""
+    wf = await run(LOOP_SKIPPED.replace("WHEN", "9").replace("DEFAULT", "default: none"))
+    assert wf["status"]["phase"] == "Succeeded"
+    assert _show(wf) == {"all": "none", "maps": "[]", "results": "[]"}
+    wf = await run(LOOP_SKIPPED.replace("WHEN", "9").replace(", DEFAULT", ""))
+    show = by_display(wf)["show"]
+    assert (show["phase"], wf["status"]["phase"]) == ("Error", "Failed")
+    assert show["message"] == (
+        "inputs.parameters.all: argument references an absent optional (skipped/omitted node output with no default)"
+    )

@@ -50,3 +50,47 @@ async def test_resume_with_a_default_still_succeeds() -> None:
         wf = await ctl.wait(key, timeout=5)
     assert wf["status"]["phase"] == "Succeeded"
     assert by_name(wf)["ask[0].approve"]["outputs"]["parameters"] == [{"name": "answer", "value": "yes"}]
+
+
+FAIL_FAST_RETRY = """
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {name: ffr}
+spec:
+  entrypoint: main
+  templates:
+  - name: main
+    failFast: FLAG
+    steps:
+    - - {name: flaky, template: flaky}
+      - {name: steady, template: steady}
+  - name: flaky
+    retryStrategy: {limit: 2}
+    container: {image: alpine, args: ["echo try"]}
+  - name: steady
+    container: {image: alpine, args: ["echo ok"]}
+"""
+
+
+async def test_fail_fast_counts_a_failed_retry_attempt_as_argo() -> None:
+    """Argo's failFast counts every failed pod of the template's boundary, retry
+    attempts included (``checkParallelism``, ``getUnsuccessfulChildren``)."""
+    ex = ScriptedExecutor(plan={"flaky": [1, 0]})
+    async with make_controller(ex) as ctl:
+        key = await ctl.submit(load(FAIL_FAST_RETRY.replace("FLAG", "true")))
+        wf = await ctl.wait(key, timeout=5)
+    nodes = by_name(wf)
+    assert nodes["ffr[0].flaky(0)"]["phase"] == "Failed"
+    assert "ffr[0].flaky(1)" not in nodes, "the failed attempt is not retried"
+    assert nodes["ffr[0].flaky"]["phase"] == "Failed"
+    message = "template has failed or errored children and failFast enabled"
+    assert (nodes["ffr"]["phase"], nodes["ffr"]["message"]) == ("Failed", message)
+    assert (nodes["ffr[0]"]["phase"], nodes["ffr[0]"]["message"]) == ("Failed", message)
+    assert wf["status"]["phase"] == "Failed"
+
+    ex = ScriptedExecutor(plan={"flaky": [1, 0]})
+    async with make_controller(ex) as ctl:
+        key = await ctl.submit(load(FAIL_FAST_RETRY.replace("FLAG", "false")))
+        wf = await ctl.wait(key, timeout=5)
+    assert wf["status"]["phase"] == "Succeeded", "without failFast the attempt is retried"
+    assert by_name(wf)["ffr[0].flaky(1)"]["phase"] == "Succeeded"
