@@ -42,7 +42,7 @@ from .templates import (
     pod_dict,
 )
 from .volumes import node_mounts
-from .warnings import add_warnings
+from .warnings import MAX_NODE_WARNINGS, add_warnings, note_dropped
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -162,6 +162,8 @@ class LeafLauncher:
         """Secret values plugins resolved: substituted into processes, redacted from status."""
         self.daemons: dict[str, str] = {}
         """Running daemon nodes and the boundary that ends them."""
+        self.node_warnings: int | None = None
+        """Plugin warnings kept on this workflow's nodes (counted when first needed)."""
         self.verdicts: list[Verdict] = []
         """Plugin verdicts of this pass, announced once it is persisted."""
 
@@ -351,11 +353,20 @@ class LeafLauncher:
         return out
 
     def note_warnings(self, node: Node, warnings: Sequence[str]) -> None:
-        """Keep plugin *warnings* about *node* on it, and each distinct text on the workflow."""
+        """Keep plugin *warnings* about *node* on it, and each distinct text on the workflow;
+        past :data:`MAX_NODE_WARNINGS` in the workflow's nodes, count them as dropped."""
         extra = node.extra or {}
         kept = list(extra.get("warnings") or ())
         new = [w for w in warnings if w not in kept]
+        if self.node_warnings is None:  # counted once (after a restart, from the stored nodes)
+            self.node_warnings = sum(len((n.extra or {}).get("warnings") or ()) for n in self.table.nodes.values())
+        room = max(MAX_NODE_WARNINGS - self.node_warnings, 0)
+        if len(new) > room:
+            note_dropped(self.host.wf, len(new) - room)
+            self.host.workflow_changed()
+            new = new[:room]
         if new:
+            self.node_warnings += len(new)
             node.extra = {**extra, "warnings": kept + new}
             self.table.touch(node)
         if add_warnings(self.host.wf, warnings):
