@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..app import Hookbus
+from ..argo.lint import lint_warnings
 from ..engine.warnings import warnings_of
 from ..workflows import SUMMARY_POLL, node_pod_name, workflow_summary
 from . import render
@@ -91,6 +92,9 @@ async def run_command(args: argparse.Namespace) -> int:
         raise CliError(f"{args.file}: {len(messages)} lint error(s)", EXIT_USAGE, messages)
     for message in lint_messages(workflows, bundle):  # the run ends on them, as Argo's would
         print(f"Warning: {message}", file=sys.stderr, flush=True)
+    for source, workflow in workflows:
+        for unsupported in lint_warnings(workflow):
+            print(f"Warning: {source}: {unsupported}", file=sys.stderr, flush=True)
 
     settings = settings_from_args(args)
     external = not settings.embedded_nats
@@ -188,6 +192,7 @@ def lint_command(args: argparse.Namespace) -> int:
     sources: list[tuple[str, list[dict[str, Any]]]] = []
     bundle = Bundle()
     failures: list[str] = []
+    warnings: list[str] = []
     paths: list[Path] = []
     for file in args.files:
         path = Path(file)
@@ -225,6 +230,9 @@ def lint_command(args: argparse.Namespace) -> int:
             else:
                 continue
             failures.extend(f"{source}: {kind} {name!r}: {error}" for error in errors)
+            warnings.extend(f"{source}: {kind} {name!r}: {warning}" for warning in lint_warnings(doc))
+    for warning in warnings:
+        print(f"⚠ {warning}")
     if failures:
         for failure in failures:
             print(f"✖ {failure}")

@@ -8,7 +8,7 @@ container or script, other names its sidecars) and ``initContainers`` are merged
 the template the same way, so ``env``, ``resources``, ``args`` ... of the patch reach the
 executor's processes and what ``pod.preCreate`` sees. Pod-level fields (``nodeSelector``,
 ``tolerations`` ...) have no meaning for a local process and are not applied;
-``hookbus lint`` warns about them (:data:`APPLIED_FIELDS`).
+``hookbus lint`` warns about them (:data:`~..argo.lint_unsupported.POD_PATCH_APPLIED`).
 """
 
 from __future__ import annotations
@@ -27,10 +27,7 @@ if TYPE_CHECKING:
 
     from ..argo.types import JSON
 
-__all__ = ["APPLIED_FIELDS", "apply_pod_spec_patch"]
-
-APPLIED_FIELDS = frozenset({"containers", "initContainers"})
-"""The PodSpec fields a patch changes in local mode."""
+__all__ = ["apply_pod_spec_patch"]
 
 
 def apply_pod_spec_patch(tmpl: JSON, spec: Mapping[str, Any], scope: Mapping[str, Any]) -> JSON:
