@@ -51,19 +51,27 @@ def continues_on(step: Mapping[str, Any], phase: str) -> bool:
 
 
 def expand(step: Mapping[str, Any], scope: Scope) -> list[Any] | None:
-    """The items of a ``withItems`` / ``withParam`` / ``withSequence`` step, or ``None`` (no loop)."""
+    """The items of a ``withItems`` / ``withParam`` / ``withSequence`` step, or ``None`` (no loop).
+
+    An item that cannot be one (``null``) raises :class:`~..argo.names.LoopError`."""
     if step.get("withItems") is not None:
-        return list(substitute(step["withItems"], scope, strict=False))
+        return _valid_items(list(substitute(step["withItems"], scope, strict=False)), "withItems")
     if step.get("withParam") is not None:
         value = substitute(step["withParam"], scope, strict=False)
         absent.check(value, "withParam")
         if isinstance(value, list):
-            return value
-        return json_list(str(value), "withParam")
+            return _valid_items(value, "withParam")
+        return _valid_items(json_list(str(value), "withParam"), "withParam")
     if step.get("withSequence") is not None:
         seq = substitute(step["withSequence"], scope, strict=False)
         return list(names.expand_sequence(seq))
     return None
+
+
+def _valid_items(items: list[Any], kind: str) -> list[Any]:
+    if any(item is None for item in items):
+        raise names.LoopError(f"{kind}: null is not a valid item (expected string, number, list, or map)")
+    return items
 
 
 def evaluate_when(run: Scheduler, step: Mapping[str, Any], scope: Scope) -> tuple[bool, str]:
@@ -399,10 +407,16 @@ class DagFrame:
         self.limit = _int_or_none(tmpl.get("parallelism"))
         self.deps: dict[str, list[str]] = {}
         self.depends: dict[str, Any] = {}
+        self.invalid = ""
+        """Why the DAG cannot run (a ``depends`` that does not parse): it ends Error at start."""
         for name, task in self.tasks.items():
-            text, dep_names = self._depends_text(task)
+            try:
+                text, dep_names = self._depends_text(task)
+                self.depends[name] = parse_depends(text) if text else None
+            except ArgoError as exc:
+                self.invalid = self.invalid or f"tasks.{name}: {exc}"
+                dep_names, self.depends[name] = [], None
             self.deps[name] = dep_names
-            self.depends[name] = parse_depends(text) if text else None
         targets = self._targets(dag)
         self.active_tasks = targets
         self.dependants: dict[str, list[str]] = {n: [] for n in self.tasks}
@@ -460,6 +474,9 @@ class DagFrame:
         return [n for n in self.tasks if n in self.active_tasks and not self.dependants[n]]
 
     def start(self) -> None:
+        if self.invalid:
+            self.run.finish(self.node, ERROR, self.invalid)
+            return
         roots = [n for n in self.tasks if n in self.active_tasks and not self.deps[n]]
         for name in roots:
             self._decide(name)

@@ -1,0 +1,65 @@
+"""Inputs the manifest fuzzer found ending in an internal error or a lint traceback:
+each now gives a clear error."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hookbus.controller.argo.lint import lint_workflow
+from tests.support.engine import ScriptedExecutor, load, make_controller
+
+
+def _workflow(templates: str) -> dict[str, Any]:
+    return load(
+        "apiVersion: argoproj.io/v1alpha1\nkind: Workflow\nmetadata: {name: fz}\n"
+        "spec:\n  entrypoint: main\n  templates:\n" + templates
+    )
+
+
+async def _run(doc: dict[str, Any]) -> dict[str, Any]:
+    async with make_controller(ScriptedExecutor()) as ctl:
+        key = await ctl.submit(doc)
+        return await ctl.wait(key, timeout=5)
+
+
+def test_null_list_elements_are_lint_errors() -> None:
+    doc = _workflow(
+        "  - name: main\n    container: {image: alpine}\n    outputs: {parameters: [null]}\n"
+    )
+    assert [str(e) for e in lint_workflow(doc)] == [
+        "spec.templates[0].outputs.parameters[0]: expected map (Parameter), got null"
+    ]
+
+
+def test_a_container_set_name_that_is_not_a_string_is_reported_not_raised() -> None:
+    doc = _workflow(
+        "  - name: main\n    containerSet:\n      containers:\n"
+        "      - {name: [a], image: alpine}\n      - {name: b, image: alpine, dependencies: [a]}\n"
+    )
+    errors = [str(e) for e in lint_workflow(doc)]
+    assert any("containers[0].name" in e for e in errors)
+
+
+async def test_a_null_loop_item_errors_the_step() -> None:
+    wf = await _run(
+        _workflow(
+            "  - name: main\n    steps:\n    - - {name: s, template: t, withItems: [1, null]}\n"
+            "  - name: t\n    container: {image: alpine, args: [echo]}\n"
+        )
+    )
+    assert wf["status"]["phase"] in ("Failed", "Error")
+    messages = [n.get("message") or "" for n in wf["status"]["nodes"].values()]
+    assert any("withItems: null is not a valid item" in m for m in messages)
+    assert not any(m.startswith("internal error") for m in [wf["status"].get("message") or "", *messages])
+
+
+async def test_a_templated_depends_that_does_not_parse_errors_the_dag() -> None:
+    wf = await _run(
+        _workflow(
+            "  - name: main\n    dag:\n      tasks:\n      - {name: a, template: t}\n"
+            "      - {name: b, template: t, depends: \"{{=asInt('x')}}\"}\n"
+            "  - name: t\n    container: {image: alpine, args: [echo]}\n"
+        )
+    )
+    assert wf["status"]["phase"] == "Error"
+    assert wf["status"]["message"].startswith("tasks.b: invalid depends")
