@@ -9,6 +9,7 @@ rebuilds a workflow's state after a restart.
 from __future__ import annotations
 
 import json
+import time
 from collections import ChainMap
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
@@ -37,6 +38,11 @@ if TYPE_CHECKING:
     from .scheduler import ExecCtx, Scheduler
 
 Scope = Mapping[str, Any]
+PASS_SLICE = 0.25
+"""Seconds of wall time one group frame spends starting children in one pass (besides the
+pass's node budget): a workflow whose children are slow to start (expressions near their
+evaluation budget) yields the event loop to other workflows between passes."""
+
 FAIL_FAST_MESSAGE = "template has failed or errored children and failFast enabled"
 """Argo's message on a steps/DAG template with ``failFast: true`` (and its step group) once a child failed."""
 Thunk = Callable[["GroupFrame"], object]
@@ -124,6 +130,7 @@ class GroupFrame:
         """Per child, in order: (node name, step name, expanded)."""
         self._budget_pass = -1
         self._budget = 0
+        self._slice_ends = 0.0
         self._refill_queued = False
 
     def add(self, name: str, step_name: str, expanded: bool, thunk: Thunk) -> None:
@@ -156,10 +163,13 @@ class GroupFrame:
         # At most the pass's budget of children start in one pass: a fan-out of 100,000
         # starts in slices, so no pass holds the event loop for long while other
         # workflows wait for their passes (see ControllerSettings.max_nodes_per_pass).
+        # Children that are slow to start (expressions near their 2 s budget) are also
+        # bounded by wall time: past PASS_SLICE seconds the rest waits for the next pass.
         if self._budget_pass != self.run.pass_no:
             self._budget_pass, self._budget = self.run.pass_no, self.run.pass_budget
+            self._slice_ends = time.monotonic() + PASS_SLICE
         while not self.stopping and self.next < len(self.thunks) and (self.limit is None or self.active < self.limit):
-            if self._budget <= 0:  # this pass started enough: go on in the next one
+            if self._budget <= 0 or time.monotonic() > self._slice_ends:  # enough for this pass: go on in the next one
                 if not self._refill_queued:
                     self._refill_queued = True
                     self.run.soon(self._refill)
