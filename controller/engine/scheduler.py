@@ -45,10 +45,10 @@ class ExecCtx:
     the boundary, a failed retry attempt stops its Retry node from trying again."""
 
     def inner(self, boundary_id: str, *, fail_fast: bool = False) -> ExecCtx:
-        return ExecCtx(boundary_id, self.owner, self.on_exit, None, self.depth + 1, fail_fast)
+        return ExecCtx(boundary_id, self.owner, self.on_exit, None, self.depth + 1, fail_fast=fail_fast)
 
     def attempt(self, number: int) -> ExecCtx:
-        return ExecCtx(self.boundary_id, self.owner, self.on_exit, number, self.depth, self.fail_fast)
+        return ExecCtx(self.boundary_id, self.owner, self.on_exit, number, self.depth, fail_fast=self.fail_fast)
 
 
 MAX_DEPTH = 100
