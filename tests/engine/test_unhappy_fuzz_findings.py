@@ -63,3 +63,14 @@ async def test_a_templated_depends_that_does_not_parse_errors_the_dag() -> None:
     )
     assert wf["status"]["phase"] == "Error"
     assert wf["status"]["message"].startswith("tasks.b: invalid depends")
+
+
+def test_in_with_a_map_or_list_as_the_key_of_a_map_is_a_clear_error() -> None:
+    import pytest
+
+    from hookbus.controller.argo.errors import ExpressionError
+    from hookbus.controller.argo.expr import evaluate
+
+    with pytest.raises(ExpressionError, match="operator 'in': map cannot be a key of a map$"):
+        evaluate("{'k': 2} in {'k': 2}", {})
+    assert evaluate("'k' in {'k': 2}", {}) is True

@@ -29,7 +29,26 @@ SCOPE = {
     "steps.a.outputs.result": "[1,2,3]",
     "item": "{{item}}",
 }
+ATOMS = ["1", "0", "-3", "2.5", "'a'", '"7"', "nil", "true", "[1, 'b']", "{'k': 2}", "inputs.parameters.n",
+         "inputs.parameters.s", "workflow.name", "steps.a.outputs.result", "item", "1..3"]
+OPERATORS = ["+", "-", "*", "/", "%", "==", "!=", "<", ">=", "&&", "||", "in", "contains", "??", ".."]
+FUNCTIONS = ["asInt", "asFloat", "string", "toJson", "len", "upper", "trim", "sprig.upper", "sprig.int", "sprig.b64enc",
+             "fromJSON", "jsonpath", "abs", "first", "last", "keys", "sum", "max", "int", "float", "nosuch"]
+well_formed = st.recursive(
+    st.sampled_from(ATOMS),
+    lambda inner: st.one_of(
+        st.builds(lambda a, op, b: f"{a} {op} {b}", inner, st.sampled_from(OPERATORS), inner),
+        st.builds(lambda f, a: f"{f}({a})", st.sampled_from(FUNCTIONS), inner),
+        st.builds(lambda a: f"({a})", inner),
+        st.builds(lambda c, a, b: f"{c} ? {a} : {b}", inner, inner, inner),
+        st.builds(lambda a: f"!{a}", inner),
+        st.builds(lambda a, i: f"{a}[{i}]", inner, st.sampled_from(["0", "'k'", "-1", "1:2"])),
+    ),
+    max_leaves=8,
+)
 expression_text = st.one_of(
+    well_formed,
+    well_formed,
     st.lists(st.sampled_from(TOKENS), min_size=1, max_size=12).map(" ".join),
     st.lists(st.sampled_from(TOKENS), min_size=1, max_size=12).map("".join),
     st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=40),
