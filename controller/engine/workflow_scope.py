@@ -97,12 +97,13 @@ class WorkflowScope:
         try:
             if value is None and value_from.get("configMapKeyRef"):
                 ref = value_from["configMapKeyRef"]
+                name, key = str(ref.get("name") or ""), str(ref.get("key") or "")
                 try:
-                    return self.config_map(ref["name"], ref["key"], bool(ref.get("optional")), value_from.get("default"))
+                    return self.config_map(name, key, bool(ref.get("optional")), value_from.get("default"))
                 except TemplateError as exc:
                     message = (
-                        f"failed to set global parameters: failed to set global parameter {param['name']} "
-                        f"from configmap with name {ref['name']} and key {ref['key']}: {exc}"
+                        f"failed to set global parameters: failed to set global parameter {param.get('name')} "
+                        f"from configmap with name {name} and key {key}: {exc}"
                     )
                     self.failure = self.failure or (Phase.FAILED, message)
                     return None

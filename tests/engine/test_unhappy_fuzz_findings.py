@@ -74,3 +74,16 @@ def test_in_with_a_map_or_list_as_the_key_of_a_map_is_a_clear_error() -> None:
     with pytest.raises(ExpressionError, match="operator 'in': map cannot be a key of a map$"):
         evaluate("{'k': 2} in {'k': 2}", {})
     assert evaluate("'k' in {'k': 2}", {}) is True
+
+
+async def test_a_config_map_key_ref_without_a_name_is_a_clear_failure() -> None:
+    doc = load(
+        "apiVersion: argoproj.io/v1alpha1\nkind: Workflow\nmetadata: {name: fz}\nspec:\n  entrypoint: main\n"
+        "  arguments: {parameters: [{name: g, valueFrom: {configMapKeyRef: {key: k}}}]}\n"
+        "  templates:\n  - name: main\n    container: {image: alpine, args: [echo]}\n"
+    )
+    wf = await _run(doc)
+    assert wf["status"]["phase"] == "Failed"
+    assert wf["status"]["message"].startswith(
+        "failed to set global parameters: failed to set global parameter g from configmap with name  and key k: "
+    )
