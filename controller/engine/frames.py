@@ -414,7 +414,8 @@ class DagFrame:
         self.template_fail_fast = tmpl.get("failFast") is True
         """The template's own ``failFast: true`` (not ``dag.failFast``): Argo's failFast message."""
         self.stopping = False
-        self.limit = _int_or_none(tmpl.get("parallelism"))
+        limit = _int_or_none(tmpl.get("parallelism"))
+        self.limit = limit if limit and limit > 0 else None  # 0 or less: no limit, as Argo's HasParallelism
         self.deps: dict[str, list[str]] = {}
         self.depends: dict[str, Any] = {}
         self.invalid = ""

@@ -87,3 +87,14 @@ async def test_a_config_map_key_ref_without_a_name_is_a_clear_failure() -> None:
     assert wf["status"]["message"].startswith(
         "failed to set global parameters: failed to set global parameter g from configmap with name  and key k: "
     )
+
+
+async def test_a_dag_with_parallelism_zero_runs_unlimited_as_argo() -> None:
+    wf = await _run(
+        _workflow(
+            "  - name: main\n    parallelism: 0\n    dag:\n      tasks:\n      - {name: a, template: t}\n"
+            "      - {name: b, template: t, depends: a}\n"
+            "  - name: t\n    container: {image: alpine, args: [echo]}\n"
+        )
+    )
+    assert wf["status"]["phase"] == "Succeeded", "it waited forever for a free slot"
