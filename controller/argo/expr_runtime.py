@@ -108,6 +108,8 @@ def _less(op: str, a: Any, b: Any) -> bool:
 
 def _in(a: Any, b: Any) -> bool:
     if isinstance(b, Mapping):
+        if a is not None and not isinstance(a, str | int | float | bool):
+            raise EvalError(f"operator 'in': {type_name(a)} cannot be a key of a map")
         return a in b
     if isinstance(b, list | tuple):
         return any(equal(a, x) for x in b)

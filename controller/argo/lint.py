@@ -43,6 +43,7 @@ from .lint_refs import Scope
 from .lint_report import is_map, key, type_name
 from .lint_schema import SchemaChecker
 from .lint_semantic import SemanticChecker
+from .lint_unsupported import unsupported_warnings
 from .manifest import ARGO_API_VERSION, Bundle, merge_specs
 
 if TYPE_CHECKING:
@@ -54,6 +55,7 @@ __all__ = [
     "depends_task_names",
     "lint_document",
     "lint_template_resource",
+    "lint_warnings",
     "lint_workflow",
     "object_name_problem",
 ]
@@ -286,6 +288,13 @@ def lint_document(doc: dict[str, Any], bundle: Bundle | None = None) -> list[Lin
     if kind == "ConfigMap":
         return _lint_config_map(doc)
     return [LintError("kind", f"unsupported kind {kind!r}")]
+
+
+@_depth_guard
+def lint_warnings(doc: dict[str, Any]) -> list[LintError]:
+    """Fields of a valid document that hookbus does not act on as Argo does (see
+    ``docs/argo-compatibility.md``): warnings, never errors."""
+    return unsupported_warnings(doc)
 
 
 def _label(doc: dict[str, Any]) -> str:

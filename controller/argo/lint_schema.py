@@ -23,6 +23,13 @@ _WANTED = {
 }
 
 
+def type_label(ftype: FieldType) -> str:
+    """How a field type is named in an "expected ..." message."""
+    if ftype.kind == "object":
+        return f"map ({ftype.name})"
+    return ftype.kind if ftype.kind in ("list", "map") else _WANTED.get(ftype.name, ftype.name)
+
+
 class SchemaChecker(Reporter):
     """Checks values against field types; :meth:`object` is the entry for a document."""
 
@@ -49,6 +56,10 @@ class SchemaChecker(Reporter):
                 self.error(path, f"expected list, got {type_name(value)}{hint}")
                 return
             for index, item in enumerate(value):
+                if item is None and ftype.item.kind not in ("scalar", "enum"):
+                    # a null element is no "unset" field: it would decode to an empty record
+                    self.error(idx(path, index), f"expected {type_label(ftype.item)}, got null")
+                    continue
                 self.check(item, ftype.item, idx(path, index))
         elif ftype.kind == "map":
             assert ftype.item is not None

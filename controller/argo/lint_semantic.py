@@ -233,7 +233,7 @@ class SemanticChecker(FlowRules):
         if not isinstance(containers, list):
             return
         self.unique_names(containers, key(path, "containers"), "name")
-        names = {c.get("name") for c in containers if isinstance(c, dict)}
+        names = {c.get("name") for c in containers if isinstance(c, dict) and isinstance(c.get("name"), str)}
         for index, container in enumerate(containers):
             if not isinstance(container, dict):
                 continue

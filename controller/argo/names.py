@@ -34,6 +34,7 @@ __all__ = [
     "item_node_name",
     "item_text",
     "item_variables",
+    "label_value_problem",
     "node_id",
     "pod_name",
 ]
@@ -49,6 +50,22 @@ class LoopError(ArgoError, ValueError):
     The message names the value. Fix the manifest (or the output feeding ``withParam``);
     retrying the same input will not help.
     """
+
+
+_LABEL_VALUE = re.compile(r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?")
+
+
+def label_value_problem(value: str) -> str | None:
+    """Why *value* cannot be a Kubernetes label value (``None`` when it can): at most 63
+    characters, alphanumerics with ``-``, ``_`` or ``.`` inside."""
+    if len(value) > 63:
+        return "must be no more than 63 characters"
+    if not _LABEL_VALUE.fullmatch(value):
+        return (
+            "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', "
+            "and must start and end with an alphanumeric character"
+        )
+    return None
 
 
 def fnv1a_32(data: str) -> int:

@@ -11,8 +11,14 @@ anything else as compact JSON (``30``, ``[1,2]``, ``true``).
 
 Unknown names: with ``strict=True`` (Argo's behaviour when a template runs) every
 unresolvable tag is collected and :class:`UnresolvedError` lists them ("failed to
-resolve {{...}}"); with ``strict=False`` (lint, or an early pass that later passes
-complete) unresolvable tags are left exactly as written.
+resolve {{...}}"); with ``strict=False`` (an early pass that later passes complete)
+unresolvable tags are left exactly as written.
+
+A failing expression is an error either way, as in Argo (``expression_template.go``): a
+syntax error, an unknown function, or an evaluation that fails although every variable
+it reads is there raises :class:`ExpressionError` naming the expression. ``strict=False``
+leaves an expression as written only when it reads a variable that is not known yet
+(or whose value is itself still a ``{{...}}`` placeholder), or when it gives ``nil``.
 """
 
 from __future__ import annotations
@@ -130,12 +136,7 @@ class _Substituter:
         return _simple_value(value)
 
     def expression(self, whole: str, text: str) -> str:
-        try:
-            compiled = compile_expression(text)
-        except ExpressionError:
-            if self.strict:
-                raise
-            return whole
+        compiled = compile_expression(text)  # a syntax error fails, strict or not
         env = self.env
         missing_roots = sorted(name for name in compiled.identifiers if name not in env)
         if missing_roots:
@@ -143,11 +144,11 @@ class _Substituter:
         try:
             result = compiled.evaluate(env)
         except ExpressionError:
-            if not self.strict:
-                return whole
             missing_paths = self.missing_paths(compiled.paths)
             if missing_paths:
                 return self.unresolved(whole, text, missing_paths)
+            if not self.strict and self.pending(compiled.paths):
+                return whole
             raise
         if result is None:
             if not self.strict:
@@ -156,7 +157,20 @@ class _Substituter:
             if missing_paths:
                 return self.unresolved(whole, text, missing_paths)
             raise ExpressionError(f"failed to evaluate expression {text!r}: the result is nil")
-        return format_result(result)
+        try:
+            return format_result(result)
+        except ValueError as exc:
+            raise ExpressionError(f"failed to evaluate expression {text!r}: {exc}") from None
+
+    def pending(self, paths: frozenset[str]) -> bool:
+        """Whether a variable the expression reads is still a ``{{...}}`` placeholder."""
+        for path in paths:
+            node: Any = self.env
+            for part in path.split("."):
+                node = node.get(part) if isinstance(node, Mapping) else None
+            if isinstance(node, str) and _OPEN in node:
+                return True
+        return False
 
     def unresolved(self, whole: str, text: str, missing: list[str]) -> str:
         if self.strict:
@@ -189,8 +203,8 @@ def substitute(obj: Any, scope: Mapping[str, Any], *, strict: bool = True) -> An
     """Replace ``{{name}}`` and ``{{=expr}}`` tags in every string (and key) of ``obj``.
 
     Returns a new object; ``obj`` is not changed. Strict: raises UnresolvedError listing
-    every unresolvable tag (and ExpressionError for an invalid or failing expression).
-    Non-strict: leaves what cannot be resolved untouched.
+    every unresolvable tag. Non-strict: leaves what cannot be resolved yet untouched.
+    Both raise ExpressionError for an invalid or failing expression.
     """
     sub = _Substituter(scope, strict)
     result = sub.walk(obj)

@@ -82,7 +82,8 @@ async def submit_command(args: argparse.Namespace) -> int:
                 print(f"Warning: {warning}", file=sys.stderr, flush=True)
             submitted = result["workflow"]
             if render.phase_of(submitted) in UNSUCCESSFUL:
-                # a workflow.preOperate plugin rejected it: stored, failed, never run
+                # a workflow.preOperate plugin rejected it, or a template it refers to is
+                # missing: stored, ended, never run
                 message = (submitted.get("status") or {}).get("message") or "rejected"
                 print(f"hookbus: workflow {name} failed at once: {message}", file=sys.stderr, flush=True)
                 emit(submitted, args.output)

@@ -171,14 +171,20 @@ def replace_workflows(bundle: Bundle) -> Bundle:
     return copy
 
 
-def lint_messages(workflows: Sequence[tuple[str, dict[str, Any]]], bundle: Bundle) -> list[str]:
-    """``FILE: PATH: MESSAGE`` for every lint error of *workflows*."""
+def lint_messages(
+    workflows: Sequence[tuple[str, dict[str, Any]]], bundle: Bundle, *, references: bool = True
+) -> list[str]:
+    """``FILE: PATH: MESSAGE`` for every lint error of *workflows*; without *references*,
+    leaving out template references that do not resolve (a submitted workflow ends with
+    them as Argo's controller ends it)."""
     from ..argo.lint import lint_workflow
+    from ..argo.refs import is_reference_error
 
     messages: list[str] = []
     for source, workflow in workflows:
         for error in lint_workflow(workflow, bundle):
-            messages.append(f"{source}: {error}")
+            if references or not is_reference_error(error.path):
+                messages.append(f"{source}: {error}")
     return messages
 
 

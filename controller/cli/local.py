@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..app import Hookbus
+from ..argo.lint import lint_warnings
 from ..engine.refs import redact_text
 from ..engine.warnings import warnings_of
 from ..workflows import SUMMARY_POLL, node_pod_name, workflow_summary
@@ -89,8 +90,13 @@ async def run_command(args: argparse.Namespace) -> int:
     if not workflows:
         raise CliError(f"{args.file}: no Workflow document in it (kind: Workflow)", EXIT_USAGE)
     parameters = parse_parameters(args.parameter)
-    if messages := lint_messages(workflows, bundle):
+    if messages := lint_messages(workflows, bundle, references=False):
         raise CliError(f"{args.file}: {len(messages)} lint error(s)", EXIT_USAGE, messages)
+    for message in lint_messages(workflows, bundle):  # the run ends on them, as Argo's would
+        print(f"Warning: {message}", file=sys.stderr, flush=True)
+    for source, workflow in workflows:
+        for unsupported in lint_warnings(workflow):
+            print(f"Warning: {source}: {unsupported}", file=sys.stderr, flush=True)
 
     settings = settings_from_args(args)
     external = not settings.embedded_nats
@@ -190,6 +196,7 @@ def lint_command(args: argparse.Namespace) -> int:
     bundle = Bundle()
     failures: list[str] = []
     images = _lint_images_config(args)
+    warnings: list[str] = []
     paths: list[Path] = []
     for file in args.files:
         path = Path(file)
@@ -229,6 +236,9 @@ def lint_command(args: argparse.Namespace) -> int:
             else:
                 continue
             failures.extend(f"{source}: {kind} {name!r}: {error}" for error in errors)
+            warnings.extend(f"{source}: {kind} {name!r}: {warning}" for warning in lint_warnings(doc))
+    for warning in warnings:
+        print(f"⚠ {warning}")
     if failures:
         for failure in failures:
             print(f"✖ {failure}")

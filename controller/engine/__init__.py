@@ -46,12 +46,12 @@ form no cycle and that the engine imports nothing but itself and the Argo langua
     Outputs of Skipped/Omitted producers: a declared ``default``, or an *absent
     optional* that a consumer's input default may stand in for (see
     ``docs/argo-compatibility.md``).
-``nodes``, ``timers``, ``launcher``, ``pods``, ``persister``
+``nodes``, ``timers``, ``launcher``, ``pods``, ``pod_patch``, ``persister``
     A run's state by what it is about: the node table (nodes, names, owners, links,
     what changed), timers (wake-ups posted to the run's queue), the leaf launcher (hook
     calls before a leaf starts, executor starts, cancels and results, ``max_running_nodes``,
     ``spec.parallelism``), the pod ``pod.preCreate`` sees and the executor's processes
-    built from it, the persister (every changed node in one ``put_nodes``, then
+    built from it (a ``podSpecPatch`` merged onto its containers), the persister (every changed node in one ``put_nodes``, then
     the workflow record, then events: persist, then notify).
 ``run``
     :class:`~.run.WorkflowRun`, the coordinator of one workflow's scheduling passes.
@@ -84,8 +84,8 @@ Where this differs from Argo (on purpose or not yet done):
   nodes are stored as several records so none passes NATS's max payload.
 - ``failFast`` DAGs stop *starting* tasks once a target task's branch failed, and
   finish when the running ones end (Argo marks the DAG failed at once). A template's
-  own ``failFast: true`` counts its direct children only (Argo counts every failed
-  pod under the template's boundary, retry attempts included).
+  own ``failFast: true`` counts its children and their failed retry attempts, as Argo
+  counts the failed nodes of the template's boundary.
 - A node created and started in the same pass is first persisted (and reported) as
   Running, not Pending then Running.
 - Daemons are "ready" as soon as their process starts (no readiness probe).
@@ -109,5 +109,7 @@ Where this differs from Argo (on purpose or not yet done):
   executor, as one Pod node (no per-container child nodes).
 - Synchronization locks live in the controller (no database-backed locks).
 - Not supported yet:
-  ``resource``/``data`` templates (nodes end in Error saying so), ``podSpecPatch``.
+  ``resource``/``data`` templates (nodes end in Error saying so), the pod-level
+  fields of a ``podSpecPatch`` (its containers are merged: :mod:`.pod_patch`).
+  ``hookbus lint`` warns about each (``argo/lint_unsupported``).
 """

@@ -21,7 +21,7 @@ from .model import OMITTED, SKIPPED
 from .scope import format_value
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Iterable, Mapping, Sequence
 
     from .model import Node
     from .scheduler import ExecCtx, Scheduler
@@ -77,3 +77,15 @@ def producer_scope(run: Scheduler, step: Mapping[str, Any], ctx: ExecCtx, prefix
     if not did_not_run(node):
         return {}
     return skipped_outputs_scope(prefix, node, run.declared_outputs(step, ctx))
+
+
+def loop_scope(run: Scheduler, step: Mapping[str, Any], ctx: ExecCtx, prefix: str, nodes: Sequence[Node]) -> dict[str, str]:
+    """The declared outputs of a loop (withItems/withParam/withSequence) none of whose items
+    ran: each ``<prefix>.outputs.parameters.<name>`` is an absent optional.
+
+    The lists of what ran (``outputs.parameters``, ``outputs.result``) stay ``[]`` as Argo
+    aggregates them; a value of a name no item produced is absent, as for a Skipped producer.
+    """
+    if not nodes or not all(did_not_run(n) for n in nodes):
+        return {}
+    return {f"{prefix}.outputs.parameters.{decl['name']}": ABSENT for decl in run.declared_outputs(step, ctx)}

@@ -41,9 +41,9 @@ def apply_command(run: CommandHost, cmd: Command) -> Any:
         run.spec["suspend"] = True
         run.persister.workflow_dirty = True
     elif cmd.op == "resume":
+        run.suspends.resume_all()  # first: a refused resume changes nothing
         run.spec.pop("suspend", None)
         run.persister.workflow_dirty = True
-        run.suspends.resume_all()
     elif cmd.op in ("stop", "terminate"):
         if run.phase in DONE:
             return None

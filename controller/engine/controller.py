@@ -27,6 +27,7 @@ from ..argo.manifest import (
     resolve_workflow,
     workflow_name,
 )
+from ..argo.refs import UnresolvedReference, is_reference_error, unresolved_reference
 from .clock import SystemClock
 from .env import RunEnv
 from .hooks import NullEvents, NullHooks
@@ -51,6 +52,7 @@ from .run import WORKFLOW_DONE, WorkflowRun
 from .scheduler import MaxDepthExceeded
 from .snapshot import SNAPSHOT_SLICE
 from .warnings import set_warnings
+from .workflow_scope import WorkflowScope
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Iterable, Mapping
@@ -208,12 +210,19 @@ class Controller:
         Invalid manifests raise :class:`ManifestError` and store nothing. A workflow a
         ``workflow.preOperate`` plugin rejects is stored as Failed at once, with the
         plugin's message, and nothing of it runs (as Argo fails a workflow its
-        controller finds invalid); check the phase of :meth:`get`.
+        controller finds invalid); check the phase of :meth:`get`. So is a workflow whose
+        ``workflowTemplateRef`` (Error) or a step's ``templateRef`` (Failed, ``invalid
+        spec: ...``) names a template that is not in *bundle*, as Argo's controller ends it.
         """
         bundle = bundle or Bundle()
         errors = lint_workflow(workflow, bundle)
+        unresolved = unresolved_reference(workflow, bundle) if isinstance(workflow, dict) else None
+        if unresolved is not None:  # Argo runs nothing of it, and ends it as below
+            errors = [e for e in errors if not is_reference_error(e.path)]
         if errors:
             raise ManifestError(errors)
+        if unresolved is not None:
+            return await self._record_unresolved(workflow, unresolved)
         resolved = resolve_workflow(workflow, bundle)
         meta = resolved.setdefault("metadata", {})
         meta["name"] = workflow_name(resolved)
@@ -255,6 +264,9 @@ class Controller:
             # Like a workflow Argo's controller finds invalid: it exists, failed, and never ran.
             now = timestamp(self.clock.now())
             status.update(phase=FAILED, message=rejection, startedAt=now, finishedAt=now, progress="0/0")
+        if resolved["spec"].get("workflowMetadata") and rejection is None:
+            # sets the labels on the record, so plugins and events see them from the start
+            WorkflowScope(resolved, key.namespace, {}, {k: {"data": d.get("data") or {}} for k, d in bundle.config_maps.items()}, None)
         stored = self._stored_templates(resolved, bundle)
         if stored:
             status["storedTemplates"] = stored
@@ -277,6 +289,33 @@ class Controller:
             return key
         self._reactor.post(key, Start())
         log.info("workflow submitted", workflow=key.name, namespace=key.namespace)
+        return key
+
+    async def _record_unresolved(self, workflow: JSON, unresolved: UnresolvedReference) -> WorkflowKey:
+        """Store *workflow* ended as Argo's controller ends one whose template references
+        do not resolve (see :mod:`..argo.refs`): nothing of it runs."""
+        recorded = copy.deepcopy(workflow)
+        meta = recorded.setdefault("metadata", {})
+        meta["name"] = workflow_name(recorded)
+        meta.pop("generateName", None)
+        meta.setdefault("namespace", self.settings.namespace)
+        meta["uid"] = str(uuid.uuid4())
+        now = timestamp(self.clock.now())
+        meta["creationTimestamp"] = now
+        key = _key_of(recorded)
+        self._check_new(key)
+        recorded["status"] = {
+            "phase": unresolved.phase,
+            "message": unresolved.message,
+            "startedAt": now,
+            "finishedAt": now,
+            "progress": "0/0",
+        }
+        revision = await self.store.put_workflow(key, recorded, 0)
+        run = self._make_run(key, recorded, {}, revision)
+        self._runs[key] = run
+        log.info("workflow references a missing template", workflow=key.name, namespace=key.namespace, reason=unresolved.message)
+        await self.events.workflow_phase(run.info, unresolved.phase, unresolved.message)
         return key
 
     def _check_new(self, key: WorkflowKey) -> None:

@@ -9,6 +9,7 @@ rebuilds a workflow's state after a restart.
 from __future__ import annotations
 
 import json
+import time
 from collections import ChainMap
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
@@ -37,6 +38,11 @@ if TYPE_CHECKING:
     from .scheduler import ExecCtx, Scheduler
 
 Scope = Mapping[str, Any]
+PASS_SLICE = 0.25
+"""Seconds of wall time one group frame spends starting children in one pass (besides the
+pass's node budget): a workflow whose children are slow to start (expressions near their
+evaluation budget) yields the event loop to other workflows between passes."""
+
 FAIL_FAST_MESSAGE = "template has failed or errored children and failFast enabled"
 """Argo's message on a steps/DAG template with ``failFast: true`` (and its step group) once a child failed."""
 Thunk = Callable[["GroupFrame"], object]
@@ -51,19 +57,27 @@ def continues_on(step: Mapping[str, Any], phase: str) -> bool:
 
 
 def expand(step: Mapping[str, Any], scope: Scope) -> list[Any] | None:
-    """The items of a ``withItems`` / ``withParam`` / ``withSequence`` step, or ``None`` (no loop)."""
+    """The items of a ``withItems`` / ``withParam`` / ``withSequence`` step, or ``None`` (no loop).
+
+    An item that cannot be one (``null``) raises :class:`~..argo.names.LoopError`."""
     if step.get("withItems") is not None:
-        return list(substitute(step["withItems"], scope, strict=False))
+        return _valid_items(list(substitute(step["withItems"], scope, strict=False)), "withItems")
     if step.get("withParam") is not None:
         value = substitute(step["withParam"], scope, strict=False)
         absent.check(value, "withParam")
         if isinstance(value, list):
-            return value
-        return json_list(str(value), "withParam")
+            return _valid_items(value, "withParam")
+        return _valid_items(json_list(str(value), "withParam"), "withParam")
     if step.get("withSequence") is not None:
         seq = substitute(step["withSequence"], scope, strict=False)
         return list(names.expand_sequence(seq))
     return None
+
+
+def _valid_items(items: list[Any], kind: str) -> list[Any]:
+    if any(item is None for item in items):
+        raise names.LoopError(f"{kind}: null is not a valid item (expected string, number, list, or map)")
+    return items
 
 
 def evaluate_when(run: Scheduler, step: Mapping[str, Any], scope: Scope) -> tuple[bool, str]:
@@ -116,6 +130,7 @@ class GroupFrame:
         """Per child, in order: (node name, step name, expanded)."""
         self._budget_pass = -1
         self._budget = 0
+        self._slice_ends = 0.0
         self._refill_queued = False
 
     def add(self, name: str, step_name: str, expanded: bool, thunk: Thunk) -> None:
@@ -148,10 +163,13 @@ class GroupFrame:
         # At most the pass's budget of children start in one pass: a fan-out of 100,000
         # starts in slices, so no pass holds the event loop for long while other
         # workflows wait for their passes (see ControllerSettings.max_nodes_per_pass).
+        # Children that are slow to start (expressions near their 2 s budget) are also
+        # bounded by wall time: past PASS_SLICE seconds the rest waits for the next pass.
         if self._budget_pass != self.run.pass_no:
             self._budget_pass, self._budget = self.run.pass_no, self.run.pass_budget
+            self._slice_ends = time.monotonic() + PASS_SLICE
         while not self.stopping and self.next < len(self.thunks) and (self.limit is None or self.active < self.limit):
-            if self._budget <= 0:  # this pass started enough: go on in the next one
+            if self._budget <= 0 or time.monotonic() > self._slice_ends:  # enough for this pass: go on in the next one
                 if not self._refill_queued:
                     self._refill_queued = True
                     self.run.soon(self._refill)
@@ -240,7 +258,7 @@ class StepsFrame:
         self.tmpl = tmpl
         self.local: dict[str, Any] = {}
         self.scope: Scope = ChainMap(self.local, scope)  # type: ignore[arg-type]
-        self.ctx = ctx.inner(node.id)
+        self.ctx = ctx.inner(node.id, fail_fast=tmpl.get("failFast") is True)
         self.groups: list[list[dict[str, Any]]] = [
             g if isinstance(g, list) else [g] for g in (tmpl.get("steps") or [])
         ]
@@ -316,6 +334,9 @@ class StepsFrame:
             prefix = f"steps.{step_name}"
             if step_name in expanded:
                 self.local.update(aggregate_scope(prefix, nodes))
+                if all(absent.did_not_run(n) for n in nodes):
+                    step = next(s for s in self.groups[self.index] if s["name"] == step_name)
+                    self.local.update(absent.loop_scope(self.run, step, self.ctx, prefix, nodes))
             else:
                 self.local.update(node_scope(prefix, nodes[0]))
                 if absent.did_not_run(nodes[0]):
@@ -386,20 +407,27 @@ class DagFrame:
         self.tmpl = tmpl
         self.local: dict[str, Any] = {}
         self.scope: Scope = ChainMap(self.local, scope)  # type: ignore[arg-type]
-        self.ctx = ctx.inner(node.id)
+        self.ctx = ctx.inner(node.id, fail_fast=tmpl.get("failFast") is True)
         dag = tmpl.get("dag") or {}
         self.tasks: dict[str, dict[str, Any]] = {t["name"]: t for t in dag.get("tasks") or []}
         self.fail_fast = dag.get("failFast") is not False
         self.template_fail_fast = tmpl.get("failFast") is True
         """The template's own ``failFast: true`` (not ``dag.failFast``): Argo's failFast message."""
         self.stopping = False
-        self.limit = _int_or_none(tmpl.get("parallelism"))
+        limit = _int_or_none(tmpl.get("parallelism"))
+        self.limit = limit if limit and limit > 0 else None  # 0 or less: no limit, as Argo's HasParallelism
         self.deps: dict[str, list[str]] = {}
         self.depends: dict[str, Any] = {}
+        self.invalid = ""
+        """Why the DAG cannot run (a ``depends`` that does not parse): it ends Error at start."""
         for name, task in self.tasks.items():
-            text, dep_names = self._depends_text(task)
+            try:
+                text, dep_names = self._depends_text(task)
+                self.depends[name] = parse_depends(text) if text else None
+            except ArgoError as exc:
+                self.invalid = self.invalid or f"tasks.{name}: {exc}"
+                dep_names, self.depends[name] = [], None
             self.deps[name] = dep_names
-            self.depends[name] = parse_depends(text) if text else None
         targets = self._targets(dag)
         self.active_tasks = targets
         self.dependants: dict[str, list[str]] = {n: [] for n in self.tasks}
@@ -457,6 +485,9 @@ class DagFrame:
         return [n for n in self.tasks if n in self.active_tasks and not self.dependants[n]]
 
     def start(self) -> None:
+        if self.invalid:
+            self.run.finish(self.node, ERROR, self.invalid)
+            return
         roots = [n for n in self.tasks if n in self.active_tasks and not self.deps[n]]
         for name in roots:
             self._decide(name)
@@ -558,6 +589,7 @@ class DagFrame:
             kids = frame.children() if frame is not None else []
             self.states[name] = TaskState(phase=node.phase, group=True, children_phases=tuple(k.phase for k in kids))
             self.local.update(aggregate_scope(f"tasks.{name}", kids))
+            self.local.update(absent.loop_scope(self.run, self.tasks[name], self.ctx, f"tasks.{name}", kids))
             self.local[f"tasks.{name}.status"] = node.phase
             self.local[f"tasks.{name}.id"] = node.id
         else:

@@ -29,6 +29,7 @@ from .container_set import container_set_spec
 from .hooks import ALLOW, CONTINUE, KEEP, NodeItem, PluginItem, PodDecision, PodItem, Verdict
 from .http_template import run_http
 from .model import ERROR, FAILED, FULFILLED, RETRIES_FIELD, RUNNING, SUCCEEDED, Node, public_node
+from .pod_patch import apply_pod_spec_patch
 from .pods import apply_pod, pod_metadata, pod_of, process_spec
 from .refs import EnvRefs, workflow_secrets
 from .resolver import Memo, memo_store
@@ -43,7 +44,7 @@ from .templates import (
     pod_dict,
 )
 from .volumes import node_mounts
-from .warnings import add_warnings
+from .warnings import MAX_NODE_WARNINGS, add_warnings, note_dropped
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -103,6 +104,16 @@ class LeafHost(Protocol):
     def workflow_changed(self) -> None: ...
 
 
+def _output_values(outputs: JSON, scope: Mapping[str, Any]) -> JSON:
+    """*outputs* with each parameter's ``value`` substituted (``{{inputs.parameters.x}}``),
+    as Argo substitutes a template's outputs with its inputs before it runs."""
+    params = outputs.get("parameters")
+    if not params or not any("value" in p for p in params):
+        return outputs
+    values = [{**p, "value": substitute(p["value"], scope, strict=False)} if "value" in p else p for p in params]
+    return {**outputs, "parameters": values}
+
+
 class LeafLauncher:
     """The leaves of one run: queued, held, running, and what their hooks said."""
 
@@ -153,6 +164,8 @@ class LeafLauncher:
         """Secret values plugins resolved: substituted into processes, redacted from status."""
         self.daemons: dict[str, str] = {}
         """Running daemon nodes and the boundary that ends them."""
+        self.node_warnings: int | None = None
+        """Plugin warnings kept on this workflow's nodes (counted when first needed)."""
         self.verdicts: list[Verdict] = []
         """Plugin verdicts of this pass, announced once it is persisted."""
 
@@ -183,7 +196,8 @@ class LeafLauncher:
         )
         try:
             body = substitute({k: v for k, v in tmpl.items() if k != "outputs"}, leaf_scope, strict=False)
-            body["outputs"] = key_artifacts.resolve_output_keys(tmpl.get("outputs") or {}, leaf_scope)
+            body["outputs"] = _output_values(key_artifacts.resolve_output_keys(tmpl.get("outputs") or {}, leaf_scope), leaf_scope)
+            body = apply_pod_spec_patch(body, self.host.spec, leaf_scope)
         except (ArgoError, ValueError) as exc:
             self.host.finish(node, ERROR, str(exc))
             return None
@@ -341,11 +355,20 @@ class LeafLauncher:
         return out
 
     def note_warnings(self, node: Node, warnings: Sequence[str]) -> None:
-        """Keep plugin *warnings* about *node* on it, and each distinct text on the workflow."""
+        """Keep plugin *warnings* about *node* on it, and each distinct text on the workflow;
+        past :data:`MAX_NODE_WARNINGS` in the workflow's nodes, count them as dropped."""
         extra = node.extra or {}
         kept = list(extra.get("warnings") or ())
         new = [w for w in warnings if w not in kept]
+        if self.node_warnings is None:  # counted once (after a restart, from the stored nodes)
+            self.node_warnings = sum(len((n.extra or {}).get("warnings") or ()) for n in self.table.nodes.values())
+        room = max(MAX_NODE_WARNINGS - self.node_warnings, 0)
+        if len(new) > room:
+            note_dropped(self.host.wf, len(new) - room)
+            self.host.workflow_changed()
+            new = new[:room]
         if new:
+            self.node_warnings += len(new)
             node.extra = {**extra, "warnings": kept + new}
             self.table.touch(node)
         if add_warnings(self.host.wf, warnings):

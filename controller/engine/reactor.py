@@ -32,8 +32,14 @@ class Reactor(Generic[K, E]):
         *,
         limit: int,
         batch: int | Callable[[K], int],
+        slow_pass: float = 0.25,
+        pause: float = 0.01,
     ) -> None:
-        """*batch*: events handed to one pass, or a function giving it per key and pass."""
+        """*batch*: events handed to one pass, or a function giving it per key and pass.
+
+        After a pass longer than *slow_pass* seconds (its work held the event loop), the
+        worker waits *pause* seconds before its next one, so other workflows' passes and
+        their executors' results get more than one turn of the loop in between."""
         self._handler = handler
         self._batch: Callable[[K], int]
         self._limit = asyncio.Semaphore(limit)
@@ -42,6 +48,8 @@ class Reactor(Generic[K, E]):
         else:
             fixed = batch
             self._batch = lambda _key: fixed
+        self._slow_pass = slow_pass
+        self._pause = pause
         self._queues: dict[K, deque[E]] = {}
         self._workers: dict[K, asyncio.Task[None]] = {}
         self._closed = False
@@ -65,16 +73,19 @@ class Reactor(Generic[K, E]):
         try:
             async with self._limit:
                 queue = self._queues[key]
+                loop = asyncio.get_running_loop()
                 while queue:
                     size = max(1, self._batch(key))
                     batch = [queue.popleft() for _ in range(min(len(queue), size))]
+                    started = loop.time()
                     try:
                         await self._handler(key, batch)
                     except asyncio.CancelledError:
                         raise
                     except Exception:
                         log.exception("workflow pass failed", workflow=str(key))
-                    await asyncio.sleep(0)  # let other workflows' passes in between
+                    # let other workflows' passes in between (for a while after a long pass)
+                    await asyncio.sleep(self._pause if loop.time() - started > self._slow_pass else 0)
         finally:
             if self._workers.get(key) is asyncio.current_task():
                 del self._workers[key]

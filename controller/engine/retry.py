@@ -74,6 +74,10 @@ class RetryFrame:
         if run.lookup(f"{node.name}({self.attempt})") is not None:
             self._run_attempt()  # adopted after a restart: the decision was made before
             return
+        if self.ctx.fail_fast:  # Argo's failFast counts the failed attempt: no more attempts
+            node.outputs = child.outputs
+            run.finish(node, child.phase, child.message)
+            return
         try:
             verdict = self._decide(child)
         except RetryStrategyError as exc:

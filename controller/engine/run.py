@@ -474,6 +474,8 @@ class WorkflowRun:
         self.started = True
         if self.phase in WORKFLOW_DONE:
             return
+        if self.scope.failure is not None:  # a global parameter Argo cannot set: nothing runs
+            return self._set_workflow_phase(*self.scope.failure)
         if not self.sync.admit_workflow():
             self.started = False  # started again once its locks are held
             return

@@ -42,16 +42,19 @@ class ExecCtx:
     """Templates nested around this one (a template's children are one deeper)."""
     hooked: bool = False
     """Run by a lifecycle hook or an exit handler (Argo's ``nodeFlag.hooked``)."""
+    fail_fast: bool = False
+    """The boundary's template has ``failFast: true``: as Argo counts every failed pod in
+    the boundary, a failed retry attempt stops its Retry node from trying again."""
 
-    def inner(self, boundary_id: str) -> ExecCtx:
-        return ExecCtx(boundary_id, self.owner, self.on_exit, None, self.depth + 1)
+    def inner(self, boundary_id: str, *, fail_fast: bool = False) -> ExecCtx:
+        return ExecCtx(boundary_id, self.owner, self.on_exit, None, self.depth + 1, fail_fast=fail_fast)
 
     def hook(self, boundary_id: str) -> ExecCtx:
         """The context of a hook or exit handler of a node inside *boundary_id*."""
         return ExecCtx(boundary_id, self.owner, self.on_exit, None, self.depth + 1, hooked=True)
 
     def attempt(self, number: int) -> ExecCtx:
-        return ExecCtx(self.boundary_id, self.owner, self.on_exit, number, self.depth, self.hooked)
+        return ExecCtx(self.boundary_id, self.owner, self.on_exit, number, self.depth, self.hooked, fail_fast=self.fail_fast)
 
     def node_flag(self) -> dict[str, bool] | None:
         """Argo's ``nodeFlag`` of the node this context creates (``None``: no flag)."""

@@ -65,6 +65,14 @@ class Suspends:
         self.run.finish(node, SUCCEEDED, outputs={"parameters": params} if params else None)
 
     def resume_all(self) -> None:
+        """Resume every waiting node, or none: as Argo's ``ResumeWorkflow``, a resume is
+        refused (:class:`ValueError`) while a waiting node has an output parameter to be
+        ``supplied`` that has no ``default``."""
+        for tmpl in self._waiting.values():
+            for decl in (tmpl.get("outputs") or {}).get("parameters") or []:
+                value_from = decl.get("valueFrom") or {}
+                if value_from.get("supplied") is not None and "default" not in value_from:
+                    raise ValueError(f"raw output parameter '{decl['name']}' has not been set and does not have a default value")
         for node_id in list(self._waiting):
             self.resume(node_id)
 

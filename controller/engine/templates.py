@@ -43,6 +43,16 @@ def stored_template_key(ref: Mapping[str, Any]) -> str:
     return f"{scope}/{ref.get('name', '')}/{ref.get('template', '')}"
 
 
+def _from_config_map(name: str, value_from: Mapping[str, Any], config_map: Any) -> Any:
+    """An input parameter's value from ``valueFrom.configMapKeyRef`` (its ``default`` when
+    the key is missing), or Argo's error naming the parameter."""
+    ref = value_from["configMapKeyRef"]
+    try:
+        return config_map(ref.get("name", ""), ref.get("key", ""), bool(ref.get("optional")), value_from.get("default"))
+    except TemplateError as exc:
+        raise TemplateError(f"unable to retrieve inputs.parameters.{name} from ConfigMap: {exc}") from None
+
+
 def bind_inputs(
     tmpl: Mapping[str, Any],
     arguments: Mapping[str, Any] | None,
@@ -52,7 +62,7 @@ def bind_inputs(
     """The node's ``inputs``: each declared input parameter with its value.
 
     Argument value first, then the template's ``value``/``default``, then
-    ``valueFrom.configMapKeyRef`` (via *config_map(name, key, optional)*). A parameter
+    ``valueFrom.configMapKeyRef`` (via *config_map(name, key, optional, default)*). A parameter
     with none of them raises :class:`TemplateError` (``inputs.parameters.x was not supplied``).
     An argument that is exactly an absent optional (:mod:`.absent`) counts as not supplied;
     one that contains it within other text is an error.
@@ -74,15 +84,13 @@ def bind_inputs(
         if arg is not None and "value" in arg:
             value = arg["value"]
         elif arg is not None and (arg.get("valueFrom") or {}).get("configMapKeyRef") and config_map:
-            ref = arg["valueFrom"]["configMapKeyRef"]
-            value = config_map(ref["name"], ref["key"], bool(ref.get("optional")))
+            value = _from_config_map(name, arg["valueFrom"], config_map)
+        elif (decl.get("valueFrom") or {}).get("configMapKeyRef") and config_map:
+            value = _from_config_map(name, decl["valueFrom"], config_map)
         elif "value" in decl:
             value = decl["value"]
         elif "default" in decl:
             value = decl["default"]
-        elif (decl.get("valueFrom") or {}).get("configMapKeyRef") and config_map:
-            ref = decl["valueFrom"]["configMapKeyRef"]
-            value = config_map(ref["name"], ref["key"], bool(ref.get("optional")))
         if value is None:
             raise TemplateError(f"inputs.parameters.{name} was not supplied")
         text = format_value(value)

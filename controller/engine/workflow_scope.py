@@ -11,8 +11,11 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from ..argo.errors import ArgoError
-from ..argo.substitute import substitute
+from ..argo.errors import ArgoError, ExpressionError
+from ..argo.expr import argo_env, compile_expression
+from ..argo.names import label_value_problem
+from ..argo.substitute import nested_env, substitute
+from ..argo.types import Phase
 from . import absent, key_artifacts
 from .scope import artifact_ref, format_value
 from .templates import (
@@ -50,6 +53,9 @@ class WorkflowScope:
         self.config_maps = dict(config_maps)
         self.volume_root = volume_root
         self.globals: dict[str, Any] = {}
+        self.failure: tuple[Phase, str] | None = None
+        """Why the workflow cannot start (a global parameter Argo cannot set): the phase
+        and message it ends with."""
         self._repository: dict[str, str | StoredArtifact] | None = None
         self._build_globals()
 
@@ -64,17 +70,15 @@ class WorkflowScope:
         g["workflow.creationTimestamp"] = str(meta.get("creationTimestamp", ""))
         g["workflow.mainEntrypoint"] = str(spec.get("entrypoint", ""))
         g["workflow.priority"] = str(spec.get("priority", 0))
-        params = (spec.get("arguments") or {}).get("parameters") or []
         plist = []
-        for p in params:
-            value = p.get("value")
-            if value is None and (p.get("valueFrom") or {}).get("configMapKeyRef"):
-                ref = p["valueFrom"]["configMapKeyRef"]
-                value = self.config_map(ref["name"], ref["key"], bool(ref.get("optional")))
+        for p in (spec.get("arguments") or {}).get("parameters") or []:
+            value = self._global_parameter(p)
             if value is not None:
                 g[f"workflow.parameters.{p['name']}"] = format_value(value)
                 plist.append({"name": p["name"], "value": format_value(value)})
         g["workflow.parameters"] = g["workflow.parameters.json"] = json.dumps(plist, separators=(",", ":"))
+        if spec.get("workflowMetadata"):
+            self._workflow_metadata(spec["workflowMetadata"], meta)
         for kind in ("labels", "annotations"):
             values = meta.get(kind) or {}
             for k, v in values.items():
@@ -82,6 +86,68 @@ class WorkflowScope:
             g[f"workflow.{kind}"] = g[f"workflow.{kind}.json"] = json.dumps(values, separators=(",", ":"))
         for p in (self.wf["status"].get("outputs") or {}).get("parameters") or []:
             g[f"workflow.outputs.parameters.{p['name']}"] = p["value"]
+
+    def _global_parameter(self, param: JSON) -> Any:
+        """A workflow argument's value, as Argo's ``setGlobalParameters`` sets it: its
+        ``value`` (an expression in it evaluated over the globals set so far), or its
+        ConfigMap key (the ``default`` when the key is missing). What Argo refuses is kept
+        in :attr:`failure`, the first problem only."""
+        value = param.get("value")
+        value_from = param.get("valueFrom") or {}
+        try:
+            if value is None and value_from.get("configMapKeyRef"):
+                ref = value_from["configMapKeyRef"]
+                name, key = str(ref.get("name") or ""), str(ref.get("key") or "")
+                try:
+                    return self.config_map(name, key, bool(ref.get("optional")), value_from.get("default"))
+                except TemplateError as exc:
+                    message = (
+                        f"failed to set global parameters: failed to set global parameter {param.get('name')} "
+                        f"from configmap with name {name} and key {key}: {exc}"
+                    )
+                    self.failure = self.failure or (Phase.FAILED, message)
+                    return None
+            if isinstance(value, str) and "{{=" in value:
+                return substitute(value, self.globals, strict=False)
+        except (ArgoError, ValueError) as exc:
+            self.failure = self.failure or (Phase.ERROR, str(exc))
+            return None
+        return value
+
+    def _workflow_metadata(self, wanted: Any, meta: JSON) -> None:
+        """Set ``spec.workflowMetadata`` on the workflow's own metadata, as Argo's
+        ``updateWorkflowMetadata``: ``labels`` and ``annotations`` (with the workflow's
+        variables substituted), then each ``labelsFrom`` expression, which must give a
+        valid label value. A failure ends the workflow Error (:attr:`failure`)."""
+        if not isinstance(wanted, dict):
+            return
+        labels = meta.setdefault("labels", {})
+        annotations = meta.setdefault("annotations", {})
+        try:
+            for name, value in (wanted.get("labels") or {}).items():
+                text = format_value(substitute(value, self.globals, strict=False))
+                if problem := label_value_problem(text):
+                    raise TemplateError(f"invalid label value {text!r} for label {name!r}: {problem}")
+                labels[name] = text
+            for name, value in (wanted.get("annotations") or {}).items():
+                annotations[name] = format_value(substitute(value, self.globals, strict=False))
+            env = argo_env(nested_env(self.globals))
+            for name, source in (wanted.get("labelsFrom") or {}).items():
+                expression = str((source or {}).get("expression", ""))
+                try:
+                    result = compile_expression(expression).evaluate(env)
+                except ExpressionError as exc:
+                    raise TemplateError(f'failed to evaluate label "{name}" expression "{expression}": {exc}') from None
+                if not isinstance(result, str):
+                    raise TemplateError(
+                        f'failed to evaluate label "{name}" expression "{expression}" evaluated to '
+                        f"{type(result).__name__} but must be a string"
+                    )
+                if problem := label_value_problem(result):
+                    raise TemplateError(f"invalid label value {result!r} for label {name!r} and expression {expression!r}: {problem}")
+                labels[name] = result
+        except (ArgoError, ValueError) as exc:
+            self.failure = self.failure or (Phase.ERROR, str(exc))
 
     def entry_arguments(self) -> JSON:
         """The arguments the entrypoint runs with: the workflow's parameters (resolved) and artifacts."""
@@ -98,13 +164,30 @@ class WorkflowScope:
         """The ConfigMap *name* of the workflow's namespace (or given without one)."""
         return self.config_maps.get((self.namespace, name)) or self.config_maps.get(("", name))
 
-    def config_map(self, name: str, key: str, optional: bool) -> str | None:
-        data = (self.config_map_doc(name) or {}).get("data") or {}
+    def config_map(self, name: str, key: str, optional: bool, default: Any = None) -> str | None:
+        """The value of *key* in ConfigMap *name* (``configMapKeyRef``); *name* and *key*
+        may use the workflow's globals (``{{workflow.parameters.cm}}``).
+
+        A missing ConfigMap or key gives *default* when there is one, ``None`` when
+        *optional*, else :class:`TemplateError` with Argo's message."""
+        try:
+            name, key = (format_value(substitute(v, self.globals)) if "{{" in v else v for v in (str(name), str(key)))
+        except ArgoError as exc:
+            raise TemplateError(f"failed to substitute configMapKeyRef: {exc}") from None
+        doc = self.config_map_doc(name)
+        data = (doc or {}).get("data") or {}
         if key in data:
             return format_value(data[key])
+        if default is not None:
+            return format_value(default)
         if optional:
             return None
-        raise TemplateError(f'ConfigMap "{name}" key "{key}" not found')
+        if doc is None:
+            raise TemplateError(
+                f"ConfigMap '{name}' does not exist. Please make sure it has the label "
+                "workflows.argoproj.io/configmap-type: Parameter to be detectable by the controller"
+            )
+        raise TemplateError(f"ConfigMap '{name}' does not have the key '{key}'")
 
     def artifact_data(self, ref: str) -> str | StoredArtifact | None:
         """The content (or host copy) behind an artifact reference (``{{steps.X.outputs.artifacts.Y}}``)."""

@@ -9,6 +9,7 @@ leaves them in place when unresolved tags are allowed.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -121,10 +122,32 @@ def test_strict_invalid_expression_raises_expression_error() -> None:
 
 
 def test_non_strict_leaves_unresolved_tags_untouched() -> None:
-    text = "a {{inputs.parameters.nope}} b {{=steps.missing.outputs.result}} c {{=1 +}} {{workflow.name}}"
+    text = "a {{inputs.parameters.nope}} b {{=steps.missing.outputs.result}} c {{workflow.name}}"
     assert substitute_string(text, SCOPE, strict=False) == (
-        "a {{inputs.parameters.nope}} b {{=steps.missing.outputs.result}} c {{=1 +}} wf-abc12"
+        "a {{inputs.parameters.nope}} b {{=steps.missing.outputs.result}} c wf-abc12"
     )
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("c {{=1 +}}", "invalid expression '1 +'"),
+        ("{{=nosuch(1)}}", "failed to evaluate expression 'nosuch(1)': unknown function nosuch()"),
+        ('{{=asInt("x")}}', "failed to evaluate expression 'asInt(\"x\")'"),
+        ("{{=1.0 / 0}}", "failed to evaluate expression '1.0 / 0'"),
+    ],
+)
+def test_a_failing_expression_fails_even_when_not_strict(text: str, message: str) -> None:
+    """As Argo: only a variable that is not known yet leaves an expression as written."""
+    for strict in (False, True):
+        with pytest.raises(ExpressionError, match=re.escape(message)):
+            substitute_string(text, SCOPE, strict=strict)
+
+
+def test_non_strict_leaves_an_expression_over_a_pending_placeholder() -> None:
+    scope = {"inputs.parameters.n": "{{steps.a.outputs.result}}"}
+    text = "{{=asInt(inputs.parameters.n) + 1}}"
+    assert substitute_string(text, scope, strict=False) == text
 
 
 def test_none_value_counts_as_unresolved() -> None:

@@ -259,3 +259,18 @@ def test_run_keeps_its_store_to_itself_whatever_the_environment_names(
     assert cli.main(["run", str(hello), "--executor", "simulate", "-o", "name"]) == cli.EXIT_OK
     assert capsys.readouterr().out.strip().startswith("hello-world")
     assert not (tmp_path / "server-store").exists(), "a run never writes to a server's store"
+
+
+def test_lint_warns_about_unsupported_fields_and_still_passes(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    manifest = tmp_path / "sync.yaml"
+    manifest.write_text(
+        "apiVersion: argoproj.io/v1alpha1\nkind: Workflow\nmetadata: {name: sync}\n"
+        "spec:\n  entrypoint: a\n  synchronization: {mutexes: [{name: m}]}\n"
+        "  templates:\n  - {name: a, container: {image: alpine}}\n"
+    )
+    assert cli.main(["lint", str(manifest)]) == 0
+    out = capsys.readouterr().out
+    assert f"⚠ {manifest}: Workflow 'sync': spec.synchronization: not supported yet" in out
+    assert out.rstrip().endswith("✔ no linting errors found!")

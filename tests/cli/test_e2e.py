@@ -150,6 +150,19 @@ async def test_run_invalid_workflow_exits_2_with_lint_messages(tmp_path: Path) -
     assert (code, out.strip()) == (0, "✔ no linting errors found!")
 
 
+async def test_run_missing_workflow_template_ends_error_and_exits_1(tmp_path: Path) -> None:
+    manifest = tmp_path / "ref.yaml"
+    manifest.write_text(
+        "apiVersion: argoproj.io/v1alpha1\nkind: Workflow\nmetadata: {name: by-ref}\n"
+        "spec:\n  workflowTemplateRef: {name: greeter}\n"
+    )
+    code, out, err = await hookbus("run", str(manifest))
+    assert code == 1, err
+    assert "Status:              Error" in out
+    assert 'workflowtemplate.argoproj.io "greeter" not found' in out
+    assert "Warning:" in err and "greeter" in err, "lint's finding is shown before the run"
+
+
 async def test_run_missing_file_and_bad_parameter_exit_2(tmp_path: Path) -> None:
     code, _out, err = await hookbus("run", str(tmp_path / "nope.yaml"))
     assert code == 2
@@ -556,6 +569,28 @@ async def test_resume_a_suspend_node(server: str, tmp_path: Path) -> None:
     assert out.strip().endswith(": released")
 
 
+async def test_resume_refused_while_a_supplied_output_is_unset(server: str, tmp_path: Path) -> None:
+    env = {"HOOKBUS_NATS_URL": server}
+    manifest = APPROVAL.replace(
+        "  - name: approve\n    suspend: {}\n",
+        "  - name: approve\n    suspend: {}\n    outputs: {parameters: [{name: answer, valueFrom: {supplied: {}}}]}\n",
+    )
+    assert "supplied" in manifest
+    (tmp_path / "approval.yaml").write_text(manifest)
+    assert (await hookbus("submit", str(tmp_path / "approval.yaml"), env=env))[0] == 0
+
+    async def waiting() -> bool:
+        _code, out, _err = await hookbus("get", "approval", "-o", "json", env=env)
+        nodes = json.loads(out)["status"].get("nodes", {}).values()
+        return any(n.get("type") == "Suspend" and n.get("phase") == "Running" for n in nodes)
+
+    await wait_for(waiting, timeout=30, interval=0.2, what="the suspend node to wait")
+    code, _out, err = await hookbus("resume", "approval", env=env)
+    assert code != 0
+    assert "raw output parameter 'answer' has not been set and does not have a default value" in err
+    assert (await hookbus("terminate", "approval", env=env))[0] == 0
+
+
 async def test_submit_sends_the_templates_a_workflow_refers_to(server: str, tmp_path: Path) -> None:
     templates = tmp_path / "templates.yaml"
     templates.write_text(
@@ -570,9 +605,11 @@ async def test_submit_sends_the_templates_a_workflow_refers_to(server: str, tmp_
         "spec:\n  workflowTemplateRef: {name: greeter}\n"
     )
     env = {"HOOKBUS_NATS_URL": server}
-    code, _out, err = await hookbus("submit", str(ref), env=env)
-    assert code == 2, "without its template the reference does not resolve"
-    assert "greeter" in err
+    missing = tmp_path / "missing.yaml"
+    missing.write_text(ref.read_text().replace("by-ref", "by-missing-ref"))
+    code, out, err = await hookbus("submit", str(missing), "--watch", env=env)
+    assert code == 1, "without its template the reference does not resolve: Argo ends it Error"
+    assert 'workflowtemplate.argoproj.io "greeter" not found' in out + err
     code, out, err = await hookbus(
         "submit", str(ref), "-t", str(templates), "-p", "who=bus", "--watch", env=env
     )

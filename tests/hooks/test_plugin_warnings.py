@@ -29,3 +29,16 @@ def test_add_warnings_stops_growing_at_the_limit_and_says_so() -> None:
     assert "more plugin warnings" in kept[-1]
     assert add_warnings(workflow, ["p: yet another"]) is False
     assert len(warnings_of(workflow)) == MAX_WORKFLOW_WARNINGS + 1
+
+
+def test_dropped_node_warnings_are_counted_in_one_last_entry() -> None:
+    from hookbus.controller.engine.warnings import dropped_count, note_dropped
+
+    workflow: dict[str, Any] = {"metadata": {}}
+    add_warnings(workflow, ["p: first"])
+    note_dropped(workflow, 1)
+    assert warnings_of(workflow) == ["p: first", "hookbus: 1 further plugin warning dropped"]
+    assert add_warnings(workflow, ["p: second"]) is True, "distinct texts still fit before the note"
+    note_dropped(workflow, 4)
+    assert warnings_of(workflow) == ["p: first", "p: second", "hookbus: 5 further plugin warnings dropped"]
+    assert dropped_count(workflow) == 5
