@@ -264,13 +264,13 @@ def test_run_keeps_its_store_to_itself_whatever_the_environment_names(
 def test_lint_warns_about_unsupported_fields_and_still_passes(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    manifest = tmp_path / "sync.yaml"
+    manifest = tmp_path / "patch.yaml"
     manifest.write_text(
-        "apiVersion: argoproj.io/v1alpha1\nkind: Workflow\nmetadata: {name: sync}\n"
-        "spec:\n  entrypoint: a\n  synchronization: {mutexes: [{name: m}]}\n"
+        "apiVersion: argoproj.io/v1alpha1\nkind: Workflow\nmetadata: {name: patch}\n"
+        "spec:\n  entrypoint: a\n  podSpecPatch: '{\"nodeSelector\": {\"disk\": \"ssd\"}}'\n"
         "  templates:\n  - {name: a, container: {image: alpine}}\n"
     )
     assert cli.main(["lint", str(manifest)]) == 0
     out = capsys.readouterr().out
-    assert f"⚠ {manifest}: Workflow 'sync': spec.synchronization: not supported yet" in out
+    assert f"⚠ {manifest}: Workflow 'patch': spec.podSpecPatch: pod-level fields are not applied" in out
     assert out.rstrip().endswith("✔ no linting errors found!")
