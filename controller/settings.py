@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from ..bus.settings import BusSettings
 from ..bus.settings import from_env as bus_from_env
 from .engine.settings import ControllerSettings
+from .kube.settings import KubernetesSettings, kubernetes_from_env
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -99,6 +100,8 @@ class HookbusSettings:
     """The control API."""
     log: LogSettings = field(default_factory=LogSettings)
     """Log output."""
+    kubernetes: KubernetesSettings = field(default_factory=KubernetesSettings)
+    """Kubernetes mode: Workflows from the cluster, status back on them, the lease."""
     events: bool = True
     """Publish notifications (workflow, node, pod, progress and plugin verdict events) on
     JetStream; off: the engine's notifications go nowhere."""
@@ -134,5 +137,8 @@ def from_env(env: Mapping[str, str] | None = None, base: HookbusSettings | None 
     env = os.environ if env is None else env
     settings = base or HookbusSettings()
     return replace(
-        settings, bus=bus_from_env(env, settings.bus), log=log_from_env(env, settings.log)
+        settings,
+        bus=bus_from_env(env, settings.bus),
+        log=log_from_env(env, settings.log),
+        kubernetes=kubernetes_from_env(env, settings.kubernetes),
     )

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
     from ...bus.settings import BusSettings
     from ..argo.manifest import Bundle
+    from ..kube.settings import KubernetesSettings
 
 
 EXIT_OK = 0
@@ -253,7 +254,29 @@ def settings_from_args(args: argparse.Namespace) -> HookbusSettings:
         embedded=embedded,
         state_dir=state_dir,
         plugins=bool(plugins),
+        kubernetes=kubernetes_from_args(args, settings.kubernetes),
     )
+
+
+def kubernetes_from_args(args: argparse.Namespace, base: KubernetesSettings) -> KubernetesSettings:
+    """``--kubernetes``, ``--namespace``/``--all-namespaces``, ``--instance-id``,
+    ``--kubeconfig``, ``--kube-server`` and ``--no-leader-election`` over *base*."""
+    kube = base
+    if getattr(args, "kubernetes", False):
+        kube = replace(kube, enabled=True)
+        if getattr(args, "all_namespaces", False):
+            kube = replace(kube, namespace=None)
+        elif getattr(args, "namespace", None):
+            kube = replace(kube, namespace=args.namespace)
+    if getattr(args, "instance_id", None) is not None:
+        kube = replace(kube, instance_id=args.instance_id)
+    if getattr(args, "kubeconfig", None):
+        kube = replace(kube, kubeconfig=Path(args.kubeconfig))
+    if getattr(args, "kube_server", None):
+        kube = replace(kube, server=args.kube_server)
+    if getattr(args, "leader_election", True) is False:
+        kube = replace(kube, lease=replace(kube.lease, enabled=False))
+    return kube
 
 
 def bus_settings(args: argparse.Namespace) -> BusSettings:
