@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import structlog
 
 from ..kube.config import connect
+from ..kube.errors import KubeError
 from ..kube.leader import Leadership, LeaseTimes
 from .kube_source import KubeWorkflowSource, workflow_key
 from .kube_status import KubeStatusWriter
@@ -68,8 +69,7 @@ class KubeMode:
         leadership.start()
         log.info("waiting for the lease", lease=leadership.name, namespace=leadership.namespace, identity=identity)
         if not await leadership.wait():
-            fail("lost the lease before leading")
-            return
+            raise KubeError(0, "Lease", f"could not lead through the lease {leadership.namespace}/{leadership.name}")
 
         async def watch() -> None:
             await leadership.lost.wait()

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -98,16 +99,16 @@ class Leadership:
         class FencedLock(LeaseLock):
             """The Lease lock, noting when each write of the lease was acknowledged."""
 
-            async def create(self, name: str, namespace: str, record: Any) -> bool:
-                return leadership._noted(await super().create(name, namespace, record))
+            async def create(self, name: str, namespace: str, election_record: Any) -> bool:
+                return leadership._noted(await super().create(name, namespace, election_record))
 
-            async def update(self, name: str, namespace: str, record: Any) -> bool:
-                return leadership._noted(await super().update(name, namespace, record))
+            async def update(self, name: str, namespace: str, updated_record: Any) -> bool:
+                return leadership._noted(await super().update(name, namespace, updated_record))
 
         lock = FencedLock(self.name, self.namespace, self.identity, self.client.api)
         config = electionconfig.Config(
             lock,
-            lease_duration=self.times.duration,
+            lease_duration=math.ceil(self.times.duration),  # the Lease holds whole seconds
             renew_deadline=self.times.renew_deadline,
             retry_period=self.times.retry,
             onstarted_leading=self._started,
@@ -127,6 +128,9 @@ class Leadership:
     async def _elect(self, election: Any) -> None:
         try:
             await election.run()
+        except Exception as exc:
+            log.error("leader election failed", lease=self.name, error=f"{type(exc).__name__}: {exc}")
+            self._lose(f"leader election failed: {exc}")
         finally:
             if self.acquired.is_set():
                 self._lose("the lease could not be renewed")

@@ -105,7 +105,8 @@ class Logged:
 @dataclass
 class Fault:
     """Answer the next *times* requests matching *method*/*plural*/*name* with *status*, or
-    run *before* (which may change the store) and serve them normally."""
+    run *before* (which may change the store) and serve them normally; *hang*: first
+    wait that many seconds (a request that does not come back)."""
 
     method: str
     plural: str
@@ -114,6 +115,7 @@ class Fault:
     times: int = 1
     before: Callable[[], None] | None = None
     subresource: str | None = None
+    hang: float = 0.0
     hits: int = 0
 
 
@@ -261,6 +263,8 @@ class KubeApi(kmock.KubernetesEmulator):
             return await super()._handle(request)
         try:
             fault = self._fault(raw.method, kind, request.name, request.subresource)
+            if fault is not None and fault.hang:
+                await asyncio.sleep(fault.hang)
             if fault is not None and fault.status:
                 raise ApiError(fault.status, "Injected", f"injected {fault.status}")
             return await self._serve(kind, request, raw, content_type)
