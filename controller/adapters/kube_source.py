@@ -60,6 +60,11 @@ FINAL_PHASES = frozenset({"Succeeded", "Failed", "Error"})
 _SERVER_FIELDS = ("resourceVersion", "uid", "generation", "creationTimestamp", "managedFields", "selfLink")
 
 
+def _report_end(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("following the cluster's Workflows ended", error=repr(task.exception()))
+
+
 def workflow_key(obj: Obj) -> WorkflowKey:
     meta = obj.get("metadata") or {}
     return WorkflowKey(str(meta.get("namespace") or ""), str(meta.get("name") or ""))
@@ -118,6 +123,7 @@ class KubeWorkflowSource:
             informer.start()
         await asyncio.gather(*(i.wait_synced(timeout) for i in caches))
         self._follower = asyncio.create_task(self.controller.follow(self), name="hookbus-kube-follow")
+        self._follower.add_done_callback(_report_end)
         self.workflows.start()
         await self.workflows.wait_synced(timeout)
 

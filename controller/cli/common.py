@@ -264,6 +264,7 @@ def kubernetes_from_args(args: argparse.Namespace, base: KubernetesSettings) -> 
     kube = base
     if getattr(args, "kubernetes", False):
         kube = replace(kube, enabled=True)
+    if kube.enabled:
         if getattr(args, "all_namespaces", False):
             kube = replace(kube, namespace=None)
         elif getattr(args, "namespace", None):

@@ -77,13 +77,11 @@ class KubernetesSettings:
 
 
 def kubernetes_from_env(env: Mapping[str, str], base: KubernetesSettings) -> KubernetesSettings:
-    """``HOOKBUS_KUBERNETES`` (1/true), ``HOOKBUS_KUBERNETES_NAMESPACE`` (``*``: all),
-    ``HOOKBUS_INSTANCE_ID`` and ``HOOKBUS_KUBERNETES_SERVER`` over *base*."""
+    """``HOOKBUS_KUBERNETES`` (1/true), ``HOOKBUS_INSTANCE_ID`` and
+    ``HOOKBUS_KUBERNETES_SERVER`` over *base* (the namespace comes from the command line)."""
     settings = base
     if (value := env.get("HOOKBUS_KUBERNETES")) is not None:
         settings = replace(settings, enabled=value.strip().lower() in ("1", "true", "yes", "on"))
-    if (value := env.get("HOOKBUS_KUBERNETES_NAMESPACE")) is not None:
-        settings = replace(settings, namespace=None if value.strip() in ("", "*") else value.strip())
     if (value := env.get("HOOKBUS_INSTANCE_ID")) is not None:
         settings = replace(settings, instance_id=value.strip())
     if value := env.get("HOOKBUS_KUBERNETES_SERVER"):

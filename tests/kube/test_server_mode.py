@@ -120,3 +120,11 @@ async def test_kubectl_create_then_get_shows_the_phase(kube_api: KubeApi, tmp_pa
         assert header.split()[:2] == ["NAME", "STATUS"] and row.split()[:2] == ["hello", "Succeeded"]
         yaml_out = await asyncio.to_thread(kubectl, "get", "wf", "hello", "-o", "json")
         assert json.loads(yaml_out.stdout)["status"]["phase"] == "Succeeded"
+
+
+def test_environment_turns_kubernetes_mode_on() -> None:
+    from hookbus.controller.settings import from_env
+
+    kube = from_env({"HOOKBUS_KUBERNETES": "1", "HOOKBUS_INSTANCE_ID": "", "HOOKBUS_KUBERNETES_SERVER": "http://api"}).kubernetes
+    assert kube.enabled and kube.instance_id == "" and kube.server == "http://api"
+    assert not from_env({"HOOKBUS_KUBERNETES": "0"}).kubernetes.enabled
