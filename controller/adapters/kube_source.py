@@ -208,14 +208,16 @@ class KubeWorkflowSource:
         if known is not None:  # replaced under the same name while we were not looking
             await self._forget(key)
         if self.controller.exists(key):
-            stored = self._metadata(key)
-            if str((stored.get("annotations") or {}).get(UID_ANNOTATION) or "") == uid:
+            stored_uid = str((self._metadata(key).get("annotations") or {}).get(UID_ANNOTATION) or "")
+            if stored_uid == uid:
                 self._uids[key] = uid  # ours from before a restart
                 self._specs[uid] = copy.deepcopy(obj.get("spec") or {})
                 await self._maybe_edited(key, obj)
                 return
-            log.info("a stored workflow of that name belongs to an older object; replacing it", workflow=key.name)
-            await self._stop(key)
+            if stored_uid:  # from an object deleted while no one watched
+                log.info("a stored workflow of that name belongs to an older object; replacing it", workflow=key.name)
+                await self._stop(key)
+            # else: submitted through the control API; the submission below is refused
         if self._finished(obj):
             return  # an earlier run ended; nothing to take up
         self._uids[key] = uid

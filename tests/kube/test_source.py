@@ -193,3 +193,14 @@ async def test_a_status_too_large_leaves_the_nodes_in_the_store(kube: KubeClient
         assert obj["status"]["progress"] == "1/1"
         full = await rig.controller.read(WorkflowKey("default", "hello"))
         assert len(full["status"]["nodes"]) == 1
+
+
+async def test_a_name_taken_through_the_control_api_is_not_overwritten(kube: KubeClient, kube_api: KubeApi, tmp_path: Path) -> None:
+    async with following(kube, tmp_path) as rig:
+        direct = manifest(WAITING)
+        key = await rig.controller.submit(direct)
+        kube_api.put(manifest(HELLO, "waiting"))
+        await wait_for(lambda: phase(kube_api, "waiting") == "Error", what="Error on the object")
+        obj = kube_api.get("workflows", "default", "waiting")
+        assert obj is not None and "already exists" in obj["status"]["message"]
+        assert rig.controller.exists(key) and rig.source.object_for(key) is None
