@@ -95,7 +95,7 @@ class KubeMode:
         )
         if self.writer is not None:
             self.writer.bind(self.client, controller.read, source.object_for)
-        await source.start()
+        await source.start(self.settings.sync_timeout)
         for stored in controller.list():
             key = workflow_key(stored)
             if source.object_for(key) is not None and self.writer is not None:

@@ -68,6 +68,8 @@ class Informer:
         self.cache: dict[ObjKey, Obj] = {}
         self.synced = asyncio.Event()
         """Set once the first list is in :attr:`cache` (and its events handled)."""
+        self.last_error = ""
+        """The last error listing or watching met (empty once a list succeeded)."""
         self.lists = 0
         """How many times the objects were listed (a relist after 410 or a stream end adds one)."""
         self._task: asyncio.Task[None] | None = None
@@ -86,8 +88,13 @@ class Informer:
                 await task
 
     async def wait_synced(self, timeout: float | None = None) -> None:
-        """Return once the first list is cached."""
-        await asyncio.wait_for(self.synced.wait(), timeout)
+        """Return once the first list is cached; :class:`KubeError` naming the resource (and
+        the last error) when that takes longer than *timeout* seconds."""
+        try:
+            await asyncio.wait_for(self.synced.wait(), timeout)
+        except TimeoutError:
+            why = f": {self.last_error}" if self.last_error else ""
+            raise KubeError(0, "Timeout", f"could not list {self.resource} within {timeout:.0f}s{why}") from None
 
     def get(self, namespace: str, name: str) -> Obj | None:
         return self.cache.get((namespace, name))
@@ -98,12 +105,14 @@ class Informer:
         while True:
             try:
                 version = await self._relist()
+                self.last_error = ""
                 self.synced.set()
                 failures = 0
                 await self._watch(version)
             except Gone:
                 log.info("watch too old; listing again", resource=str(self.resource))
             except KubeError as exc:
+                self.last_error = str(exc)
                 delays = self.backoff.delays() or [self.backoff.limit]
                 delay = delays[min(failures, len(delays) - 1)]
                 failures += 1

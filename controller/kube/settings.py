@@ -55,6 +55,8 @@ class KubernetesSettings:
     """kubeconfig context; ``None``: its current one."""
     max_status_bytes: int = 1_000_000
     """Largest status written with its node map; above it the nodes stay in JetStream only."""
+    sync_timeout: float = 30.0
+    """Seconds the first list of Workflows and templates may take before the start fails."""
     lease: LeaseSettings = field(default_factory=LeaseSettings)
     """Leader election."""
 

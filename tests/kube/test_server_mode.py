@@ -128,3 +128,42 @@ def test_environment_turns_kubernetes_mode_on() -> None:
     kube = from_env({"HOOKBUS_KUBERNETES": "1", "HOOKBUS_INSTANCE_ID": "", "HOOKBUS_KUBERNETES_SERVER": "http://api"}).kubernetes
     assert kube.enabled and kube.instance_id == "" and kube.server == "http://api"
     assert not from_env({"HOOKBUS_KUBERNETES": "0"}).kubernetes.enabled
+
+
+async def test_the_hookbus_server_command_in_kubernetes_mode(kube_api: KubeApi, tmp_path: Path) -> None:
+    """The console command end to end: flags, start, a Workflow run, a clean SIGTERM; and an
+    API server that is not there is one error line and exit code 5, not a traceback."""
+    import signal
+
+    from tests.cli.test_e2e import running_server
+
+    kube_api.put(manifest(HELLO))
+    flags = ("--kubernetes", "--kube-server", str(kube_api.url), "--executor", "simulate", "--no-leader-election", "--no-plugins")
+    async with running_server(tmp_path / "state", *flags):
+        await wait_for(lambda: phase(kube_api, "hello") == "Succeeded", timeout=30, what="Succeeded")
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "hookbus.controller.cli", "server", "--state-dir", str(tmp_path / "other"),
+        "--kubernetes", "--kube-server", "http://127.0.0.1:9", "--executor", "simulate",
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        _, err = await asyncio.wait_for(proc.communicate(), 60)
+    finally:
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGKILL)
+            await proc.wait()
+    text = err.decode()
+    assert proc.returncode == 5, text
+    assert "hookbus: error: Kubernetes API unreachable" in text and "Traceback" not in text
+
+
+async def test_an_api_server_that_does_not_answer_fails_the_start_with_a_clear_error(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from hookbus.controller.kube.errors import KubeError
+
+    settings = app_settings("http://127.0.0.1:9", tmp_path)
+    settings = replace(settings, kubernetes=replace(settings.kubernetes, sync_timeout=1.0))
+    with pytest.raises(KubeError, match="unreachable: could not list workflowtemplates.argoproj.io within 1s"):
+        async with Hookbus(settings):
+            pass
