@@ -118,8 +118,12 @@ class KubeStatusWriter:
     came from, as last seen; ``None``: it did not come from the cluster).
     """
 
-    def __init__(self, inner: EventSink | None, *, max_bytes: int = MAX_STATUS_BYTES, linger: float = 0.02) -> None:
+    def __init__(
+        self, inner: EventSink | None, *, max_bytes: int = MAX_STATUS_BYTES, linger: float = 0.02, parallel: int = 8
+    ) -> None:
         self.inner = inner
+        self._slots = asyncio.Semaphore(parallel)
+        """Writes of different workflows under way at once (one workflow's are never concurrent)."""
         self.max_bytes = max_bytes
         self.linger = linger
         self.client: KubeClient | None = None
@@ -145,12 +149,18 @@ class KubeStatusWriter:
         self._wake.set()
 
     async def flush(self) -> None:
-        """Write every marked workflow now."""
+        """Write every marked workflow now (several workflows at once)."""
         while self._dirty:
             keys = list(self._dirty)
             self._dirty.clear()
-            for key in keys:
+            await asyncio.gather(*(self._write_in_slot(key) for key in keys))
+
+    async def _write_in_slot(self, key: WorkflowKey) -> None:
+        async with self._slots:
+            try:
                 await self._write(key)
+            except Exception:
+                log.exception("writing a workflow's status failed", workflow=key.name, namespace=key.namespace)
 
     async def close(self) -> None:
         """Write what is marked, then stop."""
