@@ -93,7 +93,7 @@ async def test_informer_lists_then_watches_and_relists_on_410_and_stream_end(kub
         await wait_for(lambda: informer.lists > lists and kube_api.watching == 1, what="relist after 410")
         assert sorted(informer.cache) == [("default", "a"), ("default", "c")]
         watches = [r for r in kube_api.requests("GET", "configmaps") if r.watch]
-        assert watches[0].query["resourceVersion"] == "1"
+        assert watches[0].query["resourceVersion"] == kube_api.get("configmaps", "default", "a")["metadata"]["resourceVersion"]  # type: ignore[index]
     finally:
         await informer.stop()
 

@@ -148,7 +148,8 @@ class KubeApi(kmock.KubernetesEmulator):
         self.kinds: dict[tuple[str, str, str], Kind] = {}
         self.store: dict[tuple[str, str, str], Obj] = {}
         """Objects by ``(plural, namespace, name)`` (namespace empty when cluster-scoped)."""
-        self.version = 0
+        self.version = 1
+        """The last resourceVersion given out ("0" means "any version" to a watch, so never that)."""
         self.history: list[tuple[int, str, str, Obj]] = []
         """Watch events ``(resourceVersion, plural, type, object)`` from :attr:`oldest` on."""
         self.oldest = 0
