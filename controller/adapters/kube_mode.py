@@ -93,7 +93,11 @@ class KubeMode:
             hooks=hooks,
             templates=self.templates,
         )
+        leadership = self.leadership
+        if leadership is not None:  # a fenced leader acts no more, even before the process ends
+            source.may_act = lambda: leadership.leading
         if self.writer is not None:
+            self.writer.may_write = source.may_act
             self.writer.bind(self.client, controller.read, source.object_for)
         await source.start(self.settings.sync_timeout)
         for stored in controller.list():

@@ -113,6 +113,8 @@ class KubeWorkflowSource:
         self.cluster_templates = Informer(client, CLUSTER_WORKFLOW_TEMPLATES)
         self.config_maps = Informer(client, CONFIG_MAPS, namespace)
         self._follower: asyncio.Task[None] | None = None
+        self.may_act: Callable[[], bool] = lambda: True
+        """Checked before acting on an event: False (leadership lost) and events are ignored."""
 
     # ------------------------------------------------------------ lifecycle
 
@@ -191,7 +193,7 @@ class KubeWorkflowSource:
     # ---------------------------------------------------------------- events
 
     async def _on_workflow(self, kind: str, obj: Obj) -> None:
-        if not owns(obj, self.instance_id):
+        if not owns(obj, self.instance_id) or not self.may_act():
             return
         async with self._lock:
             if kind == DELETED:

@@ -127,6 +127,8 @@ class KubeStatusWriter:
         self.max_bytes = max_bytes
         self.linger = linger
         self.client: KubeClient | None = None
+        self.may_write: Callable[[], bool] = lambda: True
+        """Checked before every write: False (leadership lost) and nothing is written."""
         self._read: Callable[[WorkflowKey], Awaitable[JSON]] | None = None
         self._target: Callable[[WorkflowKey], Obj | None] | None = None
         self._dirty: dict[WorkflowKey, None] = {}
@@ -181,7 +183,7 @@ class KubeStatusWriter:
             await self.flush()
 
     async def _write(self, key: WorkflowKey) -> None:
-        if self.client is None or self._read is None or self._target is None:
+        if self.client is None or self._read is None or self._target is None or not self.may_write():
             return
         current = self._target(key)
         if current is None:

@@ -84,6 +84,13 @@ async def test_losing_the_lease_fails_the_process(kube_api: KubeApi, tmp_path: P
         kube_api.inject(Fault("PUT", "leases", status=500, times=1000))
         await asyncio.wait_for(app.failed.wait(), 30)
         assert "lease" in app.failure
+        # until the process is gone, a fenced controller takes nothing new
+        assert app.kube is not None and app.kube.source is not None
+        source = app.kube.source
+        kube_api.put(manifest(HELLO, "late"))
+        await wait_for(lambda: source.workflows.get("default", "late") is not None, what="the watch to see it")
+        assert not app.controller.exists(WorkflowKey("default", "late"))
+        assert not [r for r in kube_api.log if r.write and r.name == "late"]
 
 
 def test_server_flags_become_kubernetes_settings() -> None:
