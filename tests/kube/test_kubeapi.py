@@ -162,3 +162,29 @@ async def test_kubectl_create_and_get(kube_api: KubeApi, tmp_path: Path) -> None
     assert got.returncode == 0, got.stderr
     header, row = got.stdout.splitlines()[:2]
     assert header.split()[:2] == ["NAME", "STATUS"] and row.split()[:2] == ["from-kubectl", "Running"]
+
+
+async def test_kubernetes_asyncios_own_client_works_against_it(kube: KubeClient, kube_api: KubeApi) -> None:
+    """The generated client: custom objects created (201 mapped), watch.Watch streams
+    (``watch=True``), and a dict body sent as json-patch refused as a real server does."""
+    from kubernetes_asyncio import client, watch
+    from kubernetes_asyncio.client.exceptions import ApiException
+
+    custom = client.CustomObjectsApi(kube.api)
+    created = await custom.create_namespaced_custom_object("argoproj.io", "v1alpha1", "default", "workflows", workflow("gen"))
+    assert created is not None and created["metadata"]["uid"]
+    with pytest.raises(ApiException) as refused:
+        await custom.patch_namespaced_custom_object("argoproj.io", "v1alpha1", "default", "workflows", "gen", {"spec": {"suspend": True}})
+    assert refused.value.status == 400
+    patched = await custom.patch_namespaced_custom_object(
+        "argoproj.io", "v1alpha1", "default", "workflows", "gen", {"spec": {"suspend": True}}, _content_type="application/merge-patch+json"
+    )
+    assert patched["spec"]["suspend"] is True
+    core = client.CoreV1Api(kube.api)
+    await core.create_namespaced_config_map("default", {"metadata": {"name": "cm"}})
+    names = []
+    async with watch.Watch() as stream:
+        async for event in stream.stream(core.list_namespaced_config_map, "default", timeout_seconds=1):
+            names.append((event["type"], event["object"].metadata.name))
+    assert names == [("ADDED", "cm")]
+    assert [r.query.get("watch") for r in kube_api.requests("GET", "configmaps") if r.watch] == ["True"]
