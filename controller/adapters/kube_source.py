@@ -105,7 +105,6 @@ class KubeWorkflowSource:
         self._specs: dict[str, Obj] = {}
         """The last ``spec`` seen of each Workflow handed over, by uid."""
         self._pending: dict[int, tuple[WorkflowKey, str]] = {}
-        self._lock = asyncio.Lock()
         self.workflows = Informer(
             client, WORKFLOWS, namespace, label_selector=instance_selector(instance_id), handler=self._on_workflow
         )
@@ -195,11 +194,10 @@ class KubeWorkflowSource:
     async def _on_workflow(self, kind: str, obj: Obj) -> None:
         if not owns(obj, self.instance_id) or not self.may_act():
             return
-        async with self._lock:
-            if kind == DELETED:
-                await self._deleted(obj)
-            else:
-                await self._seen(obj)
+        if kind == DELETED:  # the informer hands events over one at a time, in order
+            await self._deleted(obj)
+        else:
+            await self._seen(obj)
 
     async def _seen(self, obj: Obj) -> None:
         key, uid = workflow_key(obj), uid_of(obj)
