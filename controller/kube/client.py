@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 import structlog
 
-from .errors import Conflict, KubeError, error_for
+from .errors import Conflict, KubeError, NotFound, error_for
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Sequence
@@ -30,7 +30,6 @@ log = structlog.get_logger(__name__)
 
 JSON_TYPE = "application/json"
 MERGE_PATCH = "application/merge-patch+json"
-STRATEGIC_MERGE_PATCH = "application/strategic-merge-patch+json"
 
 Obj = dict[str, Any]
 
@@ -175,8 +174,6 @@ class KubeClient:
 
     async def delete(self, resource: Resource, namespace: str | None, name: str, *, missing_ok: bool = True) -> Obj | None:
         """Delete the object; ``None`` when it was not there (and *missing_ok*)."""
-        from .errors import NotFound
-
         try:
             return await self.request("DELETE", resource.path(namespace, name))
         except NotFound:

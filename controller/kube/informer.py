@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import structlog
 
@@ -171,7 +171,3 @@ class Informer:
             ns, name = object_key(obj)
             log.exception("handling a Kubernetes event failed", resource=str(self.resource), namespace=ns, name=name, event=kind)
 
-
-def objects(informer: Informer) -> list[Any]:
-    """The cached objects of *informer*, in name order."""
-    return [informer.cache[k] for k in sorted(informer.cache)]

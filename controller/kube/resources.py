@@ -35,11 +35,6 @@ class Resource:
             base += f"/{quote(name, safe='')}"
         return base
 
-    @property
-    def custom(self) -> bool:
-        """Whether this is a custom resource (patched with merge patch, never strategic merge)."""
-        return self.group not in ("", "coordination.k8s.io", "apps", "batch")
-
     def __str__(self) -> str:
         return f"{self.plural}.{self.group}" if self.group else self.plural
 
