@@ -6,7 +6,7 @@ came from the cluster, one merge patch of ``status`` (``phase``, ``startedAt``,
 ``finishedAt``, ``message``, ``progress``, ``nodes`` ...) and the
 ``workflows.argoproj.io/phase`` and ``workflows.argoproj.io/completed`` labels. Writes
 are coalesced (the changes of a pass, and of every pass while a write is under way, make
-one write) and conditional on ``metadata.resourceVersion``; on 409 the object is read
+one write), carry only what changed since the object as last seen, and are conditional on ``metadata.resourceVersion``; on 409 the object is read
 again and the status applied to it, so other writers' changes are kept.
 
 Argo's minimal Workflow CRD has no status subresource, so the status goes through the
@@ -59,55 +59,42 @@ def kube_status(workflow: JSON, max_bytes: int = MAX_STATUS_BYTES) -> tuple[Obj,
     return status, True
 
 
-def status_patch(current: Obj, status: Obj, offloaded: bool) -> Obj | None:
+def status_patch(current: Obj, status: Obj) -> Obj | None:
     """The merge patch that makes *current* carry *status* and its phase labels (``None``:
-    it does already). Nodes *current* has and *status* lacks are removed; a node map that
-    is offloaded now is removed whole."""
+    it does already). Only what differs is sent, field by field: the nodes and fields that
+    changed, ``None`` for what is gone (nodes dropped, a node map offloaded now, keys no
+    longer set)."""
     old = current.get("status") or {}
-    wanted: Obj = dict(status)
-    if offloaded:
-        wanted["nodes"] = None
-    else:
-        nodes = dict(status.get("nodes") or {})
-        for node_id in old.get("nodes") or {}:
-            if node_id not in nodes:
-                nodes[node_id] = None
-        wanted["nodes"] = nodes
-        if "offloadNodeStatusVersion" in old:
-            wanted["offloadNodeStatusVersion"] = None
-    for key in old:
-        if key not in wanted and not key.startswith("x-"):
-            wanted[key] = None
+    diff = merge_diff({k: v for k, v in old.items() if not k.startswith("x-")}, status)
     phase = str(status.get("phase") or "")
     labels = {PHASE_LABEL: phase, COMPLETED_LABEL: "true" if phase in FINAL else "false"}
     have = (current.get("metadata") or {}).get("labels") or {}
-    same_labels = all(have.get(k) == v for k, v in labels.items())
-    same_status = _applied(old, wanted)
-    if same_labels and same_status:
+    if diff is None and all(have.get(k) == v for k, v in labels.items()):
         return None
     patch: Obj = {"metadata": {"labels": labels}}
-    if not same_status:
-        patch["status"] = wanted
+    if diff is not None:
+        patch["status"] = diff
+    return patch
+
+
+def merge_diff(old: Any, new: Any) -> Any:
+    """The RFC 7386 merge patch turning *old* into *new* (``None``: they are equal). Objects
+    are compared key by key (``None`` deletes a key); anything else is replaced whole."""
+    if old == new:
+        return None
+    if not isinstance(old, dict) or not isinstance(new, dict):
+        return new
+    patch: Obj = {key: None for key in old if key not in new}
+    for key, value in new.items():
+        if key not in old:
+            patch[key] = value
+        elif old[key] != value:
+            patch[key] = merge_diff(old[key], value) if isinstance(value, dict) else value
     return patch
 
 
 def _uid(obj: Obj) -> str:
     return str((obj.get("metadata") or {}).get("uid") or "")
-
-
-def _applied(old: Any, patch: Any) -> bool:
-    """Whether merging *patch* into *old* leaves it as it is."""
-    if not isinstance(patch, dict):
-        return bool(old == patch)
-    if not isinstance(old, dict):
-        return False
-    for key, value in patch.items():
-        if value is None:
-            if key in old:
-                return False
-        elif not _applied(old.get(key), value):
-            return False
-    return True
 
 
 class KubeStatusWriter:
@@ -196,13 +183,13 @@ class KubeStatusWriter:
             snapshot = await self._read(key)
         except WorkflowNotFound:
             return
-        status, offloaded = kube_status(snapshot, self.max_bytes)
+        status, _ = kube_status(snapshot, self.max_bytes)
         uid = _uid(current)
 
         def change(obj: Obj) -> Obj | None:
             if _uid(obj) != uid:
                 return None  # a new object under the same name: not ours to write
-            return status_patch(obj, status, offloaded)
+            return status_patch(obj, status)
 
         try:
             written = await self.client.update(WORKFLOWS, key.namespace, key.name, change, current=current)

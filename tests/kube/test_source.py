@@ -204,3 +204,19 @@ async def test_a_name_taken_through_the_control_api_is_not_overwritten(kube: Kub
         obj = kube_api.get("workflows", "default", "waiting")
         assert obj is not None and "already exists" in obj["status"]["message"]
         assert rig.controller.exists(key) and rig.source.object_for(key) is None
+
+
+def test_a_status_write_carries_only_what_changed() -> None:
+    from hookbus.controller.adapters.kube_status import merge_diff, status_patch
+
+    old = {"phase": "Running", "progress": "1/2", "message": "x", "nodes": {"a": {"phase": "Succeeded", "outputs": {"p": 1}}, "b": {"phase": "Running"}, "gone": {"phase": "Failed"}}}
+    new = {"phase": "Running", "progress": "2/2", "nodes": {"a": {"phase": "Succeeded", "outputs": {"p": 1}}, "b": {"phase": "Succeeded", "finishedAt": "t"}}}
+    current = {"metadata": {"labels": {PHASE_LABEL: "Running", COMPLETED_LABEL: "false"}}, "status": old}
+    patch = status_patch(current, new)
+    assert patch is not None
+    assert patch["status"] == {"message": None, "progress": "2/2", "nodes": {"gone": None, "b": {"phase": "Succeeded", "finishedAt": "t"}}}
+    from tests.support.kubeapi import merge_patch
+
+    assert merge_patch({"status": old}, {"status": patch["status"]}) == {"status": new}
+    assert status_patch({"metadata": current["metadata"], "status": new}, new) is None
+    assert merge_diff({"nodes": {"a": {}}}, {"progress": "0/0"}) == {"nodes": None, "progress": "0/0"}
