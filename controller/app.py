@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from ..bus.server import EmbeddedServer
     from ..bus.settings import DispatchSettings
     from .adapters.api_server import ApiServer
+    from .adapters.kube_mode import KubeMode
     from .adapters.plugin_hooks import PluginHooks
     from .adapters.store import WorkflowStore
     from .argo.manifest import Bundle
@@ -122,6 +123,8 @@ class Hookbus:
         self.api: ApiServer | None = None
         """The control API server; ``None`` with the API off."""
         self._controller: Controller | None = None
+        self.kube: KubeMode | None = None
+        """Kubernetes mode; ``None`` unless ``settings.kubernetes.enabled``."""
         self.failed = asyncio.Event()
         """Set when a part this process cannot do without is gone for good (see :attr:`failure`)."""
         self.failure = ""
@@ -184,6 +187,9 @@ class Hookbus:
         if settings.plugins:
             await self._start_plugins(nc)
 
+        if settings.kubernetes.enabled:
+            events = await self._start_kube(events)
+
         executor = self.executor = self._executor()
         controller = self._controller = Controller(
             replace(settings.controller, executor=settings.executor.kind, state_dir=self._executor_dir()),
@@ -196,8 +202,22 @@ class Hookbus:
         self._on_close("controller", controller.stop)
         await controller.start()
 
+        if self.kube is not None:
+            self._on_close("Kubernetes watches", self.kube.stop_watching)
+            await self.kube.start(controller, self.hooks)
+
         if settings.api.enabled:
             await self._start_api(nc, controller)
+
+    async def _start_kube(self, events: Any) -> Any:
+        """Connect to the API server, wait for the lease, and put the status writer around *events*."""
+        from .adapters.kube_mode import KubeMode
+
+        kube = self.kube = KubeMode(self.settings.kubernetes, templates=self._templates)
+        self._on_close("Kubernetes", kube.close)
+        await kube.connect()
+        await kube.lead(self._fail)
+        return kube.wrap(events)
 
     def _state_dir(self) -> Path:
         if self.settings.state_dir is not None:

@@ -18,6 +18,7 @@ from ..bus.settings import BusSettings
 from ..bus.settings import from_env as bus_from_env
 from .engine.http_guard import parse_networks
 from .engine.settings import ControllerSettings
+from .kube.settings import KubernetesSettings, kubernetes_from_env
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
@@ -117,6 +118,8 @@ class HookbusSettings:
     """The control API."""
     log: LogSettings = field(default_factory=LogSettings)
     """Log output."""
+    kubernetes: KubernetesSettings = field(default_factory=KubernetesSettings)
+    """Kubernetes mode: Workflows from the cluster, status back on them, the lease."""
     events: bool = True
     """Publish notifications (workflow, node, pod, progress and plugin verdict events) on
     JetStream; off: the engine's notifications go nowhere."""
@@ -157,6 +160,7 @@ def from_env(env: Mapping[str, str] | None = None, base: HookbusSettings | None 
         log=log_from_env(env, settings.log),
         executor=executor_from_env(env, settings.executor),
         controller=trust_from_env(env, settings.controller),
+        kubernetes=kubernetes_from_env(env, settings.kubernetes),
     )
 
 

@@ -138,6 +138,7 @@ CONTRACTS: tuple[Contract, ...] = (
     Within(ENGINE, f"{C}.engine", allowed=(f"{C}.engine", f"{C}.argo")),
     Within("the Argo language layer is below everything else", f"{C}.argo", allowed=(f"{C}.argo",)),
     Within(EXECUTORS, f"{C}.executors", allowed=(f"{C}.executors", f"{C}.argo", f"{C}.engine.ports")),
+    Forbidden("the Kubernetes layer is below the adapters and entry points", f"{C}.kube", targets=(f"{C}.adapters", f"{C}.cli", f"{C}.app")),
     Forbidden("adapters do not reach up into the entry points", f"{C}.adapters", targets=(f"{C}.cli", f"{C}.app")),
     Forbidden("only the CLI imports the CLI", C, exempt=f"{C}.cli", targets=(f"{C}.cli",)),
     OnlyPublic("bundled plugins use only the public bus API", "hookbus.plugins", allowed=("hookbus.bus", "hookbus.bus.testing")),
@@ -191,7 +192,7 @@ def test_layer_contract_holds(contract: Contract) -> None:
     assert contract.broken(graph(ROOT)) == []
 
 
-@pytest.mark.parametrize("prefix", [f"{C}.engine", "hookbus.bus", f"{C}.argo", f"{C}.executors", f"{C}.adapters"])
+@pytest.mark.parametrize("prefix", [f"{C}.engine", "hookbus.bus", f"{C}.argo", f"{C}.executors", f"{C}.adapters", f"{C}.kube"])
 def test_no_import_cycle_inside_a_layer(prefix: str) -> None:
     assert cycles(graph(ROOT), prefix) == []
 

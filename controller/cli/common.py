@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from ...bus.settings import BusSettings
     from ..argo.manifest import Bundle
     from ..engine.settings import ControllerSettings
+    from ..kube.settings import KubernetesSettings
     from ..settings import ExecutorSettings
 
 
@@ -277,6 +278,7 @@ def settings_from_args(args: argparse.Namespace) -> HookbusSettings:
         embedded=embedded,
         state_dir=state_dir,
         plugins=bool(plugins),
+        kubernetes=kubernetes_from_args(args, settings.kubernetes),
     )
 
 
@@ -298,6 +300,28 @@ def _trust_from_args(
     except ValueError as exc:
         raise CliError(str(exc), EXIT_USAGE) from None
     return executor, controller
+
+
+def kubernetes_from_args(args: argparse.Namespace, base: KubernetesSettings) -> KubernetesSettings:
+    """``--kubernetes``, ``--namespace``/``--all-namespaces``, ``--instance-id``,
+    ``--kubeconfig``, ``--kube-server`` and ``--no-leader-election`` over *base*."""
+    kube = base
+    if getattr(args, "kubernetes", False):
+        kube = replace(kube, enabled=True)
+    if kube.enabled:
+        if getattr(args, "all_namespaces", False):
+            kube = replace(kube, namespace=None)
+        elif getattr(args, "namespace", None):
+            kube = replace(kube, namespace=args.namespace)
+    if getattr(args, "instance_id", None) is not None:
+        kube = replace(kube, instance_id=args.instance_id)
+    if getattr(args, "kubeconfig", None):
+        kube = replace(kube, kubeconfig=Path(args.kubeconfig))
+    if getattr(args, "kube_server", None):
+        kube = replace(kube, server=args.kube_server)
+    if getattr(args, "leader_election", True) is False:
+        kube = replace(kube, lease=replace(kube.lease, enabled=False))
+    return kube
 
 
 def bus_settings(args: argparse.Namespace) -> BusSettings:

@@ -295,6 +295,40 @@ def build_parser() -> argparse.ArgumentParser:
         default="default",
         help="default namespace of submitted workflows (default: %(default)s)",
     )
+    kube = p.add_argument_group("Kubernetes mode")
+    kube.add_argument(
+        "--kubernetes",
+        action="store_true",
+        help="run the Workflow objects of a cluster (of --namespace, or every namespace with "
+        "--all-namespaces) and write their status back",
+    )
+    kube.add_argument(
+        "--all-namespaces",
+        action="store_true",
+        help="with --kubernetes: watch Workflows in every namespace",
+    )
+    kube.add_argument(
+        "--instance-id",
+        metavar="ID",
+        help="with --kubernetes: take only objects labelled "
+        "workflows.argoproj.io/controller-instanceid=ID (default: hookbus; '' takes the unlabelled ones)",
+    )
+    kube.add_argument(
+        "--kubeconfig",
+        metavar="FILE",
+        help="kubeconfig file (default: the in-cluster service account, else $KUBECONFIG or ~/.kube/config)",
+    )
+    kube.add_argument(
+        "--kube-server",
+        metavar="URL",
+        help="API server URL to use without credentials (a local test server)",
+    )
+    kube.add_argument(
+        "--no-leader-election",
+        dest="leader_election",
+        action="store_false",
+        help="with --kubernetes: act at once, without holding the Lease (one replica only)",
+    )
 
     p = add(
         "submit",

@@ -9,10 +9,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..app import Hookbus
+from ..kube.errors import KubeError
 from .common import (
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_UNAVAILABLE,
+    CliError,
     load_input,
     settings_from_args,
     stop_signals,
@@ -53,6 +55,8 @@ async def server_command(args: argparse.Namespace) -> int:
                 print(f"hookbus server: {app.failure}; exiting", file=sys.stderr, flush=True)
                 return EXIT_UNAVAILABLE
             print("hookbus server: shutting down", file=sys.stderr, flush=True)
+    except KubeError as exc:  # no API server, no kubeconfig, no lease
+        raise CliError(str(exc), EXIT_UNAVAILABLE) from exc
     finally:
         undo()
     return EXIT_OK if received else EXIT_INTERRUPTED

@@ -1,1 +1,1 @@
-"""Kubernetes mode: the API objects the controller reads and writes, and the pods it runs."""
+"""Kubernetes mode: the API layer that runs Workflows from a cluster and writes their status back, and the pods nodes become."""

@@ -1,0 +1,126 @@
+"""Kubernetes mode as one part of the process: connection, lease, Workflow source, status writer.
+
+:class:`KubeMode` is what the composition root builds when
+``settings.kubernetes.enabled``: :meth:`~KubeMode.connect` reaches the API server,
+:meth:`~KubeMode.lead` waits for the lease (one active controller per instance id),
+:meth:`~KubeMode.wrap` puts the status writer around the engine's event sink, and
+:meth:`~KubeMode.start` watches Workflows and templates once the controller runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+from typing import TYPE_CHECKING
+
+import structlog
+
+from ..kube.config import connect
+from ..kube.errors import KubeError
+from ..kube.leader import Leadership, LeaseTimes
+from .kube_source import KubeWorkflowSource, workflow_key
+from .kube_status import KubeStatusWriter
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from ..argo.manifest import Bundle
+    from ..engine.controller import Controller
+    from ..engine.ports import EventSink, HookPoints
+    from ..kube.client import KubeClient
+    from ..kube.settings import KubernetesSettings
+
+log = structlog.get_logger(__name__)
+
+
+class KubeMode:
+    """Workflows from the cluster and their status back on it, per *settings*."""
+
+    def __init__(self, settings: KubernetesSettings, *, templates: Bundle | None = None) -> None:
+        self.settings = settings
+        self.templates = templates
+        self.client: KubeClient | None = None
+        self.leadership: Leadership | None = None
+        self.source: KubeWorkflowSource | None = None
+        self.writer: KubeStatusWriter | None = None
+        self._lost_watch: asyncio.Task[None] | None = None
+
+    async def connect(self) -> KubeClient:
+        s = self.settings
+        self.client = await connect(server=s.server, kubeconfig=s.kubeconfig, context=s.context)
+        return self.client
+
+    async def lead(self, fail: Callable[[str], None]) -> None:
+        """With the lease on: return once this process leads; *fail* is called if it stops leading."""
+        lease = self.settings.lease
+        if not lease.enabled:
+            return
+        assert self.client is not None
+        identity = lease.identity or f"{socket.gethostname()}-{os.getpid()}"
+        leadership = self.leadership = Leadership(
+            self.client,
+            name=self.settings.lease_name,
+            namespace=self.settings.lease_namespace(),
+            identity=identity,
+            times=LeaseTimes(lease.duration, lease.renew_deadline, lease.retry, lease.margin),
+        )
+        leadership.start()
+        log.info("waiting for the lease", lease=leadership.name, namespace=leadership.namespace, identity=identity)
+        if not await leadership.wait():
+            raise KubeError(0, "Lease", f"could not lead through the lease {leadership.namespace}/{leadership.name}")
+
+        async def watch() -> None:
+            await leadership.lost.wait()
+            fail(f"lost the lease {leadership.namespace}/{leadership.name}")
+
+        self._lost_watch = asyncio.create_task(watch(), name="hookbus-lease-lost")
+
+    def wrap(self, events: EventSink | None) -> KubeStatusWriter:
+        """The engine's sink: the status writer around *events*."""
+        self.writer = KubeStatusWriter(events, max_bytes=self.settings.max_status_bytes)
+        return self.writer
+
+    async def start(self, controller: Controller, hooks: HookPoints | None) -> None:
+        """Watch templates and Workflows; the controller follows them; status is written back."""
+        assert self.client is not None
+        source = self.source = KubeWorkflowSource(
+            self.client,
+            controller,
+            namespace=self.settings.namespace,
+            instance_id=self.settings.instance_id,
+            hooks=hooks,
+            templates=self.templates,
+        )
+        leadership = self.leadership
+        if leadership is not None:  # a fenced leader acts no more, even before the process ends
+            source.may_act = lambda: leadership.leading
+        if self.writer is not None:
+            self.writer.may_write = source.may_act
+            self.writer.bind(self.client, controller.read, source.object_for)
+        await source.start(self.settings.sync_timeout)
+        for stored in controller.list():
+            key = workflow_key(stored)
+            if source.object_for(key) is not None and self.writer is not None:
+                self.writer.mark(key)  # status of workflows that ran on while no one wrote it
+
+    async def stop_watching(self) -> None:
+        """Stop the Workflow source and write the last status."""
+        if self.source is not None:
+            await self.source.stop()
+        if self.writer is not None:
+            await self.writer.close()
+
+    async def close(self) -> None:
+        """Give up the lease and close the connection."""
+        lost_watch, self._lost_watch = self._lost_watch, None
+        if lost_watch is not None:
+            lost_watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await lost_watch
+        if self.leadership is not None:
+            await self.leadership.stop()
+        if self.client is not None:
+            await self.client.close()
+

@@ -1,0 +1,325 @@
+"""Workflows from a Kubernetes cluster: the engine's ``WorkflowSource`` on the Workflow watch.
+
+:class:`KubeWorkflowSource` watches ``workflows.argoproj.io/v1alpha1`` (one namespace or
+all of them) with the instance-id label selector, and hands the controller every
+Workflow it owns and has not run yet. It is idempotent by ``metadata.uid``: the uid goes
+into the stored workflow as the :data:`UID_ANNOTATION` annotation, so a restarted
+controller recognises the Workflows it already runs (and a Workflow deleted and created
+again under the same name is a new one). What happens to a Workflow afterwards is
+followed too:
+
+- deleted: the workflow is stopped and forgotten (:meth:`Controller.delete`), then every
+  ``on_deleted`` callback runs (by default the Workflow's pods are deleted);
+- ``spec`` edited: ``workflow.preOperate`` is asked again about the edited object; a
+  rejection stops the workflow with the plugin's message, otherwise ``spec.suspend``
+  (suspend/resume) and ``spec.shutdown`` (``Stop``/``Terminate``) are applied through the
+  controller's own operations.
+
+WorkflowTemplates, ClusterWorkflowTemplates and ConfigMaps come from watched caches of
+the API (plus any given as files); a Workflow refers to those of its own namespace.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import copy
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+from ..argo.manifest import Bundle
+from ..engine.controller import WorkflowNotFound
+from ..engine.ports import Submission, WorkflowKey
+from ..kube.errors import KubeError
+from ..kube.informer import DELETED, Informer
+from ..kube.instance import COMPLETED_LABEL, INSTANCE_LABEL, WORKFLOW_LABEL, instance_selector, owns
+from ..kube.resources import (
+    CLUSTER_WORKFLOW_TEMPLATES,
+    CONFIG_MAPS,
+    PODS,
+    WORKFLOW_TEMPLATES,
+    WORKFLOWS,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Awaitable, Callable
+
+    from ..engine.controller import Controller
+    from ..engine.ports import HookPoints
+    from ..kube.client import KubeClient, Obj
+
+    DeletedHook = Callable[[WorkflowKey, "Obj"], Awaitable[None]]
+
+log = structlog.get_logger(__name__)
+
+UID_ANNOTATION = "hookbus.io/kubernetes-uid"
+"""The uid of the Workflow object a stored workflow was submitted from."""
+
+FINAL_PHASES = frozenset({"Succeeded", "Failed", "Error"})
+_SERVER_FIELDS = ("resourceVersion", "uid", "generation", "creationTimestamp", "managedFields", "selfLink")
+
+
+def _report_end(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("following the cluster's Workflows ended", error=repr(task.exception()))
+
+
+def workflow_key(obj: Obj) -> WorkflowKey:
+    meta = obj.get("metadata") or {}
+    return WorkflowKey(str(meta.get("namespace") or ""), str(meta.get("name") or ""))
+
+
+def uid_of(obj: Obj) -> str:
+    return str((obj.get("metadata") or {}).get("uid") or "")
+
+
+class KubeWorkflowSource:
+    """The Workflows of *namespace* (``None``: every namespace) that *instance_id* owns."""
+
+    def __init__(
+        self,
+        client: KubeClient,
+        controller: Controller,
+        *,
+        namespace: str | None,
+        instance_id: str,
+        hooks: HookPoints | None = None,
+        templates: Bundle | None = None,
+        delete_pods: bool = True,
+    ) -> None:
+        self.client = client
+        self.controller = controller
+        self.namespace = namespace
+        self.instance_id = instance_id
+        self.hooks = hooks
+        self.templates = templates or Bundle()
+        """Templates and ConfigMaps given as files, under those read from the API."""
+        self.on_deleted: list[DeletedHook] = []
+        """Awaited with the key and the last object of every owned Workflow that was deleted."""
+        if delete_pods:
+            self.on_deleted.append(self._delete_pods)
+        self._queue: asyncio.Queue[Submission | None] = asyncio.Queue()
+        self._uids: dict[WorkflowKey, str] = {}
+        """Owned Workflows the controller runs (or was handed), by key: their uid."""
+        self._specs: dict[str, Obj] = {}
+        """The last ``spec`` seen of each Workflow handed over, by uid."""
+        self._pending: dict[int, tuple[WorkflowKey, str]] = {}
+        self.workflows = Informer(
+            client, WORKFLOWS, namespace, label_selector=instance_selector(instance_id), handler=self._on_workflow
+        )
+        self.workflow_templates = Informer(client, WORKFLOW_TEMPLATES, namespace)
+        self.cluster_templates = Informer(client, CLUSTER_WORKFLOW_TEMPLATES)
+        self.config_maps = Informer(client, CONFIG_MAPS, namespace)
+        self._follower: asyncio.Task[None] | None = None
+        self.may_act: Callable[[], bool] = lambda: True
+        """Checked before acting on an event: False (leadership lost) and events are ignored."""
+
+    # ------------------------------------------------------------ lifecycle
+
+    async def start(self, timeout: float = 30.0) -> None:
+        """Fill the template caches, then watch Workflows and have the controller follow them."""
+        caches = (self.workflow_templates, self.cluster_templates, self.config_maps)
+        for informer in caches:
+            informer.start()
+        await asyncio.gather(*(i.wait_synced(timeout) for i in caches))
+        self._follower = asyncio.create_task(self.controller.follow(self), name="hookbus-kube-follow")
+        self._follower.add_done_callback(_report_end)
+        self.workflows.start()
+        await self.workflows.wait_synced(timeout)
+
+    async def stop(self) -> None:
+        """Stop watching (workflows keep running in the controller until it stops)."""
+        for informer in (self.workflows, self.workflow_templates, self.cluster_templates, self.config_maps):
+            await informer.stop()
+        self._queue.put_nowait(None)
+        task, self._follower = self._follower, None
+        if task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait_for(task, 5)
+
+    # ------------------------------------------------------------- queries
+
+    def object_for(self, key: WorkflowKey) -> Obj | None:
+        """The Workflow object (as last seen) the controller's workflow *key* runs, if any."""
+        uid = self._uids.get(key)
+        obj = self.workflows.get(key.namespace, key.name)
+        if uid is None or obj is None or uid_of(obj) != uid:
+            return None
+        return obj
+
+    def bundle_for(self, namespace: str) -> Bundle:
+        """The templates and ConfigMaps a Workflow in *namespace* may refer to."""
+        bundle = Bundle()
+        bundle.merge(self.templates)
+        for obj in self.cluster_templates.cache.values():
+            bundle.add(obj)
+        for (ns, _), obj in self.workflow_templates.cache.items():
+            if ns == namespace:
+                bundle.add(obj)
+        for (ns, _), obj in self.config_maps.cache.items():
+            if ns == namespace:
+                bundle.add(obj)
+        return bundle
+
+    # ------------------------------------------------------ WorkflowSource
+
+    async def submissions(self) -> AsyncIterator[Submission]:
+        while (submission := await self._queue.get()) is not None:
+            yield submission
+
+    async def accepted(self, submission: Submission, key: WorkflowKey) -> None:
+        self._pending.pop(id(submission), None)
+        log.info("workflow from the cluster taken", workflow=key.name, namespace=key.namespace)
+
+    async def refused(self, submission: Submission, error: Exception) -> None:
+        key, uid = self._pending.pop(id(submission), (workflow_key(submission.workflow), ""))
+        self._uids.pop(key, None)
+        log.warning("workflow from the cluster refused", workflow=key.name, namespace=key.namespace, error=str(error))
+        message = str(error).splitlines()[0] if str(error) else "invalid workflow"
+
+        def change(obj: Obj) -> Obj | None:
+            if uid_of(obj) != uid:
+                return None
+            return {
+                "metadata": {"labels": {"workflows.argoproj.io/phase": "Error", COMPLETED_LABEL: "true"}},
+                "status": {"phase": "Error", "message": message, "progress": "0/0"},
+            }
+
+        with contextlib.suppress(KubeError):
+            await self.client.update(WORKFLOWS, key.namespace, key.name, change)
+
+    # ---------------------------------------------------------------- events
+
+    async def _on_workflow(self, kind: str, obj: Obj) -> None:
+        if not owns(obj, self.instance_id) or not self.may_act():
+            return
+        if kind == DELETED:  # the informer hands events over one at a time, in order
+            await self._deleted(obj)
+        else:
+            await self._seen(obj)
+
+    async def _seen(self, obj: Obj) -> None:
+        key, uid = workflow_key(obj), uid_of(obj)
+        known = self._uids.get(key)
+        if known == uid:
+            await self._maybe_edited(key, obj)
+            return
+        if known is not None:  # replaced under the same name while we were not looking
+            await self._forget(key)
+        if self.controller.exists(key):
+            stored_uid = str((self._metadata(key).get("annotations") or {}).get(UID_ANNOTATION) or "")
+            if stored_uid == uid:
+                self._uids[key] = uid  # ours from before a restart
+                self._specs[uid] = copy.deepcopy(obj.get("spec") or {})
+                await self._maybe_edited(key, obj)
+                return
+            if stored_uid:  # from an object deleted while no one watched
+                log.info("a stored workflow of that name belongs to an older object; replacing it", workflow=key.name)
+                await self._stop(key)
+            # else: submitted through the control API; the submission below is refused
+        if self._finished(obj):
+            return  # an earlier run ended; nothing to take up
+        self._uids[key] = uid
+        self._specs[uid] = copy.deepcopy(obj.get("spec") or {})
+        submission = Submission(self._manifest(obj), bundle=self.bundle_for(key.namespace))
+        self._pending[id(submission)] = (key, uid)
+        await self._queue.put(submission)
+
+    def _metadata(self, key: WorkflowKey) -> Obj:
+        try:
+            return dict(self.controller.get(key).get("metadata") or {})
+        except WorkflowNotFound:
+            return {}
+
+    @staticmethod
+    def _finished(obj: Obj) -> bool:
+        labels = (obj.get("metadata") or {}).get("labels") or {}
+        phase = (obj.get("status") or {}).get("phase")
+        return labels.get(COMPLETED_LABEL) == "true" or phase in FINAL_PHASES
+
+    def _manifest(self, obj: Obj) -> Obj:
+        """The Workflow as the controller stores it: without server fields and status, with
+        its uid kept as an annotation."""
+        manifest = copy.deepcopy(obj)
+        manifest.pop("status", None)
+        meta = manifest.setdefault("metadata", {})
+        for name in _SERVER_FIELDS:
+            meta.pop(name, None)
+        meta.setdefault("annotations", {})[UID_ANNOTATION] = uid_of(obj)
+        labels = meta.setdefault("labels", {})
+        for name in list(labels):
+            if name.startswith("workflows.argoproj.io/") and name != INSTANCE_LABEL:
+                del labels[name]
+        return manifest
+
+    async def _deleted(self, obj: Obj) -> None:
+        key, uid = workflow_key(obj), uid_of(obj)
+        if self._uids.get(key) != uid:
+            return
+        await self._forget(key)
+        for hook in self.on_deleted:
+            try:
+                await hook(key, obj)
+            except Exception:
+                log.exception("cleaning up after a deleted workflow failed", workflow=key.name, namespace=key.namespace)
+
+    async def _forget(self, key: WorkflowKey) -> None:
+        uid = self._uids.pop(key, None)
+        if uid is not None:
+            self._specs.pop(uid, None)
+        await self._stop(key)
+
+    async def _stop(self, key: WorkflowKey) -> None:
+        if not self.controller.exists(key):
+            return
+        log.info("workflow object deleted; stopping it", workflow=key.name, namespace=key.namespace)
+        with contextlib.suppress(WorkflowNotFound):
+            await self.controller.delete(key)
+
+    async def _delete_pods(self, key: WorkflowKey, obj: Obj) -> None:
+        selector = f"{WORKFLOW_LABEL}={key.name},{instance_selector(self.instance_id)}"
+        pods, _ = await self.client.list(PODS, key.namespace, label_selector=selector)
+        for pod in pods:
+            await self.client.delete(PODS, key.namespace, str(pod["metadata"]["name"]))
+
+    # ----------------------------------------------------------------- edits
+
+    async def _maybe_edited(self, key: WorkflowKey, obj: Obj) -> None:
+        uid = uid_of(obj)
+        before = self._specs.get(uid) or {}
+        spec = copy.deepcopy(obj.get("spec") or {})
+        if spec == before:
+            return
+        self._specs[uid] = spec
+        if not self.controller.exists(key):
+            return
+        log.info("workflow spec edited", workflow=key.name, namespace=key.namespace)
+        edited = self._manifest(obj)
+        if self.hooks is not None:
+            for admission in await self.hooks.workflow_pre_operate([edited]):
+                if not admission.allowed:
+                    message = admission.message or "edit rejected by a plugin (workflow.preOperate)"
+                    await self._command(key, self.controller.stop_workflow, message)
+                    return
+                if admission.workflow is not None:
+                    edited = admission.workflow
+        await self._apply(key, before, edited.get("spec") or {})
+
+    async def _apply(self, key: WorkflowKey, before: Obj, spec: Obj) -> None:
+        if bool(spec.get("suspend")) != bool(before.get("suspend")):
+            await self._command(key, self.controller.suspend if spec.get("suspend") else self.controller.resume)
+        shutdown = spec.get("shutdown")
+        if shutdown and shutdown != before.get("shutdown"):
+            if shutdown == "Terminate":
+                await self._command(key, self.controller.terminate)
+            elif shutdown == "Stop":
+                await self._command(key, self.controller.stop_workflow, "")
+            else:
+                log.warning("unknown spec.shutdown ignored", workflow=key.name, shutdown=str(shutdown))
+
+    async def _command(self, key: WorkflowKey, op: Callable[..., Awaitable[Any]], *args: Any) -> None:
+        try:
+            await op(key, *args)
+        except (WorkflowNotFound, ValueError) as exc:
+            log.info("workflow edit not applied", workflow=key.name, error=str(exc))
