@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import nats
 import structlog
 
+from .auth import is_credentials_file, load_credentials
 from .errors import ConfigError, ConnectError
 
 if TYPE_CHECKING:
@@ -56,7 +57,15 @@ def connect_options(settings: NatsSettings, urls: list[str] | None = None) -> di
     if settings.token:
         options["token"] = settings.token
     if settings.creds_file:
-        options["user_credentials"] = settings.creds_file
+        if is_credentials_file(settings.creds_file):
+            credentials = load_credentials(settings.creds_file)
+            options["user"] = credentials.user
+            options["password"] = credentials.password
+            options["inbox_prefix"] = credentials.inbox_prefix
+        else:
+            options["user_credentials"] = settings.creds_file
+    if settings.inbox_prefix:
+        options["inbox_prefix"] = settings.inbox_prefix
     if settings.nkey_seed_file:
         options["nkeys_seed"] = settings.nkey_seed_file
     if settings.tls_ca or settings.tls_cert:
@@ -89,6 +98,11 @@ async def connect(settings: NatsSettings, urls: list[str] | None = None, **extra
         reason = str(exc) or type(exc).__name__
         if type(exc).__name__ == "NoServersError":
             reason = f"no server answered after {settings.connect_attempts} attempts"
+        elif "authorization" in reason.lower():
+            reason = (
+                "the server refused these credentials (authorization violation): pass the "
+                "credentials file of an identity it knows with --nats-creds / HOOKBUS_NATS_CREDS"
+            )
         raise ConnectError(f"cannot connect to NATS at {shown}: {reason}") from exc
     nc.options["max_reconnect_attempts"] = after
     return nc

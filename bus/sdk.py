@@ -594,12 +594,19 @@ def load_plugin(spec: str) -> Plugin:
     return target
 
 
-def run_from_spec(spec: str, settings: BusSettings) -> int:
-    """``hookbus plugin run MODULE:ATTR``: load the plugin and serve it until SIGTERM. Returns an exit code."""
+def run_from_spec(
+    spec: str, settings: BusSettings, *, identity: Callable[[str, BusSettings], BusSettings] | None = None
+) -> int:
+    """``hookbus plugin run MODULE:ATTR``: load the plugin and serve it until SIGTERM. Returns an exit code.
+
+    *identity(plugin name, settings)* may put the plugin's credentials into the settings
+    (the CLI finds them for a server on the same machine)."""
     configure()
     plugin = load_plugin(spec)
     if not settings.nats.urls:
         raise ConfigError("no NATS server given: pass --nats-url or set HOOKBUS_NATS_URL")
+    if identity is not None:
+        settings = identity(plugin.name, settings)
     run_loop(plugin.serve(settings))  # on uvloop unless HOOKBUS_UVLOOP=0
     return 0
 

@@ -42,7 +42,8 @@ class NatsSettings:
     token: str | None = None
     """Token authentication. Never logged."""
     creds_file: str | None = None
-    """A ``.creds`` file (JWT + nkey seed) for decentralised authentication."""
+    """A credentials file: hookbus's own (JSON: user, password, inbox prefix; what
+    ``hookbus plugin credentials`` writes) or a NATS ``.creds`` file (JWT + nkey seed)."""
     nkey_seed_file: str | None = None
     """A file holding an nkey seed."""
     tls_ca: str | None = None
@@ -51,6 +52,9 @@ class NatsSettings:
     """Client certificate for mutual TLS."""
     tls_key: str | None = None
     """Key of the client certificate."""
+    inbox_prefix: str | None = None
+    """Prefix of this client's reply subjects (``_INBOX.<user>`` for a hookbus identity, whose
+    permissions allow subscribing only there). ``None``: the credentials file's, else NATS's."""
     name: str = "hookbus"
     """Connection name shown by the server's monitoring."""
     connect_timeout: float = 5.0

@@ -14,6 +14,7 @@ import os
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
+from ..bus.errors import ConfigError
 from ..bus.settings import BusSettings
 from ..bus.settings import from_env as bus_from_env
 from .engine.settings import ControllerSettings
@@ -50,6 +51,13 @@ class EmbeddedNatsSettings:
     (``HOOKBUS_NATS_STORE_DIR``), else ``nats/`` under :attr:`HookbusSettings.state_dir`."""
     quiet: bool = False
     """Keep the connection's errors and disconnects out of the log (a short-lived run)."""
+    auth: bool = True
+    """Authentication and per-role permissions on (``auth/`` under the state directory holds
+    the identities; see docs/security.md). ``HOOKBUS_NATS_AUTH=0`` turns it off."""
+    tls_cert: Path | None = None
+    """Certificate (PEM) of the embedded server; with :attr:`tls_key`, clients must use TLS."""
+    tls_key: Path | None = None
+    """Key of :attr:`tls_cert`."""
 
 
 @dataclass(frozen=True)
@@ -133,6 +141,19 @@ def from_env(env: Mapping[str, str] | None = None, base: HookbusSettings | None 
     """
     env = os.environ if env is None else env
     settings = base or HookbusSettings()
+    embedded = settings.embedded
+    if (auth := env.get("HOOKBUS_NATS_AUTH")) is not None and auth.strip():
+        embedded = replace(embedded, auth=auth_flag(auth))
     return replace(
-        settings, bus=bus_from_env(env, settings.bus), log=log_from_env(env, settings.log)
+        settings, bus=bus_from_env(env, settings.bus), log=log_from_env(env, settings.log), embedded=embedded
     )
+
+
+def auth_flag(value: str) -> bool:
+    """``HOOKBUS_NATS_AUTH``: 1/0, yes/no, on/off, true/false."""
+    lowered = value.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"HOOKBUS_NATS_AUTH={value!r} is not a yes/no value (use 1 or 0)")

@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ...bus.auth import CONTROLLER
 from ..app import Hookbus
 from .common import (
     EXIT_INTERRUPTED,
@@ -16,6 +18,7 @@ from .common import (
     load_input,
     settings_from_args,
     stop_signals,
+    with_local_identity,
 )
 
 if TYPE_CHECKING:
@@ -33,6 +36,8 @@ async def server_command(args: argparse.Namespace) -> int:
     """``hookbus server``: controller + control API (+ embedded NATS) until SIGTERM/SIGINT."""
     templates = load_input([], args.templates)[0] if args.templates else None
     settings = settings_from_args(args)
+    if not settings.embedded_nats:  # a server of this machine's NATS: as its controller
+        settings = replace(settings, bus=with_local_identity(settings.bus, CONTROLLER))
     if settings.state_dir is None and settings.embedded_nats:
         print("hookbus: no --state-dir: workflows are lost when this server stops", file=sys.stderr)
     stop, received, undo = stop_signals()
