@@ -348,6 +348,7 @@ class Hookbus:
             default_namespace=self.settings.controller.namespace,
             templates=self._templates,
             plugins=plugins,
+            takeovers=getattr(self.dispatcher, "takeovers", None),
         )
         await api.start()
         self._on_close("control API", api.stop)
