@@ -32,6 +32,8 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import socket
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -268,6 +270,10 @@ class AuthDir:
         self.write_config()
         return credentials, True
 
+    def credentials_of(self, plugin: str) -> Credentials:
+        """Plugin *plugin*'s credentials (it must have an identity)."""
+        return load_credentials(self.plugin_file(plugin))
+
     def revoke(self, name: str) -> bool:
         """Remove plugin *name*'s identity; whether it had one (the config is rewritten)."""
         file = self.plugin_file(name)
@@ -366,3 +372,37 @@ def find_note(url: str) -> ServerNote | None:
     if not auth_dir.is_dir():
         return None
     return ServerNote(url=str(data.get("url") or url), auth_dir=auth_dir, store_dir=Path(store) if store else None)
+
+
+# --------------------------------------------------------------------------- waiting for a reload
+
+
+def accepted(url: str, credentials: Credentials, timeout: float = 1.0) -> bool:
+    """Whether the server at *url* (plain ``nats://``) accepts *credentials* now: one
+    CONNECT and PING over a socket, so it can be asked before any event loop runs."""
+    first = url.split(",")[0].strip()
+    scheme, _, rest = first.rpartition("://")
+    if scheme not in ("", "nats"):
+        return True  # TLS: not probed here; the client's own connection tells
+    host, _, port = rest.rsplit("@", 1)[-1].rstrip("/").rpartition(":")
+    connect = json.dumps({"user": credentials.user, "pass": credentials.password, "verbose": False, "pedantic": False})
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout) as sock:
+            sock.settimeout(timeout)
+            reader = sock.makefile("rb")
+            reader.readline()  # INFO
+            sock.sendall(f"CONNECT {connect}\r\nPING\r\n".encode())
+            return reader.readline().startswith(b"PONG")
+    except (OSError, ValueError):
+        return False
+
+
+def wait_accepted(url: str, credentials: Credentials, timeout: float = 5.0) -> bool:
+    """Poll :func:`accepted` until the server took a reload in (or *timeout* seconds passed)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if accepted(url, credentials):
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.02)

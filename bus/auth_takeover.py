@@ -30,6 +30,7 @@ import contextlib
 import hashlib
 import hmac
 import secrets
+import weakref
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -115,6 +116,18 @@ class Capabilities:
     def __init__(self, limit: int = 100_000) -> None:
         self._limit = limit
         self._by_workflow: OrderedDict[tuple[str, str], dict[str, str]] = OrderedDict()
+        self._serving: weakref.WeakKeyDictionary[object, set[str]] = weakref.WeakKeyDictionary()
+
+    def serving(self, plugin: str, connection: object) -> None:
+        """Plugin *plugin* of this process serves on *connection* (its reports go out there)."""
+        self._serving.setdefault(connection, set()).add(plugin)
+
+    def plugins_on(self, connection: object) -> frozenset[str]:
+        """The plugins of this process that serve on *connection*."""
+        try:
+            return frozenset(self._serving.get(connection, ()))
+        except TypeError:  # not weakly referable: serves nobody
+            return frozenset()
 
     def remember(self, plugin: str, namespace: str, workflow: str, capability: str) -> None:
         key = (namespace, workflow)
@@ -125,17 +138,19 @@ class Capabilities:
             held = self._by_workflow[key] = {}
         held[plugin] = capability
 
-    def find(self, namespace: str, workflow: str, plugin: str | None = None) -> tuple[str, str] | None:
-        """``(plugin, capability)`` for the workflow: *plugin*'s, or the only plugin's held."""
+    def find(
+        self, namespace: str, workflow: str, plugin: str | None = None, *, connection: object = None
+    ) -> tuple[str, str] | None:
+        """``(plugin, capability)`` for the workflow: *plugin*'s, else that of the one plugin
+        serving on *connection* that holds one."""
         held = self._by_workflow.get((namespace, workflow))
         if not held:
             return None
         if plugin is not None:
             found = held.get(plugin)
             return (plugin, found) if found else None
-        if len(held) == 1:
-            return next(iter(held.items()))
-        return None
+        candidates = [(p, c) for p, c in held.items() if p in self.plugins_on(connection)]
+        return candidates[0] if len(candidates) == 1 else None
 
     def clear(self) -> None:
         self._by_workflow.clear()

@@ -428,7 +428,7 @@ class ControlClient:
         if outputs is not None:
             body["outputs"] = dict(outputs)
         if capability is None:
-            held = capabilities.find(body["namespace"], workflow, plugin)
+            held = capabilities.find(body["namespace"], workflow, plugin, connection=self.nc)
             if held is not None:
                 plugin, capability = held
         if capability is not None:

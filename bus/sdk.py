@@ -327,6 +327,7 @@ class Plugin:
         if not self._handlers:
             raise ConfigError(f"plugin {self.name!r} has no handlers")
         self._nc = self._reply_nc = nc
+        capabilities.serving(self.name, nc)
         self._slots = asyncio.Semaphore(self.max_concurrency)
         self._sub = await nc.subscribe(subjects.hook_wildcard(self.name), queue=f"hookbus-{self.name}", cb=self._on_message)
         await nc.flush()

@@ -33,6 +33,8 @@ log = structlog.get_logger("hookbus.bus.server")
 
 _LISTEN = re.compile(rb"Listening for client connections on ([^\s]+):(\d+)")
 _READY = b"Server is ready"
+_RELOADED = b"Reloaded server configuration"
+_RELOAD_FAILED = b"Failed to reload server configuration"
 
 
 PID_FILE = "nats-server.pid"
@@ -165,6 +167,7 @@ class EmbeddedServer:
         self._proc: asyncio.subprocess.Process | None = None
         self._drain: asyncio.Task[None] | None = None
         self._tail: list[bytes] = []
+        self._reloads: list[asyncio.Future[str]] = []
         self.url = ""
 
     @property
@@ -236,11 +239,22 @@ class EmbeddedServer:
         return self.url
 
     async def reload(self) -> None:
-        """Make the running server read its configuration again (``SIGHUP``): new or removed
-        users take effect at once, connected clients stay connected."""
+        """Make the running server read its configuration again (``SIGHUP``) and return once
+        it has: new or removed users take effect, connected clients stay connected."""
         if self._proc is None or self._proc.returncode is not None:
             raise ServerError("the nats-server is not running")
+        done: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self._reloads.append(done)
         self._proc.send_signal(signal.SIGHUP)
+        try:
+            outcome = await asyncio.wait_for(done, self.ready_timeout)
+        except TimeoutError:
+            raise ServerError(f"nats-server did not reload its configuration within {self.ready_timeout}s") from None
+        finally:
+            if done in self._reloads:
+                self._reloads.remove(done)
+        if outcome:
+            raise ServerError(f"nats-server could not reload its configuration: {outcome}")
 
     async def exited(self) -> int:
         """Wait until the running server process ends; its exit code (signals negative)."""
@@ -282,6 +296,12 @@ class EmbeddedServer:
 
     async def _drain_log(self, stderr: asyncio.StreamReader) -> None:
         while line := await stderr.readline():
+            if self._reloads and (_RELOADED in line or _RELOAD_FAILED in line):
+                outcome = "" if _RELOADED in line else line.decode(errors="replace").rstrip()
+                for waiter in self._reloads:
+                    if not waiter.done():
+                        waiter.set_result(outcome)
+                self._reloads.clear()
             if b"[ERR]" in line or b"[FTL]" in line or b"[WRN]" in line:
                 log.warning("nats-server", line=line.decode(errors="replace").rstrip())
 

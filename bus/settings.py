@@ -11,7 +11,9 @@ read from the environment where they act, each by one function:
   (and the controller's CLI, which configures its own logging);
 - ``HOOKBUS_UVLOOP``, ``HOOKBUS_GC_THRESHOLD``: :mod:`hookbus.bus.loop`;
 - ``HOOKBUS_NATS_SERVER`` (the ``nats-server`` executable of an embedded server):
-  :func:`hookbus.bus.server.find_binary`.
+  :func:`hookbus.bus.server.find_binary`;
+- ``HOOKBUS_RUNTIME_DIR`` (where servers of this machine note where their identities are,
+  for local clients): :func:`hookbus.bus.auth.runtime_dir`.
 
 The controller's executors also read ``PATH`` and the variables a workflow's
 processes inherit, to start those processes; that is the processes' environment,

@@ -203,7 +203,7 @@ def _text(body: Mapping[str, Any], name: str, *, default: str | None = None) -> 
     return value
 
 
-TAKE_OVER_WAIT = 5.0
+TAKE_OVER_WAIT = 2.0
 """Seconds a ``complete`` report with a valid capability waits for its take-over to be recorded."""
 MAX_QUEUED = 256
 """Requests (other than ``watch``) waiting for a worker; past this, a request is answered

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 import yaml
 
-from ...bus.auth import PLUGIN, USER, AuthDir, find_note
+from ...bus.auth import PLUGIN, USER, AuthDir, find_note, wait_accepted
 from ...bus.control import ApiError, ControlClient
 from ...bus.log import configure
 from ...bus.server import reload_server
@@ -316,8 +316,8 @@ def with_local_identity(settings: BusSettings, role: str = USER, *, plugin: str 
             _, made = auth.plugin(plugin)
         except OSError:
             return settings  # not this server's operator: connect as given
-        if made and note.store_dir is not None:
-            reload_server(note.store_dir)
+        if made and note.store_dir is not None and reload_server(note.store_dir):
+            wait_accepted(settings.nats.urls[0], auth.credentials_of(plugin))
         file = auth.plugin_file(plugin)
     else:
         file = auth.role_file(role)

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ...bus.auth import AuthDir, find_note, write_private
+from ...bus.auth import AuthDir, find_note, wait_accepted, write_private
 from ...bus.server import reload_server
 from ...bus.subjects import validate_plugin_name
 from .common import EXIT_OK, EXIT_USAGE, CliError, bus_settings, settings_from_args
@@ -55,6 +55,9 @@ def plugin_credentials_command(args: argparse.Namespace) -> int:
         return EXIT_OK
     credentials, made = auth.plugin(name)
     reloaded = made and store is not None and reload_server(store)
+    url = bus_settings(args).nats.urls
+    if reloaded and url:
+        wait_accepted(url[0], credentials)
     out = Path(args.output) if args.output else auth.plugin_file(name)
     if args.output:
         write_private(out, credentials.to_json())
