@@ -338,14 +338,21 @@ class ServerNote:
     auth_dir: Path
     store_dir: Path | None
     """Its JetStream store (with its pid file), to ask it to reload its configuration."""
+    tls_ca: Path | None = None
+    """The certificate to verify it with, when it requires TLS."""
 
 
-def write_note(url: str, auth_dir: Path, store_dir: Path | None = None) -> Path | None:
+def write_note(url: str, auth_dir: Path, store_dir: Path | None = None, tls_ca: Path | None = None) -> Path | None:
     """Note that the server at *url* keeps its identities in *auth_dir* (for :func:`find_note`)."""
     path = note_path(url)
     if path is None:
         return None
-    data = {"url": url, "auth_dir": str(auth_dir.resolve()), "store_dir": str(store_dir.resolve()) if store_dir else None}
+    data = {
+        "url": url,
+        "auth_dir": str(auth_dir.resolve()),
+        "store_dir": str(store_dir.resolve()) if store_dir else None,
+        "tls_ca": str(tls_ca.resolve()) if tls_ca else None,
+    }
     write_private(path, json.dumps(data) + "\n")
     return path
 
@@ -367,11 +374,17 @@ def find_note(url: str) -> ServerNote | None:
         data = json.loads(path.read_text())
         auth_dir = Path(str(data["auth_dir"]))
         store = data.get("store_dir")
+        ca = data.get("tls_ca")
     except (OSError, ValueError, KeyError, TypeError):
         return None
     if not auth_dir.is_dir():
         return None
-    return ServerNote(url=str(data.get("url") or url), auth_dir=auth_dir, store_dir=Path(store) if store else None)
+    return ServerNote(
+        url=str(data.get("url") or url),
+        auth_dir=auth_dir,
+        store_dir=Path(store) if store else None,
+        tls_ca=Path(ca) if ca else None,
+    )
 
 
 # --------------------------------------------------------------------------- waiting for a reload

@@ -246,7 +246,7 @@ class Hookbus:
             if auth is not None:
                 nats = replace(nats, creds_file=str(auth.role_file(CONTROLLER)), tls_ca=nats.tls_ca or (
                     str(settings.embedded.tls_cert) if settings.embedded.tls_cert else None))
-                write_note(self.nats_url, auth.path, Path(store_dir))
+                write_note(self.nats_url, auth.path, Path(store_dir), settings.embedded.tls_cert)
                 url = self.nats_url
                 self._on_close("credentials note", lambda: remove_note(url, auth.path))
             watcher = asyncio.create_task(self._supervise(server), name="hookbus-nats-server-watch")

@@ -323,7 +323,8 @@ def with_local_identity(settings: BusSettings, role: str = USER, *, plugin: str 
         file = auth.role_file(role)
     if not file.exists():
         return settings
-    return replace(settings, nats=replace(settings.nats, creds_file=str(file)))
+    tls_ca = settings.nats.tls_ca or (str(note.tls_ca) if note.tls_ca else None)
+    return replace(settings, nats=replace(settings.nats, creds_file=str(file), tls_ca=tls_ca))
 
 
 @contextlib.asynccontextmanager

@@ -46,6 +46,12 @@ async def server_command(args: argparse.Namespace) -> int:
             url = app.nats_url
             print(f"hookbus server is ready; NATS URL: {url}", flush=True)
             print(f"  export HOOKBUS_NATS_URL={url}", flush=True)
+            if app.auth is not None:
+                print(
+                    f"  identities (0600) in {app.auth.path}: clients on this machine find them by the URL; "
+                    "'hookbus plugin credentials NAME' issues a plugin's",
+                    flush=True,
+                )
             if args.url_file:
                 await asyncio.to_thread(_write_atomically, Path(args.url_file), url + "\n")
             waits = [asyncio.create_task(stop.wait()), asyncio.create_task(app.failed.wait())]
