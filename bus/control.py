@@ -304,6 +304,12 @@ class ControlClient:
                 "and point --nats-url / HOOKBUS_NATS_URL at the URL it prints"
             ) from None
         except (NatsTimeoutError, TimeoutError):
+            refused = str(self.nc.last_error or "")
+            if "permissions violation" in refused.lower() and subject(verb).lower() in refused.lower():
+                raise Forbidden(
+                    f"this identity may not call {verb!r}: the NATS server refused to pass the request on "
+                    "(connect with the credentials of a role that may, e.g. --nats-creds)"
+                ) from None
             raise ApiError(
                 504, f"the controller did not answer {verb!r} within {wait:g}s; retrying may help"
             ) from None

@@ -100,6 +100,8 @@ async def test_the_server_needs_identities_that_local_commands_find_by_themselve
         reader = str(state / "auth" / "reader.json")
         code, out, err = await hookbus("list", "--nats-creds", reader, env=env)
         assert code == 0, err
+        code, out, err = await hookbus("delete", "nothing", "--nats-creds", reader, env=env)
+        assert code == 1 and "may not call 'delete'" in err, err
         # revoked: refused from then on
         code, out, err = await hookbus("plugin", "credentials", "demo", "--revoke", "--state-dir", str(state), env=env)
         assert code == 0, err
