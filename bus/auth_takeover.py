@@ -15,8 +15,8 @@ reports the node's end. Three things must hold for that report
 
 The capability is computed once per plugin, hook and workflow (it sits in the request's
 envelope, which the dispatcher builds once for them), so it costs the hook path nothing
-per item. The controller's record of take-overs is kept in memory: after a restart, a
-taken-over node is owned again once its plugin takes it over again.
+per item. The controller's record of take-overs and its secret are kept in memory: a restarted
+controller records a taken-over node as lost, as every node it cannot re-attach.
 
 On the plugin's side, :data:`capabilities` keeps the capability of every workflow whose
 ``node.preExecute`` requests a plugin of this process received, so that
