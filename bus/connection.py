@@ -91,19 +91,34 @@ async def connect(settings: NatsSettings, urls: list[str] | None = None, **extra
     after = options["max_reconnect_attempts"]
     options["max_reconnect_attempts"] = max(1, settings.connect_attempts)
     read_in_large_pieces()
+    # The errors of the first connection say why it failed (a refused identity, say),
+    # where the exception at the end says only that no server was reached.
+    first_errors: list[str] = []
+    report = options["error_cb"]
+
+    async def on_error(exc: Exception) -> None:
+        if connecting:
+            first_errors.append(str(exc))
+        await report(exc)
+
+    connecting = True
+    options["error_cb"] = on_error
     try:
         nc = await nats.connect(**options)
     except Exception as exc:
         shown = ", ".join(options["servers"])
         reason = str(exc) or type(exc).__name__
-        if type(exc).__name__ == "NoServersError":
+        refused = any("authorization" in e.lower() for e in first_errors)
+        if type(exc).__name__ == "NoServersError" and not refused:
             reason = f"no server answered after {settings.connect_attempts} attempts"
-        elif "authorization" in reason.lower():
+        elif refused or "authorization" in reason.lower():
             reason = (
                 "the server refused these credentials (authorization violation): pass the "
                 "credentials file of an identity it knows with --nats-creds / HOOKBUS_NATS_CREDS"
             )
         raise ConnectError(f"cannot connect to NATS at {shown}: {reason}") from exc
+    finally:
+        connecting = False
     nc.options["max_reconnect_attempts"] = after
     return nc
 
