@@ -141,12 +141,19 @@ def from_env(env: Mapping[str, str] | None = None, base: HookbusSettings | None 
     """
     env = os.environ if env is None else env
     settings = base or HookbusSettings()
-    embedded = settings.embedded
-    if (auth := env.get("HOOKBUS_NATS_AUTH")) is not None and auth.strip():
-        embedded = replace(embedded, auth=auth_flag(auth))
     return replace(
-        settings, bus=bus_from_env(env, settings.bus), log=log_from_env(env, settings.log), embedded=embedded
+        settings,
+        bus=bus_from_env(env, settings.bus),
+        log=log_from_env(env, settings.log),
+        embedded=embedded_from_env(env, settings.embedded),
     )
+
+
+def embedded_from_env(env: Mapping[str, str], base: EmbeddedNatsSettings) -> EmbeddedNatsSettings:
+    """:class:`EmbeddedNatsSettings` from ``HOOKBUS_NATS_AUTH`` over *base*."""
+    if (auth := env.get("HOOKBUS_NATS_AUTH")) is not None and auth.strip():
+        return replace(base, auth=auth_flag(auth))
+    return base
 
 
 def auth_flag(value: str) -> bool:

@@ -87,3 +87,16 @@ async def test_a_refused_identity_is_named_as_such(tmp_path: Path) -> None:
             await connect(NatsSettings(urls=(server.url,), reconnect_wait=0.05))
         nc = await connect(NatsSettings(urls=(server.url,), creds_file=str(auth.role_file(USER))))
         await nc.close()
+
+
+def test_authentication_is_on_unless_turned_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    from hookbus.controller.cli import build_parser, settings_from_args
+    from hookbus.controller.settings import from_env
+
+    assert from_env({}).embedded.auth is True
+    assert from_env({"HOOKBUS_NATS_AUTH": "0"}).embedded.auth is False
+    with pytest.raises(ConfigError, match="HOOKBUS_NATS_AUTH"):
+        from_env({"HOOKBUS_NATS_AUTH": "maybe"})
+    monkeypatch.delenv("HOOKBUS_NATS_AUTH", raising=False)
+    assert settings_from_args(build_parser().parse_args(["server"])).embedded.auth is True
+    assert settings_from_args(build_parser().parse_args(["server", "--no-nats-auth"])).embedded.auth is False
