@@ -329,7 +329,9 @@ class Rig:
                 ),
                 controller=ControllerSettings(max_running_nodes=s.max_running_nodes),
                 executor=ExecutorSettings(kind="simulate"),
-                embedded=EmbeddedNatsSettings(store_dir=Path(self._tmp.name) / "nats", max_payload=8 * 1024 * 1024),
+                # the rig's plugin and event-counter processes connect by URL alone; identities
+                # cost only at connect, so the hook path measured is the same
+                embedded=EmbeddedNatsSettings(store_dir=Path(self._tmp.name) / "nats", max_payload=8 * 1024 * 1024, auth=False),
                 api=ApiSettings(enabled=False),
                 state_dir=Path(self._tmp.name),
             )

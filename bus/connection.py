@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import nats
 import structlog
 
+from .auth import is_credentials_file, load_credentials
 from .errors import ConfigError, ConnectError
 
 if TYPE_CHECKING:
@@ -56,7 +57,15 @@ def connect_options(settings: NatsSettings, urls: list[str] | None = None) -> di
     if settings.token:
         options["token"] = settings.token
     if settings.creds_file:
-        options["user_credentials"] = settings.creds_file
+        if is_credentials_file(settings.creds_file):
+            credentials = load_credentials(settings.creds_file)
+            options["user"] = credentials.user
+            options["password"] = credentials.password
+            options["inbox_prefix"] = credentials.inbox_prefix
+        else:
+            options["user_credentials"] = settings.creds_file
+    if settings.inbox_prefix:
+        options["inbox_prefix"] = settings.inbox_prefix
     if settings.nkey_seed_file:
         options["nkeys_seed"] = settings.nkey_seed_file
     if settings.tls_ca or settings.tls_cert:
@@ -82,14 +91,34 @@ async def connect(settings: NatsSettings, urls: list[str] | None = None, **extra
     after = options["max_reconnect_attempts"]
     options["max_reconnect_attempts"] = max(1, settings.connect_attempts)
     read_in_large_pieces()
+    # The errors of the first connection say why it failed (a refused identity, say),
+    # where the exception at the end says only that no server was reached.
+    first_errors: list[str] = []
+    report = options["error_cb"]
+
+    async def on_error(exc: Exception) -> None:
+        if connecting:
+            first_errors.append(str(exc))
+        await report(exc)
+
+    connecting = True
+    options["error_cb"] = on_error
     try:
         nc = await nats.connect(**options)
     except Exception as exc:
         shown = ", ".join(options["servers"])
         reason = str(exc) or type(exc).__name__
-        if type(exc).__name__ == "NoServersError":
+        refused = any("authorization" in e.lower() for e in first_errors)
+        if type(exc).__name__ == "NoServersError" and not refused:
             reason = f"no server answered after {settings.connect_attempts} attempts"
+        elif refused or "authorization" in reason.lower():
+            reason = (
+                "the server refused these credentials (authorization violation): pass the "
+                "credentials file of an identity it knows with --nats-creds / HOOKBUS_NATS_CREDS"
+            )
         raise ConnectError(f"cannot connect to NATS at {shown}: {reason}") from exc
+    finally:
+        connecting = False
     nc.options["max_reconnect_attempts"] = after
     return nc
 

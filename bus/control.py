@@ -26,8 +26,10 @@ terminate,
 retry
 stop          ``name``, ``message``                                  ``workflow``
 delete        ``name``                                               ``{}``
-complete      ``name``, ``node`` (id or name), ``phase``             ``{}`` (409 if the node already ended)
-              (Succeeded/Failed/Error), ``message``, ``outputs``
+complete      ``name``, ``node`` (id or name), ``phase``             ``{}`` (409 if the node already ended,
+              (Succeeded/Failed/Error), ``message``, ``outputs``,    403 unless the caller took it over)
+              ``capability``; sent by a plugin on
+              ``hookbus.control.v1.plugin.<name>.complete``
 plugin.list   (nothing)                                              ``plugins`` [{name, version, state, live,
                                                                      instances, hooks, breaker, last_error,
                                                                      last_error_at}]
@@ -80,6 +82,7 @@ from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeoutError
 
 from . import subjects
+from .auth_takeover import CAPABILITY_FIELD, capabilities
 from .codec import Encoding, decode_map, encode
 from .errors import BusError, DecodeError
 from .wire import H_ERROR_CODE, H_ERROR_TEXT, PROTOCOL_VERSION
@@ -144,6 +147,20 @@ def subject(verb: str) -> str:
     return subjects.control(verb if "." in verb else f"workflow.{verb}")
 
 
+def complete_verb(plugin: str) -> str:
+    """The verb of *plugin*'s ``complete`` reports (``plugin.<name>.complete``): only that
+    plugin's identity may publish on its subject."""
+    return f"plugin.{subjects.validate_plugin_name(plugin)}.complete"
+
+
+def plugin_of(verb: str) -> str | None:
+    """The plugin a ``plugin.<name>.complete`` verb comes from, else ``None``."""
+    parts = verb.split(".")
+    if len(parts) == 3 and parts[0] == "plugin" and parts[2] == "complete":
+        return parts[1]
+    return None
+
+
 def verb_of(request_subject: str) -> str:
     """The verb a request *request_subject* asks for (the inverse of :func:`subject`)."""
     tail = request_subject.removeprefix(subjects.control("workflow") + ".")
@@ -181,6 +198,8 @@ class ApiError(BusError):
             return NotFound(message)
         if code == 409:
             return Conflict(message)
+        if code == 403:
+            return Forbidden(message)
         return ApiError(code, message, details)
 
 
@@ -207,6 +226,13 @@ class Conflict(ApiError):
 
     def __init__(self, message: str) -> None:
         super().__init__(409, message)
+
+
+class Forbidden(ApiError):
+    """The caller may not do this (403): e.g. completing a node it did not take over."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(403, message)
 
 
 class NoServerError(ApiError, ConnectionError):
@@ -278,6 +304,12 @@ class ControlClient:
                 "and point --nats-url / HOOKBUS_NATS_URL at the URL it prints"
             ) from None
         except (NatsTimeoutError, TimeoutError):
+            refused = str(self.nc.last_error or "")
+            if "permissions violation" in refused.lower() and subject(verb).lower() in refused.lower():
+                raise Forbidden(
+                    f"this identity may not call {verb!r}: the NATS server refused to pass the request on "
+                    "(connect with the credentials of a role that may, e.g. --nats-creds)"
+                ) from None
             raise ApiError(
                 504, f"the controller did not answer {verb!r} within {wait:g}s; retrying may help"
             ) from None
@@ -381,21 +413,33 @@ class ControlClient:
         namespace: str | None = None,
         message: str = "",
         outputs: Mapping[str, Any] | None = None,
+        plugin: str | None = None,
+        capability: str | None = None,
     ) -> None:
         """Tell the controller that the node *node_id* of *workflow* ended in *phase*.
 
         For a plugin that answered ``node.preExecute`` with ``take_over()``: the
         controller finishes the node as if it had run it (its outputs feed
         downstream parameters, ``node.postExecute`` and the notifications follow).
+        The report goes out as *plugin* with its take-over *capability*; both default
+        to what the ``node.preExecute`` requests of that workflow gave a plugin of
+        this process (:mod:`hookbus.bus.auth_takeover`).
         Raises :class:`NotFound` (unknown workflow or node), :class:`Conflict`
-        (node already ended), :class:`BadRequest`, :class:`NoServerError` (retry).
+        (node already ended), :class:`Forbidden` (not taken over by this plugin, or
+        no valid capability), :class:`BadRequest`, :class:`NoServerError` (retry).
         """
         body: dict[str, Any] = {**self._named(workflow, namespace), "node": node_id, "phase": phase}
         if message:
             body["message"] = message
         if outputs is not None:
             body["outputs"] = dict(outputs)
-        await self.request("complete", body)
+        if capability is None:
+            held = capabilities.find(body["namespace"], workflow, plugin, connection=self.nc)
+            if held is not None:
+                plugin, capability = held
+        if capability is not None:
+            body[CAPABILITY_FIELD] = capability
+        await self.request(complete_verb(plugin) if plugin else "complete", body)
 
     async def plugins(self) -> PluginList:
         """Every plugin the controller has seen, with its liveness, hooks and breaker state."""
@@ -413,11 +457,16 @@ async def complete_node(
     message: str = "",
     outputs: Outputs | Mapping[str, Any] | None = None,
     timeout: float = 5.0,
+    plugin: str | None = None,
+    capability: str | None = None,
 ) -> None:
     """:meth:`ControlClient.complete_node` on *nc*, for a plugin's own connection.
 
     Raises :class:`ControlError` (= :class:`ApiError`: 404 unknown workflow or
-    node, 409 node already finished, 503 no controller answering: retry).
+    node, 409 node already finished, 403 not taken over by this plugin, 503 no
+    controller answering: retry).
     """
     client = ControlClient(nc, namespace=namespace, timeout=timeout)
-    await client.complete_node(workflow, node_id, phase, message=message, outputs=outputs)
+    await client.complete_node(
+        workflow, node_id, phase, message=message, outputs=outputs, plugin=plugin, capability=capability
+    )

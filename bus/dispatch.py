@@ -42,6 +42,7 @@ from nats.errors import TimeoutError as NatsTimeoutError
 
 from . import subjects
 from .activity import Activity
+from .auth_takeover import TakeOverGuard
 from .breaker import CircuitBreaker
 from .codec import Encoding, ListEnvelope, decode_map, encode
 from .errors import BusError, DecodeError, EncodeError
@@ -306,6 +307,9 @@ class Dispatcher:
         """The calls in flight, weighted by their items (work that can wait reads it, see :mod:`hookbus.bus.activity`)."""
         self._subjects: dict[tuple[str, Hook], str] = {}
         self._envelopes: dict[tuple[str, Hook, Encoding, bytes], ListEnvelope] = {}
+        self.takeovers = TakeOverGuard()
+        """Take-over capabilities (in ``node.preExecute`` requests) and the record of who took
+        which node over, which the control API checks a ``complete`` report against."""
 
     # -- public -----------------------------------------------------------------
 
@@ -527,6 +531,10 @@ class Dispatcher:
             if len(self._envelopes) >= 4096:
                 self._envelopes.clear()
             head: HookRequestHead = {"v": PROTOCOL_VERSION, "hook": call.hook.value, "plugin": plugin, "workflow": {"metadata": cast("WorkflowMeta", call.workflow_meta)}}
+            if call.hook is Hook.NODE_PRE_EXECUTE:
+                meta = call.workflow_meta
+                namespace, name = str(meta.get("namespace") or "default"), str(meta.get("name") or "")
+                head["capability"] = self.takeovers.capability(plugin, namespace, name)
             envelope = self._envelopes[key] = ListEnvelope.of(head, "items", encoding)
         return envelope
 

@@ -44,8 +44,10 @@ import structlog
 from nats.errors import ConnectionClosedError
 
 from . import subjects
+from .auth_takeover import CAPABILITY_FIELD, capabilities
 from .codec import Encoding, decode_map, encode, parse_encoding
 from .connection import connect
+from .control import complete_node
 from .errors import BusError, ConfigError, DecodeError, EncodeError
 from .hooks import HOOKS, Hook, parse_hook
 from .log import configure
@@ -75,6 +77,8 @@ from .wire import (
 if TYPE_CHECKING:
     from nats.aio.client import Client
     from nats.aio.msg import Msg
+
+    from .wire import EndPhase
 
 log = structlog.get_logger("hookbus.bus.sdk")
 
@@ -289,6 +293,33 @@ class Plugin:
             raise ConfigError(f"plugin {self.name!r} is not running")
         return self._nc
 
+    async def complete_node(
+        self,
+        workflow: str,
+        node_id: str,
+        phase: EndPhase,
+        *,
+        namespace: str = "default",
+        message: str = "",
+        outputs: Mapping[str, Any] | None = None,
+        timeout: float = 5.0,
+    ) -> None:
+        """Report the end of a node this plugin took over (:func:`hookbus.bus.complete_node`
+        as this plugin, with the capability its requests for that workflow carried)."""
+        held = capabilities.find(namespace, workflow, self.name)
+        await complete_node(
+            self.connection,
+            workflow=workflow,
+            node_id=node_id,
+            phase=phase,
+            namespace=namespace,
+            message=message,
+            outputs=outputs,
+            timeout=timeout,
+            plugin=self.name,
+            capability=held[1] if held else None,
+        )
+
     async def start(self, nc: Client, registry: RegistrySettings | None = None) -> None:
         """Subscribe on *nc* (queue group per plugin, so replicas share the load) and register."""
         if self._sub is not None:
@@ -296,6 +327,7 @@ class Plugin:
         if not self._handlers:
             raise ConfigError(f"plugin {self.name!r} has no handlers")
         self._nc = self._reply_nc = nc
+        capabilities.serving(self.name, nc)
         self._slots = asyncio.Semaphore(self.max_concurrency)
         self._sub = await nc.subscribe(subjects.hook_wildcard(self.name), queue=f"hookbus-{self.name}", cb=self._on_message)
         await nc.flush()
@@ -459,6 +491,9 @@ class Plugin:
         except ValueError:
             timeout_ms = 5000.0
         workflow = cast("RequestWorkflow", body.get("workflow") or {})
+        if hook is Hook.NODE_PRE_EXECUTE and (capability := body.get(CAPABILITY_FIELD)):
+            meta: Mapping[str, Any] = body["workflow"].get("metadata") or {} if isinstance(body.get("workflow"), dict) else {}
+            capabilities.remember(self.name, str(meta.get("namespace") or "default"), str(meta.get("name") or ""), str(capability))
         request = Request(hook, workflow, time.monotonic() + timeout_ms / 1000, headers.get(H_REQUEST_ID, ""))
         self.stats["requests"] += 1
         self.stats["items"] += len(items)
@@ -594,12 +629,19 @@ def load_plugin(spec: str) -> Plugin:
     return target
 
 
-def run_from_spec(spec: str, settings: BusSettings) -> int:
-    """``hookbus plugin run MODULE:ATTR``: load the plugin and serve it until SIGTERM. Returns an exit code."""
+def run_from_spec(
+    spec: str, settings: BusSettings, *, identity: Callable[[str, BusSettings], BusSettings] | None = None
+) -> int:
+    """``hookbus plugin run MODULE:ATTR``: load the plugin and serve it until SIGTERM. Returns an exit code.
+
+    *identity(plugin name, settings)* may put the plugin's credentials into the settings
+    (the CLI finds them for a server on the same machine)."""
     configure()
     plugin = load_plugin(spec)
     if not settings.nats.urls:
         raise ConfigError("no NATS server given: pass --nats-url or set HOOKBUS_NATS_URL")
+    if identity is not None:
+        settings = identity(plugin.name, settings)
     run_loop(plugin.serve(settings))  # on uvloop unless HOOKBUS_UVLOOP=0
     return 0
 

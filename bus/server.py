@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import json
 import os
 import re
 import shutil
@@ -32,6 +33,8 @@ log = structlog.get_logger("hookbus.bus.server")
 
 _LISTEN = re.compile(rb"Listening for client connections on ([^\s]+):(\d+)")
 _READY = b"Server is ready"
+_RELOADED = b"Reloaded server configuration"
+_RELOAD_FAILED = b"Failed to reload server configuration"
 
 
 PID_FILE = "nats-server.pid"
@@ -81,6 +84,27 @@ def _stop_stale_server(pid_file: Path, timeout: float) -> None:
     raise ServerError(f"a stale nats-server (pid {pid}) holds the store {pid_file.parent} and does not stop")
 
 
+def _relative(path: Path, start: Path) -> str:
+    """*path* relative to the folder *start* (how nats-server resolves an ``include``)."""
+    return os.path.relpath(path.resolve(), start.resolve())
+
+
+def reload_server(store_dir: Path) -> bool:
+    """Ask the nats-server running on *store_dir* (its pid file) to read its configuration
+    again; whether one was running and was signalled."""
+    try:
+        pid = int((store_dir / PID_FILE).read_text().strip())
+    except (OSError, ValueError):
+        return False
+    if not _is_nats_server(pid):
+        return False
+    try:
+        os.kill(pid, signal.SIGHUP)
+    except OSError:
+        return False
+    return True
+
+
 def find_binary() -> Path:
     """The ``nats-server`` executable: ``$HOOKBUS_NATS_SERVER``, this environment's scripts, then ``PATH``."""
     explicit = os.environ.get("HOOKBUS_NATS_SERVER")
@@ -115,6 +139,9 @@ class EmbeddedServer:
         max_payload: int | None = None,
         config: str | None = None,
         binary: Path | None = None,
+        tls_cert: str | Path | None = None,
+        tls_key: str | Path | None = None,
+        include: str | Path | None = None,
         ready_timeout: float = 15.0,
         stop_timeout: float = 10.0,
     ) -> None:
@@ -124,6 +151,14 @@ class EmbeddedServer:
         self.max_payload = max_payload
         self.config = config
         """Extra nats-server configuration (its own syntax), e.g. an ``authorization`` block."""
+        self.tls_cert = Path(tls_cert) if tls_cert else None
+        """Certificate (PEM) the server presents; with :attr:`tls_key`, clients must use TLS."""
+        self.tls_key = Path(tls_key) if tls_key else None
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ServerError("TLS needs both a certificate and its key")
+        self.include = Path(include) if include else None
+        """A configuration file the server reads as part of its own (e.g. the ``authorization``
+        block of :class:`hookbus.bus.auth.AuthDir`); read again on :meth:`reload`."""
         self.ready_timeout = ready_timeout
         self.stop_timeout = stop_timeout
         self._binary = binary
@@ -132,6 +167,7 @@ class EmbeddedServer:
         self._proc: asyncio.subprocess.Process | None = None
         self._drain: asyncio.Task[None] | None = None
         self._tail: list[bytes] = []
+        self._reloads: list[asyncio.Future[str]] = []
         self.url = ""
 
     @property
@@ -161,8 +197,14 @@ class EmbeddedServer:
         lines = []
         if self.max_payload is not None:
             lines.append(f"max_payload: {int(self.max_payload)}")
+        if self.tls_cert is not None and self.tls_key is not None:
+            cert, key = json.dumps(str(self.tls_cert.resolve())), json.dumps(str(self.tls_key.resolve()))
+            lines.append(f"tls {{\n  cert_file: {cert}\n  key_file: {key}\n}}")
         if self.config:
             lines.append(self.config)
+        if self.include is not None:
+            # nats-server resolves an include against the including file's folder
+            lines.append(f"include {json.dumps(_relative(self.include, self._store_dir))}")
         if lines:
             conf = self._store_dir / "hookbus-nats.conf"
             conf.write_text("\n".join(lines) + "\n")
@@ -187,7 +229,7 @@ class EmbeddedServer:
             if isinstance(exc, ServerError):
                 raise
             raise ServerError(f"nats-server was not ready within {self.ready_timeout}s; its log:\n{tail}") from exc
-        self.url = f"nats://{host}:{port}"
+        self.url = f"{'tls' if self.tls_cert else 'nats'}://{host}:{port}"
         self.port = port  # a restart listens where clients reconnect
         assert self._proc.stderr is not None
         self._drain = asyncio.create_task(
@@ -195,6 +237,24 @@ class EmbeddedServer:
         )
         log.info("embedded NATS server ready", url=self.url, pid=self._proc.pid)
         return self.url
+
+    async def reload(self) -> None:
+        """Make the running server read its configuration again (``SIGHUP``) and return once
+        it has: new or removed users take effect, connected clients stay connected."""
+        if self._proc is None or self._proc.returncode is not None:
+            raise ServerError("the nats-server is not running")
+        done: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self._reloads.append(done)
+        self._proc.send_signal(signal.SIGHUP)
+        try:
+            outcome = await asyncio.wait_for(done, self.ready_timeout)
+        except TimeoutError:
+            raise ServerError(f"nats-server did not reload its configuration within {self.ready_timeout}s") from None
+        finally:
+            if done in self._reloads:
+                self._reloads.remove(done)
+        if outcome:
+            raise ServerError(f"nats-server could not reload its configuration: {outcome}")
 
     async def exited(self) -> int:
         """Wait until the running server process ends; its exit code (signals negative)."""
@@ -236,6 +296,12 @@ class EmbeddedServer:
 
     async def _drain_log(self, stderr: asyncio.StreamReader) -> None:
         while line := await stderr.readline():
+            if self._reloads and (_RELOADED in line or _RELOAD_FAILED in line):
+                outcome = "" if _RELOADED in line else line.decode(errors="replace").rstrip()
+                for waiter in self._reloads:
+                    if not waiter.done():
+                        waiter.set_result(outcome)
+                self._reloads.clear()
             if b"[ERR]" in line or b"[FTL]" in line or b"[WRN]" in line:
                 log.warning("nats-server", line=line.decode(errors="replace").rstrip())
 

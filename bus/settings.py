@@ -11,7 +11,9 @@ read from the environment where they act, each by one function:
   (and the controller's CLI, which configures its own logging);
 - ``HOOKBUS_UVLOOP``, ``HOOKBUS_GC_THRESHOLD``: :mod:`hookbus.bus.loop`;
 - ``HOOKBUS_NATS_SERVER`` (the ``nats-server`` executable of an embedded server):
-  :func:`hookbus.bus.server.find_binary`.
+  :func:`hookbus.bus.server.find_binary`;
+- ``HOOKBUS_RUNTIME_DIR`` (where servers of this machine note where their identities are,
+  for local clients): :func:`hookbus.bus.auth.runtime_dir`.
 
 The controller's executors also read ``PATH`` and the variables a workflow's
 processes inherit, to start those processes; that is the processes' environment,
@@ -42,7 +44,8 @@ class NatsSettings:
     token: str | None = None
     """Token authentication. Never logged."""
     creds_file: str | None = None
-    """A ``.creds`` file (JWT + nkey seed) for decentralised authentication."""
+    """A credentials file: hookbus's own (JSON: user, password, inbox prefix; what
+    ``hookbus plugin credentials`` writes) or a NATS ``.creds`` file (JWT + nkey seed)."""
     nkey_seed_file: str | None = None
     """A file holding an nkey seed."""
     tls_ca: str | None = None
@@ -51,6 +54,9 @@ class NatsSettings:
     """Client certificate for mutual TLS."""
     tls_key: str | None = None
     """Key of the client certificate."""
+    inbox_prefix: str | None = None
+    """Prefix of this client's reply subjects (``_INBOX.<user>`` for a hookbus identity, whose
+    permissions allow subscribing only there). ``None``: the credentials file's, else NATS's."""
     name: str = "hookbus"
     """Connection name shown by the server's monitoring."""
     connect_timeout: float = 5.0

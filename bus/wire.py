@@ -132,6 +132,9 @@ class HookRequestHead(TypedDict):
     hook: str
     plugin: str
     workflow: RequestWorkflow
+    capability: NotRequired[str]
+    """``node.preExecute`` only: the plugin's take-over capability for this workflow, which a
+    ``complete`` report of a node it took over must carry (:mod:`hookbus.bus.auth_takeover`)."""
 
 
 class HookRequest(HookRequestHead):

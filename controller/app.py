@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 
     from nats.aio.client import Client
 
+    from ..bus.auth import AuthDir
     from ..bus.dispatch import Dispatcher
     from ..bus.events import EventPublisher
     from ..bus.registry import RegistryView
@@ -111,6 +112,8 @@ class Hookbus:
         """The URL clients use to reach this process's NATS (credentials left out)."""
         self.state_dir: Path | None = None
         self.server: EmbeddedServer | None = None
+        self.auth: AuthDir | None = None
+        """The embedded server's identities; ``None`` with NATS given by URL or auth off."""
         self.nc: Client | None = None
         self.store: WorkflowStore | None = None
         self.publisher: EventPublisher | None = None
@@ -234,11 +237,13 @@ class Hookbus:
         return Path(self.settings.executor.state_dir or self.state_dir / "executor")
 
     async def _connect(self) -> Client:
+        from ..bus.auth import CONTROLLER, remove_note, write_note
         from ..bus.connection import connect
         from ..bus.server import EmbeddedServer
 
         settings = self.settings
         urls: list[str] | None = None
+        nats = settings.bus.nats
         if settings.embedded_nats:
             assert self.state_dir is not None
             store_dir = (
@@ -246,14 +251,24 @@ class Hookbus:
                 or settings.bus.nats.embedded_store_dir
                 or self.state_dir / "nats"
             )
+            auth = self._auth_dir()
             server = self.server = EmbeddedServer(
                 store_dir=store_dir,
                 port=settings.embedded.port,
                 max_payload=settings.embedded.max_payload,
+                include=auth.config_file if auth is not None else None,
+                tls_cert=settings.embedded.tls_cert,
+                tls_key=settings.embedded.tls_key,
             )
             self._on_close("nats-server", server.stop)
             urls = [await server.start()]
             self.nats_url = urls[0]
+            if auth is not None:
+                nats = replace(nats, creds_file=str(auth.role_file(CONTROLLER)), tls_ca=nats.tls_ca or (
+                    str(settings.embedded.tls_cert) if settings.embedded.tls_cert else None))
+                write_note(self.nats_url, auth.path, Path(store_dir), settings.embedded.tls_cert)
+                url = self.nats_url
+                self._on_close("credentials note", lambda: remove_note(url, auth.path))
             watcher = asyncio.create_task(self._supervise(server), name="hookbus-nats-server-watch")
             self._on_close("nats-server watch", lambda: _cancel(watcher))
         else:
@@ -261,9 +276,20 @@ class Hookbus:
         quiet: dict[str, Any] = (
             {"error_cb": ignore_error, "disconnected_cb": ignore} if settings.embedded.quiet else {}
         )
-        nc = await connect(settings.bus.nats, urls, **quiet)
+        nc = await connect(nats, urls, **quiet)
         self._on_close("NATS connection", lambda: self._drain(nc))
         return nc
+
+    def _auth_dir(self) -> AuthDir | None:
+        """The embedded server's identities (``auth/`` under the state directory), made on first
+        start; ``None`` when authentication is off."""
+        from ..bus.auth import AuthDir
+
+        if not self.settings.embedded.auth:
+            return None
+        assert self.state_dir is not None
+        self.auth = AuthDir(self.state_dir / "auth", registry_bucket=self.settings.bus.registry.bucket).ensure()
+        return self.auth
 
     async def _supervise(self, server: EmbeddedServer) -> None:
         """Start the embedded nats-server again when it dies alone (same port and store,
@@ -358,6 +384,7 @@ class Hookbus:
             default_namespace=self.settings.controller.namespace,
             templates=self._templates,
             plugins=plugins,
+            takeovers=getattr(self.dispatcher, "takeovers", None),
         )
         await api.start()
         self._on_close("control API", api.stop)

@@ -14,6 +14,7 @@ import os
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Final
 
+from ..bus.errors import ConfigError
 from ..bus.settings import BusSettings
 from ..bus.settings import from_env as bus_from_env
 from .engine.http_guard import parse_networks
@@ -69,6 +70,13 @@ class EmbeddedNatsSettings:
     (``HOOKBUS_NATS_STORE_DIR``), else ``nats/`` under :attr:`HookbusSettings.state_dir`."""
     quiet: bool = False
     """Keep the connection's errors and disconnects out of the log (a short-lived run)."""
+    auth: bool = True
+    """Authentication and per-role permissions on (``auth/`` under the state directory holds
+    the identities; see docs/security.md). ``HOOKBUS_NATS_AUTH=0`` turns it off."""
+    tls_cert: Path | None = None
+    """Certificate (PEM) of the embedded server; with :attr:`tls_key`, clients must use TLS."""
+    tls_key: Path | None = None
+    """Key of :attr:`tls_cert`."""
 
 
 @dataclass(frozen=True)
@@ -161,6 +169,7 @@ def from_env(env: Mapping[str, str] | None = None, base: HookbusSettings | None 
         executor=executor_from_env(env, settings.executor),
         controller=trust_from_env(env, settings.controller),
         kubernetes=kubernetes_from_env(env, settings.kubernetes),
+        embedded=embedded_from_env(env, settings.embedded),
     )
 
 
@@ -218,3 +227,20 @@ def http_allow(entries: Iterable[str]) -> tuple[str, ...]:
     out = tuple(e.strip() for e in entries if e.strip())
     parse_networks(out)
     return out
+
+
+def embedded_from_env(env: Mapping[str, str], base: EmbeddedNatsSettings) -> EmbeddedNatsSettings:
+    """:class:`EmbeddedNatsSettings` from ``HOOKBUS_NATS_AUTH`` over *base*."""
+    if (auth := env.get("HOOKBUS_NATS_AUTH")) is not None and auth.strip():
+        return replace(base, auth=auth_flag(auth))
+    return base
+
+
+def auth_flag(value: str) -> bool:
+    """``HOOKBUS_NATS_AUTH``: 1/0, yes/no, on/off, true/false."""
+    lowered = value.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"HOOKBUS_NATS_AUTH={value!r} is not a yes/no value (use 1 or 0)")

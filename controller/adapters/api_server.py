@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import structlog
 
 from ...bus import subjects
+from ...bus.auth_takeover import CAPABILITY_FIELD
 from ...bus.codec import Encoding, decode_map, encode
 from ...bus.control import (
     ACTIONS,
@@ -32,8 +33,10 @@ from ...bus.control import (
     ApiError,
     BadRequest,
     Conflict,
+    Forbidden,
     NotFound,
     WorkflowList,
+    plugin_of,
     verb_of,
 )
 from ...bus.errors import DecodeError
@@ -58,6 +61,7 @@ if TYPE_CHECKING:
     from nats.aio.msg import Msg
     from nats.aio.subscription import Subscription
 
+    from ...bus.auth_takeover import TakeOverGuard
     from ..argo.manifest import Bundle
     from .store import WorkflowKey
 
@@ -202,6 +206,8 @@ def _text(body: Mapping[str, Any], name: str, *, default: str | None = None) -> 
     return value
 
 
+TAKE_OVER_WAIT = 2.0
+"""Seconds a ``complete`` report with a valid capability waits for its take-over to be recorded."""
 MAX_QUEUED = 256
 """Requests (other than ``watch``) waiting for a worker; past this, a request is answered
 503 at once ("busy; retry")."""
@@ -231,6 +237,7 @@ class ApiServer:
         key_factory: Callable[[str, str], WorkflowKey] | None = None,
         templates: Bundle | None = None,
         plugins: PluginStatus | None = None,
+        takeovers: TakeOverGuard | None = None,
     ) -> None:
         self.controller = controller
         self.nc = nc
@@ -241,8 +248,12 @@ class ApiServer:
         (the documents a request sends along win over same-named ones)."""
         self.plugins = plugins
         """The plugins' registry view and dispatcher (``plugin.list``); ``None``: plugins are off."""
+        self.takeovers = takeovers
+        """Who took which node over, and their capabilities (the dispatcher's); ``None``: no
+        plugins here, so no node is taken over and every ``complete`` is refused."""
         self._sub: Subscription | None = None
         self._plugin_sub: Subscription | None = None
+        self._complete_sub: Subscription | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._queue: asyncio.Queue[tuple[str, Msg]] = asyncio.Queue(MAX_QUEUED)
         self._workers: list[asyncio.Task[None]] = []
@@ -261,15 +272,18 @@ class ApiServer:
             self._plugin_sub = await self.nc.subscribe(
                 subjects.control("plugin") + ".*", queue=QUEUE_GROUP, cb=self._on_request
             )
+            self._complete_sub = await self.nc.subscribe(
+                subjects.control("plugin") + ".*.complete", queue=QUEUE_GROUP, cb=self._on_request
+            )
             await self.nc.flush()
 
     async def stop(self) -> None:
         """Unsubscribe and cancel requests still in progress. Idempotent."""
-        for sub in (self._sub, self._plugin_sub):
+        for sub in (self._sub, self._plugin_sub, self._complete_sub):
             if sub is not None:
                 with contextlib.suppress(Exception):
                     await sub.unsubscribe()
-        self._sub = self._plugin_sub = None
+        self._sub = self._plugin_sub = self._complete_sub = None
         tasks = [*self._tasks, *self._workers]
         self._workers = []
         for task in tasks:
@@ -325,10 +339,14 @@ class ApiServer:
                 raise BadRequest(
                     f"API version {body.get('v')!r} is not supported (expected {API_VERSION})"
                 )
-            handler = getattr(self, f"_do_{verb.replace('.', '_')}", None)
-            if verb not in VERBS or handler is None:
-                raise NotFound(f"unknown control verb {verb!r}; known: {', '.join(VERBS)}")
-            result = await handler(body)
+            caller = plugin_of(verb)
+            if caller is not None:
+                result = await self._do_complete(body, caller)
+            else:
+                handler = getattr(self, f"_do_{verb.replace('.', '_')}", None)
+                if verb not in VERBS or handler is None:
+                    raise NotFound(f"unknown control verb {verb!r}; known: {', '.join(VERBS)}")
+                result = await handler(body)
             reply: dict[str, Any] = {"v": API_VERSION, "ok": True, "result": result}
         except asyncio.CancelledError:
             raise
@@ -528,8 +546,10 @@ class ApiServer:
         """The plugins the controller has seen and how they are doing (``[]`` with plugins off)."""
         return {"plugins": self.plugins.plugin_list() if self.plugins is not None else []}
 
-    async def _do_complete(self, body: Mapping[str, Any]) -> dict[str, Any]:
-        """A plugin that took a node over reports its end (``hookbus.bus.complete_node``)."""
+    async def _do_complete(self, body: Mapping[str, Any], caller: str | None = None) -> dict[str, Any]:
+        """A plugin that took a node over reports its end (``hookbus.bus.complete_node``), on
+        ``plugin.<caller>.complete``: only the plugin that took the node over, with its
+        capability, while the node still runs (``workflow.complete`` names no plugin: refused)."""
         key = self._key_of(body)
         wanted = _text(body, "node")
         try:
@@ -551,8 +571,38 @@ class ApiServer:
         if outputs is not None and not isinstance(outputs, dict):
             raise BadRequest("outputs must be a map like {'parameters': [{'name': ..., 'value': ...}]}")
         message = body.get("message") or ""
-        await self.controller.complete_node(key, str(node["id"]), phase, message=str(message), outputs=outputs)
+        node_id = str(node["id"])
+        await self._check_owner(key, node_id, str(node.get("name") or node_id), caller, body.get(CAPABILITY_FIELD))
+        await self.controller.complete_node(key, node_id, phase, message=str(message), outputs=outputs)
+        if self.takeovers is not None:
+            self.takeovers.release(key.namespace, key.name, node_id)
         return {}
+
+    async def _check_owner(self, key: WorkflowKey, node_id: str, shown: str, caller: str | None, capability: Any) -> None:
+        """:class:`Forbidden` unless *caller* took the node over and holds its capability."""
+        takeovers = self.takeovers
+        owner: str | None = None
+        if takeovers is not None and caller is not None:
+            # a valid capability may be a step ahead of the take-over's record: wait a moment for it
+            valid = takeovers.valid(caller, key.namespace, key.name, capability)
+            owner = await takeovers.wait_owner(key.namespace, key.name, node_id, TAKE_OVER_WAIT if valid else 0.0)
+        problem = ""
+        if caller is None:
+            problem = (
+                f"node {shown!r} can be completed only by the plugin that took it over, on "
+                f"{subjects.control('plugin')}.<plugin>.complete with its capability"
+            )
+        elif owner is None:
+            problem = f"node {shown!r} is not taken over by a plugin; only a plugin that took a node over may complete it"
+        elif owner != caller:
+            problem = f"node {shown!r} is taken over by another plugin; plugin {caller!r} may not complete it"
+        elif self.takeovers is None or not self.takeovers.valid(caller, key.namespace, key.name, capability):
+            problem = f"plugin {caller!r} sent no valid take-over capability for workflow {key.namespace}/{key.name}"
+        if problem:
+            log.warning(
+                "completion refused", workflow=f"{key.namespace}/{key.name}", node=node_id, plugin=caller or "-", reason=problem
+            )
+            raise Forbidden(problem)
 
     async def _do_suspend(self, body: Mapping[str, Any]) -> dict[str, Any]:
         key = self._key_of(body)
@@ -589,6 +639,8 @@ class ApiServer:
         key = self._key_of(body)
         self._require(key)
         await self.controller.delete(key)
+        if self.takeovers is not None:
+            self.takeovers.forget(key.namespace, key.name)
         return {}
 
 

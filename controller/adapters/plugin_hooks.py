@@ -210,6 +210,9 @@ class PluginHooks:
                 return self._bad_reply(outcome, hook, str(exc), warnings, verdicts)
             if decision == "hold" and requeue is None:
                 return self._bad_reply(outcome, hook, "'hold' needs 'requeue' seconds", warnings, verdicts)
+            if decision == "takeOver" and (takeovers := getattr(self.dispatcher, "takeovers", None)) is not None:
+                # the one plugin that may report this node's end (checked by the control API)
+                takeovers.note(outcome.plugin, str(meta.get("namespace") or "default"), str(meta.get("name") or ""), str(node_id))
             verdicts += (self._verdict(meta, hook, outcome, "take-over" if decision == "takeOver" else "hold", node_id),)
             return PreExecute(decision=decision, message=message, requeue=requeue, warnings=warnings, verdicts=verdicts)
         return self._bad_reply(outcome, hook, f"unknown decision {decision!r}", warnings, verdicts)

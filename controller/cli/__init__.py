@@ -10,10 +10,13 @@ Commands (``hookbus COMMAND --help`` for each)::
     hookbus suspend | resume | stop | terminate | retry | delete NAME...
     hookbus plugin run MODULE:ATTR         serve a plugin written with the hookbus SDK
     hookbus plugin list [-o json]          the plugins a server sees: live, hooks, breaker, last error
+    hookbus plugin credentials NAME        issue a plugin's own identity (operator)
+    hookbus nats-config --state-dir DIR    the authorization block for a NATS you run yourself
     hookbus events [--workflow W] [--follow]
 
 Client commands find the server through ``--nats-url`` or ``HOOKBUS_NATS_URL``
-(the URL ``hookbus server`` prints).
+(the URL ``hookbus server`` prints), and, for a server on this machine, the
+identity to connect as by that URL (else ``--nats-creds`` / ``HOOKBUS_NATS_CREDS``).
 
 Exit codes, for scripts:
 

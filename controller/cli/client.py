@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from ...bus.auth import PLUGIN, USER
 from ...bus.control import ApiError, ControlClient, LogCursor
 from ..argo.types import UNSUCCESSFUL, Phase
 from ..workflows import documents_of
@@ -35,10 +36,13 @@ from .common import (
     signal_exit,
     stop_signals,
     ticking,
+    with_local_identity,
 )
 
 if TYPE_CHECKING:
     import argparse
+
+    from ...bus.settings import BusSettings
 
 
 async def _watch_remote(
@@ -253,8 +257,12 @@ def plugin_run_command(args: argparse.Namespace) -> int:
         raise CliError(
             f"the plugin SDK is not available in this build: {exc}", EXIT_INTERNAL
         ) from exc
-    settings = bus_settings(args)
-    return int(run_from_spec(args.spec, settings))
+    return int(run_from_spec(args.spec, bus_settings(args), identity=_plugin_identity))
+
+
+def _plugin_identity(name: str, settings: BusSettings) -> BusSettings:
+    """A plugin on the machine of a server that left a note connects as itself."""
+    return with_local_identity(settings, PLUGIN, plugin=name)
 
 
 async def plugin_list_command(args: argparse.Namespace) -> int:
@@ -279,7 +287,7 @@ async def events_command(args: argparse.Namespace) -> int:
         ) from None
     from nats.js.errors import NotFoundError
 
-    settings = bus_settings(args)
+    settings = with_local_identity(bus_settings(args), getattr(args, "identity", None) or USER)
     if not settings.nats.urls:
         raise CliError(
             "no server given: pass --nats-url URL or set HOOKBUS_NATS_URL", EXIT_UNAVAILABLE

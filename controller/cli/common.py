@@ -16,8 +16,10 @@ from typing import TYPE_CHECKING, Any
 import structlog
 import yaml
 
+from ...bus.auth import PLUGIN, USER, AuthDir, find_note, wait_accepted
 from ...bus.control import ApiError, ControlClient
 from ...bus.log import configure
+from ...bus.server import reload_server
 from ..app import ignore, ignore_error
 from ..argo.types import Phase
 from ..settings import (
@@ -240,8 +242,15 @@ def settings_from_args(args: argparse.Namespace) -> HookbusSettings:
     nats: dict[str, Any] = {}
     if getattr(args, "nats_url", None):
         nats["urls"] = tuple(u.strip() for u in args.nats_url.split(",") if u.strip())
-    if getattr(args, "nats_creds", None):
-        nats["creds_file"] = args.nats_creds
+    for flag, attr in (
+        ("nats_creds", "creds_file"),
+        ("nats_nkey", "nkey_seed_file"),
+        ("nats_tls_ca", "tls_ca"),
+        ("nats_tls_cert", "tls_cert"),
+        ("nats_tls_key", "tls_key"),
+    ):
+        if getattr(args, flag, None):
+            nats[attr] = getattr(args, flag)
     if nats:
         bus = replace(bus, nats=replace(bus.nats, **nats))
     allow = getattr(args, "plugin_allow", None)
@@ -267,6 +276,12 @@ def settings_from_args(args: argparse.Namespace) -> HookbusSettings:
     embedded = settings.embedded
     if getattr(args, "port", None) is not None:
         embedded = replace(embedded, port=args.port)
+    if getattr(args, "nats_auth", None) is not None:
+        embedded = replace(embedded, auth=bool(args.nats_auth))
+    if getattr(args, "tls_cert", None) or getattr(args, "tls_key", None):
+        if not (getattr(args, "tls_cert", None) and getattr(args, "tls_key", None)):
+            raise CliError("--tls-cert and --tls-key go together", EXIT_USAGE)
+        embedded = replace(embedded, tls_cert=Path(args.tls_cert), tls_key=Path(args.tls_key))
     state_dir = Path(args.state_dir) if getattr(args, "state_dir", None) else settings.state_dir
     plugins = getattr(args, "plugins", settings.plugins)
     return replace(
@@ -343,10 +358,47 @@ async def nats_connection(settings: BusSettings, *, quiet: bool = False) -> Asyn
             await nc.drain()
 
 
+def has_identity(settings: BusSettings) -> bool:
+    """Whether *settings* already say who to connect as."""
+    nats = settings.nats
+    return bool(nats.creds_file or nats.user or nats.token or nats.nkey_seed_file)
+
+
+def with_local_identity(settings: BusSettings, role: str = USER, *, plugin: str | None = None) -> BusSettings:
+    """*settings* with the credentials of *role* of the server they name, when that server runs
+    on this machine and left a note (``hookbus server`` does) and no credentials were given.
+
+    For ``plugin``, the plugin's own identity is issued from that server's identities on first
+    use (whoever can read the server's state is its operator) and the server reloads its
+    configuration."""
+    if has_identity(settings) or not settings.nats.urls:
+        return settings
+    note = find_note(settings.nats.urls[0])
+    if note is None:
+        return settings
+    auth = AuthDir(note.auth_dir)
+    if role == PLUGIN:
+        if plugin is None:
+            return settings
+        try:
+            _, made = auth.plugin(plugin)
+        except OSError:
+            return settings  # not this server's operator: connect as given
+        if made and note.store_dir is not None and reload_server(note.store_dir):
+            wait_accepted(settings.nats.urls[0], auth.credentials_of(plugin))
+        file = auth.plugin_file(plugin)
+    else:
+        file = auth.role_file(role)
+    if not file.exists():
+        return settings
+    tls_ca = settings.nats.tls_ca or (str(note.tls_ca) if note.tls_ca else None)
+    return replace(settings, nats=replace(settings.nats, creds_file=str(file), tls_ca=tls_ca))
+
+
 @contextlib.asynccontextmanager
 async def api_client(args: argparse.Namespace) -> AsyncIterator[ControlClient]:
     """A :class:`ControlClient` for the server named by ``--nats-url`` / ``HOOKBUS_NATS_URL``."""
-    settings = bus_settings(args)
+    settings = with_local_identity(bus_settings(args), getattr(args, "identity", None) or USER)
     if not settings.nats.urls:
         raise CliError(
             "no server given: pass --nats-url URL or set HOOKBUS_NATS_URL to the URL 'hookbus server' printed",

@@ -10,6 +10,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ...bus.auth import CONTROLLER
 from ..app import Hookbus
 from ..argo.lint import lint_warnings
 from ..engine.refs import redact_text
@@ -32,6 +33,7 @@ from .common import (
     signal_exit,
     stop_signals,
     ticking,
+    with_local_identity,
 )
 
 if TYPE_CHECKING:
@@ -100,6 +102,8 @@ async def run_command(args: argparse.Namespace) -> int:
 
     settings = settings_from_args(args)
     external = not settings.embedded_nats
+    if external:  # a controller of its own on a server of this machine: as the controller
+        settings = replace(settings, bus=with_local_identity(settings.bus, CONTROLLER))
     # Always a fresh store: a run must not resume the workflows of earlier runs (an
     # embedded server's store is in a temporary directory, whatever HOOKBUS_NATS_STORE_DIR
     # says). On a shared NATS that is a bucket of its own, deleted at the end, and the

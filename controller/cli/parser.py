@@ -24,6 +24,7 @@ from .common import (
     EPILOG,
     EXIT_USAGE,
 )
+from .identity import nats_config_command, plugin_credentials_command
 from .local import lint_command, run_command
 from .server import server_command
 
@@ -82,8 +83,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="NATS server URL(s), comma-separated (default: $HOOKBUS_NATS_URL)",
     )
     nats.add_argument(
-        "--nats-creds", metavar="FILE", help="NATS credentials file (default: $HOOKBUS_NATS_CREDS)"
+        "--nats-creds",
+        metavar="FILE",
+        help="credentials file: hookbus's (from 'hookbus plugin credentials' or a server's auth/ "
+        "folder) or a NATS .creds file (default: $HOOKBUS_NATS_CREDS; for a server on this "
+        "machine, found by its URL)",
     )
+    nats.add_argument("--nats-nkey", metavar="FILE", help="file holding an nkey seed (default: $HOOKBUS_NATS_NKEY)")
+    nats.add_argument("--nats-tls-ca", metavar="FILE", help="CA bundle to verify the server (default: $HOOKBUS_NATS_TLS_CA)")
+    nats.add_argument("--nats-tls-cert", metavar="FILE", help="client certificate for mutual TLS (default: $HOOKBUS_NATS_TLS_CERT)")
+    nats.add_argument("--nats-tls-key", metavar="FILE", help="key of the client certificate (default: $HOOKBUS_NATS_TLS_KEY)")
 
     namespace = _Parser(add_help=False)
     namespace.add_argument(
@@ -277,6 +286,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--url-file", metavar="FILE", help="also write the NATS URL to this file once ready"
     )
     p.add_argument(
+        "--no-nats-auth",
+        dest="nats_auth",
+        action="store_false",
+        default=None,
+        help="embedded NATS without authentication: anyone who reaches the port may do anything "
+        "(default: authentication and per-role permissions on; $HOOKBUS_NATS_AUTH=0 also turns it off)",
+    )
+    p.add_argument("--tls-cert", metavar="FILE", help="TLS certificate (PEM) of the embedded NATS server")
+    p.add_argument("--tls-key", metavar="FILE", help="key of --tls-cert")
+    p.add_argument(
         "--no-plugins",
         dest="plugins",
         action="store_false",
@@ -429,6 +448,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("-o", "--output", choices=("json",), help="json: every field as JSON")
     p.set_defaults(func=plugin_list_command, namespace="default")
+    p = plugin_sub.add_parser(
+        "credentials",
+        help="Issue a plugin's own identity (operator): its credentials file, and the server's permissions.",
+        description="Issue plugin NAME's own identity on a server's NATS: it may answer only its own "
+        "hook subjects, reply only to requests it received, write only its own registration and "
+        "complete only nodes it took over. Prints the credentials file's path; the embedded server "
+        "reloads its configuration (no restart). Needs the server's state directory (--state-dir) or, "
+        "on the server's machine, its URL.",
+        parents=[common, nats],
+        epilog=EPILOG,
+    )
+    p.add_argument("name", metavar="NAME", help="the plugin's name, as in its manifest")
+    p.add_argument("--state-dir", metavar="DIR", help="the server's state directory (identities in DIR/auth)")
+    p.add_argument("-o", "--output", metavar="FILE", help="also write the credentials to FILE (0600)")
+    p.add_argument("--revoke", action="store_true", help="remove the plugin's identity instead")
+    p.set_defaults(func=plugin_credentials_command)
 
     p = add("events", "Print workflow and node events.", [nats, namespace], events_command)
     p.add_argument("--workflow", metavar="NAME", help="only this workflow's events")
@@ -437,6 +472,15 @@ def build_parser() -> argparse.ArgumentParser:
         "-f", "--follow", action="store_true", help="keep printing new events until interrupted"
     )
     p.add_argument("-o", "--output", choices=("json", "text"), default="text")
+
+    p = add(
+        "nats-config",
+        "Print the authorization block (users, permissions) for a NATS server you run yourself.",
+        [],
+        nats_config_command,
+    )
+    p.add_argument("--state-dir", metavar="DIR", help="where the identities are kept (DIR/auth)")
+    p.add_argument("--plugin", action="append", metavar="NAME", help="also issue plugin NAME's identity (repeatable)")
 
     add("version", "Print the version.", [], version_command)
     parser.add_argument("--version", action="version", version=_version_text())

@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ...bus.auth import CONTROLLER
 from ..app import Hookbus
 from ..kube.errors import KubeError
 from .common import (
@@ -18,6 +20,7 @@ from .common import (
     load_input,
     settings_from_args,
     stop_signals,
+    with_local_identity,
 )
 
 if TYPE_CHECKING:
@@ -35,6 +38,8 @@ async def server_command(args: argparse.Namespace) -> int:
     """``hookbus server``: controller + control API (+ embedded NATS) until SIGTERM/SIGINT."""
     templates = load_input([], args.templates)[0] if args.templates else None
     settings = settings_from_args(args)
+    if not settings.embedded_nats:  # a server of this machine's NATS: as its controller
+        settings = replace(settings, bus=with_local_identity(settings.bus, CONTROLLER))
     if settings.state_dir is None and settings.embedded_nats:
         print("hookbus: no --state-dir: workflows are lost when this server stops", file=sys.stderr)
     stop, received, undo = stop_signals()
@@ -43,6 +48,12 @@ async def server_command(args: argparse.Namespace) -> int:
             url = app.nats_url
             print(f"hookbus server is ready; NATS URL: {url}", flush=True)
             print(f"  export HOOKBUS_NATS_URL={url}", flush=True)
+            if app.auth is not None:
+                print(
+                    f"  identities (0600) in {app.auth.path}: clients on this machine find them by the URL; "
+                    "'hookbus plugin credentials NAME' issues a plugin's",
+                    flush=True,
+                )
             if args.url_file:
                 await asyncio.to_thread(_write_atomically, Path(args.url_file), url + "\n")
             waits = [asyncio.create_task(stop.wait()), asyncio.create_task(app.failed.wait())]

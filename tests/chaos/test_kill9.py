@@ -19,15 +19,19 @@ import random
 import signal
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import nats
 import pytest
 
+from hookbus.bus.auth import find_note, load_credentials
 from hookbus.bus.control import ControlClient
 from hookbus.bus.events import replay
 from hookbus.controller.executors import supervisor_records as supervisor
 from tests.support.waiting import wait_for
+
+if TYPE_CHECKING:
+    from nats.aio.client import Client
 
 HOOKBUS = str(Path(sys.executable).parent / "hookbus")
 ROUNDS = int(os.environ.get("HOOKBUS_CHAOS_ROUNDS", "4"))
@@ -103,8 +107,19 @@ class Server:
             await self.proc.wait()
 
 
+async def _connect(url: str) -> Client:
+    """A client of the server at *url* as its ``user`` identity, found as the CLI finds it."""
+    note = find_note(url)
+    assert note is not None, f"no note of the server at {url}"
+    credentials = load_credentials(note.auth_dir / "user.json")
+    return await nats.connect(
+        url, user=credentials.user, password=credentials.password,
+        inbox_prefix=credentials.inbox_prefix, max_reconnect_attempts=0,
+    )
+
+
 async def _phases(url: str, names: list[str]) -> dict[str, dict[str, Any]]:
-    nc = await nats.connect(url, max_reconnect_attempts=0)
+    nc = await _connect(url)
     try:
         client = ControlClient(nc, timeout=10)
         return {name: await client.get(name) for name in names}
@@ -114,7 +129,7 @@ async def _phases(url: str, names: list[str]) -> dict[str, dict[str, Any]]:
 
 async def _events(url: str) -> set[tuple[str, str, str]]:
     """(workflow, node id or "", phase) of every node and workflow event in the stream."""
-    nc = await nats.connect(url, max_reconnect_attempts=0)
+    nc = await _connect(url)
     found: set[tuple[str, str, str]] = set()
     try:
         async with replay(nc.jetstream()) as reader:
@@ -148,7 +163,7 @@ async def test_kill_9_at_random_moments_never_runs_a_step_twice_nor_fails_nor_lo
     kills = 0
     try:
         url = await server.start()
-        nc = await nats.connect(url, max_reconnect_attempts=0)
+        nc = await _connect(url)
         try:
             for name in names:
                 await ControlClient(nc, timeout=30).submit(_workflow(name, markers))

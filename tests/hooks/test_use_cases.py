@@ -206,7 +206,7 @@ spec:
 async def test_a_plugin_takes_a_node_over_and_reports_its_end_asynchronously(stack: Stack) -> None:
     from hookbus.controller.adapters.api_server import ApiServer
 
-    async with ApiServer(stack.controller, stack.nc):
+    async with ApiServer(stack.controller, stack.nc, takeovers=stack.dispatcher.takeovers):
         await stack.plugin("python-task", "python_task.py")
         done = await stack.run(TAKE_OVER)
     assert done["status"]["phase"] == "Succeeded", done["status"].get("message")
