@@ -16,7 +16,8 @@ reports the node's end. Three things must hold for that report
 The capability is computed once per plugin, hook and workflow (it sits in the request's
 envelope, which the dispatcher builds once for them), so it costs the hook path nothing
 per item. The controller's record of take-overs and its secret are kept in memory: a restarted
-controller records a taken-over node as lost, as every node it cannot re-attach.
+controller asks the plugins about a taken-over node again (``node.preExecute``), and the
+owner's new ``takeOver`` answer records it again, under the capability that request carried.
 
 On the plugin's side, :data:`capabilities` keeps the capability of every workflow whose
 ``node.preExecute`` requests a plugin of this process received, so that

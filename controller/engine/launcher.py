@@ -281,6 +281,7 @@ class LeafLauncher:
                 self.table.touch(node)
                 self.requeue_later(job, delay, hold_message=decision.message)
             elif decision.decision == "takeOver":
+                node.taken_over = True
                 self.table.set_phase(node, RUNNING)
                 if decision.message:
                     node.message = decision.message
@@ -511,14 +512,20 @@ class LeafLauncher:
         A node the executor still has stays Running and its result is awaited as if it had
         just started (daemon and deadline included); any other is recorded as lost (Error,
         the ``pod_deleted_message`` of the settings), as are ``http`` requests (they do not
-        outlive the controller) and nodes whose task cannot be rebuilt.
+        outlive the controller) and nodes whose task cannot be rebuilt. A node a plugin took
+        over stays Running and ``node.preExecute`` asks the plugins about it again at once,
+        as a ``requeue`` does: its owner answers ``takeOver`` again (and may report its end
+        with the capability that request carries) or says how it ended.
         """
         jobs, self.attaching = self.attaching, []
         for job in jobs:
             node = job.node
             if node.fulfilled:
                 continue
-            if job.kind not in ("http", "plugin") and await self._attach(job):
+            if node.taken_over:
+                self.jobs[node.id] = job
+                self.requeue_later(job, 0.0)
+            elif job.kind not in ("http", "plugin") and await self._attach(job):
                 self.jobs[node.id] = job
                 self.running[node.id] = None
                 self._watch(job)

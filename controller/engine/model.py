@@ -93,6 +93,9 @@ class Node:
     extra: dict[str, Any] | None = None
     log_path: str | None = None
     """Where the executor wrote the node's logs (kept across restarts, not shown in status)."""
+    taken_over: bool = False
+    """A plugin took the node over (``node.preExecute`` ``takeOver``): it runs outside the
+    executor, so a restarted controller asks the plugins again instead of re-attaching it."""
 
     @property
     def fulfilled(self) -> bool:
@@ -137,6 +140,8 @@ class Node:
         hb: dict[str, Any] = {"startedAt": self.started_at, "finishedAt": self.finished_at}
         if self.log_path:
             hb["logPath"] = self.log_path
+        if self.taken_over:
+            hb["takenOver"] = True
         out["x-hookbus"] = hb
         return out
 
@@ -170,6 +175,7 @@ class Node:
             progress=data.get("progress") if data["type"] not in LEAF_TYPES else None,
             extra=extra,
             log_path=hb.get("logPath"),
+            taken_over=bool(hb.get("takenOver", False)),
         )
 
 

@@ -530,3 +530,32 @@ async def test_plugin_verdicts_are_announced_by_the_engine_after_the_persist() -
     assert verdicts == [("gate", "fail", node_id)]
     # announced with the pass that stored the node's end, ahead of its phase change
     assert events.log.index(("verdict", ("gate", "fail", node_id))) < events.log.index(("node", ("one", "Failed")))
+
+
+async def test_a_taken_over_node_survives_a_restart_and_its_owner_is_asked_again() -> None:
+    from tests.support.waiting import wait_for
+
+    store = MemoryStore()
+    first = Holder([PreExecute(decision="takeOver", message="external system")])
+    ctl1 = Controller(ControllerSettings(executor="x"), store=store, executor=ScriptedExecutor(), hooks=first)
+    await ctl1.start()
+    key = await ctl1.submit(load(ONE))
+
+    async def stored_running() -> bool:
+        stored = await store.load(key)
+        return stored is not None and any(n["phase"] == "Running" for n in stored.nodes.values())
+
+    await wait_for(stored_running, what="the taken-over node stored as Running")
+    await ctl1.stop()  # abrupt: as a crash, nothing marked
+
+    second = Holder([PreExecute(decision="takeOver", message="still external")])
+    ex2 = ScriptedExecutor()
+    async with Controller(ControllerSettings(executor="x"), store=store, executor=ex2, hooks=second) as ctl2:
+        await wait_for(lambda: second.asked == 1, what="the plugins asked about the node again")
+        node = by_name(ctl2.get(key))["one"]
+        assert (node["phase"], node["message"]) == ("Running", "still external")
+        await ctl2.complete_node(key, "one", "Succeeded", outputs={"result": "done elsewhere"})
+        wf = await ctl2.wait(key, timeout=5)
+    assert ex2.runs == [] and ex2.started == []
+    assert by_name(wf)["one"]["outputs"] == {"result": "done elsewhere"}
+    assert wf["status"]["phase"] == "Succeeded"
