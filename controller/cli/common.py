@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import signal
 import sys
 from dataclasses import replace
@@ -267,6 +268,9 @@ def settings_from_args(args: argparse.Namespace) -> HookbusSettings:
     embedded = settings.embedded
     if getattr(args, "port", None) is not None:
         embedded = replace(embedded, port=args.port)
+    kubernetes = kubernetes_from_args(args, settings.kubernetes)
+    if kubernetes.enabled and not getattr(args, "executor", None) and not os.environ.get("HOOKBUS_EXECUTOR"):
+        executor = replace(executor, kind="kubernetes")  # Kubernetes mode runs pods unless told otherwise
     state_dir = Path(args.state_dir) if getattr(args, "state_dir", None) else settings.state_dir
     plugins = getattr(args, "plugins", settings.plugins)
     return replace(
@@ -278,7 +282,7 @@ def settings_from_args(args: argparse.Namespace) -> HookbusSettings:
         embedded=embedded,
         state_dir=state_dir,
         plugins=bool(plugins),
-        kubernetes=kubernetes_from_args(args, settings.kubernetes),
+        kubernetes=kubernetes,
     )
 
 

@@ -16,7 +16,8 @@ the manifest and reads a pod's status. This module does the API calls:
   pod stays for its logs; the plan's ``podGC`` says when pods are deleted instead
   (:meth:`KubernetesExecutor.collect` for the workflow-level strategies).
 * :meth:`~KubernetesExecutor.attach` finds a node's pod after a restart;
-  :meth:`~KubernetesExecutor.cancel` deletes it.
+  :meth:`~KubernetesExecutor.cancel` deletes it, except after
+  :meth:`~KubernetesExecutor.detach` (the controller shutting down: pods outlive it).
 
 The API object is kubernetes_asyncio's ``CoreV1Api`` (or anything with its methods);
 calls use ``_preload_content=False`` and read JSON, so no generated models are built.
@@ -107,6 +108,7 @@ class KubernetesExecutor:
         self._watches: dict[str, asyncio.Task[None]] = {}
         self._finishing: set[asyncio.Task[None]] = set()
         self._closed = False
+        self._detached = False
 
     # ------------------------------------------------------------------ the port
 
@@ -156,9 +158,14 @@ class KubernetesExecutor:
 
     async def cancel(self, task: TaskSpec) -> None:
         name = self.plan.name(task)
-        if self._nodes.pop((task.namespace, name), None) is None:
+        if self._nodes.pop((task.namespace, name), None) is None or self._detached:
             return
         await self._call(self.api.delete_namespaced_pod, name, task.namespace)
+
+    def detach(self) -> None:
+        """The controller is shutting down: from now on ``cancel`` leaves pods running, so a
+        restarted controller attaches to them (as Argo's pods outlive its controller)."""
+        self._detached = True
 
     async def close(self) -> None:
         self._closed = True
