@@ -11,9 +11,11 @@ launcher reported, outputs and all.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,7 +51,28 @@ class HostRule:
     ran: list[str] = field(default_factory=list)
     """Pod names, in the order they ran."""
 
+    shims: Path | None = None
+    """A directory put first on ``PATH`` (stand-ins for programs of images, see :func:`write_shims`)."""
+    files: dict[str, str] = field(default_factory=dict)
+    """Absolute paths of image files the command names, and the stand-in run instead (``/argosay``)."""
+
     def __call__(self, pod: dict[str, Any]) -> Outcome:
+        argv, env = self.prepare(pod)
+        proc = subprocess.run(argv, capture_output=True, env=env, timeout=60, check=False)
+        return self.outcome(pod, proc.returncode, proc.stdout + proc.stderr)
+
+    async def run(self, pod: dict[str, Any], timeout: float = 120) -> Outcome:
+        """:meth:`__call__` without holding the event loop (pods of many workflows at once)."""
+        argv, env = self.prepare(pod)
+        proc = await asyncio.create_subprocess_exec(*argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        try:
+            out, _ = await asyncio.wait_for(proc.communicate(), timeout)
+        except TimeoutError:
+            proc.kill()
+            out, _ = await proc.communicate()
+        return self.outcome(pod, proc.returncode if proc.returncode is not None else 137, out)
+
+    def prepare(self, pod: dict[str, Any]) -> tuple[list[str], dict[str, str]]:
         name = pod["metadata"]["name"]
         self.ran.append(name)
         main = container(pod, "main")
@@ -63,11 +86,31 @@ class HostRule:
         if script is not None:
             (here / "script").write_text(str(script))
             argv = [str(here / "script") if a == SCRIPT_PATH else a for a in argv]
-        log = here / "termination-log"
-        argv = [str(self.launcher), "--termination-log", str(log), "--spill-dir", str(here), *argv[1:]]
-        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+        if self.files and "--" in argv:
+            at = argv.index("--") + 1
+            if at < len(argv) and argv[at] in self.files:
+                argv[at] = self.files[argv[at]]
+        argv = [str(self.launcher), "--termination-log", str(here / "termination-log"), "--spill-dir", str(here), *argv[1:]]
+        path = os.environ.get("PATH", "/usr/bin:/bin")
+        env = {"PATH": f"{self.shims}:{path}" if self.shims else path}
         env.update({str(e["name"]): str(e["value"]) for e in main.get("env") or [] if "value" in e})
-        proc = subprocess.run(argv, capture_output=True, env=env, timeout=60, check=False)
-        output = (proc.stdout + proc.stderr).decode(errors="replace")
+        return argv, env
+
+    def outcome(self, pod: dict[str, Any], code: int, output: bytes) -> Outcome:
+        log = self.workdir / pod["metadata"]["name"] / "termination-log"
         message = log.read_text() if log.exists() else ""
-        return Outcome(proc.returncode, output, message)
+        return Outcome(code, output.decode(errors="replace"), message)
+
+
+def write_shims(where: Path) -> tuple[Path, dict[str, str]]:
+    """Stand-ins for programs of Argo's test images, as the local executor has them: ``argosay``
+    (and ``/argosay``, the path in ``argoproj/argosay:v2``) and ``python`` for ``python3``."""
+    from hookbus.controller.executors import argosay
+
+    where.mkdir(parents=True, exist_ok=True)
+    shim = where / "argosay"
+    shim.write_text(f"#!{sys.executable}\n" + Path(argosay.__file__).read_text(encoding="utf-8"))
+    shim.chmod(0o755)
+    if shutil.which("python") is None:
+        (where / "python").symlink_to(sys.executable)
+    return where, {"/argosay": str(shim)}
