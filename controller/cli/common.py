@@ -315,8 +315,8 @@ def kubernetes_from_args(args: argparse.Namespace, base: KubernetesSettings) -> 
     if kube.enabled:
         if getattr(args, "all_namespaces", False):
             kube = replace(kube, namespace=None)
-        elif getattr(args, "namespace", None):
-            kube = replace(kube, namespace=args.namespace)
+        elif getattr(args, "namespace", None) and not (base.namespace and args.namespace == "default"):
+            kube = replace(kube, namespace=args.namespace)  # HOOKBUS_NAMESPACE over the flag's default
     if getattr(args, "instance_id", None) is not None:
         kube = replace(kube, instance_id=args.instance_id)
     if getattr(args, "kubeconfig", None):

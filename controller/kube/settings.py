@@ -90,8 +90,9 @@ class KubernetesSettings:
 
 def kubernetes_from_env(env: Mapping[str, str], base: KubernetesSettings) -> KubernetesSettings:
     """``HOOKBUS_KUBERNETES`` (1/true), ``HOOKBUS_INSTANCE_ID``, ``HOOKBUS_KUBERNETES_SERVER``,
-    ``HOOKBUS_LAUNCHER_IMAGE``, ``HOOKBUS_POD_SERVICE_ACCOUNT`` and ``HOOKBUS_IMAGES_FILE`` over
-    *base* (the namespace comes from the command line)."""
+    ``HOOKBUS_NAMESPACE`` (the namespace watched; ``deploy/`` sets the controller's own),
+    ``HOOKBUS_LAUNCHER_IMAGE``, ``HOOKBUS_POD_SERVICE_ACCOUNT`` and ``HOOKBUS_IMAGES_FILE``
+    over *base*; ``-n``/``--all-namespaces`` on the command line go over these."""
     settings = base
     if (value := env.get("HOOKBUS_KUBERNETES")) is not None:
         settings = replace(settings, enabled=value.strip().lower() in ("1", "true", "yes", "on"))
@@ -99,6 +100,8 @@ def kubernetes_from_env(env: Mapping[str, str], base: KubernetesSettings) -> Kub
         settings = replace(settings, instance_id=value.strip())
     if value := env.get("HOOKBUS_KUBERNETES_SERVER"):
         settings = replace(settings, server=value.strip())
+    if value := env.get("HOOKBUS_NAMESPACE"):
+        settings = replace(settings, namespace=value.strip())
     if value := env.get("HOOKBUS_LAUNCHER_IMAGE"):
         settings = replace(settings, launcher_image=value.strip())
     if (value := env.get("HOOKBUS_POD_SERVICE_ACCOUNT")) is not None:

@@ -387,3 +387,77 @@ async def test_deleting_the_workflow_deletes_its_pods(kube: KubeClient, kube_api
         await wait_for(lambda: len(pods(kube_api)) == 1, timeout=30, what="the pod")
         await kube.delete(WORKFLOWS, "default", "doomed")
         await wait_for(lambda: not pods(kube_api), timeout=30, what="the pod deleted")
+
+
+def test_settings_for_pods_come_from_the_environment_and_flags(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from hookbus.controller.cli import build_parser, settings_from_args
+    from hookbus.controller.settings import from_env
+
+    env = {
+        "HOOKBUS_EXECUTOR": "kubernetes", "HOOKBUS_LAUNCHER_IMAGE": "registry.example/hookbus:9",
+        "HOOKBUS_POD_SERVICE_ACCOUNT": "workload", "HOOKBUS_IMAGES_FILE": "/etc/hookbus/images.yaml",
+        "HOOKBUS_NAMESPACE": "hookbus",
+    }
+    settings = from_env(env)
+    kube = settings.kubernetes
+    assert settings.executor.kind == "kubernetes" and kube.enabled, "the kubernetes executor implies Kubernetes mode"
+    assert kube.launcher_image == "registry.example/hookbus:9" and kube.pod_service_account == "workload"
+    assert kube.images_file == Path("/etc/hookbus/images.yaml") and kube.namespace == "hookbus"
+    with pytest.raises(ValueError, match="HOOKBUS_EXECUTOR"):
+        from_env({"HOOKBUS_EXECUTOR": "docker"})
+
+    parse = build_parser().parse_args
+    monkeypatch.delenv("HOOKBUS_EXECUTOR", raising=False)
+    assert settings_from_args(parse(["server", "--kubernetes"])).executor.kind == "kubernetes"
+    assert settings_from_args(parse(["server", "--kubernetes", "--executor", "simulate"])).executor.kind == "simulate"
+    assert settings_from_args(parse(["server"])).executor.kind == "local"
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    from_deploy = settings_from_args(parse(["server", "--state-dir", str(tmp_path)]))
+    assert from_deploy.kubernetes.enabled and from_deploy.kubernetes.namespace == "hookbus"
+    assert settings_from_args(parse(["server", "-n", "other"])).kubernetes.namespace == "other"
+
+
+async def test_the_kubernetes_executor_needs_kubernetes_mode(tmp_path: Path) -> None:
+    settings = HookbusSettings(executor=ExecutorSettings(kind="kubernetes"), state_dir=tmp_path, plugins=False)
+    with pytest.raises(ValueError, match="Kubernetes mode only"):
+        async with Hookbus(settings):
+            pass
+
+
+async def test_a_bad_images_file_is_named(kube_api: KubeApi, tmp_path: Path) -> None:
+    bad = tmp_path / "images.yaml"
+    bad.write_text("busybox: [not, a, map]\n")
+    settings = pod_settings(str(kube_api.url), tmp_path)
+    settings = replace(settings, kubernetes=replace(settings.kubernetes, images_file=bad))
+    with pytest.raises(ValueError, match=r"images file .*images\.yaml: images\.busybox"):
+        async with Hookbus(settings):
+            pass
+
+
+PODGC = """
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {name: collected}
+spec:
+  entrypoint: main
+  podGC: {strategy: OnWorkflowSuccess}
+  templates:
+    - name: main
+      steps:
+        - - {name: one, template: echo}
+        - - {name: two, template: echo}
+    - name: echo
+      container: {image: busybox, command: [echo, hi]}
+"""
+
+
+async def test_pod_gc_on_workflow_success_deletes_the_pods_when_it_ends(
+    kube: KubeClient, kube_api: KubeApi, tmp_path: Path, rule: HostRule
+) -> None:
+    async with Hookbus(pod_settings(str(kube_api.url), tmp_path)), Kubelet(kube_api).run(rule):
+        await kube.create(WORKFLOWS, "default", workflow(PODGC))
+        await succeeded(kube_api, "collected")
+        await wait_for(lambda: not pods(kube_api), timeout=30, what="the pods collected")
+    assert len(kube_api.requests("POST", "pods")) == 2
+    assert len(kube_api.requests("DELETE", "pods")) == 2
