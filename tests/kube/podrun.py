@@ -58,13 +58,15 @@ class HostRule:
 
     def __call__(self, pod: dict[str, Any]) -> Outcome:
         argv, env = self.prepare(pod)
-        proc = subprocess.run(argv, capture_output=True, env=env, timeout=60, check=False)
+        proc = subprocess.run(argv, capture_output=True, env=env, timeout=60, check=False, cwd=self.workdir / pod["metadata"]["name"])
         return self.outcome(pod, proc.returncode, proc.stdout + proc.stderr)
 
     async def run(self, pod: dict[str, Any], timeout: float = 120) -> Outcome:
         """:meth:`__call__` without holding the event loop (pods of many workflows at once)."""
         argv, env = self.prepare(pod)
-        proc = await asyncio.create_subprocess_exec(*argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        proc = await asyncio.create_subprocess_exec(
+            *argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=self.workdir / pod["metadata"]["name"]
+        )
         try:
             out, _ = await asyncio.wait_for(proc.communicate(), timeout)
         except TimeoutError:

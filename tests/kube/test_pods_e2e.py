@@ -75,6 +75,11 @@ def pod_of(api: KubeApi, node_name: str) -> Obj | None:
     return next((p for p in pods(api) if p["metadata"]["annotations"].get(NODE_NAME_ANNOTATION) == node_name), None)
 
 
+def watching_pods(api: KubeApi) -> bool:
+    """Whether a pod watch stream is open on the server."""
+    return any(w.kind.plural == "pods" for w in api._watches)
+
+
 def nodes(api: KubeApi, name: str) -> dict[str, Obj]:
     obj = api.get("workflows", "default", name) or {}
     return {n["displayName"]: n for n in ((obj.get("status") or {}).get("nodes") or {}).values()}
@@ -365,11 +370,10 @@ async def test_a_pod_deleted_under_a_running_node_is_an_error_and_retried(kube: 
     text = WAIT_POD.replace("name: restarted", "name: vanished").replace("- name: main\n", "- name: main\n      retryStrategy: {limit: 1, retryPolicy: Always}\n")
     kubelet = Kubelet(kube_api)
     async with Hookbus(pod_settings(str(kube_api.url), tmp_path)):
-        watches = kube_api.watching  # Workflows, templates, ConfigMaps
         await kube.create(WORKFLOWS, "default", workflow(text))
         await wait_for(lambda: len(pods(kube_api)) == 1, timeout=30, what="the first pod")
         first = pods(kube_api)[0]["metadata"]["name"]
-        await wait_for(lambda: kube_api.watching > watches, what="the pod watch open")
+        await wait_for(lambda: watching_pods(kube_api), what="the pod watch open")
         kube_api.remove("pods", "default", first)
         await wait_for(lambda: len(pods(kube_api)) == 1 and pods(kube_api)[0]["metadata"]["name"] != first, timeout=30, what="the second pod")
         second = pods(kube_api)[0]["metadata"]["name"]
@@ -461,3 +465,17 @@ async def test_pod_gc_on_workflow_success_deletes_the_pods_when_it_ends(
         await wait_for(lambda: not pods(kube_api), timeout=30, what="the pods collected")
     assert len(kube_api.requests("POST", "pods")) == 2
     assert len(kube_api.requests("DELETE", "pods")) == 2
+
+
+async def test_a_pod_deleted_while_no_watch_ran_is_found_by_the_next_list(kube: KubeClient, kube_api: KubeApi, tmp_path: Path) -> None:
+    text = WAIT_POD.replace("name: restarted", "name: unseen")
+    async with Hookbus(pod_settings(str(kube_api.url), tmp_path)):
+        await kube.create(WORKFLOWS, "default", workflow(text))
+        await wait_for(lambda: len(pods(kube_api)) == 1 and watching_pods(kube_api), timeout=30, what="the pod, watched")
+        lists = len([r for r in kube_api.requests("GET", "pods") if not r.watch and r.name is None])
+        kube_api.end_watches()  # the stream ends before the delete's event is sent
+        kube_api.remove("pods", "default", pods(kube_api)[0]["metadata"]["name"])
+        await wait_for(lambda: phase(kube_api, "unseen") in ("Failed", "Error"), timeout=30, what="the workflow ended")
+        (node,) = nodes(kube_api, "unseen").values()
+        assert node["message"] == "pod deleted"
+        assert len([r for r in kube_api.requests("GET", "pods") if not r.watch and r.name is None]) > lists
