@@ -271,6 +271,15 @@ def settings_from_args(args: argparse.Namespace) -> HookbusSettings:
     kubernetes = kubernetes_from_args(args, settings.kubernetes)
     if kubernetes.enabled and not getattr(args, "executor", None) and not os.environ.get("HOOKBUS_EXECUTOR"):
         executor = replace(executor, kind="kubernetes")  # Kubernetes mode runs pods unless told otherwise
+    if executor.kind == "kubernetes" and not kubernetes.enabled:
+        kubernetes = replace(kubernetes, enabled=True)  # pods are run in Kubernetes mode only
+    if kubernetes.enabled and kubernetes.images_file is not None:
+        from ..adapters.kube_pods import load_images
+
+        try:
+            load_images(kubernetes.images_file)
+        except ValueError as exc:
+            raise CliError(str(exc), EXIT_USAGE) from None
     state_dir = Path(args.state_dir) if getattr(args, "state_dir", None) else settings.state_dir
     plugins = getattr(args, "plugins", settings.plugins)
     return replace(

@@ -497,7 +497,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="NAME",
         help="only these examples (file names without .yaml)",
     )
-    parser.add_argument("--executor", default="local", choices=("local", "simulate", "kubernetes"))
+    parser.add_argument(
+        "--executor",
+        default="local",
+        choices=("local", "simulate", "kubernetes"),
+        help="kubernetes: every node a Pod, run on this host outside any sandbox, so the examples "
+        "write where they write (/tmp, /mnt, /output ...): use a throwaway machine",
+    )
     parser.add_argument(
         "-q", "--quiet", action="store_true", help="no per-example progress on stderr"
     )

@@ -395,6 +395,7 @@ async def test_deleting_the_workflow_deletes_its_pods(kube: KubeClient, kube_api
 
 def test_settings_for_pods_come_from_the_environment_and_flags(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     from hookbus.controller.cli import build_parser, settings_from_args
+    from hookbus.controller.cli.common import CliError
     from hookbus.controller.settings import from_env
 
     env = {
@@ -414,12 +415,20 @@ def test_settings_for_pods_come_from_the_environment_and_flags(monkeypatch: pyte
     monkeypatch.delenv("HOOKBUS_EXECUTOR", raising=False)
     assert settings_from_args(parse(["server", "--kubernetes"])).executor.kind == "kubernetes"
     assert settings_from_args(parse(["server", "--kubernetes", "--executor", "simulate"])).executor.kind == "simulate"
+    assert settings_from_args(parse(["server", "--executor", "kubernetes"])).kubernetes.enabled
     assert settings_from_args(parse(["server"])).executor.kind == "local"
-    for name, value in env.items():
+    good = tmp_path / "good.yaml"
+    good.write_text("busybox: {cmd: [sh]}\n")
+    for name, value in {**env, "HOOKBUS_IMAGES_FILE": str(good)}.items():
         monkeypatch.setenv(name, value)
     from_deploy = settings_from_args(parse(["server", "--state-dir", str(tmp_path)]))
     assert from_deploy.kubernetes.enabled and from_deploy.kubernetes.namespace == "hookbus"
     assert settings_from_args(parse(["server", "-n", "other"])).kubernetes.namespace == "other"
+    bad = tmp_path / "images.yaml"
+    bad.write_text("busybox: 3\n")
+    monkeypatch.setenv("HOOKBUS_IMAGES_FILE", str(bad))
+    with pytest.raises(CliError, match=r"images file .*images\.yaml: images\.busybox"):
+        settings_from_args(parse(["server"]))
 
 
 async def test_the_kubernetes_executor_needs_kubernetes_mode(tmp_path: Path) -> None:
