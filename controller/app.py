@@ -202,6 +202,8 @@ class Hookbus:
             events=events,
             clock=self._clock,
         )
+        if self.kube is not None:
+            self.kube.bind(controller)
         self._on_close("controller", controller.stop)
         await controller.start()
 
@@ -351,6 +353,8 @@ class Hookbus:
         from .executors.registry import make_executor
 
         ex = self.settings.executor
+        if ex.kind == "kubernetes":
+            return self._pod_executor()
         options: dict[str, Any] = {}
         if ex.kind == "local":
             supervise = ex.supervise if ex.supervise is not None else self.settings.state_dir is not None
@@ -368,6 +372,14 @@ class Hookbus:
             }
         executor = make_executor(ex.kind, state_dir=self._executor_dir(), **options)
         self._on_close("executor", executor.close)
+        return executor
+
+    def _pod_executor(self) -> Executor:
+        """The Kubernetes executor: a Pod per node, in Kubernetes mode only."""
+        if self.kube is None:
+            raise ValueError("the kubernetes executor runs in Kubernetes mode only (--kubernetes)")
+        executor = self.kube.pod_executor(self.hooks, artifact_dir=self._executor_dir() / "artifacts")
+        self._on_close("executor", self.kube.close_pods)
         return executor
 
     async def _start_api(self, nc: Client, controller: Controller) -> None:

@@ -34,7 +34,9 @@ class ExecutorSettings:
     """How templates run."""
 
     kind: str = "local"
-    """``local`` (host processes) or ``simulate`` (every container succeeds at once)."""
+    """``local`` (host processes), ``simulate`` (every container succeeds at once) or
+    ``kubernetes`` (a Pod per node; Kubernetes mode only, where ``hookbus server --kubernetes``
+    chooses it unless ``--executor`` or ``HOOKBUS_EXECUTOR`` says otherwise)."""
     state_dir: Path | None = None
     """Where the executor keeps per-node logs and output files. ``None``: ``executor/``
     under :attr:`HookbusSettings.state_dir`."""
@@ -162,16 +164,23 @@ def from_env(env: Mapping[str, str] | None = None, base: HookbusSettings | None 
     """
     env = os.environ if env is None else env
     settings = base or HookbusSettings()
+    executor = executor_from_env(env, settings.executor)
+    kubernetes = kubernetes_from_env(env, settings.kubernetes)
+    if executor.kind == "kubernetes" and "HOOKBUS_KUBERNETES" not in env:
+        kubernetes = replace(kubernetes, enabled=True)  # pods are run in Kubernetes mode only
     return replace(
         settings,
         bus=bus_from_env(env, settings.bus),
         log=log_from_env(env, settings.log),
-        executor=executor_from_env(env, settings.executor),
+        executor=executor,
         controller=trust_from_env(env, settings.controller),
-        kubernetes=kubernetes_from_env(env, settings.kubernetes),
+        kubernetes=kubernetes,
         embedded=embedded_from_env(env, settings.embedded),
     )
 
+
+EXECUTOR_KINDS: Final = ("local", "simulate", "kubernetes")
+"""Values of :attr:`ExecutorSettings.kind`."""
 
 SANDBOX_CHOICES: Final = {"auto": None, "on": True, "off": False}
 """``--sandbox`` / ``HOOKBUS_SANDBOX`` words and the :attr:`ExecutorSettings.sandbox` they mean."""
@@ -186,9 +195,14 @@ def sandbox_choice(text: str) -> bool | None:
 
 
 def executor_from_env(env: Mapping[str, str], base: ExecutorSettings) -> ExecutorSettings:
-    """:class:`ExecutorSettings` from ``HOOKBUS_SANDBOX``, ``HOOKBUS_SANDBOX_UID_BASE`` and
-    ``HOOKBUS_SANDBOX_NETWORK`` over *base* (``ValueError`` naming a malformed value)."""
+    """:class:`ExecutorSettings` from ``HOOKBUS_EXECUTOR``, ``HOOKBUS_SANDBOX``,
+    ``HOOKBUS_SANDBOX_UID_BASE`` and ``HOOKBUS_SANDBOX_NETWORK`` over *base* (``ValueError``
+    naming a malformed value)."""
     out = base
+    if text := env.get("HOOKBUS_EXECUTOR"):
+        if text.strip() not in EXECUTOR_KINDS:
+            raise ValueError(f"HOOKBUS_EXECUTOR: {text!r} is not one of {', '.join(EXECUTOR_KINDS)}")
+        out = replace(out, kind=text.strip())
     if text := env.get("HOOKBUS_SANDBOX"):
         out = replace(out, sandbox=sandbox_choice(text))
     if text := env.get("HOOKBUS_SANDBOX_UID_BASE"):

@@ -3,8 +3,10 @@
 :class:`KubeMode` is what the composition root builds when
 ``settings.kubernetes.enabled``: :meth:`~KubeMode.connect` reaches the API server,
 :meth:`~KubeMode.lead` waits for the lease (one active controller per instance id),
-:meth:`~KubeMode.wrap` puts the status writer around the engine's event sink, and
-:meth:`~KubeMode.start` watches Workflows and templates once the controller runs.
+:meth:`~KubeMode.wrap` puts the status writer around the engine's event sink,
+:meth:`~KubeMode.pod_executor` builds the Kubernetes executor (a Pod per node, see
+:mod:`.kube_pods`) when the process runs templates as pods, and :meth:`~KubeMode.start`
+watches Workflows and templates once the controller runs.
 """
 
 from __future__ import annotations
@@ -20,17 +22,21 @@ import structlog
 from ..kube.config import connect
 from ..kube.errors import KubeError
 from ..kube.leader import Leadership, LeaseTimes
+from .kube_pods import KubePods
 from .kube_source import KubeWorkflowSource, workflow_key
 from .kube_status import KubeStatusWriter
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from pathlib import Path
 
     from ..argo.manifest import Bundle
     from ..engine.controller import Controller
     from ..engine.ports import EventSink, HookPoints
+    from ..executors.kube import KubernetesExecutor
     from ..kube.client import KubeClient
     from ..kube.settings import KubernetesSettings
+    from .plugin_hooks import PluginHooks
 
 log = structlog.get_logger(__name__)
 
@@ -46,6 +52,8 @@ class KubeMode:
         self.source: KubeWorkflowSource | None = None
         self.writer: KubeStatusWriter | None = None
         self._lost_watch: asyncio.Task[None] | None = None
+        self.pods: KubePods | None = None
+        """The Kubernetes executor and its plan; ``None`` when templates run another way."""
 
     async def connect(self) -> KubeClient:
         s = self.settings
@@ -82,6 +90,22 @@ class KubeMode:
         self.writer = KubeStatusWriter(events, max_bytes=self.settings.max_status_bytes)
         return self.writer
 
+    def pod_executor(self, hooks: PluginHooks | None, artifact_dir: Path | None = None) -> KubernetesExecutor:
+        """The Kubernetes executor on this mode's API client (after :meth:`connect`);
+        ``pod.preCreate`` plugins called through *hooks* see its real pods."""
+        assert self.client is not None
+        pods = self.pods = KubePods(self.settings, self.client, artifact_dir=artifact_dir)
+        if self.writer is not None:
+            self.writer.on_phase.append(pods.workflow_ended)
+        if hooks is not None:
+            hooks.pods = pods
+        return pods.executor
+
+    def bind(self, controller: Controller) -> None:
+        """Pods look their workflow (uid, resolved spec) up in *controller* (before it starts)."""
+        if self.pods is not None:
+            self.pods.bind(controller.get, lambda key: self.source.object_for(key) if self.source is not None else None)
+
     async def start(self, controller: Controller, hooks: HookPoints | None) -> None:
         """Watch templates and Workflows; the controller follows them; status is written back."""
         assert self.client is not None
@@ -93,6 +117,8 @@ class KubeMode:
             hooks=hooks,
             templates=self.templates,
         )
+        if self.pods is not None:
+            source.on_deleted.append(self.pods.deleted)
         leadership = self.leadership
         if leadership is not None:  # a fenced leader acts no more, even before the process ends
             source.may_act = lambda: leadership.leading
@@ -105,8 +131,15 @@ class KubeMode:
             if source.object_for(key) is not None and self.writer is not None:
                 self.writer.mark(key)  # status of workflows that ran on while no one wrote it
 
+    async def close_pods(self) -> None:
+        """Close the Kubernetes executor (pending pod collections first)."""
+        if self.pods is not None:
+            await self.pods.close()
+
     async def stop_watching(self) -> None:
         """Stop the Workflow source and write the last status."""
+        if self.pods is not None:
+            self.pods.executor.detach()  # the controller stops next: its pods run on
         if self.source is not None:
             await self.source.stop()
         if self.writer is not None:

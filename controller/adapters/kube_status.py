@@ -125,6 +125,8 @@ class KubeStatusWriter:
         self._task: asyncio.Task[None] | None = None
         self.writes = 0
         """Status writes sent (tests and metrics)."""
+        self.on_phase: list[Callable[[WorkflowKey, str], None]] = []
+        """Called with each workflow phase the engine announces (Kubernetes mode collects pods on it)."""
 
     def bind(self, client: KubeClient, read: Callable[[WorkflowKey], Awaitable[JSON]], target: Callable[[WorkflowKey], Obj | None]) -> None:
         """Start writing: *client* to the API server, *read* and *target* as above."""
@@ -208,7 +210,10 @@ class KubeStatusWriter:
     # ------------------------------------------------------------- EventSink
 
     async def workflow_phase(self, workflow: WorkflowInfo, phase: str, message: str) -> None:
-        self.mark(WorkflowKey(workflow.namespace, workflow.name))
+        key = WorkflowKey(workflow.namespace, workflow.name)
+        self.mark(key)
+        for call in self.on_phase:
+            call(key, phase)
         if self.inner is not None:
             await self.inner.workflow_phase(workflow, phase, message)
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import copy
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import structlog
 
@@ -84,10 +84,24 @@ def _meta_of(workflow: Mapping[str, Any]) -> JSON:
     }
 
 
+class PodRenderer(Protocol):
+    """The pods an executor really creates, for ``pod.preCreate`` (Kubernetes mode)."""
+
+    def render(self, item: PodItem) -> JSON | None:
+        """The manifest the executor would create for *item*; ``None``: show the generic pod."""
+        ...
+
+    def read_back(self, patched: Mapping[str, Any], item: PodItem) -> JSON:
+        """*item*'s pod (the engine's description) from the manifest a plugin changed."""
+        ...
+
+
 class PluginHooks:
     """:class:`HookPoints` served by the plugins registered on the bus."""
 
-    def __init__(self, dispatcher: Dispatcher) -> None:
+    def __init__(self, dispatcher: Dispatcher, pods: PodRenderer | None = None) -> None:
+        self.pods = pods
+        """Shows ``pod.preCreate`` plugins the executor's real pods (``None``: the generic pod)."""
         self.dispatcher = dispatcher
 
     def wants(self, hook: str, workflow: WorkflowInfo) -> bool:
@@ -264,9 +278,11 @@ class PluginHooks:
         result = await self.dispatcher.call(Hook.POD_PRE_CREATE, meta, items)
         return [self._pod_decision(meta, pod, outcome) for pod, outcome in zip(pods, result, strict=True)]
 
-    @staticmethod
-    def _pod_item(pod: PodItem, workflow: WorkflowInfo) -> JSON:
-        return {"id": pod.node.get("id"), "node": pod.node, "pod": to_kubernetes_pod(pod.pod, workflow)}
+    def _pod_item(self, pod: PodItem, workflow: WorkflowInfo) -> JSON:
+        shown = self.pods.render(pod) if self.pods is not None else None
+        if shown is None:
+            shown = to_kubernetes_pod(pod.pod, workflow)
+        return {"id": pod.node.get("id"), "node": pod.node, "pod": shown}
 
     def _pod_decision(self, meta: JSON, pod: PodItem, outcome: ItemOutcome) -> PodDecision:
         if outcome is NO_OPINION:
@@ -280,7 +296,10 @@ class PluginHooks:
         if outcome.target is None:
             return PodDecision(warnings=warnings, verdicts=verdicts)
         try:
-            patched = from_kubernetes_pod(outcome.target, pod.pod)
+            if self.pods is not None:
+                patched = self.pods.read_back(outcome.target, pod)
+            else:
+                patched = from_kubernetes_pod(outcome.target, pod.pod)
         except (TypeError, ValueError, KeyError) as exc:
             message = f"plugins {', '.join(outcome.patched_by)} patched the pod into something hookbus cannot run: {exc}"
             return PodDecision(allowed=False, message=message, warnings=warnings, verdicts=verdicts)

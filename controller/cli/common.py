@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import signal
 import sys
 from dataclasses import replace
@@ -282,6 +283,18 @@ def settings_from_args(args: argparse.Namespace) -> HookbusSettings:
         if not (getattr(args, "tls_cert", None) and getattr(args, "tls_key", None)):
             raise CliError("--tls-cert and --tls-key go together", EXIT_USAGE)
         embedded = replace(embedded, tls_cert=Path(args.tls_cert), tls_key=Path(args.tls_key))
+    kubernetes = kubernetes_from_args(args, settings.kubernetes)
+    if kubernetes.enabled and not getattr(args, "executor", None) and not os.environ.get("HOOKBUS_EXECUTOR"):
+        executor = replace(executor, kind="kubernetes")  # Kubernetes mode runs pods unless told otherwise
+    if executor.kind == "kubernetes" and not kubernetes.enabled:
+        kubernetes = replace(kubernetes, enabled=True)  # pods are run in Kubernetes mode only
+    if kubernetes.enabled and kubernetes.images_file is not None:
+        from ..adapters.kube_pods import load_images
+
+        try:
+            load_images(kubernetes.images_file)
+        except ValueError as exc:
+            raise CliError(str(exc), EXIT_USAGE) from None
     state_dir = Path(args.state_dir) if getattr(args, "state_dir", None) else settings.state_dir
     plugins = getattr(args, "plugins", settings.plugins)
     return replace(
@@ -293,7 +306,7 @@ def settings_from_args(args: argparse.Namespace) -> HookbusSettings:
         embedded=embedded,
         state_dir=state_dir,
         plugins=bool(plugins),
-        kubernetes=kubernetes_from_args(args, settings.kubernetes),
+        kubernetes=kubernetes,
     )
 
 
@@ -326,8 +339,8 @@ def kubernetes_from_args(args: argparse.Namespace, base: KubernetesSettings) -> 
     if kube.enabled:
         if getattr(args, "all_namespaces", False):
             kube = replace(kube, namespace=None)
-        elif getattr(args, "namespace", None):
-            kube = replace(kube, namespace=args.namespace)
+        elif getattr(args, "namespace", None) and not (base.namespace and args.namespace == "default"):
+            kube = replace(kube, namespace=args.namespace)  # HOOKBUS_NAMESPACE over the flag's default
     if getattr(args, "instance_id", None) is not None:
         kube = replace(kube, instance_id=args.instance_id)
     if getattr(args, "kubeconfig", None):

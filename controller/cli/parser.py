@@ -126,9 +126,9 @@ def build_parser() -> argparse.ArgumentParser:
     executor = _Parser(add_help=False)
     executor.add_argument(
         "--executor",
-        choices=("local", "simulate"),
-        default="local",
-        help="how templates run: local host processes, or simulate (default: %(default)s)",
+        choices=("local", "simulate", "kubernetes"),
+        help="how templates run: local host processes, simulate, or kubernetes (a Pod per node) "
+        "(default: HOOKBUS_EXECUTOR, else kubernetes with --kubernetes, else local)",
     )
     executor.add_argument(
         "--sandbox",

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
     from ..argo.types import JSON
+    from .tasks import TaskSpec
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,9 @@ class PodItem:
     node: JSON
     pod: JSON
     """``{name, image, command, args, env, workingDir, source, labels, annotations}``."""
+    task: TaskSpec | None = None
+    """The node's task as the executor would get it (an executor that builds real pods shows
+    plugins the pod it would create from it)."""
 
 
 @dataclass(frozen=True)

@@ -318,7 +318,7 @@ class LeafLauncher:
             verdicts = [ALLOW] * len(items)
         else:
             verdicts = await hooks.pod_pre_create(
-                self.info, [PodItem(public_node(j.node.to_dict()), pod_of(j.task, j.template)) for j in items if j.task]
+                self.info, [PodItem(public_node(j.node.to_dict()), pod_of(j.task, j.template), j.task) for j in items if j.task]
             )
         asked = dict(zip((j.node.id for j in items), verdicts, strict=True))
         for job in ready:
@@ -351,7 +351,7 @@ class LeafLauncher:
                 except (ArgoError, ValueError, KeyError):
                     job.task = None
                 else:
-                    item = PodItem(node, pod_of(job.task, job.template))
+                    item = PodItem(node, pod_of(job.task, job.template), job.task)
             out.append(item)
         return out
 

@@ -9,14 +9,16 @@ the manifest and reads a pod's status. This module does the API calls:
   (a retried start, or a controller that restarted between create and record).
 * One watch per namespace (``GET /api/v1/namespaces/<ns>/pods?watch=true``, filtered by the
   plan's label selector) follows every pod of the executor; it restarts when the server
-  ends it. Each event is read by the plan; when a node ended its result goes to the sink.
+  ends it. Each watch starts from a list of the pods, so neither an end nor a delete that
+  happened while no watch ran is missed. Each event is read by the plan; when a node ended its result goes to the sink.
   Values the launcher spilled are read from ``main``'s log first.
 * A finished pod is labelled ``workflows.argoproj.io/completed=true`` (Argo's label), and
   its sidecars are stopped by lowering its ``activeDeadlineSeconds`` (as Argo does), so the
   pod stays for its logs; the plan's ``podGC`` says when pods are deleted instead
   (:meth:`KubernetesExecutor.collect` for the workflow-level strategies).
 * :meth:`~KubernetesExecutor.attach` finds a node's pod after a restart;
-  :meth:`~KubernetesExecutor.cancel` deletes it.
+  :meth:`~KubernetesExecutor.cancel` deletes it, except after
+  :meth:`~KubernetesExecutor.detach` (the controller shutting down: pods outlive it).
 
 The API object is kubernetes_asyncio's ``CoreV1Api`` (or anything with its methods);
 calls use ``_preload_content=False`` and read JSON, so no generated models are built.
@@ -107,6 +109,9 @@ class KubernetesExecutor:
         self._watches: dict[str, asyncio.Task[None]] = {}
         self._finishing: set[asyncio.Task[None]] = set()
         self._closed = False
+        self._detached = False
+        self._created: dict[tuple[str, str], int] = {}
+        self._created_seq = 0
 
     # ------------------------------------------------------------------ the port
 
@@ -142,6 +147,7 @@ class KubernetesExecutor:
             self._report(task, _error(f"creating pod {name}: {_reason(status, body)}", started))
             return
         bound.debug("pod created", pod=name)
+        self._mark_created(key)
         self._observe(body)
 
     async def attach(self, task: TaskSpec) -> bool:
@@ -150,15 +156,22 @@ class KubernetesExecutor:
         if status != 200:
             return False
         self._nodes[(task.namespace, name)] = task
+        self._mark_created((task.namespace, name))
         self._ensure_watch(task.namespace)
         self._observe(body)
         return True
 
     async def cancel(self, task: TaskSpec) -> None:
         name = self.plan.name(task)
-        if self._nodes.pop((task.namespace, name), None) is None:
+        self._created.pop((task.namespace, name), None)
+        if self._nodes.pop((task.namespace, name), None) is None or self._detached:
             return
         await self._call(self.api.delete_namespaced_pod, name, task.namespace)
+
+    def detach(self) -> None:
+        """The controller is shutting down: from now on ``cancel`` leaves pods running, so a
+        restarted controller attaches to them (as Argo's pods outlive its controller)."""
+        self._detached = True
 
     async def close(self) -> None:
         self._closed = True
@@ -200,9 +213,11 @@ class KubernetesExecutor:
         bound = log.bind(namespace=namespace)
         while not self._closed:
             try:
+                since = await self._relist(namespace)
                 # "true", not True: the client would send "True", which not every server reads as a watch.
                 response = await self.api.list_namespaced_pod(
-                    namespace, watch="true", label_selector=self.plan.selector, _preload_content=False
+                    namespace, watch="true", label_selector=self.plan.selector, resource_version=since,
+                    _preload_content=False,
                 )
                 try:
                     async for line in response.content:
@@ -215,6 +230,26 @@ class KubernetesExecutor:
                 bound.warning("pod watch failed; restarting", error=str(exc) or type(exc).__name__)
             if not self._closed:
                 await asyncio.sleep(RECONNECT_DELAY)
+
+    async def _relist(self, namespace: str) -> str:
+        """List the namespace's pods before a watch: each is observed (an end missed while no
+        watch ran is taken now), and a node whose pod was created before the list and is not
+        in it lost its pod (a delete missed while no watch ran). The list's resourceVersion,
+        for the watch to go on from."""
+        listed_from = self._created_seq
+        status, body = await self._call(self.api.list_namespaced_pod, namespace, label_selector=self.plan.selector)
+        if status != 200:
+            raise RuntimeError(f"listing pods: {_reason(status, body)}")
+        names: set[str] = set()
+        for pod in body.get("items") or []:
+            if isinstance(pod, dict):
+                names.add(str((pod.get("metadata") or {}).get("name")))
+                self._observe(pod)
+        for key, task in list(self._nodes.items()):
+            if key[0] == namespace and key[1] not in names and self._created.get(key, listed_from + 1) <= listed_from:
+                del self._nodes[key]
+                self._report(task, _error("pod deleted", time.time()))
+        return str((body.get("metadata") or {}).get("resourceVersion") or "")
 
     def _event(self, line: bytes) -> None:
         try:
@@ -286,7 +321,13 @@ class KubernetesExecutor:
 
     # ---------------------------------------------------------------- internals
 
+    def _mark_created(self, key: tuple[str, str]) -> None:
+        """*key*'s pod exists now: a pod list begun after this must hold it."""
+        self._created_seq += 1
+        self._created[key] = self._created_seq
+
     def _report(self, task: TaskSpec, result: TaskResult) -> None:
+        self._created.pop((task.namespace, self.plan.name(task)), None)
         result = replace(result, key=task.key, node_id=task.node_id)
         if self._sink is None:
             self._early.append(result)

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .instance import DEFAULT_INSTANCE_ID
+from .pods import PodSettings
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -59,6 +60,15 @@ class KubernetesSettings:
     """Seconds the first list of Workflows and templates may take before the start fails."""
     lease: LeaseSettings = field(default_factory=LeaseSettings)
     """Leader election."""
+    launcher_image: str = PodSettings.launcher_image
+    """The hookbus image whose launcher goes in front of every pod's ``main``
+    (``HOOKBUS_LAUNCHER_IMAGE``)."""
+    pod_service_account: str = ""
+    """Service account of pods whose workflow and template name none; empty: the namespace's
+    default (``HOOKBUS_POD_SERVICE_ACCOUNT``; ``hookbus-workload`` in ``deploy/``)."""
+    images_file: Path | None = None
+    """The ``images`` index (entrypoint and CMD of images whose templates set no ``command``):
+    the index itself, a map with an ``images`` key, or a ConfigMap (``HOOKBUS_IMAGES_FILE``)."""
 
     @property
     def lease_name(self) -> str:
@@ -79,8 +89,10 @@ class KubernetesSettings:
 
 
 def kubernetes_from_env(env: Mapping[str, str], base: KubernetesSettings) -> KubernetesSettings:
-    """``HOOKBUS_KUBERNETES`` (1/true), ``HOOKBUS_INSTANCE_ID`` and
-    ``HOOKBUS_KUBERNETES_SERVER`` over *base* (the namespace comes from the command line)."""
+    """``HOOKBUS_KUBERNETES`` (1/true), ``HOOKBUS_INSTANCE_ID``, ``HOOKBUS_KUBERNETES_SERVER``,
+    ``HOOKBUS_NAMESPACE`` (the namespace watched; ``deploy/`` sets the controller's own),
+    ``HOOKBUS_LAUNCHER_IMAGE``, ``HOOKBUS_POD_SERVICE_ACCOUNT`` and ``HOOKBUS_IMAGES_FILE``
+    over *base*; ``-n``/``--all-namespaces`` on the command line go over these."""
     settings = base
     if (value := env.get("HOOKBUS_KUBERNETES")) is not None:
         settings = replace(settings, enabled=value.strip().lower() in ("1", "true", "yes", "on"))
@@ -88,4 +100,12 @@ def kubernetes_from_env(env: Mapping[str, str], base: KubernetesSettings) -> Kub
         settings = replace(settings, instance_id=value.strip())
     if value := env.get("HOOKBUS_KUBERNETES_SERVER"):
         settings = replace(settings, server=value.strip())
+    if value := env.get("HOOKBUS_NAMESPACE"):
+        settings = replace(settings, namespace=value.strip())
+    if value := env.get("HOOKBUS_LAUNCHER_IMAGE"):
+        settings = replace(settings, launcher_image=value.strip())
+    if (value := env.get("HOOKBUS_POD_SERVICE_ACCOUNT")) is not None:
+        settings = replace(settings, pod_service_account=value.strip())
+    if value := env.get("HOOKBUS_IMAGES_FILE"):
+        settings = replace(settings, images_file=Path(value.strip()))
     return settings

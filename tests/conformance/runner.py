@@ -3,7 +3,7 @@
 Usage (from the repository root)::
 
     python -m tests.conformance.runner [EXAMPLES_DIR] [--out report.json] [--markdown report.md]
-        [--timeout 120] [--parallel 6] [--only NAME ...] [--executor local]
+        [--timeout 120] [--parallel 6] [--only NAME ...] [--executor local|simulate|kubernetes]
 
 ``EXAMPLES_DIR`` defaults to ``../shared/conformance/argo-examples`` next to the
 repository. As Argo's e2e does, every ConfigMap, WorkflowTemplate and
@@ -375,7 +375,13 @@ async def run_examples(
             plugins=False,
             state_dir=Path(tmp),
         )
-        async with Hookbus(settings) as app:
+        if executor == "kubernetes":  # nodes as Pods (tests/kube/conformance.py)
+            from tests.kube.conformance import kube_app
+
+            running = kube_app(settings, Path(tmp))
+        else:
+            running = Hookbus(settings)
+        async with running as app:
             controller = app.controller
             limit = asyncio.Semaphore(max(parallel, 1))
 
@@ -491,7 +497,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="NAME",
         help="only these examples (file names without .yaml)",
     )
-    parser.add_argument("--executor", default="local", choices=("local", "simulate"))
+    parser.add_argument(
+        "--executor",
+        default="local",
+        choices=("local", "simulate", "kubernetes"),
+        help="kubernetes: every node a Pod, run on this host outside any sandbox, so the examples "
+        "write where they write (/tmp, /mnt, /output ...): use a throwaway machine",
+    )
     parser.add_argument(
         "-q", "--quiet", action="store_true", help="no per-example progress on stderr"
     )

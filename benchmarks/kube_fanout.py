@@ -1,0 +1,176 @@
+"""Kubernetes mode's fan-out: pods created per second and the wait for the first pod.
+
+    python -m benchmarks.kube_fanout [--nodes 1000] [--plugins 5] [--out FILE]
+
+One controller process in Kubernetes mode with the Kubernetes executor (embedded
+nats-server, JetStream store, plugins on) follows the test API server of the tests
+(``tests/support/kubeapi.py``, HTTP on loopback); the simulated kubelet
+(``tests/support/kubelet.py``) ends every pod's ``main`` with exit 0 and a launcher report
+as soon as it is created. *plugins* no-op plugin processes (``benchmarks.noop_plugin``) are
+registered for ``pod.preCreate`` only, so every pod's real manifest goes to each of them.
+One Workflow object with a steps template fanning out over *nodes* items
+(``withSequence``) is created through the API, and the run is timed from that create.
+
+Printed as JSON:
+
+- ``first_pod_s``: from the Workflow's create to the first pod's create;
+- ``pods_per_s``: pods created per second, from the first pod's create to the last;
+- ``all_pods_s``, ``workflow_s``: from the create to the last pod, and to ``Succeeded``
+  written on the object;
+- ``pod_precreate``: the dispatcher's ``pod.preCreate`` calls (one per scheduling pass that
+  had pods to create), the requests sent, ``requests_per_plugin_per_pass`` (1.0: batched,
+  one request per plugin per pass) and items per request;
+- ``api_requests``: requests the API server received, by method and resource.
+
+The API server, the kubelet and the controller share one event loop here (the plugins are
+processes of their own), so the figures include the server's own work.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from benchmarks.harness import fanout_workflow
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+async def run(nodes: int, plugins: int) -> dict[str, Any]:
+    from benchmarks.dispatch_bench import stop_plugins
+    from benchmarks.harness import start_noop_plugins
+    from hookbus.bus import Hook
+    from hookbus.bus.dispatch import Dispatcher
+    from hookbus.bus.testing import wait_registered
+    from hookbus.controller.app import Hookbus
+    from hookbus.controller.engine.settings import ControllerSettings
+    from hookbus.controller.kube.config import connect
+    from hookbus.controller.kube.instance import INSTANCE_LABEL
+    from hookbus.controller.kube.resources import WORKFLOWS
+    from hookbus.controller.kube.settings import KubernetesSettings, LeaseSettings
+    from hookbus.controller.settings import ApiSettings, ExecutorSettings, HookbusSettings
+    from tests.support.kubeapi import serve
+    from tests.support.kubelet import Kubelet, Outcome
+
+    calls: Counter[str] = Counter()
+    requests: Counter[str] = Counter()
+    items: Counter[str] = Counter()
+
+    class Counting(Dispatcher):
+        async def call(self, hook: Any, workflow_meta: Any, batch: Any, *args: Any, **kwargs: Any) -> Any:
+            result = await super().call(hook, workflow_meta, batch, *args, **kwargs)
+            calls[str(hook)] += 1
+            requests[str(hook)] += result.stats.requests
+            items[str(hook)] += len(batch)
+            return result
+
+    report = '{"hookbus": 1, "exitCode": 0}'
+    with tempfile.TemporaryDirectory(prefix="hookbus-kube-bench-") as tmp:
+        async with serve() as api:
+            settings = HookbusSettings(
+                controller=ControllerSettings(max_running_nodes=10_000),
+                executor=ExecutorSettings(kind="kubernetes"),
+                api=ApiSettings(enabled=False),
+                state_dir=Path(tmp),
+                kubernetes=KubernetesSettings(enabled=True, server=str(api.url), namespace="default", lease=LeaseSettings(enabled=False)),
+            )
+            settings = replace(settings, bus=replace(settings.bus, dispatch=replace(settings.bus.dispatch, default_timeout=60.0)))
+            app = Hookbus(settings, dispatcher_factory=Counting)
+            await app.start()
+            procs: list[Any] = []
+            try:
+                names = [f"noop-{i}" for i in range(plugins)]
+                procs = await start_noop_plugins(app.nats_url, names, ["pod.preCreate"], None)
+                if names:
+                    assert app.registry is not None
+                    await wait_registered(app.registry, *names, timeout=60)
+                client = await connect(server=str(api.url))
+                manifest = fanout_workflow("fanout", nodes)
+                manifest["metadata"] = {"name": "fanout", "labels": {INSTANCE_LABEL: "hookbus"}}
+                created: list[float] = []
+                added: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
+                store = api._store
+
+                def recording_store(kind: Any, obj: Any, event: str) -> Any:
+                    # every pod create, seen where the server stores it (no scan of the store)
+                    if kind.plural == "pods" and event == "ADDED":
+                        created.append(time.perf_counter())
+                        added.put_nowait((obj["metadata"]["namespace"], obj["metadata"]["name"]))
+                    return store(kind, obj, event)
+
+                api._store = recording_store  # type: ignore[method-assign]
+                kubelet = Kubelet(api)
+
+                async def run_pods() -> None:
+                    while True:
+                        namespace, name = await added.get()
+                        kubelet.start(namespace, name)
+                        kubelet.finish(namespace, name, Outcome(0, "", report))
+
+                before = len(api.log)
+                running = asyncio.create_task(run_pods())
+                started = time.perf_counter()
+                await client.create(WORKFLOWS, "default", manifest)
+                deadline = started + 600
+                while True:
+                    obj = api.store.get(("workflows", "default", "fanout")) or {}
+                    phase = (obj.get("status") or {}).get("phase")
+                    if phase in ("Succeeded", "Failed", "Error") or time.perf_counter() > deadline:
+                        break
+                    await asyncio.sleep(0.05)
+                ended = time.perf_counter()
+                running.cancel()
+                await client.close()
+            finally:
+                await stop_plugins(procs)
+                await app.close()
+            by_kind = Counter(f"{r.method} {r.plural}{'/' + r.subresource if r.subresource else ''}" for r in api.log[before:])
+    hook = str(Hook.POD_PRE_CREATE)
+    spread = (created[-1] - created[0]) if len(created) > 1 else 0.0
+    passes = calls[hook]
+    return {
+        "nodes": nodes,
+        "plugins": plugins,
+        "phase": phase,
+        "pods": len(created),
+        "first_pod_s": round(created[0] - started, 4) if created else None,
+        "all_pods_s": round(created[-1] - started, 4) if created else None,
+        "pods_per_s": round((len(created) - 1) / spread, 1) if spread > 0 else None,
+        "workflow_s": round(ended - started, 3),
+        "pod_precreate": {
+            "passes": passes,
+            "requests": requests[hook],
+            "requests_per_plugin_per_pass": round(requests[hook] / (passes * plugins), 3) if passes and plugins else None,
+            "items_per_request": round(items[hook] * plugins / requests[hook], 1) if requests[hook] else None,
+        },
+        "api_requests": dict(sorted(by_kind.items())),
+        "python": sys.version.split()[0],
+        "cpus": os.cpu_count(),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.kube_fanout", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--nodes", type=int, default=1000, help="pods in the fan-out (default: %(default)s)")
+    parser.add_argument("--plugins", type=int, default=5, help="no-op plugins on pod.preCreate (default: %(default)s)")
+    parser.add_argument("--out", type=Path, help="also write the JSON here")
+    args = parser.parse_args(argv)
+    result = asyncio.run(run(args.nodes, args.plugins))
+    text = json.dumps(result, indent=2)
+    print(text)
+    if args.out:
+        args.out.write_text(text + "\n")
+    return 0 if result["phase"] == "Succeeded" else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

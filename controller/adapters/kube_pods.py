@@ -1,0 +1,159 @@
+"""Kubernetes mode's pods: the Kubernetes executor and what it needs from the rest of the process.
+
+:class:`KubePods` builds, from :class:`~..kube.settings.KubernetesSettings` and the mode's
+API client,
+
+* the plan (:class:`~..kube.pods_plan.KubePodPlan`): launcher image, service account for
+  workloads, the ``images`` index, the instance id, and a workflow lookup giving each pod
+  its Workflow's uid (the ownerReference) and the workflow's resolved spec;
+* the executor (:class:`~..executors.kube.KubernetesExecutor`);
+* what ``pod.preCreate`` plugins are shown: the very manifest the executor creates
+  (:meth:`KubePods.render`), and the node read back from the manifest a plugin changed
+  (:meth:`KubePods.read_back`, :func:`~..kube.pods_view.user_pod`);
+* clean-up: a workflow that ended has its pods collected when its ``podGC`` says so
+  (:meth:`KubePods.workflow_ended`); a deleted Workflow is forgotten (its pods are deleted
+  by the Workflow source).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import structlog
+import yaml
+
+from ..argo.types import Phase
+from ..executors.kube import KubernetesExecutor
+from ..kube.pods import PodSettings, WorkflowRef
+from ..kube.pods_images import ImageConfigError, ImageEntry, images_from_config
+from ..kube.pods_plan import KubePodPlan
+from ..kube.pods_view import user_pod
+from .kube_source import UID_ANNOTATION
+from .plugin_hooks import from_kubernetes_pod
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
+    from ..argo.types import JSON
+    from ..engine.hooks import PodItem
+    from ..engine.ports import WorkflowKey
+    from ..kube.client import KubeClient
+    from ..kube.settings import KubernetesSettings
+
+log = structlog.get_logger(__name__)
+
+FINAL_PHASES = frozenset({Phase.SUCCEEDED.value, Phase.FAILED.value, Phase.ERROR.value})
+
+def load_images(path: Path | None) -> dict[str, ImageEntry]:
+    """The ``images`` index in *path* (``{}`` without one); ``ValueError`` naming the file and the problem."""
+    if path is None:
+        return {}
+    try:
+        doc = yaml.safe_load(Path(path).read_text())
+    except OSError as exc:
+        raise ValueError(f"images file {path}: {exc.strerror or exc}") from None
+    except yaml.YAMLError as exc:
+        raise ValueError(f"images file {path}: not YAML: {str(exc).splitlines()[0]}") from None
+    try:
+        return images_from_config(doc)
+    except ImageConfigError as exc:
+        raise ValueError(f"images file {path}: {exc}") from None
+
+
+def pod_settings(settings: KubernetesSettings) -> PodSettings:
+    """How pods are built, from Kubernetes mode's settings (reads the images file)."""
+    return PodSettings(
+        launcher_image=settings.launcher_image,
+        instance_id=settings.instance_id or None,
+        images=load_images(settings.images_file),
+        service_account=settings.pod_service_account or None,
+    )
+
+
+class KubePods:
+    """The Kubernetes executor of one controller process (see the module docstring)."""
+
+    def __init__(self, settings: KubernetesSettings, client: KubeClient, *, artifact_dir: Path | None = None) -> None:
+        from kubernetes_asyncio.client import CoreV1Api
+
+        self.plan = KubePodPlan(pod_settings(settings), self.workflow)
+        self.executor = KubernetesExecutor(CoreV1Api(client.api), self.plan, artifact_dir=artifact_dir)
+        self._read: Callable[[WorkflowKey], JSON] | None = None
+        self._objects: Callable[[WorkflowKey], JSON | None] = lambda _key: None
+        self._refs: dict[WorkflowKey, WorkflowRef] = {}
+        self._collecting: set[asyncio.Task[None]] = set()
+
+    def bind(self, read: Callable[[WorkflowKey], JSON], objects: Callable[[WorkflowKey], JSON | None]) -> None:
+        """*read*: the controller's workflow by key; *objects*: the Workflow object it came from."""
+        self._read, self._objects = read, objects
+
+    # ------------------------------------------------------------ workflows
+
+    def workflow(self, key: WorkflowKey) -> WorkflowRef | None:
+        """The uid and resolved spec of *key*'s workflow (read once per run, then kept)."""
+        ref = self._refs.get(key)
+        if ref is not None or self._read is None:
+            return ref
+        try:
+            stored = self._read(key)
+        except Exception:  # not (or no longer) known to the controller: a pod without an owner
+            return None
+        meta = stored.get("metadata") or {}
+        uid = str((meta.get("annotations") or {}).get(UID_ANNOTATION) or "")
+        if not uid:
+            obj = self._objects(key) or {}
+            uid = str((obj.get("metadata") or {}).get("uid") or "")
+        ref = self._refs[key] = WorkflowRef(key.name, key.namespace, uid, stored.get("spec") or {})
+        return ref
+
+    def forget(self, key: WorkflowKey) -> None:
+        """Drop what is kept of *key*'s workflow (it ended or its object was deleted)."""
+        self._refs.pop(key, None)
+
+    async def deleted(self, key: WorkflowKey, obj: Mapping[str, Any]) -> None:
+        """``KubeWorkflowSource.on_deleted``: the Workflow object is gone."""
+        self.forget(key)
+
+    def workflow_ended(self, key: WorkflowKey, phase: str) -> None:
+        """The workflow ended in *phase*: collect its pods if its ``podGC`` says so."""
+        if phase not in FINAL_PHASES:
+            return
+        ref = self.workflow(key)
+        self.forget(key)
+        if ref is None or not self.plan.collect_when_workflow_ends(ref.spec, phase):
+            return
+        job = asyncio.create_task(self._collect(key), name=f"podGC {key.namespace}/{key.name}")
+        self._collecting.add(job)
+        job.add_done_callback(self._collecting.discard)
+
+    async def _collect(self, key: WorkflowKey) -> None:
+        deleted = await self.executor.collect(key.namespace, key.name)
+        log.debug("pods collected", workflow=key.name, namespace=key.namespace, pods=deleted)
+
+    async def close(self) -> None:
+        """Finish pending collections, then close the executor."""
+        if self._collecting:
+            await asyncio.gather(*self._collecting, return_exceptions=True)
+        await self.executor.close()
+
+    # ------------------------------------------------------------ pod.preCreate
+
+    def render(self, item: PodItem) -> JSON | None:
+        """The manifest the executor creates for *item*'s node (``None``: it cannot be built;
+        the node then fails when it starts)."""
+        if item.task is None:
+            return None
+        try:
+            return self.plan.manifest(item.task)
+        except ValueError:
+            return None
+
+    def read_back(self, patched: Mapping[str, Any], item: PodItem) -> JSON:
+        """The node's pod (the engine's description) from the manifest a plugin changed."""
+        main = item.pod.get("main") or {}
+        if item.task is not None:  # the plugin was shown render(item)
+            patched = user_pod(patched, main_name=str(main.get("name") or "main"), staged=main.get("source") is not None)
+        return from_kubernetes_pod(patched, item.pod)
+
