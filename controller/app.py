@@ -198,6 +198,7 @@ class Hookbus:
             hooks=self.hooks,
             events=events,
             clock=self._clock,
+            cluster=self.kube.cluster() if self.kube is not None else None,
         )
         self._on_close("controller", controller.stop)
         await controller.start()

@@ -329,6 +329,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_false",
         help="with --kubernetes: act at once, without holding the Lease (one replica only)",
     )
+    kube.add_argument(
+        "--resource-poll",
+        type=positive_seconds,
+        metavar="SECONDS",
+        help="with --kubernetes: how often a resource template reads its object until its "
+        "successCondition or failureCondition holds (default: 5)",
+    )
 
     p = add(
         "submit",

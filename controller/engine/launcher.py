@@ -33,6 +33,7 @@ from .pod_patch import apply_pod_spec_patch
 from .pods import apply_pod, pod_metadata, pod_of, process_spec
 from .refs import EnvRefs, workflow_secrets
 from .resolver import Memo, memo_store
+from .resource_template import run_resource
 from .tasks import TaskResult, TaskSpec
 from .templates import (
     artifact_writers,
@@ -52,7 +53,7 @@ if TYPE_CHECKING:
     from ..argo.types import JSON
     from .hooks import WorkflowInfo
     from .nodes import NodeTable
-    from .ports import Clock, Executor, HookPoints, WorkflowKey
+    from .ports import Clock, Cluster, Executor, HookPoints, WorkflowKey
     from .scheduler import ExecCtx
     from .settings import ControllerSettings
     from .timers import Timers
@@ -128,6 +129,7 @@ class LeafLauncher:
         memo: Memo,
         clock: Clock,
         timers: Timers,
+        cluster: Cluster | None = None,
         info: WorkflowInfo,
         post: Callable[[TaskFinished], None],
         plugin_placeholders: bool,
@@ -138,6 +140,7 @@ class LeafLauncher:
         self.hooks = hooks
         self.executor = executor
         self.memo = memo
+        self.cluster = cluster
         self.clock = clock
         self.timers = timers
         self.info = info
@@ -201,7 +204,7 @@ class LeafLauncher:
         except (ArgoError, ValueError) as exc:
             self.host.finish(node, ERROR, str(exc))
             return None
-        if kind in ("resource", "data"):
+        if kind == "data":
             self.host.finish(node, ERROR, f"{kind} templates are not supported by this controller yet")
             return None
         return LeafJob(node, body, kind, ctx)
@@ -291,7 +294,7 @@ class LeafLauncher:
                     self.requeue_later(job, decision.requeue)
             elif job.kind == "plugin":
                 plugins.append(job)
-            elif job.kind == "http":
+            elif job.kind in ("http", "resource"):
                 self._start_http(job)
             else:
                 pods.append(job)
@@ -537,18 +540,22 @@ class LeafLauncher:
             return False
 
     def _start_http(self, job: LeafJob) -> None:
-        """``http`` templates: the controller sends the request itself."""
+        """``http`` and ``resource`` templates: the controller sends the request (or acts on
+        the cluster) itself."""
         node = job.node
         node.started_at = self.clock.now()
         self.table.set_phase(node, RUNNING)
         self.jobs[node.id] = job
-        spec = dict(job.template.get("http") or {})
+        template = job.template
 
         async def runner() -> None:
-            result = await run_http(spec, self.settings.http_allow_networks)
+            if job.kind == "resource":
+                result = await run_resource(template, self.cluster, self.info, self.settings.resource_poll_seconds)
+            else:
+                result = await run_http(dict(template.get("http") or {}), self.settings.http_allow_networks)
             self.post(TaskFinished(node.id, result))
 
-        self.running[node.id] = asyncio.create_task(runner(), name=f"hookbus-http-{node.id}")
+        self.running[node.id] = asyncio.create_task(runner(), name=f"hookbus-{job.kind}-{node.id}")
         deadline = _deadline_seconds(job.template)
         if deadline is not None:
             self.timers.call_at(self.clock.now() + deadline, lambda: self._node_deadline(node.id))
