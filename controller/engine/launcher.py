@@ -456,7 +456,10 @@ class LeafLauncher:
         return None if root is None else Path(root)
 
     def _mounts(self, job: LeafJob) -> dict[str, str]:
-        """The node's volume mounts (see :mod:`.volumes`); raises ``TemplateError`` naming the volume."""
+        """The node's volume mounts (see :mod:`.volumes`); raises ``TemplateError`` naming the volume.
+        None when the executor mounts the template's volumes itself (pods in a cluster)."""
+        if getattr(self.executor, "mounts_volumes", False):
+            return {}
         return node_mounts(
             job.template,
             self.host.spec,

@@ -152,6 +152,10 @@ class Executor(Protocol):
     (:attr:`TaskResult.key`, :attr:`TaskResult.node_id`). A node is named by its task's
     ``namespace``, ``workflow`` and ``node_id``; those identify it in :meth:`attach` and
     :meth:`cancel` too.
+
+    An executor whose nodes mount the template's volumes themselves (pods in a cluster)
+    has the optional attribute ``mounts_volumes = True``; the engine then gives its tasks
+    no host ``mounts`` and checks no ``persistentVolumeClaim`` against the state directory.
     """
 
     name: str
