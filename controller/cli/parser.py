@@ -221,7 +221,9 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("local", "kubernetes"),
         default="local",
         help="where the workflows will run: 'kubernetes' also checks that every main container "
-        "has a command or an image listed in the images configuration (default: local)",
+        "has a command or an image listed in the images configuration, names resource templates "
+        "that mode cannot run and http templates aimed at loopback or link-local addresses "
+        "(default: local)",
     )
     p.add_argument(
         "--images",
