@@ -516,15 +516,16 @@ class LeafLauncher:
 
         A node the executor still has stays Running and its result is awaited as if it had
         just started (daemon and deadline included); any other is recorded as lost (Error,
-        the ``pod_deleted_message`` of the settings), as are ``http`` requests (they do not
-        outlive the controller) and nodes whose task cannot be rebuilt.
+        the ``pod_deleted_message`` of the settings), as are ``http`` requests and
+        ``resource`` actions (they do not outlive the controller) and nodes whose task
+        cannot be rebuilt.
         """
         jobs, self.attaching = self.attaching, []
         for job in jobs:
             node = job.node
             if node.fulfilled:
                 continue
-            if job.kind not in ("http", "plugin") and await self._attach(job):
+            if job.kind not in ("http", "resource", "plugin") and await self._attach(job):
                 self.jobs[node.id] = job
                 self.running[node.id] = None
                 self._watch(job)

@@ -211,3 +211,16 @@ def test_the_poll_interval_comes_from_the_flag_and_the_environment() -> None:
     assert from_env({"HOOKBUS_RESOURCE_POLL": "2"}).controller.resource_poll_seconds == 2
     with pytest.raises(ValueError, match="HOOKBUS_RESOURCE_POLL: 'soon'"):
         from_env({"HOOKBUS_RESOURCE_POLL": "soon"})
+
+
+async def test_a_resource_node_waiting_at_a_restart_ends_in_error(kube: KubeClient, kube_api: KubeApi, tmp_path: Path) -> None:
+    conf = settings(kube_api, tmp_path)
+    async with Hookbus(conf):
+        await kube.create(WORKFLOWS, "default", example("k8s-jobs", "restarted"))
+        await wait_for(lambda: bool(kube_api.objects("jobs")), timeout=30, what="the Job created")
+        await wait_for(lambda: status(kube_api, "restarted").get("phase") == "Running", timeout=30, what="Running")
+    async with Hookbus(conf):
+        await wait_for(lambda: ended(kube_api, "restarted"), timeout=30, what="the workflow ended")
+    node = status(kube_api, "restarted")["nodes"]["restarted"]
+    assert (node["phase"], node["message"]) == ("Error", "pod deleted")
+    assert len(kube_api.objects("jobs")) == 1, "the action is not run again"
