@@ -5,6 +5,7 @@ with a ``hookbus`` process in Kubernetes mode running what they create; and
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
 import os
 import shutil
@@ -61,7 +62,9 @@ def phase(api: KubeApi, name: str) -> str | None:
 async def test_submit_get_list_watch_delete_through_the_cluster(
     kube_api: KubeApi, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # found as kubectl finds it: $KUBECONFIG
+    # found as kubectl finds it: $KUBECONFIG, read when the command runs (not when the
+    # Kubernetes client library was first imported)
+    importlib.import_module("kubernetes_asyncio.config")
     monkeypatch.setenv("KUBECONFIG", str(kubeconfig(tmp_path / "config", str(kube_api.url))))
     hello = str(ROOT / "examples" / "hello-world.yaml")
     async with Hookbus(app_settings(str(kube_api.url), tmp_path / "state")):
