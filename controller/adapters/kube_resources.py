@@ -11,7 +11,9 @@ and ``kind`` of the manifest, or a kubectl-style type such as ``pod``, ``jobs.ba
 - ``delete``: DELETE (an object already gone is fine, as ``--ignore-not-found``);
 - ``get``: GET.
 
-Namespaced objects go to the manifest's namespace, else the workflow's.
+The controller acts with its own credentials, so a template is held to the workflow's
+namespace: a manifest naming another namespace, a cluster-scoped kind, and Secrets and
+ServiceAccounts are refused (the node ends ``Error`` saying so).
 """
 
 from __future__ import annotations
@@ -40,6 +42,9 @@ PATCH_TYPES = {
     "merge": MERGE_PATCH,
     "json": "application/json-patch+json",
 }
+REFUSED_CORE = frozenset({"secrets", "serviceaccounts"})
+"""Core resources resource templates may not touch: the controller's credentials would
+read Secrets (into outputs) or mint tokens a workflow's own service account may not."""
 _KNOWN_FLAGS = frozenset({"--ignore-not-found", "--ignore-not-found=true"})
 
 
@@ -137,7 +142,15 @@ class KubeCluster:
             name = str(meta.get("name") or "")
         else:
             raise ClusterError("the resource manifest names no apiVersion and kind (and flags name no object)")
-        namespace = str(meta.get("namespace") or call.workflow.namespace) if resource.namespaced else None
+        if not resource.namespaced:
+            raise ClusterError(f"resource templates may not act on cluster-scoped objects ({resource.kind})")
+        if resource.group == "" and resource.plural in REFUSED_CORE:
+            raise ClusterError(f"resource templates may not act on {resource.kind} objects")
+        namespace = str(meta.get("namespace") or call.workflow.namespace)
+        if namespace != call.workflow.namespace:
+            raise ClusterError(
+                f"resource templates act in the workflow's namespace {call.workflow.namespace!r} only, not {namespace!r}"
+            )
         return resource, namespace, name
 
     def _labelled(self, call: ResourceCall) -> JSON:

@@ -3,7 +3,8 @@
 Errors name what Kubernetes mode cannot run (the node would end in ``Error``): resource
 templates with an unknown action or merge strategy, ``manifestFrom``, kubectl flags other
 than ``--ignore-not-found``, a condition that does not parse, a manifest that is not one
-object (or, for a json patch, a list of operations), a ``jqFilter`` beyond paths. Warnings
+object (or, for a json patch, a list of operations) or is a Secret or ServiceAccount, a
+``jqFilter`` beyond paths. Warnings
 name what behaves differently there: ``http`` templates aimed at loopback or link-local
 addresses (refused unless the controller allows them; the controller sends them from its
 own pod). The local-mode warnings about ``resource`` templates and pod-level
@@ -53,6 +54,9 @@ def _resource_errors(path: str, resource: dict[str, Any], outputs: Any) -> list[
             unknown = [f for f in call.flags if f.startswith("-") and f not in ("--ignore-not-found", "--ignore-not-found=true")]
             if unknown:
                 errors.append(f"{path}.flags: not supported in Kubernetes mode: {' '.join(unknown)}")
+            manifest = call.manifest if isinstance(call.manifest, dict) else {}
+            if manifest.get("apiVersion") == "v1" and manifest.get("kind") in ("Secret", "ServiceAccount"):
+                errors.append(f"{path}.manifest: resource templates may not act on {manifest['kind']} objects")
     for field in ("successCondition", "failureCondition"):
         condition = resource.get(field)
         if condition and not _templated(condition):

@@ -49,6 +49,13 @@ spec:
   - name: f
     inputs: {parameters: [{name: p}]}
     http: {url: "https://example.com/{{inputs.parameters.p}}"}
+  - name: h
+    resource:
+      action: get
+      manifest: |
+        apiVersion: v1
+        kind: Secret
+        metadata: {name: token}
   - name: g
     resource:
       action: patch
@@ -76,6 +83,7 @@ def test_what_kubernetes_mode_cannot_run_is_named(tmp_path: Path, capsys: pytest
         "spec.templates[1].outputs.parameters[0].valueFrom.jqFilter: jqFilter '.items | length': only paths such as "
         "'.', '.metadata.name' or '.items[0]' are supported",
         "spec.templates[2].resource: resource manifestFrom is not supported; put the manifest in 'manifest'",
+        "spec.templates[6].resource.manifest: resource templates may not act on Secret objects",
     ]
     assert "in local mode" not in out, "the local-mode warnings (resource, podSpecPatch) do not apply"
 

@@ -224,3 +224,53 @@ async def test_a_resource_node_waiting_at_a_restart_ends_in_error(kube: KubeClie
     node = status(kube_api, "restarted")["nodes"]["restarted"]
     assert (node["phase"], node["message"]) == ("Error", "pod deleted")
     assert len(kube_api.objects("jobs")) == 1, "the action is not run again"
+
+
+REFUSED = """
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata:
+  name: refused
+  labels: {workflows.argoproj.io/controller-instanceid: hookbus}
+spec:
+  entrypoint: main
+  templates:
+  - name: main
+    steps:
+    - - {name: elsewhere, template: elsewhere}
+      - {name: secret, template: secret}
+      - {name: cluster, template: cluster}
+  - name: elsewhere
+    resource:
+      action: create
+      manifest: |
+        apiVersion: v1
+        kind: ConfigMap
+        metadata: {name: x, namespace: kube-system}
+  - name: secret
+    resource:
+      action: get
+      manifest: |
+        apiVersion: v1
+        kind: Secret
+        metadata: {name: token}
+  - name: cluster
+    resource:
+      action: create
+      manifest: |
+        apiVersion: argoproj.io/v1alpha1
+        kind: ClusterWorkflowTemplate
+        metadata: {name: mine}
+"""
+
+
+async def test_templates_are_held_to_the_workflows_namespace(kube: KubeClient, kube_api: KubeApi, tmp_path: Path) -> None:
+    async with Hookbus(settings(kube_api, tmp_path)):
+        await kube.create(WORKFLOWS, "default", yaml.safe_load(REFUSED))
+        await wait_for(lambda: ended(kube_api, "refused"), timeout=30, what="the workflow ended")
+    nodes = {n["displayName"]: n for n in status(kube_api, "refused")["nodes"].values()}
+    assert nodes["elsewhere"]["message"] == "resource templates act in the workflow's namespace 'default' only, not 'kube-system'"
+    assert nodes["secret"]["message"] == "resource templates may not act on Secret objects"
+    assert nodes["cluster"]["message"] == "resource templates may not act on cluster-scoped objects (ClusterWorkflowTemplate)"
+    assert all(nodes[n]["phase"] == "Error" for n in ("elsewhere", "secret", "cluster"))
+    assert not kube_api.requests("POST", "configmaps") and not kube_api.requests("POST", "clusterworkflowtemplates")

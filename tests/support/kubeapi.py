@@ -77,6 +77,7 @@ KINDS = (
     Kind("", "v1", "events", "Event", short=("ev",)),
     Kind("coordination.k8s.io", "v1", "leases", "Lease"),
     Kind("", "v1", "persistentvolumeclaims", "PersistentVolumeClaim", short=("pvc",)),
+    Kind("", "v1", "secrets", "Secret"),
     Kind("batch", "v1", "jobs", "Job", status_subresource=True),
 )
 
