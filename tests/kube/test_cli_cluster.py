@@ -19,8 +19,9 @@ import yaml
 
 from hookbus.controller import cli
 from hookbus.controller.app import Hookbus
+from hookbus.controller.engine.ports import WorkflowKey
 from hookbus.controller.kube.instance import INSTANCE_LABEL
-from tests.kube.support import HELLO, app_settings, manifest
+from tests.kube.support import HELLO, WAITING, app_settings, manifest
 from tests.support.waiting import wait_for
 
 if TYPE_CHECKING:
@@ -173,3 +174,21 @@ async def test_kubectl_create_of_the_hello_world_example_is_enough(kube_api: Kub
         assert got.returncode == 0, got.stderr
         header, row = got.stdout.splitlines()[:2]
         assert header.split()[:2] == ["NAME", "STATUS"] and row.split()[:2] == [name, "Succeeded"]
+
+
+async def test_watch_follows_the_object_until_it_ends(kube_api: KubeApi, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    flags = ("--kubernetes", "--kube-server", str(kube_api.url))
+    async with Hookbus(app_settings(str(kube_api.url), tmp_path / "state")) as app:
+        kube_api.put(manifest(WAITING))
+        await wait_for(lambda: phase(kube_api, "waiting") == "Running", timeout=30, what="Running")
+        watching = asyncio.create_task(hookbus(capsys, "watch", *flags, "waiting"))
+        await wait_for(
+            lambda: any(r.watch and r.query.get("fieldSelector") == "metadata.name=waiting" for r in kube_api.requests("GET", "workflows")),
+            timeout=10,
+            what="the CLI watching",
+        )
+        assert not watching.done()
+        await app.controller.resume(WorkflowKey("default", "waiting"))
+        code, out, err = await asyncio.wait_for(watching, 30)
+    assert code == 0, err
+    assert "Succeeded" in out
