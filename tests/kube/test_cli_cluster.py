@@ -8,6 +8,7 @@ import asyncio
 import importlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -47,12 +48,20 @@ def kubeconfig(path: Path, server: str) -> Path:
     return path
 
 
+_SERVER_LOG = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \[")
+
+
+def _own(text: str) -> str:
+    """*text* without the log lines of the server running in this process meanwhile."""
+    return "".join(line for line in text.splitlines(keepends=True) if not _SERVER_LOG.match(line))
+
+
 async def hookbus(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     """Run the ``hookbus`` command (in a thread: it runs its own event loop)."""
     capsys.readouterr()
     code = await asyncio.to_thread(cli.main, list(argv))
     out, err = capsys.readouterr()
-    return code, out, err
+    return code, _own(out), _own(err)
 
 
 def phase(api: KubeApi, name: str) -> str | None:
