@@ -15,8 +15,8 @@ import asyncio
 import time
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
+from ..argo.errors import ArgoError
+from ..argo.manifest import load_documents
 from ..argo.types import Phase
 from .resource_call import ClusterError, ResourceCall
 from .resource_paths import jq_filter, json_path, matches, parse_condition
@@ -47,16 +47,18 @@ def parse_call(spec: Mapping[str, Any], workflow: WorkflowInfo) -> ResourceCall:
     if spec.get("manifestFrom"):
         raise ValueError("resource manifestFrom is not supported; put the manifest in 'manifest'")
     text = spec.get("manifest")
+    json_patch = strategy == "json" and action == "patch"
     if isinstance(text, str):
         if len(text.encode()) > MAX_MANIFEST:
             raise ValueError(f"resource manifest larger than {MAX_MANIFEST} bytes")
-        try:
-            manifest = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise ValueError(f"resource manifest is not YAML: {str(exc).splitlines()[0]}") from None
+        try:  # YAML as Kubernetes reads it, alias bombs refused; a list comes back as its items
+            docs: Any = load_documents(text, name="resource manifest")
+        except ArgoError as exc:
+            raise ValueError(str(exc).splitlines()[0]) from None
+        manifest = docs if json_patch or len(docs) != 1 else docs[0]
     else:
         manifest = text
-    if strategy == "json" and action == "patch":
+    if json_patch:
         if not isinstance(manifest, list) or not all(isinstance(op, dict) for op in manifest):
             raise ValueError("resource manifest of a json patch must be a list of operations")
     elif not isinstance(manifest, dict):

@@ -115,3 +115,26 @@ async def test_without_a_cluster_the_node_ends_in_error_saying_so() -> None:
         wf = await ctl.wait(key, timeout=5)
     node = wf["status"]["nodes"]["res"]
     assert node["phase"] == "Error" and node["message"] == NO_CLUSTER
+
+
+def test_manifests_are_read_as_kubernetes_reads_them() -> None:
+    from hookbus.controller.engine.hooks import WorkflowInfo
+    from hookbus.controller.engine.resource_template import parse_call
+
+    wf = WorkflowInfo("default", "w", "")
+    call = parse_call({"action": "create", "manifest": "kind: ConfigMap\ndata: {when: 2024-01-01}"}, wf)
+    assert call.manifest == {"kind": "ConfigMap", "data": {"when": "2024-01-01"}}, "timestamps stay strings"
+    ops = parse_call({"action": "patch", "mergeStrategy": "json", "manifest": "- {op: remove, path: /a}"}, wf)
+    assert ops.manifest == [{"op": "remove", "path": "/a"}]
+    bomb = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}]\n"
+        for i in range(7)
+    )
+    with pytest.raises(ValueError, match="excessive aliasing"):
+        parse_call({"action": "create", "manifest": bomb}, wf)
+    with pytest.raises(ValueError, match="is a str, not a Kubernetes object"):
+        parse_call({"action": "create", "manifest": "- a\n- b"}, wf)
+    with pytest.raises(ValueError, match="resource manifest:1"):
+        parse_call({"action": "create", "manifest": "a: [1"}, wf)
+    with pytest.raises(ValueError, match="must be one object"):
+        parse_call({"action": "create", "manifest": "- {a: 1}\n- {b: 2}"}, wf)
