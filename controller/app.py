@@ -201,6 +201,7 @@ class Hookbus:
             hooks=self.hooks,
             events=events,
             clock=self._clock,
+            cluster=self.kube.cluster() if self.kube is not None else None,
         )
         if self.kube is not None:
             self.kube.bind(controller)

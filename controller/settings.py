@@ -218,12 +218,21 @@ def executor_from_env(env: Mapping[str, str], base: ExecutorSettings) -> Executo
 
 def trust_from_env(env: Mapping[str, str], base: ControllerSettings) -> ControllerSettings:
     """The engine's ``allowed_host_paths`` (``HOOKBUS_ALLOW_HOST_PATHS``, ``:``-separated) and
-    ``http_allow`` (``HOOKBUS_HTTP_ALLOW``, ``,``-separated) over *base*."""
+    ``http_allow`` (``HOOKBUS_HTTP_ALLOW``, ``,``-separated) and ``resource_poll_seconds``
+    (``HOOKBUS_RESOURCE_POLL``) over *base*."""
     out = base
     if text := env.get("HOOKBUS_ALLOW_HOST_PATHS"):
         out = replace(out, allowed_host_paths=host_paths(text.split(":")))
     if text := env.get("HOOKBUS_HTTP_ALLOW"):
         out = replace(out, http_allow=http_allow(text.split(",")))
+    if text := env.get("HOOKBUS_RESOURCE_POLL"):
+        try:
+            seconds = float(text)
+        except ValueError:
+            seconds = 0.0
+        if not 0 < seconds < float("inf"):
+            raise ValueError(f"HOOKBUS_RESOURCE_POLL: {text!r} is not a number of seconds greater than 0")
+        out = replace(out, resource_poll_seconds=seconds)
     return out
 
 

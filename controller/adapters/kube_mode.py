@@ -23,6 +23,7 @@ from ..kube.config import connect
 from ..kube.errors import KubeError
 from ..kube.leader import Leadership, LeaseTimes
 from .kube_pods import KubePods
+from .kube_resources import KubeCluster
 from .kube_source import KubeWorkflowSource, workflow_key
 from .kube_status import KubeStatusWriter
 
@@ -84,6 +85,11 @@ class KubeMode:
             fail(f"lost the lease {leadership.namespace}/{leadership.name}")
 
         self._lost_watch = asyncio.create_task(watch(), name="hookbus-lease-lost")
+
+    def cluster(self) -> KubeCluster:
+        """The cluster ``resource`` templates act on (after :meth:`connect`)."""
+        assert self.client is not None
+        return KubeCluster(self.client, self.settings.instance_id)
 
     def wrap(self, events: EventSink | None) -> KubeStatusWriter:
         """The engine's sink: the status writer around *events*."""

@@ -20,7 +20,7 @@ POD_PATCH_APPLIED = frozenset({"containers", "initContainers"})
 """The PodSpec fields a ``podSpecPatch`` changes in local mode (the engine merges them)."""
 
 _TEMPLATE_FIELDS = {
-    "resource": "resource templates are not supported in local mode: the node ends in Error",
+    "resource": "resource templates run in Kubernetes mode only: in local mode the node ends in Error",
     "data": "data templates are not supported in local mode: the node ends in Error",
 }
 

@@ -264,6 +264,7 @@ def settings_from_args(args: argparse.Namespace) -> HookbusSettings:
             namespace=getattr(args, "namespace", None),
             max_workflows=getattr(args, "max_workflows", None),
             max_running_nodes=getattr(args, "max_running_nodes", None),
+            resource_poll_seconds=getattr(args, "resource_poll", None),
         ),
     )
     executor = settings.executor

@@ -195,6 +195,7 @@ def lint_command(args: argparse.Namespace) -> int:
     from ..argo.lint import lint_template_resource, lint_workflow
     from ..argo.manifest import Bundle, load_documents
     from ..kube.pods_images import lint_images
+    from .lint_kubernetes import kubernetes_errors, kubernetes_warnings
 
     sources: list[tuple[str, list[dict[str, Any]]]] = []
     bundle = Bundle()
@@ -239,8 +240,13 @@ def lint_command(args: argparse.Namespace) -> int:
                 errors = [*lint_template_resource(doc)]
             else:
                 continue
+            if images is not None:  # --target kubernetes
+                errors += kubernetes_errors(doc)
+                found: list[object] = [*kubernetes_warnings(doc)]
+            else:
+                found = [*lint_warnings(doc)]
             failures.extend(f"{source}: {kind} {name!r}: {error}" for error in errors)
-            warnings.extend(f"{source}: {kind} {name!r}: {warning}" for warning in lint_warnings(doc))
+            warnings.extend(f"{source}: {kind} {name!r}: {warning}" for warning in found)
     for warning in warnings:
         print(f"⚠ {warning}")
     if failures:

@@ -6,6 +6,7 @@ import argparse
 import sys
 from typing import TYPE_CHECKING, Any, NoReturn
 
+from . import cluster
 from .client import (
     _version_text,
     action_command,
@@ -229,7 +230,9 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("local", "kubernetes"),
         default="local",
         help="where the workflows will run: 'kubernetes' also checks that every main container "
-        "has a command or an image listed in the images configuration (default: local)",
+        "has a command or an image listed in the images configuration, names resource templates "
+        "that mode cannot run and http templates aimed at loopback or link-local addresses "
+        "(default: local)",
     )
     p.add_argument(
         "--images",
@@ -348,12 +351,41 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_false",
         help="with --kubernetes: act at once, without holding the Lease (one replica only)",
     )
+    kube.add_argument(
+        "--resource-poll",
+        type=positive_seconds,
+        metavar="SECONDS",
+        help="with --kubernetes: how often a resource template reads its object until its "
+        "successCondition or failureCondition holds (default: 5)",
+    )
+
+    on_cluster = _Parser(add_help=False)
+    group = on_cluster.add_argument_group("against a cluster")
+    group.add_argument(
+        "--kubernetes",
+        action="store_true",
+        help="read and write Workflow objects through the Kubernetes API (a 'hookbus server "
+        "--kubernetes' runs them) instead of a hookbus server's control API",
+    )
+    group.add_argument(
+        "--kubeconfig",
+        metavar="FILE",
+        help="with --kubernetes: kubeconfig file (default: $KUBECONFIG, else ~/.kube/config)",
+    )
+    group.add_argument("--context", metavar="NAME", help="with --kubernetes: kubeconfig context (default: the current one)")
+    group.add_argument("--kube-server", metavar="URL", help="with --kubernetes: API server URL used without credentials")
 
     p = add(
         "submit",
-        "Submit a workflow to a running server.",
-        [nats, namespace, params],
-        submit_command,
+        "Submit a workflow to a running server (or, with --kubernetes, create it in the cluster).",
+        [nats, namespace, params, on_cluster],
+        cluster.either(submit_command, cluster.submit),
+    )
+    p.add_argument(
+        "--instance-id",
+        metavar="ID",
+        help="with --kubernetes: label the Workflow workflows.argoproj.io/controller-instanceid=ID "
+        "(default: hookbus, the server's default; '' leaves it unlabelled)",
     )
     p.add_argument("file", metavar="FILE")
     p.add_argument(
@@ -366,20 +398,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", help="override metadata.name")
     p.add_argument("-o", "--output", choices=("json", "yaml", "name", "wide"))
 
-    p = add("list", "List workflows.", [nats, namespace], list_command)
+    p = add("list", "List workflows.", [nats, namespace, on_cluster], cluster.either(list_command, cluster.list_workflows))
     p.add_argument("-A", "--all-namespaces", action="store_true")
     p.add_argument("--status", help="only these phases, comma-separated (e.g. Running,Failed)")
     p.add_argument("-o", "--output", choices=("json", "yaml", "name", "wide"))
 
-    p = add("get", "Show a workflow: its status and node tree.", [nats, namespace], get_command)
+    p = add(
+        "get",
+        "Show a workflow: its status and node tree.",
+        [nats, namespace, on_cluster],
+        cluster.either(get_command, cluster.get),
+    )
     p.add_argument("name", metavar="NAME")
     p.add_argument("-o", "--output", choices=("json", "yaml", "name", "wide"))
 
     p = add(
         "watch",
         "Follow a workflow live until it ends; exit 0 only if it Succeeded.",
-        [nats, namespace],
-        watch_command,
+        [nats, namespace, on_cluster],
+        cluster.either(watch_command, cluster.watch),
     )
     p.add_argument("name", metavar="NAME")
 
@@ -394,8 +431,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = add(
         "logs",
         "Print the logs of a workflow's pods (or of one node).",
-        [nats, namespace],
-        logs_command,
+        [nats, namespace, on_cluster],
+        cluster.either(logs_command, cluster.logs),
     )
     p.add_argument("name", metavar="NAME")
     p.add_argument(
@@ -416,7 +453,10 @@ def build_parser() -> argparse.ArgumentParser:
         ("retry", "Retry failed workflows from their failed nodes."),
         ("delete", "Delete workflows."),
     ):
-        p = add(verb, text, [nats, namespace], action_command)
+        if verb == "retry":
+            p = add(verb, text, [nats, namespace], action_command)
+        else:
+            p = add(verb, text, [nats, namespace, on_cluster], cluster.either(action_command, cluster.action))
         p.add_argument("names", nargs="+", metavar="NAME")
         if verb == "stop":
             p.add_argument("--message", help="why (shown in the workflow's message)")

@@ -76,6 +76,10 @@ form no cycle and that the engine imports nothing but itself and the Argo langua
     hostPath, ConfigMaps, Secrets); Secret and ConfigMap references in ``env``; Argo
     ``http`` templates, sent by the controller, and where they may connect; Argo-like
     Workflow objects built from a run (``get``).
+``resource_template``, ``resource_call``, ``resource_paths``
+    Argo ``resource`` templates, run by the controller through the ``Cluster`` port
+    (Kubernetes mode); their conditions (label-selector syntax over gjson paths),
+    ``jsonPath`` and ``jqFilter`` outputs.
 
 Where this differs from Argo (on purpose or not yet done):
 
@@ -108,8 +112,11 @@ Where this differs from Argo (on purpose or not yet done):
 - ``containerSet``: its containers run by their dependencies and retries in the
   executor, as one Pod node (no per-container child nodes).
 - Synchronization locks live in the controller (no database-backed locks).
+- ``resource`` templates act on the cluster from the controller (Argo runs them in a
+  pod, so ``{{pod.name}}`` names no pod here); without a cluster (local mode) their
+  nodes end in Error saying so. ``jqFilter`` takes paths only.
 - Not supported yet:
-  ``resource``/``data`` templates (nodes end in Error saying so), the pod-level
+  ``data`` templates (nodes end in Error saying so), the pod-level
   fields of a ``podSpecPatch`` (its containers are merged: :mod:`.pod_patch`).
   ``hookbus lint`` warns about each (``argo/lint_unsupported``).
 """

@@ -60,7 +60,15 @@ if TYPE_CHECKING:
 
     from ..argo.types import JSON
     from .hooks import Verdict, WorkflowInfo
-    from .ports import Clock, EventSink, HookPoints, TaskResult, WorkflowSource, WorkflowStore
+    from .ports import (
+        Clock,
+        Cluster,
+        EventSink,
+        HookPoints,
+        TaskResult,
+        WorkflowSource,
+        WorkflowStore,
+    )
     from .settings import ControllerSettings
 
 log = structlog.get_logger(__name__)
@@ -82,9 +90,11 @@ class Controller:
         hooks: HookPoints | None = None,
         events: EventSink | None = None,
         clock: Clock | None = None,
+        cluster: Cluster | None = None,
     ) -> None:
         """*executor* is the executor to use (the caller closes it) or a factory the
-        Controller calls once, when it first needs one, and closes at :meth:`stop`."""
+        Controller calls once, when it first needs one, and closes at :meth:`stop`.
+        *cluster*: the Kubernetes API ``resource`` templates act on (Kubernetes mode)."""
         self.settings = settings
         self.store = store
         self._executor: Executor | None = executor if isinstance(executor, Executor) else None
@@ -92,6 +102,7 @@ class Controller:
         self.hooks: HookPoints = hooks or NullHooks()
         self.events: EventSink = events or NullEvents()
         self.clock: Clock = clock or SystemClock()
+        self.cluster = cluster
         self._runs: dict[WorkflowKey, WorkflowRun] = {}
         self._recent_passes: list[tuple[WorkflowKey, float]] = []
         """The two workflows whose passes started last, newest first, with the clock's time:
@@ -368,6 +379,7 @@ class Controller:
             clock=self.clock,
             memo=self._memo,
             locks=self._locks,
+            cluster=self.cluster,
         )
 
     def _make_run(self, key: WorkflowKey, workflow: JSON, nodes: Mapping[str, JSON], revision: int) -> WorkflowRun:

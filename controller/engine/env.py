@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from .locks import LockManager
-    from .ports import Clock, EventSink, Executor, HookPoints, WorkflowStore
+    from .ports import Clock, Cluster, EventSink, Executor, HookPoints, WorkflowStore
     from .resolver import Memo
     from .settings import ControllerSettings
 
@@ -27,3 +27,5 @@ class RunEnv:
     memo: Memo
     locks: LockManager
     """The controller's mutexes and semaphores (``synchronization``)."""
+    cluster: Cluster | None = None
+    """The Kubernetes API ``resource`` templates act on (``None``: not in Kubernetes mode)."""

@@ -33,6 +33,7 @@ from .pod_patch import apply_pod_spec_patch
 from .pods import apply_pod, pod_metadata, pod_of, process_spec
 from .refs import EnvRefs, workflow_secrets
 from .resolver import Memo, memo_store
+from .resource_template import run_resource
 from .tasks import TaskResult, TaskSpec
 from .templates import (
     artifact_writers,
@@ -52,7 +53,7 @@ if TYPE_CHECKING:
     from ..argo.types import JSON
     from .hooks import WorkflowInfo
     from .nodes import NodeTable
-    from .ports import Clock, Executor, HookPoints, WorkflowKey
+    from .ports import Clock, Cluster, Executor, HookPoints, WorkflowKey
     from .scheduler import ExecCtx
     from .settings import ControllerSettings
     from .timers import Timers
@@ -128,6 +129,7 @@ class LeafLauncher:
         memo: Memo,
         clock: Clock,
         timers: Timers,
+        cluster: Cluster | None = None,
         info: WorkflowInfo,
         post: Callable[[TaskFinished], None],
         plugin_placeholders: bool,
@@ -138,6 +140,7 @@ class LeafLauncher:
         self.hooks = hooks
         self.executor = executor
         self.memo = memo
+        self.cluster = cluster
         self.clock = clock
         self.timers = timers
         self.info = info
@@ -201,7 +204,7 @@ class LeafLauncher:
         except (ArgoError, ValueError) as exc:
             self.host.finish(node, ERROR, str(exc))
             return None
-        if kind in ("resource", "data"):
+        if kind == "data":
             self.host.finish(node, ERROR, f"{kind} templates are not supported by this controller yet")
             return None
         return LeafJob(node, body, kind, ctx)
@@ -292,7 +295,7 @@ class LeafLauncher:
                     self.requeue_later(job, decision.requeue)
             elif job.kind == "plugin":
                 plugins.append(job)
-            elif job.kind == "http":
+            elif job.kind in ("http", "resource"):
                 self._start_http(job)
             else:
                 pods.append(job)
@@ -454,7 +457,10 @@ class LeafLauncher:
         return None if root is None else Path(root)
 
     def _mounts(self, job: LeafJob) -> dict[str, str]:
-        """The node's volume mounts (see :mod:`.volumes`); raises ``TemplateError`` naming the volume."""
+        """The node's volume mounts (see :mod:`.volumes`); raises ``TemplateError`` naming the volume.
+        None when the executor mounts the template's volumes itself (pods in a cluster)."""
+        if getattr(self.executor, "mounts_volumes", False):
+            return {}
         return node_mounts(
             job.template,
             self.host.spec,
@@ -511,11 +517,12 @@ class LeafLauncher:
 
         A node the executor still has stays Running and its result is awaited as if it had
         just started (daemon and deadline included); any other is recorded as lost (Error,
-        the ``pod_deleted_message`` of the settings), as are ``http`` requests (they do not
-        outlive the controller) and nodes whose task cannot be rebuilt. A node a plugin took
-        over stays Running and ``node.preExecute`` asks the plugins about it again at once,
-        as a ``requeue`` does: its owner answers ``takeOver`` again (and may report its end
-        with the capability that request carries) or says how it ended.
+        the ``pod_deleted_message`` of the settings), as are ``http`` requests and
+        ``resource`` actions (they do not outlive the controller) and nodes whose task
+        cannot be rebuilt. A node a plugin took over stays Running and ``node.preExecute``
+        asks the plugins about it again at once, as a ``requeue`` does: its owner answers
+        ``takeOver`` again (and may report its end with the capability that request
+        carries) or says how it ended.
         """
         jobs, self.attaching = self.attaching, []
         for job in jobs:
@@ -525,7 +532,7 @@ class LeafLauncher:
             if node.taken_over:
                 self.jobs[node.id] = job
                 self.requeue_later(job, 0.0)
-            elif job.kind not in ("http", "plugin") and await self._attach(job):
+            elif job.kind not in ("http", "resource", "plugin") and await self._attach(job):
                 self.jobs[node.id] = job
                 self.running[node.id] = None
                 self._watch(job)
@@ -544,18 +551,22 @@ class LeafLauncher:
             return False
 
     def _start_http(self, job: LeafJob) -> None:
-        """``http`` templates: the controller sends the request itself."""
+        """``http`` and ``resource`` templates: the controller sends the request (or acts on
+        the cluster) itself."""
         node = job.node
         node.started_at = self.clock.now()
         self.table.set_phase(node, RUNNING)
         self.jobs[node.id] = job
-        spec = dict(job.template.get("http") or {})
+        template = job.template
 
         async def runner() -> None:
-            result = await run_http(spec, self.settings.http_allow_networks)
+            if job.kind == "resource":
+                result = await run_resource(template, self.cluster, self.info, self.settings.resource_poll_seconds)
+            else:
+                result = await run_http(dict(template.get("http") or {}), self.settings.http_allow_networks)
             self.post(TaskFinished(node.id, result))
 
-        self.running[node.id] = asyncio.create_task(runner(), name=f"hookbus-http-{node.id}")
+        self.running[node.id] = asyncio.create_task(runner(), name=f"hookbus-{job.kind}-{node.id}")
         deadline = _deadline_seconds(job.template)
         if deadline is not None:
             self.timers.call_at(self.clock.now() + deadline, lambda: self._node_deadline(node.id))

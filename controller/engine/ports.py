@@ -12,6 +12,8 @@ publisher) implement them and may import from here. Nothing here imports an adap
 - :class:`EventSink`: notifications, sent after the state they describe is persisted.
 - :class:`WorkflowSource`: where submitted workflows come from.
 - :class:`Clock`: time, injectable for tests.
+- :class:`Cluster`: the Kubernetes API as ``resource`` templates use it (Kubernetes mode
+  only; records in :mod:`.resource_call`).
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ if TYPE_CHECKING:
         Verdict,
         WorkflowInfo,
     )
+    from .resource_call import ResourceCall
 
 __all__ = [
     "Clock",
@@ -149,6 +152,10 @@ class Executor(Protocol):
     (:attr:`TaskResult.key`, :attr:`TaskResult.node_id`). A node is named by its task's
     ``namespace``, ``workflow`` and ``node_id``; those identify it in :meth:`attach` and
     :meth:`cancel` too.
+
+    An executor whose nodes mount the template's volumes themselves (pods in a cluster)
+    has the optional attribute ``mounts_volumes = True``; the engine then gives its tasks
+    no host ``mounts`` and checks no ``persistentVolumeClaim`` against the state directory.
     """
 
     name: str
@@ -335,4 +342,20 @@ class Clock(Protocol):
 
     async def sleep_until(self, when: float) -> None:
         """Return once :meth:`now` is at or past *when*."""
+        ...
+
+
+# ---------------------------------------------------------------- cluster
+
+
+class Cluster(Protocol):
+    """The Kubernetes API as ``resource`` templates use it. Failures raise
+    :class:`~.resource_call.ClusterError` with a message naming the object and the reason."""
+
+    async def resource(self, call: ResourceCall) -> JSON | None:
+        """Do *call*'s action; the object as the API answered (``None`` after ``delete``)."""
+        ...
+
+    async def read(self, obj: JSON) -> JSON:
+        """*obj* (an object :meth:`resource` returned) as it is now."""
         ...

@@ -126,6 +126,7 @@ class WorkflowRun:
             hooks=env.hooks,
             executor=env.executor,
             memo=env.memo,
+            cluster=env.cluster,
             clock=self.clock,
             timers=self.timers,
             info=self.info,

@@ -69,5 +69,9 @@ class ControllerSettings:
         """:attr:`http_allow` parsed (``ValueError`` naming a malformed entry)."""
         return parse_networks(self.http_allow)
 
+    resource_poll_seconds: float = 5.0
+    """How often a ``resource`` template with ``successCondition``/``failureCondition`` reads
+    its object again until one holds (Kubernetes mode)."""
+
     pod_deleted_message: str = "pod deleted"
     """Message given to a node whose process was lost when the controller stopped (as Argo does)."""

@@ -97,6 +97,9 @@ class KubernetesExecutor:
     """Runs leaf nodes as pods (see the module docstring)."""
 
     name = "kubernetes"
+    mounts_volumes = True
+    """Pods mount the template's volumes (PVCs of the cluster ...): the engine makes no host
+    directories for them and checks no claims (see ``engine.ports.Executor``)."""
 
     def __init__(self, api: Any, plan: PodPlan, *, artifact_dir: Path | None = None) -> None:
         self.api = api

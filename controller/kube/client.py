@@ -138,6 +138,26 @@ class KubeClient:
             raise KubeError(response.status, "BadResponse", f"not JSON: {data[:80]!r}") from exc
         return result if isinstance(result, dict) else {"value": result}
 
+    async def get_text(self, path: str, query: Sequence[tuple[str, str]] = ()) -> str:
+        """GET *path* as text (``pods/<name>/log``), retried as :meth:`request` is."""
+        delays = self.backoff.delays()
+        while True:
+            try:
+                response = await self._send("GET", path, query, None, JSON_TYPE, self.timeout)
+                try:
+                    data = await response.read()
+                except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+                    raise KubeError(0, type(exc).__name__, str(exc)) from exc
+                finally:
+                    response.release()
+                if not 200 <= response.status < 300:
+                    raise error_for(response.status, data, response.headers.get("Retry-After"))
+                return bytes(data).decode("utf-8", errors="replace")
+            except KubeError as exc:
+                if not exc.retryable or not delays:
+                    raise
+                await asyncio.sleep(delays.pop(0))
+
     # ------------------------------------------------------------------ verbs
 
     async def get(self, resource: Resource, namespace: str | None, name: str) -> Obj:

@@ -34,7 +34,8 @@ async def connect(
     else:
         try:
             await config.load_kube_config(
-                config_file=str(kubeconfig) if kubeconfig else None,
+                # $KUBECONFIG read now: kubernetes_asyncio reads it once, when first imported
+                config_file=str(kubeconfig) if kubeconfig else os.environ.get("KUBECONFIG") or None,
                 context=context,
                 client_configuration=configuration,
             )

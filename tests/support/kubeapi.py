@@ -76,6 +76,9 @@ KINDS = (
     Kind("", "v1", "pods", "Pod", short=("po",), status_subresource=True),
     Kind("", "v1", "events", "Event", short=("ev",)),
     Kind("coordination.k8s.io", "v1", "leases", "Lease"),
+    Kind("", "v1", "persistentvolumeclaims", "PersistentVolumeClaim", short=("pvc",)),
+    Kind("", "v1", "secrets", "Secret"),
+    Kind("batch", "v1", "jobs", "Job", status_subresource=True),
 )
 
 

@@ -1,0 +1,218 @@
+"""The engine's :class:`~..engine.ports.Cluster` on the Kubernetes API: ``resource`` templates.
+
+:class:`KubeCluster` finds an object's resource type through API discovery (``apiVersion``
+and ``kind`` of the manifest, or a kubectl-style type such as ``pod``, ``jobs.batch`` in
+``flags``) and acts on it:
+
+- ``create``: POST, with this controller's instance-id label and, with
+  ``setOwnerReference``, the Workflow as controlling owner;
+- ``apply``: create, or merge-patch the existing object with the manifest;
+- ``patch``: ``mergeStrategy`` ``strategic`` (the default), ``merge`` or ``json``;
+- ``delete``: DELETE (an object already gone is fine, as ``--ignore-not-found``);
+- ``get``: GET.
+
+The controller acts with its own credentials, so a template is held to the workflow's
+namespace: a manifest naming another namespace, a cluster-scoped kind, and Secrets and
+ServiceAccounts are refused (the node ends ``Error`` saying so).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+from ..engine.resource_call import ClusterError
+from ..kube.client import MERGE_PATCH
+from ..kube.errors import KubeError, NotFound
+from ..kube.instance import INSTANCE_LABEL
+from ..kube.resources import ARGO_GROUP, ARGO_VERSION, Resource
+from .kube_source import UID_ANNOTATION
+
+if TYPE_CHECKING:
+    from ..argo.types import JSON
+    from ..engine.resource_call import ResourceCall
+    from ..kube.client import KubeClient
+
+log = structlog.get_logger(__name__)
+
+PATCH_TYPES = {
+    "strategic": "application/strategic-merge-patch+json",
+    "merge": MERGE_PATCH,
+    "json": "application/json-patch+json",
+}
+REFUSED_CORE = frozenset({"secrets", "serviceaccounts"})
+"""Core resources resource templates may not touch: the controller's credentials would
+read Secrets (into outputs) or mint tokens a workflow's own service account may not."""
+_KNOWN_FLAGS = frozenset({"--ignore-not-found", "--ignore-not-found=true"})
+
+
+def _split(api_version: str) -> tuple[str, str]:
+    group, _, version = api_version.rpartition("/")
+    return group, version
+
+
+class KubeCluster:
+    """``resource`` templates' actions through *client*; created objects get *instance_id*'s label."""
+
+    def __init__(self, client: KubeClient, instance_id: str = "") -> None:
+        self.client = client
+        self.instance_id = instance_id
+        self._versions: dict[str, list[Resource]] = {}
+        """Discovered resource types by ``apiVersion``."""
+        self._names: dict[str, Resource] = {}
+        """Discovered resource types by the names kubectl accepts (plural, singular, short, kind)."""
+        self._lock = asyncio.Lock()
+
+    # ------------------------------------------------------------ discovery
+
+    async def _discover(self, api_version: str) -> list[Resource]:
+        async with self._lock:
+            found = self._versions.get(api_version)
+            if found is not None:
+                return found
+            group, version = _split(api_version)
+            path = f"/apis/{api_version}" if group else f"/api/{version}"
+            try:
+                answer = await self.client.request("GET", path)
+            except NotFound:
+                raise ClusterError(f"the cluster does not serve apiVersion {api_version!r}") from None
+            resources = [
+                Resource(group, version, str(r["name"]), str(r.get("kind") or ""), bool(r.get("namespaced")))
+                for r in answer.get("resources") or []
+                if isinstance(r, dict) and "/" not in str(r.get("name", ""))
+            ]
+            self._versions[api_version] = resources
+            for r in answer.get("resources") or []:
+                if isinstance(r, dict) and "/" not in str(r.get("name", "")):
+                    res = next(x for x in resources if x.plural == r["name"])
+                    for alias in (r["name"], r.get("singularName"), str(r.get("kind") or "").lower(), *(r.get("shortNames") or [])):
+                        if alias:
+                            self._names.setdefault(str(alias).lower(), res)
+            return resources
+
+    async def _by_kind(self, api_version: str, kind: str) -> Resource:
+        for resource in await self._discover(api_version):
+            if resource.kind == kind:
+                return resource
+        raise ClusterError(f"the cluster has no kind {kind!r} in apiVersion {api_version!r}")
+
+    async def _by_type(self, word: str) -> Resource:
+        """A kubectl-style type (``pod``, ``pods``, ``po``, ``jobs.batch``, ``workflow``)."""
+        name, _, group = word.lower().partition(".")
+        await self._discover("v1")
+        if not group:
+            found = self._names.get(name)
+            if found is not None:
+                return found
+        groups = await self.client.request("GET", "/apis")
+        for g in groups.get("groups") or []:
+            if not isinstance(g, dict) or (group and g.get("name") != group):
+                continue
+            preferred = (g.get("preferredVersion") or {}).get("groupVersion")
+            if not preferred:
+                continue
+            for resource in await self._discover(str(preferred)):
+                if name in (resource.plural, resource.kind.lower()):
+                    return resource
+        found = self._names.get(name)
+        if found is not None and (not group or found.group == group):
+            return found
+        raise ClusterError(f"the cluster has no resource type {word!r}")
+
+    # ------------------------------------------------------------ actions
+
+    async def _target(self, call: ResourceCall) -> tuple[Resource, str | None, str]:
+        """The resource type, namespace and name *call* acts on."""
+        words = [f for f in call.flags if not f.startswith("-")]
+        unknown = [f for f in call.flags if f.startswith("-") and f not in _KNOWN_FLAGS]
+        if unknown:
+            raise ClusterError(f"resource flags not supported: {' '.join(unknown)}")
+        manifest = call.manifest if isinstance(call.manifest, dict) else {}
+        meta = manifest.get("metadata") or {}
+        if len(words) >= 2:
+            resource = await self._by_type(words[0])
+            name = words[1]
+        elif len(words) == 1 and "/" in words[0]:
+            kind, _, name = words[0].partition("/")
+            resource = await self._by_type(kind)
+        elif manifest.get("apiVersion") and manifest.get("kind"):
+            resource = await self._by_kind(str(manifest["apiVersion"]), str(manifest["kind"]))
+            name = str(meta.get("name") or "")
+        else:
+            raise ClusterError("the resource manifest names no apiVersion and kind (and flags name no object)")
+        if not resource.namespaced:
+            raise ClusterError(f"resource templates may not act on cluster-scoped objects ({resource.kind})")
+        if resource.group == "" and resource.plural in REFUSED_CORE:
+            raise ClusterError(f"resource templates may not act on {resource.kind} objects")
+        namespace = str(meta.get("namespace") or call.workflow.namespace)
+        if namespace != call.workflow.namespace:
+            raise ClusterError(
+                f"resource templates act in the workflow's namespace {call.workflow.namespace!r} only, not {namespace!r}"
+            )
+        return resource, namespace, name
+
+    def _labelled(self, call: ResourceCall) -> JSON:
+        obj = dict(call.manifest)
+        meta = dict(obj.get("metadata") or {})
+        if self.instance_id:
+            meta["labels"] = {**(meta.get("labels") or {}), INSTANCE_LABEL: self.instance_id}
+        if call.owner:
+            wf = call.workflow
+            uid = wf.annotations.get(UID_ANNOTATION) or wf.uid
+            if not uid:
+                raise ClusterError("setOwnerReference: the workflow has no Kubernetes uid (was it created through the API?)")
+            owner = {
+                "apiVersion": f"{ARGO_GROUP}/{ARGO_VERSION}",
+                "kind": "Workflow",
+                "name": wf.name,
+                "uid": uid,
+                "controller": True,
+                "blockOwnerDeletion": True,
+            }
+            meta["ownerReferences"] = [*(meta.get("ownerReferences") or []), owner]
+        obj["metadata"] = meta
+        return obj
+
+    async def resource(self, call: ResourceCall) -> JSON | None:
+        resource, namespace, name = await self._target(call)
+        where = f"{resource.kind} {namespace + '/' if namespace else ''}{name or '(generated name)'}"
+        if call.action != "create" and not name:
+            raise ClusterError(f"resource {call.action}: the manifest names no object (metadata.name)")
+        try:
+            if call.action == "create":
+                return await self.client.create(resource, namespace, self._labelled(call))
+            if call.action == "get":
+                return await self.client.get(resource, namespace, name)
+            if call.action == "delete":
+                await self.client.delete(resource, namespace, name)
+                return None
+            if call.action == "apply":
+                try:
+                    await self.client.get(resource, namespace, name)
+                except NotFound:
+                    return await self.client.create(resource, namespace, self._labelled(call))
+                return await self._patch(resource, namespace, name, self._labelled(call), MERGE_PATCH)
+            body: Any = call.manifest
+            if isinstance(body, dict):
+                body = {k: v for k, v in body.items() if k not in ("apiVersion", "kind")}
+            return await self._patch(resource, namespace, name, body, PATCH_TYPES[call.merge_strategy])
+        except KubeError as exc:
+            log.info("resource action failed", action=call.action, object=where, status=exc.status, workflow=call.workflow.name)
+            raise ClusterError(f"resource {call.action} {where}: {exc}") from None
+
+    async def _patch(self, resource: Resource, namespace: str | None, name: str, body: Any, content_type: str) -> JSON:
+        return await self.client.request("PATCH", resource.path(namespace, name), body=body, content_type=content_type)
+
+    async def read(self, obj: JSON) -> JSON:
+        meta = obj.get("metadata") or {}
+        resource = await self._by_kind(str(obj.get("apiVersion") or ""), str(obj.get("kind") or ""))
+        namespace = str(meta.get("namespace") or "") or None
+        try:
+            return await self.client.get(resource, namespace if resource.namespaced else None, str(meta.get("name") or ""))
+        except KubeError as exc:
+            raise ClusterError(f"resource {resource.kind} {meta.get('name')}: {exc}") from None
+
+
+__all__ = ["KubeCluster"]
