@@ -30,7 +30,7 @@ import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hookbus.bus import DispatchSettings, EmbeddedServer, Hook, NatsSettings
 from hookbus.bus.connection import connect
@@ -39,6 +39,9 @@ from hookbus.bus.log import configure
 from hookbus.bus.loop import loop_factory, loop_name, run
 from hookbus.bus.registry import RegistryView
 from hookbus.bus.testing import wait_registered
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -54,13 +57,26 @@ def items(n: int) -> list[dict[str, Any]]:
     ]
 
 
-async def start_plugins(url: str, names: list[str], max_batch: int | None) -> list[asyncio.subprocess.Process]:
+def plugin_env(name: str, creds: Mapping[str, Path] | None) -> dict[str, str]:
+    """The environment of plugin process *name*: this one's, with its credentials file
+    (``HOOKBUS_NATS_CREDS``, read by the SDK) when *creds* has one for it."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop("HOOKBUS_NATS_CREDS", None)
+    if creds and name in creds:
+        env["HOOKBUS_NATS_CREDS"] = str(creds[name])
+    return env
+
+
+async def start_plugins(
+    url: str, names: list[str], max_batch: int | None, *, creds: Mapping[str, Path] | None = None
+) -> list[asyncio.subprocess.Process]:
+    """Start no-op plugin processes (*creds*: each one's credentials file, by name)."""
     procs = []
     for name in names:
         args = [sys.executable, "-m", "benchmarks.noop_plugin", name, url]
         if max_batch:
             args.append(f"--max-batch={max_batch}")
-        procs.append(await asyncio.create_subprocess_exec(*args, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}))
+        procs.append(await asyncio.create_subprocess_exec(*args, cwd=ROOT, env=plugin_env(name, creds)))
     return procs
 
 
