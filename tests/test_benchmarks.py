@@ -190,6 +190,34 @@ def test_dispatch_benchmark_prints_only_json_and_batches() -> None:
     assert report["variants"]["per_call"]["requests"] == 50 * 2
 
 
+def test_dispatch_benchmark_compares_authentication_on_and_off() -> None:
+    out = subprocess.run(
+        [
+            sys.executable, "-m", "benchmarks.dispatch_bench", "--items", "1000", "--per-call-items", "20",
+            "--sequential-items", "10", "--plugins", "2", "--auth", "off,on", "--auth-pairs", "2",
+        ],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    comparison = json.loads(out.stdout)["auth_comparison"]
+    assert comparison["order"] == ["off", "on"] and comparison["pairs"] == 2
+    # off then on, then on then off
+    assert [r["pair"] for r in comparison["runs"]["off"]] == [1, 2] and [r["pair"] for r in comparison["runs"]["on"]] == [1, 2]
+    for setting in ("on", "off"):
+        for run in comparison["runs"][setting]:
+            assert run["auth"] == setting
+            assert run["variants"]["per_call"]["requests"] == 20 * 2  # the same requests either way
+        batched = [r["variants"]["batched"]["decisions_per_s"] for r in comparison["runs"][setting]]
+        assert comparison["median"][setting]["batched"]["decisions_per_s"] == pytest.approx(sum(batched) / 2, abs=0.01)
+    median = comparison["median"]
+    expected = round(median["on"]["per_call"]["us_per_item"] / median["off"]["per_call"]["us_per_item"], 3)
+    assert comparison["on_vs_off"]["per_call"]["us_per_item"] == expected
+
+
 @pytest.mark.parametrize("grouped", [False, True], ids=["single", "grouped"])
 async def test_event_counter_process_counts_each_final_event_once(nc: Any, nats_url: str, grouped: bool) -> None:
     from benchmarks.event_counter import EventCounter, final_key
