@@ -1,9 +1,10 @@
 """What every issue-#5 benchmark part shares: an embedded controller rig, workflows, figures.
 
 :class:`Rig` is one controller as ``hookbus server`` builds it (:class:`hookbus.controller.app.Hookbus`:
-``Controller`` + ``PluginHooks`` + ``EventPublisher`` + ``WorkflowStore`` on an embedded nats-server)
-with P no-op plugin processes and an :class:`~benchmarks.event_counter.EventCounter`
-in a process of its own. Each part runs in a fresh interpreter (:func:`run_child`), so
+``Controller`` + ``PluginHooks`` + ``EventPublisher`` + ``WorkflowStore`` on an embedded nats-server
+that requires an identity of every client, unless ``RigSettings.auth`` is off) with P no-op
+plugin processes, each on its own plugin identity, and an
+:class:`~benchmarks.event_counter.EventCounter` in a process of its own, as ``events``. Each part runs in a fresh interpreter (:func:`run_child`), so
 its peak RSS is the controller's alone and no part inherits another's heap.
 """
 
