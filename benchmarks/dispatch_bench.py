@@ -1,6 +1,6 @@
 """Dispatcher throughput: one hook call of N items against P no-op plugin processes.
 
-    python -m benchmarks.dispatch_bench [--items 100000] [--plugins 5] [--no-uvloop]
+    python -m benchmarks.dispatch_bench [--items 100000] [--plugins 5] [--no-uvloop] [--auth on|off|on,off]
 
 Prints one JSON document. Variants run in the same process tree, against the
 same embedded nats-server, one after another:
@@ -16,6 +16,13 @@ call (the dispatcher's ``busy_s``). ``cpu_s`` splits the CPU time the call cost
 between the controller (this process), the plugin processes and nats-server:
 on a shared machine it is steadier than wall time. Plugins run on uvloop
 unless ``HOOKBUS_UVLOOP=0``; the controller too unless ``--no-uvloop``.
+
+The nats-server requires an identity of every client, as ``hookbus server`` starts it
+(the controller side connects as ``controller``, each plugin process as its own plugin
+identity); ``--auth off`` starts it without authentication. ``--auth on,off`` runs every
+variant against a server with authentication and one without, ``--auth-pairs`` times
+each, alternated (on, off; then off, on; ...), and reports each variant's runs, their
+medians and ``on_vs_off`` (the median with authentication over the one without).
 """
 
 from __future__ import annotations
@@ -25,12 +32,13 @@ import asyncio
 import json
 import os
 import platform
+import statistics
 import sys
 import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hookbus.bus import DispatchSettings, EmbeddedServer, Hook, NatsSettings
 from hookbus.bus.connection import connect
@@ -39,6 +47,9 @@ from hookbus.bus.log import configure
 from hookbus.bus.loop import loop_factory, loop_name, run
 from hookbus.bus.registry import RegistryView
 from hookbus.bus.testing import wait_registered
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -54,13 +65,26 @@ def items(n: int) -> list[dict[str, Any]]:
     ]
 
 
-async def start_plugins(url: str, names: list[str], max_batch: int | None) -> list[asyncio.subprocess.Process]:
+def plugin_env(name: str, creds: Mapping[str, Path] | None) -> dict[str, str]:
+    """The environment of plugin process *name*: this one's, with its credentials file
+    (``HOOKBUS_NATS_CREDS``, read by the SDK) when *creds* has one for it."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop("HOOKBUS_NATS_CREDS", None)
+    if creds and name in creds:
+        env["HOOKBUS_NATS_CREDS"] = str(creds[name])
+    return env
+
+
+async def start_plugins(
+    url: str, names: list[str], max_batch: int | None, *, creds: Mapping[str, Path] | None = None
+) -> list[asyncio.subprocess.Process]:
+    """Start no-op plugin processes (*creds*: each one's credentials file, by name)."""
     procs = []
     for name in names:
         args = [sys.executable, "-m", "benchmarks.noop_plugin", name, url]
         if max_batch:
             args.append(f"--max-batch={max_batch}")
-        procs.append(await asyncio.create_subprocess_exec(*args, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}))
+        procs.append(await asyncio.create_subprocess_exec(*args, cwd=ROOT, env=plugin_env(name, creds)))
     return procs
 
 
@@ -85,15 +109,37 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+VARIANTS = ("batched", "per_call", "sequential")
+
+
+def plugin_names(variant_name: str, plugins: int) -> list[str]:
+    """The plugin processes of one variant (each variant has its own)."""
+    return [f"{variant_name.replace('_', '-')}-{i}" for i in range(plugins)]
+
+
 async def variant(
-    url: str, server_pid: int | None, name: str, n: int, plugins: int, max_batch: int | None, settings: DispatchSettings
+    url: str,
+    server_pid: int | None,
+    name: str,
+    n: int,
+    plugins: int,
+    max_batch: int | None,
+    settings: DispatchSettings,
+    *,
+    creds: Mapping[str, Path] | None = None,
+    controller_creds: Path | None = None,
 ) -> dict[str, Any]:
-    names = [f"{name.replace('_', '-')}-{i}" for i in range(plugins)]
-    procs = await start_plugins(url, names, max_batch)
-    nc = await connect(NatsSettings(urls=(url,), name=f"bench-{name}"))
+    """One hook call of *n* items against this variant's own *plugins* processes (*creds*:
+    their credentials files; *controller_creds*: the controller side's, on a server with
+    authentication)."""
+    names = plugin_names(name, plugins)
+    nats = NatsSettings(urls=(url,), name=f"bench-{name}", creds_file=str(controller_creds) if controller_creds else None)
+    nc = await connect(nats)
     registry = RegistryView(nc.jetstream())
+    procs: list[asyncio.subprocess.Process] = []
     try:
-        await registry.start()
+        await registry.start()  # creates the registry bucket, which a plugin identity may not
+        procs = await start_plugins(url, names, max_batch, creds=creds)
         await wait_registered(registry, *names, timeout=30)
         # Only this variant's plugins are live for the call.
         dispatcher = Dispatcher(nc, registry, settings)
@@ -132,28 +178,69 @@ async def variant(
         await stop_plugins(procs)
 
 
-async def main_async(args: argparse.Namespace) -> dict[str, Any]:
+async def run_variants(args: argparse.Namespace, auth: bool) -> dict[str, Any]:
+    """Every variant against a fresh embedded nats-server (*auth*: requiring identities)."""
+    from hookbus.bus.auth import CONTROLLER, AuthDir
+
     with tempfile.TemporaryDirectory(prefix="hookbus-bench-") as tmp:
-        async with EmbeddedServer(store_dir=tmp) as server:
+        identities = AuthDir(Path(tmp) / "auth").ensure() if auth else None
+        creds: dict[str, Path] = {}
+        if identities is not None:  # issued before the server starts: no reload needed
+            for name in (n for v in VARIANTS for n in plugin_names(v, args.plugins)):
+                identities.plugin(name)
+                creds[name] = identities.plugin_file(name)
+        include = identities.config_file if identities is not None else None
+        async with EmbeddedServer(store_dir=Path(tmp) / "nats", include=include) as server:
             base = DispatchSettings(max_in_flight=args.in_flight)
-            out: dict[str, Any] = {
-                "benchmark": "dispatch",
-                "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()},
-                "loop": {"controller": loop_name(), "plugins": "uvloop" if loop_factory() else "asyncio"},
-                "variants": {},
-            }
-            pid = server.pid
-            out["variants"]["batched"] = await variant(server.url, pid, "batched", args.items, args.plugins, None, base)
-            out["variants"]["per_call"] = await variant(
-                server.url, pid, "per_call", args.per_call_items, args.plugins, 1, replace(base, max_batch=1)
-            )
-            out["variants"]["sequential"] = await variant(
-                server.url, pid, "sequential", args.sequential_items, args.plugins, 1, replace(base, max_batch=1, max_in_flight=1)
-            )
-            b, p, s = (out["variants"][v] for v in ("batched", "per_call", "sequential"))
+            sizes = {"batched": (args.items, None, base), "per_call": (args.per_call_items, 1, replace(base, max_batch=1))}
+            sizes["sequential"] = (args.sequential_items, 1, replace(base, max_batch=1, max_in_flight=1))
+            controller = identities.role_file(CONTROLLER) if identities is not None else None
+            out: dict[str, Any] = {"auth": "on" if auth else "off", "variants": {}}
+            for name in VARIANTS:
+                n, max_batch, settings = sizes[name]
+                out["variants"][name] = await variant(
+                    server.url, server.pid, name, n, args.plugins, max_batch, settings, creds=creds, controller_creds=controller
+                )
+            b, p, s = (out["variants"][v] for v in VARIANTS)
             out["batched_vs_per_call_per_item"] = round(p["us_per_item"] / b["us_per_item"], 1)
             out["batched_vs_sequential_per_item"] = round(s["us_per_item"] / b["us_per_item"], 1)
             return out
+
+
+COMPARED = ("decisions_per_s", "us_per_item", "busy_s", "wall_s")
+"""The figures ``--auth on,off`` puts side by side (and the CPU per decision)."""
+
+
+def _medians(runs: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    out: dict[str, dict[str, float]] = {}
+    for name in VARIANTS:
+        rows = [r["variants"][name] for r in runs]
+        out[name] = {f: round(statistics.median(row[f] for row in rows), 4) for f in COMPARED}
+        out[name]["cpu_us_per_decision"] = round(statistics.median(row["cpu_s"]["us_per_decision"] for row in rows), 3)
+    return out
+
+
+async def main_async(args: argparse.Namespace) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "benchmark": "dispatch",
+        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()},
+        "loop": {"controller": loop_name(), "plugins": "uvloop" if loop_factory() else "asyncio"},
+    }
+    order = args.auth_order
+    if len(order) == 1:
+        return {**out, **await run_variants(args, order[0])}
+    runs: dict[str, list[dict[str, Any]]] = {"on": [], "off": []}
+    for pair in range(args.auth_pairs):
+        for auth in order if pair % 2 == 0 else order[::-1]:
+            result = await run_variants(args, auth)
+            runs[result["auth"]].append({"pair": pair + 1, **result})
+    medians = {setting: _medians(rows) for setting, rows in runs.items()}
+    on_vs_off = {
+        name: {f: round(medians["on"][name][f] / medians["off"][name][f], 3) if medians["off"][name][f] else None for f in medians["on"][name]}
+        for name in VARIANTS
+    }
+    comparison = {"order": ["on" if a else "off" for a in order], "pairs": args.auth_pairs, "median": medians, "on_vs_off": on_vs_off, "runs": runs}
+    return {**out, "auth_comparison": comparison}
 
 
 def main() -> None:
@@ -164,7 +251,17 @@ def main() -> None:
     parser.add_argument("--plugins", type=int, default=5)
     parser.add_argument("--in-flight", type=int, default=8)
     parser.add_argument("--no-uvloop", action="store_true", help="run the controller side on the standard asyncio loop")
+    parser.add_argument("--auth", default="on", help="on (default), off, or on,off / off,on: both, alternated")
+    parser.add_argument("--auth-pairs", type=int, default=2, help="with --auth on,off: runs with each setting (2)")
     args = parser.parse_args()
+    from benchmarks.auth_compare import parse_auth
+
+    try:
+        args.auth_order = parse_auth(args.auth)
+    except ValueError as exc:
+        parser.error(str(exc))
+    if args.auth_pairs < 1:
+        parser.error("--auth-pairs must be at least 1")
     configure("warning")  # logs to stderr: stdout carries the JSON document only
     print(json.dumps(run(main_async(args), fast=not args.no_uvloop), indent=2))
 

@@ -1,6 +1,6 @@
 """Counts node events in a process of its own, so counting never steals the controller's CPU.
 
-    python -m benchmarks.event_counter NATS_URL SUBJECT_FILTER [--grouped]
+    python -m benchmarks.event_counter NATS_URL SUBJECT_FILTER [--grouped] [--creds FILE]
 
 The counter reads the ``HOOKBUS_EVENTS`` stream (a JetStream push consumer on
 *SUBJECT_FILTER*, from the first message, no acks) over a bare NATS connection it
@@ -8,7 +8,10 @@ parses itself (see :class:`_Wire`), so it counts what was stored, not what a cor
 subscriber happened to keep up with. A message in binary mode is one event, read from
 its headers (the consumer delivers headers only); with ``--grouped`` (a controller with
 ``EventSettings.grouped``) the consumer delivers bodies too, and a grouped message counts
-every event in its JSON body. Protocol on its pipes:
+every event in its JSON body. With ``--creds`` (a hookbus credentials file, the
+``events`` identity of a server with authentication) both of its connections log in
+as that identity and its consumer delivers under the identity's inbox prefix, the only
+subjects it may subscribe to. Protocol on its pipes:
 
 - stdout, first line: ``{"ready": true}`` once the consumer exists;
 - stdin, one JSON line: ``{"expect": ["<workflow token>/nodes/<id>", ...], "timeout": s}``,
@@ -39,6 +42,8 @@ from hookbus.bus.events import BATCH_CONTENT_TYPE, H_CONTENT_TYPE, H_SUBJECT
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+
+    from hookbus.bus.auth import Credentials
 
 FINAL_PHASES: Final = frozenset({"Succeeded", "Failed", "Error", "Skipped", "Omitted"})
 ROOT: Final = Path(__file__).resolve().parent.parent
@@ -191,7 +196,17 @@ def _ce_subject(headers: bytes) -> str:
     return headers[start : headers.find(b"\r", start)].decode()
 
 
-async def _consume(url: str, subject: str, tally: _Tally, ready: asyncio.Event, *, grouped: bool) -> None:
+def wire_connect(credentials: Credentials | None) -> bytes:
+    """The CONNECT line of the bare connection, with the identity's user and password if given."""
+    options: dict[str, object] = {"verbose": False, "pedantic": False, "headers": True, "protocol": 1, "name": "bench-event-counter-wire"}
+    if credentials is not None:
+        options.update(user=credentials.user, **{"pass": credentials.password})
+    return f"CONNECT {json.dumps(options)}\r\n".encode()
+
+
+async def _consume(
+    url: str, subject: str, tally: _Tally, ready: asyncio.Event, *, grouped: bool, credentials: Credentials | None = None
+) -> None:
     from urllib.parse import urlsplit
 
     import nats
@@ -210,12 +225,22 @@ async def _consume(url: str, subject: str, tally: _Tally, ready: asyncio.Event, 
     where = urlsplit(url)
     loop = asyncio.get_running_loop()
     transport, wire = await loop.create_connection(lambda: _Wire(counted), where.hostname, where.port)
-    nc = await nats.connect(url, name="bench-event-counter")
+    login: dict[str, str] = {}
+    if credentials is not None:
+        login = {"user": credentials.user, "password": credentials.password, "inbox_prefix": credentials.inbox_prefix}
+    # one attempt: a refused identity is an error to report, not a reason to retry
+    nc = await nats.connect(url, name="bench-event-counter", allow_reconnect=False, **login)
     try:
-        inbox = nc.new_inbox()
-        connect = {"verbose": False, "pedantic": False, "headers": True, "protocol": 1, "name": "bench-event-counter-wire"}
-        wire.send(f"CONNECT {json.dumps(connect)}\r\nSUB {inbox} 1\r\nPING\r\n".encode())
-        await asyncio.wait_for(wire.ponged.wait(), 10)  # the subscription is in place
+        inbox = nc.new_inbox()  # under the identity's inbox prefix
+        wire.send(wire_connect(credentials) + f"SUB {inbox} 1\r\nPING\r\n".encode())
+        # the subscription is in place once the server answers the PING; a refused login
+        # or subscription is an -ERR before it (a refused login also closes the connection)
+        answered = [asyncio.ensure_future(wire.ponged.wait()), asyncio.ensure_future(wire.closed.wait())]
+        await asyncio.wait(answered, timeout=10, return_when=asyncio.FIRST_COMPLETED)
+        for waiter in answered:
+            waiter.cancel()
+        if wire.error or not wire.ponged.is_set():
+            raise RuntimeError(f"event counter: {wire.error or 'no answer from the server'}")
         # A push consumer from the stream's first message, no acknowledgements; headers
         # only (all one event's count needs) unless grouped messages carry events in bodies.
         config = ConsumerConfig(
@@ -247,15 +272,21 @@ async def _read_expectation(tally: _Tally) -> float:
     return float(request.get("timeout", 60.0))
 
 
-async def run_counter(url: str, subject: str, *, grouped: bool = False) -> CounterResult:
-    """The counter process's body: count until the expectation is met, a timeout or a signal."""
+async def run_counter(url: str, subject: str, *, grouped: bool = False, creds: str | None = None) -> CounterResult:
+    """The counter process's body: count until the expectation is met, a timeout or a signal
+    (*creds*: the credentials file of the identity to connect as)."""
+    from hookbus.bus.auth import load_credentials
+
+    credentials = load_credentials(creds) if creds else None
     tally = _Tally()
     ready = asyncio.Event()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    consumer = asyncio.create_task(_consume(url, subject, tally, ready, grouped=grouped), name="event-counter-consumer")
+    consumer = asyncio.create_task(
+        _consume(url, subject, tally, ready, grouped=grouped, credentials=credentials), name="event-counter-consumer"
+    )
     stopper = asyncio.create_task(stop.wait(), name="event-counter-stop")
     try:
         started = asyncio.create_task(ready.wait())
@@ -285,11 +316,15 @@ class EventCounter:
         self._proc = proc
 
     @classmethod
-    async def start(cls, url: str, subject: str, *, grouped: bool = False, timeout: float = 30.0) -> EventCounter:
+    async def start(
+        cls, url: str, subject: str, *, grouped: bool = False, creds: Path | None = None, timeout: float = 30.0
+    ) -> EventCounter:
         """Start a counter on *subject* and wait until its consumer exists (*grouped*: the
-        controller sends grouped messages, so bodies are read too)."""
+        controller sends grouped messages, so bodies are read too; *creds*: the credentials
+        file to connect with, the ``events`` identity on a server with authentication)."""
+        flags = [*(["--grouped"] if grouped else []), *(["--creds", str(creds)] if creds else [])]
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "benchmarks.event_counter", url, subject, *(["--grouped"] if grouped else []),
+            sys.executable, "-m", "benchmarks.event_counter", url, subject, *flags,
             cwd=ROOT,
             env={**os.environ, "PYTHONPATH": str(ROOT)},
             stdin=asyncio.subprocess.PIPE,
@@ -341,7 +376,13 @@ def final_key(workflow: str, node_id: str) -> str:
 
 def main(argv: list[str]) -> None:
     url, subject, *flags = argv
-    print(json.dumps(asyncio.run(run_counter(url, subject, grouped="--grouped" in flags))), flush=True)
+    creds = flags[flags.index("--creds") + 1] if "--creds" in flags else None
+    try:
+        result = asyncio.run(run_counter(url, subject, grouped="--grouped" in flags, creds=creds))
+    except Exception as exc:  # one line for the caller's log (a refused identity, a lost connection)
+        print(f"event counter on {subject}: {exc}", file=sys.stderr, flush=True)
+        raise SystemExit(1) from None
+    print(json.dumps(result), flush=True)
 
 
 if __name__ == "__main__":

@@ -60,9 +60,11 @@ CODEC_CHUNK: Final = 1000
 """Items per encoded list in :func:`codec_floor` (the dispatcher's ``max_batch``)."""
 
 
-def rig_settings(variant: str, plugins: int, in_flight: int, workflow: str = "fanout", *, replay: bool = False) -> RigSettings:
+def rig_settings(
+    variant: str, plugins: int, in_flight: int, workflow: str = "fanout", *, replay: bool = False, auth: bool = True
+) -> RigSettings:
     """The controller and plugins of *variant* (*replay*: batched only, keep the items for
-    :func:`hook_path_alone` and :func:`codec_floor`)."""
+    :func:`hook_path_alone` and :func:`codec_floor`; *auth*: see ``RigSettings.auth``)."""
     if variant not in VARIANTS:
         raise ValueError(f"unknown fan-out variant {variant!r}; known: {', '.join(VARIANTS)}")
     per_call = variant.startswith("per_call")
@@ -76,12 +78,15 @@ def rig_settings(variant: str, plugins: int, in_flight: int, workflow: str = "fa
         count_events=f"hookbus.event.v1.default.{workflow}.node.>",
         record_items=RECORDED_NODES if replay and variant == "batched" else 0,
         cpu_during_calls=replay and variant == "batched",
+        auth=auth,
     )
 
 
-async def run_fanout(variant: str, nodes: int, plugins: int = 5, in_flight: int = 8, replay: bool = False) -> JSON:
-    """Run one fan-out variant in this process; its figures (*replay*: see :func:`rig_settings`)."""
-    settings = rig_settings(variant, plugins, in_flight, replay=replay)
+async def run_fanout(
+    variant: str, nodes: int, plugins: int = 5, in_flight: int = 8, replay: bool = False, auth: bool = True
+) -> JSON:
+    """Run one fan-out variant in this process; its figures (*replay*, *auth*: see :func:`rig_settings`)."""
+    settings = rig_settings(variant, plugins, in_flight, replay=replay, auth=auth)
     async with Rig(settings) as rig:
         started_epoch = time.time()
         started = time.perf_counter()

@@ -1,9 +1,10 @@
 """What every issue-#5 benchmark part shares: an embedded controller rig, workflows, figures.
 
 :class:`Rig` is one controller as ``hookbus server`` builds it (:class:`hookbus.controller.app.Hookbus`:
-``Controller`` + ``PluginHooks`` + ``EventPublisher`` + ``WorkflowStore`` on an embedded nats-server)
-with P no-op plugin processes and an :class:`~benchmarks.event_counter.EventCounter`
-in a process of its own. Each part runs in a fresh interpreter (:func:`run_child`), so
+``Controller`` + ``PluginHooks`` + ``EventPublisher`` + ``WorkflowStore`` on an embedded nats-server
+that requires an identity of every client, unless ``RigSettings.auth`` is off) with P no-op
+plugin processes, each on its own plugin identity, and an
+:class:`~benchmarks.event_counter.EventCounter` in a process of its own, as ``events``. Each part runs in a fresh interpreter (:func:`run_child`), so
 its peak RSS is the controller's alone and no part inherits another's heap.
 """
 
@@ -29,11 +30,12 @@ from benchmarks.cpu import CpuDuringCalls, machine_shares, machine_times, proces
 from benchmarks.event_counter import CounterResult, EventCounter, final_key
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
     from types import TracebackType
 
     from hookbus.bus.dispatch import CallStats, Dispatcher
     from hookbus.controller.adapters.store import WorkflowKey
+    from hookbus.controller.app import Hookbus
     from hookbus.controller.engine.controller import Controller
 
 ROOT: Final = Path(__file__).resolve().parent.parent
@@ -222,6 +224,10 @@ class RigSettings:
     :func:`benchmarks.fanout.codec_floor`."""
     cpu_during_calls: bool = False
     """Add up each process's CPU while hook calls are in flight (:attr:`Rig.cpu_during_calls`)."""
+    auth: bool = True
+    """The embedded NATS requires an identity of every client, as ``hookbus server`` starts it:
+    each plugin process connects as its own plugin identity, the event counter as ``events``.
+    ``False``: no authentication (``hookbus server --no-nats-auth``), every client by URL alone."""
 
 
 async def start_noop_plugins(
@@ -233,12 +239,14 @@ async def start_noop_plugins(
     validating: bool = False,
     side_effects: bool = False,
     projected: bool = False,
+    creds: Mapping[str, Path] | None = None,
 ) -> list[asyncio.subprocess.Process]:
-    """Start ``benchmarks.noop_plugin`` processes answering *hooks* with "no opinion"."""
-    from benchmarks.dispatch_bench import start_plugins
+    """Start ``benchmarks.noop_plugin`` processes answering *hooks* with "no opinion"
+    (*creds*: each plugin's credentials file, by name, for a server with authentication)."""
+    from benchmarks.dispatch_bench import plugin_env, start_plugins
 
     if tuple(hooks) == FANOUT_HOOKS and not (validating or side_effects or projected):  # the plugin's defaults
-        return await start_plugins(url, names, max_batch)
+        return await start_plugins(url, names, max_batch, creds=creds)
     procs = []
     for name in names:
         args = [sys.executable, "-m", "benchmarks.noop_plugin", name, url]
@@ -251,8 +259,25 @@ async def start_noop_plugins(
         if projected:
             args.append("--projected")
         args += list(hooks)
-        procs.append(await asyncio.create_subprocess_exec(*args, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}))
+        procs.append(await asyncio.create_subprocess_exec(*args, cwd=ROOT, env=plugin_env(name, creds)))
     return procs
+
+
+async def issue_plugin_identities(app: Hookbus, names: Sequence[str]) -> dict[str, Path]:
+    """Each plugin's own identity on *app*'s embedded server (issued as ``hookbus plugin
+    credentials`` does, then taken in by a configuration reload): its credentials file, by name."""
+    from hookbus.bus.auth import wait_accepted
+
+    auth, server = app.auth, app.server
+    if auth is None or server is None:
+        raise RuntimeError("the rig's embedded server has no identities (authentication is off)")
+    made = [auth.plugin(name)[1] for name in names]
+    if any(made):
+        await server.reload()
+    for name in names:  # a reload is read asynchronously: connect only once the identity is known
+        if not await asyncio.to_thread(wait_accepted, app.nats_url, auth.credentials_of(name), 10.0):
+            raise RuntimeError(f"the embedded server did not accept plugin {name!r}'s new identity")
+    return {name: auth.plugin_file(name) for name in names}
 
 
 class Rig:
@@ -303,6 +328,7 @@ class Rig:
         from benchmarks.dispatch_bench import stop_plugins
         from benchmarks.records import RecordingDispatcher
         from hookbus.bus import BusSettings, DispatchSettings, NatsSettings, RegistrySettings
+        from hookbus.bus.auth import EVENTS
         from hookbus.bus.settings import from_env
         from hookbus.bus.testing import wait_registered
         from hookbus.controller.app import Hookbus
@@ -329,9 +355,7 @@ class Rig:
                 ),
                 controller=ControllerSettings(max_running_nodes=s.max_running_nodes),
                 executor=ExecutorSettings(kind="simulate"),
-                # the rig's plugin and event-counter processes connect by URL alone; identities
-                # cost only at connect, so the hook path measured is the same
-                embedded=EmbeddedNatsSettings(store_dir=Path(self._tmp.name) / "nats", max_payload=8 * 1024 * 1024, auth=False),
+                embedded=EmbeddedNatsSettings(store_dir=Path(self._tmp.name) / "nats", max_payload=8 * 1024 * 1024, auth=s.auth),
                 api=ApiSettings(enabled=False),
                 state_dir=Path(self._tmp.name),
             )
@@ -346,13 +370,17 @@ class Rig:
             self._controller = app.controller
             self._dispatcher = app.dispatcher
             names = [f"noop-{i}" for i in range(s.plugins)]
-            procs = await start_noop_plugins(self.url, names, s.hooks, s.max_batch, validating=s.validating, side_effects=s.side_effects, projected=s.projected)
+            creds = await issue_plugin_identities(app, names) if s.auth and names else None
+            procs = await start_noop_plugins(
+                self.url, names, s.hooks, s.max_batch, validating=s.validating, side_effects=s.side_effects, projected=s.projected, creds=creds
+            )
             self._cleanup.append(lambda: stop_plugins(procs))
             if names:
                 assert app.registry is not None
                 await wait_registered(app.registry, *names, timeout=60)
             if s.count_events:
-                self.counter = await EventCounter.start(self.url, s.count_events, grouped=events.grouped)
+                counter_creds = app.auth.role_file(EVENTS) if app.auth is not None else None
+                self.counter = await EventCounter.start(self.url, s.count_events, grouped=events.grouped, creds=counter_creds)
                 self._cleanup.append(self.counter.stop)
             if s.cpu_during_calls:
                 self._cpu = CpuDuringCalls(self.dispatcher.activity, process_roles())
@@ -468,6 +496,7 @@ def _child_main(argv: list[str]) -> None:
     # as ``hookbus server`` runs the controller: uvloop, a controller's GC tuning (HOOKBUS_UVLOOP, HOOKBUS_GC_THRESHOLD)
     result = run_process(measured(), fast=True, controller=True)
     result["controller_process"] = {"loop": loop[0], "gc_threshold": list(gc.get_threshold())}
+    result["nats_auth"] = bool(json.loads(params).get("auth", True))
     print(json.dumps(result), flush=True)
 
 

@@ -95,11 +95,12 @@ _BUSY_LOOP = "n = 0\nwhile True:\n    n += 1\n"
 
 
 async def run_isolation(
-    fanout_nodes: int = 100_000, steps: int = 10, idle_runs: int = 150, plugins: int = 5, in_flight: int = 8, cpu_hogs: int = 4
+    fanout_nodes: int = 100_000, steps: int = 10, idle_runs: int = 150, plugins: int = 5, in_flight: int = 8, cpu_hogs: int = 4,
+    auth: bool = True,
 ) -> JSON:
     """Small-workflow step latency on an idle controller and under a fan-out; its figures."""
     settings = RigSettings(
-        plugins=plugins, hooks=FANOUT_HOOKS, max_in_flight=in_flight, count_events="hookbus.event.v1.default.*.node.>"
+        plugins=plugins, hooks=FANOUT_HOOKS, max_in_flight=in_flight, count_events="hookbus.event.v1.default.*.node.>", auth=auth
     )
     async with Rig(settings) as rig, LoopLag() as lag:
         finished: list[JSON] = []

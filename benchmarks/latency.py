@@ -77,19 +77,19 @@ async def measure_sequential(settings: RigSettings, steps: int) -> JSON:
     }
 
 
-async def run_latency(steps: int = 200, plugins: int = 5, in_flight: int = 8) -> JSON:
-    """Both configurations, one after the other."""
+async def run_latency(steps: int = 200, plugins: int = 5, in_flight: int = 8, auth: bool = True) -> JSON:
+    """Every configuration, one after the other (*auth*: see ``RigSettings.auth``)."""
     subject = "hookbus.event.v1.default.*.node.>"
-    without = await measure_sequential(RigSettings(plugins=0, max_in_flight=in_flight, count_events=subject), steps)
+    without = await measure_sequential(RigSettings(plugins=0, max_in_flight=in_flight, count_events=subject, auth=auth), steps)
     with_plugins = await measure_sequential(
-        RigSettings(plugins=plugins, hooks=BLOCKING_HOOKS, max_in_flight=in_flight, count_events=subject), steps
+        RigSettings(plugins=plugins, hooks=BLOCKING_HOOKS, max_in_flight=in_flight, count_events=subject, auth=auth), steps
     )
     validating = await measure_sequential(
-        RigSettings(plugins=plugins, hooks=BLOCKING_HOOKS, validating=True, max_in_flight=in_flight, count_events=subject),
+        RigSettings(plugins=plugins, hooks=BLOCKING_HOOKS, validating=True, max_in_flight=in_flight, count_events=subject, auth=auth),
         steps,
     )
     in_turn = await measure_sequential(
-        RigSettings(plugins=plugins, hooks=BLOCKING_HOOKS, side_effects=True, max_in_flight=in_flight, count_events=subject),
+        RigSettings(plugins=plugins, hooks=BLOCKING_HOOKS, side_effects=True, max_in_flight=in_flight, count_events=subject, auth=auth),
         steps,
     )
     return {

@@ -3,13 +3,16 @@
     python -m benchmarks.fanout                  # everything at the issue's sizes (bounded by --budget-s)
     python -m benchmarks.fanout --quick          # the same parts at small sizes (~2.5 min)
     python -m benchmarks.fanout --parts latency,throughput --throughput-workflows 200
+    python -m benchmarks.fanout --auth on,off --parts fanout --variants plugins0,batched   # alternated, see benchmarks.auth_compare
 
 Every measurement runs in a fresh child process with its own embedded nats-server,
 no-op plugin processes and event counter process (:mod:`benchmarks.harness`). One JSON
 document goes to stdout (nothing else does), a short table to stderr. ``targets`` holds
 the issue's pass/fail criteria; a part that is not run (not asked for, over the time
 budget, or failed) is listed under ``skipped`` with the reason and its targets are
-``null``, never silently absent.
+``null``, never silently absent. The embedded NATS of every run requires an identity of
+each client, as ``hookbus server`` starts it (``--auth off``: without authentication);
+``--auth on,off`` makes each run with both, alternated (:mod:`benchmarks.auth_compare`).
 """
 
 from __future__ import annotations
@@ -18,10 +21,13 @@ import argparse
 import os
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from benchmarks.cpu import machine_shares, machine_times
 from benchmarks.harness import FANOUT_HOOKS, JSON, machine_info, run_child
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 GROUPED_ENV = "HOOKBUS_EVENTS_GROUPED"
 
@@ -90,7 +96,23 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--plugins", type=int, default=5)
     parser.add_argument("--in-flight", type=int, default=8, help="the dispatcher's in-flight limit")
     parser.add_argument("--budget-s", type=float, default=580.0, help="hard bound on the whole run: later runs are shrunk, skipped or stopped")
+    parser.add_argument(
+        "--auth",
+        default="on",
+        help="on (default): the embedded NATS requires an identity of every client, as hookbus server "
+        "starts it; off: no authentication; on,off (or off,on): every run with both, alternated, "
+        "medians side by side (no targets)",
+    )
+    parser.add_argument("--auth-pairs", type=int, default=2, help="with --auth on,off: runs with each setting (2)")
     args = parser.parse_args(argv)
+    from benchmarks.auth_compare import parse_auth
+
+    try:
+        args.auth_order = parse_auth(args.auth)
+    except ValueError as exc:
+        parser.error(str(exc))
+    if args.auth_pairs < 1:
+        parser.error("--auth-pairs must be at least 1")
     defaults = QUICK if args.quick else FULL
     for name, value in defaults.items():
         if getattr(args, name) is None:
@@ -114,6 +136,8 @@ class Runner:
         self.budget_s = budget_s
         self.skipped: list[JSON] = []
         self.fanouts: dict[tuple[str, int], JSON] = {}
+        self.auth = True
+        """Whether the runs' embedded NATS requires identities (each child's ``auth``)."""
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.started
@@ -124,7 +148,7 @@ class Runner:
             self.skipped.append({"run": what, "reason": f"time budget of {self.budget_s:.0f} s used up ({left:.0f} s left)"})
             return None
         print(f"[{self.elapsed():6.1f} s] {what} ...", file=sys.stderr, flush=True)
-        result = run_child(part, params, timeout=left)
+        result = run_child(part, {**params, "auth": self.auth}, timeout=left)
         if "error" in result:
             self.skipped.append({"run": what, "reason": result["error"]})
             print(f"    failed: {result['error'][:300]}", file=sys.stderr, flush=True)
@@ -372,7 +396,6 @@ def table(report: JSON) -> str:
 
 def main(argv: list[str] | None = None) -> JSON:
     """Run the asked parts; print the JSON report on stdout and the table on stderr."""
-    import json
 
     args = parse_args(argv)
     os.environ[GROUPED_ENV] = "1" if args.events == "grouped" else "0"  # read by every child's controller
@@ -387,8 +410,17 @@ def main(argv: list[str] | None = None) -> JSON:
         "settings": {
             **{k: getattr(args, k) for k in (*FULL, "plugins", "in_flight", "budget_s")},
             "events": args.events,
+            "auth": args.auth,
         },
     }
+    if len(args.auth_order) == 2:
+        from benchmarks.auth_compare import main as compare
+
+        report["mode"] += ", authentication on and off alternated"
+        report["settings"]["auth_pairs"] = args.auth_pairs
+        compare(args, args.auth_order, report, runner)
+        return _finish(report, runner, machine, table_text=None)
+    runner.auth = args.auth_order[0]
     for part in PARTS:
         if part not in parts:
             report[part] = None
@@ -424,14 +456,23 @@ def main(argv: list[str] | None = None) -> JSON:
         report["fanout"]["same_size_references"] = {
             f"{variant}@{nodes}": result for (variant, nodes), result in runner.fanouts.items() if (variant, nodes) not in used
         }
-    report["skipped"] = runner.skipped
     report["targets"] = evaluate(report, args, list(runner.fanouts.values()))
+    return _finish(report, runner, machine, table_text=table)
+
+
+def _finish(report: JSON, runner: Runner, machine: dict[str, int], table_text: Callable[[JSON], str] | None) -> JSON:
+    """Close *report* (skipped runs, total time, the machine at the end), print the table
+    (*table_text* of the report, if given) on stderr and the JSON document on stdout."""
+    import json
+
+    report["skipped"] = runner.skipped
     report["total_wall_s"] = round(runner.elapsed(), 1)
     report["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     report["machine"]["cpu_over_run"] = machine_shares(machine, machine_times())
-    report["_fanouts"] = runner.fanouts
-    print(table(report), file=sys.stderr, flush=True)
-    del report["_fanouts"]
+    if table_text is not None:
+        report["_fanouts"] = runner.fanouts
+        print(table_text(report), file=sys.stderr, flush=True)
+        del report["_fanouts"]
     print(json.dumps(report, indent=2), flush=True)
     return report
 

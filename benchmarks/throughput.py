@@ -29,10 +29,10 @@ from benchmarks.harness import (
 )
 
 
-async def run_throughput(workflows: int = 1000, tasks: int = 3, plugins: int = 5, in_flight: int = 8) -> JSON:
+async def run_throughput(workflows: int = 1000, tasks: int = 3, plugins: int = 5, in_flight: int = 8, auth: bool = True) -> JSON:
     """Submit *workflows* chains of *tasks* pods at once; workflows completed per second."""
     settings = RigSettings(
-        plugins=plugins, hooks=BLOCKING_HOOKS, max_in_flight=in_flight, count_events="hookbus.event.v1.default.*.node.>"
+        plugins=plugins, hooks=BLOCKING_HOOKS, max_in_flight=in_flight, count_events="hookbus.event.v1.default.*.node.>", auth=auth
     )
     async with Rig(settings) as rig:
         controller = rig.controller

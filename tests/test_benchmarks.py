@@ -22,8 +22,9 @@ ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow
 
 
-def suite(*args: str) -> dict[str, Any]:
-    """Run ``python -m benchmarks.fanout`` with *args*; its stdout must be one JSON document."""
+def suite(*args: str, table: str = "target ") -> dict[str, Any]:
+    """Run ``python -m benchmarks.fanout`` with *args*; its stdout must be one JSON document,
+    its stderr the human table (with *table* in it)."""
     out = subprocess.run(
         [sys.executable, "-m", "benchmarks.fanout", *args],
         cwd=ROOT,
@@ -34,7 +35,7 @@ def suite(*args: str) -> dict[str, Any]:
         check=True,
     )
     report: dict[str, Any] = json.loads(out.stdout)  # nothing but the JSON document on stdout
-    assert "target " in out.stderr  # the human table goes to stderr
+    assert table in out.stderr  # the human table goes to stderr
     return report
 
 
@@ -189,6 +190,34 @@ def test_dispatch_benchmark_prints_only_json_and_batches() -> None:
     assert report["variants"]["per_call"]["requests"] == 50 * 2
 
 
+def test_dispatch_benchmark_compares_authentication_on_and_off() -> None:
+    out = subprocess.run(
+        [
+            sys.executable, "-m", "benchmarks.dispatch_bench", "--items", "1000", "--per-call-items", "20",
+            "--sequential-items", "10", "--plugins", "2", "--auth", "off,on", "--auth-pairs", "2",
+        ],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    comparison = json.loads(out.stdout)["auth_comparison"]
+    assert comparison["order"] == ["off", "on"] and comparison["pairs"] == 2
+    # off then on, then on then off
+    assert [r["pair"] for r in comparison["runs"]["off"]] == [1, 2] and [r["pair"] for r in comparison["runs"]["on"]] == [1, 2]
+    for setting in ("on", "off"):
+        for run in comparison["runs"][setting]:
+            assert run["auth"] == setting
+            assert run["variants"]["per_call"]["requests"] == 20 * 2  # the same requests either way
+        batched = [r["variants"]["batched"]["decisions_per_s"] for r in comparison["runs"][setting]]
+        assert comparison["median"][setting]["batched"]["decisions_per_s"] == pytest.approx(sum(batched) / 2, abs=0.01)
+    median = comparison["median"]
+    expected = round(median["on"]["per_call"]["us_per_item"] / median["off"]["per_call"]["us_per_item"], 3)
+    assert comparison["on_vs_off"]["per_call"]["us_per_item"] == expected
+
+
 @pytest.mark.parametrize("grouped", [False, True], ids=["single", "grouped"])
 async def test_event_counter_process_counts_each_final_event_once(nc: Any, nats_url: str, grouped: bool) -> None:
     from benchmarks.event_counter import EventCounter, final_key
@@ -217,6 +246,91 @@ async def test_event_counter_process_counts_each_final_event_once(nc: Any, nats_
     assert result["expected"] == 3 and result["expected_seen"] == 2
     assert result["lost"] == 1 and result["missing_sample"] == ["wf/nodes/c"]
     assert result["complete"] is False
+
+
+async def test_event_counter_logs_in_as_the_events_identity_on_a_server_with_authentication(tmp_path: Path) -> None:
+    from benchmarks.event_counter import EventCounter, final_key
+    from hookbus.bus.auth import CONTROLLER, EVENTS, AuthDir
+    from hookbus.bus.connection import connect
+    from hookbus.bus.events import EventPublisher, node_event
+    from hookbus.bus.server import EmbeddedServer
+    from hookbus.bus.settings import EventSettings, NatsSettings
+
+    auth = AuthDir(tmp_path / "auth").ensure()
+    async with EmbeddedServer(store_dir=tmp_path / "nats", include=auth.config_file) as server:
+        # without an identity the server refuses it, and the counter says it did not start
+        with pytest.raises(RuntimeError, match="failed to start"):
+            await EventCounter.start(server.url, "hookbus.event.v1.default.wf.node.>", timeout=20)
+        nc = await connect(NatsSettings(urls=(server.url,), creds_file=str(auth.role_file(CONTROLLER))))
+        publisher = EventPublisher(nc, EventSettings(grouped=True))
+        await publisher.start()
+        # the events identity may subscribe only under its inbox prefix: the counter's
+        # bare connection and its push consumer's delivery subject must both be there
+        counter = await EventCounter.start(server.url, "hookbus.event.v1.default.wf.node.>", grouped=True, creds=auth.role_file(EVENTS))
+        try:
+            await publisher.publish_many([node_event("default", "wf", "uid-1", {"id": n, "phase": "Succeeded"}) for n in ("a", "b")])
+            await publisher.flush(timeout=10)
+            result = await counter.result([final_key("wf", n) for n in ("a", "b")], timeout=10)
+        finally:
+            await counter.stop()
+            await publisher.close()
+            await nc.close()
+    assert result["received"] == 2 and result["lost"] == 0 and result["complete"] is True
+
+
+def test_auth_comparison_alternates_on_and_off_run_by_run() -> None:
+    report = suite(
+        "--auth", "on,off", "--auth-pairs", "2", "--parts", "fanout,latency,scaling", "--variants", "plugins0,batched",
+        "--nodes", "500", "--latency-steps", "5", "--plugins", "2", table="auth on",
+    )
+    assert report["settings"]["auth"] == "on,off" and report["settings"]["auth_pairs"] == 2
+    assert "targets" not in report  # a comparison, not a check of the targets
+    assert [s["run"] for s in report["skipped"]] == ["scaling"]  # said, not silently left out
+    comparison = report["auth_comparison"]
+    assert comparison["order"] == ["on", "off"] and comparison["pairs"] == 2
+    assert set(comparison["runs"]) == {"fanout plugins0 @ 500", "fanout batched @ 500", "latency"}
+    for run in comparison["runs"].values():
+        # each setting twice, the order of a pair alternating: on then off, then off then on
+        assert [(r["pair"], r["nats_auth"]) for r in run["results"]["on"]] == [(1, True), (2, True)]
+        assert [(r["pair"], r["nats_auth"]) for r in run["results"]["off"]] == [(1, False), (2, False)]
+        for setting in ("on", "off"):
+            assert run[setting]["runs"] == 2 and len(run[setting]["figures"]) == 2
+    batched = comparison["runs"]["fanout batched @ 500"]
+    for setting in ("on", "off"):
+        walls = [r["wall_s"] for r in batched["results"][setting]]
+        assert batched[setting]["median"]["wall_s"] == pytest.approx(sum(walls) / 2, abs=0.001)  # two runs: their mean
+        assert all(r["decisions"] == 500 * 2 * 2 and r["events_lost"] == 0 for r in batched["results"][setting])
+        assert batched[setting]["median"]["hook_path_alone_decisions_per_s"] > 0
+    on, off = batched["on"]["median"]["wall_s"], batched["off"]["median"]["wall_s"]
+    assert batched["on_vs_off"]["wall_s"] == pytest.approx(on / off, abs=0.001)
+    assert batched["on_vs_off"]["requests"] == 1.0  # the same calls either way
+    latency = comparison["runs"]["latency"]
+    assert latency["on"]["median"]["plugins_p99_ms"] > 0 and latency["off"]["median"]["plugins_p99_ms"] > 0
+    assert set(comparison["batched_vs_plugins0_wall"]) == {"on", "off"}
+
+
+def test_suite_runs_with_authentication_unless_told_otherwise() -> None:
+    on = suite("--parts", "fanout", "--variants", "batched", "--nodes", "200", "--plugins", "1")
+    off = suite("--auth", "off", "--parts", "fanout", "--variants", "batched", "--nodes", "200", "--plugins", "1")
+    assert on["settings"]["auth"] == "on" and on["fanout"]["batched"]["nats_auth"] is True
+    assert off["settings"]["auth"] == "off" and off["fanout"]["batched"]["nats_auth"] is False
+    # the plugin answered both ways (with its own identity when the server asks for one)
+    assert on["fanout"]["batched"]["decisions"] == off["fanout"]["batched"]["decisions"] == 200 * 2
+    assert on["fanout"]["batched"]["hook_failures"] == off["fanout"]["batched"]["hook_failures"] == 0
+
+
+def test_auth_flag_refuses_what_it_does_not_know() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "benchmarks.fanout", "--auth", "maybe"],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert out.returncode == 2 and "--auth 'maybe': give on, off, on,off or off,on" in out.stderr
+    assert "Traceback" not in out.stderr
 
 
 async def test_cpu_by_process_role_adds_up_only_while_calls_are_in_flight(nats_server: Any) -> None:
