@@ -24,27 +24,27 @@ spec:
   - name: main
     volumes: [{name: work, emptyDir: {}}]
     containerSet:
-      volumeMounts: [{name: work, mountPath: /work}]
+      volumeMounts: [{name: work, mountPath: /workdir}]
       containers:
       - name: a
         image: alpine
         command: [sh, -c]
-        args: ["echo a >> /work/order"]
+        args: ["echo a >> /workdir/order"]
       - name: b
         image: alpine
         command: [sh, -c]
         # b only finishes once c has started: they must run side by side
-        args: ["for i in $(seq 200); do [ -f /work/c ] && echo b >> /work/order && exit 0; sleep 0.05; done; exit 7"]
+        args: ["for i in $(seq 200); do [ -f /workdir/c ] && echo b >> /workdir/order && exit 0; sleep 0.05; done; exit 7"]
         dependencies: [a]
       - name: c
         image: alpine
         command: [sh, -c]
-        args: ["touch /work/c"]
+        args: ["touch /workdir/c"]
         dependencies: [a]
       - name: main
         image: alpine
         command: [sh, -c]
-        args: ["cat /work/order | tr '\\\\n' ' '"]
+        args: ["cat /workdir/order | tr '\\\\n' ' '"]
         dependencies: [b, c]
 """
 
@@ -58,13 +58,13 @@ spec:
   - name: main
     volumes: [{name: work, emptyDir: {}}]
     containerSet:
-      volumeMounts: [{name: work, mountPath: /work}]
+      volumeMounts: [{name: work, mountPath: /workdir}]
       retryStrategy: {retries: RETRIES, duration: 10ms}
       containers:
       - name: flaky
         image: alpine
         command: [sh, -c]
-        args: ["if [ -f /work/tried ]; then echo again; else touch /work/tried; exit 3; fi"]
+        args: ["if [ -f /workdir/tried ]; then echo again; else touch /workdir/tried; exit 3; fi"]
       - name: main
         image: alpine
         command: [sh, -c]

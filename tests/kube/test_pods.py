@@ -341,7 +341,7 @@ def test_init_containers_sidecars_and_pod_fields() -> None:
         "tolerations": [{"key": "k", "operator": "Exists"}],
         "initContainers": [{"name": "prep", "image": "alpine", "command": ["true"]}],
         "sidecars": [{"name": "db", "image": "postgres:16", "mirrorVolumeMounts": True}],
-        "container": {"image": "alpine", "command": ["true"], "volumeMounts": [{"name": "work", "mountPath": "/work"}]},
+        "container": {"image": "alpine", "command": ["true"], "volumeMounts": [{"name": "work", "mountPath": "/workdir"}]},
         "volumes": [{"name": "work", "emptyDir": {}}],
     }
     pod = build(tmpl, securityContext={"runAsUser": 1000}, podPriorityClassName="high")
@@ -354,17 +354,17 @@ def test_init_containers_sidecars_and_pod_fields() -> None:
     db = spec["containers"][1]
     assert db["name"] == "db"
     assert "mirrorVolumeMounts" not in db
-    assert {"name": "work", "mountPath": "/work"} in db["volumeMounts"]
+    assert {"name": "work", "mountPath": "/workdir"} in db["volumeMounts"]
 
 
 def test_a_container_sets_containers_run_in_order_with_their_fields() -> None:
     tmpl = {
         "name": "cs",
         "containerSet": {
-            "volumeMounts": [{"name": "work", "mountPath": "/work"}],
+            "volumeMounts": [{"name": "work", "mountPath": "/workdir"}],
             "containers": [
-                {"name": "a", "image": "alpine", "command": ["touch", "/work/a"], "resources": {"limits": {"cpu": "1"}}},
-                {"name": "b", "image": "alpine", "command": ["ls", "/work"], "dependencies": ["a"]},
+                {"name": "a", "image": "alpine", "command": ["touch", "/workdir/a"], "resources": {"limits": {"cpu": "1"}}},
+                {"name": "b", "image": "alpine", "command": ["ls", "/workdir"], "dependencies": ["a"]},
             ],
         },
         "volumes": [{"name": "work", "emptyDir": {}}],
@@ -372,11 +372,11 @@ def test_a_container_sets_containers_run_in_order_with_their_fields() -> None:
     spec = build(tmpl)["spec"]
     init_a = spec["initContainers"][1]
     assert (init_a["name"], init_a["resources"]) == ("a", {"limits": {"cpu": "1"}})
-    assert {"name": "work", "mountPath": "/work"} in init_a["volumeMounts"]
+    assert {"name": "work", "mountPath": "/workdir"} in init_a["volumeMounts"]
     main = spec["containers"][0]
-    assert main["command"][-2:] == ["ls", "/work"]
+    assert main["command"][-2:] == ["ls", "/workdir"]
     assert "dependencies" not in main
-    assert {"name": "work", "mountPath": "/work"} in main["volumeMounts"]
+    assert {"name": "work", "mountPath": "/workdir"} in main["volumeMounts"]
 
 
 def test_workflow_service_account_and_default() -> None:
