@@ -132,6 +132,10 @@ class Hookbus:
         """Set when a part this process cannot do without is gone for good (see :attr:`failure`)."""
         self.failure = ""
         """Why :attr:`failed` was set."""
+        self.ready = False
+        """Every part has started (``/readyz`` also needs the NATS connection up)."""
+        self.health_port: int | None = None
+        """The port ``/healthz`` and ``/readyz`` are served on (``None``: not served)."""
 
     @property
     def controller(self) -> Controller:
@@ -171,6 +175,8 @@ class Hookbus:
         from .engine.controller import Controller
 
         settings = self.settings
+        if settings.health_port is not None:
+            await self._start_health(settings.health_port)
         self.state_dir = self._state_dir()
         nc = self.nc = await self._connect()
 
@@ -214,6 +220,26 @@ class Hookbus:
 
         if settings.api.enabled:
             await self._start_api(nc, controller)
+        self.ready = True
+
+    async def _start_health(self, port: int) -> None:
+        from .adapters.health import HealthServer
+
+        health = HealthServer(port, live=self._live, ready=self._ready)
+        self.health_port = await health.start()
+        self._on_close("health endpoints", health.stop)
+
+    def _live(self) -> str | None:
+        return (self.failure or "failed") if self.failed.is_set() else None
+
+    def _ready(self) -> str | None:
+        if (reason := self._live()) is not None:
+            return reason
+        if not self.ready:
+            return "starting" if self.kube is None else "starting (a standby waits for the lease)"
+        if self.nc is None or not self.nc.is_connected:
+            return "not connected to NATS"
+        return None
 
     async def _start_kube(self, events: Any) -> Any:
         """Connect to the API server, wait for the lease, and put the status writer around *events*."""
@@ -404,6 +430,7 @@ class Hookbus:
 
     async def close(self) -> None:
         """Stop every part, newest first (idempotent); raise the first failure after all ran."""
+        self.ready = False
         first: BaseException | None = None
         while self._teardown:
             what, step = self._teardown.pop()

@@ -136,6 +136,9 @@ class HookbusSettings:
     plugins: bool = True
     """Call the plugins registered on the bus (subject to ``bus.registry.allow``);
     off: no registry view, no dispatcher, every hook point answers as if no plugin were there."""
+    health_port: int | None = None
+    """Serve ``/healthz`` and ``/readyz`` on this TCP port (0: any free port); ``None``: not
+    served. ``--health-port``, ``HOOKBUS_HEALTH_PORT``."""
     state_dir: Path | None = None
     """Durable state: ``nats/`` (the embedded server's store) and ``executor/``.
     ``None``: a temporary directory, removed when the process stops."""
@@ -176,7 +179,18 @@ def from_env(env: Mapping[str, str] | None = None, base: HookbusSettings | None 
         controller=trust_from_env(env, settings.controller),
         kubernetes=kubernetes,
         embedded=embedded_from_env(env, settings.embedded),
+        health_port=health_port_from_env(env, settings.health_port),
     )
+
+
+def health_port_from_env(env: Mapping[str, str], base: int | None) -> int | None:
+    """``HOOKBUS_HEALTH_PORT`` over *base* (``ValueError`` naming a value that is not a port)."""
+    text = env.get("HOOKBUS_HEALTH_PORT", "").strip()
+    if not text:
+        return base
+    if not text.isdigit() or int(text) > 65535:
+        raise ValueError(f"HOOKBUS_HEALTH_PORT: {text!r} is not a TCP port number (0-65535)")
+    return int(text)
 
 
 EXECUTOR_KINDS: Final = ("local", "simulate", "kubernetes")

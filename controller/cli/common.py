@@ -297,6 +297,7 @@ def settings_from_args(args: argparse.Namespace) -> HookbusSettings:
         except ValueError as exc:
             raise CliError(str(exc), EXIT_USAGE) from None
     state_dir = Path(args.state_dir) if getattr(args, "state_dir", None) else settings.state_dir
+    health_port = args.health_port if getattr(args, "health_port", None) is not None else settings.health_port
     plugins = getattr(args, "plugins", settings.plugins)
     return replace(
         settings,
@@ -308,6 +309,7 @@ def settings_from_args(args: argparse.Namespace) -> HookbusSettings:
         state_dir=state_dir,
         plugins=bool(plugins),
         kubernetes=kubernetes,
+        health_port=health_port,
     )
 
 

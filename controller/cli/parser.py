@@ -53,6 +53,13 @@ def positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
     return value
 
+def port_number(text: str) -> int:
+    """An argparse type: a TCP port, 0 (any free port) to 65535."""
+    if not text.strip().isdigit() or int(text) > 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a TCP port number (0-65535)")
+    return int(text)
+
+
 def positive_seconds(text: str) -> float:
     """An argparse type: a number of seconds greater than 0."""
     try:
@@ -287,6 +294,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--url-file", metavar="FILE", help="also write the NATS URL to this file once ready"
+    )
+    p.add_argument(
+        "--health-port",
+        type=port_number,
+        metavar="PORT",
+        help="serve /healthz and /readyz over HTTP on this port (default: not served; HOOKBUS_HEALTH_PORT)",
     )
     p.add_argument(
         "--no-nats-auth",
