@@ -47,7 +47,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 async def run(nodes: int, plugins: int) -> dict[str, Any]:
     from benchmarks.dispatch_bench import stop_plugins
-    from benchmarks.harness import start_noop_plugins
+    from benchmarks.harness import issue_plugin_identities, start_noop_plugins
     from hookbus.bus import Hook
     from hookbus.bus.dispatch import Dispatcher
     from hookbus.bus.testing import wait_registered
@@ -89,7 +89,8 @@ async def run(nodes: int, plugins: int) -> dict[str, Any]:
             procs: list[Any] = []
             try:
                 names = [f"noop-{i}" for i in range(plugins)]
-                procs = await start_noop_plugins(app.nats_url, names, ["pod.preCreate"], None)
+                creds = await issue_plugin_identities(app, names) if names else None
+                procs = await start_noop_plugins(app.nats_url, names, ["pod.preCreate"], None, creds=creds)
                 if names:
                     assert app.registry is not None
                     await wait_registered(app.registry, *names, timeout=60)
@@ -164,6 +165,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--plugins", type=int, default=5, help="no-op plugins on pod.preCreate (default: %(default)s)")
     parser.add_argument("--out", type=Path, help="also write the JSON here")
     args = parser.parse_args(argv)
+    from hookbus.bus.log import configure
+
+    configure("error", json=True)  # stdout carries the result alone
     result = asyncio.run(run(args.nodes, args.plugins))
     text = json.dumps(result, indent=2)
     print(text)
