@@ -10,8 +10,6 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
 from ...bus.auth import PLUGIN, USER
 from ...bus.control import ApiError, ControlClient, LogCursor
 from ..argo.types import UNSUCCESSFUL, Phase
@@ -112,18 +110,7 @@ async def list_command(args: argparse.Namespace) -> int:
     """``hookbus list``."""
     async with api_client(args) as client:
         items = await client.list(all_namespaces=args.all_namespaces)
-    if args.status:
-        wanted = {s.strip().lower() for s in args.status.split(",")}
-        items = [w for w in items if render.phase_of(w).lower() in wanted]
-    if args.output == "json":
-        print(json.dumps(items, indent=2, default=str))
-    elif args.output == "yaml":
-        print(yaml.safe_dump(items, sort_keys=False), end="")
-    elif args.output == "name":
-        for workflow in items:
-            print((workflow.get("metadata") or {}).get("name", ""))
-    else:
-        print(render.render_list(items, namespaces=args.all_namespaces), end="")
+    print(render.listing(items, args.output, status=args.status, namespaces=args.all_namespaces), end="")
     return EXIT_OK
 
 

@@ -15,11 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import sys
 from typing import TYPE_CHECKING, Any
-
-import yaml
 
 from ..argo.types import FULFILLED
 from ..kube.config import connect
@@ -186,18 +183,7 @@ async def list_workflows(args: argparse.Namespace) -> int:
     """``hookbus list --kubernetes``."""
     async with cluster_client(args) as client:
         items, _version = await client.list(WORKFLOWS, None if args.all_namespaces else args.namespace)
-    if args.status:
-        wanted = {s.strip().lower() for s in args.status.split(",")}
-        items = [w for w in items if render.phase_of(w).lower() in wanted]
-    if args.output == "json":
-        print(json.dumps(items, indent=2, default=str))
-    elif args.output == "yaml":
-        print(yaml.safe_dump(items, sort_keys=False), end="")
-    elif args.output == "name":
-        for workflow in items:
-            print((workflow.get("metadata") or {}).get("name", ""))
-    else:
-        print(render.render_list(items, namespaces=args.all_namespaces), end="")
+    print(render.listing(items, args.output, status=args.status, namespaces=args.all_namespaces), end="")
     return EXIT_OK
 
 

@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 import shutil
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TextIO
+
+import yaml
 
 from ..argo.types import FULFILLED, Phase
 from ..engine.warnings import warnings_of
@@ -412,6 +415,21 @@ def render_workflow(
     if len(table) > 1:
         lines += ["", *table]
     return "\n".join(lines) + "\n"
+
+
+def listing(items: Sequence[Mapping[str, Any]], output: str | None, *, status: str | None, namespaces: bool) -> str:
+    """``hookbus list``'s output: the workflows whose phase is in *status* (comma-separated,
+    any case; ``None``: all) as ``json``, ``yaml``, ``name`` lines or the table."""
+    if status:
+        wanted = {s.strip().lower() for s in status.split(",")}
+        items = [w for w in items if phase_of(w).lower() in wanted]
+    if output == "json":
+        return json.dumps(items, indent=2, default=str) + "\n"
+    if output == "yaml":
+        return str(yaml.safe_dump(items, sort_keys=False))
+    if output == "name":
+        return "".join(f"{(w.get('metadata') or {}).get('name', '')}\n" for w in items)
+    return render_list(items, namespaces=namespaces)
 
 
 def render_list(
