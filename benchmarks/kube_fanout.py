@@ -52,9 +52,9 @@ async def run(nodes: int, plugins: int) -> dict[str, Any]:
     from hookbus.bus.dispatch import Dispatcher
     from hookbus.bus.testing import wait_registered
     from hookbus.controller.app import Hookbus
+    from hookbus.controller.argo.labels import INSTANCE_LABEL
     from hookbus.controller.engine.settings import ControllerSettings
     from hookbus.controller.kube.config import connect
-    from hookbus.controller.kube.instance import INSTANCE_LABEL
     from hookbus.controller.kube.resources import WORKFLOWS
     from hookbus.controller.kube.settings import KubernetesSettings, LeaseSettings
     from hookbus.controller.settings import ApiSettings, ExecutorSettings, HookbusSettings

@@ -23,10 +23,10 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
+from ..argo.labels import INSTANCE_LABEL
 from ..engine.resource_call import ClusterError
 from ..kube.client import MERGE_PATCH
 from ..kube.errors import KubeError, NotFound
-from ..kube.instance import INSTANCE_LABEL
 from ..kube.resources import ARGO_GROUP, ARGO_VERSION, Resource
 from .kube_source import UID_ANNOTATION
 

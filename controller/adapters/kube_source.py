@@ -28,12 +28,13 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
+from ..argo.labels import COMPLETED_LABEL, INSTANCE_LABEL, PHASE_LABEL, WORKFLOW_LABEL
 from ..argo.manifest import Bundle
 from ..engine.controller import WorkflowNotFound
 from ..engine.ports import Submission, WorkflowKey
 from ..kube.errors import KubeError
 from ..kube.informer import DELETED, Informer
-from ..kube.instance import COMPLETED_LABEL, INSTANCE_LABEL, WORKFLOW_LABEL, instance_selector, owns
+from ..kube.instance import instance_selector, owns
 from ..kube.resources import (
     CLUSTER_WORKFLOW_TEMPLATES,
     CONFIG_MAPS,
@@ -182,7 +183,7 @@ class KubeWorkflowSource:
             if uid_of(obj) != uid:
                 return None
             return {
-                "metadata": {"labels": {"workflows.argoproj.io/phase": "Error", COMPLETED_LABEL: "true"}},
+                "metadata": {"labels": {PHASE_LABEL: "Error", COMPLETED_LABEL: "true"}},
                 "status": {"phase": "Error", "message": message, "progress": "0/0"},
             }
 

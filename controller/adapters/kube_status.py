@@ -25,10 +25,10 @@ from typing import TYPE_CHECKING, Any
 import orjson
 import structlog
 
+from ..argo.labels import COMPLETED_LABEL, PHASE_LABEL
 from ..engine.controller import WorkflowNotFound
 from ..engine.ports import WorkflowKey
 from ..kube.errors import KubeError, NotFound
-from ..kube.instance import COMPLETED_LABEL, PHASE_LABEL
 from ..kube.resources import WORKFLOWS
 
 if TYPE_CHECKING:

@@ -29,6 +29,7 @@ import structlog
 from ...bus import Hook, ItemOutcome
 from ...bus.dispatch import MAX_MESSAGE_CHARS, NO_OPINION, clip
 from ..argo.durations import DurationError, parse_duration
+from ..argo.labels import WORKFLOW_LABEL
 from ..argo.types import Phase
 from ..engine.hooks import (
     ALLOW,
@@ -461,7 +462,7 @@ def to_kubernetes_pod(pod: Mapping[str, Any], workflow: WorkflowInfo) -> JSON:
     }
     if pod.get("init"):
         spec["initContainers"] = [container(p, f"init-{i}") for i, p in enumerate(pod["init"])]
-    labels = {"workflows.argoproj.io/workflow": workflow.name, **dict(pod.get("labels") or {})}
+    labels = {WORKFLOW_LABEL: workflow.name, **dict(pod.get("labels") or {})}
     return {
         "apiVersion": "v1",
         "kind": "Pod",
@@ -509,7 +510,7 @@ def from_kubernetes_pod(patched: Mapping[str, Any], original: Mapping[str, Any])
     main = next((c for c in containers if isinstance(c, dict) and c.get("name") == main_name), containers[0])
     meta = patched.get("metadata") or {}
     labels = dict(meta.get("labels") or {})
-    labels.pop("workflows.argoproj.io/workflow", None)
+    labels.pop(WORKFLOW_LABEL, None)
     return {
         "name": original.get("name"),
         "main": process(main, original.get("main")),

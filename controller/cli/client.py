@@ -29,11 +29,13 @@ from .common import (
     exit_for_api,
     first_of,
     load_input,
+    name_workflow,
     nats_connection,
     parse_parameters,
     signal_exit,
     stop_signals,
     ticking,
+    until_final,
     with_local_identity,
 )
 
@@ -65,13 +67,7 @@ async def submit_command(args: argparse.Namespace) -> int:
         raise CliError(f"{args.file}: no Workflow document in it (kind: Workflow)", EXIT_USAGE)
     parameters = parse_parameters(args.parameter)
     for _source, workflow in workflows:
-        metadata = workflow.setdefault("metadata", {})
-        if args.generate_name:
-            metadata.pop("name", None)
-            metadata["generateName"] = args.generate_name
-        if args.name:
-            metadata.pop("generateName", None)
-            metadata["name"] = args.name
+        name_workflow(workflow, args)
     # No lint here: the server lints, knowing the templates it was started with.
     code = EXIT_OK
     async with api_client(args) as client:
@@ -94,15 +90,10 @@ async def submit_command(args: argparse.Namespace) -> int:
             if not args.watch:
                 emit(result["workflow"], args.output)
                 continue
-            stop, received, undo = stop_signals()
-            try:
-                finished, final = await first_of(_watch_remote(client, name, tree=False), stop)
-            finally:
-                undo()
-            if not finished:
-                return signal_exit(received)
-            emit(final, args.output)
-            code = max(code, exit_code_for(final))
+            ended, stopped = await until_final(_watch_remote(client, name, tree=False), args.output)
+            if stopped:
+                return ended
+            code = max(code, ended)
     return code
 
 

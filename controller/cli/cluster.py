@@ -18,11 +18,10 @@ import contextlib
 import sys
 from typing import TYPE_CHECKING, Any
 
+from ..argo.labels import INSTANCE_LABEL, NODE_ID_ANNOTATION, NODE_NAME_ANNOTATION, WORKFLOW_LABEL
 from ..argo.types import FULFILLED
 from ..kube.config import connect
 from ..kube.errors import KubeError, NotFound
-from ..kube.instance import INSTANCE_LABEL
-from ..kube.pods import NODE_NAME_ANNOTATION, WORKFLOW_LABEL
 from ..kube.resources import PODS, WORKFLOWS
 from . import render
 from .common import (
@@ -35,9 +34,11 @@ from .common import (
     exit_code_for,
     first_of,
     load_input,
+    name_workflow,
     parse_parameters,
     signal_exit,
     stop_signals,
+    until_final,
 )
 
 if TYPE_CHECKING:
@@ -48,7 +49,6 @@ if TYPE_CHECKING:
 
     Command = Callable[[argparse.Namespace], Awaitable[int]]
 
-NODE_ID_ANNOTATION = "workflows.argoproj.io/node-id"
 POLL_SECONDS = 1.0
 """How often ``logs -f`` reads the pods' logs again."""
 
@@ -137,13 +137,7 @@ async def submit(args: argparse.Namespace) -> int:
     code = EXIT_OK
     async with cluster_client(args) as client:
         for _source, workflow in workflows:
-            meta = workflow.setdefault("metadata", {})
-            if args.generate_name:
-                meta.pop("name", None)
-                meta["generateName"] = args.generate_name
-            if args.name:
-                meta.pop("generateName", None)
-                meta["name"] = args.name
+            meta = name_workflow(workflow, args)
             if instance:
                 meta["labels"] = {**(meta.get("labels") or {}), INSTANCE_LABEL: instance}
             if parameters:
@@ -159,15 +153,10 @@ async def submit(args: argparse.Namespace) -> int:
             if not args.watch:
                 emit(created, args.output or "name")
                 continue
-            stop, received, undo = stop_signals()
-            try:
-                finished, final = await first_of(_follow(client, namespace, name, render.LiveDisplay(sys.stderr)), stop)
-            finally:
-                undo()
-            if not finished:
-                return signal_exit(received)
-            emit(final, args.output)
-            code = max(code, exit_code_for(final))
+            ended, stopped = await until_final(_follow(client, namespace, name, render.LiveDisplay(sys.stderr)), args.output)
+            if stopped:
+                return ended
+            code = max(code, ended)
     return code
 
 

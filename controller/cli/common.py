@@ -36,7 +36,7 @@ from . import render
 
 if TYPE_CHECKING:
     import argparse
-    from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+    from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 
     from nats.aio.client import Client
 
@@ -454,6 +454,33 @@ def stop_signals() -> tuple[asyncio.Event, list[int], Callable[[], None]]:
 
 def signal_exit(received: Sequence[int]) -> int:
     return EXIT_TERMINATED if received and received[0] == signal.SIGTERM else EXIT_INTERRUPTED
+
+
+async def until_final(follow: Awaitable[Mapping[str, Any]], output: str | None) -> tuple[int, bool]:
+    """Await *follow* (a workflow's final object) unless SIGINT/SIGTERM comes first, and
+    print it as *output*: ``(exit code, stopped)``, the code for the workflow's phase, or
+    for the signal when one stopped the wait (*stopped* true)."""
+    stop, received, undo = stop_signals()
+    try:
+        finished, final = await first_of(follow, stop)
+    finally:
+        undo()
+    if not finished:
+        return signal_exit(received), True
+    emit(final, output)
+    return exit_code_for(final), False
+
+
+def name_workflow(workflow: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
+    """``--name``/``--generate-name`` of ``hookbus submit`` on *workflow*'s metadata (returned)."""
+    metadata: dict[str, Any] = workflow.setdefault("metadata", {})
+    if args.generate_name:
+        metadata.pop("name", None)
+        metadata["generateName"] = args.generate_name
+    if args.name:
+        metadata.pop("generateName", None)
+        metadata["name"] = args.name
+    return metadata
 
 
 async def first_of(awaitable: Any, stop: asyncio.Event) -> tuple[bool, Any]:

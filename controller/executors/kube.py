@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any, Final, Protocol
 
 import structlog
 
+from ..argo.labels import COMPLETED_LABEL, NODE_ID_ANNOTATION, WORKFLOW_LABEL
 from ..engine.ports import TaskResult
 
 if TYPE_CHECKING:
@@ -47,8 +48,6 @@ __all__ = ["Finished", "KubernetesExecutor", "PodPlan"]
 
 log = structlog.get_logger("hookbus.executor.kubernetes")
 
-COMPLETED_LABEL: Final = "workflows.argoproj.io/completed"
-NODE_ID_ANNOTATION: Final = "workflows.argoproj.io/node-id"
 RECONNECT_DELAY: Final = 1.0
 """Seconds between a watch that failed and the next one."""
 
@@ -192,14 +191,14 @@ class KubernetesExecutor:
     async def collect(self, namespace: str, workflow: str) -> int:
         """Delete every pod of *workflow* (``podGC`` ``OnWorkflowCompletion``/``OnWorkflowSuccess``,
         when the workflow ended so); the number of pods deleted."""
-        selector = f"workflows.argoproj.io/workflow={workflow}"
+        selector = f"{WORKFLOW_LABEL}={workflow}"
         status, body = await self._call(self.api.list_namespaced_pod, namespace, label_selector=selector)
         if status != 200:
             return 0
         deleted = 0
         for pod in body.get("items") or []:
             meta = pod.get("metadata") or {}
-            if (meta.get("labels") or {}).get("workflows.argoproj.io/workflow") != workflow:
+            if (meta.get("labels") or {}).get(WORKFLOW_LABEL) != workflow:
                 continue
             gone, _ = await self._call(self.api.delete_namespaced_pod, meta.get("name"), namespace)
             deleted += gone < 300

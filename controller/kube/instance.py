@@ -12,10 +12,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-INSTANCE_LABEL = "workflows.argoproj.io/controller-instanceid"
-PHASE_LABEL = "workflows.argoproj.io/phase"
-COMPLETED_LABEL = "workflows.argoproj.io/completed"
-WORKFLOW_LABEL = "workflows.argoproj.io/workflow"
+from ..argo.labels import INSTANCE_LABEL
 
 DEFAULT_INSTANCE_ID = "hookbus"
 """hookbus's instance id unless told otherwise: never empty by default, so that a real Argo

@@ -33,6 +33,14 @@ from typing import TYPE_CHECKING, Any, Final
 
 import yaml
 
+from ..argo.labels import (
+    COMPLETED_LABEL,
+    DEFAULT_CONTAINER_ANNOTATION,
+    INSTANCE_LABEL,
+    NODE_ID_ANNOTATION,
+    NODE_NAME_ANNOTATION,
+    WORKFLOW_LABEL,
+)
 from ..argo.names import pod_name
 from .launcher import LAUNCHER_DIR, launcher_argv
 from .pods_images import ImageConfigError, ImageEntry, resolve_argv
@@ -61,12 +69,6 @@ __all__ = [
 ]
 
 ARGO_API_VERSION: Final = "argoproj.io/v1alpha1"
-WORKFLOW_LABEL: Final = "workflows.argoproj.io/workflow"
-COMPLETED_LABEL: Final = "workflows.argoproj.io/completed"
-INSTANCE_LABEL: Final = "workflows.argoproj.io/controller-instanceid"
-NODE_NAME_ANNOTATION: Final = "workflows.argoproj.io/node-name"
-NODE_ID_ANNOTATION: Final = "workflows.argoproj.io/node-id"
-DEFAULT_CONTAINER_ANNOTATION: Final = "kubectl.kubernetes.io/default-container"
 LAUNCHER_VOLUME: Final = "hookbus-launcher"
 STAGING_VOLUME: Final = "argo-staging"
 STAGING_DIR: Final = "/argo/staging"

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ..argo.labels import INSTANCE_LABEL, WORKFLOW_LABEL
 from ..argo.names import pod_name
-from .pods import INSTANCE_LABEL, WORKFLOW_LABEL, PodSettings, WorkflowRef, build_pod
+from .pods import PodSettings, WorkflowRef, build_pod
 from .pods_status import PodOutcome, pod_outcome, with_log
 
 if TYPE_CHECKING:

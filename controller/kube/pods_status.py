@@ -16,6 +16,7 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final
 
+from ..argo.labels import NODE_ID_ANNOTATION
 from ..argo.types import Phase
 from ..engine.ports import TaskResult
 from .launcher import LauncherReport, ReportError, parse_report, spilled_document
@@ -58,7 +59,7 @@ def pod_outcome(pod: Mapping[str, Any], *, now: float) -> PodOutcome | None:
         result = TaskResult(
             phase=phase, exit_code=exit_code, message=message, result=extra.pop("result", None),
             parameters=extra.pop("parameters", {}), log_path=None, started_at=started, finished_at=finished,
-            node_id=str(annotations.get("workflows.argoproj.io/node-id") or ""),
+            node_id=str(annotations.get(NODE_ID_ANNOTATION) or ""),
         )
         return PodOutcome(result, **extra)
 

@@ -15,18 +15,16 @@ from __future__ import annotations
 import copy
 from typing import TYPE_CHECKING, Any, Final
 
-from .launcher import LAUNCHER_PATH
-from .pods import (
+from ..argo.labels import (
     COMPLETED_LABEL,
     DEFAULT_CONTAINER_ANNOTATION,
     INSTANCE_LABEL,
-    LAUNCHER_VOLUME,
     NODE_ID_ANNOTATION,
     NODE_NAME_ANNOTATION,
-    SCRIPT_PATH,
-    STAGING_VOLUME,
     WORKFLOW_LABEL,
 )
+from .launcher import LAUNCHER_PATH
+from .pods import LAUNCHER_VOLUME, SCRIPT_PATH, STAGING_VOLUME
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

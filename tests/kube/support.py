@@ -9,12 +9,12 @@ from typing import TYPE_CHECKING, Any
 
 from hookbus.controller.adapters.kube_source import KubeWorkflowSource
 from hookbus.controller.adapters.kube_status import KubeStatusWriter
+from hookbus.controller.argo.labels import INSTANCE_LABEL
 from hookbus.controller.engine.controller import Controller
 from hookbus.controller.engine.hooks import Admission, NoOpinionHooks
 from hookbus.controller.engine.memory_store import MemoryStore
 from hookbus.controller.engine.settings import ControllerSettings
 from hookbus.controller.executors.registry import make_executor
-from hookbus.controller.kube.instance import INSTANCE_LABEL
 from hookbus.controller.kube.settings import KubernetesSettings, LeaseSettings
 from hookbus.controller.settings import ExecutorSettings, HookbusSettings, StoreSettings
 

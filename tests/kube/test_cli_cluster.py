@@ -20,8 +20,8 @@ import yaml
 
 from hookbus.controller import cli
 from hookbus.controller.app import Hookbus
+from hookbus.controller.argo.labels import INSTANCE_LABEL
 from hookbus.controller.engine.ports import WorkflowKey
-from hookbus.controller.kube.instance import INSTANCE_LABEL
 from tests.kube.support import HELLO, WAITING, app_settings, manifest
 from tests.support.waiting import wait_for
 

@@ -7,9 +7,10 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from hookbus.controller.argo.labels import INSTANCE_LABEL
 from hookbus.controller.kube.errors import KubeError
 from hookbus.controller.kube.informer import Informer
-from hookbus.controller.kube.instance import INSTANCE_LABEL, instance_selector, owns
+from hookbus.controller.kube.instance import instance_selector, owns
 from hookbus.controller.kube.resources import CONFIG_MAPS, WORKFLOWS
 from tests.support.kubeapi import Fault
 from tests.support.waiting import wait_for

@@ -22,8 +22,8 @@ import yaml
 
 from hookbus.bus.testing import wait_registered
 from hookbus.controller.app import Hookbus
+from hookbus.controller.argo.labels import INSTANCE_LABEL, NODE_NAME_ANNOTATION, WORKFLOW_LABEL
 from hookbus.controller.kube.launcher import LAUNCHER_PATH
-from hookbus.controller.kube.pods import INSTANCE_LABEL, NODE_NAME_ANNOTATION, WORKFLOW_LABEL
 from hookbus.controller.kube.resources import WORKFLOWS
 from hookbus.controller.settings import ExecutorSettings, HookbusSettings
 from tests.kube.podrun import HostRule, build_launcher, container

@@ -16,11 +16,11 @@ from kubernetes_asyncio import client
 
 from hookbus.controller.adapters.kube_source import UID_ANNOTATION, KubeWorkflowSource
 from hookbus.controller.adapters.kube_status import KubeStatusWriter
+from hookbus.controller.argo.labels import INSTANCE_LABEL
 from hookbus.controller.engine.controller import Controller
 from hookbus.controller.engine.memory_store import MemoryStore
 from hookbus.controller.engine.settings import ControllerSettings
 from hookbus.controller.executors.kube import KubernetesExecutor
-from hookbus.controller.kube.instance import INSTANCE_LABEL
 from hookbus.controller.kube.pods import PodSettings, WorkflowRef
 from hookbus.controller.kube.pods_plan import KubePodPlan
 from hookbus.controller.kube.resources import WORKFLOWS

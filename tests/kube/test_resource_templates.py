@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from hookbus.controller.app import Hookbus
-from hookbus.controller.kube.instance import INSTANCE_LABEL
+from hookbus.controller.argo.labels import INSTANCE_LABEL
 from hookbus.controller.kube.resources import WORKFLOWS
 from tests.conformance.runner import DEFAULT_EXAMPLES
 from tests.kube.support import app_settings

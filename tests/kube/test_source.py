@@ -6,13 +6,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from hookbus.controller.adapters.kube_source import UID_ANNOTATION
-from hookbus.controller.engine.ports import WorkflowKey
-from hookbus.controller.kube.instance import (
+from hookbus.controller.argo.labels import (
     COMPLETED_LABEL,
     INSTANCE_LABEL,
     PHASE_LABEL,
     WORKFLOW_LABEL,
 )
+from hookbus.controller.engine.ports import WorkflowKey
 from hookbus.controller.kube.resources import WORKFLOWS
 from tests.kube.support import HELLO, WAITING, following, manifest
 from tests.support.kubeapi import Fault
