@@ -99,6 +99,7 @@ def apply_pod(task: TaskSpec, pod: Mapping[str, Any]) -> TaskSpec:
         sidecars=tuple(spec(p) for p in pod.get("sidecars") or []),
         labels=dict(pod.get("labels") or {}),
         annotations=dict(pod.get("annotations") or {}),
+        pod_fields=dict(pod.get("podSpec") or task.pod_fields),
     )
 
 
