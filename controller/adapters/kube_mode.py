@@ -125,10 +125,12 @@ class KubeMode:
         )
         if self.pods is not None:
             source.on_deleted.append(self.pods.deleted)
+            source.on_edited.append(self.pods.forget)  # pods built from now on read the edited spec
         leadership = self.leadership
         if leadership is not None:  # a fenced leader acts no more, even before the process ends
             source.may_act = lambda: leadership.leading
         if self.writer is not None:
+            source.on_edited.append(self.writer.mark)  # a refused edit's condition, an applied one's spec
             self.writer.may_write = source.may_act
             self.writer.bind(self.client, controller.read, source.object_for)
         await source.start(self.settings.sync_timeout)

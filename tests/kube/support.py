@@ -94,6 +94,7 @@ async def following(kube: KubeClient, tmp_path: Path, *, instance_id: str = "hoo
     await controller.start()
     source = KubeWorkflowSource(kube, controller, namespace=namespace, instance_id=instance_id, hooks=hooks)
     writer.bind(kube, controller.read, source.object_for)
+    source.on_edited.append(writer.mark)
     await source.start(timeout=10)
     try:
         yield Rig(controller, source, writer, hooks)
