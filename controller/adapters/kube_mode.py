@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
     from ..argo.manifest import Bundle
     from ..engine.controller import Controller
-    from ..engine.ports import EventSink, HookPoints
+    from ..engine.ports import EventSink
     from ..executors.kube import KubernetesExecutor
     from ..kube.client import KubeClient
     from ..kube.settings import KubernetesSettings
@@ -112,15 +112,15 @@ class KubeMode:
         if self.pods is not None:
             self.pods.bind(controller.get, lambda key: self.source.object_for(key) if self.source is not None else None)
 
-    async def start(self, controller: Controller, hooks: HookPoints | None) -> None:
-        """Watch templates and Workflows; the controller follows them; status is written back."""
+    async def start(self, controller: Controller) -> None:
+        """Watch templates and Workflows; the controller follows them (and operates on their
+        edits with its own hook points); status is written back."""
         assert self.client is not None
         source = self.source = KubeWorkflowSource(
             self.client,
             controller,
             namespace=self.settings.namespace,
             instance_id=self.settings.instance_id,
-            hooks=hooks,
             templates=self.templates,
         )
         if self.pods is not None:

@@ -152,13 +152,14 @@ class KubePods:
         except ValueError:
             return None
 
-    def read_back(self, patched: Mapping[str, Any], item: PodItem) -> JSON:
-        """The node's pod (the engine's description) from the manifest a plugin changed."""
+    def read_back(self, patched: Mapping[str, Any], item: PodItem, shown: Mapping[str, Any] | None = None) -> JSON:
+        """The node's pod (the engine's description) from the manifest a plugin changed
+        (*shown*: :meth:`render`'s manifest the plugin was shown, built again if not given)."""
         main = item.pod.get("main") or {}
         if item.task is None:
             return from_kubernetes_pod(patched, item.pod)
         # the plugin was shown render(item): its pod-level changes are carried as "podSpec"
-        fields = changed_pod_fields(self.render(item) or {}, patched, own_volumes=OWN_VOLUMES)
+        fields = changed_pod_fields(shown if shown is not None else self.render(item) or {}, patched, own_volumes=OWN_VOLUMES)
         patched = user_pod(patched, main_name=str(main.get("name") or "main"), staged=main.get("source") is not None)
         pod = from_kubernetes_pod(patched, item.pod)
         if fields:

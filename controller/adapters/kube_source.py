@@ -56,7 +56,6 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable
 
     from ..engine.controller import Controller
-    from ..engine.ports import HookPoints
     from ..kube.client import KubeClient, Obj
 
     DeletedHook = Callable[[WorkflowKey, "Obj"], Awaitable[None]]
@@ -111,7 +110,6 @@ class KubeWorkflowSource:
         *,
         namespace: str | None,
         instance_id: str,
-        hooks: HookPoints | None = None,
         templates: Bundle | None = None,
         delete_pods: bool = True,
     ) -> None:
@@ -119,7 +117,6 @@ class KubeWorkflowSource:
         self.controller = controller
         self.namespace = namespace
         self.instance_id = instance_id
-        self.hooks = hooks
         self.templates = templates or Bundle()
         """Templates and ConfigMaps given as files, under those read from the API."""
         self.on_deleted: list[DeletedHook] = []

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from .timers import Timers
     from .workflow_scope import WorkflowScope
 
-__all__ = ["CONTROLLER_FIELDS", "KEEPS_TEMPLATE_SPEC", "RESPEC", "SPEC_ERROR", "EditHost", "EditOutcome", "apply_edit", "edit_args"]
+__all__ = ["CONTROLLER_FIELDS", "KEEPS_TEMPLATE_SPEC", "RESPEC", "SPEC_ERROR", "EditHost", "EditOutcome", "apply_edit", "deadline_passed", "edit_args"]
 
 RESPEC = "respec"
 """The command that applies an admitted spec edit."""
@@ -119,6 +119,15 @@ def apply_edit(
         run.timers.call_at(began + parse_duration(deadline, what="activeDeadlineSeconds"), run.deadline_due)
     run.persister.workflow_dirty = True
     return True
+
+
+def deadline_passed(spec: Mapping[str, Any], status: Mapping[str, Any], now: float) -> bool:
+    """Whether the workflow's ``activeDeadlineSeconds`` (as *spec* says now) has passed at *now*."""
+    deadline = spec.get("activeDeadlineSeconds")
+    if deadline in (None, ""):
+        return False
+    began = float(status.get("x-startedAt", now))
+    return now >= began + parse_duration(deadline, what="activeDeadlineSeconds") - 1e-3
 
 
 def edit_args(

@@ -51,7 +51,7 @@ from .model import (
 from .nodes import NodeTable
 from .persister import Persister
 from .resolver import TemplateResolver, memo_lookup, memo_store
-from .respec import RESPEC, apply_edit
+from .respec import RESPEC, apply_edit, deadline_passed
 from .retry import RetryFrame
 from .scheduler import MAX_DEPTH, Callback, ExecCtx, MaxDepthExceeded, Owner
 from .scope import inputs_scope
@@ -531,16 +531,9 @@ class WorkflowRun:
         self.timers.clear()
 
     def deadline_due(self) -> None:
-        """A deadline timer fired: fail what runs if ``activeDeadlineSeconds`` (as the spec
-        says now, which an edit may have changed) has passed since the workflow started."""
-        if self.phase in WORKFLOW_DONE:
-            return
-        deadline = self.spec.get("activeDeadlineSeconds")
-        if deadline in (None, ""):
-            return
-        began = float(self.status.get("x-startedAt", self.clock.now()))
-        if self.clock.now() < began + parse_duration(deadline, what="activeDeadlineSeconds") - 1e-3:
-            return  # an edit moved it later; its own timer fires then
+        """A deadline timer fired: fail what runs if ``activeDeadlineSeconds`` (as it is now) passed."""
+        if self.phase in WORKFLOW_DONE or not deadline_passed(self.spec, self.status, self.clock.now()):
+            return  # an edit moved or removed it; a timer of its own fires then
         self.deadline_exceeded = True
         self.fail_active("Step exceeded its deadline")
 

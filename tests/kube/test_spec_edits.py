@@ -65,7 +65,7 @@ async def controller(kube: KubeClient, tmp_path: Path, store: MemoryStore, hooks
     executor = make_executor("simulate", state_dir=tmp_path / "executor")
     ctl = Controller(ControllerSettings(executor="simulate", state_dir=tmp_path), store=store, executor=executor, hooks=hooks, events=writer)
     await ctl.start()
-    source = KubeWorkflowSource(kube, ctl, namespace="default", instance_id="hookbus", hooks=hooks)
+    source = KubeWorkflowSource(kube, ctl, namespace="default", instance_id="hookbus")
     writer.bind(kube, ctl.read, source.object_for)
     source.on_edited.append(writer.mark)
     await source.start(timeout=10)
@@ -174,3 +174,16 @@ async def test_a_restart_asks_again_only_about_an_edit_made_while_away(kube: Kub
         after = node(kube_api, "after")
         assert after is not None and inputs(after)["p"] == "third"
         assert len(hooks.pre_operate) == 3
+
+
+async def test_an_edited_active_deadline_ends_a_running_workflow(kube: KubeClient, kube_api: KubeApi, tmp_path: Path) -> None:
+    """As ``kubectl patch wf --type merge -p '{"spec":{"activeDeadlineSeconds":0}}'`` ends an Argo workflow."""
+    hooks = RecordingHooks()
+    kube_api.put(copy.deepcopy(EDITED))
+    async with controller(kube, tmp_path, MemoryStore(), hooks):
+        await wait_for(lambda: node(kube_api, "gate") is not None, what="waiting at the gate")
+        await kube.patch(WORKFLOWS, "default", "edited", {"spec": {"activeDeadlineSeconds": 0}})
+        await wait_for(lambda: status(kube_api).get("phase") == "Failed", what="ended by its deadline")
+        gate = node(kube_api, "gate")
+        assert gate is not None and gate["phase"] == "Failed" and "deadline" in gate["message"]
+        assert node(kube_api, "after") is None, "nothing new started"
