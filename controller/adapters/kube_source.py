@@ -32,9 +32,9 @@ import asyncio
 import contextlib
 import copy
 import hashlib
-import json
 from typing import TYPE_CHECKING, Any
 
+import orjson
 import structlog
 
 from ..argo.labels import COMPLETED_LABEL, INSTANCE_LABEL, PHASE_LABEL, WORKFLOW_LABEL
@@ -92,8 +92,7 @@ def uid_of(obj: Obj) -> str:
 
 def spec_digest(obj: Obj) -> str:
     """A digest of *obj*'s ``spec`` (key order does not matter)."""
-    text = json.dumps(obj.get("spec") or {}, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(text.encode()).hexdigest()
+    return hashlib.sha256(orjson.dumps(obj.get("spec") or {}, option=orjson.OPT_SORT_KEYS, default=str)).hexdigest()
 
 
 def generation_of(obj: Obj) -> str:
@@ -330,12 +329,12 @@ class KubeWorkflowSource:
         operated = self._operated.get(uid)
         if operated is not None and operated[0] == digest:
             return  # not an edit: a status or metadata write, or a spec already operated on
+        if not self.controller.exists(key):
+            return  # not taken yet: the object's next event (its first status write) brings the edit
         self._operated[uid] = (digest, generation)
         before = self._specs.get(uid) or {}
         spec = copy.deepcopy(obj.get("spec") or {})
         self._specs[uid] = spec
-        if not self.controller.exists(key):
-            return
         log.info("workflow spec edited", workflow=key.name, namespace=key.namespace, generation=generation)
         edited = self._manifest(obj)
         meta = edited["metadata"]
