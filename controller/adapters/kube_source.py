@@ -203,6 +203,8 @@ class KubeWorkflowSource:
     async def refused(self, submission: Submission, error: Exception) -> None:
         key, uid = self._pending.pop(id(submission), (workflow_key(submission.workflow), ""))
         self._uids.pop(key, None)
+        self._specs.pop(uid, None)
+        self._operated.pop(uid, None)
         log.warning("workflow from the cluster refused", workflow=key.name, namespace=key.namespace, error=str(error))
         message = str(error).splitlines()[0] if str(error) else "invalid workflow"
 
