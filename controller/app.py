@@ -216,7 +216,7 @@ class Hookbus:
 
         if self.kube is not None:
             self._on_close("Kubernetes watches", self.kube.stop_watching)
-            await self.kube.start(controller, self.hooks)
+            await self.kube.start(controller)
 
         if settings.api.enabled:
             await self._start_api(nc, controller)

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
     from ..argo.manifest import Bundle
     from ..engine.controller import Controller
-    from ..engine.ports import EventSink, HookPoints
+    from ..engine.ports import EventSink
     from ..executors.kube import KubernetesExecutor
     from ..kube.client import KubeClient
     from ..kube.settings import KubernetesSettings
@@ -112,23 +112,25 @@ class KubeMode:
         if self.pods is not None:
             self.pods.bind(controller.get, lambda key: self.source.object_for(key) if self.source is not None else None)
 
-    async def start(self, controller: Controller, hooks: HookPoints | None) -> None:
-        """Watch templates and Workflows; the controller follows them; status is written back."""
+    async def start(self, controller: Controller) -> None:
+        """Watch templates and Workflows; the controller follows them (and operates on their
+        edits with its own hook points); status is written back."""
         assert self.client is not None
         source = self.source = KubeWorkflowSource(
             self.client,
             controller,
             namespace=self.settings.namespace,
             instance_id=self.settings.instance_id,
-            hooks=hooks,
             templates=self.templates,
         )
         if self.pods is not None:
             source.on_deleted.append(self.pods.deleted)
+            source.on_edited.append(self.pods.forget)  # pods built from now on read the edited spec
         leadership = self.leadership
         if leadership is not None:  # a fenced leader acts no more, even before the process ends
             source.may_act = lambda: leadership.leading
         if self.writer is not None:
+            source.on_edited.append(self.writer.mark)  # a refused edit's condition, an applied one's spec
             self.writer.may_write = source.may_act
             self.writer.bind(self.client, controller.read, source.object_for)
         await source.start(self.settings.sync_timeout)

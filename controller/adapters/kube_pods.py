@@ -9,7 +9,8 @@ API client,
 * the executor (:class:`~..executors.kube.KubernetesExecutor`);
 * what ``pod.preCreate`` plugins are shown: the very manifest the executor creates
   (:meth:`KubePods.render`), and the node read back from the manifest a plugin changed
-  (:meth:`KubePods.read_back`, :func:`~..kube.pods_view.user_pod`);
+  (:meth:`KubePods.read_back`, :func:`~..kube.pods_view.user_pod`), with the pod-level
+  fields the plugin changed (:func:`~..kube.pods_patch.changed_pod_fields`);
 * clean-up: a workflow that ended has its pods collected when its ``podGC`` says so
   (:meth:`KubePods.workflow_ended`); a deleted Workflow is forgotten (its pods are deleted
   by the Workflow source).
@@ -28,8 +29,9 @@ from ..argo.types import Phase
 from ..executors.kube import KubernetesExecutor
 from ..kube.pods import PodSettings, WorkflowRef
 from ..kube.pods_images import ImageConfigError, ImageEntry, images_from_config
+from ..kube.pods_patch import changed_pod_fields
 from ..kube.pods_plan import KubePodPlan
-from ..kube.pods_view import user_pod
+from ..kube.pods_view import OWN_VOLUMES, user_pod
 from .kube_source import UID_ANNOTATION
 from .plugin_hooks import from_kubernetes_pod
 
@@ -150,10 +152,17 @@ class KubePods:
         except ValueError:
             return None
 
-    def read_back(self, patched: Mapping[str, Any], item: PodItem) -> JSON:
-        """The node's pod (the engine's description) from the manifest a plugin changed."""
+    def read_back(self, patched: Mapping[str, Any], item: PodItem, shown: Mapping[str, Any] | None = None) -> JSON:
+        """The node's pod (the engine's description) from the manifest a plugin changed
+        (*shown*: :meth:`render`'s manifest the plugin was shown, built again if not given)."""
         main = item.pod.get("main") or {}
-        if item.task is not None:  # the plugin was shown render(item)
-            patched = user_pod(patched, main_name=str(main.get("name") or "main"), staged=main.get("source") is not None)
-        return from_kubernetes_pod(patched, item.pod)
+        if item.task is None:
+            return from_kubernetes_pod(patched, item.pod)
+        # the plugin was shown render(item): its pod-level changes are carried as "podSpec"
+        fields = changed_pod_fields(shown if shown is not None else self.render(item) or {}, patched, own_volumes=OWN_VOLUMES)
+        patched = user_pod(patched, main_name=str(main.get("name") or "main"), staged=main.get("source") is not None)
+        pod = from_kubernetes_pod(patched, item.pod)
+        if fields:
+            pod["podSpec"] = fields
+        return pod
 

@@ -10,10 +10,17 @@ followed too:
 
 - deleted: the workflow is stopped and forgotten (:meth:`Controller.delete`), then every
   ``on_deleted`` callback runs (by default the Workflow's pods are deleted);
-- ``spec`` edited: ``workflow.preOperate`` is asked again about the edited object; a
-  rejection stops the workflow with the plugin's message, otherwise ``spec.suspend``
-  (suspend/resume) and ``spec.shutdown`` (``Stop``/``Terminate``) are applied through the
-  controller's own operations.
+- ``spec`` edited (its digest changed; status writes leave it as it was): the controller
+  operates on the edited object again (:meth:`Controller.edit`: ``workflow.preOperate``,
+  then the new spec for what has not run yet; a rejection keeps the previous spec). The
+  edited object's ``metadata.generation`` and the :data:`PREVIOUS_GENERATION_ANNOTATION`
+  tell plugins it is an edit. ``spec.suspend`` (suspend/resume) and ``spec.shutdown``
+  (``Stop``/``Terminate``) are applied through the controller's own operations, as
+  ``argo suspend``/``argo stop`` are, whatever plugins say of the rest.
+
+Which spec was operated on last is stored with the workflow (:data:`SPEC_ANNOTATION`,
+:data:`GENERATION_ANNOTATION`), so an edit is operated on once per uid and spec, and a
+restarted controller asks again only about an edit made while it was away.
 
 WorkflowTemplates, ClusterWorkflowTemplates and ConfigMaps come from watched caches of
 the API (plus any given as files); a Workflow refers to those of its own namespace.
@@ -24,8 +31,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import hashlib
 from typing import TYPE_CHECKING, Any
 
+import orjson
 import structlog
 
 from ..argo.labels import COMPLETED_LABEL, INSTANCE_LABEL, PHASE_LABEL, WORKFLOW_LABEL
@@ -47,7 +56,6 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable
 
     from ..engine.controller import Controller
-    from ..engine.ports import HookPoints
     from ..kube.client import KubeClient, Obj
 
     DeletedHook = Callable[[WorkflowKey, "Obj"], Awaitable[None]]
@@ -56,6 +64,13 @@ log = structlog.get_logger(__name__)
 
 UID_ANNOTATION = "hookbus.io/kubernetes-uid"
 """The uid of the Workflow object a stored workflow was submitted from."""
+SPEC_ANNOTATION = "hookbus.io/kubernetes-spec"
+"""The digest of the Workflow object's ``spec`` the controller last operated on."""
+GENERATION_ANNOTATION = "hookbus.io/kubernetes-generation"
+"""The Workflow object's ``metadata.generation`` the controller last operated on."""
+PREVIOUS_GENERATION_ANNOTATION = "hookbus.io/previous-generation"
+"""On the workflow a re-asked ``workflow.preOperate`` is shown (an edit): the generation
+operated on before. Absent when the controller first operates on a workflow."""
 
 FINAL_PHASES = frozenset({"Succeeded", "Failed", "Error"})
 _SERVER_FIELDS = ("resourceVersion", "uid", "generation", "creationTimestamp", "managedFields", "selfLink")
@@ -75,6 +90,15 @@ def uid_of(obj: Obj) -> str:
     return str((obj.get("metadata") or {}).get("uid") or "")
 
 
+def spec_digest(obj: Obj) -> str:
+    """A digest of *obj*'s ``spec`` (key order does not matter)."""
+    return hashlib.sha256(orjson.dumps(obj.get("spec") or {}, option=orjson.OPT_SORT_KEYS, default=str)).hexdigest()
+
+
+def generation_of(obj: Obj) -> str:
+    return str((obj.get("metadata") or {}).get("generation") or "")
+
+
 class KubeWorkflowSource:
     """The Workflows of *namespace* (``None``: every namespace) that *instance_id* owns."""
 
@@ -85,7 +109,6 @@ class KubeWorkflowSource:
         *,
         namespace: str | None,
         instance_id: str,
-        hooks: HookPoints | None = None,
         templates: Bundle | None = None,
         delete_pods: bool = True,
     ) -> None:
@@ -93,7 +116,6 @@ class KubeWorkflowSource:
         self.controller = controller
         self.namespace = namespace
         self.instance_id = instance_id
-        self.hooks = hooks
         self.templates = templates or Bundle()
         """Templates and ConfigMaps given as files, under those read from the API."""
         self.on_deleted: list[DeletedHook] = []
@@ -105,6 +127,11 @@ class KubeWorkflowSource:
         """Owned Workflows the controller runs (or was handed), by key: their uid."""
         self._specs: dict[str, Obj] = {}
         """The last ``spec`` seen of each Workflow handed over, by uid."""
+        self._operated: dict[str, tuple[str, str]] = {}
+        """The digest and generation of the ``spec`` last operated on, by uid."""
+        self.on_edited: list[Callable[[WorkflowKey], None]] = []
+        """Called with the key of every workflow after an edit of its spec was operated on
+        (applied or refused: its status and what is built from its spec may have changed)."""
         self._pending: dict[int, tuple[WorkflowKey, str]] = {}
         self.workflows = Informer(
             client, WORKFLOWS, namespace, label_selector=instance_selector(instance_id), handler=self._on_workflow
@@ -176,6 +203,8 @@ class KubeWorkflowSource:
     async def refused(self, submission: Submission, error: Exception) -> None:
         key, uid = self._pending.pop(id(submission), (workflow_key(submission.workflow), ""))
         self._uids.pop(key, None)
+        self._specs.pop(uid, None)
+        self._operated.pop(uid, None)
         log.warning("workflow from the cluster refused", workflow=key.name, namespace=key.namespace, error=str(error))
         message = str(error).splitlines()[0] if str(error) else "invalid workflow"
 
@@ -209,10 +238,15 @@ class KubeWorkflowSource:
         if known is not None:  # replaced under the same name while we were not looking
             await self._forget(key)
         if self.controller.exists(key):
-            stored_uid = str((self._metadata(key).get("annotations") or {}).get(UID_ANNOTATION) or "")
+            stored = self._stored(key)
+            annotations = (stored.get("metadata") or {}).get("annotations") or {}
+            stored_uid = str(annotations.get(UID_ANNOTATION) or "")
             if stored_uid == uid:
                 self._uids[key] = uid  # ours from before a restart
-                self._specs[uid] = copy.deepcopy(obj.get("spec") or {})
+                self._specs[uid] = copy.deepcopy(stored.get("spec") or {})
+                # stored before edits were tracked: what is there now counts as operated on
+                digest = str(annotations.get(SPEC_ANNOTATION) or spec_digest(obj))
+                self._operated[uid] = (digest, str(annotations.get(GENERATION_ANNOTATION) or generation_of(obj)))
                 await self._maybe_edited(key, obj)
                 return
             if stored_uid:  # from an object deleted while no one watched
@@ -223,13 +257,14 @@ class KubeWorkflowSource:
             return  # an earlier run ended; nothing to take up
         self._uids[key] = uid
         self._specs[uid] = copy.deepcopy(obj.get("spec") or {})
+        self._operated[uid] = (spec_digest(obj), generation_of(obj))
         submission = Submission(self._manifest(obj), bundle=self.bundle_for(key.namespace))
         self._pending[id(submission)] = (key, uid)
         await self._queue.put(submission)
 
-    def _metadata(self, key: WorkflowKey) -> Obj:
+    def _stored(self, key: WorkflowKey) -> Obj:
         try:
-            return dict(self.controller.get(key).get("metadata") or {})
+            return self.controller.get(key)
         except WorkflowNotFound:
             return {}
 
@@ -247,7 +282,11 @@ class KubeWorkflowSource:
         meta = manifest.setdefault("metadata", {})
         for name in _SERVER_FIELDS:
             meta.pop(name, None)
-        meta.setdefault("annotations", {})[UID_ANNOTATION] = uid_of(obj)
+        annotations = meta.setdefault("annotations", {})
+        annotations[UID_ANNOTATION] = uid_of(obj)
+        annotations[SPEC_ANNOTATION] = spec_digest(obj)
+        if generation_of(obj):
+            annotations[GENERATION_ANNOTATION] = generation_of(obj)
         labels = meta.setdefault("labels", {})
         for name in list(labels):
             if name.startswith("workflows.argoproj.io/") and name != INSTANCE_LABEL:
@@ -269,6 +308,7 @@ class KubeWorkflowSource:
         uid = self._uids.pop(key, None)
         if uid is not None:
             self._specs.pop(uid, None)
+            self._operated.pop(uid, None)
         await self._stop(key)
 
     async def _stop(self, key: WorkflowKey) -> None:
@@ -287,25 +327,33 @@ class KubeWorkflowSource:
     # ----------------------------------------------------------------- edits
 
     async def _maybe_edited(self, key: WorkflowKey, obj: Obj) -> None:
-        uid = uid_of(obj)
+        uid, digest, generation = uid_of(obj), spec_digest(obj), generation_of(obj)
+        operated = self._operated.get(uid)
+        if operated is not None and operated[0] == digest:
+            return  # not an edit: a status or metadata write, or a spec already operated on
+        if not self.controller.exists(key):
+            return  # not taken yet: the object's next event (its first status write) brings the edit
+        self._operated[uid] = (digest, generation)
         before = self._specs.get(uid) or {}
         spec = copy.deepcopy(obj.get("spec") or {})
-        if spec == before:
-            return
         self._specs[uid] = spec
-        if not self.controller.exists(key):
-            return
-        log.info("workflow spec edited", workflow=key.name, namespace=key.namespace)
+        log.info("workflow spec edited", workflow=key.name, namespace=key.namespace, generation=generation)
         edited = self._manifest(obj)
-        if self.hooks is not None:
-            for admission in await self.hooks.workflow_pre_operate([edited]):
-                if not admission.allowed:
-                    message = admission.message or "edit rejected by a plugin (workflow.preOperate)"
-                    await self._command(key, self.controller.stop_workflow, message)
-                    return
-                if admission.workflow is not None:
-                    edited = admission.workflow
-        await self._apply(key, before, edited.get("spec") or {})
+        meta = edited["metadata"]
+        if generation:
+            meta["generation"] = int(generation) if generation.isdigit() else generation
+        if operated is not None and operated[1]:
+            meta["annotations"][PREVIOUS_GENERATION_ANNOTATION] = operated[1]
+        marks = {k: v for k, v in meta["annotations"].items() if k in (SPEC_ANNOTATION, GENERATION_ANNOTATION)}
+        try:
+            outcome = await self.controller.edit(key, edited, bundle=self.bundle_for(key.namespace), marks=marks)
+        except WorkflowNotFound:
+            return
+        for callback in self.on_edited:
+            callback(key)
+        if not outcome.applied and outcome.message:
+            log.warning("workflow spec edit not applied", workflow=key.name, namespace=key.namespace, generation=generation, reason=outcome.message)
+        await self._apply(key, before, spec)
 
     async def _apply(self, key: WorkflowKey, before: Obj, spec: Obj) -> None:
         if bool(spec.get("suspend")) != bool(before.get("suspend")):

@@ -44,6 +44,7 @@ from ..engine.hooks import (
     ResolvedValue,
     Verdict,
 )
+from ..kube.pods_patch import refused_pod_fields
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -92,8 +93,9 @@ class PodRenderer(Protocol):
         """The manifest the executor would create for *item*; ``None``: show the generic pod."""
         ...
 
-    def read_back(self, patched: Mapping[str, Any], item: PodItem) -> JSON:
-        """*item*'s pod (the engine's description) from the manifest a plugin changed."""
+    def read_back(self, patched: Mapping[str, Any], item: PodItem, shown: Mapping[str, Any] | None = None) -> JSON:
+        """*item*'s pod (the engine's description) from the manifest a plugin changed
+        (*shown*: the manifest the plugin was shown, when known)."""
         ...
 
 
@@ -163,9 +165,11 @@ class PluginHooks:
         items = [{"id": n.node.get("id"), "node": n.node, "template": n.template} for n in nodes]
         offered = {i: pod for i, pod in enumerate(ahead) if pod is not None}
         pod_outcomes: dict[int, ItemOutcome] = {}
+        shown: dict[int, JSON] = {}
         if offered:
             # Both hooks in one round trip (their plugins declared no side effects).
             pod_items = [self._pod_item(pod, workflow) for pod in offered.values()]
+            shown = dict(zip(offered, (item["pod"] for item in pod_items), strict=True))
             result, pod_result = await asyncio.gather(
                 self.dispatcher.call(Hook.NODE_PRE_EXECUTE, meta, items), self.dispatcher.call(Hook.POD_PRE_CREATE, meta, pod_items)
             )
@@ -188,7 +192,7 @@ class PluginHooks:
             # The answer about the pod stands only if the node goes on exactly as offered;
             # otherwise it is dropped unseen (a warning changes the node: ask again then).
             if pod_outcome is not None and decision.decision == "continue" and not warnings:
-                pod = self._pod_decision(meta, offered[index], pod_outcome)
+                pod = self._pod_decision(meta, offered[index], pod_outcome, shown[index])
                 # its verdicts go with the node's, in the order they were given
                 decision = replace(decision, pod=replace(pod, verdicts=()), verdicts=decision.verdicts + pod.verdicts)
             out.append(decision)
@@ -277,15 +281,20 @@ class PluginHooks:
             return [PodDecision() for _ in pods]
         items = [self._pod_item(p, workflow) for p in pods]
         result = await self.dispatcher.call(Hook.POD_PRE_CREATE, meta, items)
-        return [self._pod_decision(meta, pod, outcome) for pod, outcome in zip(pods, result, strict=True)]
+        return [
+            self._pod_decision(meta, pod, outcome, item["pod"]) for pod, outcome, item in zip(pods, result, items, strict=True)
+        ]
+
+    def _shown(self, pod: PodItem, workflow: WorkflowInfo) -> JSON:
+        """The Pod manifest ``pod.preCreate`` plugins are shown for *pod*."""
+        shown = self.pods.render(pod) if self.pods is not None else None
+        return shown if shown is not None else to_kubernetes_pod(pod.pod, workflow)
 
     def _pod_item(self, pod: PodItem, workflow: WorkflowInfo) -> JSON:
-        shown = self.pods.render(pod) if self.pods is not None else None
-        if shown is None:
-            shown = to_kubernetes_pod(pod.pod, workflow)
-        return {"id": pod.node.get("id"), "node": pod.node, "pod": shown}
+        return {"id": pod.node.get("id"), "node": pod.node, "pod": self._shown(pod, workflow)}
 
-    def _pod_decision(self, meta: JSON, pod: PodItem, outcome: ItemOutcome) -> PodDecision:
+    def _pod_decision(self, meta: JSON, pod: PodItem, outcome: ItemOutcome, shown: JSON) -> PodDecision:
+        """What the plugins' *outcome* about *pod* (shown to them as *shown*) means."""
         if outcome is NO_OPINION:
             return ALLOW
         node_id = pod.node.get("id")
@@ -296,9 +305,19 @@ class PluginHooks:
             return PodDecision(allowed=False, message=message, warnings=warnings, verdicts=verdicts)
         if outcome.target is None:
             return PodDecision(warnings=warnings, verdicts=verdicts)
+        refused = refused_pod_fields(shown, outcome.target) if isinstance(outcome.target, dict) else []
+        if refused:
+            who = ", ".join(repr(p) for p in outcome.patched_by) or "a plugin"
+            message = (
+                f"pod.preCreate patch of plugin {who} refused: plugins may not set {', '.join(refused)} "
+                "(the workflow may set them)"
+            )
+            log.warning("pod patch refused", plugins=list(outcome.patched_by), workflow=meta["name"], node=node_id, fields=refused)
+            verdicts += (Verdict(outcome.patched_by[0] if outcome.patched_by else "hookbus", Hook.POD_PRE_CREATE.value, "veto", node_id, message),)
+            return PodDecision(allowed=False, message=message, warnings=warnings, verdicts=verdicts)
         try:
             if self.pods is not None:
-                patched = self.pods.read_back(outcome.target, pod)
+                patched = self.pods.read_back(outcome.target, pod, shown)
             else:
                 patched = from_kubernetes_pod(outcome.target, pod.pod)
         except (TypeError, ValueError, KeyError) as exc:

@@ -48,6 +48,7 @@ from .model import (
 from .ports import Executor, RevisionConflict, WorkflowKey
 from .reactor import Reactor
 from .refs import SECRETS_KEY, secret_values, stored_secrets
+from .respec import KEEPS_TEMPLATE_SPEC, RESPEC, EditOutcome, edit_args
 from .run import WORKFLOW_DONE, WorkflowRun
 from .scheduler import MaxDepthExceeded
 from .snapshot import SNAPSHOT_SLICE
@@ -555,6 +556,63 @@ class Controller:
     async def terminate(self, key: WorkflowKey) -> None:
         """Argo's ``terminate``: kill everything, no exit handlers."""
         await self._command(key, "terminate")
+
+    async def edit(
+        self, key: WorkflowKey, workflow: JSON, *, bundle: Bundle | None = None, marks: Mapping[str, str] | None = None
+    ) -> EditOutcome:
+        """Operate on an edited *workflow* (its spec changed while it runs), as Argo's
+        operator takes up a running Workflow's new spec.
+
+        ``workflow.preOperate`` is asked again about it; an admitted (possibly patched),
+        valid spec replaces the old one for everything not run yet (see :mod:`.respec`).
+        A rejection or an invalid spec changes nothing of the run: it goes on with its
+        previous spec, with a ``SpecError`` condition saying why. *marks* (annotations:
+        which generation was operated on) are stored with the workflow either way."""
+        run = self._run(key)
+        if run.phase in WORKFLOW_DONE:
+            return EditOutcome(applied=False, message=f"the workflow has ended ({run.phase})")
+        bundle = bundle or Bundle()
+        edited = copy.deepcopy(workflow)
+        meta = edited.setdefault("metadata", {})
+        meta.update(name=key.name, namespace=key.namespace, uid=run.info.uid)  # the same workflow to plugins
+        warnings: list[str] = []
+        verdicts: list[Verdict] = []
+        rejection = ""
+        for admission in await self.hooks.workflow_pre_operate([edited]):
+            warnings.extend(admission.warnings)
+            verdicts.extend(admission.verdicts)
+            if not admission.allowed:
+                rejection = admission.message or "rejected by a plugin (workflow.preOperate)"
+                break
+            if admission.workflow is not None:
+                edited = copy.deepcopy(admission.workflow)
+        stored: dict[str, JSON] = {}
+        if not rejection and (edited.get("spec") or {}).get("workflowTemplateRef"):
+            # as Argo: a Workflow running a WorkflowTemplate keeps the spec stored when it started
+            await self._command(key, RESPEC, **edit_args(None, marks=marks))
+            if verdicts:
+                await self.events.plugin_verdicts(run.info, verdicts)
+            return EditOutcome(applied=False, message=KEEPS_TEMPLATE_SPEC, warnings=tuple(warnings))
+        if not rejection:
+            errors = lint_workflow(edited, bundle)
+            if errors:
+                rejection = "the edited spec is invalid: " + "; ".join(map(str, errors))
+            else:
+                try:
+                    edited = resolve_workflow(edited, bundle)
+                    stored = self._stored_templates(edited, bundle)
+                except ManifestError as exc:
+                    rejection = f"the edited spec is invalid: {exc}"
+        spec = None if rejection else dict(edited.get("spec") or {})
+        args = edit_args(spec, rejection=rejection, stored_templates=stored, marks=marks)
+        applied = bool(await self._command(key, RESPEC, **args))
+        if verdicts:
+            await self.events.plugin_verdicts(run.info, verdicts)
+        if rejection:
+            log.warning("spec edit refused; the workflow goes on with its previous spec", workflow=key.name, namespace=key.namespace, reason=rejection)
+            return EditOutcome(applied=False, message=rejection, warnings=tuple(warnings))
+        log.info("spec edit applied", workflow=key.name, namespace=key.namespace, applied=applied)
+        return EditOutcome(applied=applied, message="" if applied else "the workflow has ended", warnings=tuple(warnings))
 
     async def complete_node(
         self, key: WorkflowKey, node_id: str, phase: str, *, message: str = "", outputs: JSON | None = None

@@ -82,7 +82,8 @@ def pod_metadata(task: TaskSpec) -> JSON:
 
 
 def apply_pod(task: TaskSpec, pod: Mapping[str, Any]) -> TaskSpec:
-    """*task* with the processes, labels and annotations of *pod* (a plugin's changed pod).
+    """*task* with the processes, labels and annotations of *pod* (a plugin's changed pod),
+    and the pod-level fields a plugin set (``podSpec``, read back in Kubernetes mode).
 
     Values from Secrets (never shown to plugins) stay with the containers of the same name."""
     secrets = {p.name: p.secret_env for p in (task.main, *task.init, *task.sidecars) if p.secret_env}
@@ -99,6 +100,7 @@ def apply_pod(task: TaskSpec, pod: Mapping[str, Any]) -> TaskSpec:
         sidecars=tuple(spec(p) for p in pod.get("sidecars") or []),
         labels=dict(pod.get("labels") or {}),
         annotations=dict(pod.get("annotations") or {}),
+        pod_fields=dict(pod.get("podSpec") or task.pod_fields),
     )
 
 

@@ -211,7 +211,8 @@ class HookPoints(Protocol):
     """
 
     async def workflow_pre_operate(self, workflows: Sequence[JSON]) -> list[Admission]:
-        """Before the controller first operates on each workflow (at submit)."""
+        """Before the controller first operates on each workflow (at submit), and again on an
+        edited spec of a running one (``Controller.edit``)."""
         ...
 
     async def workflow_pre_update(self, workflow: WorkflowInfo, updates: Sequence[JSON]) -> list[MetadataPatch]:

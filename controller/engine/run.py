@@ -51,6 +51,7 @@ from .model import (
 from .nodes import NodeTable
 from .persister import Persister
 from .resolver import TemplateResolver, memo_lookup, memo_store
+from .respec import RESPEC, apply_edit, deadline_passed
 from .retry import RetryFrame
 from .scheduler import MAX_DEPTH, Callback, ExecCtx, MaxDepthExceeded, Owner
 from .scope import inputs_scope
@@ -490,7 +491,7 @@ class WorkflowRun:
         deadline = self.spec.get("activeDeadlineSeconds")
         if deadline not in (None, ""):
             began = float(self.status.get("x-startedAt", now))
-            self.timers.call_at(began + parse_duration(deadline, what="activeDeadlineSeconds"), self._deadline)
+            self.timers.call_at(began + parse_duration(deadline, what="activeDeadlineSeconds"), self.deadline_due)
         entry = {"template": self.spec.get("entrypoint")}
         self.workflow_hooks.evaluate(RUNNING)
         root = Callback(self.workflow_hooks.root_done)
@@ -529,9 +530,10 @@ class WorkflowRun:
         self.persister.phase_event = (phase, message)
         self.timers.clear()
 
-    def _deadline(self) -> None:
-        if self.phase in WORKFLOW_DONE:
-            return
+    def deadline_due(self) -> None:
+        """A deadline timer fired: fail what runs if ``activeDeadlineSeconds`` (as it is now) passed."""
+        if self.phase in WORKFLOW_DONE or not deadline_passed(self.spec, self.status, self.clock.now()):
+            return  # an edit moved or removed it; a timer of its own fires then
         self.deadline_exceeded = True
         self.fail_active("Step exceeded its deadline")
 
@@ -549,7 +551,10 @@ class WorkflowRun:
 
     def _command(self, cmd: Command) -> None:
         try:
-            result = apply_command(self, cmd)
+            if cmd.op == RESPEC:
+                result = apply_edit(self, clock_now=self.clock.now, **cmd.args)
+            else:
+                result = apply_command(self, cmd)
         except Exception as exc:
             if cmd.future is not None and not cmd.future.done():
                 cmd.future.set_exception(exc)

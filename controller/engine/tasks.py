@@ -111,6 +111,10 @@ class TaskSpec:
     runs again (the workflow was retried, or deleted and submitted again under its name). An
     executor whose nodes outlive the controller adopts a node it already has only when the
     attempt matches."""
+    pod_fields: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
+    """Pod-level fields a ``pod.preCreate`` plugin set (``nodeSelector``, ``tolerations``,
+    ``volumes`` ...; ``None``: removed), applied last when the node becomes a Pod; executors
+    without pods ignore them."""
 
     @property
     def key(self) -> WorkflowKey:

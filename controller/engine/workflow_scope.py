@@ -87,6 +87,20 @@ class WorkflowScope:
         for p in (self.wf["status"].get("outputs") or {}).get("parameters") or []:
             g[f"workflow.outputs.parameters.{p['name']}"] = p["value"]
 
+    def rebind_parameters(self) -> None:
+        """Set ``workflow.parameters.*`` again from the workflow's (edited) ``spec.arguments``,
+        for the nodes created from now on."""
+        g = self.globals
+        for name in [k for k in g if k.startswith("workflow.parameters.") and k != "workflow.parameters.json"]:
+            del g[name]
+        plist = []
+        for p in (self.wf["spec"].get("arguments") or {}).get("parameters") or []:
+            value = self._global_parameter(p)
+            if value is not None:
+                g[f"workflow.parameters.{p['name']}"] = format_value(value)
+                plist.append({"name": p["name"], "value": format_value(value)})
+        g["workflow.parameters"] = g["workflow.parameters.json"] = json.dumps(plist, separators=(",", ":"))
+
     def _global_parameter(self, param: JSON) -> Any:
         """A workflow argument's value, as Argo's ``setGlobalParameters`` sets it: its
         ``value`` (an expression in it evaluated over the globals set so far), or its

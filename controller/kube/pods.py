@@ -21,7 +21,8 @@ identity into a Pod manifest:
 * the node's init containers and sidecars, env (``valueFrom`` kept), volumes
   (``emptyDir``, ``configMap``, ``secret``, ``hostPath``, existing claims, and the
   workflow's ``volumeClaimTemplates`` as claims named ``<workflow>-<claim>``);
-* the workflow's then the template's ``podSpecPatch`` applied last (:func:`merge_patch`).
+* the workflow's then the template's ``podSpecPatch`` applied (:func:`merge_patch`), then
+  the pod-level fields ``pod.preCreate`` plugins set (``TaskSpec.pod_fields``).
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from ..argo.labels import (
 from ..argo.names import pod_name
 from .launcher import LAUNCHER_DIR, launcher_argv
 from .pods_images import ImageConfigError, ImageEntry, resolve_argv
+from .pods_patch import FIXED_POD_FIELDS
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
@@ -192,6 +194,9 @@ def build_pod(
             pod_spec[key] = value
     pod_spec["initContainers"] = init
     pod_spec["containers"] = [main, *sidecars]
+    plugin_fields = task.pod_fields
+    if "volumes" in plugin_fields:  # the node's volumes as a pod.preCreate plugin left them
+        tmpl = {**tmpl, "volumes": plugin_fields["volumes"] or []}
     pod_spec["volumes"] = _volumes(workflow, tmpl, [main, *init, *sidecars], staged=staged)
 
     labels = {str(k): str(v) for k, v in task.labels.items()}
@@ -228,6 +233,13 @@ def build_pod(
     for source, patch in (("workflow", spec.get("podSpecPatch")), (f"template {task.template_name!r}", tmpl.get("podSpecPatch"))):
         if patch:
             pod["spec"] = merge_patch(pod["spec"], _parse_patch(patch, source))
+    for key, value in plugin_fields.items():  # what pod.preCreate plugins set, over everything else
+        if key in FIXED_POD_FIELDS or key == "volumes":
+            continue
+        if value is None:
+            pod["spec"].pop(key, None)
+        else:
+            pod["spec"][key] = value
     return pod
 
 

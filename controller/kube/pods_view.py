@@ -29,11 +29,12 @@ from .pods import LAUNCHER_VOLUME, SCRIPT_PATH, STAGING_VOLUME
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-__all__ = ["user_pod"]
+__all__ = ["OWN_VOLUMES", "user_pod"]
 
 _OWN_LABELS: Final = (WORKFLOW_LABEL, COMPLETED_LABEL, INSTANCE_LABEL)
 _OWN_ANNOTATIONS: Final = (NODE_NAME_ANNOTATION, NODE_ID_ANNOTATION, DEFAULT_CONTAINER_ANNOTATION)
-_OWN_VOLUMES: Final = (LAUNCHER_VOLUME, STAGING_VOLUME)
+OWN_VOLUMES: Final = (LAUNCHER_VOLUME, STAGING_VOLUME)
+"""The volumes hookbus puts in every pod (the launcher's, a script's staging directory)."""
 _LAUNCHER_OPTIONS_WITH_VALUE: Final = frozenset({"--output", "--artifact", "--termination-log", "--spill-dir"})
 
 
@@ -62,7 +63,7 @@ def user_pod(patched: Mapping[str, Any], *, main_name: str = "main", staged: boo
             _unwrap_main(container, main_name, staged=staged)
     volumes = spec.get("volumes")
     if isinstance(volumes, list):
-        spec["volumes"] = [v for v in volumes if not (isinstance(v, dict) and v.get("name") in _OWN_VOLUMES)]
+        spec["volumes"] = [v for v in volumes if not (isinstance(v, dict) and v.get("name") in OWN_VOLUMES)]
     return pod
 
 
@@ -76,7 +77,7 @@ def _unwrap_main(main: dict[str, Any], name: str, *, staged: bool) -> None:
         main["args"] = args[:-1]
     mounts = main.get("volumeMounts")
     if isinstance(mounts, list):
-        kept = [m for m in mounts if not (isinstance(m, dict) and m.get("name") in _OWN_VOLUMES)]
+        kept = [m for m in mounts if not (isinstance(m, dict) and m.get("name") in OWN_VOLUMES)]
         if kept:
             main["volumeMounts"] = kept
         else:

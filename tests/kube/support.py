@@ -92,8 +92,9 @@ async def following(kube: KubeClient, tmp_path: Path, *, instance_id: str = "hoo
     executor = make_executor("simulate", state_dir=tmp_path / "executor")
     controller = Controller(ControllerSettings(executor="simulate", state_dir=tmp_path), store=MemoryStore(), executor=executor, hooks=hooks, events=writer)
     await controller.start()
-    source = KubeWorkflowSource(kube, controller, namespace=namespace, instance_id=instance_id, hooks=hooks)
+    source = KubeWorkflowSource(kube, controller, namespace=namespace, instance_id=instance_id)
     writer.bind(kube, controller.read, source.object_for)
+    source.on_edited.append(writer.mark)
     await source.start(timeout=10)
     try:
         yield Rig(controller, source, writer, hooks)

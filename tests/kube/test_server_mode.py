@@ -8,12 +8,14 @@ import os
 import shutil
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
 from hookbus.bus.control import ControlClient
+from hookbus.bus.testing import wait_registered
 from hookbus.controller.adapters.kube_source import UID_ANNOTATION
 from hookbus.controller.app import Hookbus
 from hookbus.controller.cli import build_parser, settings_from_args
@@ -174,3 +176,83 @@ async def test_an_api_server_that_does_not_answer_fails_the_start_with_a_clear_e
     with pytest.raises(KubeError, match="unreachable: could not list workflowtemplates.argoproj.io within 1s"):
         async with Hookbus(settings):
             pass
+
+
+GATEKEEPER = '''
+import json, os
+from hookbus.bus import Plugin, reject
+
+plugin = Plugin("gatekeeper", version="1.0.0")
+
+
+@plugin.workflow_pre_operate(timeout=5.0)
+def check(workflow, **kwargs):
+    meta = workflow["metadata"]
+    with open(os.environ["GATEKEEPER_LOG"], "a") as log:
+        log.write(json.dumps({"generation": meta.get("generation"), "previous": (meta.get("annotations") or {}).get("hookbus.io/previous-generation")}) + "\\n")
+    params = (workflow["spec"].get("arguments") or {}).get("parameters") or []
+    if any(p.get("value") == "forbidden" for p in params):
+        return reject("x may not be 'forbidden'")
+    return {}
+'''
+
+
+def calls(path: Path) -> list[dict[str, object]]:
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+async def test_spec_edits_reach_a_plugin_once_per_generation_across_a_restart(kube: KubeClient, kube_api: KubeApi, tmp_path: Path) -> None:
+    """A real plugin process counts its workflow.preOperate calls: one per spec, none for
+    status writes or a restart; its rejection of an edit is on the object, the run goes on."""
+    source, log = tmp_path / "gatekeeper.py", tmp_path / "calls.jsonl"
+    source.write_text(GATEKEEPER)
+    settings = replace(app_settings(str(kube_api.url), tmp_path), plugins=True)
+    waiting = manifest(WAITING, "gated")
+    waiting["spec"]["arguments"] = {"parameters": [{"name": "x", "value": "a"}]}
+    key = WorkflowKey("default", "gated")
+
+    def spec_error() -> str:
+        obj = kube_api.get("workflows", "default", "gated") or {}
+        return next((c["message"] for c in (obj.get("status") or {}).get("conditions") or [] if c["type"] == "SpecError"), "")
+
+    async def run_plugin(app: Hookbus) -> asyncio.subprocess.Process:
+        proc = await asyncio.create_subprocess_exec(
+            str(Path(sys.executable).parent / "hookbus"), "plugin", "run", str(source), "--nats-url", app.nats_url,
+            env={**os.environ, "GATEKEEPER_LOG": str(log)}, stdin=asyncio.subprocess.DEVNULL,
+        )
+        assert app.registry is not None
+        await wait_registered(app.registry, "gatekeeper", timeout=30)
+        return proc
+
+    async def stop(proc: asyncio.subprocess.Process) -> None:
+        proc.terminate()
+        await proc.wait()
+
+    async with Hookbus(settings) as app:
+        proc = await run_plugin(app)
+        try:
+            await kube.create(WORKFLOWS, "default", waiting)
+            await wait_for(lambda: phase(kube_api, "gated") == "Running", timeout=30, what="Running")
+            await kube.patch(WORKFLOWS, "default", "gated", {"spec": {"arguments": {"parameters": [{"name": "x", "value": "b"}]}}})
+            await wait_for(lambda: len(calls(log)) == 2, timeout=30, what="the edit shown to the plugin")
+            await wait_for(lambda: app.controller.get(key)["spec"]["arguments"]["parameters"][0]["value"] == "b", what="applied")
+            await kube.patch(WORKFLOWS, "default", "gated", {"spec": {"arguments": {"parameters": [{"name": "x", "value": "forbidden"}]}}})
+            await wait_for(spec_error, timeout=30, what="the refusal on the object")
+            assert "forbidden" in spec_error() and "gatekeeper" in spec_error()
+            assert phase(kube_api, "gated") == "Running"
+            assert app.controller.get(key)["spec"]["arguments"]["parameters"][0]["value"] == "b", "the previous spec stays"
+        finally:
+            await stop(proc)
+    assert [c["previous"] for c in calls(log)] == [None, "1", "2"]
+    assert [c["generation"] for c in calls(log)] == [None, 2, 3]
+
+    async with Hookbus(settings) as app:
+        proc = await run_plugin(app)
+        try:
+            assert app.kube is not None and app.kube.source is not None
+            await wait_for(lambda: app.kube.source.object_for(key) is not None, what="the object adopted")  # type: ignore[union-attr]
+            await app.controller.resume(key)
+            await wait_for(lambda: phase(kube_api, "gated") == "Succeeded", timeout=30, what="Succeeded after resume")
+        finally:
+            await stop(proc)
+    assert len(calls(log)) == 3, "neither status writes nor the restart asked again"

@@ -145,15 +145,22 @@ async def test_shutdown_stop_and_terminate_through_the_spec(kube: KubeClient, ku
         assert stopped["metadata"]["labels"][COMPLETED_LABEL] == "true"
 
 
-async def test_a_spec_edit_a_plugin_rejects_stops_the_workflow(kube: KubeClient, kube_api: KubeApi, tmp_path: Path) -> None:
+async def test_a_spec_edit_a_plugin_rejects_is_refused_and_the_workflow_runs_on(kube: KubeClient, kube_api: KubeApi, tmp_path: Path) -> None:
     kube_api.put(manifest(WAITING))
     async with following(kube, tmp_path) as rig:
         await wait_for(lambda: phase(kube_api, "waiting") == "Running", what="Running")
         rig.hooks.reject = "no edits after start"
         await kube.patch(WORKFLOWS, "default", "waiting", {"spec": {"arguments": {"parameters": [{"name": "x", "value": "1"}]}}})
-        await wait_for(lambda: phase(kube_api, "waiting") == "Failed", what="stopped")
+
+        def refused() -> bool:
+            conditions = ((kube_api.get("workflows", "default", "waiting") or {}).get("status") or {}).get("conditions") or []
+            return any(c["type"] == "SpecError" and "no edits after start" in c["message"] for c in conditions)
+
+        await wait_for(refused, what="the refusal on the object")
+        assert phase(kube_api, "waiting") == "Running"
         edited = rig.hooks.pre_operate[-1]
         assert edited["spec"]["arguments"]["parameters"][0]["value"] == "1"
+        assert "arguments" not in rig.controller.get(WorkflowKey("default", "waiting"))["spec"], "the previous spec stays"
 
 
 async def test_an_invalid_workflow_gets_error_status(kube: KubeClient, kube_api: KubeApi, tmp_path: Path) -> None:
