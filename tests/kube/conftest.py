@@ -27,7 +27,7 @@ async def kube_api() -> AsyncIterator[KubeApi]:
 @pytest.fixture
 async def kube(kube_api: KubeApi) -> AsyncIterator[KubeClient]:
     """A client of :func:`kube_api` with short backoff."""
-    client = await connect(server=str(kube_api.url))
+    client = await connect(server=str(kube_api.url), agent="hookbus-tests/1")
     client.backoff = Backoff(first=0.01, limit=0.05, attempts=4)
     yield client
     await client.close()
