@@ -1,0 +1,281 @@
+"""Every request the controller and the CLI send is granted by the RBAC in ``deploy/``, and
+every rule there is used (or kept for a stated reason).
+
+A whole controller process (embedded NATS, JetStream store, the Kubernetes executor, the
+Lease) runs in the ``hookbus`` namespace of the quick-start overlay against the test API
+server, through what it does in a cluster: hello-world (its result read back from
+``pods/log``), a failing step retried, ``podGC``, ``volumeClaimTemplates``, an existing
+claim, Argo's ``k8s-*`` resource-template examples, WorkflowTemplate, ClusterWorkflowTemplate
+and ConfigMap reads, a status write answered 409 and re-read, a restart that re-attaches a
+running pod, and a deleted Workflow whose pods go. The server's log tells the controller's
+requests (``User-Agent: hookbus-controller/...``) from the test's own; each is checked
+against the rules the rendered overlay binds to the ``hookbus-controller`` ServiceAccount
+(:mod:`tests.support.rbac`). The same for ``hookbus ... --kubernetes`` against the
+``hookbus-user`` ClusterRole of ``deploy/examples/user-role``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+import yaml
+
+from hookbus.controller.app import Hookbus
+from hookbus.controller.argo.labels import INSTANCE_LABEL, WORKFLOW_LABEL
+from hookbus.controller.kube.launcher import SPILL_MARK
+from hookbus.controller.kube.resources import WORKFLOWS
+from hookbus.controller.settings import ExecutorSettings
+from tests.kube.support import app_settings
+from tests.kube.test_deploy import render
+from tests.support.kubeapi import Fault
+from tests.support.kubelet import Kubelet, Outcome
+from tests.support.rbac import Need, allowed, needs, subject_rules, unused
+from tests.support.waiting import wait_for
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from hookbus.controller.kube.client import KubeClient
+    from hookbus.controller.settings import HookbusSettings
+    from tests.support.kubeapi import KubeApi
+
+Obj = dict[str, Any]
+NS = "hookbus"
+"""The quick-start overlay's namespace: the controller watches the namespace it runs in."""
+EXAMPLES = Path(os.environ.get("HOOKBUS_ARGO_EXAMPLES") or Path(__file__).resolve().parents[3] / "shared" / "conformance" / "argo-examples")
+RESOURCE_EXAMPLES = ("k8s-jobs", "k8s-owner-reference", "k8s-patch-pod", "k8s-patch-merge-pod", "k8s-patch-json-pod")
+
+pytestmark = pytest.mark.skipif(not EXAMPLES.is_dir(), reason="Argo's example workflows are not beside the repository")
+
+CONTROLLER_UNUSED_ALLOWED: dict[tuple[str, str, str], str] = {}
+"""Rules of the controller's RBAC no request of the run uses, ``(group, resource, verb)``, each
+with the reason it stays (a path only a real cluster reaches). None: the run uses every rule."""
+
+
+def _wf(text: str) -> Obj:
+    obj: Obj = yaml.safe_load(text)
+    obj["metadata"].setdefault("labels", {})[INSTANCE_LABEL] = "hookbus"
+    return obj
+
+
+def _example(name: str, wf_name: str) -> Obj:
+    obj: Obj = yaml.safe_load((EXAMPLES / f"{name}.yaml").read_text())
+    obj["metadata"] = {"name": wf_name, "labels": {INSTANCE_LABEL: "hookbus"}}
+    return obj
+
+
+HELLO = _wf("""
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {name: hello}
+spec:
+  entrypoint: main
+  templates:
+  - name: main
+    script: {image: python:3.12, command: [python], source: "print('hello ' * 2000)"}
+""")
+
+RETRIED = _wf("""
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {name: retried}
+spec:
+  entrypoint: main
+  templates:
+  - name: main
+    retryStrategy: {limit: 2}
+    container: {image: busybox, command: ["false"]}
+""")
+
+POD_GC = _wf("""
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {name: collected}
+spec:
+  entrypoint: main
+  podGC: {strategy: OnPodCompletion}
+  templates:
+  - name: main
+    container: {image: busybox, command: ["true"]}
+""")
+
+CLAIMS = _wf("""
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {name: claims}
+spec:
+  entrypoint: main
+  volumeClaimTemplates:
+  - metadata: {name: workdir}
+    spec: {accessModes: [ReadWriteOnce], resources: {requests: {storage: 1Gi}}}
+  templates:
+  - name: main
+    container: {image: busybox, command: ["true"], volumeMounts: [{name: workdir, mountPath: /work}]}
+""")
+
+TEMPLATES = _wf("""
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {name: referring}
+spec:
+  entrypoint: main
+  templates:
+  - name: main
+    steps:
+    - - {name: here, templateRef: {name: greeting, template: greet}}
+      - {name: cluster, templateRef: {name: cluster-greeting, template: greet, clusterScope: true}}
+      - {name: configured, template: configured}
+  - name: configured
+    inputs:
+      parameters:
+      - name: who
+        valueFrom: {configMapKeyRef: {name: settings, key: who}}
+    container: {image: busybox, command: [echo, "{{inputs.parameters.who}}"]}
+""")
+
+GREETING = """
+apiVersion: argoproj.io/v1alpha1
+kind: {kind}
+metadata: {{name: {name}}}
+spec:
+  templates:
+  - name: greet
+    container: {{image: busybox, command: [echo, hi]}}
+"""
+
+SLEEPER = _wf("""
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {name: sleeper}
+spec:
+  entrypoint: main
+  templates:
+  - name: main
+    container: {image: busybox, command: [sleep, "3600"]}
+""")
+
+FINAL = ("Succeeded", "Failed", "Error")
+
+
+def _phase(api: KubeApi, name: str) -> str | None:
+    obj = api.get("workflows", NS, name)
+    return None if obj is None else (obj.get("status") or {}).get("phase")
+
+
+async def _succeeded(api: KubeApi, names: list[str]) -> None:
+    def done() -> bool:
+        phases = {n: _phase(api, n) for n in names}
+        failed = {n: (api.get("workflows", NS, n) or {}).get("status") for n, p in phases.items() if p in ("Failed", "Error")}
+        assert not failed, failed
+        return all(p == "Succeeded" for p in phases.values())
+
+    await wait_for(done, timeout=60, what=f"{', '.join(names)} Succeeded")
+
+
+def _pods(api: KubeApi, workflow: str) -> list[Obj]:
+    return [p for p in api.objects("pods", NS) if (p["metadata"].get("labels") or {}).get(WORKFLOW_LABEL) == workflow]
+
+
+def _kubelet_rule() -> Any:
+    failed_once: set[str] = set()
+
+    def rule(pod: Obj) -> Outcome | None:
+        workflow = (pod["metadata"].get("labels") or {}).get(WORKFLOW_LABEL)
+        if workflow == "sleeper":
+            return None
+        if workflow == "retried" and workflow not in failed_once:
+            failed_once.add(workflow)
+            return Outcome(exit_code=1)
+        if workflow == "hello":  # a result too long for the termination message: read from the log
+            whole = json.dumps({"hookbus": 1, "exitCode": 0, "result": "hello " * 2000})
+            report = json.dumps({"hookbus": 1, "exitCode": 0, "spilled": ["result"]})
+            return Outcome(log=f"{SPILL_MARK}{whole}\n", message=report)
+        return Outcome()
+
+    return rule
+
+
+@contextlib.asynccontextmanager
+async def _job_controller(api: KubeApi) -> AsyncIterator[None]:
+    """Marks each Job complete (``status.succeeded: 3``), as the Job controller would."""
+
+    async def loop() -> None:
+        while True:
+            changed = api.changed
+            for job in api.objects("jobs", NS):
+                if not (job.get("status") or {}).get("succeeded"):
+                    api.modify("jobs", NS, job["metadata"]["name"], lambda j: j.update(status={"succeeded": 3}))
+            await changed.wait()
+
+    task = asyncio.create_task(loop())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+def _settings(api: KubeApi, tmp_path: Path) -> HookbusSettings:
+    base = app_settings(str(api.url), tmp_path, namespace=NS, lease=True)
+    return replace(
+        base,
+        executor=ExecutorSettings(kind="kubernetes"),
+        controller=replace(base.controller, resource_poll_seconds=0.05),
+    )
+
+
+async def _run_everything(kube: KubeClient, api: KubeApi, tmp_path: Path) -> None:
+    """The controller through everything it does in a cluster (the module docstring)."""
+    api.put({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "my-existing-volume"}, "spec": {"accessModes": ["ReadWriteOnce"]}}, NS)
+    api.put({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "settings"}, "data": {"who": "world"}}, NS)
+    api.put(yaml.safe_load(GREETING.format(kind="WorkflowTemplate", name="greeting")), NS)
+    api.put(yaml.safe_load(GREETING.format(kind="ClusterWorkflowTemplate", name="cluster-greeting")))
+    for name in RESOURCE_EXAMPLES[2:]:  # the pods the k8s-patch-* examples patch ({{pod.name}})
+        pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "annotations": {"keep": "me"}}, "spec": {"containers": [{"name": "main", "image": "busybox"}]}}
+        api.put(pod, NS)
+    api.inject(Fault("PATCH", "workflows", status=409))  # one status write meets a conflict: read again
+    settings = _settings(api, tmp_path)
+    existing = _example("volumes-existing", "existing")
+    workflows = [HELLO, RETRIED, POD_GC, CLAIMS, TEMPLATES, existing, *(_example(n, n) for n in RESOURCE_EXAMPLES)]
+    async with Kubelet(api).run(_kubelet_rule()), _job_controller(api), Hookbus(settings):
+        for wf in workflows:
+            await kube.create(WORKFLOWS, NS, wf)
+        await _succeeded(api, [wf["metadata"]["name"] for wf in workflows])
+        await kube.create(WORKFLOWS, NS, SLEEPER)
+        await wait_for(
+            lambda: _phase(api, "sleeper") == "Running" and any((p.get("status") or {}).get("phase") == "Running" for p in _pods(api, "sleeper")),
+            timeout=30,
+            what="the sleeper's pod running",
+        )
+    assert not _pods(api, "collected"), "podGC deleted the pod"
+    owned = [w["metadata"]["name"] for w in api.objects("workflows", NS) if w["metadata"]["name"].startswith("owned-eg-")]
+    async with Kubelet(api).run(_kubelet_rule()), Hookbus(settings):  # a restart: the running pod is re-attached
+        await wait_for(lambda: api.get("leases", NS, "hookbus-controller-hookbus") is not None, timeout=30, what="the lease")
+        await wait_for(lambda: all(_phase(api, n) in FINAL for n in owned), timeout=30, what="the owned Workflow ended")
+        await kube.delete(WORKFLOWS, NS, "sleeper")
+        await wait_for(lambda: not _pods(api, "sleeper"), timeout=30, what="the deleted Workflow's pods deleted")
+
+
+def _report(title: str, items: Any) -> str:
+    return title + "".join(f"\n  {item}" for item in sorted(items))
+
+
+async def test_every_request_of_the_controller_is_granted_and_every_rule_used(kube: KubeClient, kube_api: KubeApi, tmp_path: Path) -> None:
+    await _run_everything(kube, kube_api, tmp_path)
+    used = needs(kube_api.log, "hookbus-controller")
+    assert Need("impersonate", "", "serviceaccounts", NS, "default") in used, "resource templates act as the workflow's service account"
+    rules = subject_rules(render("overlays/quick-start"), "ServiceAccount", "hookbus-controller", NS)
+    refused = [n for n in used if not allowed(rules, n)]
+    assert not refused, _report("requests of the controller that deploy/'s RBAC does not grant:", refused)
+    left = unused(rules, used) - set(CONTROLLER_UNUSED_ALLOWED)
+    assert not left, _report("rules of deploy/'s RBAC that no request used (remove them, or say why they stay):", left)
+    assert set(CONTROLLER_UNUSED_ALLOWED) <= unused(rules, used), "an allowed-unused rule is used now: drop it from the list"
+    assert {r.identity for r in kube_api.log} <= {"hookbus-controller", "hookbus-tests"}
