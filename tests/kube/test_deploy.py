@@ -45,7 +45,7 @@ def one(docs: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
     return found
 
 
-@pytest.mark.parametrize("folder", ["overlays/quick-start", "overlays/coexist", "examples/plugin"])
+@pytest.mark.parametrize("folder", ["overlays/quick-start", "overlays/coexist", "examples/plugin", "examples/user-role"])
 def test_renders_and_every_object_is_valid(folder: str) -> None:
     docs = render(folder)
     assert docs

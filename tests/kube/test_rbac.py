@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import yaml
 
+from hookbus.controller import cli
 from hookbus.controller.app import Hookbus
 from hookbus.controller.argo.labels import INSTANCE_LABEL, WORKFLOW_LABEL
 from hookbus.controller.kube.launcher import SPILL_MARK
@@ -47,6 +48,7 @@ if TYPE_CHECKING:
     from tests.support.kubeapi import KubeApi
 
 Obj = dict[str, Any]
+ROOT = Path(__file__).resolve().parents[2]
 NS = "hookbus"
 """The quick-start overlay's namespace: the controller watches the namespace it runs in."""
 EXAMPLES = Path(os.environ.get("HOOKBUS_ARGO_EXAMPLES") or Path(__file__).resolve().parents[3] / "shared" / "conformance" / "argo-examples")
@@ -279,3 +281,41 @@ async def test_every_request_of_the_controller_is_granted_and_every_rule_used(ku
     assert not left, _report("rules of deploy/'s RBAC that no request used (remove them, or say why they stay):", left)
     assert set(CONTROLLER_UNUSED_ALLOWED) <= unused(rules, used), "an allowed-unused rule is used now: drop it from the list"
     assert {r.identity for r in kube_api.log} <= {"hookbus-controller", "hookbus-tests"}
+
+
+USER_UNUSED_ALLOWED: dict[tuple[str, str, str], str] = {}
+"""Rules of the ``hookbus-user`` role no CLI request of the run uses, each with its reason."""
+
+
+async def _hookbus(capsys: pytest.CaptureFixture[str], *argv: str) -> int:
+    capsys.readouterr()
+    code = await asyncio.to_thread(cli.main, list(argv))
+    capsys.readouterr()
+    return code
+
+
+async def test_every_request_of_the_cli_is_granted_by_the_user_role(kube_api: KubeApi, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    hello = str(ROOT / "examples" / "hello-world.yaml")
+    flags = ("--kubernetes", "--kube-server", str(kube_api.url))
+    kube_api.put({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "hi-pod", "labels": {WORKFLOW_LABEL: "hi"}, "annotations": {"workflows.argoproj.io/node-name": "hi"}},
+        "spec": {"containers": [{"name": "main", "image": "busybox"}]},
+    })
+    kube_api.logs[("default", "hi-pod", "main")] = "hello\n"
+    async with Hookbus(app_settings(str(kube_api.url), tmp_path / "state")):
+        assert await _hookbus(capsys, "submit", *flags, hello, "--name", "hi", "--watch") == 0
+        for argv in (("get", "hi"), ("list",), ("watch", "hi"), ("logs", "hi")):
+            assert await _hookbus(capsys, argv[0], *flags, *argv[1:]) == 0, argv
+    kube_api.put({**HELLO, "metadata": {"name": "paused"}})
+    for action in ("suspend", "resume", "stop", "terminate", "delete"):
+        assert await _hookbus(capsys, action, *flags, "paused") == 0, action
+    used = needs(kube_api.log, "hookbus-cli")
+    assert used, "the CLI names itself in its requests"
+    rules = subject_rules(render("examples/user-role"), "Group", "hookbus-users")
+    rules = [replace(r, namespace="default") for r in rules]  # the RoleBinding, applied with -n default
+    refused = [n for n in used if not allowed(rules, n)]
+    assert not refused, _report("requests of the CLI that the hookbus-user role does not grant:", refused)
+    left = unused(rules, used) - set(USER_UNUSED_ALLOWED)
+    assert not left, _report("rules of the hookbus-user role that no request used (remove them, or say why they stay):", left)
