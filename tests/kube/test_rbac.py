@@ -267,7 +267,7 @@ async def _run_everything(kube: KubeClient, api: KubeApi, tmp_path: Path) -> Non
 
 
 def _report(title: str, items: Any) -> str:
-    return title + "".join(f"\n  {item}" for item in sorted(items))
+    return title + "".join(f"\n  {item}" for item in sorted(str(i) for i in items))
 
 
 async def test_every_request_of_the_controller_is_granted_and_every_rule_used(kube: KubeClient, kube_api: KubeApi, tmp_path: Path) -> None:

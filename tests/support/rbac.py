@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 SERVICE_ACCOUNT_PREFIX = "system:serviceaccount:"
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True)
 class Need:
     """One permission a request needs."""
 
@@ -35,6 +35,10 @@ class Need:
     namespace: str | None
     """``None``: a cluster-scoped object, or a collection across every namespace."""
     name: str | None = None
+
+    def key(self) -> tuple[str, ...]:
+        """A sort key (namespace and name may be ``None``)."""
+        return (self.verb, self.group, self.resource, self.namespace or "", self.name or "")
 
     def __str__(self) -> str:
         where = f" in {self.namespace}" if self.namespace else " (cluster)"
