@@ -104,3 +104,28 @@ def test_local_lint_keeps_its_warnings(tmp_path: Path, capsys: pytest.CaptureFix
 def test_the_k8s_examples_pass_for_kubernetes(name: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["lint", "--target", "kubernetes", str(EXAMPLES / f"{name}.yaml")]) == cli.EXIT_OK
     assert capsys.readouterr().out.strip() == "✔ no linting errors found!"
+
+
+def test_a_resource_template_needs_a_valid_service_account_name(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    wf = tmp_path / "wf.yaml"
+    wf.write_text("""
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {generateName: sa-}
+spec:
+  entrypoint: main
+  serviceAccountName: Not_Valid
+  templates:
+  - name: main
+    resource:
+      action: get
+      manifest: |
+        apiVersion: v1
+        kind: ConfigMap
+        metadata: {name: x}
+""")
+    assert cli.main(["lint", "--target", "kubernetes", str(wf)]) == cli.EXIT_USAGE
+    assert (
+        "spec.templates[0]: resource templates act as a service account: serviceAccountName 'Not_Valid' is not a valid service account name"
+        in capsys.readouterr().out
+    )

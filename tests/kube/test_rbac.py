@@ -319,3 +319,27 @@ async def test_every_request_of_the_cli_is_granted_by_the_user_role(kube_api: Ku
     assert not refused, _report("requests of the CLI that the hookbus-user role does not grant:", refused)
     left = unused(rules, used) - set(USER_UNUSED_ALLOWED)
     assert not left, _report("rules of the hookbus-user role that no request used (remove them, or say why they stay):", left)
+
+
+def test_rbac_is_evaluated_as_an_api_server_does() -> None:
+    from tests.support.kubeapi import rbac_verb
+    from tests.support.rbac import Rule
+
+    assert [rbac_verb("GET", "x", False), rbac_verb("GET", None, False), rbac_verb("GET", None, True)] == ["get", "list", "watch"]
+    assert [rbac_verb("DELETE", "x", False), rbac_verb("DELETE", None, False), rbac_verb("PUT", "x", False)] == ["delete", "deletecollection", "update"]
+
+    def rule(verbs: str, resources: str, groups: str = "", names: str = "", namespace: str | None = "ns") -> Rule:
+        split = lambda text: frozenset(text.split(",")) if text else frozenset()  # noqa: E731
+        return Rule(split(verbs), split(groups) or frozenset([""]), split(resources), split(names), namespace, "Role/r")
+
+    log_get = Need("get", "", "pods/log", "ns", "p")
+    assert allowed([rule("get", "pods/*")], log_get) and allowed([rule("*", "*", "*")], log_get)
+    assert not allowed([rule("get", "pods")], log_get), "pods does not grant a subresource"
+    assert allowed([rule("get", "*/log")], log_get) and not allowed([rule("get", "*/exec")], log_get)
+    assert not allowed([rule("get", "pods/*", namespace="other")], log_get), "a Role grants in its namespace only"
+    assert allowed([rule("get", "pods/*", namespace=None)], log_get), "a ClusterRoleBinding grants everywhere"
+    assert allowed([rule("get", "configmaps", names="a")], Need("get", "", "configmaps", "ns", "a"))
+    assert not allowed([rule("get", "configmaps", names="a")], Need("get", "", "configmaps", "ns", "b"))
+    assert not allowed([rule("list", "configmaps", names="a")], Need("list", "", "configmaps", "ns", None)), "resourceNames never grant a list"
+    assert not allowed([rule("get", "workflows")], Need("get", "argoproj.io", "workflows", "ns", "w")), "the group counts"
+    assert unused([rule("get,list", "pods")], [Need("list", "", "pods", "ns", None)]) == {("", "pods", "get")}
