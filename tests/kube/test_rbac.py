@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,6 +34,7 @@ from hookbus.controller.kube.resources import WORKFLOWS
 from hookbus.controller.settings import ExecutorSettings
 from tests.kube.support import app_settings
 from tests.kube.test_deploy import render
+from tests.kube.test_resource_templates import EXAMPLES
 from tests.support.kubeapi import Fault
 from tests.support.kubelet import Kubelet, Outcome
 from tests.support.rbac import Need, allowed, needs, subject_rules, unused
@@ -51,7 +51,6 @@ Obj = dict[str, Any]
 ROOT = Path(__file__).resolve().parents[2]
 NS = "hookbus"
 """The quick-start overlay's namespace: the controller watches the namespace it runs in."""
-EXAMPLES = Path(os.environ.get("HOOKBUS_ARGO_EXAMPLES") or Path(__file__).resolve().parents[3] / "shared" / "conformance" / "argo-examples")
 RESOURCE_EXAMPLES = ("k8s-jobs", "k8s-owner-reference", "k8s-patch-pod", "k8s-patch-merge-pod", "k8s-patch-json-pod")
 
 pytestmark = pytest.mark.skipif(not EXAMPLES.is_dir(), reason="Argo's example workflows are not beside the repository")
@@ -251,6 +250,7 @@ async def _run_everything(kube: KubeClient, api: KubeApi, tmp_path: Path) -> Non
         for wf in workflows:
             await kube.create(WORKFLOWS, NS, wf)
         await _succeeded(api, [wf["metadata"]["name"] for wf in workflows])
+        await wait_for(lambda: bool(api.requests("PUT", "leases")), timeout=30, what="the lease renewed")
         await kube.create(WORKFLOWS, NS, SLEEPER)
         await wait_for(
             lambda: _phase(api, "sleeper") == "Running" and any((p.get("status") or {}).get("phase") == "Running" for p in _pods(api, "sleeper")),
