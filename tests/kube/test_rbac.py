@@ -53,7 +53,7 @@ NS = "hookbus"
 """The quick-start overlay's namespace: the controller watches the namespace it runs in."""
 RESOURCE_EXAMPLES = ("k8s-jobs", "k8s-owner-reference", "k8s-patch-pod", "k8s-patch-merge-pod", "k8s-patch-json-pod")
 
-pytestmark = pytest.mark.skipif(not EXAMPLES.is_dir(), reason="Argo's example workflows are not beside the repository")
+needs_examples = pytest.mark.skipif(not EXAMPLES.is_dir(), reason="Argo's example workflows are not beside the repository")
 
 CONTROLLER_UNUSED_ALLOWED: dict[tuple[str, str, str], str] = {}
 """Rules of the controller's RBAC no request of the run uses, ``(group, resource, verb)``, each
@@ -270,6 +270,7 @@ def _report(title: str, items: Any) -> str:
     return title + "".join(f"\n  {item}" for item in sorted(str(i) for i in items))
 
 
+@needs_examples
 async def test_every_request_of_the_controller_is_granted_and_every_rule_used(kube: KubeClient, kube_api: KubeApi, tmp_path: Path) -> None:
     await _run_everything(kube, kube_api, tmp_path)
     used = needs(kube_api.log, "hookbus-controller")
@@ -343,3 +344,26 @@ def test_rbac_is_evaluated_as_an_api_server_does() -> None:
     assert not allowed([rule("list", "configmaps", names="a")], Need("list", "", "configmaps", "ns", None)), "resourceNames never grant a list"
     assert not allowed([rule("get", "workflows")], Need("get", "argoproj.io", "workflows", "ns", "w")), "the group counts"
     assert unused([rule("get,list", "pods")], [Need("list", "", "pods", "ns", None)]) == {("", "pods", "get")}
+
+
+async def test_the_server_logs_who_asked_what_and_as_whom(kube: KubeClient, kube_api: KubeApi) -> None:
+    from hookbus.controller.kube.errors import KubeError
+    from hookbus.controller.kube.resources import CONFIG_MAPS, PODS
+    from tests.support.kubeapi import grant
+
+    robot = kube.impersonating("system:serviceaccount:default:robot")
+    kube_api.grants = {"system:serviceaccount:default:robot": [grant("create", "configmaps", namespace="default")]}
+    await robot.create(CONFIG_MAPS, "default", {"metadata": {"name": "c"}})
+    with pytest.raises(KubeError) as refused:
+        await robot.get(PODS, "default", "p")
+    assert refused.value.status == 403
+    assert refused.value.message == (
+        'pods "p" is forbidden: User "system:serviceaccount:default:robot" cannot get resource "pods" in API group "" in the namespace "default"'
+    )
+    await kube.list(PODS, "default")  # the client itself is not held to the table
+    created, got, listed = kube_api.log[-3:]
+    assert (created.identity, created.verb, created.group, created.resource, created.namespace) == ("hookbus-tests", "create", "", "configmaps", "default")
+    assert created.impersonate_user == "system:serviceaccount:default:robot"
+    assert created.impersonate_groups == ("system:serviceaccounts", "system:serviceaccounts:default", "system:authenticated")
+    assert (got.verb, got.name, listed.verb, listed.impersonate_user) == ("get", "p", "list", "")
+    assert kube.headers == {}, "impersonating gives a copy; the client stays itself"
