@@ -31,6 +31,7 @@ from hookbus.controller.app import Hookbus
 from hookbus.controller.argo.labels import INSTANCE_LABEL, WORKFLOW_LABEL
 from hookbus.controller.kube.launcher import SPILL_MARK
 from hookbus.controller.kube.resources import WORKFLOWS
+from hookbus.controller.kube.settings import LeaseSettings
 from hookbus.controller.settings import ExecutorSettings
 from tests.kube.support import app_settings
 from tests.kube.test_deploy import render
@@ -226,10 +227,13 @@ async def _job_controller(api: KubeApi) -> AsyncIterator[None]:
 
 def _settings(api: KubeApi, tmp_path: Path) -> HookbusSettings:
     base = app_settings(str(api.url), tmp_path, namespace=NS, lease=True)
+    # a lease that outlasts a busy machine's pauses: the restart waits for it to expire once
+    lease = LeaseSettings(enabled=True, duration=8, renew_deadline=6, retry=1, margin=1)
     return replace(
         base,
         executor=ExecutorSettings(kind="kubernetes"),
         controller=replace(base.controller, resource_poll_seconds=0.05),
+        kubernetes=replace(base.kubernetes, lease=lease),
     )
 
 
