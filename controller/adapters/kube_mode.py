@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import structlog
 
-from ..kube.config import connect
+from ..kube.config import CONTROLLER, connect, user_agent
 from ..kube.errors import KubeError
 from ..kube.leader import Leadership, LeaseTimes
 from .kube_pods import KubePods
@@ -58,7 +58,7 @@ class KubeMode:
 
     async def connect(self) -> KubeClient:
         s = self.settings
-        self.client = await connect(server=s.server, kubeconfig=s.kubeconfig, context=s.context)
+        self.client = await connect(server=s.server, kubeconfig=s.kubeconfig, context=s.context, agent=user_agent(CONTROLLER))
         return self.client
 
     async def lead(self, fail: Callable[[str], None]) -> None:

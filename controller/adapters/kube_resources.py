@@ -11,9 +11,13 @@ and ``kind`` of the manifest, or a kubectl-style type such as ``pod``, ``jobs.ba
 - ``delete``: DELETE (an object already gone is fine, as ``--ignore-not-found``);
 - ``get``: GET.
 
-The controller acts with its own credentials, so a template is held to the workflow's
-namespace: a manifest naming another namespace, a cluster-scoped kind, and Secrets and
-ServiceAccounts are refused (the node ends ``Error`` saying so).
+Every action and every read acts as the template's service account
+(:attr:`~..engine.resource_call.ResourceCall.service_account`, in the workflow's namespace)
+through impersonation (``Impersonate-User: system:serviceaccount:<namespace>:<name>``), as
+Argo's resource pod runs under that account: the API server authorizes the request with the
+account's rights, not the controller's, and a refusal (403) ends the node ``Error`` with
+the server's message. Only API discovery is done as the controller itself (discovery
+documents are readable by every authenticated identity).
 """
 
 from __future__ import annotations
@@ -42,9 +46,6 @@ PATCH_TYPES = {
     "merge": MERGE_PATCH,
     "json": "application/json-patch+json",
 }
-REFUSED_CORE = frozenset({"secrets", "serviceaccounts"})
-"""Core resources resource templates may not touch: the controller's credentials would
-read Secrets (into outputs) or mint tokens a workflow's own service account may not."""
 _KNOWN_FLAGS = frozenset({"--ignore-not-found", "--ignore-not-found=true"})
 
 
@@ -123,6 +124,10 @@ class KubeCluster:
 
     # ------------------------------------------------------------ actions
 
+    def _acting(self, call: ResourceCall) -> KubeClient:
+        """The client acting as *call*'s service account."""
+        return self.client.impersonating(service_account_user(call.workflow.namespace, call.service_account))
+
     async def _target(self, call: ResourceCall) -> tuple[Resource, str | None, str]:
         """The resource type, namespace and name *call* acts on."""
         words = [f for f in call.flags if not f.startswith("-")]
@@ -143,15 +148,8 @@ class KubeCluster:
         else:
             raise ClusterError("the resource manifest names no apiVersion and kind (and flags name no object)")
         if not resource.namespaced:
-            raise ClusterError(f"resource templates may not act on cluster-scoped objects ({resource.kind})")
-        if resource.group == "" and resource.plural in REFUSED_CORE:
-            raise ClusterError(f"resource templates may not act on {resource.kind} objects")
-        namespace = str(meta.get("namespace") or call.workflow.namespace)
-        if namespace != call.workflow.namespace:
-            raise ClusterError(
-                f"resource templates act in the workflow's namespace {call.workflow.namespace!r} only, not {namespace!r}"
-            )
-        return resource, namespace, name
+            return resource, None, name
+        return resource, str(meta.get("namespace") or call.workflow.namespace), name
 
     def _labelled(self, call: ResourceCall) -> JSON:
         obj = dict(call.manifest)
@@ -180,39 +178,53 @@ class KubeCluster:
         where = f"{resource.kind} {namespace + '/' if namespace else ''}{name or '(generated name)'}"
         if call.action != "create" and not name:
             raise ClusterError(f"resource {call.action}: the manifest names no object (metadata.name)")
+        client = self._acting(call)
         try:
             if call.action == "create":
-                return await self.client.create(resource, namespace, self._labelled(call))
+                return await client.create(resource, namespace, self._labelled(call))
             if call.action == "get":
-                return await self.client.get(resource, namespace, name)
+                return await client.get(resource, namespace, name)
             if call.action == "delete":
-                await self.client.delete(resource, namespace, name)
+                await client.delete(resource, namespace, name)
                 return None
             if call.action == "apply":
                 try:
-                    await self.client.get(resource, namespace, name)
+                    await client.get(resource, namespace, name)
                 except NotFound:
-                    return await self.client.create(resource, namespace, self._labelled(call))
-                return await self._patch(resource, namespace, name, self._labelled(call), MERGE_PATCH)
+                    return await client.create(resource, namespace, self._labelled(call))
+                return await _patch(client, resource, namespace, name, self._labelled(call), MERGE_PATCH)
             body: Any = call.manifest
             if isinstance(body, dict):
                 body = {k: v for k, v in body.items() if k not in ("apiVersion", "kind")}
-            return await self._patch(resource, namespace, name, body, PATCH_TYPES[call.merge_strategy])
+            return await _patch(client, resource, namespace, name, body, PATCH_TYPES[call.merge_strategy])
         except KubeError as exc:
-            log.info("resource action failed", action=call.action, object=where, status=exc.status, workflow=call.workflow.name)
+            log.info(
+                "resource action failed",
+                action=call.action,
+                object=where,
+                status=exc.status,
+                workflow=call.workflow.name,
+                service_account=call.service_account,
+            )
             raise ClusterError(f"resource {call.action} {where}: {exc}") from None
 
-    async def _patch(self, resource: Resource, namespace: str | None, name: str, body: Any, content_type: str) -> JSON:
-        return await self.client.request("PATCH", resource.path(namespace, name), body=body, content_type=content_type)
-
-    async def read(self, obj: JSON) -> JSON:
+    async def read(self, call: ResourceCall, obj: JSON) -> JSON:
         meta = obj.get("metadata") or {}
         resource = await self._by_kind(str(obj.get("apiVersion") or ""), str(obj.get("kind") or ""))
         namespace = str(meta.get("namespace") or "") or None
         try:
-            return await self.client.get(resource, namespace if resource.namespaced else None, str(meta.get("name") or ""))
+            return await self._acting(call).get(resource, namespace if resource.namespaced else None, str(meta.get("name") or ""))
         except KubeError as exc:
             raise ClusterError(f"resource {resource.kind} {meta.get('name')}: {exc}") from None
 
 
-__all__ = ["KubeCluster"]
+def service_account_user(namespace: str, name: str) -> str:
+    """The user name of service account *name* of *namespace*, as the API server knows it."""
+    return f"system:serviceaccount:{namespace}:{name}"
+
+
+async def _patch(client: KubeClient, resource: Resource, namespace: str | None, name: str, body: Any, content_type: str) -> JSON:
+    return await client.request("PATCH", resource.path(namespace, name), body=body, content_type=content_type)
+
+
+__all__ = ["KubeCluster", "service_account_user"]

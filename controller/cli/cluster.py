@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..argo.labels import INSTANCE_LABEL, NODE_ID_ANNOTATION, NODE_NAME_ANNOTATION, WORKFLOW_LABEL
 from ..argo.types import FULFILLED
-from ..kube.config import connect
+from ..kube.config import CLI, connect, user_agent
 from ..kube.errors import KubeError, NotFound
 from ..kube.resources import PODS, WORKFLOWS
 from . import render
@@ -74,6 +74,7 @@ async def cluster_client(args: argparse.Namespace) -> AsyncIterator[KubeClient]:
             server=getattr(args, "kube_server", None) or "",
             kubeconfig=getattr(args, "kubeconfig", None),
             context=getattr(args, "context", None),
+            agent=user_agent(CLI),
         )
     except KubeError as exc:
         raise CliError(str(exc), EXIT_UNAVAILABLE) from None

@@ -3,8 +3,9 @@
 Errors name what Kubernetes mode cannot run (the node would end in ``Error``): resource
 templates with an unknown action or merge strategy, ``manifestFrom``, kubectl flags other
 than ``--ignore-not-found``, a condition that does not parse, a manifest that is not one
-object (or, for a json patch, a list of operations) or is a Secret or ServiceAccount, a
-``jqFilter`` beyond paths. Warnings
+object (or, for a json patch, a list of operations), a ``jqFilter`` beyond paths, a service
+account name that is not one. What a template may act on is left to the API server: it acts
+as the workflow's service account. Warnings
 name what behaves differently there: ``http`` templates aimed at loopback or link-local
 addresses (refused unless the controller allows them; the controller sends them from its
 own pod). The local-mode warnings about ``resource`` templates and pod-level
@@ -20,7 +21,7 @@ from urllib.parse import urlsplit
 from ..argo.lint import lint_warnings
 from ..engine.hooks import WorkflowInfo
 from ..engine.resource_paths import jq_filter, parse_condition
-from ..engine.resource_template import parse_call
+from ..engine.resource_template import parse_call, service_account
 
 __all__ = ["kubernetes_errors", "kubernetes_warnings"]
 
@@ -54,9 +55,6 @@ def _resource_errors(path: str, resource: dict[str, Any], outputs: Any) -> list[
             unknown = [f for f in call.flags if f.startswith("-") and f not in ("--ignore-not-found", "--ignore-not-found=true")]
             if unknown:
                 errors.append(f"{path}.flags: not supported in Kubernetes mode: {' '.join(unknown)}")
-            manifest = call.manifest if isinstance(call.manifest, dict) else {}
-            if manifest.get("apiVersion") == "v1" and manifest.get("kind") in ("Secret", "ServiceAccount"):
-                errors.append(f"{path}.manifest: resource templates may not act on {manifest['kind']} objects")
     for field in ("successCondition", "failureCondition"):
         condition = resource.get(field)
         if condition and not _templated(condition):
@@ -79,10 +77,16 @@ def _resource_errors(path: str, resource: dict[str, Any], outputs: Any) -> list[
 def kubernetes_errors(doc: Any) -> list[str]:
     """``PATH: MESSAGE`` for each template Kubernetes mode cannot run."""
     errors: list[str] = []
+    spec = doc.get("spec") if isinstance(doc, dict) else None
     for index, tmpl in _templates(doc):
         resource = tmpl.get("resource")
         if isinstance(resource, dict):
             errors += _resource_errors(f"spec.templates[{index}].resource", resource, tmpl.get("outputs"))
+            try:
+                service_account(tmpl, spec if isinstance(spec, dict) else {})
+            except ValueError as exc:
+                if not _templated(exc):
+                    errors.append(f"spec.templates[{index}]: resource templates act as a service account: {exc}")
     return errors
 
 

@@ -561,7 +561,8 @@ class LeafLauncher:
 
         async def runner() -> None:
             if job.kind == "resource":
-                result = await run_resource(template, self.cluster, self.info, self.settings.resource_poll_seconds)
+                spec = self.host.wf.get("spec") or {}
+                result = await run_resource(template, self.cluster, self.info, self.settings.resource_poll_seconds, spec)
             else:
                 result = await run_http(dict(template.get("http") or {}), self.settings.http_allow_networks)
             self.post(TaskFinished(node.id, result))

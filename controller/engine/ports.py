@@ -357,6 +357,7 @@ class Cluster(Protocol):
         """Do *call*'s action; the object as the API answered (``None`` after ``delete``)."""
         ...
 
-    async def read(self, obj: JSON) -> JSON:
-        """*obj* (an object :meth:`resource` returned) as it is now."""
+    async def read(self, call: ResourceCall, obj: JSON) -> JSON:
+        """*obj* (an object :meth:`resource` returned for *call*) as it is now, read as *call*'s
+        service account."""
         ...

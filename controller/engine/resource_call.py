@@ -31,3 +31,6 @@ class ResourceCall:
     """The workflow the node belongs to: its namespace is the default namespace."""
     owner: bool
     """``setOwnerReference``: the created object is owned by the Workflow."""
+    service_account: str = "default"
+    """The service account of the workflow's namespace the action is done as
+    (:func:`~.resource_template.service_account`)."""

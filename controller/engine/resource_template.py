@@ -7,11 +7,15 @@ it to its :class:`~.ports.Cluster` (Kubernetes mode only; without one the node e
 ``successCondition``/``failureCondition`` (:mod:`.resource_paths`) by reading the object
 every :attr:`~.settings.ControllerSettings.resource_poll_seconds`, and reads
 ``outputs.parameters[].valueFrom.jsonPath``/``jqFilter`` from the object.
+
+The action is done as a service account of the workflow's namespace (:func:`service_account`),
+the one Argo's resource pod would run under; the cluster acts with that account's rights.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -34,9 +38,27 @@ MERGE_STRATEGIES = ("strategic", "merge", "json")
 MAX_MANIFEST = 1024 * 1024
 """Largest manifest accepted (bytes of its text): the API server's own object limit."""
 NO_CLUSTER = "resource templates need Kubernetes mode (hookbus server --kubernetes): this controller has no cluster"
+DEFAULT_ACCOUNT = "default"
+_ACCOUNT_NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 
 
-def parse_call(spec: Mapping[str, Any], workflow: WorkflowInfo) -> ResourceCall:
+def service_account(template: Mapping[str, Any], spec: Mapping[str, Any]) -> str:
+    """The service account a resource template acts as, chosen as Argo chooses the account
+    whose token its resource pod uses: ``executor.serviceAccountName`` of the template, else of
+    the workflow (*spec*); else the template's ``serviceAccountName``, else the workflow's;
+    else the namespace's ``default``. ``ValueError`` when the name is not a valid one."""
+    name = ""
+    for where in (template.get("executor"), spec.get("executor"), template, spec):
+        if isinstance(where, dict) and where.get("serviceAccountName"):
+            name = str(where["serviceAccountName"])
+            break
+    name = name or DEFAULT_ACCOUNT
+    if len(name) > 253 or not _ACCOUNT_NAME.fullmatch(name):
+        raise ValueError(f"serviceAccountName {name!r} is not a valid service account name")
+    return name
+
+
+def parse_call(spec: Mapping[str, Any], workflow: WorkflowInfo, account: str = DEFAULT_ACCOUNT) -> ResourceCall:
     """*spec* (a substituted ``resource`` field) as a call; ``ValueError`` names what is wrong."""
     action = str(spec.get("action") or "")
     if action not in ACTIONS:
@@ -64,7 +86,7 @@ def parse_call(spec: Mapping[str, Any], workflow: WorkflowInfo) -> ResourceCall:
     elif not isinstance(manifest, dict):
         raise ValueError("resource manifest must be one object (apiVersion, kind, metadata ...)")
     flags = tuple(str(f) for f in spec.get("flags") or [])
-    return ResourceCall(action, manifest, strategy, flags, workflow, bool(spec.get("setOwnerReference")))
+    return ResourceCall(action, manifest, strategy, flags, workflow, bool(spec.get("setOwnerReference")), account)
 
 
 def _outputs(obj: JSON, outputs: Mapping[str, Any]) -> dict[str, str]:
@@ -78,8 +100,15 @@ def _outputs(obj: JSON, outputs: Mapping[str, Any]) -> dict[str, str]:
     return values
 
 
-async def run_resource(template: Mapping[str, Any], cluster: Cluster | None, workflow: WorkflowInfo, poll: float) -> TaskResult:
-    """Run *template*'s ``resource`` action; Succeeded once its conditions hold (at once without
+async def run_resource(
+    template: Mapping[str, Any],
+    cluster: Cluster | None,
+    workflow: WorkflowInfo,
+    poll: float,
+    workflow_spec: Mapping[str, Any] | None = None,
+) -> TaskResult:
+    """Run *template*'s ``resource`` action as its service account (:func:`service_account`,
+    from the template and *workflow_spec*); Succeeded once its conditions hold (at once without
     them), Failed when ``failureCondition`` holds, Error when the action or a read fails."""
     started = time.time()
 
@@ -90,7 +119,7 @@ async def run_resource(template: Mapping[str, Any], cluster: Cluster | None, wor
         return end(Phase.ERROR, NO_CLUSTER)
     spec = template.get("resource") or {}
     try:
-        call = parse_call(spec, workflow)
+        call = parse_call(spec, workflow, service_account(template, workflow_spec or {}))
         success = parse_condition(str(spec["successCondition"])) if spec.get("successCondition") else ()
         failure = parse_condition(str(spec["failureCondition"])) if spec.get("failureCondition") else ()
     except ValueError as exc:
@@ -106,7 +135,7 @@ async def run_resource(template: Mapping[str, Any], cluster: Cluster | None, wor
             if all(matches(r, obj) for r in success):
                 break
             await asyncio.sleep(poll)
-            obj = await cluster.read(obj)
+            obj = await cluster.read(call, obj)
         params = _outputs(obj, template.get("outputs") or {})
     except ClusterError as exc:
         return end(Phase.ERROR, str(exc))

@@ -6,6 +6,11 @@ answer) sent again with exponential backoff (``Retry-After`` honoured). Custom r
 are patched with ``application/merge-patch+json`` only (kubernetes_asyncio's generated
 methods would send a dict as json-patch); :meth:`KubeClient.update` writes conditionally on
 ``resourceVersion`` and, on 409, reads the object again and re-applies the change.
+
+The process names itself in every request's ``User-Agent`` (``hookbus-controller/<version>``,
+``hookbus-cli/<version>``: :func:`~.config.connect`), and :meth:`KubeClient.impersonating`
+gives a client whose requests act as another identity (``Impersonate-User``), as ``resource``
+templates act as their workflow's service account.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ import structlog
 from .errors import Conflict, KubeError, NotFound, error_for
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable, Sequence
+    from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 
     from .resources import Resource
 
@@ -30,6 +35,7 @@ log = structlog.get_logger(__name__)
 
 JSON_TYPE = "application/json"
 MERGE_PATCH = "application/merge-patch+json"
+IMPERSONATE_USER = "Impersonate-User"
 
 Obj = dict[str, Any]
 
@@ -65,14 +71,30 @@ def resource_version(obj: Obj) -> str:
 class KubeClient:
     """Requests to one API server, made with *api* (a kubernetes_asyncio ``ApiClient``)."""
 
-    def __init__(self, api: Any, *, backoff: Backoff | None = None, timeout: float = 30.0) -> None:
+    def __init__(
+        self, api: Any, *, backoff: Backoff | None = None, timeout: float = 30.0, headers: Mapping[str, str] | None = None
+    ) -> None:
         self.api = api
         self.backoff = backoff or Backoff()
         self.timeout = timeout
+        self.headers: dict[str, str] = dict(headers or {})
+        """Headers sent with every request of this client (impersonation)."""
 
     async def close(self) -> None:
         """Close the underlying connections."""
         await self.api.close()
+
+    def impersonating(self, user: str) -> KubeClient:
+        """A client on the same connections whose requests act as *user*
+        (``Impersonate-User``; for a service account ``system:serviceaccount:<ns>:<name>``, the
+        API server gives it that account's groups). The API server first checks that this
+        client's own identity may ``impersonate`` *user*. Close the original, not the copy."""
+        return KubeClient(self.api, backoff=self.backoff, timeout=self.timeout, headers={**self.headers, IMPERSONATE_USER: user})
+
+    @property
+    def user_agent(self) -> str:
+        """The ``User-Agent`` of every request (who is asking)."""
+        return str(self.api.user_agent)
 
     @property
     def host(self) -> str:
@@ -113,7 +135,7 @@ class KubeClient:
                 path,
                 method,
                 query_params=list(query),
-                header_params={"Content-Type": content_type, "Accept": JSON_TYPE},
+                header_params={"Content-Type": content_type, "Accept": JSON_TYPE, **self.headers},
                 body=body,
                 auth_settings=["BearerToken"],
                 _preload_content=False,

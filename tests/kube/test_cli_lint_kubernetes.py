@@ -83,8 +83,9 @@ def test_what_kubernetes_mode_cannot_run_is_named(tmp_path: Path, capsys: pytest
         "spec.templates[1].outputs.parameters[0].valueFrom.jqFilter: jqFilter '.items | length': only paths such as "
         "'.', '.metadata.name' or '.items[0]' are supported",
         "spec.templates[2].resource: resource manifestFrom is not supported; put the manifest in 'manifest'",
-        "spec.templates[6].resource.manifest: resource templates may not act on Secret objects",
     ]
+    # a Secret is the API server's to allow or refuse: the template acts as the workflow's service account
+    assert "spec.templates[6]" not in out
     assert "in local mode" not in out, "the local-mode warnings (resource, podSpecPatch) do not apply"
 
 
@@ -103,3 +104,28 @@ def test_local_lint_keeps_its_warnings(tmp_path: Path, capsys: pytest.CaptureFix
 def test_the_k8s_examples_pass_for_kubernetes(name: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["lint", "--target", "kubernetes", str(EXAMPLES / f"{name}.yaml")]) == cli.EXIT_OK
     assert capsys.readouterr().out.strip() == "✔ no linting errors found!"
+
+
+def test_a_resource_template_needs_a_valid_service_account_name(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    wf = tmp_path / "wf.yaml"
+    wf.write_text("""
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {generateName: sa-}
+spec:
+  entrypoint: main
+  serviceAccountName: Not_Valid
+  templates:
+  - name: main
+    resource:
+      action: get
+      manifest: |
+        apiVersion: v1
+        kind: ConfigMap
+        metadata: {name: x}
+""")
+    assert cli.main(["lint", "--target", "kubernetes", str(wf)]) == cli.EXIT_USAGE
+    assert (
+        "spec.templates[0]: resource templates act as a service account: serviceAccountName 'Not_Valid' is not a valid service account name"
+        in capsys.readouterr().out
+    )

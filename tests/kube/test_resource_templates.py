@@ -20,9 +20,11 @@ import yaml
 
 from hookbus.controller.app import Hookbus
 from hookbus.controller.argo.labels import INSTANCE_LABEL
+from hookbus.controller.engine.resource_template import service_account
 from hookbus.controller.kube.resources import WORKFLOWS
 from tests.conformance.runner import DEFAULT_EXAMPLES
 from tests.kube.support import app_settings
+from tests.support.kubeapi import grant
 from tests.support.waiting import wait_for
 
 if TYPE_CHECKING:
@@ -201,6 +203,9 @@ async def test_apply_get_and_delete_a_config_map(kube: KubeClient, kube_api: Kub
     assert patches[0].body["data"] == {"value": "two"}
     created = kube_api.requests("POST", "configmaps")
     assert len(created) == 1 and created[0].body["metadata"]["labels"] == {INSTANCE_LABEL: "hookbus"}
+    # no service account named: the namespace's default, as Argo's resource pod
+    acted = [r for r in kube_api.requests(plural="configmaps") if r.verb not in ("list", "watch")]
+    assert acted and {(r.identity, r.impersonate_user) for r in acted} == {("hookbus-controller", "system:serviceaccount:default:default")}
 
 
 def test_the_poll_interval_comes_from_the_flag_and_the_environment() -> None:
@@ -227,20 +232,30 @@ async def test_a_resource_node_waiting_at_a_restart_ends_in_error(kube: KubeClie
     assert len(kube_api.objects("jobs")) == 1, "the action is not run again"
 
 
-REFUSED = """
+ACTING = """
 apiVersion: argoproj.io/v1alpha1
 kind: Workflow
 metadata:
-  name: refused
+  name: acting
   labels: {workflows.argoproj.io/controller-instanceid: hookbus}
 spec:
   entrypoint: main
+  serviceAccountName: robot
   templates:
   - name: main
     steps:
-    - - {name: elsewhere, template: elsewhere}
+    - - {name: allowed, template: allowed}
+      - {name: elsewhere, template: elsewhere}
       - {name: secret, template: secret}
       - {name: cluster, template: cluster}
+      - {name: nobody, template: nobody}
+  - name: allowed
+    resource:
+      action: create
+      manifest: |
+        apiVersion: v1
+        kind: ConfigMap
+        metadata: {name: mine}
   - name: elsewhere
     resource:
       action: create
@@ -262,16 +277,58 @@ spec:
         apiVersion: argoproj.io/v1alpha1
         kind: ClusterWorkflowTemplate
         metadata: {name: mine}
+  - name: nobody
+    serviceAccountName: nobody
+    resource:
+      action: create
+      manifest: |
+        apiVersion: v1
+        kind: ConfigMap
+        metadata: {name: theirs}
 """
 
+ROBOT = "system:serviceaccount:default:robot"
 
-async def test_templates_are_held_to_the_workflows_namespace(kube: KubeClient, kube_api: KubeApi, tmp_path: Path) -> None:
+
+async def test_templates_act_as_the_workflows_service_account(kube: KubeClient, kube_api: KubeApi, tmp_path: Path) -> None:
+    # robot may create ConfigMaps in its own namespace, and nothing else; nobody may do nothing
+    kube_api.grants = {ROBOT: [grant("create,get", "configmaps", namespace="default")]}
+    kube_api.put({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "token"}, "data": {"t": "c2VjcmV0"}})
     async with Hookbus(settings(kube_api, tmp_path)):
-        await kube.create(WORKFLOWS, "default", yaml.safe_load(REFUSED))
-        await wait_for(lambda: ended(kube_api, "refused"), timeout=30, what="the workflow ended")
-    nodes = {n["displayName"]: n for n in status(kube_api, "refused")["nodes"].values()}
-    assert nodes["elsewhere"]["message"] == "resource templates act in the workflow's namespace 'default' only, not 'kube-system'"
-    assert nodes["secret"]["message"] == "resource templates may not act on Secret objects"
-    assert nodes["cluster"]["message"] == "resource templates may not act on cluster-scoped objects (ClusterWorkflowTemplate)"
-    assert all(nodes[n]["phase"] == "Error" for n in ("elsewhere", "secret", "cluster"))
-    assert not kube_api.requests("POST", "configmaps") and not kube_api.requests("POST", "clusterworkflowtemplates")
+        await kube.create(WORKFLOWS, "default", yaml.safe_load(ACTING))
+        await wait_for(lambda: ended(kube_api, "acting"), timeout=30, what="the workflow ended")
+    nodes = {n["displayName"]: n for n in status(kube_api, "acting")["nodes"].values()}
+    assert nodes["allowed"]["phase"] == "Succeeded", nodes["allowed"]
+    assert kube_api.get("configmaps", "default", "mine") is not None
+    refused = {
+        "elsewhere": 'resource create ConfigMap kube-system/x: Kubernetes API: 403 configmaps is forbidden: '
+        f'User "{ROBOT}" cannot create resource "configmaps" in API group "" in the namespace "kube-system"',
+        "secret": 'resource get Secret default/token: Kubernetes API: 403 secrets "token" is forbidden: '
+        f'User "{ROBOT}" cannot get resource "secrets" in API group "" in the namespace "default"',
+        "cluster": "resource create ClusterWorkflowTemplate mine: Kubernetes API: 403 clusterworkflowtemplates.argoproj.io "
+        f'is forbidden: User "{ROBOT}" cannot create resource "clusterworkflowtemplates" in API group "argoproj.io" '
+        "at the cluster scope",
+        "nobody": "resource create ConfigMap default/theirs: Kubernetes API: 403 configmaps is forbidden: "
+        'User "system:serviceaccount:default:nobody" cannot create resource "configmaps" in API group "" in the namespace "default"',
+    }
+    for name, message in refused.items():
+        assert (nodes[name]["phase"], nodes[name]["message"]) == ("Error", message)
+    assert kube_api.get("configmaps", "kube-system", "x") is None and not kube_api.objects("clusterworkflowtemplates")
+    acted = [  # the templates' actions (the controller's own lists and watches of templates aside)
+        r for r in kube_api.log
+        if r.plural in ("configmaps", "secrets", "clusterworkflowtemplates") and r.identity == "hookbus-controller" and r.verb in ("get", "create")
+    ]
+    assert acted and all(r.impersonate_user for r in acted), "no action with the controller's own rights"
+    assert {r.impersonate_user for r in acted} == {ROBOT, "system:serviceaccount:default:nobody"}
+    assert {r.impersonate_groups for r in acted} == {("system:serviceaccounts", "system:serviceaccounts:default", "system:authenticated")}
+
+
+def test_the_service_account_is_chosen_as_argo_chooses_its_resource_pods() -> None:
+    template: dict[str, Any] = {"resource": {}}
+    assert service_account(template, {}) == "default"
+    assert service_account(template, {"serviceAccountName": "wf"}) == "wf"
+    assert service_account({**template, "serviceAccountName": "tmpl"}, {"serviceAccountName": "wf"}) == "tmpl"
+    assert service_account({**template, "serviceAccountName": "tmpl"}, {"executor": {"serviceAccountName": "exec-wf"}}) == "exec-wf"
+    assert service_account({**template, "executor": {"serviceAccountName": "exec"}}, {"executor": {"serviceAccountName": "exec-wf"}}) == "exec"
+    with pytest.raises(ValueError, match="serviceAccountName 'a:b' is not a valid service account name"):
+        service_account({**template, "serviceAccountName": "a:b"}, {})

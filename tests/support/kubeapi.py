@@ -21,9 +21,15 @@ kmock serves discovery (``/api``, ``/apis``, group versions) and parses every re
   CRD) is 404; ``pods/log`` answers the log a test (or :mod:`tests.support.kubelet`) set;
 - ``kubectl get`` gets a ``Table`` with Argo's printer columns for Workflows.
 
-Every request is in :attr:`KubeApi.log` (:class:`Logged`) for tests to assert on;
+Every request is in :attr:`KubeApi.log` (:class:`Logged`) for tests to assert on, with who
+sent it (its ``User-Agent``: ``hookbus-controller/<version>``, ``hookbus-cli/<version>``,
+``kubectl/...``, a test's own client), the verb as RBAC names it (:func:`rbac_verb`), and
+the identity it asked to act as (``Impersonate-User``; the groups an API server gives a
+service account it impersonates, :func:`impersonated_groups`). With :attr:`KubeApi.grants`
+set, requests that impersonate a service account are authorized against that small table
+and answered 403 with Kubernetes' message when it grants nothing (:class:`Grant`).
 :meth:`KubeApi.inject` answers chosen requests with an error or runs a callback first.
-Start it with :func:`serve`.
+Start it with :func:`serve`; :data:`SERVED` callbacks see every server when it stops.
 """
 
 from __future__ import annotations
@@ -95,6 +101,14 @@ class Logged:
     namespace: str | None = None
     name: str | None = None
     subresource: str | None = None
+    group: str = ""
+    """The API group of the resource (``""``: core, or not a resource request)."""
+    user_agent: str = ""
+    impersonate_user: str = ""
+    """``Impersonate-User`` (empty: the sender acts as itself)."""
+    impersonate_groups: tuple[str, ...] = ()
+    """The groups of the impersonated identity: the ``Impersonate-Group`` headers, or for a
+    service account without them, the groups an API server gives it."""
 
     @property
     def watch(self) -> bool:
@@ -103,6 +117,71 @@ class Logged:
     @property
     def write(self) -> bool:
         return self.method in ("POST", "PUT", "PATCH", "DELETE")
+
+    @property
+    def identity(self) -> str:
+        """Who sent it: the product of its ``User-Agent`` (``hookbus-controller``, ``kubectl`` ...)."""
+        return self.user_agent.split("/", 1)[0].strip()
+
+    @property
+    def resource(self) -> str:
+        """The resource as RBAC names it (``pods``, ``pods/log``); empty for other paths (discovery)."""
+        if not self.plural:
+            return ""
+        return f"{self.plural}/{self.subresource}" if self.subresource else self.plural
+
+    @property
+    def verb(self) -> str:
+        """The RBAC verb (:func:`rbac_verb`); empty for a request that names no resource."""
+        return rbac_verb(self.method, self.name, self.watch) if self.plural else ""
+
+
+def rbac_verb(method: str, name: str | None, watch: bool) -> str:
+    """The verb an API server authorizes a resource request as: GET of one object ``get``, of
+    a collection ``list`` (``watch`` with ``watch=true``), POST ``create``, PUT ``update``,
+    PATCH ``patch``, DELETE of one object ``delete``, of a collection ``deletecollection``."""
+    if method == "GET":
+        return "watch" if watch else ("get" if name else "list")
+    if method == "DELETE":
+        return "delete" if name else "deletecollection"
+    return {"POST": "create", "PUT": "update", "PATCH": "patch"}.get(method, method.lower())
+
+
+def impersonated_groups(user: str, groups: Iterable[str] = ()) -> tuple[str, ...]:
+    """The groups of impersonated *user*: *groups* as asked, else for a service account
+    ``system:serviceaccounts`` and ``system:serviceaccounts:<namespace>``; every identity
+    but ``system:anonymous`` is also ``system:authenticated`` (as an API server derives them)."""
+    out = list(groups)
+    parts = user.split(":")
+    if not out and len(parts) == 4 and parts[:2] == ["system", "serviceaccount"]:
+        out = ["system:serviceaccounts", f"system:serviceaccounts:{parts[2]}"]
+    if user and user != "system:anonymous" and "system:authenticated" not in out:
+        out.append("system:authenticated")
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class Grant:
+    """One rule of :attr:`KubeApi.grants`: *verbs* on *resources* of *group*, in *namespace*
+    (``None``: every namespace). ``*`` matches any verb or resource."""
+
+    verbs: frozenset[str]
+    resources: frozenset[str]
+    group: str = ""
+    namespace: str | None = None
+
+    def allows(self, verb: str, group: str, resource: str, namespace: str | None) -> bool:
+        return (
+            (self.group == group or self.group == "*")
+            and ("*" in self.verbs or verb in self.verbs)
+            and ("*" in self.resources or resource in self.resources)
+            and (self.namespace is None or self.namespace == namespace)
+        )
+
+
+def grant(verbs: str, resources: str, group: str = "", namespace: str | None = None) -> Grant:
+    """A :class:`Grant` from comma-separated *verbs* and *resources*."""
+    return Grant(frozenset(verbs.split(",")), frozenset(resources.split(",")), group, namespace)
 
 
 @dataclass
@@ -162,6 +241,9 @@ class KubeApi(kmock.KubernetesEmulator):
         """Container logs by ``(namespace, pod, container)`` (``pods/log``)."""
         self._watches: list[_Watch] = []
         self.changed = asyncio.Event()
+        self.grants: dict[str, list[Grant]] | None = None
+        """Set: requests impersonating a service account (``system:serviceaccount:<ns>:<name>``)
+        may do only what its entry grants (none: nothing), else 403. ``None``: not checked."""
         for kind in KINDS:
             self.register(kind)
 
@@ -248,24 +330,29 @@ class KubeApi(kmock.KubernetesEmulator):
         if resource is not None:
             kind = self.kinds.get((resource.group or "", resource.version or "", resource.plural or ""))
         content_type = raw.headers.get("Content-Type", "")
-        self.log.append(
-            Logged(
-                method=raw.method,
-                path=raw.path,
-                query=dict(raw.query),
-                content_type=content_type.split(";")[0].strip(),
-                body=request.data,
-                plural=kind.plural if kind else "",
-                namespace=request.namespace,
-                name=request.name,
-                subresource=request.subresource,
-            )
+        user = raw.headers.get("Impersonate-User", "")
+        entry = Logged(
+            method=raw.method,
+            path=raw.path,
+            query=dict(raw.query),
+            content_type=content_type.split(";")[0].strip(),
+            body=request.data,
+            plural=kind.plural if kind else ((resource.plural or "") if resource is not None else ""),
+            namespace=request.namespace,
+            name=request.name,
+            subresource=request.subresource,
+            group=(resource.group or "") if resource is not None and resource.plural else "",
+            user_agent=raw.headers.get("User-Agent", ""),
+            impersonate_user=user,
+            impersonate_groups=impersonated_groups(user, raw.headers.getall("Impersonate-Group", [])) if user else (),
         )
+        self.log.append(entry)
         if raw.method == "GET" and raw.path.rstrip("/") == "/api/v1":
             return _json(self._core_resources())
         if kind is None or resource is None or resource.plural is None:
             return await super()._handle(request)
         try:
+            self._authorize(entry, kind)
             fault = self._fault(raw.method, kind, request.name, request.subresource)
             if fault is not None and fault.hang:
                 await asyncio.sleep(fault.hang)
@@ -274,6 +361,25 @@ class KubeApi(kmock.KubernetesEmulator):
             return await self._serve(kind, request, raw, content_type)
         except ApiError as exc:
             return _status(exc.status, exc.reason, exc.message)
+
+    def _authorize(self, entry: Logged, kind: Kind) -> None:
+        """With :attr:`grants` set, refuse what the impersonated service account may not do."""
+        if self.grants is None or not entry.impersonate_user.startswith("system:serviceaccount:"):
+            return
+        namespace = entry.namespace if kind.namespaced else None
+        for rule in self.grants.get(entry.impersonate_user, []):
+            if rule.allows(entry.verb, entry.group, entry.resource, namespace):
+                return
+        what = f"{entry.resource}.{entry.group}" if entry.group else entry.resource
+        if entry.name:
+            what += f' "{entry.name}"'
+        where = f'in the namespace "{namespace}"' if namespace else "at the cluster scope"
+        raise ApiError(
+            403,
+            "Forbidden",
+            f'{what} is forbidden: User "{entry.impersonate_user}" cannot {entry.verb} resource "{entry.resource}" '
+            f'in API group "{entry.group}" {where}',
+        )
 
     def _core_resources(self) -> Obj:
         return {
@@ -670,6 +776,11 @@ def _status(code: int, reason: str, message: str) -> aiohttp.web.Response:
     return _json({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "code": code, "reason": reason, "message": message}, code)
 
 
+SERVED: list[Callable[[KubeApi], None]] = []
+"""Called with every server :func:`serve` started, when it stops (a session-wide view of the
+requests, see ``tests/kube/conftest.py``)."""
+
+
 @contextlib.asynccontextmanager
 async def serve() -> AsyncIterator[KubeApi]:
     """A started :class:`KubeApi` on a free port of 127.0.0.1 (its URL in ``api.url``)."""
@@ -679,3 +790,5 @@ async def serve() -> AsyncIterator[KubeApi]:
             yield api
         finally:
             api.end_watches()
+            for served in SERVED:
+                served(api)
