@@ -28,6 +28,7 @@ from ..argo.types import Phase
 from ..executors.kube import KubernetesExecutor
 from ..kube.pods import PodSettings, WorkflowRef
 from ..kube.pods_images import ImageConfigError, ImageEntry, images_from_config
+from ..kube.pods_inputs import WRITER_PREFIX
 from ..kube.pods_plan import KubePodPlan
 from ..kube.pods_view import user_pod
 from .kube_source import UID_ANNOTATION
@@ -153,7 +154,12 @@ class KubePods:
     def read_back(self, patched: Mapping[str, Any], item: PodItem) -> JSON:
         """The node's pod (the engine's description) from the manifest a plugin changed."""
         main = item.pod.get("main") or {}
-        if item.task is not None:  # the plugin was shown render(item)
-            patched = user_pod(patched, main_name=str(main.get("name") or "main"), staged=main.get("source") is not None)
-        return from_kubernetes_pod(patched, item.pod)
+        if item.task is None:
+            return from_kubernetes_pod(patched, item.pod)
+        # the plugin was shown render(item), where input artifacts are the launcher's, not init containers
+        patched = user_pod(patched, main_name=str(main.get("name") or "main"), staged=main.get("source") is not None)
+        pod = from_kubernetes_pod(patched, item.pod)
+        writers = [p for p in item.pod.get("init") or [] if str(p.get("name") or "").startswith(WRITER_PREFIX) and p.get("image") is None]
+        pod["init"] = [*writers, *pod["init"]]
+        return pod
 

@@ -44,9 +44,19 @@ from ..argo.labels import (
 from ..argo.names import pod_name
 from .launcher import LAUNCHER_DIR, launcher_argv
 from .pods_images import ImageConfigError, ImageEntry, resolve_argv
+from .pods_inputs import (
+    ARTIFACTS_DIR,
+    ARTIFACTS_VOLUME,
+    INPUTS_DIR,
+    INPUTS_VOLUME,
+    InputArtifact,
+    init_arguments,
+    is_writer,
+    main_mounts,
+)
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Iterable, Mapping, Sequence
 
     from ..engine.ports import ProcessSpec, TaskSpec
 
@@ -119,6 +129,8 @@ class PodSettings:
     """Entrypoint and CMD of images whose templates set no ``command`` (see :mod:`.pods_images`)."""
     service_account: str | None = None
     """The service account of pods whose workflow and template name none (``None``: the namespace's default)."""
+    input_limit: int = 1_000_000
+    """Bytes a node's input artifacts may hold in all: they travel in one ConfigMap (at most 1 MiB)."""
 
 
 @dataclass(frozen=True)
@@ -142,13 +154,15 @@ def build_pod(
     *,
     template: Mapping[str, Any] | None = None,
     deadline: int | None = None,
+    inputs: Sequence[InputArtifact] = (),
 ) -> dict[str, Any]:
     """The Pod manifest of *task*'s node.
 
     *template* is the node's resolved template (container fields beyond the processes,
     volumes, pod-level fields, ``podSpecPatch``); *deadline* the seconds the workflow has
-    left (its ``activeDeadlineSeconds`` minus the time it has run), ``None`` for no limit.
-    Raises :class:`PodBuildError` naming the template.
+    left (its ``activeDeadlineSeconds`` minus the time it has run), ``None`` for no limit;
+    *inputs* the node's input artifacts (:func:`.pods_inputs.plan_inputs`), which ``init``
+    places and ``main`` mounts. Raises :class:`PodBuildError` naming the template.
     """
     tmpl: Mapping[str, Any] = template or {}
     spec = workflow.spec
@@ -156,13 +170,17 @@ def build_pod(
     mounts_of_main = _main_container_spec(tmpl)
     staged = task.main.source is not None
 
-    init = [_launcher_init(settings, task.main.source)]
+    init = [_launcher_init(settings, task.main.source, inputs, name)]
     set_containers = (tmpl.get("containerSet") or {}).get("containers")
     init += [
         _container(p, _named(tmpl.get("initContainers"), p.name) or _named(set_containers, p.name), settings)
         for p in task.init
+        if not is_writer(p)  # the launcher's init places input artifacts
     ]
     main = _main(task, mounts_of_main, settings, template_name=task.template_name, staged=staged)
+    if inputs:
+        for c in [main, *(init[1:] if set_containers else [])]:
+            c["volumeMounts"] = _merge_mounts(c.get("volumeMounts"), main_mounts(inputs))
     sidecars = []
     for p in task.sidecars:
         side_spec = _named(tmpl.get("sidecars"), p.name)
@@ -192,7 +210,7 @@ def build_pod(
             pod_spec[key] = value
     pod_spec["initContainers"] = init
     pod_spec["containers"] = [main, *sidecars]
-    pod_spec["volumes"] = _volumes(workflow, tmpl, [main, *init, *sidecars], staged=staged)
+    pod_spec["volumes"] = _volumes(workflow, tmpl, [main, *init, *sidecars], staged=staged, inputs=name if inputs else None)
 
     labels = {str(k): str(v) for k, v in task.labels.items()}
     labels[WORKFLOW_LABEL] = workflow.name
@@ -323,10 +341,11 @@ def _main(task: TaskSpec, spec: Mapping[str, Any], settings: PodSettings, *, tem
     return main
 
 
-def _launcher_init(settings: PodSettings, source: str | None) -> dict[str, Any]:
-    """The init container copying the launcher (and staging a script) into the pod's emptyDirs."""
+def _launcher_init(settings: PodSettings, source: str | None, inputs: Sequence[InputArtifact], pod: str) -> dict[str, Any]:
+    """The init container copying the launcher (and staging a script, and placing the input
+    artifacts from the pod's ConfigMap) into the pod's emptyDirs."""
     command = [settings.launcher_binary, "install", f"{LAUNCHER_DIR}/launcher"]
-    mounts = [{"name": LAUNCHER_VOLUME, "mountPath": LAUNCHER_DIR}]
+    mounts: list[dict[str, Any]] = [{"name": LAUNCHER_VOLUME, "mountPath": LAUNCHER_DIR}]
     init: dict[str, Any] = {
         "name": "init",
         "image": settings.launcher_image,
@@ -344,6 +363,10 @@ def _launcher_init(settings: PodSettings, source: str | None) -> dict[str, Any]:
         command += ["--script", SCRIPT_PATH]
         mounts.append({"name": STAGING_VOLUME, "mountPath": STAGING_DIR})
         init["env"] = [{"name": SCRIPT_ENV, "value": source}]
+    if inputs:
+        command += init_arguments(inputs)
+        mounts.append({"name": INPUTS_VOLUME, "mountPath": INPUTS_DIR})
+        mounts.append({"name": ARTIFACTS_VOLUME, "mountPath": ARTIFACTS_DIR, "readOnly": True})
     return init
 
 
@@ -389,12 +412,18 @@ def claim_name(workflow: str, claim: str) -> str:
     return f"{workflow}-{claim}"
 
 
-def _volumes(workflow: WorkflowRef, tmpl: Mapping[str, Any], containers: Iterable[Mapping[str, Any]], *, staged: bool) -> list[dict[str, Any]]:
-    """The pod's volumes: the launcher's, the template's, and the workflow's that a container mounts."""
+def _volumes(
+    workflow: WorkflowRef, tmpl: Mapping[str, Any], containers: Iterable[Mapping[str, Any]], *, staged: bool, inputs: str | None
+) -> list[dict[str, Any]]:
+    """The pod's volumes: the launcher's, the input artifacts' (*inputs*: the ConfigMap's
+    name), the template's, and the workflow's that a container mounts."""
     out: list[dict[str, Any]] = [{"name": LAUNCHER_VOLUME, "emptyDir": {}}]
     if staged:
         out.append({"name": STAGING_VOLUME, "emptyDir": {}})
-    names = {LAUNCHER_VOLUME, STAGING_VOLUME}
+    if inputs:
+        out.append({"name": INPUTS_VOLUME, "emptyDir": {}})
+        out.append({"name": ARTIFACTS_VOLUME, "configMap": {"name": inputs}})
+    names = {LAUNCHER_VOLUME, STAGING_VOLUME, INPUTS_VOLUME, ARTIFACTS_VOLUME}
     for volume in tmpl.get("volumes") or []:
         if isinstance(volume, dict) and volume.get("name") and volume["name"] not in names:
             out.append(dict(volume))

@@ -40,6 +40,8 @@ class PodOutcome:
     result: TaskResult
     artifacts: Mapping[str, bytes] = field(default_factory=lambda: _EMPTY_BYTES)
     """Output artifact name -> content (the executor stores them and sets ``result.artifacts``)."""
+    directories: Mapping[str, bytes] = field(default_factory=lambda: _EMPTY_BYTES)
+    """Output artifacts that are directories: name -> file list (the executor unpacks them)."""
     spilled: tuple[str, ...] = ()
     """Values not in the termination message: read ``main``'s log and call :func:`with_log`."""
     report: LauncherReport | None = None
@@ -112,7 +114,7 @@ def _from_main(terminated: Mapping[str, Any], done: Callable[..., PodOutcome]) -
     parameters, artifacts = _split_artifacts(report)
     return done(
         phase, message, code, result=report.result, parameters=parameters,
-        artifacts=artifacts, spilled=report.spilled, report=report,
+        artifacts=artifacts, directories=report.directories, spilled=report.spilled, report=report,
     )
 
 
@@ -146,7 +148,7 @@ def with_log(outcome: PodOutcome, log: str) -> PodOutcome:
     report = outcome.report.with_spilled(whole)
     parameters, artifacts = _split_artifacts(report)
     result = replace(outcome.result, result=report.result, parameters=parameters)
-    return PodOutcome(result, artifacts, (), report)
+    return PodOutcome(result, artifacts, report.directories, (), report)
 
 
 def _status_of(statuses: object, name: str) -> Mapping[str, Any] | None:
