@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
+from ..argo.labels import INSTANCE_LABEL, WORKFLOW_LABEL
 from .filelist import FileListError, pack
 
 if TYPE_CHECKING:
@@ -157,7 +158,7 @@ def input_config_map(pod: Mapping[str, Any], inputs: Sequence[InputArtifact], *,
     own: dict[str, Any] = {
         "name": meta.get("name"),
         "namespace": meta.get("namespace"),
-        "labels": {k: v for k, v in labels.items() if k.startswith("workflows.argoproj.io/")},
+        "labels": {k: v for k, v in labels.items() if k in (WORKFLOW_LABEL, INSTANCE_LABEL)},
         "annotations": annotations,
     }
     if meta.get("ownerReferences"):

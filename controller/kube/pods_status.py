@@ -31,6 +31,8 @@ LAUNCHER_INIT: Final = "init"
 _STUCK: Final = frozenset({"InvalidImageName", "CreateContainerConfigError", "ErrImageNeverPull", "CreateContainerError"})
 """Waiting reasons that do not pass by waiting: the node errors instead of pending until its deadline."""
 _EMPTY_BYTES: Final[Mapping[str, bytes]] = MappingProxyType({})
+TEXT_ARTIFACT_MAX: Final = 256 * 1024
+"""Text artifacts up to this size travel in the node's record, as the engine keeps them; larger ones as files."""
 
 
 @dataclass(frozen=True)
@@ -119,11 +121,14 @@ def _from_main(terminated: Mapping[str, Any], done: Callable[..., PodOutcome]) -
 
 
 def _split_artifacts(report: LauncherReport) -> tuple[dict[str, str], dict[str, bytes]]:
-    """The parameters as the engine reads them (text artifacts as ``artifact:<name>``), and the
-    binary artifacts the executor keeps as files."""
+    """The parameters as the engine reads them (small text artifacts as ``artifact:<name>``), and
+    the binary or larger artifacts the executor keeps as files."""
     parameters = dict(report.parameters)
     binary: dict[str, bytes] = {}
     for name, data in report.artifacts.items():
+        if len(data) > TEXT_ARTIFACT_MAX:  # too large for the node's record: kept as a file
+            binary[name] = data
+            continue
         try:
             parameters[f"artifact:{name}"] = data.decode("utf-8")
         except UnicodeDecodeError:

@@ -1,28 +1,47 @@
 """Pods run for real on this host, for the end-to-end tests of Kubernetes mode.
 
 :class:`HostRule` is a rule for :meth:`tests.support.kubelet.Kubelet.run`: it does what a
-container runtime would do with a pod's ``main`` container, on this host. The launcher
-(built from ``launcher/hookbus-launcher.c``) is put where the pod's command names it, a
-staged script is written where the pod reads it, and the user's command runs behind the
-launcher with the container's env. The exit code, the log and the termination message the
-launcher wrote become the container's end, so what the controller reads is what the
-launcher reported, outputs and all.
+kubelet and a container runtime would do with a pod, on this host:
+
+* each of the pod's volumes is one host directory per pod (:meth:`HostRule.volumes`):
+  an ``emptyDir`` a fresh directory under the pod's work directory, a ``configMap`` or
+  ``secret`` its keys written as files from the test API server, a ``hostPath`` itself;
+* the launcher's ``init`` container runs for real (the launcher built from
+  ``launcher/hookbus-launcher.c``, ``install`` with its options), its mounts mapped to
+  those directories: it stages the script and places the input artifacts from the
+  node's ConfigMap;
+* then the user's init containers, in order, then ``main`` behind the launcher, with
+  every sidecar running beside it until ``main`` ended. Each container runs in a mount
+  namespace of its own (``unshare``, as root) where its volume mounts (``subPath``
+  included) are bind mounts at their paths, so containers of one pod share their
+  ``emptyDir`` volumes as in a pod, and concurrent pods do not see each other's mounts.
+  The launcher and the staged script are reached by rewriting their paths instead.
+
+The exit code, the log and the termination message the launcher wrote become the
+container's end, so what the controller reads is what the launcher reported, outputs and
+all.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import contextlib
 import os
+import shlex
 import shutil
 import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hookbus.controller.kube.launcher import LAUNCHER_PATH
-from hookbus.controller.kube.pods import SCRIPT_PATH
+from hookbus.controller.kube.pods import LAUNCHER_VOLUME, SCRIPT_PATH, STAGING_VOLUME
 from tests.support.kubelet import Outcome
+
+if TYPE_CHECKING:
+    from tests.support.kubeapi import KubeApi
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCE = ROOT / "launcher" / "hookbus-launcher.c"
@@ -55,26 +74,58 @@ class HostRule:
     """A directory put first on ``PATH`` (stand-ins for programs of images, see :func:`write_shims`)."""
     files: dict[str, str] = field(default_factory=dict)
     """Absolute paths of image files the command names, and the stand-in run instead (``/argosay``)."""
+    api: KubeApi | None = None
+    """Where ``configMap`` and ``secret`` volumes are read from (the node's input ConfigMap too)."""
+    isolate: bool = field(default_factory=lambda: os.geteuid() == 0 and shutil.which("unshare") is not None)
+    """Containers in mount namespaces of their own (root only); without, volume mounts are not made."""
 
     def __call__(self, pod: dict[str, Any]) -> Outcome:
-        argv, env = self.prepare(pod)
-        proc = subprocess.run(argv, capture_output=True, env=env, timeout=60, check=False, cwd=self.workdir / pod["metadata"]["name"])
-        return self.outcome(pod, proc.returncode, proc.stdout + proc.stderr)
+        steps = self.prepare(pod)
+        here = self.workdir / pod["metadata"]["name"]
+        log = b""
+        for argv, env in steps.init:
+            proc = subprocess.run(argv, capture_output=True, env=env, timeout=60, check=False, cwd=here)
+            log += proc.stdout + proc.stderr
+            if proc.returncode != 0:
+                return Outcome(proc.returncode, log.decode(errors="replace"), "")
+        sidecars = []
+        for a, e in steps.sidecars:
+            with contextlib.suppress(OSError):  # a program the host lacks: the sidecar does not run
+                sidecars.append(subprocess.Popen(a, env=e, cwd=here, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        try:
+            proc = subprocess.run(steps.main[0], capture_output=True, env=steps.main[1], timeout=60, check=False, cwd=here)
+        finally:
+            for side in sidecars:
+                side.kill()
+                side.wait()
+        return self.outcome(pod, proc.returncode, log + proc.stdout + proc.stderr)
 
     async def run(self, pod: dict[str, Any], timeout: float = 120) -> Outcome:
         """:meth:`__call__` without holding the event loop (pods of many workflows at once)."""
-        argv, env = self.prepare(pod)
-        proc = await asyncio.create_subprocess_exec(
-            *argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=self.workdir / pod["metadata"]["name"]
-        )
+        steps = self.prepare(pod)
+        here = self.workdir / pod["metadata"]["name"]
+        log = b""
+        for argv, env in steps.init:
+            code, out = await _run(argv, env, here, timeout)
+            log += out
+            if code != 0:
+                return Outcome(code, log.decode(errors="replace"), "")
+        sidecars = []
+        for a, e in steps.sidecars:
+            with contextlib.suppress(OSError):  # a program the host lacks: the sidecar does not run
+                sidecars.append(await asyncio.create_subprocess_exec(*a, env=e, cwd=here, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         try:
-            out, _ = await asyncio.wait_for(proc.communicate(), timeout)
-        except TimeoutError:
-            proc.kill()
-            out, _ = await proc.communicate()
-        return self.outcome(pod, proc.returncode if proc.returncode is not None else 137, out)
+            code, out = await _run(steps.main[0], steps.main[1], here, timeout)
+        finally:
+            for side in sidecars:
+                with contextlib.suppress(ProcessLookupError):
+                    side.kill()
+                await side.wait()
+        return self.outcome(pod, code, log + out)
 
-    def prepare(self, pod: dict[str, Any]) -> tuple[list[str], dict[str, str]]:
+    def prepare(self, pod: dict[str, Any]) -> Steps:
+        """The pod's volumes made, the launcher installed (script staged, input artifacts
+        placed); the commands of its user init containers, sidecars and ``main``."""
         name = pod["metadata"]["name"]
         self.ran.append(name)
         main = container(pod, "main")
@@ -83,25 +134,125 @@ class HostRule:
             raise AssertionError(f"pod {name}: main does not start with the launcher: {argv}")
         here = self.workdir / name
         here.mkdir(parents=True, exist_ok=True)
-        init = container(pod, "init", "initContainers")
-        script = next((e.get("value") for e in init.get("env") or [] if e.get("name") == "HOOKBUS_SCRIPT"), None)
-        if script is not None:
-            (here / "script").write_text(str(script))
-            argv = [str(here / "script") if a == SCRIPT_PATH else a for a in argv]
+        volumes = self.volumes(pod, here)
+        self.install(pod, volumes)
+        staged = volumes[STAGING_VOLUME] / "script"
+        argv = [str(staged) if a == SCRIPT_PATH else a for a in argv]
         if self.files and "--" in argv:
             at = argv.index("--") + 1
             if at < len(argv) and argv[at] in self.files:
                 argv[at] = self.files[argv[at]]
         argv = [str(self.launcher), "--termination-log", str(here / "termination-log"), "--spill-dir", str(here), *argv[1:]]
+        spec = pod["spec"]
+        inits = [c for c in spec.get("initContainers") or [] if c.get("name") != "init"]
+        sidecars = [c for c in spec.get("containers") or [] if c.get("name") != "main"]
+        return Steps(
+            init=[self._process(c, self._argv(c), volumes) for c in inits],
+            # a sidecar without a command would run its image's entrypoint, which this host lacks: it does not run
+            sidecars=[self._process(c, self._argv(c), volumes) for c in sidecars if c.get("command") or c.get("args")],
+            main=self._process(main, argv, volumes),
+        )
+
+    def _argv(self, c: dict[str, Any]) -> list[str]:
+        argv = [str(a) for a in [*c.get("command", []), *c.get("args", [])]]
+        if argv and argv[0] in self.files:
+            argv[0] = self.files[argv[0]]
+        if not argv:
+            raise AssertionError(f"container {c.get('name')!r} has no command (the stand-in kubelet knows no image entrypoints)")
+        return argv
+
+    def _process(self, c: dict[str, Any], argv: list[str], volumes: dict[str, Path]) -> tuple[list[str], dict[str, str]]:
+        """*argv* of container *c* with its env, in a mount namespace holding its volume mounts."""
         path = os.environ.get("PATH", "/usr/bin:/bin")
         env = {"PATH": f"{self.shims}:{path}" if self.shims else path}
-        env.update({str(e["name"]): str(e["value"]) for e in main.get("env") or [] if "value" in e})
-        return argv, env
+        env.update({str(e["name"]): str(e["value"]) for e in c.get("env") or [] if "value" in e})
+        mounts = [m for m in c.get("volumeMounts") or [] if m.get("name") not in (LAUNCHER_VOLUME, STAGING_VOLUME)]
+        steps = []
+        if not self.isolate:
+            mounts = []
+        for m in sorted(mounts, key=lambda m: len(str(m["mountPath"]))):
+            source = volumes[str(m["name"])] / str(m.get("subPath") or "")
+            target = shlex.quote(str(m["mountPath"]))
+            if source.is_dir() or not source.exists():
+                source.mkdir(parents=True, exist_ok=True)
+                steps.append(f"mkdir -p {target}")
+            else:
+                steps.append(f"mkdir -p \"$(dirname {target})\" && {{ [ -e {target} ] || : > {target}; }}")
+            steps.append(f"mount --bind {shlex.quote(str(source))} {target}")
+        # the image's working directory is taken as / (what the examples' images have)
+        script = " && ".join([*steps, f"cd {shlex.quote(str(c.get('workingDir') or '/'))}", 'exec "$@"'])
+        command = ["/bin/sh", "-c", script, "sh", *argv]
+        return (["unshare", "--mount", "--propagation", "private", "--", *command] if mounts else command), env
+
+    def volumes(self, pod: dict[str, Any], here: Path) -> dict[str, Path]:
+        """Volume name -> its host directory for this pod (made; ConfigMaps and Secrets written out)."""
+        out: dict[str, Path] = {}
+        namespace = pod["metadata"].get("namespace") or "default"
+        for volume in pod["spec"].get("volumes") or []:
+            name = str(volume["name"])
+            where = here / "volumes" / name
+            if "hostPath" in volume:
+                out[name] = Path(volume["hostPath"]["path"])
+                continue
+            where.mkdir(parents=True, exist_ok=True)
+            out[name] = where
+            for kind, plural in (("configMap", "configmaps"), ("secret", "secrets")):
+                ref = volume.get(kind)
+                if ref is None or self.api is None:
+                    continue
+                obj = self.api.get(plural, namespace, str(ref.get("name") or ref.get("secretName")))
+                if obj is None:
+                    raise AssertionError(f"pod {pod['metadata']['name']}: {kind} volume {name!r}: no such object")
+                files = {k: base64.b64decode(v) for k, v in (obj.get("binaryData") or {}).items()}
+                encoded = kind == "secret"
+                files.update({k: base64.b64decode(v) if encoded else str(v).encode() for k, v in (obj.get("data") or {}).items()})
+                for key, data in files.items():
+                    (where / key).write_bytes(data)
+        out.setdefault(STAGING_VOLUME, here)
+        return out
+
+    def install(self, pod: dict[str, Any], volumes: dict[str, Path]) -> None:
+        """Run the launcher's ``init`` container: the real ``install``, its mounts mapped to *volumes*."""
+        init = container(pod, "init", "initContainers")
+        mapped = sorted(
+            ((str(m["mountPath"]), volumes[str(m["name"])]) for m in init.get("volumeMounts") or []),
+            key=lambda pair: -len(pair[0]),
+        )
+
+        def host(arg: str) -> str:
+            for inside, outside in mapped:
+                arg = arg.replace(inside + "/", f"{outside}/")
+            return arg
+
+        argv = [str(self.launcher), *(host(str(a)) for a in init["command"][1:])]
+        env = {str(e["name"]): str(e["value"]) for e in init.get("env") or [] if "value" in e}
+        done = subprocess.run(argv, capture_output=True, env=env, timeout=60, check=False)
+        if done.returncode != 0:
+            raise AssertionError(f"pod {pod['metadata']['name']}: the launcher's init failed: {done.stderr.decode(errors='replace')}")
 
     def outcome(self, pod: dict[str, Any], code: int, output: bytes) -> Outcome:
         log = self.workdir / pod["metadata"]["name"] / "termination-log"
         message = log.read_text() if log.exists() else ""
         return Outcome(code, output.decode(errors="replace"), message)
+
+
+@dataclass(frozen=True)
+class Steps:
+    """What runs in a pod after the launcher's ``init``: each as ``(argv, env)``."""
+
+    init: list[tuple[list[str], dict[str, str]]]
+    sidecars: list[tuple[list[str], dict[str, str]]]
+    main: tuple[list[str], dict[str, str]]
+
+
+async def _run(argv: list[str], env: dict[str, str], cwd: Path, timeout: float) -> tuple[int, bytes]:
+    proc = await asyncio.create_subprocess_exec(*argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=cwd)
+    try:
+        out, _ = await asyncio.wait_for(proc.communicate(), timeout)
+    except TimeoutError:
+        proc.kill()
+        out, _ = await proc.communicate()
+    return (proc.returncode if proc.returncode is not None else 137), out
 
 
 def write_shims(where: Path) -> tuple[Path, dict[str, str]]:

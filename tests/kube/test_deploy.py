@@ -101,7 +101,7 @@ def test_rbac_grants_exactly_the_verbs_the_controller_uses() -> None:
     assert rules(one(docs, "Role", "hookbus-controller")) == {
         ("", "pods"): {"create", "get", "list", "watch", "delete", "patch"},
         ("", "pods/log"): {"get"},
-        ("", "configmaps"): {"get", "list", "watch"},
+        ("", "configmaps"): {"get", "list", "watch", "create", "delete"},
         ("", "secrets"): {"get", "list", "watch"},
         ("", "persistentvolumeclaims"): {"create", "get", "delete"},
         ("argoproj.io", "workflows"): {"create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"},

@@ -1,0 +1,177 @@
+"""Artifacts through pods end to end: test API server, stand-in kubelet, the real launcher.
+
+A whole controller in Kubernetes mode; the kubelet of :mod:`tests.kube.podrun` runs the
+launcher's ``init`` for real (it reads the node's input ConfigMap from the test API server
+and places the artifacts) and ``main`` in a mount namespace where the input artifacts are
+mounted at their paths. Paths are under the test's directory, so tests do not meet.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from typing import TYPE_CHECKING
+
+import pytest
+
+from hookbus.controller.app import Hookbus
+from hookbus.controller.kube.resources import WORKFLOWS
+from tests.kube.podrun import HostRule
+from tests.kube.test_pods_e2e import (
+    launcher,
+    nodes,
+    phase,
+    pod_of,
+    pod_settings,
+    succeeded,
+    workflow,
+)
+from tests.support.kubelet import Kubelet
+from tests.support.waiting import wait_for
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from hookbus.controller.kube.client import KubeClient
+    from tests.support.kubeapi import KubeApi
+
+__all__ = ["launcher"]
+
+pytestmark = pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("unshare") is None, reason="the stand-in kubelet mounts volumes in mount namespaces (root)"
+)
+
+
+@pytest.fixture
+def rule(launcher: Path, tmp_path: Path, kube_api: KubeApi) -> HostRule:
+    return HostRule(launcher, tmp_path / "pods", api=kube_api)
+
+
+PASSING = """
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {name: passing}
+spec:
+  entrypoint: main
+  templates:
+    - name: main
+      steps:
+        - - {name: produce, template: produce}
+        - - name: consume
+            template: consume
+            arguments:
+              artifacts: [{name: message, from: "{{steps.produce.outputs.artifacts.message}}"}]
+    - name: produce
+      container: {image: busybox, command: [sh, -c, "echo from the first step > T/out.txt"]}
+      outputs:
+        artifacts: [{name: message, path: T/out.txt}]
+    - name: consume
+      inputs:
+        artifacts:
+          - {name: message, path: T/in/message}
+          - {name: note, path: T/in/note.txt, raw: {data: "a raw note"}}
+          - {name: tool, path: T/in/tool.sh, mode: 0755, raw: {data: "echo tool ran"}}
+      container: {image: busybox, command: [sh, -c, "cat T/in/message T/in/note.txt; echo; T/in/tool.sh"]}
+"""
+
+
+async def test_a_raw_artifact_and_one_from_a_previous_step_are_read_by_main(
+    kube: KubeClient, kube_api: KubeApi, tmp_path: Path, rule: HostRule
+) -> None:
+    where = tmp_path / "wf"
+    where.mkdir()
+    async with Hookbus(pod_settings(str(kube_api.url), tmp_path)), Kubelet(kube_api).run(rule):
+        await kube.create(WORKFLOWS, "default", workflow(PASSING.replace("T/", f"{where}/")))
+        await succeeded(kube_api, "passing")
+        consumer = pod_of(kube_api, "passing[1].consume")
+        assert consumer is not None
+        name = consumer["metadata"]["name"]
+        # the ConfigMap existed (created before the pod), and is gone once the node ended
+        assert kube_api.requests("POST", "configmaps")
+        await wait_for(lambda: kube_api.get("configmaps", "default", name) is None, timeout=10, what="input ConfigMap deleted")
+    assert nodes(kube_api, "passing")["consume"]["outputs"]["result"] == "from the first step\na raw note\ntool ran"
+    # mounted in the pod's mount namespace only: on the host the mount point is an empty file
+    assert (where / "in" / "message").read_bytes() == b""
+    assert len(kube_api.requests("POST", "configmaps")) == 1, "one ConfigMap: the producer has no input artifact"
+    assert kube_api.requests("DELETE", "configmaps", name=name)
+
+
+DIRECTORY = """
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {name: folders}
+spec:
+  entrypoint: main
+  templates:
+    - name: main
+      dag:
+        tasks:
+          - {name: produce, template: produce}
+          - name: consume
+            template: consume
+            dependencies: [produce]
+            arguments:
+              artifacts: [{name: tree, from: "{{tasks.produce.outputs.artifacts.tree}}"}]
+    - name: produce
+      container:
+        image: busybox
+        command: [sh, -c, "mkdir -p T/tree/sub && echo alpha > T/tree/a.txt && echo beta > T/tree/sub/b.txt"]
+      outputs:
+        artifacts: [{name: tree, path: T/tree}]
+    - name: consume
+      inputs:
+        artifacts: [{name: tree, path: T/copy}]
+      container: {image: busybox, command: [sh, -c, "cat T/copy/a.txt T/copy/sub/b.txt"]}
+"""
+
+
+async def test_a_directory_artifact_is_passed_downstream(kube: KubeClient, kube_api: KubeApi, tmp_path: Path, rule: HostRule) -> None:
+    where = tmp_path / "wf"
+    where.mkdir()
+    async with Hookbus(pod_settings(str(kube_api.url), tmp_path)), Kubelet(kube_api).run(rule):
+        await kube.create(WORKFLOWS, "default", workflow(DIRECTORY.replace("T/", f"{where}/")))
+        await succeeded(kube_api, "folders")
+    assert nodes(kube_api, "folders")["consume"]["outputs"]["result"] == "alpha\nbeta"
+
+
+TOO_LARGE = """
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {name: too-large}
+spec:
+  entrypoint: main
+  templates:
+    - name: main
+      steps:
+        - - {name: produce, template: produce}
+        - - name: consume
+            template: consume
+            arguments:
+              artifacts: [{name: big, from: "{{steps.produce.outputs.artifacts.big}}"}]
+    - name: produce
+      container: {image: busybox, command: [sh, -c, "head -c 1000500 /dev/zero | tr '\\\\000' x > T/big"]}
+      outputs:
+        artifacts: [{name: big, path: T/big}]
+    - name: consume
+      inputs:
+        artifacts: [{name: big, path: T/in/big}]
+      container: {image: busybox, command: [wc, -c, T/in/big]}
+"""
+
+
+async def test_an_input_artifact_too_large_for_a_config_map_is_a_clear_error(
+    kube: KubeClient, kube_api: KubeApi, tmp_path: Path, rule: HostRule
+) -> None:
+    where = tmp_path / "wf"
+    where.mkdir()
+    async with Hookbus(pod_settings(str(kube_api.url), tmp_path)), Kubelet(kube_api).run(rule):
+        await kube.create(WORKFLOWS, "default", workflow(TOO_LARGE.replace("T/", f"{where}/")))
+        await wait_for(lambda: phase(kube_api, "too-large") in ("Failed", "Error"), timeout=60, what="too-large ended")
+    by_name = nodes(kube_api, "too-large")
+    assert by_name["produce"]["phase"] == "Succeeded"
+    consume = by_name["consume"]
+    assert consume["phase"] == "Error"
+    assert consume["message"].startswith("input artifact 'big' (")
+    assert "limited to 1000000 bytes in all in Kubernetes mode" in consume["message"]
+    assert pod_of(kube_api, "too-large[1].consume") is None, "nothing is created for a node whose inputs do not fit"
+    assert not kube_api.requests("POST", "configmaps")
