@@ -112,6 +112,10 @@ class TaskSpec:
     executor whose nodes outlive the controller adopts a node it already has only when the
     attempt matches."""
 
+    pod_spec_patch: tuple[Mapping[str, Any], ...] = ()
+    """The workflow's then the template's ``podSpecPatch``, substituted for this node and parsed:
+    an executor that builds pods applies them last (the engine applied their containers already)."""
+
     @property
     def key(self) -> WorkflowKey:
         """The workflow the node belongs to (with :attr:`node_id`, the node's identity)."""

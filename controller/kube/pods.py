@@ -243,9 +243,13 @@ def build_pod(
                 "blockOwnerDeletion": True,
             }
         ]
-    for source, patch in (("workflow", spec.get("podSpecPatch")), (f"template {task.template_name!r}", tmpl.get("podSpecPatch"))):
-        if patch:
-            pod["spec"] = merge_patch(pod["spec"], _parse_patch(patch, source))
+    if task.pod_spec_patch:  # substituted for this node by the engine
+        for patch in task.pod_spec_patch:
+            pod["spec"] = merge_patch(pod["spec"], patch)
+    else:
+        for source, raw in (("workflow", spec.get("podSpecPatch")), (f"template {task.template_name!r}", tmpl.get("podSpecPatch"))):
+            if raw:
+                pod["spec"] = merge_patch(pod["spec"], _parse_patch(raw, source))
     return pod
 
 
