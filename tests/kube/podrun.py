@@ -78,9 +78,18 @@ class HostRule:
     """Where ``configMap`` and ``secret`` volumes are read from (the node's input ConfigMap too)."""
     isolate: bool = field(default_factory=lambda: os.geteuid() == 0 and shutil.which("unshare") is not None)
     """Containers in mount namespaces of their own (root only); without, volume mounts are not made."""
+    mount_points: dict[Path, int] = field(default_factory=dict)
+    """Mount points the stand-in made on the host, and how many running containers use each."""
+    _pending: list[Path] = field(default_factory=list)
 
     def __call__(self, pod: dict[str, Any]) -> Outcome:
         steps = self.prepare(pod)
+        try:
+            return self._call(pod, steps)
+        finally:
+            self.release(steps.made)
+
+    def _call(self, pod: dict[str, Any], steps: Steps) -> Outcome:
         here = self.workdir / pod["metadata"]["name"]
         log = b""
         for argv, env in steps.init:
@@ -103,6 +112,12 @@ class HostRule:
     async def run(self, pod: dict[str, Any], timeout: float = 120) -> Outcome:
         """:meth:`__call__` without holding the event loop (pods of many workflows at once)."""
         steps = self.prepare(pod)
+        try:
+            return await self._run_steps(pod, steps, timeout)
+        finally:
+            self.release(steps.made)
+
+    async def _run_steps(self, pod: dict[str, Any], steps: Steps, timeout: float) -> Outcome:
         here = self.workdir / pod["metadata"]["name"]
         log = b""
         for argv, env in steps.init:
@@ -146,12 +161,16 @@ class HostRule:
         spec = pod["spec"]
         inits = [c for c in spec.get("initContainers") or [] if c.get("name") != "init"]
         sidecars = [c for c in spec.get("containers") or [] if c.get("name") != "main"]
-        return Steps(
+        self._pending = []
+        steps = Steps(
             init=[self._process(c, self._argv(c), volumes) for c in inits],
             # a sidecar without a command would run its image's entrypoint, which this host lacks: it does not run
             sidecars=[self._process(c, self._argv(c), volumes) for c in sidecars if c.get("command") or c.get("args")],
             main=self._process(main, argv, volumes),
+            made=self._pending,
         )
+        self._pending = []
+        return steps
 
     def _argv(self, c: dict[str, Any]) -> list[str]:
         argv = [str(a) for a in [*c.get("command", []), *c.get("args", [])]]
@@ -172,17 +191,49 @@ class HostRule:
             mounts = []
         for m in sorted(mounts, key=lambda m: len(str(m["mountPath"]))):
             source = volumes[str(m["name"])] / str(m.get("subPath") or "")
-            target = shlex.quote(str(m["mountPath"]))
             if source.is_dir() or not source.exists():
                 source.mkdir(parents=True, exist_ok=True)
-                steps.append(f"mkdir -p {target}")
-            else:
-                steps.append(f"mkdir -p \"$(dirname {target})\" && {{ [ -e {target} ] || : > {target}; }}")
-            steps.append(f"mount --bind {shlex.quote(str(source))} {target}")
+            self._mount_point(Path(str(m["mountPath"])), directory=source.is_dir())
+            steps.append(f"mount --bind {shlex.quote(str(source))} {shlex.quote(str(m['mountPath']))}")
         # the image's working directory is taken as / (what the examples' images have)
         script = " && ".join([*steps, f"cd {shlex.quote(str(c.get('workingDir') or '/'))}", 'exec "$@"'])
         command = ["/bin/sh", "-c", script, "sh", *argv]
         return (["unshare", "--mount", "--propagation", "private", "--", *command] if mounts else command), env
+
+    def _mount_point(self, target: Path, *, directory: bool) -> None:
+        """Make *target* (and its missing parents) on the host, counted in :attr:`mount_points`.
+
+        A mount point must exist where a bind mount goes; the mount itself is in the
+        container's namespace only. What the stand-in made is removed again by
+        :meth:`release` once no running container uses it.
+        """
+        missing: list[Path] = []
+        at = target
+        while not at.exists() and not at.is_symlink():
+            missing.append(at)
+            at = at.parent
+        for made in reversed(missing):
+            if made == target and not directory:
+                made.touch()
+            else:
+                made.mkdir()
+        for made in [*missing, *(p for p in [target] if p in self.mount_points and p not in missing)]:
+            self.mount_points[made] = self.mount_points.get(made, 0) + 1
+            self._pending.append(made)
+
+    def release(self, made: list[Path]) -> None:
+        """Remove the mount points in *made* that no running container uses any more (if empty)."""
+        for path in sorted(made, key=lambda p: -len(p.parts)):
+            left = self.mount_points.get(path, 0) - 1
+            if left > 0:
+                self.mount_points[path] = left
+                continue
+            self.mount_points.pop(path, None)
+            with contextlib.suppress(OSError):  # something wrote into it on the host: kept
+                if path.is_dir() and not path.is_symlink():
+                    path.rmdir()
+                elif path.stat().st_size == 0:
+                    path.unlink()
 
     def volumes(self, pod: dict[str, Any], here: Path) -> dict[str, Path]:
         """Volume name -> its host directory for this pod (made; ConfigMaps and Secrets written out)."""
@@ -243,6 +294,8 @@ class Steps:
     init: list[tuple[list[str], dict[str, str]]]
     sidecars: list[tuple[list[str], dict[str, str]]]
     main: tuple[list[str], dict[str, str]]
+    made: list[Path]
+    """Mount points made for the pod (:meth:`HostRule.release` once it ended)."""
 
 
 async def _run(argv: list[str], env: dict[str, str], cwd: Path, timeout: float) -> tuple[int, bytes]:
