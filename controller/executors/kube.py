@@ -4,7 +4,9 @@ What a node's pod looks like and how its end reads are not decided here: a :clas
 (``hookbus.controller.kube.pods_plan.KubePodPlan``, given by the composition root) builds
 the manifest and reads a pod's status. This module does the API calls:
 
-* :meth:`KubernetesExecutor.start` creates the pod. Its name is deterministic, so a create
+* :meth:`KubernetesExecutor.start` creates the node's input ConfigMap when it has input
+  artifacts (the plan's :meth:`PodPlan.inputs`; deleted again when the node ended, is
+  cancelled, or its pod cannot be created), then the pod. Its name is deterministic, so a create
   answered ``409 AlreadyExists`` adopts the pod that exists when it belongs to the same node
   (a retried start, or a controller that restarted between create and record).
 * One watch per namespace (``GET /api/v1/namespaces/<ns>/pods?watch=true``, filtered by the

@@ -21,7 +21,10 @@ identity into a Pod manifest:
 * the node's init containers and sidecars, env (``valueFrom`` kept), volumes
   (``emptyDir``, ``configMap``, ``secret``, ``hostPath``, existing claims, and the
   workflow's ``volumeClaimTemplates`` as claims named ``<workflow>-<claim>``);
-* the workflow's then the template's ``podSpecPatch`` applied last (:func:`merge_patch`).
+* the node's input artifacts (:mod:`.pods_inputs`): placed by ``init`` from the node's
+  ConfigMap into the ``hookbus-inputs`` emptyDir, mounted in ``main`` by subPath;
+* the workflow's then the template's ``podSpecPatch`` applied last (:func:`merge_patch`),
+  as the engine substituted them for the node (``TaskSpec.pod_spec_patch``).
 """
 
 from __future__ import annotations

@@ -30,12 +30,15 @@ import contextlib
 import os
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hookbus.controller.engine.ports import ProcessSpec
+from hookbus.controller.executors.images import CommandError, container_argv, image_defaults
 from hookbus.controller.kube.launcher import LAUNCHER_PATH
 from hookbus.controller.kube.pods import LAUNCHER_VOLUME, SCRIPT_PATH, STAGING_VOLUME
 from tests.support.kubelet import Outcome
@@ -100,12 +103,13 @@ class HostRule:
         sidecars = []
         for a, e in steps.sidecars:
             with contextlib.suppress(OSError):  # a program the host lacks: the sidecar does not run
-                sidecars.append(subprocess.Popen(a, env=e, cwd=here, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+                sidecars.append(subprocess.Popen(a, env=e, cwd=here, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True))
         try:
             proc = subprocess.run(steps.main[0], capture_output=True, env=steps.main[1], timeout=60, check=False, cwd=here)
         finally:
-            for side in sidecars:
-                side.kill()
+            for side in sidecars:  # main ended: the sidecars and what they started go
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(side.pid, signal.SIGKILL)
                 side.wait()
         return self.outcome(pod, proc.returncode, log + proc.stdout + proc.stderr)
 
@@ -128,13 +132,17 @@ class HostRule:
         sidecars = []
         for a, e in steps.sidecars:
             with contextlib.suppress(OSError):  # a program the host lacks: the sidecar does not run
-                sidecars.append(await asyncio.create_subprocess_exec(*a, env=e, cwd=here, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+                sidecars.append(
+                    await asyncio.create_subprocess_exec(
+                        *a, env=e, cwd=here, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+                    )
+                )
         try:
             code, out = await _run(steps.main[0], steps.main[1], here, timeout)
         finally:
-            for side in sidecars:
+            for side in sidecars:  # main ended: the sidecars and what they started go
                 with contextlib.suppress(ProcessLookupError):
-                    side.kill()
+                    os.killpg(side.pid, signal.SIGKILL)
                 await side.wait()
         return self.outcome(pod, code, log + out)
 
@@ -164,8 +172,8 @@ class HostRule:
         self._pending = []
         steps = Steps(
             init=[self._process(c, self._argv(c), volumes) for c in inits],
-            # a sidecar without a command would run its image's entrypoint, which this host lacks: it does not run
-            sidecars=[self._process(c, self._argv(c), volumes) for c in sidecars if c.get("command") or c.get("args")],
+            # a sidecar whose image's entrypoint is not known does not run (the host could not run it anyway)
+            sidecars=[self._process(c, self._argv(c), volumes) for c in sidecars if c.get("command") or image_defaults(c.get("image"))],
             main=self._process(main, argv, volumes),
             made=self._pending,
         )
@@ -173,11 +181,20 @@ class HostRule:
         return steps
 
     def _argv(self, c: dict[str, Any]) -> list[str]:
-        argv = [str(a) for a in [*c.get("command", []), *c.get("args", [])]]
+        """The container's argv; without ``command``, its image's entrypoint as the local
+        executor knows Argo's example images (a kubelet reads it from the image)."""
+        command = [str(a) for a in c.get("command") or []]
+        args = [str(a) for a in c.get("args") or []]
+        if command:
+            argv = [*command, *args]
+        else:
+            spec = ProcessSpec(str(c.get("name")), c.get("image"), (), tuple(args), {})
+            try:
+                argv = list(container_argv(spec, available=lambda name: shutil.which(name) is not None))
+            except CommandError as exc:
+                raise AssertionError(f"the stand-in kubelet cannot start container {c.get('name')!r}: {exc}") from None
         if argv and argv[0] in self.files:
             argv[0] = self.files[argv[0]]
-        if not argv:
-            raise AssertionError(f"container {c.get('name')!r} has no command (the stand-in kubelet knows no image entrypoints)")
         return argv
 
     def _process(self, c: dict[str, Any], argv: list[str], volumes: dict[str, Path]) -> tuple[list[str], dict[str, str]]:

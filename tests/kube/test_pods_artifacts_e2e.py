@@ -176,3 +176,40 @@ async def test_an_input_artifact_too_large_for_a_config_map_is_a_clear_error(
     assert "limited to 1000000 bytes in all in Kubernetes mode" in consume["message"]
     assert pod_of(kube_api, "too-large[1].consume") is None, "nothing is created for a node whose inputs do not fit"
     assert not kube_api.requests("POST", "configmaps")
+
+
+SHARED = """
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {name: shared}
+spec:
+  entrypoint: main
+  templates:
+    - name: main
+      volumes: [{name: scratch, emptyDir: {}}]
+      initContainers:
+        - name: prepare
+          image: busybox
+          command: [sh, -c, "echo from init > S/init.txt"]
+          volumeMounts: [{name: scratch, mountPath: S}]
+      sidecars:
+        - name: side
+          image: busybox
+          command: [sh, -c, "echo from the sidecar > S/side.tmp && mv S/side.tmp S/side.txt && sleep 30"]
+          volumeMounts: [{name: scratch, mountPath: S}]
+      container:
+        image: busybox
+        command: [sh, -c, "for i in $(seq 100); do [ -f S/side.txt ] && break; sleep 0.1; done; cat S/init.txt S/side.txt"]
+        volumeMounts: [{name: scratch, mountPath: S}]
+"""
+
+
+async def test_an_empty_dir_is_shared_by_init_containers_sidecars_and_main(
+    kube: KubeClient, kube_api: KubeApi, tmp_path: Path, rule: HostRule
+) -> None:
+    shared = tmp_path / "wf" / "shared"
+    async with Hookbus(pod_settings(str(kube_api.url), tmp_path)), Kubelet(kube_api).run(rule):
+        await kube.create(WORKFLOWS, "default", workflow(SHARED.replace("S/", f"{shared}/").replace("S}", f"{shared}}}")))
+        await succeeded(kube_api, "shared")
+    assert nodes(kube_api, "shared")["shared"]["outputs"]["result"] == "from init\nfrom the sidecar"
+    assert not shared.exists(), "the volume was mounted in the containers' namespaces only"
