@@ -82,7 +82,7 @@ async def kube_app(settings: HookbusSettings, workdir: Path) -> AsyncIterator[Ho
     configmap = yaml.safe_load((ROOT / "deploy" / "base" / "configmap.yaml").read_text())
     images.write_text(configmap["data"]["images.yaml"])  # as mounted at HOOKBUS_IMAGES_FILE
     shims, files = write_shims(workdir / "shims")
-    rule = HostRule(build_launcher(workdir), workdir / "pods", shims=shims, files=files)
+    rule = HostRule(build_launcher(workdir), workdir / "pods", shims=shims, files=files, private_tmp=True)
     async with serve() as api:
         rule.api = api  # configMap and secret volumes (the nodes' input artifacts) come from it
         kube = KubernetesSettings(

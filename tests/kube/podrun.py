@@ -12,10 +12,12 @@ kubelet and a container runtime would do with a pod, on this host:
   node's ConfigMap;
 * then the user's init containers, in order, then ``main`` behind the launcher, with
   every sidecar running beside it until ``main`` ended. Each container runs in a mount
-  namespace of its own (``unshare``, as root) where its volume mounts (``subPath``
-  included) are bind mounts at their paths, so containers of one pod share their
-  ``emptyDir`` volumes as in a pod, and concurrent pods do not see each other's mounts.
-  The launcher and the staged script are reached by rewriting their paths instead.
+  namespace of its own (``unshare``, as root), with a ``/tmp`` of its own when asked
+  (:attr:`HostRule.private_tmp`; the host's is at :data:`HOST_TMP` there), and its volume mounts (``subPath``
+  included) as bind mounts at their paths, so containers of one pod share their
+  ``emptyDir`` volumes as in a pod, and concurrent pods do not see each other's mounts or
+  files in ``/tmp``. The launcher and the staged script are reached by rewriting their
+  paths instead.
 
 The exit code, the log and the termination message the launcher wrote become the
 container's end, so what the controller reads is what the launcher reported, outputs and
@@ -81,6 +83,10 @@ class HostRule:
     """Where ``configMap`` and ``secret`` volumes are read from (the node's input ConfigMap too)."""
     isolate: bool = field(default_factory=lambda: os.geteuid() == 0 and shutil.which("unshare") is not None)
     """Containers in mount namespaces of their own (root only); without, volume mounts are not made."""
+    private_tmp: bool = False
+    """Each container gets a ``/tmp`` of its own, as in a pod (the conformance runner's pods:
+    examples write ``/tmp`` freely); off, containers share the host's ``/tmp`` (tests that
+    leave files for a later pod on the host)."""
     mount_points: dict[Path, int] = field(default_factory=dict)
     """Mount points the stand-in made on the host, and how many running containers use each."""
     _pending: list[Path] = field(default_factory=list)
@@ -171,10 +177,10 @@ class HostRule:
         sidecars = [c for c in spec.get("containers") or [] if c.get("name") != "main"]
         self._pending = []
         steps = Steps(
-            init=[self._process(c, self._argv(c), volumes) for c in inits],
+            init=[self._process(c, self._argv(c), volumes, here) for c in inits],
             # a sidecar whose image's entrypoint is not known does not run (the host could not run it anyway)
-            sidecars=[self._process(c, self._argv(c), volumes) for c in sidecars if c.get("command") or image_defaults(c.get("image"))],
-            main=self._process(main, argv, volumes),
+            sidecars=[self._process(c, self._argv(c), volumes, here) for c in sidecars if c.get("command") or image_defaults(c.get("image"))],
+            main=self._process(main, argv, volumes, here),
             made=self._pending,
         )
         self._pending = []
@@ -197,25 +203,46 @@ class HostRule:
             argv[0] = self.files[argv[0]]
         return argv
 
-    def _process(self, c: dict[str, Any], argv: list[str], volumes: dict[str, Path]) -> tuple[list[str], dict[str, str]]:
-        """*argv* of container *c* with its env, in a mount namespace holding its volume mounts."""
+    def _process(self, c: dict[str, Any], argv: list[str], volumes: dict[str, Path], here: Path) -> tuple[list[str], dict[str, str]]:
+        """*argv* of container *c* with its env, in a mount namespace of its own: a private
+        ``/tmp`` (a container's own), its volume mounts as bind mounts at their paths."""
         path = os.environ.get("PATH", "/usr/bin:/bin")
         env = {"PATH": f"{self.shims}:{path}" if self.shims else path}
         env.update({str(e["name"]): str(e["value"]) for e in c.get("env") or [] if "value" in e})
-        mounts = [m for m in c.get("volumeMounts") or [] if m.get("name") not in (LAUNCHER_VOLUME, STAGING_VOLUME)]
-        steps = []
+        workdir = f"cd {shlex.quote(str(c.get('workingDir') or '/'))}"  # the examples' images work in /
         if not self.isolate:
-            mounts = []
+            return ["/bin/sh", "-c", f'{workdir} && exec "$@"', "sh", *argv], env
+        steps: list[str] = []
+        private: Path | None = None
+        if self.private_tmp:
+            private = here / "containers" / _safe(str(c.get("name"))) / "tmp"
+            private.mkdir(parents=True, exist_ok=True)
+            private.chmod(0o1777)
+            HOST_TMP.mkdir(parents=True, exist_ok=True)
+            steps = [f"mount --bind /tmp {HOST_TMP}", f"mount --bind {shlex.quote(str(private))} /tmp"]
+        mounts = [m for m in c.get("volumeMounts") or [] if m.get("name") not in (LAUNCHER_VOLUME, STAGING_VOLUME)]
         for m in sorted(mounts, key=lambda m: len(str(m["mountPath"]))):
             source = volumes[str(m["name"])] / str(m.get("subPath") or "")
             if source.is_dir() or not source.exists():
                 source.mkdir(parents=True, exist_ok=True)
-            self._mount_point(Path(str(m["mountPath"])), directory=source.is_dir())
-            steps.append(f"mount --bind {shlex.quote(str(source))} {shlex.quote(str(m['mountPath']))}")
-        # the image's working directory is taken as / (what the examples' images have)
-        script = " && ".join([*steps, f"cd {shlex.quote(str(c.get('workingDir') or '/'))}", 'exec "$@"'])
-        command = ["/bin/sh", "-c", script, "sh", *argv]
-        return (["unshare", "--mount", "--propagation", "private", "--", *command] if mounts else command), env
+            target = Path(str(m["mountPath"]))
+            if private is not None and _under_tmp(target):  # made in the container's own /tmp
+                _make(private / target.relative_to("/tmp"), directory=source.is_dir())
+            else:
+                self._mount_point(target, directory=source.is_dir())
+            steps.append(f"mount --bind {shlex.quote(_reached(source) if private else str(source))} {shlex.quote(str(target))}")
+        script = " && ".join([*steps, workdir, 'exec "$@"'])
+        if private is None:
+            return ["unshare", "--mount", "--propagation", "private", "--", "/bin/sh", "-c", script, "sh", *argv], env
+        ours = [str(p) for p in (self.workdir, self.launcher.parent, self.shims) if p is not None and _under_tmp(p)]
+        ours += [v for v in self.files.values() if _under_tmp(Path(v))]
+
+        def reached(arg: str) -> str:  # the stand-in's own files, as the namespace reaches them
+            return _reached(Path(arg)) if any(arg == o or arg.startswith(o + "/") for o in ours) else arg
+
+        env["PATH"] = ":".join(reached(p) for p in env["PATH"].split(":"))
+        argv = [reached(a) for a in argv]
+        return ["unshare", "--mount", "--propagation", "private", "--", "/bin/sh", "-c", script, "sh", *argv], env
 
     def _mount_point(self, target: Path, *, directory: bool) -> None:
         """Make *target* (and its missing parents) on the host, counted in :attr:`mount_points`.
@@ -302,6 +329,34 @@ class HostRule:
         log = self.workdir / pod["metadata"]["name"] / "termination-log"
         message = log.read_text() if log.exists() else ""
         return Outcome(code, output.decode(errors="replace"), message)
+
+
+HOST_TMP = Path("/run/hookbus-kubelet-host-tmp")
+"""Where a container's mount namespace keeps the host's ``/tmp`` (its own ``/tmp`` is private)."""
+
+
+def _under_tmp(path: Path) -> bool:
+    return path == Path("/tmp") or Path("/tmp") in path.parents
+
+
+def _reached(path: Path) -> str:
+    """A host path as a container's namespace reaches it (the host's /tmp moved to :data:`HOST_TMP`)."""
+    return str(HOST_TMP / path.relative_to("/tmp")) if _under_tmp(path) else str(path)
+
+
+def _safe(name: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name) or "container"
+
+
+def _make(path: Path, *, directory: bool) -> None:
+    """*path* (and its parents) made as a mount point, unless it exists."""
+    if path.exists():
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if directory:
+        path.mkdir()
+    else:
+        path.touch()
 
 
 @dataclass(frozen=True)

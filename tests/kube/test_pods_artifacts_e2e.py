@@ -3,7 +3,8 @@
 A whole controller in Kubernetes mode; the kubelet of :mod:`tests.kube.podrun` runs the
 launcher's ``init`` for real (it reads the node's input ConfigMap from the test API server
 and places the artifacts) and ``main`` in a mount namespace where the input artifacts are
-mounted at their paths. Paths are under the test's directory, so tests do not meet.
+mounted at their paths. Each container has a /tmp of its own, as in a pod; paths are
+under the test's directory all the same.
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ spec:
             arguments:
               artifacts: [{name: message, from: "{{steps.produce.outputs.artifacts.message}}"}]
     - name: produce
-      container: {image: busybox, command: [sh, -c, "echo from the first step > T/out.txt"]}
+      container: {image: busybox, command: [sh, -c, "mkdir -p T && echo from the first step > T/out.txt"]}
       outputs:
         artifacts: [{name: message, path: T/out.txt}]
     - name: consume
@@ -150,7 +151,7 @@ spec:
             arguments:
               artifacts: [{name: big, from: "{{steps.produce.outputs.artifacts.big}}"}]
     - name: produce
-      container: {image: busybox, command: [sh, -c, "head -c 1000500 /dev/zero | tr '\\\\000' x > T/big"]}
+      container: {image: busybox, command: [sh, -c, "mkdir -p T && head -c 1000500 /dev/zero | tr '\\\\000' x > T/big"]}
       outputs:
         artifacts: [{name: big, path: T/big}]
     - name: consume
