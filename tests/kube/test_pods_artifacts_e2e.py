@@ -22,6 +22,7 @@ from tests.kube.test_pods_e2e import (
     launcher,
     nodes,
     phase,
+    plugin,
     pod_of,
     pod_settings,
     succeeded,
@@ -214,3 +215,31 @@ async def test_an_empty_dir_is_shared_by_init_containers_sidecars_and_main(
         await succeeded(kube_api, "shared")
     assert nodes(kube_api, "shared")["shared"]["outputs"]["result"] == "from init\nfrom the sidecar"
     assert not shared.exists(), "the volume was mounted in the containers' namespaces only"
+
+
+PATCHED_WITH_INPUT = """
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {name: policed}
+spec:
+  entrypoint: main
+  templates:
+    - name: main
+      inputs:
+        artifacts: [{name: note, path: T/note.txt, raw: {data: "kept through the patch"}}]
+      container:
+        image: busybox
+        command: [cat, T/note.txt]
+        resources: {limits: {memory: 64Mi}}
+"""
+
+
+async def test_input_artifacts_survive_a_pod_precreate_patch(kube: KubeClient, kube_api: KubeApi, tmp_path: Path, rule: HostRule) -> None:
+    settings = pod_settings(str(kube_api.url), tmp_path, plugins=True)
+    async with Hookbus(settings) as app, plugin(app, "pod-policy", "pod_policy.py"), Kubelet(kube_api).run(rule):
+        await kube.create(WORKFLOWS, "default", workflow(PATCHED_WITH_INPUT.replace("T/", f"{tmp_path}/wf/")))
+        await succeeded(kube_api, "policed")
+        (pod,) = kube_api.objects("pods", "default")
+        assert pod["metadata"]["annotations"]["hookbus.io/policy"] == "checked", "the plugin patched the pod"
+        assert [c["name"] for c in pod["spec"]["initContainers"]] == ["init"]
+    assert nodes(kube_api, "policed")["policed"]["outputs"]["result"] == "kept through the patch"
