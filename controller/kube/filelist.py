@@ -20,13 +20,17 @@ import stat
 from pathlib import Path, PurePosixPath
 from typing import Final
 
-__all__ = ["MAGIC", "FileListError", "is_file_list", "pack", "unpack"]
+__all__ = ["MAGIC", "FileListError", "FileListTooLarge", "is_file_list", "pack", "unpack"]
 
 MAGIC: Final = b"hookbus-files 1\n"
 
 
 class FileListError(ValueError):
     """A file list that cannot be read or written; the message says what was wrong."""
+
+
+class FileListTooLarge(FileListError):
+    """The directory does not fit in the size given to :func:`pack`."""
 
 
 def is_file_list(data: bytes) -> bool:
@@ -48,7 +52,7 @@ def pack(root: Path, *, limit: int) -> bytes:
         out.extend(name)
         out.extend(data)
         if len(out) > limit:
-            raise FileListError(f"{root} is larger than {limit} bytes")
+            raise FileListTooLarge(f"{root} is larger than {limit} bytes")
 
     def walk(folder: Path, prefix: str) -> None:
         for entry in sorted(os.scandir(folder), key=lambda e: e.name):

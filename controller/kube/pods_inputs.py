@@ -25,13 +25,14 @@ bytes together, else the node ends ``Error`` naming the artifact and the limit.
 
 from __future__ import annotations
 
+import base64
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from ..argo.labels import INSTANCE_LABEL, WORKFLOW_LABEL
-from .filelist import FileListError, pack
+from .filelist import FileListError, FileListTooLarge, pack
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
@@ -144,8 +145,6 @@ def input_config_map(pod: Mapping[str, Any], inputs: Sequence[InputArtifact], *,
     Reads the host files; :class:`InputTooLarge` names the artifact that does not fit in *limit*
     bytes, ``ValueError`` one that cannot be read.
     """
-    import base64
-
     meta = pod.get("metadata") or {}
     data: dict[str, str] = {}
     total = 0
@@ -179,9 +178,9 @@ def _content(art: InputArtifact, room: int, limit: int) -> bytes:
     elif art.directory:
         try:
             content = pack(Path(art.source), limit=max(room, 0))
+        except FileListTooLarge:
+            raise InputTooLarge(too_large) from None
         except FileListError as exc:
-            if "larger than" in str(exc):
-                raise InputTooLarge(too_large) from None
             raise ValueError(f"input artifact {shown}: {exc}") from None
     else:
         try:

@@ -5,7 +5,8 @@ kubelet and a container runtime would do with a pod, on this host:
 
 * each of the pod's volumes is one host directory per pod (:meth:`HostRule.volumes`):
   an ``emptyDir`` a fresh directory under the pod's work directory, a ``configMap`` or
-  ``secret`` its keys written as files from the test API server, a ``hostPath`` itself;
+  ``secret`` its keys written as files from the test API server, a ``hostPath`` itself, a
+  ``persistentVolumeClaim`` one directory per claim that every pod mounting it shares;
 * the launcher's ``init`` container runs for real (the launcher built from
   ``launcher/hookbus-launcher.c``, ``install`` with its options), its mounts mapped to
   those directories: it stages the script and places the input artifacts from the
@@ -288,6 +289,11 @@ class HostRule:
             where = here / "volumes" / name
             if "hostPath" in volume:
                 out[name] = Path(volume["hostPath"]["path"])
+                continue
+            claim = (volume.get("persistentVolumeClaim") or {}).get("claimName")
+            if claim:  # a claim outlives its pods: one directory per claim, shared by every pod
+                out[name] = self.workdir / "claims" / namespace / str(claim)
+                out[name].mkdir(parents=True, exist_ok=True)
                 continue
             where.mkdir(parents=True, exist_ok=True)
             out[name] = where

@@ -64,7 +64,7 @@ spec:
             arguments:
               artifacts: [{name: message, from: "{{steps.produce.outputs.artifacts.message}}"}]
     - name: produce
-      container: {image: busybox, command: [sh, -c, "mkdir -p T && echo from the first step > T/out.txt"]}
+      container: {image: busybox, command: [sh, -c, "mkdir -p T/. && echo from the first step > T/out.txt"]}
       outputs:
         artifacts: [{name: message, path: T/out.txt}]
     - name: consume
@@ -152,7 +152,7 @@ spec:
             arguments:
               artifacts: [{name: big, from: "{{steps.produce.outputs.artifacts.big}}"}]
     - name: produce
-      container: {image: busybox, command: [sh, -c, "mkdir -p T && head -c 1000500 /dev/zero | tr '\\\\000' x > T/big"]}
+      container: {image: busybox, command: [sh, -c, "mkdir -p T/. && head -c 1000500 /dev/zero | tr '\\\\000' x > T/big"]}
       outputs:
         artifacts: [{name: big, path: T/big}]
     - name: consume
