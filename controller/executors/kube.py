@@ -42,7 +42,7 @@ from ..argo.labels import COMPLETED_LABEL, NODE_ID_ANNOTATION, WORKFLOW_LABEL
 from ..engine.ports import TaskResult
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable, Coroutine, Mapping
 
     from ..engine.ports import TaskSpec
 
@@ -302,6 +302,8 @@ class KubernetesExecutor:
             if key[0] == namespace and key[1] not in names and self._created.get(key, listed_from + 1) <= listed_from:
                 del self._nodes[key]
                 self._report(task, _error("pod deleted", time.time()))
+                if key in self._with_inputs:
+                    self._later(self._delete_inputs(*key), f"delete inputs {key[1]}")
         return str((body.get("metadata") or {}).get("resourceVersion") or "")
 
     def _event(self, line: bytes) -> None:
@@ -319,6 +321,9 @@ class KubernetesExecutor:
             if task is not None and self.plan.finished(pod, time.time()) is None:
                 del self._nodes[key]
                 self._report(task, _error("pod deleted", time.time()))
+                inputs = self.plan.inputs_of(pod)
+                if inputs is not None:  # the pod went before its node ended: its inputs go too
+                    self._later(self._delete_inputs(key[0], inputs), f"delete inputs {inputs}")
                 return
         self._observe(pod)
 
@@ -332,7 +337,11 @@ class KubernetesExecutor:
         if finished is None:
             return
         del self._nodes[key]
-        job = asyncio.create_task(self._finish(task, pod, finished), name=f"finish {key[1]}")
+        self._later(self._finish(task, pod, finished), f"finish {key[1]}")
+
+    def _later(self, work: Coroutine[Any, Any, None], name: str) -> None:
+        """Run *work* in a task of its own (cancelled by :meth:`close`)."""
+        job = asyncio.create_task(work, name=name)
         self._finishing.add(job)
         job.add_done_callback(self._finishing.discard)
 

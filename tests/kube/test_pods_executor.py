@@ -270,3 +270,23 @@ async def test_a_cancelled_nodes_input_config_map_is_deleted_with_its_pod(k8s: F
     assert await k8s.pod(name) is None
     response = await k8s.api.read_namespaced_config_map(name, NS, _preload_content=False)
     assert response.status == 404
+
+
+async def test_a_deleted_pods_input_config_map_goes_too(k8s: Fixture, tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    (tmp_path / "in.txt").write_text("input")
+    t = replace(task(), input_files={"/tmp/in.txt": str(tmp_path / "in.txt")})
+    await k8s.executor.start(t)
+    await wait_for(lambda: NS in k8s.executor._watches)
+    name = k8s.executor.plan.name(t)
+    await k8s.kubelet(name, {"phase": "Running", "containerStatuses": [{"name": "main", "state": {"running": {}}}]})
+    await k8s.api.delete_namespaced_pod(name, NS, _preload_content=False)
+    await wait_for(lambda: bool(k8s.results), what="the lost node's result")
+    assert (k8s.results[0].phase, k8s.results[0].message) == ("Error", "pod deleted")
+
+    async def gone() -> bool:
+        response = await k8s.api.read_namespaced_config_map(name, NS, _preload_content=False)
+        return bool(response.status == 404)
+
+    await wait_for(gone, what="the input ConfigMap deleted")
