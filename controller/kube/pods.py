@@ -358,6 +358,8 @@ def _launcher_init(settings: PodSettings, source: str | None, inputs: Sequence[I
         "image": settings.launcher_image,
         "imagePullPolicy": settings.launcher_pull_policy,
         "command": command,
+        # what install printed on failure becomes the termination message, which the node's Error names
+        "terminationMessagePolicy": "FallbackToLogsOnError",
         "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}, "limits": {"cpu": "100m", "memory": "32Mi"}},
         "securityContext": {
             "allowPrivilegeEscalation": False,

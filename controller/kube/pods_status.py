@@ -76,7 +76,9 @@ def pod_outcome(pod: Mapping[str, Any], *, now: float) -> PodOutcome | None:
         if ended and ended.get("exitCode", 0) != 0:
             what = _reason(ended)
             if init.get("name") == LAUNCHER_INIT:
-                return done(Phase.ERROR, f"the launcher could not be installed in the pod: {what}")
+                said = str(ended.get("message") or "").strip()
+                said = f": {said.splitlines()[-1][:500]}" if said else ""
+                return done(Phase.ERROR, f"the launcher could not be installed in the pod (or the input artifacts placed): {what}{said}")
             return done(Phase.FAILED, f"init container {init.get('name')!r} failed: {what}", ended.get("exitCode"))
         stuck = _stuck(state)
         if stuck:
