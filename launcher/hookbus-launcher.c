@@ -3,10 +3,15 @@
  * container's termination message, so that outputs work in any image (no shell, no
  * Python, no API credentials needed in the workload's pod).
  *
- *   hookbus-launcher install DEST [--script PATH]
+ *   hookbus-launcher install DEST [--script PATH] [--input-file MODE:SRC:DST]...
+ *                            [--input-dir MODE:SRC:DST]...
  *       Copies this program to DEST (mode 0755). With --script, also writes the
  *       script source held in the environment variable HOOKBUS_SCRIPT to PATH.
- *       This is what the pod's init container runs.
+ *       --input-file copies the file SRC to DST, --input-dir unpacks the file list
+ *       SRC (see below) into the directory DST; MODE (octal, may be empty: 0644 for
+ *       a file, the list's own modes for a directory) is set on DST.
+ *       This is what the pod's init container runs: SRC is the node's input
+ *       ConfigMap, DST the emptyDir main mounts the artifacts from.
  *
  *   hookbus-launcher [--result] [--output NAME=PATH]... [--artifact NAME=PATH]...
  *                    [--termination-log PATH] [--spill-dir DIR] -- COMMAND [ARGS...]
@@ -27,10 +32,15 @@
  *    "parameters":{"name":"value"},"artifacts":{"name":"<base64>"},
  *    "problems":{"artifacts.name":"reason"},"spilled":["result","parameters.x"]}
  * Keys without a value are absent. Strings are UTF-8; invalid bytes become U+FFFD.
+ * An artifact whose path is a directory is reported under "directories" as a file
+ * list (base64), at most 1 MiB:
+ *   "hookbus-files 1\n", then per entry "<d|f|l> <octal mode> <size> <path length>\n",
+ *   the relative path and size bytes of data (a file's content, a link's target).
  * A COMMAND that cannot be found ends with exit code 64 and "error" holding Argo's
  * wording: failed to find name in PATH: exec: "x": executable file not found in $PATH.
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -190,9 +200,207 @@ static int read_file(const char *path, buf_t *b, size_t max) {
     return 0;
 }
 
+/* ------------------------------------------------------------------ file lists */
+
+#define FILE_LIST_MAGIC "hookbus-files 1\n"
+
+/* Whether rel is a relative path with no empty, "." or ".." component. */
+static int safe_relative(const char *rel, size_t n) {
+    if (n == 0 || rel[0] == '/') return 0;
+    size_t start = 0;
+    for (size_t i = 0; i <= n; i++) {
+        if (i == n || rel[i] == '/') {
+            size_t len = i - start;
+            if (len == 0 || (len == 1 && rel[start] == '.') || (len == 2 && rel[start] == '.' && rel[start + 1] == '.'))
+                return 0;
+            start = i + 1;
+        }
+        if (i < n && rel[i] == '\0') return 0;
+    }
+    return 1;
+}
+
+/* mkdir -p of the directories above path (path itself excluded). */
+static int make_parents(char *path) {
+    for (char *p = path + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = '\0';
+        int rc = mkdir(path, 0755);
+        int e = errno;
+        *p = '/';
+        if (rc < 0 && e != EEXIST) { errno = e; return -1; }
+    }
+    return 0;
+}
+
+typedef struct { char *path; char *target; } link_t;
+typedef struct { char *path; mode_t mode; } folder_t;
+
+/* Unpacks the file list in data into the directory root; 0, or -1 with a message in err. */
+static int unpack_list(const char *data, size_t n, const char *root, buf_t *err) {
+    size_t magic = strlen(FILE_LIST_MAGIC);
+    if (n < magic || memcmp(data, FILE_LIST_MAGIC, magic) != 0) { buf_str(err, "not a file list"); return -1; }
+    if (mkdir(root, 0755) < 0 && errno != EEXIST) { buf_fmt(err, "mkdir %s: %s", root, strerror(errno)); return -1; }
+    link_t *links = NULL;
+    folder_t *folders = NULL;
+    size_t nlinks = 0, nfolders = 0, at = magic;
+    int rc = 0;
+    while (at < n && rc == 0) {
+        const char *nl = memchr(data + at, '\n', n - at);
+        char kind;
+        unsigned long mode, size, len;
+        char head[128];
+        size_t hlen = nl ? (size_t)(nl - (data + at)) : 0;
+        if (!nl || hlen >= sizeof head) { buf_fmt(err, "bad header at byte %zu", at); rc = -1; break; }
+        memcpy(head, data + at, hlen);
+        head[hlen] = '\0';
+        if (sscanf(head, "%c %lo %lu %lu", &kind, &mode, &size, &len) != 4) { buf_fmt(err, "bad header at byte %zu", at); rc = -1; break; }
+        size_t body = at + hlen + 1;
+        if (len > n - body || size > n - body - len) { buf_fmt(err, "entry at byte %zu is cut short", at); rc = -1; break; }
+        const char *rel = data + body;
+        const char *content = rel + len;
+        at = body + len + size;
+        if (!safe_relative(rel, len)) { buf_str(err, "an entry's path is not relative to the directory"); rc = -1; break; }
+        buf_t full = {0};
+        buf_str(&full, root);
+        buf_str(&full, "/");
+        buf_add(&full, rel, len);
+        if (make_parents(full.data) < 0) { buf_fmt(err, "mkdir for %s: %s", full.data, strerror(errno)); rc = -1; free(full.data); break; }
+        if (kind == 'd') {
+            if (mkdir(full.data, 0700) < 0 && errno != EEXIST) { buf_fmt(err, "mkdir %s: %s", full.data, strerror(errno)); rc = -1; free(full.data); break; }
+            folders = realloc(folders, (nfolders + 1) * sizeof *folders);
+            if (!folders) die("out of memory");
+            folders[nfolders].path = full.data;
+            folders[nfolders++].mode = (mode_t)(mode & 07777);
+        } else if (kind == 'f') {
+            int fd = open(full.data, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+            if (fd < 0 || write_all(fd, content, size) < 0 || fchmod(fd, (mode_t)(mode & 07777)) < 0) {
+                buf_fmt(err, "write %s: %s", full.data, strerror(errno));
+                rc = -1;
+            }
+            if (fd >= 0) close(fd);
+            free(full.data);
+        } else if (kind == 'l') {
+            links = realloc(links, (nlinks + 1) * sizeof *links);
+            if (!links) die("out of memory");
+            links[nlinks].path = full.data;
+            links[nlinks++].target = strndup(content, size);
+        } else {
+            buf_fmt(err, "unknown entry type '%c'", kind);
+            rc = -1;
+            free(full.data);
+        }
+    }
+    for (size_t k = 0; k < nlinks; k++) { /* last: nothing was written through a link */
+        if (rc == 0 && symlink(links[k].target, links[k].path) < 0) { buf_fmt(err, "symlink %s: %s", links[k].path, strerror(errno)); rc = -1; }
+        free(links[k].path);
+        free(links[k].target);
+    }
+    for (size_t k = nfolders; k-- > 0;) { /* after their content: read-only folders are filled first */
+        if (rc == 0 && chmod(folders[k].path, folders[k].mode) < 0) { buf_fmt(err, "chmod %s: %s", folders[k].path, strerror(errno)); rc = -1; }
+        free(folders[k].path);
+    }
+    free(links);
+    free(folders);
+    return rc;
+}
+
+/* Appends the directory dir (below root, as rel) to the file list in out, at most max bytes. */
+static int pack_dir(const char *dir, const char *rel, buf_t *out, size_t max) {
+    DIR *d = opendir(dir);
+    if (!d) return -1;
+    struct dirent *e;
+    int rc = 0;
+    while (rc == 0 && (e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+        buf_t full = {0}, name = {0};
+        buf_fmt(&full, "%s/%s", dir, e->d_name);
+        if (rel[0]) { buf_str(&name, rel); buf_str(&name, "/"); }
+        buf_str(&name, e->d_name);
+        struct stat st;
+        if (lstat(full.data, &st) < 0) rc = -1;
+        else if (S_ISLNK(st.st_mode)) {
+            char target[4096];
+            ssize_t t = readlink(full.data, target, sizeof target);
+            if (t < 0) rc = -1;
+            else { buf_fmt(out, "l 777 %zd %zu\n", t, name.len); buf_add(out, name.data, name.len); buf_add(out, target, (size_t)t); }
+        } else if (S_ISDIR(st.st_mode)) {
+            buf_fmt(out, "d %o 0 %zu\n", (unsigned)(st.st_mode & 07777), name.len);
+            buf_add(out, name.data, name.len);
+            rc = pack_dir(full.data, name.data, out, max);
+        } else if (S_ISREG(st.st_mode)) {
+            if (out->len + (size_t)st.st_size > max) { errno = EFBIG; rc = -1; }
+            else {
+                buf_fmt(out, "f %o %lld %zu\n", (unsigned)(st.st_mode & 07777), (long long)st.st_size, name.len);
+                buf_add(out, name.data, name.len);
+                size_t before = out->len;
+                if (read_file(full.data, out, max) < 0) rc = -1;
+                else if (out->len - before != (size_t)st.st_size) { errno = EAGAIN; rc = -1; } /* changed while read */
+            }
+        }
+        if (rc == 0 && out->len > max) { errno = EFBIG; rc = -1; }
+        free(full.data);
+        free(name.data);
+    }
+    int e2 = errno;
+    closedir(d);
+    errno = e2;
+    return rc;
+}
+
+/* Splits "MODE:SRC:DST" (MODE octal or empty: -1). */
+static int parse_input(const char *arg, long *mode, char **src, const char **dst) {
+    const char *c1 = strchr(arg, ':');
+    const char *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+    if (!c2 || c2 == c1 + 1 || !c2[1]) return -1;
+    *mode = -1;
+    if (c1 != arg) {
+        char *end;
+        *mode = strtol(arg, &end, 8);
+        if (end != c1 || *mode < 0 || *mode > 07777) return -1;
+    }
+    *src = strndup(c1 + 1, (size_t)(c2 - c1 - 1));
+    *dst = c2 + 1;
+    return 0;
+}
+
+/* Places one input artifact (install --input-file / --input-dir); 0, or 1 after a message. */
+static int place_input(const char *flag, const char *arg) {
+    long mode;
+    char *src;
+    const char *dst;
+    if (parse_input(arg, &mode, &src, &dst) < 0) {
+        dprintf(2, "hookbus-launcher: %s %s: expected MODE:SRC:DST (MODE octal or empty)\n", flag, arg);
+        return 2;
+    }
+    buf_t data = {0};
+    if (read_file(src, &data, 64 * 1024 * 1024) < 0) {
+        dprintf(2, "hookbus-launcher: %s: cannot read %s: %s\n", flag, src, strerror(errno));
+        return 1;
+    }
+    int is_dir = strcmp(flag, "--input-dir") == 0;
+    buf_t err = {0};
+    if (is_dir) {
+        if (unpack_list(data.data ? data.data : "", data.len, dst, &err) < 0) {
+            dprintf(2, "hookbus-launcher: %s %s: %s\n", flag, src, err.data);
+            return 1;
+        }
+    } else if (write_file(dst, data.data ? data.data : "", data.len, 0644) < 0) {
+        dprintf(2, "hookbus-launcher: %s: cannot write %s: %s\n", flag, dst, strerror(errno));
+        return 1;
+    }
+    if ((mode >= 0 || !is_dir) && chmod(dst, mode >= 0 ? (mode_t)mode : 0644) < 0) {
+        dprintf(2, "hookbus-launcher: %s: chmod %s: %s\n", flag, dst, strerror(errno));
+        return 1;
+    }
+    free(data.data);
+    free(src);
+    return 0;
+}
+
 static int install(int argc, char **argv) {
     if (argc < 3) {
-        dprintf(2, "usage: hookbus-launcher install DEST [--script PATH]\n");
+        dprintf(2, "usage: hookbus-launcher install DEST [--script PATH] [--input-file MODE:SRC:DST]... [--input-dir MODE:SRC:DST]...\n");
         return 2;
     }
     const char *dest = argv[2];
@@ -215,6 +423,10 @@ static int install(int argc, char **argv) {
                 dprintf(2, "hookbus-launcher: cannot write the script to %s: %s\n", argv[i + 1], strerror(errno));
                 return 1;
             }
+            i++;
+        } else if ((strcmp(argv[i], "--input-file") == 0 || strcmp(argv[i], "--input-dir") == 0) && i + 1 < argc) {
+            int rc = place_input(argv[i], argv[i + 1]);
+            if (rc) return rc;
             i++;
         } else {
             dprintf(2, "hookbus-launcher: install: unknown argument %s\n", argv[i]);
@@ -340,7 +552,7 @@ static int by_size(const void *a, const void *b) {
 
 /* The document with every value whose "included" flag is set; spilled names the others. */
 static void document(buf_t *doc, const buf_t *head, value_t *values, const int *included, int count, int any_spilled) {
-    static const char *sections[] = {"parameters", "artifacts"};
+    static const char *sections[] = {"parameters", "artifacts", "directories"};
     doc->len = 0;
     buf_add(doc, head->data, head->len);
     for (int i = 0; i < count; i++) {
@@ -349,7 +561,7 @@ static void document(buf_t *doc, const buf_t *head, value_t *values, const int *
             buf_add(doc, values[i].json.data, values[i].json.len);
         }
     }
-    for (int s = 0; s < 2; s++) {
+    for (int s = 0; s < 3; s++) {
         int opened = 0;
         for (int i = 0; i < count; i++) {
             if (!included[i] || !values[i].section || strcmp(values[i].section, sections[s]) != 0) continue;
@@ -537,14 +749,23 @@ int main(int argc, char **argv) {
         const output_t *o = is_param ? &params[k] : &artifacts[k - nparams];
         const char *section = is_param ? "parameters" : "artifacts";
         buf_t raw = {0};
-        if (read_file(o->path, &raw, VALUE_MAX) < 0) {
+        struct stat st;
+        int packed = 0;
+        if (!is_param && stat(o->path, &st) == 0 && S_ISDIR(st.st_mode)) {
+            section = "directories";
+            buf_str(&raw, FILE_LIST_MAGIC);
+            packed = pack_dir(o->path, "", &raw, VALUE_MAX);
+        } else {
+            packed = read_file(o->path, &raw, VALUE_MAX);
+        }
+        if (packed < 0) {
             if (errno != ENOENT) {
                 char reason[256];
                 snprintf(reason, sizeof reason, "%s", strerror(errno == EFBIG ? EFBIG : errno));
                 lower_first(reason);
                 buf_str(&problems, problems.len ? "," : "");
                 buf_t key = {0};
-                buf_fmt(&key, "%s.%s", section, o->name);
+                buf_fmt(&key, "%s.%s", is_param ? "parameters" : "artifacts", o->name);
                 json_str(&problems, key.data, key.len);
                 buf_str(&problems, ":");
                 buf_t text = {0};

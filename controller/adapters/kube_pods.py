@@ -30,6 +30,7 @@ from ..executors.kube import KubernetesExecutor
 from ..kube.pods import PodSettings, WorkflowRef
 from ..kube.pods_images import ImageConfigError, ImageEntry, images_from_config
 from ..kube.pods_patch import changed_pod_fields
+from ..kube.pods_inputs import WRITER_PREFIX
 from ..kube.pods_plan import KubePodPlan
 from ..kube.pods_view import OWN_VOLUMES, user_pod
 from .kube_source import UID_ANNOTATION
@@ -158,10 +159,13 @@ class KubePods:
         main = item.pod.get("main") or {}
         if item.task is None:
             return from_kubernetes_pod(patched, item.pod)
-        # the plugin was shown render(item): its pod-level changes are carried as "podSpec"
+        # the plugin was shown render(item), where input artifacts are the launcher's, not init containers;
+        # its pod-level changes are carried as "podSpec"
         fields = changed_pod_fields(shown if shown is not None else self.render(item) or {}, patched, own_volumes=OWN_VOLUMES)
         patched = user_pod(patched, main_name=str(main.get("name") or "main"), staged=main.get("source") is not None)
         pod = from_kubernetes_pod(patched, item.pod)
+        writers = [p for p in item.pod.get("init") or [] if str(p.get("name") or "").startswith(WRITER_PREFIX) and p.get("image") is None]
+        pod["init"] = [*writers, *pod["init"]]
         if fields:
             pod["podSpec"] = fields
         return pod

@@ -29,7 +29,7 @@ from .container_set import container_set_spec
 from .hooks import ALLOW, CONTINUE, KEEP, NodeItem, PluginItem, PodDecision, PodItem, Verdict
 from .http_template import run_http
 from .model import ERROR, FAILED, FULFILLED, RETRIES_FIELD, RUNNING, SUCCEEDED, Node, public_node
-from .pod_patch import apply_pod_spec_patch
+from .pod_patch import apply_pod_spec_patch, pod_spec_patches
 from .pods import apply_pod, pod_metadata, pod_of, process_spec
 from .refs import EnvRefs, workflow_secrets
 from .resolver import Memo, memo_store
@@ -77,6 +77,8 @@ class LeafJob:
     kind: str
     ctx: ExecCtx
     task: TaskSpec | None = None
+    pod_spec_patch: tuple[JSON, ...] = ()
+    """The node's ``podSpecPatch`` documents, substituted (``TaskSpec.pod_spec_patch``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,6 +202,7 @@ class LeafLauncher:
         try:
             body = substitute({k: v for k, v in tmpl.items() if k != "outputs"}, leaf_scope, strict=False)
             body["outputs"] = _output_values(key_artifacts.resolve_output_keys(tmpl.get("outputs") or {}, leaf_scope), leaf_scope)
+            patches = pod_spec_patches(body, self.host.spec, leaf_scope)
             body = apply_pod_spec_patch(body, self.host.spec, leaf_scope)
         except (ArgoError, ValueError) as exc:
             self.host.finish(node, ERROR, str(exc))
@@ -207,7 +210,7 @@ class LeafLauncher:
         if kind == "data":
             self.host.finish(node, ERROR, f"{kind} templates are not supported by this controller yet")
             return None
-        return LeafJob(node, body, kind, ctx)
+        return LeafJob(node, body, kind, ctx, pod_spec_patch=patches)
 
     def requeue_later(self, job: LeafJob, delay: float, *, hold_message: str | None = None) -> None:
         """Offer *job* again after *delay* (a ``hold`` decision or a plugin's ``requeue``).
@@ -442,6 +445,7 @@ class LeafLauncher:
             container_set=container_set_spec(tmpl),
             attempt=self._attempt(),
             pod_security_context=pod.get("securityContext"),
+            pod_spec_patch=job.pod_spec_patch,
         )
 
     def _attempt(self) -> str:

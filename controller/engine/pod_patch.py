@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
     from ..argo.types import JSON
 
-__all__ = ["apply_pod_spec_patch"]
+__all__ = ["apply_pod_spec_patch", "pod_spec_patches"]
 
 
 def apply_pod_spec_patch(tmpl: JSON, spec: Mapping[str, Any], scope: Mapping[str, Any]) -> JSON:
@@ -46,6 +46,13 @@ def apply_pod_spec_patch(tmpl: JSON, spec: Mapping[str, Any], scope: Mapping[str
         if isinstance(inits, list):
             out["initContainers"] = strategic_merge(list(out.get("initContainers") or []), inits, field_name="initContainers")
     return out
+
+
+def pod_spec_patches(tmpl: JSON, spec: Mapping[str, Any], scope: Mapping[str, Any]) -> tuple[JSON, ...]:
+    """The workflow's then *tmpl*'s ``podSpecPatch``, substituted with *scope* and parsed, for
+    an executor that builds the whole pod; :class:`TemplateError` as :func:`apply_pod_spec_patch`."""
+    raws = [p for p in (spec.get("podSpecPatch"), tmpl.get("podSpecPatch")) if p]
+    return tuple(_parse(substitute(raw, scope, strict=False) if isinstance(raw, str) else raw) for raw in raws)
 
 
 def _parse(text: Any) -> JSON:

@@ -116,6 +116,10 @@ class TaskSpec:
     ``volumes`` ...; ``None``: removed), applied last when the node becomes a Pod; executors
     without pods ignore them."""
 
+    pod_spec_patch: tuple[Mapping[str, Any], ...] = ()
+    """The workflow's then the template's ``podSpecPatch``, substituted for this node and parsed:
+    an executor that builds pods applies them last (the engine applied their containers already)."""
+
     @property
     def key(self) -> WorkflowKey:
         """The workflow the node belongs to (with :attr:`node_id`, the node's identity)."""

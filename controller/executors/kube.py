@@ -4,7 +4,9 @@ What a node's pod looks like and how its end reads are not decided here: a :clas
 (``hookbus.controller.kube.pods_plan.KubePodPlan``, given by the composition root) builds
 the manifest and reads a pod's status. This module does the API calls:
 
-* :meth:`KubernetesExecutor.start` creates the pod. Its name is deterministic, so a create
+* :meth:`KubernetesExecutor.start` creates the node's input ConfigMap when it has input
+  artifacts (the plan's :meth:`PodPlan.inputs`; deleted again when the node ended, is
+  cancelled, or its pod cannot be created), then the pod. Its name is deterministic, so a create
   answered ``409 AlreadyExists`` adopts the pod that exists when it belongs to the same node
   (a retried start, or a controller that restarted between create and record).
 * One watch per namespace (``GET /api/v1/namespaces/<ns>/pods?watch=true``, filtered by the
@@ -40,7 +42,7 @@ from ..argo.labels import COMPLETED_LABEL, NODE_ID_ANNOTATION, WORKFLOW_LABEL
 from ..engine.ports import TaskResult
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable, Coroutine, Mapping
 
     from ..engine.ports import TaskSpec
 
@@ -60,6 +62,8 @@ class Finished(Protocol):
     @property
     def artifacts(self) -> Mapping[str, bytes]: ...
     @property
+    def directories(self) -> Mapping[str, bytes]: ...
+    @property
     def spilled(self) -> tuple[str, ...]: ...
 
 
@@ -77,6 +81,19 @@ class PodPlan(Protocol):
 
     def manifest(self, task: TaskSpec) -> dict[str, Any]:
         """The pod of *task*'s node; ``ValueError`` naming what is wrong when it cannot be built."""
+        ...
+
+    def inputs(self, task: TaskSpec, pod: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The ConfigMap holding the input artifacts *pod* mounts (``None``: none); ``ValueError``
+        naming an artifact that cannot be delivered (too large, unreadable)."""
+        ...
+
+    def inputs_of(self, pod: Mapping[str, Any]) -> str | None:
+        """The name of the ConfigMap a (created) *pod* takes its input artifacts from, if any."""
+        ...
+
+    def unpack(self, data: bytes, where: Path) -> None:
+        """Create the directory output artifact *data* (as the launcher reported it) at *where*."""
         ...
 
     def finished(self, pod: Mapping[str, Any], now: float) -> Finished | None:
@@ -114,6 +131,8 @@ class KubernetesExecutor:
         self._detached = False
         self._created: dict[tuple[str, str], int] = {}
         self._created_seq = 0
+        self._with_inputs: set[tuple[str, str]] = set()
+        """Input ConfigMaps this executor created whose pods have not ended yet."""
 
     # ------------------------------------------------------------------ the port
 
@@ -128,11 +147,14 @@ class KubernetesExecutor:
         started = time.time()
         try:
             manifest = self.plan.manifest(task)
+            inputs = self.plan.inputs(task, manifest)
         except ValueError as exc:
             self._report(task, _error(str(exc), started))
             return
         name = str(manifest["metadata"]["name"])
         key = (task.namespace, name)
+        if inputs is not None and not await self._create_inputs(task, inputs, started):
+            return
         self._nodes[key] = task
         self._ensure_watch(task.namespace)
         status, body = await self._call(self.api.create_namespaced_pod, task.namespace, manifest)
@@ -146,6 +168,8 @@ class KubernetesExecutor:
             bound.debug("pod adopted", pod=name)
         if status >= 300:
             self._nodes.pop(key, None)
+            if inputs is not None:
+                await self._delete_inputs(task.namespace, str(inputs["metadata"]["name"]))
             self._report(task, _error(f"creating pod {name}: {_reason(status, body)}", started))
             return
         bound.debug("pod created", pod=name)
@@ -169,6 +193,33 @@ class KubernetesExecutor:
         if self._nodes.pop((task.namespace, name), None) is None or self._detached:
             return
         await self._call(self.api.delete_namespaced_pod, name, task.namespace)
+        if (task.namespace, name) in self._with_inputs:
+            await self._delete_inputs(task.namespace, name)
+
+    # ---------------------------------------------------------- input artifacts
+
+    async def _create_inputs(self, task: TaskSpec, config_map: dict[str, Any], started: float) -> bool:
+        """Create the node's input ConfigMap (adopting the node's own on 409); ``False`` after
+        reporting the node ``Error`` when it cannot be created."""
+        name = str(config_map["metadata"]["name"])
+        status, body = await self._call(self.api.create_namespaced_config_map, task.namespace, config_map)
+        if status == 409:
+            status, body = await self._call(self.api.read_namespaced_config_map, name, task.namespace)
+            owner = ((body.get("metadata") or {}).get("annotations") or {}).get(NODE_ID_ANNOTATION) if status == 200 else None
+            if status == 200 and owner != task.node_id:
+                self._report(task, _error(f"ConfigMap {name} exists and belongs to node {owner!r}, not {task.node_id!r}", started))
+                return False
+        if status >= 300:
+            self._report(task, _error(f"creating ConfigMap {name} for the input artifacts: {_reason(status, body)}", started))
+            return False
+        self._with_inputs.add((task.namespace, name))
+        return True
+
+    async def _delete_inputs(self, namespace: str, name: str) -> None:
+        self._with_inputs.discard((namespace, name))
+        status, body = await self._call(self.api.delete_namespaced_config_map, name, namespace)
+        if status >= 300 and status != 404:
+            log.warning("input ConfigMap not deleted", namespace=namespace, config_map=name, error=_reason(status, body))
 
     def detach(self) -> None:
         """The controller is shutting down: from now on ``cancel`` leaves pods running, so a
@@ -251,6 +302,8 @@ class KubernetesExecutor:
             if key[0] == namespace and key[1] not in names and self._created.get(key, listed_from + 1) <= listed_from:
                 del self._nodes[key]
                 self._report(task, _error("pod deleted", time.time()))
+                if key in self._with_inputs:
+                    self._later(self._delete_inputs(*key), f"delete inputs {key[1]}")
         return str((body.get("metadata") or {}).get("resourceVersion") or "")
 
     def _event(self, line: bytes) -> None:
@@ -268,6 +321,9 @@ class KubernetesExecutor:
             if task is not None and self.plan.finished(pod, time.time()) is None:
                 del self._nodes[key]
                 self._report(task, _error("pod deleted", time.time()))
+                inputs = self.plan.inputs_of(pod)
+                if inputs is not None:  # the pod went before its node ended: its inputs go too
+                    self._later(self._delete_inputs(key[0], inputs), f"delete inputs {inputs}")
                 return
         self._observe(pod)
 
@@ -281,7 +337,11 @@ class KubernetesExecutor:
         if finished is None:
             return
         del self._nodes[key]
-        job = asyncio.create_task(self._finish(task, pod, finished), name=f"finish {key[1]}")
+        self._later(self._finish(task, pod, finished), f"finish {key[1]}")
+
+    def _later(self, work: Coroutine[Any, Any, None], name: str) -> None:
+        """Run *work* in a task of its own (cancelled by :meth:`close`)."""
+        job = asyncio.create_task(work, name=name)
         self._finishing.add(job)
         job.add_done_callback(self._finishing.discard)
 
@@ -295,10 +355,16 @@ class KubernetesExecutor:
             else:
                 bound.warning("spilled outputs unreadable", status=status)
         result = finished.result
-        if finished.artifacts:
-            result = replace(result, artifacts=self._store_artifacts(task, finished.artifacts))
+        if finished.artifacts or finished.directories:
+            try:
+                result = replace(result, artifacts=self._store_artifacts(task, finished.artifacts, finished.directories))
+            except (OSError, ValueError) as exc:
+                result = replace(result, phase="Error", message=f"storing the output artifacts: {exc}")
         self._report(task, result)
         bound.debug("node finished", phase=result.phase, exit_code=result.exit_code)
+        inputs = self.plan.inputs_of(pod)
+        if inputs is not None:  # placed by init long ago: the artifacts' copy in the API goes
+            await self._delete_inputs(task.namespace, inputs)
         if self.plan.delete_when_done(task, result.phase):
             await self._call(self.api.delete_namespaced_pod, name, task.namespace)
             return
@@ -307,7 +373,7 @@ class KubernetesExecutor:
             patch["spec"] = {"activeDeadlineSeconds": 1}  # main ended: stop the sidecars, keep the pod
         await self._call(self.api.patch_namespaced_pod, name, task.namespace, patch)
 
-    def _store_artifacts(self, task: TaskSpec, artifacts: Mapping[str, bytes]) -> dict[str, str]:
+    def _store_artifacts(self, task: TaskSpec, artifacts: Mapping[str, bytes], directories: Mapping[str, bytes]) -> dict[str, str]:
         if self.artifact_dir is None:
             import tempfile
 
@@ -318,6 +384,14 @@ class KubernetesExecutor:
         for name, data in artifacts.items():
             path = where / name.replace("/", "_")
             path.write_bytes(data)
+            out[name] = str(path)
+        for name, data in directories.items():
+            path = where / name.replace("/", "_")
+            if path.exists():  # the node ran again (a restarted controller read its pod twice)
+                import shutil
+
+                shutil.rmtree(path) if path.is_dir() else path.unlink()
+            self.plan.unpack(data, path)
             out[name] = str(path)
         return out
 

@@ -200,6 +200,7 @@ def task_from_json(value: Mapping[str, Any]) -> TaskSpec:
             attempts=container_set["attempts"],
             retry_delay=container_set["retry_delay"],
         )
+    data["pod_spec_patch"] = tuple(data.get("pod_spec_patch") or ())
     known = {f.name for f in fields(TaskSpec)}
     return TaskSpec(**{k: v for k, v in data.items() if k in known})
 

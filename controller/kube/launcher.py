@@ -12,7 +12,11 @@ copies it into an ``emptyDir`` mounted at :data:`LAUNCHER_DIR`; ``main`` then ru
 
     {"hookbus": 1, "exitCode": 0, "signal": 9, "error": "...", "result": "...",
      "parameters": {"name": "value"}, "artifacts": {"name": "<base64>"},
+     "directories": {"name": "<base64 file list>"},
      "problems": {"artifacts.name": "reason"}, "spilled": ["result", "parameters.x"]}
+
+An output artifact whose path is a directory is reported under ``directories`` as a file
+list (:mod:`.filelist`).
 
 Values that do not fit are left out and named in ``spilled``; the launcher then writes the
 whole document as the last line of the container's log, after :data:`SPILL_MARK` (read
@@ -75,6 +79,8 @@ class LauncherReport:
     result: str | None = None
     parameters: Mapping[str, str] = field(default_factory=lambda: _EMPTY_STR)
     artifacts: Mapping[str, bytes] = field(default_factory=lambda: _EMPTY_BYTES)
+    directories: Mapping[str, bytes] = field(default_factory=lambda: _EMPTY_BYTES)
+    """Output artifacts that are directories: name -> file list (:mod:`.filelist`)."""
     problems: Mapping[str, str] = field(default_factory=lambda: _EMPTY_STR)
     """``parameters.x``/``artifacts.y`` -> why the file could not be read (a missing file is no problem)."""
     spilled: tuple[str, ...] = ()
@@ -89,6 +95,7 @@ class LauncherReport:
             result=whole.result if self.result is None else self.result,
             parameters={**whole.parameters, **self.parameters},
             artifacts={**whole.artifacts, **self.artifacts},
+            directories={**whole.directories, **self.directories},
             problems={**whole.problems, **self.problems},
         )
 
@@ -122,12 +129,8 @@ def parse_report(message: str) -> LauncherReport:
     exit_code = doc.get("exitCode")
     if not isinstance(exit_code, int) or isinstance(exit_code, bool):
         raise ReportError("the launcher report has no integer exitCode")
-    artifacts: dict[str, bytes] = {}
-    for name, value in _strings(doc, "artifacts").items():
-        try:
-            artifacts[name] = base64.b64decode(value, validate=True)
-        except binascii.Error:
-            raise ReportError(f"the launcher report's artifact {name!r} is not base64") from None
+    artifacts = _decoded(doc, "artifacts", "artifact")
+    directories = _decoded(doc, "directories", "directory")
     sig = doc.get("signal")
     result = doc.get("result")
     spilled = doc.get("spilled") or []
@@ -138,6 +141,7 @@ def parse_report(message: str) -> LauncherReport:
         result=result if isinstance(result, str) else None,
         parameters=_strings(doc, "parameters"),
         artifacts=artifacts,
+        directories=directories,
         problems=_strings(doc, "problems"),
         spilled=tuple(str(s) for s in spilled) if isinstance(spilled, list) else (),
     )
@@ -154,6 +158,16 @@ def spilled_document(log: str) -> LauncherReport | None:
         start = at + 1 + len(SPILL_MARK)
     end = log.find("\n", start)
     return parse_report(log[start : end if end >= 0 else len(log)])
+
+
+def _decoded(doc: Mapping[str, object], key: str, what: str) -> dict[str, bytes]:
+    out: dict[str, bytes] = {}
+    for name, value in _strings(doc, key).items():
+        try:
+            out[name] = base64.b64decode(value, validate=True)
+        except binascii.Error:
+            raise ReportError(f"the launcher report's {what} {name!r} is not base64") from None
+    return out
 
 
 def _strings(doc: Mapping[str, object], key: str) -> dict[str, str]:

@@ -21,8 +21,11 @@ identity into a Pod manifest:
 * the node's init containers and sidecars, env (``valueFrom`` kept), volumes
   (``emptyDir``, ``configMap``, ``secret``, ``hostPath``, existing claims, and the
   workflow's ``volumeClaimTemplates`` as claims named ``<workflow>-<claim>``);
-* the workflow's then the template's ``podSpecPatch`` applied (:func:`merge_patch`), then
-  the pod-level fields ``pod.preCreate`` plugins set (``TaskSpec.pod_fields``).
+* the node's input artifacts (:mod:`.pods_inputs`): placed by ``init`` from the node's
+  ConfigMap into the ``hookbus-inputs`` emptyDir, mounted in ``main`` by subPath;
+* the workflow's then the template's ``podSpecPatch`` applied last (:func:`merge_patch`),
+  as the engine substituted them for the node (``TaskSpec.pod_spec_patch``), then the
+  pod-level fields ``pod.preCreate`` plugins set (``TaskSpec.pod_fields``).
 """
 
 from __future__ import annotations
@@ -46,9 +49,19 @@ from ..argo.names import pod_name
 from .launcher import LAUNCHER_DIR, launcher_argv
 from .pods_images import ImageConfigError, ImageEntry, resolve_argv
 from .pods_patch import FIXED_POD_FIELDS
+from .pods_inputs import (
+    ARTIFACTS_DIR,
+    ARTIFACTS_VOLUME,
+    INPUTS_DIR,
+    INPUTS_VOLUME,
+    InputArtifact,
+    init_arguments,
+    is_writer,
+    main_mounts,
+)
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Iterable, Mapping, Sequence
 
     from ..engine.ports import ProcessSpec, TaskSpec
 
@@ -121,6 +134,8 @@ class PodSettings:
     """Entrypoint and CMD of images whose templates set no ``command`` (see :mod:`.pods_images`)."""
     service_account: str | None = None
     """The service account of pods whose workflow and template name none (``None``: the namespace's default)."""
+    input_limit: int = 1_000_000
+    """Bytes a node's input artifacts may hold in all: they travel in one ConfigMap (at most 1 MiB)."""
 
 
 @dataclass(frozen=True)
@@ -144,13 +159,15 @@ def build_pod(
     *,
     template: Mapping[str, Any] | None = None,
     deadline: int | None = None,
+    inputs: Sequence[InputArtifact] = (),
 ) -> dict[str, Any]:
     """The Pod manifest of *task*'s node.
 
     *template* is the node's resolved template (container fields beyond the processes,
     volumes, pod-level fields, ``podSpecPatch``); *deadline* the seconds the workflow has
-    left (its ``activeDeadlineSeconds`` minus the time it has run), ``None`` for no limit.
-    Raises :class:`PodBuildError` naming the template.
+    left (its ``activeDeadlineSeconds`` minus the time it has run), ``None`` for no limit;
+    *inputs* the node's input artifacts (:func:`.pods_inputs.plan_inputs`), which ``init``
+    places and ``main`` mounts. Raises :class:`PodBuildError` naming the template.
     """
     tmpl: Mapping[str, Any] = template or {}
     spec = workflow.spec
@@ -158,13 +175,17 @@ def build_pod(
     mounts_of_main = _main_container_spec(tmpl)
     staged = task.main.source is not None
 
-    init = [_launcher_init(settings, task.main.source)]
+    init = [_launcher_init(settings, task.main.source, inputs, name)]
     set_containers = (tmpl.get("containerSet") or {}).get("containers")
     init += [
         _container(p, _named(tmpl.get("initContainers"), p.name) or _named(set_containers, p.name), settings)
         for p in task.init
+        if not is_writer(p)  # the launcher's init places input artifacts
     ]
     main = _main(task, mounts_of_main, settings, template_name=task.template_name, staged=staged)
+    if inputs:
+        for c in [main, *(init[1:] if set_containers else [])]:
+            c["volumeMounts"] = _merge_mounts(c.get("volumeMounts"), main_mounts(inputs))
     sidecars = []
     for p in task.sidecars:
         side_spec = _named(tmpl.get("sidecars"), p.name)
@@ -197,7 +218,7 @@ def build_pod(
     plugin_fields = task.pod_fields
     if "volumes" in plugin_fields:  # the node's volumes as a pod.preCreate plugin left them
         tmpl = {**tmpl, "volumes": plugin_fields["volumes"] or []}
-    pod_spec["volumes"] = _volumes(workflow, tmpl, [main, *init, *sidecars], staged=staged)
+    pod_spec["volumes"] = _volumes(workflow, tmpl, [main, *init, *sidecars], staged=staged, inputs=name if inputs else None)
 
     labels = {str(k): str(v) for k, v in task.labels.items()}
     labels[WORKFLOW_LABEL] = workflow.name
@@ -230,9 +251,13 @@ def build_pod(
                 "blockOwnerDeletion": True,
             }
         ]
-    for source, patch in (("workflow", spec.get("podSpecPatch")), (f"template {task.template_name!r}", tmpl.get("podSpecPatch"))):
-        if patch:
-            pod["spec"] = merge_patch(pod["spec"], _parse_patch(patch, source))
+    if task.pod_spec_patch:  # substituted for this node by the engine
+        for patch in task.pod_spec_patch:
+            pod["spec"] = merge_patch(pod["spec"], patch)
+    else:
+        for source, raw in (("workflow", spec.get("podSpecPatch")), (f"template {task.template_name!r}", tmpl.get("podSpecPatch"))):
+            if raw:
+                pod["spec"] = merge_patch(pod["spec"], _parse_patch(raw, source))
     for key, value in plugin_fields.items():  # what pod.preCreate plugins set, over everything else
         if key in FIXED_POD_FIELDS or key == "volumes":
             continue
@@ -335,15 +360,18 @@ def _main(task: TaskSpec, spec: Mapping[str, Any], settings: PodSettings, *, tem
     return main
 
 
-def _launcher_init(settings: PodSettings, source: str | None) -> dict[str, Any]:
-    """The init container copying the launcher (and staging a script) into the pod's emptyDirs."""
+def _launcher_init(settings: PodSettings, source: str | None, inputs: Sequence[InputArtifact], pod: str) -> dict[str, Any]:
+    """The init container copying the launcher (and staging a script, and placing the input
+    artifacts from the pod's ConfigMap) into the pod's emptyDirs."""
     command = [settings.launcher_binary, "install", f"{LAUNCHER_DIR}/launcher"]
-    mounts = [{"name": LAUNCHER_VOLUME, "mountPath": LAUNCHER_DIR}]
+    mounts: list[dict[str, Any]] = [{"name": LAUNCHER_VOLUME, "mountPath": LAUNCHER_DIR}]
     init: dict[str, Any] = {
         "name": "init",
         "image": settings.launcher_image,
         "imagePullPolicy": settings.launcher_pull_policy,
         "command": command,
+        # what install printed on failure becomes the termination message, which the node's Error names
+        "terminationMessagePolicy": "FallbackToLogsOnError",
         "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}, "limits": {"cpu": "100m", "memory": "32Mi"}},
         "securityContext": {
             "allowPrivilegeEscalation": False,
@@ -356,6 +384,10 @@ def _launcher_init(settings: PodSettings, source: str | None) -> dict[str, Any]:
         command += ["--script", SCRIPT_PATH]
         mounts.append({"name": STAGING_VOLUME, "mountPath": STAGING_DIR})
         init["env"] = [{"name": SCRIPT_ENV, "value": source}]
+    if inputs:
+        command += init_arguments(inputs)
+        mounts.append({"name": INPUTS_VOLUME, "mountPath": INPUTS_DIR})
+        mounts.append({"name": ARTIFACTS_VOLUME, "mountPath": ARTIFACTS_DIR, "readOnly": True})
     return init
 
 
@@ -401,12 +433,18 @@ def claim_name(workflow: str, claim: str) -> str:
     return f"{workflow}-{claim}"
 
 
-def _volumes(workflow: WorkflowRef, tmpl: Mapping[str, Any], containers: Iterable[Mapping[str, Any]], *, staged: bool) -> list[dict[str, Any]]:
-    """The pod's volumes: the launcher's, the template's, and the workflow's that a container mounts."""
+def _volumes(
+    workflow: WorkflowRef, tmpl: Mapping[str, Any], containers: Iterable[Mapping[str, Any]], *, staged: bool, inputs: str | None
+) -> list[dict[str, Any]]:
+    """The pod's volumes: the launcher's, the input artifacts' (*inputs*: the ConfigMap's
+    name), the template's, and the workflow's that a container mounts."""
     out: list[dict[str, Any]] = [{"name": LAUNCHER_VOLUME, "emptyDir": {}}]
     if staged:
         out.append({"name": STAGING_VOLUME, "emptyDir": {}})
-    names = {LAUNCHER_VOLUME, STAGING_VOLUME}
+    if inputs:
+        out.append({"name": INPUTS_VOLUME, "emptyDir": {}})
+        out.append({"name": ARTIFACTS_VOLUME, "configMap": {"name": inputs}})
+    names = {LAUNCHER_VOLUME, STAGING_VOLUME, INPUTS_VOLUME, ARTIFACTS_VOLUME}
     for volume in tmpl.get("volumes") or []:
         if isinstance(volume, dict) and volume.get("name") and volume["name"] not in names:
             out.append(dict(volume))

@@ -13,11 +13,14 @@ from typing import TYPE_CHECKING, Any
 
 from ..argo.labels import INSTANCE_LABEL, WORKFLOW_LABEL
 from ..argo.names import pod_name
+from .filelist import unpack
 from .pods import PodSettings, WorkflowRef, build_pod
+from .pods_inputs import ARTIFACTS_VOLUME, input_config_map, plan_inputs
 from .pods_status import PodOutcome, pod_outcome, with_log
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
+    from pathlib import Path
 
     from ..engine.ports import TaskSpec, WorkflowKey
 
@@ -45,11 +48,33 @@ class KubePodPlan:
     def name(self, task: TaskSpec) -> str:
         return pod_name(task.workflow, task.node_name, task.template_name)
 
+    def _template(self, task: TaskSpec, ref: WorkflowRef) -> Mapping[str, Any] | None:
+        templates = ref.spec.get("templates") or []
+        return next((t for t in templates if isinstance(t, dict) and t.get("name") == task.template_name), None)
+
     def manifest(self, task: TaskSpec) -> dict[str, Any]:
         ref = self._ref(task)
-        templates = ref.spec.get("templates") or []
-        template = next((t for t in templates if isinstance(t, dict) and t.get("name") == task.template_name), None)
-        return build_pod(task, ref, self.settings, template=template)
+        template = self._template(task, ref)
+        return build_pod(task, ref, self.settings, template=template, inputs=plan_inputs(task, template))
+
+    def inputs(self, task: TaskSpec, pod: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The ConfigMap holding the input artifacts of *task*'s *pod* (``None``: it has none).
+
+        Reads the artifacts kept on the host; ``ValueError`` naming an artifact that does not
+        fit (:attr:`PodSettings.input_limit`) or cannot be read."""
+        found = plan_inputs(task, self._template(task, self._ref(task)))
+        return input_config_map(pod, found, limit=self.settings.input_limit) if found else None
+
+    def unpack(self, data: bytes, where: Path) -> None:
+        """Create the directory artifact *data* (a file list) at *where*; ``ValueError`` when it is not one."""
+        unpack(data, where)
+
+    def inputs_of(self, pod: Mapping[str, Any]) -> str | None:
+        """The name of the ConfigMap *pod* takes its input artifacts from, if any."""
+        for volume in (pod.get("spec") or {}).get("volumes") or []:
+            if isinstance(volume, dict) and volume.get("name") == ARTIFACTS_VOLUME:
+                return str((volume.get("configMap") or {}).get("name") or "") or None
+        return None
 
     def finished(self, pod: Mapping[str, Any], now: float) -> PodOutcome | None:
         return pod_outcome(pod, now=now)

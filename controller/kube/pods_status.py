@@ -31,6 +31,8 @@ LAUNCHER_INIT: Final = "init"
 _STUCK: Final = frozenset({"InvalidImageName", "CreateContainerConfigError", "ErrImageNeverPull", "CreateContainerError"})
 """Waiting reasons that do not pass by waiting: the node errors instead of pending until its deadline."""
 _EMPTY_BYTES: Final[Mapping[str, bytes]] = MappingProxyType({})
+TEXT_ARTIFACT_MAX: Final = 256 * 1024
+"""Text artifacts up to this size travel in the node's record, as the engine keeps them; larger ones as files."""
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,8 @@ class PodOutcome:
     result: TaskResult
     artifacts: Mapping[str, bytes] = field(default_factory=lambda: _EMPTY_BYTES)
     """Output artifact name -> content (the executor stores them and sets ``result.artifacts``)."""
+    directories: Mapping[str, bytes] = field(default_factory=lambda: _EMPTY_BYTES)
+    """Output artifacts that are directories: name -> file list (the executor unpacks them)."""
     spilled: tuple[str, ...] = ()
     """Values not in the termination message: read ``main``'s log and call :func:`with_log`."""
     report: LauncherReport | None = None
@@ -72,7 +76,9 @@ def pod_outcome(pod: Mapping[str, Any], *, now: float) -> PodOutcome | None:
         if ended and ended.get("exitCode", 0) != 0:
             what = _reason(ended)
             if init.get("name") == LAUNCHER_INIT:
-                return done(Phase.ERROR, f"the launcher could not be installed in the pod: {what}")
+                said = str(ended.get("message") or "").strip()
+                said = f": {said.splitlines()[-1][:500]}" if said else ""
+                return done(Phase.ERROR, f"the launcher could not be installed in the pod (or the input artifacts placed): {what}{said}")
             return done(Phase.FAILED, f"init container {init.get('name')!r} failed: {what}", ended.get("exitCode"))
         stuck = _stuck(state)
         if stuck:
@@ -112,16 +118,19 @@ def _from_main(terminated: Mapping[str, Any], done: Callable[..., PodOutcome]) -
     parameters, artifacts = _split_artifacts(report)
     return done(
         phase, message, code, result=report.result, parameters=parameters,
-        artifacts=artifacts, spilled=report.spilled, report=report,
+        artifacts=artifacts, directories=report.directories, spilled=report.spilled, report=report,
     )
 
 
 def _split_artifacts(report: LauncherReport) -> tuple[dict[str, str], dict[str, bytes]]:
-    """The parameters as the engine reads them (text artifacts as ``artifact:<name>``), and the
-    binary artifacts the executor keeps as files."""
+    """The parameters as the engine reads them (small text artifacts as ``artifact:<name>``), and
+    the binary or larger artifacts the executor keeps as files."""
     parameters = dict(report.parameters)
     binary: dict[str, bytes] = {}
     for name, data in report.artifacts.items():
+        if len(data) > TEXT_ARTIFACT_MAX:  # too large for the node's record: kept as a file
+            binary[name] = data
+            continue
         try:
             parameters[f"artifact:{name}"] = data.decode("utf-8")
         except UnicodeDecodeError:
@@ -146,7 +155,7 @@ def with_log(outcome: PodOutcome, log: str) -> PodOutcome:
     report = outcome.report.with_spilled(whole)
     parameters, artifacts = _split_artifacts(report)
     result = replace(outcome.result, result=report.result, parameters=parameters)
-    return PodOutcome(result, artifacts, (), report)
+    return PodOutcome(result, artifacts, report.directories, (), report)
 
 
 def _status_of(statuses: object, name: str) -> Mapping[str, Any] | None:

@@ -25,6 +25,7 @@ from ..argo.labels import (
 )
 from .launcher import LAUNCHER_PATH
 from .pods import LAUNCHER_VOLUME, SCRIPT_PATH, STAGING_VOLUME
+from .pods_inputs import ARTIFACTS_VOLUME, INPUTS_VOLUME
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -33,8 +34,8 @@ __all__ = ["OWN_VOLUMES", "user_pod"]
 
 _OWN_LABELS: Final = (WORKFLOW_LABEL, COMPLETED_LABEL, INSTANCE_LABEL)
 _OWN_ANNOTATIONS: Final = (NODE_NAME_ANNOTATION, NODE_ID_ANNOTATION, DEFAULT_CONTAINER_ANNOTATION)
-OWN_VOLUMES: Final = (LAUNCHER_VOLUME, STAGING_VOLUME)
-"""The volumes hookbus puts in every pod (the launcher's, a script's staging directory)."""
+OWN_VOLUMES: Final = (LAUNCHER_VOLUME, STAGING_VOLUME, INPUTS_VOLUME, ARTIFACTS_VOLUME)
+"""The volumes hookbus puts in every pod (the launcher's, a script's staging directory, input and output artifacts)."""
 _LAUNCHER_OPTIONS_WITH_VALUE: Final = frozenset({"--output", "--artifact", "--termination-log", "--spill-dir"})
 
 
@@ -57,6 +58,11 @@ def user_pod(patched: Mapping[str, Any], *, main_name: str = "main", staged: boo
     inits = spec.get("initContainers")
     if isinstance(inits, list):
         spec["initContainers"] = [c for c in inits if not (isinstance(c, dict) and c.get("name") == "init")]
+        for c in spec["initContainers"]:  # a containerSet's containers mount the input artifacts too
+            if isinstance(c, dict) and isinstance(c.get("volumeMounts"), list):
+                c["volumeMounts"] = [m for m in c["volumeMounts"] if not (isinstance(m, dict) and m.get("name") in OWN_VOLUMES)]
+                if not c["volumeMounts"]:
+                    del c["volumeMounts"]
     containers = spec.get("containers")
     for container in containers if isinstance(containers, list) else []:
         if isinstance(container, dict) and container.get("name") == "main":

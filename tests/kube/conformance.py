@@ -5,9 +5,11 @@ API server, a controller in Kubernetes mode with the Kubernetes executor, and a 
 runs every pod's ``main`` on this host behind the real launcher
 (:class:`tests.kube.podrun.HostRule`), with the stand-ins local mode has for Argo's test
 images (``argosay``, ``/argosay``, ``python``). So a pod's exit code, ``outputs.result`` and
-output parameters are what the launcher reported from a real process; what a kubelet does
-beyond ``main`` (input artifacts copied by an init container, volumes, sidecars' own
-processes, images' own files) is not stood in for, and examples needing it do not pass.
+output parameters are what the launcher reported from a real process. The stand-in also
+does what a kubelet does around ``main``: the launcher's ``init`` (script, input artifacts
+from the node's ConfigMap), volumes as host directories bind-mounted in each container's
+mount namespace, user init containers and sidecars with a ``command``. Images' own files
+and entrypoints are not stood in for, and examples needing them do not pass.
 """
 
 from __future__ import annotations
@@ -80,8 +82,9 @@ async def kube_app(settings: HookbusSettings, workdir: Path) -> AsyncIterator[Ho
     configmap = yaml.safe_load((ROOT / "deploy" / "base" / "configmap.yaml").read_text())
     images.write_text(configmap["data"]["images.yaml"])  # as mounted at HOOKBUS_IMAGES_FILE
     shims, files = write_shims(workdir / "shims")
-    rule = HostRule(build_launcher(workdir), workdir / "pods", shims=shims, files=files)
+    rule = HostRule(build_launcher(workdir), workdir / "pods", shims=shims, files=files, private_tmp=True)
     async with serve() as api:
+        rule.api = api  # configMap and secret volumes (the nodes' input artifacts) come from it
         kube = KubernetesSettings(
             enabled=True, server=str(api.url), namespace="default", lease=LeaseSettings(enabled=False), images_file=images
         )

@@ -1,28 +1,53 @@
 """Pods run for real on this host, for the end-to-end tests of Kubernetes mode.
 
 :class:`HostRule` is a rule for :meth:`tests.support.kubelet.Kubelet.run`: it does what a
-container runtime would do with a pod's ``main`` container, on this host. The launcher
-(built from ``launcher/hookbus-launcher.c``) is put where the pod's command names it, a
-staged script is written where the pod reads it, and the user's command runs behind the
-launcher with the container's env. The exit code, the log and the termination message the
-launcher wrote become the container's end, so what the controller reads is what the
-launcher reported, outputs and all.
+kubelet and a container runtime would do with a pod, on this host:
+
+* each of the pod's volumes is one host directory per pod (:meth:`HostRule.volumes`):
+  an ``emptyDir`` a fresh directory under the pod's work directory, a ``configMap`` or
+  ``secret`` its keys written as files from the test API server, a ``hostPath`` itself, a
+  ``persistentVolumeClaim`` one directory per claim that every pod mounting it shares;
+* the launcher's ``init`` container runs for real (the launcher built from
+  ``launcher/hookbus-launcher.c``, ``install`` with its options), its mounts mapped to
+  those directories: it stages the script and places the input artifacts from the
+  node's ConfigMap;
+* then the user's init containers, in order, then ``main`` behind the launcher, with
+  every sidecar running beside it until ``main`` ended. Each container runs in a mount
+  namespace of its own (``unshare``, as root), with a ``/tmp`` of its own when asked
+  (:attr:`HostRule.private_tmp`; the host's is at :data:`HOST_TMP` there), and its volume mounts (``subPath``
+  included) as bind mounts at their paths, so containers of one pod share their
+  ``emptyDir`` volumes as in a pod, and concurrent pods do not see each other's mounts or
+  files in ``/tmp``. The launcher and the staged script are reached by rewriting their
+  paths instead.
+
+The exit code, the log and the termination message the launcher wrote become the
+container's end, so what the controller reads is what the launcher reported, outputs and
+all.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import contextlib
 import os
+import shlex
 import shutil
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from hookbus.controller.engine.ports import ProcessSpec
+from hookbus.controller.executors.images import CommandError, container_argv, image_defaults
 from hookbus.controller.kube.launcher import LAUNCHER_PATH
-from hookbus.controller.kube.pods import SCRIPT_PATH
+from hookbus.controller.kube.pods import LAUNCHER_VOLUME, SCRIPT_PATH, STAGING_VOLUME
 from tests.support.kubelet import Outcome
+
+if TYPE_CHECKING:
+    from tests.support.kubeapi import KubeApi
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCE = ROOT / "launcher" / "hookbus-launcher.c"
@@ -55,26 +80,82 @@ class HostRule:
     """A directory put first on ``PATH`` (stand-ins for programs of images, see :func:`write_shims`)."""
     files: dict[str, str] = field(default_factory=dict)
     """Absolute paths of image files the command names, and the stand-in run instead (``/argosay``)."""
+    api: KubeApi | None = None
+    """Where ``configMap`` and ``secret`` volumes are read from (the node's input ConfigMap too)."""
+    isolate: bool = field(default_factory=lambda: os.geteuid() == 0 and shutil.which("unshare") is not None)
+    """Containers in mount namespaces of their own (root only); without, volume mounts are not made."""
+    private_tmp: bool = False
+    """Each container gets a ``/tmp`` of its own, as in a pod (the conformance runner's pods:
+    examples write ``/tmp`` freely); off, containers share the host's ``/tmp`` (tests that
+    leave files for a later pod on the host)."""
+    mount_points: dict[Path, int] = field(default_factory=dict)
+    """Mount points the stand-in made on the host, and how many running containers use each."""
+    _pending: list[Path] = field(default_factory=list)
 
     def __call__(self, pod: dict[str, Any]) -> Outcome:
-        argv, env = self.prepare(pod)
-        proc = subprocess.run(argv, capture_output=True, env=env, timeout=60, check=False, cwd=self.workdir / pod["metadata"]["name"])
-        return self.outcome(pod, proc.returncode, proc.stdout + proc.stderr)
+        steps = self.prepare(pod)
+        try:
+            return self._call(pod, steps)
+        finally:
+            self.release(steps.made)
+
+    def _call(self, pod: dict[str, Any], steps: Steps) -> Outcome:
+        here = self.workdir / pod["metadata"]["name"]
+        log = b""
+        for argv, env in steps.init:
+            proc = subprocess.run(argv, capture_output=True, env=env, timeout=60, check=False, cwd=here)
+            log += proc.stdout + proc.stderr
+            if proc.returncode != 0:
+                return Outcome(proc.returncode, log.decode(errors="replace"), "")
+        sidecars = []
+        for a, e in steps.sidecars:
+            with contextlib.suppress(OSError):  # a program the host lacks: the sidecar does not run
+                sidecars.append(subprocess.Popen(a, env=e, cwd=here, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True))
+        try:
+            proc = subprocess.run(steps.main[0], capture_output=True, env=steps.main[1], timeout=60, check=False, cwd=here)
+        finally:
+            for side in sidecars:  # main ended: the sidecars and what they started go
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(side.pid, signal.SIGKILL)
+                side.wait()
+        return self.outcome(pod, proc.returncode, log + proc.stdout + proc.stderr)
 
     async def run(self, pod: dict[str, Any], timeout: float = 120) -> Outcome:
         """:meth:`__call__` without holding the event loop (pods of many workflows at once)."""
-        argv, env = self.prepare(pod)
-        proc = await asyncio.create_subprocess_exec(
-            *argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=self.workdir / pod["metadata"]["name"]
-        )
+        steps = self.prepare(pod)
         try:
-            out, _ = await asyncio.wait_for(proc.communicate(), timeout)
-        except TimeoutError:
-            proc.kill()
-            out, _ = await proc.communicate()
-        return self.outcome(pod, proc.returncode if proc.returncode is not None else 137, out)
+            return await self._run_steps(pod, steps, timeout)
+        finally:
+            self.release(steps.made)
 
-    def prepare(self, pod: dict[str, Any]) -> tuple[list[str], dict[str, str]]:
+    async def _run_steps(self, pod: dict[str, Any], steps: Steps, timeout: float) -> Outcome:
+        here = self.workdir / pod["metadata"]["name"]
+        log = b""
+        for argv, env in steps.init:
+            code, out = await _run(argv, env, here, timeout)
+            log += out
+            if code != 0:
+                return Outcome(code, log.decode(errors="replace"), "")
+        sidecars = []
+        for a, e in steps.sidecars:
+            with contextlib.suppress(OSError):  # a program the host lacks: the sidecar does not run
+                sidecars.append(
+                    await asyncio.create_subprocess_exec(
+                        *a, env=e, cwd=here, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+                    )
+                )
+        try:
+            code, out = await _run(steps.main[0], steps.main[1], here, timeout)
+        finally:
+            for side in sidecars:  # main ended: the sidecars and what they started go
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(side.pid, signal.SIGKILL)
+                await side.wait()
+        return self.outcome(pod, code, log + out)
+
+    def prepare(self, pod: dict[str, Any]) -> Steps:
+        """The pod's volumes made, the launcher installed (script staged, input artifacts
+        placed); the commands of its user init containers, sidecars and ``main``."""
         name = pod["metadata"]["name"]
         self.ran.append(name)
         main = container(pod, "main")
@@ -83,25 +164,226 @@ class HostRule:
             raise AssertionError(f"pod {name}: main does not start with the launcher: {argv}")
         here = self.workdir / name
         here.mkdir(parents=True, exist_ok=True)
-        init = container(pod, "init", "initContainers")
-        script = next((e.get("value") for e in init.get("env") or [] if e.get("name") == "HOOKBUS_SCRIPT"), None)
-        if script is not None:
-            (here / "script").write_text(str(script))
-            argv = [str(here / "script") if a == SCRIPT_PATH else a for a in argv]
+        volumes = self.volumes(pod, here)
+        self.install(pod, volumes)
+        staged = volumes[STAGING_VOLUME] / "script"
+        argv = [str(staged) if a == SCRIPT_PATH else a for a in argv]
         if self.files and "--" in argv:
             at = argv.index("--") + 1
             if at < len(argv) and argv[at] in self.files:
                 argv[at] = self.files[argv[at]]
         argv = [str(self.launcher), "--termination-log", str(here / "termination-log"), "--spill-dir", str(here), *argv[1:]]
+        spec = pod["spec"]
+        inits = [c for c in spec.get("initContainers") or [] if c.get("name") != "init"]
+        sidecars = [c for c in spec.get("containers") or [] if c.get("name") != "main"]
+        self._pending = []
+        steps = Steps(
+            init=[self._process(c, self._argv(c), volumes, here) for c in inits],
+            # a sidecar whose image's entrypoint is not known does not run (the host could not run it anyway)
+            sidecars=[self._process(c, self._argv(c), volumes, here) for c in sidecars if c.get("command") or image_defaults(c.get("image"))],
+            main=self._process(main, argv, volumes, here),
+            made=self._pending,
+        )
+        self._pending = []
+        return steps
+
+    def _argv(self, c: dict[str, Any]) -> list[str]:
+        """The container's argv; without ``command``, its image's entrypoint as the local
+        executor knows Argo's example images (a kubelet reads it from the image)."""
+        command = [str(a) for a in c.get("command") or []]
+        args = [str(a) for a in c.get("args") or []]
+        if command:
+            argv = [*command, *args]
+        else:
+            spec = ProcessSpec(str(c.get("name")), c.get("image"), (), tuple(args), {})
+            try:
+                argv = list(container_argv(spec, available=lambda name: shutil.which(name) is not None))
+            except CommandError as exc:
+                raise AssertionError(f"the stand-in kubelet cannot start container {c.get('name')!r}: {exc}") from None
+        if argv and argv[0] in self.files:
+            argv[0] = self.files[argv[0]]
+        return argv
+
+    def _process(self, c: dict[str, Any], argv: list[str], volumes: dict[str, Path], here: Path) -> tuple[list[str], dict[str, str]]:
+        """*argv* of container *c* with its env, in a mount namespace of its own: a private
+        ``/tmp`` (a container's own), its volume mounts as bind mounts at their paths."""
         path = os.environ.get("PATH", "/usr/bin:/bin")
         env = {"PATH": f"{self.shims}:{path}" if self.shims else path}
-        env.update({str(e["name"]): str(e["value"]) for e in main.get("env") or [] if "value" in e})
-        return argv, env
+        env.update({str(e["name"]): str(e["value"]) for e in c.get("env") or [] if "value" in e})
+        workdir = f"cd {shlex.quote(str(c.get('workingDir') or '/'))}"  # the examples' images work in /
+        if not self.isolate:
+            return ["/bin/sh", "-c", f'{workdir} && exec "$@"', "sh", *argv], env
+        steps: list[str] = []
+        private: Path | None = None
+        if self.private_tmp:
+            private = here / "containers" / _safe(str(c.get("name"))) / "tmp"
+            private.mkdir(parents=True, exist_ok=True)
+            private.chmod(0o1777)
+            HOST_TMP.mkdir(parents=True, exist_ok=True)
+            steps = [f"mount --bind /tmp {HOST_TMP}", f"mount --bind {shlex.quote(str(private))} /tmp"]
+        mounts = [m for m in c.get("volumeMounts") or [] if m.get("name") not in (LAUNCHER_VOLUME, STAGING_VOLUME)]
+        for m in sorted(mounts, key=lambda m: len(str(m["mountPath"]))):
+            source = volumes[str(m["name"])] / str(m.get("subPath") or "")
+            if source.is_dir() or not source.exists():
+                source.mkdir(parents=True, exist_ok=True)
+            target = Path(str(m["mountPath"]))
+            if private is not None and _under_tmp(target):  # made in the container's own /tmp
+                _make(private / target.relative_to("/tmp"), directory=source.is_dir())
+            else:
+                self._mount_point(target, directory=source.is_dir())
+            steps.append(f"mount --bind {shlex.quote(_reached(source) if private else str(source))} {shlex.quote(str(target))}")
+        script = " && ".join([*steps, workdir, 'exec "$@"'])
+        if private is None:
+            return ["unshare", "--mount", "--propagation", "private", "--", "/bin/sh", "-c", script, "sh", *argv], env
+        ours = [str(p) for p in (self.workdir, self.launcher.parent, self.shims) if p is not None and _under_tmp(p)]
+        ours += [v for v in self.files.values() if _under_tmp(Path(v))]
+
+        def reached(arg: str) -> str:  # the stand-in's own files, as the namespace reaches them
+            return _reached(Path(arg)) if any(arg == o or arg.startswith(o + "/") for o in ours) else arg
+
+        env["PATH"] = ":".join(reached(p) for p in env["PATH"].split(":"))
+        argv = [reached(a) for a in argv]
+        return ["unshare", "--mount", "--propagation", "private", "--", "/bin/sh", "-c", script, "sh", *argv], env
+
+    def _mount_point(self, target: Path, *, directory: bool) -> None:
+        """Make *target* (and its missing parents) on the host, counted in :attr:`mount_points`.
+
+        A mount point must exist where a bind mount goes; the mount itself is in the
+        container's namespace only. What the stand-in made is removed again by
+        :meth:`release` once no running container uses it.
+        """
+        missing: list[Path] = []
+        at = target
+        while not at.exists() and not at.is_symlink():
+            missing.append(at)
+            at = at.parent
+        for made in reversed(missing):
+            if made == target and not directory:
+                made.touch()
+            else:
+                made.mkdir()
+        for made in [*missing, *(p for p in [target] if p in self.mount_points and p not in missing)]:
+            self.mount_points[made] = self.mount_points.get(made, 0) + 1
+            self._pending.append(made)
+
+    def release(self, made: list[Path]) -> None:
+        """Remove the mount points in *made* that no running container uses any more (if empty)."""
+        for path in sorted(made, key=lambda p: -len(p.parts)):
+            left = self.mount_points.get(path, 0) - 1
+            if left > 0:
+                self.mount_points[path] = left
+                continue
+            self.mount_points.pop(path, None)
+            with contextlib.suppress(OSError):  # something wrote into it on the host: kept
+                if path.is_dir() and not path.is_symlink():
+                    path.rmdir()
+                elif path.stat().st_size == 0:
+                    path.unlink()
+
+    def volumes(self, pod: dict[str, Any], here: Path) -> dict[str, Path]:
+        """Volume name -> its host directory for this pod (made; ConfigMaps and Secrets written out)."""
+        out: dict[str, Path] = {}
+        namespace = pod["metadata"].get("namespace") or "default"
+        for volume in pod["spec"].get("volumes") or []:
+            name = str(volume["name"])
+            where = here / "volumes" / name
+            if "hostPath" in volume:
+                out[name] = Path(volume["hostPath"]["path"])
+                continue
+            claim = (volume.get("persistentVolumeClaim") or {}).get("claimName")
+            if claim:  # a claim outlives its pods: one directory per claim, shared by every pod
+                out[name] = self.workdir / "claims" / namespace / str(claim)
+                out[name].mkdir(parents=True, exist_ok=True)
+                continue
+            where.mkdir(parents=True, exist_ok=True)
+            out[name] = where
+            for kind, plural in (("configMap", "configmaps"), ("secret", "secrets")):
+                ref = volume.get(kind)
+                if ref is None or self.api is None:
+                    continue
+                obj = self.api.get(plural, namespace, str(ref.get("name") or ref.get("secretName")))
+                if obj is None:
+                    raise AssertionError(f"pod {pod['metadata']['name']}: {kind} volume {name!r}: no such object")
+                files = {k: base64.b64decode(v) for k, v in (obj.get("binaryData") or {}).items()}
+                encoded = kind == "secret"
+                files.update({k: base64.b64decode(v) if encoded else str(v).encode() for k, v in (obj.get("data") or {}).items()})
+                for key, data in files.items():
+                    (where / key).write_bytes(data)
+        out.setdefault(STAGING_VOLUME, here)
+        return out
+
+    def install(self, pod: dict[str, Any], volumes: dict[str, Path]) -> None:
+        """Run the launcher's ``init`` container: the real ``install``, its mounts mapped to *volumes*."""
+        init = container(pod, "init", "initContainers")
+        mapped = sorted(
+            ((str(m["mountPath"]), volumes[str(m["name"])]) for m in init.get("volumeMounts") or []),
+            key=lambda pair: -len(pair[0]),
+        )
+
+        def host(arg: str) -> str:
+            for inside, outside in mapped:
+                arg = arg.replace(inside + "/", f"{outside}/")
+            return arg
+
+        argv = [str(self.launcher), *(host(str(a)) for a in init["command"][1:])]
+        env = {str(e["name"]): str(e["value"]) for e in init.get("env") or [] if "value" in e}
+        done = subprocess.run(argv, capture_output=True, env=env, timeout=60, check=False)
+        if done.returncode != 0:
+            raise AssertionError(f"pod {pod['metadata']['name']}: the launcher's init failed: {done.stderr.decode(errors='replace')}")
 
     def outcome(self, pod: dict[str, Any], code: int, output: bytes) -> Outcome:
         log = self.workdir / pod["metadata"]["name"] / "termination-log"
         message = log.read_text() if log.exists() else ""
         return Outcome(code, output.decode(errors="replace"), message)
+
+
+HOST_TMP = Path("/run/hookbus-kubelet-host-tmp")
+"""Where a container's mount namespace keeps the host's ``/tmp`` (its own ``/tmp`` is private)."""
+
+
+def _under_tmp(path: Path) -> bool:
+    return path == Path("/tmp") or Path("/tmp") in path.parents
+
+
+def _reached(path: Path) -> str:
+    """A host path as a container's namespace reaches it (the host's /tmp moved to :data:`HOST_TMP`)."""
+    return str(HOST_TMP / path.relative_to("/tmp")) if _under_tmp(path) else str(path)
+
+
+def _safe(name: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name) or "container"
+
+
+def _make(path: Path, *, directory: bool) -> None:
+    """*path* (and its parents) made as a mount point, unless it exists."""
+    if path.exists():
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if directory:
+        path.mkdir()
+    else:
+        path.touch()
+
+
+@dataclass(frozen=True)
+class Steps:
+    """What runs in a pod after the launcher's ``init``: each as ``(argv, env)``."""
+
+    init: list[tuple[list[str], dict[str, str]]]
+    sidecars: list[tuple[list[str], dict[str, str]]]
+    main: tuple[list[str], dict[str, str]]
+    made: list[Path]
+    """Mount points made for the pod (:meth:`HostRule.release` once it ended)."""
+
+
+async def _run(argv: list[str], env: dict[str, str], cwd: Path, timeout: float) -> tuple[int, bytes]:
+    proc = await asyncio.create_subprocess_exec(*argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=cwd)
+    try:
+        out, _ = await asyncio.wait_for(proc.communicate(), timeout)
+    except TimeoutError:
+        proc.kill()
+        out, _ = await proc.communicate()
+    return (proc.returncode if proc.returncode is not None else 137), out
 
 
 def write_shims(where: Path) -> tuple[Path, dict[str, str]]:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from hookbus.controller.kube.filelist import MAGIC, pack, unpack
 from hookbus.controller.kube.launcher import (
     NOT_FOUND_EXIT_CODE,
     SPILL_MARK,
@@ -168,18 +169,21 @@ def test_signals_are_forwarded_to_the_command(bin_dir: Path, tmp_path: Path, sig
 
 def test_output_parameters_and_artifacts_are_read_from_their_paths(run: Runner, tmp_path: Path) -> None:
     out = tmp_path / "out.txt"
+    (tmp_path / "folder").mkdir()
     done = run(
         "--output", f"answer={out}",
         "--output", f"absent={tmp_path / 'never-written'}",
         "--artifact", f"file={out}",
-        "--artifact", f"folder={tmp_path}",
+        "--artifact", f"folder={tmp_path / 'folder'}",
+        "--output", f"folder={tmp_path / 'folder'}",
         "--", "tool", "write", str(out), "forty-two\n",
     )
     assert done.code == 0
     report = done.report
     assert report.parameters == {"answer": "forty-two\n"}
     assert report.artifacts == {"file": b"forty-two\n"}
-    assert report.problems == {"artifacts.folder": f"{tmp_path}: is a directory"}
+    assert report.problems == {"parameters.folder": f"{tmp_path / 'folder'}: is a directory"}
+    assert set(report.directories) == {"folder"}
 
 
 def test_outputs_are_read_when_the_command_fails(run: Runner, tmp_path: Path) -> None:
@@ -311,3 +315,98 @@ def test_under_env_i_with_only_the_test_directory_on_path(bin_dir: Path, tmp_pat
     assert done.returncode == 0, done.stderr
     assert done.stdout == b"ok\n"
     assert parse_report(log.read_text()) == LauncherReport(exit_code=0, result="ok")
+
+
+# ------------------------------------------------------------ directories and input artifacts
+
+
+def test_a_directory_artifact_is_reported_as_a_file_list(run: Runner, tmp_path: Path) -> None:
+    folder = tmp_path / "folder"
+    (folder / "sub" / "deeper").mkdir(parents=True)
+    (folder / "a.txt").write_text("alpha\n")
+    (folder / "sub" / "run.sh").write_bytes(b"\x00binary\xff")
+    (folder / "sub" / "run.sh").chmod(0o750)
+    (folder / "link").symlink_to("a.txt")
+    done = run("--artifact", f"tree={folder}", "--", "tool", "exit", "0")
+    assert done.code == 0
+    assert done.report.artifacts == {}
+    assert done.report.problems == {}
+    copy = tmp_path / "copy"
+    unpack(done.report.directories["tree"], copy)
+    assert (copy / "a.txt").read_text() == "alpha\n"
+    assert (copy / "sub" / "run.sh").read_bytes() == b"\x00binary\xff"
+    assert (copy / "sub" / "run.sh").stat().st_mode & 0o777 == 0o750
+    assert (copy / "sub" / "deeper").is_dir()
+    assert os.readlink(copy / "link") == "a.txt"
+
+
+def test_a_directory_larger_than_a_value_is_a_problem(run: Runner, tmp_path: Path) -> None:
+    folder = tmp_path / "big"
+    folder.mkdir()
+    (folder / "f").write_bytes(b"x" * (1024 * 1024 + 1))
+    done = run("--artifact", f"big={folder}", "--", "tool", "exit", "0")
+    assert done.report.directories == {}
+    assert done.report.problems == {"artifacts.big": f"{folder} is larger than 1048576 bytes"}
+
+
+def _install(bin_dir: Path, tmp_path: Path, *options: str) -> subprocess.CompletedProcess[bytes]:
+    """``install`` as the pod's init container runs it: no shell, no Python, an empty environment."""
+    return subprocess.run([str(bin_dir / "launcher"), "install", str(tmp_path / "launcher"), *options], env={}, capture_output=True, timeout=30)
+
+
+def test_install_places_input_files_and_directories(bin_dir: Path, tmp_path: Path) -> None:
+    source = tmp_path / "source"
+    (source / "nested").mkdir(parents=True)
+    (source / "nested" / "data.bin").write_bytes(bytes(range(256)))
+    (source / "readme").write_text("hello\n")
+    (source / "nested").chmod(0o555)  # read-only: filled before its mode is set
+    (source / "to-readme").symlink_to("readme")
+    config_map = tmp_path / "config-map"  # the ConfigMap volume: one file per key
+    config_map.mkdir()
+    (config_map / "a0").write_bytes(b"#!/bin/true\nraw")
+    (config_map / "a1").write_bytes(pack(source, limit=10**6))
+    (config_map / "a2").write_text("plain")
+    inputs = tmp_path / "inputs"  # the emptyDir
+    inputs.mkdir()
+    done = _install(
+        bin_dir, tmp_path,
+        "--input-file", f"755:{config_map / 'a0'}:{inputs / 'a0'}",
+        "--input-dir", f":{config_map / 'a1'}:{inputs / 'a1'}",
+        "--input-file", f":{config_map / 'a2'}:{inputs / 'a2'}",
+    )
+    assert done.returncode == 0, done.stderr
+    assert (inputs / "a0").read_bytes() == b"#!/bin/true\nraw"
+    assert (inputs / "a0").stat().st_mode & 0o777 == 0o755
+    assert (inputs / "a2").stat().st_mode & 0o777 == 0o644
+    assert (inputs / "a1" / "nested" / "data.bin").read_bytes() == bytes(range(256))
+    assert (inputs / "a1" / "nested").stat().st_mode & 0o777 == 0o555
+    assert (inputs / "a1" / "readme").read_text() == "hello\n"
+    assert os.readlink(inputs / "a1" / "to-readme") == "readme"
+    assert (tmp_path / "launcher").exists()
+
+
+@pytest.mark.parametrize(
+    ("option", "content", "code", "message"),
+    [
+        ("--input-dir", b"not a list", 1, b"not a file list"),
+        ("--input-dir", MAGIC + b"f 644 1 9\n../escapex", 1, b"not relative"),
+        ("--input-dir", MAGIC + b"f 644 10 1\nx", 1, b"cut short"),
+        ("--input-file", None, 1, b"cannot read"),
+    ],
+)
+def test_install_refuses_what_it_cannot_place(bin_dir: Path, tmp_path: Path, option: str, content: bytes | None, code: int, message: bytes) -> None:
+    source = tmp_path / "a0"
+    if content is not None:
+        source.write_bytes(content)
+    done = _install(bin_dir, tmp_path, option, f":{source}:{tmp_path / 'out'}")
+    assert done.returncode == code
+    assert message in done.stderr
+    assert not (tmp_path / "escape").exists()
+
+
+def test_install_input_options_need_mode_source_and_destination(bin_dir: Path, tmp_path: Path) -> None:
+    done = _install(bin_dir, tmp_path, "--input-file", "nonsense")
+    assert done.returncode == 2
+    assert b"expected MODE:SRC:DST" in done.stderr
+    done = _install(bin_dir, tmp_path, "--input-file", "9:a:b")
+    assert done.returncode == 2

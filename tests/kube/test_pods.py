@@ -465,6 +465,20 @@ def test_pod_spec_patch_is_applied_last_workflow_then_template() -> None:
         build({**tmpl, "podSpecPatch": "[1, 2]"})
 
 
+def test_the_engines_substituted_pod_spec_patch_is_applied_instead_of_the_templates_text() -> None:
+    from dataclasses import replace
+
+    tmpl = {
+        "name": "p",
+        "podSpecPatch": '{"priority": {{inputs.parameters.p}}}',  # not YAML until substituted
+        "container": {"image": "alpine", "command": ["true"]},
+    }
+    wf = wf_with(tmpl)
+    task = replace(task_of(wf, tmpl), pod_spec_patch=({"hostNetwork": True}, {"priority": 3}))
+    pod = build_pod(task, ref_of(wf), SETTINGS, template=tmpl)
+    assert pod["spec"]["priority"] == 3 and pod["spec"]["hostNetwork"] is True
+
+
 def test_merge_patch_deletes_with_null_and_replaces_other_lists() -> None:
     base = {"a": {"b": 1, "c": 2}, "args": [1, 2], "volumes": [{"name": "x", "emptyDir": {}}]}
     patch = {"a": {"b": None}, "args": [3], "volumes": [{"name": "y", "emptyDir": {}}]}

@@ -48,8 +48,8 @@ def launcher(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def rule(launcher: Path, tmp_path: Path) -> HostRule:
-    return HostRule(launcher, tmp_path / "pods")
+def rule(launcher: Path, tmp_path: Path, kube_api: KubeApi) -> HostRule:
+    return HostRule(launcher, tmp_path / "pods", api=kube_api)
 
 
 def pod_settings(server: str, tmp_path: Path, *, plugins: bool = False) -> HookbusSettings:

@@ -227,3 +227,66 @@ async def test_spilled_values_are_read_from_mains_log(k8s: Fixture) -> None:
     await wait_for(lambda: bool(k8s.results))
     assert k8s.results[0].result == "r" * 6000
     assert dict(k8s.results[0].parameters) == {"p": "v"}
+
+
+async def test_input_artifacts_go_in_a_config_map_created_first_and_deleted_when_the_node_ended(k8s: Fixture, tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from hookbus.controller.kube.filelist import pack
+
+    (tmp_path / "in.txt").write_text("input")
+    t = replace(task(), input_files={"/tmp/in.txt": str(tmp_path / "in.txt")})
+    await k8s.executor.start(t)
+    name = k8s.executor.plan.name(t)
+    config_map = await k8s.api.read_namespaced_config_map(name, NS, _preload_content=False)
+    assert config_map.status == 200
+    assert base64.b64decode((await config_map.json())["binaryData"]["a0"]) == b"input"
+    pod = await k8s.pod(name)
+    assert pod is not None and {"name": "hookbus-artifacts", "configMap": {"name": name}} in pod["spec"]["volumes"]
+
+    folder = tmp_path / "folder"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "sub" / "f").write_text("in a folder")
+    await k8s.kubelet(name, ended(0, {"directories": {"out": base64.b64encode(pack(folder, limit=10_000)).decode()}}))
+    await wait_for(lambda: bool(k8s.results), what="the node's result")
+    (result,) = k8s.results
+    assert read(str(Path(result.artifacts["out"], "sub", "f"))) == b"in a folder"
+
+    async def gone() -> bool:
+        response = await k8s.api.read_namespaced_config_map(name, NS, _preload_content=False)
+        return bool(response.status == 404)
+
+    await wait_for(gone, what="the input ConfigMap deleted")
+
+
+async def test_a_cancelled_nodes_input_config_map_is_deleted_with_its_pod(k8s: Fixture, tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    (tmp_path / "in.txt").write_text("input")
+    t = replace(task(), input_files={"/tmp/in.txt": str(tmp_path / "in.txt")})
+    await k8s.executor.start(t)
+    name = k8s.executor.plan.name(t)
+    await k8s.executor.cancel(t)
+    assert await k8s.pod(name) is None
+    response = await k8s.api.read_namespaced_config_map(name, NS, _preload_content=False)
+    assert response.status == 404
+
+
+async def test_a_deleted_pods_input_config_map_goes_too(k8s: Fixture, tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    (tmp_path / "in.txt").write_text("input")
+    t = replace(task(), input_files={"/tmp/in.txt": str(tmp_path / "in.txt")})
+    await k8s.executor.start(t)
+    await wait_for(lambda: NS in k8s.executor._watches)
+    name = k8s.executor.plan.name(t)
+    await k8s.kubelet(name, {"phase": "Running", "containerStatuses": [{"name": "main", "state": {"running": {}}}]})
+    await k8s.api.delete_namespaced_pod(name, NS, _preload_content=False)
+    await wait_for(lambda: bool(k8s.results), what="the lost node's result")
+    assert (k8s.results[0].phase, k8s.results[0].message) == ("Error", "pod deleted")
+
+    async def gone() -> bool:
+        response = await k8s.api.read_namespaced_config_map(name, NS, _preload_content=False)
+        return bool(response.status == 404)
+
+    await wait_for(gone, what="the input ConfigMap deleted")

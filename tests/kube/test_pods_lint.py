@@ -58,3 +58,29 @@ def test_a_bad_images_file_is_named(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert "images.docker/whalesay: expected a map" in capsys.readouterr().err
     assert cli.main(["lint", "--images", str(bad), str(ROOT / "examples")]) == cli.EXIT_USAGE
     assert "--images applies only with --target kubernetes" in capsys.readouterr().err
+
+
+def test_every_image_argos_examples_run_without_a_command_is_in_the_deployed_index() -> None:
+    """The ``images.yaml`` of ``deploy/base`` lists each image an Argo example starts by its
+    entrypoint, so none of them fails for want of an entry (``kubernetes`` lint target)."""
+    import os
+
+    import pytest
+    import yaml
+
+    from hookbus.controller.kube.pods_images import find_image, images_from_config, lint_images
+    from tests.conformance import runner
+
+    examples = Path(os.environ.get("HOOKBUS_ARGO_EXAMPLES") or runner.DEFAULT_EXAMPLES)
+    if not examples.is_dir():
+        pytest.skip(f"no Argo examples at {examples}")
+    config = yaml.safe_load((ROOT / "deploy" / "base" / "configmap.yaml").read_text())
+    images = images_from_config(yaml.safe_load(config["data"]["images.yaml"]))
+    problems = []
+    for path in sorted(examples.rglob("*.yaml")):
+        for doc in yaml.safe_load_all(path.read_text()):
+            if isinstance(doc, dict) and doc.get("kind") in ("Workflow", "WorkflowTemplate", "ClusterWorkflowTemplate"):
+                problems += [f"{path.name}: {p}" for p in lint_images(doc, images)]
+    assert problems == []
+    influx = find_image(images, "influxdb:1.2")
+    assert influx is not None and (influx.entrypoint, influx.cmd) == (("/entrypoint.sh",), ("influxd",))

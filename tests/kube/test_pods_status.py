@@ -97,6 +97,14 @@ def test_init_container_failures() -> None:
     assert out is not None
     assert out.result.phase == "Error"
     assert "launcher could not be installed" in out.result.message
+    said = "hookbus-launcher: --input-dir /var/run/hookbus-artifacts/a0: not a file list\n"
+    placing = pod("Failed", init=[{"name": "init", "state": {"terminated": {"exitCode": 1, "reason": "Error", "message": said}}}])
+    out = pod_outcome(placing, now=NOW)
+    assert out is not None
+    assert out.result.message == (
+        "the launcher could not be installed in the pod (or the input artifacts placed): Error (exit code 1): "
+        "hookbus-launcher: --input-dir /var/run/hookbus-artifacts/a0: not a file list"
+    )
 
 
 def test_a_pod_that_cannot_start_errors() -> None:
