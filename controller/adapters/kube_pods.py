@@ -29,8 +29,8 @@ from ..argo.types import Phase
 from ..executors.kube import KubernetesExecutor
 from ..kube.pods import PodSettings, WorkflowRef
 from ..kube.pods_images import ImageConfigError, ImageEntry, images_from_config
-from ..kube.pods_patch import changed_pod_fields
 from ..kube.pods_inputs import WRITER_PREFIX
+from ..kube.pods_patch import changed_pod_fields
 from ..kube.pods_plan import KubePodPlan
 from ..kube.pods_view import OWN_VOLUMES, user_pod
 from .kube_source import UID_ANNOTATION

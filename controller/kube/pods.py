@@ -48,7 +48,6 @@ from ..argo.labels import (
 from ..argo.names import pod_name
 from .launcher import LAUNCHER_DIR, launcher_argv
 from .pods_images import ImageConfigError, ImageEntry, resolve_argv
-from .pods_patch import FIXED_POD_FIELDS
 from .pods_inputs import (
     ARTIFACTS_DIR,
     ARTIFACTS_VOLUME,
@@ -59,6 +58,7 @@ from .pods_inputs import (
     is_writer,
     main_mounts,
 )
+from .pods_patch import FIXED_POD_FIELDS
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence

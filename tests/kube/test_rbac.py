@@ -4,7 +4,7 @@ every rule there is used (or kept for a stated reason).
 A whole controller process (embedded NATS, JetStream store, the Kubernetes executor, the
 Lease) runs in the ``hookbus`` namespace of the quick-start overlay against the test API
 server, through what it does in a cluster: hello-world (its result read back from
-``pods/log``), a failing step retried, ``podGC``, ``volumeClaimTemplates``, an existing
+``pods/log``), a failing step retried, ``podGC``, ``volumeClaimTemplates``, an input artifact (its ConfigMap), an existing
 claim, Argo's ``k8s-*`` resource-template examples, WorkflowTemplate, ClusterWorkflowTemplate
 and ConfigMap reads, a status write answered 409 and re-read, a restart that re-attaches a
 running pod, and a deleted Workflow whose pods go. The server's log tells the controller's
@@ -120,6 +120,19 @@ spec:
   templates:
   - name: main
     container: {image: busybox, command: ["true"], volumeMounts: [{name: workdir, mountPath: /work}]}
+""")
+
+INPUTS = _wf("""
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {name: inputs}
+spec:
+  entrypoint: main
+  templates:
+  - name: main
+    inputs:
+      artifacts: [{name: message, path: /tmp/message, raw: {data: hello}}]
+    container: {image: busybox, command: [cat, /tmp/message]}
 """)
 
 TEMPLATES = _wf("""
@@ -249,7 +262,7 @@ async def _run_everything(kube: KubeClient, api: KubeApi, tmp_path: Path) -> Non
     api.inject(Fault("PATCH", "workflows", status=409))  # one status write meets a conflict: read again
     settings = _settings(api, tmp_path)
     existing = _example("volumes-existing", "existing")
-    workflows = [HELLO, RETRIED, POD_GC, CLAIMS, TEMPLATES, existing, *(_example(n, n) for n in RESOURCE_EXAMPLES)]
+    workflows = [HELLO, RETRIED, POD_GC, CLAIMS, INPUTS, TEMPLATES, existing, *(_example(n, n) for n in RESOURCE_EXAMPLES)]
     async with Kubelet(api).run(_kubelet_rule()), _job_controller(api), Hookbus(settings):
         for wf in workflows:
             await kube.create(WORKFLOWS, NS, wf)
