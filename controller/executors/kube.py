@@ -40,7 +40,7 @@ from ..argo.labels import COMPLETED_LABEL, NODE_ID_ANNOTATION, WORKFLOW_LABEL
 from ..engine.ports import TaskResult
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Awaitable, Callable, Mapping
 
     from ..engine.ports import TaskSpec
 
@@ -114,6 +114,9 @@ class KubernetesExecutor:
         self._detached = False
         self._created: dict[tuple[str, str], int] = {}
         self._created_seq = 0
+        self.before_create: Callable[[TaskSpec], Awaitable[str | None]] | None = None
+        """Awaited before a node's pod is created (the workflow's claims are made then); a
+        message it returns is the node's ``Error``, and no pod is created."""
 
     # ------------------------------------------------------------------ the port
 
@@ -130,6 +133,9 @@ class KubernetesExecutor:
             manifest = self.plan.manifest(task)
         except ValueError as exc:
             self._report(task, _error(str(exc), started))
+            return
+        if self.before_create is not None and (problem := await self.before_create(task)):
+            self._report(task, _error(problem, started))
             return
         name = str(manifest["metadata"]["name"])
         key = (task.namespace, name)
