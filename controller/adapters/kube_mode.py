@@ -112,7 +112,7 @@ class KubeMode:
     def bind(self, controller: Controller) -> None:
         """Pods look their workflow (uid, resolved spec) up in *controller* (before it starts)."""
         if self.pods is not None:
-            self.pods.bind(controller.get, lambda key: self.source.object_for(key) if self.source is not None else None)
+            self.pods.bind(controller.get, lambda key: self.source.object_for(key) if self.source is not None else None, controller.fail)
 
     async def start(self, controller: Controller) -> None:
         """Watch templates and Workflows; the controller follows them (and operates on their

@@ -92,10 +92,19 @@ class KubePods:
         self._objects: Callable[[WorkflowKey], JSON | None] = lambda _key: None
         self._refs: dict[WorkflowKey, WorkflowRef] = {}
         self._collecting: set[asyncio.Task[None]] = set()
+        self._fail: Callable[[WorkflowKey, str], None] = lambda _key, _message: None
 
-    def bind(self, read: Callable[[WorkflowKey], JSON], objects: Callable[[WorkflowKey], JSON | None]) -> None:
-        """*read*: the controller's workflow by key; *objects*: the Workflow object it came from."""
+    def bind(
+        self,
+        read: Callable[[WorkflowKey], JSON],
+        objects: Callable[[WorkflowKey], JSON | None],
+        fail: Callable[[WorkflowKey, str], None] | None = None,
+    ) -> None:
+        """*read*: the controller's workflow by key; *objects*: the Workflow object it came from;
+        *fail*: ends a workflow in ``Error`` with a message (its claims could not be made)."""
         self._read, self._objects = read, objects
+        if fail is not None:
+            self._fail = fail
 
     # ------------------------------------------------------------ workflows
 
@@ -128,11 +137,15 @@ class KubePods:
             await self.claims.deleted(key, ref)
 
     async def _before_create(self, task: TaskSpec) -> str | None:
-        """Before a pod of the workflow is created: its claims exist (else why the node fails)."""
+        """Before a pod of the workflow is created: its claims exist. Else the workflow ends
+        ``Error`` with the reason, as Argo's does, and the node fails with it (no pod)."""
         ref = self.workflow(task.key)
         if ref is None or not ref.spec.get("volumeClaimTemplates"):
             return None
-        return await self.claims.ensure(task.key, ref, self._objects(task.key))
+        problem = await self.claims.ensure(task.key, ref, self._objects(task.key))
+        if problem is not None:
+            self._fail(task.key, problem)  # queued before the node's result
+        return problem
 
     def workflow_ended(self, key: WorkflowKey, phase: str) -> None:
         """The workflow ended in *phase*: delete its claims as its ``volumeClaimGC`` says, and

@@ -237,6 +237,7 @@ async def test_a_claim_of_that_name_owned_by_another_workflow_is_an_error_naming
     assert "persistentVolumeClaims" not in status
 
 
+@needs_examples
 async def test_a_claim_the_api_refuses_fails_the_workflow_with_its_message(kube: KubeClient, kube_api: KubeApi, tmp_path: Path) -> None:
     quota = (
         'persistentvolumeclaims "refused-workdir" is forbidden: exceeded quota: storage, requested: requests.storage=1Gi, '
@@ -244,10 +245,13 @@ async def test_a_claim_the_api_refuses_fails_the_workflow_with_its_message(kube:
     )
     kube_api.inject(Fault("POST", "persistentvolumeclaims", status=403, message=quota))
     async with Kubelet(kube_api).run(), Hookbus(_settings(kube_api, tmp_path)):
-        await kube.create(WORKFLOWS, NS, _one_pod("refused"))
+        await kube.create(WORKFLOWS, NS, _volumes_pvc("refused"))
         status = await _ended(kube_api, "refused")
-    assert status["phase"] == "Error"
-    assert status["message"] == f"creating claim refused-workdir: Kubernetes API: 403 {quota}"
+    message = f"creating claim refused-workdir: Kubernetes API: 403 {quota}"
+    assert (status["phase"], status["message"]) == ("Error", message), "the workflow ends as Argo's does"
+    nodes = {n["displayName"]: n for n in status["nodes"].values()}
+    assert (nodes["generate"]["phase"], nodes["generate"]["message"]) == ("Error", message)
+    assert "print" not in nodes, "nothing more runs"
     assert not kube_api.requests("POST", "pods"), "no pod is created"
     assert not kube_api.objects("persistentvolumeclaims", NS)
 
