@@ -168,9 +168,9 @@ class WorkflowClaims:
             self.mark(key)
         return deleted
 
-    async def deleted(self, key: WorkflowKey, workflow: ClaimOwner) -> list[str]:
-        """The Workflow object is gone: delete the claims it owned; the names deleted."""
-        volumes = self._volumes.pop(key, None) or claim_volumes(workflow)
+    async def deleted(self, key: WorkflowKey, workflow: ClaimOwner, obj: Mapping[str, Any] | None = None) -> list[str]:
+        """The Workflow object (*obj*, as last seen) is gone: delete the claims it owned; the names deleted."""
+        volumes = self._volumes.pop(key, None) or recorded(obj) or claim_volumes(workflow)
         self._ready.discard(key)
         self._locks.pop(key, None)
         deleted: list[str] = []

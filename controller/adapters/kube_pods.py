@@ -133,8 +133,8 @@ class KubePods:
         """``KubeWorkflowSource.on_deleted``: the Workflow object is gone, and so are its claims."""
         ref = self._refs.get(key) or WorkflowRef(key.name, key.namespace, uid_of(dict(obj)), obj.get("spec") or {})
         self.forget(key)
-        if template_names(ref.spec):
-            await self.claims.deleted(key, ref)
+        if template_names(ref.spec) or recorded(obj):
+            await self.claims.deleted(key, ref, obj)
 
     async def _before_create(self, task: TaskSpec) -> str | None:
         """Before a pod of the workflow is created: its claims exist. Else the workflow ends

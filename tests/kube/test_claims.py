@@ -164,6 +164,9 @@ async def test_on_workflow_success_keeps_the_claim_of_a_failed_workflow(kube: Ku
     assert claim["metadata"]["finalizers"] == [PVC_PROTECTION], "left as the API server made it"
     assert not kube_api.requests("DELETE", "persistentvolumeclaims")
     assert _status(kube_api, "kept")["persistentVolumeClaims"] == [{"name": "workdir", "persistentVolumeClaim": {"claimName": "kept-workdir"}}]
+    async with Hookbus(_settings(kube_api, tmp_path)):  # deleting the Workflow deletes what it kept
+        await kube.delete(WORKFLOWS, NS, "kept")
+        await wait_for(lambda: bool(kube_api.requests("DELETE", "persistentvolumeclaims", name="kept-workdir")), timeout=30, what="the claim deleted")
 
 
 @needs_examples
