@@ -103,6 +103,8 @@ class KubeMode:
         pods = self.pods = KubePods(self.settings, self.client, artifact_dir=artifact_dir)
         if self.writer is not None:
             self.writer.on_phase.append(pods.workflow_ended)
+            self.writer.status_extras.append(pods.claims.status)  # status.persistentVolumeClaims
+            pods.claims.mark = self.writer.mark
         if hooks is not None:
             hooks.pods = pods
         return pods.executor
@@ -110,7 +112,7 @@ class KubeMode:
     def bind(self, controller: Controller) -> None:
         """Pods look their workflow (uid, resolved spec) up in *controller* (before it starts)."""
         if self.pods is not None:
-            self.pods.bind(controller.get, lambda key: self.source.object_for(key) if self.source is not None else None)
+            self.pods.bind(controller.get, lambda key: self.source.object_for(key) if self.source is not None else None, controller.fail)
 
     async def start(self, controller: Controller) -> None:
         """Watch templates and Workflows; the controller follows them (and operates on their
@@ -136,8 +138,11 @@ class KubeMode:
         await source.start(self.settings.sync_timeout)
         for stored in controller.list():
             key = workflow_key(stored)
-            if source.object_for(key) is not None and self.writer is not None:
+            obj = source.object_for(key)
+            if obj is not None and self.writer is not None:
                 self.writer.mark(key)  # status of workflows that ran on while no one wrote it
+            if obj is not None and self.pods is not None:  # claims an earlier controller left behind
+                self.pods.claims_left(key, str((stored.get("status") or {}).get("phase") or ""), obj)
 
     async def close_pods(self) -> None:
         """Close the Kubernetes executor (pending pod collections first)."""

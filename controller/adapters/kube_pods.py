@@ -11,9 +11,11 @@ API client,
   (:meth:`KubePods.render`), and the node read back from the manifest a plugin changed
   (:meth:`KubePods.read_back`, :func:`~..kube.pods_view.user_pod`), with the pod-level
   fields the plugin changed (:func:`~..kube.pods_patch.changed_pod_fields`);
+* the workflow's ``volumeClaimTemplates`` (:class:`~.kube_claims.WorkflowClaims`): created
+  before its first pod, deleted as ``volumeClaimGC`` says when it ends, and with the Workflow;
 * clean-up: a workflow that ended has its pods collected when its ``podGC`` says so
   (:meth:`KubePods.workflow_ended`); a deleted Workflow is forgotten (its pods are deleted
-  by the Workflow source).
+  by the Workflow source, its claims here).
 """
 
 from __future__ import annotations
@@ -27,21 +29,23 @@ import yaml
 
 from ..argo.types import Phase
 from ..executors.kube import KubernetesExecutor
+from ..kube.claims import template_names
 from ..kube.pods import PodSettings, WorkflowRef
 from ..kube.pods_images import ImageConfigError, ImageEntry, images_from_config
 from ..kube.pods_inputs import WRITER_PREFIX
 from ..kube.pods_patch import changed_pod_fields
 from ..kube.pods_plan import KubePodPlan
 from ..kube.pods_view import OWN_VOLUMES, user_pod
-from .kube_source import UID_ANNOTATION
+from .kube_claims import WorkflowClaims, recorded
+from .kube_source import UID_ANNOTATION, uid_of
 from .plugin_hooks import from_kubernetes_pod
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable, Coroutine, Mapping
 
     from ..argo.types import JSON
     from ..engine.hooks import PodItem
-    from ..engine.ports import WorkflowKey
+    from ..engine.ports import TaskSpec, WorkflowKey
     from ..kube.client import KubeClient
     from ..kube.settings import KubernetesSettings
 
@@ -83,14 +87,25 @@ class KubePods:
 
         self.plan = KubePodPlan(pod_settings(settings), self.workflow)
         self.executor = KubernetesExecutor(CoreV1Api(client.api), self.plan, artifact_dir=artifact_dir)
+        self.claims = WorkflowClaims(client, settings.instance_id)
+        self.executor.before_create = self._before_create
         self._read: Callable[[WorkflowKey], JSON] | None = None
         self._objects: Callable[[WorkflowKey], JSON | None] = lambda _key: None
         self._refs: dict[WorkflowKey, WorkflowRef] = {}
         self._collecting: set[asyncio.Task[None]] = set()
+        self._fail: Callable[[WorkflowKey, str], None] = lambda _key, _message: None
 
-    def bind(self, read: Callable[[WorkflowKey], JSON], objects: Callable[[WorkflowKey], JSON | None]) -> None:
-        """*read*: the controller's workflow by key; *objects*: the Workflow object it came from."""
+    def bind(
+        self,
+        read: Callable[[WorkflowKey], JSON],
+        objects: Callable[[WorkflowKey], JSON | None],
+        fail: Callable[[WorkflowKey, str], None] | None = None,
+    ) -> None:
+        """*read*: the controller's workflow by key; *objects*: the Workflow object it came from;
+        *fail*: ends a workflow in ``Error`` with a message (its claims could not be made)."""
         self._read, self._objects = read, objects
+        if fail is not None:
+            self._fail = fail
 
     # ------------------------------------------------------------ workflows
 
@@ -116,20 +131,55 @@ class KubePods:
         self._refs.pop(key, None)
 
     async def deleted(self, key: WorkflowKey, obj: Mapping[str, Any]) -> None:
-        """``KubeWorkflowSource.on_deleted``: the Workflow object is gone."""
+        """``KubeWorkflowSource.on_deleted``: the Workflow object is gone, and so are its claims."""
+        ref = self._refs.get(key) or WorkflowRef(key.name, key.namespace, uid_of(dict(obj)), obj.get("spec") or {})
         self.forget(key)
+        if template_names(ref.spec) or recorded(obj):
+            await self.claims.deleted(key, ref, obj)
+
+    async def _before_create(self, task: TaskSpec) -> str | None:
+        """Before a pod of the workflow is created: its claims exist. Else the workflow ends
+        ``Error`` with the reason, as Argo's does, and the node fails with it (no pod)."""
+        ref = self.workflow(task.key)
+        if ref is None or not ref.spec.get("volumeClaimTemplates"):
+            return None
+        problem = await self.claims.ensure(task.key, ref, self._objects(task.key))
+        if problem is not None:
+            self._fail(task.key, problem)  # queued before the node's result
+        return problem
 
     def workflow_ended(self, key: WorkflowKey, phase: str) -> None:
-        """The workflow ended in *phase*: collect its pods if its ``podGC`` says so."""
+        """The workflow ended in *phase*: delete its claims as its ``volumeClaimGC`` says, and
+        collect its pods if its ``podGC`` says so."""
         if phase not in FINAL_PHASES:
             return
         ref = self.workflow(key)
         self.forget(key)
-        if ref is None or not self.plan.collect_when_workflow_ends(ref.spec, phase):
+        if ref is None:
             return
-        job = asyncio.create_task(self._collect(key), name=f"podGC {key.namespace}/{key.name}")
+        if template_names(ref.spec):
+            self._spawn(self._release(key, ref, phase), f"volumeClaimGC {key.namespace}/{key.name}")
+        if self.plan.collect_when_workflow_ends(ref.spec, phase):
+            self._spawn(self._collect(key), f"podGC {key.namespace}/{key.name}")
+
+    def claims_left(self, key: WorkflowKey, phase: str, obj: Mapping[str, Any]) -> None:
+        """At start-up: a workflow that ended (*phase*) while its object's status still lists
+        claims (the controller stopped before deleting them, or a delete failed) has them
+        deleted as its ``volumeClaimGC`` says."""
+        if phase not in FINAL_PHASES or not recorded(obj):
+            return
+        ref = self.workflow(key)
+        self.forget(key)
+        if ref is not None:
+            self._spawn(self._release(key, ref, phase), f"volumeClaimGC {key.namespace}/{key.name}")
+
+    def _spawn(self, work: Coroutine[Any, Any, None], name: str) -> None:
+        job = asyncio.create_task(work, name=name)
         self._collecting.add(job)
         job.add_done_callback(self._collecting.discard)
+
+    async def _release(self, key: WorkflowKey, ref: WorkflowRef, phase: str) -> None:
+        await self.claims.release(key, ref, phase, self._objects(key))
 
     async def _collect(self, key: WorkflowKey) -> None:
         deleted = await self.executor.collect(key.namespace, key.name)

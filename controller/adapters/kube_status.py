@@ -127,6 +127,9 @@ class KubeStatusWriter:
         """Status writes sent (tests and metrics)."""
         self.on_phase: list[Callable[[WorkflowKey, str], None]] = []
         """Called with each workflow phase the engine announces (Kubernetes mode collects pods on it)."""
+        self.status_extras: list[Callable[[WorkflowKey, Obj], Mapping[str, Any]]] = []
+        """Status fields kept outside the engine (the workflow's claims), from the key and the
+        object written to; merged over the engine's status in every write."""
 
     def bind(self, client: KubeClient, read: Callable[[WorkflowKey], Awaitable[JSON]], target: Callable[[WorkflowKey], Obj | None]) -> None:
         """Start writing: *client* to the API server, *read* and *target* as above."""
@@ -191,7 +194,10 @@ class KubeStatusWriter:
         def change(obj: Obj) -> Obj | None:
             if _uid(obj) != uid:
                 return None  # a new object under the same name: not ours to write
-            return status_patch(obj, status)
+            full = status
+            for extra in self.status_extras:
+                full = {**full, **extra(key, obj)}
+            return status_patch(obj, full)
 
         try:
             written = await self.client.update(WORKFLOWS, key.namespace, key.name, change, current=current)

@@ -1,4 +1,4 @@
-"""The operations a workflow's queue carries besides results: suspend, resume, stop, terminate, complete."""
+"""The operations a workflow's queue carries besides results: suspend, resume, stop, terminate, complete, error."""
 
 from __future__ import annotations
 
@@ -34,6 +34,8 @@ class CommandHost(Protocol):
 
     def fail_active(self, message: str, *, include_exit: bool = False) -> None: ...
 
+    def crash(self, message: str) -> None: ...
+
 
 def apply_command(run: CommandHost, cmd: Command) -> Any:
     """Carry out *cmd* on *run* (its result answers the caller); an unknown one raises ``ValueError``."""
@@ -52,6 +54,9 @@ def apply_command(run: CommandHost, cmd: Command) -> Any:
         run.persister.workflow_dirty = True
         given = str(cmd.args.get("message") or "")
         run.fail_active(given or f"Stopped with strategy '{run.shutdown}'", include_exit=run.shutdown == "Terminate")
+    elif cmd.op == "error":  # the workflow cannot go on (its claims were refused): Error, nothing more runs
+        if run.phase not in DONE:
+            run.crash(str(cmd.args.get("message") or "error"))
     elif cmd.op == "complete":
         node = run.nodes[str(cmd.args["node_id"])]
         if not node.fulfilled:

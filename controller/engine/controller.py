@@ -553,6 +553,14 @@ class Controller:
         """
         await self._command(key, "stop", message=message)
 
+    def fail(self, key: WorkflowKey, message: str) -> None:
+        """End the workflow in ``Error`` with *message* (what runs is killed, exit handlers
+        included), as Argo ends a workflow its controller cannot set up (volume claims the API
+        refuses). Queued before any result reported after the call; a workflow that ended or
+        is not known is left as it is."""
+        if key in self._runs:
+            self._reactor.post(key, Command("error", {"message": message}))
+
     async def terminate(self, key: WorkflowKey) -> None:
         """Argo's ``terminate``: kill everything, no exit handlers."""
         await self._command(key, "terminate")

@@ -42,7 +42,7 @@ from ..argo.labels import COMPLETED_LABEL, NODE_ID_ANNOTATION, WORKFLOW_LABEL
 from ..engine.ports import TaskResult
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Coroutine, Mapping
+    from collections.abc import Awaitable, Callable, Coroutine, Mapping
 
     from ..engine.ports import TaskSpec
 
@@ -133,6 +133,9 @@ class KubernetesExecutor:
         self._created_seq = 0
         self._with_inputs: set[tuple[str, str]] = set()
         """Input ConfigMaps this executor created whose pods have not ended yet."""
+        self.before_create: Callable[[TaskSpec], Awaitable[str | None]] | None = None
+        """Awaited before a node's pod is created (the workflow's claims are made then); a
+        message it returns is the node's ``Error``, and no pod is created."""
 
     # ------------------------------------------------------------------ the port
 
@@ -150,6 +153,9 @@ class KubernetesExecutor:
             inputs = self.plan.inputs(task, manifest)
         except ValueError as exc:
             self._report(task, _error(str(exc), started))
+            return
+        if self.before_create is not None and (problem := await self.before_create(task)):
+            self._report(task, _error(problem, started))
             return
         name = str(manifest["metadata"]["name"])
         key = (task.namespace, name)

@@ -20,7 +20,7 @@ identity into a Pod manifest:
   becomes ``/var/run/hookbus/launcher [options] -- <command>``, its ``args`` unchanged;
 * the node's init containers and sidecars, env (``valueFrom`` kept), volumes
   (``emptyDir``, ``configMap``, ``secret``, ``hostPath``, existing claims, and the
-  workflow's ``volumeClaimTemplates`` as claims named ``<workflow>-<claim>``);
+  workflow's ``volumeClaimTemplates`` as the claims :mod:`.claims` names ``<workflow>-<claim>``);
 * the node's input artifacts (:mod:`.pods_inputs`): placed by ``init`` from the node's
   ConfigMap into the ``hookbus-inputs`` emptyDir, mounted in ``main`` by subPath;
 * the workflow's then the template's ``podSpecPatch`` applied last (:func:`merge_patch`),
@@ -46,6 +46,7 @@ from ..argo.labels import (
     WORKFLOW_LABEL,
 )
 from ..argo.names import pod_name
+from .claims import claim_name
 from .launcher import LAUNCHER_DIR, launcher_argv
 from .pods_images import ImageConfigError, ImageEntry, resolve_argv
 from .pods_inputs import (
@@ -77,9 +78,6 @@ __all__ = [
     "PodSettings",
     "WorkflowRef",
     "build_pod",
-    "claim_manifests",
-    "claim_name",
-    "claims_to_delete",
     "merge_patch",
 ]
 
@@ -428,11 +426,6 @@ def _deadline(value: object, left: int | None, template: str) -> int | None:
 # ------------------------------------------------------------------- volumes
 
 
-def claim_name(workflow: str, claim: str) -> str:
-    """The PVC Argo creates for the ``volumeClaimTemplates`` entry *claim* of *workflow*."""
-    return f"{workflow}-{claim}"
-
-
 def _volumes(
     workflow: WorkflowRef, tmpl: Mapping[str, Any], containers: Iterable[Mapping[str, Any]], *, staged: bool, inputs: str | None
 ) -> list[dict[str, Any]]:
@@ -471,38 +464,6 @@ def _volumes(
                 )
             names.add(ref)
     return out
-
-
-def claim_manifests(workflow: WorkflowRef) -> list[dict[str, Any]]:
-    """The PersistentVolumeClaims of the workflow's ``volumeClaimTemplates``, owned by the Workflow."""
-    out: list[dict[str, Any]] = []
-    for claim in workflow.spec.get("volumeClaimTemplates") or []:
-        if not isinstance(claim, dict):
-            continue
-        meta = dict(claim.get("metadata") or {})
-        ref = str(meta.get("name") or "")
-        if not ref:
-            continue
-        meta["name"] = claim_name(workflow.name, ref)
-        meta["namespace"] = workflow.namespace
-        meta["ownerReferences"] = [
-            {"apiVersion": ARGO_API_VERSION, "kind": "Workflow", "name": workflow.name, "uid": workflow.uid,
-             "controller": True, "blockOwnerDeletion": True}
-        ]
-        labels = dict(meta.get("labels") or {})
-        labels[WORKFLOW_LABEL] = workflow.name
-        meta["labels"] = labels
-        out.append({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": meta, "spec": dict(claim.get("spec") or {})})
-    return out
-
-
-def claims_to_delete(workflow: WorkflowRef, phase: str) -> list[str]:
-    """The claim names to delete when the workflow ended in *phase*, as ``volumeClaimGC`` says
-    (``OnWorkflowCompletion``, the default: always; ``OnWorkflowSuccess``: when it Succeeded)."""
-    strategy = str((workflow.spec.get("volumeClaimGC") or {}).get("strategy") or "OnWorkflowCompletion")
-    if strategy == "OnWorkflowSuccess" and phase != "Succeeded":
-        return []
-    return [c["metadata"]["name"] for c in claim_manifests(workflow)]
 
 
 # ---------------------------------------------------------------- podSpecPatch

@@ -46,7 +46,8 @@ CLUSTER_WORKFLOW_TEMPLATES = Resource(
 )
 CONFIG_MAPS = Resource("", "v1", "configmaps", "ConfigMap")
 PODS = Resource("", "v1", "pods", "Pod")
+PERSISTENT_VOLUME_CLAIMS = Resource("", "v1", "persistentvolumeclaims", "PersistentVolumeClaim")
 LEASES = Resource("coordination.k8s.io", "v1", "leases", "Lease")
 
-ALL = (WORKFLOWS, WORKFLOW_TEMPLATES, CLUSTER_WORKFLOW_TEMPLATES, CONFIG_MAPS, PODS, LEASES)
+ALL = (WORKFLOWS, WORKFLOW_TEMPLATES, CLUSTER_WORKFLOW_TEMPLATES, CONFIG_MAPS, PODS, PERSISTENT_VOLUME_CLAIMS, LEASES)
 """Every resource hookbus touches."""

@@ -259,6 +259,22 @@ async def test_terminate_skips_exit_handler() -> None:
     assert wf["status"]["phase"] == "Failed"
 
 
+async def test_fail_ends_the_workflow_in_error_with_the_message() -> None:
+    ex = ScriptedExecutor()
+    async with make_controller(ex) as ctl:
+        key = await ctl.submit(load(STOPPABLE))
+        await wait_for(lambda: len(ex.started) == 1, what="running")
+        ctl.fail(key, "creating claim stp-workdir: Kubernetes API: 403 forbidden")
+        wf = await ctl.wait(key, timeout=5)
+        ctl.fail(key, "again")  # an ended workflow stays as it ended
+        assert (await ctl.read(key))["status"]["message"] == "creating claim stp-workdir: Kubernetes API: 403 forbidden"
+    nodes = by_name(wf)
+    assert wf["status"]["phase"] == "Error"
+    assert wf["status"]["message"] == "creating claim stp-workdir: Kubernetes API: 403 forbidden"
+    assert "stp[1].never" not in nodes
+    assert "stp.onExit" not in nodes, "nothing more runs"
+
+
 async def test_workflow_suspend_holds_new_nodes() -> None:
     ex = ScriptedExecutor()
     async with make_controller(ex) as ctl:

@@ -102,6 +102,7 @@ def test_rbac_grants_exactly_the_verbs_the_controller_uses() -> None:
     assert rules(one(docs, "Role", "hookbus-controller")) == {
         ("", "pods"): {"create", "get", "list", "watch", "delete", "patch"},
         ("", "pods/log"): {"get"},
+        ("", "persistentvolumeclaims"): {"create", "get", "delete", "patch"},
         ("", "configmaps"): {"create", "delete", "list", "watch"},
         ("argoproj.io", "workflows"): {"get", "list", "patch", "watch"},
         ("argoproj.io", "workflowtemplates"): {"list", "watch"},

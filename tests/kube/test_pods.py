@@ -25,6 +25,7 @@ from hookbus.controller.engine.templates import (
     template_kind,
 )
 from hookbus.controller.executors.images import KNOWN_IMAGES
+from hookbus.controller.kube.claims import claim_manifests, claims_to_delete
 from hookbus.controller.kube.launcher import LAUNCHER_PATH
 from hookbus.controller.kube.pods import (
     SCRIPT_PATH,
@@ -32,8 +33,6 @@ from hookbus.controller.kube.pods import (
     PodSettings,
     WorkflowRef,
     build_pod,
-    claim_manifests,
-    claims_to_delete,
     merge_patch,
 )
 from hookbus.controller.kube.pods_images import (

@@ -7,7 +7,7 @@ server, through what it does in a cluster: hello-world (its result read back fro
 ``pods/log``), a failing step retried, ``podGC``, ``volumeClaimTemplates``, an input artifact (its ConfigMap), an existing
 claim, Argo's ``k8s-*`` resource-template examples, WorkflowTemplate, ClusterWorkflowTemplate
 and ConfigMap reads, a status write answered 409 and re-read, a restart that re-attaches a
-running pod, and a deleted Workflow whose pods go. The server's log tells the controller's
+running pod, and a deleted Workflow whose pods and claim go. The server's log tells the controller's
 requests (``User-Agent: hookbus-controller/...``) from the test's own; each is checked
 against the rules the rendered overlay binds to the ``hookbus-controller`` ServiceAccount
 (:mod:`tests.support.rbac`). The same for ``hookbus ... --kubernetes`` against the
@@ -171,9 +171,12 @@ kind: Workflow
 metadata: {name: sleeper}
 spec:
   entrypoint: main
+  volumeClaimTemplates:
+  - metadata: {name: scratch}
+    spec: {accessModes: [ReadWriteOnce], resources: {requests: {storage: 1Gi}}}
   templates:
   - name: main
-    container: {image: busybox, command: [sleep, "3600"]}
+    container: {image: busybox, command: [sleep, "3600"], volumeMounts: [{name: scratch, mountPath: /scratch}]}
 """)
 
 FINAL = ("Succeeded", "Failed", "Error")
@@ -281,6 +284,8 @@ async def _run_everything(kube: KubeClient, api: KubeApi, tmp_path: Path) -> Non
         await wait_for(lambda: all(_phase(api, n) in FINAL for n in owned), timeout=30, what="the owned Workflow ended")
         await kube.delete(WORKFLOWS, NS, "sleeper")
         await wait_for(lambda: not _pods(api, "sleeper"), timeout=30, what="the deleted Workflow's pods deleted")
+        await wait_for(lambda: bool(api.requests("DELETE", "persistentvolumeclaims", name="sleeper-scratch")), timeout=30, what="the deleted Workflow's claim deleted")
+    assert api.get("persistentvolumeclaims", NS, "claims-workdir") is None, "volumeClaimGC deleted the claim"
 
 
 def _report(title: str, items: Any) -> str:

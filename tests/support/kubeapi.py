@@ -184,6 +184,10 @@ def grant(verbs: str, resources: str, group: str = "", namespace: str | None = N
     return Grant(frozenset(verbs.split(",")), frozenset(resources.split(",")), group, namespace)
 
 
+PVC_PROTECTION = "kubernetes.io/pvc-protection"
+"""The finalizer an API server puts on every PersistentVolumeClaim it creates."""
+
+
 @dataclass
 class Fault:
     """Answer the next *times* requests matching *method*/*plural*/*name* with *status*, or
@@ -198,6 +202,8 @@ class Fault:
     before: Callable[[], None] | None = None
     subresource: str | None = None
     hang: float = 0.0
+    message: str = ""
+    """The answer's message (``injected <status>`` when empty)."""
     hits: int = 0
 
 
@@ -357,7 +363,7 @@ class KubeApi(kmock.KubernetesEmulator):
             if fault is not None and fault.hang:
                 await asyncio.sleep(fault.hang)
             if fault is not None and fault.status:
-                raise ApiError(fault.status, "Injected", f"injected {fault.status}")
+                raise ApiError(fault.status, "Injected", fault.message or f"injected {fault.status}")
             return await self._serve(kind, request, raw, content_type)
         except ApiError as exc:
             return _status(exc.status, exc.reason, exc.message)
@@ -512,6 +518,9 @@ class KubeApi(kmock.KubernetesEmulator):
         meta["generation"] = 1
         if kind.plural == "pods":
             obj.setdefault("status", {}).setdefault("phase", "Pending")
+        if kind.plural == "persistentvolumeclaims" and PVC_PROTECTION not in (meta.get("finalizers") or []):
+            # as the StorageObjectInUseProtection admission plugin does: a delete waits for the finalizer
+            meta["finalizers"] = [*(meta.get("finalizers") or []), PVC_PROTECTION]
         return self._store(kind, obj, "ADDED")
 
     def _check_version(self, kind: Kind, current: Obj, wanted: Any, name: str) -> None:
