@@ -100,8 +100,12 @@ class Hookbus:
         dispatcher_factory: DispatcherFactory | None = None,
         templates: Bundle | None = None,
         clock: Clock | None = None,
+        keep_nodes: bool = False,
     ) -> None:
         self.settings = settings
+        self._keep_nodes = keep_nodes
+        """A graceful stop leaves nodes that outlive the controller (supervised local steps)
+        running for the next controller on the same state, as a crash would."""
         self._given_executor = executor
         self._dispatcher_factory = dispatcher_factory
         self._templates = templates
@@ -212,6 +216,9 @@ class Hookbus:
         if self.kube is not None:
             self.kube.bind(controller)
         self._on_close("controller", controller.stop)
+        detach = getattr(executor, "detach", None)
+        if self._keep_nodes and callable(detach):
+            self._on_close("executor's nodes left running", detach)  # before the controller stops
         await controller.start()
 
         if self.kube is not None:

@@ -44,7 +44,7 @@ async def server_command(args: argparse.Namespace) -> int:
         print("hookbus: no --state-dir: workflows are lost when this server stops", file=sys.stderr)
     stop, received, undo = stop_signals()
     try:
-        async with Hookbus(settings, templates=templates) as app:
+        async with Hookbus(settings, templates=templates, keep_nodes=True) as app:
             url = app.nats_url
             print(f"hookbus server is ready; NATS URL: {url}", flush=True)
             print(f"  export HOOKBUS_NATS_URL={url}", flush=True)

@@ -156,6 +156,10 @@ class Executor(Protocol):
     An executor whose nodes mount the template's volumes themselves (pods in a cluster)
     has the optional attribute ``mounts_volumes = True``; the engine then gives its tasks
     no host ``mounts`` and checks no ``persistentVolumeClaim`` against the state directory.
+
+    An executor whose nodes outlive the controller (pods, supervised local steps) has the
+    optional method ``detach()``: the controller calls it when it shuts down, and from then
+    on :meth:`cancel` leaves nodes running for the next controller to :meth:`attach`.
     """
 
     name: str

@@ -64,6 +64,7 @@ class SupervisedLocalExecutor(LocalExecutor):
         super().__init__(state_dir, **options)
         self.orphan_timeout = orphan_timeout
         self._supervision = Supervision(self.state_dir, node_dir=self._node_dir_path, config=self._config, deliver=self._deliver)
+        self._detached = False
 
     def _config(self) -> dict[str, Any]:
         return {**self.supervisor_config(), "orphan_timeout": self.orphan_timeout}
@@ -88,8 +89,17 @@ class SupervisedLocalExecutor(LocalExecutor):
         return await self._supervision.attach(task)
 
     async def cancel(self, task: TaskSpec) -> None:
-        """Stop *task*'s node (its supervisor kills its process groups); return once it is gone."""
+        """Stop *task*'s node (its supervisor kills its process groups); return once it is gone.
+        After :meth:`detach` the node is left to its supervisor."""
+        if self._detached:
+            return
         await self._supervision.cancel(task)
+
+    def detach(self) -> None:
+        """The controller is shutting down: from now on :meth:`cancel` leaves nodes running
+        under their supervisors, so the next controller on this state directory adopts them
+        (a graceful stop keeps them, as a crash does)."""
+        self._detached = True
 
     async def close(self) -> None:
         """Stop watching nodes and let go of the state directory; the supervisors go on

@@ -164,6 +164,33 @@ async def test_cancel_kills_the_node_and_reports_nothing(state: Path, tmp_path: 
     assert got.results == []
 
 
+async def test_after_detach_cancel_leaves_the_node_to_its_supervisor(state: Path, tmp_path: Path) -> None:
+    marker = tmp_path / "runs"
+    go = tmp_path / "go"
+    spec = replace(task(sh(counting(marker, f"while [ ! -e {go} ]; do sleep 0.05; done; echo finished"))), attempt="u.0")
+    first = supervised(state)
+    first.bind(Collect())
+    await first.start(spec)
+    await wait_for(marker.exists, timeout=20, what="the node to run")
+    first.detach()  # a graceful stop of the controller
+    await first.cancel(spec)
+    await first.close()
+    node_dir = state / "default" / "wf" / "wf-1"
+    assert supervisor.inspect(node_dir, "u.0") is NodeState.RUNNING
+
+    second = supervised(state)
+    got = Collect()
+    second.bind(got)
+    try:
+        assert await second.attach(spec) is True
+        go.touch()
+        await wait_for(lambda: bool(got.results), timeout=20, what="the adopted node's result")
+    finally:
+        await second.close()
+    assert got.results[0].phase == "Succeeded", got.results[0].message
+    assert marker.read_text() == "run\n"
+
+
 async def test_an_orphaned_node_is_stopped_after_the_bound(state: Path, tmp_path: Path) -> None:
     marker = tmp_path / "runs"
     spec = replace(task(sh(counting(marker, "exec sleep 60"))), attempt="u.0")
