@@ -83,6 +83,11 @@ TIMEOUT_HEADER = H_TIMEOUT_MS
 REQUEST_ID_HEADER = H_REQUEST_ID
 PAYLOAD_HEADROOM = 4096
 """Bytes kept free below max_payload for headers."""
+PACK_ITEM_BYTES = 1024
+"""Bytes per item from which a request above the target is deflated rather than cut. Smaller
+items (a node's, 250-400 bytes) are many records for their bytes: plugins answer them
+fastest in plain requests of about the target, and deflating each of them cost the
+controller as much CPU again per decision as the rest of the hook path (measured)."""
 PACK_SLACK = 256
 """Bytes a deflated request keeps below the hard limit: it is measured in the envelope of the
 plugin it was cut for, and other plugins' envelopes (their names) deflate a little longer."""
@@ -576,10 +581,11 @@ class Dispatcher:
 
         Each request is encoded once; one that came out above the target is cut into
         equal parts by item count (items of a wave tend to be alike), one above the hard
-        limit as well. For a plugin that takes compressed requests, a request above the
-        target is deflated first and cut only if it is still above the target on the wire
-        (or would inflate past :data:`~hookbus.bus.wire.MAX_INFLATED`): alike items (the
-        pods of a fan-out) then travel in one request. A single item above the hard limit
+        limit as well. For a plugin that takes compressed requests, a request of large
+        items (:data:`PACK_ITEM_BYTES`) above the target is deflated first and cut only if
+        it is still above the target on the wire (or would inflate past
+        :data:`~hookbus.bus.wire.MAX_INFLATED`): alike items (the pods of a fan-out) then
+        travel in one request. A single item above the hard limit
         is an :class:`EncodeError`.
         """
         size = self._batch_size(plan)
@@ -612,7 +618,7 @@ class Dispatcher:
             parts = 1
             if per_item:
                 guess = envelope.size(int(per_item * (end - start)))
-                if not packs:
+                if not packs or per_item < PACK_ITEM_BYTES:
                     parts = math.ceil(guess / target)
                 elif guess > target:
                     parts = max(math.ceil(guess / MAX_INFLATED), math.ceil(guess * ratio / packed_target))
@@ -635,7 +641,7 @@ class Dispatcher:
                 if total <= target:
                     chunks.append((indexes[first:last], data, None))
                     continue
-                if packs and total <= MAX_INFLATED:
+                if packs and per_item >= PACK_ITEM_BYTES and total <= MAX_INFLATED:
                     body = deflate(envelope.prefix, data, envelope.suffix)
                     ratio = len(body) / total
                     if len(body) <= packed_target or (count == 1 and len(body) <= packed_limit):

@@ -182,6 +182,30 @@ async def test_a_plugin_that_asks_for_plain_requests_gets_them_cut_by_bytes() ->
     assert max(tap.sizes) <= 192 * 1024
 
 
+async def test_small_items_go_plain_and_cut_by_bytes_even_to_a_plugin_that_takes_compression() -> None:
+    # a node's item: a few hundred bytes (the local fan-out's hot path)
+    items = [{"id": f"n{i}", "node": {"name": f"wf.step-{i}", "note": "x" * 300}} for i in range(3000)]
+    seen: list[int] = []
+    plugin = Plugin("nodes")
+
+    @plugin.node_pre_execute(batch=True)
+    def count(items: list[Any], **kwargs: Any) -> list[Any]:
+        seen.append(len(items))
+        return [None] * len(items)
+
+    async with PluginHarness(plugin) as harness:
+        tap_nc = await connect(NatsSettings(urls=(harness.url,), name="wiretap"))
+        tap = Wiretap(tap_nc, "nodes", Hook.NODE_PRE_EXECUTE)
+        try:
+            async with tap:
+                result = await harness.call(Hook.NODE_PRE_EXECUTE, items)
+        finally:
+            await tap_nc.close()
+    assert set(tap.codings) == {None}
+    assert sum(seen) == 3000 and len(seen) == result.stats.requests > 3
+    assert max(tap.sizes) <= 192 * 1024
+
+
 async def test_a_request_over_max_payload_even_deflated_is_still_split() -> None:
     # items that do not compress: deflated they are as large as plain
     items = [{"id": f"n{i}", "node": {"name": f"n{i}", "noise": os.urandom(2048).hex()}} for i in range(400)]
