@@ -585,8 +585,7 @@ class Dispatcher:
         items (:data:`PACK_ITEM_BYTES`) above the target is deflated first and cut only if
         it is still above the target on the wire (or would inflate past
         :data:`~hookbus.bus.wire.MAX_INFLATED`): alike items (the pods of a fan-out) then
-        travel in one request. A single item above the hard limit
-        is an :class:`EncodeError`.
+        travel in one request. A single item above the hard limit is an :class:`EncodeError`.
         """
         size = self._batch_size(plan)
         limit = self._max_request()
