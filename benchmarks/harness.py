@@ -239,13 +239,14 @@ async def start_noop_plugins(
     validating: bool = False,
     side_effects: bool = False,
     projected: bool = False,
+    plain: bool = False,
     creds: Mapping[str, Path] | None = None,
 ) -> list[asyncio.subprocess.Process]:
     """Start ``benchmarks.noop_plugin`` processes answering *hooks* with "no opinion"
     (*creds*: each plugin's credentials file, by name, for a server with authentication)."""
     from benchmarks.dispatch_bench import plugin_env, start_plugins
 
-    if tuple(hooks) == FANOUT_HOOKS and not (validating or side_effects or projected):  # the plugin's defaults
+    if tuple(hooks) == FANOUT_HOOKS and not (validating or side_effects or projected or plain):  # the plugin's defaults
         return await start_plugins(url, names, max_batch, creds=creds)
     procs = []
     for name in names:
@@ -258,6 +259,8 @@ async def start_noop_plugins(
             args.append("--side-effects")
         if projected:
             args.append("--projected")
+        if plain:
+            args.append("--plain")
         args += list(hooks)
         procs.append(await asyncio.create_subprocess_exec(*args, cwd=ROOT, env=plugin_env(name, creds)))
     return procs

@@ -1,6 +1,7 @@
 """Kubernetes mode's fan-out: pods created per second and the wait for the first pod.
 
-    python -m benchmarks.kube_fanout [--nodes 1000] [--plugins 5] [--out FILE]
+    python -m benchmarks.kube_fanout [--nodes 1000] [--plugins 5] [--start-concurrency 1,32]
+                                     [--compression off,on] [--api-latency-ms 0,5] [--out FILE]
 
 One controller process in Kubernetes mode with the Kubernetes executor (embedded
 nats-server, JetStream store, plugins on) follows the test API server of the tests
@@ -19,8 +20,19 @@ Printed as JSON:
   written on the object;
 - ``pod_precreate``: the dispatcher's ``pod.preCreate`` calls (one per scheduling pass that
   had pods to create), the requests sent, ``requests_per_plugin_per_pass`` (1.0: batched,
-  one request per plugin per pass) and items per request;
+  one request per plugin per pass), items per request, and ``call_s``: the seconds the
+  controller waited for those calls, and ``first_answered_s``: from the Workflow's create to
+  the end of the first call (the first pod's create follows);
 - ``api_requests``: requests the API server received, by method and resource.
+
+Variants: ``--start-concurrency`` (pods created at once, ``executor.start_concurrency``),
+``--compression`` (``on``: the plugins take deflated requests; ``off``: they ask for
+plain ones, as plugins without a ``compression`` manifest field) and ``--api-latency-ms``
+(the API server waits that long before it handles each request, as a real one's network
+round trip and storage write take time) each take a comma-separated list, and every
+combination runs in turn, each in a process of its own (a run left in the same process
+measured later ones slower); with more
+than one, the JSON is ``{"variants": [...]}``, each result naming its variant.
 
 The API server, the kubelet and the controller share one event loop here (the plugins are
 processes of their own), so the figures include the server's own work.
@@ -32,6 +44,7 @@ import argparse
 import asyncio
 import json
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -45,7 +58,9 @@ from benchmarks.harness import fanout_workflow
 ROOT = Path(__file__).resolve().parents[1]
 
 
-async def run(nodes: int, plugins: int) -> dict[str, Any]:
+async def run(
+    nodes: int, plugins: int, start_concurrency: int | None = None, compression: bool = True, api_latency: float = 0.0
+) -> dict[str, Any]:
     from benchmarks.dispatch_bench import stop_plugins
     from benchmarks.harness import issue_plugin_identities, start_noop_plugins
     from hookbus.bus import Hook
@@ -64,10 +79,16 @@ async def run(nodes: int, plugins: int) -> dict[str, Any]:
     calls: Counter[str] = Counter()
     requests: Counter[str] = Counter()
     items: Counter[str] = Counter()
+    seconds: Counter[str] = Counter()
+    answered: list[float] = []
 
     class Counting(Dispatcher):
         async def call(self, hook: Any, workflow_meta: Any, batch: Any, *args: Any, **kwargs: Any) -> Any:
+            began = time.perf_counter()
             result = await super().call(hook, workflow_meta, batch, *args, **kwargs)
+            seconds[str(hook)] += time.perf_counter() - began
+            if str(hook) == "pod.preCreate":
+                answered.append(time.perf_counter())
             calls[str(hook)] += 1
             requests[str(hook)] += result.stats.requests
             items[str(hook)] += len(batch)
@@ -78,7 +99,7 @@ async def run(nodes: int, plugins: int) -> dict[str, Any]:
         async with serve() as api:
             settings = HookbusSettings(
                 controller=ControllerSettings(max_running_nodes=10_000),
-                executor=ExecutorSettings(kind="kubernetes"),
+                executor=ExecutorSettings(kind="kubernetes", start_concurrency=start_concurrency),
                 api=ApiSettings(enabled=False),
                 state_dir=Path(tmp),
                 kubernetes=KubernetesSettings(enabled=True, server=str(api.url), namespace="default", lease=LeaseSettings(enabled=False)),
@@ -90,7 +111,7 @@ async def run(nodes: int, plugins: int) -> dict[str, Any]:
             try:
                 names = [f"noop-{i}" for i in range(plugins)]
                 creds = await issue_plugin_identities(app, names) if names else None
-                procs = await start_noop_plugins(app.nats_url, names, ["pod.preCreate"], None, creds=creds)
+                procs = await start_noop_plugins(app.nats_url, names, ["pod.preCreate"], None, plain=not compression, creds=creds)
                 if names:
                     assert app.registry is not None
                     await wait_registered(app.registry, *names, timeout=60)
@@ -109,6 +130,14 @@ async def run(nodes: int, plugins: int) -> dict[str, Any]:
                     return store(kind, obj, event)
 
                 api._store = recording_store  # type: ignore[method-assign]
+                if api_latency:
+                    handle = api._handle
+
+                    async def slow_handle(request: Any) -> Any:
+                        await asyncio.sleep(api_latency)
+                        return await handle(request)
+
+                    api._handle = slow_handle  # type: ignore[method-assign]
                 kubelet = Kubelet(api)
 
                 async def run_pods() -> None:
@@ -141,6 +170,9 @@ async def run(nodes: int, plugins: int) -> dict[str, Any]:
     return {
         "nodes": nodes,
         "plugins": plugins,
+        "start_concurrency": settings.executor.starts_at_once,
+        "compression": compression,
+        "api_latency_ms": round(api_latency * 1000, 3),
         "phase": phase,
         "pods": len(created),
         "first_pod_s": round(created[0] - started, 4) if created else None,
@@ -152,6 +184,8 @@ async def run(nodes: int, plugins: int) -> dict[str, Any]:
             "requests": requests[hook],
             "requests_per_plugin_per_pass": round(requests[hook] / (passes * plugins), 3) if passes and plugins else None,
             "items_per_request": round(items[hook] * plugins / requests[hook], 1) if requests[hook] else None,
+            "call_s": round(seconds[hook], 4),
+            "first_answered_s": round(answered[0] - started, 4) if answered else None,
         },
         "api_requests": dict(sorted(by_kind.items())),
         "python": sys.version.split()[0],
@@ -163,17 +197,72 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.kube_fanout", description=__doc__.split("\n\n")[0])
     parser.add_argument("--nodes", type=int, default=1000, help="pods in the fan-out (default: %(default)s)")
     parser.add_argument("--plugins", type=int, default=5, help="no-op plugins on pod.preCreate (default: %(default)s)")
+    parser.add_argument(
+        "--start-concurrency", type=_counts, default=[None], help="pods created at once, e.g. 1,32 (default: the executor's, 32)"
+    )
+    parser.add_argument("--compression", type=_switches, default=[True], help="plugins take deflated requests: on, off or off,on (default: on)")
+    parser.add_argument(
+        "--api-latency-ms", type=_numbers, default=[0], help="milliseconds the API server waits before each request, e.g. 0,5 (default: 0)"
+    )
     parser.add_argument("--out", type=Path, help="also write the JSON here")
     args = parser.parse_args(argv)
     from hookbus.bus.log import configure
 
     configure("error", json=True)  # stdout carries the result alone
-    result = asyncio.run(run(args.nodes, args.plugins))
-    text = json.dumps(result, indent=2)
+    variants = [
+        (concurrency, compression, latency or 0)
+        for latency in args.api_latency_ms
+        for compression in args.compression
+        for concurrency in args.start_concurrency
+    ]
+    if len(variants) == 1:
+        concurrency, compression, latency = variants[0]
+        results = [asyncio.run(run(args.nodes, args.plugins, concurrency, compression, latency / 1000))]
+    else:
+        results = [_run_alone(args.nodes, args.plugins, *variant) for variant in variants]
+    text = json.dumps(results[0] if len(results) == 1 else {"variants": results}, indent=2)
     print(text)
     if args.out:
         args.out.write_text(text + "\n")
-    return 0 if result["phase"] == "Succeeded" else 1
+    return 0 if all(r["phase"] == "Succeeded" for r in results) else 1
+
+
+def _run_alone(nodes: int, plugins: int, concurrency: int | None, compression: bool, latency: int) -> dict[str, Any]:
+    """One variant, run by this module in a process of its own."""
+    command = [sys.executable, "-m", "benchmarks.kube_fanout", "--nodes", str(nodes), "--plugins", str(plugins)]
+    if concurrency is not None:
+        command += ["--start-concurrency", str(concurrency)]
+    command += ["--compression", "on" if compression else "off", "--api-latency-ms", str(latency)]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
+    try:
+        result: dict[str, Any] = json.loads(done.stdout)
+    except json.JSONDecodeError:
+        raise SystemExit(f"variant {command[3:]} failed (exit {done.returncode}): {done.stderr[-2000:]}") from None
+    return result
+
+
+def _numbers(text: str) -> list[int | None]:
+    try:
+        numbers = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of numbers") from None
+    if any(n < 0 for n in numbers):
+        raise argparse.ArgumentTypeError(f"{text!r}: no number may be negative")
+    return list(numbers)
+
+
+def _counts(text: str) -> list[int | None]:
+    counts = _numbers(text)
+    if 0 in counts:
+        raise argparse.ArgumentTypeError(f"{text!r}: every number must be at least 1")
+    return counts
+
+
+def _switches(text: str) -> list[bool]:
+    words = {"on": True, "off": False}
+    if any(part not in words for part in text.split(",")):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of on and off")
+    return [words[part] for part in text.split(",")]
 
 
 if __name__ == "__main__":

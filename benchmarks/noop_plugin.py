@@ -1,6 +1,6 @@
 """A no-op plugin process for benchmarks: answers every hook with "no opinion".
 
-    python -m benchmarks.noop_plugin NAME NATS_URL [--max-batch=N] [--validating] [--side-effects] [--projected] [HOOK ...]
+    python -m benchmarks.noop_plugin NAME NATS_URL [--max-batch=N] [--validating] [--side-effects] [--projected] [--plain] [HOOK ...]
 
 ``--validating`` registers every hook as validating (called in parallel with the other
 validating plugins) instead of each hook's default (mutating: called one after another).
@@ -8,7 +8,8 @@ The plugin declares no side effects (``sideEffects: false``, true of a no-op), s
 controller may ask it together with the mutating plugins before it; ``--side-effects``
 leaves the declaration out, and mutating plugins are then asked strictly one after another.
 ``--projected`` declares the ``fields`` a typical policy plugin reads (:data:`PROJECTIONS`),
-so the controller sends only those instead of whole items.
+so the controller sends only those instead of whole items. ``--plain`` asks for plain
+requests (no ``compression`` in the manifest), as a plugin written before it would.
 """
 
 from __future__ import annotations
@@ -33,8 +34,9 @@ def make(
     mutating: bool | None = None,
     side_effects: bool = False,
     projected: bool = False,
+    plain: bool = False,
 ) -> Plugin:
-    plugin = Plugin(name, version="bench")
+    plugin = Plugin(name, version="bench", compression=not plain)
 
     def answer(items: list[Any], **kwargs: Any) -> list[Any]:
         return [None] * len(items)
@@ -64,8 +66,11 @@ def main(argv: list[str]) -> None:
     if rest and rest[0] == "--projected":
         projected = True
         rest.pop(0)
+    plain = "--plain" in rest
+    if plain:
+        rest.remove("--plain")
     hooks = rest or [Hook.NODE_PRE_EXECUTE.value, Hook.POD_PRE_CREATE.value]
-    make(name, hooks, max_batch=max_batch, mutating=mutating, side_effects=side_effects, projected=projected).run(nats_url=url)
+    make(name, hooks, max_batch=max_batch, mutating=mutating, side_effects=side_effects, projected=projected, plain=plain).run(nats_url=url)
 
 
 if __name__ == "__main__":

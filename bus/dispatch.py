@@ -3,7 +3,9 @@
 ``Dispatcher.call(hook, workflow_meta, items)`` picks the live plugins for the
 hook, drops the items each one does not care about (filters), sends only the
 fields it asked for (projection), splits the rest into requests of about
-:data:`REQUEST_BYTES` (never above the server's payload limit), and merges the
+:data:`REQUEST_BYTES` (never above the server's payload limit; deflated first for a
+plugin that takes compressed requests, so that a pass's alike items, such as the pods
+of a fan-out, travel in one request), and merges the
 replies into one :class:`ItemOutcome` per item, naming the plugin behind each
 verdict. Plugins that get the same items with the same projection share one
 encoding of them; a reply saying "no opinion" on every item is recognised by
@@ -45,6 +47,7 @@ from .activity import Activity
 from .auth_takeover import TakeOverGuard
 from .breaker import CircuitBreaker
 from .codec import Encoding, ListEnvelope, decode_map, encode
+from .deflate import deflate
 from .errors import BusError, DecodeError, EncodeError
 from .filters import ItemPredicate, compile_item_filter, projector, workflow_matches
 from .hooks import HOOKS, Hook
@@ -52,12 +55,15 @@ from .manifest import FailurePolicy, HookSpec, PluginManifest
 from .requests import Requester, Sent
 from .settings import DispatchSettings
 from .wire import (
+    DEFLATE,
+    H_CONTENT_ENCODING,
     H_CONTENT_TYPE,
     H_ERROR_CODE,
     H_ERROR_TEXT,
     H_REQUEST_ID,
     H_TIMEOUT_MS,
     JSON,
+    MAX_INFLATED,
     PROTOCOL_VERSION,
     HookRequestHead,
     WorkflowMeta,
@@ -77,6 +83,14 @@ TIMEOUT_HEADER = H_TIMEOUT_MS
 REQUEST_ID_HEADER = H_REQUEST_ID
 PAYLOAD_HEADROOM = 4096
 """Bytes kept free below max_payload for headers."""
+PACK_ITEM_BYTES = 1024
+"""Bytes per item from which a request above the target is deflated rather than cut. Smaller
+items (a node's, 250-400 bytes) are many records for their bytes: plugins answer them
+fastest in plain requests of about the target, and deflating each of them cost the
+controller as much CPU again per decision as the rest of the hook path (measured)."""
+PACK_SLACK = 256
+"""Bytes a deflated request keeps below the hard limit: it is measured in the envelope of the
+plugin it was cut for, and other plugins' envelopes (their names) deflate a little longer."""
 MIN_WAVE = 64
 """Fewest items in a wave cut only so that mutating plugins answer in a pipeline."""
 
@@ -234,11 +248,21 @@ _Reply = tuple[list[int], "list[JSON] | PluginCallError | None"]
 """The replies of one request: the item indexes it carried and their results, its failure,
 or ``None`` when the plugin had no opinion on any of them."""
 
-_Chunk = tuple[list[int], bytes]
-"""Item indexes of one request and their encoded list of items."""
+@dataclass(slots=True)
+class _Packed:
+    """A request sent compressed: its body as deflated for the envelope it was cut with."""
 
-_SharedKey = tuple[tuple[str, ...], Encoding, int]
-"""What makes two plugins' requests alike: projection, encoding and items per request."""
+    envelope: ListEnvelope
+    body: bytes
+
+
+_Chunk = tuple[list[int], bytes, "_Packed | None"]
+"""Item indexes of one request, their encoded list of items, and whether (and how) the
+request goes compressed (``None``: it goes as it is)."""
+
+_SharedKey = tuple[tuple[str, ...], Encoding, int, bool]
+"""What makes two plugins' requests alike: projection, encoding, items per request and
+whether the plugin takes compressed requests."""
 
 
 @dataclass(slots=True)
@@ -468,7 +492,7 @@ class Dispatcher:
         stats.plugins_called += 1
         encoding = plan.manifest.encoding
         envelope = self._envelope(name, encoding, call)
-        key = (plan.spec.fields, encoding, self._batch_size(plan))
+        key = (plan.spec.fields, encoding, self._batch_size(plan), DEFLATE in plan.manifest.compression)
         encoded = shared.get(key)
         if encoded is None or encoded.indexes != indexes:
             encoded = _Encoded(indexes, self._chunks(plan, hook, envelope, indexes, items))
@@ -478,11 +502,11 @@ class Dispatcher:
         queue = deque(chunks)
         outcome_ok = True
 
-        async def worker(chunk_indexes: list[int], body: bytes, sent: Sent | None) -> None:
+        async def worker(chunk_indexes: list[int], body: bytes, packed: bool, sent: Sent | None) -> None:
             nonlocal outcome_ok
             while True:
                 try:
-                    results = await self._request(plan, call, body, len(chunk_indexes), sent)
+                    results = await self._request(plan, call, body, len(chunk_indexes), sent, packed)
                 except PluginCallError as exc:
                     outcome_ok = False
                     self._last_errors[name] = (time.time(), str(exc))
@@ -491,28 +515,29 @@ class Dispatcher:
                     replies.append((chunk_indexes, results))
                 if not queue:
                     return
-                chunk_indexes, data = queue.popleft()
-                body, sent = envelope.wrap(data), None
+                chunk_indexes, data, packing = queue.popleft()
+                body, packed = _body(envelope, data, packing)
+                sent = None
 
         # The first requests go out here, right after the items were encoded. Sent from
         # the workers' tasks, they would wait for every task that was ready before those
         # (in a large pass: the encoding of every other wave), while the plugin idles.
-        starts: list[tuple[list[int], bytes, Sent | None]] = []
+        starts: list[tuple[list[int], bytes, bool, Sent | None]] = []
         try:
             for _ in range(min(self.settings.max_in_flight, len(chunks))):
-                chunk_indexes, data = queue.popleft()
-                body = envelope.wrap(data)
+                chunk_indexes, data, packing = queue.popleft()
+                body, packed = _body(envelope, data, packing)
                 try:
-                    sent: Sent | None = await self._send(plan, call, body, len(chunk_indexes))
+                    sent: Sent | None = await self._send(plan, call, body, len(chunk_indexes), packed)
                 except PluginCallError:
                     sent = None  # the worker meets the same error and records it
-                starts.append((chunk_indexes, body, sent))
+                starts.append((chunk_indexes, body, packed, sent))
             if len(starts) == 1:
                 await worker(*starts[0])
             else:
                 await asyncio.gather(*(worker(*start) for start in starts))
         except BaseException:
-            for _, _, sent in starts:
+            for _, _, _, sent in starts:
                 if sent is not None:
                     self._requests.discard(sent)  # a worker that never ran would leave it waiting
             breaker.release()
@@ -556,11 +581,19 @@ class Dispatcher:
 
         Each request is encoded once; one that came out above the target is cut into
         equal parts by item count (items of a wave tend to be alike), one above the hard
-        limit as well. A single item above the hard limit is an :class:`EncodeError`.
+        limit as well. For a plugin that takes compressed requests, a request of large
+        items (:data:`PACK_ITEM_BYTES`) above the target is deflated first and cut only if
+        it is still above the target on the wire (or would inflate past
+        :data:`~hookbus.bus.wire.MAX_INFLATED`): alike items (the pods of a fan-out) then
+        travel in one request. A single item above the hard limit is an :class:`EncodeError`.
         """
         size = self._batch_size(plan)
         limit = self._max_request()
         target = min(self.request_bytes, limit)
+        packs = DEFLATE in plan.manifest.compression
+        # a deflated body is cut with this plugin's envelope and may be sent in another's
+        packed_limit = limit - PACK_SLACK
+        packed_target = max(1, min(self.request_bytes, packed_limit))
         fields = plan.spec.fields
         if fields:
             project_item = projector(tuple(fields))
@@ -571,6 +604,7 @@ class Dispatcher:
             payload = [items[i] for i in indexes]
         chunks: list[_Chunk] = []
         per_item = 0.0  # bytes per item of the last encoded request: the guess for the next
+        ratio = 0.0  # wire bytes per encoded byte of the last deflated request (0: none yet)
         if len(payload) > _SAMPLE * 4:
             # Guess bytes per item from a few, so that even the first request encodes once.
             try:
@@ -580,11 +614,17 @@ class Dispatcher:
         for start in range(0, len(payload), size):
             end = min(start + size, len(payload))
             # Cut by the last request's bytes per item, so most requests encode once.
-            parts = max(1, math.ceil(envelope.size(int(per_item * (end - start))) / target)) if per_item else 1
+            parts = 1
+            if per_item:
+                guess = envelope.size(int(per_item * (end - start)))
+                if not packs or per_item < PACK_ITEM_BYTES:
+                    parts = math.ceil(guess / target)
+                elif guess > target:
+                    parts = max(math.ceil(guess / MAX_INFLATED), math.ceil(guess * ratio / packed_target))
             # Ranges still to encode, the next one last. A loop, not a recursive closure:
             # a closure that calls itself is a reference cycle, and it would keep the
             # whole payload alive until the garbage collector came by.
-            todo = _split(start, end, parts)
+            todo = _split(start, end, max(1, parts))
             while todo:
                 first, last = todo.pop()
                 count = last - first
@@ -597,10 +637,22 @@ class Dispatcher:
                     continue
                 total = envelope.size(len(data))
                 per_item = len(data) / count
-                if total <= target or (count == 1 and total <= limit):
-                    chunks.append((indexes[first:last], data))
+                if total <= target:
+                    chunks.append((indexes[first:last], data, None))
                     continue
+                if packs and per_item >= PACK_ITEM_BYTES and total <= MAX_INFLATED:
+                    body = deflate(envelope.prefix, data, envelope.suffix)
+                    ratio = len(body) / total
+                    if len(body) <= packed_target or (count == 1 and len(body) <= packed_limit):
+                        chunks.append((indexes[first:last], data, _Packed(envelope, body)))
+                        continue
+                    if count > 1:
+                        todo += _split(first, last, min(count, math.ceil(len(body) / packed_target)))
+                        continue
                 if count == 1:
+                    if total <= limit:
+                        chunks.append((indexes[first:last], data, None))
+                        continue
                     raise EncodeError(
                         f"one {hook.value} item for plugin {plan.manifest.name!r} encodes to {total} bytes, "
                         f"over the request limit of {limit}; declare 'fields' to send less"
@@ -619,8 +671,9 @@ class Dispatcher:
     def _max_reply(self) -> int:
         return self.settings.max_reply if self.settings.max_reply is not None else self._nc.max_payload
 
-    async def _send(self, plan: _Plan, call: _Call, data: bytes, count: int) -> Sent:
-        """Publish one request (no retries); its reply is awaited by :meth:`_request`."""
+    async def _send(self, plan: _Plan, call: _Call, data: bytes, count: int, packed: bool = False) -> Sent:
+        """Publish one request (no retries); its reply is awaited by :meth:`_request`.
+        *packed*: *data* is deflated (``Content-Encoding: deflate``)."""
         hook, stats, deadline = call.hook, call.stats, call.deadline
         timeout = plan.spec.timeout or self.settings.default_timeout
         if deadline is not None:
@@ -629,13 +682,17 @@ class Dispatcher:
                 raise PluginCallError(plan.manifest.name, hook, "timeout", "no time left before the call's deadline")
         self._request_seq += 1
         headers = {TIMEOUT_HEADER: str(max(1, int(timeout * 1000))), H_CONTENT_TYPE: plan.manifest.encoding.content_type}
+        if packed:
+            headers[H_CONTENT_ENCODING] = DEFLATE
         stats.requests += 1
         stats.items_sent += count
         return await self._requests.send(
             self._subject(plan.manifest.name, hook), data, timeout=timeout, headers=headers, extra={REQUEST_ID_HEADER: str(self._request_seq)}
         )
 
-    async def _request(self, plan: _Plan, call: _Call, data: bytes, count: int, sent: Sent | None) -> list[JSON] | None:
+    async def _request(
+        self, plan: _Plan, call: _Call, data: bytes, count: int, sent: Sent | None, packed: bool = False
+    ) -> list[JSON] | None:
         """The results of one request, or ``None`` if the plugin had no opinion on any item.
 
         *sent*: the request as :meth:`_send` published it, or ``None`` to publish it here;
@@ -649,7 +706,7 @@ class Dispatcher:
         attempt = 0
         while True:
             if sent is None:
-                sent = await self._send(plan, call, data, count)
+                sent = await self._send(plan, call, data, count, packed)
             try:
                 msg = await self._requests.receive(sent)
             except NoRespondersError:
@@ -796,6 +853,15 @@ class Dispatcher:
         outcome.target = target
         outcome.patched_by += (plan.manifest.name,)
         return None
+
+
+def _body(envelope: ListEnvelope, data: bytes, packing: _Packed | None) -> tuple[bytes, bool]:
+    """The body of a request of *data* in *envelope*, and whether it is deflated."""
+    if packing is None:
+        return envelope.wrap(data), False
+    if packing.envelope is envelope:
+        return packing.body, True
+    return deflate(envelope.prefix, data, envelope.suffix), True  # another plugin's envelope
 
 
 def _speculative_run(mutators: Sequence[_Plan]) -> Sequence[_Plan]:

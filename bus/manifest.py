@@ -141,6 +141,8 @@ class PluginManifest:
     heartbeat: float = 5.0
     """Seconds between the plugin's registration refreshes."""
     description: str = ""
+    compression: tuple[str, ...] = ()
+    """Request codings the plugin inflates (``deflate``): large requests to it go compressed."""
 
     def to_wire(self) -> ManifestDoc:
         out: ManifestDoc = {
@@ -157,6 +159,8 @@ class PluginManifest:
             out["templates"] = list(self.templates)
         if self.description:
             out["description"] = self.description
+        if self.compression:
+            out["compression"] = list(self.compression)
         return out
 
     def to_json(self) -> bytes:
@@ -276,4 +280,5 @@ def parse_manifest(data: Any) -> PluginManifest:
         templates=_strings(data.get("templates", []), "manifest.templates"),
         heartbeat=heartbeat,
         description=str(_expect(data.get("description", ""), str, "manifest.description")),
+        compression=_strings(data.get("compression", []), "manifest.compression"),
     )

@@ -22,7 +22,7 @@ import datetime as dt
 import math
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -34,7 +34,14 @@ from .codec import Encoding, decode_map, encode
 from .errors import BusError, ConfigError, DecodeError
 from .manifest import PluginManifest, parse_manifest
 from .settings import RegistrySettings
-from .wire import HEARTBEAT_SHARE, MIN_HEARTBEAT, PROTOCOL_VERSION, REGISTRY_INFO_KEY, RegistryInfo
+from .wire import (
+    DEFLATE,
+    HEARTBEAT_SHARE,
+    MIN_HEARTBEAT,
+    PROTOCOL_VERSION,
+    REGISTRY_INFO_KEY,
+    RegistryInfo,
+)
 
 if TYPE_CHECKING:
     from nats.js import JetStreamContext
@@ -75,9 +82,19 @@ def heartbeat_interval(ttl: float, wanted: float) -> float:
 
 
 def registry_info(ttl: float) -> bytes:
-    """The JSON the controller puts under :data:`~hookbus.bus.wire.REGISTRY_INFO_KEY`."""
-    info: RegistryInfo = {"v": PROTOCOL_VERSION, "ttl": ttl}
+    """The JSON the controller puts under :data:`~hookbus.bus.wire.REGISTRY_INFO_KEY`:
+    its TTL and the request codings it can send."""
+    info: RegistryInfo = {"v": PROTOCOL_VERSION, "ttl": ttl, "compression": [DEFLATE]}
     return encode(info, Encoding.JSON)
+
+
+def offered_codings(data: bytes) -> tuple[str, ...]:
+    """The request codings a :data:`~hookbus.bus.wire.REGISTRY_INFO_KEY` value offers (none if unreadable)."""
+    try:
+        codings = decode_map(data, Encoding.JSON, subject=REGISTRY_INFO_KEY).get("compression")
+    except DecodeError:
+        return ()
+    return tuple(c for c in codings if isinstance(c, str)) if isinstance(codings, list) else ()
 
 
 def read_registry_info(data: bytes) -> float:
@@ -371,6 +388,9 @@ class Registration:
         """The TTL the controller counts with, as last read from the bucket."""
         self.interval = heartbeat_interval(self.ttl, manifest.heartbeat)
         """Seconds between heartbeats."""
+        self.offered: tuple[str, ...] = ()
+        """Request codings the controller offers (read with its TTL): the manifest's
+        ``compression`` is registered only as far as they go."""
 
     async def start(self) -> None:
         self._kv = await open_bucket(self._js, self.settings)
@@ -383,6 +403,7 @@ class Registration:
         assert self._kv is not None
         try:
             entry = await self._kv.get(REGISTRY_INFO_KEY)
+            self.offered = offered_codings(entry.value or b"")
             ttl = read_registry_info(entry.value or b"")
         except NotFoundError:
             return  # no controller wrote one (yet)
@@ -398,7 +419,14 @@ class Registration:
 
     async def _put(self) -> None:
         assert self._kv is not None
-        await self._kv.put(self.key, self.manifest.to_json())
+        await self._kv.put(self.key, self.registered().to_json())
+
+    def registered(self) -> PluginManifest:
+        """The manifest as put in the bucket: its ``compression`` cut to what the controller offers."""
+        manifest = self.manifest
+        if manifest.compression and not set(manifest.compression) <= set(self.offered):
+            manifest = replace(manifest, compression=tuple(c for c in manifest.compression if c in self.offered))
+        return manifest
 
     async def _beat(self) -> None:
         while True:

@@ -48,6 +48,7 @@ from .auth_takeover import CAPABILITY_FIELD, capabilities
 from .codec import Encoding, decode_map, encode, parse_encoding
 from .connection import connect
 from .control import complete_node
+from .deflate import inflate
 from .errors import BusError, ConfigError, DecodeError, EncodeError
 from .hooks import HOOKS, Hook, parse_hook
 from .log import configure
@@ -61,7 +62,9 @@ from .wire import (
     CODE_NOT_IMPLEMENTED,
     CODE_TOO_LARGE,
     CODE_UNAVAILABLE,
+    DEFLATE,
     ERROR_TEXT_MAX,
+    H_CONTENT_ENCODING,
     H_CONTENT_TYPE,
     H_ERROR_CODE,
     H_ERROR_TEXT,
@@ -150,13 +153,17 @@ class Plugin:
         heartbeat: float = 5.0,
         description: str = "",
         max_concurrency: int = 64,
+        compression: bool = True,
     ) -> None:
+        """*compression*: take large requests deflated where the controller offers it (they
+        are inflated before any handler sees them); ``False`` asks for plain requests."""
         self.name = subjects.validate_plugin_name(name)
         self.version = version
         self.encoding = parse_encoding(str(encoding))
         self.heartbeat = heartbeat
         self.description = description
         self.max_concurrency = max_concurrency
+        self.compression = compression
         self._handlers: dict[Hook, _Registered] = {}
         self._scopes: list[str] = []
         self._templates: list[str] = []
@@ -186,6 +193,7 @@ class Plugin:
             templates=tuple(self._templates),
             heartbeat=self.heartbeat,
             description=self.description,
+            compression=(DEFLATE,) if self.compression else (),  # registered only where the controller offers it
         )
 
     def on(
@@ -479,10 +487,15 @@ class Plugin:
         if content_type := headers.get(H_CONTENT_TYPE):
             encoding = self._encoding_of(content_type)
         try:
-            body = decode_map(msg.data, encoding, subject=msg.subject, version=PROTOCOL_VERSION)
+            data = msg.data
+            if coding := headers.get(H_CONTENT_ENCODING):
+                if coding != DEFLATE:
+                    raise DecodeError(f"unknown Content-Encoding {coding!r}", subject=msg.subject)
+                data = inflate(data, subject=msg.subject)
+            body = decode_map(data, encoding, subject=msg.subject, version=PROTOCOL_VERSION)
             items = body.get("items")
             if not isinstance(items, list):
-                raise DecodeError("'items' must be a list", subject=msg.subject, data=msg.data)
+                raise DecodeError("'items' must be a list", subject=msg.subject, data=data)
         except DecodeError as exc:
             await self._error(msg, CODE_BAD_REQUEST, str(exc))
             return None

@@ -17,6 +17,7 @@ What travels between the controller and its plugins is spelled here once:
   and the controller's TTL it reads there (:data:`REGISTRY_INFO_KEY`,
   :class:`RegistryInfo`, :data:`HEARTBEAT_SHARE`);
 - the header names (:data:`H_ERROR_CODE`, :data:`H_TIMEOUT_MS`, ...) and error codes;
+- request compression (:data:`H_CONTENT_ENCODING`, :data:`DEFLATE`, :data:`MAX_INFLATED`);
 - the phases and decisions as ``Literal`` types;
 - the "no opinion" reply (:func:`no_opinion_reply`), built here for both the SDK, which
   sends it, and the dispatcher, which recognises it by its bytes.
@@ -66,6 +67,15 @@ H_ERROR_CODE: Final = "Nats-Service-Error-Code"
 """On an error reply (empty body): the code, see the ``CODE_*`` constants."""
 H_ERROR_TEXT: Final = "Nats-Service-Error"
 """On an error reply: a message for humans, at most :data:`ERROR_TEXT_MAX` characters."""
+H_CONTENT_ENCODING: Final = "Content-Encoding"
+"""On a hook request whose body is compressed: the coding (:data:`DEFLATE`). Only plugins
+that list the coding in their manifest's ``compression`` get such requests."""
+DEFLATE: Final = "deflate"
+"""The one request compression: the body is the zlib format (RFC 1950) of the encoded
+request, as HTTP's ``Content-Encoding: deflate``."""
+MAX_INFLATED: Final = 16 * 1024 * 1024
+"""Bytes a compressed request inflates to at most: the controller sends none larger, a
+plugin may refuse (400) one that inflates past it."""
 H_STATUS: Final = "Status"
 """Set by the NATS server on a reply it makes itself (:data:`STATUS_NO_RESPONDERS`)."""
 STATUS_NO_RESPONDERS: Final = "503"
@@ -346,6 +356,9 @@ class ManifestDoc(TypedDict):
     hooks: NotRequired[dict[str, HookSpecDoc]]
     placeholders: NotRequired[list[str]]
     templates: NotRequired[list[str]]
+    compression: NotRequired[list[str]]
+    """Request codings the plugin inflates (``["deflate"]``); list only those the registry's
+    :class:`RegistryInfo` offers, since a controller refuses manifests with fields it does not know."""
 
 
 REGISTRY_INFO_KEY: Final = "_registry"
@@ -365,6 +378,9 @@ class RegistryInfo(TypedDict):
     v: int
     ttl: float
     """Seconds after its last put that the controller counts a plugin instance as gone."""
+    compression: NotRequired[list[str]]
+    """Request codings this controller can send (``["deflate"]``): a plugin may list them in
+    its manifest's ``compression``. Absent: the controller knows no ``compression`` field."""
 
 
 # -- the "no opinion" reply -------------------------------------------------------------

@@ -205,7 +205,12 @@ class Hookbus:
 
         executor = self.executor = self._executor()
         controller = self._controller = Controller(
-            replace(settings.controller, executor=settings.executor.kind, state_dir=self._executor_dir()),
+            replace(
+                settings.controller,
+                executor=settings.executor.kind,
+                state_dir=self._executor_dir(),
+                start_concurrency=settings.executor.starts_at_once,
+            ),
             store=store,
             executor=executor,
             hooks=self.hooks,

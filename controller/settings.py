@@ -29,6 +29,11 @@ EMBEDDED_MAX_PAYLOAD = 8 * 1024 * 1024
 """max_payload of the embedded NATS server: big workflow snapshots fit in one reply."""
 
 
+KUBERNETES_START_CONCURRENCY = 32
+"""Pods of one scheduling pass created at once by default: enough to keep an API server's
+round trips overlapping, few enough not to burst past its client-side rate limits."""
+
+
 @dataclass(frozen=True)
 class ExecutorSettings:
     """How templates run."""
@@ -47,6 +52,10 @@ class ExecutorSettings:
     orphan_timeout: float = 3600.0
     """Seconds a supervised node runs on while no controller uses the executor's state
     directory; then its supervisor stops it and records it ``Error``."""
+    start_concurrency: int | None = None
+    """Node starts of one scheduling pass in flight at once (each a pod create in a cluster).
+    ``None``: :data:`KUBERNETES_START_CONCURRENCY` for the ``kubernetes`` executor, 1 (one
+    after another) for the others. ``--start-concurrency``, ``HOOKBUS_START_CONCURRENCY``."""
     sandbox: bool | None = None
     """The local executor's sandbox (docs/executors.md): ``None`` on when the host allows it
     (else a warning), ``True`` required (nodes fail when impossible), ``False`` off.
@@ -57,6 +66,13 @@ class ExecutorSettings:
     sandbox_network: str = "host"
     """``host``: sandboxed nodes share the host's network; ``none``: each container has a
     network namespace of its own with only its loopback interface. ``--sandbox-network``, ``HOOKBUS_SANDBOX_NETWORK``."""
+
+    @property
+    def starts_at_once(self) -> int:
+        """:attr:`start_concurrency`, or the executor kind's default when it is ``None``."""
+        if self.start_concurrency is not None:
+            return self.start_concurrency
+        return KUBERNETES_START_CONCURRENCY if self.kind == "kubernetes" else 1
 
 
 @dataclass(frozen=True)
@@ -210,7 +226,7 @@ def sandbox_choice(text: str) -> bool | None:
 
 def executor_from_env(env: Mapping[str, str], base: ExecutorSettings) -> ExecutorSettings:
     """:class:`ExecutorSettings` from ``HOOKBUS_EXECUTOR``, ``HOOKBUS_SANDBOX``,
-    ``HOOKBUS_SANDBOX_UID_BASE`` and ``HOOKBUS_SANDBOX_NETWORK`` over *base* (``ValueError``
+    ``HOOKBUS_SANDBOX_UID_BASE``, ``HOOKBUS_SANDBOX_NETWORK`` and ``HOOKBUS_START_CONCURRENCY`` over *base* (``ValueError``
     naming a malformed value)."""
     out = base
     if text := env.get("HOOKBUS_EXECUTOR"):
@@ -227,6 +243,10 @@ def executor_from_env(env: Mapping[str, str], base: ExecutorSettings) -> Executo
         if text.strip() not in ("host", "none"):
             raise ValueError(f"HOOKBUS_SANDBOX_NETWORK: {text!r} is not host or none")
         out = replace(out, sandbox_network=text.strip())
+    if text := env.get("HOOKBUS_START_CONCURRENCY"):
+        if not text.strip().isdigit() or int(text) < 1:
+            raise ValueError(f"HOOKBUS_START_CONCURRENCY: {text!r} is not a positive number")
+        out = replace(out, start_concurrency=int(text))
     return out
 
 

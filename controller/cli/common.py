@@ -324,6 +324,8 @@ def _trust_from_args(
             executor = replace(executor, sandbox_uid_base=args.sandbox_uid_base)
         if getattr(args, "sandbox_network", None):
             executor = replace(executor, sandbox_network=args.sandbox_network)
+        if getattr(args, "start_concurrency", None):
+            executor = replace(executor, start_concurrency=args.start_concurrency)
         if getattr(args, "allow_host_path", None):
             controller = replace(controller, allowed_host_paths=host_paths(args.allow_host_path))
         if getattr(args, "http_allow", None):

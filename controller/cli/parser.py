@@ -156,6 +156,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="sandboxed steps share the host's network, or each container has only its own loopback (default: host)",
     )
     executor.add_argument(
+        "--start-concurrency",
+        type=positive_int,
+        metavar="N",
+        help="node starts (pod creates) of one scheduling pass in flight at once "
+        "(default: 32 with the kubernetes executor, else 1; or HOOKBUS_START_CONCURRENCY)",
+    )
+    executor.add_argument(
         "--allow-host-path",
         action="append",
         metavar="DIR",

@@ -3,7 +3,8 @@
 A run queues the leaf nodes that became ready (:class:`LeafJob`); each pass the
 launcher takes as many as may run (``max_running_nodes``, ``spec.parallelism``),
 asks ``parameters.resolve``, ``node.preExecute`` and ``pod.preCreate`` for the
-whole batch, starts executors (or ``http``/``plugin`` templates), and applies the
+whole batch, starts executors (``start_concurrency`` at once; or ``http``/``plugin``
+templates), and applies the
 results as they come back (``node.postExecute`` first). Results reach the run as
 :class:`TaskFinished` events in its queue: the controller routes the executor's
 results there, ``http`` requests post theirs. Leaves the run stops (shutdown, deadline,
@@ -25,6 +26,7 @@ from ..argo.durations import parse_duration
 from ..argo.errors import ArgoError
 from ..argo.substitute import placeholders, substitute
 from . import key_artifacts
+from .bounded import run_bounded
 from .container_set import container_set_spec
 from .hooks import ALLOW, CONTINUE, KEEP, NodeItem, PluginItem, PodDecision, PodItem, Verdict
 from .http_template import run_http
@@ -327,6 +329,7 @@ class LeafLauncher:
                 self.info, [PodItem(public_node(j.node.to_dict()), pod_of(j.task, j.template), j.task) for j in items if j.task]
             )
         asked = dict(zip((j.node.id for j in items), verdicts, strict=True))
+        starting: list[LeafJob] = []
         for job in ready:
             verdict = answered.get(job.node.id) or asked[job.node.id]
             if verdict.verdicts:
@@ -340,7 +343,8 @@ class LeafLauncher:
                 job.task = apply_pod(job.task, verdict.pod)
                 # what plugins made of the pod's metadata stays visible on the node
                 job.node.extra = {**(job.node.extra or {}), "podMetadata": pod_metadata(job.task)}
-            await self._start_task(job)
+            starting.append(job)
+        await run_bounded(starting, self._start_task, self.settings.start_concurrency)
 
     def _pods_ahead(self, jobs: list[LeafJob], nodes: list[JSON]) -> list[PodItem | None]:
         """The pod each job will get if it continues, for ``pod.preCreate`` asked ahead.
@@ -486,6 +490,7 @@ class LeafLauncher:
         return data
 
     async def _start_task(self, job: LeafJob) -> None:
+        """Record *job*'s node as started, then start it; several run at once (``start_concurrency``)."""
         node = job.node
         task = job.task
         assert task is not None

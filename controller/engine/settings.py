@@ -31,6 +31,11 @@ class ControllerSettings:
     max_running_nodes: int = 64
     """Upper bound on executor tasks running at once in one workflow (before ``parallelism``)."""
 
+    start_concurrency: int = 1
+    """Executor starts of one scheduling pass in flight at once (each node is recorded as
+    started just before its own start). ``HookbusSettings`` fills it from
+    ``ExecutorSettings.start_concurrency``."""
+
     max_nodes_per_pass: int = 10
     """Upper bound on the node work of one scheduling pass while other workflows have work
     too (events waiting, or a pass within :attr:`shared_linger` seconds): executor results

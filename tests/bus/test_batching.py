@@ -60,8 +60,10 @@ class Wiretap:
         await self.sub.unsubscribe()
 
 
-def _counter(name: str, **options: Any) -> tuple[Plugin, list[int]]:
-    plugin = Plugin(name)
+def _counter(name: str, *, compression: bool = False, **options: Any) -> tuple[Plugin, list[int]]:
+    """A plugin counting the items of each request; plain requests unless *compression*
+    (the cut by bytes of plain requests is what most tests here look at)."""
+    plugin = Plugin(name, compression=compression)
     counts: list[int] = []
 
     @plugin.node_pre_execute(batch=True, **options)

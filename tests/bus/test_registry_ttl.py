@@ -48,7 +48,7 @@ def test_the_heartbeat_is_the_wanted_one_within_a_third_of_the_ttl() -> None:
     assert heartbeat_interval(1.5, 60.0) == pytest.approx(0.5)
     assert heartbeat_interval(600.0, 5.0) == 5.0
     assert read_registry_info(registry_info(7.5)) == 7.5
-    assert decode(registry_info(7.5), Encoding.JSON) == {"v": wire.PROTOCOL_VERSION, "ttl": 7.5}
+    assert decode(registry_info(7.5), Encoding.JSON) == {"v": wire.PROTOCOL_VERSION, "ttl": 7.5, "compression": [wire.DEFLATE]}
 
 
 def test_a_tiny_or_forged_ttl_cannot_make_heartbeats_a_busy_loop() -> None:
