@@ -8,12 +8,14 @@ and its one line shows it ran once.
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hookbus.bus.control import ControlClient
 from tests.chaos.test_kill9 import Server, _connect
 from tests.support.waiting import wait_for
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 FINAL = ("Succeeded", "Failed", "Error")
 
