@@ -24,6 +24,7 @@ from hookbus.bus import (
 from hookbus.bus.codec import decode, encode
 from hookbus.bus.connection import connect
 from hookbus.bus.testing import PluginHarness
+from tests.support.waiting import wait_for
 
 if TYPE_CHECKING:
     from nats.aio.client import Client
@@ -49,6 +50,11 @@ class Wiretap:
     async def on(self, msg: Msg) -> None:
         self.sizes.append(len(msg.data))
         self.counts.append(len(decode(msg.data)["items"]))
+
+    async def seen(self, items: int) -> None:
+        """Wait until the copies of *items* items arrived (the tap's callbacks run after the call returned)."""
+        await self.nc.flush()
+        await wait_for(lambda: sum(self.counts) >= items, timeout=10, what=f"the wiretap to see {items} items")
 
     async def __aenter__(self) -> Wiretap:
         self.sub = await self.nc.subscribe(self.subject, cb=self.on)
@@ -85,7 +91,7 @@ async def test_requests_are_cut_by_bytes_near_the_target() -> None:
         try:
             async with Wiretap(tap_nc, "sizer", Hook.NODE_PRE_EXECUTE) as tap:
                 result = await harness.call(Hook.NODE_PRE_EXECUTE, items)
-                await tap_nc.flush()
+                await tap.seen(3000)
         finally:
             await tap_nc.close()
     assert all(not o.settled for o in result)
@@ -120,7 +126,7 @@ async def test_an_item_larger_than_the_target_travels_alone_and_one_over_the_lim
         try:
             async with Wiretap(tap_nc, "big-items", Hook.NODE_PRE_EXECUTE) as tap:
                 await harness.call(Hook.NODE_PRE_EXECUTE, items)
-                await tap_nc.flush()
+                await tap.seen(50)
         finally:
             await tap_nc.close()
         big = [(size, count) for size, count in zip(tap.sizes, tap.counts, strict=True) if size > TARGET]
