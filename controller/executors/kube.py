@@ -186,6 +186,8 @@ class KubernetesExecutor:
         name = self.plan.name(task)
         status, body = await self._call(self.api.read_namespaced_pod, name, task.namespace)
         if status != 200:
+            if status == 404 and task.input_files:  # lost with its pod: its input ConfigMap goes too
+                await self._delete_orphaned_inputs(task, name)
             return False
         self._nodes[(task.namespace, name)] = task
         self._mark_created((task.namespace, name))
@@ -220,6 +222,14 @@ class KubernetesExecutor:
             return False
         self._with_inputs.add((task.namespace, name))
         return True
+
+    async def _delete_orphaned_inputs(self, task: TaskSpec, name: str) -> None:
+        """Delete the input ConfigMap *name* a controller before this one made for *task*'s
+        pod, now gone (only when it is that node's)."""
+        status, body = await self._call(self.api.read_namespaced_config_map, name, task.namespace)
+        owner = ((body.get("metadata") or {}).get("annotations") or {}).get(NODE_ID_ANNOTATION) if status == 200 else None
+        if owner == task.node_id:
+            await self._delete_inputs(task.namespace, name)
 
     async def _delete_inputs(self, namespace: str, name: str) -> None:
         self._with_inputs.discard((namespace, name))

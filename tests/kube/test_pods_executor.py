@@ -290,3 +290,24 @@ async def test_a_deleted_pods_input_config_map_goes_too(k8s: Fixture, tmp_path: 
         return bool(response.status == 404)
 
     await wait_for(gone, what="the input ConfigMap deleted")
+
+
+async def test_after_a_restart_the_input_config_map_of_a_pod_gone_meanwhile_is_deleted(k8s: Fixture, tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    (tmp_path / "in.txt").write_text("input")
+    t = replace(task(), input_files={"/tmp/in.txt": str(tmp_path / "in.txt")})
+    await k8s.executor.start(t)
+    name = k8s.executor.plan.name(t)
+    k8s.executor.detach()  # the controller stops; its pod is then deleted while none runs
+    await k8s.executor.close()
+    await k8s.api.delete_namespaced_pod(name, NS, _preload_content=False)
+
+    restarted = KubernetesExecutor(k8s.api, k8s.executor.plan)
+    restarted.bind(k8s.results.append)
+    try:
+        assert await restarted.attach(t) is False
+    finally:
+        await restarted.close()
+    response = await k8s.api.read_namespaced_config_map(name, NS, _preload_content=False)
+    assert response.status == 404, "the lost pod's input ConfigMap is deleted"
