@@ -13,12 +13,15 @@ kubelet and a container runtime would do with a pod, on this host:
   node's ConfigMap;
 * then the user's init containers, in order, then ``main`` behind the launcher, with
   every sidecar running beside it until ``main`` ended. Each container runs in a mount
-  namespace of its own (``unshare``, as root), with a ``/tmp`` of its own when asked
-  (:attr:`HostRule.private_tmp`; the host's is at :data:`HOST_TMP` there), and its volume mounts (``subPath``
-  included) as bind mounts at their paths, so containers of one pod share their
-  ``emptyDir`` volumes as in a pod, and concurrent pods do not see each other's mounts or
-  files in ``/tmp``. The launcher and the staged script are reached by rewriting their
-  paths instead.
+  namespace of its own (``unshare``, as root), chrooted into a view of the host's root
+  filesystem whose writes go to a tmpfs thrown away with the namespace
+  (:attr:`HostRule.root_view`: an overlay of ``/``; where the kernel cannot, the host's
+  root itself and a warning), with a ``/tmp`` of its own when asked
+  (:attr:`HostRule.private_tmp`; the stand-in's own directories under the host's ``/tmp``
+  are at :data:`HOST_TMP` there), and its volume mounts (``subPath`` included) as bind
+  mounts at their paths, so containers of one pod share their ``emptyDir`` volumes as in a
+  pod and nothing else they write, and concurrent pods do not see each other's mounts or
+  files. The launcher and the staged script are reached by rewriting their paths instead.
 
 The exit code, the log and the termination message the launcher wrote become the
 container's end, so what the controller reads is what the launcher reported, outputs and
@@ -460,7 +463,8 @@ class HostRule:
 
 
 HOST_TMP = Path("/run/hookbus-kubelet-host-tmp")
-"""Where a container's mount namespace keeps the host's ``/tmp`` (its own ``/tmp`` is private)."""
+"""Where a container with a ``/tmp`` of its own reaches the host's: the stand-in's own
+directories under it in a root view, the whole of it without one."""
 
 
 def _under_tmp(path: Path) -> bool:
