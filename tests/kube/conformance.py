@@ -8,8 +8,11 @@ images (``argosay``, ``/argosay``, ``python``). So a pod's exit code, ``outputs.
 output parameters are what the launcher reported from a real process. The stand-in also
 does what a kubelet does around ``main``: the launcher's ``init`` (script, input artifacts
 from the node's ConfigMap), volumes as host directories bind-mounted in each container's
-mount namespace, user init containers and sidecars with a ``command``. Images' own files
-and entrypoints are not stood in for, and examples needing them do not pass.
+mount namespace, user init containers and sidecars with a ``command``. Each container has a
+``/tmp`` of its own and writes elsewhere outside its volumes into a root view thrown away
+when it ends (:attr:`tests.kube.podrun.HostRule.root_view`), so a run leaves no files
+on the host. Images' own files and entrypoints are not stood in for, and examples needing
+them do not pass.
 """
 
 from __future__ import annotations

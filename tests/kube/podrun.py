@@ -13,12 +13,15 @@ kubelet and a container runtime would do with a pod, on this host:
   node's ConfigMap;
 * then the user's init containers, in order, then ``main`` behind the launcher, with
   every sidecar running beside it until ``main`` ended. Each container runs in a mount
-  namespace of its own (``unshare``, as root), with a ``/tmp`` of its own when asked
-  (:attr:`HostRule.private_tmp`; the host's is at :data:`HOST_TMP` there), and its volume mounts (``subPath``
-  included) as bind mounts at their paths, so containers of one pod share their
-  ``emptyDir`` volumes as in a pod, and concurrent pods do not see each other's mounts or
-  files in ``/tmp``. The launcher and the staged script are reached by rewriting their
-  paths instead.
+  namespace of its own (``unshare``, as root), chrooted into a view of the host's root
+  filesystem whose writes go to a tmpfs thrown away with the namespace
+  (:attr:`HostRule.root_view`: an overlay of ``/``; where the kernel cannot, the host's
+  root itself and a warning), with a ``/tmp`` of its own when asked
+  (:attr:`HostRule.private_tmp`; the stand-in's own directories under the host's ``/tmp``
+  are at :data:`HOST_TMP` there), and its volume mounts (``subPath`` included) as bind
+  mounts at their paths, so containers of one pod share their ``emptyDir`` volumes as in a
+  pod and nothing else they write, and concurrent pods do not see each other's mounts or
+  files. The launcher and the staged script are reached by rewriting their paths instead.
 
 The exit code, the log and the termination message the launcher wrote become the
 container's end, so what the controller reads is what the launcher reported, outputs and
@@ -30,15 +33,19 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import functools
 import os
 import shlex
 import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import structlog
 
 from hookbus.controller.engine.ports import ProcessSpec
 from hookbus.controller.executors.images import CommandError, container_argv, image_defaults
@@ -67,6 +74,36 @@ def container(pod: dict[str, Any], name: str, key: str = "containers") -> dict[s
     return next(c for c in pod["spec"].get(key) or [] if c.get("name") == name)
 
 
+_CHROOT = shutil.which("chroot") or "/usr/sbin/chroot"
+
+
+@functools.cache
+def root_view_error() -> str | None:
+    """Why containers cannot get a root view of their own on this host (None: they can).
+
+    Tried once: a tmpfs and an overlay of ``/`` on it in a throwaway mount namespace. When
+    root could isolate containers but the kernel refuses, a warning says that containers
+    write on the host's root filesystem.
+    """
+    if os.geteuid() != 0 or shutil.which("unshare") is None:
+        return "not root, or no unshare"
+    with tempfile.TemporaryDirectory(prefix="hookbus-root-view-") as where:
+        probe = (
+            'mount -t tmpfs hookbus-root "$1" && mkdir "$1/u" "$1/w" "$1/v" && '
+            'mount -t overlay hookbus-root -o "lowerdir=/,upperdir=$1/u,workdir=$1/w" "$1/v" && '
+            'mount --rbind /dev "$1/v/dev" && test -x "$1/v/bin/sh"'
+        )
+        argv = ["unshare", "--mount", "--propagation", "private", "--", "/bin/sh", "-c", probe, "sh", where]
+        done = subprocess.run(argv, capture_output=True, timeout=30, check=False)
+    if done.returncode == 0 and shutil.which("chroot") is not None:
+        return None
+    reason = done.stderr.decode(errors="replace").strip() or ("no chroot" if done.returncode == 0 else f"exit code {done.returncode}")
+    structlog.get_logger(__name__).warning(
+        "containers write on the host's root filesystem: no overlay of / in a mount namespace", reason=reason
+    )
+    return reason
+
+
 @dataclass
 class HostRule:
     """Runs each pod's ``main`` on this host behind the real launcher (see the module docstring)."""
@@ -88,6 +125,10 @@ class HostRule:
     """Each container gets a ``/tmp`` of its own, as in a pod (the conformance runner's pods:
     examples write ``/tmp`` freely); off, containers share the host's ``/tmp`` (tests that
     leave files for a later pod on the host)."""
+    root_view: bool = field(default_factory=lambda: root_view_error() is None)
+    """Each container's root is a view of the host's whose writes are thrown away (an overlay
+    in its mount namespace, see :meth:`_in_root_view`); off (the kernel cannot), containers
+    write on the host's root filesystem outside their mounts."""
     mount_points: dict[Path, int] = field(default_factory=dict)
     """Mount points the stand-in made on the host, and how many running containers use each."""
     _pending: list[Path] = field(default_factory=list)
@@ -213,6 +254,8 @@ class HostRule:
         workdir = f"cd {shlex.quote(str(c.get('workingDir') or '/'))}"  # the examples' images work in /
         if not self.isolate:
             return ["/bin/sh", "-c", f'{workdir} && exec "$@"', "sh", *argv], env
+        if self.root_view:
+            return self._in_root_view(c, argv, volumes, here, env, workdir)
         steps: list[str] = []
         private: Path | None = None
         if self.private_tmp:
@@ -244,6 +287,88 @@ class HostRule:
         env["PATH"] = ":".join(reached(p) for p in env["PATH"].split(":"))
         argv = [reached(a) for a in argv]
         return ["unshare", "--mount", "--propagation", "private", "--", "/bin/sh", "-c", script, "sh", *argv], env
+
+    def _in_root_view(
+        self, c: dict[str, Any], argv: list[str], volumes: dict[str, Path], here: Path, env: dict[str, str], workdir: str
+    ) -> tuple[list[str], dict[str, str]]:
+        """*argv* of container *c* chrooted into a view of the host's root filesystem of its own.
+
+        In the container's mount namespace: a tmpfs at ``containers/<name>/root`` of the pod's
+        directory holds an overlay whose lower layer is the host's ``/`` (read, never
+        written) and whose upper layer is on that tmpfs, so whatever the container writes
+        outside its mounts goes with the namespace when it ends. On it: the host's ``/dev``
+        (a ``/dev/shm`` of its own), ``/proc`` and ``/sys``; ``/tmp`` (the container's own with
+        :attr:`private_tmp`, the host's otherwise); the stand-in's own directories (pods,
+        launcher, stand-ins for image programs), writable, where the command names them; and
+        the volume mounts at their paths.
+        """
+        box = here / "containers" / _safe(str(c.get("name")))
+        root = box / "root"
+        root.mkdir(parents=True, exist_ok=True)
+        view = root / "view"
+        q = shlex.quote
+
+        def at(path: str | Path) -> str:  # a path inside the view, as the namespace reaches it before the chroot
+            return q(f"{view}{path}")
+
+        steps = [
+            f"mount -t tmpfs -o mode=0755 hookbus-root {q(str(root))}",
+            f"mkdir {q(str(root / 'upper'))} {q(str(root / 'work'))} {q(str(view))}",
+            f"mount -t overlay hookbus-root -o {q(f'lowerdir=/,upperdir={root}/upper,workdir={root}/work')} {q(str(view))}",
+            *(f"mount --rbind {d} {at(d)}" for d in ("/dev", "/proc", "/sys")),
+            f"mount -t tmpfs -o mode=1777 hookbus-shm {at('/dev/shm')}",
+        ]
+        private: Path | None = None
+        if self.private_tmp:
+            private = box / "tmp"
+            private.mkdir(parents=True, exist_ok=True)
+            private.chmod(0o1777)
+            steps.append(f"mount --bind {q(str(private))} {at('/tmp')}")
+        else:
+            steps.append(f"mount --rbind /tmp {at('/tmp')}")
+        ours = self._own_dirs()
+        for own in ours:
+            if private is None and _under_tmp(own):
+                continue  # reached through the host's /tmp
+            inside = _reached(own) if private is not None else str(own)
+            steps += [f"mkdir -p {at(inside)}", f"mount --bind {q(str(own))} {at(inside)}"]
+        mounts = [m for m in c.get("volumeMounts") or [] if m.get("name") not in (LAUNCHER_VOLUME, STAGING_VOLUME)]
+        for m in sorted(mounts, key=lambda m: len(str(m["mountPath"]))):
+            source = volumes[str(m["name"])] / str(m.get("subPath") or "")
+            if source.is_dir() or not source.exists():
+                source.mkdir(parents=True, exist_ok=True)
+            directory = source.is_dir()
+            target = Path(str(m["mountPath"]))
+            if _under_tmp(target):
+                if private is not None:  # made in the container's own /tmp
+                    _make(private / target.relative_to("/tmp"), directory=directory)
+                else:  # the host's /tmp: made there, removed by release()
+                    self._mount_point(target, directory=directory)
+            else:  # made in the view's upper layer; links resolved as the host's root has them
+                target = Path(os.path.realpath(target))
+                steps.append(
+                    f"mkdir -p {at(target)}" if directory else f"mkdir -p {at(target.parent)} && {{ [ -e {at(target)} ] || touch {at(target)}; }}"
+                )
+            steps.append(f"mount --bind {q(str(source))} {at(target)}")
+        if private is not None:
+            mine = [str(p) for p in ours if _under_tmp(p)]
+
+            def reached(arg: str) -> str:  # the stand-in's own files, as the view reaches them
+                return _reached(Path(arg)) if any(arg == o or arg.startswith(o + "/") for o in mine) else arg
+
+            env["PATH"] = ":".join(reached(p) for p in env["PATH"].split(":"))
+            argv = [reached(a) for a in argv]
+        inner = f'{workdir} && exec "$@"'
+        steps.append(f'exec {q(_CHROOT)} {q(str(view))} /bin/sh -c {q(inner)} sh "$@"')
+        return ["unshare", "--mount", "--propagation", "private", "--", "/bin/sh", "-c", " && ".join(steps), "sh", *argv], env
+
+    def _own_dirs(self) -> list[Path]:
+        """The stand-in's directories a container reaches: pods, the launcher's, the stand-ins'
+        (none inside another)."""
+        dirs = {self.workdir, self.launcher.parent, *(Path(v).parent for v in self.files.values())}
+        if self.shims is not None:
+            dirs.add(self.shims)
+        return sorted(d for d in dirs if not any(o in d.parents for o in dirs))
 
     def _mount_point(self, target: Path, *, directory: bool) -> None:
         """Make *target* (and its missing parents) on the host, counted in :attr:`mount_points`.
@@ -338,7 +463,8 @@ class HostRule:
 
 
 HOST_TMP = Path("/run/hookbus-kubelet-host-tmp")
-"""Where a container's mount namespace keeps the host's ``/tmp`` (its own ``/tmp`` is private)."""
+"""Where a container with a ``/tmp`` of its own reaches the host's: the stand-in's own
+directories under it in a root view, the whole of it without one."""
 
 
 def _under_tmp(path: Path) -> bool:
