@@ -32,7 +32,7 @@ TEMPLATE: dict[str, Any] = {
         "artifacts": [
             {"name": "message", "path": "/tmp/message"},
             {"name": "tool", "path": "/usr/local/bin/tool", "mode": 0o755},
-            {"name": "tree", "path": "/work/tree"},
+            {"name": "tree", "path": "/workspace/tree"},
         ]
     },
     "container": {"image": "alpine:3.20", "command": ["sh", "-c", "cat /tmp/message"]},
@@ -54,7 +54,7 @@ def consume_task(tmp_path: Path, tmpl: dict[str, Any] = TEMPLATE) -> Any:
     inputs = {"artifacts": [{"name": "message", "path": "/tmp/message", ARTIFACT_KEY: "hello from raw"}]}
     task = task_of(wf, tmpl)
     writers = tuple(process_spec(p) for p in artifact_writers(inputs))
-    return replace(task, init=(*writers, *task.init), input_files={"/usr/local/bin/tool": str(tool), "/work/tree": str(tree)})
+    return replace(task, init=(*writers, *task.init), input_files={"/usr/local/bin/tool": str(tool), "/workspace/tree": str(tree)})
 
 
 def test_input_artifacts_are_one_config_map_init_options_and_subpath_mounts(tmp_path: Path) -> None:
@@ -77,7 +77,7 @@ def test_input_artifacts_are_one_config_map_init_options_and_subpath_mounts(tmp_
     assert [m for m in main["volumeMounts"] if m["name"] == "hookbus-inputs"] == [
         {"name": "hookbus-inputs", "mountPath": "/tmp/message", "subPath": "a0"},
         {"name": "hookbus-inputs", "mountPath": "/usr/local/bin/tool", "subPath": "a1"},
-        {"name": "hookbus-inputs", "mountPath": "/work/tree", "subPath": "a2"},
+        {"name": "hookbus-inputs", "mountPath": "/workspace/tree", "subPath": "a2"},
     ]
     volumes = {v["name"]: v for v in pod["spec"]["volumes"]}
     assert volumes["hookbus-inputs"] == {"name": "hookbus-inputs", "emptyDir": {}}
@@ -118,7 +118,7 @@ def test_input_artifacts_larger_than_the_limit_are_an_error_naming_the_artifact(
     task = consume_task(tmp_path)
     (tmp_path / "tree" / "big").write_bytes(b"x" * 100)
     pod = plan.manifest(task)
-    with pytest.raises(InputTooLarge, match=r"input artifact 'tree' \(/work/tree\) does not fit .* limited to 64 bytes"):
+    with pytest.raises(InputTooLarge, match=r"input artifact 'tree' \(/workspace/tree\) does not fit .* limited to 64 bytes"):
         plan.inputs(task, pod)
     (tmp_path / "tree" / "big").unlink()
     (tmp_path / "tool.bin").write_bytes(b"x" * 100)
