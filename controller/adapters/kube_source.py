@@ -133,6 +133,10 @@ class KubeWorkflowSource:
         """Called with the key of every workflow after an edit of its spec was operated on
         (applied or refused: its status and what is built from its spec may have changed)."""
         self._pending: dict[int, tuple[WorkflowKey, str]] = {}
+        self._edits: dict[WorkflowKey, Obj] = {}
+        """The newest edited object of each workflow whose edit waits to be operated on."""
+        self._editors: dict[WorkflowKey, asyncio.Task[None]] = {}
+        """One task per workflow operating on its edits in order, off the watch's path."""
         self.workflows = Informer(
             client, WORKFLOWS, namespace, label_selector=instance_selector(instance_id), handler=self._on_workflow
         )
@@ -160,6 +164,8 @@ class KubeWorkflowSource:
         """Stop watching (workflows keep running in the controller until it stops)."""
         for informer in (self.workflows, self.workflow_templates, self.cluster_templates, self.config_maps):
             await informer.stop()
+        for key in list(self._editors):
+            await self._drop_edits(key)
         self._queue.put_nowait(None)
         task, self._follower = self._follower, None
         if task is not None:
@@ -305,6 +311,7 @@ class KubeWorkflowSource:
                 log.exception("cleaning up after a deleted workflow failed", workflow=key.name, namespace=key.namespace)
 
     async def _forget(self, key: WorkflowKey) -> None:
+        await self._drop_edits(key)
         uid = self._uids.pop(key, None)
         if uid is not None:
             self._specs.pop(uid, None)
@@ -327,12 +334,42 @@ class KubeWorkflowSource:
     # ----------------------------------------------------------------- edits
 
     async def _maybe_edited(self, key: WorkflowKey, obj: Obj) -> None:
+        """Hand an edited spec to the workflow's editor task: ``workflow.preOperate`` (plugins
+        that may be slow) never holds up the watch and the other Workflows' events."""
+        operated = self._operated.get(uid_of(obj))
+        if operated is not None and operated[0] == spec_digest(obj):
+            return  # not an edit: a status or metadata write, or a spec already operated on
+        self._edits[key] = obj  # edits that pile up while one is operated on: the newest wins
+        if key not in self._editors:
+            self._editors[key] = asyncio.create_task(self._edit_in_turn(key), name=f"hookbus-kube-edit-{key.namespace}/{key.name}")
+
+    async def _edit_in_turn(self, key: WorkflowKey) -> None:
+        try:
+            while (obj := self._edits.pop(key, None)) is not None:
+                try:
+                    await self._operate_edit(key, obj)
+                except Exception:
+                    log.exception("operating on an edited spec failed", workflow=key.name, namespace=key.namespace)
+        finally:
+            if self._editors.get(key) is asyncio.current_task():
+                del self._editors[key]
+
+    async def _drop_edits(self, key: WorkflowKey) -> None:
+        """Forget *key*'s waiting edit and stop the one being operated on (the workflow goes)."""
+        self._edits.pop(key, None)
+        editor = self._editors.pop(key, None)
+        if editor is not None and editor is not asyncio.current_task():
+            editor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await editor
+
+    async def _operate_edit(self, key: WorkflowKey, obj: Obj) -> None:
         uid, digest, generation = uid_of(obj), spec_digest(obj), generation_of(obj)
         operated = self._operated.get(uid)
         if operated is not None and operated[0] == digest:
-            return  # not an edit: a status or metadata write, or a spec already operated on
-        if not self.controller.exists(key):
-            return  # not taken yet: the object's next event (its first status write) brings the edit
+            return
+        if self._uids.get(key) != uid or not self.controller.exists(key):
+            return  # gone, replaced, or not taken yet: the object's next event brings the edit
         self._operated[uid] = (digest, generation)
         before = self._specs.get(uid) or {}
         spec = copy.deepcopy(obj.get("spec") or {})

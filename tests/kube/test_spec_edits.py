@@ -7,6 +7,7 @@ is created only once it is resumed: after the edit.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import copy
 from typing import TYPE_CHECKING, Any
@@ -29,9 +30,11 @@ from tests.kube.support import RecordingHooks
 from tests.support.waiting import wait_for
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Sequence
     from pathlib import Path
 
+    from hookbus.controller.argo.types import JSON
+    from hookbus.controller.engine.hooks import Admission
     from hookbus.controller.kube.client import KubeClient
     from tests.support.kubeapi import KubeApi
 
@@ -124,6 +127,44 @@ async def test_an_edit_is_operated_on_once_and_governs_the_nodes_not_run_yet(kub
         assert len(hooks.pre_operate) == 2, "status writes after the edit are no edits"
         annotations = ctl.get(KEY)["metadata"]["annotations"]
         assert annotations[GENERATION_ANNOTATION] == "2" and annotations[SPEC_ANNOTATION]
+
+
+class HeldEdits(RecordingHooks):
+    """``workflow.preOperate`` of an edit waits until :attr:`release` is set (a slow plugin)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = asyncio.Event()
+        self.holding = False
+
+    async def workflow_pre_operate(self, workflows: Sequence[JSON]) -> list[Admission]:
+        if any(PREVIOUS_GENERATION_ANNOTATION in ((w.get("metadata") or {}).get("annotations") or {}) for w in workflows):
+            self.holding = True
+            await self.release.wait()
+        return await super().workflow_pre_operate(workflows)
+
+
+async def test_a_slow_edit_holds_up_no_other_workflow(kube: KubeClient, kube_api: KubeApi, tmp_path: Path) -> None:
+    hooks = HeldEdits()
+    kube_api.put(copy.deepcopy(EDITED))
+    async with controller(kube, tmp_path, MemoryStore(), hooks) as (ctl, _):
+        await wait_for(lambda: node(kube_api, "gate") is not None, what="waiting at the gate")
+        await kube.patch(WORKFLOWS, "default", "edited", {"spec": edited_spec("new")})
+        await wait_for(lambda: hooks.holding, what="the edit's workflow.preOperate under way")
+
+        other = copy.deepcopy(EDITED)
+        other["metadata"]["name"] = "other"
+        other["spec"]["templates"][1] = {"name": "gate", "container": {"image": "busybox", "command": ["true"]}}
+        await kube.create(WORKFLOWS, "default", other)
+        phase = lambda: ((kube_api.get("workflows", "default", "other") or {}).get("status") or {}).get("phase")  # noqa: E731
+        await wait_for(lambda: phase() == "Succeeded", what="another Workflow run while the edit is held")
+        assert ctl.get(KEY)["spec"].get("parallelism") is None, "the held edit is not applied yet"
+
+        await kube.patch(WORKFLOWS, "default", "edited", {"spec": edited_spec("newer")})  # piles up behind it
+        hooks.release.set()
+        await wait_for(lambda: ctl.get(KEY)["spec"]["arguments"]["parameters"][0]["value"] == "newer", what="the newest edit applied")
+        edits = [w for w in hooks.pre_operate if w["metadata"]["name"] == "edited" and PREVIOUS_GENERATION_ANNOTATION in w["metadata"]["annotations"]]
+        assert [w["spec"]["arguments"]["parameters"][0]["value"] for w in edits] == ["new", "newer"], "edits operated on in order"
 
 
 async def test_a_rejected_edit_keeps_the_previous_spec_and_says_why(kube: KubeClient, kube_api: KubeApi, tmp_path: Path) -> None:
