@@ -21,10 +21,10 @@ from tests.support.executors import sh, task
 from tests.support.waiting import wait_for
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Awaitable, Callable
     from pathlib import Path
 
-    from hookbus.controller.engine.ports import TaskResult
+    from hookbus.controller.engine.ports import TaskResult, TaskSpec
 
 
 class Collect:
@@ -72,7 +72,9 @@ async def test_a_supervised_node_reports_its_result(state: Path, tmp_path: Path)
     assert (node_dir / supervisor.TASK_FILE).stat().st_mode & 0o777 == 0o600
 
 
-async def test_a_node_outlives_its_executor_and_the_next_one_adopts_it(state: Path, tmp_path: Path) -> None:
+async def _outlive_then_adopt(state: Path, tmp_path: Path, leave: Callable[[SupervisedLocalExecutor, TaskSpec], Awaitable[None]]) -> TaskResult:
+    """Start a node that waits for a file, let *leave* take its executor away, adopt the node
+    in a second executor, let it finish; its result (the node ran once)."""
     marker = tmp_path / "runs"
     go = tmp_path / "go"
     spec = replace(task(sh(counting(marker, f"while [ ! -e {go} ]; do sleep 0.05; done; echo finished"))), attempt="u.0")
@@ -80,7 +82,8 @@ async def test_a_node_outlives_its_executor_and_the_next_one_adopts_it(state: Pa
     first.bind(Collect())
     await first.start(spec)
     await wait_for(marker.exists, timeout=20, what="the node to run")
-    await first.close()  # the controller goes away; the node goes on
+    await leave(first, spec)
+    assert supervisor.inspect(state / "default" / "wf" / "wf-1", "u.0") is NodeState.RUNNING
 
     second = supervised(state)
     got = Collect()
@@ -91,9 +94,17 @@ async def test_a_node_outlives_its_executor_and_the_next_one_adopts_it(state: Pa
         await wait_for(lambda: bool(got.results), timeout=20, what="the adopted node's result")
     finally:
         await second.close()
-    assert got.results[0].phase == "Succeeded", got.results[0].message
-    assert got.results[0].result == "finished"
     assert marker.read_text() == "run\n"
+    return got.results[0]
+
+
+async def test_a_node_outlives_its_executor_and_the_next_one_adopts_it(state: Path, tmp_path: Path) -> None:
+    async def leave(executor: SupervisedLocalExecutor, spec: TaskSpec) -> None:
+        await executor.close()  # the controller goes away; the node goes on
+
+    result = await _outlive_then_adopt(state, tmp_path, leave)
+    assert result.phase == "Succeeded", result.message
+    assert result.result == "finished"
 
 
 async def test_start_of_a_node_already_started_adopts_it_instead_of_running_it_again(state: Path, tmp_path: Path) -> None:
@@ -165,30 +176,13 @@ async def test_cancel_kills_the_node_and_reports_nothing(state: Path, tmp_path: 
 
 
 async def test_after_detach_cancel_leaves_the_node_to_its_supervisor(state: Path, tmp_path: Path) -> None:
-    marker = tmp_path / "runs"
-    go = tmp_path / "go"
-    spec = replace(task(sh(counting(marker, f"while [ ! -e {go} ]; do sleep 0.05; done; echo finished"))), attempt="u.0")
-    first = supervised(state)
-    first.bind(Collect())
-    await first.start(spec)
-    await wait_for(marker.exists, timeout=20, what="the node to run")
-    first.detach()  # a graceful stop of the controller
-    await first.cancel(spec)
-    await first.close()
-    node_dir = state / "default" / "wf" / "wf-1"
-    assert supervisor.inspect(node_dir, "u.0") is NodeState.RUNNING
+    async def leave(executor: SupervisedLocalExecutor, spec: TaskSpec) -> None:
+        executor.detach()  # a graceful stop of the controller
+        await executor.cancel(spec)
+        await executor.close()
 
-    second = supervised(state)
-    got = Collect()
-    second.bind(got)
-    try:
-        assert await second.attach(spec) is True
-        go.touch()
-        await wait_for(lambda: bool(got.results), timeout=20, what="the adopted node's result")
-    finally:
-        await second.close()
-    assert got.results[0].phase == "Succeeded", got.results[0].message
-    assert marker.read_text() == "run\n"
+    result = await _outlive_then_adopt(state, tmp_path, leave)
+    assert result.phase == "Succeeded", result.message
 
 
 async def test_an_orphaned_node_is_stopped_after_the_bound(state: Path, tmp_path: Path) -> None:
